@@ -1,0 +1,59 @@
+# Kencana developer entry points. Infrastructure (PostgreSQL + Kafka) runs as local processes; see scripts/infra.sh.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+export KENCANA_STATE_DIR ?= $(CURDIR)/.local
+
+VENV := .venv
+PY := $(VENV)/bin/python
+PYPROJECT_SHA = $(shell sha256sum pyproject.toml | cut -c1-16)
+
+.PHONY: help setup infra-up infra-down infra-status migrate test test-slow lint up down clean-state
+
+help:
+	@echo "targets: setup infra-up infra-down infra-status migrate test test-slow lint up down clean-state"
+
+# Create the venv once; reinstall only when pyproject.toml changed (stamp .venv/.installed-<sha>).
+setup:
+	@if [ ! -x $(PY) ]; then python3 -m venv $(VENV); fi
+	@stamp=$(VENV)/.installed-$(PYPROJECT_SHA); \
+	if [ ! -f $$stamp ]; then \
+	  echo "[setup] installing kencana[dev] into $(VENV)"; \
+	  $(VENV)/bin/pip install -q -e '.[dev]'; \
+	  rm -f $(VENV)/.installed-*; touch $$stamp; \
+	fi
+
+infra-up: setup
+	scripts/infra.sh up
+
+infra-down:
+	scripts/infra.sh down
+
+infra-status:
+	scripts/infra.sh status
+
+migrate:
+	$(VENV)/bin/kencana migrate
+
+test: setup infra-up
+	$(VENV)/bin/pytest -q -m "not slow"
+
+test-slow: setup infra-up
+	$(VENV)/bin/pytest -q -m slow
+
+lint:
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy shared cli services
+
+up: infra-up migrate
+	scripts/services.sh up
+
+down:
+	scripts/services.sh down
+	scripts/infra.sh down
+
+# Stops everything, then deletes the state folder (and a PostgreSQL cluster relocated under /var/tmp).
+clean-state: down
+	@loc="$(KENCANA_STATE_DIR)/pg.location"; \
+	if [ -s "$$loc" ]; then pg="$$(cat "$$loc")"; rm -rf "$$pg"; rmdir "$$(dirname "$$pg")" 2>/dev/null || true; fi
+	rm -rf "$(KENCANA_STATE_DIR)"

@@ -1,0 +1,106 @@
+"""`kencana` CLI entry point."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from shared.auth import issue_dev_token
+from shared.config import pg_server_url
+from shared.migrations import SERVICES, has_migrations, upgrade
+
+app = typer.Typer(
+    help="Kencana operations: dev tokens, migrations, event catalogue, service tools.", no_args_is_help=True
+)
+events_app = typer.Typer(
+    help="The event catalogue (AsyncAPI + JSON Schemas in docs/events).", no_args_is_help=True
+)
+app.add_typer(events_app, name="events")
+
+
+@app.command()
+def token(
+    scope: Annotated[str, typer.Option(help="Space separated scopes, e.g. 'registry:read registry:write'")],
+    region: Annotated[str | None, typer.Option(help="Kemendagri code prefix the token is limited to")] = None,
+    sub: Annotated[str, typer.Option(help="Subject (user or client id)")] = "dev-user",
+    ttl: Annotated[int, typer.Option(help="Lifetime in seconds")] = 3600,
+) -> None:
+    """Print a signed development JWT that the local services accept."""
+    typer.echo(issue_dev_token(scopes=scope.split(), region=region, sub=sub, ttl_seconds=ttl))
+
+
+@app.command()
+def migrate(
+    service: Annotated[list[str] | None, typer.Option(help="Only these services (default: all)")] = None,
+) -> None:
+    """Apply every service's migrations to its database."""
+    import os
+
+    targets = service or [s for s in SERVICES if has_migrations(s)]
+
+    async def run() -> None:
+        for name in targets:
+            url = os.environ.get(f"{name.upper()}_DATABASE_URL") or f"{pg_server_url()}/{name}"
+            await upgrade(name, url)
+            typer.echo(f"migrated {name}")
+
+    asyncio.run(run())
+
+
+@events_app.command("generate")
+def events_generate() -> None:
+    """Regenerate docs/events from the event models."""
+    from shared.events.asyncapi import write_documents
+
+    for path in write_documents():
+        typer.echo(f"wrote {path}")
+
+
+@events_app.command("check")
+def events_check() -> None:
+    """Fail when docs/events differs from what the code generates."""
+    from shared.events.asyncapi import drift
+
+    problems = drift()
+    if problems:
+        typer.echo(
+            "event documents drifted (run `kencana events generate`): " + ", ".join(problems), err=True
+        )
+        raise typer.Exit(1)
+    typer.echo("event documents match the code")
+
+
+@app.command()
+def zscore(
+    input_csv: Annotated[Path, typer.Argument(help="Survey CSV with WHO Anthro column names")],
+    output_csv: Annotated[Path, typer.Argument(help="Where to write the scored CSV")],
+) -> None:
+    """Score a survey file offline (WHO 2006 HAZ/WAZ/WHZ, flags and classes)."""
+    from registry.anthropometry.survey import score_csv
+
+    summary = score_csv(input_csv, output_csv)
+    typer.echo(str(summary))
+
+
+def _load_optional_commands() -> None:
+    """Service tools register themselves when their package provides `cli.py` with a Typer `app`."""
+    import importlib
+
+    for name in ("reporting", "registry", "uppka", "dashat"):
+        try:
+            module = importlib.import_module(f"{name}.cli")
+        except ModuleNotFoundError as exc:
+            if exc.name not in (f"{name}.cli", name):
+                raise
+            continue
+        app.add_typer(module.app, name=name)
+
+
+_load_optional_commands()
+
+if __name__ == "__main__":
+    sys.exit(app())

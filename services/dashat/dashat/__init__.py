@@ -1,0 +1,1 @@
+"""The dashat service of Kencana."""

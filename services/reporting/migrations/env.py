@@ -1,0 +1,9 @@
+"""Alembic environment of the reporting database."""
+
+from reporting.config import Settings
+from reporting.models import Base, load_all_models
+
+from shared.migrations import run_env
+
+load_all_models()
+run_env(Base.metadata, default_url=Settings().database_url)

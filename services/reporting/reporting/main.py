@@ -1,0 +1,21 @@
+"""The reporting API: `uvicorn reporting.main:create_app --factory`."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from reporting.config import Settings
+from reporting.models import idempotency
+from shared.web.app import create_service_app
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the reporting app; clients and the engine are created in its lifespan."""
+    settings = settings or Settings()
+    return create_service_app(
+        settings,
+        title="Kencana Reporting",
+        description="Programme indicators for every region level, built from all services' events, with exports and charts.",
+        routers=[],
+        idempotency_table=idempotency,
+    )

@@ -1,0 +1,1 @@
+"""The uppka service of Kencana."""

@@ -1,0 +1,21 @@
+"""The uppka API: `uvicorn uppka.main:create_app --factory`."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from shared.web.app import create_service_app
+from uppka.config import Settings
+from uppka.models import idempotency
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the uppka app; clients and the engine are created in its lifespan."""
+    settings = settings or Settings()
+    return create_service_app(
+        settings,
+        title="Kencana UPPKA",
+        description="UPPKA groups of acceptor families: members, businesses, products, monthly finances (omzet) and programme activities.",
+        routers=[],
+        idempotency_table=idempotency,
+    )

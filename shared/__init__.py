@@ -1,0 +1,1 @@
+"""Kencana's common library: each mechanism every service needs, written once."""

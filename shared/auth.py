@@ -1,0 +1,192 @@
+"""JWT bearer authentication: pinned asymmetric algorithm, issuer/audience/expiry checks, scopes, region scope."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from shared.config import ServiceSettings, state_dir
+from shared.errors import Forbidden, NotFound, Unauthorized
+from shared.regions import is_within
+
+DEV_PRIVATE_KEY = "dev-jwt-private.pem"
+DEV_PUBLIC_KEY = "dev-jwt-public.pem"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: subject, scopes and an optional region prefix (Kemendagri code) they are limited to."""
+
+    sub: str
+    scopes: frozenset[str] = field(default_factory=frozenset)
+    region: str | None = None
+
+    def has(self, scope: str) -> bool:
+        return scope in self.scopes
+
+    def can_access(self, region_code: str | None) -> bool:
+        """Whether a record located at `region_code` lies inside this principal's region."""
+        if self.region is None:
+            return True
+        if region_code is None:
+            return False
+        return is_within(region_code, self.region)
+
+    def ensure_access(self, region_code: str | None, what: str = "resource") -> None:
+        """404 (not 403) for records outside the region, so their existence does not leak."""
+        if not self.can_access(region_code):
+            raise NotFound(f"{what} not found")
+
+
+def ensure_dev_keys(directory: Path | None = None) -> tuple[Path, Path]:
+    """Create the local development key pair once (ES256); production keys come from the IdP."""
+    keys = directory or state_dir() / "keys"
+    keys.mkdir(parents=True, exist_ok=True)
+    private, public = keys / DEV_PRIVATE_KEY, keys / DEV_PUBLIC_KEY
+    if not private.exists() or not public.exists():
+        key = ec.generate_private_key(ec.SECP256R1())
+        tmp = keys / f".{uuid.uuid4().hex}.pem"
+        tmp.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+        tmp.chmod(0o600)
+        public.write_bytes(
+            key.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        )
+        tmp.replace(private)
+    return private, public
+
+
+def issue_dev_token(
+    *,
+    scopes: list[str],
+    region: str | None = None,
+    sub: str = "dev-user",
+    ttl_seconds: int = 3600,
+    issuer: str = "kencana-dev",
+    audience: str = "kencana",
+    private_key_file: Path | None = None,
+) -> str:
+    """Sign a development token with the local key pair."""
+    private = private_key_file or ensure_dev_keys()[0]
+    now = datetime.now(UTC)
+    claims: dict[str, Any] = {
+        "iss": issuer,
+        "aud": audience,
+        "sub": sub,
+        "iat": now,
+        "nbf": now,
+        "exp": now + timedelta(seconds=ttl_seconds),
+        "jti": uuid.uuid4().hex,
+        "scope": " ".join(scopes),
+    }
+    if region:
+        claims["region"] = region
+    return jwt.encode(claims, private.read_bytes(), algorithm="ES256")
+
+
+class TokenVerifier:
+    """Verifies bearer tokens against one pinned algorithm and a key from a file or a JWKS URL."""
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        self.algorithm = settings.jwt_algorithm
+        self.issuer = settings.jwt_issuer
+        self.audience = settings.jwt_audience
+        self.max_ttl = settings.jwt_max_ttl_seconds
+        self.leeway = settings.jwt_leeway_seconds
+        self._jwks = (
+            jwt.PyJWKClient(settings.jwt_jwks_url, cache_keys=True) if settings.jwt_jwks_url else None
+        )
+        self._key_file = settings.jwt_public_key_file
+        self._key: Any = None
+
+    def _static_key(self) -> Any:
+        if self._key is None:
+            if self._key_file is None or not self._key_file.exists():
+                if self._key_file is not None and self._key_file.name == DEV_PUBLIC_KEY:
+                    ensure_dev_keys(self._key_file.parent)
+                else:
+                    raise Unauthorized("token verification key is not configured")
+            assert self._key_file is not None
+            self._key = serialization.load_pem_public_key(self._key_file.read_bytes())
+        return self._key
+
+    async def verify(self, token: str) -> Principal:
+        """Decode and check a token; any failure is a 401."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise Unauthorized("malformed token") from exc
+        if header.get("alg") != self.algorithm:
+            raise Unauthorized(f"token algorithm must be {self.algorithm}")
+        if self._jwks is not None:
+            try:
+                signing = await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)
+            except jwt.PyJWTError as exc:
+                raise Unauthorized("token key not found") from exc
+            key = signing.key
+        else:
+            key = self._static_key()
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[self.algorithm],
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=self.leeway,
+                options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthorized("token expired") from exc
+        except jwt.InvalidAudienceError as exc:
+            raise Unauthorized("token audience not accepted") from exc
+        except jwt.InvalidIssuerError as exc:
+            raise Unauthorized("token issuer not accepted") from exc
+        except jwt.PyJWTError as exc:
+            raise Unauthorized("invalid token") from exc
+        if int(claims["exp"]) - int(claims["iat"]) > self.max_ttl:
+            raise Unauthorized("token lifetime exceeds the allowed maximum")
+        scopes = claims.get("scope") or claims.get("scp") or ""
+        scope_set = frozenset(scopes.split() if isinstance(scopes, str) else scopes)
+        region = claims.get("region") or None
+        return Principal(sub=str(claims["sub"]), scopes=scope_set, region=region)
+
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+async def current_principal(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal:
+    """The authenticated caller; 401 without a valid bearer token."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized("bearer token required")
+    verifier: TokenVerifier = request.app.state.token_verifier
+    return await verifier.verify(credentials.credentials)
+
+
+def require_scopes(*scopes: str) -> Any:
+    """Dependency: the caller must hold every scope named (403 otherwise)."""
+
+    async def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        missing = [s for s in scopes if not principal.has(s)]
+        if missing:
+            raise Forbidden(f"missing scope: {' '.join(missing)}", extra={"missing_scopes": missing})
+        return principal
+
+    return Depends(dependency)

@@ -1,0 +1,96 @@
+"""Settings base shared by every service (pydantic-settings, one env prefix per service)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_PG_SERVER = "postgresql+asyncpg://kencana:kencana@127.0.0.1:5432"
+DEFAULT_KAFKA = "127.0.0.1:9092"
+
+# Values that are fine on a laptop and must never reach production.
+PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "dev", "dev-only-not-secret"})
+
+
+def state_dir() -> Path:
+    """The git-ignored folder holding local infrastructure state, keys and logs."""
+    return Path(os.environ.get("KENCANA_STATE_DIR", REPO_ROOT / ".local"))
+
+
+def pg_server_url() -> str:
+    """URL of the PostgreSQL server (without database name) every service's database lives on."""
+    return os.environ.get("KENCANA_DATABASE_URL", DEFAULT_PG_SERVER).rstrip("/")
+
+
+def kafka_bootstrap_servers() -> str:
+    """Kafka bootstrap servers shared by every service unless a service overrides them."""
+    return os.environ.get("KENCANA_KAFKA_BOOTSTRAP_SERVERS", DEFAULT_KAFKA)
+
+
+class ServiceSettings(BaseSettings):
+    """What every service process needs; subclasses set `service_name` and the env prefix."""
+
+    model_config = SettingsConfigDict(extra="ignore", env_file=None)
+
+    service_name: str = "service"
+    environment: Literal["dev", "test", "production"] = "dev"
+    database_url: str = ""
+    database_pool_size: int = 10
+    kafka_bootstrap_servers: str = ""
+    topic_partitions: int = 6
+    topic_replication_factor: int = 1
+    # Logical topic -> physical topic; tests use it to give each test its own topics.
+    topic_suffix: str = ""
+
+    jwt_issuer: str = "kencana-dev"
+    jwt_audience: str = "kencana"
+    jwt_algorithm: Literal["ES256", "RS256", "EdDSA"] = "ES256"
+    jwt_public_key_file: Path | None = None
+    jwt_jwks_url: str | None = None
+    jwt_max_ttl_seconds: int = 24 * 3600
+    jwt_leeway_seconds: int = 30
+
+    max_body_bytes: int = 1_048_576
+    page_size_default: int = 50
+    page_size_max: int = 200
+
+    relay_batch_size: int = 200
+    relay_poll_interval_seconds: float = 0.2
+    relay_send_timeout_seconds: float = 15.0
+    relay_retention_hours: int = 72
+    consumer_max_attempts: int = 4
+    consumer_backoff_seconds: float = 0.2
+    metrics_port: int | None = Field(default=None, description="Port of the relay/consumer metrics endpoint")
+
+    @model_validator(mode="after")
+    def _fill_shared_defaults(self) -> ServiceSettings:
+        if not self.database_url:
+            self.database_url = f"{pg_server_url()}/{self.service_name}"
+        if not self.kafka_bootstrap_servers:
+            self.kafka_bootstrap_servers = kafka_bootstrap_servers()
+        if self.jwt_public_key_file is None and self.jwt_jwks_url is None:
+            self.jwt_public_key_file = state_dir() / "keys" / "dev-jwt-public.pem"
+        if self.environment == "production":
+            self.refuse_placeholder_secrets()
+        return self
+
+    def secrets(self) -> dict[str, str]:
+        """Secret values a subclass holds, checked outside dev mode."""
+        return {}
+
+    def refuse_placeholder_secrets(self) -> None:
+        """Refuse to start in production with a placeholder secret or the dev signing key."""
+        for name, value in self.secrets().items():
+            if value in PLACEHOLDER_SECRETS or value.startswith("dev-"):
+                raise ValueError(f"{name} holds a placeholder secret; set a real one for production")
+        if self.jwt_public_key_file is not None and "dev-jwt" in self.jwt_public_key_file.name:
+            raise ValueError("jwt_public_key_file points at the dev key; configure the IdP's key or JWKS")
+
+    def topic(self, logical: str) -> str:
+        """Physical Kafka topic for a logical one (`kencana.registry`)."""
+        return f"{logical}{self.topic_suffix}"

@@ -1,0 +1,119 @@
+"""CloudEvents 1.0 structured-mode envelope and the registry of versioned event types."""
+
+from __future__ import annotations
+
+import importlib
+import uuid
+from datetime import datetime
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.db import utcnow
+
+CONTENT_TYPE = "application/cloudevents+json"
+# Producing services whose contracts live in shared/events/<service>.py.
+PRODUCERS = ("registry", "uppka", "dashat")
+
+_EVENT_TYPES: dict[str, type[EventData]] = {}
+
+
+class EventData(BaseModel):
+    """Base of every event payload.
+
+    Subclasses set `event_type` (`<service>.<aggregate>.<past_tense>.v<N>`) and a one-line docstring that the
+    catalogue shows. Within a version only additive changes are allowed, so consumers ignore unknown fields.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    event_type: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        event_type = cls.__dict__.get("event_type")
+        if event_type:
+            if event_type in _EVENT_TYPES and _EVENT_TYPES[event_type].__qualname__ != cls.__qualname__:
+                raise TypeError(f"event type {event_type} defined twice")
+            _EVENT_TYPES[event_type] = cls
+
+    @classmethod
+    def producer(cls) -> str:
+        """The service that owns (publishes) this event type."""
+        return cls.event_type.split(".", 1)[0]
+
+    @classmethod
+    def topic(cls) -> str:
+        """The logical topic this event travels on."""
+        return f"kencana.{cls.producer()}"
+
+
+class CloudEvent(BaseModel):
+    """The envelope: the whole Kafka record value (structured content mode)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    specversion: str = "1.0"
+    id: str = Field(description="Outbox row id; the consumers' idempotency key")
+    source: str = Field(description="URI-reference of the producing service, e.g. /kencana/registry")
+    type: str
+    subject: str | None = None
+    time: datetime
+    datacontenttype: str = "application/json"
+    dataschema: str | None = None
+    partitionkey: str = Field(description="The Kafka key: the aggregate id")
+    correlationid: str | None = None
+    causationid: str | None = None
+    data: dict[str, Any]
+
+
+def build_envelope(
+    data: EventData,
+    *,
+    key: str,
+    subject: str | None = None,
+    correlation_id: str | None = None,
+    causation_id: str | None = None,
+    event_id: uuid.UUID | None = None,
+    time: datetime | None = None,
+) -> CloudEvent:
+    """Wrap a payload in its envelope."""
+    if not data.event_type:
+        raise TypeError(f"{type(data).__name__} has no event_type")
+    return CloudEvent(
+        id=str(event_id or uuid.uuid4()),
+        source=f"/kencana/{data.producer()}",
+        type=data.event_type,
+        subject=subject,
+        time=time or utcnow(),
+        dataschema=f"urn:kencana:event:{data.event_type}",
+        partitionkey=key,
+        correlationid=correlation_id,
+        causationid=causation_id,
+        data=data.model_dump(mode="json"),
+    )
+
+
+def _import_contracts() -> None:
+    for producer in PRODUCERS:
+        try:
+            importlib.import_module(f"shared.events.{producer}")
+        except ModuleNotFoundError as exc:  # a producer without contracts yet
+            if exc.name != f"shared.events.{producer}":
+                raise
+
+
+def event_types() -> dict[str, type[EventData]]:
+    """Every published event type of the Kencana services (the catalogue), by type name."""
+    _import_contracts()
+    return {t: m for t, m in sorted(_EVENT_TYPES.items()) if m.producer() in PRODUCERS}
+
+
+def parse_data(event: CloudEvent) -> EventData | None:
+    """The typed payload of an envelope, or None when the type is unknown to this build."""
+    if event.type not in _EVENT_TYPES:
+        _import_contracts()
+    model = _EVENT_TYPES.get(event.type)
+    if model is None:
+        return None
+    return model.model_validate(event.data)

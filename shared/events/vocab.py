@@ -1,0 +1,37 @@
+"""Shared vocabulary of the event contracts (the users' words, as closed sets)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Sex = Literal["L", "P"]
+KbMethod = Literal["iud", "implant", "mow", "mop", "suntik", "pil", "kondom", "mal_tradisional"]
+MKJP_METHODS: frozenset[str] = frozenset({"iud", "implant", "mow", "mop"})
+NonUseReason = Literal["hamil", "ingin_anak_segera", "iat", "tial"]
+ServiceSource = Literal["pemerintah", "swasta"]
+Relation = Literal[
+    "kepala_keluarga",
+    "istri",
+    "suami",
+    "anak",
+    "menantu",
+    "cucu",
+    "orang_tua",
+    "mertua",
+    "famili_lain",
+    "lainnya",
+]
+MaritalStatus = Literal["belum_kawin", "kawin", "cerai_hidup", "cerai_mati"]
+HazClass = Literal["severely_stunted", "stunted", "normal", "tall"]
+WhzClass = Literal[
+    "severely_wasted", "wasted", "normal", "possible_risk_of_overweight", "overweight", "obese"
+]
+WazClass = Literal["severely_underweight", "underweight", "normal", "possible_growth_problem"]
+Position = Literal["l", "h"]
+UppkaCategory = Literal["remaja", "pus", "lansia", "lainnya"]
+GroupStatus = Literal["active", "inactive", "dissolved"]
+DashatCategory = Literal["catin", "ibu_hamil", "ibu_menyusui", "baduta_stunting", "balita_stunting"]
+ExitReason = Literal["completed", "recovered", "aged_out", "moved", "died", "refused", "retracted"]
+WaitlistReason = Literal["no_kitchen", "kitchen_full"]
+FundSource = Literal["apbn_bokb", "apbd", "dana_desa", "csr", "community", "uppka_contribution"]
+ExpenseCategory = Literal["ingredients", "fuel", "labour", "equipment", "other"]

@@ -1,0 +1,100 @@
+"""Entry points shared by every service's relay and consumer processes."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Mapping
+from datetime import timedelta
+
+from prometheus_client import start_http_server
+from sqlalchemy import Table
+
+from shared.config import ServiceSettings
+from shared.consumer import ConsumerRunner, Handler
+from shared.db import create_engine, create_sessionmaker
+from shared.kafka import ensure_topics
+from shared.logging import configure_logging, get_logger
+from shared.outbox import Relay
+
+log = get_logger(__name__)
+
+
+def _on_signals(stop: object) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop)  # type: ignore[arg-type]
+
+
+async def ensure_service_topics(settings: ServiceSettings, logical_topics: list[str]) -> None:
+    """Create the service's topics (idempotent) with the configured partition count."""
+    await ensure_topics(
+        settings.kafka_bootstrap_servers,
+        [settings.topic(t) for t in logical_topics],
+        partitions=settings.topic_partitions,
+        replication_factor=settings.topic_replication_factor,
+    )
+
+
+def build_relay(settings: ServiceSettings, outbox: Table) -> tuple[Relay, object]:
+    engine = create_engine(settings.database_url, pool_size=2)
+    relay = Relay(
+        service=settings.service_name,
+        sessionmaker=create_sessionmaker(engine),
+        table=outbox,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        topic_for=settings.topic,
+        batch_size=settings.relay_batch_size,
+        poll_interval=settings.relay_poll_interval_seconds,
+        send_timeout=settings.relay_send_timeout_seconds,
+        retention=timedelta(hours=settings.relay_retention_hours),
+    )
+    return relay, engine
+
+
+async def run_relay(settings: ServiceSettings, outbox: Table) -> None:
+    """Relay process: outbox -> `kencana.<service>` until SIGTERM."""
+    configure_logging(f"{settings.service_name}-relay")
+    if settings.metrics_port:
+        start_http_server(settings.metrics_port)
+    await ensure_service_topics(settings, [f"kencana.{settings.service_name}"])
+    relay, engine = build_relay(settings, outbox)
+    _on_signals(relay.stop)
+    log.info("relay_started")
+    try:
+        await relay.run()
+    finally:
+        await engine.dispose()  # type: ignore[attr-defined]
+
+
+async def run_consumer(
+    settings: ServiceSettings,
+    *,
+    purpose: str,
+    logical_topics: list[str],
+    handlers: Mapping[str, Handler],
+    inbox: Table,
+) -> None:
+    """Consumer process: one consumer group `<service>.<purpose>` applying handlers until SIGTERM."""
+    configure_logging(f"{settings.service_name}-consumer")
+    if settings.metrics_port:
+        start_http_server(settings.metrics_port)
+    await ensure_service_topics(settings, logical_topics)
+    engine = create_engine(settings.database_url, pool_size=4)
+    name = f"{settings.service_name}.{purpose}{settings.topic_suffix}"
+    runner = ConsumerRunner(
+        name=name,
+        topics=[settings.topic(t) for t in logical_topics],
+        handlers=handlers,
+        sessionmaker=create_sessionmaker(engine),
+        inbox=inbox,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        max_attempts=settings.consumer_max_attempts,
+        backoff_seconds=settings.consumer_backoff_seconds,
+    )
+    _on_signals(runner.stop)
+    log.info("consumer_started", group=name, topics=runner.topics)
+    try:
+        await runner.run()
+    finally:
+        await engine.dispose()

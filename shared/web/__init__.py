@@ -1,0 +1,1 @@
+"""The web kit: app factory, problem+json errors, middleware, pagination, idempotency, health."""

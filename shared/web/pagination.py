@@ -1,0 +1,88 @@
+"""Keyset (cursor) pagination with a capped page size."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Annotated, Any, Generic, TypeVar
+
+import orjson
+from fastapi import Query, Request
+from pydantic import BaseModel, Field
+from sqlalchemy import Select, or_, tuple_
+from sqlalchemy.orm import InstrumentedAttribute
+
+from shared.errors import ValidationFailed
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list; pass `next_cursor` as `cursor` to get the next one (null at the end)."""
+
+    items: list[T]
+    next_cursor: str | None = Field(default=None, description="Opaque cursor of the next page")
+
+
+class PageParams(BaseModel):
+    limit: int
+    cursor: list[Any] | None
+
+
+def encode_cursor(values: list[Any]) -> str:
+    """Opaque, URL-safe cursor from the sort key of the last row."""
+    return base64.urlsafe_b64encode(orjson.dumps(values, default=str)).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> list[Any]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        values = orjson.loads(base64.urlsafe_b64decode(padded))
+    except Exception as exc:
+        raise ValidationFailed("cursor is not valid", field="query.cursor", rule="cursor.invalid") from exc
+    if not isinstance(values, list):
+        raise ValidationFailed("cursor is not valid", field="query.cursor", rule="cursor.invalid")
+    return values
+
+
+def page_params(
+    request: Request,
+    limit: Annotated[int | None, Query(ge=1, description="Page size (capped by the service)")] = None,
+    cursor: Annotated[str | None, Query(description="Cursor from the previous page's next_cursor")] = None,
+) -> PageParams:
+    """Dependency reading `limit` and `cursor`; the limit is capped to the service maximum."""
+    settings = request.app.state.settings
+    size = min(limit or settings.page_size_default, settings.page_size_max)
+    return PageParams(limit=size, cursor=decode_cursor(cursor) if cursor else None)
+
+
+def _coerce(value: Any, column: InstrumentedAttribute[Any]) -> Any:
+    python_type = column.type.python_type
+    if python_type is datetime and isinstance(value, str):
+        return datetime.fromisoformat(value)
+    if python_type.__name__ == "UUID" and isinstance(value, str):
+        import uuid
+
+        return uuid.UUID(value)
+    return value
+
+
+def keyset(stmt: Select[Any], params: PageParams, *columns: InstrumentedAttribute[Any]) -> Select[Any]:
+    """Order by the key columns (ascending) and start after the cursor; fetches one extra row."""
+    if params.cursor is not None:
+        if len(params.cursor) != len(columns):
+            raise ValidationFailed("cursor is not valid", field="query.cursor", rule="cursor.invalid")
+        values = [_coerce(v, c) for v, c in zip(params.cursor, columns, strict=True)]
+        if len(columns) == 1:
+            stmt = stmt.where(columns[0] > values[0])
+        else:
+            stmt = stmt.where(or_(tuple_(*columns) > tuple_(*values)))
+    return stmt.order_by(*columns).limit(params.limit + 1)
+
+
+def make_page(rows: list[Any], params: PageParams, key: Any) -> tuple[list[Any], str | None]:
+    """Split the extra row off and build the next cursor from `key(last_row)`."""
+    if len(rows) > params.limit:
+        rows = rows[: params.limit]
+        return rows, encode_cursor(list(key(rows[-1])))
+    return rows, None

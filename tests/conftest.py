@@ -1,0 +1,1 @@
+"""Suite-wide settings; fixtures come from the `shared.testing.plugin` pytest plugin."""

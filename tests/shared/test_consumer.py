@@ -1,0 +1,177 @@
+"""The idempotent consumer runner against the real Kafka and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.consumer import ConsumerRunner
+from shared.events import CloudEvent, build_envelope
+from shared.kafka import ensure_topics
+from shared.testing.plugin import consume, unique
+from tests.shared.conftest import PoisonPill, ProbeHappened, effect, inbox
+
+pytestmark = [pytest.mark.integration, pytest.mark.kafka]
+
+
+async def record_effect(session: AsyncSession, envelope: CloudEvent, data: Any) -> None:
+    await session.execute(insert(effect).values(event_id=uuid.UUID(envelope.id), consumer="probe"))
+
+
+async def always_fails(session: AsyncSession, envelope: CloudEvent, data: Any) -> None:
+    raise ValueError("this handler cannot apply the event")
+
+
+async def _produce(bootstrap: str, topic: str, envelopes: list[CloudEvent]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
+    await producer.start()
+    try:
+        for env in envelopes:
+            await producer.send_and_wait(
+                topic, orjson.dumps(env.model_dump(mode="json")), key=env.partitionkey.encode()
+            )
+    finally:
+        await producer.stop()
+
+
+async def _effects(sm: async_sessionmaker[AsyncSession], event_id: str) -> int:
+    async with sm() as s:
+        return int(
+            (
+                await s.execute(
+                    select(func.count()).select_from(effect).where(effect.c.event_id == uuid.UUID(event_id))
+                )
+            ).scalar_one()
+        )
+
+
+def _runner(
+    sm: async_sessionmaker[AsyncSession], bootstrap: str, topic: str, group: str, **kw: Any
+) -> ConsumerRunner:
+    return ConsumerRunner(
+        name=group,
+        topics=[topic],
+        sessionmaker=sm,
+        inbox=inbox,
+        bootstrap_servers=bootstrap,
+        handlers={ProbeHappened.event_type: record_effect, PoisonPill.event_type: always_fails},
+        backoff_seconds=0.01,
+        **kw,
+    )
+
+
+async def _run_until(runner: ConsumerRunner, done: Any, timeout: float = 45) -> None:
+    async with asyncio.timeout(timeout):
+        while not done():
+            await runner.poll_once(timeout_ms=300)
+
+
+async def test_same_envelope_twice_has_one_effect(
+    sessionmaker: async_sessionmaker[AsyncSession], kafka_bootstrap: str, topic_factory: Any
+) -> None:
+    topic = await topic_factory("dup")
+    env = build_envelope(ProbeHappened(key="a", n=1), key="a")
+    await _produce(kafka_bootstrap, topic, [env, env])
+    runner = _runner(sessionmaker, kafka_bootstrap, topic, unique("g"))
+    await runner.start()
+    try:
+        await _run_until(runner, lambda: runner.outcome.applied + runner.outcome.duplicates >= 2)
+    finally:
+        await runner.close()
+    assert await _effects(sessionmaker, env.id) == 1
+    assert (runner.outcome.applied, runner.outcome.duplicates) == (1, 1)
+
+
+async def test_failing_handler_goes_to_dead_letter_and_later_events_flow(
+    sessionmaker: async_sessionmaker[AsyncSession], kafka_bootstrap: str, topic_factory: Any
+) -> None:
+    topic = await topic_factory("poison", partitions=1)
+    group = unique("g")
+    poison = build_envelope(PoisonPill(n=1), key="a")
+    later = build_envelope(ProbeHappened(key="a", n=2), key="a")
+    unknown = build_envelope(ProbeHappened(key="a", n=3), key="a").model_copy(
+        update={"type": "probe.other.v9"}
+    )
+    await _produce(kafka_bootstrap, topic, [poison, unknown, later])
+    runner = _runner(sessionmaker, kafka_bootstrap, topic, group, max_attempts=3)
+    await runner.start()
+    try:
+        await _run_until(runner, lambda: runner.outcome.applied >= 1)
+    finally:
+        await runner.close()
+    assert await _effects(sessionmaker, later.id) == 1
+    assert runner.outcome.dead_lettered == 1
+    assert runner.outcome.skipped_unknown == 1
+    dead = await consume(f"{group}.dlq", until=lambda r: len(r) >= 1, timeout=30)
+    assert orjson.loads(dead[0].value)["id"] == poison.id
+    headers = {k: v.decode() for k, v in dead[0].headers}
+    assert headers["dlq.error.type"] == "ValueError"
+    assert "cannot apply" in headers["dlq.error.message"]
+    assert headers["dlq.attempts"] == "3"
+    assert headers["dlq.original.topic"] == topic
+
+
+async def test_malformed_record_goes_to_dead_letter(
+    sessionmaker: async_sessionmaker[AsyncSession], kafka_bootstrap: str, topic_factory: Any
+) -> None:
+    topic = await topic_factory("garbage", partitions=1)
+    group = unique("g")
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    await producer.start()
+    await producer.send_and_wait(topic, b"{not json", key=b"x")
+    await producer.stop()
+    runner = _runner(sessionmaker, kafka_bootstrap, topic, group)
+    await runner.start()
+    try:
+        await _run_until(runner, lambda: runner.outcome.dead_lettered >= 1)
+    finally:
+        await runner.close()
+    dead = await consume(f"{group}.dlq", until=lambda r: len(r) >= 1, timeout=30)
+    assert dead[0].value == b"{not json"
+
+
+class SimulatedCrash(Exception):
+    pass
+
+
+async def test_crash_after_db_commit_before_offset_commit_has_no_second_effect(
+    sessionmaker: async_sessionmaker[AsyncSession], kafka_bootstrap: str, topic_factory: Any
+) -> None:
+    topic = await topic_factory("crash", partitions=1)
+    group = unique("g")
+    env = build_envelope(ProbeHappened(key="c", n=1), key="c")
+    await _produce(kafka_bootstrap, topic, [env])
+
+    async def crash() -> None:
+        raise SimulatedCrash
+
+    first = _runner(sessionmaker, kafka_bootstrap, topic, group, before_offset_commit=crash)
+    await first.start()
+    try:
+        with pytest.raises(SimulatedCrash):
+            await _run_until(first, lambda: False)
+    finally:
+        await first.abort()  # like kill -9: no offset commit
+    assert await _effects(sessionmaker, env.id) == 1
+
+    second = _runner(sessionmaker, kafka_bootstrap, topic, group)
+    await second.start()
+    try:
+        await _run_until(second, lambda: second.outcome.duplicates >= 1)
+    finally:
+        await second.close()
+    assert second.outcome.applied == 0, "the redelivered event must not apply again"
+    assert await _effects(sessionmaker, env.id) == 1
+
+
+async def test_dlq_topic_creation_is_idempotent(kafka_bootstrap: str) -> None:
+    name = unique("idem.")
+    await ensure_topics(kafka_bootstrap, [name], partitions=1)
+    await ensure_topics(kafka_bootstrap, [name], partitions=1)
