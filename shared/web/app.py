@@ -15,7 +15,7 @@ from shared.db import create_engine, create_sessionmaker
 from shared.logging import configure_logging
 from shared.web import health
 from shared.web.idempotency import IdempotencyMiddleware
-from shared.web.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from shared.web.middleware import BodySizeLimitMiddleware, RequestContextMiddleware, UnhandledErrorMiddleware
 from shared.web.problems import install_problem_handlers
 
 Hook = Callable[[FastAPI], Awaitable[None]]
@@ -92,6 +92,7 @@ def create_service_app(
     for router in routers:
         app.include_router(router)
     # Order: outermost first. Request id wraps everything so even a 413 carries it.
+    app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(
         BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes, overrides=body_limit_overrides

@@ -11,10 +11,12 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import metrics
+from shared.logging import get_logger
 from shared.web.context import reset_correlation_id, set_correlation_id
 from shared.web.problems import PROBLEM_BASE, PROBLEM_JSON
 
 REQUEST_ID_HEADER = b"x-request-id"
+log = get_logger(__name__)
 
 
 class RequestContextMiddleware:
@@ -55,6 +57,51 @@ class RequestContextMiddleware:
             reset_correlation_id(token)
 
 
+class UnhandledErrorMiddleware:
+    """Turns any uncaught exception into a 500 problem+json; the trace goes to the (redacted) log only."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            log.error("unhandled_error", path=scope.get("path"), error_type=type(exc).__name__, exc_info=exc)
+            if started:
+                return  # nothing more can be said to this client
+            body = orjson.dumps(
+                {
+                    "type": PROBLEM_BASE + "internal-error",
+                    "title": "Internal error",
+                    "status": 500,
+                    "detail": "An unexpected error occurred; it has been logged.",
+                }
+            )
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 500,
+                    "headers": [
+                        (b"content-type", PROBLEM_JSON.encode()),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+
+
 class BodySizeLimitMiddleware:
     """Refuses bodies over the limit with 413, by Content-Length and while streaming."""
 
@@ -81,26 +128,26 @@ class BodySizeLimitMiddleware:
             await _send_413(send, limit)
             return
         received = 0
-        too_large = False
+        answered = False
 
         async def limited_receive() -> Message:
-            nonlocal received, too_large
+            nonlocal received, answered
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    too_large = True
-                    raise _BodyTooLarge
+                    # Answer now and tell the app the client went away, so it stops reading.
+                    if not answered:
+                        answered = True
+                        await _send_413(send, limit)
+                    return {"type": "http.disconnect"}
             return message
 
-        try:
-            await self.app(scope, limited_receive, send)
-        except _BodyTooLarge:
-            await _send_413(send, limit)
+        async def guarded_send(message: Message) -> None:
+            if not answered:
+                await send(message)
 
-
-class _BodyTooLarge(Exception):
-    pass
+        await self.app(scope, limited_receive, guarded_send)
 
 
 async def _send_413(send: Send, limit: int) -> None:

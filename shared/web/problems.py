@@ -105,19 +105,11 @@ async def _http_handler(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _unhandled_handler(request: Request, exc: Exception) -> JSONResponse:
-    log.error("unhandled_error", path=request.url.path, error_type=type(exc).__name__, exc_info=exc)
-    return problem_response(
-        500, "Internal error", "An unexpected error occurred; it has been logged.", code="internal-error"
-    )
-
-
 def install_problem_handlers(app: FastAPI) -> None:
     """Map every kind of error to problem+json."""
     app.add_exception_handler(RequestValidationError, _validation_handler)
     app.add_exception_handler(DomainError, _domain_handler)
     app.add_exception_handler(StarletteHTTPException, _http_handler)
-    app.add_exception_handler(Exception, _unhandled_handler)
 
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
