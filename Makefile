@@ -9,10 +9,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYPROJECT_SHA = $(shell sha256sum pyproject.toml | cut -c1-16)
 
-.PHONY: help setup infra-up infra-down infra-status migrate test test-slow lint up down clean-state
+.PHONY: help setup infra-up infra-down infra-status migrate test test-slow lint up down clean-state bench
 
 help:
-	@echo "targets: setup infra-up infra-down infra-status migrate test test-slow lint up down clean-state"
+	@echo "targets: setup infra-up infra-down infra-status migrate test test-slow lint up down clean-state bench"
 
 # Create the venv once; reinstall only when pyproject.toml changed (stamp .venv/.installed-<sha>).
 setup:
@@ -41,6 +41,10 @@ test: setup infra-up
 
 test-slow: setup infra-up
 	$(VENV)/bin/pytest -q -m slow
+
+# Figures measured side by side in one run (speed targets are checked here, never in tests).
+bench: setup infra-up
+	$(VENV)/bin/python -m bench
 
 lint:
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy shared cli services

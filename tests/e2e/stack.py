@@ -1,0 +1,151 @@
+"""The four services as real processes (uvicorn APIs, relays, consumers) on the real PostgreSQL and Kafka.
+
+Each run gets its own databases (built by the migrations) and its own topics (a topic suffix), so it never
+meets another run's data; every process it starts is stopped at the end, with a deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from shared.config import REPO_ROOT
+from shared.migrations import upgrade
+from shared.testing.plugin import CHECKOUT_TAG, recreate_database, unique
+
+SERVICES = ("registry", "uppka", "dashat", "reporting")
+ROLES = {
+    "registry": ("api", "relay"),
+    "uppka": ("api", "relay", "consumer"),
+    "dashat": ("api", "relay", "consumer"),
+    "reporting": ("api", "consumer"),
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Stack:
+    """Running processes of one end-to-end run."""
+
+    log_dir: Path
+    suffix: str = field(default_factory=lambda: "." + unique("e2e"))
+    ports: dict[str, int] = field(default_factory=dict)
+    urls: dict[str, str] = field(default_factory=dict)
+    procs: dict[tuple[str, str], subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def env(self, service: str) -> dict[str, str]:
+        prefix = service.upper()
+        env = dict(os.environ)
+        env.update(
+            {
+                f"{prefix}_DATABASE_URL": self.urls[service],
+                f"{prefix}_TOPIC_SUFFIX": self.suffix,
+                f"{prefix}_TOPIC_PARTITIONS": "3",
+                f"{prefix}_RELAY_POLL_INTERVAL_SECONDS": "0.05",
+                f"{prefix}_ENVIRONMENT": "test",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        return env
+
+    def base_url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.ports[service]}"
+
+    def command(self, service: str, role: str) -> list[str]:
+        bin_dir = Path(sys.executable).parent
+        if role == "api":
+            return [
+                str(bin_dir / "uvicorn"),
+                f"{service}.main:create_app",
+                "--factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.ports[service]),
+                "--log-level",
+                "warning",
+            ]
+        return [sys.executable, "-m", f"{service}.{role}"]
+
+    async def prepare(self) -> None:
+        for service in SERVICES:
+            url = await recreate_database(f"e2e_{service}_{CHECKOUT_TAG}")
+            await upgrade(service, url)
+            self.urls[service] = url
+            self.ports[service] = free_port()
+
+    def start(self, service: str, role: str) -> None:
+        log = (self.log_dir / f"{service}-{role}.log").open("ab")
+        self.procs[(service, role)] = subprocess.Popen(
+            self.command(service, role),
+            cwd=REPO_ROOT,
+            env=self.env(service),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def stop(self, service: str, role: str, *, kill: bool = False, timeout: float = 20) -> None:
+        proc = self.procs.pop((service, role), None)
+        if proc is None or proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL if kill else signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+    async def wait_healthy(self, service: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        async with httpx.AsyncClient() as client:
+            while True:
+                proc = self.procs.get((service, "api"))
+                if proc is not None and proc.poll() is not None:
+                    raise RuntimeError(f"{service} API exited: {self.tail(service, 'api')}")
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get(self.base_url(service) + "/healthz", timeout=2)).status_code == 200:
+                        return
+                if time.monotonic() > deadline:
+                    raise TimeoutError(
+                        f"{service} API not healthy after {timeout}s: {self.tail(service, 'api')}"
+                    )
+                await asyncio.sleep(0.2)
+
+    def tail(self, service: str, role: str, lines: int = 30) -> str:
+        path = self.log_dir / f"{service}-{role}.log"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+    async def start_all(self) -> None:
+        for service in SERVICES:
+            for role in ROLES[service]:
+                self.start(service, role)
+        for service in SERVICES:
+            await self.wait_healthy(service)
+
+    def stop_all(self) -> None:
+        for service, role in list(self.procs):
+            self.stop(service, role)
+
+    def assert_alive(self) -> None:
+        dead = {k: p.returncode for k, p in self.procs.items() if p.poll() is not None}
+        if dead:
+            details = "\n".join(f"{s}/{r}: {self.tail(s, r)}" for s, r in dead)
+            raise AssertionError(f"processes died: {dead}\n{details}")
