@@ -57,7 +57,9 @@ def required_env(service: str) -> set[str]:
 
 
 def has_kafka_bootstrap(service: str, env: Mapping[str, str]) -> bool:
-    return bool(env.get(env_name(service, "kafka_bootstrap_servers")) or env.get("KENCANA_KAFKA_BOOTSTRAP_SERVERS"))
+    return bool(
+        env.get(env_name(service, "kafka_bootstrap_servers")) or env.get("KENCANA_KAFKA_BOOTSTRAP_SERVERS")
+    )
 
 
 @contextmanager

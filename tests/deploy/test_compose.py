@@ -39,7 +39,8 @@ def interpolate(value: Any) -> Any:
 
 @pytest.fixture(scope="module")
 def compose() -> dict[str, Any]:
-    return yaml.safe_load(COMPOSE.read_text())
+    document: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())
+    return document
 
 
 def container_env(service: dict[str, Any]) -> dict[str, str]:
@@ -160,7 +161,9 @@ def test_lock_pins_every_direct_dependency_at_the_pyproject_version() -> None:
         match = re.fullmatch(r"([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?==(\S+)", requirement)
         assert match, f"{requirement}: runtime dependencies must be pinned with =="
         name = re.sub(r"[-_.]+", "-", match.group(1)).lower()
-        assert locked.get(name) == match.group(2), f"{name}: lock has {locked.get(name)}, pyproject {match.group(2)}"
+        assert locked.get(name) == match.group(2), (
+            f"{name}: lock has {locked.get(name)}, pyproject {match.group(2)}"
+        )
 
 
 @pytest.mark.parametrize("svc", SERVICES)
@@ -233,7 +236,12 @@ def test_postgres_init_creates_the_four_databases(compose: dict[str, Any]) -> No
 
 def test_topics_step_creates_event_and_dead_letter_topics(compose: dict[str, Any]) -> None:
     script = "\n".join(compose["services"]["topics"]["command"])
-    for topic in ("kencana.registry", "kencana.uppka", "kencana.dashat", *(f"{g}.dlq" for g in CONSUMER_GROUPS)):
+    for topic in (
+        "kencana.registry",
+        "kencana.uppka",
+        "kencana.dashat",
+        *(f"{g}.dlq" for g in CONSUMER_GROUPS),
+    ):
         assert topic in script
 
 
