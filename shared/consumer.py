@@ -90,6 +90,7 @@ class ConsumerRunner:
         max_attempts: int = 4,
         backoff_seconds: float = 0.2,
         max_records: int = 200,
+        dead_letter_replication_factor: int = 1,
         on_applied: Callable[[CloudEvent], Awaitable[None]] | None = None,
         before_offset_commit: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
@@ -103,6 +104,7 @@ class ConsumerRunner:
         self.max_attempts = max_attempts
         self.backoff_seconds = backoff_seconds
         self.max_records = max_records
+        self.dead_letter_replication_factor = dead_letter_replication_factor
         self.on_applied = on_applied
         self.before_offset_commit = before_offset_commit
         self.outcome = Outcome()
@@ -116,7 +118,12 @@ class ConsumerRunner:
         self._stopping.set()
 
     async def start(self) -> None:
-        await ensure_topics(self.bootstrap_servers, [self.dead_letter_topic], partitions=1)
+        await ensure_topics(
+            self.bootstrap_servers,
+            [self.dead_letter_topic],
+            partitions=1,
+            replication_factor=self.dead_letter_replication_factor,
+        )
         self._consumer = make_consumer(
             self.bootstrap_servers, group_id=self.name, client_id=f"{self.name}-consumer"
         )

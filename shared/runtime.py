@@ -91,6 +91,7 @@ async def run_consumer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         max_attempts=settings.consumer_max_attempts,
         backoff_seconds=settings.consumer_backoff_seconds,
+        dead_letter_replication_factor=settings.topic_replication_factor,
     )
     _on_signals(runner.stop)
     log.info("consumer_started", group=name, topics=runner.topics)
