@@ -9,11 +9,11 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
-
 from registry.config import Settings
 from registry.identity.domain import make_kk, make_nik
 from registry.main import create_app
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
 from shared.testing.plugin import bearer, migrated_database, rolled_back_session, running_app
 
 VILLAGE = "15.71.01.1001"
@@ -75,7 +75,9 @@ def person(relation: str, birth: date, sex: str, *, with_nik: bool = True, **ext
     return body
 
 
-def family_body(village: str = VILLAGE, members: list[dict[str, Any]] | None = None, **extra: Any) -> dict[str, Any]:
+def family_body(
+    village: str = VILLAGE, members: list[dict[str, Any]] | None = None, **extra: Any
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "kk_number": make_kk(village[:8], date(2015, 3, 12), serial()),
         "village_code": village,

@@ -36,4 +36,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routers=[regions_router, families_router, health_router, growth_router, anthropometry_router],
         idempotency_table=idempotency,
         on_startup=[open_vault],
+        # 10,000 scoring items are about 1.5 MB of JSON.
+        body_limit_overrides={"/v1/anthropometry:score": 4 * 1024 * 1024},
     )

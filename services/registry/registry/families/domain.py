@@ -49,7 +49,9 @@ def nik_errors(
     return check, errors
 
 
-def kk_errors(kk: str, *, today: date, field_name: str = "body.kk_number") -> tuple[KkCheck, list[dict[str, Any]]]:
+def kk_errors(
+    kk: str, *, today: date, field_name: str = "body.kk_number"
+) -> tuple[KkCheck, list[dict[str, Any]]]:
     """Validate a KK number; every broken rule becomes an error naming the field."""
     check = validate_kk(kk, today=today)
     errors = [{"field": field_name, "rule": e.code, "message": e.message} for e in check.errors]
@@ -69,7 +71,11 @@ def person_errors(
     errors: list[dict[str, Any]] = []
     if birth_date > today:
         errors.append(
-            {"field": f"{prefix}.birth_date", "rule": "person.birth_date_future", "message": "birth date is in the future"}
+            {
+                "field": f"{prefix}.birth_date",
+                "rule": "person.birth_date_future",
+                "message": "birth date is in the future",
+            }
         )
     if legal_basis == "consent" and age_years(birth_date, today) < ADULT_AGE and guardian_person_id is None:
         errors.append(
@@ -81,7 +87,11 @@ def person_errors(
         )
     if died_on is not None and (died_on < birth_date or died_on > today):
         errors.append(
-            {"field": f"{prefix}.died_on", "rule": "person.death_date_invalid", "message": "death date must lie between birth and today"}
+            {
+                "field": f"{prefix}.died_on",
+                "rule": "person.death_date_invalid",
+                "message": "death date must lie between birth and today",
+            }
         )
     return errors
 
@@ -92,7 +102,13 @@ def head_errors(relations: Sequence[str]) -> list[dict[str, Any]]:
     if heads == 1:
         return []
     message = "a family needs its head (relation kepala_keluarga)" if heads == 0 else "a family has one head"
-    return [{"field": "body.members", "rule": "family.head_required" if heads == 0 else "family.one_head", "message": message}]
+    return [
+        {
+            "field": "body.members",
+            "rule": "family.head_required" if heads == 0 else "family.one_head",
+            "message": message,
+        }
+    ]
 
 
 # ------------------------------------------------------------------------------------------------ KRS
@@ -145,7 +161,10 @@ def evaluate_krs(facts: FamilyFacts, on: date) -> KrsResult:
     if not target:
         return KrsResult(False, False, [])
     reasons: list[str] = []
-    if facts.drinking_water_source is not None and facts.drinking_water_source not in rules.PROPER_WATER_SOURCES:
+    if (
+        facts.drinking_water_source is not None
+        and facts.drinking_water_source not in rules.PROPER_WATER_SOURCES
+    ):
         reasons.append("drinking_water_improper")
     if facts.latrine_type is not None and facts.latrine_type not in rules.PROPER_LATRINES:
         reasons.append("latrine_improper")
@@ -155,8 +174,13 @@ def evaluate_krs(facts: FamilyFacts, on: date) -> KrsResult:
             reasons.append("wife_too_young")
         if age >= rules.WIFE_TOO_OLD_FROM:
             reasons.append("wife_too_old")
-        births = sorted({c.birth_date for c in facts.members if c.relation == "anak"} | set(facts.extra_child_birth_dates))
-        if any(months_between(a, b) < rules.BIRTH_SPACING_MIN_MONTHS for a, b in zip(births, births[1:], strict=False)):
+        births = sorted(
+            {c.birth_date for c in facts.members if c.relation == "anak"} | set(facts.extra_child_birth_dates)
+        )
+        if any(
+            months_between(a, b) < rules.BIRTH_SPACING_MIN_MONTHS
+            for a, b in zip(births, births[1:], strict=False)
+        ):
             reasons.append("births_too_close")
         if len(births) > rules.TOO_MANY_CHILDREN_ABOVE:
             reasons.append("too_many_children")

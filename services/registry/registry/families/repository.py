@@ -25,9 +25,13 @@ async def village_exists(session: AsyncSession, code: str) -> bool:
     return found is not None
 
 
-async def get_kampung_kb(session: AsyncSession, kkb_id: uuid.UUID, principal: Principal, *, lock: bool = False) -> KampungKb:
+async def get_kampung_kb(
+    session: AsyncSession, kkb_id: uuid.UUID, principal: Principal, *, lock: bool = False
+) -> KampungKb:
     stmt = select(KampungKb).where(
-        KampungKb.id == kkb_id, KampungKb.deleted_at.is_(None), region_clause(KampungKb.village_code, principal)
+        KampungKb.id == kkb_id,
+        KampungKb.deleted_at.is_(None),
+        region_clause(KampungKb.village_code, principal),
     )
     row = await session.scalar(stmt.with_for_update() if lock else stmt)
     if row is None:
@@ -35,7 +39,9 @@ async def get_kampung_kb(session: AsyncSession, kkb_id: uuid.UUID, principal: Pr
     return row
 
 
-async def get_family(session: AsyncSession, family_id: uuid.UUID, principal: Principal, *, lock: bool = False) -> Family:
+async def get_family(
+    session: AsyncSession, family_id: uuid.UUID, principal: Principal, *, lock: bool = False
+) -> Family:
     """A live family inside the caller's region, else 404 (no existence leak)."""
     stmt = select(Family).where(
         Family.id == family_id, Family.deleted_at.is_(None), region_clause(Family.village_code, principal)
@@ -53,7 +59,9 @@ async def get_person(
     stmt = (
         select(Person, Family)
         .join(Family, Family.id == Person.family_id)
-        .where(Person.id == person_id, Person.deleted_at.is_(None), region_clause(Family.village_code, principal))
+        .where(
+            Person.id == person_id, Person.deleted_at.is_(None), region_clause(Family.village_code, principal)
+        )
     )
     if lock:
         stmt = stmt.with_for_update(of=Person)
@@ -105,7 +113,9 @@ async def has_ongoing_pregnancy(session: AsyncSession, family_id: uuid.UUID) -> 
 
 async def open_membership(session: AsyncSession, person_id: uuid.UUID) -> FamilyMembership | None:
     return await session.scalar(
-        select(FamilyMembership).where(FamilyMembership.person_id == person_id, FamilyMembership.ended_on.is_(None))
+        select(FamilyMembership).where(
+            FamilyMembership.person_id == person_id, FamilyMembership.ended_on.is_(None)
+        )
     )
 
 
@@ -118,8 +128,12 @@ async def memberships(session: AsyncSession, person_id: uuid.UUID) -> list[Famil
     return list(rows)
 
 
-async def access_log(session: AsyncSession, person_id: uuid.UUID, params: PageParams) -> tuple[list[AccessLog], str | None]:
-    stmt = keyset(select(AccessLog).where(AccessLog.person_id == person_id), params, AccessLog.accessed_at, AccessLog.id)
+async def access_log(
+    session: AsyncSession, person_id: uuid.UUID, params: PageParams
+) -> tuple[list[AccessLog], str | None]:
+    stmt = keyset(
+        select(AccessLog).where(AccessLog.person_id == person_id), params, AccessLog.accessed_at, AccessLog.id
+    )
     rows = list(await session.scalars(stmt))
     return make_page(rows, params, lambda r: (r.accessed_at.isoformat(), str(r.id)))
 

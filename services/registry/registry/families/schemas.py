@@ -123,7 +123,14 @@ class FamilyCreate(ApiInput):
                     "drinking_water_source": "sumur_terlindung",
                     "latrine_type": "jamban_tanpa_septik",
                     "members": [
-                        {**PERSON_EXAMPLE, "nik": "1571010101950001", "name": "Budi", "sex": "L", "birth_date": "1995-01-01", "relation": "kepala_keluarga"},
+                        {
+                            **PERSON_EXAMPLE,
+                            "nik": "1571010101950001",
+                            "name": "Budi",
+                            "sex": "L",
+                            "birth_date": "1995-01-01",
+                            "relation": "kepala_keluarga",
+                        },
                         PERSON_EXAMPLE,
                     ],
                 }
@@ -163,7 +170,11 @@ class FamilyUpdate(ApiInput):
 
 class FamilyMove(ApiInput):
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"village_code": "15.71.02.1003", "rw": "001", "rt": "002", "moved_on": "2026-10-01"}]}
+        json_schema_extra={
+            "examples": [
+                {"village_code": "15.71.02.1003", "rw": "001", "rt": "002", "moved_on": "2026-10-01"}
+            ]
+        }
     )
 
     village_code: str = VillageCode
@@ -197,7 +208,12 @@ class FamilyRead(ApiOutput):
                     "drinking_water_source": "sumur_terlindung",
                     "latrine_type": "jamban_tanpa_septik",
                     "head_person_id": "5a3f0d2e-8f0b-4a8b-9d55-0c1f7c4e2b11",
-                    "krs": {"target": True, "at_risk": True, "reasons": ["latrine_improper"], "rule_version": "registry-rules-2026.1"},
+                    "krs": {
+                        "target": True,
+                        "at_risk": True,
+                        "reasons": ["latrine_improper"],
+                        "rule_version": "registry-rules-2026.1",
+                    },
                     "version": 1,
                     "created_at": "2026-11-29T05:00:00Z",
                     "updated_at": "2026-11-29T05:00:00Z",
@@ -275,7 +291,9 @@ class FamilyWithMembers(FamilyRead):
 class PersonUpdate(ApiInput):
     """Partial update of a person; NIK, birth date and sex are re-checked together."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"marital_status": "kawin", "occupation": "petani"}]})
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"marital_status": "kawin", "occupation": "petani"}]}
+    )
 
     nik: str | None = None
     name: str | None = Field(default=None, min_length=1, max_length=200)
@@ -299,7 +317,15 @@ class PersonMove(ApiInput):
     """Move a person to another family, or out of the registry's area (`to_family_id` null)."""
 
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"to_family_id": "0b6f3c1e-3f7a-4c55-9a55-2f7d0c1c9a10", "relation": "istri", "moved_on": "2026-10-01"}]}
+        json_schema_extra={
+            "examples": [
+                {
+                    "to_family_id": "0b6f3c1e-3f7a-4c55-9a55-2f7d0c1c9a10",
+                    "relation": "istri",
+                    "moved_on": "2026-10-01",
+                }
+            ]
+        }
     )
 
     to_family_id: uuid.UUID | None

@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry import rules
 from registry.common import PII_READ, today
-from registry.families import domain, repository as repo
+from registry.families import domain
+from registry.families import repository as repo
 from registry.families.models import AccessLog, Family, FamilyKkHistory, FamilyMembership, KampungKb, Person
 from registry.families.schemas import (
     FamilyCreate,
@@ -53,7 +54,10 @@ def fail(errors: list[dict[str, Any]], detail: str = "the input breaks rules") -
     if errors:
         first = errors[0]
         raise ValidationFailed(
-            detail if len(errors) > 1 else first["message"], field=first["field"], rule=first["rule"], errors=errors
+            detail if len(errors) > 1 else first["message"],
+            field=first["field"],
+            rule=first["rule"],
+            errors=errors,
         )
 
 
@@ -149,16 +153,30 @@ async def reveal(
             continue
         out.niks[p.id] = vault.open("nik", Sealed(p.nik_key_id, p.nik_ciphertext), p.id)
         session.add(
-            AccessLog(actor=principal.sub, person_id=p.id, family_id=p.family_id, purpose=purpose, action=action,
-                      fields=["nik"], request_id=current_correlation_id())
+            AccessLog(
+                actor=principal.sub,
+                person_id=p.id,
+                family_id=p.family_id,
+                purpose=purpose,
+                action=action,
+                fields=["nik"],
+                request_id=current_correlation_id(),
+            )
         )
     for f in families:
         if f.kk_ciphertext is None or f.kk_key_id is None:
             continue
         out.kks[f.id] = vault.open("kk", Sealed(f.kk_key_id, f.kk_ciphertext), f.id)
         session.add(
-            AccessLog(actor=principal.sub, person_id=f.head_person_id, family_id=f.id, purpose=purpose, action=action,
-                      fields=["kk_number"], request_id=current_correlation_id())
+            AccessLog(
+                actor=principal.sub,
+                person_id=f.head_person_id,
+                family_id=f.id,
+                purpose=purpose,
+                action=action,
+                fields=["kk_number"],
+                request_id=current_correlation_id(),
+            )
         )
     await session.flush()
     return out
@@ -237,9 +255,19 @@ async def create_kampung_kb(session: AsyncSession, principal: Principal, body: K
     async with session.begin():
         principal.ensure_access(body.village_code, "village")
         if not await repo.village_exists(session, body.village_code):
-            fail([{"field": "body.village_code", "rule": "region.village_unknown", "message": "unknown village code"}])
+            fail(
+                [
+                    {
+                        "field": "body.village_code",
+                        "rule": "region.village_unknown",
+                        "message": "unknown village code",
+                    }
+                ]
+            )
         if await session.scalar(select(KampungKb.id).where(KampungKb.code == body.code)):
-            raise Conflict("a Kampung KB with this code exists", field="body.code", rule="kampung_kb.code_taken")
+            raise Conflict(
+                "a Kampung KB with this code exists", field="body.code", rule="kampung_kb.code_taken"
+            )
         row = KampungKb(id=new_id(), **body.model_dump())
         session.add(row)
         await session.flush()
@@ -279,14 +307,25 @@ async def _new_person(
     """Validate and insert one person with an open membership (the caller publishes the event)."""
     now = today()
     errors = domain.person_errors(
-        birth_date=data.birth_date, today=now, legal_basis=data.legal_basis,
-        guardian_person_id=data.guardian_person_id, prefix=prefix,
+        birth_date=data.birth_date,
+        today=now,
+        legal_basis=data.legal_basis,
+        guardian_person_id=data.guardian_person_id,
+        prefix=prefix,
     )
     person_id = new_id()
     person = Person(
-        id=person_id, family_id=family.id, name=data.name, sex=data.sex, birth_date=data.birth_date,
-        relation=data.relation, marital_status=data.marital_status, education=data.education,
-        occupation=data.occupation, legal_basis=data.legal_basis, guardian_person_id=data.guardian_person_id,
+        id=person_id,
+        family_id=family.id,
+        name=data.name,
+        sex=data.sex,
+        birth_date=data.birth_date,
+        relation=data.relation,
+        marital_status=data.marital_status,
+        education=data.education,
+        occupation=data.occupation,
+        legal_basis=data.legal_basis,
+        guardian_person_id=data.guardian_person_id,
     )
     if data.nik:
         check, nik_errs = domain.nik_errors(
@@ -300,11 +339,17 @@ async def _new_person(
         await repo.get_person(session, data.guardian_person_id, principal)
     session.add(person)
     await session.flush()  # no ORM relationships: the person row must exist before its membership
-    session.add(FamilyMembership(person_id=person_id, family_id=family.id, relation=data.relation, started_on=started_on))
+    session.add(
+        FamilyMembership(
+            person_id=person_id, family_id=family.id, relation=data.relation, started_on=started_on
+        )
+    )
     return person
 
 
-async def _set_nik(session: AsyncSession, vault: PiiVault, principal: Principal, person: Person, nik: str) -> None:
+async def _set_nik(
+    session: AsyncSession, vault: PiiVault, principal: Principal, person: Person, nik: str
+) -> None:
     index = vault.index("nik", nik)
     existing = await repo.person_by_nik_index(session, index)
     if existing is not None and existing[0].id != person.id:
@@ -313,7 +358,12 @@ async def _set_nik(session: AsyncSession, vault: PiiVault, principal: Principal,
         # Point at the holder only when the caller may see them; otherwise its id would leak across regions.
         if principal.can_access(other_family.village_code):
             extra["existing_person_id"] = str(other.id)
-        raise Conflict("a person with this NIK is already registered", field="body.nik", rule="nik.duplicate", extra=extra)
+        raise Conflict(
+            "a person with this NIK is already registered",
+            field="body.nik",
+            rule="nik.duplicate",
+            extra=extra,
+        )
     sealed = vault.seal("nik", nik, person.id)
     person.nik_key_id, person.nik_ciphertext = sealed.key_id, sealed.blob
     person.nik_index, person.nik_masked = index, mask_nik(nik)
@@ -325,26 +375,43 @@ async def _set_kk(
     index = vault.index("kk", kk)
     other = await repo.family_by_kk_index(session, index)
     if other is not None and other.id != family.id:
-        raise Conflict("another family holds this KK number", field="body.kk_number", rule="kk.duplicate",
-                       extra={"existing_kk_masked": mask_nik(kk)})
+        raise Conflict(
+            "another family holds this KK number",
+            field="body.kk_number",
+            rule="kk.duplicate",
+            extra={"existing_kk_masked": mask_nik(kk)},
+        )
     if family.kk_index == index:
         return
     now = utcnow()
     previous = await session.scalar(
-        select(FamilyKkHistory).where(FamilyKkHistory.family_id == family.id, FamilyKkHistory.valid_to.is_(None))
+        select(FamilyKkHistory).where(
+            FamilyKkHistory.family_id == family.id, FamilyKkHistory.valid_to.is_(None)
+        )
     )
     if previous is not None:
         previous.valid_to = now
     sealed = vault.seal("kk", kk, family.id)
     family.kk_key_id, family.kk_ciphertext, family.kk_index, family.kk_masked = (
-        sealed.key_id, sealed.blob, index, mask_nik(kk)
+        sealed.key_id,
+        sealed.blob,
+        index,
+        mask_nik(kk),
     )
     history_id = new_id()
     # History rows are sealed under their own id: a ciphertext never decrypts in another row.
     hs = vault.seal("kk", kk, history_id)
     session.add(
-        FamilyKkHistory(id=history_id, family_id=family.id, kk_key_id=hs.key_id, kk_ciphertext=hs.blob,
-                        kk_index=index, kk_masked=mask_nik(kk), valid_from=now, reason=reason)
+        FamilyKkHistory(
+            id=history_id,
+            family_id=family.id,
+            kk_key_id=hs.key_id,
+            kk_ciphertext=hs.blob,
+            kk_index=index,
+            kk_masked=mask_nik(kk),
+            valid_from=now,
+            reason=reason,
+        )
     )
 
 
@@ -365,15 +432,27 @@ async def register_family(
             principal.ensure_access(body.village_code, "village")
             errors = domain.head_errors([m.relation for m in body.members])
             if not await repo.village_exists(session, body.village_code):
-                errors.append({"field": "body.village_code", "rule": "region.village_unknown", "message": "unknown village code"})
+                errors.append(
+                    {
+                        "field": "body.village_code",
+                        "rule": "region.village_unknown",
+                        "message": "unknown village code",
+                    }
+                )
             fail(errors)
             kk = _kk_number(body.kk_number)
             if body.kampung_kb_id is not None:
                 await repo.get_kampung_kb(session, body.kampung_kb_id, principal)
             family = Family(
-                id=new_id(), village_code=body.village_code, rw=body.rw, rt=body.rt, street=body.street,
-                kampung_kb_id=body.kampung_kb_id, welfare_decile=body.welfare_decile,
-                drinking_water_source=body.drinking_water_source, latrine_type=body.latrine_type,
+                id=new_id(),
+                village_code=body.village_code,
+                rw=body.rw,
+                rt=body.rt,
+                street=body.street,
+                kampung_kb_id=body.kampung_kb_id,
+                welfare_decile=body.welfare_decile,
+                drinking_water_source=body.drinking_water_source,
+                latrine_type=body.latrine_type,
             )
             session.add(family)
             await session.flush()
@@ -386,7 +465,9 @@ async def register_family(
                 if member.nik:
                     stripped = "".join(ch for ch in member.nik if ch.isdigit())
                     if stripped in seen_nik:
-                        raise Conflict("the same NIK appears twice", field=f"body.members.{i}.nik", rule="nik.duplicate")
+                        raise Conflict(
+                            "the same NIK appears twice", field=f"body.members.{i}.nik", rule="nik.duplicate"
+                        )
                     seen_nik.add(stripped)
                 person = await _new_person(
                     session, vault, principal, member, family, started_on=today(), prefix=f"body.members.{i}"
@@ -404,11 +485,16 @@ async def register_family(
                 await session.refresh(p)
             return family, persons
     except IntegrityError as exc:
-        raise Conflict(f"the family collides with existing data (NIK or KK number)", rule="unique") from exc
+        raise Conflict("the family collides with existing data (NIK or KK number)", rule="unique") from exc
 
 
 async def update_family(
-    session: AsyncSession, vault: PiiVault, principal: Principal, family_id: uuid.UUID, body: FamilyUpdate, expected: int
+    session: AsyncSession,
+    vault: PiiVault,
+    principal: Principal,
+    family_id: uuid.UUID,
+    body: FamilyUpdate,
+    expected: int,
 ) -> Family:
     try:
         async with session.begin():
@@ -442,27 +528,56 @@ async def move_family(
         # Moving a family out of one's own region would hand it to someone else: the target must be in scope.
         principal.ensure_access(body.village_code, "village")
         if not await repo.village_exists(session, body.village_code):
-            fail([{"field": "body.village_code", "rule": "region.village_unknown", "message": "unknown village code"}])
+            fail(
+                [
+                    {
+                        "field": "body.village_code",
+                        "rule": "region.village_unknown",
+                        "message": "unknown village code",
+                    }
+                ]
+            )
         if body.moved_on > today():
-            fail([{"field": "body.moved_on", "rule": "family.moved_on_future", "message": "moved_on lies in the future"}])
+            fail(
+                [
+                    {
+                        "field": "body.moved_on",
+                        "rule": "family.moved_on_future",
+                        "message": "moved_on lies in the future",
+                    }
+                ]
+            )
         if body.kampung_kb_id is not None:
             await repo.get_kampung_kb(session, body.kampung_kb_id, principal)
         old = family.village_code
-        family.village_code, family.rw, family.rt, family.street = body.village_code, body.rw, body.rt, body.street
+        family.village_code, family.rw, family.rt, family.street = (
+            body.village_code,
+            body.rw,
+            body.rt,
+            body.street,
+        )
         family.kampung_kb_id = body.kampung_kb_id
         family.version += 1
         await session.flush()
         await emit(
             session,
-            FamilyMoved(family_id=family.id, from_village_code=old, village_code=family.village_code, rw=family.rw,
-                        rt=family.rt, moved_on=body.moved_on),
+            FamilyMoved(
+                family_id=family.id,
+                from_village_code=old,
+                village_code=family.village_code,
+                rw=family.rw,
+                rt=family.rt,
+                moved_on=body.moved_on,
+            ),
             family.id,
         )
         await session.refresh(family)
         return family
 
 
-async def delete_family(session: AsyncSession, principal: Principal, family_id: uuid.UUID, expected: int) -> None:
+async def delete_family(
+    session: AsyncSession, principal: Principal, family_id: uuid.UUID, expected: int
+) -> None:
     """Soft delete (entered in error): the row stays as a tombstone in the change feed."""
     async with session.begin():
         family = await repo.get_family(session, family_id, principal, lock=True)
@@ -482,8 +597,18 @@ async def add_member(
         async with session.begin():
             family = await repo.get_family(session, family_id, principal, lock=True)
             if body.relation == "kepala_keluarga" and family.head_person_id is not None:
-                fail([{"field": "body.relation", "rule": "family.one_head", "message": "the family already has a head"}])
-            person = await _new_person(session, vault, principal, body, family, started_on=today(), prefix="body")
+                fail(
+                    [
+                        {
+                            "field": "body.relation",
+                            "rule": "family.one_head",
+                            "message": "the family already has a head",
+                        }
+                    ]
+                )
+            person = await _new_person(
+                session, vault, principal, body, family, started_on=today(), prefix="body"
+            )
             if body.relation == "kepala_keluarga":
                 family.head_person_id = person.id
             await session.flush()
@@ -492,11 +617,18 @@ async def add_member(
             await session.refresh(person)
             return person, family
     except IntegrityError as exc:
-        raise Conflict("a person with this NIK is already registered", field="body.nik", rule="nik.duplicate") from exc
+        raise Conflict(
+            "a person with this NIK is already registered", field="body.nik", rule="nik.duplicate"
+        ) from exc
 
 
 async def update_person(
-    session: AsyncSession, vault: PiiVault, principal: Principal, person_id: uuid.UUID, body: PersonUpdate, expected: int
+    session: AsyncSession,
+    vault: PiiVault,
+    principal: Principal,
+    person_id: uuid.UUID,
+    body: PersonUpdate,
+    expected: int,
 ) -> tuple[Person, Family]:
     try:
         async with session.begin():
@@ -505,29 +637,53 @@ async def update_person(
             changes = body.model_dump(exclude_unset=True)
             nik = changes.pop("nik", None)
             for key, value in changes.items():
-                if value is None and key in ("name", "sex", "birth_date", "relation", "marital_status", "legal_basis"):
+                if value is None and key in (
+                    "name",
+                    "sex",
+                    "birth_date",
+                    "relation",
+                    "marital_status",
+                    "legal_basis",
+                ):
                     continue
                 setattr(person, key, value)
             now = today()
             errors = domain.person_errors(
-                birth_date=person.birth_date, today=now, legal_basis=person.legal_basis,
+                birth_date=person.birth_date,
+                today=now,
+                legal_basis=person.legal_basis,
                 guardian_person_id=person.guardian_person_id,
             )
             plain: str | None = None
             if nik is not None:
-                check, nik_errs = domain.nik_errors(nik, today=now, birth_date=person.birth_date, sex=person.sex)  # type: ignore[arg-type]
+                check, nik_errs = domain.nik_errors(
+                    nik, today=now, birth_date=person.birth_date, sex=person.sex
+                )  # type: ignore[arg-type]
                 errors += nik_errs
                 plain = check.nik
             elif person.nik_ciphertext is not None and ("birth_date" in changes or "sex" in changes):
                 # A changed birth date or sex must still agree with the NIK on file.
                 stored = vault.open("nik", Sealed(person.nik_key_id or "", person.nik_ciphertext), person.id)
-                _, nik_errs = domain.nik_errors(stored, today=now, birth_date=person.birth_date, sex=person.sex)  # type: ignore[arg-type]
+                _, nik_errs = domain.nik_errors(
+                    stored, today=now, birth_date=person.birth_date, sex=person.sex
+                )  # type: ignore[arg-type]
                 errors += nik_errs
             fail(errors)
             if plain is not None:
                 await _set_nik(session, vault, principal, person, plain)
-            if changes.get("relation") == "kepala_keluarga" and family.head_person_id not in (None, person.id):
-                fail([{"field": "body.relation", "rule": "family.one_head", "message": "the family already has a head"}])
+            if changes.get("relation") == "kepala_keluarga" and family.head_person_id not in (
+                None,
+                person.id,
+            ):
+                fail(
+                    [
+                        {
+                            "field": "body.relation",
+                            "rule": "family.one_head",
+                            "message": "the family already has a head",
+                        }
+                    ]
+                )
             if changes.get("relation") == "kepala_keluarga":
                 family.head_person_id = person.id
             person.version += 1
@@ -537,7 +693,9 @@ async def update_person(
             await session.refresh(person)
             return person, family
     except IntegrityError as exc:
-        raise Conflict("a person with this NIK is already registered", field="body.nik", rule="nik.duplicate") from exc
+        raise Conflict(
+            "a person with this NIK is already registered", field="body.nik", rule="nik.duplicate"
+        ) from exc
 
 
 async def person_died(
@@ -547,14 +705,31 @@ async def person_died(
         person, family = await repo.get_person(session, person_id, principal, lock=True)
         check_version(expected, person.version)
         if person.died_on is not None:
-            raise Conflict("the person's death is already recorded", field="body.died_on", rule="person.already_dead")
-        fail(domain.person_errors(birth_date=person.birth_date, today=today(), legal_basis="public_service_mandate",
-                                  guardian_person_id=None, died_on=body.died_on))
+            raise Conflict(
+                "the person's death is already recorded", field="body.died_on", rule="person.already_dead"
+            )
+        fail(
+            domain.person_errors(
+                birth_date=person.birth_date,
+                today=today(),
+                legal_basis="public_service_mandate",
+                guardian_person_id=None,
+                died_on=body.died_on,
+            )
+        )
         person.died_on = body.died_on
         person.version += 1
         await session.flush()
-        await emit(session, PersonDied(person_id=person.id, family_id=family.id, village_code=family.village_code,
-                                       died_on=body.died_on), family.id)
+        await emit(
+            session,
+            PersonDied(
+                person_id=person.id,
+                family_id=family.id,
+                village_code=family.village_code,
+                died_on=body.died_on,
+            ),
+            family.id,
+        )
         await refresh_krs(session, family)
         await session.refresh(person)
         return person, family
@@ -570,26 +745,63 @@ async def move_person(
         if person.moved_out_on is not None or person.died_on is not None:
             raise Conflict("the person is no longer in a family here", rule="person.not_movable")
         if body.moved_on > today() or body.moved_on < person.birth_date:
-            fail([{"field": "body.moved_on", "rule": "person.moved_on_invalid", "message": "moved_on must lie between birth and today"}])
+            fail(
+                [
+                    {
+                        "field": "body.moved_on",
+                        "rule": "person.moved_on_invalid",
+                        "message": "moved_on must lie between birth and today",
+                    }
+                ]
+            )
         if old_family.head_person_id == person.id:
-            fail([{"field": "body.person_id", "rule": "family.head_cannot_leave",
-                   "message": "name another head (relation kepala_keluarga) before the head leaves"}])
+            fail(
+                [
+                    {
+                        "field": "body.person_id",
+                        "rule": "family.head_cannot_leave",
+                        "message": "name another head (relation kepala_keluarga) before the head leaves",
+                    }
+                ]
+            )
         membership = await repo.open_membership(session, person.id)
         if membership is not None:
-            membership.ended_on, membership.end_reason = body.moved_on, "moved" if body.to_family_id else "moved_out"
+            membership.ended_on, membership.end_reason = (
+                body.moved_on,
+                "moved" if body.to_family_id else "moved_out",
+            )
         new_family: Family | None = None
         if body.to_family_id is not None:
             if body.to_family_id == old_family.id:
-                fail([{"field": "body.to_family_id", "rule": "person.same_family", "message": "already in this family"}])
+                fail(
+                    [
+                        {
+                            "field": "body.to_family_id",
+                            "rule": "person.same_family",
+                            "message": "already in this family",
+                        }
+                    ]
+                )
             new_family = await repo.get_family(session, body.to_family_id, principal, lock=True)
             relation = body.relation or person.relation
             if relation == "kepala_keluarga" and new_family.head_person_id is not None:
-                fail([{"field": "body.relation", "rule": "family.one_head", "message": "the family already has a head"}])
+                fail(
+                    [
+                        {
+                            "field": "body.relation",
+                            "rule": "family.one_head",
+                            "message": "the family already has a head",
+                        }
+                    ]
+                )
             person.family_id, person.relation = new_family.id, relation
             if relation == "kepala_keluarga":
                 new_family.head_person_id = person.id
-            session.add(FamilyMembership(person_id=person.id, family_id=new_family.id, relation=relation,
-                                         started_on=body.moved_on))
+            session.add(
+                FamilyMembership(
+                    person_id=person.id, family_id=new_family.id, relation=relation, started_on=body.moved_on
+                )
+            )
         else:
             person.moved_out_on = body.moved_on
         person.version += 1
@@ -597,10 +809,13 @@ async def move_person(
         await emit(
             session,
             PersonMoved(
-                person_id=person.id, from_family_id=old_family.id,
-                family_id=new_family.id if new_family else None, from_village_code=old_family.village_code,
+                person_id=person.id,
+                from_family_id=old_family.id,
+                family_id=new_family.id if new_family else None,
+                from_village_code=old_family.village_code,
                 village_code=new_family.village_code if new_family else None,
-                rw=new_family.rw if new_family else None, moved_on=body.moved_on,
+                rw=new_family.rw if new_family else None,
+                moved_on=body.moved_on,
             ),
             old_family.id,
         )
@@ -611,13 +826,22 @@ async def move_person(
         return person, new_family or old_family
 
 
-async def delete_person(session: AsyncSession, principal: Principal, person_id: uuid.UUID, expected: int) -> None:
+async def delete_person(
+    session: AsyncSession, principal: Principal, person_id: uuid.UUID, expected: int
+) -> None:
     async with session.begin():
         person, family = await repo.get_person(session, person_id, principal, lock=True)
         check_version(expected, person.version)
         if family.head_person_id == person.id:
-            fail([{"field": "path.person_id", "rule": "family.head_cannot_leave",
-                   "message": "name another head before deleting the head"}])
+            fail(
+                [
+                    {
+                        "field": "path.person_id",
+                        "rule": "family.head_cannot_leave",
+                        "message": "name another head before deleting the head",
+                    }
+                ]
+            )
         person.deleted_at = utcnow()
         person.version += 1
         membership = await repo.open_membership(session, person.id)

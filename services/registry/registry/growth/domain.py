@@ -26,26 +26,74 @@ def measurement_errors(
     errors: list[dict[str, Any]] = []
     days = age_in_days(birth_date, measured_on)
     if days < 0:
-        errors.append({"field": f"{prefix}.measured_on", "rule": "measurement.before_birth", "message": "measured before the child was born"})
+        errors.append(
+            {
+                "field": f"{prefix}.measured_on",
+                "rule": "measurement.before_birth",
+                "message": "measured before the child was born",
+            }
+        )
     elif days > MAX_AGE_DAYS:
-        errors.append({"field": f"{prefix}.measured_on", "rule": "measurement.over_60_months", "message": "the child was 60 months or older"})
+        errors.append(
+            {
+                "field": f"{prefix}.measured_on",
+                "rule": "measurement.over_60_months",
+                "message": "the child was 60 months or older",
+            }
+        )
     if measured_on > today:
-        errors.append({"field": f"{prefix}.measured_on", "rule": "measurement.future", "message": "measurement date lies in the future"})
+        errors.append(
+            {
+                "field": f"{prefix}.measured_on",
+                "rule": "measurement.future",
+                "message": "measurement date lies in the future",
+            }
+        )
     if weight_kg is None and lenhei_cm is None:
-        errors.append({"field": f"{prefix}.weight_kg", "rule": "measurement.empty", "message": "give a weight, a length/height or both"})
+        errors.append(
+            {
+                "field": f"{prefix}.weight_kg",
+                "rule": "measurement.empty",
+                "message": "give a weight, a length/height or both",
+            }
+        )
     lo, hi = rules.CHILD_WEIGHT_KG
     if weight_kg is not None and not lo <= weight_kg <= hi:
-        errors.append({"field": f"{prefix}.weight_kg", "rule": "measurement.weight_range", "message": f"weight must be {lo}-{hi} kg"})
+        errors.append(
+            {
+                "field": f"{prefix}.weight_kg",
+                "rule": "measurement.weight_range",
+                "message": f"weight must be {lo}-{hi} kg",
+            }
+        )
     lo, hi = rules.CHILD_LENHEI_CM
     if lenhei_cm is not None and not lo <= lenhei_cm <= hi:
-        errors.append({"field": f"{prefix}.lenhei_cm", "rule": "measurement.length_range", "message": f"length/height must be {lo}-{hi} cm"})
+        errors.append(
+            {
+                "field": f"{prefix}.lenhei_cm",
+                "rule": "measurement.length_range",
+                "message": f"length/height must be {lo}-{hi} cm",
+            }
+        )
     if lenhei_cm is not None and position is None:
-        errors.append({"field": f"{prefix}.position", "rule": "measurement.position_required", "message": "say whether the child lay (l) or stood (h)"})
+        errors.append(
+            {
+                "field": f"{prefix}.position",
+                "rule": "measurement.position_required",
+                "message": "say whether the child lay (l) or stood (h)",
+            }
+        )
     return errors
 
 
 def score_child(
-    *, sex: str, age_days: int, weight_kg: float | None, lenhei_cm: float | None, position: str | None, oedema: bool
+    *,
+    sex: str,
+    age_days: int,
+    weight_kg: float | None,
+    lenhei_cm: float | None,
+    position: str | None,
+    oedema: bool,
 ) -> Score:
     """WHO z-scores for one child (sex L/P)."""
     return score_one(1 if sex == "L" else 2, age_days, weight_kg, lenhei_cm, position, oedema)

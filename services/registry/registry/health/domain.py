@@ -23,13 +23,29 @@ def kb_status_errors(
     """A user has a method and no non-use reason; a non-user has a reason; female/male methods fit the sex."""
     errors: list[dict[str, Any]] = []
     if method is None and reason_non_use is None:
-        errors.append({"field": "body.reason_non_use", "rule": "kb.reason_required", "message": "a non-user needs a reason for non-use"})
+        errors.append(
+            {
+                "field": "body.reason_non_use",
+                "rule": "kb.reason_required",
+                "message": "a non-user needs a reason for non-use",
+            }
+        )
     if method is not None and reason_non_use is not None:
-        errors.append({"field": "body.reason_non_use", "rule": "kb.reason_for_user", "message": "a KB user has no reason for non-use"})
+        errors.append(
+            {
+                "field": "body.reason_non_use",
+                "rule": "kb.reason_for_user",
+                "message": "a KB user has no reason for non-use",
+            }
+        )
     if since > today:
-        errors.append({"field": "body.since", "rule": "kb.since_future", "message": "since lies in the future"})
+        errors.append(
+            {"field": "body.since", "rule": "kb.since_future", "message": "since lies in the future"}
+        )
     if (method == "mow" and sex != "P") or (method == "mop" and sex != "L"):
-        errors.append({"field": "body.method", "rule": "kb.method_sex", "message": "MOW is for women, MOP for men"})
+        errors.append(
+            {"field": "body.method", "rule": "kb.method_sex", "message": "MOW is for women, MOP for men"}
+        )
     return errors
 
 
@@ -67,7 +83,12 @@ class CatinRisk:
 
 
 def catin_risk(
-    *, sex: str, weight_kg: float | None, height_cm: float | None, lila_cm: float | None, hb_g_dl: float | None
+    *,
+    sex: str,
+    weight_kg: float | None,
+    height_cm: float | None,
+    lila_cm: float | None,
+    hb_g_dl: float | None,
 ) -> CatinRisk:
     """Catin screening: underweight (BMI), KEK (LiLA, brides), anaemia (Hb, sex-specific)."""
     value = bmi(weight_kg, height_cm)
@@ -93,14 +114,40 @@ def pregnancy_errors(
     """A pregnancy needs LMP or expected delivery, an LMP not in the future nor too long ago, and a woman."""
     errors: list[dict[str, Any]] = []
     if sex != "P":
-        errors.append({"field": "body.person_id", "rule": "pregnancy.not_a_woman", "message": "only a woman can be registered as pregnant"})
+        errors.append(
+            {
+                "field": "body.person_id",
+                "rule": "pregnancy.not_a_woman",
+                "message": "only a woman can be registered as pregnant",
+            }
+        )
     elif not 10 <= age <= 55:
-        errors.append({"field": "body.person_id", "rule": "pregnancy.age", "message": "mother's age must be 10-55 years"})
+        errors.append(
+            {
+                "field": "body.person_id",
+                "rule": "pregnancy.age",
+                "message": "mother's age must be 10-55 years",
+            }
+        )
     if lmp is None and expected is None:
-        errors.append({"field": "body.lmp", "rule": "pregnancy.date_required", "message": "give lmp or expected_delivery"})
+        errors.append(
+            {
+                "field": "body.lmp",
+                "rule": "pregnancy.date_required",
+                "message": "give lmp or expected_delivery",
+            }
+        )
     if lmp is not None:
         if lmp > today:
-            errors.append({"field": "body.lmp", "rule": "pregnancy.lmp_future", "message": "LMP lies in the future"})
+            errors.append(
+                {"field": "body.lmp", "rule": "pregnancy.lmp_future", "message": "LMP lies in the future"}
+            )
         elif (today - lmp).days > rules.MAX_PREGNANCY_DAYS:
-            errors.append({"field": "body.lmp", "rule": "pregnancy.lmp_too_old", "message": "LMP lies more than 44 weeks back"})
+            errors.append(
+                {
+                    "field": "body.lmp",
+                    "rule": "pregnancy.lmp_too_old",
+                    "message": "LMP lies more than 44 weeks back",
+                }
+            )
     return errors
