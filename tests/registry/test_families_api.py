@@ -78,7 +78,8 @@ async def test_duplicate_nik_is_409_with_existing_id_masked(client: httpx.AsyncC
     head = next(m for m in fam["members"] if m["relation"] == "kepala_keluarga")
     # Read the plain NIK (pii scope + purpose) to re-use it.
     r = await client.get(
-        f"/v1/persons/{head['id']}", headers={**auth("registry:read registry:pii:read"), "X-Purpose": "dedup test"}
+        f"/v1/persons/{head['id']}",
+        headers={**auth("registry:read registry:pii:read"), "X-Purpose": "dedup test"},
     )
     plain = r.json()["nik"]
     again = person("kepala_keluarga", date(1990, 1, 1), "L", nik=plain)
@@ -109,9 +110,13 @@ async def test_masking_and_access_log(client: httpx.AsyncClient) -> None:
     log = await client.get(f"/v1/persons/{pid}/access-log", headers=pii)
     assert log.status_code == 200
     entries = log.json()["items"]
-    assert [(e["actor"], e["purpose"], e["fields"]) for e in entries] == [("officer-7", "verifikasi bansos", ["nik"])]
+    assert [(e["actor"], e["purpose"], e["fields"]) for e in entries] == [
+        ("officer-7", "verifikasi bansos", ["nik"])
+    ]
     # Reading the log needs the PII scope.
-    assert (await client.get(f"/v1/persons/{pid}/access-log", headers=auth("registry:read"))).status_code == 403
+    assert (
+        await client.get(f"/v1/persons/{pid}/access-log", headers=auth("registry:read"))
+    ).status_code == 403
 
 
 async def test_access_log_is_append_only(client: httpx.AsyncClient, session) -> None:  # type: ignore[no-untyped-def]
@@ -135,7 +140,9 @@ async def test_search_by_nik_in_body_and_region_scope(client: httpx.AsyncClient)
     plain = (await client.get(f"/v1/persons/{head['id']}", headers=pii)).json()["nik"]
     found = await client.post("/v1/persons:search", json={"nik": plain}, headers=auth("registry:read"))
     assert [p["id"] for p in found.json()["items"]] == [head["id"]]
-    other = await client.post("/v1/persons:search", json={"nik": plain}, headers=auth("registry:read", region="32"))
+    other = await client.post(
+        "/v1/persons:search", json={"nik": plain}, headers=auth("registry:read", region="32")
+    )
     assert other.status_code == 200 and other.json()["items"] == []
     log = await client.get(f"/v1/persons/{head['id']}/access-log", headers=pii)
     assert len(log.json()["items"]) == 1  # the search by a masked reader logged nothing
@@ -177,9 +184,9 @@ async def test_etag_if_match(client: httpx.AsyncClient) -> None:
 
 
 async def test_kk_change_keeps_history(client: httpx.AsyncClient, session) -> None:  # type: ignore[no-untyped-def]
+    from registry.identity.domain import make_kk
     from sqlalchemy import text
 
-    from registry.identity.domain import make_kk
     from tests.registry.conftest import serial
 
     fam = await create_family(client)
@@ -192,13 +199,17 @@ async def test_kk_change_keeps_history(client: httpx.AsyncClient, session) -> No
     assert r.status_code == 200 and r.json()["kk_number"].endswith(new_kk[-2:])
     rows = (
         await session.execute(
-            text("SELECT valid_to IS NULL, reason FROM family_kk_history WHERE family_id = :f ORDER BY valid_from"),
+            text(
+                "SELECT valid_to IS NULL, reason FROM family_kk_history WHERE family_id = :f ORDER BY valid_from"
+            ),
             {"f": fam["id"]},
         )
     ).all()
     assert [tuple(r) for r in rows] == [(False, "registered"), (True, "pecah_kk")]
     # KK ciphertexts are never the plain number.
-    raw = (await session.execute(text("SELECT kk_ciphertext FROM family WHERE id = :f"), {"f": fam["id"]})).scalar()
+    raw = (
+        await session.execute(text("SELECT kk_ciphertext FROM family WHERE id = :f"), {"f": fam["id"]})
+    ).scalar()
     assert new_kk.encode() not in raw
 
 
@@ -228,7 +239,9 @@ async def test_pagination_and_change_feed_with_tombstones(client: httpx.AsyncCli
     feed = (await client.get("/v1/families", params={"updated_since": since}, headers=hdr)).json()["items"]
     tomb = [f for f in feed if f["id"] == ids[0]]
     assert tomb and tomb[0]["deleted"] is True
-    persons_feed = (await client.get("/v1/persons", params={"updated_since": since}, headers=hdr)).json()["items"]
+    persons_feed = (await client.get("/v1/persons", params={"updated_since": since}, headers=hdr)).json()[
+        "items"
+    ]
     assert any(p["deleted"] for p in persons_feed)
     assert (await client.get(f"/v1/families/{ids[0]}", headers=hdr)).status_code == 404
 
@@ -258,7 +271,11 @@ async def test_person_move_records_membership_history(client: httpx.AsyncClient)
 async def test_death_and_kampung_kb(client: httpx.AsyncClient) -> None:
     r = await client.post(
         "/v1/kampung-kb",
-        json={"code": f"KKB-{nik(date(2000, 1, 1), 'L')[-6:]}", "name": "KKB Mekar", "village_code": "15.71.01.1001"},
+        json={
+            "code": f"KKB-{nik(date(2000, 1, 1), 'L')[-6:]}",
+            "name": "KKB Mekar",
+            "village_code": "15.71.01.1001",
+        },
         headers=auth(),
     )
     assert r.status_code == 201, r.text
@@ -269,7 +286,11 @@ async def test_death_and_kampung_kb(client: httpx.AsyncClient) -> None:
     assert [f["id"] for f in listed["items"]] == [fam["id"]]
     wife = fam["members"][1]
     r = await client.post(
-        f"/v1/persons/{wife['id']}/death", json={"died_on": date.today().isoformat()}, headers={**auth(), "If-Match": '"1"'}
+        f"/v1/persons/{wife['id']}/death",
+        json={"died_on": date.today().isoformat()},
+        headers={**auth(), "If-Match": '"1"'},
     )
-    assert r.status_code == 200 and r.json()["died_on"] == date.today().isoformat() and r.json()["pus"] is False
+    assert (
+        r.status_code == 200 and r.json()["died_on"] == date.today().isoformat() and r.json()["pus"] is False
+    )
     assert (await client.get(f"/v1/kampung-kb/{kkb['id']}", headers=auth(region="32"))).status_code == 404

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -179,7 +180,7 @@ def evaluate_krs(facts: FamilyFacts, on: date) -> KrsResult:
         )
         if any(
             months_between(a, b) < rules.BIRTH_SPACING_MIN_MONTHS
-            for a, b in zip(births, births[1:], strict=False)
+            for a, b in itertools.pairwise(births)
         ):
             reasons.append("births_too_close")
         if len(births) > rules.TOO_MANY_CHILDREN_ABOVE:

@@ -75,7 +75,9 @@ async def kb_history(person_id: uuid.UUID, session: SessionDep, principal: Reade
     async with session.begin():
         await fam_repo.get_person(session, person_id, principal)
         rows = await session.scalars(
-            select(KbStatus).where(KbStatus.person_id == person_id).order_by(KbStatus.created_at, KbStatus.id)
+            select(KbStatus)
+            .where(KbStatus.person_id == person_id)
+            .order_by(KbStatus.current, KbStatus.since, KbStatus.created_at)
         )
         return [view(r, KbStatusRead, False) for r in rows]
 
