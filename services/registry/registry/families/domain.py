@@ -178,10 +178,7 @@ def evaluate_krs(facts: FamilyFacts, on: date) -> KrsResult:
         births = sorted(
             {c.birth_date for c in facts.members if c.relation == "anak"} | set(facts.extra_child_birth_dates)
         )
-        if any(
-            months_between(a, b) < rules.BIRTH_SPACING_MIN_MONTHS
-            for a, b in itertools.pairwise(births)
-        ):
+        if any(months_between(a, b) < rules.BIRTH_SPACING_MIN_MONTHS for a, b in itertools.pairwise(births)):
             reasons.append("births_too_close")
         if len(births) > rules.TOO_MANY_CHILDREN_ABOVE:
             reasons.append("too_many_children")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 
@@ -29,7 +29,7 @@ LegalBasis = Literal["public_service_mandate", "consent"]
 VillageCode = Field(pattern=r"^\d{2}\.\d{2}\.\d{2}\.\d{4}$", examples=["15.71.01.1001"])
 RwRt = Field(default=None, pattern=r"^\d{1,3}$", examples=["003"])
 
-PERSON_EXAMPLE = {
+PERSON_EXAMPLE: dict[str, Any] = {
     "nik": "1571014505200001",
     "name": "Siti Aminah",
     "sex": "P",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -27,7 +27,7 @@ from registry.families.schemas import (
     PersonMove,
     PersonUpdate,
 )
-from registry.identity.domain import mask_nik
+from registry.identity.domain import Sex, mask_nik
 from registry.models import outbox
 from registry.pii import PiiVault, Sealed
 from shared.auth import Principal
@@ -657,16 +657,16 @@ async def update_person(
             plain: str | None = None
             if nik is not None:
                 check, nik_errs = domain.nik_errors(
-                    nik, today=now, birth_date=person.birth_date, sex=person.sex
-                )  # type: ignore[arg-type]
+                    nik, today=now, birth_date=person.birth_date, sex=cast(Sex, person.sex)
+                )
                 errors += nik_errs
                 plain = check.nik
             elif person.nik_ciphertext is not None and ("birth_date" in changes or "sex" in changes):
                 # A changed birth date or sex must still agree with the NIK on file.
                 stored = vault.open("nik", Sealed(person.nik_key_id or "", person.nik_ciphertext), person.id)
                 _, nik_errs = domain.nik_errors(
-                    stored, today=now, birth_date=person.birth_date, sex=person.sex
-                )  # type: ignore[arg-type]
+                    stored, today=now, birth_date=person.birth_date, sex=cast(Sex, person.sex)
+                )
                 errors += nik_errs
             fail(errors)
             if plain is not None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from typing import Any
 
 from pydantic import ConfigDict, Field
 
 from shared.events.vocab import Position
 from shared.web.schemas import ApiInput, ApiOutput
 
-MEASUREMENT_EXAMPLE = {
+MEASUREMENT_EXAMPLE: dict[str, Any] = {
     "measured_on": "2026-11-20",
     "weight_kg": 8.1,
     "lenhei_cm": 70.2,

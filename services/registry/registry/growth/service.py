@@ -97,19 +97,19 @@ def _measured_event(m: Measurement, person: Person, family: Family) -> ChildMeas
         sex=person.sex,
         measured_on=m.measured_on,
         age_days=m.age_days,
-        weight_kg=m.weight_kg,  # type: ignore[arg-type]
+        weight_kg=m.weight_kg,
         lenhei_cm=m.lenhei_cm,
         position=m.position,
         oedema=m.oedema,
         haz=m.haz,
         waz=m.waz,
-        whz=m.whz,  # type: ignore[arg-type]
+        whz=m.whz,
         haz_flag=m.haz_flag,
         waz_flag=m.waz_flag,
         whz_flag=m.whz_flag,
-        haz_class=m.haz_class,  # type: ignore[arg-type]
+        haz_class=m.haz_class,
         waz_class=_WAZ_EVENT_CLASS.get(m.waz_class or "", m.waz_class),
-        whz_class=m.whz_class,  # type: ignore[arg-type]
+        whz_class=m.whz_class,
         corrects_measurement_id=m.corrects_measurement_id,
         rule_version=m.rule_version,
     )
@@ -167,7 +167,7 @@ async def _apply_case_rules(session: AsyncSession, m: Measurement, person: Perso
             BadutaStuntingDetected(
                 **_case_facts(case, family, m),
                 severity=severity,
-                sex=person.sex,  # type: ignore[arg-type]
+                sex=person.sex,
                 birth_date=person.birth_date,
                 welfare_decile=family.welfare_decile,
                 krs=family.krs,
@@ -202,7 +202,7 @@ async def _retract_cases(session: AsyncSession, m: Measurement, family: Family, 
                 measured_on=m.measured_on,
                 reason=reason,
                 retracted_on=today(),
-            ),  # type: ignore[arg-type]
+            ),
             family.id,
         )
 

@@ -71,13 +71,13 @@ async def record_kb_status(
                     person_id=person.id,
                     family_id=family.id,
                     village_code=family.village_code,
-                    method=body.method,  # type: ignore[arg-type]
+                    method=body.method,
                     is_user=row.is_user,
                     mkjp=row.mkjp,
                     since=body.since,
-                    reason_non_use=body.reason_non_use,  # type: ignore[arg-type]
+                    reason_non_use=body.reason_non_use,
                     service_source=body.service_source,
-                    previous_method=previous.method if previous else None,  # type: ignore[arg-type]
+                    previous_method=previous.method if previous else None,
                     previous_mkjp=previous.mkjp if previous else False,
                     pus=person_pus(person),
                 ),
@@ -151,7 +151,7 @@ async def register_catin(session: AsyncSession, principal: Principal, body: Cati
                 rw=family.rw,
                 sex=person.sex,
                 planned_marriage_date=body.planned_marriage_date,
-                bmi=risk.bmi,  # type: ignore[arg-type]
+                bmi=risk.bmi,
                 lila_cm=body.lila_cm,
                 hb_g_dl=body.hb_g_dl,
                 at_risk=risk.at_risk,
@@ -229,7 +229,7 @@ async def register_pregnancy(session: AsyncSession, principal: Principal, body: 
                     hb_g_dl=body.hb_g_dl,
                     kek=row.kek,
                     anaemia=row.anaemia,
-                    mother_age_years=age,  # type: ignore[arg-type]
+                    mother_age_years=age,
                     welfare_decile=family.welfare_decile,
                     krs=family.krs,
                     rule_version=rules.RULES_VERSION,

@@ -82,7 +82,8 @@ async def get_region(
         row = await session.scalar(select(Region).where(Region.code == _code(code), _in_force(on)))  # type: ignore[arg-type]
     if row is None:
         raise NotFound("region not found")
-    return row
+    region: Region = row
+    return region
 
 
 @router.get("/{code}/children", summary="Direct children of a region", response_model=list[RegionRead])
