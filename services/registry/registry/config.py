@@ -12,3 +12,12 @@ class Settings(ServiceSettings):
 
     service_name: str = "registry"
     port: int = 8001
+    # NIK/KK encryption keys: `kid:base64key,kid:base64key` or a JSON object {"kid": "base64key"}; the first is
+    # the current key (new writes), the others only decrypt (rotation). 32-byte keys (AES-256-GCM).
+    # Empty in dev/test: a random dev key pair is generated once under the state dir (kid "dev-1").
+    nik_encryption_keys: str = ""
+    # HMAC-SHA256 key of the blind index used for NIK/KK lookup and uniqueness (base64, >= 32 bytes).
+    nik_index_key: str = ""
+
+    def secrets(self) -> dict[str, str]:
+        return {"nik_encryption_keys": self.nik_encryption_keys, "nik_index_key": self.nik_index_key}

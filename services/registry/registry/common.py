@@ -1,0 +1,71 @@
+"""Helpers every registry module uses: region scope in SQL, change-feed parameters, dates, principals."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
+
+from fastapi import Query
+from sqlalchemy import ColumnElement, false, or_, true
+from sqlalchemy.orm import InstrumentedAttribute
+
+from shared.auth import Principal
+from shared.errors import ValidationFailed
+from shared.regions import normalize_code
+
+READ = "registry:read"
+WRITE = "registry:write"
+PII_READ = "registry:pii:read"
+IMPORT = "registry:import"
+
+
+def region_clause(column: InstrumentedAttribute[str], principal: Principal) -> ColumnElement[bool]:
+    """SQL condition: the row's village code lies inside the principal's region (by dotted segments)."""
+    if not principal.region:
+        return true()
+    try:
+        prefix = normalize_code(principal.region)
+    except ValueError:
+        return false()  # a malformed region claim sees nothing (deny by default)
+    return or_(column == prefix, column.like(prefix + ".%"))
+
+
+def region_filter(column: InstrumentedAttribute[str], code: str | None) -> ColumnElement[bool]:
+    """SQL condition for an explicit `region` query filter (any level)."""
+    if not code:
+        return true()
+    try:
+        prefix = normalize_code(code)
+    except ValueError as exc:
+        raise ValidationFailed("not a region code", field="query.region", rule="region.code_format") from exc
+    return or_(column == prefix, column.like(prefix + ".%"))
+
+
+UpdatedSince = Annotated[
+    datetime | None,
+    Query(
+        description="Change feed: only rows changed after this instant, ordered by change time, "
+        "including deleted/retracted rows as tombstones (`deleted: true`)",
+        examples=["2026-11-01T00:00:00Z"],
+    ),
+]
+RegionQuery = Annotated[
+    str | None, Query(description="Only rows whose village lies in this region code", examples=["15.71"])
+]
+
+
+def aware(value: datetime | None) -> datetime | None:
+    """Treat a naive `updated_since` as UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def today() -> date:
+    """The reference date for 'in the future' checks (UTC+7 would move it by hours; UTC is used throughout)."""
+    return datetime.now(UTC).date()
+
+
+def feed_key(row: Any, feed: bool) -> tuple[Any, ...]:
+    """Cursor key of a row: (updated_at, id) for the change feed, (id,) otherwise."""
+    return (row.updated_at.isoformat(), str(row.id)) if feed else (str(row.id),)

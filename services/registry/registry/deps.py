@@ -1,0 +1,48 @@
+"""Registry-specific request dependencies: the PII vault and the purpose of an unmasked read."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from registry.common import PII_READ, READ
+from registry.pii import PiiVault
+from shared.auth import Principal, require_scopes
+from shared.errors import ValidationFailed
+from shared.web.etag import expected_version
+
+
+def get_vault(request: Request) -> PiiVault:
+    vault: PiiVault = request.app.state.vault
+    return vault
+
+
+VaultDep = Annotated[PiiVault, Depends(get_vault)]
+Reader = Annotated[Principal, require_scopes(READ)]
+
+
+def purpose_of(
+    principal: Reader,
+    x_purpose: Annotated[
+        str | None,
+        Header(
+            description="Why NIK/KK numbers are read unmasked (required with registry:pii:read; logged)",
+            examples=["verifikasi bansos"],
+        ),
+    ] = None,
+) -> str | None:
+    """The purpose of an unmasked read: required from callers holding `registry:pii:read` (422 without it)."""
+    if not principal.has(PII_READ):
+        return None
+    if x_purpose is None or not x_purpose.strip():
+        raise ValidationFailed(
+            "reading unmasked NIK/KK numbers requires an X-Purpose header",
+            field="header.X-Purpose",
+            rule="pii.purpose_required",
+        )
+    return x_purpose.strip()[:200]
+
+
+PurposeDep = Annotated[str | None, Depends(purpose_of)]
+IfMatch = Annotated[int, Depends(expected_version)]

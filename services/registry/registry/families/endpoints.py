@@ -1,0 +1,462 @@
+"""`/v1/kampung-kb`, `/v1/families`, `/v1/persons`: thin routers over the service layer."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Response
+from sqlalchemy import select
+
+from registry.common import PII_READ, WRITE, RegionQuery, UpdatedSince, aware, region_clause, region_filter
+from registry.deps import IfMatch, PurposeDep, Reader, VaultDep
+from registry.families import repository as repo
+from registry.families import service
+from registry.families.models import Family, KampungKb, Person
+from registry.families.schemas import (
+    AccessLogRead,
+    FamilyCreate,
+    FamilyMove,
+    FamilyRead,
+    FamilyUpdate,
+    FamilyWithMembers,
+    KampungKbCreate,
+    KampungKbRead,
+    KampungKbUpdate,
+    MembershipRead,
+    PersonDeath,
+    PersonInput,
+    PersonMove,
+    PersonRead,
+    PersonSearch,
+    PersonUpdate,
+)
+from shared.auth import Principal, require_scopes
+from shared.web.deps import PageDep, SessionDep
+from shared.web.etag import set_etag
+from shared.web.pagination import Page
+from shared.web.problems import PROBLEM_RESPONSES
+
+router = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES)
+Writer = Annotated[Principal, require_scopes(WRITE)]
+PiiReader = Annotated[Principal, require_scopes(PII_READ)]
+ETAG_HEADER = {
+    "ETag": {"description": "Version of the resource; send it back as If-Match", "schema": {"type": "string"}}
+}
+
+
+def kkb_view(row: KampungKb) -> dict[str, Any]:
+    return {
+        **{c: getattr(row, c) for c in KampungKbRead.model_fields if c != "deleted"},
+        "deleted": row.deleted_at is not None,
+    }
+
+
+# ------------------------------------------------------------------------------------------ Kampung KB
+
+
+@router.post(
+    "/kampung-kb",
+    status_code=201,
+    response_model=KampungKbRead,
+    tags=["kampung-kb"],
+    summary="Designate a Kampung KB",
+)
+async def create_kampung_kb(
+    body: KampungKbCreate, session: SessionDep, response: Response, principal: Writer
+) -> dict[str, Any]:
+    row = await service.create_kampung_kb(session, principal, body)
+    set_etag(response, row.version)
+    return kkb_view(row)
+
+
+@router.get(
+    "/kampung-kb",
+    response_model=Page[KampungKbRead],
+    tags=["kampung-kb"],
+    summary="Kampung KB list / change feed",
+)
+async def list_kampung_kb(
+    session: SessionDep,
+    page: PageDep,
+    principal: Reader,
+    region: RegionQuery = None,
+    active: bool | None = None,
+    updated_since: UpdatedSince = None,
+) -> dict[str, Any]:
+    stmt = select(KampungKb).where(
+        region_clause(KampungKb.village_code, principal), region_filter(KampungKb.village_code, region)
+    )
+    if active is not None:
+        stmt = stmt.where(KampungKb.active == active)
+    async with session.begin():
+        rows, cursor = await repo.paged(
+            session, stmt, KampungKb, page, aware(updated_since), KampungKb.deleted_at.is_(None)
+        )
+    return {"items": [kkb_view(r[0]) for r in rows], "next_cursor": cursor}
+
+
+@router.get(
+    "/kampung-kb/{kkb_id}",
+    response_model=KampungKbRead,
+    tags=["kampung-kb"],
+    responses={200: {"headers": ETAG_HEADER}},
+)
+async def get_kampung_kb(
+    kkb_id: uuid.UUID, session: SessionDep, response: Response, principal: Reader
+) -> dict[str, Any]:
+    async with session.begin():
+        row = await repo.get_kampung_kb(session, kkb_id, principal)
+    set_etag(response, row.version)
+    return kkb_view(row)
+
+
+@router.patch(
+    "/kampung-kb/{kkb_id}",
+    response_model=KampungKbRead,
+    tags=["kampung-kb"],
+    summary="Update (If-Match required)",
+)
+async def update_kampung_kb(
+    kkb_id: uuid.UUID,
+    body: KampungKbUpdate,
+    expected: IfMatch,
+    session: SessionDep,
+    response: Response,
+    principal: Writer,
+) -> dict[str, Any]:
+    row = await service.update_kampung_kb(session, principal, kkb_id, body, expected)
+    set_etag(response, row.version)
+    return kkb_view(row)
+
+
+# ------------------------------------------------------------------------------------------ families
+
+
+@router.post(
+    "/families",
+    status_code=201,
+    response_model=FamilyWithMembers,
+    tags=["families"],
+    summary="Register a family with its head and members",
+)
+async def create_family(
+    body: FamilyCreate, session: SessionDep, vault: VaultDep, response: Response, principal: Writer
+) -> dict[str, Any]:
+    family, persons = await service.register_family(session, vault, principal, body)
+    set_etag(response, family.version)
+    response.headers["Location"] = f"/v1/families/{family.id}"
+    return {**service.family_view(family), "members": [service.person_view(p) for p in persons]}
+
+
+@router.get(
+    "/families", response_model=Page[FamilyRead], tags=["families"], summary="Families list / change feed"
+)
+async def list_families(
+    session: SessionDep,
+    vault: VaultDep,
+    page: PageDep,
+    principal: Reader,
+    purpose: PurposeDep,
+    region: RegionQuery = None,
+    kampung_kb_id: uuid.UUID | None = None,
+    krs: Annotated[bool | None, Query(description="Only families at risk of stunting (or not)")] = None,
+    updated_since: UpdatedSince = None,
+) -> dict[str, Any]:
+    stmt = select(Family).where(
+        region_clause(Family.village_code, principal), region_filter(Family.village_code, region)
+    )
+    if kampung_kb_id is not None:
+        stmt = stmt.where(Family.kampung_kb_id == kampung_kb_id)
+    if krs is not None:
+        stmt = stmt.where(Family.krs == krs)
+    async with session.begin():
+        rows, cursor = await repo.paged(
+            session, stmt, Family, page, aware(updated_since), Family.deleted_at.is_(None)
+        )
+        families = [r[0] for r in rows]
+        revealed = await service.reveal(
+            session, vault, principal, purpose, families=[f for f in families if f.deleted_at is None]
+        )
+    return {"items": [service.family_view(f, revealed) for f in families], "next_cursor": cursor}
+
+
+@router.get(
+    "/families/{family_id}",
+    response_model=FamilyWithMembers,
+    tags=["families"],
+    responses={200: {"headers": ETAG_HEADER}},
+)
+async def get_family(
+    family_id: uuid.UUID,
+    session: SessionDep,
+    vault: VaultDep,
+    response: Response,
+    principal: Reader,
+    purpose: PurposeDep,
+) -> dict[str, Any]:
+    async with session.begin():
+        family = await repo.get_family(session, family_id, principal)
+        members = await repo.current_members(session, family.id)
+        revealed = await service.reveal(
+            session, vault, principal, purpose, persons=members, families=[family]
+        )
+    set_etag(response, family.version)
+    return {
+        **service.family_view(family, revealed),
+        "members": [service.person_view(p, revealed) for p in members],
+    }
+
+
+@router.patch(
+    "/families/{family_id}",
+    response_model=FamilyRead,
+    tags=["families"],
+    summary="Update facts (If-Match required)",
+)
+async def update_family(
+    family_id: uuid.UUID,
+    body: FamilyUpdate,
+    expected: IfMatch,
+    session: SessionDep,
+    vault: VaultDep,
+    response: Response,
+    principal: Writer,
+) -> dict[str, Any]:
+    family = await service.update_family(session, vault, principal, family_id, body, expected)
+    set_etag(response, family.version)
+    return service.family_view(family)
+
+
+@router.post(
+    "/families/{family_id}/move",
+    response_model=FamilyRead,
+    tags=["families"],
+    summary="Move to another address (If-Match)",
+)
+async def move_family(
+    family_id: uuid.UUID,
+    body: FamilyMove,
+    expected: IfMatch,
+    session: SessionDep,
+    response: Response,
+    principal: Writer,
+) -> dict[str, Any]:
+    family = await service.move_family(session, principal, family_id, body, expected)
+    set_etag(response, family.version)
+    return service.family_view(family)
+
+
+@router.delete(
+    "/families/{family_id}",
+    status_code=204,
+    tags=["families"],
+    summary="Delete a family entered in error (tombstone)",
+)
+async def delete_family(
+    family_id: uuid.UUID, expected: IfMatch, session: SessionDep, principal: Writer
+) -> Response:
+    await service.delete_family(session, principal, family_id, expected)
+    return Response(status_code=204)
+
+
+@router.get("/families/{family_id}/members", response_model=list[PersonRead], tags=["families"])
+async def list_members(
+    family_id: uuid.UUID, session: SessionDep, vault: VaultDep, principal: Reader, purpose: PurposeDep
+) -> list[dict[str, Any]]:
+    async with session.begin():
+        family = await repo.get_family(session, family_id, principal)
+        members = await repo.current_members(session, family.id)
+        revealed = await service.reveal(session, vault, principal, purpose, persons=members)
+    return [service.person_view(p, revealed) for p in members]
+
+
+@router.post(
+    "/families/{family_id}/members",
+    status_code=201,
+    response_model=PersonRead,
+    tags=["families"],
+    summary="Add a person to a family",
+)
+async def add_member(
+    family_id: uuid.UUID,
+    body: PersonInput,
+    session: SessionDep,
+    vault: VaultDep,
+    response: Response,
+    principal: Writer,
+) -> dict[str, Any]:
+    person, _ = await service.add_member(session, vault, principal, family_id, body)
+    set_etag(response, person.version)
+    response.headers["Location"] = f"/v1/persons/{person.id}"
+    return service.person_view(person)
+
+
+# ------------------------------------------------------------------------------------------ persons
+
+
+@router.post(
+    "/persons:search",
+    response_model=Page[PersonRead],
+    tags=["persons"],
+    summary="Find a person by NIK (in the body)",
+)
+async def search_persons(
+    body: PersonSearch, session: SessionDep, vault: VaultDep, principal: Reader, purpose: PurposeDep
+) -> dict[str, Any]:
+    persons, revealed = await service.search_by_nik(session, vault, principal, body.nik, purpose)
+    return {"items": [service.person_view(p, revealed) for p in persons], "next_cursor": None}
+
+
+@router.get(
+    "/persons", response_model=Page[PersonRead], tags=["persons"], summary="Persons list / change feed"
+)
+async def list_persons(
+    session: SessionDep,
+    vault: VaultDep,
+    page: PageDep,
+    principal: Reader,
+    purpose: PurposeDep,
+    region: RegionQuery = None,
+    family_id: uuid.UUID | None = None,
+    sex: Annotated[str | None, Query(pattern="^[LP]$")] = None,
+    updated_since: UpdatedSince = None,
+) -> dict[str, Any]:
+    stmt = (
+        select(Person)
+        .join(Family, Family.id == Person.family_id)
+        .where(region_clause(Family.village_code, principal), region_filter(Family.village_code, region))
+    )
+    if family_id is not None:
+        stmt = stmt.where(Person.family_id == family_id)
+    if sex is not None:
+        stmt = stmt.where(Person.sex == sex)
+    async with session.begin():
+        rows, cursor = await repo.paged(
+            session, stmt, Person, page, aware(updated_since), Person.deleted_at.is_(None)
+        )
+        persons = [r[0] for r in rows]
+        revealed = await service.reveal(
+            session, vault, principal, purpose, persons=[p for p in persons if p.deleted_at is None]
+        )
+    return {"items": [service.person_view(p, revealed) for p in persons], "next_cursor": cursor}
+
+
+@router.get(
+    "/persons/{person_id}",
+    response_model=PersonRead,
+    tags=["persons"],
+    responses={200: {"headers": ETAG_HEADER}},
+)
+async def get_person(
+    person_id: uuid.UUID,
+    session: SessionDep,
+    vault: VaultDep,
+    response: Response,
+    principal: Reader,
+    purpose: PurposeDep,
+) -> dict[str, Any]:
+    async with session.begin():
+        person, _ = await repo.get_person(session, person_id, principal)
+        revealed = await service.reveal(session, vault, principal, purpose, persons=[person])
+    set_etag(response, person.version)
+    return service.person_view(person, revealed)
+
+
+@router.patch(
+    "/persons/{person_id}", response_model=PersonRead, tags=["persons"], summary="Update (If-Match required)"
+)
+async def update_person(
+    person_id: uuid.UUID,
+    body: PersonUpdate,
+    expected: IfMatch,
+    session: SessionDep,
+    vault: VaultDep,
+    response: Response,
+    principal: Writer,
+) -> dict[str, Any]:
+    person, _ = await service.update_person(session, vault, principal, person_id, body, expected)
+    set_etag(response, person.version)
+    return service.person_view(person)
+
+
+@router.delete(
+    "/persons/{person_id}",
+    status_code=204,
+    tags=["persons"],
+    summary="Delete a person entered in error (tombstone)",
+)
+async def delete_person(
+    person_id: uuid.UUID, expected: IfMatch, session: SessionDep, principal: Writer
+) -> Response:
+    await service.delete_person(session, principal, person_id, expected)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/persons/{person_id}/death",
+    response_model=PersonRead,
+    tags=["persons"],
+    summary="Record a death (If-Match)",
+)
+async def record_death(
+    person_id: uuid.UUID,
+    body: PersonDeath,
+    expected: IfMatch,
+    session: SessionDep,
+    response: Response,
+    principal: Writer,
+) -> dict[str, Any]:
+    person, _ = await service.person_died(session, principal, person_id, body, expected)
+    set_etag(response, person.version)
+    return service.person_view(person)
+
+
+@router.post(
+    "/persons/{person_id}/move",
+    response_model=PersonRead,
+    tags=["persons"],
+    summary="Move to another family or out of the area (If-Match)",
+)
+async def move_person(
+    person_id: uuid.UUID,
+    body: PersonMove,
+    expected: IfMatch,
+    session: SessionDep,
+    response: Response,
+    principal: Writer,
+) -> dict[str, Any]:
+    person, _ = await service.move_person(session, principal, person_id, body, expected)
+    set_etag(response, person.version)
+    return service.person_view(person)
+
+
+@router.get(
+    "/persons/{person_id}/memberships",
+    response_model=list[MembershipRead],
+    tags=["persons"],
+    summary="Family membership history",
+)
+async def list_memberships(person_id: uuid.UUID, session: SessionDep, principal: Reader) -> list[Any]:
+    async with session.begin():
+        await repo.get_person(session, person_id, principal)
+        return list(await repo.memberships(session, person_id))
+
+
+@router.get(
+    "/persons/{person_id}/access-log",
+    response_model=Page[AccessLogRead],
+    tags=["persons"],
+    summary="Who read this person's NIK/KK unmasked, when and why (data-subject requests)",
+)
+async def get_access_log(
+    person_id: uuid.UUID,
+    session: SessionDep,
+    page: PageDep,
+    principal: PiiReader,
+    x_purpose: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> dict[str, Any]:
+    async with session.begin():
+        await repo.get_person(session, person_id, principal)
+        rows, cursor = await repo.access_log(session, person_id, page)
+    return {"items": rows, "next_cursor": cursor}

@@ -1,0 +1,157 @@
+"""Every query of Kampung KB, families, persons, memberships and the access log."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, exists, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from registry.common import region_clause
+from registry.families.models import AccessLog, Family, FamilyMembership, KampungKb, Person
+from registry.health.models import Pregnancy
+from registry.regions.models import Region
+from shared.auth import Principal
+from shared.errors import NotFound
+from shared.web.pagination import PageParams, keyset, make_page
+
+
+async def village_exists(session: AsyncSession, code: str) -> bool:
+    found = await session.scalar(
+        select(Region.code).where(Region.code == code, Region.level == "village", Region.valid_to.is_(None))
+    )
+    return found is not None
+
+
+async def get_kampung_kb(
+    session: AsyncSession, kkb_id: uuid.UUID, principal: Principal, *, lock: bool = False
+) -> KampungKb:
+    stmt = select(KampungKb).where(
+        KampungKb.id == kkb_id,
+        KampungKb.deleted_at.is_(None),
+        region_clause(KampungKb.village_code, principal),
+    )
+    row = await session.scalar(stmt.with_for_update() if lock else stmt)
+    if row is None:
+        raise NotFound("Kampung KB not found")
+    return row
+
+
+async def get_family(
+    session: AsyncSession, family_id: uuid.UUID, principal: Principal, *, lock: bool = False
+) -> Family:
+    """A live family inside the caller's region, else 404 (no existence leak)."""
+    stmt = select(Family).where(
+        Family.id == family_id, Family.deleted_at.is_(None), region_clause(Family.village_code, principal)
+    )
+    row = await session.scalar(stmt.with_for_update() if lock else stmt)
+    if row is None:
+        raise NotFound("family not found")
+    return row
+
+
+async def get_person(
+    session: AsyncSession, person_id: uuid.UUID, principal: Principal, *, lock: bool = False
+) -> tuple[Person, Family]:
+    """A live person and their current family, inside the caller's region, else 404."""
+    stmt = (
+        select(Person, Family)
+        .join(Family, Family.id == Person.family_id)
+        .where(
+            Person.id == person_id, Person.deleted_at.is_(None), region_clause(Family.village_code, principal)
+        )
+    )
+    if lock:
+        stmt = stmt.with_for_update(of=Person)
+    row = (await session.execute(stmt)).first()
+    if row is None:
+        raise NotFound("person not found")
+    return row[0], row[1]
+
+
+async def person_by_nik_index(session: AsyncSession, index: bytes) -> tuple[Person, Family] | None:
+    """Any live person holding this NIK (uniqueness is global, whatever the caller's region)."""
+    row = (
+        await session.execute(
+            select(Person, Family)
+            .join(Family, Family.id == Person.family_id)
+            .where(Person.nik_index == index, Person.deleted_at.is_(None))
+        )
+    ).first()
+    return (row[0], row[1]) if row else None
+
+
+async def family_by_kk_index(session: AsyncSession, index: bytes) -> Family | None:
+    return await session.scalar(select(Family).where(Family.kk_index == index, Family.deleted_at.is_(None)))
+
+
+async def current_members(session: AsyncSession, family_id: uuid.UUID) -> list[Person]:
+    """Members in the family now (not moved out, not deleted), dead ones included for the card."""
+    rows = await session.scalars(
+        select(Person)
+        .where(Person.family_id == family_id, Person.deleted_at.is_(None), Person.moved_out_on.is_(None))
+        .order_by(Person.birth_date, Person.id)
+    )
+    return list(rows)
+
+
+async def has_ongoing_pregnancy(session: AsyncSession, family_id: uuid.UUID) -> bool:
+    return bool(
+        await session.scalar(
+            select(
+                exists().where(
+                    Pregnancy.family_id == family_id,
+                    Pregnancy.status == "ongoing",
+                    Pregnancy.deleted_at.is_(None),
+                )
+            )
+        )
+    )
+
+
+async def open_membership(session: AsyncSession, person_id: uuid.UUID) -> FamilyMembership | None:
+    return await session.scalar(
+        select(FamilyMembership).where(
+            FamilyMembership.person_id == person_id, FamilyMembership.ended_on.is_(None)
+        )
+    )
+
+
+async def memberships(session: AsyncSession, person_id: uuid.UUID) -> list[FamilyMembership]:
+    rows = await session.scalars(
+        select(FamilyMembership)
+        .where(FamilyMembership.person_id == person_id)
+        .order_by(FamilyMembership.started_on, FamilyMembership.created_at)
+    )
+    return list(rows)
+
+
+async def access_log(
+    session: AsyncSession, person_id: uuid.UUID, params: PageParams
+) -> tuple[list[AccessLog], str | None]:
+    stmt = keyset(
+        select(AccessLog).where(AccessLog.person_id == person_id), params, AccessLog.accessed_at, AccessLog.id
+    )
+    rows = list(await session.scalars(stmt))
+    return make_page(rows, params, lambda r: (r.accessed_at.isoformat(), str(r.id)))
+
+
+async def paged(
+    session: AsyncSession,
+    stmt: Select[Any],
+    model: Any,
+    params: PageParams,
+    updated_since: datetime | None,
+    live: Any,
+) -> tuple[list[Any], str | None]:
+    """A page of a list: live rows by id, or the change feed (tombstones included) by (updated_at, id)."""
+    if updated_since is not None:
+        stmt = keyset(stmt.where(model.updated_at > updated_since), params, model.updated_at, model.id)
+        key: Any = lambda r: (r.updated_at.isoformat(), str(r.id))  # noqa: E731
+    else:
+        stmt = keyset(stmt.where(live), params, model.id)
+        key = lambda r: (str(r.id),)  # noqa: E731
+    rows = list((await session.execute(stmt)).all())
+    return make_page(rows, params, lambda r: key(r[0]))

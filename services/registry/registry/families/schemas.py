@@ -1,0 +1,380 @@
+"""API models of Kampung KB, families, persons and the access log."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import ConfigDict, Field
+
+from shared.events.vocab import MaritalStatus, Relation, Sex
+from shared.web.schemas import ApiInput, ApiOutput
+
+WaterSource = Literal[
+    "kemasan",
+    "isi_ulang",
+    "ledeng",
+    "sumur_bor",
+    "sumur_terlindung",
+    "sumur_tidak_terlindung",
+    "mata_air_terlindung",
+    "mata_air_tidak_terlindung",
+    "air_permukaan",
+    "air_hujan",
+    "lainnya",
+]
+LatrineType = Literal["jamban_sendiri_septik", "jamban_bersama_septik", "jamban_tanpa_septik", "tidak_ada"]
+LegalBasis = Literal["public_service_mandate", "consent"]
+VillageCode = Field(pattern=r"^\d{2}\.\d{2}\.\d{2}\.\d{4}$", examples=["15.71.01.1001"])
+RwRt = Field(default=None, pattern=r"^\d{1,3}$", examples=["003"])
+
+PERSON_EXAMPLE: dict[str, Any] = {
+    "nik": "1571014505200001",
+    "name": "Siti Aminah",
+    "sex": "P",
+    "birth_date": "2000-05-05",
+    "relation": "istri",
+    "marital_status": "kawin",
+    "education": "SMA",
+    "occupation": "pedagang",
+    "legal_basis": "public_service_mandate",
+}
+
+
+class KampungKbCreate(ApiInput):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "code": "KKB-1571-001",
+                    "name": "Kampung KB Mekar Sari",
+                    "village_code": "15.71.01.1001",
+                    "rw_list": ["001", "003"],
+                    "designated_on": "2023-02-01",
+                }
+            ]
+        }
+    )
+
+    code: str = Field(min_length=1, max_length=40)
+    name: str = Field(min_length=1, max_length=200)
+    village_code: str = VillageCode
+    rw_list: list[str] = Field(default_factory=list, description="RWs designated; empty = the whole village")
+    designated_on: date | None = None
+    active: bool = True
+
+
+class KampungKbUpdate(ApiInput):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"active": False}]})
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    rw_list: list[str] | None = None
+    designated_on: date | None = None
+    active: bool | None = None
+
+
+class KampungKbRead(ApiOutput):
+    id: uuid.UUID
+    code: str
+    name: str
+    village_code: str
+    rw_list: list[str]
+    designated_on: date | None
+    active: bool
+    version: int
+    updated_at: datetime
+    deleted: bool = False
+
+
+class PersonInput(ApiInput):
+    """A person as entered: NIK optional (newborns, some remote residents) but validated when given."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [PERSON_EXAMPLE]})
+
+    nik: str | None = Field(default=None, description="16 digits; never put it in a URL")
+    name: str = Field(min_length=1, max_length=200)
+    sex: Sex
+    birth_date: date
+    relation: Relation
+    marital_status: MaritalStatus = "belum_kawin"
+    education: str | None = Field(default=None, max_length=80)
+    occupation: str | None = Field(default=None, max_length=80)
+    legal_basis: LegalBasis = Field(
+        default="public_service_mandate",
+        description="UU 27/2022 basis of processing; consent for a child needs the guardian",
+    )
+    guardian_person_id: uuid.UUID | None = None
+
+
+class FamilyCreate(ApiInput):
+    """A family is created together with its head (and optionally the other members)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "kk_number": "1571011203150001",
+                    "village_code": "15.71.01.1001",
+                    "rw": "003",
+                    "rt": "001",
+                    "street": "Jl. Melati 4",
+                    "welfare_decile": 2,
+                    "drinking_water_source": "sumur_terlindung",
+                    "latrine_type": "jamban_tanpa_septik",
+                    "members": [
+                        {
+                            **PERSON_EXAMPLE,
+                            "nik": "1571010101950001",
+                            "name": "Budi",
+                            "sex": "L",
+                            "birth_date": "1995-01-01",
+                            "relation": "kepala_keluarga",
+                        },
+                        PERSON_EXAMPLE,
+                    ],
+                }
+            ]
+        }
+    )
+
+    kk_number: str | None = Field(default=None, description="16-digit KK number (validated)")
+    village_code: str = VillageCode
+    rw: str | None = RwRt
+    rt: str | None = RwRt
+    street: str | None = Field(default=None, max_length=300)
+    kampung_kb_id: uuid.UUID | None = None
+    welfare_decile: int | None = Field(default=None, ge=1, le=10, description="DTSEN desil 1-10")
+    drinking_water_source: WaterSource | None = None
+    latrine_type: LatrineType | None = None
+    members: list[PersonInput] = Field(min_length=1, max_length=40)
+
+
+class FamilyUpdate(ApiInput):
+    """Partial update; only the fields sent change. A new KK number keeps the old one in the history."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"welfare_decile": 3, "latrine_type": "jamban_sendiri_septik"}]}
+    )
+
+    kk_number: str | None = None
+    kk_change_reason: str | None = Field(default=None, max_length=200, examples=["pecah_kk"])
+    rw: str | None = RwRt
+    rt: str | None = RwRt
+    street: str | None = Field(default=None, max_length=300)
+    kampung_kb_id: uuid.UUID | None = None
+    welfare_decile: int | None = Field(default=None, ge=1, le=10)
+    drinking_water_source: WaterSource | None = None
+    latrine_type: LatrineType | None = None
+
+
+class FamilyMove(ApiInput):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"village_code": "15.71.02.1003", "rw": "001", "rt": "002", "moved_on": "2026-10-01"}
+            ]
+        }
+    )
+
+    village_code: str = VillageCode
+    rw: str | None = RwRt
+    rt: str | None = RwRt
+    street: str | None = Field(default=None, max_length=300)
+    kampung_kb_id: uuid.UUID | None = None
+    moved_on: date
+
+
+class KrsRead(ApiOutput):
+    target: bool = Field(description="PUS, pregnant, or with a baduta/balita")
+    at_risk: bool
+    reasons: list[str]
+    rule_version: str | None
+
+
+class FamilyRead(ApiOutput):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "0b6f3c1e-3f7a-4c55-9a55-2f7d0c1c9a10",
+                    "kk_number": "1571**********01",
+                    "village_code": "15.71.01.1001",
+                    "rw": "003",
+                    "rt": "001",
+                    "street": "Jl. Melati 4",
+                    "kampung_kb_id": None,
+                    "welfare_decile": 2,
+                    "drinking_water_source": "sumur_terlindung",
+                    "latrine_type": "jamban_tanpa_septik",
+                    "head_person_id": "5a3f0d2e-8f0b-4a8b-9d55-0c1f7c4e2b11",
+                    "krs": {
+                        "target": True,
+                        "at_risk": True,
+                        "reasons": ["latrine_improper"],
+                        "rule_version": "registry-rules-2026.1",
+                    },
+                    "version": 1,
+                    "created_at": "2026-11-29T05:00:00Z",
+                    "updated_at": "2026-11-29T05:00:00Z",
+                    "deleted": False,
+                }
+            ]
+        }
+    )
+
+    id: uuid.UUID
+    kk_number: str | None = Field(description="Masked unless the token has registry:pii:read")
+    village_code: str
+    rw: str | None
+    rt: str | None
+    street: str | None
+    kampung_kb_id: uuid.UUID | None
+    welfare_decile: int | None
+    drinking_water_source: str | None
+    latrine_type: str | None
+    head_person_id: uuid.UUID | None
+    krs: KrsRead
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    deleted: bool = False
+
+
+class PersonRead(ApiOutput):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    **PERSON_EXAMPLE,
+                    "id": "5a3f0d2e-8f0b-4a8b-9d55-0c1f7c4e2b11",
+                    "family_id": "0b6f3c1e-3f7a-4c55-9a55-2f7d0c1c9a10",
+                    "nik": "1571**********01",
+                    "has_nik": True,
+                    "died_on": None,
+                    "moved_out_on": None,
+                    "guardian_person_id": None,
+                    "pus": True,
+                    "version": 1,
+                    "updated_at": "2026-11-29T05:00:00Z",
+                    "deleted": False,
+                }
+            ]
+        }
+    )
+
+    id: uuid.UUID
+    family_id: uuid.UUID | None
+    nik: str | None = Field(description="Masked (1571**********01) unless the token has registry:pii:read")
+    has_nik: bool
+    name: str
+    sex: str
+    birth_date: date
+    relation: str
+    marital_status: str
+    education: str | None
+    occupation: str | None
+    died_on: date | None
+    moved_out_on: date | None
+    legal_basis: str
+    guardian_person_id: uuid.UUID | None
+    pus: bool
+    version: int
+    updated_at: datetime
+    deleted: bool = False
+
+
+class FamilyWithMembers(FamilyRead):
+    members: list[PersonRead]
+
+
+class PersonUpdate(ApiInput):
+    """Partial update of a person; NIK, birth date and sex are re-checked together."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"marital_status": "kawin", "occupation": "petani"}]}
+    )
+
+    nik: str | None = None
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    sex: Sex | None = None
+    birth_date: date | None = None
+    relation: Relation | None = None
+    marital_status: MaritalStatus | None = None
+    education: str | None = Field(default=None, max_length=80)
+    occupation: str | None = Field(default=None, max_length=80)
+    legal_basis: LegalBasis | None = None
+    guardian_person_id: uuid.UUID | None = None
+
+
+class PersonDeath(ApiInput):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"died_on": "2026-10-12"}]})
+
+    died_on: date
+
+
+class PersonMove(ApiInput):
+    """Move a person to another family, or out of the registry's area (`to_family_id` null)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "to_family_id": "0b6f3c1e-3f7a-4c55-9a55-2f7d0c1c9a10",
+                    "relation": "istri",
+                    "moved_on": "2026-10-01",
+                }
+            ]
+        }
+    )
+
+    to_family_id: uuid.UUID | None
+    relation: Relation | None = None
+    moved_on: date
+
+
+class PersonSearch(ApiInput):
+    """Lookup by NIK: the number travels in the body, never in a URL."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"nik": "1571014505200001"}]})
+
+    nik: str = Field(min_length=1, max_length=40)
+
+
+class MembershipRead(ApiOutput):
+    id: uuid.UUID
+    person_id: uuid.UUID
+    family_id: uuid.UUID
+    relation: str
+    started_on: date
+    ended_on: date | None
+    end_reason: str | None
+
+
+class AccessLogRead(ApiOutput):
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "f1b2c3d4-0000-4000-8000-000000000001",
+                    "accessed_at": "2026-11-29T05:00:00Z",
+                    "actor": "officer-17",
+                    "person_id": "5a3f0d2e-8f0b-4a8b-9d55-0c1f7c4e2b11",
+                    "family_id": None,
+                    "purpose": "verifikasi bansos",
+                    "action": "read",
+                    "fields": ["nik"],
+                }
+            ]
+        },
+    )
+
+    id: uuid.UUID
+    accessed_at: datetime
+    actor: str
+    person_id: uuid.UUID | None
+    family_id: uuid.UUID | None
+    purpose: str
+    action: str
+    fields: list[str]

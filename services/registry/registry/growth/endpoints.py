@@ -1,0 +1,171 @@
+"""`/v1/measurements` and `/v1/stunting-cases`."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+
+from registry.common import WRITE, RegionQuery, UpdatedSince, aware
+from registry.deps import IfMatch, Reader
+from registry.families import repository as fam_repo
+from registry.families.models import Family
+from registry.growth import service
+from registry.growth.models import Measurement, StuntingCase
+from registry.growth.schemas import (
+    MeasurementCorrection,
+    MeasurementCreate,
+    MeasurementRead,
+    MeasurementRetraction,
+    StuntingCaseRead,
+)
+from registry.health.endpoints import scoped, view
+from shared.auth import Principal, require_scopes
+from shared.errors import NotFound
+from shared.web.deps import PageDep, SessionDep
+from shared.web.etag import set_etag
+from shared.web.pagination import Page
+from shared.web.problems import PROBLEM_RESPONSES
+
+router = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES)
+Writer = Annotated[Principal, require_scopes(WRITE)]
+
+
+def m_view(m: Measurement) -> dict[str, Any]:
+    return view(m, MeasurementRead, m.status != "active")
+
+
+@router.post(
+    "/measurements",
+    status_code=201,
+    response_model=MeasurementRead,
+    tags=["measurements"],
+    summary="Record a child's measurement (WHO z-scores computed; may open or resolve a stunting case)",
+)
+async def create_measurement(
+    body: MeasurementCreate, session: SessionDep, response: Response, principal: Writer
+) -> dict[str, Any]:
+    m = await service.record_measurement(session, principal, body)
+    set_etag(response, m.version)
+    response.headers["Location"] = f"/v1/measurements/{m.id}"
+    return m_view(m)
+
+
+@router.get(
+    "/measurements",
+    response_model=Page[MeasurementRead],
+    tags=["measurements"],
+    summary="Measurements / change feed (corrected and retracted ones as tombstones)",
+)
+async def list_measurements(
+    session: SessionDep,
+    page: PageDep,
+    principal: Reader,
+    region: RegionQuery = None,
+    person_id: uuid.UUID | None = None,
+    kampung_kb_id: uuid.UUID | None = None,
+    haz_class: Annotated[str | None, Query(examples=["stunted"])] = None,
+    updated_since: UpdatedSince = None,
+) -> dict[str, Any]:
+    stmt = scoped(Measurement, principal, region)
+    if person_id is not None:
+        stmt = stmt.where(Measurement.person_id == person_id)
+    if kampung_kb_id is not None:
+        stmt = stmt.where(Family.kampung_kb_id == kampung_kb_id)
+    if haz_class is not None:
+        stmt = stmt.where(Measurement.haz_class == haz_class)
+    async with session.begin():
+        rows, cursor = await fam_repo.paged(
+            session, stmt, Measurement, page, aware(updated_since), Measurement.status == "active"
+        )
+    return {"items": [m_view(r[0]) for r in rows], "next_cursor": cursor}
+
+
+@router.get("/measurements/{measurement_id}", response_model=MeasurementRead, tags=["measurements"])
+async def get_measurement(
+    measurement_id: uuid.UUID, session: SessionDep, response: Response, principal: Reader
+) -> dict[str, Any]:
+    async with session.begin():
+        m, _, _ = await service.get_measurement(session, principal, measurement_id)
+    set_etag(response, m.version)
+    return m_view(m)
+
+
+@router.post(
+    "/measurements/{measurement_id}/corrections",
+    status_code=201,
+    response_model=MeasurementRead,
+    tags=["measurements"],
+    summary="Correct a measurement (If-Match of the original; audited)",
+)
+async def correct_measurement(
+    measurement_id: uuid.UUID,
+    body: MeasurementCorrection,
+    expected: IfMatch,
+    session: SessionDep,
+    response: Response,
+    principal: Writer,
+) -> dict[str, Any]:
+    m = await service.correct_measurement(session, principal, measurement_id, body, expected)
+    set_etag(response, m.version)
+    response.headers["Location"] = f"/v1/measurements/{m.id}"
+    return m_view(m)
+
+
+@router.post(
+    "/measurements/{measurement_id}/retraction",
+    response_model=MeasurementRead,
+    tags=["measurements"],
+    summary="Retract a measurement entered in error (If-Match; undoes the stunting case it caused)",
+)
+async def retract_measurement(
+    measurement_id: uuid.UUID,
+    body: MeasurementRetraction,
+    expected: IfMatch,
+    session: SessionDep,
+    response: Response,
+    principal: Writer,
+) -> dict[str, Any]:
+    m = await service.retract_measurement(session, principal, measurement_id, body, expected)
+    set_etag(response, m.version)
+    return m_view(m)
+
+
+@router.get(
+    "/stunting-cases",
+    response_model=Page[StuntingCaseRead],
+    tags=["stunting"],
+    summary="Baduta stunting cases / change feed",
+)
+async def list_cases(
+    session: SessionDep,
+    page: PageDep,
+    principal: Reader,
+    region: RegionQuery = None,
+    kampung_kb_id: uuid.UUID | None = None,
+    status: Annotated[str | None, Query(pattern="^(open|resolved|retracted)$")] = None,
+    updated_since: UpdatedSince = None,
+) -> dict[str, Any]:
+    stmt = scoped(StuntingCase, principal, region)
+    if kampung_kb_id is not None:
+        stmt = stmt.where(Family.kampung_kb_id == kampung_kb_id)
+    if status is not None:
+        stmt = stmt.where(StuntingCase.status == status)
+    async with session.begin():
+        rows, cursor = await fam_repo.paged(
+            session, stmt, StuntingCase, page, aware(updated_since), StuntingCase.status != "retracted"
+        )
+    return {
+        "items": [view(r[0], StuntingCaseRead, r[0].status == "retracted") for r in rows],
+        "next_cursor": cursor,
+    }
+
+
+@router.get("/stunting-cases/{case_id}", response_model=StuntingCaseRead, tags=["stunting"])
+async def get_case(case_id: uuid.UUID, session: SessionDep, principal: Reader) -> dict[str, Any]:
+    async with session.begin():
+        row = await session.scalar(scoped(StuntingCase, principal, None).where(StuntingCase.id == case_id))
+    if row is None:
+        raise NotFound("stunting case not found")
+    return view(row, StuntingCaseRead, row.status == "retracted")

@@ -1,0 +1,312 @@
+"""Use cases of child measurements: score, store, and open/resolve/retract stunting cases (with events)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from registry import rules
+from registry.anthropometry.domain import age_in_days
+from registry.common import today
+from registry.families import repository as fam_repo
+from registry.families.models import Family, Person
+from registry.families.service import emit, fail
+from registry.growth import domain
+from registry.growth.models import Measurement, StuntingCase
+from registry.growth.schemas import (
+    MeasurementCorrection,
+    MeasurementCreate,
+    MeasurementRetraction,
+    MeasurementValues,
+)
+from shared.auth import Principal
+from shared.db import utcnow
+from shared.errors import Conflict, NotFound
+from shared.events.registry import (
+    BadutaStuntingDetected,
+    ChildMeasured,
+    MeasurementRetracted,
+    StuntingCaseRetracted,
+    StuntingResolved,
+)
+from shared.web.etag import check_version
+
+# The anthropometry module names WAZ > +1 as Permenkes does ("risk of overweight"); the event vocabulary uses
+# WHO's wording for the same band ("possible growth problem").
+_WAZ_EVENT_CLASS = {"risk_of_overweight": "possible_growth_problem"}
+
+
+def _build(
+    person: Person, family: Family, values: MeasurementValues, principal: Principal, prefix: str = "body"
+) -> Measurement:
+    fail(
+        domain.measurement_errors(
+            birth_date=person.birth_date,
+            measured_on=values.measured_on,
+            today=today(),
+            weight_kg=values.weight_kg,
+            lenhei_cm=values.lenhei_cm,
+            position=values.position,
+            prefix=prefix,
+        )
+    )
+    days = age_in_days(person.birth_date, values.measured_on)
+    s = domain.score_child(
+        sex=person.sex,
+        age_days=days,
+        weight_kg=values.weight_kg,
+        lenhei_cm=values.lenhei_cm,
+        position=values.position,
+        oedema=values.oedema,
+    )
+    return Measurement(
+        person_id=person.id,
+        family_id=family.id,
+        measured_on=values.measured_on,
+        age_days=days,
+        weight_kg=values.weight_kg,
+        lenhei_cm=values.lenhei_cm,
+        position=values.position,
+        oedema=values.oedema,
+        haz=s.zlen,
+        waz=s.zwei,
+        whz=s.zwfl,
+        haz_flag=bool(s.flen) or bool(s.c9mo_flag),
+        waz_flag=bool(s.fwei),
+        whz_flag=bool(s.fwfl),
+        standing_under_9_months=bool(s.c9mo_flag),
+        haz_class=s.haz_class,
+        waz_class=s.waz_class,
+        whz_class=s.whz_class,
+        rule_version=s.rule_version,
+        status="active",
+        recorded_by=principal.sub,
+    )
+
+
+def _measured_event(m: Measurement, person: Person, family: Family) -> ChildMeasured:
+    return ChildMeasured(
+        measurement_id=m.id,
+        person_id=person.id,
+        family_id=family.id,
+        village_code=family.village_code,
+        rw=family.rw,
+        sex=person.sex,
+        measured_on=m.measured_on,
+        age_days=m.age_days,
+        weight_kg=m.weight_kg,
+        lenhei_cm=m.lenhei_cm,
+        position=m.position,
+        oedema=m.oedema,
+        haz=m.haz,
+        waz=m.waz,
+        whz=m.whz,
+        haz_flag=m.haz_flag,
+        waz_flag=m.waz_flag,
+        whz_flag=m.whz_flag,
+        haz_class=m.haz_class,
+        waz_class=_WAZ_EVENT_CLASS.get(m.waz_class or "", m.waz_class),
+        whz_class=m.whz_class,
+        corrects_measurement_id=m.corrects_measurement_id,
+        rule_version=m.rule_version,
+    )
+
+
+def _case_facts(case: StuntingCase, family: Family, m: Measurement) -> dict[str, Any]:
+    return {
+        "case_id": case.id,
+        "person_id": case.person_id,
+        "family_id": family.id,
+        "village_code": family.village_code,
+        "rw": family.rw,
+        "measurement_id": m.id,
+        "measured_on": m.measured_on,
+        "haz": m.haz,
+        "age_days": m.age_days,
+        "rule_version": rules.RULES_VERSION,
+    }
+
+
+async def _open_case(session: AsyncSession, person_id: uuid.UUID) -> StuntingCase | None:
+    return await session.scalar(
+        select(StuntingCase)
+        .where(StuntingCase.person_id == person_id, StuntingCase.status == "open")
+        .with_for_update()
+    )
+
+
+async def _apply_case_rules(session: AsyncSession, m: Measurement, person: Person, family: Family) -> None:
+    """Open a case for a stunted baduta without one; resolve the open case on a later non-stunted measurement."""
+    severity = domain.stunting_severity(m.haz, m.haz_flag, m.age_days)
+    open_case = await _open_case(session, person.id)
+    decision = domain.decide_on_measurement(
+        severity=severity,
+        not_stunted=domain.counts_as_not_stunted(m.haz, m.haz_flag),
+        measured_on=m.measured_on,
+        open_case=domain.CaseView(open_case.measurement_id, open_case.measured_on) if open_case else None,
+    )
+    if decision == "open" and severity is not None and m.haz is not None:
+        case = StuntingCase(
+            person_id=person.id,
+            family_id=family.id,
+            measurement_id=m.id,
+            measured_on=m.measured_on,
+            haz=m.haz,
+            age_days=m.age_days,
+            severity=severity,
+            status="open",
+            rule_version=rules.RULES_VERSION,
+        )
+        session.add(case)
+        await session.flush()
+        await emit(
+            session,
+            BadutaStuntingDetected(
+                **_case_facts(case, family, m),
+                severity=severity,
+                sex=person.sex,
+                birth_date=person.birth_date,
+                welfare_decile=family.welfare_decile,
+                krs=family.krs,
+            ),
+            family.id,
+        )
+    elif decision == "resolve" and open_case is not None:
+        open_case.status, open_case.resolved_by_measurement_id, open_case.resolved_on = (
+            "resolved",
+            m.id,
+            m.measured_on,
+        )
+        await session.flush()
+        await emit(session, StuntingResolved(**_case_facts(open_case, family, m)), family.id)
+
+
+async def _retract_cases(session: AsyncSession, m: Measurement, family: Family, reason: str) -> None:
+    cases = await session.scalars(
+        select(StuntingCase).where(StuntingCase.measurement_id == m.id, StuntingCase.status != "retracted")
+    )
+    for case in cases:
+        case.status, case.retracted_on, case.retraction_reason = "retracted", today(), reason
+        await session.flush()
+        await emit(
+            session,
+            StuntingCaseRetracted(
+                case_id=case.id,
+                person_id=case.person_id,
+                family_id=family.id,
+                village_code=family.village_code,
+                measurement_id=m.id,
+                measured_on=m.measured_on,
+                reason=reason,
+                retracted_on=today(),
+            ),
+            family.id,
+        )
+
+
+async def record_measurement(
+    session: AsyncSession, principal: Principal, body: MeasurementCreate
+) -> Measurement:
+    async with session.begin():
+        person, family = await fam_repo.get_person(session, body.person_id, principal, lock=True)
+        m = _build(person, family, body, principal)
+        session.add(m)
+        await session.flush()
+        await emit(session, _measured_event(m, person, family), family.id)
+        await _apply_case_rules(session, m, person, family)
+        await session.refresh(m)
+        return m
+
+
+async def get_measurement(
+    session: AsyncSession, principal: Principal, measurement_id: uuid.UUID, *, lock: bool = False
+) -> tuple[Measurement, Person, Family]:
+    stmt = select(Measurement).where(Measurement.id == measurement_id)
+    m = await session.scalar(stmt.with_for_update() if lock else stmt)
+    if m is None:
+        raise NotFound("measurement not found")
+    try:
+        person, family = await fam_repo.get_person(session, m.person_id, principal, lock=lock)
+    except NotFound:
+        raise NotFound("measurement not found") from None
+    return m, person, family
+
+
+async def correct_measurement(
+    session: AsyncSession,
+    principal: Principal,
+    measurement_id: uuid.UUID,
+    body: MeasurementCorrection,
+    expected: int,
+) -> Measurement:
+    """Replace a measurement by corrected values; what the original caused is moved, retracted or re-derived."""
+    async with session.begin():
+        old, person, family = await get_measurement(session, principal, measurement_id, lock=True)
+        check_version(expected, old.version)
+        if old.status != "active":
+            raise Conflict(
+                f"the measurement is {old.status}; correct the current one", rule="measurement.not_active"
+            )
+        new = _build(person, family, body, principal)
+        new.corrects_measurement_id, new.change_reason = old.id, body.reason
+        old.status, old.changed_by, old.change_reason = "corrected", principal.sub, body.reason
+        old.version += 1
+        session.add(new)
+        await session.flush()
+        await emit(session, _measured_event(new, person, family), family.id)
+        caused = await session.scalar(
+            select(StuntingCase)
+            .where(StuntingCase.measurement_id == old.id, StuntingCase.status != "retracted")
+            .with_for_update()
+        )
+        severity = domain.stunting_severity(new.haz, new.haz_flag, new.age_days)
+        decision = domain.decide_on_correction(caused_case=caused is not None, new_severity=severity)
+        if decision == "repoint" and caused is not None and new.haz is not None and severity is not None:
+            caused.measurement_id, caused.haz, caused.severity = new.id, new.haz, severity
+            caused.measured_on, caused.age_days = new.measured_on, new.age_days
+        elif decision == "retract":
+            await _retract_cases(session, old, family, "measurement_corrected")
+        else:
+            await _apply_case_rules(session, new, person, family)
+        await session.refresh(new)
+        return new
+
+
+async def retract_measurement(
+    session: AsyncSession,
+    principal: Principal,
+    measurement_id: uuid.UUID,
+    body: MeasurementRetraction,
+    expected: int,
+) -> Measurement:
+    async with session.begin():
+        m, person, family = await get_measurement(session, principal, measurement_id, lock=True)
+        check_version(expected, m.version)
+        if m.status != "active":
+            raise Conflict(f"the measurement is {m.status}", rule="measurement.not_active")
+        m.status, m.retracted_at, m.changed_by, m.change_reason = (
+            "retracted",
+            utcnow(),
+            principal.sub,
+            body.reason,
+        )
+        m.version += 1
+        await session.flush()
+        await emit(
+            session,
+            MeasurementRetracted(
+                measurement_id=m.id,
+                person_id=person.id,
+                family_id=family.id,
+                village_code=family.village_code,
+                measured_on=m.measured_on,
+                retracted_on=today(),
+            ),
+            family.id,
+        )
+        await _retract_cases(session, m, family, "measurement_retracted")
+        await session.refresh(m)
+        return m

@@ -1,0 +1,153 @@
+"""Pure rules: MKJP, KB status consistency, catin risk, maternal risk (KEK, anaemia), expected delivery."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any, Literal
+
+from registry import rules
+from shared.events.vocab import MKJP_METHODS
+
+Anaemia = Literal["none", "mild", "moderate", "severe"]
+
+
+def is_mkjp(method: str | None) -> bool:
+    """Long-term methods (Metode Kontrasepsi Jangka Panjang): IUD, implant, MOW, MOP."""
+    return method in MKJP_METHODS
+
+
+def kb_status_errors(
+    *, method: str | None, reason_non_use: str | None, since: date, today: date, sex: str
+) -> list[dict[str, Any]]:
+    """A user has a method and no non-use reason; a non-user has a reason; female/male methods fit the sex."""
+    errors: list[dict[str, Any]] = []
+    if method is None and reason_non_use is None:
+        errors.append(
+            {
+                "field": "body.reason_non_use",
+                "rule": "kb.reason_required",
+                "message": "a non-user needs a reason for non-use",
+            }
+        )
+    if method is not None and reason_non_use is not None:
+        errors.append(
+            {
+                "field": "body.reason_non_use",
+                "rule": "kb.reason_for_user",
+                "message": "a KB user has no reason for non-use",
+            }
+        )
+    if since > today:
+        errors.append(
+            {"field": "body.since", "rule": "kb.since_future", "message": "since lies in the future"}
+        )
+    if (method == "mow" and sex != "P") or (method == "mop" and sex != "L"):
+        errors.append(
+            {"field": "body.method", "rule": "kb.method_sex", "message": "MOW is for women, MOP for men"}
+        )
+    return errors
+
+
+def bmi(weight_kg: float | None, height_cm: float | None) -> float | None:
+    """Body-mass index rounded to 1 decimal."""
+    if weight_kg is None or height_cm is None:
+        return None
+    return round(weight_kg / (height_cm / 100) ** 2, 1)
+
+
+def kek(lila_cm: float | None) -> bool:
+    """Chronic energy deficiency: upper-arm circumference below 23.5 cm."""
+    return lila_cm is not None and lila_cm < rules.KEK_LILA_CM
+
+
+def pregnancy_anaemia(hb_g_dl: float | None) -> Anaemia | None:
+    """Anaemia grade in pregnancy; None when Hb was not measured."""
+    if hb_g_dl is None:
+        return None
+    if hb_g_dl < rules.PREGNANCY_ANAEMIA_SEVERE_HB:
+        return "severe"
+    if hb_g_dl < rules.PREGNANCY_ANAEMIA_MODERATE_HB:
+        return "moderate"
+    if hb_g_dl < rules.PREGNANCY_ANAEMIA_HB:
+        return "mild"
+    return "none"
+
+
+@dataclass(frozen=True)
+class CatinRisk:
+    bmi: float | None
+    at_risk: bool
+    risks: list[str]
+    rule_version: str = rules.RULES_VERSION
+
+
+def catin_risk(
+    *,
+    sex: str,
+    weight_kg: float | None,
+    height_cm: float | None,
+    lila_cm: float | None,
+    hb_g_dl: float | None,
+) -> CatinRisk:
+    """Catin screening: underweight (BMI), KEK (LiLA, brides), anaemia (Hb, sex-specific)."""
+    value = bmi(weight_kg, height_cm)
+    risks: list[str] = []
+    if value is not None and value < rules.CATIN_UNDERWEIGHT_BMI:
+        risks.append("underweight")
+    if sex == "P" and kek(lila_cm):
+        risks.append("kek")
+    limit = rules.CATIN_ANAEMIA_HB_WOMEN if sex == "P" else rules.CATIN_ANAEMIA_HB_MEN
+    if hb_g_dl is not None and hb_g_dl < limit:
+        risks.append("anaemia")
+    return CatinRisk(value, bool(risks), risks)
+
+
+def expected_delivery(lmp: date) -> date:
+    """Naegele's rule: LMP + 280 days."""
+    return lmp + timedelta(days=rules.GESTATION_DAYS)
+
+
+def pregnancy_errors(
+    *, lmp: date | None, expected: date | None, today: date, sex: str, age: int
+) -> list[dict[str, Any]]:
+    """A pregnancy needs LMP or expected delivery, an LMP not in the future nor too long ago, and a woman."""
+    errors: list[dict[str, Any]] = []
+    if sex != "P":
+        errors.append(
+            {
+                "field": "body.person_id",
+                "rule": "pregnancy.not_a_woman",
+                "message": "only a woman can be registered as pregnant",
+            }
+        )
+    elif not 10 <= age <= 55:
+        errors.append(
+            {
+                "field": "body.person_id",
+                "rule": "pregnancy.age",
+                "message": "mother's age must be 10-55 years",
+            }
+        )
+    if lmp is None and expected is None:
+        errors.append(
+            {
+                "field": "body.lmp",
+                "rule": "pregnancy.date_required",
+                "message": "give lmp or expected_delivery",
+            }
+        )
+    if lmp is not None:
+        if lmp > today:
+            errors.append(
+                {"field": "body.lmp", "rule": "pregnancy.lmp_future", "message": "LMP lies in the future"}
+            )
+        elif (today - lmp).days > rules.MAX_PREGNANCY_DAYS:
+            errors.append(
+                {
+                    "field": "body.lmp",
+                    "rule": "pregnancy.lmp_too_old",
+                    "message": "LMP lies more than 44 weeks back",
+                }
+            )
+    return errors
