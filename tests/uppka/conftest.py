@@ -28,7 +28,7 @@ from shared.testing.plugin import bearer, migrated_database, rolled_back_session
 # Kota Jambi (15.71), Kecamatan Kota Baru (15.71.01): villages used throughout the tests.
 VILLAGE = "15.71.01.1001"
 OTHER_VILLAGE = "15.71.01.1002"
-FAR_VILLAGE = "15.05.01.2001"
+FAR_VILLAGE = "15.05.01.2002"
 REGION = "15.71"
 RW = "003"
 WRITE = "uppka:read uppka:write"
@@ -129,7 +129,8 @@ async def apply(session: AsyncSession, *envelopes: CloudEvent) -> None:
 
     for e in envelopes:
         await HANDLERS[e.type](session, e, parse_data(e))
-        await session.flush()
+        # Ends the test's own (savepoint) transaction so the next API call can open its own.
+        await session.commit()
 
 
 async def seed_person(session: AsyncSession, *, kb: str | None = "implant", **kw: Any) -> PersonRegistered:
@@ -181,3 +182,58 @@ async def run_until(r: ConsumerRunner, done: Callable[[], bool], timeout: float 
                 await r.poll_once(timeout_ms=300)
     finally:
         await r.close()
+
+
+def group_body(**kw: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "code": unique("UPPKA-"),
+        "name": "UPPKA Maju Bersama",
+        "register_number": unique("REG-"),
+        "sk_number": "SK/12/2023",
+        "sk_date": "2023-02-01",
+        "founded_on": "2023-02-01",
+        "village_code": VILLAGE,
+        "rw": RW,
+        "pembina_name": "Ibu PLKB",
+        "pembina_officer_id": "PLKB-001",
+        "funding": [{"source": "apbd", "amount": 5_000_000}, {"source": "swadaya", "amount": 750_000}],
+    }
+    body.update(kw)
+    return body
+
+
+async def make_group(client: httpx.AsyncClient, **kw: Any) -> dict[str, Any]:
+    r = await client.post("/v1/groups", json=group_body(**kw))
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+async def make_member(
+    client: httpx.AsyncClient, session: AsyncSession, group_id: str, *, role: str = "anggota", **kw: Any
+) -> dict[str, Any]:
+    p = await seed_person(session, **kw)
+    r = await client.post(
+        f"/v1/groups/{group_id}/members", json={"person_id": str(p.person_id), "role": role}
+    )
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+async def outbox_types(session: AsyncSession, key: str) -> list[str]:
+    """Event types written to the outbox for one aggregate key, in order."""
+    from sqlalchemy import select
+    from uppka.models import outbox
+
+    rows = await session.execute(
+        select(outbox.c.event_type).where(outbox.c.partition_key == key).order_by(outbox.c.seq)
+    )
+    out = [r[0] for r in rows]
+    await session.commit()
+    return out
+
+
+def rule_of(response: httpx.Response) -> str:
+    """The rule named by a problem+json response (its first error)."""
+    body = response.json()
+    assert response.headers["content-type"].startswith("application/problem+json"), body
+    return str(body["errors"][0]["rule"])

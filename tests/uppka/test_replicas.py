@@ -31,9 +31,11 @@ pytestmark = pytest.mark.integration
 
 async def _person(session: AsyncSession, person_id: uuid.UUID) -> PersonReplica:
     session.expire_all()
-    return (
+    row = (
         await session.execute(select(PersonReplica).where(PersonReplica.person_id == person_id))
     ).scalar_one()
+    await session.commit()
+    return row
 
 
 async def test_registered_then_kb_change(session: AsyncSession) -> None:

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from shared.web.app import create_service_app
 from uppka.config import Settings
+from uppka.groups.endpoints import router as groups_router
 from uppka.models import idempotency
 
 
@@ -16,6 +17,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings,
         title="Kencana UPPKA",
         description="UPPKA groups of acceptor families: members, businesses, products, monthly finances (omzet) and programme activities.",
-        routers=[],
+        routers=[groups_router],
         idempotency_table=idempotency,
     )

@@ -21,4 +21,5 @@ idempotency = idempotency_table(Base.metadata)
 
 def load_all_models() -> None:
     """Import every module that defines tables, so the metadata is complete (migrations, drift check)."""
+    import uppka.groups.models
     import uppka.replicas.models  # noqa: F401

@@ -21,6 +21,7 @@ from shared.events.registry import (
     PersonsMerged,
     PersonUpdated,
 )
+from uppka.groups import handlers as memberships
 from uppka.replicas import repository as repo
 from uppka.replicas.domain import is_newer
 from uppka.replicas.models import PersonReplica
@@ -57,8 +58,9 @@ async def handle_person_registered(
 
 
 async def handle_person_updated(session: AsyncSession, envelope: CloudEvent, data: PersonUpdated) -> None:
-    """A person's facts changed: apply unless we hold newer ones."""
-    await _apply_person_facts(session, envelope, data)
+    """A person's facts changed: apply unless we hold newer ones; a new address may end memberships."""
+    person = await _apply_person_facts(session, envelope, data)
+    await memberships.end_if_moved_away(session, person, envelope.time.date())
 
 
 async def handle_person_died(session: AsyncSession, envelope: CloudEvent, data: PersonDied) -> None:
@@ -70,6 +72,7 @@ async def handle_person_died(session: AsyncSession, envelope: CloudEvent, data: 
     if person.village_code is None:
         person.village_code = data.village_code
     _touch(person, envelope)
+    await memberships.end_for_death(session, person, data.died_on)
 
 
 async def handle_person_moved(session: AsyncSession, envelope: CloudEvent, data: PersonMoved) -> None:
@@ -85,6 +88,7 @@ async def handle_person_moved(session: AsyncSession, envelope: CloudEvent, data:
             person.moved_out_on = None
         person.facts_at = envelope.time
     _touch(person, envelope)
+    await memberships.end_if_moved_away(session, person, data.moved_on)
 
 
 async def handle_person_merged(session: AsyncSession, envelope: CloudEvent, data: PersonsMerged) -> None:
@@ -96,6 +100,7 @@ async def handle_person_merged(session: AsyncSession, envelope: CloudEvent, data
     survivor.ever_kb_user = survivor.ever_kb_user or merged.ever_kb_user
     _touch(survivor, envelope)
     _touch(merged, envelope)
+    await memberships.transfer_after_merge(session, merged, survivor, envelope.time.date())
 
 
 async def handle_kb_status_changed(
@@ -117,6 +122,7 @@ async def handle_kb_status_changed(
         person.kb_at = envelope.time
         if not person.facts_known:
             person.pus = data.pus
+        await memberships.sync_kb_status(session, person, data.since)
     _touch(person, envelope)
 
 
@@ -128,6 +134,7 @@ async def handle_family_moved(session: AsyncSession, envelope: CloudEvent, data:
             person.rw = data.rw
             person.facts_at = envelope.time
         _touch(person, envelope)
+        await memberships.end_if_moved_away(session, person, data.moved_on)
 
 
 async def _apply_kitchen(session: AsyncSession, envelope: CloudEvent, data: KitchenFacts) -> None:
