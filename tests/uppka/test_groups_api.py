@@ -253,3 +253,12 @@ async def test_member_leaves(client: httpx.AsyncClient, session: AsyncSession) -
     # A former member may join again.
     r = await client.post(f"/v1/groups/{g['id']}/members", json={"person_id": m["person_id"]})
     assert r.status_code == 201
+
+
+async def test_idempotency_key_replays_create(client: httpx.AsyncClient) -> None:
+    body = group_body()
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    first = await client.post("/v1/groups", json=body, headers=key)
+    again = await client.post("/v1/groups", json=body, headers=key)
+    assert first.status_code == again.status_code == 201
+    assert again.json()["id"] == first.json()["id"] and again.headers.get("idempotent-replayed") == "true"
