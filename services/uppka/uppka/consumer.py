@@ -5,12 +5,26 @@ from __future__ import annotations
 import asyncio
 
 from shared.consumer import Handler
+from shared.events import dashat as dashat_events
+from shared.events import registry as registry_events
 from shared.runtime import run_consumer
 from uppka.config import Settings
 from uppka.models import inbox
+from uppka.replicas import handlers as replicas
 
-TOPICS: list[str] = []
-HANDLERS: dict[str, Handler] = {}
+TOPICS: list[str] = ["kencana.registry", "kencana.dashat"]
+HANDLERS: dict[str, Handler] = {
+    registry_events.PersonRegistered.event_type: replicas.handle_person_registered,
+    registry_events.PersonUpdated.event_type: replicas.handle_person_updated,
+    registry_events.PersonDied.event_type: replicas.handle_person_died,
+    registry_events.PersonMoved.event_type: replicas.handle_person_moved,
+    registry_events.PersonsMerged.event_type: replicas.handle_person_merged,
+    registry_events.KbStatusChanged.event_type: replicas.handle_kb_status_changed,
+    registry_events.FamilyMoved.event_type: replicas.handle_family_moved,
+    dashat_events.KitchenOpened.event_type: replicas.handle_kitchen_opened,
+    dashat_events.KitchenUpdated.event_type: replicas.handle_kitchen_updated,
+    dashat_events.KitchenClosed.event_type: replicas.handle_kitchen_closed,
+}
 
 
 def main() -> None:

@@ -5,8 +5,14 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from shared.web.app import create_service_app
+from uppka.activities.endpoints import router as activities_router
+from uppka.businesses.endpoints import router as businesses_router
 from uppka.config import Settings
+from uppka.groups.endpoints import router as groups_router
+from uppka.indicators.endpoints import router as indicators_router
 from uppka.models import idempotency
+from uppka.reports.endpoints import router as reports_router
+from uppka.targets.endpoints import router as targets_router
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -16,6 +22,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings,
         title="Kencana UPPKA",
         description="UPPKA groups of acceptor families: members, businesses, products, monthly finances (omzet) and programme activities.",
-        routers=[],
+        routers=[
+            groups_router,
+            businesses_router,
+            reports_router,
+            activities_router,
+            targets_router,
+            indicators_router,
+        ],
         idempotency_table=idempotency,
     )

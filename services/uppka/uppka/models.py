@@ -21,3 +21,9 @@ idempotency = idempotency_table(Base.metadata)
 
 def load_all_models() -> None:
     """Import every module that defines tables, so the metadata is complete (migrations, drift check)."""
+    import uppka.activities.models
+    import uppka.businesses.models
+    import uppka.groups.models
+    import uppka.replicas.models
+    import uppka.reports.models
+    import uppka.targets.models  # noqa: F401

@@ -1,0 +1,118 @@
+"""Use cases of PEK programme activities."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.auth import Principal
+from shared.errors import Conflict, NotFound, ValidationFailed
+from shared.events import uppka as ev
+from shared.outbox import publish
+from shared.web.pagination import PageParams
+from uppka.activities import repository as repo
+from uppka.activities.models import Activity, ActivityAttendance
+from uppka.activities.schemas import ActivityCreate, ActivityRead
+from uppka.groups.service import load_group
+from uppka.models import outbox
+
+
+def was_member_on(joined_on: date, left_on: date | None, on: date) -> bool:
+    return joined_on <= on and (left_on is None or left_on >= on)
+
+
+async def _reads(session: AsyncSession, rows: list[Activity]) -> list[ActivityRead]:
+    who = await repo.attendees(session, [a.id for a in rows])
+    out = []
+    for a in rows:
+        read = ActivityRead.model_validate(a)
+        read.attendee_member_ids = who.get(a.id, [])
+        out.append(read)
+    return out
+
+
+async def record(
+    session: AsyncSession, group_id: uuid.UUID, body: ActivityCreate, principal: Principal, today: date
+) -> ActivityRead:
+    if body.held_on > today:
+        raise ValidationFailed("held_on is in the future", field="body.held_on", rule="activity.in_future")
+    if len(set(body.attendee_member_ids)) != len(body.attendee_member_ids):
+        raise ValidationFailed(
+            "a member is listed twice", field="body.attendee_member_ids", rule="activity.duplicate_attendee"
+        )
+    async with session.begin():
+        group = await load_group(session, group_id, principal, lock=True)
+        if group.status == "dissolved":
+            raise Conflict("the group is dissolved", field="path.group_id", rule="group.dissolved")
+        members = await repo.members_by_id(session, group.id, body.attendee_member_ids)
+        for i, member_id in enumerate(body.attendee_member_ids):
+            m = members.get(member_id)
+            if m is None or not was_member_on(m.joined_on, m.left_on, body.held_on):
+                raise ValidationFailed(
+                    "not a member of the group on that day",
+                    field=f"body.attendee_member_ids.{i}",
+                    rule="activity.attendee_not_member",
+                )
+        activity = Activity(
+            id=uuid.uuid4(),
+            group_id=group.id,
+            activity_type=body.activity_type,
+            held_on=body.held_on,
+            facilitator=body.facilitator,
+            notes=body.notes,
+            attendance=len(body.attendee_member_ids),
+        )
+        session.add(activity)
+        await session.flush()
+        session.add_all(
+            [ActivityAttendance(activity_id=activity.id, member_id=m) for m in body.attendee_member_ids]
+        )
+        await publish(
+            session,
+            outbox,
+            ev.ActivityHeld(
+                group_id=group.id,
+                activity_id=activity.id,
+                village_code=group.village_code,
+                activity_type=body.activity_type,
+                held_on=body.held_on,
+                attendance=activity.attendance,
+            ),
+            key=group.id,
+        )
+        await session.flush()
+        (out,) = await _reads(session, [activity])
+    return out
+
+
+async def read(
+    session: AsyncSession, group_id: uuid.UUID, activity_id: uuid.UUID, principal: Principal
+) -> ActivityRead:
+    async with session.begin():
+        group = await load_group(session, group_id, principal)
+        activity = await session.get(Activity, activity_id)
+        if activity is None or activity.group_id != group.id:
+            raise NotFound("activity not found")
+        (out,) = await _reads(session, [activity])
+    return out
+
+
+async def list_for_group(
+    session: AsyncSession,
+    group_id: uuid.UUID,
+    params: PageParams,
+    principal: Principal,
+    *,
+    first: date | None,
+    last: date | None,
+    activity_type: str | None,
+) -> tuple[list[ActivityRead], str | None]:
+    async with session.begin():
+        group = await load_group(session, group_id, principal)
+        rows, cursor = await repo.list_for_group(
+            session, group.id, params, first=first, last=last, activity_type=activity_type
+        )
+        out = await _reads(session, rows)
+    return out, cursor

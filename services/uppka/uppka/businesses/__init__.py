@@ -1,0 +1,1 @@
+"""Businesses of the uppka service."""

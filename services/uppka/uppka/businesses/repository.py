@@ -1,0 +1,46 @@
+"""Every query on businesses, products and capital sources."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.web.pagination import PageParams, keyset, make_page
+from uppka.businesses.models import Business, CapitalSource, Product
+
+
+async def get(
+    session: AsyncSession, group_id: uuid.UUID, business_id: uuid.UUID, *, lock: bool = False
+) -> Business | None:
+    stmt = select(Business).where(Business.id == business_id, Business.group_id == group_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def products_of(session: AsyncSession, business_ids: list[uuid.UUID]) -> list[Product]:
+    stmt = (
+        select(Product).where(Product.business_id.in_(business_ids)).order_by(Product.created_at, Product.id)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def capital_of(session: AsyncSession, business_ids: list[uuid.UUID]) -> list[CapitalSource]:
+    stmt = (
+        select(CapitalSource)
+        .where(CapitalSource.business_id.in_(business_ids))
+        .order_by(CapitalSource.created_at, CapitalSource.id)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def list_for_group(
+    session: AsyncSession, group_id: uuid.UUID, params: PageParams, *, supplies_dashat: bool | None
+) -> tuple[list[Business], str | None]:
+    stmt = select(Business).where(Business.group_id == group_id)
+    if supplies_dashat is not None:
+        stmt = stmt.where(Business.supplies_dashat.is_(supplies_dashat))
+    rows = list((await session.execute(keyset(stmt, params, Business.created_at, Business.id))).scalars())
+    return make_page(rows, params, lambda b: (b.created_at.isoformat(), str(b.id)))

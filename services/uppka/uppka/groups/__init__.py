@@ -1,0 +1,1 @@
+"""Groups of the uppka service."""

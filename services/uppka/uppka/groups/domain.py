@@ -1,0 +1,140 @@
+"""Pure rules of groups and members: categories, the leader rule, the membership area, status changes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Literal
+
+from shared.errors import Conflict, ValidationFailed
+from shared.regions import is_within
+
+Category = Literal["remaja", "pus", "lansia", "lainnya"]
+Role = Literal["ketua", "sekretaris", "bendahara", "anggota"]
+GroupStatus = Literal["active", "inactive", "dissolved"]
+
+CATEGORY_RULE_VERSION = "uppka-category-2025.1"
+# Members come from the group's own village (the Kampung KB); a move to another village ends the membership.
+MEMBER_AREA_LEVEL: Literal["village", "district"] = "village"
+REMAJA_AGES = (10, 24)
+LANSIA_AGE = 60
+
+
+def age_on(birth_date: date, on: date) -> int:
+    """Completed years on a date (a 29 February birthday counts from 1 March in common years)."""
+    years = on.year - birth_date.year
+    if (on.month, on.day) < (birth_date.month, birth_date.day):
+        years -= 1
+    return years
+
+
+def member_category(
+    *, birth_date: date | None, marital_status: str | None, pus: bool | None, on: date
+) -> Category:
+    """remaja (10-24, never married), PUS (as the registry derives it), lansia (60+), else lainnya.
+
+    Order matters where categories overlap: a married woman of 22 is PUS, not remaja; PUS is checked before
+    lansia because the registry never marks a 60-year-old as PUS anyway.
+    """
+    if pus:
+        return "pus"
+    if birth_date is None:
+        return "lainnya"
+    age = age_on(birth_date, on)
+    if REMAJA_AGES[0] <= age <= REMAJA_AGES[1] and marital_status == "belum_kawin":
+        return "remaja"
+    if age >= LANSIA_AGE:
+        return "lansia"
+    return "lainnya"
+
+
+def member_area(group_village_code: str, level: Literal["village", "district"] = MEMBER_AREA_LEVEL) -> str:
+    """The region a group's members must live in."""
+    if level == "district":
+        return group_village_code.rsplit(".", 1)[0]
+    return group_village_code
+
+
+def lives_in_area(person_village: str | None, group_village_code: str) -> bool:
+    return person_village is not None and is_within(person_village, member_area(group_village_code))
+
+
+@dataclass(frozen=True)
+class PersonFacts:
+    """What membership rules need to know about a registry person."""
+
+    known: bool
+    village_code: str | None
+    died_on: date | None
+    moved_out_on: date | None
+    merged_into: bool
+    ever_kb_user: bool
+    birth_date: date | None
+
+
+def check_can_join(
+    person: PersonFacts | None, *, group_village_code: str, role: Role, joined_on: date, today: date
+) -> None:
+    """Every rule a new membership must satisfy; raises a 422 naming the field and the rule."""
+    if person is None or not person.known or person.merged_into:
+        raise ValidationFailed(
+            "the person is not known to the registry", field="body.person_id", rule="member.person_unknown"
+        )
+    if person.died_on is not None:
+        raise ValidationFailed("the person has died", field="body.person_id", rule="member.person_dead")
+    if person.moved_out_on is not None or not lives_in_area(person.village_code, group_village_code):
+        raise ValidationFailed(
+            "the person does not live in the group's area",
+            field="body.person_id",
+            rule="member.person_outside_group_area",
+        )
+    if joined_on > today:
+        raise ValidationFailed(
+            "joined_on is in the future", field="body.joined_on", rule="member.joined_in_future"
+        )
+    if person.birth_date is not None and joined_on < person.birth_date:
+        raise ValidationFailed(
+            "joined_on is before the person's birth",
+            field="body.joined_on",
+            rule="member.joined_before_birth",
+        )
+    check_leader(role, ever_kb_user=person.ever_kb_user)
+
+
+def check_leader(role: str, *, ever_kb_user: bool, field: str = "body.role") -> None:
+    """The ketua must be a current or former KB user."""
+    if role == "ketua" and not ever_kb_user:
+        raise ValidationFailed(
+            "the group leader (ketua) must be a current or former KB user",
+            field=field,
+            rule="member.leader_not_kb_user",
+        )
+
+
+ALLOWED_STATUS_CHANGES: dict[str, frozenset[str]] = {
+    "active": frozenset({"inactive", "dissolved"}),
+    "inactive": frozenset({"active", "dissolved"}),
+    "dissolved": frozenset(),
+}
+
+
+def check_status_change(current: str, new: str, *, changed_on: date, since: date, today: date) -> None:
+    """A dissolved group stays dissolved; a change takes effect on a date not before the current one."""
+    if new == current:
+        return
+    if new not in ALLOWED_STATUS_CHANGES[current]:
+        raise Conflict(
+            f"a {current} group cannot become {new}", field="body.status", rule="group.status_transition"
+        )
+    if changed_on > today:
+        raise ValidationFailed(
+            "status_changed_on is in the future",
+            field="body.status_changed_on",
+            rule="group.status_in_future",
+        )
+    if changed_on < since:
+        raise ValidationFailed(
+            "status_changed_on is before the current status began",
+            field="body.status_changed_on",
+            rule="group.status_before_current",
+        )

@@ -1,0 +1,221 @@
+"""Derived indicators of UPPKA groups: pure functions, no I/O, every figure computed, never typed in.
+
+Rule notes: members' KB status is the current one synced from the registry (the registry's events carry no
+per-month history to re-derive past months); categories are derived at the end of the month from the
+registry's facts; attendance is members present at the monthly meeting over active members, as reported.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date
+
+from uppka.groups.domain import member_category
+from uppka.reports.domain import period_end, period_start, reporting_status
+
+INDICATOR_RULE_VERSION = "uppka-indicators-2025.1"
+
+
+@dataclass(frozen=True)
+class MemberFact:
+    joined_on: date
+    left_on: date | None
+    birth_date: date | None
+    marital_status: str | None
+    pus: bool | None
+    kb_method: str | None
+    kb_user: bool
+    mkjp: bool
+
+
+@dataclass(frozen=True)
+class ReportFact:
+    period: str
+    omzet: int
+    costs: int
+    profit: int
+    members_present: int
+    active_members: int
+    late: bool
+
+
+@dataclass(frozen=True)
+class GroupMonth:
+    period: str
+    members: int
+    members_by_category: dict[str, int]
+    kb_users: int
+    kb_by_method: dict[str, int]
+    mkjp_users: int
+    mkjp_share: float | None
+    kb_participation: float | None
+    attendance_rate: float | None
+    reporting_status: str
+    omzet: int | None
+    profit: int | None
+    rule_version: str = INDICATOR_RULE_VERSION
+
+
+def member_during(m: MemberFact, period: str) -> bool:
+    """A member at any time in the month: joined by its end, not left before its start."""
+    return m.joined_on <= period_end(period) and (m.left_on is None or m.left_on >= period_start(period))
+
+
+def share(part: int, whole: int) -> float | None:
+    """A ratio rounded to four decimals; None (not 0) when there is nothing to divide by."""
+    return round(part / whole, 4) if whole else None
+
+
+def group_month(
+    period: str, members: list[MemberFact], report: ReportFact | None, *, today: date, due_day: int
+) -> GroupMonth:
+    """Every per-group monthly figure SIGA's UPPKA table asks for."""
+    current = [m for m in members if member_during(m, period)]
+    end = period_end(period)
+    categories = Counter(
+        member_category(birth_date=m.birth_date, marital_status=m.marital_status, pus=m.pus, on=end)
+        for m in current
+    )
+    users = [m for m in current if m.kb_user]
+    by_method = Counter(m.kb_method or "unknown" for m in users)
+    mkjp = sum(1 for m in users if m.mkjp)
+    return GroupMonth(
+        period=period,
+        members=len(current),
+        members_by_category={c: categories.get(c, 0) for c in ("remaja", "pus", "lansia", "lainnya")},
+        kb_users=len(users),
+        kb_by_method=dict(sorted(by_method.items())),
+        mkjp_users=mkjp,
+        mkjp_share=share(mkjp, len(users)),
+        kb_participation=share(len(users), len(current)),
+        attendance_rate=share(report.members_present, report.active_members) if report else None,
+        reporting_status=reporting_status(
+            period,
+            reported=report is not None,
+            late=bool(report and report.late),
+            today=today,
+            due_day=due_day,
+        ),
+        omzet=report.omzet if report else None,
+        profit=report.profit if report else None,
+    )
+
+
+@dataclass(frozen=True)
+class TrendPoint:
+    period: str
+    omzet: int | None
+    profit: int | None
+    omzet_change: int | None
+    profit_change: int | None
+
+
+@dataclass(frozen=True)
+class Trend:
+    points: list[TrendPoint]
+    direction: str  # up / down / flat / unknown: last reported month against the first reported one
+    total_omzet: int
+    total_profit: int
+
+
+def trend(periods: list[str], reports: list[ReportFact]) -> Trend:
+    """Omzet and profit month by month (gaps stay None), with month-on-month changes."""
+    by_period = {r.period: r for r in reports}
+    points: list[TrendPoint] = []
+    previous: ReportFact | None = None
+    for p in periods:
+        r = by_period.get(p)
+        points.append(
+            TrendPoint(
+                period=p,
+                omzet=r.omzet if r else None,
+                profit=r.profit if r else None,
+                omzet_change=r.omzet - previous.omzet if r and previous else None,
+                profit_change=r.profit - previous.profit if r and previous else None,
+            )
+        )
+        if r:
+            previous = r
+    reported = [by_period[p] for p in periods if p in by_period]
+    if len(reported) < 2:
+        direction = "unknown"
+    else:
+        delta = reported[-1].omzet - reported[0].omzet
+        direction = "up" if delta > 0 else "down" if delta < 0 else "flat"
+    return Trend(
+        points=points,
+        direction=direction,
+        total_omzet=sum(r.omzet for r in reported),
+        total_profit=sum(r.profit for r in reported),
+    )
+
+
+@dataclass(frozen=True)
+class GroupPeriodFact:
+    """One group as the coverage count sees it for one month."""
+
+    area: str
+    started_on: date
+    dissolved_on: date | None
+    reported: bool
+    late: bool
+
+
+@dataclass
+class Coverage:
+    existing: int = 0
+    reporting: int = 0
+    on_time: int = 0
+    late: int = 0
+    missing: int = 0
+    not_due: int = 0
+    reporting_rate: float | None = None
+    by_area: dict[str, Coverage] = field(default_factory=dict)
+
+
+def group_exists_in(g: GroupPeriodFact, period: str) -> bool:
+    """Registered by the end of the month and not dissolved before it began."""
+    return g.started_on <= period_end(period) and (
+        g.dissolved_on is None or g.dissolved_on >= period_start(period)
+    )
+
+
+def coverage(
+    groups: list[GroupPeriodFact], period: str, *, today: date, due_day: int, by_area: bool = True
+) -> Coverage:
+    """Groups existing vs reporting in an area for a month (SIGA's figure), overall and per sub-area."""
+    out = Coverage()
+    for g in groups:
+        if not group_exists_in(g, period):
+            continue
+        status = reporting_status(period, reported=g.reported, late=g.late, today=today, due_day=due_day)
+        targets = [out]
+        if by_area:
+            targets.append(out.by_area.setdefault(g.area, Coverage()))
+        for c in targets:
+            c.existing += 1
+            if g.reported:
+                c.reporting += 1
+            if status == "reported":
+                c.on_time += 1
+            elif status == "late":
+                c.late += 1
+            elif status == "missing":
+                c.missing += 1
+            else:
+                c.not_due += 1
+    for c in [out, *out.by_area.values()]:
+        c.reporting_rate = share(c.reporting, c.existing)
+    out.by_area = dict(sorted(out.by_area.items()))
+    return out
+
+
+def periods_between(first: str, last: str) -> list[str]:
+    """Every YYYY-MM from first to last inclusive."""
+    y, m = int(first[:4]), int(first[5:7])
+    out = []
+    while f"{y:04d}-{m:02d}" <= last:
+        out.append(f"{y:04d}-{m:02d}")
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    return out

@@ -1,0 +1,108 @@
+"""Use cases of the indicators: read facts, hand them to the pure functions."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict
+from datetime import date
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.auth import Principal
+from shared.errors import NotFound, ValidationFailed
+from uppka.common import scoped
+from uppka.groups.models import Group
+from uppka.groups.service import load_group
+from uppka.indicators import domain
+from uppka.indicators import repository as repo
+from uppka.reports import repository as reports
+from uppka.reports.models import MonthlyReport
+
+
+def _report_fact(r: MonthlyReport) -> domain.ReportFact:
+    return domain.ReportFact(
+        period=r.period,
+        omzet=r.omzet,
+        costs=r.costs,
+        profit=r.profit,
+        members_present=r.members_present,
+        active_members=r.active_members,
+        late=r.late,
+    )
+
+
+async def group_month(
+    session: AsyncSession,
+    group_id: uuid.UUID,
+    period: str,
+    principal: Principal,
+    *,
+    today: date,
+    due_day: int,
+) -> dict[str, Any]:
+    async with session.begin():
+        group = await load_group(session, group_id, principal)
+        rows = await repo.member_facts(session, group.id)
+        report = await reports.for_period(session, group.id, period)
+    members = [
+        domain.MemberFact(
+            joined_on=r.joined_on,
+            left_on=r.left_on,
+            birth_date=r.birth_date,
+            marital_status=r.marital_status,
+            pus=r.pus,
+            kb_method=r.kb_method,
+            kb_user=r.kb_user,
+            mkjp=r.mkjp,
+        )
+        for r in rows
+    ]
+    result = domain.group_month(
+        period, members, _report_fact(report) if report else None, today=today, due_day=due_day
+    )
+    return {"group_id": str(group.id), **asdict(result)}
+
+
+async def group_trend(
+    session: AsyncSession, group_id: uuid.UUID, first: str, last: str, principal: Principal
+) -> dict[str, Any]:
+    periods = domain.periods_between(first, last)
+    if not periods or len(periods) > 120:
+        raise ValidationFailed("from..to must span 1 to 120 months", field="query.from", rule="trend.range")
+    async with session.begin():
+        group = await load_group(session, group_id, principal)
+        rows = await reports.reports_in_range(session, group.id, first, last)
+    return {"group_id": str(group.id), **asdict(domain.trend(periods, [_report_fact(r) for r in rows]))}
+
+
+def _area_of(village_code: str, region: str | None) -> str:
+    """The child area of the requested region a village lies in (the next level down)."""
+    depth = 1 if not region else region.count(".") + 2
+    return ".".join(village_code.split(".")[:depth])
+
+
+async def reporting(
+    session: AsyncSession, principal: Principal, region: str | None, period: str, *, today: date, due_day: int
+) -> dict[str, Any]:
+    if region is not None and not principal.can_access(region):
+        raise NotFound("region not found")
+    async with session.begin():
+        rows = await repo.groups_with_report(session, scoped(Group.village_code, principal), region, period)
+    facts = [
+        domain.GroupPeriodFact(
+            area=_area_of(r.village_code, region or principal.region),
+            started_on=r.started_on,
+            dissolved_on=r.dissolved_on,
+            reported=r.report_id is not None,
+            late=bool(r.late),
+        )
+        for r in rows
+    ]
+    result = domain.coverage(facts, period, today=today, due_day=due_day)
+    return {
+        "region": region or principal.region,
+        "period": period,
+        "rule_version": domain.INDICATOR_RULE_VERSION,
+        **asdict(result),
+    }

@@ -1,0 +1,173 @@
+"""What uppka does when a registry or DASHAT event arrives: keep the local replicas current.
+
+Events of one family (registry) or kitchen (DASHAT) arrive in order, but across aggregates and after replays
+they may not: every handler compares the envelope time with what it holds and ignores older facts, and creates
+a placeholder when an event refers to a person or kitchen not seen yet.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.events import CloudEvent
+from shared.events.dashat import KitchenClosed, KitchenFacts, KitchenOpened, KitchenUpdated
+from shared.events.registry import (
+    FamilyMoved,
+    KbStatusChanged,
+    PersonDied,
+    PersonFacts,
+    PersonMoved,
+    PersonRegistered,
+    PersonsMerged,
+    PersonUpdated,
+)
+from uppka.groups import handlers as memberships
+from uppka.replicas import repository as repo
+from uppka.replicas.domain import is_newer
+from uppka.replicas.models import PersonReplica
+
+
+def _touch(person: PersonReplica, envelope: CloudEvent) -> None:
+    if person.last_event_at is None or envelope.time > person.last_event_at:
+        person.last_event_at = envelope.time
+
+
+async def _apply_person_facts(
+    session: AsyncSession, envelope: CloudEvent, data: PersonFacts
+) -> PersonReplica:
+    person = await repo.lock_or_create_person(session, data.person_id, envelope.time)
+    if is_newer(envelope.time, person.facts_at):
+        person.family_id = data.family_id
+        person.village_code = data.village_code
+        person.rw = data.rw
+        person.sex = data.sex
+        person.birth_date = data.birth_date
+        person.marital_status = data.marital_status
+        person.pus = data.pus
+        person.facts_known = True
+        person.facts_at = envelope.time
+    _touch(person, envelope)
+    return person
+
+
+async def handle_person_registered(
+    session: AsyncSession, envelope: CloudEvent, data: PersonRegistered
+) -> None:
+    """A new registry person: upsert the replica."""
+    await _apply_person_facts(session, envelope, data)
+
+
+async def handle_person_updated(session: AsyncSession, envelope: CloudEvent, data: PersonUpdated) -> None:
+    """A person's facts changed: apply unless we hold newer ones; a new address may end memberships."""
+    person = await _apply_person_facts(session, envelope, data)
+    await memberships.end_if_moved_away(session, person, envelope.time.date())
+
+
+async def handle_person_died(session: AsyncSession, envelope: CloudEvent, data: PersonDied) -> None:
+    """Death is terminal: recorded whatever the order of arrival."""
+    person = await repo.lock_or_create_person(session, data.person_id, envelope.time)
+    person.died_on = data.died_on
+    if person.family_id is None:
+        person.family_id = data.family_id
+    if person.village_code is None:
+        person.village_code = data.village_code
+    _touch(person, envelope)
+    await memberships.end_for_death(session, person, data.died_on)
+
+
+async def handle_person_moved(session: AsyncSession, envelope: CloudEvent, data: PersonMoved) -> None:
+    """A person moved to another family, or out of the registry's area."""
+    person = await repo.lock_or_create_person(session, data.person_id, envelope.time)
+    if is_newer(envelope.time, person.facts_at):
+        if data.family_id is None:
+            person.moved_out_on = data.moved_on
+        else:
+            person.family_id = data.family_id
+            person.village_code = data.village_code or person.village_code
+            person.rw = data.rw
+            person.moved_out_on = None
+        person.facts_at = envelope.time
+    _touch(person, envelope)
+    await memberships.end_if_moved_away(session, person, data.moved_on)
+
+
+async def handle_person_merged(session: AsyncSession, envelope: CloudEvent, data: PersonsMerged) -> None:
+    """Two records were one person: the merged one points at the survivor."""
+    survivor = await repo.lock_or_create_person(session, data.person_id, envelope.time)
+    merged = await repo.lock_or_create_person(session, data.merged_person_id, envelope.time)
+    merged.merged_into = survivor.person_id
+    # KB history belongs to the person, whichever record carried it.
+    survivor.ever_kb_user = survivor.ever_kb_user or merged.ever_kb_user
+    _touch(survivor, envelope)
+    _touch(merged, envelope)
+    await memberships.transfer_after_merge(session, merged, survivor, envelope.time.date())
+
+
+async def handle_kb_status_changed(
+    session: AsyncSession, envelope: CloudEvent, data: KbStatusChanged
+) -> None:
+    """A KB status change: kept on the replica (a placeholder if the person is not known yet)."""
+    person = await repo.lock_or_create_person(session, data.person_id, envelope.time)
+    # Having ever used KB is monotonic: even an out-of-date event proves it.
+    person.ever_kb_user = person.ever_kb_user or data.is_user or data.previous_method is not None
+    if person.family_id is None:
+        person.family_id = data.family_id
+    if person.village_code is None:
+        person.village_code = data.village_code
+    if is_newer(envelope.time, person.kb_at):
+        person.kb_method = data.method
+        person.is_user = data.is_user
+        person.mkjp = data.mkjp
+        person.kb_since = data.since
+        person.kb_at = envelope.time
+        if not person.facts_known:
+            person.pus = data.pus
+        await memberships.sync_kb_status(session, person, data.since)
+    _touch(person, envelope)
+
+
+async def handle_family_moved(session: AsyncSession, envelope: CloudEvent, data: FamilyMoved) -> None:
+    """The whole family moved: every known member of it gets the new address."""
+    for person in await repo.persons_of_family(session, data.family_id):
+        if is_newer(envelope.time, person.facts_at):
+            person.village_code = data.village_code
+            person.rw = data.rw
+            person.facts_at = envelope.time
+        _touch(person, envelope)
+        await memberships.end_if_moved_away(session, person, data.moved_on)
+
+
+async def _apply_kitchen(session: AsyncSession, envelope: CloudEvent, data: KitchenFacts) -> None:
+    kitchen = await repo.lock_or_create_kitchen(session, data.kitchen_id, data.village_code, envelope.time)
+    if is_newer(envelope.time, kitchen.facts_at):
+        kitchen.name = data.name
+        kitchen.village_code = data.village_code
+        kitchen.rws = list(data.rws)
+        kitchen.kampung_kb_id = data.kampung_kb_id
+        kitchen.management_model = data.management_model
+        kitchen.capacity_per_day = data.capacity_per_day
+        kitchen.operator_group_id = data.operator_group_id
+        kitchen.facts_known = True
+        kitchen.facts_at = envelope.time
+    if isinstance(data, KitchenOpened):
+        kitchen.opened_on = data.opened_on
+    if envelope.time > kitchen.last_event_at:
+        kitchen.last_event_at = envelope.time
+
+
+async def handle_kitchen_opened(session: AsyncSession, envelope: CloudEvent, data: KitchenOpened) -> None:
+    """A kitchen opened: contributions to it become possible."""
+    await _apply_kitchen(session, envelope, data)
+
+
+async def handle_kitchen_updated(session: AsyncSession, envelope: CloudEvent, data: KitchenUpdated) -> None:
+    """A kitchen's facts changed."""
+    await _apply_kitchen(session, envelope, data)
+
+
+async def handle_kitchen_closed(session: AsyncSession, envelope: CloudEvent, data: KitchenClosed) -> None:
+    """A kitchen closed; kept closed even if an older "opened" arrives later."""
+    kitchen = await repo.lock_or_create_kitchen(session, data.kitchen_id, data.village_code, envelope.time)
+    kitchen.closed_on = data.closed_on
+    if envelope.time > kitchen.last_event_at:
+        kitchen.last_event_at = envelope.time

@@ -1,0 +1,74 @@
+"""Every query on the replica tables."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from uppka.replicas.models import KitchenReplica, PersonReplica
+
+
+async def get_person(
+    session: AsyncSession, person_id: uuid.UUID, *, lock: bool = False
+) -> PersonReplica | None:
+    stmt = select(PersonReplica).where(PersonReplica.person_id == person_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def lock_or_create_person(session: AsyncSession, person_id: uuid.UUID, at: datetime) -> PersonReplica:
+    """The replica row, locked; a placeholder is inserted first when the person is not known yet."""
+    await session.execute(
+        insert(PersonReplica)
+        .values(person_id=person_id, last_event_at=at)
+        .on_conflict_do_nothing(index_elements=[PersonReplica.person_id])
+    )
+    person = await get_person(session, person_id, lock=True)
+    assert person is not None
+    return person
+
+
+async def persons_of_family(session: AsyncSession, family_id: uuid.UUID) -> list[PersonReplica]:
+    stmt = (
+        select(PersonReplica)
+        .where(PersonReplica.family_id == family_id)
+        .order_by(PersonReplica.person_id)
+        .with_for_update()
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def get_kitchen(session: AsyncSession, kitchen_id: uuid.UUID) -> KitchenReplica | None:
+    return (
+        await session.execute(select(KitchenReplica).where(KitchenReplica.kitchen_id == kitchen_id))
+    ).scalar_one_or_none()
+
+
+async def lock_or_create_kitchen(
+    session: AsyncSession, kitchen_id: uuid.UUID, village_code: str, at: datetime
+) -> KitchenReplica:
+    await session.execute(
+        insert(KitchenReplica)
+        .values(kitchen_id=kitchen_id, village_code=village_code, last_event_at=at)
+        .on_conflict_do_nothing(index_elements=[KitchenReplica.kitchen_id])
+    )
+    kitchen = (
+        await session.execute(
+            select(KitchenReplica).where(KitchenReplica.kitchen_id == kitchen_id).with_for_update()
+        )
+    ).scalar_one()
+    return kitchen
+
+
+async def mark_merged(
+    session: AsyncSession, merged: uuid.UUID, into: uuid.UUID, values: dict[str, Any]
+) -> None:
+    await session.execute(
+        update(PersonReplica).where(PersonReplica.person_id == merged).values(merged_into=into, **values)
+    )
