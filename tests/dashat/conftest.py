@@ -81,7 +81,7 @@ async def deliver(session: AsyncSession, env: CloudEvent, consumer: str = "dasha
     return True
 
 
-def months_ago(months: int, today: date | None = None) -> date:
+def months_ago(months: float, today: date | None = None) -> date:
     return (today or datetime.now(UTC).date()) - timedelta(days=int(months * 30.5))
 
 
@@ -146,7 +146,7 @@ def person(
         family_id=family_id,
         village_code=village,
         rw=rw,
-        sex=sex,  # type: ignore[arg-type]
+        sex=sex,
         birth_date=birth_date or date(1995, 5, 5),
         relation="istri",
         marital_status="kawin",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 from dashat.enrolment import service as enrolment_service
@@ -23,7 +24,7 @@ from tests.dashat.helpers import ADMIN, enrolments, open_kitchen, waiting
 pytestmark = pytest.mark.integration
 
 
-async def _events(session: AsyncSession, event_type: str) -> list[dict[str, object]]:
+async def _events(session: AsyncSession, event_type: str) -> list[dict[str, Any]]:
     async with session.begin():
         rows = await session.execute(select(outbox.c.envelope).where(outbox.c.event_type == event_type))
         return [r[0] for r in rows]
@@ -175,7 +176,7 @@ def _pregnancy(pid: uuid.UUID, fid: uuid.UUID, village: str, **kw: object) -> re
         "rule_version": "test",
     }
     values.update(kw)
-    return reg.PregnancyRegistered(**values)  # type: ignore[arg-type]
+    return reg.PregnancyRegistered(**values)
 
 
 async def test_pregnancy_rules_and_birth(session: AsyncSession) -> None:
