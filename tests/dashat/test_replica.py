@@ -7,10 +7,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from dashat.enrolment import service as enrolment_service
 from dashat.people.models import FamilyReplica, PersonReplica
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from shared.errors import ValidationFailed
 from shared.events import registry as reg
 from shared.events import uppka as up

@@ -7,6 +7,7 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dashat.common import today
@@ -78,6 +79,16 @@ async def get_visible(session: AsyncSession, enrolment_id: uuid.UUID, principal:
 
 async def enrol_manually(session: AsyncSession, body: EnrolmentCreate, principal: Principal) -> Enrolment:
     """Checks, in order: kitchen visible and open, person known, person's facts, place served, free capacity."""
+    try:
+        return await _enrol_manually(session, body, principal)
+    except IntegrityError as exc:
+        # A concurrent automatic enrolment won the (person, category, active) unique index.
+        raise Conflict(
+            f"the person already has an active {body.category} enrolment", rule="enrolment.already_active"
+        ) from exc
+
+
+async def _enrol_manually(session: AsyncSession, body: EnrolmentCreate, principal: Principal) -> Enrolment:
     async with session.begin():
         kitchen = await kitchens.get(session, body.kitchen_id, lock=True)
         if kitchen is None or not principal.can_access(kitchen.village_code):

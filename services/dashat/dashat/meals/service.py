@@ -8,6 +8,7 @@ from collections import Counter
 
 import orjson
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dashat.common import today
@@ -95,6 +96,18 @@ def _check_counts(body: MealsCreate, capacity: int) -> None:
 
 
 async def record(
+    session: AsyncSession, kitchen_id: uuid.UUID, body: MealsCreate, principal: Principal
+) -> MealsRead:
+    """Record a batch; a concurrent identical or overlapping batch loses on the unique keys and gets a 409."""
+    try:
+        return await _record(session, kitchen_id, body, principal)
+    except IntegrityError as exc:
+        raise Conflict(
+            "these meals were recorded concurrently; read them again", rule="meals.batch_conflict"
+        ) from exc
+
+
+async def _record(
     session: AsyncSession, kitchen_id: uuid.UUID, body: MealsCreate, principal: Principal
 ) -> MealsRead:
     digest = content_hash(body)
