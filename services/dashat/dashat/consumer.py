@@ -5,12 +5,40 @@ from __future__ import annotations
 import asyncio
 
 from dashat.config import Settings
+from dashat.enrolment import handlers as enrolment
+from dashat.funds import handlers as funds
 from dashat.models import inbox
+from dashat.outcomes import handlers as outcomes
+from dashat.people import handlers as people
 from shared.consumer import Handler
+from shared.events import registry as reg
+from shared.events import uppka as up
 from shared.runtime import run_consumer
 
-TOPICS: list[str] = []
-HANDLERS: dict[str, Handler] = {}
+TOPICS: list[str] = ["kencana.registry", "kencana.uppka"]
+HANDLERS: dict[str, Handler] = {
+    reg.PersonRegistered.event_type: enrolment.handle_person_facts,
+    reg.PersonUpdated.event_type: enrolment.handle_person_facts,
+    reg.PersonDied.event_type: enrolment.handle_person_died,
+    reg.PersonMoved.event_type: enrolment.handle_person_moved,
+    reg.PersonsMerged.event_type: enrolment.handle_person_merged,
+    reg.FamilyRegistered.event_type: enrolment.handle_family_facts,
+    reg.FamilyUpdated.event_type: enrolment.handle_family_facts,
+    reg.FamilyMoved.event_type: enrolment.handle_family_moved,
+    reg.StuntingRiskChanged.event_type: enrolment.handle_stunting_risk,
+    reg.BadutaStuntingDetected.event_type: enrolment.handle_stunting_detected,
+    reg.StuntingResolved.event_type: enrolment.handle_stunting_resolved,
+    reg.StuntingCaseRetracted.event_type: enrolment.handle_stunting_retracted,
+    reg.PregnancyRegistered.event_type: enrolment.handle_pregnancy_registered,
+    reg.PregnancyEnded.event_type: enrolment.handle_pregnancy_ended,
+    reg.CatinRegistered.event_type: enrolment.handle_catin_registered,
+    reg.ChildMeasured.event_type: outcomes.handle_child_measured,
+    reg.MeasurementRetracted.event_type: outcomes.handle_measurement_retracted,
+    up.GroupRegistered.event_type: people.handle_group_facts,
+    up.GroupUpdated.event_type: people.handle_group_facts,
+    up.GroupStatusChanged.event_type: people.handle_group_status,
+    up.DashatContributionMade.event_type: funds.handle_contribution,
+}
 
 
 def main() -> None:

@@ -5,6 +5,11 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from dashat.config import Settings
+from dashat.enrolment.endpoints import router as enrolment_router
+from dashat.foods.endpoints import router as foods_router
+from dashat.funds.endpoints import router as funds_router
+from dashat.kitchens.endpoints import router as kitchens_router
+from dashat.meals.endpoints import router as meals_router
 from dashat.models import idempotency
 from shared.web.app import create_service_app
 
@@ -16,6 +21,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings,
         title="Kencana DASHAT",
         description="DASHAT community kitchens (Dapur Sehat Atasi Stunting): enrolment of stunting-risk targets, menus from local food, meals served and funds.",
-        routers=[],
+        routers=[kitchens_router, enrolment_router, foods_router, meals_router, funds_router],
         idempotency_table=idempotency,
     )

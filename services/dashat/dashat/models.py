@@ -21,3 +21,10 @@ idempotency = idempotency_table(Base.metadata)
 
 def load_all_models() -> None:
     """Import every module that defines tables, so the metadata is complete (migrations, drift check)."""
+    import dashat.enrolment.models
+    import dashat.foods.models
+    import dashat.funds.models
+    import dashat.kitchens.models
+    import dashat.meals.models
+    import dashat.outcomes.models
+    import dashat.people.models  # noqa: F401

@@ -1,0 +1,1 @@
+"""enrolment of the DASHAT service."""

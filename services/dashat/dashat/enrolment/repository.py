@@ -1,0 +1,106 @@
+"""Queries of enrolments, the waitlist and stunting cases."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dashat.enrolment.models import Enrolment, StuntingCase, WaitlistEntry
+from shared.web.pagination import PageParams, keyset
+
+
+async def active_enrolment(session: AsyncSession, person_id: uuid.UUID, category: str) -> Enrolment | None:
+    stmt = select(Enrolment).where(
+        Enrolment.person_id == person_id, Enrolment.category == category, Enrolment.status == "active"
+    )
+    return (await session.execute(stmt.with_for_update())).scalar_one_or_none()
+
+
+async def active_enrolments_of_person(session: AsyncSession, person_id: uuid.UUID) -> list[Enrolment]:
+    stmt = select(Enrolment).where(Enrolment.person_id == person_id, Enrolment.status == "active")
+    return list((await session.execute(stmt.with_for_update())).scalars())
+
+
+async def active_by_trigger(session: AsyncSession, trigger_ref: uuid.UUID) -> list[Enrolment]:
+    stmt = select(Enrolment).where(Enrolment.trigger_ref == trigger_ref, Enrolment.status == "active")
+    return list((await session.execute(stmt.with_for_update())).scalars())
+
+
+async def any_by_trigger(session: AsyncSession, trigger_ref: uuid.UUID) -> bool:
+    e = await session.execute(select(Enrolment.id).where(Enrolment.trigger_ref == trigger_ref).limit(1))
+    w = await session.execute(
+        select(WaitlistEntry.id).where(WaitlistEntry.trigger_ref == trigger_ref).limit(1)
+    )
+    return e.first() is not None or w.first() is not None
+
+
+async def waiting_entry(session: AsyncSession, person_id: uuid.UUID, category: str) -> WaitlistEntry | None:
+    stmt = select(WaitlistEntry).where(
+        WaitlistEntry.person_id == person_id,
+        WaitlistEntry.category == category,
+        WaitlistEntry.status == "waiting",
+    )
+    return (await session.execute(stmt.with_for_update())).scalar_one_or_none()
+
+
+async def waiting_of_person(session: AsyncSession, person_id: uuid.UUID) -> list[WaitlistEntry]:
+    stmt = select(WaitlistEntry).where(
+        WaitlistEntry.person_id == person_id, WaitlistEntry.status == "waiting"
+    )
+    return list((await session.execute(stmt.with_for_update())).scalars())
+
+
+async def waiting_by_trigger(session: AsyncSession, trigger_ref: uuid.UUID) -> list[WaitlistEntry]:
+    stmt = select(WaitlistEntry).where(
+        WaitlistEntry.trigger_ref == trigger_ref, WaitlistEntry.status == "waiting"
+    )
+    return list((await session.execute(stmt.with_for_update())).scalars())
+
+
+async def waiting_in_village(session: AsyncSession, village_code: str) -> list[WaitlistEntry]:
+    """Waiting entries of a village in the order places are given: priority, then who waited longest."""
+    stmt = (
+        select(WaitlistEntry)
+        .where(WaitlistEntry.village_code == village_code, WaitlistEntry.status == "waiting")
+        .order_by(WaitlistEntry.priority, WaitlistEntry.triggered_at, WaitlistEntry.waitlisted_at)
+        .with_for_update(skip_locked=True)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def due_to_end(session: AsyncSession, today: date) -> list[Enrolment]:
+    stmt = select(Enrolment).where(Enrolment.status == "active", Enrolment.planned_end_date <= today)
+    return list((await session.execute(stmt.with_for_update(skip_locked=True))).scalars())
+
+
+async def active_children(session: AsyncSession) -> list[Enrolment]:
+    stmt = select(Enrolment).where(
+        Enrolment.status == "active", Enrolment.category.in_(("baduta_stunting", "balita_stunting"))
+    )
+    return list((await session.execute(stmt.with_for_update(skip_locked=True))).scalars())
+
+
+async def lock_case(session: AsyncSession, case_id: uuid.UUID) -> StuntingCase | None:
+    stmt = select(StuntingCase).where(StuntingCase.case_id == case_id).with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def get(session: AsyncSession, enrolment_id: uuid.UUID, *, lock: bool = False) -> Enrolment | None:
+    stmt = select(Enrolment).where(Enrolment.id == enrolment_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def page_enrolments(session: AsyncSession, where: list[Any], params: PageParams) -> list[Enrolment]:
+    stmt = keyset(select(Enrolment).where(*where), params, Enrolment.id)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def page_waitlist(session: AsyncSession, where: list[Any], params: PageParams) -> list[WaitlistEntry]:
+    stmt = keyset(select(WaitlistEntry).where(*where), params, WaitlistEntry.id)
+    return list((await session.execute(stmt)).scalars())

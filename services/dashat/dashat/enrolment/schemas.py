@@ -1,0 +1,97 @@
+"""API models of enrolments and the waitlist."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import Field
+
+from shared.events.vocab import DashatCategory
+from shared.web.schemas import ApiInput, ApiOutput
+
+
+class EnrolmentCreate(ApiInput):
+    """A manual enrolment by a field officer."""
+
+    person_id: uuid.UUID
+    kitchen_id: uuid.UUID
+    category: DashatCategory
+    start_date: date | None = None
+    note: str | None = Field(default=None, max_length=500)
+
+
+class EnrolmentExit(ApiInput):
+    reason: str = Field(pattern="^(refused|moved|died|completed)$", description="Why the enrolment ends")
+    exited_on: date | None = None
+
+
+class Explanation(ApiOutput):
+    """Why this person was enrolled: the rule, its version, the triggering event and the facts seen."""
+
+    source: str
+    rule_id: str | None
+    rule_version: str | None
+    trigger_event_id: str | None
+    facts: dict[str, Any]
+    enrolled_by: str | None
+    waitlist_id: uuid.UUID | None
+
+
+class EnrolmentRead(ApiOutput):
+    id: uuid.UUID
+    person_id: uuid.UUID
+    family_id: uuid.UUID | None
+    kitchen_id: uuid.UUID
+    village_code: str
+    rw: str | None
+    category: str
+    status: str
+    exit_reason: str | None
+    exit_causing_event_id: str | None
+    ended_on: date | None
+    priority: int
+    start_date: date
+    planned_end_date: date
+    triggered_at: datetime | None
+    enrolled_at: datetime
+    latency_ms: float | None = Field(description="enrolled_at - triggered_at")
+    version: int
+    explanation: Explanation
+
+
+class HazPoint(ApiOutput):
+    measured_on: date
+    haz: float
+
+
+class OutcomeRead(ApiOutput):
+    enrolment_id: uuid.UUID
+    baseline_haz: float | None
+    latest_haz: float | None
+    change: float | None
+    improved: bool | None
+    flagged_no_improvement_on: date | None
+    points: list[HazPoint]
+
+
+class WaitlistRead(ApiOutput):
+    id: uuid.UUID
+    person_id: uuid.UUID
+    village_code: str
+    rw: str | None
+    category: str
+    kitchen_id: uuid.UUID | None
+    reason: str
+    status: str
+    priority: int
+    rule_id: str
+    rule_version: str
+    trigger_event_id: str | None
+    facts: dict[str, Any]
+    triggered_at: datetime | None
+    waitlisted_at: datetime
+    resolved_at: datetime | None
+    resolution: str | None
+    enrolment_id: uuid.UUID | None

@@ -1,0 +1,269 @@
+"""Enrolment use cases from the API and the daily sweep; each commits once."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dashat.common import today
+from dashat.enrolment import placement, rules
+from dashat.enrolment import repository as repo
+from dashat.enrolment.handlers import person_facts
+from dashat.enrolment.models import Enrolment
+from dashat.enrolment.schemas import (
+    EnrolmentCreate,
+    EnrolmentExit,
+    EnrolmentRead,
+    Explanation,
+    HazPoint,
+    OutcomeRead,
+)
+from dashat.kitchens import domain as kitchen_domain
+from dashat.kitchens import repository as kitchens
+from dashat.models import outbox
+from dashat.outcomes import domain as outcome_domain
+from dashat.outcomes.models import ChildMeasurement
+from dashat.people import repository as people
+from shared.auth import Principal
+from shared.errors import Conflict, NotFound, ValidationFailed
+from shared.events import dashat as ev
+from shared.outbox import publish
+from shared.web.etag import check_version
+
+
+def to_read(e: Enrolment) -> EnrolmentRead:
+    latency = (e.enrolled_at - e.triggered_at).total_seconds() * 1000 if e.triggered_at else None
+    return EnrolmentRead(
+        id=e.id,
+        person_id=e.person_id,
+        family_id=e.family_id,
+        kitchen_id=e.kitchen_id,
+        village_code=e.village_code,
+        rw=e.rw,
+        category=e.category,
+        status=e.status,
+        exit_reason=e.exit_reason,
+        exit_causing_event_id=e.exit_causing_event_id,
+        ended_on=e.ended_on,
+        priority=e.priority,
+        start_date=e.start_date,
+        planned_end_date=e.planned_end_date,
+        triggered_at=e.triggered_at,
+        enrolled_at=e.enrolled_at,
+        latency_ms=latency,
+        version=e.version,
+        explanation=Explanation(
+            source=e.source,
+            rule_id=e.rule_id,
+            rule_version=e.rule_version,
+            trigger_event_id=e.trigger_event_id,
+            facts=e.facts,
+            enrolled_by=e.enrolled_by,
+            waitlist_id=e.waitlist_id,
+        ),
+    )
+
+
+async def get_visible(session: AsyncSession, enrolment_id: uuid.UUID, principal: Principal) -> Enrolment:
+    async with session.begin():
+        enrolment = await repo.get(session, enrolment_id)
+    if enrolment is None or not principal.can_access(enrolment.village_code):
+        raise NotFound("enrolment not found")
+    return enrolment
+
+
+async def enrol_manually(session: AsyncSession, body: EnrolmentCreate, principal: Principal) -> Enrolment:
+    """Checks, in order: kitchen visible and open, person known, person's facts, place served, free capacity."""
+    try:
+        return await _enrol_manually(session, body, principal)
+    except IntegrityError as exc:
+        # A concurrent automatic enrolment won the (person, category, active) unique index.
+        raise Conflict(
+            f"the person already has an active {body.category} enrolment", rule="enrolment.already_active"
+        ) from exc
+
+
+async def _enrol_manually(session: AsyncSession, body: EnrolmentCreate, principal: Principal) -> Enrolment:
+    async with session.begin():
+        kitchen = await kitchens.get(session, body.kitchen_id, lock=True)
+        if kitchen is None or not principal.can_access(kitchen.village_code):
+            raise ValidationFailed("unknown kitchen", field="body.kitchen_id", rule="kitchen.unknown")
+        if kitchen.status != "active":
+            raise ValidationFailed("the kitchen is closed", field="body.kitchen_id", rule="kitchen.closed")
+        person = await people.get_person(session, body.person_id)
+        if person is None or person.village_code is None:
+            raise ValidationFailed(
+                "the person is not known to DASHAT (no registry facts yet)",
+                field="body.person_id",
+                rule="person.unknown",
+            )
+        start = body.start_date or today()
+        problems = rules.contradictions(body.category, person_facts(person), start)
+        if problems:
+            raise ValidationFailed(
+                problems[0].message,
+                field=problems[0].field,
+                rule=problems[0].rule,
+                errors=[{"field": p.field, "rule": p.rule, "message": p.message} for p in problems],
+            )
+        if not kitchen_domain.serves(kitchen.village_code, kitchen.rws, person.village_code, person.rw):
+            raise ValidationFailed(
+                "the person lives outside the kitchen's area",
+                field="body.person_id",
+                rule="enrolment.outside_kitchen_area",
+            )
+        if await repo.active_enrolment(session, person.person_id, body.category) is not None:
+            raise Conflict(
+                f"the person already has an active {body.category} enrolment", rule="enrolment.already_active"
+            )
+        counts = await kitchens.active_enrolment_counts(session, [kitchen.id])
+        if kitchen_domain.free_places(kitchen.capacity_per_day, counts[kitchen.id]) == 0:
+            raise Conflict("the kitchen is full", rule="kitchen.full")
+        waiting = await repo.waiting_entry(session, person.person_id, body.category)
+        facts: dict[str, Any] = {
+            "sex": person.sex,
+            "welfare_decile": person.welfare_decile,
+            "krs": person.krs,
+        }
+        if body.note:
+            facts["note"] = body.note
+        enrolment = await placement.enrol(
+            session,
+            target=placement.Target(person.person_id, person.family_id, person.village_code, person.rw),
+            kitchen=kitchen,
+            category=body.category,
+            source="manual",
+            rule_id=rules.RULE_MANUAL,
+            rule_version=rules.RULES_VERSION,
+            planned_days=rules.DEFAULT_CONFIG.planned_days[body.category],
+            priority=rules.priority(person.welfare_decile, person.krs),
+            facts=facts,
+            trigger=placement.Trigger(None, None, None),
+            start_date=start,
+            enrolled_by=principal.sub,
+        )
+        if waiting is not None:
+            waiting.status, waiting.resolution, waiting.enrolment_id = (
+                "enrolled",
+                "enrolled_manually",
+                enrolment.id,
+            )
+    return enrolment
+
+
+async def exit_enrolment(
+    session: AsyncSession, enrolment_id: uuid.UUID, body: EnrolmentExit, expected: int, principal: Principal
+) -> Enrolment:
+    async with session.begin():
+        enrolment = await repo.get(session, enrolment_id, lock=True)
+        if enrolment is None or not principal.can_access(enrolment.village_code):
+            raise NotFound("enrolment not found")
+        check_version(expected, enrolment.version)
+        if enrolment.status != "active":
+            raise Conflict(f"the enrolment is already {enrolment.status}", rule="enrolment.not_active")
+        status = "completed" if body.reason == "completed" else "exited"
+        await placement.end(
+            session, enrolment, status=status, reason=body.reason, causing_event_id=None, on=body.exited_on
+        )
+    return enrolment
+
+
+async def _points(session: AsyncSession, enrolment: Enrolment) -> list[outcome_domain.Point]:
+    rows = await session.execute(
+        select(ChildMeasurement.measured_on, ChildMeasurement.haz).where(
+            ChildMeasurement.person_id == enrolment.person_id,
+            ChildMeasurement.retracted.is_(False),
+            ChildMeasurement.superseded.is_(False),
+            ChildMeasurement.haz_flag.is_(False),
+            ChildMeasurement.haz.is_not(None),
+            ChildMeasurement.measured_on >= enrolment.start_date,
+        )
+    )
+    return [outcome_domain.Point(r[0], float(r[1])) for r in rows if r[1] is not None]
+
+
+def _baseline(enrolment: Enrolment) -> float | None:
+    haz = enrolment.facts.get("haz")
+    return float(haz) if isinstance(haz, int | float) else None
+
+
+async def outcome(session: AsyncSession, enrolment_id: uuid.UUID, principal: Principal) -> OutcomeRead:
+    enrolment = await get_visible(session, enrolment_id, principal)
+    async with session.begin():
+        points = await _points(session, enrolment)
+    t = outcome_domain.trajectory(_baseline(enrolment), points)
+    return OutcomeRead(
+        enrolment_id=enrolment.id,
+        baseline_haz=t.baseline,
+        latest_haz=t.latest,
+        change=t.change,
+        improved=t.improved,
+        flagged_no_improvement_on=enrolment.outcome_flagged_on,
+        points=[HazPoint(measured_on=p.measured_on, haz=p.haz) for p in t.points],
+    )
+
+
+async def sweep(session: AsyncSession, on: date | None = None) -> dict[str, int]:
+    """Daily: flag children without improvement, age children out, complete enrolments at their planned end."""
+    day = on or today()
+    counts = {"flagged": 0, "aged_out": 0, "completed": 0}
+    async with session.begin():
+        villages: set[str] = set()
+        for enrolment in await repo.active_children(session):
+            t = outcome_domain.trajectory(_baseline(enrolment), await _points(session, enrolment))
+            if outcome_domain.should_flag(
+                t, enrolment.planned_end_date, day, enrolment.outcome_flagged_on is not None
+            ):
+                enrolment.outcome_flagged_on = day
+                counts["flagged"] += 1
+                await publish(
+                    session,
+                    outbox,
+                    ev.ChildOutcomeFlagged(
+                        enrolment_id=enrolment.id,
+                        kitchen_id=enrolment.kitchen_id,
+                        person_id=enrolment.person_id,
+                        village_code=enrolment.village_code,
+                        haz_at_enrolment=t.baseline or 0.0,
+                        haz_latest=t.latest or 0.0,
+                        flagged_on=day,
+                    ),
+                    key=enrolment.kitchen_id,
+                )
+            person = await people.get_person(session, enrolment.person_id)
+            if (
+                person is not None
+                and person.birth_date is not None
+                and day >= rules.child_exit_date(person.birth_date, enrolment.category)
+            ):
+                await placement.end(
+                    session,
+                    enrolment,
+                    status="exited",
+                    reason="aged_out",
+                    causing_event_id=None,
+                    on=day,
+                    refill=False,
+                )
+                counts["aged_out"] += 1
+                villages.add(enrolment.village_code)
+        for enrolment in await repo.due_to_end(session, day):
+            await placement.end(
+                session,
+                enrolment,
+                status="completed",
+                reason="completed",
+                causing_event_id=None,
+                on=day,
+                refill=False,
+            )
+            counts["completed"] += 1
+            villages.add(enrolment.village_code)
+        for village in sorted(villages):
+            await placement.fill_waitlist(session, village)
+    return counts

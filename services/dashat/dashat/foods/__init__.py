@@ -1,0 +1,1 @@
+"""foods of the DASHAT service."""

@@ -1,0 +1,95 @@
+"""Food, menu and rotation routes."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from sqlalchemy import or_, select
+
+from dashat.common import region_clause
+from dashat.foods import service
+from dashat.foods.models import Food, Menu
+from dashat.foods.schemas import FoodCreate, FoodRead, MenuCreate, MenuRead, RotationPlan, RotationRead
+from dashat.kitchens.models import Kitchen
+from shared.auth import Principal, require_scopes
+from shared.errors import NotFound
+from shared.web.deps import PageDep, SessionDep
+from shared.web.pagination import Page, keyset, make_page
+from shared.web.problems import PROBLEM_RESPONSES
+
+router = APIRouter(tags=["food"], responses=PROBLEM_RESPONSES)
+Read = Annotated[Principal, require_scopes("dashat:read")]
+Write = Annotated[Principal, require_scopes("dashat:write")]
+
+
+@router.get("/v1/foods", summary="Local foods with nutrients per 100 g")
+async def list_foods(
+    session: SessionDep, page: PageDep, _: Read, q: Annotated[str | None, Query(max_length=100)] = None
+) -> Page[FoodRead]:
+    stmt = select(Food)
+    if q:
+        stmt = stmt.where(or_(Food.name.ilike(f"%{q}%"), Food.code.ilike(f"%{q}%")))
+    async with session.begin():
+        rows = list((await session.execute(keyset(stmt, page, Food.code))).scalars())
+    items, cursor = make_page(rows, page, lambda f: [f.code])
+    return Page(items=[FoodRead.model_validate(f) for f in items], next_cursor=cursor)
+
+
+@router.post("/v1/foods", status_code=201, summary="Add a food")
+async def create_food(body: FoodCreate, session: SessionDep, principal: Write) -> FoodRead:
+    return FoodRead.model_validate(await service.create_food(session, body, principal))
+
+
+@router.get("/v1/foods/{food_id}", summary="One food")
+async def get_food(food_id: uuid.UUID, session: SessionDep, _: Read) -> FoodRead:
+    async with session.begin():
+        food = await session.get(Food, food_id)
+    if food is None:
+        raise NotFound("food not found")
+    return FoodRead.model_validate(food)
+
+
+@router.post("/v1/menus", status_code=201, summary="Create a menu (items x grams per portion)")
+async def create_menu(body: MenuCreate, session: SessionDep, principal: Write) -> MenuRead:
+    return await service.create_menu(session, body, principal)
+
+
+@router.get("/v1/menus", summary="Menus: shared ones and those of kitchens in the caller's region")
+async def list_menus(
+    session: SessionDep,
+    page: PageDep,
+    principal: Read,
+    kitchen_id: Annotated[uuid.UUID | None, Query()] = None,
+) -> Page[MenuRead]:
+    visible_kitchens = select(Kitchen.id).where(region_clause(Kitchen.village_code, principal))
+    stmt = select(Menu).where(or_(Menu.kitchen_id.is_(None), Menu.kitchen_id.in_(visible_kitchens)))
+    if kitchen_id:
+        stmt = stmt.where(Menu.kitchen_id == kitchen_id)
+    async with session.begin():
+        rows = list((await session.execute(keyset(stmt, page, Menu.id))).scalars())
+        items, cursor = make_page(rows, page, lambda m: [str(m.id)])
+        reads = [await service.read_menu(session, m) for m in items]
+    return Page(items=reads, next_cursor=cursor)
+
+
+@router.get("/v1/menus/{menu_id}", summary="One menu with nutrient totals and warnings")
+async def get_menu(menu_id: uuid.UUID, session: SessionDep, principal: Read) -> MenuRead:
+    return await service.get_menu(session, menu_id, principal)
+
+
+@router.put("/v1/kitchens/{kitchen_id}/rotation/{month}", summary="Set a kitchen's monthly menu rotation")
+async def put_rotation(
+    kitchen_id: uuid.UUID, month: str, body: RotationPlan, session: SessionDep, principal: Write
+) -> RotationRead:
+    slots = await service.put_rotation(session, kitchen_id, month, body, principal)
+    return RotationRead(kitchen_id=kitchen_id, month=month, slots=slots)
+
+
+@router.get("/v1/kitchens/{kitchen_id}/rotation/{month}", summary="A kitchen's monthly menu rotation")
+async def get_rotation(
+    kitchen_id: uuid.UUID, month: str, session: SessionDep, principal: Read
+) -> RotationRead:
+    slots = await service.get_rotation(session, kitchen_id, month, principal)
+    return RotationRead(kitchen_id=kitchen_id, month=month, slots=slots)

@@ -1,0 +1,177 @@
+"""Foods, menus and rotation plans."""
+
+from __future__ import annotations
+
+import calendar
+import uuid
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dashat.foods import domain
+from dashat.foods.models import Food, Menu, MenuItem, RotationSlot
+from dashat.foods.schemas import FoodCreate, MenuCreate, MenuItemRead, MenuRead, NutrientWarning, RotationPlan
+from dashat.kitchens import repository as kitchens
+from shared.auth import Principal
+from shared.db import new_id
+from shared.errors import Conflict, NotFound, ValidationFailed
+
+
+async def create_food(session: AsyncSession, body: FoodCreate, principal: Principal) -> Food:
+    food = Food(id=new_id(), **body.model_dump(), seeded=False, created_by=principal.sub)
+    try:
+        async with session.begin():
+            if (await session.execute(select(Food.id).where(Food.code == body.code))).first():
+                raise Conflict(f"a food with code {body.code} exists", rule="food.code_taken")
+            session.add(food)
+    except IntegrityError as exc:
+        raise Conflict(f"a food with code {body.code} exists", rule="food.code_taken") from exc
+    return food
+
+
+async def _visible_kitchen(session: AsyncSession, kitchen_id: uuid.UUID | None, principal: Principal) -> None:
+    if kitchen_id is None:
+        return
+    kitchen = await kitchens.get(session, kitchen_id)
+    if kitchen is None or not principal.can_access(kitchen.village_code):
+        raise NotFound("kitchen not found")
+
+
+async def read_menu(session: AsyncSession, menu: Menu) -> MenuRead:
+    rows = (
+        await session.execute(
+            select(MenuItem, Food).join(Food, Food.id == MenuItem.food_id).where(MenuItem.menu_id == menu.id)
+        )
+    ).all()
+    pairs = [
+        (domain.FoodNutrients(f.energy_kcal, f.protein_g, f.fat_g, f.carbohydrate_g, f.iron_mg), i.grams)
+        for i, f in rows
+    ]
+    totals = domain.totals(pairs)
+    return MenuRead(
+        id=menu.id,
+        name=menu.name,
+        category=menu.category,
+        kitchen_id=menu.kitchen_id,
+        items=[MenuItemRead(food_id=f.id, food_name=f.name, grams=i.grams) for i, f in rows],
+        totals=totals,
+        targets=domain.PORTION_TARGETS.get(menu.category, {}),
+        targets_version=domain.TARGETS_VERSION,
+        warnings=[NutrientWarning.model_validate(w) for w in domain.shortfalls(menu.category, totals)],
+    )
+
+
+async def create_menu(session: AsyncSession, body: MenuCreate, principal: Principal) -> MenuRead:
+    async with session.begin():
+        await _visible_kitchen(session, body.kitchen_id, principal)
+        ids = [i.food_id for i in body.items]
+        seen: set[uuid.UUID] = set()
+        for n, food_id in enumerate(ids):
+            if food_id in seen:
+                raise ValidationFailed(
+                    "a food is listed twice", field=f"body.items.{n}.food_id", rule="menu.food_duplicate"
+                )
+            seen.add(food_id)
+        known = set((await session.execute(select(Food.id).where(Food.id.in_(ids)))).scalars())
+        unknown = [
+            {
+                "field": f"body.items.{n}.food_id",
+                "rule": "menu.food_unknown",
+                "message": f"unknown food {fid}",
+            }
+            for n, fid in enumerate(ids)
+            if fid not in known
+        ]
+        if unknown:
+            raise ValidationFailed("the menu names unknown foods", errors=unknown)
+        menu = Menu(
+            id=new_id(),
+            name=body.name,
+            category=body.category,
+            kitchen_id=body.kitchen_id,
+            created_by=principal.sub,
+        )
+        session.add(menu)
+        await session.flush()
+        session.add_all(MenuItem(menu_id=menu.id, food_id=i.food_id, grams=i.grams) for i in body.items)
+        await session.flush()
+        read = await read_menu(session, menu)
+    return read
+
+
+async def get_menu(session: AsyncSession, menu_id: uuid.UUID, principal: Principal) -> MenuRead:
+    async with session.begin():
+        menu = await session.get(Menu, menu_id)
+        if menu is None:
+            raise NotFound("menu not found")
+        await _visible_kitchen(session, menu.kitchen_id, principal)
+        return await read_menu(session, menu)
+
+
+def _check_month(month: str) -> tuple[int, int]:
+    try:
+        year, mon = (int(x) for x in month.split("-"))
+        if not (2000 <= year <= 2100 and 1 <= mon <= 12) or len(month) != 7:
+            raise ValueError(month)
+    except ValueError as exc:
+        raise ValidationFailed("month must be YYYY-MM", field="path.month", rule="rotation.month") from exc
+    return year, mon
+
+
+async def put_rotation(
+    session: AsyncSession, kitchen_id: uuid.UUID, month: str, body: RotationPlan, principal: Principal
+) -> list[dict[str, object]]:
+    year, mon = _check_month(month)
+    last_day = calendar.monthrange(year, mon)[1]
+    async with session.begin():
+        await _visible_kitchen(session, kitchen_id, principal)
+        seen: set[tuple[int, str]] = set()
+        for n, s in enumerate(body.slots):
+            if s.day > last_day:
+                raise ValidationFailed(
+                    f"{month} has {last_day} days",
+                    field=f"body.slots.{n}.day",
+                    rule="rotation.day_outside_month",
+                )
+            if (s.day, s.slot) in seen:
+                raise ValidationFailed(
+                    "a day and slot is planned twice", field=f"body.slots.{n}", rule="rotation.duplicate"
+                )
+            seen.add((s.day, s.slot))
+        menu_ids = {s.menu_id for s in body.slots}
+        menus = {
+            m.id: m for m in (await session.execute(select(Menu).where(Menu.id.in_(menu_ids)))).scalars()
+        }
+        for n, s in enumerate(body.slots):
+            m = menus.get(s.menu_id)
+            if m is None or (m.kitchen_id is not None and m.kitchen_id != kitchen_id):
+                raise ValidationFailed(
+                    "unknown menu", field=f"body.slots.{n}.menu_id", rule="rotation.menu_unknown"
+                )
+        await session.execute(
+            delete(RotationSlot).where(RotationSlot.kitchen_id == kitchen_id, RotationSlot.month == month)
+        )
+        session.add_all(
+            RotationSlot(
+                id=new_id(), kitchen_id=kitchen_id, month=month, day=s.day, slot=s.slot, menu_id=s.menu_id
+            )
+            for s in body.slots
+        )
+    return [s.model_dump(mode="json") for s in sorted(body.slots, key=lambda s: (s.day, s.slot))]
+
+
+async def get_rotation(
+    session: AsyncSession, kitchen_id: uuid.UUID, month: str, principal: Principal
+) -> list[dict[str, object]]:
+    _check_month(month)
+    async with session.begin():
+        await _visible_kitchen(session, kitchen_id, principal)
+        rows = (
+            await session.execute(
+                select(RotationSlot)
+                .where(RotationSlot.kitchen_id == kitchen_id, RotationSlot.month == month)
+                .order_by(RotationSlot.day, RotationSlot.slot)
+            )
+        ).scalars()
+        return [{"day": r.day, "slot": r.slot, "menu_id": str(r.menu_id)} for r in rows]

@@ -1,0 +1,1 @@
+"""funds of the DASHAT service."""

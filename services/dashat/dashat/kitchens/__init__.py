@@ -1,0 +1,1 @@
+"""kitchens of the DASHAT service."""

@@ -1,0 +1,89 @@
+"""Kitchen routes (thin: parse, authorise, call the service)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+
+from dashat.common import region_clause
+from dashat.kitchens import repository as repo
+from dashat.kitchens import service
+from dashat.kitchens.models import Kitchen
+from dashat.kitchens.schemas import KitchenClose, KitchenCreate, KitchenRead, KitchenUpdate
+from shared.auth import Principal, require_scopes
+from shared.web.deps import PageDep, SessionDep
+from shared.web.etag import expected_version, set_etag
+from shared.web.pagination import Page, make_page
+from shared.web.problems import PROBLEM_RESPONSES
+
+router = APIRouter(prefix="/v1/kitchens", tags=["kitchens"], responses=PROBLEM_RESPONSES)
+Read = Annotated[Principal, require_scopes("dashat:read")]
+Write = Annotated[Principal, require_scopes("dashat:write")]
+
+
+@router.get("", summary="Kitchens in the caller's region")
+async def list_kitchens(
+    session: SessionDep,
+    page: PageDep,
+    principal: Read,
+    village_code: Annotated[str | None, Query()] = None,
+    status: Annotated[str | None, Query(pattern="^(active|closed)$")] = None,
+) -> Page[KitchenRead]:
+    where = [region_clause(Kitchen.village_code, principal)]
+    if village_code:
+        where.append(Kitchen.village_code == village_code)
+    if status:
+        where.append(Kitchen.status == status)
+    async with session.begin():
+        rows = await repo.page(session, where, page)
+    items, cursor = make_page(rows, page, lambda k: [str(k.id)])
+    return Page(items=[KitchenRead.model_validate(k) for k in items], next_cursor=cursor)
+
+
+@router.post("", status_code=201, summary="Open a kitchen")
+async def create_kitchen(
+    body: KitchenCreate, session: SessionDep, principal: Write, response: Response
+) -> KitchenRead:
+    kitchen = await service.create(session, body, principal)
+    set_etag(response, kitchen.version)
+    response.headers["Location"] = f"/v1/kitchens/{kitchen.id}"
+    return KitchenRead.model_validate(kitchen)
+
+
+@router.get("/{kitchen_id}", summary="One kitchen (ETag = version)")
+async def get_kitchen(
+    kitchen_id: uuid.UUID, session: SessionDep, principal: Read, response: Response
+) -> KitchenRead:
+    kitchen = await service.get_visible(session, kitchen_id, principal)
+    set_etag(response, kitchen.version)
+    return KitchenRead.model_validate(kitchen)
+
+
+@router.patch("/{kitchen_id}", summary="Change a kitchen (If-Match required)")
+async def update_kitchen(
+    kitchen_id: uuid.UUID,
+    body: KitchenUpdate,
+    request: Request,
+    session: SessionDep,
+    principal: Write,
+    response: Response,
+) -> KitchenRead:
+    kitchen = await service.update(session, kitchen_id, body, expected_version(request), principal)
+    set_etag(response, kitchen.version)
+    return KitchenRead.model_validate(kitchen)
+
+
+@router.post("/{kitchen_id}/close", summary="Close a kitchen (If-Match required)")
+async def close_kitchen(
+    kitchen_id: uuid.UUID,
+    body: KitchenClose,
+    request: Request,
+    session: SessionDep,
+    principal: Write,
+    response: Response,
+) -> KitchenRead:
+    kitchen = await service.close(session, kitchen_id, body, expected_version(request), principal)
+    set_etag(response, kitchen.version)
+    return KitchenRead.model_validate(kitchen)

@@ -1,0 +1,51 @@
+"""Queries of kitchens."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dashat.enrolment.models import Enrolment
+from dashat.kitchens.models import Kitchen
+from shared.web.pagination import PageParams, keyset
+
+
+async def get(session: AsyncSession, kitchen_id: uuid.UUID, *, lock: bool = False) -> Kitchen | None:
+    stmt = select(Kitchen).where(Kitchen.id == kitchen_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def active_in_village(session: AsyncSession, village_code: str) -> list[Kitchen]:
+    """Active kitchens of a village, locked: placing people must not overfill a kitchen concurrently."""
+    stmt = (
+        select(Kitchen)
+        .where(Kitchen.village_code == village_code, Kitchen.status == "active")
+        .order_by(Kitchen.id)
+        .with_for_update()
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def active_enrolment_counts(
+    session: AsyncSession, kitchen_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, int]:
+    if not kitchen_ids:
+        return {}
+    rows = await session.execute(
+        select(Enrolment.kitchen_id, func.count())
+        .where(Enrolment.kitchen_id.in_(kitchen_ids), Enrolment.status == "active")
+        .group_by(Enrolment.kitchen_id)
+    )
+    counts = {k: 0 for k in kitchen_ids}
+    counts.update({r[0]: int(r[1]) for r in rows})
+    return counts
+
+
+async def page(session: AsyncSession, where: list[Any], params: PageParams) -> list[Kitchen]:
+    stmt = keyset(select(Kitchen).where(*where), params, Kitchen.id)
+    return list((await session.execute(stmt)).scalars())

@@ -1,0 +1,1 @@
+"""meals of the DASHAT service."""

@@ -1,0 +1,1 @@
+"""outcomes of the DASHAT service."""

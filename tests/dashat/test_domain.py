@@ -1,0 +1,216 @@
+"""Pure rules of DASHAT: enrolment decisions, kitchens, money, nutrition, outcomes (no I/O)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date
+from typing import Any
+
+import pytest
+from dashat.enrolment import rules
+from dashat.foods import domain as foods
+from dashat.funds import domain as funds
+from dashat.kitchens import domain as kitchens
+from dashat.outcomes import domain as outcomes
+
+TODAY = date(2026, 11, 29)
+GIRL = rules.PersonFacts(sex="P", birth_date=date(2026, 3, 1), welfare_decile=2, krs=True)
+
+
+def test_add_months_clamps_to_month_end() -> None:
+    assert rules.add_months(date(2026, 1, 31), 1) == date(2026, 2, 28)
+    assert rules.add_months(date(2024, 1, 31), 1) == date(2024, 2, 29)
+    assert rules.add_months(date(2025, 11, 15), 24) == date(2027, 11, 15)
+
+
+@pytest.mark.parametrize(
+    ("birth", "on", "months"),
+    [(date(2025, 11, 29), TODAY, 12), (date(2025, 11, 30), TODAY, 11), (date(2024, 12, 1), TODAY, 23)],
+)
+def test_age_in_completed_months(birth: date, on: date, months: int) -> None:
+    assert rules.age_months(birth, on) == months
+
+
+def test_priority_poorest_then_krs_then_unknown() -> None:
+    order = sorted(
+        [(None, False), (5, False), (1, False), (1, True), (5, True)], key=lambda d: rules.priority(*d)
+    )
+    assert order == [(1, True), (1, False), (5, True), (5, False), (None, False)]
+
+
+def _baduta(person: rules.PersonFacts = GIRL, birth: date = date(2026, 3, 1), **kw: Any) -> object:
+    return rules.decide_baduta_stunting(
+        person=person,
+        birth_date=birth,
+        haz=-2.4,
+        severity="stunted",
+        case_id="c1",
+        today=TODAY,
+        **kw,
+    )
+
+
+def test_baduta_stunting_enrols_with_facts() -> None:
+    d = _baduta()
+    assert isinstance(d, rules.Decision)
+    assert (d.category, d.rule_id, d.rule_version, d.planned_days) == (
+        "baduta_stunting",
+        rules.RULE_BADUTA_STUNTING,
+        rules.RULES_VERSION,
+        90,
+    )
+    assert d.facts["case_id"] == "c1" and d.facts["age_months"] == 8 and d.priority == 3
+
+
+def test_baduta_refused_when_dead_moved_or_aged_out() -> None:
+    assert _baduta(replace(GIRL, alive=False)) == rules.Refusal(rules.RULE_BADUTA_STUNTING, "person_died")
+    assert _baduta(replace(GIRL, moved_out=True)) == rules.Refusal(
+        rules.RULE_BADUTA_STUNTING, "person_moved_out"
+    )
+    assert _baduta(birth=date(2024, 11, 1)) == rules.Refusal(rules.RULE_BADUTA_STUNTING, "aged_out")
+
+
+def test_balita_rule_is_configurable() -> None:
+    config = rules.RuleConfig(continue_as_balita=True)
+    d = _baduta(birth=date(2024, 6, 1), config=config)
+    assert isinstance(d, rules.Decision) and d.category == "balita_stunting"
+    assert _baduta(birth=date(2021, 6, 1), config=config) == rules.Refusal(
+        rules.RULE_BADUTA_STUNTING, "aged_out"
+    )
+
+
+def _pregnancy(**kw: Any) -> object:
+    values: dict[str, Any] = {
+        "person": GIRL,
+        "pregnancy_id": "p1",
+        "krs": False,
+        "welfare_decile": 8,
+        "kek": False,
+        "anaemia": "none",
+        "expected_delivery": date(2027, 3, 1),
+        "today": TODAY,
+    }
+    values.update(kw)
+    return rules.decide_pregnancy(**values)
+
+
+@pytest.mark.parametrize(
+    ("kw", "reasons"),
+    [
+        ({"krs": True}, ["krs"]),
+        ({"welfare_decile": 4}, ["decile_le_4"]),
+        ({"kek": True}, ["kek"]),
+        ({"anaemia": "moderate"}, ["anaemia_moderate"]),
+        ({"krs": True, "kek": True, "welfare_decile": 1}, ["krs", "decile_le_4", "kek"]),
+    ],
+)
+def test_pregnancy_targets(kw: dict[str, object], reasons: list[str]) -> None:
+    d = _pregnancy(**kw)
+    assert isinstance(d, rules.Decision) and d.category == "ibu_hamil" and d.facts["reasons"] == reasons
+    assert d.planned_days == 120
+
+
+def test_pregnancy_refusals_and_configurable_decile() -> None:
+    assert _pregnancy() == rules.Refusal(rules.RULE_PREGNANCY, "no_risk")
+    assert _pregnancy(welfare_decile=5) == rules.Refusal(rules.RULE_PREGNANCY, "no_risk")
+    assert isinstance(
+        _pregnancy(welfare_decile=5, config=rules.RuleConfig(pregnancy_max_decile=5)), rules.Decision
+    )
+    assert _pregnancy(kek=True, person=replace(GIRL, sex="L")) == rules.Refusal(
+        rules.RULE_PREGNANCY, "person_is_male"
+    )
+    assert _pregnancy(kek=True, expected_delivery=date(2026, 1, 1)) == rules.Refusal(
+        rules.RULE_PREGNANCY, "expected_delivery_passed"
+    )
+
+
+def test_catin_and_birth_rules() -> None:
+    d = rules.decide_catin(person=GIRL, catin_id="c", at_risk=True, risks=["kek"], welfare_decile=3)
+    assert isinstance(d, rules.Decision) and d.category == "catin" and d.facts["risks"] == ["kek"]
+    assert rules.decide_catin(
+        person=GIRL, catin_id="c", at_risk=False, risks=[], welfare_decile=3
+    ) == rules.Refusal(rules.RULE_CATIN, "no_risk")
+    kw: dict[str, Any] = {"person": GIRL, "pregnancy_id": "p", "ended_on": TODAY, "child_person_id": None}
+    b = rules.decide_after_birth(was_target=True, **kw)
+    assert isinstance(b, rules.Decision) and b.category == "ibu_menyusui"
+    assert rules.decide_after_birth(was_target=False, **kw) == rules.Refusal(
+        rules.RULE_BIRTH, "mother_was_not_a_target"
+    )
+    off = rules.RuleConfig(enrol_ibu_menyusui_after_birth=False)
+    assert isinstance(rules.decide_after_birth(was_target=True, config=off, **kw), rules.Refusal)
+
+
+def test_contradictions() -> None:
+    man = rules.PersonFacts(sex="L", birth_date=date(1990, 1, 1))
+    assert [c.rule for c in rules.contradictions("ibu_hamil", man, TODAY)] == ["category.ibu_hamil.sex"]
+    assert rules.contradictions("catin", man, TODAY) == []
+    old_child = rules.PersonFacts(sex="L", birth_date=date(2023, 1, 1))
+    assert [c.rule for c in rules.contradictions("baduta_stunting", old_child, TODAY)] == [
+        "category.baduta_stunting.age"
+    ]
+    assert rules.contradictions("balita_stunting", old_child, TODAY) == []
+    assert [c.rule for c in rules.contradictions("baduta_stunting", rules.PersonFacts(), TODAY)] == [
+        "person.birth_date_unknown"
+    ]
+    dead = rules.PersonFacts(sex="P", alive=False)
+    assert [c.rule for c in rules.contradictions("ibu_menyusui", dead, TODAY)] == ["person.died"]
+
+
+def test_child_exit_date_and_planned_end() -> None:
+    assert rules.child_exit_date(date(2025, 1, 31), "baduta_stunting") == date(2027, 1, 31)
+    assert rules.child_exit_date(date(2025, 1, 31), "balita_stunting") == date(2030, 1, 31)
+    assert rules.planned_end(TODAY, "ibu_hamil") == date(2027, 3, 29)
+
+
+def test_kitchen_serves_and_picks() -> None:
+    assert kitchens.serves("33.01.01.2001", [], "33.01.01.2001", None)
+    assert kitchens.serves("33.01.01.2001", ["001", "2"], "33.01.01.2001", "02")
+    assert not kitchens.serves("33.01.01.2001", ["001"], "33.01.01.2001", "003")
+    assert not kitchens.serves("33.01.01.2001", ["001"], "33.01.01.2001", None)
+    assert not kitchens.serves("33.01.01.2001", [], "33.01.01.2002", "001")
+    assert kitchens.free_places(10, 12) == 0
+    assert kitchens.pick_kitchen([("a", 0), ("b", 2), ("c", 5), ("d", 5)]) == "c"
+    assert kitchens.pick_kitchen([("a", 0)]) is None
+
+
+def test_sustainability_figures() -> None:
+    s = funds.sustainability(
+        income=3_000_000, expenses=1_000_000, expenses_last_window=600_000, portions_served=60
+    )
+    assert (s.balance, s.cost_per_portion, s.burn_per_day, s.runway_days) == (
+        2_000_000,
+        16_667,
+        20_000.0,
+        100,
+    )
+    idle = funds.sustainability(income=10, expenses=0, expenses_last_window=0, portions_served=0)
+    assert (idle.cost_per_portion, idle.runway_days) == (None, None)
+    assert funds.expense_allowed(100, 100) and not funds.expense_allowed(100, 101)
+
+
+def test_menu_totals_and_shortfalls() -> None:
+    egg = foods.FoodNutrients(154, 12.4, 10.8, 0.7, 2.7)
+    rice = foods.FoodNutrients(180, 3.0, 0.3, 39.8, 0.4)
+    total = foods.totals([(egg, 50), (rice, 100)])
+    assert total == {
+        "energy_kcal": 257.0,
+        "protein_g": 9.2,
+        "fat_g": 5.7,
+        "carbohydrate_g": 40.1,
+        "iron_mg": 1.8,
+    }
+    warnings = foods.shortfalls("baduta_stunting", total)
+    assert {w["nutrient"] for w in warnings} == {"energy_kcal", "iron_mg"}
+    assert foods.shortfalls("baduta_stunting", {"energy_kcal": 400, "protein_g": 9, "iron_mg": 3}) == []
+
+
+def test_outcome_trajectory_and_flag() -> None:
+    pts = [outcomes.Point(date(2026, 3, 1), -2.5), outcomes.Point(date(2026, 1, 1), -2.6)]
+    t = outcomes.trajectory(-2.6, pts)
+    assert (t.latest, t.change, t.improved) == (-2.5, 0.1, True)
+    flat = outcomes.trajectory(-2.6, [outcomes.Point(date(2026, 3, 1), -2.7)])
+    assert flat.improved is False
+    assert outcomes.should_flag(flat, date(2026, 3, 1), date(2026, 3, 1), already_flagged=False)
+    assert not outcomes.should_flag(flat, date(2026, 3, 2), date(2026, 3, 1), already_flagged=False)
+    assert not outcomes.should_flag(flat, date(2026, 3, 1), date(2026, 3, 1), already_flagged=True)
+    assert outcomes.trajectory(-2.6, []).improved is None
