@@ -75,6 +75,51 @@ def events_check() -> None:
 
 
 @app.command()
+def demo(
+    families: Annotated[int, typer.Option(help="Families to register")] = 5000,
+    villages: Annotated[int, typer.Option(help="Kampung KB villages (at most 20)")] = 20,
+    groups: Annotated[int, typer.Option(help="UPPKA groups")] = 30,
+    kitchens: Annotated[int, typer.Option(help="DASHAT kitchens (one per village, at most --villages)")] = 15,
+    small: Annotated[
+        bool, typer.Option("--small", help="A quick run: 60 families, 4 villages, 3 groups, 2 kitchens")
+    ] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic data (same seed: same records)")] = 2026,
+    concurrency: Annotated[int, typer.Option(help="Requests in flight at most")] = 16,
+    registry_url: Annotated[str, typer.Option(help="Registry API")] = "http://127.0.0.1:8001",
+    uppka_url: Annotated[str, typer.Option(help="UPPKA API")] = "http://127.0.0.1:8002",
+    dashat_url: Annotated[str, typer.Option(help="DASHAT API")] = "http://127.0.0.1:8003",
+    reporting_url: Annotated[str, typer.Option(help="Reporting API")] = "http://127.0.0.1:8004",
+) -> None:
+    """Load a synthetic programme and play the stunting story through the public APIs (services must run)."""
+    from kencana_cli.demo import DemoError, DemoOptions, run_demo
+
+    if small:
+        families, villages, groups, kitchens = (
+            min(families, 60),
+            min(villages, 4),
+            min(groups, 3),
+            min(kitchens, 2),
+        )
+    options = DemoOptions(
+        registry_url=registry_url.rstrip("/"),
+        uppka_url=uppka_url.rstrip("/"),
+        dashat_url=dashat_url.rstrip("/"),
+        reporting_url=reporting_url.rstrip("/"),
+        families=families,
+        villages=max(1, min(villages, 20)),
+        groups=groups,
+        kitchens=kitchens,
+        seed=seed,
+        concurrency=concurrency,
+    )
+    try:
+        asyncio.run(run_demo(options))
+    except DemoError as exc:
+        typer.echo(f"demo failed: {exc}", err=True)
+        raise typer.Exit(1) from exc
+
+
+@app.command()
 def zscore(
     input_csv: Annotated[Path, typer.Argument(help="Survey CSV with WHO Anthro column names")],
     output_csv: Annotated[Path, typer.Argument(help="Where to write the scored CSV")],

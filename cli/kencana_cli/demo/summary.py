@@ -1,0 +1,84 @@
+"""The closing summary: the main indicators per province, and where to go next."""
+
+from __future__ import annotations
+
+import asyncio
+
+from rich.console import Console
+from rich.table import Table
+
+from kencana_cli.demo.api import Api
+from kencana_cli.demo.plan import Plan, today
+from kencana_cli.demo.story import _fmt, indicators
+
+
+async def _counts(api: Api, province: str) -> dict[str, float]:
+    """Fallback when reporting cannot answer: counts read from the owning services' lists."""
+    reg = {"region": province}
+
+    async def n(svc: str, path: str, **params: str) -> float:
+        return float(len(await api.all_pages(svc, path, {**reg, **params})))
+
+    families, users, mkjp, cases, groups, kitchens, enrolled = await asyncio.gather(
+        n("registry", "/v1/families"),
+        n("registry", "/v1/kb-statuses", is_user="true"),
+        n("registry", "/v1/kb-statuses", mkjp="true"),
+        n("registry", "/v1/stunting-cases", status="open"),
+        n("uppka", "/v1/groups"),
+        api.all_pages("dashat", "/v1/kitchens"),
+        n("dashat", "/v1/enrolments", status="active"),
+    )
+    pus = float(len(await api.all_pages("registry", "/v1/kb-statuses", reg)))
+    return {
+        "families registered": families,
+        "PUS with a KB status": pus,
+        "CPR (KB users / PUS), %": round(100 * users / pus, 1) if pus else 0.0,
+        "MKJP share of users, %": round(100 * mkjp / users, 1) if users else 0.0,
+        "open baduta stunting cases": cases,
+        "UPPKA groups": groups,
+        "DASHAT kitchens": float(sum(1 for k in kitchens if k["village_code"].startswith(province + "."))),
+        "active DASHAT enrolments": enrolled,
+    }
+
+
+async def print_summary(api: Api, plan: Plan, console: Console) -> None:
+    console.print()
+    console.print("[bold]3. Summary[/]")
+    period = today().strftime("%Y-%m")
+    columns: dict[str, dict[str, float]] = {}
+    source = "reporting service"
+    for code, _ in plan.provinces:
+        got, why = await indicators(api, code, "province", period)
+        if got is None:
+            source = f"counts from registry, uppka and dashat ({why})"
+            columns = {c: await _counts(api, c) for c, _ in plan.provinces}
+            break
+        columns[code] = got
+    table = Table(title=f"Main indicators, {period} — source: {source}", title_justify="left")
+    table.add_column("indicator")
+    for _, name in plan.provinces:
+        table.add_column(name, justify="right")
+    names: list[str] = []
+    for figures in columns.values():
+        names += [k for k in figures if k not in names]
+    for k in names[:30]:
+        table.add_row(k, *(_fmt(columns[c].get(k)) for c, _ in plan.provinces))
+    console.print(table)
+    tally = api.tally
+    kinds = sorted(set(tally.created) | set(tally.reused))
+    console.print(
+        "  records: "
+        + ", ".join(f"{k} {tally.created.get(k, 0)} new/{tally.reused.get(k, 0)} reused" for k in kinds)
+    )
+    if tally.failed:
+        for kind, reasons in tally.failed.items():
+            console.print(f"  [yellow]{len(reasons)} {kind} refused[/], e.g. {reasons[0]}")
+    console.print()
+    for svc, url in api.urls.items():
+        console.print(f"  {svc:<10} API docs: {url}/docs")
+    console.print(
+        '  a token:  .venv/bin/kencana token --scope "registry:read registry:write" --region 15.71'
+        '   (then: curl -H "Authorization: Bearer $TOKEN" ' + api.urls["registry"] + "/v1/families)"
+    )
+    console.print("  the services keep running; stop everything with: make down")
+    console.print("[bold green]Demo finished.[/]")
