@@ -9,10 +9,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYPROJECT_SHA = $(shell sha256sum pyproject.toml | cut -c1-16)
 
-.PHONY: help setup infra-up infra-down infra-status migrate test test-slow lint up down clean-state bench
+.PHONY: help setup infra-up infra-down infra-status migrate test test-slow lint up down demo clean-state bench
 
 help:
-	@echo "targets: setup infra-up infra-down infra-status migrate test test-slow lint up down clean-state bench"
+	@echo "targets: demo setup infra-up infra-down infra-status migrate test test-slow lint up down clean-state bench"
 
 # Create the venv once; reinstall only when pyproject.toml changed (stamp .venv/.installed-<sha>).
 setup:
@@ -51,6 +51,10 @@ lint:
 
 up: infra-up migrate
 	scripts/services.sh up
+
+# The first command for a new user: everything up, then a synthetic programme and its story (services stay up).
+demo: up
+	$(VENV)/bin/kencana demo
 
 down:
 	scripts/services.sh down

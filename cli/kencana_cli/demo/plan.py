@@ -179,7 +179,7 @@ class _Builder:
             "marital_status": marital,
         }
         if nik:
-            body["nik"] = make_nik(village.district, birth, sex, self.serials.next_nik(village.district))  # type: ignore[arg-type]
+            body["nik"] = make_nik(village.district, birth, sex, self.serials.next_nik(village.district))
         if relation in ("kepala_keluarga", "istri", "suami"):
             body["education"] = self.rng.choice(["SD", "SMP", "SMA", "SMA", "D3", "S1"])
             body["occupation"] = self.rng.choice(

@@ -365,6 +365,7 @@ class Seeder:
                 (f"Menu Ibu Hamil {kitchen['name'][27:]}", "ibu_hamil", (150, 80, 60, 60, 40, 15)),
             ]
             for name, category, grams in wanted:
+                menu: dict[str, Any] | None
                 if name in names:
                     self.api.tally.add("menu", created=False)
                     menu = names[name]

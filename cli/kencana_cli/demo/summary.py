@@ -19,15 +19,15 @@ async def _counts(api: Api, province: str) -> dict[str, float]:
     async def n(svc: str, path: str, **params: str) -> float:
         return float(len(await api.all_pages(svc, path, {**reg, **params})))
 
-    families, users, mkjp, cases, groups, kitchens, enrolled = await asyncio.gather(
+    families, users, mkjp, cases, groups, enrolled = await asyncio.gather(
         n("registry", "/v1/families"),
         n("registry", "/v1/kb-statuses", is_user="true"),
         n("registry", "/v1/kb-statuses", mkjp="true"),
         n("registry", "/v1/stunting-cases", status="open"),
         n("uppka", "/v1/groups"),
-        api.all_pages("dashat", "/v1/kitchens"),
         n("dashat", "/v1/enrolments", status="active"),
     )
+    kitchens = await api.all_pages("dashat", "/v1/kitchens")
     pus = float(len(await api.all_pages("registry", "/v1/kb-statuses", reg)))
     return {
         "families registered": families,

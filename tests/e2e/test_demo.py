@@ -1,0 +1,73 @@
+"""`kencana demo --small` against the running stack, twice: it ends with the summary and adds nothing again."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from kencana_cli.demo.plan import choose_villages
+
+from shared.testing.plugin import bearer
+from tests.e2e.stack import Stack
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.kafka]
+
+SMALL_VILLAGES = 4
+
+
+def run_demo(stack: Stack) -> subprocess.CompletedProcess[str]:
+    urls = [f"--{svc}-url={stack.base_url(svc)}" for svc in ("registry", "uppka", "dashat", "reporting")]
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "kencana"), "demo", "--small", *urls],
+        capture_output=True,
+        text=True,
+        timeout=150,
+        env={**os.environ, "COLUMNS": "160"},
+        check=False,
+    )
+
+
+async def counts(stack: Stack) -> dict[str, int]:
+    """Records in the demo's villages (the other end-to-end tests use other villages)."""
+    headers = bearer("registry:read uppka:read dashat:read", sub="e2e-demo-check")
+    out = {"families": 0, "groups": 0, "kitchens": 0, "kampung_kb": 0}
+    async with httpx.AsyncClient(timeout=15) as client:
+        for village in choose_villages(SMALL_VILLAGES):
+            for name, svc, path, params in (
+                ("families", "registry", "/v1/families", {"region": village.code}),
+                ("kampung_kb", "registry", "/v1/kampung-kb", {"region": village.code}),
+                ("groups", "uppka", "/v1/groups", {"region": village.code}),
+                ("kitchens", "dashat", "/v1/kitchens", {"village_code": village.code}),
+            ):
+                query: dict[str, str | int] = {**params, "limit": 200}
+                while True:
+                    r = await client.get(stack.base_url(svc) + path, params=query, headers=headers)
+                    assert r.status_code == 200, r.text
+                    out[name] += len(r.json()["items"])
+                    if not r.json()["next_cursor"]:
+                        break
+                    query["cursor"] = r.json()["next_cursor"]
+    return out
+
+
+async def test_demo_twice_ends_with_the_summary_and_creates_no_duplicates(stack: Stack) -> None:
+    first = await asyncio.to_thread(run_demo, stack)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    assert "Summary" in first.stdout and "Demo finished." in first.stdout
+    assert "exit reason retracted" in first.stdout
+    after_first = await counts(stack)
+    assert after_first["families"] == 61  # 60 + the story family
+    assert after_first["kampung_kb"] == SMALL_VILLAGES
+    assert after_first["groups"] == 3 and after_first["kitchens"] == 2
+
+    second = await asyncio.to_thread(run_demo, stack)
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    assert "Demo finished." in second.stdout
+    assert await counts(stack) == after_first
+    assert "family 0 new/61 reused" in second.stdout
+    stack.assert_alive()
