@@ -31,7 +31,8 @@ RWS = ("001", "002", "003", "004")
 KITCHEN_RWS = ["001", "002", "003"]  # RW 004 has no kitchen: its targets wait (reason no_kitchen)
 STORY_RW = "002"
 
-MKJP = (("implant", 0.48), ("iud", 0.38), ("mow", 0.12), ("mop", 0.02))
+# Recorded on the wife, so no MOP (vasectomy): the registry refuses a male method for a woman.
+MKJP = (("implant", 0.48), ("iud", 0.38), ("mow", 0.14))
 SHORT_TERM = (("suntik", 0.60), ("pil", 0.27), ("kondom", 0.09), ("mal_tradisional", 0.04))
 NON_USE = (("iat", 0.45), ("tial", 0.35), ("ingin_anak_segera", 0.20))
 BUSINESSES = (

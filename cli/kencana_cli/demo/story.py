@@ -232,16 +232,20 @@ class Story:
         for col in ("day", "slot", "beneficiaries", "portions", "by category", ""):
             table.add_column(col)
         opened = date.fromisoformat(self.kitchen["opened_on"])
-        for back in range(4, -1, -1):
-            day = today() - timedelta(days=back)
+        # Enrolments start on the day DASHAT makes them, so earlier days only have the earlier runs' children.
+        batches = [(today() - timedelta(days=back), "lunch") for back in range(6, 0, -1)]
+        batches += [(today(), "lunch"), (today(), "snack")]
+        for day, slot in batches:
             if day < opened:
                 continue
             served = sorted(e["person_id"] for e in active if e["start_date"] <= day.isoformat())
+            if not served:
+                continue
             portions = min(len(served) + 3, self.kitchen["capacity_per_day"])
             served = served[:portions]
             body = {
                 "served_on": day.isoformat(),
-                "slot": "lunch",
+                "slot": slot,
                 "menu_id": menu,
                 "portions_cooked": portions,
                 "portions_delivered": portions,
@@ -252,18 +256,19 @@ class Story:
             if r.status_code in (200, 201):
                 b = r.json()
                 note = "already recorded" if r.status_code == 200 else "recorded"
+                by_category = ", ".join(f"{k} {n}" for k, n in b["by_category"].items())
                 table.add_row(
                     day.isoformat(),
-                    "lunch",
+                    slot,
                     str(b["beneficiaries_served"]),
                     str(b["portions_delivered"]),
-                    ", ".join(f"{k} {n}" for k, n in b["by_category"].items()),
+                    by_category,
                     note,
                 )
             elif r.status_code == 409:
-                table.add_row(day.isoformat(), "lunch", "-", "-", "", "recorded by an earlier run")
+                table.add_row(day.isoformat(), slot, "-", "-", "", "recorded by an earlier run")
             else:
-                table.add_row(day.isoformat(), "lunch", "-", "-", "", f"[red]{problem(r)}[/]")
+                table.add_row(day.isoformat(), slot, "-", "-", "", f"[red]{problem(r)}[/]")
         self.console.print(table)
 
     async def contribution(self) -> None:
