@@ -61,7 +61,10 @@ async def _replay(settings: Settings, shadow_engine: AsyncEngine, timeout: float
             partitions = sorted(consumer.assignment())
             # The end offsets at the start are the replay's goal; later events belong to the projector.
             ends = await consumer.end_offsets(partitions)
-            while any(await consumer.position(tp) < ends[tp] for tp in partitions):
+            while True:
+                positions = [await consumer.position(tp) for tp in partitions]
+                if all(pos >= ends[tp] for pos, tp in zip(positions, partitions, strict=True)):
+                    break
                 await runner.poll_once(timeout_ms=300)
     finally:
         await runner.close()

@@ -95,7 +95,10 @@ async def indicators(
     result = await service.breakdown(session, principal, region, level, period)
     if out_fmt == "json":
         return result
-    available = list(result.rows[0].indicators) if result.rows else list(service.domain.compute({}))
+    # Rows may differ in their dynamic columns (KRS reasons): the table has the union, in first-seen order.
+    available = list(dict.fromkeys(k for r in result.rows for k in r.indicators)) or list(
+        service.domain.compute({})
+    )
     names = _selected(indicators, available)
     if out_fmt in ("png", "svg"):
         if len(names) != 1:

@@ -280,7 +280,7 @@ def group_contribution(entries: list[Entry], kkb: str | None = None) -> Contribu
     if village:
         place = Place(village, state.get("kkb"))
         for grain in GRAINS:
-            for start in sorted({period_start(date.fromisoformat(m), grain) for m in months}):
+            for start in sorted({period_start(date.fromisoformat(m + "-01"), grain) for m in months}):
                 acc.add(place, grain, start, "d.uppka.groups_reporting")
     return acc.result()
 
