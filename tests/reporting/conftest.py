@@ -9,11 +9,11 @@ from dataclasses import dataclass
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
+from reporting.config import Settings
+from reporting.consumer import TOPICS, build_runner
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from reporting.config import Settings
-from reporting.consumer import TOPICS, build_runner
 from shared.db import create_engine, create_sessionmaker
 from shared.events import CloudEvent
 from shared.kafka import delete_topics

@@ -43,10 +43,65 @@ def _at(d: date, hour: int = 12) -> datetime:
 
 def build() -> Dataset:
     i = ids(
-        *"F1 F2 F3 F4 F5 K1 P1 P2 P3 P4 P5 C1 H1 C2 C3 C4 C5 C6 C7 C8".split(),
-        *"M0 M1 M2 M3 M4 M5 M6 M6b M7 M8 caseA caseB caseC caseD".split(),
-        *"G1 G2 G3 G4 Mb1 Mb2 Mb3 Mb4 R1 R2 R3 T15 T32 CO1 A1 B1".split(),
-        *"D1 D2 E1 E2 E3 E4 W1 W2 ML1 ML2 FU1 FU2 FU3 EX1 EX2 EX3".split(),
+        *[
+            "F1",
+            "F2",
+            "F3",
+            "F4",
+            "F5",
+            "K1",
+            "P1",
+            "P2",
+            "P3",
+            "P4",
+            "P5",
+            "C1",
+            "H1",
+            "C2",
+            "C3",
+            "C4",
+            "C5",
+            "C6",
+            "C7",
+            "C8",
+        ],
+        *["M0", "M1", "M2", "M3", "M4", "M5", "M6", "M6b", "M7", "M8", "caseA", "caseB", "caseC", "caseD"],
+        *[
+            "G1",
+            "G2",
+            "G3",
+            "G4",
+            "Mb1",
+            "Mb2",
+            "Mb3",
+            "Mb4",
+            "R1",
+            "R2",
+            "R3",
+            "T15",
+            "T32",
+            "CO1",
+            "A1",
+            "B1",
+        ],
+        *[
+            "D1",
+            "D2",
+            "E1",
+            "E2",
+            "E3",
+            "E4",
+            "W1",
+            "W2",
+            "ML1",
+            "ML2",
+            "FU1",
+            "FU2",
+            "FU3",
+            "EX1",
+            "EX2",
+            "EX3",
+        ],
     )
     out: list[CloudEvent] = []
     late: list[CloudEvent] = []
@@ -96,12 +151,12 @@ def build() -> Dataset:
                 family_id=i[f],
                 village_code=village,
                 sex=sex,
-                birth_date=date(1995, 1, 1),  # type: ignore[arg-type]
+                birth_date=date(1995, 1, 1),
                 relation=relation,
                 marital_status="kawin",
                 has_nik=True,
                 pus=pus,
-                rule_version="pus-1",  # type: ignore[arg-type]
+                rule_version="pus-1",
             ),
             i[f],
             jan10,
@@ -129,11 +184,11 @@ def build() -> Dataset:
                 family_id=i[f],
                 village_code=village,
                 method=method,
-                is_user=method is not None,  # type: ignore[arg-type]
+                is_user=method is not None,
                 mkjp=method in MKJP_METHODS,
                 since=since,
                 reason_non_use=reason,
-                pus=True,  # type: ignore[arg-type]
+                pus=True,
             ),
             i[f],
             since,
@@ -171,7 +226,7 @@ def build() -> Dataset:
                 age_days=age,
                 haz=haz,
                 haz_flag=flag,
-                haz_class=cls,  # type: ignore[arg-type]
+                haz_class=cls,
                 corrects_measurement_id=i[corrects] if corrects else None,
                 rule_version="who-2006",
             ),
@@ -218,7 +273,7 @@ def build() -> Dataset:
                 rule_version="who-2006",
                 severity=sev,
                 sex="L",
-                birth_date=date(2025, 5, 1),  # type: ignore[arg-type]
+                birth_date=date(2025, 5, 1),
             ),
             i[f],
             on,
@@ -306,12 +361,12 @@ def build() -> Dataset:
                 person_id=i[p],
                 family_id=i["F1"],
                 village_code=village,
-                category=cat,  # type: ignore[arg-type]
+                category=cat,
                 role="anggota",
                 joined_on=on,
                 kb_method=method,
                 kb_user=method is not None,
-                mkjp=method in ("iud", "implant"),  # type: ignore[arg-type]
+                mkjp=method in ("iud", "implant"),
             ),
             i[g],
             on,
@@ -370,7 +425,7 @@ def build() -> Dataset:
         )
         data = (
             ue.ReportAmended(**fields, amendment_no=amendment) if amendment else ue.ReportSubmitted(**fields)
-        )  # type: ignore[arg-type]
+        )
         emit(data, i[g], date(2026, 4, 2 + amendment))
 
     report("R1", "G1", V1, "2026-03", 1_000_000, 600_000, 8)
@@ -447,7 +502,7 @@ def build() -> Dataset:
                 person_id=i[p],
                 family_id=i["F1"],
                 village_code=village,
-                category=cat,  # type: ignore[arg-type]
+                category=cat,
                 source="automatic" if trig else "manual",
                 triggered_at=trig,
                 enrolled_at=enrolled_at,

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from reporting.models import Base, load_all_models
+
 from shared.migrations import model_drift
 from shared.testing.plugin import migrated_database
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from reporting.indicators import render, service
+from reporting.indicators import domain, render, service
 from reporting.indicators.schemas import BreakdownRead, SeriesRead, SummaryRead
 from shared.auth import Principal, current_principal
 from shared.errors import Forbidden, ValidationFailed
@@ -97,7 +97,7 @@ async def indicators(
         return result
     # Rows may differ in their dynamic columns (KRS reasons): the table has the union, in first-seen order.
     available = list(dict.fromkeys(k for r in result.rows for k in r.indicators)) or list(
-        service.domain.compute({})
+        domain.compute({})
     )
     names = _selected(indicators, available)
     if out_fmt in ("png", "svg"):
@@ -108,7 +108,7 @@ async def indicators(
         name = names[0]
         body = await asyncio.to_thread(
             render.bar_chart,
-            f"{service.domain.label(name, lang)} — {result.name or result.region} {result.period}",
+            f"{domain.label(name, lang)} — {result.name or result.region} {result.period}",
             [r.name or r.region for r in result.rows],
             [_num(r.indicators.get(name)) for r in result.rows],
             out_fmt,
@@ -151,7 +151,7 @@ async def region_summary(
     columns = ["indicator", "value"] if lang == "en" else ["indikator", "nilai"]
     table: render.Table = (
         columns,
-        [[service.domain.label(k, lang), v] for k, v in result.indicators.items()],
+        [[domain.label(k, lang), v] for k, v in result.indicators.items()],
     )
     return await _file(
         out_fmt, table, "en", f"ringkasan {result.period}", f"summary-{result.region}-{result.period}"
@@ -184,7 +184,7 @@ async def indicator_series(
     if out_fmt in ("png", "svg"):
         body = await asyncio.to_thread(
             render.line_chart,
-            f"{service.domain.label(name, lang)} — {result.name or result.region}",
+            f"{domain.label(name, lang)} — {result.name or result.region}",
             [p.period for p in result.points],
             [_num(p.value) for p in result.points],
             out_fmt,
