@@ -96,9 +96,7 @@ async def indicators(
     if out_fmt == "json":
         return result
     # Rows may differ in their dynamic columns (KRS reasons): the table has the union, in first-seen order.
-    available = list(dict.fromkeys(k for r in result.rows for k in r.indicators)) or list(
-        domain.compute({})
-    )
+    available = list(dict.fromkeys(k for r in result.rows for k in r.indicators)) or list(domain.compute({}))
     names = _selected(indicators, available)
     if out_fmt in ("png", "svg"):
         if len(names) != 1:

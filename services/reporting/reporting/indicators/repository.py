@@ -42,7 +42,8 @@ _LEDGER_SQL = """
           - COALESCE(SUM(f.value) FILTER (WHERE f.measure = 'f.dashat.expenses'), 0),
         COALESCE(SUM(f.value) FILTER (WHERE f.measure = 'f.dashat.expenses' AND f.period_start = :last), 0),
         COALESCE(SUM(f.value) FILTER (WHERE f.measure = 's.dashat.kitchens_active'), 0)
-      FROM rep_place p JOIN rep_fact f ON f.region = p.region AND f.grain = 'm' AND f.period_start <= :last
+      FROM rep_place p JOIN rep_fact f ON f.level = 6 AND f.region = p.region AND f.grain = 'm'
+        AND f.period_start <= :last
         AND f.measure IN ('f.dashat.funds', 'f.dashat.expenses', 's.dashat.kitchens_active')
       WHERE p.region LIKE 'dapur:%' AND {cond}
       GROUP BY 1, p.region"""

@@ -61,7 +61,8 @@ class Place(Base):
 
     __tablename__ = "rep_place"
 
-    region: Mapped[str] = mapped_column(Text, primary_key=True)
+    # Same collation as rep_fact.region, so joins between the two can use rep_fact's primary key.
+    region: Mapped[str] = mapped_column(Text(collation="C"), primary_key=True)
     village_code: Mapped[str] = mapped_column(Text(collation="C"), nullable=False, index=True)
     kampung_kb: Mapped[str | None] = mapped_column(Text, nullable=True)
 
@@ -87,11 +88,14 @@ class Measurement(Base):
     __tablename__ = "rep_measurement"
 
     measurement_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
-    person_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False, index=True)
+    person_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
     measured_on: Mapped[date] = mapped_column(Date, nullable=False)
     haz: Mapped[float | None] = mapped_column(Float, nullable=True)
     haz_flag: Mapped[bool] = mapped_column(nullable=False)
     active: Mapped[bool] = mapped_column(nullable=False)
+
+    # HAZ before/after enrolment: the latest measurement of a child up to a date.
+    __table_args__ = (Index("ix_rep_measurement_person_id_measured_on", "person_id", "measured_on"),)
 
 
 class ProjectionStatus(Base):
