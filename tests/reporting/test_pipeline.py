@@ -152,6 +152,7 @@ async def test_breakdown_over_children_and_levels(projected: Projected) -> None:
     assert [row["region"] for row in body["rows"]] == ["15", "32"]
     assert {t["topic"] for t in body["freshness"]} == {"kencana.registry", "kencana.uppka", "kencana.dashat"}
     assert all(t["last_event_time"] and t["events_applied"] > 0 for t in body["freshness"])
+    assert all(t["offset_lag"] == 0 and t["lag_seconds"] is not None for t in body["freshness"])
     r = await get(projected, "/v1/indicators?region=15.71&level=village&period=2026-03")
     rows = {row["region"]: row["indicators"] for row in r.json()["rows"]}
     assert set(rows) >= {V1, V2, V3}
