@@ -262,3 +262,61 @@ def test_rollup_rows_and_diff() -> None:
     assert rows[("ID", "m", date(2026, 3, 1), "f.x")] == (0, 3) and rows[
         ("kkb:k1", "m", date(2026, 3, 1), "f.x")
     ] == (5, 3)
+
+
+def test_haz_change_after_enrolment_is_a_stock_of_the_latest_change() -> None:
+    def m(mid: str, on: str, haz: float) -> dict[str, Any]:
+        patch = {
+            "measured": True,
+            "measurement_id": mid,
+            "measured_on": on,
+            "age_days": 300,
+            "has_haz": True,
+            "haz": haz,
+            "haz_flag": False,
+            "haz_class": "stunted",
+            "village": V,
+        }
+        return _e(on, mid, patch, eid=mid)
+
+    enrol = _e(
+        "2026-03-05",
+        "e",
+        {"enrol_start": "2026-03-05", "category": "baduta_stunting", "village": V, "kitchen": "d1"},
+        eid="enrolment",
+    )
+    entries = proj.sort_entries(
+        [m("a", "2026-03-03", -2.5), enrol, m("b", "2026-03-28", -2.1), m("c", "2026-05-02", -1.9)]
+    )
+    c = _by_measure(proj.child_contribution(entries))
+    assert (
+        c[("2026-03m", "s.dashat.haz_children")] == 1 and c[("2026-03m", "s.dashat.haz_change_milli")] == 400
+    )
+    assert c[("2026-05m", "s.dashat.haz_change_milli")] == 200  # by the end of May the change is +0.6
+    assert ("2026-05m", "s.dashat.haz_children") not in c
+
+
+def test_kitchen_low_runway_per_period_end() -> None:
+    opened = _e("2026-01-01", "o", {"open": True, "village": V, "kkb": None, "capacity": 10})
+    ledger = [
+        _e(
+            "2026-01-01",
+            "l1",
+            {"ledger_month": "2026-01", "funds": 2_000_000, "spent": 0},
+            eid="ledger:2026-01",
+        ),
+        _e(
+            "2026-03-01",
+            "l3",
+            {"ledger_month": "2026-03", "funds": 250_000, "spent": 1_200_000},
+            eid="ledger:2026-03",
+        ),
+    ]
+    c = _by_measure(proj.kitchen_contribution(proj.sort_entries([opened, *ledger]), None, "d1"))
+    # End of March: 1,050,000 left at 1,200,000 a month = 27 days; March is also the last month of Q1.
+    assert c[("2026-03m", "d.dashat.kitchens_low_runway")] == 1
+    assert c[("2026-01q", "d.dashat.kitchens_low_runway")] == 1
+    assert ("2026-01y", "d.dashat.kitchens_low_runway") not in c
+    closed = _e("2026-03-15", "c", {"open": False})
+    c = _by_measure(proj.kitchen_contribution(proj.sort_entries([opened, closed, *ledger]), None, "d1"))
+    assert not any(m == "d.dashat.kitchens_low_runway" for _, m in c)

@@ -3,7 +3,7 @@
 `python -m reporting.bench [--families N] [--villages N] [--months N] [--repeats N]` (or `kencana reporting bench`).
 It builds a scratch database with the reporting migrations, bulk-writes pre-aggregated village x month rows
 (what the projector would have written for that many families), rolls them up to every level exactly as the
-projector does, adds DASHAT enrolments, measurements and kitchens, then times the API (in-process ASGI, real
+projector does, adds DASHAT kitchens and enrolments, then times the API (in-process ASGI, real
 PostgreSQL) for national, province, regency, district and village queries: p50 / p95 over repeated calls.
 """
 
@@ -51,6 +51,8 @@ _STOCKS_PER_FAMILY = {
     "s.uppka.members_mkjp": 0.02,
     "s.dashat.kitchens_active": 0.001,
     "s.dashat.beneficiaries": 0.03,
+    "s.dashat.haz_children": 0.01,
+    "s.dashat.haz_change_milli": 3.0,
     **{f"s.dashat.beneficiaries.{c}": 0.006 for c in get_args(DashatCategory)},
 }
 _FLOWS_PER_FAMILY = {
@@ -73,6 +75,7 @@ _DISTINCT_PER_FAMILY = {
     "d.stunting.stunted": 0.025,
     "d.stunting.severe": 0.006,
     "d.uppka.groups_reporting": 0.003,
+    "d.dashat.kitchens_low_runway": 0.0003,
 }
 
 
@@ -155,7 +158,7 @@ async def build(url: str, families: int, villages: int, months: int) -> dict[str
             """,
             _date(START),
         )
-        # DASHAT entities: kitchens with ledgers, enrolments with waits, children's measurements.
+        # DASHAT entities: kitchens (with their own fact rows) and enrolments with detection-to-enrolment waits.
         await conn.execute(
             """
             INSERT INTO rep_place (region, village_code, kampung_kb)
@@ -172,10 +175,6 @@ async def build(url: str, families: int, villages: int, months: int) -> dict[str
             SELECT gen_random_uuid(), substr(p.region, 7)::uuid, gen_random_uuid(), p.village_code, 'baduta_stunting',
                    ($1::date + (random() * 30 * $2)::int), now(), random() * 14 * 86400
             FROM rep_place p CROSS JOIN generate_series(1, 12) n WHERE p.region LIKE 'dapur:%';
-            INSERT INTO rep_measurement (measurement_id, person_id, measured_on, haz, haz_flag, active)
-            SELECT gen_random_uuid(), e.person_id, e.start_date + k * 45 - 40, -2.5 + k * 0.2 + random() * 0.3,
-                   false, true
-            FROM rep_enrolment e CROSS JOIN generate_series(0, 2) k;
             """.replace("$1", f"'{START}'").replace("$2", str(int(months)))
         )
         await conn.execute(
@@ -195,7 +194,6 @@ async def build(url: str, families: int, villages: int, months: int) -> dict[str
             "national_rows": int(await conn.fetchval("SELECT count(*) FROM rep_fact WHERE region = 'ID'")),
             "kitchens": int(await conn.fetchval("SELECT count(*) FROM rep_place")),
             "enrolments": int(await conn.fetchval("SELECT count(*) FROM rep_enrolment")),
-            "measurements": int(await conn.fetchval("SELECT count(*) FROM rep_measurement")),
             "load_seconds": int(load_seconds),
         }
     finally:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal, get_args
 
+from reporting.projection.domain import RUNWAY_THRESHOLD_DAYS, runway_days
 from shared.errors import ValidationFailed
 from shared.events.vocab import (
     DashatCategory,
@@ -242,9 +243,6 @@ class Extras:
 
     wait_days_median: float | None = None
     wait_days_p90: float | None = None
-    haz_children: int = 0
-    haz_change_mean: float | None = None
-    kitchens_low_runway: int = 0
     extra: dict[str, Value] = field(default_factory=dict)
 
 
@@ -326,9 +324,13 @@ def compute(m: Mapping[str, int], extras: Extras | None = None) -> dict[str, Val
         "dashat_expenses": g("f.dashat.expenses"),
         "dashat_cost_per_portion": None if not portions else round(g("f.dashat.expenses") / portions, 2),
         "dashat_funds": g("f.dashat.funds"),
-        "dashat_kitchens_low_runway": x.kitchens_low_runway,
-        "dashat_haz_children": x.haz_children,
-        "dashat_haz_change_mean": x.haz_change_mean,
+        "dashat_kitchens_low_runway": g("d.dashat.kitchens_low_runway"),
+        "dashat_haz_children": g("s.dashat.haz_children"),
+        "dashat_haz_change_mean": (
+            None
+            if not g("s.dashat.haz_children")
+            else round(g("s.dashat.haz_change_milli") / 1000 / g("s.dashat.haz_children"), 3)
+        ),
         "dashat_no_improvement": g("f.dashat.no_improvement"),
     }
     for cat in get_args(DashatCategory):
@@ -345,14 +347,7 @@ def compute(m: Mapping[str, int], extras: Extras | None = None) -> dict[str, Val
     return out
 
 
-def runway_days(balance: int, spent: int, days: int) -> float | None:
-    """Days the balance lasts at the period's spending rate; None when nothing was spent (no burn)."""
-    if spent <= 0 or days <= 0:
-        return None
-    return max(balance, 0) / (spent / days)
-
-
-def low_runway(kitchens: list[tuple[int, int]], days: int, threshold: float = 30.0) -> int:
+def low_runway(kitchens: list[tuple[int, int]], days: int, threshold: float = RUNWAY_THRESHOLD_DAYS) -> int:
     """How many (balance, spent in the last month) kitchens have under `threshold` days of runway."""
     count = 0
     for balance, spent in kitchens:

@@ -25,28 +25,6 @@ _WAIT_SQL = """
       FROM rep_enrolment
       WHERE {cond} AND wait_seconds IS NOT NULL AND start_date BETWEEN :start AND :end
       GROUP BY 1"""
-_HAZ_SQL = """
-      SELECT {group} AS k, count(*), avg(l.haz - b.haz)
-      FROM rep_enrolment e
-      JOIN LATERAL (SELECT m.haz FROM rep_measurement m WHERE m.person_id = e.person_id AND m.active
-          AND NOT m.haz_flag AND m.haz IS NOT NULL AND m.measured_on <= e.start_date
-          ORDER BY m.measured_on DESC LIMIT 1) b ON TRUE
-      JOIN LATERAL (SELECT m.haz FROM rep_measurement m WHERE m.person_id = e.person_id AND m.active
-          AND NOT m.haz_flag AND m.haz IS NOT NULL AND m.measured_on > e.start_date AND m.measured_on <= :end
-          ORDER BY m.measured_on DESC LIMIT 1) l ON TRUE
-      WHERE {cond} AND e.category IN ('baduta_stunting', 'balita_stunting') AND e.start_date <= :end
-      GROUP BY 1"""
-_LEDGER_SQL = """
-      SELECT {group} AS k,
-        COALESCE(SUM(f.value) FILTER (WHERE f.measure = 'f.dashat.funds'), 0)
-          - COALESCE(SUM(f.value) FILTER (WHERE f.measure = 'f.dashat.expenses'), 0),
-        COALESCE(SUM(f.value) FILTER (WHERE f.measure = 'f.dashat.expenses' AND f.period_start = :last), 0),
-        COALESCE(SUM(f.value) FILTER (WHERE f.measure = 's.dashat.kitchens_active'), 0)
-      FROM rep_place p JOIN rep_fact f ON f.level = 6 AND f.region = p.region AND f.grain = 'm'
-        AND f.period_start <= :last
-        AND f.measure IN ('f.dashat.funds', 'f.dashat.expenses', 's.dashat.kitchens_active')
-      WHERE p.region LIKE 'dapur:%' AND {cond}
-      GROUP BY 1, p.region"""
 
 
 @dataclass(frozen=True)
@@ -146,29 +124,6 @@ async def wait_percentiles(
 
 def _r(v: float | None) -> float | None:
     return None if v is None else round(float(v), 3)
-
-
-async def haz_change(
-    session: AsyncSession, scope: Scope, period: Period, level: int | None = None
-) -> dict[str, tuple[int, float | None]]:
-    """Enrolled stunted children: HAZ at enrolment (latest on/before start) vs latest by the period end."""
-    cond, params = _entity_filter(scope, "e.village_code", "e.kitchen_id")
-    sql = _HAZ_SQL.format(group=_group_expr(level, "e.village_code"), cond=cond)
-    rows = await session.execute(text(sql), {**params, "end": period.end_day})
-    return {k: (int(n), _r(mean)) for k, n, mean in rows}
-
-
-async def kitchen_ledgers(
-    session: AsyncSession, scope: Scope, period: Period, level: int | None = None
-) -> dict[str, list[tuple[int, int]]]:
-    """Per active kitchen: balance at the period end and spending in its last month."""
-    cond, params = _entity_filter(scope, "p.village_code", "substr(p.region, 7)")
-    sql = _LEDGER_SQL.format(group=_group_expr(level, "p.village_code"), cond=cond)
-    out: dict[str, list[tuple[int, int]]] = defaultdict(list)
-    for k, balance, spent, active in await session.execute(text(sql), {**params, "last": period.last}):
-        if active > 0:
-            out[k].append((int(balance), int(spent)))
-    return out
 
 
 async def place(session: AsyncSession, region: str) -> Place | None:

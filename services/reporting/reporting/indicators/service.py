@@ -98,21 +98,9 @@ async def _freshness(session: AsyncSession) -> list[Freshness]:
 async def _extras(
     session: AsyncSession, scope: Scope, period: Period, level: int | None
 ) -> dict[str, Extras]:
+    """Distributions that cannot be pre-summed: detection-to-enrolment days (median, p90)."""
     waits = await repo.wait_percentiles(session, scope, period, level)
-    hazes = await repo.haz_change(session, scope, period, level)
-    ledgers = await repo.kitchen_ledgers(session, scope, period, level)
-    days = (period.end_day - period.last).days + 1
-    keys = set(waits) | set(hazes) | set(ledgers)
-    return {
-        k: Extras(
-            wait_days_median=waits.get(k, (None, None))[0],
-            wait_days_p90=waits.get(k, (None, None))[1],
-            haz_children=hazes.get(k, (0, None))[0],
-            haz_change_mean=hazes.get(k, (0, None))[1],
-            kitchens_low_runway=domain.low_runway(ledgers.get(k, []), days),
-        )
-        for k in keys
-    }
+    return {k: Extras(wait_days_median=p50, wait_days_p90=p90) for k, (p50, p90) in waits.items()}
 
 
 async def region_values(session: AsyncSession, target: Target, period: Period) -> dict[str, Value]:

@@ -9,6 +9,7 @@ replay from the beginning gives the same numbers as incremental application.
 
 from __future__ import annotations
 
+import calendar
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -221,7 +222,47 @@ def child_contribution(entries: list[Entry], kkb: str | None = None) -> Contribu
                 acc.add(place, grain, start, "d.stunting.stunted")
             if m.get("haz_class") == "severely_stunted":
                 acc.add(place, grain, start, "d.stunting.severe")
+    _haz_follow_up(acc, entries, inactive, kkb)
     return acc.result()
+
+
+HAZ_CATEGORIES = frozenset({"baduta_stunting", "balita_stunting"})
+
+
+def _haz_follow_up(acc: _Acc, entries: list[Entry], inactive: set[str], kkb: str | None) -> None:
+    """HAZ change of a child enrolled at a DASHAT kitchen, as a stock: latest HAZ minus HAZ at enrolment.
+
+    Baseline = the latest valid measurement on or before the enrolment start; each later measurement moves the
+    child's change (in thousandths of a z-score) in its month, so a period's value is the change by its end.
+    """
+    enrolment = next(
+        (e["p"] for e in entries if e["p"].get("enrol_start") and e["p"].get("category") in HAZ_CATEGORIES),
+        None,
+    )
+    if enrolment is None:
+        return
+    valid = [
+        e["p"]
+        for e in entries
+        if e["p"].get("measured")
+        and e["p"]["measurement_id"] not in inactive
+        and e["p"].get("haz") is not None
+        and not e["p"].get("haz_flag")
+    ]
+    start = enrolment["enrol_start"]
+    before = [m for m in valid if m["measured_on"] <= start]
+    if not before:
+        return
+    baseline = float(before[-1]["haz"])
+    place = Place(enrolment["village"], kkb, enrolment.get("kitchen"))
+    previous: int | None = None
+    for m in (m for m in valid if m["measured_on"] > start):
+        change = round((float(m["haz"]) - baseline) * 1000)
+        d = date.fromisoformat(m["measured_on"])
+        if previous is None:
+            acc.add(place, "m", d, "s.dashat.haz_children")
+        acc.add(place, "m", d, "s.dashat.haz_change_milli", change - (previous or 0))
+        previous = change
 
 
 def case_contribution(entries: list[Entry], kkb: str | None = None) -> Contribution:
@@ -362,8 +403,54 @@ def kitchen_contribution(
             ("s.dashat.capacity", int(s.get("capacity") or 0)),
         ]
 
-    _stocks(acc, entries, stock)
+    timeline = [e for e in entries if "ledger_month" not in e["p"]]
+    _stocks(acc, timeline, stock)
+    _low_runway(acc, entries, kkb, kitchen)
     return acc.result()
+
+
+RUNWAY_THRESHOLD_DAYS = 30.0
+
+
+def runway_days(balance: int, spent: int, days: int) -> float | None:
+    """Days the balance lasts at a month's spending rate; None when nothing was spent (no burn)."""
+    if spent <= 0 or days <= 0:
+        return None
+    return max(balance, 0) / (spent / days)
+
+
+def _open_at(timeline: list[Entry], day: date) -> tuple[bool, dict[str, Any]]:
+    state: dict[str, Any] = {}
+    for e in timeline:
+        if date.fromisoformat(e["d"]) > day:
+            break
+        state = {**state, **e["p"]}
+    return bool(state.get("open")), state
+
+
+def _low_runway(acc: _Acc, entries: list[Entry], kkb: str | None, kitchen: str | None) -> None:
+    """An open kitchen whose balance at a period's end lasts under 30 days at the spending of its last month."""
+    timeline = [e for e in entries if "ledger_month" not in e["p"]]
+    months = sorted(
+        (e["p"] for e in entries if "ledger_month" in e["p"]), key=lambda p: str(p["ledger_month"])
+    )
+    balance = 0
+    for p in months:
+        balance += int(p["funds"]) - int(p["spent"])
+        month = date.fromisoformat(p["ledger_month"] + "-01")
+        days = calendar.monthrange(month.year, month.month)[1]
+        runway = runway_days(balance, int(p["spent"]), days)
+        is_open, state = _open_at(timeline, month.replace(day=days))
+        if runway is None or runway >= RUNWAY_THRESHOLD_DAYS or not is_open:
+            continue
+        place = _place(state, state.get("kkb"), kitchen)
+        if place is None:
+            continue
+        for grain in GRAINS:
+            # The status of a quarter or year is the one of its last month.
+            last = {"m": month.month, "q": 3 * ((month.month - 1) // 3) + 3, "y": 12}[grain]
+            if month.month == last:
+                acc.add(place, grain, month, "d.dashat.kitchens_low_runway")
 
 
 def enrolment_contribution(

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from reporting.projection import domain
 from reporting.projection import repository as repo
-from reporting.projection.models import Enrolment, Measurement
+from reporting.projection.models import Enrolment
 from shared.consumer import Handler
 from shared.events import CloudEvent
 from shared.events import dashat as de
@@ -198,34 +198,19 @@ async def _child(
     d: date,
     patch: dict[str, Any],
 ) -> None:
-    entries = await record(
+    await record(
         session, env, kind="child", entity_id=person_id, d=d, patch=patch, owner=f"family:{family_id}"
     )
-    inactive = {e["p"]["measurement_id"] for e in entries if e["p"].get("inactive")}
-    inactive |= {e["p"]["corrects"] for e in entries if e["p"].get("corrects")}
-    await repo.set_measurements_active(session, person_id, sorted(inactive))
 
 
 async def child_measured(session: AsyncSession, env: CloudEvent, data: re.ChildMeasured) -> None:
-    await repo.upsert_row(
-        session,
-        Measurement,
-        {
-            "measurement_id": data.measurement_id,
-            "person_id": data.person_id,
-            "measured_on": data.measured_on,
-            "haz": data.haz,
-            "haz_flag": data.haz_flag,
-            "active": True,
-        },
-        ["measurement_id"],
-    )
     patch = {
         "measured": True,
         "measurement_id": str(data.measurement_id),
         "measured_on": data.measured_on.isoformat(),
         "age_days": data.age_days,
         "has_haz": data.haz is not None,
+        "haz": data.haz,
         "haz_flag": data.haz_flag,
         "haz_class": data.haz_class,
         "village": data.village_code,
@@ -514,6 +499,22 @@ async def enrolled(session: AsyncSession, env: CloudEvent, data: de.BeneficiaryE
         patch=patch,
         owner=f"kitchen:{data.kitchen_id}",
     )
+    # The child's timeline learns the enrolment, for the HAZ change after it.
+    child_patch = {
+        "enrol_start": data.start_date.isoformat(),
+        "category": data.category,
+        "village": data.village_code,
+        "kitchen": str(data.kitchen_id),
+    }
+    await record(
+        session,
+        env,
+        kind="child",
+        entity_id=data.person_id,
+        d=data.start_date,
+        patch=child_patch,
+        entry_id=f"enrolment:{data.enrolment_id}",
+    )
     wait = (data.enrolled_at - data.triggered_at).total_seconds() if data.triggered_at is not None else None
     await repo.upsert_row(
         session,
@@ -582,6 +583,29 @@ async def meals_served(session: AsyncSession, env: CloudEvent, data: de.MealsSer
     )
 
 
+async def _ledger(
+    session: AsyncSession, env: CloudEvent, kitchen_id: uuid.UUID, d: date, funds: int, spent: int
+) -> None:
+    """Monthly ledger totals on the kitchen's timeline (one entry per month), for its runway."""
+    month = d.isoformat()[:7]
+    row = await repo.load_entity(session, "kitchen", str(kitchen_id))
+    current = next((e["p"] for e in (row.entries if row else []) if e["id"] == f"ledger:{month}"), None)
+    patch = {
+        "ledger_month": month,
+        "funds": funds + int(current["funds"] if current else 0),
+        "spent": spent + int(current["spent"] if current else 0),
+    }
+    await record(
+        session,
+        env,
+        kind="kitchen",
+        entity_id=kitchen_id,
+        d=d.replace(day=1),
+        patch=patch,
+        entry_id=f"ledger:{month}",
+    )
+
+
 async def funds_received(session: AsyncSession, env: CloudEvent, data: de.FundsReceived) -> None:
     measures = {"f.dashat.funds": data.amount, f"f.dashat.funds.{data.source}": data.amount}
     await _flow(
@@ -593,6 +617,7 @@ async def funds_received(session: AsyncSession, env: CloudEvent, data: de.FundsR
         measures,
         f"kitchen:{data.kitchen_id}",
     )
+    await _ledger(session, env, data.kitchen_id, data.received_on, data.amount, 0)
 
 
 async def expense_recorded(session: AsyncSession, env: CloudEvent, data: de.ExpenseRecorded) -> None:
@@ -606,6 +631,7 @@ async def expense_recorded(session: AsyncSession, env: CloudEvent, data: de.Expe
         measures,
         f"kitchen:{data.kitchen_id}",
     )
+    await _ledger(session, env, data.kitchen_id, data.spent_on, 0, data.amount)
 
 
 async def outcome_flagged(session: AsyncSession, env: CloudEvent, data: de.ChildOutcomeFlagged) -> None:

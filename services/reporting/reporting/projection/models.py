@@ -82,22 +82,6 @@ class Enrolment(Base):
     wait_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
-class Measurement(Base):
-    """Children's HAZ measurements (active = neither corrected nor retracted)."""
-
-    __tablename__ = "rep_measurement"
-
-    measurement_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
-    person_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
-    measured_on: Mapped[date] = mapped_column(Date, nullable=False)
-    haz: Mapped[float | None] = mapped_column(Float, nullable=True)
-    haz_flag: Mapped[bool] = mapped_column(nullable=False)
-    active: Mapped[bool] = mapped_column(nullable=False)
-
-    # HAZ before/after enrolment: the latest measurement of a child up to a date.
-    __table_args__ = (Index("ix_rep_measurement_person_id_measured_on", "person_id", "measured_on"),)
-
-
 class ProjectionStatus(Base):
     """Freshness per topic: the last event applied, when, and how far behind the consumer is."""
 

@@ -6,12 +6,12 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reporting.projection import domain
-from reporting.projection.models import Entity, Fact, Measurement, Place, ProjectionStatus
+from reporting.projection.models import Entity, Fact, Place, ProjectionStatus
 
 # Large deltas (a family moving with many facts) are written in slices to keep statements small.
 _CHUNK = 1000
@@ -98,15 +98,6 @@ async def upsert_row(session: AsyncSession, table: Any, values: dict[str, Any], 
         stmt.on_conflict_do_update(
             index_elements=key, set_={k: stmt.excluded[k] for k in values if k not in key}
         )
-    )
-
-
-async def set_measurements_active(session: AsyncSession, person_id: Any, inactive: list[str]) -> None:
-    """Corrected and retracted measurements stop counting (also when the correction arrived first)."""
-    await session.execute(
-        update(Measurement)
-        .where(Measurement.person_id == person_id)
-        .values(active=Measurement.measurement_id.notin_(inactive) if inactive else True)
     )
 
 
