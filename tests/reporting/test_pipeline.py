@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import uuid
 import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -13,8 +15,10 @@ from reporting.main import create_app
 from reporting.rebuild import rebuild
 from sqlalchemy import text
 
+from shared.events import build_envelope
+from shared.events import registry as re
 from shared.testing.plugin import bearer, running_app
-from tests.reporting.conftest import Projected, fact_snapshot
+from tests.reporting.conftest import Projected, fact_snapshot, produce, project
 from tests.reporting.dataset import V1, V2, V3, V4
 
 pytestmark = [pytest.mark.integration, pytest.mark.kafka]
@@ -267,10 +271,24 @@ async def test_charts_are_real_images(projected: Projected) -> None:
     assert ET.fromstring(svg.content).tag.endswith("svg")  # noqa: S314 (our own output)
 
 
+async def test_a_family_joining_a_kampung_kb_brings_its_people(projected: Projected) -> None:
+    p, i = projected, projected.data.id
+    k2 = uuid.uuid4()
+    event = re.FamilyUpdated(family_id=i["F5"], village_code=V4, kampung_kb_id=k2)
+    await produce(
+        p.settings, [build_envelope(event, key=str(i["F5"]), time=datetime(2026, 3, 1, tzinfo=UTC))]
+    )
+    await project(p.settings, p.engine, 1)
+    k = await summary(p, f"kkb:{k2}", "2026-03")
+    # F5's wife P5 (PUS, not using KB: TIAL) and the family now count in the new Kampung KB as well.
+    assert (k["families_registered"], k["pus"], k["non_users_tial"], k["unmet_need"]) == (1, 1, 1, 1.0)
+    assert (await summary(p, "ID", "2026-03"))["families_registered"] == 5
+
+
 async def test_rebuild_equals_incremental(projected: Projected) -> None:
     before = await fact_snapshot(projected.engine)
     report = await rebuild(projected.settings, timeout=60)
-    assert report.events_applied == len(projected.data.envelopes) and report.duplicates == len(
+    assert report.events_applied == len(projected.data.envelopes) + 1 and report.duplicates == len(
         projected.data.duplicates
     )
     after = await fact_snapshot(projected.engine)

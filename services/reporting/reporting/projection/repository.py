@@ -21,7 +21,11 @@ async def load_entity(session: AsyncSession, kind: str, entity_id: str) -> Entit
     """The entity row, locked so two consumers never interleave on one entity."""
     return (
         await session.execute(
-            select(Entity).where(Entity.kind == kind, Entity.entity_id == entity_id).with_for_update()
+            select(Entity)
+            .where(Entity.kind == kind, Entity.entity_id == entity_id)
+            .with_for_update()
+            # Rows are written with Core upserts, so never trust an object cached earlier in the transaction.
+            .execution_options(populate_existing=True)
         )
     ).scalar_one_or_none()
 
@@ -35,6 +39,7 @@ async def dependants(session: AsyncSession, owner_id: str) -> list[Entity]:
                 .where(Entity.owner_id == owner_id)
                 .order_by(Entity.kind, Entity.entity_id)
                 .with_for_update()
+                .execution_options(populate_existing=True)
             )
         ).scalars()
     )
