@@ -6,7 +6,7 @@ import uuid
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dashat.enrolment.models import Enrolment, StuntingCase, WaitlistEntry
@@ -82,6 +82,16 @@ async def active_children(session: AsyncSession) -> list[Enrolment]:
         Enrolment.status == "active", Enrolment.category.in_(("baduta_stunting", "balita_stunting"))
     )
     return list((await session.execute(stmt.with_for_update(skip_locked=True))).scalars())
+
+
+# One key for the daily sweep, shared by the consumer replicas and `python -m dashat.sweep` ("dashatsw").
+SWEEP_LOCK_KEY = 0x6461736861747377
+
+
+async def try_sweep_lock(session: AsyncSession) -> bool:
+    """Take the sweep's advisory lock for this transaction, or report that another process holds it."""
+    # Transaction-scoped: released by the commit, and by PostgreSQL if the sweeping process dies.
+    return bool((await session.execute(select(func.pg_try_advisory_xact_lock(SWEEP_LOCK_KEY)))).scalar_one())
 
 
 async def lock_case(session: AsyncSession, case_id: uuid.UUID) -> StuntingCase | None:
