@@ -147,8 +147,12 @@ async def handle_pregnancy_ended(session: AsyncSession, env: CloudEvent, data: r
     was_target = await repo.any_by_trigger(session, data.pregnancy_id)
     hamil = await repo.active_enrolment(session, data.person_id, "ibu_hamil")
     if hamil is not None:
+        # A loss is not a programme completed: it is told apart so reports do not count it as one.
+        status, reason = (
+            ("completed", "completed") if data.outcome == "birth" else ("exited", "pregnancy_lost")
+        )
         await placement.end(
-            session, hamil, status="completed", reason="completed", causing_event_id=env.id, on=data.ended_on
+            session, hamil, status=status, reason=reason, causing_event_id=env.id, on=data.ended_on
         )
     waiting = await repo.waiting_entry(session, data.person_id, "ibu_hamil")
     if waiting is not None:
