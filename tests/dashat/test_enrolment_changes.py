@@ -49,7 +49,7 @@ def ended(p: reg.PregnancyRegistered, outcome: str) -> reg.PregnancyEnded:
         person_id=p.person_id,
         family_id=p.family_id,
         village_code=p.village_code,
-        outcome=outcome,  # type: ignore[arg-type]
+        outcome=outcome,
         ended_on=datetime.now(UTC).date(),
     )
 
