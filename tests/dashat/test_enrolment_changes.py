@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+from dashat.common import today
 from dashat.models import outbox
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.events import registry as reg
-from tests.dashat.conftest import deliver, envelope, fresh_village
-from tests.dashat.helpers import enrolments, open_kitchen
+from tests.dashat.conftest import deliver, envelope, fresh_village, stunting
+from tests.dashat.helpers import enrolments, open_kitchen, waiting
 
 pytestmark = pytest.mark.integration
 
@@ -71,3 +72,104 @@ async def test_pregnancy_loss_exits_as_pregnancy_lost(session: AsyncSession) -> 
     )
     [exited] = await _events(session, "dashat.beneficiary.exited.v1", pid)
     assert exited["reason"] == "pregnancy_lost"
+
+
+def moved(
+    pid: uuid.UUID, from_fid: uuid.UUID, from_village: str, to_village: str, **kw: Any
+) -> reg.PersonMoved:
+    return reg.PersonMoved(
+        person_id=pid,
+        from_family_id=from_fid,
+        family_id=kw.pop("family_id", uuid.uuid4()),
+        from_village_code=from_village,
+        village_code=to_village,
+        rw=kw.pop("rw", "001"),
+        moved_on=date.today(),
+    )
+
+
+async def test_move_continues_in_the_kitchen_of_the_new_place(session: AsyncSession) -> None:
+    old_village, new_village = fresh_village(), fresh_village()
+    await open_kitchen(session, old_village)
+    new_kitchen = await open_kitchen(session, new_village)
+    pid, fid = uuid.uuid4(), uuid.uuid4()
+    case = stunting(pid, fid, old_village)
+    await deliver(session, envelope(case))
+    [before] = await enrolments(session, pid)
+    move = envelope(moved(pid, fid, old_village, new_village))
+    await deliver(session, move)
+    by_status = {e.status: e for e in await enrolments(session, pid)}
+    old, new = by_status["exited"], by_status["active"]
+    assert (old.id, old.exit_reason, old.exit_causing_event_id) == (before.id, "moved", move.id)
+    assert (new.kitchen_id, new.village_code, new.category) == (
+        new_kitchen.id,
+        new_village,
+        "baduta_stunting",
+    )
+    # The rest of the planned time, the explanation of the continuation, and what outcomes need.
+    assert new.planned_end_date == before.planned_end_date
+    assert (new.rule_id, new.trigger_event_id, new.trigger_ref) == (
+        "moved_continuation",
+        move.id,
+        case.case_id,
+    )
+    assert new.facts["continues_enrolment_id"] == str(before.id) and new.facts["haz"] == case.haz
+    # The case resolved later still finds the enrolment that continues it.
+    resolved = reg.StuntingResolved(
+        **{**case.model_dump(include=set(reg.StuntingResolved.model_fields)), "haz": -1.5}
+    )
+    await deliver(session, envelope(resolved))
+    async with session.begin():
+        await session.refresh(new)
+    assert (new.status, new.exit_reason) == ("completed", "recovered")
+
+
+async def test_move_without_a_kitchen_waitlists_for_the_remaining_time(session: AsyncSession) -> None:
+    old_village, new_village = fresh_village(), fresh_village()
+    await open_kitchen(session, old_village)
+    pid, fid = uuid.uuid4(), uuid.uuid4()
+    await deliver(session, envelope(stunting(pid, fid, old_village)))
+    [before] = await enrolments(session, pid)
+    family_move = reg.FamilyMoved(
+        family_id=fid,
+        from_village_code=old_village,
+        village_code=new_village,
+        rw="003",
+        moved_on=date.today(),
+    )
+    await deliver(session, envelope(family_move))
+    [e] = await enrolments(session, pid)
+    assert (e.status, e.exit_reason) == ("exited", "moved")
+    [w] = await waiting(session, pid)
+    assert (w.status, w.reason, w.village_code, w.rw) == ("waiting", "no_kitchen", new_village, "003")
+    assert w.rule_id == "moved_continuation" and w.planned_days == (before.planned_end_date - today()).days
+    published = await _events(session, "dashat.beneficiary.waitlisted.v1", pid)
+    assert [p["reason"] for p in published] == ["no_kitchen"]
+    # A kitchen opening there takes the child at once.
+    kitchen = await open_kitchen(session, new_village)
+    active = [x for x in await enrolments(session, pid) if x.status == "active"]
+    assert [(x.kitchen_id, x.waitlist_id) for x in active] == [(kitchen.id, w.id)]
+
+
+async def test_waiting_target_who_moves_waits_or_is_enrolled_where_they_live(session: AsyncSession) -> None:
+    old_village, new_village = fresh_village(), fresh_village()
+    kitchen = await open_kitchen(session, new_village)
+    pid, fid = uuid.uuid4(), uuid.uuid4()
+    await deliver(session, envelope(stunting(pid, fid, old_village)))
+    [w] = await waiting(session, pid)
+    await deliver(session, envelope(moved(pid, fid, old_village, new_village)))
+    [e] = await enrolments(session, pid)
+    assert (e.kitchen_id, e.status, e.rule_id) == (kitchen.id, "active", "baduta_stunting_detected")
+    assert e.facts["moved_from_waitlist_id"] == str(w.id)
+    async with session.begin():
+        await session.refresh(w)
+    assert (w.status, w.resolution) == ("cancelled", "moved")
+
+
+async def test_move_inside_the_kitchen_area_keeps_the_enrolment(session: AsyncSession) -> None:
+    village = fresh_village()
+    await open_kitchen(session, village, rws=["1", "2"])
+    pid, fid = uuid.uuid4(), uuid.uuid4()
+    await deliver(session, envelope(stunting(pid, fid, village, rw="1")))
+    await deliver(session, envelope(moved(pid, fid, village, village, rw="2")))
+    assert [e.status for e in await enrolments(session, pid)] == ["active"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dashat.common import today
+from dashat.common import norm_rw, today
 from dashat.enrolment import placement, rules
 from dashat.enrolment import repository as repo
 from dashat.enrolment.models import StuntingCase
@@ -200,6 +200,10 @@ async def handle_catin_registered(session: AsyncSession, env: CloudEvent, data: 
 async def _exit_all(
     session: AsyncSession, env: CloudEvent, person_id: object, reason: str, on: object
 ) -> None:
+    # Waiting entries first: a place freed by ending an enrolment must not go to this person's own entry.
+    for entry in await repo.waiting_of_person(session, person_id):  # type: ignore[arg-type]
+        placement.cancel_waiting(entry, reason)
+    await session.flush()
     for enrolment in await repo.active_enrolments_of_person(session, person_id):  # type: ignore[arg-type]
         await placement.end(
             session,
@@ -209,8 +213,6 @@ async def _exit_all(
             causing_event_id=env.id,
             on=on,  # type: ignore[arg-type]
         )
-    for entry in await repo.waiting_of_person(session, person_id):  # type: ignore[arg-type]
-        placement.cancel_waiting(entry, reason)
 
 
 async def handle_person_died(session: AsyncSession, env: CloudEvent, data: reg.PersonDied) -> None:
@@ -218,29 +220,72 @@ async def handle_person_died(session: AsyncSession, env: CloudEvent, data: reg.P
     await _exit_all(session, env, data.person_id, "died", data.died_on)
 
 
-async def _exit_if_no_longer_served(session: AsyncSession, env: CloudEvent, person: PersonReplica) -> None:
-    """After a move: enrolments whose kitchen no longer serves the person's place end (reason moved)."""
+def _same_place(village_code: str, rw: str | None, person: PersonReplica) -> bool:
+    return village_code == person.village_code and norm_rw(rw) == norm_rw(person.rw)
+
+
+async def _follow_move(session: AsyncSession, env: CloudEvent, person: PersonReplica) -> None:
+    """After a move: leave kitchens that no longer serve the person and look for a place where they now live.
+
+    Someone who left the registry's area is only exited: where they went is not known here.
+    """
     if person.moved_out:
         await _exit_all(session, env, person.person_id, "moved", person.moved_on)
         return
+    if person.village_code is None:
+        return
+    target = placement.Target(person.person_id, person.family_id, person.village_code, person.rw)
+    # Waiting entries of the old place wait at the new one instead (and may find a place there at once).
+    for entry in await repo.waiting_of_person(session, person.person_id):
+        if _same_place(entry.village_code, entry.rw, person):
+            continue
+        placement.cancel_waiting(entry, "moved")
+        await session.flush()
+        decision = rules.Decision(
+            category=entry.category,  # type: ignore[arg-type]
+            rule_id=entry.rule_id,
+            rule_version=entry.rule_version,
+            planned_days=entry.planned_days,
+            priority=rules.priority(person.welfare_decile, person.krs),
+            facts={**entry.facts, "moved_from_waitlist_id": str(entry.id), "moved_by_event_id": env.id},
+        )
+        trigger = placement.Trigger(entry.trigger_event_id, entry.trigger_ref, entry.triggered_at)
+        await placement.place(session, target=target, decision=decision, trigger=trigger)
     for enrolment in await repo.active_enrolments_of_person(session, person.person_id):
         kitchen = await kitchens.get(session, enrolment.kitchen_id)
-        if kitchen is None or person.village_code is None:
+        if kitchen is None or kitchen_domain.serves(
+            kitchen.village_code, kitchen.rws, person.village_code, person.rw
+        ):
             continue
-        if not kitchen_domain.serves(kitchen.village_code, kitchen.rws, person.village_code, person.rw):
-            await placement.end(
-                session,
-                enrolment,
-                status="exited",
-                reason="moved",
-                causing_event_id=env.id,
-                on=person.moved_on,
-            )
+        await placement.end(
+            session,
+            enrolment,
+            status="exited",
+            reason="moved",
+            causing_event_id=env.id,
+            on=person.moved_on,
+        )
+        continued = rules.decide_after_move(
+            person=person_facts(person),
+            category=enrolment.category,
+            planned_end_date=enrolment.planned_end_date,
+            previous_enrolment_id=str(enrolment.id),
+            previous_kitchen_id=str(enrolment.kitchen_id),
+            previous_rule_id=enrolment.rule_id,
+            previous_facts=dict(enrolment.facts),
+            today=today(),
+        )
+        if isinstance(continued, rules.Refusal):
+            log.info("not_enrolled", rule=continued.rule_id, reason=continued.reason, event_id=env.id)
+            continue
+        # The trigger reference stays, so a later resolution or retraction of the case still finds it.
+        trigger = placement.Trigger(env.id, enrolment.trigger_ref, env.time)
+        await placement.place(session, target=target, decision=continued, trigger=trigger)
 
 
 async def handle_person_moved(session: AsyncSession, env: CloudEvent, data: reg.PersonMoved) -> None:
     person = await people.apply_person_moved(session, env, data)
-    await _exit_if_no_longer_served(session, env, person)
+    await _follow_move(session, env, person)
 
 
 async def handle_family_moved(session: AsyncSession, env: CloudEvent, data: reg.FamilyMoved) -> None:
@@ -248,7 +293,7 @@ async def handle_family_moved(session: AsyncSession, env: CloudEvent, data: reg.
         person = await session.get(PersonReplica, person_id)
         if person is not None:
             person.moved_on = data.moved_on
-            await _exit_if_no_longer_served(session, env, person)
+            await _follow_move(session, env, person)
 
 
 async def handle_person_facts(session: AsyncSession, env: CloudEvent, data: reg.PersonFacts) -> None:
