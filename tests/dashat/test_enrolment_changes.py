@@ -8,8 +8,11 @@ from typing import Any
 
 import pytest
 from dashat.common import today
+from dashat.enrolment.models import Enrolment
+from dashat.meals.models import MealBatch, MealServing
 from dashat.models import outbox
-from sqlalchemy import select
+from dashat.outcomes.models import ChildMeasurement
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.events import registry as reg
@@ -173,3 +176,124 @@ async def test_move_inside_the_kitchen_area_keeps_the_enrolment(session: AsyncSe
     await deliver(session, envelope(stunting(pid, fid, village, rw="1")))
     await deliver(session, envelope(moved(pid, fid, village, village, rw="2")))
     assert [e.status for e in await enrolments(session, pid)] == ["active"]
+
+
+async def _serve(session: AsyncSession, slot: str, *served: Enrolment) -> None:
+    async with session.begin():
+        batch = MealBatch(
+            id=uuid.uuid4(),
+            kitchen_id=served[0].kitchen_id,
+            served_on=date.today(),
+            slot=slot,
+            portions_cooked=len(served),
+            portions_delivered=len(served),
+            portions_consumed=len(served),
+            content_hash=uuid.uuid4().hex,
+        )
+        session.add(batch)
+        await session.flush()
+        for enrolment in served:
+            session.add(
+                MealServing(
+                    batch_id=batch.id,
+                    enrolment_id=enrolment.id,
+                    person_id=enrolment.person_id,
+                    served_on=date.today(),
+                    slot=slot,
+                    category=enrolment.category,
+                )
+            )
+
+
+async def test_merged_records_move_to_the_surviving_person(session: AsyncSession) -> None:
+    village = fresh_village()
+    await open_kitchen(session, village, capacity=2)
+    merged, survivor, waiting_child, fid = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    await deliver(session, envelope(stunting(merged, fid, village)))
+    async with session.begin():
+        # The merged record's enrolment is the earlier one.
+        await session.execute(
+            update(Enrolment)
+            .where(Enrolment.person_id == merged)
+            .values(start_date=Enrolment.start_date - timedelta(days=5))
+        )
+    await deliver(session, envelope(stunting(survivor, fid, village)))
+    await deliver(session, envelope(stunting(waiting_child, uuid.uuid4(), village)))
+    [earlier], [later] = await enrolments(session, merged), await enrolments(session, survivor)
+    [w] = await waiting(session, waiting_child)
+    await _serve(session, "siang", earlier, later)  # the same portion recorded under both ids
+    await _serve(session, "pagi", earlier)
+    measurement = uuid.uuid4()
+    async with session.begin():
+        session.add(
+            ChildMeasurement(
+                measurement_id=measurement, person_id=merged, measured_on=date.today(), age_days=300, haz=-2.4
+            )
+        )
+    merge = envelope(reg.PersonsMerged(person_id=survivor, merged_person_id=merged, family_id=fid))
+    await deliver(session, merge)
+    assert await enrolments(session, merged) == []
+    by_id = {e.id: e for e in await enrolments(session, survivor)}
+    assert set(by_id) == {earlier.id, later.id}
+    assert by_id[earlier.id].status == "active"
+    assert (by_id[later.id].status, by_id[later.id].exit_reason, by_id[later.id].exit_causing_event_id) == (
+        "exited",
+        "retracted",
+        merge.id,
+    )
+    # The freed place went to the waiting child in the same transaction.
+    [e] = await enrolments(session, waiting_child)
+    assert (e.status, e.waitlist_id) == ("active", w.id)
+    async with session.begin():
+        servings = (
+            await session.execute(
+                select(MealServing.person_id, MealServing.slot).where(
+                    MealServing.person_id.in_([merged, survivor])
+                )
+            )
+        ).all()
+        m = await session.get(ChildMeasurement, measurement)
+    assert sorted(servings) == [(survivor, "pagi"), (survivor, "siang")]
+    assert m is not None and m.person_id == survivor
+    exited = await _events(session, "dashat.beneficiary.exited.v1", survivor)
+    assert [x["reason"] for x in exited] == ["retracted"]
+
+
+async def test_merged_waiting_entries_keep_one(session: AsyncSession) -> None:
+    village = fresh_village()
+    await open_kitchen(session, village, capacity=1)
+    merged, survivor, fid = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    # The survivor takes the only place as baduta; every other wish waits (the merged record's catin first).
+    await deliver(session, envelope(stunting(survivor, fid, village)))
+    await deliver(session, envelope(_catin(merged, fid, village)))
+    await deliver(session, envelope(_catin(survivor, fid, village)))
+    await deliver(session, envelope(stunting(merged, fid, village)))
+    [merged_catin] = [w for w in await waiting(session, merged) if w.category == "catin"]
+    merge = reg.PersonsMerged(person_id=survivor, merged_person_id=merged, family_id=fid)
+    await deliver(session, envelope(merge))
+    assert await waiting(session, merged) == []
+    entries = await waiting(session, survivor)
+    assert sorted((w.category, w.status, w.resolution or "") for w in entries) == [
+        ("baduta_stunting", "cancelled", "already_enrolled"),
+        ("catin", "cancelled", "merged"),
+        ("catin", "waiting", ""),
+    ]
+    assert [w.id for w in entries if w.status == "waiting"] == [merged_catin.id]
+    [e] = await enrolments(session, survivor)
+    assert (e.category, e.status) == ("baduta_stunting", "active")
+
+
+def _catin(pid: uuid.UUID, fid: uuid.UUID, village: str) -> reg.CatinRegistered:
+    return reg.CatinRegistered(
+        catin_id=uuid.uuid4(),
+        person_id=pid,
+        family_id=fid,
+        village_code=village,
+        rw="001",
+        sex="P",
+        planned_marriage_date=date.today() + timedelta(days=100),
+        lila_cm=22.0,
+        at_risk=True,
+        risks=["kek"],
+        rule_version="test",
+    )

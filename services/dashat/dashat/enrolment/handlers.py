@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dashat.common import norm_rw, today
 from dashat.enrolment import placement, rules
 from dashat.enrolment import repository as repo
-from dashat.enrolment.models import StuntingCase
+from dashat.enrolment.models import Enrolment, StuntingCase, WaitlistEntry
 from dashat.kitchens import domain as kitchen_domain
 from dashat.kitchens import repository as kitchens
 from dashat.people import handlers as people
@@ -308,5 +308,49 @@ async def handle_stunting_risk(session: AsyncSession, env: CloudEvent, data: reg
     await people.apply_stunting_risk(session, env, data)
 
 
+def _earlier(a: Enrolment, b: Enrolment) -> tuple[Enrolment, Enrolment]:
+    """(kept, dropped): the enrolment that started first stays."""
+    return (a, b) if (a.start_date, a.enrolled_at) <= (b.start_date, b.enrolled_at) else (b, a)
+
+
 async def handle_person_merged(session: AsyncSession, env: CloudEvent, data: reg.PersonsMerged) -> None:
+    """Two records were one person: the surviving id takes over enrolments, waitlist, meals and measurements."""
     await people.apply_person_merged(session, env, data)
+    survivor, merged = data.person_id, data.merged_person_id
+    if survivor == merged:
+        return
+    active = {e.category: e for e in await repo.active_enrolments_of_person(session, survivor)}
+    freed: set[str] = set()
+    for enrolment in await repo.active_enrolments_of_person(session, merged):
+        other = active.get(enrolment.category)
+        if other is None:
+            active[enrolment.category] = enrolment
+            continue
+        kept, dropped = _earlier(other, enrolment)
+        active[enrolment.category] = kept
+        # A duplicate, not a decision about the person: withdrawn, the merge event as the cause.
+        await placement.end(
+            session, dropped, status="exited", reason="retracted", causing_event_id=env.id, refill=False
+        )
+        freed.add(dropped.village_code)
+    waiting: dict[str, WaitlistEntry] = {}
+    for entry in [
+        *await repo.waiting_of_person(session, survivor),
+        *await repo.waiting_of_person(session, merged),
+    ]:
+        if entry.category in active:
+            placement.cancel_waiting(entry, "already_enrolled")
+        elif entry.category in waiting:
+            first = waiting[entry.category]
+            kept_entry, later = (
+                (first, entry) if first.waitlisted_at <= entry.waitlisted_at else (entry, first)
+            )
+            waiting[entry.category] = kept_entry
+            placement.cancel_waiting(later, "merged")
+        else:
+            waiting[entry.category] = entry
+    await session.flush()
+    await repo.move_person_records(session, merged, survivor, data.family_id)
+    # Places freed by a dropped duplicate go to the waitlist now, after the records point at one person.
+    for village in sorted(freed):
+        await placement.fill_waitlist(session, village)

@@ -6,10 +6,12 @@ import uuid
 from datetime import date
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dashat.enrolment.models import Enrolment, StuntingCase, WaitlistEntry
+from dashat.meals.models import MealServing
+from dashat.outcomes.models import ChildMeasurement
 from shared.web.pagination import PageParams, keyset
 
 
@@ -114,3 +116,55 @@ async def page_enrolments(session: AsyncSession, where: list[Any], params: PageP
 async def page_waitlist(session: AsyncSession, where: list[Any], params: PageParams) -> list[WaitlistEntry]:
     stmt = keyset(select(WaitlistEntry).where(*where), params, WaitlistEntry.id)
     return list((await session.execute(stmt)).scalars())
+
+
+async def move_person_records(
+    session: AsyncSession, from_id: uuid.UUID, to_id: uuid.UUID, family_id: uuid.UUID
+) -> None:
+    """Give everything recorded under a merged person id to the surviving id (the caller settled duplicates)."""
+    await session.execute(
+        update(Enrolment)
+        .where(Enrolment.person_id == from_id)
+        .values(person_id=to_id, version=Enrolment.version + 1)
+        .execution_options(synchronize_session="fetch")
+    )
+    await session.execute(
+        update(WaitlistEntry)
+        .where(WaitlistEntry.person_id == from_id)
+        .values(person_id=to_id)
+        .execution_options(synchronize_session="fetch")
+    )
+    # What is still running belongs to the surviving person's family now.
+    await session.execute(
+        update(Enrolment)
+        .where(Enrolment.person_id == to_id, Enrolment.status == "active")
+        .values(family_id=family_id)
+        .execution_options(synchronize_session="fetch")
+    )
+    await session.execute(
+        update(WaitlistEntry)
+        .where(WaitlistEntry.person_id == to_id, WaitlistEntry.status == "waiting")
+        .values(family_id=family_id)
+        .execution_options(synchronize_session="fetch")
+    )
+    await session.execute(
+        update(StuntingCase).where(StuntingCase.person_id == from_id).values(person_id=to_id)
+    )
+    await session.execute(
+        update(ChildMeasurement).where(ChildMeasurement.person_id == from_id).values(person_id=to_id)
+    )
+    # One person gets one portion per date and slot: a portion recorded under both ids counts once.
+    survivor = MealServing.__table__.alias("survivor")
+    await session.execute(
+        delete(MealServing).where(
+            MealServing.person_id == from_id,
+            exists().where(
+                and_(
+                    survivor.c.person_id == to_id,
+                    survivor.c.served_on == MealServing.served_on,
+                    survivor.c.slot == MealServing.slot,
+                )
+            ),
+        )
+    )
+    await session.execute(update(MealServing).where(MealServing.person_id == from_id).values(person_id=to_id))
