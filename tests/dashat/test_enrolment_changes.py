@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 from dashat.common import today
 from dashat.enrolment.models import Enrolment
+from dashat.kitchens.schemas import KitchenUpdate
+from dashat.kitchens.service import update as update_kitchen
 from dashat.meals.models import MealBatch, MealServing
 from dashat.models import outbox
 from dashat.outcomes.models import ChildMeasurement
@@ -17,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.events import registry as reg
 from tests.dashat.conftest import deliver, envelope, fresh_village, stunting
-from tests.dashat.helpers import enrolments, open_kitchen, waiting
+from tests.dashat.helpers import ADMIN, enrolments, open_kitchen, waiting
 
 pytestmark = pytest.mark.integration
 
@@ -297,3 +299,39 @@ def _catin(pid: uuid.UUID, fid: uuid.UUID, village: str) -> reg.CatinRegistered:
         risks=["kek"],
         rule_version="test",
     )
+
+
+async def test_family_krs_and_decile_changes_reorder_the_waitlist(session: AsyncSession) -> None:
+    village = fresh_village()
+    kitchen = await open_kitchen(session, village, capacity=1)
+    enrolled, rich, poorer, fid, other_fid = (uuid.uuid4() for _ in range(5))
+    t0 = datetime.now(UTC)
+    await deliver(session, envelope(stunting(enrolled, fid, village, decile=9, krs=False), time=t0))
+    await deliver(session, envelope(stunting(rich, fid, village, decile=9, krs=False), time=t0))
+    await deliver(session, envelope(stunting(poorer, other_fid, village, decile=5, krs=False), time=t0))
+    [active] = await enrolments(session, enrolled)
+    assert [w.priority for w in await waiting(session, rich)] == [18]
+    # The family turns out to be a KRS family in decile 2: its members move ahead of decile 5.
+    risk = reg.StuntingRiskChanged(
+        family_id=fid,
+        village_code=village,
+        at_risk=True,
+        reasons=["no_latrine"],
+        welfare_decile=2,
+        rule_version="t",
+    )
+    await deliver(session, envelope(risk, time=t0 + timedelta(seconds=1)))
+    assert [w.priority for w in await waiting(session, rich)] == [3]
+    async with session.begin():
+        await session.refresh(active)
+    assert (active.priority, active.version) == (3, 2)
+    # A newer decile from the family update counts; an older one is ignored.
+    newer = reg.FamilyUpdated(family_id=fid, village_code=village, rw="001", welfare_decile=4)
+    await deliver(session, envelope(newer, time=t0 + timedelta(seconds=2)))
+    older = reg.FamilyUpdated(family_id=fid, village_code=village, rw="001", welfare_decile=10)
+    await deliver(session, envelope(older, time=t0 - timedelta(seconds=5)))
+    assert [w.priority for w in await waiting(session, rich)] == [7]
+    # The next place goes by the refreshed priority.
+    await update_kitchen(session, kitchen.id, KitchenUpdate(capacity_per_day=2), kitchen.version, ADMIN)
+    assert [e.status for e in await enrolments(session, rich)] == ["active"]
+    assert await enrolments(session, poorer) == []

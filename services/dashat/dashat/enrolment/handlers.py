@@ -6,6 +6,8 @@ dead-letter re-drives), and person facts may come after the event that needs the
 
 from __future__ import annotations
 
+import uuid
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dashat.common import norm_rw, today
@@ -15,6 +17,7 @@ from dashat.enrolment.models import Enrolment, StuntingCase, WaitlistEntry
 from dashat.kitchens import domain as kitchen_domain
 from dashat.kitchens import repository as kitchens
 from dashat.people import handlers as people
+from dashat.people import repository as people_repo
 from dashat.people.models import PersonReplica
 from shared.events import CloudEvent
 from shared.events import registry as reg
@@ -300,12 +303,28 @@ async def handle_person_facts(session: AsyncSession, env: CloudEvent, data: reg.
     await people.apply_person_facts(session, env, data)
 
 
+async def _refresh_priority(session: AsyncSession, env: CloudEvent, family_id: uuid.UUID) -> None:
+    """A family's decile or KRS status changed: its members' places in the queue follow (priority is stored)."""
+    family = await people_repo.get_family(session, family_id)
+    if family is None:
+        return
+    waiting, active = await repo.set_family_priority(
+        session, family_id, rules.priority(family.welfare_decile, family.krs)
+    )
+    if waiting or active:
+        log.info(
+            "priority_refreshed", family_id=str(family_id), waiting=waiting, active=active, event_id=env.id
+        )
+
+
 async def handle_family_facts(session: AsyncSession, env: CloudEvent, data: reg.FamilyFacts) -> None:
     await people.apply_family_facts(session, env, data)
+    await _refresh_priority(session, env, data.family_id)
 
 
 async def handle_stunting_risk(session: AsyncSession, env: CloudEvent, data: reg.StuntingRiskChanged) -> None:
     await people.apply_stunting_risk(session, env, data)
+    await _refresh_priority(session, env, data.family_id)
 
 
 def _earlier(a: Enrolment, b: Enrolment) -> tuple[Enrolment, Enrolment]:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dashat.enrolment.models import Enrolment, StuntingCase, WaitlistEntry
 from dashat.meals.models import MealServing
 from dashat.outcomes.models import ChildMeasurement
+from dashat.people.models import PersonReplica
 from shared.web.pagination import PageParams, keyset
 
 
@@ -168,3 +169,27 @@ async def move_person_records(
         )
     )
     await session.execute(update(MealServing).where(MealServing.person_id == from_id).values(person_id=to_id))
+
+
+async def set_family_priority(session: AsyncSession, family_id: uuid.UUID, priority: int) -> tuple[int, int]:
+    """Give a family's waiting entries and active enrolments a new priority; returns how many changed."""
+    members = select(PersonReplica.person_id).where(PersonReplica.family_id == family_id).scalar_subquery()
+    waiting = await session.execute(
+        update(WaitlistEntry)
+        .where(
+            WaitlistEntry.person_id.in_(members),
+            WaitlistEntry.status == "waiting",
+            WaitlistEntry.priority != priority,
+        )
+        .values(priority=priority)
+        .returning(WaitlistEntry.id)
+        .execution_options(synchronize_session="fetch")
+    )
+    active = await session.execute(
+        update(Enrolment)
+        .where(Enrolment.person_id.in_(members), Enrolment.status == "active", Enrolment.priority != priority)
+        .values(priority=priority, version=Enrolment.version + 1)
+        .returning(Enrolment.id)
+        .execution_options(synchronize_session="fetch")
+    )
+    return len(waiting.all()), len(active.all())
