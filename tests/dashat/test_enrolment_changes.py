@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.events import registry as reg
-from tests.dashat.conftest import deliver, envelope, fresh_village, stunting
+from tests.dashat.conftest import deliver, ended, envelope, fresh_village, moved, pregnancy, stunting
 from tests.dashat.helpers import ADMIN, enrolments, open_kitchen, waiting
 
 pytestmark = pytest.mark.integration
@@ -28,36 +28,6 @@ async def _events(session: AsyncSession, event_type: str, person_id: uuid.UUID) 
     async with session.begin():
         rows = await session.execute(select(outbox.c.envelope).where(outbox.c.event_type == event_type))
         return [r[0]["data"] for r in rows if r[0]["data"]["person_id"] == str(person_id)]
-
-
-def pregnancy(pid: uuid.UUID, fid: uuid.UUID, village: str, **kw: object) -> reg.PregnancyRegistered:
-    values: dict[str, object] = {
-        "pregnancy_id": uuid.uuid4(),
-        "person_id": pid,
-        "family_id": fid,
-        "village_code": village,
-        "rw": "001",
-        "expected_delivery": datetime.now(UTC).date() + timedelta(days=150),
-        "kek": True,
-        "anaemia": "none",
-        "mother_age_years": 27,
-        "welfare_decile": 7,
-        "krs": False,
-        "rule_version": "test",
-    }
-    values.update(kw)
-    return reg.PregnancyRegistered(**values)
-
-
-def ended(p: reg.PregnancyRegistered, outcome: str) -> reg.PregnancyEnded:
-    return reg.PregnancyEnded(
-        pregnancy_id=p.pregnancy_id,
-        person_id=p.person_id,
-        family_id=p.family_id,
-        village_code=p.village_code,
-        outcome=outcome,
-        ended_on=datetime.now(UTC).date(),
-    )
 
 
 async def test_pregnancy_loss_exits_as_pregnancy_lost(session: AsyncSession) -> None:
@@ -77,20 +47,6 @@ async def test_pregnancy_loss_exits_as_pregnancy_lost(session: AsyncSession) -> 
     )
     [exited] = await _events(session, "dashat.beneficiary.exited.v1", pid)
     assert exited["reason"] == "pregnancy_lost"
-
-
-def moved(
-    pid: uuid.UUID, from_fid: uuid.UUID, from_village: str, to_village: str, **kw: Any
-) -> reg.PersonMoved:
-    return reg.PersonMoved(
-        person_id=pid,
-        from_family_id=from_fid,
-        family_id=kw.pop("family_id", uuid.uuid4()),
-        from_village_code=from_village,
-        village_code=to_village,
-        rw=kw.pop("rw", "001"),
-        moved_on=date.today(),
-    )
 
 
 async def test_move_continues_in_the_kitchen_of_the_new_place(session: AsyncSession) -> None:
