@@ -239,35 +239,39 @@ async def measure(url: str, queries: Sequence[tuple[str, str]], repeats: int) ->
     return figures
 
 
-def main(families: int = 1_000_000, villages: int = 20_000, months: int = 24, repeats: int = 30) -> None:
-    async def run() -> None:
-        url = await recreate_database(DB_NAME)
-        await upgrade("reporting", url)
-        counts = await build(url, families, villages, months)
-        print("dataset:", counts, flush=True)
-        village = (await _first_village(url)) or "15.71.01.1001"
-        regency, province, district = village[:5], village[:2], village[:8]
-        period = "2026-06" if months > 12 else "2025-12"
-        year_period = period[:4]
-        queries = [
-            ("national summary (month)", f"/v1/regions/ID/summary?period={period}"),
-            ("national summary (year)", f"/v1/regions/ID/summary?period={year_period}"),
-            ("province summary", f"/v1/regions/{province}/summary?period={period}"),
-            ("regency summary", f"/v1/regions/{regency}/summary?period={period}"),
-            ("district summary", f"/v1/regions/{district}/summary?period={period}"),
-            ("village summary", f"/v1/regions/{village}/summary?period={period}"),
-            ("national breakdown -> provinces", f"/v1/indicators?period={period}"),
-            ("province breakdown -> regencies", f"/v1/indicators?region={province}&period={period}"),
-            ("regency breakdown -> districts", f"/v1/indicators?region={regency}&period={period}"),
-            ("district breakdown -> villages", f"/v1/indicators?region={district}&period={period}"),
-            ("national series cpr, 12 months", f"/v1/indicators/cpr/series?from={START[:7]}&to=2025-12"),
-        ]
-        figures = await measure(url, queries, repeats)
-        print(f"{'query':36} {'p50 ms':>8} {'p95 ms':>8} {'rows':>6}")
-        for f in figures:
-            print(f"{f.name:36} {f.p50_ms:8.1f} {f.p95_ms:8.1f} {f.rows:6d}")
+async def benchmark(
+    families: int = 1_000_000, villages: int = 20_000, months: int = 24, repeats: int = 30
+) -> tuple[dict[str, int], list[Figures]]:
+    """Build the dataset in the scratch database and time the indicator queries; returns counts and figures."""
+    url = await recreate_database(DB_NAME)
+    await upgrade("reporting", url)
+    counts = await build(url, families, villages, months)
+    village = (await _first_village(url)) or "15.71.01.1001"
+    regency, province, district = village[:5], village[:2], village[:8]
+    period = "2026-06" if months > 12 else "2025-12"
+    year_period = period[:4]
+    queries = [
+        ("national summary (month)", f"/v1/regions/ID/summary?period={period}"),
+        ("national summary (year)", f"/v1/regions/ID/summary?period={year_period}"),
+        ("province summary", f"/v1/regions/{province}/summary?period={period}"),
+        ("regency summary", f"/v1/regions/{regency}/summary?period={period}"),
+        ("district summary", f"/v1/regions/{district}/summary?period={period}"),
+        ("village summary", f"/v1/regions/{village}/summary?period={period}"),
+        ("national breakdown -> provinces", f"/v1/indicators?period={period}"),
+        ("province breakdown -> regencies", f"/v1/indicators?region={province}&period={period}"),
+        ("regency breakdown -> districts", f"/v1/indicators?region={regency}&period={period}"),
+        ("district breakdown -> villages", f"/v1/indicators?region={district}&period={period}"),
+        ("national series cpr, 12 months", f"/v1/indicators/cpr/series?from={START[:7]}&to=2025-12"),
+    ]
+    return counts, await measure(url, queries, repeats)
 
-    asyncio.run(run())
+
+def main(families: int = 1_000_000, villages: int = 20_000, months: int = 24, repeats: int = 30) -> None:
+    counts, figures = asyncio.run(benchmark(families, villages, months, repeats))
+    print("dataset:", counts, flush=True)
+    print(f"{'query':36} {'p50 ms':>8} {'p95 ms':>8} {'rows':>6}")
+    for f in figures:
+        print(f"{f.name:36} {f.p50_ms:8.1f} {f.p95_ms:8.1f} {f.rows:6d}")
 
 
 async def _first_village(url: str) -> str | None:
