@@ -119,6 +119,9 @@ class PersonsMerged(EventData):
     person_id: uuid.UUID
     merged_person_id: uuid.UUID
     family_id: uuid.UUID
+    merged_family_id: uuid.UUID | None = Field(
+        default=None, description="The family the merged record belonged to (when different)"
+    )
 
 
 class KbStatusChanged(EventData):

@@ -17,6 +17,7 @@ from shared.web.app import create_service_app
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the registry app; clients and the engine are created in its lifespan."""
     from registry.anthropometry.endpoints import router as anthropometry_router
+    from registry.duplicates.endpoints import router as duplicates_router
     from registry.families.endpoints import router as families_router
     from registry.growth.endpoints import router as growth_router
     from registry.health.endpoints import router as health_router
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ),
         routers=[
             regions_router,
+            duplicates_router,  # before families: /v1/persons/duplicates is not a person id
             families_router,
             health_router,
             growth_router,

@@ -279,6 +279,13 @@ class PersonRead(ApiOutput):
     legal_basis: str
     guardian_person_id: uuid.UUID | None
     pus: bool
+    nik_conflicts: list[str] = Field(
+        default_factory=list,
+        description="NIK rule-5 conflicts accepted by a bulk import with on_mismatch=flag (for review)",
+    )
+    merged_into_person_id: uuid.UUID | None = Field(
+        default=None, description="Set on the tombstone of a duplicate merged into another person"
+    )
     version: int
     updated_at: datetime
     deleted: bool = False

@@ -101,6 +101,8 @@ def person_view(person: Person, revealed: Revealed | None = None) -> dict[str, A
         "legal_basis": person.legal_basis,
         "guardian_person_id": person.guardian_person_id,
         "pus": person_pus(person),
+        "nik_conflicts": list(person.nik_conflicts or []),
+        "merged_into_person_id": person.merged_into_person_id,
         "version": person.version,
         "updated_at": person.updated_at,
         "deleted": person.deleted_at is not None,
