@@ -261,6 +261,10 @@ class BadutaStuntingDetected(StuntingCaseFacts):
     birth_date: date
     welfare_decile: int | None = None
     krs: bool = False
+    reopened: bool = Field(
+        default=False,
+        description="The case was resolved, and the measurement that resolved it was corrected or retracted",
+    )
 
 
 class StuntingResolved(StuntingCaseFacts):

@@ -10,7 +10,7 @@ from sqlalchemy import Select, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.common import region_clause
-from registry.families.models import AccessLog, Family, FamilyMembership, KampungKb, Person
+from registry.families.models import AccessLog, Family, FamilyKkHistory, FamilyMembership, KampungKb, Person
 from registry.health.models import Pregnancy
 from registry.regions.models import Region
 from shared.auth import Principal
@@ -124,6 +124,15 @@ async def memberships(session: AsyncSession, person_id: uuid.UUID) -> list[Famil
         select(FamilyMembership)
         .where(FamilyMembership.person_id == person_id)
         .order_by(FamilyMembership.started_on, FamilyMembership.created_at)
+    )
+    return list(rows)
+
+
+async def kk_history(session: AsyncSession, family_id: uuid.UUID) -> list[FamilyKkHistory]:
+    rows = await session.scalars(
+        select(FamilyKkHistory)
+        .where(FamilyKkHistory.family_id == family_id)
+        .order_by(FamilyKkHistory.valid_from, FamilyKkHistory.id)
     )
     return list(rows)
 

@@ -358,6 +358,30 @@ class MembershipRead(ApiOutput):
     end_reason: str | None
 
 
+class KkHistoryRead(ApiOutput):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "7a2b3c4d-0000-4000-8000-000000000003",
+                    "kk_number": "1571**********01",
+                    "valid_from": "2026-11-29T05:00:00Z",
+                    "valid_to": None,
+                    "reason": "pecah_kk",
+                }
+            ]
+        }
+    )
+
+    id: uuid.UUID
+    kk_number: str = Field(
+        description="Masked unless the token has registry:pii:read (then the read is logged)"
+    )
+    valid_from: datetime
+    valid_to: datetime | None = Field(description="Null for the current number")
+    reason: str | None
+
+
 class AccessLogRead(ApiOutput):
     model_config = ConfigDict(
         from_attributes=True,

@@ -866,6 +866,45 @@ async def search_by_nik(
         return [found[0]], revealed
 
 
+async def kk_history(
+    session: AsyncSession, vault: PiiVault, principal: Principal, family_id: uuid.UUID, purpose: str | None
+) -> list[dict[str, Any]]:
+    """The KK numbers a family has carried; unmasked (and logged, like NIK reads) only with registry:pii:read."""
+    async with session.begin():
+        family = await repo.get_family(session, family_id, principal)
+        rows = await repo.kk_history(session, family.id)
+        plain = principal.has(PII_READ) and purpose is not None
+        out = []
+        for h in rows:
+            number = h.kk_masked
+            if plain:
+                # History rows are sealed under their own id (see _set_kk).
+                number = vault.open("kk", Sealed(h.kk_key_id, h.kk_ciphertext), h.id)
+            out.append(
+                {
+                    "id": h.id,
+                    "kk_number": number,
+                    "valid_from": h.valid_from,
+                    "valid_to": h.valid_to,
+                    "reason": h.reason,
+                }
+            )
+        if plain and rows:
+            assert purpose is not None
+            session.add(
+                AccessLog(
+                    actor=principal.sub,
+                    person_id=family.head_person_id,
+                    family_id=family.id,
+                    purpose=purpose,
+                    action="kk_history",
+                    fields=["kk_number"],
+                    request_id=current_correlation_id(),
+                )
+            )
+        return out
+
+
 async def require_family(session: AsyncSession, principal: Principal, family_id: uuid.UUID) -> Family:
     family = await repo.get_family(session, family_id, principal)
     if family is None:  # pragma: no cover - get_family raises
