@@ -67,6 +67,9 @@ class Family(TimestampedMixin, Base):
     version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
+    # Server-side values (timestamps, version) come back with the INSERT/UPDATE (RETURNING), not a re-read.
+    __mapper_args__ = {"eager_defaults": True}
+
     __table_args__ = (
         Index("ix_family_village_code", "village_code", postgresql_ops={"village_code": "text_pattern_ops"}),
         Index("ix_family_updated_at_id", "updated_at", "id"),
@@ -123,6 +126,8 @@ class Person(TimestampedMixin, Base):
     )
     version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __mapper_args__ = {"eager_defaults": True}
 
     __table_args__ = (
         Index("ix_person_family_id", "family_id"),

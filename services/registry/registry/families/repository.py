@@ -83,6 +83,18 @@ async def person_by_nik_index(session: AsyncSession, index: bytes) -> tuple[Pers
     return (row[0], row[1]) if row else None
 
 
+async def persons_by_nik_indexes(session: AsyncSession, indexes: list[bytes]) -> list[tuple[Person, Family]]:
+    """Live persons holding any of these NIKs, with their family."""
+    if not indexes:
+        return []
+    rows = await session.execute(
+        select(Person, Family)
+        .join(Family, Family.id == Person.family_id)
+        .where(Person.nik_index.in_(indexes), Person.deleted_at.is_(None))
+    )
+    return [(p, f) for p, f in rows]
+
+
 async def family_by_kk_index(session: AsyncSession, index: bytes) -> Family | None:
     return await session.scalar(select(Family).where(Family.kk_index == index, Family.deleted_at.is_(None)))
 
