@@ -25,8 +25,33 @@ COLUMNS = [
     "name", "sex", "birth_date", "relation", "marital_status", "occupation", "measured_on", "weight_kg",
     "lenhei_cm", "position",
 ]  # fmt: skip
-FIRST = ["Budi", "Siti", "Agus", "Dewi", "Andi", "Rina", "Joko", "Sri", "Eko", "Nur", "Ahmad", "Putri", "Rudi"]
-LAST = ["Santoso", "Wijaya", "Saputra", "Lestari", "Hidayat", "Kusuma", "Pratama", "Sari", "Nasution", "Lubis"]
+FIRST = [
+    "Budi",
+    "Siti",
+    "Agus",
+    "Dewi",
+    "Andi",
+    "Rina",
+    "Joko",
+    "Sri",
+    "Eko",
+    "Nur",
+    "Ahmad",
+    "Putri",
+    "Rudi",
+]
+LAST = [
+    "Santoso",
+    "Wijaya",
+    "Saputra",
+    "Lestari",
+    "Hidayat",
+    "Kusuma",
+    "Pratama",
+    "Sari",
+    "Nasution",
+    "Lubis",
+]
 WATER = ["ledeng", "sumur_bor", "sumur_terlindung", "sumur_tidak_terlindung", "isi_ulang", "air_hujan"]
 LATRINE = ["jamban_sendiri_septik", "jamban_bersama_septik", "jamban_tanpa_septik", "tidak_ada"]
 
