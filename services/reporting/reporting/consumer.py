@@ -6,16 +6,13 @@ Reporting publishes nothing, so it has no outbox relay.
 from __future__ import annotations
 
 import asyncio
-import signal
 
 from reporting.config import Settings
 from reporting.models import inbox
 from reporting.projection import repository
 from reporting.projection.handlers import handlers
 from shared.consumer import ConsumerRunner, Handler
-from shared.db import create_engine, create_sessionmaker
-from shared.logging import configure_logging
-from shared.runtime import ensure_service_topics
+from shared.runtime import consumer_group, serve_consumer
 
 TOPICS: list[str] = ["kencana.registry", "kencana.uppka", "kencana.dashat"]
 HANDLERS: dict[str, Handler] = handlers()
@@ -23,7 +20,7 @@ PURPOSE = "projector"
 
 
 def consumer_name(settings: Settings) -> str:
-    return f"{settings.service_name}.{PURPOSE}{settings.topic_suffix}"
+    return consumer_group(settings, PURPOSE)
 
 
 def build_runner(settings: Settings, sessionmaker: object, *, name: str | None = None) -> ConsumerRunner:
@@ -32,15 +29,10 @@ def build_runner(settings: Settings, sessionmaker: object, *, name: str | None =
     runner: ConsumerRunner
 
     async def record_lag() -> None:
-        consumer = runner._consumer
-        if consumer is None:
-            return
         lags: dict[str, int] = {}
-        for tp in consumer.assignment():
-            highwater = consumer.highwater(tp)
-            position = runner._processed.get(tp)
-            if highwater is not None and position is not None and tp.topic in logical:
-                lags[logical[tp.topic]] = lags.get(logical[tp.topic], 0) + max(highwater - position, 0)
+        for tp, behind in runner.lag().items():
+            if tp.topic in logical:
+                lags[logical[tp.topic]] = lags.get(logical[tp.topic], 0) + behind
         if lags:
             async with runner.sessionmaker() as session, session.begin():
                 await repository.set_offset_lag(session, lags)
@@ -60,17 +52,7 @@ def build_runner(settings: Settings, sessionmaker: object, *, name: str | None =
 
 
 async def run(settings: Settings) -> None:
-    configure_logging(f"{settings.service_name}-consumer")
-    await ensure_service_topics(settings, TOPICS)
-    engine = create_engine(settings.database_url, pool_size=4)
-    runner = build_runner(settings, create_sessionmaker(engine))
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, runner.stop)
-    try:
-        await runner.run()
-    finally:
-        await engine.dispose()
+    await serve_consumer(settings, TOPICS, lambda sessionmaker: build_runner(settings, sessionmaker))
 
 
 def main() -> None:

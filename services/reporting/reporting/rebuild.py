@@ -53,16 +53,14 @@ async def _replay(settings: Settings, shadow_engine: AsyncEngine, timeout: float
     runner = build_runner(settings, create_sessionmaker(shadow_engine), name=group)
     await runner.start()
     try:
-        consumer = runner._consumer
-        assert consumer is not None
         async with asyncio.timeout(timeout):
-            while not consumer.assignment():
+            while not runner.assignment():
                 await runner.poll_once(timeout_ms=300)
-            partitions = sorted(consumer.assignment())
+            partitions = sorted(runner.assignment())
             # The end offsets at the start are the replay's goal; later events belong to the projector.
-            ends = await consumer.end_offsets(partitions)
+            ends = await runner.end_offsets(partitions)
             while True:
-                positions = [await consumer.position(tp) for tp in partitions]
+                positions = [await runner.position(tp) for tp in partitions]
                 if all(pos >= ends[tp] for pos, tp in zip(positions, partitions, strict=True)):
                     break
                 await runner.poll_once(timeout_ms=300)
