@@ -184,15 +184,35 @@ class ConsumerRunner:
         if offsets:
             await self._consumer.commit(offsets)
 
-    def _record_lag(self) -> None:
-        assert self._consumer is not None
+    def assignment(self) -> set[TopicPartition]:
+        """Partitions this runner owns right now."""
+        return set(self._consumer.assignment()) if self._consumer is not None else set()
+
+    def lag(self) -> dict[TopicPartition, int]:
+        """Records behind the log end per owned partition, as of the last fetch."""
+        if self._consumer is None:
+            return {}
+        out: dict[TopicPartition, int] = {}
         for tp in self._consumer.assignment():
             highwater = self._consumer.highwater(tp)
             position = self._processed.get(tp)
             if highwater is not None and position is not None:
-                metrics.CONSUMER_LAG.labels(self.name, tp.topic, str(tp.partition)).set(
-                    max(highwater - position, 0)
-                )
+                out[tp] = max(highwater - position, 0)
+        return out
+
+    async def end_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+        """Current log-end offsets (a replay's goal)."""
+        assert self._consumer is not None, "start() first"
+        return dict(await self._consumer.end_offsets(partitions))
+
+    async def position(self, tp: TopicPartition) -> int:
+        """The offset of the next record this runner will fetch from `tp`."""
+        assert self._consumer is not None, "start() first"
+        return int(await self._consumer.position(tp))
+
+    def _record_lag(self) -> None:
+        for tp, behind in self.lag().items():
+            metrics.CONSUMER_LAG.labels(self.name, tp.topic, str(tp.partition)).set(behind)
 
     async def _process(self, record: ConsumerRecord[bytes, bytes]) -> None:
         try:

@@ -73,6 +73,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root.handlers = [handler]
     root.setLevel(level)
     logging.getLogger("aiokafka").setLevel("WARNING")
+    logging.getLogger("httpx").setLevel("WARNING")
 
 
 def get_logger(name: str) -> Any:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 
 from prometheus_client import start_http_server
 from sqlalchemy import Table
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.config import ServiceSettings
 from shared.consumer import ConsumerRunner, Handler
@@ -67,6 +68,31 @@ async def run_relay(settings: ServiceSettings, outbox: Table) -> None:
         await engine.dispose()  # type: ignore[attr-defined]
 
 
+async def serve_consumer(
+    settings: ServiceSettings,
+    logical_topics: list[str],
+    build: Callable[[async_sessionmaker[AsyncSession]], ConsumerRunner],
+) -> None:
+    """Run a consumer process until SIGTERM: logging, metrics, topics, engine, graceful stop."""
+    configure_logging(f"{settings.service_name}-consumer")
+    if settings.metrics_port:
+        start_http_server(settings.metrics_port)
+    await ensure_service_topics(settings, logical_topics)
+    engine = create_engine(settings.database_url, pool_size=4)
+    runner = build(create_sessionmaker(engine))
+    _on_signals(runner.stop)
+    log.info("consumer_started", group=runner.name, topics=runner.topics)
+    try:
+        await runner.run()
+    finally:
+        await engine.dispose()
+
+
+def consumer_group(settings: ServiceSettings, purpose: str) -> str:
+    """Consumer group of a service's purpose, e.g. `dashat.projector`."""
+    return f"{settings.service_name}.{purpose}{settings.topic_suffix}"
+
+
 async def run_consumer(
     settings: ServiceSettings,
     *,
@@ -76,26 +102,18 @@ async def run_consumer(
     inbox: Table,
 ) -> None:
     """Consumer process: one consumer group `<service>.<purpose>` applying handlers until SIGTERM."""
-    configure_logging(f"{settings.service_name}-consumer")
-    if settings.metrics_port:
-        start_http_server(settings.metrics_port)
-    await ensure_service_topics(settings, logical_topics)
-    engine = create_engine(settings.database_url, pool_size=4)
-    name = f"{settings.service_name}.{purpose}{settings.topic_suffix}"
-    runner = ConsumerRunner(
-        name=name,
-        topics=[settings.topic(t) for t in logical_topics],
-        handlers=handlers,
-        sessionmaker=create_sessionmaker(engine),
-        inbox=inbox,
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        max_attempts=settings.consumer_max_attempts,
-        backoff_seconds=settings.consumer_backoff_seconds,
-        dead_letter_replication_factor=settings.topic_replication_factor,
-    )
-    _on_signals(runner.stop)
-    log.info("consumer_started", group=name, topics=runner.topics)
-    try:
-        await runner.run()
-    finally:
-        await engine.dispose()
+
+    def build(sessionmaker: async_sessionmaker[AsyncSession]) -> ConsumerRunner:
+        return ConsumerRunner(
+            name=consumer_group(settings, purpose),
+            topics=[settings.topic(t) for t in logical_topics],
+            handlers=handlers,
+            sessionmaker=sessionmaker,
+            inbox=inbox,
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            max_attempts=settings.consumer_max_attempts,
+            backoff_seconds=settings.consumer_backoff_seconds,
+            dead_letter_replication_factor=settings.topic_replication_factor,
+        )
+
+    await serve_consumer(settings, logical_topics, build)

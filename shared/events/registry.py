@@ -119,6 +119,9 @@ class PersonsMerged(EventData):
     person_id: uuid.UUID
     merged_person_id: uuid.UUID
     family_id: uuid.UUID
+    merged_family_id: uuid.UUID | None = Field(
+        default=None, description="The family the merged record belonged to (when different)"
+    )
 
 
 class KbStatusChanged(EventData):
@@ -258,6 +261,10 @@ class BadutaStuntingDetected(StuntingCaseFacts):
     birth_date: date
     welfare_decile: int | None = None
     krs: bool = False
+    reopened: bool = Field(
+        default=False,
+        description="The case was resolved, and the measurement that resolved it was corrected or retracted",
+    )
 
 
 class StuntingResolved(StuntingCaseFacts):

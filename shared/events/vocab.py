@@ -31,7 +31,9 @@ Position = Literal["l", "h"]
 UppkaCategory = Literal["remaja", "pus", "lansia", "lainnya"]
 GroupStatus = Literal["active", "inactive", "dissolved"]
 DashatCategory = Literal["catin", "ibu_hamil", "ibu_menyusui", "baduta_stunting", "balita_stunting"]
-ExitReason = Literal["completed", "recovered", "aged_out", "moved", "died", "refused", "retracted"]
+ExitReason = Literal[
+    "completed", "recovered", "aged_out", "moved", "died", "refused", "retracted", "pregnancy_lost"
+]
 WaitlistReason = Literal["no_kitchen", "kitchen_full"]
 FundSource = Literal["apbn_bokb", "apbd", "dana_desa", "csr", "community", "uppka_contribution"]
 ExpenseCategory = Literal["ingredients", "fuel", "labour", "equipment", "other"]

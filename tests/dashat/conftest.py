@@ -154,3 +154,47 @@ def person(
         pus=sex == "P",
         rule_version="test",
     )
+
+
+def pregnancy(pid: uuid.UUID, fid: uuid.UUID, village: str, **kw: object) -> reg.PregnancyRegistered:
+    values: dict[str, object] = {
+        "pregnancy_id": uuid.uuid4(),
+        "person_id": pid,
+        "family_id": fid,
+        "village_code": village,
+        "rw": "001",
+        "expected_delivery": datetime.now(UTC).date() + timedelta(days=150),
+        "kek": True,
+        "anaemia": "none",
+        "mother_age_years": 27,
+        "welfare_decile": 7,
+        "krs": False,
+        "rule_version": "test",
+    }
+    values.update(kw)
+    return reg.PregnancyRegistered(**values)
+
+
+def ended(p: reg.PregnancyRegistered, outcome: str) -> reg.PregnancyEnded:
+    return reg.PregnancyEnded(
+        pregnancy_id=p.pregnancy_id,
+        person_id=p.person_id,
+        family_id=p.family_id,
+        village_code=p.village_code,
+        outcome=outcome,
+        ended_on=datetime.now(UTC).date(),
+    )
+
+
+def moved(
+    pid: uuid.UUID, from_fid: uuid.UUID, from_village: str, to_village: str, **kw: Any
+) -> reg.PersonMoved:
+    return reg.PersonMoved(
+        person_id=pid,
+        from_family_id=from_fid,
+        family_id=kw.pop("family_id", uuid.uuid4()),
+        from_village_code=from_village,
+        village_code=to_village,
+        rw=kw.pop("rw", "001"),
+        moved_on=date.today(),
+    )

@@ -140,6 +140,32 @@ def test_catin_and_birth_rules() -> None:
     assert isinstance(rules.decide_after_birth(was_target=True, config=off, **kw), rules.Refusal)
 
 
+def test_continuation_after_a_move() -> None:
+    kw: dict[str, Any] = {
+        "category": "baduta_stunting",
+        "previous_enrolment_id": "e1",
+        "previous_kitchen_id": "k1",
+        "previous_rule_id": rules.RULE_BADUTA_STUNTING,
+        "previous_facts": {"haz": -2.5, "case_id": "c"},
+        "today": TODAY,
+    }
+    d = rules.decide_after_move(person=GIRL, planned_end_date=date(2026, 12, 29), **kw)
+    assert isinstance(d, rules.Decision)
+    assert (d.category, d.rule_id, d.planned_days, d.priority) == ("baduta_stunting", rules.RULE_MOVED, 30, 3)
+    assert d.facts["haz"] == -2.5 and d.facts["continues_enrolment_id"] == "e1"
+    assert rules.decide_after_move(person=GIRL, planned_end_date=TODAY, **kw) == rules.Refusal(
+        rules.RULE_MOVED, "planned_end_reached"
+    )
+    old = replace(GIRL, birth_date=date(2024, 11, 1))
+    assert rules.decide_after_move(person=old, planned_end_date=date(2027, 1, 1), **kw) == rules.Refusal(
+        rules.RULE_MOVED, "aged_out"
+    )
+    gone = replace(GIRL, moved_out=True)
+    assert rules.decide_after_move(person=gone, planned_end_date=date(2027, 1, 1), **kw) == rules.Refusal(
+        rules.RULE_MOVED, "person_moved_out"
+    )
+
+
 def test_contradictions() -> None:
     man = rules.PersonFacts(sex="L", birth_date=date(1990, 1, 1))
     assert [c.rule for c in rules.contradictions("ibu_hamil", man, TODAY)] == ["category.ibu_hamil.sex"]

@@ -289,7 +289,9 @@ async def test_sweep_ages_out_completes_and_flags(session: AsyncSession) -> None
             )
         )
     counts = await enrolment_service.sweep(session, date.today() + timedelta(days=91))
-    assert counts["aged_out"] >= 1 and counts["completed"] >= 1 and counts["flagged"] >= 1
+    assert (
+        counts is not None and counts["aged_out"] >= 1 and counts["completed"] >= 1 and counts["flagged"] >= 1
+    )
     assert [(e.status, e.exit_reason) for e in await enrolments(session, old)] == [("exited", "aged_out")]
     [e] = await enrolments(session, young)
     assert (e.status, e.exit_reason, e.outcome_flagged_on) == (

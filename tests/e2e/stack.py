@@ -28,7 +28,7 @@ ROLES = {
     "registry": ("api", "relay"),
     "uppka": ("api", "relay", "consumer"),
     "dashat": ("api", "relay", "consumer"),
-    "reporting": ("api",),
+    "reporting": ("api", "consumer"),
 }
 
 

@@ -21,9 +21,10 @@ from shared.config import ServiceSettings
 from shared.consumer import inbox_table
 from shared.db import create_engine, create_sessionmaker, make_metadata
 from shared.events import EventData
-from shared.outbox import outbox_table
+from shared.outbox import outbox_table, publish
 from shared.testing.plugin import CHECKOUT_TAG, recreate_database
 from shared.web.app import create_service_app
+from shared.web.deps import SessionDep
 from shared.web.idempotency import idempotency_table
 from shared.web.schemas import ApiInput
 
@@ -97,6 +98,12 @@ def make_test_app(db_url: str) -> FastAPI:
     @router.get("/v1/secret")
     async def secret(_: object = require_scopes("probe:read")) -> dict[str, str]:
         return {"ok": "yes"}
+
+    @router.post("/v1/probe-events", status_code=201)
+    async def probe_event(session: SessionDep, _: object = require_scopes("probe:write")) -> dict[str, str]:
+        async with session.begin():
+            envelope = await publish(session, outbox, ProbeHappened(key="corr", n=1), key="corr")
+        return {"event_id": envelope.id}
 
     @router.get("/v1/boom")
     async def boom() -> None:

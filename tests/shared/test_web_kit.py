@@ -241,3 +241,28 @@ def test_dev_token_round_trip_claims() -> None:
     claims = jwt.decode(token, options={"verify_signature": False})
     assert claims["scope"] == "a:b c:d"
     assert claims["region"] == "15.71"
+
+
+async def test_request_id_becomes_the_events_correlation_id(
+    client: httpx.AsyncClient, sessionmaker: Any
+) -> None:
+    import uuid as uuid_module
+
+    from sqlalchemy import select
+
+    from tests.shared.conftest import outbox
+
+    request_id = unique("req-")
+    response = await client.post(
+        "/v1/probe-events", headers={**bearer("probe:write"), "X-Request-ID": request_id}
+    )
+    assert response.status_code == 201, response.text
+    async with sessionmaker() as session:
+        envelope = (
+            await session.execute(
+                select(outbox.c.envelope).where(
+                    outbox.c.event_id == uuid_module.UUID(response.json()["event_id"])
+                )
+            )
+        ).scalar_one()
+    assert envelope["correlationid"] == request_id

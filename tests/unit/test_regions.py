@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import time
 from importlib import resources
 
 import pytest
@@ -45,12 +44,10 @@ def test_snapshot_is_small() -> None:
     assert len(_snapshot_bytes()) < 2 * 1024 * 1024
 
 
-def test_load_is_cached_and_fast() -> None:
+def test_load_is_cached() -> None:
+    # How fast the load is belongs to benchmarks, not to tests (shared machines are noisy).
     load_regions.cache_clear()
-    t0 = time.perf_counter()
     first = load_regions()
-    elapsed = time.perf_counter() - t0
-    assert elapsed < 1.0
     assert load_regions() is first
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.config import ServiceSettings
@@ -12,3 +13,5 @@ class Settings(ServiceSettings):
 
     service_name: str = "dashat"
     port: int = 8003
+    # The consumer sweeps at start and then this often; the sweep is idempotent within a day.
+    sweep_interval_seconds: float = Field(default=3600, gt=0)

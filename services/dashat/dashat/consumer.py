@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from dashat.config import Settings
 from dashat.enrolment import handlers as enrolment
@@ -10,7 +11,9 @@ from dashat.funds import handlers as funds
 from dashat.models import inbox
 from dashat.outcomes import handlers as outcomes
 from dashat.people import handlers as people
+from dashat.sweep import sweep_periodically
 from shared.consumer import Handler
+from shared.db import create_engine, create_sessionmaker
 from shared.events import registry as reg
 from shared.events import uppka as up
 from shared.runtime import run_consumer
@@ -41,10 +44,25 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
-def main() -> None:
-    asyncio.run(
-        run_consumer(Settings(), purpose="projector", logical_topics=TOPICS, handlers=HANDLERS, inbox=inbox)
+async def run(settings: Settings) -> None:
+    """Apply events until SIGTERM, sweeping alongside (replicas take turns through the sweep's advisory lock)."""
+    engine = create_engine(settings.database_url, pool_size=1)
+    sweeper = asyncio.create_task(
+        sweep_periodically(create_sessionmaker(engine), settings.sweep_interval_seconds), name="dashat-sweep"
     )
+    try:
+        await run_consumer(
+            settings, purpose="projector", logical_topics=TOPICS, handlers=HANDLERS, inbox=inbox
+        )
+    finally:
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
+        await engine.dispose()
+
+
+def main() -> None:
+    asyncio.run(run(Settings()))
 
 
 if __name__ == "__main__":

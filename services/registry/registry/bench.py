@@ -8,6 +8,7 @@ index, outbox rows, KRS), not raw inserts.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 import time
 from datetime import date
@@ -23,6 +24,8 @@ from shared.testing.plugin import recreate_database, running_app
 
 
 async def main(families: int = 1000, concurrency: int = 8) -> None:
+    # httpx logs every request at INFO: printing 1,000 JSON lines would be measured as API time.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     url = await recreate_database("scratch_registry_bench")
     await upgrade("registry", url)
     headers = {

@@ -18,6 +18,16 @@ class Settings(ServiceSettings):
     nik_encryption_keys: str = ""
     # HMAC-SHA256 key of the blind index used for NIK/KK lookup and uniqueness (base64, >= 32 bytes).
     nik_index_key: str = ""
+    # Bulk import: files up to this many rows are processed inside the request; larger ones become a job.
+    import_sync_max_rows: int = 1000
+    # Rows per chunk (whole families): one transaction, one commit, one progress step each.
+    import_chunk_rows: int = 5000
+    # The import worker runs in the API process; off for processes that must not pick up jobs.
+    import_worker_enabled: bool = True
+    import_poll_interval_seconds: float = 1.0
+    # A running job whose heartbeat is older than this is taken to be abandoned (its worker died) and resumed.
+    import_lease_seconds: float = 60.0
+    import_max_bytes: int = 200 * 1024 * 1024
 
     def secrets(self) -> dict[str, str]:
         return {"nik_encryption_keys": self.nik_encryption_keys, "nik_index_key": self.nik_index_key}

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from datetime import timedelta
+
 from fastapi import FastAPI
 
 from registry.config import Settings
@@ -13,9 +17,12 @@ from shared.web.app import create_service_app
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the registry app; clients and the engine are created in its lifespan."""
     from registry.anthropometry.endpoints import router as anthropometry_router
+    from registry.duplicates.endpoints import router as duplicates_router
     from registry.families.endpoints import router as families_router
     from registry.growth.endpoints import router as growth_router
     from registry.health.endpoints import router as health_router
+    from registry.imports.endpoints import router as imports_router
+    from registry.imports.jobs import ImportWorker
     from registry.regions.endpoints import router as regions_router
 
     load_all_models()
@@ -23,6 +30,33 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     async def open_vault(app: FastAPI) -> None:
         app.state.vault = PiiVault.from_settings(settings)
+
+    async def start_import_worker(app: FastAPI) -> None:
+        if not settings.import_worker_enabled:
+            return
+        worker = ImportWorker(
+            app.state.sessionmaker,
+            app.state.vault,
+            poll_interval=settings.import_poll_interval_seconds,
+            lease=timedelta(seconds=settings.import_lease_seconds),
+            chunk_rows=settings.import_chunk_rows,
+        )
+        app.state.import_worker = worker
+        app.state.import_task = asyncio.create_task(worker.run(), name="import-worker")
+
+    async def stop_import_worker(app: FastAPI) -> None:
+        worker = getattr(app.state, "import_worker", None)
+        if worker is None:
+            return
+        worker.stop()
+        task: asyncio.Task[None] = app.state.import_task
+        try:
+            await asyncio.wait_for(task, 30)
+        except TimeoutError:
+            # A chunk in flight is rolled back with its connection; the job resumes elsewhere from its lease.
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     return create_service_app(
         settings,
@@ -33,9 +67,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "`registry:pii:read` (then `X-Purpose` is required and every read is logged). Every resource is "
             "limited to the token's region; lists take `updated_since` (change feed with tombstones)."
         ),
-        routers=[regions_router, families_router, health_router, growth_router, anthropometry_router],
+        routers=[
+            regions_router,
+            duplicates_router,  # before families: /v1/persons/duplicates is not a person id
+            families_router,
+            health_router,
+            growth_router,
+            anthropometry_router,
+            imports_router,
+        ],
         idempotency_table=idempotency,
-        on_startup=[open_vault],
-        # 10,000 scoring items are about 1.5 MB of JSON.
-        body_limit_overrides={"/v1/anthropometry:score": 4 * 1024 * 1024},
+        on_startup=[open_vault, start_import_worker],
+        on_shutdown=[stop_import_worker],
+        # 10,000 scoring items are about 1.5 MB of JSON; 100,000 import rows about 15 MB of CSV.
+        body_limit_overrides={
+            "/v1/anthropometry:score": 4 * 1024 * 1024,
+            "/v1/imports": settings.import_max_bytes,
+        },
     )

@@ -24,4 +24,5 @@ def load_all_models() -> None:
     import registry.families.models
     import registry.growth.models
     import registry.health.models
+    import registry.imports.models
     import registry.regions.models  # noqa: F401

@@ -1,4 +1,7 @@
-"""The reporting consumer process: Kafka -> handlers, each event applied once (`python -m reporting.consumer`)."""
+"""The reporting consumer process: Kafka -> projections, each event applied once (`python -m reporting.consumer`).
+
+Reporting publishes nothing, so it has no outbox relay.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +9,54 @@ import asyncio
 
 from reporting.config import Settings
 from reporting.models import inbox
-from shared.consumer import Handler
-from shared.runtime import run_consumer
+from reporting.projection import repository
+from reporting.projection.handlers import handlers
+from shared.consumer import ConsumerRunner, Handler
+from shared.runtime import consumer_group, serve_consumer
 
-TOPICS: list[str] = []
-HANDLERS: dict[str, Handler] = {}
+TOPICS: list[str] = ["kencana.registry", "kencana.uppka", "kencana.dashat"]
+HANDLERS: dict[str, Handler] = handlers()
+PURPOSE = "projector"
+
+
+def consumer_name(settings: Settings) -> str:
+    return consumer_group(settings, PURPOSE)
+
+
+def build_runner(settings: Settings, sessionmaker: object, *, name: str | None = None) -> ConsumerRunner:
+    """The projector; after each poll it records the offset lag per logical topic for freshness."""
+    logical = {settings.topic(t): t for t in TOPICS}
+    runner: ConsumerRunner
+
+    async def record_lag() -> None:
+        lags: dict[str, int] = {}
+        for tp, behind in runner.lag().items():
+            if tp.topic in logical:
+                lags[logical[tp.topic]] = lags.get(logical[tp.topic], 0) + behind
+        if lags:
+            async with runner.sessionmaker() as session, session.begin():
+                await repository.set_offset_lag(session, lags)
+
+    runner = ConsumerRunner(
+        name=name or consumer_name(settings),
+        topics=[settings.topic(t) for t in TOPICS],
+        handlers=HANDLERS,
+        sessionmaker=sessionmaker,  # type: ignore[arg-type]
+        inbox=inbox,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        max_attempts=settings.consumer_max_attempts,
+        backoff_seconds=settings.consumer_backoff_seconds,
+        before_offset_commit=record_lag,
+    )
+    return runner
+
+
+async def run(settings: Settings) -> None:
+    await serve_consumer(settings, TOPICS, lambda sessionmaker: build_runner(settings, sessionmaker))
 
 
 def main() -> None:
-    asyncio.run(
-        run_consumer(Settings(), purpose="projector", logical_topics=TOPICS, handlers=HANDLERS, inbox=inbox)
-    )
+    asyncio.run(run(Settings()))
 
 
 if __name__ == "__main__":

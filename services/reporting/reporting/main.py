@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from reporting.config import Settings
+from reporting.indicators.endpoints import router as indicators_router
 from reporting.models import idempotency
 from shared.web.app import create_service_app
 
@@ -16,6 +17,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings,
         title="Kencana Reporting",
         description="Programme indicators for every region level, built from all services' events, with exports and charts.",
-        routers=[],
+        routers=[indicators_router],
         idempotency_table=idempotency,
     )

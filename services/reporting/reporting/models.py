@@ -21,3 +21,4 @@ idempotency = idempotency_table(Base.metadata)
 
 def load_all_models() -> None:
     """Import every module that defines tables, so the metadata is complete (migrations, drift check)."""
+    import reporting.projection.models  # noqa: F401

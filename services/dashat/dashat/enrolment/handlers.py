@@ -6,15 +6,18 @@ dead-letter re-drives), and person facts may come after the event that needs the
 
 from __future__ import annotations
 
+import uuid
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dashat.common import today
+from dashat.common import norm_rw, today
 from dashat.enrolment import placement, rules
 from dashat.enrolment import repository as repo
-from dashat.enrolment.models import StuntingCase
+from dashat.enrolment.models import Enrolment, StuntingCase, WaitlistEntry
 from dashat.kitchens import domain as kitchen_domain
 from dashat.kitchens import repository as kitchens
 from dashat.people import handlers as people
+from dashat.people import repository as people_repo
 from dashat.people.models import PersonReplica
 from shared.events import CloudEvent
 from shared.events import registry as reg
@@ -147,8 +150,12 @@ async def handle_pregnancy_ended(session: AsyncSession, env: CloudEvent, data: r
     was_target = await repo.any_by_trigger(session, data.pregnancy_id)
     hamil = await repo.active_enrolment(session, data.person_id, "ibu_hamil")
     if hamil is not None:
+        # A loss is not a programme completed: it is told apart so reports do not count it as one.
+        status, reason = (
+            ("completed", "completed") if data.outcome == "birth" else ("exited", "pregnancy_lost")
+        )
         await placement.end(
-            session, hamil, status="completed", reason="completed", causing_event_id=env.id, on=data.ended_on
+            session, hamil, status=status, reason=reason, causing_event_id=env.id, on=data.ended_on
         )
     waiting = await repo.waiting_entry(session, data.person_id, "ibu_hamil")
     if waiting is not None:
@@ -196,6 +203,10 @@ async def handle_catin_registered(session: AsyncSession, env: CloudEvent, data: 
 async def _exit_all(
     session: AsyncSession, env: CloudEvent, person_id: object, reason: str, on: object
 ) -> None:
+    # Waiting entries first: a place freed by ending an enrolment must not go to this person's own entry.
+    for entry in await repo.waiting_of_person(session, person_id):  # type: ignore[arg-type]
+        placement.cancel_waiting(entry, reason)
+    await session.flush()
     for enrolment in await repo.active_enrolments_of_person(session, person_id):  # type: ignore[arg-type]
         await placement.end(
             session,
@@ -205,8 +216,6 @@ async def _exit_all(
             causing_event_id=env.id,
             on=on,  # type: ignore[arg-type]
         )
-    for entry in await repo.waiting_of_person(session, person_id):  # type: ignore[arg-type]
-        placement.cancel_waiting(entry, reason)
 
 
 async def handle_person_died(session: AsyncSession, env: CloudEvent, data: reg.PersonDied) -> None:
@@ -214,29 +223,72 @@ async def handle_person_died(session: AsyncSession, env: CloudEvent, data: reg.P
     await _exit_all(session, env, data.person_id, "died", data.died_on)
 
 
-async def _exit_if_no_longer_served(session: AsyncSession, env: CloudEvent, person: PersonReplica) -> None:
-    """After a move: enrolments whose kitchen no longer serves the person's place end (reason moved)."""
+def _same_place(village_code: str, rw: str | None, person: PersonReplica) -> bool:
+    return village_code == person.village_code and norm_rw(rw) == norm_rw(person.rw)
+
+
+async def _follow_move(session: AsyncSession, env: CloudEvent, person: PersonReplica) -> None:
+    """After a move: leave kitchens that no longer serve the person and look for a place where they now live.
+
+    Someone who left the registry's area is only exited: where they went is not known here.
+    """
     if person.moved_out:
         await _exit_all(session, env, person.person_id, "moved", person.moved_on)
         return
+    if person.village_code is None:
+        return
+    target = placement.Target(person.person_id, person.family_id, person.village_code, person.rw)
+    # Waiting entries of the old place wait at the new one instead (and may find a place there at once).
+    for entry in await repo.waiting_of_person(session, person.person_id):
+        if _same_place(entry.village_code, entry.rw, person):
+            continue
+        placement.cancel_waiting(entry, "moved")
+        await session.flush()
+        decision = rules.Decision(
+            category=entry.category,  # type: ignore[arg-type]
+            rule_id=entry.rule_id,
+            rule_version=entry.rule_version,
+            planned_days=entry.planned_days,
+            priority=rules.priority(person.welfare_decile, person.krs),
+            facts={**entry.facts, "moved_from_waitlist_id": str(entry.id), "moved_by_event_id": env.id},
+        )
+        trigger = placement.Trigger(entry.trigger_event_id, entry.trigger_ref, entry.triggered_at)
+        await placement.place(session, target=target, decision=decision, trigger=trigger)
     for enrolment in await repo.active_enrolments_of_person(session, person.person_id):
         kitchen = await kitchens.get(session, enrolment.kitchen_id)
-        if kitchen is None or person.village_code is None:
+        if kitchen is None or kitchen_domain.serves(
+            kitchen.village_code, kitchen.rws, person.village_code, person.rw
+        ):
             continue
-        if not kitchen_domain.serves(kitchen.village_code, kitchen.rws, person.village_code, person.rw):
-            await placement.end(
-                session,
-                enrolment,
-                status="exited",
-                reason="moved",
-                causing_event_id=env.id,
-                on=person.moved_on,
-            )
+        await placement.end(
+            session,
+            enrolment,
+            status="exited",
+            reason="moved",
+            causing_event_id=env.id,
+            on=person.moved_on,
+        )
+        continued = rules.decide_after_move(
+            person=person_facts(person),
+            category=enrolment.category,
+            planned_end_date=enrolment.planned_end_date,
+            previous_enrolment_id=str(enrolment.id),
+            previous_kitchen_id=str(enrolment.kitchen_id),
+            previous_rule_id=enrolment.rule_id,
+            previous_facts=dict(enrolment.facts),
+            today=today(),
+        )
+        if isinstance(continued, rules.Refusal):
+            log.info("not_enrolled", rule=continued.rule_id, reason=continued.reason, event_id=env.id)
+            continue
+        # The trigger reference stays, so a later resolution or retraction of the case still finds it.
+        trigger = placement.Trigger(env.id, enrolment.trigger_ref, env.time)
+        await placement.place(session, target=target, decision=continued, trigger=trigger)
 
 
 async def handle_person_moved(session: AsyncSession, env: CloudEvent, data: reg.PersonMoved) -> None:
     person = await people.apply_person_moved(session, env, data)
-    await _exit_if_no_longer_served(session, env, person)
+    await _follow_move(session, env, person)
 
 
 async def handle_family_moved(session: AsyncSession, env: CloudEvent, data: reg.FamilyMoved) -> None:
@@ -244,20 +296,80 @@ async def handle_family_moved(session: AsyncSession, env: CloudEvent, data: reg.
         person = await session.get(PersonReplica, person_id)
         if person is not None:
             person.moved_on = data.moved_on
-            await _exit_if_no_longer_served(session, env, person)
+            await _follow_move(session, env, person)
 
 
 async def handle_person_facts(session: AsyncSession, env: CloudEvent, data: reg.PersonFacts) -> None:
     await people.apply_person_facts(session, env, data)
 
 
+async def _refresh_priority(session: AsyncSession, env: CloudEvent, family_id: uuid.UUID) -> None:
+    """A family's decile or KRS status changed: its members' places in the queue follow (priority is stored)."""
+    family = await people_repo.get_family(session, family_id)
+    if family is None:
+        return
+    waiting, active = await repo.set_family_priority(
+        session, family_id, rules.priority(family.welfare_decile, family.krs)
+    )
+    if waiting or active:
+        log.info(
+            "priority_refreshed", family_id=str(family_id), waiting=waiting, active=active, event_id=env.id
+        )
+
+
 async def handle_family_facts(session: AsyncSession, env: CloudEvent, data: reg.FamilyFacts) -> None:
     await people.apply_family_facts(session, env, data)
+    await _refresh_priority(session, env, data.family_id)
 
 
 async def handle_stunting_risk(session: AsyncSession, env: CloudEvent, data: reg.StuntingRiskChanged) -> None:
     await people.apply_stunting_risk(session, env, data)
+    await _refresh_priority(session, env, data.family_id)
+
+
+def _earlier(a: Enrolment, b: Enrolment) -> tuple[Enrolment, Enrolment]:
+    """(kept, dropped): the enrolment that started first stays."""
+    return (a, b) if (a.start_date, a.enrolled_at) <= (b.start_date, b.enrolled_at) else (b, a)
 
 
 async def handle_person_merged(session: AsyncSession, env: CloudEvent, data: reg.PersonsMerged) -> None:
+    """Two records were one person: the surviving id takes over enrolments, waitlist, meals and measurements."""
     await people.apply_person_merged(session, env, data)
+    survivor, merged = data.person_id, data.merged_person_id
+    if survivor == merged:
+        return
+    active = {e.category: e for e in await repo.active_enrolments_of_person(session, survivor)}
+    freed: set[str] = set()
+    for enrolment in await repo.active_enrolments_of_person(session, merged):
+        other = active.get(enrolment.category)
+        if other is None:
+            active[enrolment.category] = enrolment
+            continue
+        kept, dropped = _earlier(other, enrolment)
+        active[enrolment.category] = kept
+        # A duplicate, not a decision about the person: withdrawn, the merge event as the cause.
+        await placement.end(
+            session, dropped, status="exited", reason="retracted", causing_event_id=env.id, refill=False
+        )
+        freed.add(dropped.village_code)
+    waiting: dict[str, WaitlistEntry] = {}
+    for entry in [
+        *await repo.waiting_of_person(session, survivor),
+        *await repo.waiting_of_person(session, merged),
+    ]:
+        if entry.category in active:
+            placement.cancel_waiting(entry, "already_enrolled")
+        elif entry.category in waiting:
+            first = waiting[entry.category]
+            kept_entry, later = (
+                (first, entry) if first.waitlisted_at <= entry.waitlisted_at else (entry, first)
+            )
+            waiting[entry.category] = kept_entry
+            placement.cancel_waiting(later, "merged")
+        else:
+            waiting[entry.category] = entry
+    await session.flush()
+    await repo.move_person_records(session, merged, survivor, data.family_id)
+    # Places freed by a dropped duplicate go to the waitlist now, after the records point at one person.
+    for village in sorted(freed):
+        await placement.fill_waitlist(session, village)

@@ -20,6 +20,8 @@ from dashat.kitchens import domain as kitchen_domain
 from dashat.kitchens import repository as kitchens
 from dashat.kitchens.models import Kitchen
 from dashat.models import outbox
+from dashat.people import repository as people
+from dashat.people.models import PersonReplica
 from shared.db import new_id, utcnow
 from shared.events import dashat as ev
 from shared.logging import get_logger
@@ -238,6 +240,18 @@ async def end(
         await fill_waitlist(session, enrolment.village_code)
 
 
+def _no_longer_eligible(person: PersonReplica | None) -> str | None:
+    if person is None:
+        return None
+    if not person.alive:
+        return "died"
+    if person.moved_out:
+        return "moved"
+    if person.merged_into is not None:
+        return "merged"
+    return None
+
+
 def cancel_waiting(entry: WaitlistEntry, resolution: str) -> None:
     entry.status = "cancelled"
     entry.resolution = resolution
@@ -261,6 +275,11 @@ async def fill_waitlist(session: AsyncSession, village_code: str) -> list[Enrolm
         ]
         chosen = kitchen_domain.pick_kitchen(serving)
         if not isinstance(chosen, Kitchen):
+            continue
+        gone = _no_longer_eligible(await people.get_person(session, entry.person_id))
+        if gone is not None:
+            # Died, left or merged while waiting, and that event has not reached this entry yet.
+            cancel_waiting(entry, gone)
             continue
         if await repo.active_enrolment(session, entry.person_id, entry.category) is not None:
             cancel_waiting(entry, "already_enrolled")

@@ -6,10 +6,13 @@ import uuid
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dashat.enrolment.models import Enrolment, StuntingCase, WaitlistEntry
+from dashat.meals.models import MealServing
+from dashat.outcomes.models import ChildMeasurement
+from dashat.people.models import PersonReplica
 from shared.web.pagination import PageParams, keyset
 
 
@@ -84,6 +87,16 @@ async def active_children(session: AsyncSession) -> list[Enrolment]:
     return list((await session.execute(stmt.with_for_update(skip_locked=True))).scalars())
 
 
+# One key for the daily sweep, shared by the consumer replicas and `python -m dashat.sweep` ("dashatsw").
+SWEEP_LOCK_KEY = 0x6461736861747377
+
+
+async def try_sweep_lock(session: AsyncSession) -> bool:
+    """Take the sweep's advisory lock for this transaction, or report that another process holds it."""
+    # Transaction-scoped: released by the commit, and by PostgreSQL if the sweeping process dies.
+    return bool((await session.execute(select(func.pg_try_advisory_xact_lock(SWEEP_LOCK_KEY)))).scalar_one())
+
+
 async def lock_case(session: AsyncSession, case_id: uuid.UUID) -> StuntingCase | None:
     stmt = select(StuntingCase).where(StuntingCase.case_id == case_id).with_for_update()
     return (await session.execute(stmt)).scalar_one_or_none()
@@ -104,3 +117,79 @@ async def page_enrolments(session: AsyncSession, where: list[Any], params: PageP
 async def page_waitlist(session: AsyncSession, where: list[Any], params: PageParams) -> list[WaitlistEntry]:
     stmt = keyset(select(WaitlistEntry).where(*where), params, WaitlistEntry.id)
     return list((await session.execute(stmt)).scalars())
+
+
+async def move_person_records(
+    session: AsyncSession, from_id: uuid.UUID, to_id: uuid.UUID, family_id: uuid.UUID
+) -> None:
+    """Give everything recorded under a merged person id to the surviving id (the caller settled duplicates)."""
+    await session.execute(
+        update(Enrolment)
+        .where(Enrolment.person_id == from_id)
+        .values(person_id=to_id, version=Enrolment.version + 1)
+        .execution_options(synchronize_session="fetch")
+    )
+    await session.execute(
+        update(WaitlistEntry)
+        .where(WaitlistEntry.person_id == from_id)
+        .values(person_id=to_id)
+        .execution_options(synchronize_session="fetch")
+    )
+    # What is still running belongs to the surviving person's family now.
+    await session.execute(
+        update(Enrolment)
+        .where(Enrolment.person_id == to_id, Enrolment.status == "active")
+        .values(family_id=family_id)
+        .execution_options(synchronize_session="fetch")
+    )
+    await session.execute(
+        update(WaitlistEntry)
+        .where(WaitlistEntry.person_id == to_id, WaitlistEntry.status == "waiting")
+        .values(family_id=family_id)
+        .execution_options(synchronize_session="fetch")
+    )
+    await session.execute(
+        update(StuntingCase).where(StuntingCase.person_id == from_id).values(person_id=to_id)
+    )
+    await session.execute(
+        update(ChildMeasurement).where(ChildMeasurement.person_id == from_id).values(person_id=to_id)
+    )
+    # One person gets one portion per date and slot: a portion recorded under both ids counts once.
+    survivor = MealServing.__table__.alias("survivor")
+    await session.execute(
+        delete(MealServing).where(
+            MealServing.person_id == from_id,
+            exists().where(
+                and_(
+                    survivor.c.person_id == to_id,
+                    survivor.c.served_on == MealServing.served_on,
+                    survivor.c.slot == MealServing.slot,
+                )
+            ),
+        )
+    )
+    await session.execute(update(MealServing).where(MealServing.person_id == from_id).values(person_id=to_id))
+
+
+async def set_family_priority(session: AsyncSession, family_id: uuid.UUID, priority: int) -> tuple[int, int]:
+    """Give a family's waiting entries and active enrolments a new priority; returns how many changed."""
+    members = select(PersonReplica.person_id).where(PersonReplica.family_id == family_id).scalar_subquery()
+    waiting = await session.execute(
+        update(WaitlistEntry)
+        .where(
+            WaitlistEntry.person_id.in_(members),
+            WaitlistEntry.status == "waiting",
+            WaitlistEntry.priority != priority,
+        )
+        .values(priority=priority)
+        .returning(WaitlistEntry.id)
+        .execution_options(synchronize_session="fetch")
+    )
+    active = await session.execute(
+        update(Enrolment)
+        .where(Enrolment.person_id.in_(members), Enrolment.status == "active", Enrolment.priority != priority)
+        .values(priority=priority, version=Enrolment.version + 1)
+        .returning(Enrolment.id)
+        .execution_options(synchronize_session="fetch")
+    )
+    return len(waiting.all()), len(active.all())

@@ -9,7 +9,7 @@ from __future__ import annotations
 import calendar
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 RULES_VERSION = "dashat-enrolment-2026.1"
 
@@ -20,6 +20,7 @@ RULE_PREGNANCY = "pregnancy_at_risk"
 RULE_CATIN = "catin_at_risk"
 RULE_BIRTH = "birth_breastfeeding"
 RULE_MANUAL = "manual"
+RULE_MOVED = "moved_continuation"
 
 # A decile we do not know sorts after every known decile (1 = poorest).
 UNKNOWN_DECILE = 11
@@ -258,6 +259,49 @@ def decide_after_birth(
             "pregnancy_id": pregnancy_id,
             "birth_on": ended_on.isoformat(),
             "child_person_id": child_person_id,
+        },
+    )
+
+
+def decide_after_move(
+    *,
+    person: PersonFacts,
+    category: str,
+    planned_end_date: date,
+    previous_enrolment_id: str,
+    previous_kitchen_id: str,
+    previous_rule_id: str | None,
+    previous_facts: dict[str, Any],
+    today: date,
+    config: RuleConfig = DEFAULT_CONFIG,
+) -> Decision | Refusal:
+    """Someone who moved out of their kitchen's area continues, where they now live, for the time they had left."""
+    if (blocked := _blocked(person, RULE_MOVED)) is not None:
+        return blocked
+    if category not in config.planned_days:
+        return Refusal(RULE_MOVED, "unknown_category")
+    remaining = (planned_end_date - today).days
+    if remaining <= 0:
+        return Refusal(RULE_MOVED, "planned_end_reached")
+    if (
+        category in ("baduta_stunting", "balita_stunting")
+        and person.birth_date is not None
+        and today >= child_exit_date(person.birth_date, category, config)
+    ):
+        return Refusal(RULE_MOVED, "aged_out")
+    return Decision(
+        category=cast(Category, category),
+        rule_id=RULE_MOVED,
+        rule_version=config.version,
+        planned_days=remaining,
+        priority=priority(person.welfare_decile, person.krs),
+        # The earlier facts stay (a child's baseline HAZ, the case or pregnancy id) so outcomes carry over.
+        facts={
+            **previous_facts,
+            "continues_enrolment_id": previous_enrolment_id,
+            "previous_kitchen_id": previous_kitchen_id,
+            "previous_rule_id": previous_rule_id,
+            "planned_end_date": planned_end_date.isoformat(),
         },
     )
 

@@ -208,11 +208,17 @@ async def outcome(session: AsyncSession, enrolment_id: uuid.UUID, principal: Pri
     )
 
 
-async def sweep(session: AsyncSession, on: date | None = None) -> dict[str, int]:
-    """Daily: flag children without improvement, age children out, complete enrolments at their planned end."""
+async def sweep(session: AsyncSession, on: date | None = None) -> dict[str, int] | None:
+    """Daily: flag children without improvement, age children out, complete enrolments at their planned end.
+
+    Returns None, having done nothing, when another process (consumer replica, cron run) is sweeping right now.
+    Running it again the same day changes nothing: every step only touches what is still due.
+    """
     day = on or today()
     counts = {"flagged": 0, "aged_out": 0, "completed": 0}
     async with session.begin():
+        if not await repo.try_sweep_lock(session):
+            return None
         villages: set[str] = set()
         for enrolment in await repo.active_children(session):
             t = outcome_domain.trajectory(_baseline(enrolment), await _points(session, enrolment))

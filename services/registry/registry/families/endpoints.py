@@ -23,6 +23,7 @@ from registry.families.schemas import (
     KampungKbCreate,
     KampungKbRead,
     KampungKbUpdate,
+    KkHistoryRead,
     MembershipRead,
     PersonDeath,
     PersonInput,
@@ -258,6 +259,18 @@ async def delete_family(
 ) -> Response:
     await service.delete_family(session, principal, family_id, expected)
     return Response(status_code=204)
+
+
+@router.get(
+    "/families/{family_id}/kk-history",
+    response_model=list[KkHistoryRead],
+    tags=["families"],
+    summary="Every KK number the family has carried (masked unless registry:pii:read; unmasked reads logged)",
+)
+async def get_kk_history(
+    family_id: uuid.UUID, session: SessionDep, vault: VaultDep, principal: Reader, purpose: PurposeDep
+) -> list[dict[str, Any]]:
+    return await service.kk_history(session, vault, principal, family_id, purpose)
 
 
 @router.get("/families/{family_id}/members", response_model=list[PersonRead], tags=["families"])

@@ -7,6 +7,7 @@ from datetime import date, datetime
 
 from sqlalchemy import (
     Boolean,
+    Computed,
     Date,
     DateTime,
     ForeignKey,
@@ -66,6 +67,9 @@ class Family(TimestampedMixin, Base):
     version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
+    # Server-side values (timestamps, version) come back with the INSERT/UPDATE (RETURNING), not a re-read.
+    __mapper_args__ = {"eager_defaults": True}
+
     __table_args__ = (
         Index("ix_family_village_code", "village_code", postgresql_ops={"village_code": "text_pattern_ops"}),
         Index("ix_family_updated_at_id", "updated_at", "id"),
@@ -111,11 +115,23 @@ class Person(TimestampedMixin, Base):
     moved_out_on: Mapped[date | None] = mapped_column(Date)
     legal_basis: Mapped[str] = mapped_column(Text)
     guardian_person_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("person.id"))
+    # NIK rule 5 conflicts (birth date / sex disagree with the NIK) accepted by a bulk import with
+    # `on_mismatch=flag`: the record stands but is marked for review.
+    nik_conflicts: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
+    # A merged duplicate stays as a tombstone (deleted_at set) pointing at the record that survived.
+    merged_into_person_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("person.id"))
+    # Normalised name for duplicate detection, kept by the database so every write path agrees on it.
+    name_key: Mapped[str] = mapped_column(
+        Text, Computed("btrim(regexp_replace(lower(name), '[^0-9a-z]+', ' ', 'g'))", persisted=True)
+    )
     version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
+    __mapper_args__ = {"eager_defaults": True}
+
     __table_args__ = (
         Index("ix_person_family_id", "family_id"),
+        Index("ix_person_name_key_birth_date", "name_key", "birth_date"),
         Index("ix_person_updated_at_id", "updated_at", "id"),
         Index("uq_person_nik_index", "nik_index", unique=True, postgresql_where=text("deleted_at IS NULL")),
     )

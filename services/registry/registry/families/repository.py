@@ -10,7 +10,7 @@ from sqlalchemy import Select, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.common import region_clause
-from registry.families.models import AccessLog, Family, FamilyMembership, KampungKb, Person
+from registry.families.models import AccessLog, Family, FamilyKkHistory, FamilyMembership, KampungKb, Person
 from registry.health.models import Pregnancy
 from registry.regions.models import Region
 from shared.auth import Principal
@@ -83,6 +83,18 @@ async def person_by_nik_index(session: AsyncSession, index: bytes) -> tuple[Pers
     return (row[0], row[1]) if row else None
 
 
+async def persons_by_nik_indexes(session: AsyncSession, indexes: list[bytes]) -> list[tuple[Person, Family]]:
+    """Live persons holding any of these NIKs, with their family."""
+    if not indexes:
+        return []
+    rows = await session.execute(
+        select(Person, Family)
+        .join(Family, Family.id == Person.family_id)
+        .where(Person.nik_index.in_(indexes), Person.deleted_at.is_(None))
+    )
+    return [(p, f) for p, f in rows]
+
+
 async def family_by_kk_index(session: AsyncSession, index: bytes) -> Family | None:
     return await session.scalar(select(Family).where(Family.kk_index == index, Family.deleted_at.is_(None)))
 
@@ -124,6 +136,15 @@ async def memberships(session: AsyncSession, person_id: uuid.UUID) -> list[Famil
         select(FamilyMembership)
         .where(FamilyMembership.person_id == person_id)
         .order_by(FamilyMembership.started_on, FamilyMembership.created_at)
+    )
+    return list(rows)
+
+
+async def kk_history(session: AsyncSession, family_id: uuid.UUID) -> list[FamilyKkHistory]:
+    rows = await session.scalars(
+        select(FamilyKkHistory)
+        .where(FamilyKkHistory.family_id == family_id)
+        .order_by(FamilyKkHistory.valid_from, FamilyKkHistory.id)
     )
     return list(rows)
 

@@ -279,6 +279,13 @@ class PersonRead(ApiOutput):
     legal_basis: str
     guardian_person_id: uuid.UUID | None
     pus: bool
+    nik_conflicts: list[str] = Field(
+        default_factory=list,
+        description="NIK rule-5 conflicts accepted by a bulk import with on_mismatch=flag (for review)",
+    )
+    merged_into_person_id: uuid.UUID | None = Field(
+        default=None, description="Set on the tombstone of a duplicate merged into another person"
+    )
     version: int
     updated_at: datetime
     deleted: bool = False
@@ -349,6 +356,30 @@ class MembershipRead(ApiOutput):
     started_on: date
     ended_on: date | None
     end_reason: str | None
+
+
+class KkHistoryRead(ApiOutput):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "7a2b3c4d-0000-4000-8000-000000000003",
+                    "kk_number": "1571**********01",
+                    "valid_from": "2026-11-29T05:00:00Z",
+                    "valid_to": None,
+                    "reason": "pecah_kk",
+                }
+            ]
+        }
+    )
+
+    id: uuid.UUID
+    kk_number: str = Field(
+        description="Masked unless the token has registry:pii:read (then the read is logged)"
+    )
+    valid_from: datetime
+    valid_to: datetime | None = Field(description="Null for the current number")
+    reason: str | None
 
 
 class AccessLogRead(ApiOutput):

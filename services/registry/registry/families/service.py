@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,6 +34,7 @@ from shared.auth import Principal
 from shared.db import new_id, utcnow
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.events import EventData
+from shared.events.envelope import build_envelope
 from shared.events.registry import (
     FamilyMoved,
     FamilyRegistered,
@@ -101,6 +102,8 @@ def person_view(person: Person, revealed: Revealed | None = None) -> dict[str, A
         "legal_basis": person.legal_basis,
         "guardian_person_id": person.guardian_person_id,
         "pus": person_pus(person),
+        "nik_conflicts": list(person.nik_conflicts or []),
+        "merged_into_person_id": person.merged_into_person_id,
         "version": person.version,
         "updated_at": person.updated_at,
         "deleted": person.deleted_at is not None,
@@ -214,38 +217,65 @@ def person_facts(person: Person, family: Family) -> dict[str, Any]:
     }
 
 
+def apply_krs(family: Family, facts: domain.FamilyFacts) -> StuntingRiskChanged | None:
+    """Set the family's KRS fields from its facts; the event to publish when status or reasons changed."""
+    result = domain.evaluate_krs(facts, today())
+    changed = result.at_risk != family.krs or sorted(result.reasons) != sorted(family.krs_reasons or [])
+    first = family.rule_version is None
+    family.krs, family.krs_reasons, family.krs_target = result.at_risk, result.reasons, result.target
+    family.rule_version = result.rule_version
+    if changed or (first and result.at_risk):
+        return StuntingRiskChanged(
+            family_id=family.id,
+            village_code=family.village_code,
+            rw=family.rw,
+            at_risk=result.at_risk,
+            reasons=result.reasons,
+            welfare_decile=family.welfare_decile,
+            rule_version=result.rule_version,
+        )
+    return None
+
+
+def member_facts(members: list[Person]) -> list[domain.MemberFacts]:
+    return [
+        domain.MemberFacts(m.sex, m.birth_date, m.relation, m.marital_status, alive=m.died_on is None)
+        for m in members
+    ]
+
+
 async def refresh_krs(session: AsyncSession, family: Family) -> None:
     """Re-derive the family's stunting-risk status; publish a change when status or reasons differ."""
     members = await repo.current_members(session, family.id)
     facts = domain.FamilyFacts(
         drinking_water_source=family.drinking_water_source,
         latrine_type=family.latrine_type,
-        members=[
-            domain.MemberFacts(m.sex, m.birth_date, m.relation, m.marital_status, alive=m.died_on is None)
-            for m in members
-        ],
+        members=member_facts(members),
         pregnant=await repo.has_ongoing_pregnancy(session, family.id),
     )
-    result = domain.evaluate_krs(facts, today())
-    changed = result.at_risk != family.krs or sorted(result.reasons) != sorted(family.krs_reasons or [])
-    first = family.rule_version is None
-    family.krs, family.krs_reasons, family.krs_target = result.at_risk, result.reasons, result.target
-    family.rule_version = result.rule_version
+    event = apply_krs(family, facts)
     await session.flush()
-    if changed or (first and result.at_risk):
-        await emit(
-            session,
-            StuntingRiskChanged(
-                family_id=family.id,
-                village_code=family.village_code,
-                rw=family.rw,
-                at_risk=result.at_risk,
-                reasons=result.reasons,
-                welfare_decile=family.welfare_decile,
-                rule_version=result.rule_version,
-            ),
-            family.id,
+    if event is not None:
+        await emit(session, event, family.id)
+
+
+async def emit_many(session: AsyncSession, events: list[tuple[EventData, uuid.UUID]]) -> None:
+    """Several outbox rows in one INSERT (same rows as `shared.outbox.publish` writes one by one)."""
+    if not events:
+        return
+    rows = []
+    for data, key in events:
+        envelope = build_envelope(data, key=str(key), correlation_id=current_correlation_id())
+        rows.append(
+            {
+                "event_id": uuid.UUID(envelope.id),
+                "topic": data.topic(),
+                "partition_key": envelope.partitionkey,
+                "event_type": envelope.type,
+                "envelope": envelope.model_dump(mode="json", exclude_none=True),
+            }
         )
+    await session.execute(insert(outbox), rows)
 
 
 # ------------------------------------------------------------------------------------------ Kampung KB
@@ -426,10 +456,15 @@ def _kk_number(raw: str | None) -> str | None:
 async def register_family(
     session: AsyncSession, vault: PiiVault, principal: Principal, body: FamilyCreate
 ) -> tuple[Family, list[Person]]:
-    """Create a family with its head (and members) in one transaction; events for each."""
+    """Create a family with its head (and members) in one transaction; events for each.
+
+    Everything is validated and built in memory first, so that the writes are one INSERT per table (family,
+    KK history, persons, memberships, outbox) instead of a round trip per row.
+    """
     try:
         async with session.begin():
             principal.ensure_access(body.village_code, "village")
+            now = today()
             errors = domain.head_errors([m.relation for m in body.members])
             if not await repo.village_exists(session, body.village_code):
                 errors.append(
@@ -454,35 +489,118 @@ async def register_family(
                 drinking_water_source=body.drinking_water_source,
                 latrine_type=body.latrine_type,
             )
-            session.add(family)
-            await session.flush()
+            history: FamilyKkHistory | None = None
             if kk:
-                await _set_kk(session, vault, family, kk, "registered")
-            await session.flush()
-            persons: list[Person] = []
-            seen_nik: set[str] = set()
-            for i, member in enumerate(body.members):
-                if member.nik:
-                    stripped = "".join(ch for ch in member.nik if ch.isdigit())
-                    if stripped in seen_nik:
-                        raise Conflict(
-                            "the same NIK appears twice", field=f"body.members.{i}.nik", rule="nik.duplicate"
-                        )
-                    seen_nik.add(stripped)
-                person = await _new_person(
-                    session, vault, principal, member, family, started_on=today(), prefix=f"body.members.{i}"
+                index = vault.index("kk", kk)
+                if await repo.family_by_kk_index(session, index) is not None:
+                    raise Conflict(
+                        "another family holds this KK number",
+                        field="body.kk_number",
+                        rule="kk.duplicate",
+                        extra={"existing_kk_masked": mask_nik(kk)},
+                    )
+                sealed = vault.seal("kk", kk, family.id)
+                family.kk_key_id, family.kk_ciphertext = sealed.key_id, sealed.blob
+                family.kk_index, family.kk_masked = index, mask_nik(kk)
+                history_id = new_id()
+                hs = vault.seal("kk", kk, history_id)
+                history = FamilyKkHistory(
+                    id=history_id,
+                    family_id=family.id,
+                    kk_key_id=hs.key_id,
+                    kk_ciphertext=hs.blob,
+                    kk_index=index,
+                    kk_masked=family.kk_masked,
+                    valid_from=utcnow(),
+                    reason="registered",
                 )
-                persons.append(person)
+            persons: list[Person] = []
+            niks: dict[bytes, tuple[int, str]] = {}
+            for i, member in enumerate(body.members):
+                prefix = f"body.members.{i}"
+                errors = domain.person_errors(
+                    birth_date=member.birth_date,
+                    today=now,
+                    legal_basis=member.legal_basis,
+                    guardian_person_id=member.guardian_person_id,
+                    prefix=prefix,
+                )
+                person = Person(
+                    id=new_id(),
+                    family_id=family.id,
+                    name=member.name,
+                    sex=member.sex,
+                    birth_date=member.birth_date,
+                    relation=member.relation,
+                    marital_status=member.marital_status,
+                    education=member.education,
+                    occupation=member.occupation,
+                    legal_basis=member.legal_basis,
+                    guardian_person_id=member.guardian_person_id,
+                )
+                if member.nik:
+                    check, nik_errs = domain.nik_errors(
+                        member.nik,
+                        today=now,
+                        birth_date=member.birth_date,
+                        sex=member.sex,
+                        field_name=f"{prefix}.nik",
+                    )
+                    fail(errors + nik_errs)
+                    index = vault.index("nik", check.nik)
+                    if index in niks:
+                        raise Conflict(
+                            "the same NIK appears twice", field=f"{prefix}.nik", rule="nik.duplicate"
+                        )
+                    niks[index] = (i, check.nik)
+                    sealed = vault.seal("nik", check.nik, person.id)
+                    person.nik_key_id, person.nik_ciphertext = sealed.key_id, sealed.blob
+                    person.nik_index, person.nik_masked = index, mask_nik(check.nik)
+                fail(errors)
+                if member.guardian_person_id is not None:
+                    await repo.get_person(session, member.guardian_person_id, principal)
                 if member.relation == "kepala_keluarga":
                     family.head_person_id = person.id
+                persons.append(person)
+            # One look-up for every NIK of the family (uniqueness is global, whatever the caller's region).
+            for holder, holder_family in await repo.persons_by_nik_indexes(session, list(niks)):
+                i, nik = niks[holder.nik_index or b""]
+                extra: dict[str, Any] = {"existing_nik_masked": mask_nik(nik)}
+                # Point at the holder only when the caller may see them; otherwise its id would leak.
+                if principal.can_access(holder_family.village_code):
+                    extra["existing_person_id"] = str(holder.id)
+                raise Conflict(
+                    "a person with this NIK is already registered",
+                    field=f"body.members.{i}.nik",
+                    rule="nik.duplicate",
+                    extra=extra,
+                )
+            krs_event = apply_krs(
+                family,
+                domain.FamilyFacts(
+                    drinking_water_source=family.drinking_water_source,
+                    latrine_type=family.latrine_type,
+                    members=member_facts(persons),
+                ),
+            )
+            session.add(family)
+            await session.flush()  # the family row first: persons and history refer to it
+            if history is not None:
+                session.add(history)
+            session.add_all(persons)
             await session.flush()
-            await emit(session, FamilyRegistered(**family_facts(family)), family.id)
-            for person in persons:
-                await emit(session, PersonRegistered(**person_facts(person, family)), family.id)
-            await refresh_krs(session, family)
-            await session.refresh(family)
-            for p in persons:
-                await session.refresh(p)
+            session.add_all(
+                FamilyMembership(person_id=p.id, family_id=family.id, relation=p.relation, started_on=now)
+                for p in persons
+            )
+            events: list[tuple[EventData, uuid.UUID]] = [
+                (FamilyRegistered(**family_facts(family)), family.id)
+            ]
+            events += [(PersonRegistered(**person_facts(p, family)), family.id) for p in persons]
+            if krs_event is not None:
+                events.append((krs_event, family.id))
+            await emit_many(session, events)
+            await session.flush()
             return family, persons
     except IntegrityError as exc:
         raise Conflict("the family collides with existing data (NIK or KK number)", rule="unique") from exc
@@ -862,6 +980,45 @@ async def search_by_nik(
             return [], None
         revealed = await reveal(session, vault, principal, purpose, persons=[found[0]], action="search")
         return [found[0]], revealed
+
+
+async def kk_history(
+    session: AsyncSession, vault: PiiVault, principal: Principal, family_id: uuid.UUID, purpose: str | None
+) -> list[dict[str, Any]]:
+    """The KK numbers a family has carried; unmasked (and logged, like NIK reads) only with registry:pii:read."""
+    async with session.begin():
+        family = await repo.get_family(session, family_id, principal)
+        rows = await repo.kk_history(session, family.id)
+        plain = principal.has(PII_READ) and purpose is not None
+        out = []
+        for h in rows:
+            number = h.kk_masked
+            if plain:
+                # History rows are sealed under their own id (see _set_kk).
+                number = vault.open("kk", Sealed(h.kk_key_id, h.kk_ciphertext), h.id)
+            out.append(
+                {
+                    "id": h.id,
+                    "kk_number": number,
+                    "valid_from": h.valid_from,
+                    "valid_to": h.valid_to,
+                    "reason": h.reason,
+                }
+            )
+        if plain and rows:
+            assert purpose is not None
+            session.add(
+                AccessLog(
+                    actor=principal.sub,
+                    person_id=family.head_person_id,
+                    family_id=family.id,
+                    purpose=purpose,
+                    action="kk_history",
+                    fields=["kk_number"],
+                    request_id=current_correlation_id(),
+                )
+            )
+        return out
 
 
 async def require_family(session: AsyncSession, principal: Principal, family_id: uuid.UUID) -> Family:

@@ -207,6 +207,50 @@ async def _retract_cases(session: AsyncSession, m: Measurement, family: Family, 
         )
 
 
+async def _reopen_resolved(
+    session: AsyncSession, old: Measurement, new: Measurement | None, person: Person, family: Family
+) -> None:
+    """The measurement that resolved a case is corrected or retracted: the resolution no longer stands.
+
+    A correction that is still not stunted (and not earlier than the case) keeps the case resolved, now by the
+    corrected measurement; otherwise the case opens again (unless a newer case is already open) and
+    `stunting_detected` is published again for it, marked `reopened`.
+    """
+    case = await session.scalar(
+        select(StuntingCase)
+        .where(StuntingCase.resolved_by_measurement_id == old.id, StuntingCase.status == "resolved")
+        .with_for_update()
+    )
+    if case is None:
+        return
+    if (
+        new is not None
+        and domain.counts_as_not_stunted(new.haz, new.haz_flag)
+        and new.measured_on >= case.measured_on
+    ):
+        case.resolved_by_measurement_id, case.resolved_on = new.id, new.measured_on
+        await session.flush()
+        return
+    if await _open_case(session, person.id) is not None:
+        return
+    cause = await session.get_one(Measurement, case.measurement_id)
+    case.status, case.resolved_by_measurement_id, case.resolved_on = "open", None, None
+    await session.flush()
+    await emit(
+        session,
+        BadutaStuntingDetected(
+            **_case_facts(case, family, cause),
+            severity=case.severity,
+            sex=person.sex,
+            birth_date=person.birth_date,
+            welfare_decile=family.welfare_decile,
+            krs=family.krs,
+            reopened=True,
+        ),
+        family.id,
+    )
+
+
 async def record_measurement(
     session: AsyncSession, principal: Principal, body: MeasurementCreate
 ) -> Measurement:
@@ -270,6 +314,7 @@ async def correct_measurement(
         elif decision == "retract":
             await _retract_cases(session, old, family, "measurement_corrected")
         else:
+            await _reopen_resolved(session, old, new, person, family)
             await _apply_case_rules(session, new, person, family)
         await session.refresh(new)
         return new
@@ -308,5 +353,6 @@ async def retract_measurement(
             family.id,
         )
         await _retract_cases(session, m, family, "measurement_retracted")
+        await _reopen_resolved(session, m, None, person, family)
         await session.refresh(m)
         return m

@@ -1,0 +1,107 @@
+"""`/v1/persons/duplicates` (review list) and `/v1/persons/{id}/merge`.
+
+Registered before the families router so that `/v1/persons/duplicates` is not taken for a person id.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Response
+from pydantic import ConfigDict, Field
+
+from registry.common import WRITE
+from registry.deps import IfMatch, Reader, VaultDep
+from registry.duplicates import repository as repo
+from registry.duplicates import service
+from registry.families.schemas import PersonRead
+from registry.families.service import person_view
+from shared.auth import Principal, require_scopes
+from shared.web.deps import PageDep, SessionDep
+from shared.web.etag import set_etag
+from shared.web.pagination import Page
+from shared.web.problems import PROBLEM_RESPONSES
+from shared.web.schemas import ApiInput, ApiOutput
+
+router = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES, tags=["persons"])
+Writer = Annotated[Principal, require_scopes(WRITE)]
+
+
+class DuplicateGroup(ApiOutput):
+    reason: Literal["same_name_birth_village", "without_nik"] = Field(
+        description="same normalised name, birth date and village; or a person without NIK with look-alikes"
+    )
+    village_code: str | None
+    birth_date: str
+    persons: list[PersonRead] = Field(description="For without_nik: the person first, then look-alikes")
+
+
+class MergeRequest(ApiInput):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"merged_person_id": "6b1c2d3e-0000-4000-8000-000000000002"}]}
+    )
+
+    merged_person_id: uuid.UUID = Field(description="The duplicate; it becomes a tombstone pointing here")
+
+
+@router.get(
+    "/persons/duplicates",
+    response_model=Page[DuplicateGroup],
+    summary="Potential duplicates for review (same name, birth date and village; persons without NIK)",
+)
+async def list_duplicates(
+    session: SessionDep,
+    page: PageDep,
+    principal: Reader,
+    kind: Annotated[Literal["near", "without_nik"], Query(description="Which list")] = "near",
+) -> dict[str, Any]:
+    items: list[dict[str, Any]] = []
+    async with session.begin():
+        if kind == "near":
+            groups, cursor = await repo.near_duplicate_groups(session, principal, page)
+            people = await repo.persons_by_id(session, [pid for g in groups for pid in g[3]])
+            for village, _, birth, ids in groups:
+                items.append(
+                    {
+                        "reason": "same_name_birth_village",
+                        "village_code": village,
+                        "birth_date": birth.isoformat(),
+                        "persons": [person_view(people[i]) for i in sorted(ids)],
+                    }
+                )
+        else:
+            persons, cursor = await repo.without_nik(session, principal, page)
+            alike = await repo.candidates(session, principal, persons)
+            for p in persons:
+                others = [o for o in alike.get((p.name_key, p.birth_date), []) if o.id != p.id]
+                items.append(
+                    {
+                        "reason": "without_nik",
+                        "village_code": None,
+                        "birth_date": p.birth_date.isoformat(),
+                        "persons": [person_view(x) for x in [p, *others]],
+                    }
+                )
+    return {"items": items, "next_cursor": cursor}
+
+
+@router.post(
+    "/persons/{person_id}/merge",
+    response_model=PersonRead,
+    summary="Merge a duplicate into this person (If-Match of this person); history kept, events re-pointed",
+)
+async def merge_person(
+    person_id: uuid.UUID,
+    body: MergeRequest,
+    expected: IfMatch,
+    session: SessionDep,
+    vault: VaultDep,
+    response: Response,
+    principal: Writer,
+) -> dict[str, Any]:
+    person, _ = await service.merge_persons(
+        session, vault, principal, person_id, body.merged_person_id, expected
+    )
+    set_etag(response, person.version)
+    return person_view(person)

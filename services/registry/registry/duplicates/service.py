@@ -1,0 +1,142 @@
+"""Merging a duplicate person into the record that survives, keeping the history of both.
+
+The merged record is not deleted: it stays as a tombstone (`deleted_at`, `merged_into_person_id`) so the change
+feed and old events still resolve; everything that pointed at it (memberships, KB statuses, measurements,
+stunting cases, pregnancies, catin screenings, guardianships) now points at the survivor, and
+`registry.person.merged.v1` tells consumers to re-point their own copies.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from registry.common import today
+from registry.families import repository as fam_repo
+from registry.families.models import Family, FamilyMembership, Person
+from registry.families.service import emit, person_facts, refresh_krs
+from registry.growth.models import Measurement, StuntingCase
+from registry.health.models import Catin, KbStatus, Pregnancy
+from registry.identity.domain import mask_nik
+from registry.pii import PiiVault, Sealed
+from shared.auth import Principal
+from shared.db import utcnow
+from shared.errors import Conflict, ValidationFailed
+from shared.events.registry import PersonsMerged, PersonUpdated
+from shared.web.etag import check_version
+
+
+async def _count(session: AsyncSession, stmt: object) -> int:
+    return len(list(await session.scalars(stmt)))  # type: ignore[call-overload]
+
+
+async def merge_persons(
+    session: AsyncSession,
+    vault: PiiVault,
+    principal: Principal,
+    survivor_id: uuid.UUID,
+    merged_id: uuid.UUID,
+    expected: int,
+) -> tuple[Person, Family]:
+    """Merge `merged_id` into `survivor_id` (If-Match is the survivor's version)."""
+    async with session.begin():
+        if survivor_id == merged_id:
+            raise ValidationFailed(
+                "a person cannot be merged into itself",
+                field="body.merged_person_id",
+                rule="merge.same_person",
+            )
+        # Lock both in id order so that two opposite merges cannot deadlock.
+        first, second = sorted([survivor_id, merged_id])
+        locked = {
+            pid: await fam_repo.get_person(session, pid, principal, lock=True) for pid in (first, second)
+        }
+        survivor, family = locked[survivor_id]
+        other, other_family = locked[merged_id]
+        check_version(expected, survivor.version)
+        if survivor.nik_index is not None and other.nik_index is not None:
+            raise Conflict(
+                "both records carry a NIK: they are different people",
+                field="body.merged_person_id",
+                rule="merge.both_have_nik",
+            )
+        if other_family.head_person_id == other.id and other_family.id != family.id:
+            raise Conflict(
+                "the duplicate heads another family; name another head there first",
+                field="body.merged_person_id",
+                rule="family.head_cannot_leave",
+            )
+        for model, status_col, value, rule in (
+            (Pregnancy, Pregnancy.status, "ongoing", "merge.both_pregnant"),
+            (StuntingCase, StuntingCase.status, "open", "merge.both_open_stunting_case"),
+        ):
+            n = await _count(
+                session,
+                select(model.id).where(
+                    model.person_id.in_([survivor.id, other.id]),
+                    status_col == value,
+                ),
+            )
+            if n > 1:
+                raise Conflict(
+                    "both records have one; close one of them first", field="body.merged_person_id", rule=rule
+                )
+        # The survivor's current KB status stands; the duplicate's becomes history.
+        if await _count(
+            session, select(KbStatus.id).where(KbStatus.person_id == survivor.id, KbStatus.current)
+        ):
+            await session.execute(
+                update(KbStatus).where(KbStatus.person_id == other.id, KbStatus.current).values(current=False)
+            )
+        await session.execute(
+            update(FamilyMembership)
+            .where(FamilyMembership.person_id == other.id, FamilyMembership.ended_on.is_(None))
+            .values(ended_on=today(), end_reason="merged")
+        )
+        for col in (
+            FamilyMembership.person_id,
+            KbStatus.person_id,
+            Measurement.person_id,
+            StuntingCase.person_id,
+            Pregnancy.person_id,
+            Pregnancy.child_person_id,
+            Catin.person_id,
+            Person.guardian_person_id,
+        ):
+            await session.execute(update(col.class_).where(col == other.id).values({col.key: survivor.id}))
+        gained_nik = False
+        if survivor.nik_index is None and other.nik_ciphertext is not None and other.nik_key_id is not None:
+            nik = vault.open("nik", Sealed(other.nik_key_id, other.nik_ciphertext), other.id)
+            other.nik_key_id = other.nik_ciphertext = other.nik_index = None
+            await session.flush()  # free the unique blind index before the survivor takes it
+            sealed = vault.seal("nik", nik, survivor.id)
+            survivor.nik_key_id, survivor.nik_ciphertext = sealed.key_id, sealed.blob
+            survivor.nik_index, survivor.nik_masked = vault.index("nik", nik), mask_nik(nik)
+            survivor.nik_conflicts = survivor.nik_conflicts or other.nik_conflicts
+            gained_nik = True
+        if other_family.head_person_id == other.id:
+            other_family.head_person_id = survivor.id
+            survivor.relation = "kepala_keluarga"
+        other.deleted_at, other.merged_into_person_id = utcnow(), survivor.id
+        other.version += 1
+        survivor.version += 1
+        await session.flush()
+        await emit(
+            session,
+            PersonsMerged(
+                person_id=survivor.id,
+                merged_person_id=other.id,
+                family_id=family.id,
+                merged_family_id=other_family.id,
+            ),
+            family.id,
+        )
+        if gained_nik:
+            await emit(session, PersonUpdated(**person_facts(survivor, family)), family.id)
+        await refresh_krs(session, family)
+        if other_family.id != family.id:
+            await refresh_krs(session, other_family)
+        await session.refresh(survivor)
+        return survivor, family

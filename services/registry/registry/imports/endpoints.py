@@ -1,0 +1,175 @@
+"""`/v1/imports`: bulk import of families and members (CSV or NDJSON), as a job with a status URL."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from sqlalchemy import select
+
+from registry.common import IMPORT
+from registry.deps import VaultDep
+from registry.imports import domain, jobs
+from registry.imports import repository as repo
+from registry.imports.models import ImportJob
+from registry.imports.schemas import ImportIssueRead, ImportRead
+from shared.auth import Principal, require_scopes
+from shared.errors import NotFound, ValidationFailed
+from shared.regions import is_within
+from shared.web.deps import PageDep, SessionDep
+from shared.web.pagination import Page
+from shared.web.problems import PROBLEM_RESPONSES
+
+router = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES, tags=["imports"])
+Importer = Annotated[Principal, require_scopes(IMPORT)]
+
+CSV_EXAMPLE = (
+    "kk_number,village_code,rw,rt,latrine_type,nik,name,sex,birth_date,relation,marital_status,"
+    "measured_on,weight_kg,lenhei_cm,position\n"
+    "1571011203150001,15.71.01.1001,003,001,tidak_ada,1571010101900001,Budi,L,1990-01-01,kepala_keluarga,kawin,,,,\n"
+    "1571011203150001,15.71.01.1001,003,001,tidak_ada,1571014505950002,Siti,P,1995-05-05,istri,kawin,,,,\n"
+    "1571011203150001,15.71.01.1001,003,001,tidak_ada,,Ani,P,2025-06-01,anak,belum_kawin,2026-11-20,7.9,68.5,l\n"
+)
+FORMATS = {"text/csv": "csv", "application/x-ndjson": "ndjson", "application/ndjson": "ndjson"}
+
+
+def _visible(job: ImportJob, principal: Principal) -> bool:
+    """A job is seen by callers whose region contains the uploader's region (national callers see all)."""
+    if principal.region is None:
+        return True
+    return job.region is not None and is_within(job.region, principal.region)
+
+
+async def _job(session: Any, job_id: uuid.UUID, principal: Principal) -> ImportJob:
+    job: ImportJob | None = await session.scalar(select(ImportJob).where(ImportJob.id == job_id))
+    if job is None or not _visible(job, principal):
+        raise NotFound("import not found")
+    return job
+
+
+async def _read(session: Any, job: ImportJob) -> dict[str, Any]:
+    processed, chunks_done = await repo.progress(session, job.id)
+    view = jobs.job_view(job, processed, chunks_done)
+    if view["summary"] is None and chunks_done:
+        summary = domain.empty_summary()
+        for c in await repo.done_chunks(session, job.id):
+            summary = domain.add_summaries(summary, c.summary)
+        view["summary"] = summary
+    return view
+
+
+@router.post(
+    "/imports",
+    response_model=ImportRead,
+    status_code=202,
+    summary="Import families and members (CSV or NDJSON; validate or commit)",
+    description=(
+        "The body is the file itself (`Content-Type: text/csv` or `application/x-ndjson`), one row per person "
+        "with the family's columns repeated; rows with the same `kk_number` form one family. Columns: "
+        + ", ".join(domain.COLUMNS)
+        + f" (required: {', '.join(domain.REQUIRED_COLUMNS)}). KK number and NIK are the natural keys: "
+        "importing the same file again changes nothing. A family with any bad row is rejected whole; rows "
+        "outside the caller's region are rejected. Small files are processed at once (200 validate / "
+        "201 commit, with the final summary); larger ones answer 202 with `Location: /v1/imports/{id}`."
+    ),
+    responses={
+        200: {"description": "Validated at once (small file)", "model": ImportRead},
+        201: {"description": "Imported at once (small file)", "model": ImportRead},
+        202: {"description": "Accepted as a job; poll Location"},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "text/csv": {"schema": {"type": "string"}, "example": CSV_EXAMPLE},
+                "application/x-ndjson": {"schema": {"type": "string"}},
+            },
+        }
+    },
+)
+async def create_import(
+    request: Request,
+    session: SessionDep,
+    vault: VaultDep,
+    response: Response,
+    principal: Importer,
+    mode: Annotated[domain.Mode, Query(description="validate = dry run, commit = write")] = "validate",
+    on_mismatch: Annotated[
+        domain.OnMismatch,
+        Query(
+            description="NIK vs birth date/sex disagreement: reject the row (422 rule) or import it flagged"
+        ),
+    ] = "reject",
+    format: Annotated[
+        domain.Format | None, Query(description="csv or ndjson; default from Content-Type")
+    ] = None,
+    content_type: Annotated[str | None, Header()] = None,
+) -> dict[str, Any]:
+    fmt = format or FORMATS.get((content_type or "").split(";")[0].strip().lower())
+    if fmt is None:
+        raise ValidationFailed(
+            "send text/csv or application/x-ndjson (or ?format=)",
+            field="header.Content-Type",
+            rule="import.format_unknown",
+        )
+    payload = await request.body()
+    settings = request.app.state.settings
+    job = await jobs.submit(
+        session,
+        vault,
+        principal,
+        payload,
+        fmt=fmt,  # type: ignore[arg-type]
+        mode=mode,
+        on_mismatch=on_mismatch,
+        sync_max_rows=settings.import_sync_max_rows,
+        chunk_rows=settings.import_chunk_rows,
+    )
+    response.headers["Location"] = f"/v1/imports/{job.id}"
+    if job.status == "done":
+        response.status_code = 201 if mode == "commit" else 200
+    else:
+        worker = getattr(request.app.state, "import_worker", None)
+        if worker is not None:
+            worker.wake.set()
+    async with session.begin():
+        return await _read(session, job)
+
+
+@router.get("/imports/{import_id}", response_model=ImportRead, summary="Status, progress and summary")
+async def get_import(import_id: uuid.UUID, session: SessionDep, principal: Importer) -> dict[str, Any]:
+    async with session.begin():
+        job = await _job(session, import_id, principal)
+        return await _read(session, job)
+
+
+@router.get(
+    "/imports/{import_id}/errors",
+    response_model=Page[ImportIssueRead],
+    summary="Rejected rows (row, field, rule) and flagged conflicts, in row order",
+)
+async def list_import_errors(
+    import_id: uuid.UUID,
+    session: SessionDep,
+    page: PageDep,
+    principal: Importer,
+    level: Annotated[str | None, Query(pattern="^(error|flagged)$")] = None,
+) -> dict[str, Any]:
+    async with session.begin():
+        await _job(session, import_id, principal)
+        rows, cursor = await repo.issues_page(session, import_id, page, level)
+    return {
+        "items": [
+            {
+                "row": r.row_no,
+                "field": r.field,
+                "rule": r.rule,
+                "message": r.message,
+                "level": r.level,
+                "person_id": r.person_id,
+            }
+            for r in rows
+        ],
+        "next_cursor": cursor,
+    }

@@ -1,0 +1,256 @@
+"""Import jobs: accept an upload, run it chunk by chunk (resumable), and the worker loop that runs them.
+
+Why a table-driven worker inside the API process rather than a queue: the job row is the only state, so there
+is nothing to lose between two systems; any API replica can run any job; a job whose worker crashed is found
+again by its stale heartbeat and resumed after its last committed chunk (each chunk commits its data, its
+events, its issues and its chunk marker in one transaction, so no chunk is applied twice or lost).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from registry.imports import domain
+from registry.imports import repository as repo
+from registry.imports.models import ImportJob
+from registry.imports.service import chunk_done, job_principal, nik_indexes, process_chunk, record_chunk
+from registry.pii import PiiVault
+from shared.auth import Principal
+from shared.db import new_id, utcnow
+from shared.errors import ValidationFailed
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+MAX_ATTEMPTS = 3
+
+
+async def submit(
+    session: AsyncSession,
+    vault: PiiVault,
+    principal: Principal,
+    payload: bytes,
+    *,
+    fmt: domain.Format,
+    mode: domain.Mode,
+    on_mismatch: domain.OnMismatch,
+    sync_max_rows: int,
+    chunk_rows: int,
+) -> ImportJob:
+    """Store the upload as a job; a small file is processed right away in the same transaction."""
+    try:
+        total = domain.count_rows(payload, fmt)
+    except domain.FileRejected as exc:
+        raise ValidationFailed(exc.message, field=exc.field, rule=exc.rule) from exc
+    async with session.begin():
+        job = ImportJob(
+            id=new_id(),
+            format=fmt,
+            mode=mode,
+            on_mismatch=on_mismatch,
+            status="queued",
+            created_by=principal.sub,
+            region=principal.region,
+            size_bytes=len(payload),
+            total_rows=total,
+            chunks_total=0,
+            attempts=0,
+        )
+        await repo.add_job(session, job, payload)
+        if total <= sync_max_rows:
+            chunks = domain.chunk(domain.group_families(list(domain.parse(payload, fmt))), chunk_rows)
+            job.chunks_total = len(chunks)
+            seen: dict[bytes, int] = {}
+            summary = domain.empty_summary()
+            for no, groups in enumerate(chunks):
+                result = await process_chunk(
+                    session,
+                    vault,
+                    principal,
+                    groups,
+                    mode=mode,
+                    on_mismatch=on_mismatch,
+                    seen_niks=seen,
+                    correlation_id=str(job.id),
+                )
+                await record_chunk(session, job.id, no, sum(len(g.rows) for g in groups), result)
+                summary = domain.add_summaries(summary, result.summary)
+            now = utcnow()
+            job.status, job.summary, job.started_at, job.finished_at = "done", summary, now, now
+        await session.flush()
+        await session.refresh(job)
+        return job
+
+
+async def _run_chunk(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    vault: PiiVault,
+    job: ImportJob,
+    token: uuid.UUID,
+    no: int,
+    groups: list[domain.FamilyGroup],
+    seen: dict[bytes, int],
+    chunks_total: int,
+    *,
+    isolate: bool,
+) -> bool:
+    """One chunk in one transaction; False when this worker no longer holds the job (fenced off)."""
+    async with sessionmaker() as session, session.begin():
+        locked = await repo.lock_job(session, job.id)
+        if locked is None or locked.claim_token != token or locked.status != "running":
+            return False
+        if await chunk_done(session, job.id, no):
+            return True
+        result = await process_chunk(
+            session,
+            vault,
+            job_principal(job),
+            groups,
+            mode=job.mode,
+            on_mismatch=job.on_mismatch,
+            seen_niks=seen,
+            correlation_id=str(job.id),
+            isolate=isolate,
+        )
+        await record_chunk(session, job.id, no, sum(len(g.rows) for g in groups), result)
+        locked.heartbeat_at, locked.chunks_total = utcnow(), chunks_total
+    return True
+
+
+async def run_job(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    vault: PiiVault,
+    job_id: uuid.UUID,
+    token: uuid.UUID,
+    *,
+    chunk_rows: int,
+) -> None:
+    """Run a claimed job from its first chunk not yet done to the end, then write the summary."""
+    async with sessionmaker() as session, session.begin():
+        job = await session.get_one(ImportJob, job_id)
+        payload = await repo.payload_of(session, job_id)
+        done = {c.chunk_no for c in await repo.done_chunks(session, job_id)}
+    chunks = domain.chunk(domain.group_families(list(domain.parse(payload, job.format))), chunk_rows)  # type: ignore[arg-type]
+    seen: dict[bytes, int] = {}
+    for no, groups in enumerate(chunks):
+        if no in done:
+            seen.update(nik_indexes(vault, groups))
+            continue
+        before = dict(seen)
+        try:
+            ok = await _run_chunk(
+                sessionmaker, vault, job, token, no, groups, seen, len(chunks), isolate=False
+            )
+        except IntegrityError:
+            # Someone registered one of these NIK/KK numbers meanwhile: redo the chunk family by family.
+            seen.clear()
+            seen.update(before)
+            ok = await _run_chunk(
+                sessionmaker, vault, job, token, no, groups, seen, len(chunks), isolate=True
+            )
+        if not ok:
+            log.warning("import job claim lost", job_id=str(job_id))
+            return
+    async with sessionmaker() as session, session.begin():
+        locked = await repo.lock_job(session, job_id)
+        if locked is None or locked.claim_token != token:
+            return
+        summary = domain.empty_summary()
+        for c in await repo.done_chunks(session, job_id):
+            summary = domain.add_summaries(summary, c.summary)
+        locked.status, locked.summary, locked.finished_at = "done", summary, utcnow()
+        locked.chunks_total = len(chunks)
+
+
+class ImportWorker:
+    """Polls the job table for work (woken early by new uploads); at most one job at a time per process."""
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        vault: PiiVault,
+        *,
+        poll_interval: float = 1.0,
+        lease: timedelta = timedelta(seconds=60),
+        chunk_rows: int = 5000,
+    ) -> None:
+        self.sessionmaker, self.vault = sessionmaker, vault
+        self.poll_interval, self.lease, self.chunk_rows = poll_interval, lease, chunk_rows
+        self.wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.wake.set()
+
+    async def run_once(self) -> bool:
+        """Claim and run one job; False when there was none."""
+        token = uuid.uuid4()
+        async with self.sessionmaker() as session, session.begin():
+            job = await repo.claim_job(session, self.lease, token)
+            job_id = job.id if job is not None else None
+        if job_id is None:
+            return False
+        try:
+            await run_job(self.sessionmaker, self.vault, job_id, token, chunk_rows=self.chunk_rows)
+        except Exception as exc:
+            log.exception("import job failed", job_id=str(job_id))
+            await self._failed(job_id, token, exc)
+        return True
+
+    async def _failed(self, job_id: uuid.UUID, token: uuid.UUID, exc: Exception) -> None:
+        async with self.sessionmaker() as session, session.begin():
+            job = await repo.lock_job(session, job_id)
+            if job is None or job.claim_token != token:
+                return
+            # Transient faults get retried from the last committed chunk; a job that keeps failing stops.
+            if job.attempts >= MAX_ATTEMPTS:
+                job.status, job.error, job.finished_at = "failed", type(exc).__name__, utcnow()
+            else:
+                job.status = "queued"
+
+    async def run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                worked = await self.run_once()
+            except Exception:
+                log.exception("import worker poll failed")
+                worked = False
+            if worked:
+                continue
+            self.wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), self.poll_interval)
+
+
+def job_view(job: ImportJob, processed_rows: int, chunks_done: int) -> dict[str, Any]:
+    summary = job.summary
+    return {
+        "id": job.id,
+        "status": job.status,
+        "mode": job.mode,
+        "format": job.format,
+        "on_mismatch": job.on_mismatch,
+        "size_bytes": job.size_bytes,
+        "total_rows": job.total_rows,
+        "processed_rows": processed_rows,
+        "chunks_total": job.chunks_total,
+        "chunks_done": chunks_done,
+        "progress": 1.0
+        if job.status == "done"
+        else round(processed_rows / job.total_rows, 4)
+        if job.total_rows
+        else 0.0,
+        "summary": summary,
+        "error": job.error,
+        "created_at": job.created_at,
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
+        "errors_url": f"/v1/imports/{job.id}/errors",
+    }

@@ -1,0 +1,177 @@
+"""Every query of bulk imports: batched look-ups of natural keys, job claims, chunks and issues."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import func, insert, or_, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from registry.families.models import Family, Person
+from registry.growth.models import Measurement
+from registry.imports.models import ImportChunk, ImportFile, ImportIssue, ImportJob
+from registry.regions.models import Region
+from shared.db import utcnow
+from shared.web.pagination import PageParams, keyset, make_page
+
+# Large IN lists are sent as one array parameter (= ANY), one round trip per chunk whatever its size.
+
+
+async def live_villages(session: AsyncSession, codes: Iterable[str]) -> set[str]:
+    wanted = sorted(set(codes))
+    if not wanted:
+        return set()
+    rows = await session.scalars(
+        select(Region.code).where(
+            Region.code.in_(wanted), Region.level == "village", Region.valid_to.is_(None)
+        )
+    )
+    return set(rows)
+
+
+async def families_by_kk_index(session: AsyncSession, indexes: Iterable[bytes]) -> dict[bytes, Family]:
+    wanted = list(set(indexes))
+    if not wanted:
+        return {}
+    rows = await session.scalars(
+        select(Family).where(Family.kk_index.in_(wanted), Family.deleted_at.is_(None))
+    )
+    return {f.kk_index: f for f in rows if f.kk_index is not None}
+
+
+async def persons_by_nik_index(
+    session: AsyncSession, indexes: Iterable[bytes]
+) -> dict[bytes, tuple[Person, Family]]:
+    wanted = list(set(indexes))
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        select(Person, Family)
+        .join(Family, Family.id == Person.family_id)
+        .where(Person.nik_index.in_(wanted), Person.deleted_at.is_(None))
+    )
+    return {p.nik_index: (p, f) for p, f in rows if p.nik_index is not None}
+
+
+async def members_of(session: AsyncSession, family_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[Person]]:
+    wanted = list(set(family_ids))
+    out: dict[uuid.UUID, list[Person]] = {fid: [] for fid in wanted}
+    if not wanted:
+        return out
+    rows = await session.scalars(
+        select(Person).where(
+            Person.family_id.in_(wanted), Person.deleted_at.is_(None), Person.moved_out_on.is_(None)
+        )
+    )
+    for p in rows:
+        if p.family_id is not None:
+            out[p.family_id].append(p)
+    return out
+
+
+async def active_measurements(
+    session: AsyncSession, keys: Iterable[tuple[uuid.UUID, date]]
+) -> dict[tuple[uuid.UUID, date], Measurement]:
+    wanted = list(set(keys))
+    if not wanted:
+        return {}
+    rows = await session.scalars(
+        select(Measurement).where(
+            tuple_(Measurement.person_id, Measurement.measured_on).in_(wanted), Measurement.status == "active"
+        )
+    )
+    return {(m.person_id, m.measured_on): m for m in rows}
+
+
+async def insert_rows(
+    session: AsyncSession, table: Any, rows: list[dict[str, Any]], size: int = 5000
+) -> None:
+    """executemany in slices: one statement shape, rows streamed by the driver without per-row round trips."""
+    for start in range(0, len(rows), size):
+        await session.execute(insert(table), rows[start : start + size])
+
+
+# ------------------------------------------------------------------------------------------------ jobs
+
+
+async def claim_job(session: AsyncSession, lease: timedelta, token: uuid.UUID) -> ImportJob | None:
+    """Claim the oldest queued job, or a running one whose worker stopped heart-beating (a crash).
+
+    SKIP LOCKED lets several workers (one per API process) poll the same table without waiting on each other
+    and without two of them claiming the same job: a row being claimed by one is invisible to the others.
+    The claim itself is short (a token and a heartbeat are written and committed); the job table stays the
+    source of truth, and a worker that dies leaves a `running` job with a stale heartbeat that the next poll
+    resumes, skipping the chunks already committed.
+    """
+    stale = utcnow() - lease
+    job = await session.scalar(
+        select(ImportJob)
+        .where(
+            or_(
+                ImportJob.status == "queued",
+                (ImportJob.status == "running") & (ImportJob.heartbeat_at < stale),
+            )
+        )
+        .order_by(ImportJob.created_at)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    if job is None:
+        return None
+    now = utcnow()
+    job.status, job.claim_token, job.heartbeat_at = "running", token, now
+    job.started_at = job.started_at or now
+    job.attempts += 1
+    await session.flush()
+    return job
+
+
+async def lock_job(session: AsyncSession, job_id: uuid.UUID) -> ImportJob | None:
+    return await session.scalar(select(ImportJob).where(ImportJob.id == job_id).with_for_update())
+
+
+async def payload_of(session: AsyncSession, job_id: uuid.UUID) -> bytes:
+    data = await session.scalar(select(ImportFile.payload).where(ImportFile.job_id == job_id))
+    return data or b""
+
+
+async def done_chunks(session: AsyncSession, job_id: uuid.UUID) -> list[ImportChunk]:
+    rows = await session.scalars(
+        select(ImportChunk).where(ImportChunk.job_id == job_id).order_by(ImportChunk.chunk_no)
+    )
+    return list(rows)
+
+
+async def progress(session: AsyncSession, job_id: uuid.UUID) -> tuple[int, int]:
+    """(rows processed, chunks done) of a job."""
+    row = (
+        await session.execute(
+            select(func.coalesce(func.sum(ImportChunk.rows), 0), func.count()).where(
+                ImportChunk.job_id == job_id
+            )
+        )
+    ).one()
+    return int(row[0]), int(row[1])
+
+
+async def heartbeat(session: AsyncSession, job_id: uuid.UUID) -> None:
+    await session.execute(update(ImportJob).where(ImportJob.id == job_id).values(heartbeat_at=utcnow()))
+
+
+async def issues_page(
+    session: AsyncSession, job_id: uuid.UUID, params: PageParams, level: str | None
+) -> tuple[list[ImportIssue], str | None]:
+    stmt = select(ImportIssue).where(ImportIssue.job_id == job_id)
+    if level is not None:
+        stmt = stmt.where(ImportIssue.level == level)
+    rows = list(await session.scalars(keyset(stmt, params, ImportIssue.row_no, ImportIssue.id)))
+    return make_page(rows, params, lambda r: (r.row_no, str(r.id)))
+
+
+async def add_job(session: AsyncSession, job: ImportJob, payload: bytes) -> None:
+    session.add(job)
+    await session.flush()
+    await session.execute(insert(ImportFile).values(job_id=job.id, payload=payload))

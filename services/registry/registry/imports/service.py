@@ -1,0 +1,846 @@
+"""Bulk import use cases: plan a chunk of families against the database, then write it in batches.
+
+A chunk is a list of whole families. Planning checks every rule per row (the same rule codes as the API) and
+looks the natural keys up in a few batched queries (KK blind index, NIK blind index, members of the families
+found, measurements on the same dates). A family with any bad row is rejected whole. Accepted *new* families
+are written with multi-row INSERTs (families, KK history, persons, memberships, measurements, stunting cases,
+outbox rows), sealing and indexing the numbers in a Python loop; families that already exist go through the
+ORM one by one, reusing the registry's service functions, since re-imports mostly find nothing to change.
+Both paths emit the same events the API emits, through the outbox, in the same transaction as the data.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, cast
+
+import numpy as np
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from registry import rules
+from registry.anthropometry.domain import age_in_days, score
+from registry.common import IMPORT, today
+from registry.families import domain as fam_domain
+from registry.families.models import Family, FamilyKkHistory, FamilyMembership, Person
+from registry.families.service import emit, family_facts, person_facts, refresh_krs
+from registry.growth import domain as growth_domain
+from registry.growth.models import Measurement, StuntingCase
+from registry.growth.schemas import MeasurementValues
+from registry.growth.service import _apply_case_rules, _build, _case_facts, _measured_event
+from registry.identity.domain import mask_nik
+from registry.imports import domain
+from registry.imports import repository as repo
+from registry.imports.domain import FamilyGroup, ImportRow, Issue
+from registry.imports.models import ImportChunk, ImportIssue, ImportJob
+from registry.models import outbox
+from registry.pii import PiiVault
+from shared.auth import Principal
+from shared.db import new_id, utcnow
+from shared.events import EventData
+from shared.events.envelope import build_envelope
+from shared.events.registry import (
+    BadutaStuntingDetected,
+    FamilyRegistered,
+    FamilyUpdated,
+    PersonRegistered,
+    PersonUpdated,
+    StuntingRiskChanged,
+)
+
+# Person attributes an import may change on an existing record (the NIK is the key, never changed here).
+PERSON_FIELDS = (
+    "name",
+    "sex",
+    "birth_date",
+    "relation",
+    "marital_status",
+    "education",
+    "occupation",
+    "legal_basis",
+    "nik_conflicts",
+)
+
+
+def job_principal(job: ImportJob) -> Principal:
+    """Who the job acts for: the uploader's subject and region scope, frozen at upload."""
+    return Principal(sub=job.created_by, scopes=frozenset({IMPORT}), region=job.region)
+
+
+@dataclass
+class PersonPlan:
+    row: ImportRow
+    row_no: int
+    nik: str | None
+    nik_index: bytes | None
+    conflicts: list[str]
+    existing: Person | None = None
+    changes: dict[str, Any] = field(default_factory=dict)
+    measurement: str | None = None  # "create" / "unchanged" / None
+
+
+@dataclass
+class FamilyPlan:
+    group: FamilyGroup
+    first: ImportRow
+    kk: str
+    kk_index: bytes
+    persons: list[PersonPlan]
+    existing: Family | None = None
+    changes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ChunkResult:
+    summary: dict[str, dict[str, int]]
+    issues: list[Issue]
+    flagged: list[tuple[Issue, uuid.UUID | None]] = field(default_factory=list)
+
+
+def _strip_prefix(errors: list[dict[str, Any]], row_no: int) -> list[Issue]:
+    return [Issue(row_no, str(e["field"]).split(".")[-1], str(e["rule"]), str(e["message"])) for e in errors]
+
+
+class _Planner:
+    """Checks one chunk: pure rules first, then the batched look-ups, then the per-family decisions."""
+
+    def __init__(
+        self,
+        session: AsyncSession,
+        vault: PiiVault,
+        principal: Principal,
+        on_mismatch: str,
+        seen_niks: dict[bytes, int],
+    ) -> None:
+        self.session, self.vault, self.principal = session, vault, principal
+        self.on_mismatch, self.seen_niks = on_mismatch, seen_niks
+        self.now = today()
+
+    def _pure(self, group: FamilyGroup) -> tuple[FamilyPlan | None, list[Issue]]:
+        issues: list[Issue] = [i for r in group.rows for i in r.issues]
+        issues += domain.consistency_issues(group)
+        if any(r.data is None for r in group.rows) or issues:
+            return None, issues
+        rows = [(r.row_no, cast(ImportRow, r.data)) for r in group.rows]
+        first_no, first = rows[0]
+        if not self.principal.can_access(first.village_code):
+            return None, [
+                Issue(n, "village_code", "region.out_of_scope", "the village lies outside your region")
+                for n, _ in rows
+            ]
+        kk_check, kk_errs = fam_domain.kk_errors(first.kk_number, today=self.now, field_name="kk_number")
+        issues += _strip_prefix(kk_errs, first_no)
+        head = fam_domain.head_errors([d.relation for _, d in rows])
+        if head:
+            head_row = next((n for n, d in rows if d.relation == "kepala_keluarga"), first_no)
+            issues += [
+                Issue(
+                    head_row if h["rule"] == "family.one_head" else first_no,
+                    "relation",
+                    h["rule"],
+                    h["message"],
+                )
+                for h in head
+            ]
+        persons: list[PersonPlan] = []
+        no_nik_keys: set[tuple[str, date]] = set()
+        for n, d in rows:
+            issues += _strip_prefix(
+                fam_domain.person_errors(
+                    birth_date=d.birth_date,
+                    today=self.now,
+                    legal_basis=d.legal_basis,
+                    guardian_person_id=None,
+                    prefix="row",
+                ),
+                n,
+            )
+            nik = index = None
+            conflicts: list[str] = []
+            if d.nik:
+                check, nik_errs = fam_domain.nik_errors(
+                    d.nik, today=self.now, birth_date=d.birth_date, sex=d.sex, field_name="nik"
+                )
+                for e in nik_errs:
+                    if self.on_mismatch == "flag" and e["rule"] in domain.MISMATCH_RULES:
+                        conflicts.append(e["rule"])
+                    else:
+                        issues.append(Issue(n, "nik", e["rule"], e["message"]))
+                nik = check.nik
+                if not nik_errs or (conflicts and len(conflicts) == len(nik_errs)):
+                    index = self.vault.index("nik", nik)
+                    other = self.seen_niks.setdefault(index, n)
+                    if other != n:
+                        issues.append(
+                            Issue(
+                                n, "nik", "nik.duplicate", f"the same NIK appears on row {other} of the file"
+                            )
+                        )
+            else:
+                key = (domain.name_key(d.name), d.birth_date)
+                if key in no_nik_keys:
+                    issues.append(
+                        Issue(
+                            n,
+                            "name",
+                            "import.person_duplicate",
+                            "a person without NIK with the same name and birth date is already in this family",
+                        )
+                    )
+                no_nik_keys.add(key)
+            if d.has_measurement and d.measured_on is not None:
+                issues += _strip_prefix(
+                    growth_domain.measurement_errors(
+                        birth_date=d.birth_date,
+                        measured_on=d.measured_on,
+                        today=self.now,
+                        weight_kg=d.weight_kg,
+                        lenhei_cm=d.lenhei_cm,
+                        position=d.position,
+                        prefix="row",
+                    ),
+                    n,
+                )
+            persons.append(PersonPlan(d, n, nik, index, conflicts))
+        if issues:
+            return None, issues
+        plan = FamilyPlan(group, first, kk_check.kk, self.vault.index("kk", kk_check.kk), persons)
+        return plan, []
+
+    async def plan(self, groups: Sequence[FamilyGroup]) -> tuple[list[FamilyPlan], dict[str, list[Issue]]]:
+        """Accepted family plans, and the issues of each rejected family (by group key)."""
+        rejected: dict[str, list[Issue]] = {}
+        plans: list[FamilyPlan] = []
+        for g in groups:
+            p, issues = self._pure(g)
+            if p is None:
+                rejected[g.key] = issues
+            else:
+                plans.append(p)
+        villages = await repo.live_villages(self.session, (p.first.village_code for p in plans))
+        families = await repo.families_by_kk_index(self.session, (p.kk_index for p in plans))
+        holders = await repo.persons_by_nik_index(
+            self.session, (pp.nik_index for p in plans for pp in p.persons if pp.nik_index is not None)
+        )
+        members = await repo.members_of(self.session, (f.id for f in families.values()))
+        accepted: list[FamilyPlan] = []
+        for p in plans:
+            issues = self._decide(p, villages, families, holders, members)
+            if issues:
+                rejected[p.group.key] = issues
+            else:
+                accepted.append(p)
+        await self._measurements(accepted)
+        final: list[FamilyPlan] = []
+        for p in accepted:
+            issues = [
+                Issue(
+                    pp.row_no,
+                    "measured_on",
+                    "import.measurement_differs",
+                    "another measurement of this child on this date exists; correct it through the API",
+                )
+                for pp in p.persons
+                if pp.measurement == "differs"
+            ]
+            if issues:
+                rejected[p.group.key] = issues
+            else:
+                final.append(p)
+        return final, rejected
+
+    def _decide(
+        self,
+        p: FamilyPlan,
+        villages: set[str],
+        families: dict[bytes, Family],
+        holders: dict[bytes, tuple[Person, Family]],
+        members: dict[uuid.UUID, list[Person]],
+    ) -> list[Issue]:
+        first_no = p.group.first_row
+        if p.first.village_code not in villages:
+            return [Issue(first_no, "village_code", "region.village_unknown", "unknown village code")]
+        existing = families.get(p.kk_index)
+        issues: list[Issue] = []
+        if existing is not None:
+            if not self.principal.can_access(existing.village_code):
+                return [Issue(first_no, "kk_number", "kk.duplicate", "another family holds this KK number")]
+            if existing.village_code != p.first.village_code:
+                return [
+                    Issue(
+                        first_no,
+                        "village_code",
+                        "import.family_moved",
+                        "the family is registered in another village; move it through the API first",
+                    )
+                ]
+            p.existing = existing
+            for col in domain.FAMILY_FACTS:
+                if getattr(existing, col) != getattr(p.first, col):
+                    p.changes[col] = getattr(p.first, col)
+        current = members.get(existing.id, []) if existing is not None else []
+        by_key = {(m.name_key, m.birth_date): m for m in current if m.nik_index is None}
+        for pp in p.persons:
+            holder = holders.get(pp.nik_index) if pp.nik_index is not None else None
+            if holder is not None:
+                person, _ = holder
+                if existing is None or person.family_id != existing.id:
+                    issues.append(
+                        Issue(
+                            pp.row_no,
+                            "nik",
+                            "nik.duplicate",
+                            f"a person with this NIK ({mask_nik(pp.nik or '')}) is registered in another family",
+                        )
+                    )
+                    continue
+                pp.existing = person
+            elif existing is not None and pp.nik is None:
+                pp.existing = by_key.get((domain.name_key(pp.row.name), pp.row.birth_date))
+            if pp.existing is not None:
+                wanted = self._person_values(pp)
+                pp.changes = {k: v for k, v in wanted.items() if _norm(getattr(pp.existing, k)) != _norm(v)}
+        if existing is not None and existing.head_person_id is not None:
+            head = next(pp for pp in p.persons if pp.row.relation == "kepala_keluarga")
+            if head.existing is None or head.existing.id != existing.head_person_id:
+                issues.append(
+                    Issue(
+                        head.row_no,
+                        "relation",
+                        "family.one_head",
+                        "the family already has another head; change it through the API",
+                    )
+                )
+        return issues
+
+    @staticmethod
+    def _person_values(pp: PersonPlan) -> dict[str, Any]:
+        d = pp.row
+        return {
+            "name": d.name,
+            "sex": d.sex,
+            "birth_date": d.birth_date,
+            "relation": d.relation,
+            "marital_status": d.marital_status,
+            "education": d.education,
+            "occupation": d.occupation,
+            "legal_basis": d.legal_basis,
+            "nik_conflicts": pp.conflicts or None,
+        }
+
+    async def _measurements(self, plans: list[FamilyPlan]) -> None:
+        keys = [
+            (pp.existing.id, pp.row.measured_on)
+            for p in plans
+            for pp in p.persons
+            if pp.existing is not None and pp.row.measured_on is not None
+        ]
+        found = await repo.active_measurements(self.session, keys)
+        for p in plans:
+            for pp in p.persons:
+                if pp.row.measured_on is None:
+                    continue
+                m = found.get((pp.existing.id, pp.row.measured_on)) if pp.existing is not None else None
+                if m is None:
+                    pp.measurement = "create"
+                elif (m.weight_kg, m.lenhei_cm, m.position, m.oedema) == (
+                    pp.row.weight_kg,
+                    pp.row.lenhei_cm,
+                    pp.row.position,
+                    pp.row.oedema,
+                ):
+                    pp.measurement = "unchanged"
+                else:
+                    pp.measurement = "differs"
+
+
+def _norm(value: Any) -> Any:
+    return None if value in ([], "") else value
+
+
+# ------------------------------------------------------------------------------------------ writing
+
+
+class _Batch:
+    """Rows and events of new families, written with one multi-row INSERT per table."""
+
+    def __init__(self, vault: PiiVault, principal: Principal, correlation_id: str | None) -> None:
+        self.vault, self.principal, self.correlation_id = vault, principal, correlation_id
+        self.families: list[dict[str, Any]] = []
+        self.history: list[dict[str, Any]] = []
+        self.persons: list[dict[str, Any]] = []
+        self.memberships: list[dict[str, Any]] = []
+        self.measurements: list[dict[str, Any]] = []
+        self.cases: list[dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = []
+        self.person_ids: dict[int, uuid.UUID] = {}
+        self.pending: list[tuple[PersonPlan, Person, Family]] = []
+        self.now = today()
+
+    def event(self, data: EventData, family_id: uuid.UUID) -> None:
+        # Same envelope and row as shared.outbox.publish, built here so that thousands go in one INSERT.
+        envelope = build_envelope(data, key=str(family_id), correlation_id=self.correlation_id)
+        self.events.append(
+            {
+                "event_id": uuid.UUID(envelope.id),
+                "topic": data.topic(),
+                "partition_key": envelope.partitionkey,
+                "event_type": envelope.type,
+                "envelope": envelope.model_dump(mode="json", exclude_none=True),
+            }
+        )
+
+    def add(self, p: FamilyPlan) -> None:
+        vault, d = self.vault, p.first
+        family = Family(
+            id=new_id(),
+            village_code=d.village_code,
+            rw=d.rw,
+            rt=d.rt,
+            street=d.street,
+            welfare_decile=d.welfare_decile,
+            drinking_water_source=d.drinking_water_source,
+            latrine_type=d.latrine_type,
+        )
+        sealed = vault.seal("kk", p.kk, family.id)
+        family.kk_key_id, family.kk_ciphertext, family.kk_index = sealed.key_id, sealed.blob, p.kk_index
+        family.kk_masked = mask_nik(p.kk)
+        history_id = new_id()
+        hs = vault.seal("kk", p.kk, history_id)
+        self.history.append(
+            {
+                "id": history_id,
+                "family_id": family.id,
+                "kk_key_id": hs.key_id,
+                "kk_ciphertext": hs.blob,
+                "kk_index": p.kk_index,
+                "kk_masked": family.kk_masked,
+                "valid_from": utcnow(),
+                "reason": "imported",
+            }
+        )
+        persons: list[tuple[PersonPlan, Person]] = []
+        for pp in p.persons:
+            r = pp.row
+            person = Person(
+                id=new_id(),
+                family_id=family.id,
+                name=r.name,
+                sex=r.sex,
+                birth_date=r.birth_date,
+                relation=r.relation,
+                marital_status=r.marital_status,
+                education=r.education,
+                occupation=r.occupation,
+                legal_basis=r.legal_basis,
+                nik_conflicts=pp.conflicts or None,
+            )
+            if pp.nik is not None and pp.nik_index is not None:
+                s = vault.seal("nik", pp.nik, person.id)
+                person.nik_key_id, person.nik_ciphertext = s.key_id, s.blob
+                person.nik_index, person.nik_masked = pp.nik_index, mask_nik(pp.nik)
+            if r.relation == "kepala_keluarga":
+                family.head_person_id = person.id
+            persons.append((pp, person))
+            self.person_ids[pp.row_no] = person.id
+        krs = fam_domain.evaluate_krs(
+            fam_domain.FamilyFacts(
+                drinking_water_source=family.drinking_water_source,
+                latrine_type=family.latrine_type,
+                members=[
+                    fam_domain.MemberFacts(x.sex, x.birth_date, x.relation, x.marital_status)
+                    for _, x in persons
+                ],
+            ),
+            self.now,
+        )
+        family.krs, family.krs_reasons, family.krs_target = krs.at_risk, krs.reasons, krs.target
+        family.rule_version = krs.rule_version
+        self.families.append(_columns(family, _FAMILY_COLS))
+        self.event(FamilyRegistered(**family_facts(family)), family.id)
+        for _, person in persons:
+            self.persons.append(_columns(person, _PERSON_COLS))
+            self.memberships.append(
+                {
+                    "id": new_id(),
+                    "person_id": person.id,
+                    "family_id": family.id,
+                    "relation": person.relation,
+                    "started_on": self.now,
+                }
+            )
+            self.event(PersonRegistered(**person_facts(person, family)), family.id)
+        if krs.at_risk:
+            self.event(
+                StuntingRiskChanged(
+                    family_id=family.id,
+                    village_code=family.village_code,
+                    rw=family.rw,
+                    at_risk=True,
+                    reasons=krs.reasons,
+                    welfare_decile=family.welfare_decile,
+                    rule_version=krs.rule_version,
+                ),
+                family.id,
+            )
+        for pp, person in persons:
+            if pp.measurement == "create":
+                self.pending.append((pp, person, family))
+
+    def _score_pending(self) -> None:
+        """Z-scores of every new measurement of the chunk in one vectorised call (same rules as the API)."""
+        if not self.pending:
+            return
+        rows = [pp.row for pp, _, _ in self.pending]
+        ages = [age_in_days(person.birth_date, cast(date, r.measured_on)) for (_, person, _), r in zip(
+            self.pending, rows, strict=True)]  # fmt: skip
+        nan = float("nan")
+        s = score(
+            np.array([1 if person.sex == "L" else 2 for _, person, _ in self.pending]),
+            np.array(ages, dtype=np.float64),
+            np.array([nan if r.weight_kg is None else r.weight_kg for r in rows], dtype=np.float64),
+            np.array([nan if r.lenhei_cm is None else r.lenhei_cm for r in rows], dtype=np.float64),
+            np.array([r.position or "" for r in rows]),
+            np.array([r.oedema for r in rows]),
+        )
+        for i, (pp, person, family) in enumerate(self.pending):
+            r = pp.row
+
+            def opt(x: Any) -> float | None:
+                return None if np.isnan(x) else float(x)
+
+            m = Measurement(
+                id=new_id(),
+                person_id=person.id,
+                family_id=family.id,
+                measured_on=r.measured_on,
+                age_days=ages[i],
+                weight_kg=r.weight_kg,
+                lenhei_cm=r.lenhei_cm,
+                position=r.position,
+                oedema=r.oedema,
+                haz=opt(s.zlen[i]),
+                waz=opt(s.zwei[i]),
+                whz=opt(s.zwfl[i]),
+                haz_flag=bool(s.flen[i]) or bool(s.c9mo_flag[i]),
+                waz_flag=bool(s.fwei[i]),
+                whz_flag=bool(s.fwfl[i]),
+                standing_under_9_months=bool(s.c9mo_flag[i]),
+                haz_class=s.haz_class[i],
+                waz_class=s.waz_class[i],
+                whz_class=s.whz_class[i],
+                rule_version=s.rule_version,
+                status="active",
+                recorded_by=self.principal.sub,
+            )
+            self._measured(m, person, family)
+        self.pending = []
+
+    def _measured(self, m: Measurement, person: Person, family: Family) -> None:
+        self.measurements.append(_columns(m, _MEASUREMENT_COLS))
+        self.event(_measured_event(m, person, family), family.id)
+        severity = growth_domain.stunting_severity(m.haz, m.haz_flag, m.age_days)
+        if severity is not None and m.haz is not None:
+            case = StuntingCase(
+                id=new_id(),
+                person_id=person.id,
+                family_id=family.id,
+                measurement_id=m.id,
+                measured_on=m.measured_on,
+                haz=m.haz,
+                age_days=m.age_days,
+                severity=severity,
+                status="open",
+                rule_version=rules.RULES_VERSION,
+            )
+            self.cases.append(_columns(case, _CASE_COLS))
+            self.event(
+                BadutaStuntingDetected(
+                    **_case_facts(case, family, m),
+                    severity=severity,
+                    sex=person.sex,
+                    birth_date=person.birth_date,
+                    welfare_decile=family.welfare_decile,
+                    krs=family.krs,
+                ),
+                family.id,
+            )
+
+    async def write(self, session: AsyncSession) -> None:
+        self._score_pending()
+        await repo.insert_rows(session, Family.__table__, self.families)
+        await repo.insert_rows(session, FamilyKkHistory.__table__, self.history)
+        await repo.insert_rows(session, Person.__table__, self.persons)
+        await repo.insert_rows(session, FamilyMembership.__table__, self.memberships)
+        await repo.insert_rows(session, Measurement.__table__, self.measurements)
+        await repo.insert_rows(session, StuntingCase.__table__, self.cases)
+        await repo.insert_rows(session, outbox, self.events)
+
+
+_FAMILY_COLS = (
+    "id", "kk_key_id", "kk_ciphertext", "kk_index", "kk_masked", "village_code", "rw", "rt", "street",
+    "welfare_decile", "drinking_water_source", "latrine_type", "head_person_id", "krs", "krs_reasons",
+    "krs_target", "rule_version",
+)  # fmt: skip
+_PERSON_COLS = (
+    "id", "family_id", "nik_key_id", "nik_ciphertext", "nik_index", "nik_masked", "name", "sex", "birth_date",
+    "relation", "marital_status", "education", "occupation", "legal_basis", "nik_conflicts",
+)  # fmt: skip
+_MEASUREMENT_COLS = (
+    "id", "person_id", "family_id", "measured_on", "age_days", "weight_kg", "lenhei_cm", "position", "oedema",
+    "haz", "waz", "whz", "haz_flag", "waz_flag", "whz_flag", "standing_under_9_months", "haz_class",
+    "waz_class", "whz_class", "rule_version", "status", "recorded_by",
+)  # fmt: skip
+_CASE_COLS = (
+    "id", "person_id", "family_id", "measurement_id", "measured_on", "haz", "age_days", "severity", "status",
+    "rule_version",
+)  # fmt: skip
+
+
+def _columns(obj: Any, cols: Sequence[str]) -> dict[str, Any]:
+    return {c: getattr(obj, c) for c in cols}
+
+
+def _values(r: ImportRow) -> MeasurementValues:
+    assert r.measured_on is not None
+    return MeasurementValues.model_construct(
+        measured_on=r.measured_on, weight_kg=r.weight_kg, lenhei_cm=r.lenhei_cm, position=r.position,
+        oedema=r.oedema,
+    )  # fmt: skip
+
+
+async def _apply_existing(
+    session: AsyncSession, vault: PiiVault, principal: Principal, p: FamilyPlan
+) -> dict[int, uuid.UUID]:
+    """An existing family: update what differs through the ORM, with the API's events and KRS refresh."""
+    family = p.existing
+    assert family is not None
+    changed = False
+    ids: dict[int, uuid.UUID] = {}
+    if p.changes:
+        for key, value in p.changes.items():
+            setattr(family, key, value)
+        family.version += 1
+        await session.flush()
+        await emit(session, FamilyUpdated(**family_facts(family)), family.id)
+        changed = True
+    for pp in p.persons:
+        person = pp.existing
+        if person is None:
+            person = _new_person(vault, pp, family)
+            session.add(person)
+            await session.flush()
+            session.add(
+                FamilyMembership(
+                    person_id=person.id, family_id=family.id, relation=person.relation, started_on=today()
+                )
+            )
+            if person.relation == "kepala_keluarga":
+                family.head_person_id = person.id
+            await session.flush()
+            await emit(session, PersonRegistered(**person_facts(person, family)), family.id)
+            changed = True
+        elif pp.changes:
+            for key, value in pp.changes.items():
+                setattr(person, key, value)
+            person.version += 1
+            await session.flush()
+            await emit(session, PersonUpdated(**person_facts(person, family)), family.id)
+            changed = True
+        ids[pp.row_no] = person.id
+    if changed:
+        await refresh_krs(session, family)
+    for pp in p.persons:
+        if pp.measurement == "create":
+            person = await session.get_one(Person, ids[pp.row_no])
+            m = _build(person, family, _values(pp.row), principal)
+            session.add(m)
+            await session.flush()
+            await emit(session, _measured_event(m, person, family), family.id)
+            await _apply_case_rules(session, m, person, family)
+    return ids
+
+
+def _new_person(vault: PiiVault, pp: PersonPlan, family: Family) -> Person:
+    r = pp.row
+    person = Person(
+        id=new_id(),
+        family_id=family.id,
+        name=r.name,
+        sex=r.sex,
+        birth_date=r.birth_date,
+        relation=r.relation,
+        marital_status=r.marital_status,
+        education=r.education,
+        occupation=r.occupation,
+        legal_basis=r.legal_basis,
+        nik_conflicts=pp.conflicts or None,
+    )
+    if pp.nik is not None and pp.nik_index is not None:
+        s = vault.seal("nik", pp.nik, person.id)
+        person.nik_key_id, person.nik_ciphertext = s.key_id, s.blob
+        person.nik_index, person.nik_masked = pp.nik_index, mask_nik(pp.nik)
+    return person
+
+
+def _count(summary: dict[str, dict[str, int]], p: FamilyPlan) -> None:
+    if p.existing is None:
+        summary["families"]["created"] += 1
+    elif p.changes:
+        summary["families"]["updated"] += 1
+    else:
+        summary["families"]["unchanged"] += 1
+    for pp in p.persons:
+        outcome = "created" if pp.existing is None else ("updated" if pp.changes else "unchanged")
+        summary["persons"][outcome] += 1
+        summary["rows"][outcome] += 1
+        if pp.measurement == "create":
+            summary["measurements"]["created"] += 1
+        elif pp.measurement == "unchanged":
+            summary["measurements"]["unchanged"] += 1
+
+
+def _reject(summary: dict[str, dict[str, int]], group: FamilyGroup, issues: list[Issue]) -> list[Issue]:
+    """Count a rejected family and give every row without its own issue the reason (atomic per family)."""
+    summary["families"]["rejected"] += 1
+    with_issue = {i.row_no for i in issues}
+    out = list(issues)
+    for r in group.rows:
+        summary["rows"]["rejected"] += 1
+        summary["persons"]["rejected"] += 1
+        if r.data is not None and r.data.has_measurement:
+            summary["measurements"]["rejected"] += 1
+        if r.row_no not in with_issue:
+            out.append(
+                Issue(
+                    r.row_no,
+                    "kk_number",
+                    "import.family_rejected",
+                    "another row of this family is rejected; the family is imported whole or not at all",
+                )
+            )
+    return sorted(out, key=lambda i: i.row_no)
+
+
+async def process_chunk(
+    session: AsyncSession,
+    vault: PiiVault,
+    principal: Principal,
+    groups: Sequence[FamilyGroup],
+    *,
+    mode: str,
+    on_mismatch: str,
+    seen_niks: dict[bytes, int],
+    correlation_id: str | None = None,
+    isolate: bool = False,
+) -> ChunkResult:
+    """Plan and (in commit mode) write one chunk inside the caller's transaction.
+
+    `isolate` writes each new family in its own savepoint: the fallback when the batched INSERT of a chunk hit
+    a uniqueness violation (a NIK or KK registered concurrently through the API), so only that family fails.
+    """
+    summary = domain.empty_summary()
+    plans, rejected = await _Planner(session, vault, principal, on_mismatch, seen_niks).plan(groups)
+    issues: list[Issue] = []
+    for g in groups:
+        if g.key in rejected:
+            issues += _reject(summary, g, rejected[g.key])
+    flagged: list[tuple[Issue, uuid.UUID | None]] = []
+    person_ids: dict[int, uuid.UUID] = {}
+    if mode == "commit":
+        new = [p for p in plans if p.existing is None]
+        if isolate:
+            kept: list[FamilyPlan] = []
+            for p in new:
+                batch = _Batch(vault, principal, correlation_id)
+                batch.add(p)
+                try:
+                    async with session.begin_nested():
+                        await batch.write(session)
+                except IntegrityError:
+                    issues += _reject(
+                        summary,
+                        p.group,
+                        [
+                            Issue(
+                                p.group.first_row,
+                                "kk_number",
+                                "unique",
+                                "the family collides with data registered meanwhile (NIK or KK number)",
+                            )
+                        ],
+                    )
+                    continue
+                person_ids.update(batch.person_ids)
+                kept.append(p)
+            plans = [p for p in plans if p.existing is not None] + kept
+        else:
+            batch = _Batch(vault, principal, correlation_id)
+            for p in new:
+                batch.add(p)
+            await batch.write(session)
+            person_ids.update(batch.person_ids)
+        for p in plans:
+            if p.existing is not None:
+                async with session.begin_nested():
+                    person_ids.update(await _apply_existing(session, vault, principal, p))
+    for p in plans:
+        _count(summary, p)
+        for pp in p.persons:
+            for rule in pp.conflicts:
+                flagged.append(
+                    (
+                        Issue(
+                            pp.row_no,
+                            "nik",
+                            rule,
+                            "NIK disagrees with the birth date/sex; imported, flagged",
+                            "flagged",
+                        ),
+                        person_ids.get(pp.row_no) or (pp.existing.id if pp.existing else None),
+                    )
+                )
+    issues.sort(key=lambda i: i.row_no)
+    summary["issues"]["errors"] = len(issues)
+    summary["issues"]["flagged"] = len(flagged)
+    return ChunkResult(summary, issues, flagged)
+
+
+async def record_chunk(
+    session: AsyncSession, job_id: uuid.UUID, chunk_no: int, rows: int, result: ChunkResult
+) -> None:
+    """The chunk marker and its issues, in the chunk's transaction (so a resumed job skips it exactly)."""
+    await session.execute(
+        insert(ImportChunk).values(job_id=job_id, chunk_no=chunk_no, rows=rows, summary=result.summary)
+    )
+    issue_rows = [
+        {"id": new_id(), "job_id": job_id, "row_no": i.row_no, "field": i.field, "rule": i.rule,
+         "message": i.message, "level": i.level, "person_id": None}
+        for i in result.issues
+    ] + [
+        {"id": new_id(), "job_id": job_id, "row_no": i.row_no, "field": i.field, "rule": i.rule,
+         "message": i.message, "level": i.level, "person_id": pid}
+        for i, pid in result.flagged
+    ]  # fmt: skip
+    await repo.insert_rows(session, ImportIssue.__table__, issue_rows)
+
+
+async def chunk_done(session: AsyncSession, job_id: uuid.UUID, chunk_no: int) -> bool:
+    found = await session.scalar(
+        select(ImportChunk.chunk_no).where(ImportChunk.job_id == job_id, ImportChunk.chunk_no == chunk_no)
+    )
+    return found is not None
+
+
+def nik_indexes(vault: PiiVault, groups: Sequence[FamilyGroup]) -> dict[bytes, int]:
+    """NIK blind indexes of the rows of chunks already done (a resumed job still detects in-file duplicates)."""
+    out: dict[bytes, int] = {}
+    for g in groups:
+        for r in g.rows:
+            if r.data is not None and r.data.nik:
+                out.setdefault(vault.index("nik", domain.digits(r.data.nik)), r.row_no)
+    return out

@@ -1,0 +1,423 @@
+"""Pure indicator rules: periods, BKKBN indicator formulas, small-cell suppression, labels. No I/O."""
+
+from __future__ import annotations
+
+import calendar
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Literal, get_args
+
+from reporting.projection.domain import RUNWAY_THRESHOLD_DAYS, runway_days
+from shared.errors import ValidationFailed
+from shared.events.vocab import (
+    DashatCategory,
+    ExitReason,
+    ExpenseCategory,
+    FundSource,
+    KbMethod,
+    NonUseReason,
+    UppkaCategory,
+    WaitlistReason,
+)
+
+Grain = Literal["m", "q", "y"]
+Unit = Literal["count", "ratio", "rupiah", "days", "z"]
+Value = int | float | None
+
+PUBLIC_MIN_COUNT = 5  # counts 1-4 are suppressed at village level and below for `reporting:public`
+
+_PERIOD = re.compile(r"^(\d{4})(?:-(0[1-9]|1[0-2])|-Q([1-4]))?$")
+
+
+@dataclass(frozen=True, order=True)
+class Period:
+    """A month, quarter or year: `start` is its first month, `last` its last month (both first days)."""
+
+    grain: Grain
+    start: date
+    last: date
+
+    @property
+    def label(self) -> str:
+        if self.grain == "m":
+            return f"{self.start.year}-{self.start.month:02d}"
+        if self.grain == "q":
+            return f"{self.start.year}-Q{(self.start.month - 1) // 3 + 1}"
+        return str(self.start.year)
+
+    @property
+    def end_day(self) -> date:
+        """The last day of the period (stocks are reported as at this day)."""
+        return self.last.replace(day=calendar.monthrange(self.last.year, self.last.month)[1])
+
+    def next(self) -> Period:
+        months = {"m": 1, "q": 3, "y": 12}[self.grain]
+        return _period(self.grain, _add_months(self.start, months))
+
+
+def _add_months(d: date, n: int) -> date:
+    y, m = divmod(d.month - 1 + n, 12)
+    return date(d.year + y, m + 1, 1)
+
+
+def _period(grain: Grain, start: date) -> Period:
+    months = {"m": 1, "q": 3, "y": 12}[grain]
+    return Period(grain, start, _add_months(start, months - 1))
+
+
+def parse_period(text: str, field_name: str = "query.period") -> Period:
+    """`YYYY-MM`, `YYYY-Qn` or `YYYY`; anything else is a 422 naming the field."""
+    match = _PERIOD.match(text.strip())
+    if not match:
+        raise ValidationFailed(
+            f"period must be YYYY-MM, YYYY-Qn or YYYY, not {text!r}", field=field_name, rule="period.format"
+        )
+    year = int(match.group(1))
+    if year < 1970 or year > 2100:
+        raise ValidationFailed("period year out of range", field=field_name, rule="period.range")
+    if match.group(2):
+        return _period("m", date(year, int(match.group(2)), 1))
+    if match.group(3):
+        return _period("q", date(year, 3 * (int(match.group(3)) - 1) + 1, 1))
+    return _period("y", date(year, 1, 1))
+
+
+def periods_between(first: Period, last: Period, max_points: int = 240) -> list[Period]:
+    """Every period from `first` to `last` inclusive (same grain)."""
+    if first.grain != last.grain:
+        raise ValidationFailed(
+            "from and to must have the same granularity", field="query.to", rule="series.grain"
+        )
+    if last < first:
+        raise ValidationFailed("to is before from", field="query.to", rule="series.order")
+    out: list[Period] = []
+    p = first
+    while p <= last:
+        out.append(p)
+        if len(out) > max_points:
+            raise ValidationFailed(f"at most {max_points} points", field="query.to", rule="series.length")
+        p = p.next()
+    return out
+
+
+def iter_months(period: Period) -> Iterator[date]:
+    d = period.start
+    while d <= period.last:
+        yield d
+        d = _add_months(d, 1)
+
+
+@dataclass(frozen=True)
+class Indicator:
+    name: str
+    unit: Unit
+    label_en: str
+    label_id: str
+    topic: str
+
+
+def _ind(name: str, unit: Unit, en: str, id_: str, topic: str) -> Indicator:
+    return Indicator(name, unit, en, id_, topic)
+
+
+_R, _U, _D = "kencana.registry", "kencana.uppka", "kencana.dashat"
+
+CATALOGUE: list[Indicator] = [
+    _ind("families_registered", "count", "Families registered", "Keluarga terdaftar", _R),
+    _ind("families_new", "count", "Families newly registered", "Keluarga baru terdaftar", _R),
+    _ind("persons_registered", "count", "Persons registered", "Jiwa terdaftar", _R),
+    _ind("pus", "count", "Eligible couples (PUS)", "Pasangan Usia Subur (PUS)", _R),
+    _ind("kb_users", "count", "KB users (PUS)", "Peserta KB aktif (PUS)", _R),
+    *[_ind(f"kb_users_{m}", "count", f"KB users: {m}", f"Peserta KB: {m}", _R) for m in get_args(KbMethod)],
+    _ind("mkjp_users", "count", "MKJP users", "Peserta KB MKJP", _R),
+    *[
+        _ind(f"non_users_{r}", "count", f"PUS not using KB: {r}", f"PUS bukan peserta KB: {r}", _R)
+        for r in get_args(NonUseReason)
+    ],
+    _ind("cpr", "ratio", "Contraceptive prevalence rate (CPR)", "Angka prevalensi kontrasepsi (CPR)", _R),
+    _ind("mkjp_share", "ratio", "MKJP share of KB users", "Proporsi MKJP", _R),
+    _ind("unmet_need", "ratio", "Unmet need", "Kebutuhan ber-KB tidak terpenuhi (unmet need)", _R),
+    _ind("baduta_measured", "count", "Baduta measured", "Baduta diukur", _R),
+    _ind("baduta_stunted", "count", "Baduta stunted", "Baduta pendek (stunting)", _R),
+    _ind("baduta_severely_stunted", "count", "Baduta severely stunted", "Baduta sangat pendek", _R),
+    _ind("stunting_prevalence", "ratio", "Stunting prevalence (measured baduta)", "Prevalensi stunting", _R),
+    _ind("severe_stunting_prevalence", "ratio", "Severe stunting prevalence", "Prevalensi sangat pendek", _R),
+    _ind("stunting_new_cases", "count", "New stunting cases", "Kasus stunting baru", _R),
+    _ind("stunting_resolved", "count", "Stunting cases resolved", "Kasus stunting teratasi", _R),
+    _ind("stunting_retracted", "count", "Stunting cases retracted", "Kasus stunting dibatalkan", _R),
+    _ind("stunting_open_cases", "count", "Open stunting cases", "Kasus stunting berjalan", _R),
+    _ind("krs_families", "count", "Families at risk of stunting (KRS)", "Keluarga Risiko Stunting (KRS)", _R),
+    _ind("krs_share", "ratio", "KRS share of families", "Proporsi KRS", _R),
+    _ind("uppka_groups_existing", "count", "UPPKA groups existing", "Kelompok UPPKA yang ada", _U),
+    _ind("uppka_groups_active", "count", "UPPKA groups active", "Kelompok UPPKA aktif", _U),
+    _ind("uppka_groups_reporting", "count", "UPPKA groups reporting", "Kelompok UPPKA yang melapor", _U),
+    _ind("uppka_reporting_rate", "ratio", "UPPKA reporting rate", "Persentase kelompok melapor", _U),
+    _ind("uppka_members", "count", "UPPKA members", "Anggota UPPKA", _U),
+    *[
+        _ind(f"uppka_members_{c}", "count", f"UPPKA members: {c}", f"Anggota UPPKA: {c}", _U)
+        for c in get_args(UppkaCategory)
+    ],
+    _ind("uppka_members_kb_users", "count", "UPPKA members using KB", "Anggota UPPKA peserta KB", _U),
+    _ind(
+        "uppka_members_kb_participation",
+        "ratio",
+        "UPPKA members' KB participation",
+        "Kesertaan KB anggota UPPKA",
+        _U,
+    ),
+    _ind("uppka_members_mkjp", "count", "UPPKA members using MKJP", "Anggota UPPKA peserta MKJP", _U),
+    _ind("uppka_members_mkjp_share", "ratio", "UPPKA members' MKJP share", "Proporsi MKJP anggota UPPKA", _U),
+    _ind("uppka_members_present", "count", "Members present at meetings", "Anggota hadir pertemuan", _U),
+    _ind("uppka_attendance_rate", "ratio", "Meeting attendance rate", "Tingkat kehadiran", _U),
+    _ind("uppka_activity_attendance", "count", "PEK activity attendance", "Kehadiran kegiatan PEK", _U),
+    _ind("uppka_omzet", "rupiah", "Turnover (omzet)", "Omzet", _U),
+    _ind("uppka_profit", "rupiah", "Profit", "Keuntungan", _U),
+    _ind("uppka_dashat_contributions", "rupiah", "Contributions to DASHAT", "Kontribusi ke DASHAT", _U),
+    _ind("uppka_target_groups", "count", "Yearly UPPKA group target", "Target kelompok UPPKA", _U),
+    _ind("uppka_target_progress", "ratio", "Progress against target", "Capaian terhadap target", _U),
+    _ind("dashat_kitchens_active", "count", "DASHAT kitchens active", "Dapur DASHAT aktif", _D),
+    _ind("dashat_beneficiaries", "count", "Beneficiaries enrolled", "Sasaran terdaftar", _D),
+    *[
+        _ind(f"dashat_beneficiaries_{c}", "count", f"Beneficiaries: {c}", f"Sasaran: {c}", _D)
+        for c in get_args(DashatCategory)
+    ],
+    _ind("dashat_enrolled", "count", "Enrolments", "Pendaftaran sasaran", _D),
+    _ind("dashat_exited", "count", "Exits", "Sasaran keluar", _D),
+    *[_ind(f"dashat_exited_{r}", "count", f"Exits: {r}", f"Keluar: {r}", _D) for r in get_args(ExitReason)],
+    _ind("dashat_waitlisted", "count", "Waitlisted", "Daftar tunggu", _D),
+    *[
+        _ind(f"dashat_waitlisted_{r}", "count", f"Waitlisted: {r}", f"Daftar tunggu: {r}", _D)
+        for r in get_args(WaitlistReason)
+    ],
+    _ind(
+        "dashat_enrolment_days_median",
+        "days",
+        "Detection to enrolment, median",
+        "Deteksi ke pendaftaran, median",
+        _D,
+    ),
+    _ind(
+        "dashat_enrolment_days_p90", "days", "Detection to enrolment, p90", "Deteksi ke pendaftaran, p90", _D
+    ),
+    _ind("dashat_portions_served", "count", "Portions served", "Porsi tersaji", _D),
+    _ind("dashat_portions_consumed", "count", "Portions consumed", "Porsi dikonsumsi", _D),
+    _ind("dashat_expenses", "rupiah", "Expenses", "Belanja", _D),
+    _ind("dashat_cost_per_portion", "rupiah", "Cost per portion", "Biaya per porsi", _D),
+    _ind("dashat_funds", "rupiah", "Funds received", "Dana diterima", _D),
+    *[_ind(f"dashat_funds_{s}", "rupiah", f"Funds: {s}", f"Dana: {s}", _D) for s in get_args(FundSource)],
+    *[
+        _ind(f"dashat_expenses_{c}", "rupiah", f"Expenses: {c}", f"Belanja: {c}", _D)
+        for c in get_args(ExpenseCategory)
+    ],
+    _ind(
+        "dashat_kitchens_low_runway", "count", "Kitchens under 30 days of runway", "Dapur dana < 30 hari", _D
+    ),
+    _ind("dashat_haz_children", "count", "Enrolled children with HAZ follow-up", "Anak dengan HAZ ulang", _D),
+    _ind("dashat_haz_change_mean", "z", "Mean HAZ change of enrolled children", "Rerata perubahan HAZ", _D),
+    _ind(
+        "dashat_no_improvement", "count", "Children flagged without improvement", "Anak tanpa perbaikan", _D
+    ),
+]
+BY_NAME: dict[str, Indicator] = {i.name: i for i in CATALOGUE}
+
+COLUMN_LABELS_ID = {
+    "region": "kode_wilayah",
+    "region_name": "nama_wilayah",
+    "period": "periode",
+    "level": "tingkat",
+}
+
+
+def ratio(numerator: Value, denominator: Value) -> float | None:
+    """numerator / denominator, or None when undefined (no denominator)."""
+    if numerator is None or denominator is None or denominator == 0:
+        return None
+    return round(numerator / denominator, 6)
+
+
+@dataclass(frozen=True)
+class Extras:
+    """Indicators that are distributions over entities rather than sums of facts."""
+
+    wait_days_median: float | None = None
+    wait_days_p90: float | None = None
+    extra: dict[str, Value] = field(default_factory=dict)
+
+
+def compute(m: Mapping[str, int], extras: Extras | None = None) -> dict[str, Value]:
+    """Every indicator of the catalogue from the period-resolved measures of one region (BKKBN formulas).
+
+    CPR = KB users / PUS; MKJP share = MKJP users / KB users; unmet need = (IAT + TIAL non-users) / PUS;
+    stunting prevalence = stunted / measured (non-flagged measurements of baduta, each child once).
+    """
+    x = extras or Extras()
+
+    def g(name: str) -> int:
+        return int(m.get(name, 0))
+
+    out: dict[str, Value] = {
+        "families_registered": g("s.reg.families"),
+        "families_new": g("f.reg.new_families"),
+        "persons_registered": g("s.reg.persons"),
+        "pus": g("s.kb.pus"),
+        "kb_users": g("s.kb.users"),
+        "mkjp_users": g("s.kb.mkjp_users"),
+    }
+    for method in get_args(KbMethod):
+        out[f"kb_users_{method}"] = g(f"s.kb.method.{method}")
+    for reason in get_args(NonUseReason):
+        out[f"non_users_{reason}"] = g(f"s.kb.nonuse.{reason}")
+    out["cpr"] = ratio(g("s.kb.users"), g("s.kb.pus"))
+    out["mkjp_share"] = ratio(g("s.kb.mkjp_users"), g("s.kb.users"))
+    out["unmet_need"] = ratio(g("s.kb.nonuse.iat") + g("s.kb.nonuse.tial"), g("s.kb.pus"))
+    out |= {
+        "baduta_measured": g("d.stunting.measured"),
+        "baduta_stunted": g("d.stunting.stunted"),
+        "baduta_severely_stunted": g("d.stunting.severe"),
+        "stunting_prevalence": ratio(g("d.stunting.stunted"), g("d.stunting.measured")),
+        "severe_stunting_prevalence": ratio(g("d.stunting.severe"), g("d.stunting.measured")),
+        "stunting_new_cases": g("f.stunting.new_cases"),
+        "stunting_resolved": g("f.stunting.resolved"),
+        "stunting_retracted": g("f.stunting.retracted"),
+        "stunting_open_cases": g("s.stunting.open_cases"),
+        "krs_families": g("s.krs.families"),
+        "krs_share": ratio(g("s.krs.families"), g("s.reg.families")),
+    }
+    for name in sorted(m):
+        if name.startswith("s.krs.reason."):
+            out[f"krs_reason_{name.removeprefix('s.krs.reason.')}"] = g(name)
+    target = g("d.uppka.target_groups")
+    out |= {
+        "uppka_groups_existing": g("s.uppka.groups_existing"),
+        "uppka_groups_active": g("s.uppka.groups_active"),
+        "uppka_groups_reporting": g("d.uppka.groups_reporting"),
+        "uppka_reporting_rate": ratio(g("d.uppka.groups_reporting"), g("s.uppka.groups_existing")),
+        "uppka_members": g("s.uppka.members"),
+        "uppka_members_kb_users": g("s.uppka.members_kb_users"),
+        "uppka_members_kb_participation": ratio(g("s.uppka.members_kb_users"), g("s.uppka.members")),
+        "uppka_members_mkjp": g("s.uppka.members_mkjp"),
+        "uppka_members_mkjp_share": ratio(g("s.uppka.members_mkjp"), g("s.uppka.members_kb_users")),
+        "uppka_members_present": g("f.uppka.members_present"),
+        "uppka_attendance_rate": ratio(g("f.uppka.members_present"), g("f.uppka.active_members")),
+        "uppka_activity_attendance": g("f.uppka.activity_attendance"),
+        "uppka_omzet": g("f.uppka.omzet"),
+        "uppka_profit": g("f.uppka.profit"),
+        "uppka_dashat_contributions": g("f.uppka.dashat_contributions"),
+        "uppka_target_groups": target if target else None,
+        "uppka_target_progress": ratio(g("s.uppka.groups_active"), target),
+    }
+    for cat in get_args(UppkaCategory):
+        out[f"uppka_members_{cat}"] = g(f"s.uppka.members.{cat}")
+    portions = g("f.dashat.portions_delivered")
+    out |= {
+        "dashat_kitchens_active": g("s.dashat.kitchens_active"),
+        "dashat_beneficiaries": g("s.dashat.beneficiaries"),
+        "dashat_enrolled": g("f.dashat.enrolled"),
+        "dashat_exited": g("f.dashat.exited"),
+        "dashat_waitlisted": g("f.dashat.waitlisted"),
+        "dashat_enrolment_days_median": x.wait_days_median,
+        "dashat_enrolment_days_p90": x.wait_days_p90,
+        "dashat_portions_served": portions,
+        "dashat_portions_consumed": g("f.dashat.portions_consumed"),
+        "dashat_expenses": g("f.dashat.expenses"),
+        "dashat_cost_per_portion": None if not portions else round(g("f.dashat.expenses") / portions, 2),
+        "dashat_funds": g("f.dashat.funds"),
+        "dashat_kitchens_low_runway": g("d.dashat.kitchens_low_runway"),
+        "dashat_haz_children": g("s.dashat.haz_children"),
+        "dashat_haz_change_mean": (
+            None
+            if not g("s.dashat.haz_children")
+            else round(g("s.dashat.haz_change_milli") / 1000 / g("s.dashat.haz_children"), 3)
+        ),
+        "dashat_no_improvement": g("f.dashat.no_improvement"),
+    }
+    for cat in get_args(DashatCategory):
+        out[f"dashat_beneficiaries_{cat}"] = g(f"s.dashat.beneficiaries.{cat}")
+    for reason in get_args(ExitReason):
+        out[f"dashat_exited_{reason}"] = g(f"f.dashat.exited.{reason}")
+    for wreason in get_args(WaitlistReason):
+        out[f"dashat_waitlisted_{wreason}"] = g(f"f.dashat.waitlisted.{wreason}")
+    for source in get_args(FundSource):
+        out[f"dashat_funds_{source}"] = g(f"f.dashat.funds.{source}")
+    for cat in get_args(ExpenseCategory):
+        out[f"dashat_expenses_{cat}"] = g(f"f.dashat.expenses.{cat}")
+    out |= x.extra
+    return out
+
+
+def low_runway(kitchens: list[tuple[int, int]], days: int, threshold: float = RUNWAY_THRESHOLD_DAYS) -> int:
+    """How many (balance, spent in the last month) kitchens have under `threshold` days of runway."""
+    count = 0
+    for balance, spent in kitchens:
+        runway = runway_days(balance, spent, days)
+        if runway is not None and runway < threshold:
+            count += 1
+    return count
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Linear-interpolated percentile (as PostgreSQL percentile_cont); None for no values."""
+    if not values:
+        return None
+    s = sorted(values)
+    pos = (len(s) - 1) * q
+    lo = int(pos)
+    hi = min(lo + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
+
+
+# Ratios built from counts: if either side is suppressed, so is the ratio (else it could be back-solved).
+_RATIO_PARTS: dict[str, tuple[str, ...]] = {
+    "cpr": ("kb_users", "pus"),
+    "mkjp_share": ("mkjp_users", "kb_users"),
+    "unmet_need": ("non_users_iat", "non_users_tial", "pus"),
+    "stunting_prevalence": ("baduta_stunted", "baduta_measured"),
+    "severe_stunting_prevalence": ("baduta_severely_stunted", "baduta_measured"),
+    "krs_share": ("krs_families", "families_registered"),
+    "uppka_reporting_rate": ("uppka_groups_reporting", "uppka_groups_existing"),
+    "uppka_members_kb_participation": ("uppka_members_kb_users", "uppka_members"),
+    "uppka_members_mkjp_share": ("uppka_members_mkjp", "uppka_members_kb_users"),
+    "uppka_attendance_rate": ("uppka_members_present",),
+    "uppka_target_progress": ("uppka_groups_active",),
+}
+
+
+def unit_of(name: str) -> Unit:
+    ind = BY_NAME.get(name)
+    return ind.unit if ind is not None else "count"
+
+
+def suppress(values: Mapping[str, Value], min_count: int = PUBLIC_MIN_COUNT) -> dict[str, Value]:
+    """Small-cell protection: counts 1..min_count-1 become None, and so do ratios built on them."""
+    out: dict[str, Value] = dict(values)
+    hidden = {
+        k for k, v in values.items() if unit_of(k) == "count" and isinstance(v, int) and 0 < v < min_count
+    }
+    for k in hidden:
+        out[k] = None
+    for r, parts in _RATIO_PARTS.items():
+        if r in out and any(p in hidden for p in parts):
+            out[r] = None
+    # Distribution figures over fewer than min_count children would describe individuals.
+    if (
+        values.get("dashat_haz_children") is not None
+        and 0 < int(values["dashat_haz_children"] or 0) < min_count
+    ):
+        out["dashat_haz_change_mean"] = None
+    if 0 < int(values.get("dashat_enrolled") or 0) < min_count:
+        out["dashat_enrolment_days_median"] = out["dashat_enrolment_days_p90"] = None
+    return out
+
+
+def label(name: str, lang: str) -> str:
+    """Column label of an indicator (Indonesian with lang=id, else the indicator's name)."""
+    if lang == "id":
+        ind = BY_NAME.get(name)
+        if ind is not None:
+            return ind.label_id
+        if name.startswith("krs_reason_"):
+            return f"KRS alasan: {name.removeprefix('krs_reason_')}"
+        return COLUMN_LABELS_ID.get(name, name)
+    return name

@@ -1,0 +1,192 @@
+"""Indicator endpoints (thin): JSON, CSV/XLSX exports and PNG/SVG charts of the same tables."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from reporting.indicators import domain, render, service
+from reporting.indicators.schemas import BreakdownRead, SeriesRead, SummaryRead
+from shared.auth import Principal, current_principal
+from shared.errors import Forbidden, ValidationFailed
+from shared.web.deps import SessionDep
+
+router = APIRouter(prefix="/v1", tags=["indicators"])
+
+Lang = Literal["en", "id"]
+
+
+async def reader(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    """`reporting:read` or `reporting:public` (the latter with small-cell protection)."""
+    if not (principal.has(service.READ_SCOPE) or principal.has(service.PUBLIC_SCOPE)):
+        raise Forbidden(
+            "missing scope: reporting:read or reporting:public",
+            extra={"missing_scopes": [service.READ_SCOPE]},
+        )
+    return principal
+
+
+ReaderDep = Annotated[Principal, Depends(reader)]
+FormatQ = Annotated[
+    str | None, Query(alias="format", description="json, csv, xlsx, png or svg (else Accept)")
+]
+LangQ = Annotated[Lang, Query(description="Column labels: en (indicator names) or id (Indonesian)")]
+
+
+def _format(request: Request, fmt: str | None, allowed: tuple[str, ...]) -> str:
+    chosen = render.negotiate(fmt, request.headers.get("accept"))
+    if chosen is None or chosen not in allowed:
+        raise ValidationFailed(
+            f"format must be one of {', '.join(allowed)}", field="query.format", rule="format.supported"
+        )
+    return chosen
+
+
+async def _file(fmt: str, table: render.Table, lang: str, title: str, filename: str) -> Response:
+    if fmt == "csv":
+        body = render.to_csv(table, lang)
+    else:
+        body = await asyncio.to_thread(render.to_xlsx, table, lang, title)
+    return Response(
+        body,
+        media_type=render.MEDIA_TYPES[fmt],
+        headers={"Content-Disposition": f'attachment; filename="{filename}.{fmt}"'},
+    )
+
+
+def _selected(indicators: str | None, available: list[str]) -> list[str]:
+    if not indicators:
+        return available
+    names = [n.strip() for n in indicators.split(",") if n.strip()]
+    unknown = [n for n in names if n not in available]
+    if unknown:
+        raise ValidationFailed(
+            f"unknown indicator(s): {', '.join(unknown)}", field="query.indicators", rule="indicator.known"
+        )
+    return names
+
+
+@router.get(
+    "/indicators",
+    response_model=BreakdownRead,
+    responses={200: {"content": {m: {} for m in render.MEDIA_TYPES.values()}}},
+)
+async def indicators(
+    request: Request,
+    session: SessionDep,
+    principal: ReaderDep,
+    period: Annotated[str, Query(description="YYYY-MM, YYYY-Qn or YYYY")],
+    region: Annotated[
+        str | None, Query(description="Kemendagri code, kkb:<id>, dapur:<id>; empty = national")
+    ] = None,
+    level: Annotated[
+        str | None, Query(description="Level of the rows (default: the region's children)")
+    ] = None,
+    fmt: FormatQ = None,
+    lang: LangQ = "en",
+    indicators: Annotated[
+        str | None, Query(description="Comma-separated indicator names (columns / chart)")
+    ] = None,
+) -> Any:
+    """Indicators of every region of a level inside a region (the breakdown table)."""
+    out_fmt = _format(request, fmt, ("json", "csv", "xlsx", "png", "svg"))
+    result = await service.breakdown(session, principal, region, level, period)
+    if out_fmt == "json":
+        return result
+    # Rows may differ in their dynamic columns (KRS reasons): the table has the union, in first-seen order.
+    available = list(dict.fromkeys(k for r in result.rows for k in r.indicators)) or list(domain.compute({}))
+    names = _selected(indicators, available)
+    if out_fmt in ("png", "svg"):
+        if len(names) != 1:
+            raise ValidationFailed(
+                "a chart needs exactly one indicator", field="query.indicators", rule="chart.one"
+            )
+        name = names[0]
+        body = await asyncio.to_thread(
+            render.bar_chart,
+            f"{domain.label(name, lang)} — {result.name or result.region} {result.period}",
+            [r.name or r.region for r in result.rows],
+            [_num(r.indicators.get(name)) for r in result.rows],
+            out_fmt,
+        )
+        return Response(body, media_type=render.MEDIA_TYPES[out_fmt])
+    table: render.Table = (
+        ["region", "region_name", "period", *names],
+        [[r.region, r.name, result.period, *(r.indicators.get(n) for n in names)] for r in result.rows],
+    )
+    return await _file(
+        out_fmt, table, lang, f"indikator {result.period}", f"indicators-{result.region}-{result.period}"
+    )
+
+
+def _num(v: Any) -> float | None:
+    return None if v is None else float(v)
+
+
+@router.get(
+    "/regions/{code}/summary",
+    response_model=SummaryRead,
+    responses={
+        200: {"content": {m: {} for m in ("application/json", "text/csv", render.MEDIA_TYPES["xlsx"])}}
+    },
+)
+async def region_summary(
+    request: Request,
+    session: SessionDep,
+    principal: ReaderDep,
+    code: str,
+    period: Annotated[str, Query(description="YYYY-MM, YYYY-Qn or YYYY")],
+    fmt: FormatQ = None,
+    lang: LangQ = "en",
+) -> Any:
+    """Every indicator of one region (national: `ID`) for a period."""
+    out_fmt = _format(request, fmt, ("json", "csv", "xlsx"))
+    result = await service.summary(session, principal, code, period)
+    if out_fmt == "json":
+        return result
+    columns = ["indicator", "value"] if lang == "en" else ["indikator", "nilai"]
+    table: render.Table = (
+        columns,
+        [[domain.label(k, lang), v] for k, v in result.indicators.items()],
+    )
+    return await _file(
+        out_fmt, table, "en", f"ringkasan {result.period}", f"summary-{result.region}-{result.period}"
+    )
+
+
+@router.get(
+    "/indicators/{name}/series",
+    response_model=SeriesRead,
+    responses={200: {"content": {m: {} for m in render.MEDIA_TYPES.values()}}},
+)
+async def indicator_series(
+    request: Request,
+    session: SessionDep,
+    principal: ReaderDep,
+    name: str,
+    first: Annotated[str, Query(alias="from", description="First period (YYYY-MM, YYYY-Qn or YYYY)")],
+    last: Annotated[str, Query(alias="to", description="Last period, same granularity")],
+    region: Annotated[
+        str | None, Query(description="Kemendagri code, kkb:<id>, dapur:<id>; empty = national")
+    ] = None,
+    fmt: FormatQ = None,
+    lang: LangQ = "en",
+) -> Any:
+    """One indicator of one region over time."""
+    out_fmt = _format(request, fmt, ("json", "csv", "xlsx", "png", "svg"))
+    result = await service.series(session, principal, name, region, first, last)
+    if out_fmt == "json":
+        return result
+    if out_fmt in ("png", "svg"):
+        body = await asyncio.to_thread(
+            render.line_chart,
+            f"{domain.label(name, lang)} — {result.name or result.region}",
+            [p.period for p in result.points],
+            [_num(p.value) for p in result.points],
+            out_fmt,
+        )
+        return Response(body, media_type=render.MEDIA_TYPES[out_fmt])
+    table: render.Table = (["period", name], [[p.period, p.value] for p in result.points])
+    return await _file(out_fmt, table, lang, name, f"series-{name}-{result.region}")

@@ -1,0 +1,144 @@
+"""Every query of the indicator API: period-resolved measures, distributions, places, freshness."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from reporting.indicators.domain import Period
+from reporting.projection.models import Place, ProjectionStatus
+
+# Length of a Kemendagri code at each level (village_code prefixes group rows by level).
+CODE_LENGTH = {1: 2, 2: 5, 3: 8, 4: 13}
+
+
+# Templates: only code constants (column names, code lengths) are filled in; every value is a bound parameter.
+_KKB_KITCHENS = "{col}::text IN (SELECT substr(region, 7) FROM rep_place WHERE region LIKE 'dapur:%' AND kampung_kb = :kkb)"
+_WAIT_SQL = """
+      SELECT {group} AS k,
+        percentile_cont(0.5) WITHIN GROUP (ORDER BY wait_seconds) / 86400.0,
+        percentile_cont(0.9) WITHIN GROUP (ORDER BY wait_seconds) / 86400.0
+      FROM rep_enrolment
+      WHERE {cond} AND wait_seconds IS NOT NULL AND start_date BETWEEN :start AND :end
+      GROUP BY 1"""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which rows a query covers: one region, or all regions of a level inside a region."""
+
+    kind: str  # "national" | "admin" | "kkb" | "dapur"
+    value: str  # code or id ("" for national)
+
+    def fact_region(self) -> str:
+        return {
+            "national": "ID",
+            "admin": self.value,
+            "kkb": f"kkb:{self.value}",
+            "dapur": f"dapur:{self.value}",
+        }[self.kind]
+
+
+def _entity_filter(scope: Scope, village_col: str, kitchen_col: str) -> tuple[str, dict[str, Any]]:
+    """SQL condition selecting enrolments/kitchens inside a scope."""
+    if scope.kind == "national":
+        return "TRUE", {}
+    if scope.kind == "admin":
+        return f"({village_col} = :code OR {village_col} LIKE :code_prefix)", {
+            "code": scope.value,
+            "code_prefix": scope.value + ".%",
+        }
+    if scope.kind == "kkb":
+        return (
+            _KKB_KITCHENS.format(col=kitchen_col),
+            {"kkb": scope.value},
+        )
+    return f"{kitchen_col}::text = :kitchen", {"kitchen": scope.value}
+
+
+def _group_expr(level: int | None, village_col: str) -> str:
+    """The breakdown key of an entity row: its region at `level` (None = the scope itself)."""
+    if level is None:
+        return "'_'"
+    return f"left({village_col}, {CODE_LENGTH[level]})"
+
+
+_RESOLVE = """
+SELECT region, measure,
+  COALESCE(SUM(value) FILTER (WHERE grain = 'm' AND measure LIKE 's.%%'), 0)
+  + COALESCE(SUM(value) FILTER (WHERE grain = 'm' AND measure LIKE 'f.%%' AND period_start >= :start), 0)
+  + COALESCE(SUM(value) FILTER (WHERE grain = :grain AND measure LIKE 'd.%%'
+       AND measure <> 'd.uppka.target_groups' AND period_start = :start), 0)
+  + COALESCE(SUM(value) FILTER (WHERE grain = 'y' AND measure = 'd.uppka.target_groups'
+       AND period_start = :year), 0) AS v
+FROM rep_fact
+WHERE {where} AND period_start <= :last
+GROUP BY region, measure
+"""
+
+
+async def resolved_measures(
+    session: AsyncSession,
+    period: Period,
+    *,
+    regions: list[str] | None = None,
+    level: int | None = None,
+    prefix: str | None = None,
+) -> dict[str, dict[str, int]]:
+    """Measures of each region as at / over the period: stocks at its end, flows summed, distinct at its grain."""
+    params: dict[str, Any] = {
+        "start": period.start,
+        "last": period.last,
+        "grain": period.grain,
+        "year": period.start.replace(month=1),
+    }
+    if regions is not None:
+        where = "region = ANY(:regions)"
+        params["regions"] = regions
+    else:
+        where = "level = :level"
+        params["level"] = level
+        if prefix:
+            where += " AND region LIKE :prefix"
+            params["prefix"] = prefix + ".%"
+    out: dict[str, dict[str, int]] = defaultdict(dict)
+    for region, measure, value in await session.execute(text(_RESOLVE.format(where=where)), params):
+        if value:
+            out[region][measure] = int(value)
+    return out
+
+
+async def wait_percentiles(
+    session: AsyncSession, scope: Scope, period: Period, level: int | None = None
+) -> dict[str, tuple[float | None, float | None]]:
+    """Median and p90 days from stunting detection (trigger) to enrolment, for enrolments starting in the period."""
+    cond, params = _entity_filter(scope, "village_code", "kitchen_id")
+    sql = _WAIT_SQL.format(group=_group_expr(level, "village_code"), cond=cond)
+    rows = await session.execute(text(sql), {**params, "start": period.start, "end": period.end_day})
+    return {k: (_r(p50), _r(p90)) for k, p50, p90 in rows}
+
+
+def _r(v: float | None) -> float | None:
+    return None if v is None else round(float(v), 3)
+
+
+async def place(session: AsyncSession, region: str) -> Place | None:
+    return (await session.execute(select(Place).where(Place.region == region))).scalar_one_or_none()
+
+
+async def places_within(session: AsyncSession, kind: str, scope: Scope) -> list[Place]:
+    """Kampung KB or kitchen places inside a scope."""
+    q = select(Place).where(Place.region.like(f"{kind}:%")).order_by(Place.region)
+    if scope.kind == "admin":
+        q = q.where((Place.village_code == scope.value) | Place.village_code.like(scope.value + ".%"))
+    elif scope.kind == "kkb":
+        q = q.where(Place.kampung_kb == scope.value)
+    return list((await session.execute(q)).scalars())
+
+
+async def freshness(session: AsyncSession) -> list[ProjectionStatus]:
+    return list((await session.execute(select(ProjectionStatus).order_by(ProjectionStatus.topic))).scalars())

@@ -1,0 +1,518 @@
+"""Pure projection rules: fold an entity's event timeline into what it contributes to the fact table.
+
+A contribution maps a key (place, grain, period start, measure) to an integer. Measure names carry their kind:
+`s.` stocks (stored as monthly deltas: +1 in the month a state begins, -1 in the month it ends), `f.` flows
+(summed over the months of a period) and `d.` distinct counts (stored per month, quarter and year). Because the
+whole timeline is folded in date order every time, late and out-of-order events land where they belong, and a
+replay from the beginning gives the same numbers as incremental application.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+NATIONAL = "ID"
+LEVEL_NATIONAL, LEVEL_KAMPUNG_KB, LEVEL_KITCHEN = 0, 5, 6
+GRAINS = ("m", "q", "y")
+BADUTA_MAX_AGE_DAYS = 730  # 0-23 completed months; day 730 is the last day measured lying down
+STUNTED_CLASSES = frozenset({"stunted", "severely_stunted"})
+
+Entry = dict[str, Any]
+Contribution = dict[str, int]
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a contribution lands: a Kemendagri code (any level) plus an optional Kampung KB and kitchen."""
+
+    code: str
+    kampung_kb: str | None = None
+    kitchen: str | None = None
+
+
+def month_start(d: date) -> date:
+    return d.replace(day=1)
+
+
+def period_start(d: date, grain: str) -> date:
+    """First day of the month, quarter or year containing `d`."""
+    if grain == "m":
+        return d.replace(day=1)
+    if grain == "q":
+        return date(d.year, 3 * ((d.month - 1) // 3) + 1, 1)
+    return date(d.year, 1, 1)
+
+
+def key(place: Place, grain: str, start: date, measure: str) -> str:
+    return "|".join(
+        (place.code, place.kampung_kb or "", place.kitchen or "", grain, start.isoformat(), measure)
+    )
+
+
+def parse_key(k: str) -> tuple[Place, str, date, str]:
+    code, kkb, kitchen, grain, start, measure = k.split("|", 5)
+    return Place(code, kkb or None, kitchen or None), grain, date.fromisoformat(start), measure
+
+
+def regions_of(place: Place) -> list[tuple[str, int]]:
+    """The fact rows one place rolls up into: itself, every ancestor, the nation, its Kampung KB and kitchen."""
+    parts = place.code.split(".")
+    rows = [(NATIONAL, LEVEL_NATIONAL)]
+    rows += [(".".join(parts[:i]), i) for i in range(1, len(parts) + 1)]
+    if place.kampung_kb:
+        rows.append((f"kkb:{place.kampung_kb}", LEVEL_KAMPUNG_KB))
+    if place.kitchen:
+        rows.append((f"dapur:{place.kitchen}", LEVEL_KITCHEN))
+    return rows
+
+
+def diff(old: Mapping[str, int], new: Mapping[str, int]) -> dict[str, int]:
+    """What to add to the facts to move from `old` to `new` (zero entries dropped)."""
+    out: dict[str, int] = {}
+    for k in set(old) | set(new):
+        delta = new.get(k, 0) - old.get(k, 0)
+        if delta:
+            out[k] = delta
+    return out
+
+
+def expand(delta: Mapping[str, int]) -> dict[tuple[str, str, date, str], tuple[int, int]]:
+    """Per fact row (region, grain, period start, measure): (level, summed delta)."""
+    rows: dict[tuple[str, str, date, str], list[int]] = {}
+    for k, v in delta.items():
+        place, grain, start, measure = parse_key(k)
+        for region, level in regions_of(place):
+            row = rows.setdefault((region, grain, start, measure), [level, 0])
+            row[1] += v
+    return {k: (lvl, v) for k, (lvl, v) in rows.items() if v}
+
+
+def sort_entries(entries: Iterable[Entry]) -> list[Entry]:
+    """Timeline order: effective date, then event time, then event id (deterministic for replays)."""
+    return sorted(entries, key=lambda e: (e["d"], e["ts"], e["id"]))
+
+
+def add_entry(entries: list[Entry], entry: Entry) -> list[Entry]:
+    """Add an event to a timeline once (a redelivered event id replaces itself)."""
+    return sort_entries([e for e in entries if e["id"] != entry["id"]] + [entry])
+
+
+class _Acc:
+    def __init__(self) -> None:
+        self.c: defaultdict[str, int] = defaultdict(int)
+
+    def add(self, place: Place, grain: str, d: date, measure: str, value: int = 1) -> None:
+        if value:
+            self.c[key(place, grain, period_start(d, grain), measure)] += value
+
+    def result(self) -> Contribution:
+        return {k: v for k, v in self.c.items() if v}
+
+
+StateFn = Callable[[dict[str, Any]], tuple[Place | None, list[tuple[str, int]]]]
+
+
+def _stocks(acc: _Acc, entries: list[Entry], stock_fn: StateFn) -> dict[str, Any]:
+    """Fold patches in order; each state's stock measures hold from its date until the next state's date."""
+    state: dict[str, Any] = {}
+    previous: tuple[Place | None, list[tuple[str, int]], date] | None = None
+    for entry in entries:
+        state = {**state, **entry["p"]}
+        d = date.fromisoformat(entry["d"])
+        place, measures = stock_fn(state)
+        if previous is not None:
+            p_place, p_measures, _ = previous
+            if p_place is not None:
+                for m, v in p_measures:
+                    acc.add(p_place, "m", d, m, -v)
+        if place is not None:
+            for m, v in measures:
+                acc.add(place, "m", d, m, v)
+        previous = (place, measures, d)
+    return state
+
+
+def _place(state: Mapping[str, Any], kkb: str | None, kitchen: str | None = None) -> Place | None:
+    village = state.get("village")
+    return Place(village, kkb, kitchen) if village else None
+
+
+def family_contribution(entries: list[Entry], kkb: str | None = None) -> Contribution:
+    """Families registered (stock, new per month) and families at risk of stunting (KRS) with reasons."""
+    acc = _Acc()
+
+    def stock(s: dict[str, Any]) -> tuple[Place | None, list[tuple[str, int]]]:
+        if not s.get("registered"):
+            return None, []
+        ms = [("s.reg.families", 1)]
+        if s.get("at_risk"):
+            ms.append(("s.krs.families", 1))
+            ms += [(f"s.krs.reason.{r}", 1) for r in sorted(set(s.get("reasons") or []))]
+        return _place(s, s.get("kkb")), ms
+
+    _stocks(acc, entries, stock)
+    first = next((e for e in entries if e["p"].get("registered")), None)
+    if first is not None:
+        state: dict[str, Any] = {}
+        for e in entries:
+            state = {**state, **e["p"]}
+            if e is first:
+                break
+        place = _place(state, state.get("kkb"))
+        if place is not None:
+            acc.add(place, "m", date.fromisoformat(first["d"]), "f.reg.new_families")
+    return acc.result()
+
+
+def person_contribution(entries: list[Entry], kkb: str | None = None) -> Contribution:
+    """Persons registered, PUS, and PUS by KB status (users by method, MKJP, non-users by reason)."""
+    acc = _Acc()
+
+    def stock(s: dict[str, Any]) -> tuple[Place | None, list[tuple[str, int]]]:
+        if not s.get("registered") or s.get("dead") or s.get("gone"):
+            return None, []
+        ms = [("s.reg.persons", 1)]
+        if s.get("pus"):
+            ms.append(("s.kb.pus", 1))
+            if s.get("is_user"):
+                ms.append(("s.kb.users", 1))
+                if s.get("method"):
+                    ms.append((f"s.kb.method.{s['method']}", 1))
+                if s.get("mkjp"):
+                    ms.append(("s.kb.mkjp_users", 1))
+            elif s.get("reason"):
+                ms.append((f"s.kb.nonuse.{s['reason']}", 1))
+        return _place(s, kkb), ms
+
+    _stocks(acc, entries, stock)
+    return acc.result()
+
+
+def child_contribution(entries: list[Entry], kkb: str | None = None) -> Contribution:
+    """Baduta measured / stunted / severely stunted, each child once per month, quarter and year.
+
+    Only active (not corrected, not retracted), non-flagged measurements of children up to day 730 count; the
+    latest measurement in the period decides the child's status.
+    """
+    acc = _Acc()
+    inactive = {e["p"]["measurement_id"] for e in entries if e["p"].get("inactive")}
+    inactive |= {e["p"]["corrects"] for e in entries if e["p"].get("corrects")}
+    measurements = [
+        e["p"]
+        for e in entries
+        if e["p"].get("measured")
+        and e["p"]["measurement_id"] not in inactive
+        and e["p"].get("has_haz")
+        and not e["p"].get("haz_flag")
+        and e["p"]["age_days"] <= BADUTA_MAX_AGE_DAYS
+    ]
+    for grain in GRAINS:
+        latest: dict[date, dict[str, Any]] = {}
+        for m in measurements:  # entries are in date order, so the last one wins
+            latest[period_start(date.fromisoformat(m["measured_on"]), grain)] = m
+        for start, m in latest.items():
+            place = Place(m["village"], kkb)
+            acc.add(place, grain, start, "d.stunting.measured")
+            if m.get("haz_class") in STUNTED_CLASSES:
+                acc.add(place, grain, start, "d.stunting.stunted")
+            if m.get("haz_class") == "severely_stunted":
+                acc.add(place, grain, start, "d.stunting.severe")
+    _haz_follow_up(acc, entries, inactive, kkb)
+    return acc.result()
+
+
+HAZ_CATEGORIES = frozenset({"baduta_stunting", "balita_stunting"})
+
+
+def _haz_follow_up(acc: _Acc, entries: list[Entry], inactive: set[str], kkb: str | None) -> None:
+    """HAZ change of a child enrolled at a DASHAT kitchen, as a stock: latest HAZ minus HAZ at enrolment.
+
+    Baseline = the latest valid measurement on or before the enrolment start; each later measurement moves the
+    child's change (in thousandths of a z-score) in its month, so a period's value is the change by its end.
+    """
+    enrolment = next(
+        (e["p"] for e in entries if e["p"].get("enrol_start") and e["p"].get("category") in HAZ_CATEGORIES),
+        None,
+    )
+    if enrolment is None:
+        return
+    valid = [
+        e["p"]
+        for e in entries
+        if e["p"].get("measured")
+        and e["p"]["measurement_id"] not in inactive
+        and e["p"].get("haz") is not None
+        and not e["p"].get("haz_flag")
+    ]
+    start = enrolment["enrol_start"]
+    before = [m for m in valid if m["measured_on"] <= start]
+    if not before:
+        return
+    baseline = float(before[-1]["haz"])
+    place = Place(enrolment["village"], kkb, enrolment.get("kitchen"))
+    previous: int | None = None
+    for m in (m for m in valid if m["measured_on"] > start):
+        change = round((float(m["haz"]) - baseline) * 1000)
+        d = date.fromisoformat(m["measured_on"])
+        if previous is None:
+            acc.add(place, "m", d, "s.dashat.haz_children")
+        acc.add(place, "m", d, "s.dashat.haz_change_milli", change - (previous or 0))
+        previous = change
+
+
+def case_contribution(entries: list[Entry], kkb: str | None = None) -> Contribution:
+    """New stunting cases, resolutions and retractions; a retracted case never counts as new or open."""
+    acc = _Acc()
+    detected = next((e for e in entries if e["p"].get("detected")), None)
+    resolved = next((e for e in entries if e["p"].get("resolved")), None)
+    retracted = next((e for e in entries if e["p"].get("retracted")), None)
+    if retracted is not None:
+        acc.add(
+            Place(retracted["p"]["village"], kkb),
+            "m",
+            date.fromisoformat(retracted["d"]),
+            "f.stunting.retracted",
+        )
+        return acc.result()
+    if detected is not None:
+        place = Place(detected["p"]["village"], kkb)
+        d = date.fromisoformat(detected["d"])
+        acc.add(place, "m", d, "f.stunting.new_cases")
+        acc.add(place, "m", d, f"f.stunting.new_cases.{detected['p']['severity']}")
+        acc.add(place, "m", d, "s.stunting.open_cases")
+        if resolved is not None:
+            acc.add(place, "m", date.fromisoformat(resolved["d"]), "s.stunting.open_cases", -1)
+    if resolved is not None:
+        acc.add(
+            Place(resolved["p"]["village"], kkb),
+            "m",
+            date.fromisoformat(resolved["d"]),
+            "f.stunting.resolved",
+        )
+    return acc.result()
+
+
+def group_contribution(entries: list[Entry], kkb: str | None = None) -> Contribution:
+    """UPPKA groups existing (not dissolved), active, and reporting (once per month, quarter, year)."""
+    acc = _Acc()
+
+    def stock(s: dict[str, Any]) -> tuple[Place | None, list[tuple[str, int]]]:
+        status = s.get("status")
+        if status is None:
+            return None, []
+        ms: list[tuple[str, int]] = []
+        if status != "dissolved":
+            ms.append(("s.uppka.groups_existing", 1))
+        if status == "active":
+            ms.append(("s.uppka.groups_active", 1))
+        return _place(s, s.get("kkb")), ms
+
+    timeline = [e for e in entries if not e["p"].get("reported")]
+    state = _stocks(acc, timeline, stock)
+    months = sorted({e["p"]["reported"] for e in entries if e["p"].get("reported")})
+    village = state.get("village") or next(
+        (e["p"]["village"] for e in entries if e["p"].get("village")), None
+    )
+    if village:
+        place = Place(village, state.get("kkb"))
+        for grain in GRAINS:
+            for start in sorted({period_start(date.fromisoformat(m + "-01"), grain) for m in months}):
+                acc.add(place, grain, start, "d.uppka.groups_reporting")
+    return acc.result()
+
+
+def member_contribution(entries: list[Entry], kkb: str | None = None) -> Contribution:
+    """UPPKA members by category, their KB participation by method, and MKJP users."""
+    acc = _Acc()
+
+    def stock(s: dict[str, Any]) -> tuple[Place | None, list[tuple[str, int]]]:
+        if not s.get("active"):
+            return None, []
+        ms = [("s.uppka.members", 1), (f"s.uppka.members.{s.get('category')}", 1)]
+        if s.get("kb_user"):
+            ms.append(("s.uppka.members_kb_users", 1))
+            if s.get("method"):
+                ms.append((f"s.uppka.members_kb.{s['method']}", 1))
+            if s.get("mkjp"):
+                ms.append(("s.uppka.members_mkjp", 1))
+        return _place(s, kkb), ms
+
+    _stocks(acc, entries, stock)
+    return acc.result()
+
+
+REPORT_FIGURES = (
+    "omzet",
+    "costs",
+    "profit",
+    "members_present",
+    "active_members",
+    "new_kb_acceptors",
+    "mkjp_switchers",
+)
+
+
+def report_contribution(entries: list[Entry], kkb: str | None = None) -> Contribution:
+    """A monthly UPPKA report's figures; the highest amendment replaces the earlier ones."""
+    acc = _Acc()
+    if not entries:
+        return {}
+    latest = max(entries, key=lambda e: (e["p"].get("amendment_no", 0), e["ts"], e["id"]))["p"]
+    place = Place(latest["village"], kkb)
+    d = date.fromisoformat(latest["period"] + "-01")
+    acc.add(place, "m", d, "f.uppka.reports")
+    if latest.get("late"):
+        acc.add(place, "m", d, "f.uppka.reports_late")
+    for figure in REPORT_FIGURES:
+        acc.add(place, "m", d, f"f.uppka.{figure}", int(latest[figure]))
+    return acc.result()
+
+
+def target_contribution(entries: list[Entry], kkb: str | None = None) -> Contribution:
+    """A province's yearly UPPKA group target (the latest one set wins)."""
+    if not entries:
+        return {}
+    latest = max(entries, key=lambda e: (e["ts"], e["id"]))["p"]
+    acc = _Acc()
+    acc.add(
+        Place(latest["province"]),
+        "y",
+        date(int(latest["year"]), 1, 1),
+        "d.uppka.target_groups",
+        int(latest["target"]),
+    )
+    return acc.result()
+
+
+def kitchen_contribution(
+    entries: list[Entry], kkb: str | None = None, kitchen: str | None = None
+) -> Contribution:
+    """DASHAT kitchens active (opened, not closed) and their daily capacity."""
+    acc = _Acc()
+
+    def stock(s: dict[str, Any]) -> tuple[Place | None, list[tuple[str, int]]]:
+        if not s.get("open"):
+            return None, []
+        return _place(s, s.get("kkb"), kitchen), [
+            ("s.dashat.kitchens_active", 1),
+            ("s.dashat.capacity", int(s.get("capacity") or 0)),
+        ]
+
+    timeline = [e for e in entries if "ledger_month" not in e["p"]]
+    _stocks(acc, timeline, stock)
+    _low_runway(acc, entries, kkb, kitchen)
+    return acc.result()
+
+
+RUNWAY_THRESHOLD_DAYS = 30.0
+
+
+def runway_days(balance: int, spent: int, days: int) -> float | None:
+    """Days the balance lasts at a month's spending rate; None when nothing was spent (no burn)."""
+    if spent <= 0 or days <= 0:
+        return None
+    return max(balance, 0) / (spent / days)
+
+
+def _open_at(timeline: list[Entry], day: date) -> tuple[bool, dict[str, Any]]:
+    state: dict[str, Any] = {}
+    for e in timeline:
+        if date.fromisoformat(e["d"]) > day:
+            break
+        state = {**state, **e["p"]}
+    return bool(state.get("open")), state
+
+
+def _low_runway(acc: _Acc, entries: list[Entry], kkb: str | None, kitchen: str | None) -> None:
+    """An open kitchen whose balance at a period's end lasts under 30 days at the spending of its last month."""
+    timeline = [e for e in entries if "ledger_month" not in e["p"]]
+    months = sorted(
+        (e["p"] for e in entries if "ledger_month" in e["p"]), key=lambda p: str(p["ledger_month"])
+    )
+    balance = 0
+    for p in months:
+        balance += int(p["funds"]) - int(p["spent"])
+        month = date.fromisoformat(p["ledger_month"] + "-01")
+        days = calendar.monthrange(month.year, month.month)[1]
+        runway = runway_days(balance, int(p["spent"]), days)
+        is_open, state = _open_at(timeline, month.replace(day=days))
+        if runway is None or runway >= RUNWAY_THRESHOLD_DAYS or not is_open:
+            continue
+        place = _place(state, state.get("kkb"), kitchen)
+        if place is None:
+            continue
+        for grain in GRAINS:
+            # The status of a quarter or year is the one of its last month.
+            last = {"m": month.month, "q": 3 * ((month.month - 1) // 3) + 3, "y": 12}[grain]
+            if month.month == last:
+                acc.add(place, grain, month, "d.dashat.kitchens_low_runway")
+
+
+def enrolment_contribution(
+    entries: list[Entry], kkb: str | None = None, kitchen: str | None = None
+) -> Contribution:
+    """Beneficiaries enrolled (stock by category), enrolments by source and exits by reason."""
+    acc = _Acc()
+
+    def stock(s: dict[str, Any]) -> tuple[Place | None, list[tuple[str, int]]]:
+        if not s.get("enrolled") or s.get("exited"):
+            return None, []
+        return _place(s, kkb, kitchen), [
+            ("s.dashat.beneficiaries", 1),
+            (f"s.dashat.beneficiaries.{s['category']}", 1),
+        ]
+
+    state = _stocks(acc, entries, stock)
+    place = _place(state, kkb, kitchen)
+    if place is None:
+        return acc.result()
+    for e in entries:
+        p, d = e["p"], date.fromisoformat(e["d"])
+        if p.get("enrolled"):
+            acc.add(place, "m", d, "f.dashat.enrolled")
+            acc.add(place, "m", d, f"f.dashat.enrolled.{p['category']}")
+            acc.add(place, "m", d, f"f.dashat.enrolled_source.{p['source']}")
+        if p.get("exited"):
+            acc.add(place, "m", d, "f.dashat.exited")
+            acc.add(place, "m", d, f"f.dashat.exited.{p['reason']}")
+    return acc.result()
+
+
+def flow_contribution(
+    entries: list[Entry], kkb: str | None = None, kitchen: str | None = None
+) -> Contribution:
+    """A one-off event's measures (meals, funds, expenses, waitlist, contributions, activities)."""
+    acc = _Acc()
+    for e in entries:
+        p = e["p"]
+        place = Place(p["village"], kkb, kitchen)
+        for measure, value in p["measures"].items():
+            acc.add(place, "m", date.fromisoformat(e["d"]), measure, int(value))
+    return acc.result()
+
+
+def contribution(kind: str, entries: list[Entry], kkb: str | None, kitchen: str | None) -> Contribution:
+    """Dispatch on the entity kind."""
+    entries = sort_entries(entries)
+    if kind == "kitchen":
+        return kitchen_contribution(entries, kkb, kitchen)
+    if kind == "enrolment":
+        return enrolment_contribution(entries, kkb, kitchen)
+    if kind == "flow":
+        return flow_contribution(entries, kkb, kitchen)
+    fn: dict[str, Callable[[list[Entry], str | None], Contribution]] = {
+        "family": family_contribution,
+        "person": person_contribution,
+        "child": child_contribution,
+        "case": case_contribution,
+        "group": group_contribution,
+        "member": member_contribution,
+        "report": report_contribution,
+        "target": target_contribution,
+    }
+    return fn[kind](entries, kkb)

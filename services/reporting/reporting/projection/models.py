@@ -1,0 +1,94 @@
+"""Read-model tables of the reporting service: entity timelines, pre-aggregated facts, freshness."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Date, DateTime, Float, Index, SmallInteger, Text, func
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
+from reporting.models import Base
+
+
+class Fact(Base):
+    """Additive value of one measure for one region (any level) and period.
+
+    grain 'm' rows hold monthly flows and monthly deltas of stocks; grains 'm'/'q'/'y' also hold distinct
+    counts (a child measured twice in a quarter counts once), which are not additive across months.
+    Every delta is written to the village row and to each ancestor row in the same transaction, so a national
+    query reads only the national rows.
+    """
+
+    __tablename__ = "rep_fact"
+
+    # "C" collation so a btree index serves `LIKE '15.71.%'` prefix scans.
+    region: Mapped[str] = mapped_column(Text(collation="C"), primary_key=True)
+    grain: Mapped[str] = mapped_column(Text, primary_key=True)
+    period_start: Mapped[date] = mapped_column(Date, primary_key=True)
+    measure: Mapped[str] = mapped_column(Text, primary_key=True)
+    level: Mapped[int] = mapped_column(SmallInteger, nullable=False)
+    value: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+    __table_args__ = (Index("ix_rep_fact_level_region", "level", "region", "grain", "period_start"),)
+
+
+class Entity(Base):
+    """One tracked thing (family, person, child, case, group, member, report, kitchen, enrolment, flow event).
+
+    `entries` is its event timeline; `contribution` is what it last added to rep_fact, so a change (a late or
+    corrected event, or a new Kampung KB of its owner) is applied as the difference between old and new.
+    """
+
+    __tablename__ = "rep_entity"
+
+    kind: Mapped[str] = mapped_column(Text, primary_key=True)
+    entity_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    owner_id: Mapped[str | None] = mapped_column(Text, nullable=True)
+    entries: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, nullable=False)
+    contribution: Mapped[dict[str, int]] = mapped_column(JSONB, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+
+    __table_args__ = (Index("ix_rep_entity_owner_id", "owner_id"),)
+
+
+class Place(Base):
+    """Where a Kampung KB ("kkb:<id>") or a kitchen ("dapur:<id>") lies, for region scope and filters."""
+
+    __tablename__ = "rep_place"
+
+    # Same collation as rep_fact.region, so joins between the two can use rep_fact's primary key.
+    region: Mapped[str] = mapped_column(Text(collation="C"), primary_key=True)
+    village_code: Mapped[str] = mapped_column(Text(collation="C"), nullable=False, index=True)
+    kampung_kb: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class Enrolment(Base):
+    """DASHAT enrolments, for the distribution of detection-to-enrolment times and HAZ change."""
+
+    __tablename__ = "rep_enrolment"
+
+    enrolment_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    kitchen_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False, index=True)
+    person_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    village_code: Mapped[str] = mapped_column(Text(collation="C"), nullable=False, index=True)
+    category: Mapped[str] = mapped_column(Text, nullable=False)
+    start_date: Mapped[date] = mapped_column(Date, nullable=False)
+    enrolled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    wait_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class ProjectionStatus(Base):
+    """Freshness per topic: the last event applied, when, and how far behind the consumer is."""
+
+    __tablename__ = "projection_status"
+
+    topic: Mapped[str] = mapped_column(Text, primary_key=True)
+    last_event_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_applied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    events_applied: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    offset_lag: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
