@@ -45,20 +45,53 @@ def flatten(value: Any, prefix: str = "") -> dict[str, float]:
     return out
 
 
+# The figures the demo shows from the reporting service (the full catalogue is in its /docs).
+MAIN_INDICATORS = (
+    "families_registered",
+    "pus",
+    "cpr",
+    "mkjp_share",
+    "unmet_need",
+    "krs_share",
+    "baduta_measured",
+    "stunting_prevalence",
+    "stunting_open_cases",
+    "stunting_retracted",
+    "uppka_groups_active",
+    "uppka_members",
+    "uppka_members_kb_participation",
+    "uppka_omzet",
+    "uppka_dashat_contributions",
+    "dashat_kitchens_active",
+    "dashat_enrolled",
+    "dashat_waitlisted",
+    "dashat_portions_served",
+    "dashat_funds",
+)
+
+
 async def indicators(api: Api, region: str, level: str, period: str) -> tuple[dict[str, float] | None, str]:
-    """The reporting service's indicators for one region, or None with the reason it could not answer."""
+    """The reporting service's indicators of one region (`level` names it for the message), or None and why."""
     r = await api.call(
-        "reporting",
-        "GET",
-        "/v1/indicators",
-        params={"region": region, "level": level, "period": period},
-        attempts=2,
+        "reporting", "GET", f"/v1/regions/{region}/summary", params={"period": period}, attempts=2
     )
+    if r.status_code == 404 and "indicators" not in r.text:
+        # An older reporting API had only the breakdown table; ask it for the region's own row.
+        r = await api.call(
+            "reporting",
+            "GET",
+            "/v1/indicators",
+            params={"region": region, "level": level, "period": period},
+            attempts=2,
+        )
     if r.status_code in (404, 405, 501, 503):
-        return None, f"reporting answered {r.status_code}"
+        return None, f"reporting answered {r.status_code} for {level} {region}"
     if r.status_code != 200:
         return None, f"reporting: {problem(r)}"
-    return flatten(r.json()), ""
+    body = r.json()
+    if isinstance(body.get("indicators"), dict):
+        return {k: float(v) for k, v in body["indicators"].items() if isinstance(v, int | float)}, ""
+    return flatten(body), ""
 
 
 class Story:
@@ -185,9 +218,20 @@ class Story:
         )
         await self.meals()
         await self.contribution()
-        after = await self.figures()
-        if before is not None and after is not None:
-            self.show_change(before, after)
+        if before is not None:
+            # Reporting is a projection of the events: wait (bounded) until the story shows in the village.
+            async def moved() -> dict[str, dict[str, float]] | None:
+                now = await self.figures()
+                return now if now is not None and now.get(v.code) != before.get(v.code) else None
+
+            after, waited = await poll(moved, timeout=30, interval=0.5)
+            if after is None:
+                self.say(
+                    f"  [yellow]reporting showed no change within {waited:.0f} s; its figures so far:[/]"
+                )
+                after = await self.figures()
+            if after is not None:
+                self.show_change(before, after)
 
         # The measurement was misread: the correction retracts the case and DASHAT withdraws the enrolment.
         fixed = draw_child(self.child["sex"], age_days, -0.8, -0.5)
@@ -326,13 +370,20 @@ class Story:
             table.add_column(col)
         for level, code, name in self.levels():
             b, a = before.get(code, {}), after.get(code, {})
-            changed = [k for k in sorted(a) if a.get(k) != b.get(k)]
-            for k in changed[:8] or sorted(a)[:3]:
+            changed = [k for k in a if a.get(k) != b.get(k)]
+            shown = [k for k in MAIN_INDICATORS if k in changed] + [
+                k for k in changed if k not in MAIN_INDICATORS
+            ]
+            for k in shown[:8]:
                 table.add_row(level, name, k, _fmt(b.get(k)), _fmt(a.get(k)))
+            if not shown:
+                table.add_row(level, name, "(no change yet: reporting applies events as they arrive)", "", "")
         self.console.print(table)
 
 
 def _fmt(v: float | None) -> str:
     if v is None:
         return "-"
-    return f"{v:,.0f}" if float(v).is_integer() else f"{v:,.1f}"
+    if float(v).is_integer():
+        return f"{v:,.0f}"
+    return f"{v:.3f}" if abs(v) < 1 else f"{v:,.1f}"  # ratios (cpr 0.612) keep their precision

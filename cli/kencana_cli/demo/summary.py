@@ -9,7 +9,7 @@ from rich.table import Table
 
 from kencana_cli.demo.api import Api
 from kencana_cli.demo.plan import Plan, today
-from kencana_cli.demo.story import _fmt, indicators
+from kencana_cli.demo.story import MAIN_INDICATORS, _fmt, indicators
 
 
 async def _counts(api: Api, province: str) -> dict[str, float]:
@@ -53,7 +53,7 @@ async def print_summary(api: Api, plan: Plan, console: Console) -> None:
             source = f"counts from registry, uppka and dashat ({why})"
             columns = {c: await _counts(api, c) for c, _ in plan.provinces}
             break
-        columns[code] = got
+        columns[code] = {k: got[k] for k in MAIN_INDICATORS if k in got} or got
     table = Table(title=f"Main indicators, {period} — source: {source}", title_justify="left")
     table.add_column("indicator")
     for _, name in plan.provinces:
