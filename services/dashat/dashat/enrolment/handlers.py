@@ -102,18 +102,16 @@ async def _close_case(
         case.status, case.closed_event_id = status, env.id
 
 
+# What a closed case does to what it started: (enrolment status, exit and waitlist reason).
+_CASE_ENDINGS = {"resolved": ("completed", "recovered"), "retracted": ("retracted", "retracted")}
+
+
 async def _end_case(
-    session: AsyncSession,
-    env: CloudEvent,
-    case_id: uuid.UUID,
-    person_id: uuid.UUID,
-    *,
-    case_status: str,
-    enrolment_status: str,
-    reason: str,
+    session: AsyncSession, env: CloudEvent, case_id: uuid.UUID, person_id: uuid.UUID, case_status: str
 ) -> None:
-    """A case closed: what it started ends (enrolments) or is called off (waiting entries)."""
+    """A case closed: its enrolments end and its waiting entries are called off."""
     await _close_case(session, env, case_id, person_id, case_status)
+    enrolment_status, reason = _CASE_ENDINGS[case_status]
     for enrolment in await repo.active_by_trigger(session, case_id):
         await placement.end(
             session, enrolment, status=enrolment_status, reason=reason, causing_event_id=env.id
@@ -125,29 +123,13 @@ async def _end_case(
 async def handle_stunting_resolved(
     session: AsyncSession, env: CloudEvent, data: reg.StuntingResolved
 ) -> None:
-    await _end_case(
-        session,
-        env,
-        data.case_id,
-        data.person_id,
-        case_status="resolved",
-        enrolment_status="completed",
-        reason="recovered",
-    )
+    await _end_case(session, env, data.case_id, data.person_id, "resolved")
 
 
 async def handle_stunting_retracted(
     session: AsyncSession, env: CloudEvent, data: reg.StuntingCaseRetracted
 ) -> None:
-    await _end_case(
-        session,
-        env,
-        data.case_id,
-        data.person_id,
-        case_status="retracted",
-        enrolment_status="retracted",
-        reason="retracted",
-    )
+    await _end_case(session, env, data.case_id, data.person_id, "retracted")
 
 
 async def handle_pregnancy_registered(
