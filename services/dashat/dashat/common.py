@@ -7,17 +7,30 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, or_, true
 
-from shared.auth import Principal
 from shared.db import utcnow
+from shared.errors import ValidationFailed
 from shared.regions import normalize_code
 
 
-def region_clause(column: Any, principal: Principal) -> ColumnElement[bool]:
-    """SQL condition keeping rows located inside the caller's region (every list query uses it)."""
-    if not principal.region:
+def region_clause(column: Any, region: str | None) -> ColumnElement[bool]:
+    """SQL condition keeping rows located inside a region code prefix; no region keeps every row.
+
+    Every list query passes the caller's region through it (`principal.region`).
+    """
+    if not region:
         return true()
-    prefix = normalize_code(principal.region)
+    prefix = normalize_code(region)
     return or_(column == prefix, column.like(prefix + ".%"))
+
+
+def region_param(region: str | None, field: str = "query.region") -> str | None:
+    """A region code a caller filters by, normalised; a malformed one is a 4xx naming the parameter."""
+    if not region:
+        return None
+    try:
+        return normalize_code(region)
+    except ValueError as exc:
+        raise ValidationFailed("not a region code", field=field, rule="region.malformed") from exc
 
 
 def norm_rw(rw: str | None) -> str | None:

@@ -7,33 +7,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from dashat.common import region_clause
-from dashat.enrolment import repository as repo
 from dashat.enrolment import service
-from dashat.enrolment.models import Enrolment, WaitlistEntry
 from dashat.enrolment.schemas import EnrolmentCreate, EnrolmentExit, EnrolmentRead, OutcomeRead, WaitlistRead
 from shared.auth import Principal, require_scopes
-from shared.errors import ValidationFailed
 from shared.events.vocab import DashatCategory
-from shared.regions import normalize_code
 from shared.web.deps import PageDep, SessionDep
 from shared.web.etag import expected_version, set_etag
-from shared.web.pagination import Page, make_page
+from shared.web.pagination import Page
 from shared.web.problems import PROBLEM_RESPONSES
 
 router = APIRouter(tags=["enrolment"], responses=PROBLEM_RESPONSES)
 Read = Annotated[Principal, require_scopes("dashat:read")]
 Write = Annotated[Principal, require_scopes("dashat:write")]
-
-
-def _region_filter(column: object, region: str | None) -> list[object]:
-    if not region:
-        return []
-    try:
-        prefix = normalize_code(region)
-    except ValueError as exc:
-        raise ValidationFailed("not a region code", field="query.region", rule="region.malformed") from exc
-    return [(column == prefix) | column.like(prefix + ".%")]  # type: ignore[attr-defined]
 
 
 @router.get("/v1/enrolments", summary="Enrolments (filters: kitchen, category, status, region)")
@@ -47,19 +32,16 @@ async def list_enrolments(
     region: Annotated[str | None, Query(description="Region code prefix, inside the caller's region")] = None,
     person_id: Annotated[uuid.UUID | None, Query()] = None,
 ) -> Page[EnrolmentRead]:
-    where: list[object] = [region_clause(Enrolment.village_code, principal)]
-    where += _region_filter(Enrolment.village_code, region)
-    if kitchen_id:
-        where.append(Enrolment.kitchen_id == kitchen_id)
-    if category:
-        where.append(Enrolment.category == category)
-    if status:
-        where.append(Enrolment.status == status)
-    if person_id:
-        where.append(Enrolment.person_id == person_id)
-    async with session.begin():
-        rows = await repo.page_enrolments(session, where, page)
-    items, cursor = make_page(rows, page, lambda e: [str(e.id)])
+    items, cursor = await service.list_enrolments(
+        session,
+        page,
+        principal,
+        region=region,
+        kitchen_id=kitchen_id,
+        category=category,
+        status=status,
+        person_id=person_id,
+    )
     return Page(items=[service.to_read(e) for e in items], next_cursor=cursor)
 
 
@@ -114,14 +96,7 @@ async def list_waitlist(
     category: Annotated[DashatCategory | None, Query()] = None,
     region: Annotated[str | None, Query()] = None,
 ) -> Page[WaitlistRead]:
-    where: list[object] = [
-        region_clause(WaitlistEntry.village_code, principal),
-        WaitlistEntry.status == status,
-    ]
-    where += _region_filter(WaitlistEntry.village_code, region)
-    if category:
-        where.append(WaitlistEntry.category == category)
-    async with session.begin():
-        rows = await repo.page_waitlist(session, where, page)
-    items, cursor = make_page(rows, page, lambda w: [str(w.id)])
+    items, cursor = await service.list_waitlist(
+        session, page, principal, status=status, category=category, region=region
+    )
     return Page(items=[WaitlistRead.model_validate(w) for w in items], next_cursor=cursor)

@@ -7,6 +7,7 @@ dead-letter re-drives), and person facts may come after the event that needs the
 from __future__ import annotations
 
 import uuid
+from datetime import date
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -44,6 +45,22 @@ def _target(person: PersonReplica, data_village: str, data_rw: str | None) -> pl
     return placement.Target(person.person_id, person.family_id, village, rw)
 
 
+async def _act_on(
+    session: AsyncSession,
+    env: CloudEvent,
+    decision: rules.Decision | rules.Refusal,
+    target: placement.Target,
+    ref: uuid.UUID | None,
+) -> None:
+    """Place the target as the rule decided (`ref`: what the decision is about), or log why it refused."""
+    if isinstance(decision, rules.Refusal):
+        log.info("not_enrolled", rule=decision.rule_id, reason=decision.reason, event_id=env.id)
+        return
+    await placement.place(
+        session, target=target, decision=decision, trigger=placement.Trigger(env.id, ref, env.time)
+    )
+
+
 async def handle_stunting_detected(
     session: AsyncSession, env: CloudEvent, data: reg.BadutaStuntingDetected
 ) -> None:
@@ -71,21 +88,13 @@ async def handle_stunting_detected(
         case_id=str(data.case_id),
         today=today(),
     )
-    if isinstance(decision, rules.Refusal):
-        log.info("not_enrolled", rule=decision.rule_id, reason=decision.reason, event_id=env.id)
-        return
-    await placement.place(
-        session,
-        target=_target(person, data.village_code, data.rw),
-        decision=decision,
-        trigger=placement.Trigger(env.id, data.case_id, env.time),
-    )
+    await _act_on(session, env, decision, _target(person, data.village_code, data.rw), data.case_id)
 
 
 async def _close_case(
-    session: AsyncSession, env: CloudEvent, case_id: object, person_id: object, status: str
+    session: AsyncSession, env: CloudEvent, case_id: uuid.UUID, person_id: uuid.UUID, status: str
 ) -> None:
-    case = await repo.lock_case(session, case_id)  # type: ignore[arg-type]
+    case = await repo.lock_case(session, case_id)
     if case is None:
         # Remember the verdict so a detection processed later does not enrol.
         session.add(StuntingCase(case_id=case_id, person_id=person_id, status=status, closed_event_id=env.id))
@@ -93,28 +102,34 @@ async def _close_case(
         case.status, case.closed_event_id = status, env.id
 
 
+# What a closed case does to what it started: (enrolment status, exit and waitlist reason).
+_CASE_ENDINGS = {"resolved": ("completed", "recovered"), "retracted": ("retracted", "retracted")}
+
+
+async def _end_case(
+    session: AsyncSession, env: CloudEvent, case_id: uuid.UUID, person_id: uuid.UUID, case_status: str
+) -> None:
+    """A case closed: its enrolments end and its waiting entries are called off."""
+    await _close_case(session, env, case_id, person_id, case_status)
+    enrolment_status, reason = _CASE_ENDINGS[case_status]
+    for enrolment in await repo.active_by_trigger(session, case_id):
+        await placement.end(
+            session, enrolment, status=enrolment_status, reason=reason, causing_event_id=env.id
+        )
+    for entry in await repo.waiting_by_trigger(session, case_id):
+        placement.cancel_waiting(entry, reason)
+
+
 async def handle_stunting_resolved(
     session: AsyncSession, env: CloudEvent, data: reg.StuntingResolved
 ) -> None:
-    await _close_case(session, env, data.case_id, data.person_id, "resolved")
-    for enrolment in await repo.active_by_trigger(session, data.case_id):
-        await placement.end(
-            session, enrolment, status="completed", reason="recovered", causing_event_id=env.id
-        )
-    for entry in await repo.waiting_by_trigger(session, data.case_id):
-        placement.cancel_waiting(entry, "recovered")
+    await _end_case(session, env, data.case_id, data.person_id, "resolved")
 
 
 async def handle_stunting_retracted(
     session: AsyncSession, env: CloudEvent, data: reg.StuntingCaseRetracted
 ) -> None:
-    await _close_case(session, env, data.case_id, data.person_id, "retracted")
-    for enrolment in await repo.active_by_trigger(session, data.case_id):
-        await placement.end(
-            session, enrolment, status="retracted", reason="retracted", causing_event_id=env.id
-        )
-    for entry in await repo.waiting_by_trigger(session, data.case_id):
-        placement.cancel_waiting(entry, "retracted")
+    await _end_case(session, env, data.case_id, data.person_id, "retracted")
 
 
 async def handle_pregnancy_registered(
@@ -134,15 +149,7 @@ async def handle_pregnancy_registered(
         expected_delivery=data.expected_delivery,
         today=today(),
     )
-    if isinstance(decision, rules.Refusal):
-        log.info("not_enrolled", rule=decision.rule_id, reason=decision.reason, event_id=env.id)
-        return
-    await placement.place(
-        session,
-        target=_target(person, data.village_code, data.rw),
-        decision=decision,
-        trigger=placement.Trigger(env.id, data.pregnancy_id, env.time),
-    )
+    await _act_on(session, env, decision, _target(person, data.village_code, data.rw), data.pregnancy_id)
 
 
 async def handle_pregnancy_ended(session: AsyncSession, env: CloudEvent, data: reg.PregnancyEnded) -> None:
@@ -169,15 +176,7 @@ async def handle_pregnancy_ended(session: AsyncSession, env: CloudEvent, data: r
         ended_on=data.ended_on,
         child_person_id=str(data.child_person_id) if data.child_person_id else None,
     )
-    if isinstance(decision, rules.Refusal):
-        log.info("not_enrolled", rule=decision.rule_id, reason=decision.reason, event_id=env.id)
-        return
-    await placement.place(
-        session,
-        target=_target(person, data.village_code, None),
-        decision=decision,
-        trigger=placement.Trigger(env.id, data.pregnancy_id, env.time),
-    )
+    await _act_on(session, env, decision, _target(person, data.village_code, None), data.pregnancy_id)
 
 
 async def handle_catin_registered(session: AsyncSession, env: CloudEvent, data: reg.CatinRegistered) -> None:
@@ -189,32 +188,19 @@ async def handle_catin_registered(session: AsyncSession, env: CloudEvent, data: 
         risks=data.risks,
         welfare_decile=data.welfare_decile if data.welfare_decile is not None else person.welfare_decile,
     )
-    if isinstance(decision, rules.Refusal):
-        log.info("not_enrolled", rule=decision.rule_id, reason=decision.reason, event_id=env.id)
-        return
-    await placement.place(
-        session,
-        target=_target(person, data.village_code, data.rw),
-        decision=decision,
-        trigger=placement.Trigger(env.id, data.catin_id, env.time),
-    )
+    await _act_on(session, env, decision, _target(person, data.village_code, data.rw), data.catin_id)
 
 
 async def _exit_all(
-    session: AsyncSession, env: CloudEvent, person_id: object, reason: str, on: object
+    session: AsyncSession, env: CloudEvent, person_id: uuid.UUID, reason: str, on: date | None
 ) -> None:
     # Waiting entries first: a place freed by ending an enrolment must not go to this person's own entry.
-    for entry in await repo.waiting_of_person(session, person_id):  # type: ignore[arg-type]
+    for entry in await repo.waiting_of_person(session, person_id):
         placement.cancel_waiting(entry, reason)
     await session.flush()
-    for enrolment in await repo.active_enrolments_of_person(session, person_id):  # type: ignore[arg-type]
+    for enrolment in await repo.active_enrolments_of_person(session, person_id):
         await placement.end(
-            session,
-            enrolment,
-            status="exited",
-            reason=reason,
-            causing_event_id=env.id,
-            on=on,  # type: ignore[arg-type]
+            session, enrolment, status="exited", reason=reason, causing_event_id=env.id, on=on
         )
 
 
@@ -278,12 +264,8 @@ async def _follow_move(session: AsyncSession, env: CloudEvent, person: PersonRep
             previous_facts=dict(enrolment.facts),
             today=today(),
         )
-        if isinstance(continued, rules.Refusal):
-            log.info("not_enrolled", rule=continued.rule_id, reason=continued.reason, event_id=env.id)
-            continue
         # The trigger reference stays, so a later resolution or retraction of the case still finds it.
-        trigger = placement.Trigger(env.id, enrolment.trigger_ref, env.time)
-        await placement.place(session, target=target, decision=continued, trigger=trigger)
+        await _act_on(session, env, continued, target, enrolment.trigger_ref)
 
 
 async def handle_person_moved(session: AsyncSession, env: CloudEvent, data: reg.PersonMoved) -> None:
@@ -293,7 +275,7 @@ async def handle_person_moved(session: AsyncSession, env: CloudEvent, data: reg.
 
 async def handle_family_moved(session: AsyncSession, env: CloudEvent, data: reg.FamilyMoved) -> None:
     for person_id in await people.apply_family_moved(session, env, data):
-        person = await session.get(PersonReplica, person_id)
+        person = await people_repo.get_person(session, person_id)
         if person is not None:
             person.moved_on = data.moved_on
             await _follow_move(session, env, person)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import date
-from typing import Any
 
 from sqlalchemy import and_, delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dashat.common import region_clause
 from dashat.enrolment.models import Enrolment, StuntingCase, WaitlistEntry
 from dashat.meals.models import MealServing
 from dashat.outcomes.models import ChildMeasurement
@@ -109,14 +110,44 @@ async def get(session: AsyncSession, enrolment_id: uuid.UUID, *, lock: bool = Fa
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def page_enrolments(session: AsyncSession, where: list[Any], params: PageParams) -> list[Enrolment]:
-    stmt = keyset(select(Enrolment).where(*where), params, Enrolment.id)
-    return list((await session.execute(stmt)).scalars())
+async def page_enrolments(
+    session: AsyncSession,
+    params: PageParams,
+    *,
+    regions: Sequence[str | None],
+    kitchen_id: uuid.UUID | None = None,
+    category: str | None = None,
+    status: str | None = None,
+    person_id: uuid.UUID | None = None,
+) -> list[Enrolment]:
+    """One page of enrolments located inside every one of `regions` (the caller's, a filter)."""
+    stmt = select(Enrolment).where(*(region_clause(Enrolment.village_code, r) for r in regions))
+    if kitchen_id:
+        stmt = stmt.where(Enrolment.kitchen_id == kitchen_id)
+    if category:
+        stmt = stmt.where(Enrolment.category == category)
+    if status:
+        stmt = stmt.where(Enrolment.status == status)
+    if person_id:
+        stmt = stmt.where(Enrolment.person_id == person_id)
+    return list((await session.execute(keyset(stmt, params, Enrolment.id))).scalars())
 
 
-async def page_waitlist(session: AsyncSession, where: list[Any], params: PageParams) -> list[WaitlistEntry]:
-    stmt = keyset(select(WaitlistEntry).where(*where), params, WaitlistEntry.id)
-    return list((await session.execute(stmt)).scalars())
+async def page_waitlist(
+    session: AsyncSession,
+    params: PageParams,
+    *,
+    regions: Sequence[str | None],
+    status: str,
+    category: str | None = None,
+) -> list[WaitlistEntry]:
+    """One page of waitlist entries in a status located inside every one of `regions`."""
+    stmt = select(WaitlistEntry).where(
+        *(region_clause(WaitlistEntry.village_code, r) for r in regions), WaitlistEntry.status == status
+    )
+    if category:
+        stmt = stmt.where(WaitlistEntry.category == category)
+    return list((await session.execute(keyset(stmt, params, WaitlistEntry.id))).scalars())
 
 
 async def move_person_records(

@@ -6,15 +6,14 @@ import uuid
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dashat.common import today
+from dashat.common import region_param, today
 from dashat.enrolment import placement, rules
 from dashat.enrolment import repository as repo
 from dashat.enrolment.handlers import person_facts
-from dashat.enrolment.models import Enrolment
+from dashat.enrolment.models import Enrolment, WaitlistEntry
 from dashat.enrolment.schemas import (
     EnrolmentCreate,
     EnrolmentExit,
@@ -27,13 +26,14 @@ from dashat.kitchens import domain as kitchen_domain
 from dashat.kitchens import repository as kitchens
 from dashat.models import outbox
 from dashat.outcomes import domain as outcome_domain
-from dashat.outcomes.models import ChildMeasurement
+from dashat.outcomes import repository as measurements
 from dashat.people import repository as people
 from shared.auth import Principal
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.events import dashat as ev
 from shared.outbox import publish
 from shared.web.etag import check_version
+from shared.web.pagination import PageParams, make_page
 
 
 def to_read(e: Enrolment) -> EnrolmentRead:
@@ -69,12 +69,61 @@ def to_read(e: Enrolment) -> EnrolmentRead:
     )
 
 
-async def get_visible(session: AsyncSession, enrolment_id: uuid.UUID, principal: Principal) -> Enrolment:
+async def list_enrolments(
+    session: AsyncSession,
+    params: PageParams,
+    principal: Principal,
+    *,
+    region: str | None = None,
+    kitchen_id: uuid.UUID | None = None,
+    category: str | None = None,
+    status: str | None = None,
+    person_id: uuid.UUID | None = None,
+) -> tuple[list[Enrolment], str | None]:
+    """One page of the enrolments in the caller's region (narrowed by the filters) and the next cursor."""
+    regions = [principal.region, region_param(region)]
     async with session.begin():
-        enrolment = await repo.get(session, enrolment_id)
+        rows = await repo.page_enrolments(
+            session,
+            params,
+            regions=regions,
+            kitchen_id=kitchen_id,
+            category=category,
+            status=status,
+            person_id=person_id,
+        )
+    return make_page(rows, params, lambda e: [str(e.id)])
+
+
+async def list_waitlist(
+    session: AsyncSession,
+    params: PageParams,
+    principal: Principal,
+    *,
+    status: str,
+    category: str | None = None,
+    region: str | None = None,
+) -> tuple[list[WaitlistEntry], str | None]:
+    """One page of the waitlist in the caller's region (narrowed by the filters) and the next cursor."""
+    regions = [principal.region, region_param(region)]
+    async with session.begin():
+        rows = await repo.page_waitlist(session, params, regions=regions, status=status, category=category)
+    return make_page(rows, params, lambda w: [str(w.id)])
+
+
+async def _visible(
+    session: AsyncSession, enrolment_id: uuid.UUID, principal: Principal, *, lock: bool = False
+) -> Enrolment:
+    enrolment = await repo.get(session, enrolment_id, lock=lock)
     if enrolment is None or not principal.can_access(enrolment.village_code):
         raise NotFound("enrolment not found")
     return enrolment
+
+
+async def get_visible(session: AsyncSession, enrolment_id: uuid.UUID, principal: Principal) -> Enrolment:
+    """The enrolment if it lies in the caller's region; 404 otherwise (no existence leak)."""
+    async with session.begin():
+        return await _visible(session, enrolment_id, principal)
 
 
 async def enrol_manually(session: AsyncSession, body: EnrolmentCreate, principal: Principal) -> Enrolment:
@@ -160,9 +209,7 @@ async def exit_enrolment(
     session: AsyncSession, enrolment_id: uuid.UUID, body: EnrolmentExit, expected: int, principal: Principal
 ) -> Enrolment:
     async with session.begin():
-        enrolment = await repo.get(session, enrolment_id, lock=True)
-        if enrolment is None or not principal.can_access(enrolment.village_code):
-            raise NotFound("enrolment not found")
+        enrolment = await _visible(session, enrolment_id, principal, lock=True)
         check_version(expected, enrolment.version)
         if enrolment.status != "active":
             raise Conflict(f"the enrolment is already {enrolment.status}", rule="enrolment.not_active")
@@ -174,17 +221,7 @@ async def exit_enrolment(
 
 
 async def _points(session: AsyncSession, enrolment: Enrolment) -> list[outcome_domain.Point]:
-    rows = await session.execute(
-        select(ChildMeasurement.measured_on, ChildMeasurement.haz).where(
-            ChildMeasurement.person_id == enrolment.person_id,
-            ChildMeasurement.retracted.is_(False),
-            ChildMeasurement.superseded.is_(False),
-            ChildMeasurement.haz_flag.is_(False),
-            ChildMeasurement.haz.is_not(None),
-            ChildMeasurement.measured_on >= enrolment.start_date,
-        )
-    )
-    return [outcome_domain.Point(r[0], float(r[1])) for r in rows if r[1] is not None]
+    return await measurements.haz_points(session, enrolment.person_id, enrolment.start_date)
 
 
 def _baseline(enrolment: Enrolment) -> float | None:
@@ -193,8 +230,8 @@ def _baseline(enrolment: Enrolment) -> float | None:
 
 
 async def outcome(session: AsyncSession, enrolment_id: uuid.UUID, principal: Principal) -> OutcomeRead:
-    enrolment = await get_visible(session, enrolment_id, principal)
     async with session.begin():
+        enrolment = await _visible(session, enrolment_id, principal)
         points = await _points(session, enrolment)
     t = outcome_domain.trajectory(_baseline(enrolment), points)
     return OutcomeRead(

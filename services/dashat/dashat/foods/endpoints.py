@@ -6,17 +6,12 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from sqlalchemy import or_, select
 
-from dashat.common import region_clause
 from dashat.foods import service
-from dashat.foods.models import Food, Menu
 from dashat.foods.schemas import FoodCreate, FoodRead, MenuCreate, MenuRead, RotationPlan, RotationRead
-from dashat.kitchens.models import Kitchen
 from shared.auth import Principal, require_scopes
-from shared.errors import NotFound
 from shared.web.deps import PageDep, SessionDep
-from shared.web.pagination import Page, keyset, make_page
+from shared.web.pagination import Page
 from shared.web.problems import PROBLEM_RESPONSES
 
 router = APIRouter(tags=["food"], responses=PROBLEM_RESPONSES)
@@ -28,12 +23,7 @@ Write = Annotated[Principal, require_scopes("dashat:write")]
 async def list_foods(
     session: SessionDep, page: PageDep, _: Read, q: Annotated[str | None, Query(max_length=100)] = None
 ) -> Page[FoodRead]:
-    stmt = select(Food)
-    if q:
-        stmt = stmt.where(or_(Food.name.ilike(f"%{q}%"), Food.code.ilike(f"%{q}%")))
-    async with session.begin():
-        rows = list((await session.execute(keyset(stmt, page, Food.code))).scalars())
-    items, cursor = make_page(rows, page, lambda f: [f.code])
+    items, cursor = await service.list_foods(session, page, q=q)
     return Page(items=[FoodRead.model_validate(f) for f in items], next_cursor=cursor)
 
 
@@ -44,11 +34,7 @@ async def create_food(body: FoodCreate, session: SessionDep, principal: Write) -
 
 @router.get("/v1/foods/{food_id}", summary="One food")
 async def get_food(food_id: uuid.UUID, session: SessionDep, _: Read) -> FoodRead:
-    async with session.begin():
-        food = await session.get(Food, food_id)
-    if food is None:
-        raise NotFound("food not found")
-    return FoodRead.model_validate(food)
+    return FoodRead.model_validate(await service.get_food(session, food_id))
 
 
 @router.post("/v1/menus", status_code=201, summary="Create a menu (items x grams per portion)")
@@ -63,15 +49,8 @@ async def list_menus(
     principal: Read,
     kitchen_id: Annotated[uuid.UUID | None, Query()] = None,
 ) -> Page[MenuRead]:
-    visible_kitchens = select(Kitchen.id).where(region_clause(Kitchen.village_code, principal))
-    stmt = select(Menu).where(or_(Menu.kitchen_id.is_(None), Menu.kitchen_id.in_(visible_kitchens)))
-    if kitchen_id:
-        stmt = stmt.where(Menu.kitchen_id == kitchen_id)
-    async with session.begin():
-        rows = list((await session.execute(keyset(stmt, page, Menu.id))).scalars())
-        items, cursor = make_page(rows, page, lambda m: [str(m.id)])
-        reads = [await service.read_menu(session, m) for m in items]
-    return Page(items=reads, next_cursor=cursor)
+    items, cursor = await service.list_menus(session, page, principal, kitchen_id=kitchen_id)
+    return Page(items=items, next_cursor=cursor)
 
 
 @router.get("/v1/menus/{menu_id}", summary="One menu with nutrient totals and warnings")

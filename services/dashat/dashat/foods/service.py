@@ -5,24 +5,42 @@ from __future__ import annotations
 import calendar
 import uuid
 
-from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dashat.foods import domain
+from dashat.foods import repository as repo
 from dashat.foods.models import Food, Menu, MenuItem, RotationSlot
 from dashat.foods.schemas import FoodCreate, MenuCreate, MenuItemRead, MenuRead, NutrientWarning, RotationPlan
-from dashat.kitchens import repository as kitchens
+from dashat.kitchens import service as kitchens
 from shared.auth import Principal
 from shared.db import new_id
 from shared.errors import Conflict, NotFound, ValidationFailed
+from shared.web.pagination import PageParams, make_page
+
+
+async def list_foods(
+    session: AsyncSession, params: PageParams, *, q: str | None = None
+) -> tuple[list[Food], str | None]:
+    """One page of foods (by code) and the next cursor."""
+    async with session.begin():
+        rows = await repo.page_foods(session, params, q=q)
+    return make_page(rows, params, lambda f: [f.code])
+
+
+async def get_food(session: AsyncSession, food_id: uuid.UUID) -> Food:
+    async with session.begin():
+        food = await repo.get_food(session, food_id)
+    if food is None:
+        raise NotFound("food not found")
+    return food
 
 
 async def create_food(session: AsyncSession, body: FoodCreate, principal: Principal) -> Food:
     food = Food(id=new_id(), **body.model_dump(), seeded=False, created_by=principal.sub)
     try:
         async with session.begin():
-            if (await session.execute(select(Food.id).where(Food.code == body.code))).first():
+            if await repo.food_code_taken(session, body.code):
                 raise Conflict(f"a food with code {body.code} exists", rule="food.code_taken")
             session.add(food)
     except IntegrityError as exc:
@@ -31,19 +49,13 @@ async def create_food(session: AsyncSession, body: FoodCreate, principal: Princi
 
 
 async def _visible_kitchen(session: AsyncSession, kitchen_id: uuid.UUID | None, principal: Principal) -> None:
-    if kitchen_id is None:
-        return
-    kitchen = await kitchens.get(session, kitchen_id)
-    if kitchen is None or not principal.can_access(kitchen.village_code):
-        raise NotFound("kitchen not found")
+    # No kitchen: a shared menu, everyone's to use.
+    if kitchen_id is not None:
+        await kitchens.visible(session, kitchen_id, principal)
 
 
-async def read_menu(session: AsyncSession, menu: Menu) -> MenuRead:
-    rows = (
-        await session.execute(
-            select(MenuItem, Food).join(Food, Food.id == MenuItem.food_id).where(MenuItem.menu_id == menu.id)
-        )
-    ).all()
+async def _read_menu(session: AsyncSession, menu: Menu) -> MenuRead:
+    rows = await repo.menu_items(session, menu.id)
     pairs = [
         (domain.FoodNutrients(f.energy_kcal, f.protein_g, f.fat_g, f.carbohydrate_g, f.iron_mg), i.grams)
         for i, f in rows
@@ -73,7 +85,7 @@ async def create_menu(session: AsyncSession, body: MenuCreate, principal: Princi
                     "a food is listed twice", field=f"body.items.{n}.food_id", rule="menu.food_duplicate"
                 )
             seen.add(food_id)
-        known = set((await session.execute(select(Food.id).where(Food.id.in_(ids)))).scalars())
+        known = await repo.known_food_ids(session, ids)
         unknown = [
             {
                 "field": f"body.items.{n}.food_id",
@@ -96,17 +108,28 @@ async def create_menu(session: AsyncSession, body: MenuCreate, principal: Princi
         await session.flush()
         session.add_all(MenuItem(menu_id=menu.id, food_id=i.food_id, grams=i.grams) for i in body.items)
         await session.flush()
-        read = await read_menu(session, menu)
+        read = await _read_menu(session, menu)
     return read
+
+
+async def list_menus(
+    session: AsyncSession, params: PageParams, principal: Principal, *, kitchen_id: uuid.UUID | None = None
+) -> tuple[list[MenuRead], str | None]:
+    """One page of the menus the caller sees (shared ones, their region's kitchens') and the next cursor."""
+    async with session.begin():
+        rows = await repo.page_menus(session, params, region=principal.region, kitchen_id=kitchen_id)
+        items, cursor = make_page(rows, params, lambda m: [str(m.id)])
+        reads = [await _read_menu(session, m) for m in items]
+    return reads, cursor
 
 
 async def get_menu(session: AsyncSession, menu_id: uuid.UUID, principal: Principal) -> MenuRead:
     async with session.begin():
-        menu = await session.get(Menu, menu_id)
+        menu = await repo.get_menu(session, menu_id)
         if menu is None:
             raise NotFound("menu not found")
         await _visible_kitchen(session, menu.kitchen_id, principal)
-        return await read_menu(session, menu)
+        return await _read_menu(session, menu)
 
 
 def _check_month(month: str) -> tuple[int, int]:
@@ -140,18 +163,14 @@ async def put_rotation(
                 )
             seen.add((s.day, s.slot))
         menu_ids = {s.menu_id for s in body.slots}
-        menus = {
-            m.id: m for m in (await session.execute(select(Menu).where(Menu.id.in_(menu_ids)))).scalars()
-        }
+        menus = await repo.menus_by_id(session, menu_ids)
         for n, s in enumerate(body.slots):
             m = menus.get(s.menu_id)
             if m is None or (m.kitchen_id is not None and m.kitchen_id != kitchen_id):
                 raise ValidationFailed(
                     "unknown menu", field=f"body.slots.{n}.menu_id", rule="rotation.menu_unknown"
                 )
-        await session.execute(
-            delete(RotationSlot).where(RotationSlot.kitchen_id == kitchen_id, RotationSlot.month == month)
-        )
+        await repo.delete_rotation(session, kitchen_id, month)
         session.add_all(
             RotationSlot(
                 id=new_id(), kitchen_id=kitchen_id, month=month, day=s.day, slot=s.slot, menu_id=s.menu_id
@@ -167,11 +186,5 @@ async def get_rotation(
     _check_month(month)
     async with session.begin():
         await _visible_kitchen(session, kitchen_id, principal)
-        rows = (
-            await session.execute(
-                select(RotationSlot)
-                .where(RotationSlot.kitchen_id == kitchen_id, RotationSlot.month == month)
-                .order_by(RotationSlot.day, RotationSlot.slot)
-            )
-        ).scalars()
+        rows = await repo.rotation(session, kitchen_id, month)
         return [{"day": r.day, "slot": r.slot, "menu_id": str(r.menu_id)} for r in rows]

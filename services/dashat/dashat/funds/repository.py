@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dashat.enrolment.models import Enrolment, WaitlistEntry
 from dashat.funds.models import LedgerEntry
 from dashat.meals.models import MealBatch
 from shared.web.pagination import PageParams, keyset
@@ -49,6 +50,23 @@ async def portions_delivered(session: AsyncSession, kitchen_id: uuid.UUID) -> in
         )
     )
     return int(value.scalar_one())
+
+
+async def active_enrolments_by_category(session: AsyncSession, kitchen_id: uuid.UUID) -> dict[str, int]:
+    rows = await session.execute(
+        select(Enrolment.category, func.count())
+        .where(Enrolment.kitchen_id == kitchen_id, Enrolment.status == "active")
+        .group_by(Enrolment.category)
+    )
+    return {r[0]: int(r[1]) for r in rows}
+
+
+async def waiting_count(session: AsyncSession, kitchen_id: uuid.UUID) -> int:
+    """How many waiting entries name this kitchen (the one that was full when they were waitlisted)."""
+    stmt = select(func.count()).where(
+        WaitlistEntry.kitchen_id == kitchen_id, WaitlistEntry.status == "waiting"
+    )
+    return int((await session.execute(stmt)).scalar_one())
 
 
 async def by_contribution(session: AsyncSession, contribution_id: uuid.UUID) -> LedgerEntry | None:

@@ -7,15 +7,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from dashat.common import region_clause
-from dashat.kitchens import repository as repo
 from dashat.kitchens import service
-from dashat.kitchens.models import Kitchen
 from dashat.kitchens.schemas import KitchenClose, KitchenCreate, KitchenRead, KitchenUpdate
 from shared.auth import Principal, require_scopes
 from shared.web.deps import PageDep, SessionDep
 from shared.web.etag import expected_version, set_etag
-from shared.web.pagination import Page, make_page
+from shared.web.pagination import Page
 from shared.web.problems import PROBLEM_RESPONSES
 
 router = APIRouter(prefix="/v1/kitchens", tags=["kitchens"], responses=PROBLEM_RESPONSES)
@@ -31,14 +28,9 @@ async def list_kitchens(
     village_code: Annotated[str | None, Query()] = None,
     status: Annotated[str | None, Query(pattern="^(active|closed)$")] = None,
 ) -> Page[KitchenRead]:
-    where = [region_clause(Kitchen.village_code, principal)]
-    if village_code:
-        where.append(Kitchen.village_code == village_code)
-    if status:
-        where.append(Kitchen.status == status)
-    async with session.begin():
-        rows = await repo.page(session, where, page)
-    items, cursor = make_page(rows, page, lambda k: [str(k.id)])
+    items, cursor = await service.list_kitchens(
+        session, page, principal, village_code=village_code, status=status
+    )
     return Page(items=[KitchenRead.model_validate(k) for k in items], next_cursor=cursor)
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dashat.common import region_clause
 from dashat.enrolment.models import Enrolment
 from dashat.kitchens.models import Kitchen
 from shared.web.pagination import PageParams, keyset
@@ -46,6 +46,18 @@ async def active_enrolment_counts(
     return counts
 
 
-async def page(session: AsyncSession, where: list[Any], params: PageParams) -> list[Kitchen]:
-    stmt = keyset(select(Kitchen).where(*where), params, Kitchen.id)
-    return list((await session.execute(stmt)).scalars())
+async def page(
+    session: AsyncSession,
+    params: PageParams,
+    *,
+    region: str | None,
+    village_code: str | None = None,
+    status: str | None = None,
+) -> list[Kitchen]:
+    """One page of the kitchens inside a region (plus the extra row `make_page` looks for)."""
+    stmt = select(Kitchen).where(region_clause(Kitchen.village_code, region))
+    if village_code:
+        stmt = stmt.where(Kitchen.village_code == village_code)
+    if status:
+        stmt = stmt.where(Kitchen.status == status)
+    return list((await session.execute(keyset(stmt, params, Kitchen.id))).scalars())

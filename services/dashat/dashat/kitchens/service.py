@@ -20,6 +20,7 @@ from shared.events import dashat as ev
 from shared.outbox import publish
 from shared.regions import load_regions, normalize_code
 from shared.web.etag import check_version
+from shared.web.pagination import PageParams, make_page
 
 
 def _village(code: str, principal: Principal) -> str:
@@ -83,12 +84,47 @@ def _facts(k: Kitchen) -> dict[str, object]:
     }
 
 
-async def get_visible(session: AsyncSession, kitchen_id: uuid.UUID, principal: Principal) -> Kitchen:
-    """The kitchen if it lies in the caller's region; 404 otherwise (no existence leak)."""
-    async with session.begin():
-        kitchen = await repo.get(session, kitchen_id)
+async def visible(
+    session: AsyncSession, kitchen_id: uuid.UUID, principal: Principal, *, lock: bool = False
+) -> Kitchen:
+    """The kitchen if it lies in the caller's region; 404 otherwise (no existence leak).
+
+    Runs inside the caller's transaction: every module's use cases about one kitchen start with it.
+    """
+    kitchen = await repo.get(session, kitchen_id, lock=lock)
     if kitchen is None or not principal.can_access(kitchen.village_code):
         raise NotFound("kitchen not found")
+    return kitchen
+
+
+async def list_kitchens(
+    session: AsyncSession,
+    params: PageParams,
+    principal: Principal,
+    *,
+    village_code: str | None = None,
+    status: str | None = None,
+) -> tuple[list[Kitchen], str | None]:
+    """One page of the kitchens in the caller's region and the cursor of the next."""
+    async with session.begin():
+        rows = await repo.page(
+            session, params, region=principal.region, village_code=village_code, status=status
+        )
+    return make_page(rows, params, lambda k: [str(k.id)])
+
+
+async def get_visible(session: AsyncSession, kitchen_id: uuid.UUID, principal: Principal) -> Kitchen:
+    """The kitchen if it lies in the caller's region; 404 otherwise."""
+    async with session.begin():
+        return await visible(session, kitchen_id, principal)
+
+
+async def _changeable(
+    session: AsyncSession, kitchen_id: uuid.UUID, expected: int, principal: Principal
+) -> Kitchen:
+    """The kitchen locked for a change the caller may make, at the version the caller read."""
+    kitchen = await visible(session, kitchen_id, principal, lock=True)
+    check_version(expected, kitchen.version)
     return kitchen
 
 
@@ -123,10 +159,7 @@ async def update(
     session: AsyncSession, kitchen_id: uuid.UUID, body: KitchenUpdate, expected: int, principal: Principal
 ) -> Kitchen:
     async with session.begin():
-        kitchen = await repo.get(session, kitchen_id, lock=True)
-        if kitchen is None or not principal.can_access(kitchen.village_code):
-            raise NotFound("kitchen not found")
-        check_version(expected, kitchen.version)
+        kitchen = await _changeable(session, kitchen_id, expected, principal)
         if kitchen.status == "closed":
             raise Conflict("the kitchen is closed", rule="kitchen.closed")
         changes = body.model_dump(exclude_unset=True)
@@ -152,10 +185,7 @@ async def close(
     session: AsyncSession, kitchen_id: uuid.UUID, body: KitchenClose, expected: int, principal: Principal
 ) -> Kitchen:
     async with session.begin():
-        kitchen = await repo.get(session, kitchen_id, lock=True)
-        if kitchen is None or not principal.can_access(kitchen.village_code):
-            raise NotFound("kitchen not found")
-        check_version(expected, kitchen.version)
+        kitchen = await _changeable(session, kitchen_id, expected, principal)
         if kitchen.status == "closed":
             raise Conflict("the kitchen is already closed", rule="kitchen.closed")
         if body.closed_on < kitchen.opened_on:

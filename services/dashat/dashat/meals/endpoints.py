@@ -11,7 +11,7 @@ from dashat.meals import service
 from dashat.meals.schemas import MealsCreate, MealsRead
 from shared.auth import Principal, require_scopes
 from shared.web.deps import PageDep, SessionDep
-from shared.web.pagination import Page, make_page
+from shared.web.pagination import Page
 from shared.web.problems import PROBLEM_RESPONSES
 
 router = APIRouter(prefix="/v1/kitchens/{kitchen_id}/meals", tags=["meals"], responses=PROBLEM_RESPONSES)
@@ -33,6 +33,5 @@ async def record_meals(
 async def list_meals(
     kitchen_id: uuid.UUID, session: SessionDep, page: PageDep, principal: Read
 ) -> Page[MealsRead]:
-    reads, rows = await service.page(session, kitchen_id, page, principal)
-    kept, cursor = make_page(rows, page, lambda b: [str(b.id)])
-    return Page(items=reads[: len(kept)], next_cursor=cursor)
+    items, cursor = await service.page(session, kitchen_id, page, principal)
+    return Page(items=items, next_cursor=cursor)

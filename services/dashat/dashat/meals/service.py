@@ -7,23 +7,23 @@ import uuid
 from collections import Counter
 
 import orjson
-from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dashat.common import today
 from dashat.enrolment.models import Enrolment
-from dashat.foods.models import Menu
-from dashat.kitchens import repository as kitchens
+from dashat.foods import repository as menus
+from dashat.kitchens import service as kitchens
+from dashat.meals import repository as repo
 from dashat.meals.models import MealBatch, MealServing
 from dashat.meals.schemas import MealsCreate, MealsRead
 from dashat.models import outbox
 from shared.auth import Principal
 from shared.db import new_id
-from shared.errors import Conflict, NotFound, ValidationFailed
+from shared.errors import Conflict, ValidationFailed
 from shared.events import dashat as ev
 from shared.outbox import publish
-from shared.web.pagination import PageParams, keyset
+from shared.web.pagination import PageParams, make_page
 
 
 def content_hash(body: MealsCreate) -> str:
@@ -34,12 +34,7 @@ def content_hash(body: MealsCreate) -> str:
 
 
 async def _read(session: AsyncSession, batch: MealBatch, replayed: bool = False) -> MealsRead:
-    rows = await session.execute(
-        select(MealServing.category, func.count())
-        .where(MealServing.batch_id == batch.id)
-        .group_by(MealServing.category)
-    )
-    by_category = {r[0]: int(r[1]) for r in rows}
+    by_category = await repo.served_by_category(session, batch.id)
     return MealsRead(
         id=batch.id,
         kitchen_id=batch.kitchen_id,
@@ -112,9 +107,7 @@ async def _record(
 ) -> MealsRead:
     digest = content_hash(body)
     async with session.begin():
-        kitchen = await kitchens.get(session, kitchen_id, lock=True)
-        if kitchen is None or not principal.can_access(kitchen.village_code):
-            raise NotFound("kitchen not found")
+        kitchen = await kitchens.visible(session, kitchen_id, principal, lock=True)
         if body.served_on > today():
             raise ValidationFailed(
                 "meals cannot be recorded for a future date", field="body.served_on", rule="meals.future_date"
@@ -125,15 +118,7 @@ async def _record(
             raise ValidationFailed(
                 "the kitchen was not open on that date", field="body.served_on", rule="meals.kitchen_not_open"
             )
-        existing = (
-            await session.execute(
-                select(MealBatch).where(
-                    MealBatch.kitchen_id == kitchen.id,
-                    MealBatch.served_on == body.served_on,
-                    MealBatch.slot == body.slot,
-                )
-            )
-        ).scalar_one_or_none()
+        existing = await repo.batch_at(session, kitchen.id, body.served_on, body.slot)
         if existing is not None:
             if existing.content_hash == digest:
                 return await _read(session, existing, replayed=True)
@@ -142,21 +127,11 @@ async def _record(
                 rule="meals.batch_conflict",
             )
         _check_counts(body, kitchen.capacity_per_day)
-        if body.menu_id is not None and await session.get(Menu, body.menu_id) is None:
+        if body.menu_id is not None and await menus.get_menu(session, body.menu_id) is None:
             raise ValidationFailed("unknown menu", field="body.menu_id", rule="meals.menu_unknown")
         wanted = set(body.served_person_ids) | set(body.absent_person_ids)
-        enrolments = (
-            await session.execute(
-                select(Enrolment).where(
-                    Enrolment.kitchen_id == kitchen.id,
-                    Enrolment.status == "active",
-                    Enrolment.start_date <= body.served_on,
-                    Enrolment.person_id.in_(wanted),
-                )
-            )
-        ).scalars()
         by_person: dict[uuid.UUID, Enrolment] = {}
-        for e in enrolments:
+        for e in await repo.enrolments_at(session, kitchen.id, body.served_on, wanted):
             by_person.setdefault(e.person_id, e)
         missing = [
             {
@@ -172,19 +147,7 @@ async def _record(
             raise ValidationFailed(
                 "some beneficiaries are not actively enrolled at this kitchen", errors=missing
             )
-        already = (
-            (
-                await session.execute(
-                    select(MealServing.person_id).where(
-                        MealServing.person_id.in_(body.served_person_ids),
-                        MealServing.served_on == body.served_on,
-                        MealServing.slot == body.slot,
-                    )
-                )
-            )
-            .scalars()
-            .all()
-        )
+        already = await repo.already_served(session, body.served_person_ids, body.served_on, body.slot)
         if already:
             raise Conflict(
                 f"{len(already)} beneficiaries already had this meal recorded elsewhere",
@@ -242,16 +205,10 @@ async def _record(
 
 async def page(
     session: AsyncSession, kitchen_id: uuid.UUID, params: PageParams, principal: Principal
-) -> tuple[list[MealsRead], list[MealBatch]]:
+) -> tuple[list[MealsRead], str | None]:
+    """One page of a visible kitchen's meal batches and the next cursor."""
     async with session.begin():
-        kitchen = await kitchens.get(session, kitchen_id)
-        if kitchen is None or not principal.can_access(kitchen.village_code):
-            raise NotFound("kitchen not found")
-        rows = list(
-            (
-                await session.execute(
-                    keyset(select(MealBatch).where(MealBatch.kitchen_id == kitchen_id), params, MealBatch.id)
-                )
-            ).scalars()
-        )
-        return [await _read(session, b) for b in rows], rows
+        await kitchens.visible(session, kitchen_id, principal)
+        rows = await repo.page(session, kitchen_id, params)
+        batches, cursor = make_page(rows, params, lambda b: [str(b.id)])
+        return [await _read(session, b) for b in batches], cursor

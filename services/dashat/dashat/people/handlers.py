@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -86,13 +87,15 @@ async def apply_family_facts(session: AsyncSession, env: CloudEvent, data: reg.F
     await repo.copy_family_facts_to_members(session, family)
 
 
-async def apply_family_moved(session: AsyncSession, env: CloudEvent, data: reg.FamilyMoved) -> list[object]:
+async def apply_family_moved(
+    session: AsyncSession, env: CloudEvent, data: reg.FamilyMoved
+) -> list[uuid.UUID]:
     family = await repo.lock_family(session, data.family_id)
     if not _newer(family.facts_at, env.time):
         return []
     family.facts_at = env.time
     family.village_code, family.rw = data.village_code, data.rw
-    return list(await repo.move_family_members(session, data.family_id, data.village_code, data.rw))
+    return await repo.move_family_members(session, data.family_id, data.village_code, data.rw)
 
 
 async def apply_stunting_risk(session: AsyncSession, env: CloudEvent, data: reg.StuntingRiskChanged) -> None:

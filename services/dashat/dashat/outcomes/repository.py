@@ -1,0 +1,97 @@
+"""Queries of children's measurements."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dashat.outcomes import domain
+from dashat.outcomes.models import ChildMeasurement
+
+
+async def upsert(
+    session: AsyncSession,
+    measurement_id: uuid.UUID,
+    *,
+    person_id: uuid.UUID,
+    measured_on: date,
+    age_days: int,
+    haz: float | None,
+    haz_flag: bool,
+) -> None:
+    """Insert a measurement or overwrite the facts held under its id (a redelivery, a placeholder)."""
+    values = {
+        "person_id": person_id,
+        "measured_on": measured_on,
+        "age_days": age_days,
+        "haz": haz,
+        "haz_flag": haz_flag,
+    }
+    await session.execute(
+        insert(ChildMeasurement)
+        .values(measurement_id=measurement_id, **values)
+        .on_conflict_do_update(index_elements=[ChildMeasurement.measurement_id], set_=values)
+    )
+
+
+async def mark_superseded(
+    session: AsyncSession,
+    measurement_id: uuid.UUID,
+    *,
+    person_id: uuid.UUID,
+    measured_on: date,
+    age_days: int,
+) -> None:
+    """Mark a corrected measurement; a placeholder stands in for it when it has not arrived yet."""
+    await session.execute(
+        insert(ChildMeasurement)
+        .values(
+            measurement_id=measurement_id,
+            person_id=person_id,
+            measured_on=measured_on,
+            age_days=age_days,
+            superseded=True,
+        )
+        .on_conflict_do_update(index_elements=[ChildMeasurement.measurement_id], set_={"superseded": True})
+    )
+
+
+async def mark_retracted(
+    session: AsyncSession, measurement_id: uuid.UUID, *, person_id: uuid.UUID, measured_on: date
+) -> None:
+    """Mark a retracted measurement; a placeholder stands in for it when it has not arrived yet."""
+    await session.execute(
+        insert(ChildMeasurement)
+        .values(
+            measurement_id=measurement_id,
+            person_id=person_id,
+            measured_on=measured_on,
+            age_days=0,
+            retracted=True,
+        )
+        .on_conflict_do_nothing()
+    )
+    await session.execute(
+        update(ChildMeasurement)
+        .where(ChildMeasurement.measurement_id == measurement_id)
+        .values(retracted=True)
+    )
+
+
+async def haz_points(session: AsyncSession, person_id: uuid.UUID, since: date) -> list[domain.Point]:
+    """The HAZ values that count for a child's trajectory from `since` on (not retracted, corrected or flagged)."""
+    rows = await session.execute(
+        select(ChildMeasurement.measured_on, ChildMeasurement.haz).where(
+            ChildMeasurement.person_id == person_id,
+            ChildMeasurement.retracted.is_(False),
+            ChildMeasurement.superseded.is_(False),
+            ChildMeasurement.haz_flag.is_(False),
+            ChildMeasurement.haz.is_not(None),
+            ChildMeasurement.measured_on >= since,
+        )
+    )
+    return [domain.Point(r[0], float(r[1])) for r in rows if r[1] is not None]
