@@ -56,6 +56,14 @@ async def load_group(
     return group
 
 
+async def lock_open_group(session: AsyncSession, group_id: uuid.UUID, principal: Principal) -> Group:
+    """The group, locked for a write that needs it not dissolved (409 when it is)."""
+    group = await load_group(session, group_id, principal, lock=True)
+    if group.status == "dissolved":
+        raise Conflict("the group is dissolved", field="path.group_id", rule="group.dissolved")
+    return group
+
+
 async def read_group(session: AsyncSession, group: Group) -> GroupRead:
     funding = await repo.funding_of(session, group.id)
     officers = await repo.officers_of(session, group.id)
@@ -65,6 +73,13 @@ async def read_group(session: AsyncSession, group: Group) -> GroupRead:
     out.funding_total = sum(f.amount for f in funding)
     out.officers = [OfficerRead(role=m.role, member_id=m.id, person_id=m.person_id) for m in officers]
     out.status_history = [StatusChangeRead.model_validate(h) for h in history]
+    return out
+
+
+async def get_group(session: AsyncSession, group_id: uuid.UUID, principal: Principal) -> GroupRead:
+    """A group with its officers, funding and status history."""
+    async with session.begin():
+        out = await read_group(session, await load_group(session, group_id, principal))
     return out
 
 
@@ -224,14 +239,17 @@ async def list_groups(
     kampung_kb_id: uuid.UUID | None,
     status: str | None,
 ) -> tuple[list[Group], str | None]:
-    return await repo.list_groups(
-        session,
-        params,
-        scope=scoped(Group.village_code, principal),
-        region=region,
-        kampung_kb_id=kampung_kb_id,
-        status=status,
-    )
+    """Groups in the caller's region, filtered; keyset-paginated by code."""
+    async with session.begin():
+        page = await repo.list_groups(
+            session,
+            params,
+            scope=scoped(Group.village_code, principal),
+            region=region,
+            kampung_kb_id=kampung_kb_id,
+            status=status,
+        )
+    return page
 
 
 # --- members -----------------------------------------------------------------------------------------------
@@ -256,9 +274,7 @@ async def add_member(
 ) -> Member:
     joined_on = body.joined_on or today
     async with session.begin():
-        group = await load_group(session, group_id, principal, lock=True)
-        if group.status == "dissolved":
-            raise Conflict("the group is dissolved", field="path.group_id", rule="group.dissolved")
+        group = await lock_open_group(session, group_id, principal)
         person = await replicas.get_person(session, body.person_id)
         if person is not None and not principal.can_access(person.village_code):
             person = None  # someone outside the caller's region is "unknown", never "outside the area"
@@ -336,6 +352,30 @@ async def load_member(
     if member is None:
         raise NotFound("member not found")
     return group, member
+
+
+async def get_member(
+    session: AsyncSession, group_id: uuid.UUID, member_id: uuid.UUID, principal: Principal
+) -> Member:
+    """A member of a group the caller may see."""
+    async with session.begin():
+        _, member = await load_member(session, group_id, member_id, principal)
+    return member
+
+
+async def list_members(
+    session: AsyncSession,
+    group_id: uuid.UUID,
+    params: PageParams,
+    principal: Principal,
+    *,
+    active: bool | None,
+) -> tuple[list[Member], str | None]:
+    """Members of a group, current (active=True), former (False) or all."""
+    async with session.begin():
+        group = await load_group(session, group_id, principal)
+        page = await repo.list_members(session, group.id, params, active=active)
+    return page
 
 
 async def change_role(
