@@ -14,6 +14,11 @@ from uppka.activities.models import Activity, ActivityAttendance
 from uppka.groups.models import Member
 
 
+async def get(session: AsyncSession, group_id: uuid.UUID, activity_id: uuid.UUID) -> Activity | None:
+    stmt = select(Activity).where(Activity.id == activity_id, Activity.group_id == group_id)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
 async def members_by_id(
     session: AsyncSession, group_id: uuid.UUID, ids: list[uuid.UUID]
 ) -> dict[uuid.UUID, Member]:

@@ -9,7 +9,7 @@ from datetime import date
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import Principal
-from shared.errors import Conflict, NotFound, ValidationFailed
+from shared.errors import NotFound, ValidationFailed
 from shared.events import uppka as ev
 from shared.outbox import publish
 from shared.web.etag import check_version
@@ -26,7 +26,7 @@ from uppka.businesses.schemas import (
     ProductIn,
     ProductRead,
 )
-from uppka.groups.service import load_group
+from uppka.groups.service import load_group, lock_open_group
 from uppka.models import outbox
 
 
@@ -94,9 +94,7 @@ async def create(
 ) -> BusinessRead:
     _check_dates(body.started_on, body.capital, today)
     async with session.begin():
-        group = await load_group(session, group_id, principal, lock=True)
-        if group.status == "dissolved":
-            raise Conflict("the group is dissolved", field="path.group_id", rule="group.dissolved")
+        group = await lock_open_group(session, group_id, principal)
         business = Business(
             id=uuid.uuid4(),
             group_id=group.id,
