@@ -17,6 +17,7 @@ from uppka.groups.service import load_group
 from uppka.indicators import domain
 from uppka.indicators import repository as repo
 from uppka.reports import repository as reports
+from uppka.reports.domain import period_of
 from uppka.reports.models import MonthlyReport
 
 
@@ -35,12 +36,14 @@ def _report_fact(r: MonthlyReport) -> domain.ReportFact:
 async def group_month(
     session: AsyncSession,
     group_id: uuid.UUID,
-    period: str,
+    period: str | None,
     principal: Principal,
     *,
     today: date,
     due_day: int,
 ) -> dict[str, Any]:
+    """A group's indicators for a month (default this month)."""
+    period = period or period_of(today)
     async with session.begin():
         group = await load_group(session, group_id, principal)
         rows = await repo.member_facts(session, group.id)
@@ -83,8 +86,16 @@ def _area_of(village_code: str, region: str | None) -> str:
 
 
 async def reporting(
-    session: AsyncSession, principal: Principal, region: str | None, period: str, *, today: date, due_day: int
+    session: AsyncSession,
+    principal: Principal,
+    region: str | None,
+    period: str | None,
+    *,
+    today: date,
+    due_day: int,
 ) -> dict[str, Any]:
+    """Groups existing vs reporting in an area for a month (default this month)."""
+    period = period or period_of(today)
     if region is not None and not principal.can_access(region):
         raise NotFound("region not found")
     async with session.begin():

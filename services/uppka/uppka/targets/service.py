@@ -134,7 +134,12 @@ async def list_targets(session: AsyncSession, principal: Principal, year: int | 
         return await _with_progress(session, rows)
 
 
-def summarise(year: int, rows: list[TargetRead]) -> TargetSummary:
+async def summary(session: AsyncSession, principal: Principal, year: int) -> TargetSummary:
+    """Totals of one year over the targets the caller may see."""
+    return _summarise(year, await list_targets(session, principal, year))
+
+
+def _summarise(year: int, rows: list[TargetRead]) -> TargetSummary:
     target = sum(r.target_groups for r in rows)
     achieved = sum(r.achieved_groups for r in rows)
     p = domain.progress(target, achieved)
