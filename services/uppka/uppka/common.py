@@ -47,14 +47,35 @@ def scoped(column: InstrumentedAttribute[Any], principal: Principal) -> list[Col
     return [region_clause(column, normalize_code(principal.region))] if principal.region else []
 
 
+def check_not_future(value: date | None, today: date, *, field: str, rule: str) -> None:
+    """422 naming the field when a date lies after today (the message names the field's last part)."""
+    if value is not None and value > today:
+        raise ValidationFailed(f"{field.rsplit('.', 1)[-1]} is in the future", field=field, rule=rule)
+
+
+def _dotted(value: str, field: str, message: str) -> str:
+    try:
+        return normalize_code(value)
+    except ValueError as exc:
+        raise ValidationFailed(message, field=field, rule="region.format") from exc
+
+
+def writable_region(code: str, level: str, principal: Principal, *, field: str) -> str:
+    """A known Kemendagri code of `level` (village, province) inside the caller's region, dotted.
+
+    Writing outside one's region looks exactly like naming an unknown code: no existence leak.
+    """
+    dotted = _dotted(code, field, "not a Kemendagri code")
+    if load_regions().level_of(dotted) != level or not principal.can_access(dotted):
+        raise ValidationFailed(f"not a known {level} code", field=field, rule=f"region.unknown_{level}")
+    return dotted
+
+
 def normalize_region_filter(value: str | None, field: str = "query.region") -> str | None:
     """A region filter from the query string, dotted, and known in the reference."""
     if value is None or value.strip() == "":
         return None
-    try:
-        code = normalize_code(value)
-    except ValueError as exc:
-        raise ValidationFailed("region is not a Kemendagri code", field=field, rule="region.format") from exc
+    code = _dotted(value, field, "region is not a Kemendagri code")
     if not load_regions().exists(code):
         raise ValidationFailed("region is not in the reference", field=field, rule="region.unknown")
     return code

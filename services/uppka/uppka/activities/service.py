@@ -15,6 +15,7 @@ from shared.web.pagination import PageParams
 from uppka.activities import repository as repo
 from uppka.activities.models import Activity, ActivityAttendance
 from uppka.activities.schemas import ActivityCreate, ActivityRead
+from uppka.common import check_not_future
 from uppka.groups.service import load_group, lock_open_group
 from uppka.models import outbox
 from uppka.reports.domain import period_end, period_start
@@ -37,8 +38,7 @@ async def _reads(session: AsyncSession, rows: list[Activity]) -> list[ActivityRe
 async def record(
     session: AsyncSession, group_id: uuid.UUID, body: ActivityCreate, principal: Principal, today: date
 ) -> ActivityRead:
-    if body.held_on > today:
-        raise ValidationFailed("held_on is in the future", field="body.held_on", rule="activity.in_future")
+    check_not_future(body.held_on, today, field="body.held_on", rule="activity.in_future")
     if len(set(body.attendee_member_ids)) != len(body.attendee_member_ids):
         raise ValidationFailed(
             "a member is listed twice", field="body.attendee_member_ids", rule="activity.duplicate_attendee"

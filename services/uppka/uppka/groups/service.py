@@ -13,10 +13,9 @@ from shared.auth import Principal
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.events import uppka as ev
 from shared.outbox import publish
-from shared.regions import load_regions, normalize_code
 from shared.web.etag import check_version
 from shared.web.pagination import PageParams
-from uppka.common import scoped
+from uppka.common import check_not_future, scoped, writable_region
 from uppka.groups import domain
 from uppka.groups import repository as repo
 from uppka.groups.models import Group, GroupFunding, GroupStatusChange, Member
@@ -34,16 +33,6 @@ from uppka.groups.schemas import (
 )
 from uppka.models import outbox
 from uppka.replicas import repository as replicas
-
-
-def _valid_village(code: str, field: str = "body.village_code") -> str:
-    try:
-        dotted = normalize_code(code)
-    except ValueError as exc:
-        raise ValidationFailed("not a Kemendagri code", field=field, rule="region.format") from exc
-    if load_regions().level_of(dotted) != "village":
-        raise ValidationFailed("not a known village code", field=field, rule="region.unknown_village")
-    return dotted
 
 
 async def load_group(
@@ -99,18 +88,9 @@ def _facts(group: Group) -> dict[str, Any]:
 async def create_group(
     session: AsyncSession, body: GroupCreate, principal: Principal, today: date
 ) -> GroupRead:
-    village = _valid_village(body.village_code)
-    if not principal.can_access(village):
-        # Writing outside one's region looks exactly like naming an unknown village.
-        raise ValidationFailed(
-            "not a known village code", field="body.village_code", rule="region.unknown_village"
-        )
+    village = writable_region(body.village_code, "village", principal, field="body.village_code")
     for name in ("sk_date", "founded_on"):
-        value = getattr(body, name)
-        if value is not None and value > today:
-            raise ValidationFailed(
-                f"{name} is in the future", field=f"body.{name}", rule="group.date_in_future"
-            )
+        check_not_future(getattr(body, name), today, field=f"body.{name}", rule="group.date_in_future")
     async with session.begin():
         if await repo.code_taken(session, body.code):
             raise Conflict("a group with this code exists", field="body.code", rule="group.code_taken")
@@ -152,11 +132,7 @@ async def update_group(
 ) -> GroupRead:
     changes = body.model_dump(exclude_unset=True, exclude={"status", "status_changed_on"})
     for name in ("sk_date", "founded_on"):
-        value = changes.get(name)
-        if value is not None and value > today:
-            raise ValidationFailed(
-                f"{name} is in the future", field=f"body.{name}", rule="group.date_in_future"
-            )
+        check_not_future(changes.get(name), today, field=f"body.{name}", rule="group.date_in_future")
     async with session.begin():
         group = await load_group(session, group_id, principal, lock=True)
         check_version(expected_version, group.version)
@@ -216,10 +192,7 @@ async def update_group(
 async def add_funding(
     session: AsyncSession, group_id: uuid.UUID, body: FundingIn, principal: Principal, today: date
 ) -> FundingRead:
-    if body.received_on is not None and body.received_on > today:
-        raise ValidationFailed(
-            "received_on is in the future", field="body.received_on", rule="funding.in_future"
-        )
+    check_not_future(body.received_on, today, field="body.received_on", rule="funding.in_future")
     async with session.begin():
         group = await load_group(session, group_id, principal, lock=True)
         row = GroupFunding(id=uuid.uuid4(), group_id=group.id, **body.model_dump())
@@ -441,10 +414,7 @@ async def leave(
         check_version(expected_version, member.version)
         if member.left_on is not None:
             raise Conflict("the member has already left", field="path.member_id", rule="member.left")
-        if left_on > today:
-            raise ValidationFailed(
-                "left_on is in the future", field="body.left_on", rule="member.left_in_future"
-            )
+        check_not_future(left_on, today, field="body.left_on", rule="member.left_in_future")
         if left_on < member.joined_on:
             raise ValidationFailed(
                 "left_on is before joined_on", field="body.left_on", rule="member.left_before_joined"
