@@ -44,25 +44,26 @@ async def persons_of_family(session: AsyncSession, family_id: uuid.UUID) -> list
     return list((await session.execute(stmt)).scalars())
 
 
-async def get_kitchen(session: AsyncSession, kitchen_id: uuid.UUID) -> KitchenReplica | None:
-    return (
-        await session.execute(select(KitchenReplica).where(KitchenReplica.kitchen_id == kitchen_id))
-    ).scalar_one_or_none()
+async def get_kitchen(
+    session: AsyncSession, kitchen_id: uuid.UUID, *, lock: bool = False
+) -> KitchenReplica | None:
+    stmt = select(KitchenReplica).where(KitchenReplica.kitchen_id == kitchen_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
 
 
 async def lock_or_create_kitchen(
     session: AsyncSession, kitchen_id: uuid.UUID, village_code: str, at: datetime
 ) -> KitchenReplica:
+    """The replica row, locked; a placeholder is inserted first when the kitchen is not known yet."""
     await session.execute(
         insert(KitchenReplica)
         .values(kitchen_id=kitchen_id, village_code=village_code, last_event_at=at)
         .on_conflict_do_nothing(index_elements=[KitchenReplica.kitchen_id])
     )
-    kitchen = (
-        await session.execute(
-            select(KitchenReplica).where(KitchenReplica.kitchen_id == kitchen_id).with_for_update()
-        )
-    ).scalar_one()
+    kitchen = await get_kitchen(session, kitchen_id, lock=True)
+    assert kitchen is not None
     return kitchen
 
 
