@@ -1,8 +1,7 @@
-"""Small helpers every uppka module shares: money and period types, region filters, the local date."""
+"""Small helpers every uppka module shares: money and period types, region checks and filters, dates."""
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -12,7 +11,7 @@ from sqlalchemy import ColumnElement, or_
 from sqlalchemy.orm import InstrumentedAttribute
 
 from shared.auth import Principal
-from shared.errors import NotFound, ValidationFailed
+from shared.errors import ValidationFailed
 from shared.regions import load_regions, normalize_code
 
 # Money is integer rupiah: strict, so 1500.0 or "1500" in JSON is refused rather than coerced.
@@ -20,21 +19,11 @@ Rupiah = Annotated[int, Field(strict=True, ge=0, le=10**15, description="Integer
 Count = Annotated[int, Field(strict=True, ge=0, le=1_000_000)]
 PERIOD_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
 Period = Annotated[str, Field(pattern=PERIOD_PATTERN, description="Month as YYYY-MM")]
-_PERIOD = re.compile(PERIOD_PATTERN)
-
-JAKARTA = ZoneInfo("Asia/Jakarta")
 
 
 def local_today(tz: str = "Asia/Jakarta") -> date:
     """Today's date where the programme runs (a report sent at 06:00 WIB is not 'yesterday')."""
     return datetime.now(ZoneInfo(tz)).date()
-
-
-def parse_period(value: str, field: str = "query.period") -> tuple[int, int]:
-    """`YYYY-MM` -> (year, month); 422 naming the field otherwise."""
-    if not _PERIOD.fullmatch(value):
-        raise ValidationFailed("period must be YYYY-MM", field=field, rule="period.format")
-    return int(value[:4]), int(value[5:7])
 
 
 def region_clause(column: InstrumentedAttribute[Any], prefix: str) -> ColumnElement[bool]:
@@ -79,10 +68,3 @@ def normalize_region_filter(value: str | None, field: str = "query.region") -> s
     if not load_regions().exists(code):
         raise ValidationFailed("region is not in the reference", field=field, rule="region.unknown")
     return code
-
-
-def ensure_found(obj: Any, principal: Principal, region: str | None, what: str) -> None:
-    """404 for missing rows and for rows outside the caller's region alike."""
-    if obj is None:
-        raise NotFound(f"{what} not found")
-    principal.ensure_access(region, what)

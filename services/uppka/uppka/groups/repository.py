@@ -124,8 +124,3 @@ async def list_members(
         stmt = stmt.where(Member.left_on.is_not(None))
     rows = list((await session.execute(keyset(stmt, params, Member.created_at, Member.id))).scalars())
     return make_page(rows, params, lambda m: (m.created_at.isoformat(), str(m.id)))
-
-
-async def all_members(session: AsyncSession, group_id: uuid.UUID) -> list[Member]:
-    stmt = select(Member).where(Member.group_id == group_id).order_by(Member.joined_on, Member.id)
-    return list((await session.execute(stmt)).scalars())

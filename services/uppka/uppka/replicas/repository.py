@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -65,11 +64,3 @@ async def lock_or_create_kitchen(
     kitchen = await get_kitchen(session, kitchen_id, lock=True)
     assert kitchen is not None
     return kitchen
-
-
-async def mark_merged(
-    session: AsyncSession, merged: uuid.UUID, into: uuid.UUID, values: dict[str, Any]
-) -> None:
-    await session.execute(
-        update(PersonReplica).where(PersonReplica.person_id == merged).values(merged_into=into, **values)
-    )

@@ -8,7 +8,6 @@ from datetime import date
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from uppka.common import region_clause
 from uppka.groups.models import Group
 from uppka.targets.models import Target
 
@@ -44,11 +43,3 @@ async def groups_existing_by_province(session: AsyncSession, year_end: date) -> 
         .group_by(province)
     )
     return {p: int(n) for p, n in (await session.execute(stmt)).all()}
-
-
-async def count_in(session: AsyncSession, prefix: str) -> int:
-    return int(
-        (
-            await session.execute(select(func.count()).where(region_clause(Group.village_code, prefix)))
-        ).scalar_one()
-    )
