@@ -31,9 +31,14 @@ def region_clause(column: InstrumentedAttribute[Any], prefix: str) -> ColumnElem
     return or_(column == prefix, column.like(prefix + ".%"))
 
 
-def scoped(column: InstrumentedAttribute[Any], principal: Principal) -> list[ColumnElement[bool]]:
-    """The WHERE clauses that keep a query inside the caller's region."""
-    return [region_clause(column, normalize_code(principal.region))] if principal.region else []
+def scoped(
+    column: InstrumentedAttribute[Any], caller_region: str | None, region: str | None = None
+) -> list[ColumnElement[bool]]:
+    """The WHERE clauses that keep a query inside the caller's region and, if given, a requested one."""
+    clauses = [region_clause(column, normalize_code(caller_region))] if caller_region else []
+    if region:
+        clauses.append(region_clause(column, region))
+    return clauses
 
 
 def check_not_future(value: date | None, today: date, *, field: str, rule: str) -> None:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.web.pagination import PageParams, keyset, make_page
-from uppka.common import region_clause
+from uppka.common import scoped
 from uppka.groups.models import Group, GroupFunding, GroupStatusChange, Member
 
 
@@ -35,14 +34,12 @@ async def list_groups(
     session: AsyncSession,
     params: PageParams,
     *,
-    scope: list[Any],
+    caller_region: str | None,
     region: str | None,
     kampung_kb_id: uuid.UUID | None,
     status: str | None,
 ) -> tuple[list[Group], str | None]:
-    stmt = select(Group).where(*scope)
-    if region:
-        stmt = stmt.where(region_clause(Group.village_code, region))
+    stmt = select(Group).where(*scoped(Group.village_code, caller_region, region))
     if kampung_kb_id:
         stmt = stmt.where(Group.kampung_kb_id == kampung_kb_id)
     if status:

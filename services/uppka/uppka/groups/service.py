@@ -15,7 +15,7 @@ from shared.events import uppka as ev
 from shared.outbox import publish
 from shared.web.etag import check_version
 from shared.web.pagination import PageParams
-from uppka.common import check_not_future, scoped, writable_region
+from uppka.common import check_not_future, writable_region
 from uppka.groups import domain
 from uppka.groups import repository as repo
 from uppka.groups.models import Group, GroupFunding, GroupStatusChange, Member
@@ -217,7 +217,7 @@ async def list_groups(
         page = await repo.list_groups(
             session,
             params,
-            scope=scoped(Group.village_code, principal),
+            caller_region=principal.region,
             region=region,
             kampung_kb_id=kampung_kb_id,
             status=status,

@@ -11,8 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import Principal
 from shared.errors import NotFound, ValidationFailed
-from uppka.common import scoped
-from uppka.groups.models import Group
 from uppka.groups.service import load_group
 from uppka.indicators import domain
 from uppka.indicators import repository as repo
@@ -99,7 +97,7 @@ async def reporting(
     if region is not None and not principal.can_access(region):
         raise NotFound("region not found")
     async with session.begin():
-        rows = await repo.groups_with_report(session, scoped(Group.village_code, principal), region, period)
+        rows = await repo.groups_with_report(session, principal.region, region, period)
     facts = [
         domain.GroupPeriodFact(
             area=_area_of(r.village_code, region or principal.region),
