@@ -16,13 +16,10 @@ from uppka.activities import repository as repo
 from uppka.activities.models import Activity, ActivityAttendance
 from uppka.activities.schemas import ActivityCreate, ActivityRead
 from uppka.common import check_not_future
+from uppka.groups.domain import was_member_on
 from uppka.groups.service import load_group, lock_open_group
 from uppka.models import outbox
 from uppka.reports.domain import period_end, period_start
-
-
-def was_member_on(joined_on: date, left_on: date | None, on: date) -> bool:
-    return joined_on <= on and (left_on is None or left_on >= on)
 
 
 async def _reads(session: AsyncSession, rows: list[Activity]) -> list[ActivityRead]:

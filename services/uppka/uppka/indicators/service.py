@@ -77,12 +77,6 @@ async def group_trend(
     return {"group_id": str(group.id), **asdict(domain.trend(periods, [_report_fact(r) for r in rows]))}
 
 
-def _area_of(village_code: str, region: str | None) -> str:
-    """The child area of the requested region a village lies in (the next level down)."""
-    depth = 1 if not region else region.count(".") + 2
-    return ".".join(village_code.split(".")[:depth])
-
-
 async def reporting(
     session: AsyncSession,
     principal: Principal,
@@ -100,7 +94,7 @@ async def reporting(
         rows = await repo.groups_with_report(session, principal.region, region, period)
     facts = [
         domain.GroupPeriodFact(
-            area=_area_of(r.village_code, region or principal.region),
+            area=domain.area_of(r.village_code, region or principal.region),
             started_on=r.started_on,
             dissolved_on=r.dissolved_on,
             reported=r.report_id is not None,
