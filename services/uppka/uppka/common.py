@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from pydantic import Field
-from sqlalchemy import ColumnElement, or_
+from sqlalchemy import ColumnElement, Select, or_
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from shared.auth import Principal
 from shared.errors import ValidationFailed
 from shared.regions import load_regions, normalize_code
+
+T = TypeVar("T")
 
 # Money is integer rupiah: strict, so 1500.0 or "1500" in JSON is refused rather than coerced.
 Rupiah = Annotated[int, Field(strict=True, ge=0, le=10**15, description="Integer rupiah, never negative")]
@@ -73,3 +76,10 @@ def normalize_region_filter(value: str | None, field: str = "query.region") -> s
     if not load_regions().exists(code):
         raise ValidationFailed("region is not in the reference", field=field, rule="region.unknown")
     return code
+
+
+async def one_or_none(session: AsyncSession, stmt: Select[T], *, lock: bool = False) -> T | None:
+    """The single row a query finds (None when none), locked FOR UPDATE when the caller will change it."""
+    if lock:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()

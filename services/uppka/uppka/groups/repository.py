@@ -8,15 +8,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.web.pagination import PageParams, keyset, make_page
-from uppka.common import scoped
+from uppka.common import one_or_none, scoped
 from uppka.groups.models import Group, GroupFunding, GroupStatusChange, Member
 
 
 async def get_group(session: AsyncSession, group_id: uuid.UUID, *, lock: bool = False) -> Group | None:
-    stmt = select(Group).where(Group.id == group_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    return (await session.execute(stmt)).scalar_one_or_none()
+    return await one_or_none(session, select(Group).where(Group.id == group_id), lock=lock)
 
 
 async def code_taken(session: AsyncSession, code: str) -> bool:
@@ -72,10 +69,9 @@ async def officers_of(session: AsyncSession, group_id: uuid.UUID) -> list[Member
 async def get_member(
     session: AsyncSession, group_id: uuid.UUID, member_id: uuid.UUID, *, lock: bool = False
 ) -> Member | None:
-    stmt = select(Member).where(Member.id == member_id, Member.group_id == group_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    return (await session.execute(stmt)).scalar_one_or_none()
+    return await one_or_none(
+        session, select(Member).where(Member.id == member_id, Member.group_id == group_id), lock=lock
+    )
 
 
 async def active_membership(

@@ -9,16 +9,16 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from uppka.common import one_or_none
 from uppka.replicas.models import KitchenReplica, PersonReplica
 
 
 async def get_person(
     session: AsyncSession, person_id: uuid.UUID, *, lock: bool = False
 ) -> PersonReplica | None:
-    stmt = select(PersonReplica).where(PersonReplica.person_id == person_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    return (await session.execute(stmt)).scalar_one_or_none()
+    return await one_or_none(
+        session, select(PersonReplica).where(PersonReplica.person_id == person_id), lock=lock
+    )
 
 
 async def lock_or_create_person(session: AsyncSession, person_id: uuid.UUID, at: datetime) -> PersonReplica:
@@ -46,10 +46,9 @@ async def persons_of_family(session: AsyncSession, family_id: uuid.UUID) -> list
 async def get_kitchen(
     session: AsyncSession, kitchen_id: uuid.UUID, *, lock: bool = False
 ) -> KitchenReplica | None:
-    stmt = select(KitchenReplica).where(KitchenReplica.kitchen_id == kitchen_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    return (await session.execute(stmt)).scalar_one_or_none()
+    return await one_or_none(
+        session, select(KitchenReplica).where(KitchenReplica.kitchen_id == kitchen_id), lock=lock
+    )
 
 
 async def lock_or_create_kitchen(
