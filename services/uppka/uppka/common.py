@@ -1,28 +1,27 @@
-"""Small helpers every uppka module shares: money and period types, region filters, the local date."""
+"""Small helpers every uppka module shares: money and period types, region checks and filters, dates."""
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from pydantic import Field
-from sqlalchemy import ColumnElement, or_
+from sqlalchemy import ColumnElement, Select, or_
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from shared.auth import Principal
-from shared.errors import NotFound, ValidationFailed
+from shared.errors import ValidationFailed
 from shared.regions import load_regions, normalize_code
+
+T = TypeVar("T")
 
 # Money is integer rupiah: strict, so 1500.0 or "1500" in JSON is refused rather than coerced.
 Rupiah = Annotated[int, Field(strict=True, ge=0, le=10**15, description="Integer rupiah, never negative")]
 Count = Annotated[int, Field(strict=True, ge=0, le=1_000_000)]
 PERIOD_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
 Period = Annotated[str, Field(pattern=PERIOD_PATTERN, description="Month as YYYY-MM")]
-_PERIOD = re.compile(PERIOD_PATTERN)
-
-JAKARTA = ZoneInfo("Asia/Jakarta")
 
 
 def local_today(tz: str = "Asia/Jakarta") -> date:
@@ -30,38 +29,57 @@ def local_today(tz: str = "Asia/Jakarta") -> date:
     return datetime.now(ZoneInfo(tz)).date()
 
 
-def parse_period(value: str, field: str = "query.period") -> tuple[int, int]:
-    """`YYYY-MM` -> (year, month); 422 naming the field otherwise."""
-    if not _PERIOD.fullmatch(value):
-        raise ValidationFailed("period must be YYYY-MM", field=field, rule="period.format")
-    return int(value[:4]), int(value[5:7])
-
-
 def region_clause(column: InstrumentedAttribute[Any], prefix: str) -> ColumnElement[bool]:
     """Rows whose region code is `prefix` or lies under it (segment-wise, so 15.7 never matches 15.71)."""
     return or_(column == prefix, column.like(prefix + ".%"))
 
 
-def scoped(column: InstrumentedAttribute[Any], principal: Principal) -> list[ColumnElement[bool]]:
-    """The WHERE clauses that keep a query inside the caller's region."""
-    return [region_clause(column, normalize_code(principal.region))] if principal.region else []
+def scoped(
+    column: InstrumentedAttribute[Any], caller_region: str | None, region: str | None = None
+) -> list[ColumnElement[bool]]:
+    """The WHERE clauses that keep a query inside the caller's region and, if given, a requested one."""
+    clauses = [region_clause(column, normalize_code(caller_region))] if caller_region else []
+    if region:
+        clauses.append(region_clause(column, region))
+    return clauses
+
+
+def check_not_future(value: date | None, today: date, *, field: str, rule: str) -> None:
+    """422 naming the field when a date lies after today (the message names the field's last part)."""
+    if value is not None and value > today:
+        raise ValidationFailed(f"{field.rsplit('.', 1)[-1]} is in the future", field=field, rule=rule)
+
+
+def _dotted(value: str, field: str, message: str) -> str:
+    try:
+        return normalize_code(value)
+    except ValueError as exc:
+        raise ValidationFailed(message, field=field, rule="region.format") from exc
+
+
+def writable_region(code: str, level: str, principal: Principal, *, field: str) -> str:
+    """A known Kemendagri code of `level` (village, province) inside the caller's region, dotted.
+
+    Writing outside one's region looks exactly like naming an unknown code: no existence leak.
+    """
+    dotted = _dotted(code, field, "not a Kemendagri code")
+    if load_regions().level_of(dotted) != level or not principal.can_access(dotted):
+        raise ValidationFailed(f"not a known {level} code", field=field, rule=f"region.unknown_{level}")
+    return dotted
 
 
 def normalize_region_filter(value: str | None, field: str = "query.region") -> str | None:
     """A region filter from the query string, dotted, and known in the reference."""
     if value is None or value.strip() == "":
         return None
-    try:
-        code = normalize_code(value)
-    except ValueError as exc:
-        raise ValidationFailed("region is not a Kemendagri code", field=field, rule="region.format") from exc
+    code = _dotted(value, field, "region is not a Kemendagri code")
     if not load_regions().exists(code):
         raise ValidationFailed("region is not in the reference", field=field, rule="region.unknown")
     return code
 
 
-def ensure_found(obj: Any, principal: Principal, region: str | None, what: str) -> None:
-    """404 for missing rows and for rows outside the caller's region alike."""
-    if obj is None:
-        raise NotFound(f"{what} not found")
-    principal.ensure_access(region, what)
+async def one_or_none(session: AsyncSession, stmt: Select[T], *, lock: bool = False) -> T | None:
+    """The single row a query finds (None when none), locked FOR UPDATE when the caller will change it."""
+    if lock:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()

@@ -14,7 +14,6 @@ from uppka.activities import service
 from uppka.activities.schemas import ActivityCreate, ActivityRead, ActivityType
 from uppka.common import PERIOD_PATTERN
 from uppka.deps import Reader, TodayDep, Writer
-from uppka.reports.domain import period_end, period_start
 
 router = APIRouter(
     prefix="/v1/groups/{group_id}/activities", tags=["activities"], responses=PROBLEM_RESPONSES
@@ -40,10 +39,8 @@ async def list_activities(
     ] = None,
     activity_type: ActivityType | None = None,
 ) -> Page[ActivityRead]:
-    first = period_start(period) if period else None
-    last = period_end(period) if period else None
     items, cursor = await service.list_for_group(
-        session, group_id, page, principal, first=first, last=last, activity_type=activity_type
+        session, group_id, page, principal, period=period, activity_type=activity_type
     )
     return Page(items=items, next_cursor=cursor)
 

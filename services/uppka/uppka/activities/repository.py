@@ -11,7 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.web.pagination import PageParams, keyset, make_page
 from uppka.activities.models import Activity, ActivityAttendance
+from uppka.common import one_or_none
 from uppka.groups.models import Member
+
+
+async def get(session: AsyncSession, group_id: uuid.UUID, activity_id: uuid.UUID) -> Activity | None:
+    return await one_or_none(
+        session, select(Activity).where(Activity.id == activity_id, Activity.group_id == group_id)
+    )
 
 
 async def members_by_id(

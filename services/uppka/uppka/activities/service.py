@@ -8,19 +8,18 @@ from datetime import date
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import Principal
-from shared.errors import Conflict, NotFound, ValidationFailed
+from shared.errors import NotFound, ValidationFailed
 from shared.events import uppka as ev
 from shared.outbox import publish
 from shared.web.pagination import PageParams
 from uppka.activities import repository as repo
 from uppka.activities.models import Activity, ActivityAttendance
 from uppka.activities.schemas import ActivityCreate, ActivityRead
-from uppka.groups.service import load_group
+from uppka.common import check_not_future
+from uppka.groups.domain import was_member_on
+from uppka.groups.service import load_group, lock_open_group
 from uppka.models import outbox
-
-
-def was_member_on(joined_on: date, left_on: date | None, on: date) -> bool:
-    return joined_on <= on and (left_on is None or left_on >= on)
+from uppka.reports.domain import period_end, period_start
 
 
 async def _reads(session: AsyncSession, rows: list[Activity]) -> list[ActivityRead]:
@@ -36,16 +35,13 @@ async def _reads(session: AsyncSession, rows: list[Activity]) -> list[ActivityRe
 async def record(
     session: AsyncSession, group_id: uuid.UUID, body: ActivityCreate, principal: Principal, today: date
 ) -> ActivityRead:
-    if body.held_on > today:
-        raise ValidationFailed("held_on is in the future", field="body.held_on", rule="activity.in_future")
+    check_not_future(body.held_on, today, field="body.held_on", rule="activity.in_future")
     if len(set(body.attendee_member_ids)) != len(body.attendee_member_ids):
         raise ValidationFailed(
             "a member is listed twice", field="body.attendee_member_ids", rule="activity.duplicate_attendee"
         )
     async with session.begin():
-        group = await load_group(session, group_id, principal, lock=True)
-        if group.status == "dissolved":
-            raise Conflict("the group is dissolved", field="path.group_id", rule="group.dissolved")
+        group = await lock_open_group(session, group_id, principal)
         members = await repo.members_by_id(session, group.id, body.attendee_member_ids)
         for i, member_id in enumerate(body.attendee_member_ids):
             m = members.get(member_id)
@@ -92,8 +88,8 @@ async def read(
 ) -> ActivityRead:
     async with session.begin():
         group = await load_group(session, group_id, principal)
-        activity = await session.get(Activity, activity_id)
-        if activity is None or activity.group_id != group.id:
+        activity = await repo.get(session, group.id, activity_id)
+        if activity is None:
             raise NotFound("activity not found")
         (out,) = await _reads(session, [activity])
     return out
@@ -105,10 +101,12 @@ async def list_for_group(
     params: PageParams,
     principal: Principal,
     *,
-    first: date | None,
-    last: date | None,
+    period: str | None,
     activity_type: str | None,
 ) -> tuple[list[ActivityRead], str | None]:
+    """Activities of a group, optionally of one month (YYYY-MM) and one type."""
+    first = period_start(period) if period else None
+    last = period_end(period) if period else None
     async with session.begin():
         group = await load_group(session, group_id, principal)
         rows, cursor = await repo.list_for_group(

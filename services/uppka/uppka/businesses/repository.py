@@ -9,15 +9,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.web.pagination import PageParams, keyset, make_page
 from uppka.businesses.models import Business, CapitalSource, Product
+from uppka.common import one_or_none
 
 
 async def get(
     session: AsyncSession, group_id: uuid.UUID, business_id: uuid.UUID, *, lock: bool = False
 ) -> Business | None:
-    stmt = select(Business).where(Business.id == business_id, Business.group_id == group_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    return (await session.execute(stmt)).scalar_one_or_none()
+    return await one_or_none(
+        session, select(Business).where(Business.id == business_id, Business.group_id == group_id), lock=lock
+    )
 
 
 async def products_of(session: AsyncSession, business_ids: list[uuid.UUID]) -> list[Product]:

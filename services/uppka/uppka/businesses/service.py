@@ -9,7 +9,7 @@ from datetime import date
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import Principal
-from shared.errors import Conflict, NotFound, ValidationFailed
+from shared.errors import NotFound, ValidationFailed
 from shared.events import uppka as ev
 from shared.outbox import publish
 from shared.web.etag import check_version
@@ -26,7 +26,8 @@ from uppka.businesses.schemas import (
     ProductIn,
     ProductRead,
 )
-from uppka.groups.service import load_group
+from uppka.common import check_not_future
+from uppka.groups.service import load_group, lock_open_group
 from uppka.models import outbox
 
 
@@ -76,17 +77,11 @@ async def _reads(session: AsyncSession, businesses: list[Business]) -> list[Busi
 
 
 def _check_dates(started_on: date | None, capital: list[CapitalIn], today: date) -> None:
-    if started_on is not None and started_on > today:
-        raise ValidationFailed(
-            "started_on is in the future", field="body.started_on", rule="business.in_future"
-        )
+    check_not_future(started_on, today, field="body.started_on", rule="business.in_future")
     for i, c in enumerate(capital):
-        if c.received_on is not None and c.received_on > today:
-            raise ValidationFailed(
-                "received_on is in the future",
-                field=f"body.capital.{i}.received_on",
-                rule="capital.in_future",
-            )
+        check_not_future(
+            c.received_on, today, field=f"body.capital.{i}.received_on", rule="capital.in_future"
+        )
 
 
 async def create(
@@ -94,9 +89,7 @@ async def create(
 ) -> BusinessRead:
     _check_dates(body.started_on, body.capital, today)
     async with session.begin():
-        group = await load_group(session, group_id, principal, lock=True)
-        if group.status == "dissolved":
-            raise Conflict("the group is dissolved", field="path.group_id", rule="group.dissolved")
+        group = await lock_open_group(session, group_id, principal)
         business = Business(
             id=uuid.uuid4(),
             group_id=group.id,
@@ -212,10 +205,7 @@ async def add_capital(
     principal: Principal,
     today: date,
 ) -> CapitalRead:
-    if body.received_on is not None and body.received_on > today:
-        raise ValidationFailed(
-            "received_on is in the future", field="body.received_on", rule="capital.in_future"
-        )
+    check_not_future(body.received_on, today, field="body.received_on", rule="capital.in_future")
     async with session.begin():
         business = await load(session, group_id, business_id, principal, lock=True)
         row = CapitalSource(id=uuid.uuid4(), business_id=business.id, **body.model_dump())

@@ -55,6 +55,11 @@ def member_area(group_village_code: str, level: Literal["village", "district"] =
     return group_village_code
 
 
+def was_member_on(joined_on: date, left_on: date | None, on: date) -> bool:
+    """A member on that day: joined by then and not left before it (the day of leaving still counts)."""
+    return joined_on <= on and (left_on is None or left_on >= on)
+
+
 def lives_in_area(person_village: str | None, group_village_code: str) -> bool:
     return person_village is not None and is_within(person_village, member_area(group_village_code))
 

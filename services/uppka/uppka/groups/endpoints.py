@@ -13,7 +13,6 @@ from shared.web.pagination import Page
 from shared.web.problems import PROBLEM_RESPONSES
 from uppka.common import normalize_region_filter
 from uppka.deps import Reader, TodayDep, Writer
-from uppka.groups import repository as repo
 from uppka.groups import service
 from uppka.groups.domain import GroupStatus
 from uppka.groups.schemas import (
@@ -54,10 +53,9 @@ async def list_groups(
 ) -> Page[GroupSummary]:
     """Groups in the caller's region, filtered; keyset-paginated by code."""
     prefix = normalize_region_filter(region)
-    async with session.begin():
-        rows, cursor = await service.list_groups(
-            session, page, principal, region=prefix, kampung_kb_id=kampung_kb_id, status=status
-        )
+    rows, cursor = await service.list_groups(
+        session, page, principal, region=prefix, kampung_kb_id=kampung_kb_id, status=status
+    )
     return Page(items=[GroupSummary.model_validate(g) for g in rows], next_cursor=cursor)
 
 
@@ -66,9 +64,7 @@ async def get_group(
     group_id: uuid.UUID, session: SessionDep, principal: Reader, response: Response
 ) -> GroupRead:
     """A group with its officers, funding and status history; the ETag is its version."""
-    async with session.begin():
-        group = await service.load_group(session, group_id, principal)
-        out = await service.read_group(session, group)
+    out = await service.get_group(session, group_id, principal)
     set_etag(response, out.version)
     return out
 
@@ -121,9 +117,7 @@ async def list_members(
     active: Annotated[bool | None, Query(description="true: current members; false: former")] = None,
 ) -> Page[MemberRead]:
     """Members of a group."""
-    async with session.begin():
-        group = await service.load_group(session, group_id, principal)
-        rows, cursor = await repo.list_members(session, group.id, page, active=active)
+    rows, cursor = await service.list_members(session, group_id, page, principal, active=active)
     return Page(items=[MemberRead.model_validate(m) for m in rows], next_cursor=cursor)
 
 
@@ -131,8 +125,7 @@ async def list_members(
 async def get_member(
     group_id: uuid.UUID, member_id: uuid.UUID, session: SessionDep, principal: Reader, response: Response
 ) -> MemberRead:
-    async with session.begin():
-        _, member = await service.load_member(session, group_id, member_id, principal)
+    member = await service.get_member(session, group_id, member_id, principal)
     set_etag(response, member.version)
     return MemberRead.model_validate(member)
 

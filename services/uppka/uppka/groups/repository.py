@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.web.pagination import PageParams, keyset, make_page
-from uppka.common import region_clause
+from uppka.common import one_or_none, scoped
 from uppka.groups.models import Group, GroupFunding, GroupStatusChange, Member
 
 
 async def get_group(session: AsyncSession, group_id: uuid.UUID, *, lock: bool = False) -> Group | None:
-    stmt = select(Group).where(Group.id == group_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    return (await session.execute(stmt)).scalar_one_or_none()
+    return await one_or_none(session, select(Group).where(Group.id == group_id), lock=lock)
 
 
 async def code_taken(session: AsyncSession, code: str) -> bool:
@@ -35,14 +31,12 @@ async def list_groups(
     session: AsyncSession,
     params: PageParams,
     *,
-    scope: list[Any],
+    caller_region: str | None,
     region: str | None,
     kampung_kb_id: uuid.UUID | None,
     status: str | None,
 ) -> tuple[list[Group], str | None]:
-    stmt = select(Group).where(*scope)
-    if region:
-        stmt = stmt.where(region_clause(Group.village_code, region))
+    stmt = select(Group).where(*scoped(Group.village_code, caller_region, region))
     if kampung_kb_id:
         stmt = stmt.where(Group.kampung_kb_id == kampung_kb_id)
     if status:
@@ -75,10 +69,9 @@ async def officers_of(session: AsyncSession, group_id: uuid.UUID) -> list[Member
 async def get_member(
     session: AsyncSession, group_id: uuid.UUID, member_id: uuid.UUID, *, lock: bool = False
 ) -> Member | None:
-    stmt = select(Member).where(Member.id == member_id, Member.group_id == group_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    return (await session.execute(stmt)).scalar_one_or_none()
+    return await one_or_none(
+        session, select(Member).where(Member.id == member_id, Member.group_id == group_id), lock=lock
+    )
 
 
 async def active_membership(
@@ -124,8 +117,3 @@ async def list_members(
         stmt = stmt.where(Member.left_on.is_not(None))
     rows = list((await session.execute(keyset(stmt, params, Member.created_at, Member.id))).scalars())
     return make_page(rows, params, lambda m: (m.created_at.isoformat(), str(m.id)))
-
-
-async def all_members(session: AsyncSession, group_id: uuid.UUID) -> list[Member]:
-    stmt = select(Member).where(Member.group_id == group_id).order_by(Member.joined_on, Member.id)
-    return list((await session.execute(stmt)).scalars())

@@ -13,10 +13,9 @@ from shared.auth import Principal
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.events import uppka as ev
 from shared.outbox import publish
-from shared.regions import load_regions, normalize_code
 from shared.web.etag import check_version
 from shared.web.pagination import PageParams
-from uppka.common import scoped
+from uppka.common import check_not_future, writable_region
 from uppka.groups import domain
 from uppka.groups import repository as repo
 from uppka.groups.models import Group, GroupFunding, GroupStatusChange, Member
@@ -36,16 +35,6 @@ from uppka.models import outbox
 from uppka.replicas import repository as replicas
 
 
-def _valid_village(code: str, field: str = "body.village_code") -> str:
-    try:
-        dotted = normalize_code(code)
-    except ValueError as exc:
-        raise ValidationFailed("not a Kemendagri code", field=field, rule="region.format") from exc
-    if load_regions().level_of(dotted) != "village":
-        raise ValidationFailed("not a known village code", field=field, rule="region.unknown_village")
-    return dotted
-
-
 async def load_group(
     session: AsyncSession, group_id: uuid.UUID, principal: Principal, *, lock: bool = False
 ) -> Group:
@@ -53,6 +42,14 @@ async def load_group(
     group = await repo.get_group(session, group_id, lock=lock)
     if group is None or not principal.can_access(group.village_code):
         raise NotFound("group not found")
+    return group
+
+
+async def lock_open_group(session: AsyncSession, group_id: uuid.UUID, principal: Principal) -> Group:
+    """The group, locked for a write that needs it not dissolved (409 when it is)."""
+    group = await load_group(session, group_id, principal, lock=True)
+    if group.status == "dissolved":
+        raise Conflict("the group is dissolved", field="path.group_id", rule="group.dissolved")
     return group
 
 
@@ -65,6 +62,13 @@ async def read_group(session: AsyncSession, group: Group) -> GroupRead:
     out.funding_total = sum(f.amount for f in funding)
     out.officers = [OfficerRead(role=m.role, member_id=m.id, person_id=m.person_id) for m in officers]
     out.status_history = [StatusChangeRead.model_validate(h) for h in history]
+    return out
+
+
+async def get_group(session: AsyncSession, group_id: uuid.UUID, principal: Principal) -> GroupRead:
+    """A group with its officers, funding and status history."""
+    async with session.begin():
+        out = await read_group(session, await load_group(session, group_id, principal))
     return out
 
 
@@ -84,18 +88,9 @@ def _facts(group: Group) -> dict[str, Any]:
 async def create_group(
     session: AsyncSession, body: GroupCreate, principal: Principal, today: date
 ) -> GroupRead:
-    village = _valid_village(body.village_code)
-    if not principal.can_access(village):
-        # Writing outside one's region looks exactly like naming an unknown village.
-        raise ValidationFailed(
-            "not a known village code", field="body.village_code", rule="region.unknown_village"
-        )
+    village = writable_region(body.village_code, "village", principal, field="body.village_code")
     for name in ("sk_date", "founded_on"):
-        value = getattr(body, name)
-        if value is not None and value > today:
-            raise ValidationFailed(
-                f"{name} is in the future", field=f"body.{name}", rule="group.date_in_future"
-            )
+        check_not_future(getattr(body, name), today, field=f"body.{name}", rule="group.date_in_future")
     async with session.begin():
         if await repo.code_taken(session, body.code):
             raise Conflict("a group with this code exists", field="body.code", rule="group.code_taken")
@@ -137,11 +132,7 @@ async def update_group(
 ) -> GroupRead:
     changes = body.model_dump(exclude_unset=True, exclude={"status", "status_changed_on"})
     for name in ("sk_date", "founded_on"):
-        value = changes.get(name)
-        if value is not None and value > today:
-            raise ValidationFailed(
-                f"{name} is in the future", field=f"body.{name}", rule="group.date_in_future"
-            )
+        check_not_future(changes.get(name), today, field=f"body.{name}", rule="group.date_in_future")
     async with session.begin():
         group = await load_group(session, group_id, principal, lock=True)
         check_version(expected_version, group.version)
@@ -201,10 +192,7 @@ async def update_group(
 async def add_funding(
     session: AsyncSession, group_id: uuid.UUID, body: FundingIn, principal: Principal, today: date
 ) -> FundingRead:
-    if body.received_on is not None and body.received_on > today:
-        raise ValidationFailed(
-            "received_on is in the future", field="body.received_on", rule="funding.in_future"
-        )
+    check_not_future(body.received_on, today, field="body.received_on", rule="funding.in_future")
     async with session.begin():
         group = await load_group(session, group_id, principal, lock=True)
         row = GroupFunding(id=uuid.uuid4(), group_id=group.id, **body.model_dump())
@@ -224,14 +212,17 @@ async def list_groups(
     kampung_kb_id: uuid.UUID | None,
     status: str | None,
 ) -> tuple[list[Group], str | None]:
-    return await repo.list_groups(
-        session,
-        params,
-        scope=scoped(Group.village_code, principal),
-        region=region,
-        kampung_kb_id=kampung_kb_id,
-        status=status,
-    )
+    """Groups in the caller's region, filtered; keyset-paginated by code."""
+    async with session.begin():
+        page = await repo.list_groups(
+            session,
+            params,
+            caller_region=principal.region,
+            region=region,
+            kampung_kb_id=kampung_kb_id,
+            status=status,
+        )
+    return page
 
 
 # --- members -----------------------------------------------------------------------------------------------
@@ -256,9 +247,7 @@ async def add_member(
 ) -> Member:
     joined_on = body.joined_on or today
     async with session.begin():
-        group = await load_group(session, group_id, principal, lock=True)
-        if group.status == "dissolved":
-            raise Conflict("the group is dissolved", field="path.group_id", rule="group.dissolved")
+        group = await lock_open_group(session, group_id, principal)
         person = await replicas.get_person(session, body.person_id)
         if person is not None and not principal.can_access(person.village_code):
             person = None  # someone outside the caller's region is "unknown", never "outside the area"
@@ -338,6 +327,30 @@ async def load_member(
     return group, member
 
 
+async def get_member(
+    session: AsyncSession, group_id: uuid.UUID, member_id: uuid.UUID, principal: Principal
+) -> Member:
+    """A member of a group the caller may see."""
+    async with session.begin():
+        _, member = await load_member(session, group_id, member_id, principal)
+    return member
+
+
+async def list_members(
+    session: AsyncSession,
+    group_id: uuid.UUID,
+    params: PageParams,
+    principal: Principal,
+    *,
+    active: bool | None,
+) -> tuple[list[Member], str | None]:
+    """Members of a group, current (active=True), former (False) or all."""
+    async with session.begin():
+        group = await load_group(session, group_id, principal)
+        page = await repo.list_members(session, group.id, params, active=active)
+    return page
+
+
 async def change_role(
     session: AsyncSession,
     group_id: uuid.UUID,
@@ -401,10 +414,7 @@ async def leave(
         check_version(expected_version, member.version)
         if member.left_on is not None:
             raise Conflict("the member has already left", field="path.member_id", rule="member.left")
-        if left_on > today:
-            raise ValidationFailed(
-                "left_on is in the future", field="body.left_on", rule="member.left_in_future"
-            )
+        check_not_future(left_on, today, field="body.left_on", rule="member.left_in_future")
         if left_on < member.joined_on:
             raise ValidationFailed(
                 "left_on is before joined_on", field="body.left_on", rule="member.left_before_joined"

@@ -174,6 +174,12 @@ class Coverage:
     by_area: dict[str, Coverage] = field(default_factory=dict)
 
 
+def area_of(village_code: str, region: str | None) -> str:
+    """The child area of the requested region a village lies in (the next level down)."""
+    depth = 1 if not region else region.count(".") + 2
+    return ".".join(village_code.split(".")[:depth])
+
+
 def group_exists_in(g: GroupPeriodFact, period: str) -> bool:
     """Registered by the end of the month and not dissolved before it began."""
     return g.started_on <= period_end(period) and (

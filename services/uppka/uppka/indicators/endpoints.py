@@ -12,7 +12,6 @@ from shared.web.problems import PROBLEM_RESPONSES
 from uppka.common import PERIOD_PATTERN, normalize_region_filter
 from uppka.deps import Reader, SettingsDep, TodayDep
 from uppka.indicators import service
-from uppka.reports.domain import period_of
 
 router = APIRouter(tags=["indicators"], responses=PROBLEM_RESPONSES)
 PeriodQuery = Annotated[str | None, Query(pattern=PERIOD_PATTERN, description="YYYY-MM; default this month")]
@@ -29,7 +28,7 @@ async def group_indicators(
 ) -> dict[str, Any]:
     """Members, members by category, KB participation by method, MKJP share, attendance, reporting status."""
     return await service.group_month(
-        session, group_id, period or period_of(today), principal, today=today, due_day=settings.report_due_day
+        session, group_id, period, principal, today=today, due_day=settings.report_due_day
     )
 
 
@@ -59,7 +58,7 @@ async def reporting(
         session,
         principal,
         normalize_region_filter(region),
-        period or period_of(today),
+        period,
         today=today,
         due_day=settings.report_due_day,
     )

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from uppka.common import region_clause
+from uppka.common import scoped
 from uppka.groups.models import Group, Member
 from uppka.replicas.models import PersonReplica
 from uppka.reports.models import MonthlyReport
@@ -33,8 +33,9 @@ async def member_facts(session: AsyncSession, group_id: uuid.UUID) -> list[Any]:
 
 
 async def groups_with_report(
-    session: AsyncSession, scope: list[Any], region: str | None, period: str
+    session: AsyncSession, caller_region: str | None, region: str | None, period: str
 ) -> list[Any]:
+    """Groups inside the caller's region (and `region`), each with its report of `period` if any."""
     stmt = (
         select(
             Group.village_code,
@@ -44,8 +45,6 @@ async def groups_with_report(
             MonthlyReport.late,
         )
         .outerjoin(MonthlyReport, (MonthlyReport.group_id == Group.id) & (MonthlyReport.period == period))
-        .where(*scope)
+        .where(*scoped(Group.village_code, caller_region, region))
     )
-    if region:
-        stmt = stmt.where(region_clause(Group.village_code, region))
     return list((await session.execute(stmt)).all())

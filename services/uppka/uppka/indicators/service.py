@@ -11,12 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import Principal
 from shared.errors import NotFound, ValidationFailed
-from uppka.common import scoped
-from uppka.groups.models import Group
 from uppka.groups.service import load_group
 from uppka.indicators import domain
 from uppka.indicators import repository as repo
 from uppka.reports import repository as reports
+from uppka.reports.domain import period_of
 from uppka.reports.models import MonthlyReport
 
 
@@ -35,12 +34,14 @@ def _report_fact(r: MonthlyReport) -> domain.ReportFact:
 async def group_month(
     session: AsyncSession,
     group_id: uuid.UUID,
-    period: str,
+    period: str | None,
     principal: Principal,
     *,
     today: date,
     due_day: int,
 ) -> dict[str, Any]:
+    """A group's indicators for a month (default this month)."""
+    period = period or period_of(today)
     async with session.begin():
         group = await load_group(session, group_id, principal)
         rows = await repo.member_facts(session, group.id)
@@ -76,22 +77,24 @@ async def group_trend(
     return {"group_id": str(group.id), **asdict(domain.trend(periods, [_report_fact(r) for r in rows]))}
 
 
-def _area_of(village_code: str, region: str | None) -> str:
-    """The child area of the requested region a village lies in (the next level down)."""
-    depth = 1 if not region else region.count(".") + 2
-    return ".".join(village_code.split(".")[:depth])
-
-
 async def reporting(
-    session: AsyncSession, principal: Principal, region: str | None, period: str, *, today: date, due_day: int
+    session: AsyncSession,
+    principal: Principal,
+    region: str | None,
+    period: str | None,
+    *,
+    today: date,
+    due_day: int,
 ) -> dict[str, Any]:
+    """Groups existing vs reporting in an area for a month (default this month)."""
+    period = period or period_of(today)
     if region is not None and not principal.can_access(region):
         raise NotFound("region not found")
     async with session.begin():
-        rows = await repo.groups_with_report(session, scoped(Group.village_code, principal), region, period)
+        rows = await repo.groups_with_report(session, principal.region, region, period)
     facts = [
         domain.GroupPeriodFact(
-            area=_area_of(r.village_code, region or principal.region),
+            area=domain.area_of(r.village_code, region or principal.region),
             started_on=r.started_on,
             dissolved_on=r.dissolved_on,
             reported=r.report_id is not None,

@@ -7,6 +7,8 @@ a placeholder when an event refers to a person or kitchen not seen yet.
 
 from __future__ import annotations
 
+import uuid
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.events import CloudEvent
@@ -24,12 +26,20 @@ from shared.events.registry import (
 from uppka.groups import handlers as memberships
 from uppka.replicas import repository as repo
 from uppka.replicas.domain import is_newer
-from uppka.replicas.models import PersonReplica
+from uppka.replicas.models import KitchenReplica, PersonReplica
 
 
-def _touch(person: PersonReplica, envelope: CloudEvent) -> None:
-    if person.last_event_at is None or envelope.time > person.last_event_at:
-        person.last_event_at = envelope.time
+def _touch(replica: PersonReplica | KitchenReplica, envelope: CloudEvent) -> None:
+    if envelope.time > replica.last_event_at:
+        replica.last_event_at = envelope.time
+
+
+def _fill_missing_place(person: PersonReplica, family_id: uuid.UUID, village_code: str) -> None:
+    """Where a placeholder does not know the person's family or village yet, any event's word will do."""
+    if person.family_id is None:
+        person.family_id = family_id
+    if person.village_code is None:
+        person.village_code = village_code
 
 
 async def _apply_person_facts(
@@ -67,10 +77,7 @@ async def handle_person_died(session: AsyncSession, envelope: CloudEvent, data: 
     """Death is terminal: recorded whatever the order of arrival."""
     person = await repo.lock_or_create_person(session, data.person_id, envelope.time)
     person.died_on = data.died_on
-    if person.family_id is None:
-        person.family_id = data.family_id
-    if person.village_code is None:
-        person.village_code = data.village_code
+    _fill_missing_place(person, data.family_id, data.village_code)
     _touch(person, envelope)
     await memberships.end_for_death(session, person, data.died_on)
 
@@ -110,10 +117,7 @@ async def handle_kb_status_changed(
     person = await repo.lock_or_create_person(session, data.person_id, envelope.time)
     # Having ever used KB is monotonic: even an out-of-date event proves it.
     person.ever_kb_user = person.ever_kb_user or data.is_user or data.previous_method is not None
-    if person.family_id is None:
-        person.family_id = data.family_id
-    if person.village_code is None:
-        person.village_code = data.village_code
+    _fill_missing_place(person, data.family_id, data.village_code)
     if is_newer(envelope.time, person.kb_at):
         person.kb_method = data.method
         person.is_user = data.is_user
@@ -151,8 +155,7 @@ async def _apply_kitchen(session: AsyncSession, envelope: CloudEvent, data: Kitc
         kitchen.facts_at = envelope.time
     if isinstance(data, KitchenOpened):
         kitchen.opened_on = data.opened_on
-    if envelope.time > kitchen.last_event_at:
-        kitchen.last_event_at = envelope.time
+    _touch(kitchen, envelope)
 
 
 async def handle_kitchen_opened(session: AsyncSession, envelope: CloudEvent, data: KitchenOpened) -> None:
@@ -169,5 +172,4 @@ async def handle_kitchen_closed(session: AsyncSession, envelope: CloudEvent, dat
     """A kitchen closed; kept closed even if an older "opened" arrives later."""
     kitchen = await repo.lock_or_create_kitchen(session, data.kitchen_id, data.village_code, envelope.time)
     kitchen.closed_on = data.closed_on
-    if envelope.time > kitchen.last_event_at:
-        kitchen.last_event_at = envelope.time
+    _touch(kitchen, envelope)

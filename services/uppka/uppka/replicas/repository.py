@@ -4,22 +4,21 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from uppka.common import one_or_none
 from uppka.replicas.models import KitchenReplica, PersonReplica
 
 
 async def get_person(
     session: AsyncSession, person_id: uuid.UUID, *, lock: bool = False
 ) -> PersonReplica | None:
-    stmt = select(PersonReplica).where(PersonReplica.person_id == person_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    return (await session.execute(stmt)).scalar_one_or_none()
+    return await one_or_none(
+        session, select(PersonReplica).where(PersonReplica.person_id == person_id), lock=lock
+    )
 
 
 async def lock_or_create_person(session: AsyncSession, person_id: uuid.UUID, at: datetime) -> PersonReplica:
@@ -44,31 +43,23 @@ async def persons_of_family(session: AsyncSession, family_id: uuid.UUID) -> list
     return list((await session.execute(stmt)).scalars())
 
 
-async def get_kitchen(session: AsyncSession, kitchen_id: uuid.UUID) -> KitchenReplica | None:
-    return (
-        await session.execute(select(KitchenReplica).where(KitchenReplica.kitchen_id == kitchen_id))
-    ).scalar_one_or_none()
+async def get_kitchen(
+    session: AsyncSession, kitchen_id: uuid.UUID, *, lock: bool = False
+) -> KitchenReplica | None:
+    return await one_or_none(
+        session, select(KitchenReplica).where(KitchenReplica.kitchen_id == kitchen_id), lock=lock
+    )
 
 
 async def lock_or_create_kitchen(
     session: AsyncSession, kitchen_id: uuid.UUID, village_code: str, at: datetime
 ) -> KitchenReplica:
+    """The replica row, locked; a placeholder is inserted first when the kitchen is not known yet."""
     await session.execute(
         insert(KitchenReplica)
         .values(kitchen_id=kitchen_id, village_code=village_code, last_event_at=at)
         .on_conflict_do_nothing(index_elements=[KitchenReplica.kitchen_id])
     )
-    kitchen = (
-        await session.execute(
-            select(KitchenReplica).where(KitchenReplica.kitchen_id == kitchen_id).with_for_update()
-        )
-    ).scalar_one()
+    kitchen = await get_kitchen(session, kitchen_id, lock=True)
+    assert kitchen is not None
     return kitchen
-
-
-async def mark_merged(
-    session: AsyncSession, merged: uuid.UUID, into: uuid.UUID, values: dict[str, Any]
-) -> None:
-    await session.execute(
-        update(PersonReplica).where(PersonReplica.person_id == merged).values(merged_into=into, **values)
-    )

@@ -8,16 +8,18 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.web.pagination import PageParams, keyset, make_page
+from uppka.common import one_or_none
 from uppka.reports.models import DashatContribution, MonthlyReport, ReportRevision
 
 
 async def get(
     session: AsyncSession, group_id: uuid.UUID, report_id: uuid.UUID, *, lock: bool = False
 ) -> MonthlyReport | None:
-    stmt = select(MonthlyReport).where(MonthlyReport.id == report_id, MonthlyReport.group_id == group_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    return (await session.execute(stmt)).scalar_one_or_none()
+    return await one_or_none(
+        session,
+        select(MonthlyReport).where(MonthlyReport.id == report_id, MonthlyReport.group_id == group_id),
+        lock=lock,
+    )
 
 
 async def for_period(session: AsyncSession, group_id: uuid.UUID, period: str) -> MonthlyReport | None:

@@ -14,6 +14,7 @@ from shared.events import uppka as ev
 from shared.outbox import publish
 from shared.web.etag import check_version
 from shared.web.pagination import PageParams
+from uppka.common import check_not_future
 from uppka.config import Settings
 from uppka.groups.models import Group
 from uppka.groups.service import load_group
@@ -90,10 +91,7 @@ async def _contribute(
 ) -> DashatContribution:
     """Record a contribution to a kitchen known from DASHAT's events, and publish it."""
     on = body.contributed_on or today
-    if on > today:
-        raise ValidationFailed(
-            "contributed_on is in the future", field=f"{field}.contributed_on", rule="contribution.in_future"
-        )
+    check_not_future(on, today, field=f"{field}.contributed_on", rule="contribution.in_future")
     if body.kind == "in_kind" and not body.goods:
         raise ValidationFailed(
             "in-kind contributions name the goods", field=f"{field}.goods", rule="contribution.goods_required"

@@ -40,7 +40,7 @@ async def summary(
     session: SessionDep, principal: Reader, year: Annotated[int, Query(ge=2000, le=2100)]
 ) -> TargetSummary:
     """National (or the caller's province) totals of one year."""
-    return service.summarise(year, await service.list_targets(session, principal, year))
+    return await service.summary(session, principal, year)
 
 
 @router.get("/{target_id}")

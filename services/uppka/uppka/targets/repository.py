@@ -8,16 +8,13 @@ from datetime import date
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from uppka.common import region_clause
+from uppka.common import one_or_none
 from uppka.groups.models import Group
 from uppka.targets.models import Target
 
 
 async def get(session: AsyncSession, target_id: uuid.UUID, *, lock: bool = False) -> Target | None:
-    stmt = select(Target).where(Target.id == target_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    return (await session.execute(stmt)).scalar_one_or_none()
+    return await one_or_none(session, select(Target).where(Target.id == target_id), lock=lock)
 
 
 async def find(session: AsyncSession, year: int, province_code: str) -> Target | None:
@@ -44,11 +41,3 @@ async def groups_existing_by_province(session: AsyncSession, year_end: date) -> 
         .group_by(province)
     )
     return {p: int(n) for p, n in (await session.execute(stmt)).all()}
-
-
-async def count_in(session: AsyncSession, prefix: str) -> int:
-    return int(
-        (
-            await session.execute(select(func.count()).where(region_clause(Group.village_code, prefix)))
-        ).scalar_one()
-    )

@@ -8,30 +8,16 @@ from datetime import date
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import Principal
-from shared.errors import Conflict, NotFound, ValidationFailed
+from shared.errors import Conflict, NotFound
 from shared.events import uppka as ev
 from shared.outbox import publish
-from shared.regions import load_regions, normalize_code
 from shared.web.etag import check_version
+from uppka.common import writable_region
 from uppka.models import outbox
 from uppka.targets import domain
 from uppka.targets import repository as repo
 from uppka.targets.models import Target
 from uppka.targets.schemas import TargetCreate, TargetRead, TargetSummary, TargetUpdate
-
-
-def _province(code: str) -> str:
-    try:
-        dotted = normalize_code(code)
-    except ValueError as exc:
-        raise ValidationFailed(
-            "not a Kemendagri code", field="body.province_code", rule="region.format"
-        ) from exc
-    if load_regions().level_of(dotted) != "province":
-        raise ValidationFailed(
-            "not a known province code", field="body.province_code", rule="region.unknown_province"
-        )
-    return dotted
 
 
 async def _with_progress(session: AsyncSession, targets: list[Target]) -> list[TargetRead]:
@@ -48,11 +34,7 @@ async def _with_progress(session: AsyncSession, targets: list[Target]) -> list[T
 
 
 async def create(session: AsyncSession, body: TargetCreate, principal: Principal) -> TargetRead:
-    province = _province(body.province_code)
-    if not principal.can_access(province):
-        raise ValidationFailed(
-            "not a known province code", field="body.province_code", rule="region.unknown_province"
-        )
+    province = writable_region(body.province_code, "province", principal, field="body.province_code")
     async with session.begin():
         if await repo.find(session, body.year, province) is not None:
             raise Conflict(
@@ -134,7 +116,12 @@ async def list_targets(session: AsyncSession, principal: Principal, year: int | 
         return await _with_progress(session, rows)
 
 
-def summarise(year: int, rows: list[TargetRead]) -> TargetSummary:
+async def summary(session: AsyncSession, principal: Principal, year: int) -> TargetSummary:
+    """Totals of one year over the targets the caller may see."""
+    return _summarise(year, await list_targets(session, principal, year))
+
+
+def _summarise(year: int, rows: list[TargetRead]) -> TargetSummary:
     target = sum(r.target_groups for r in rows)
     achieved = sum(r.achieved_groups for r in rows)
     p = domain.progress(target, achieved)
