@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import Select, exists, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from registry.common import feed_key, region_clause, region_filter, where_given
+from registry.common import aware, feed_key, region_clause, region_filter, where_given
 from registry.families.models import AccessLog, Family, FamilyKkHistory, FamilyMembership, KampungKb, Person
 from registry.health.models import Pregnancy
 from registry.models import outbox
@@ -42,6 +42,32 @@ async def get_kampung_kb(
 
 async def kampung_kb_code_taken(session: AsyncSession, code: str) -> bool:
     return await session.scalar(select(KampungKb.id).where(KampungKb.code == code)) is not None
+
+
+class KampungKbFilters(TypedDict):
+    """Optional filters of the Kampung KB list."""
+
+    region: str | None
+    active: bool | None
+    updated_since: datetime | None
+
+
+class FamilyFilters(TypedDict):
+    """Optional filters of the families list."""
+
+    region: str | None
+    kampung_kb_id: uuid.UUID | None
+    krs: bool | None
+    updated_since: datetime | None
+
+
+class PersonFilters(TypedDict):
+    """Optional filters of the persons list."""
+
+    region: str | None
+    family_id: uuid.UUID | None
+    sex: str | None
+    updated_since: datetime | None
 
 
 async def kampung_kb_page(
@@ -248,6 +274,7 @@ async def paged(
     live: Any,
 ) -> tuple[list[Any], str | None]:
     """A page of a list: live rows by id, or the change feed (tombstones included) by (updated_at, id)."""
+    updated_since = aware(updated_since)
     feed = updated_since is not None
     if feed:
         stmt = keyset(stmt.where(model.updated_at > updated_since), params, model.updated_at, model.id)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Any, cast
+from datetime import date
+from typing import Any, Unpack, cast
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry import rules
-from registry.common import PII_READ, aware, today
+from registry.common import PII_READ, today
 from registry.families import domain
 from registry.families import repository as repo
 from registry.families.models import AccessLog, Family, FamilyKkHistory, FamilyMembership, KampungKb, Person
@@ -322,19 +322,11 @@ async def update_kampung_kb(
 
 
 async def list_kampung_kb(
-    session: AsyncSession,
-    principal: Principal,
-    params: PageParams,
-    *,
-    region: str | None,
-    active: bool | None,
-    updated_since: datetime | None,
+    session: AsyncSession, principal: Principal, params: PageParams, **filters: Unpack[repo.KampungKbFilters]
 ) -> tuple[list[KampungKb], str | None]:
     """A page of Kampung KB in the caller's region, or their change feed."""
     async with session.begin():
-        return await repo.kampung_kb_page(
-            session, principal, params, region=region, active=active, updated_since=aware(updated_since)
-        )
+        return await repo.kampung_kb_page(session, principal, params, **filters)
 
 
 async def get_kampung_kb(session: AsyncSession, principal: Principal, kkb_id: uuid.UUID) -> KampungKb:
@@ -357,23 +349,11 @@ async def list_families(
     principal: Principal,
     purpose: str | None,
     params: PageParams,
-    *,
-    region: str | None,
-    kampung_kb_id: uuid.UUID | None,
-    krs: bool | None,
-    updated_since: datetime | None,
+    **filters: Unpack[repo.FamilyFilters],
 ) -> tuple[list[Family], Revealed | None, str | None]:
     """A page of families in the caller's region (or their change feed), KK numbers revealed if allowed."""
     async with session.begin():
-        families, cursor = await repo.families_page(
-            session,
-            principal,
-            params,
-            region=region,
-            kampung_kb_id=kampung_kb_id,
-            krs=krs,
-            updated_since=aware(updated_since),
-        )
+        families, cursor = await repo.families_page(session, principal, params, **filters)
         revealed = await reveal(session, vault, principal, purpose, families=_live(families))
     return families, revealed, cursor
 
@@ -406,23 +386,11 @@ async def list_persons(
     principal: Principal,
     purpose: str | None,
     params: PageParams,
-    *,
-    region: str | None,
-    family_id: uuid.UUID | None,
-    sex: str | None,
-    updated_since: datetime | None,
+    **filters: Unpack[repo.PersonFilters],
 ) -> tuple[list[Person], Revealed | None, str | None]:
     """A page of persons in the caller's region (or their change feed), NIKs revealed if allowed."""
     async with session.begin():
-        persons, cursor = await repo.persons_page(
-            session,
-            principal,
-            params,
-            region=region,
-            family_id=family_id,
-            sex=sex,
-            updated_since=aware(updated_since),
-        )
+        persons, cursor = await repo.persons_page(session, principal, params, **filters)
         revealed = await reveal(session, vault, principal, purpose, persons=_live(persons))
     return persons, revealed, cursor
 

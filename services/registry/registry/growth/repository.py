@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import TypedDict
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,6 +19,25 @@ from shared.errors import NotFound
 from shared.web.pagination import PageParams
 
 # ------------------------------------------------------------------------------------------ measurements
+
+
+class MeasurementFilters(TypedDict):
+    """Optional filters of the measurements list."""
+
+    region: str | None
+    person_id: uuid.UUID | None
+    kampung_kb_id: uuid.UUID | None
+    haz_class: str | None
+    updated_since: datetime | None
+
+
+class CaseFilters(TypedDict):
+    """Optional filters of the cases list."""
+
+    region: str | None
+    kampung_kb_id: uuid.UUID | None
+    status: str | None
+    updated_since: datetime | None
 
 
 async def measurements_page(

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
-from typing import Any
+from typing import Any, Unpack
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry import rules
 from registry.anthropometry.domain import age_in_days
-from registry.common import aware, today
+from registry.common import today
 from registry.families import repository as fam_repo
 from registry.families.models import Family, Person
 from registry.families.service import emit, fail
@@ -265,25 +264,11 @@ async def list_measurements(
     session: AsyncSession,
     principal: Principal,
     params: PageParams,
-    *,
-    region: str | None,
-    person_id: uuid.UUID | None,
-    kampung_kb_id: uuid.UUID | None,
-    haz_class: str | None,
-    updated_since: datetime | None,
+    **filters: Unpack[repo.MeasurementFilters],
 ) -> tuple[list[Measurement], str | None]:
     """A page of measurements in the caller's region, or their change feed."""
     async with session.begin():
-        return await repo.measurements_page(
-            session,
-            principal,
-            params,
-            region=region,
-            person_id=person_id,
-            kampung_kb_id=kampung_kb_id,
-            haz_class=haz_class,
-            updated_since=aware(updated_since),
-        )
+        return await repo.measurements_page(session, principal, params, **filters)
 
 
 async def get_case(session: AsyncSession, principal: Principal, case_id: uuid.UUID) -> StuntingCase:
@@ -293,26 +278,11 @@ async def get_case(session: AsyncSession, principal: Principal, case_id: uuid.UU
 
 
 async def list_cases(
-    session: AsyncSession,
-    principal: Principal,
-    params: PageParams,
-    *,
-    region: str | None,
-    kampung_kb_id: uuid.UUID | None,
-    status: str | None,
-    updated_since: datetime | None,
+    session: AsyncSession, principal: Principal, params: PageParams, **filters: Unpack[repo.CaseFilters]
 ) -> tuple[list[StuntingCase], str | None]:
     """A page of stunting cases in the caller's region, or their change feed."""
     async with session.begin():
-        return await repo.cases_page(
-            session,
-            principal,
-            params,
-            region=region,
-            kampung_kb_id=kampung_kb_id,
-            status=status,
-            updated_since=aware(updated_since),
-        )
+        return await repo.cases_page(session, principal, params, **filters)
 
 
 async def correct_measurement(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -43,6 +43,34 @@ async def kb_history(session: AsyncSession, person_id: uuid.UUID) -> list[KbStat
 
 async def current_kb_status(session: AsyncSession, person_id: uuid.UUID) -> KbStatus | None:
     return await session.scalar(select(KbStatus).where(KbStatus.person_id == person_id, KbStatus.current))
+
+
+class KbStatusFilters(TypedDict):
+    """Optional filters of the kb statuses list."""
+
+    region: str | None
+    kampung_kb_id: uuid.UUID | None
+    mkjp: bool | None
+    is_user: bool | None
+    updated_since: datetime | None
+
+
+class CatinFilters(TypedDict):
+    """Optional filters of the catin list."""
+
+    region: str | None
+    kampung_kb_id: uuid.UUID | None
+    at_risk: bool | None
+    updated_since: datetime | None
+
+
+class PregnancyFilters(TypedDict):
+    """Optional filters of the pregnancies list."""
+
+    region: str | None
+    kampung_kb_id: uuid.UUID | None
+    status: str | None
+    updated_since: datetime | None
 
 
 async def kb_statuses_page(

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from typing import Unpack
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry import rules
-from registry.common import aware, today
+from registry.common import today
 from registry.families import domain as fam_domain
 from registry.families import repository as fam_repo
 from registry.families.service import _new_person, emit, fail, person_facts, person_pus, refresh_krs
@@ -324,26 +324,11 @@ async def get_pregnancy(session: AsyncSession, principal: Principal, pregnancy_i
 
 
 async def list_pregnancies(
-    session: AsyncSession,
-    principal: Principal,
-    params: PageParams,
-    *,
-    region: str | None,
-    kampung_kb_id: uuid.UUID | None,
-    status: str | None,
-    updated_since: datetime | None,
+    session: AsyncSession, principal: Principal, params: PageParams, **filters: Unpack[repo.PregnancyFilters]
 ) -> tuple[list[Pregnancy], str | None]:
     """A page of pregnancies in the caller's region, or their change feed."""
     async with session.begin():
-        return await repo.pregnancies_page(
-            session,
-            principal,
-            params,
-            region=region,
-            kampung_kb_id=kampung_kb_id,
-            status=status,
-            updated_since=aware(updated_since),
-        )
+        return await repo.pregnancies_page(session, principal, params, **filters)
 
 
 async def kb_history(session: AsyncSession, principal: Principal, person_id: uuid.UUID) -> list[KbStatus]:
@@ -354,28 +339,11 @@ async def kb_history(session: AsyncSession, principal: Principal, person_id: uui
 
 
 async def list_kb_statuses(
-    session: AsyncSession,
-    principal: Principal,
-    params: PageParams,
-    *,
-    region: str | None,
-    kampung_kb_id: uuid.UUID | None,
-    mkjp: bool | None,
-    is_user: bool | None,
-    updated_since: datetime | None,
+    session: AsyncSession, principal: Principal, params: PageParams, **filters: Unpack[repo.KbStatusFilters]
 ) -> tuple[list[KbStatus], str | None]:
     """A page of current KB statuses in the caller's region, or their change feed."""
     async with session.begin():
-        return await repo.kb_statuses_page(
-            session,
-            principal,
-            params,
-            region=region,
-            kampung_kb_id=kampung_kb_id,
-            mkjp=mkjp,
-            is_user=is_user,
-            updated_since=aware(updated_since),
-        )
+        return await repo.kb_statuses_page(session, principal, params, **filters)
 
 
 async def get_catin(session: AsyncSession, principal: Principal, catin_id: uuid.UUID) -> Catin:
@@ -385,23 +353,8 @@ async def get_catin(session: AsyncSession, principal: Principal, catin_id: uuid.
 
 
 async def list_catin(
-    session: AsyncSession,
-    principal: Principal,
-    params: PageParams,
-    *,
-    region: str | None,
-    kampung_kb_id: uuid.UUID | None,
-    at_risk: bool | None,
-    updated_since: datetime | None,
+    session: AsyncSession, principal: Principal, params: PageParams, **filters: Unpack[repo.CatinFilters]
 ) -> tuple[list[Catin], str | None]:
     """A page of catin screenings in the caller's region, or their change feed."""
     async with session.begin():
-        return await repo.catin_page(
-            session,
-            principal,
-            params,
-            region=region,
-            kampung_kb_id=kampung_kb_id,
-            at_risk=at_risk,
-            updated_since=aware(updated_since),
-        )
+        return await repo.catin_page(session, principal, params, **filters)
