@@ -1,4 +1,4 @@
-"""Helpers every registry module uses: region scope in SQL, change-feed parameters, dates, principals."""
+"""Helpers every registry module uses: region scope in SQL, list filters, change-feed parameters, dates, views."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from fastapi import Query
-from sqlalchemy import ColumnElement, false, or_, true
+from pydantic import BaseModel
+from sqlalchemy import ColumnElement, Select, false, or_, true
 from sqlalchemy.orm import InstrumentedAttribute
 
 from shared.auth import Principal
@@ -41,6 +42,14 @@ def region_filter(column: InstrumentedAttribute[str], code: str | None) -> Colum
     return or_(column == prefix, column.like(prefix + ".%"))
 
 
+def where_given(stmt: Select[Any], *filters: tuple[Any, object]) -> Select[Any]:
+    """Add `column == value` for every optional list filter the caller gave (None means not filtered)."""
+    for column, value in filters:
+        if value is not None:
+            stmt = stmt.where(column == value)
+    return stmt
+
+
 UpdatedSince = Annotated[
     datetime | None,
     Query(
@@ -69,3 +78,8 @@ def today() -> date:
 def feed_key(row: Any, feed: bool) -> tuple[Any, ...]:
     """Cursor key of a row: (updated_at, id) for the change feed, (id,) otherwise."""
     return (row.updated_at.isoformat(), str(row.id)) if feed else (str(row.id),)
+
+
+def view(row: Any, schema: type[BaseModel], deleted: bool) -> dict[str, Any]:
+    """The API fields of a row, by the read schema's field names, with the tombstone flag."""
+    return {**{c: getattr(row, c) for c in schema.model_fields if c != "deleted"}, "deleted": deleted}

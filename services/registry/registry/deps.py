@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
-from registry.common import PII_READ, READ
+from registry.common import PII_READ, READ, WRITE
 from registry.pii import PiiVault
 from shared.auth import Principal, require_scopes
 from shared.errors import ValidationFailed
@@ -20,6 +20,7 @@ def get_vault(request: Request) -> PiiVault:
 
 VaultDep = Annotated[PiiVault, Depends(get_vault)]
 Reader = Annotated[Principal, require_scopes(READ)]
+Writer = Annotated[Principal, require_scopes(WRITE)]
 
 
 def purpose_of(

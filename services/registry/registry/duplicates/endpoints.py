@@ -11,13 +11,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Response
 from pydantic import ConfigDict, Field
 
-from registry.common import WRITE
-from registry.deps import IfMatch, Reader, VaultDep
-from registry.duplicates import repository as repo
+from registry.deps import IfMatch, Reader, VaultDep, Writer
 from registry.duplicates import service
 from registry.families.schemas import PersonRead
 from registry.families.service import person_view
-from shared.auth import Principal, require_scopes
 from shared.web.deps import PageDep, SessionDep
 from shared.web.etag import set_etag
 from shared.web.pagination import Page
@@ -25,7 +22,6 @@ from shared.web.problems import PROBLEM_RESPONSES
 from shared.web.schemas import ApiInput, ApiOutput
 
 router = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES, tags=["persons"])
-Writer = Annotated[Principal, require_scopes(WRITE)]
 
 
 class DuplicateGroup(ApiOutput):
@@ -56,33 +52,7 @@ async def list_duplicates(
     principal: Reader,
     kind: Annotated[Literal["near", "without_nik"], Query(description="Which list")] = "near",
 ) -> dict[str, Any]:
-    items: list[dict[str, Any]] = []
-    async with session.begin():
-        if kind == "near":
-            groups, cursor = await repo.near_duplicate_groups(session, principal, page)
-            people = await repo.persons_by_id(session, [pid for g in groups for pid in g[3]])
-            for village, _, birth, ids in groups:
-                items.append(
-                    {
-                        "reason": "same_name_birth_village",
-                        "village_code": village,
-                        "birth_date": birth.isoformat(),
-                        "persons": [person_view(people[i]) for i in sorted(ids)],
-                    }
-                )
-        else:
-            persons, cursor = await repo.without_nik(session, principal, page)
-            alike = await repo.candidates(session, principal, persons)
-            for p in persons:
-                others = [o for o in alike.get((p.name_key, p.birth_date), []) if o.id != p.id]
-                items.append(
-                    {
-                        "reason": "without_nik",
-                        "village_code": None,
-                        "birth_date": p.birth_date.isoformat(),
-                        "persons": [person_view(x) for x in [p, *others]],
-                    }
-                )
+    items, cursor = await service.list_duplicates(session, principal, page, kind)
     return {"items": items, "next_cursor": cursor}
 
 

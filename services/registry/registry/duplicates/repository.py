@@ -1,4 +1,4 @@
-"""Queries of potential duplicates: same normalised name, birth date and village; persons without NIK."""
+"""Queries of potential duplicates and the statements that merge one person into another."""
 
 from __future__ import annotations
 
@@ -6,11 +6,13 @@ import uuid
 from datetime import date
 from typing import Any
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.common import region_clause
-from registry.families.models import Family, Person
+from registry.families.models import Family, FamilyMembership, Person
+from registry.growth.models import Measurement, StuntingCase
+from registry.health.models import Catin, KbStatus, Pregnancy
 from shared.auth import Principal
 from shared.web.pagination import PageParams, encode_cursor
 
@@ -94,3 +96,47 @@ async def candidates(
 async def persons_by_id(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid.UUID, Person]:
     rows = await session.scalars(select(Person).where(Person.id.in_(ids)))
     return {p.id: p for p in rows}
+
+
+async def both_have(session: AsyncSession, model: Any, column: Any, value: str, ids: list[uuid.UUID]) -> bool:
+    """Whether more than one of these persons has a row of `model` with `column == value`."""
+    rows = await session.scalars(select(model.id).where(model.person_id.in_(ids), column == value))
+    return len(list(rows)) > 1
+
+
+async def has_current_kb_status(session: AsyncSession, person_id: uuid.UUID) -> bool:
+    rows = await session.scalars(select(KbStatus.id).where(KbStatus.person_id == person_id, KbStatus.current))
+    return len(list(rows)) > 0
+
+
+async def retire_current_kb_status(session: AsyncSession, person_id: uuid.UUID) -> None:
+    await session.execute(
+        update(KbStatus).where(KbStatus.person_id == person_id, KbStatus.current).values(current=False)
+    )
+
+
+async def end_open_membership(session: AsyncSession, person_id: uuid.UUID, on: date, reason: str) -> None:
+    await session.execute(
+        update(FamilyMembership)
+        .where(FamilyMembership.person_id == person_id, FamilyMembership.ended_on.is_(None))
+        .values(ended_on=on, end_reason=reason)
+    )
+
+
+# Every column that names a person: a merge re-points them all from the duplicate to the survivor.
+PERSON_REFERENCES = (
+    FamilyMembership.person_id,
+    KbStatus.person_id,
+    Measurement.person_id,
+    StuntingCase.person_id,
+    Pregnancy.person_id,
+    Pregnancy.child_person_id,
+    Catin.person_id,
+    Person.guardian_person_id,
+)
+
+
+async def repoint_person(session: AsyncSession, old_id: uuid.UUID, new_id: uuid.UUID) -> None:
+    """Make every reference to `old_id` point at `new_id`."""
+    for col in PERSON_REFERENCES:
+        await session.execute(update(col.class_).where(col == old_id).values({col.key: new_id}))

@@ -9,16 +9,17 @@ stunting cases, pregnancies, catin screenings, guardianships) now points at the 
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.common import today
+from registry.duplicates import repository as repo
 from registry.families import repository as fam_repo
-from registry.families.models import Family, FamilyMembership, Person
-from registry.families.service import emit, person_facts, refresh_krs
-from registry.growth.models import Measurement, StuntingCase
-from registry.health.models import Catin, KbStatus, Pregnancy
+from registry.families.models import Family, Person
+from registry.families.service import emit, person_facts, person_view, refresh_krs
+from registry.growth.models import StuntingCase
+from registry.health.models import Pregnancy
 from registry.identity.domain import mask_nik
 from registry.pii import PiiVault, Sealed
 from shared.auth import Principal
@@ -26,10 +27,41 @@ from shared.db import utcnow
 from shared.errors import Conflict, ValidationFailed
 from shared.events.registry import PersonsMerged, PersonUpdated
 from shared.web.etag import check_version
+from shared.web.pagination import PageParams
 
 
-async def _count(session: AsyncSession, stmt: object) -> int:
-    return len(list(await session.scalars(stmt)))  # type: ignore[call-overload]
+async def list_duplicates(
+    session: AsyncSession, principal: Principal, params: PageParams, kind: str
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of potential duplicates for review: `near` groups, or persons `without_nik` with look-alikes."""
+    items: list[dict[str, Any]] = []
+    async with session.begin():
+        if kind == "near":
+            groups, cursor = await repo.near_duplicate_groups(session, principal, params)
+            people = await repo.persons_by_id(session, [pid for g in groups for pid in g[3]])
+            for village, _, birth, ids in groups:
+                items.append(
+                    {
+                        "reason": "same_name_birth_village",
+                        "village_code": village,
+                        "birth_date": birth.isoformat(),
+                        "persons": [person_view(people[i]) for i in sorted(ids)],
+                    }
+                )
+        else:
+            persons, cursor = await repo.without_nik(session, principal, params)
+            alike = await repo.candidates(session, principal, persons)
+            for p in persons:
+                others = [o for o in alike.get((p.name_key, p.birth_date), []) if o.id != p.id]
+                items.append(
+                    {
+                        "reason": "without_nik",
+                        "village_code": None,
+                        "birth_date": p.birth_date.isoformat(),
+                        "persons": [person_view(x) for x in [p, *others]],
+                    }
+                )
+    return items, cursor
 
 
 async def merge_persons(
@@ -72,40 +104,15 @@ async def merge_persons(
             (Pregnancy, Pregnancy.status, "ongoing", "merge.both_pregnant"),
             (StuntingCase, StuntingCase.status, "open", "merge.both_open_stunting_case"),
         ):
-            n = await _count(
-                session,
-                select(model.id).where(
-                    model.person_id.in_([survivor.id, other.id]),
-                    status_col == value,
-                ),
-            )
-            if n > 1:
+            if await repo.both_have(session, model, status_col, value, [survivor.id, other.id]):
                 raise Conflict(
                     "both records have one; close one of them first", field="body.merged_person_id", rule=rule
                 )
         # The survivor's current KB status stands; the duplicate's becomes history.
-        if await _count(
-            session, select(KbStatus.id).where(KbStatus.person_id == survivor.id, KbStatus.current)
-        ):
-            await session.execute(
-                update(KbStatus).where(KbStatus.person_id == other.id, KbStatus.current).values(current=False)
-            )
-        await session.execute(
-            update(FamilyMembership)
-            .where(FamilyMembership.person_id == other.id, FamilyMembership.ended_on.is_(None))
-            .values(ended_on=today(), end_reason="merged")
-        )
-        for col in (
-            FamilyMembership.person_id,
-            KbStatus.person_id,
-            Measurement.person_id,
-            StuntingCase.person_id,
-            Pregnancy.person_id,
-            Pregnancy.child_person_id,
-            Catin.person_id,
-            Person.guardian_person_id,
-        ):
-            await session.execute(update(col.class_).where(col == other.id).values({col.key: survivor.id}))
+        if await repo.has_current_kb_status(session, survivor.id):
+            await repo.retire_current_kb_status(session, other.id)
+        await repo.end_open_membership(session, other.id, today(), "merged")
+        await repo.repoint_person(session, other.id, survivor.id)
         gained_nik = False
         if survivor.nik_index is None and other.nik_ciphertext is not None and other.nik_key_id is not None:
             nik = vault.open("nik", Sealed(other.nik_key_id, other.nik_ciphertext), other.id)

@@ -6,13 +6,11 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
-from sqlalchemy import select
 
-from registry.common import PII_READ, WRITE, RegionQuery, UpdatedSince, aware, region_clause, region_filter
-from registry.deps import IfMatch, PurposeDep, Reader, VaultDep
-from registry.families import repository as repo
+from registry.common import PII_READ, RegionQuery, UpdatedSince, view
+from registry.deps import IfMatch, PurposeDep, Reader, VaultDep, Writer
 from registry.families import service
-from registry.families.models import Family, KampungKb, Person
+from registry.families.models import KampungKb
 from registry.families.schemas import (
     AccessLogRead,
     FamilyCreate,
@@ -39,7 +37,6 @@ from shared.web.pagination import Page
 from shared.web.problems import PROBLEM_RESPONSES
 
 router = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES)
-Writer = Annotated[Principal, require_scopes(WRITE)]
 PiiReader = Annotated[Principal, require_scopes(PII_READ)]
 ETAG_HEADER = {
     "ETag": {"description": "Version of the resource; send it back as If-Match", "schema": {"type": "string"}}
@@ -47,10 +44,7 @@ ETAG_HEADER = {
 
 
 def kkb_view(row: KampungKb) -> dict[str, Any]:
-    return {
-        **{c: getattr(row, c) for c in KampungKbRead.model_fields if c != "deleted"},
-        "deleted": row.deleted_at is not None,
-    }
+    return view(row, KampungKbRead, row.deleted_at is not None)
 
 
 # ------------------------------------------------------------------------------------------ Kampung KB
@@ -85,16 +79,10 @@ async def list_kampung_kb(
     active: bool | None = None,
     updated_since: UpdatedSince = None,
 ) -> dict[str, Any]:
-    stmt = select(KampungKb).where(
-        region_clause(KampungKb.village_code, principal), region_filter(KampungKb.village_code, region)
+    rows, cursor = await service.list_kampung_kb(
+        session, principal, page, region=region, active=active, updated_since=updated_since
     )
-    if active is not None:
-        stmt = stmt.where(KampungKb.active == active)
-    async with session.begin():
-        rows, cursor = await repo.paged(
-            session, stmt, KampungKb, page, aware(updated_since), KampungKb.deleted_at.is_(None)
-        )
-    return {"items": [kkb_view(r[0]) for r in rows], "next_cursor": cursor}
+    return {"items": [kkb_view(r) for r in rows], "next_cursor": cursor}
 
 
 @router.get(
@@ -106,8 +94,7 @@ async def list_kampung_kb(
 async def get_kampung_kb(
     kkb_id: uuid.UUID, session: SessionDep, response: Response, principal: Reader
 ) -> dict[str, Any]:
-    async with session.begin():
-        row = await repo.get_kampung_kb(session, kkb_id, principal)
+    row = await service.get_kampung_kb(session, principal, kkb_id)
     set_etag(response, row.version)
     return kkb_view(row)
 
@@ -164,21 +151,17 @@ async def list_families(
     krs: Annotated[bool | None, Query(description="Only families at risk of stunting (or not)")] = None,
     updated_since: UpdatedSince = None,
 ) -> dict[str, Any]:
-    stmt = select(Family).where(
-        region_clause(Family.village_code, principal), region_filter(Family.village_code, region)
+    families, revealed, cursor = await service.list_families(
+        session,
+        vault,
+        principal,
+        purpose,
+        page,
+        region=region,
+        kampung_kb_id=kampung_kb_id,
+        krs=krs,
+        updated_since=updated_since,
     )
-    if kampung_kb_id is not None:
-        stmt = stmt.where(Family.kampung_kb_id == kampung_kb_id)
-    if krs is not None:
-        stmt = stmt.where(Family.krs == krs)
-    async with session.begin():
-        rows, cursor = await repo.paged(
-            session, stmt, Family, page, aware(updated_since), Family.deleted_at.is_(None)
-        )
-        families = [r[0] for r in rows]
-        revealed = await service.reveal(
-            session, vault, principal, purpose, families=[f for f in families if f.deleted_at is None]
-        )
     return {"items": [service.family_view(f, revealed) for f in families], "next_cursor": cursor}
 
 
@@ -196,12 +179,7 @@ async def get_family(
     principal: Reader,
     purpose: PurposeDep,
 ) -> dict[str, Any]:
-    async with session.begin():
-        family = await repo.get_family(session, family_id, principal)
-        members = await repo.current_members(session, family.id)
-        revealed = await service.reveal(
-            session, vault, principal, purpose, persons=members, families=[family]
-        )
+    family, members, revealed = await service.get_family(session, vault, principal, family_id, purpose)
     set_etag(response, family.version)
     return {
         **service.family_view(family, revealed),
@@ -277,10 +255,7 @@ async def get_kk_history(
 async def list_members(
     family_id: uuid.UUID, session: SessionDep, vault: VaultDep, principal: Reader, purpose: PurposeDep
 ) -> list[dict[str, Any]]:
-    async with session.begin():
-        family = await repo.get_family(session, family_id, principal)
-        members = await repo.current_members(session, family.id)
-        revealed = await service.reveal(session, vault, principal, purpose, persons=members)
+    members, revealed = await service.list_members(session, vault, principal, family_id, purpose)
     return [service.person_view(p, revealed) for p in members]
 
 
@@ -335,23 +310,17 @@ async def list_persons(
     sex: Annotated[str | None, Query(pattern="^[LP]$")] = None,
     updated_since: UpdatedSince = None,
 ) -> dict[str, Any]:
-    stmt = (
-        select(Person)
-        .join(Family, Family.id == Person.family_id)
-        .where(region_clause(Family.village_code, principal), region_filter(Family.village_code, region))
+    persons, revealed, cursor = await service.list_persons(
+        session,
+        vault,
+        principal,
+        purpose,
+        page,
+        region=region,
+        family_id=family_id,
+        sex=sex,
+        updated_since=updated_since,
     )
-    if family_id is not None:
-        stmt = stmt.where(Person.family_id == family_id)
-    if sex is not None:
-        stmt = stmt.where(Person.sex == sex)
-    async with session.begin():
-        rows, cursor = await repo.paged(
-            session, stmt, Person, page, aware(updated_since), Person.deleted_at.is_(None)
-        )
-        persons = [r[0] for r in rows]
-        revealed = await service.reveal(
-            session, vault, principal, purpose, persons=[p for p in persons if p.deleted_at is None]
-        )
     return {"items": [service.person_view(p, revealed) for p in persons], "next_cursor": cursor}
 
 
@@ -369,9 +338,7 @@ async def get_person(
     principal: Reader,
     purpose: PurposeDep,
 ) -> dict[str, Any]:
-    async with session.begin():
-        person, _ = await repo.get_person(session, person_id, principal)
-        revealed = await service.reveal(session, vault, principal, purpose, persons=[person])
+    person, revealed = await service.get_person(session, vault, principal, person_id, purpose)
     set_etag(response, person.version)
     return service.person_view(person, revealed)
 
@@ -451,9 +418,7 @@ async def move_person(
     summary="Family membership history",
 )
 async def list_memberships(person_id: uuid.UUID, session: SessionDep, principal: Reader) -> list[Any]:
-    async with session.begin():
-        await repo.get_person(session, person_id, principal)
-        return list(await repo.memberships(session, person_id))
+    return await service.memberships(session, principal, person_id)
 
 
 @router.get(
@@ -469,7 +434,5 @@ async def get_access_log(
     principal: PiiReader,
     x_purpose: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> dict[str, Any]:
-    async with session.begin():
-        await repo.get_person(session, person_id, principal)
-        rows, cursor = await repo.access_log(session, person_id, page)
+    rows, cursor = await service.access_log(session, principal, person_id, page)
     return {"items": rows, "next_cursor": cursor}

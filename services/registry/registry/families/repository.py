@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
-from sqlalchemy import Select, exists, select
+from sqlalchemy import Select, exists, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from registry.common import region_clause
+from registry.common import aware, feed_key, region_clause, region_filter, where_given
 from registry.families.models import AccessLog, Family, FamilyKkHistory, FamilyMembership, KampungKb, Person
 from registry.health.models import Pregnancy
+from registry.models import outbox
 from registry.regions.models import Region
 from shared.auth import Principal
 from shared.errors import NotFound
@@ -37,6 +38,97 @@ async def get_kampung_kb(
     if row is None:
         raise NotFound("Kampung KB not found")
     return row
+
+
+async def kampung_kb_code_taken(session: AsyncSession, code: str) -> bool:
+    return await session.scalar(select(KampungKb.id).where(KampungKb.code == code)) is not None
+
+
+class KampungKbFilters(TypedDict):
+    """Optional filters of the Kampung KB list."""
+
+    region: str | None
+    active: bool | None
+    updated_since: datetime | None
+
+
+class FamilyFilters(TypedDict):
+    """Optional filters of the families list."""
+
+    region: str | None
+    kampung_kb_id: uuid.UUID | None
+    krs: bool | None
+    updated_since: datetime | None
+
+
+class PersonFilters(TypedDict):
+    """Optional filters of the persons list."""
+
+    region: str | None
+    family_id: uuid.UUID | None
+    sex: str | None
+    updated_since: datetime | None
+
+
+async def kampung_kb_page(
+    session: AsyncSession,
+    principal: Principal,
+    params: PageParams,
+    *,
+    region: str | None,
+    active: bool | None,
+    updated_since: datetime | None,
+) -> tuple[list[KampungKb], str | None]:
+    """Live Kampung KB in the region (or the change feed, tombstones included)."""
+    stmt = where_given(
+        select(KampungKb).where(
+            region_clause(KampungKb.village_code, principal), region_filter(KampungKb.village_code, region)
+        ),
+        (KampungKb.active, active),
+    )
+    return await paged(session, stmt, KampungKb, params, updated_since, KampungKb.deleted_at.is_(None))
+
+
+async def families_page(
+    session: AsyncSession,
+    principal: Principal,
+    params: PageParams,
+    *,
+    region: str | None,
+    kampung_kb_id: uuid.UUID | None,
+    krs: bool | None,
+    updated_since: datetime | None,
+) -> tuple[list[Family], str | None]:
+    """Live families in the region (or the change feed, tombstones included)."""
+    stmt = where_given(
+        select(Family).where(
+            region_clause(Family.village_code, principal), region_filter(Family.village_code, region)
+        ),
+        (Family.kampung_kb_id, kampung_kb_id),
+        (Family.krs, krs),
+    )
+    return await paged(session, stmt, Family, params, updated_since, Family.deleted_at.is_(None))
+
+
+async def persons_page(
+    session: AsyncSession,
+    principal: Principal,
+    params: PageParams,
+    *,
+    region: str | None,
+    family_id: uuid.UUID | None,
+    sex: str | None,
+    updated_since: datetime | None,
+) -> tuple[list[Person], str | None]:
+    """Live persons whose current family lies in the region (or the change feed, tombstones included)."""
+    stmt = where_given(
+        select(Person)
+        .join(Family, Family.id == Person.family_id)
+        .where(region_clause(Family.village_code, principal), region_filter(Family.village_code, region)),
+        (Person.family_id, family_id),
+        (Person.sex, sex),
+    )
+    return await paged(session, stmt, Person, params, updated_since, Person.deleted_at.is_(None))
 
 
 async def get_family(
@@ -149,6 +241,20 @@ async def kk_history(session: AsyncSession, family_id: uuid.UUID) -> list[Family
     return list(rows)
 
 
+async def current_kk_history(session: AsyncSession, family_id: uuid.UUID) -> FamilyKkHistory | None:
+    """The history row of the KK number the family carries now."""
+    return await session.scalar(
+        select(FamilyKkHistory).where(
+            FamilyKkHistory.family_id == family_id, FamilyKkHistory.valid_to.is_(None)
+        )
+    )
+
+
+async def add_outbox_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Several outbox rows in one INSERT."""
+    await session.execute(insert(outbox), rows)
+
+
 async def access_log(
     session: AsyncSession, person_id: uuid.UUID, params: PageParams
 ) -> tuple[list[AccessLog], str | None]:
@@ -168,11 +274,11 @@ async def paged(
     live: Any,
 ) -> tuple[list[Any], str | None]:
     """A page of a list: live rows by id, or the change feed (tombstones included) by (updated_at, id)."""
-    if updated_since is not None:
+    updated_since = aware(updated_since)
+    feed = updated_since is not None
+    if feed:
         stmt = keyset(stmt.where(model.updated_at > updated_since), params, model.updated_at, model.id)
-        key: Any = lambda r: (r.updated_at.isoformat(), str(r.id))  # noqa: E731
     else:
         stmt = keyset(stmt.where(live), params, model.id)
-        key = lambda r: (str(r.id),)  # noqa: E731
-    rows = list((await session.execute(stmt)).all())
-    return make_page(rows, params, lambda r: key(r[0]))
+    rows = list(await session.scalars(stmt))
+    return make_page(rows, params, lambda r: feed_key(r, feed))

@@ -5,9 +5,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, cast
+from typing import Any, Unpack, cast
 
-from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,7 +31,7 @@ from registry.models import outbox
 from registry.pii import PiiVault, Sealed
 from shared.auth import Principal
 from shared.db import new_id, utcnow
-from shared.errors import Conflict, NotFound, ValidationFailed
+from shared.errors import Conflict, ValidationFailed
 from shared.events import EventData
 from shared.events.envelope import build_envelope
 from shared.events.registry import (
@@ -48,6 +47,7 @@ from shared.events.registry import (
 from shared.outbox import publish
 from shared.web.context import current_correlation_id
 from shared.web.etag import check_version
+from shared.web.pagination import PageParams
 
 
 def fail(errors: list[dict[str, Any]], detail: str = "the input breaks rules") -> None:
@@ -275,7 +275,7 @@ async def emit_many(session: AsyncSession, events: list[tuple[EventData, uuid.UU
                 "envelope": envelope.model_dump(mode="json", exclude_none=True),
             }
         )
-    await session.execute(insert(outbox), rows)
+    await repo.add_outbox_rows(session, rows)
 
 
 # ------------------------------------------------------------------------------------------ Kampung KB
@@ -294,7 +294,7 @@ async def create_kampung_kb(session: AsyncSession, principal: Principal, body: K
                     }
                 ]
             )
-        if await session.scalar(select(KampungKb.id).where(KampungKb.code == body.code)):
+        if await repo.kampung_kb_code_taken(session, body.code):
             raise Conflict(
                 "a Kampung KB with this code exists", field="body.code", rule="kampung_kb.code_taken"
             )
@@ -319,6 +319,108 @@ async def update_kampung_kb(
         await session.flush()
         await session.refresh(row)
         return row
+
+
+async def list_kampung_kb(
+    session: AsyncSession, principal: Principal, params: PageParams, **filters: Unpack[repo.KampungKbFilters]
+) -> tuple[list[KampungKb], str | None]:
+    """A page of Kampung KB in the caller's region, or their change feed."""
+    async with session.begin():
+        return await repo.kampung_kb_page(session, principal, params, **filters)
+
+
+async def get_kampung_kb(session: AsyncSession, principal: Principal, kkb_id: uuid.UUID) -> KampungKb:
+    """One Kampung KB inside the caller's region."""
+    async with session.begin():
+        return await repo.get_kampung_kb(session, kkb_id, principal)
+
+
+# ------------------------------------------------------------------------------------------ reads
+
+
+def _live(rows: list[Any]) -> list[Any]:
+    """Rows that are not tombstones: only those have numbers to reveal."""
+    return [r for r in rows if r.deleted_at is None]
+
+
+async def list_families(
+    session: AsyncSession,
+    vault: PiiVault,
+    principal: Principal,
+    purpose: str | None,
+    params: PageParams,
+    **filters: Unpack[repo.FamilyFilters],
+) -> tuple[list[Family], Revealed | None, str | None]:
+    """A page of families in the caller's region (or their change feed), KK numbers revealed if allowed."""
+    async with session.begin():
+        families, cursor = await repo.families_page(session, principal, params, **filters)
+        revealed = await reveal(session, vault, principal, purpose, families=_live(families))
+    return families, revealed, cursor
+
+
+async def get_family(
+    session: AsyncSession, vault: PiiVault, principal: Principal, family_id: uuid.UUID, purpose: str | None
+) -> tuple[Family, list[Person], Revealed | None]:
+    """A family with its current members, numbers revealed if allowed."""
+    async with session.begin():
+        family = await repo.get_family(session, family_id, principal)
+        members = await repo.current_members(session, family.id)
+        revealed = await reveal(session, vault, principal, purpose, persons=members, families=[family])
+    return family, members, revealed
+
+
+async def list_members(
+    session: AsyncSession, vault: PiiVault, principal: Principal, family_id: uuid.UUID, purpose: str | None
+) -> tuple[list[Person], Revealed | None]:
+    """The family's current members, NIKs revealed if allowed."""
+    async with session.begin():
+        family = await repo.get_family(session, family_id, principal)
+        members = await repo.current_members(session, family.id)
+        revealed = await reveal(session, vault, principal, purpose, persons=members)
+    return members, revealed
+
+
+async def list_persons(
+    session: AsyncSession,
+    vault: PiiVault,
+    principal: Principal,
+    purpose: str | None,
+    params: PageParams,
+    **filters: Unpack[repo.PersonFilters],
+) -> tuple[list[Person], Revealed | None, str | None]:
+    """A page of persons in the caller's region (or their change feed), NIKs revealed if allowed."""
+    async with session.begin():
+        persons, cursor = await repo.persons_page(session, principal, params, **filters)
+        revealed = await reveal(session, vault, principal, purpose, persons=_live(persons))
+    return persons, revealed, cursor
+
+
+async def get_person(
+    session: AsyncSession, vault: PiiVault, principal: Principal, person_id: uuid.UUID, purpose: str | None
+) -> tuple[Person, Revealed | None]:
+    """One person inside the caller's region, NIK revealed if allowed."""
+    async with session.begin():
+        person, _ = await repo.get_person(session, person_id, principal)
+        revealed = await reveal(session, vault, principal, purpose, persons=[person])
+    return person, revealed
+
+
+async def memberships(
+    session: AsyncSession, principal: Principal, person_id: uuid.UUID
+) -> list[FamilyMembership]:
+    """A person's family membership history."""
+    async with session.begin():
+        await repo.get_person(session, person_id, principal)
+        return await repo.memberships(session, person_id)
+
+
+async def access_log(
+    session: AsyncSession, principal: Principal, person_id: uuid.UUID, params: PageParams
+) -> tuple[list[AccessLog], str | None]:
+    """A page of the unmasked reads of a person's numbers."""
+    async with session.begin():
+        await repo.get_person(session, person_id, principal)
+        return await repo.access_log(session, person_id, params)
 
 
 # ------------------------------------------------------------------------------------------ persons
@@ -414,11 +516,7 @@ async def _set_kk(
     if family.kk_index == index:
         return
     now = utcnow()
-    previous = await session.scalar(
-        select(FamilyKkHistory).where(
-            FamilyKkHistory.family_id == family.id, FamilyKkHistory.valid_to.is_(None)
-        )
-    )
+    previous = await repo.current_kk_history(session, family.id)
     if previous is not None:
         previous.valid_to = now
     sealed = vault.seal("kk", kk, family.id)
@@ -1019,10 +1117,3 @@ async def kk_history(
                 )
             )
         return out
-
-
-async def require_family(session: AsyncSession, principal: Principal, family_id: uuid.UUID) -> Family:
-    family = await repo.get_family(session, family_id, principal)
-    if family is None:  # pragma: no cover - get_family raises
-        raise NotFound("family not found")
-    return family

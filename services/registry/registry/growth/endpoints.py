@@ -7,10 +7,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from registry.common import WRITE, RegionQuery, UpdatedSince, aware
-from registry.deps import IfMatch, Reader
-from registry.families import repository as fam_repo
-from registry.families.models import Family
+from registry.common import RegionQuery, UpdatedSince, view
+from registry.deps import IfMatch, Reader, Writer
 from registry.growth import service
 from registry.growth.models import Measurement, StuntingCase
 from registry.growth.schemas import (
@@ -20,20 +18,20 @@ from registry.growth.schemas import (
     MeasurementRetraction,
     StuntingCaseRead,
 )
-from registry.health.endpoints import scoped, view
-from shared.auth import Principal, require_scopes
-from shared.errors import NotFound
 from shared.web.deps import PageDep, SessionDep
 from shared.web.etag import set_etag
 from shared.web.pagination import Page
 from shared.web.problems import PROBLEM_RESPONSES
 
 router = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES)
-Writer = Annotated[Principal, require_scopes(WRITE)]
 
 
 def m_view(m: Measurement) -> dict[str, Any]:
     return view(m, MeasurementRead, m.status != "active")
+
+
+def case_view(case: StuntingCase) -> dict[str, Any]:
+    return view(case, StuntingCaseRead, case.status == "retracted")
 
 
 @router.post(
@@ -68,26 +66,24 @@ async def list_measurements(
     haz_class: Annotated[str | None, Query(examples=["stunted"])] = None,
     updated_since: UpdatedSince = None,
 ) -> dict[str, Any]:
-    stmt = scoped(Measurement, principal, region)
-    if person_id is not None:
-        stmt = stmt.where(Measurement.person_id == person_id)
-    if kampung_kb_id is not None:
-        stmt = stmt.where(Family.kampung_kb_id == kampung_kb_id)
-    if haz_class is not None:
-        stmt = stmt.where(Measurement.haz_class == haz_class)
-    async with session.begin():
-        rows, cursor = await fam_repo.paged(
-            session, stmt, Measurement, page, aware(updated_since), Measurement.status == "active"
-        )
-    return {"items": [m_view(r[0]) for r in rows], "next_cursor": cursor}
+    rows, cursor = await service.list_measurements(
+        session,
+        principal,
+        page,
+        region=region,
+        person_id=person_id,
+        kampung_kb_id=kampung_kb_id,
+        haz_class=haz_class,
+        updated_since=updated_since,
+    )
+    return {"items": [m_view(m) for m in rows], "next_cursor": cursor}
 
 
 @router.get("/measurements/{measurement_id}", response_model=MeasurementRead, tags=["measurements"])
 async def get_measurement(
     measurement_id: uuid.UUID, session: SessionDep, response: Response, principal: Reader
 ) -> dict[str, Any]:
-    async with session.begin():
-        m, _, _ = await service.get_measurement(session, principal, measurement_id)
+    m = await service.get_measurement(session, principal, measurement_id)
     set_etag(response, m.version)
     return m_view(m)
 
@@ -147,25 +143,18 @@ async def list_cases(
     status: Annotated[str | None, Query(pattern="^(open|resolved|retracted)$")] = None,
     updated_since: UpdatedSince = None,
 ) -> dict[str, Any]:
-    stmt = scoped(StuntingCase, principal, region)
-    if kampung_kb_id is not None:
-        stmt = stmt.where(Family.kampung_kb_id == kampung_kb_id)
-    if status is not None:
-        stmt = stmt.where(StuntingCase.status == status)
-    async with session.begin():
-        rows, cursor = await fam_repo.paged(
-            session, stmt, StuntingCase, page, aware(updated_since), StuntingCase.status != "retracted"
-        )
-    return {
-        "items": [view(r[0], StuntingCaseRead, r[0].status == "retracted") for r in rows],
-        "next_cursor": cursor,
-    }
+    rows, cursor = await service.list_cases(
+        session,
+        principal,
+        page,
+        region=region,
+        kampung_kb_id=kampung_kb_id,
+        status=status,
+        updated_since=updated_since,
+    )
+    return {"items": [case_view(c) for c in rows], "next_cursor": cursor}
 
 
 @router.get("/stunting-cases/{case_id}", response_model=StuntingCaseRead, tags=["stunting"])
 async def get_case(case_id: uuid.UUID, session: SessionDep, principal: Reader) -> dict[str, Any]:
-    async with session.begin():
-        row = await session.scalar(scoped(StuntingCase, principal, None).where(StuntingCase.id == case_id))
-    if row is None:
-        raise NotFound("stunting case not found")
-    return view(row, StuntingCaseRead, row.status == "retracted")
+    return case_view(await service.get_case(session, principal, case_id))

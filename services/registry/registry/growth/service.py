@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, Unpack
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry import rules
@@ -15,6 +14,7 @@ from registry.families import repository as fam_repo
 from registry.families.models import Family, Person
 from registry.families.service import emit, fail
 from registry.growth import domain
+from registry.growth import repository as repo
 from registry.growth.models import Measurement, StuntingCase
 from registry.growth.schemas import (
     MeasurementCorrection,
@@ -24,7 +24,7 @@ from registry.growth.schemas import (
 )
 from shared.auth import Principal
 from shared.db import utcnow
-from shared.errors import Conflict, NotFound
+from shared.errors import Conflict
 from shared.events.registry import (
     BadutaStuntingDetected,
     ChildMeasured,
@@ -33,6 +33,7 @@ from shared.events.registry import (
     StuntingResolved,
 )
 from shared.web.etag import check_version
+from shared.web.pagination import PageParams
 
 # The anthropometry module names WAZ > +1 as Permenkes does ("risk of overweight"); the event vocabulary uses
 # WHO's wording for the same band ("possible growth problem").
@@ -130,18 +131,10 @@ def _case_facts(case: StuntingCase, family: Family, m: Measurement) -> dict[str,
     }
 
 
-async def _open_case(session: AsyncSession, person_id: uuid.UUID) -> StuntingCase | None:
-    return await session.scalar(
-        select(StuntingCase)
-        .where(StuntingCase.person_id == person_id, StuntingCase.status == "open")
-        .with_for_update()
-    )
-
-
 async def _apply_case_rules(session: AsyncSession, m: Measurement, person: Person, family: Family) -> None:
     """Open a case for a stunted baduta without one; resolve the open case on a later non-stunted measurement."""
     severity = domain.stunting_severity(m.haz, m.haz_flag, m.age_days)
-    open_case = await _open_case(session, person.id)
+    open_case = await repo.open_case(session, person.id)
     decision = domain.decide_on_measurement(
         severity=severity,
         not_stunted=domain.counts_as_not_stunted(m.haz, m.haz_flag),
@@ -185,10 +178,7 @@ async def _apply_case_rules(session: AsyncSession, m: Measurement, person: Perso
 
 
 async def _retract_cases(session: AsyncSession, m: Measurement, family: Family, reason: str) -> None:
-    cases = await session.scalars(
-        select(StuntingCase).where(StuntingCase.measurement_id == m.id, StuntingCase.status != "retracted")
-    )
-    for case in cases:
+    for case in await repo.cases_caused_by(session, m.id):
         case.status, case.retracted_on, case.retraction_reason = "retracted", today(), reason
         await session.flush()
         await emit(
@@ -216,11 +206,7 @@ async def _reopen_resolved(
     corrected measurement; otherwise the case opens again (unless a newer case is already open) and
     `stunting_detected` is published again for it, marked `reopened`.
     """
-    case = await session.scalar(
-        select(StuntingCase)
-        .where(StuntingCase.resolved_by_measurement_id == old.id, StuntingCase.status == "resolved")
-        .with_for_update()
-    )
+    case = await repo.case_resolved_by(session, old.id)
     if case is None:
         return
     if (
@@ -231,9 +217,9 @@ async def _reopen_resolved(
         case.resolved_by_measurement_id, case.resolved_on = new.id, new.measured_on
         await session.flush()
         return
-    if await _open_case(session, person.id) is not None:
+    if await repo.open_case(session, person.id) is not None:
         return
-    cause = await session.get_one(Measurement, case.measurement_id)
+    cause = await repo.measurement_by_id(session, case.measurement_id)
     case.status, case.resolved_by_measurement_id, case.resolved_on = "open", None, None
     await session.flush()
     await emit(
@@ -266,17 +252,37 @@ async def record_measurement(
 
 
 async def get_measurement(
-    session: AsyncSession, principal: Principal, measurement_id: uuid.UUID, *, lock: bool = False
-) -> tuple[Measurement, Person, Family]:
-    stmt = select(Measurement).where(Measurement.id == measurement_id)
-    m = await session.scalar(stmt.with_for_update() if lock else stmt)
-    if m is None:
-        raise NotFound("measurement not found")
-    try:
-        person, family = await fam_repo.get_person(session, m.person_id, principal, lock=lock)
-    except NotFound:
-        raise NotFound("measurement not found") from None
-    return m, person, family
+    session: AsyncSession, principal: Principal, measurement_id: uuid.UUID
+) -> Measurement:
+    """One measurement inside the caller's region."""
+    async with session.begin():
+        m, _, _ = await repo.get_measurement(session, principal, measurement_id)
+        return m
+
+
+async def list_measurements(
+    session: AsyncSession,
+    principal: Principal,
+    params: PageParams,
+    **filters: Unpack[repo.MeasurementFilters],
+) -> tuple[list[Measurement], str | None]:
+    """A page of measurements in the caller's region, or their change feed."""
+    async with session.begin():
+        return await repo.measurements_page(session, principal, params, **filters)
+
+
+async def get_case(session: AsyncSession, principal: Principal, case_id: uuid.UUID) -> StuntingCase:
+    """One stunting case inside the caller's region."""
+    async with session.begin():
+        return await repo.get_case(session, principal, case_id)
+
+
+async def list_cases(
+    session: AsyncSession, principal: Principal, params: PageParams, **filters: Unpack[repo.CaseFilters]
+) -> tuple[list[StuntingCase], str | None]:
+    """A page of stunting cases in the caller's region, or their change feed."""
+    async with session.begin():
+        return await repo.cases_page(session, principal, params, **filters)
 
 
 async def correct_measurement(
@@ -288,7 +294,7 @@ async def correct_measurement(
 ) -> Measurement:
     """Replace a measurement by corrected values; what the original caused is moved, retracted or re-derived."""
     async with session.begin():
-        old, person, family = await get_measurement(session, principal, measurement_id, lock=True)
+        old, person, family = await repo.get_measurement(session, principal, measurement_id, lock=True)
         check_version(expected, old.version)
         if old.status != "active":
             raise Conflict(
@@ -301,11 +307,8 @@ async def correct_measurement(
         session.add(new)
         await session.flush()
         await emit(session, _measured_event(new, person, family), family.id)
-        caused = await session.scalar(
-            select(StuntingCase)
-            .where(StuntingCase.measurement_id == old.id, StuntingCase.status != "retracted")
-            .with_for_update()
-        )
+        caused_cases = await repo.cases_caused_by(session, old.id, lock=True)
+        caused = caused_cases[0] if caused_cases else None
         severity = domain.stunting_severity(new.haz, new.haz_flag, new.age_days)
         decision = domain.decide_on_correction(caused_case=caused is not None, new_severity=severity)
         if decision == "repoint" and caused is not None and new.haz is not None and severity is not None:
@@ -328,7 +331,7 @@ async def retract_measurement(
     expected: int,
 ) -> Measurement:
     async with session.begin():
-        m, person, family = await get_measurement(session, principal, measurement_id, lock=True)
+        m, person, family = await repo.get_measurement(session, principal, measurement_id, lock=True)
         check_version(expected, m.version)
         if m.status != "active":
             raise Conflict(f"the measurement is {m.status}", rule="measurement.not_active")

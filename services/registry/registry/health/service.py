@@ -1,10 +1,10 @@
-"""Use cases of KB status, catin and pregnancies."""
+"""Use cases of KB status, catin and pregnancies: each opens the transaction and commits once."""
 
 from __future__ import annotations
 
 import uuid
+from typing import Unpack
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,11 +14,12 @@ from registry.families import domain as fam_domain
 from registry.families import repository as fam_repo
 from registry.families.service import _new_person, emit, fail, person_facts, person_pus, refresh_krs
 from registry.health import domain
+from registry.health import repository as repo
 from registry.health.models import Catin, KbStatus, Pregnancy
 from registry.health.schemas import CatinCreate, KbStatusCreate, PregnancyCreate, PregnancyEnd, child_person
 from registry.pii import PiiVault
 from shared.auth import Principal
-from shared.errors import Conflict, NotFound
+from shared.errors import Conflict
 from shared.events.registry import (
     CatinRegistered,
     KbStatusChanged,
@@ -27,6 +28,7 @@ from shared.events.registry import (
     PregnancyRegistered,
 )
 from shared.web.etag import check_version
+from shared.web.pagination import PageParams
 
 
 async def record_kb_status(
@@ -44,9 +46,7 @@ async def record_kb_status(
                     sex=person.sex,
                 )
             )
-            previous = await session.scalar(
-                select(KbStatus).where(KbStatus.person_id == person.id, KbStatus.current)
-            )
+            previous = await repo.current_kb_status(session, person.id)
             if previous is not None:
                 previous.current = False
                 await session.flush()
@@ -186,13 +186,7 @@ async def register_pregnancy(session: AsyncSession, principal: Principal, body: 
                         }
                     ]
                 )
-            ongoing = await session.scalar(
-                select(Pregnancy.id).where(
-                    Pregnancy.person_id == person.id,
-                    Pregnancy.status == "ongoing",
-                    Pregnancy.deleted_at.is_(None),
-                )
-            )
+            ongoing = await repo.ongoing_pregnancy_id(session, person.id)
             if ongoing is not None:
                 raise Conflict(
                     "the woman has an ongoing pregnancy",
@@ -252,7 +246,7 @@ async def end_pregnancy(
 ) -> Pregnancy:
     """End with a loss, or a birth that registers the child in the mother's family."""
     async with session.begin():
-        row = await get_pregnancy(session, principal, pregnancy_id, lock=True)
+        row = await repo.get_pregnancy(session, principal, pregnancy_id, lock=True)
         check_version(expected, row.version)
         if row.status != "ongoing":
             raise Conflict("the pregnancy has already ended", rule="pregnancy.already_ended")
@@ -323,12 +317,44 @@ async def end_pregnancy(
         return row
 
 
-async def get_pregnancy(
-    session: AsyncSession, principal: Principal, pregnancy_id: uuid.UUID, *, lock: bool = False
-) -> Pregnancy:
-    stmt = select(Pregnancy).where(Pregnancy.id == pregnancy_id, Pregnancy.deleted_at.is_(None))
-    row = await session.scalar(stmt.with_for_update() if lock else stmt)
-    if row is None:
-        raise NotFound("pregnancy not found")
-    await fam_repo.get_person(session, row.person_id, principal)  # region scope via the mother's family
-    return row
+async def get_pregnancy(session: AsyncSession, principal: Principal, pregnancy_id: uuid.UUID) -> Pregnancy:
+    """One pregnancy inside the caller's region."""
+    async with session.begin():
+        return await repo.get_pregnancy(session, principal, pregnancy_id)
+
+
+async def list_pregnancies(
+    session: AsyncSession, principal: Principal, params: PageParams, **filters: Unpack[repo.PregnancyFilters]
+) -> tuple[list[Pregnancy], str | None]:
+    """A page of pregnancies in the caller's region, or their change feed."""
+    async with session.begin():
+        return await repo.pregnancies_page(session, principal, params, **filters)
+
+
+async def kb_history(session: AsyncSession, principal: Principal, person_id: uuid.UUID) -> list[KbStatus]:
+    """A person's KB status history (404 outside the caller's region)."""
+    async with session.begin():
+        await fam_repo.get_person(session, person_id, principal)
+        return await repo.kb_history(session, person_id)
+
+
+async def list_kb_statuses(
+    session: AsyncSession, principal: Principal, params: PageParams, **filters: Unpack[repo.KbStatusFilters]
+) -> tuple[list[KbStatus], str | None]:
+    """A page of current KB statuses in the caller's region, or their change feed."""
+    async with session.begin():
+        return await repo.kb_statuses_page(session, principal, params, **filters)
+
+
+async def get_catin(session: AsyncSession, principal: Principal, catin_id: uuid.UUID) -> Catin:
+    """One catin screening inside the caller's region."""
+    async with session.begin():
+        return await repo.get_catin(session, principal, catin_id)
+
+
+async def list_catin(
+    session: AsyncSession, principal: Principal, params: PageParams, **filters: Unpack[repo.CatinFilters]
+) -> tuple[list[Catin], str | None]:
+    """A page of catin screenings in the caller's region, or their change feed."""
+    async with session.begin():
+        return await repo.catin_page(session, principal, params, **filters)

@@ -6,17 +6,13 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
-from sqlalchemy import select
 
 from registry.common import IMPORT
 from registry.deps import VaultDep
-from registry.imports import domain, jobs
-from registry.imports import repository as repo
-from registry.imports.models import ImportJob
+from registry.imports import domain, jobs, service
 from registry.imports.schemas import ImportIssueRead, ImportRead
 from shared.auth import Principal, require_scopes
-from shared.errors import NotFound, ValidationFailed
-from shared.regions import is_within
+from shared.errors import ValidationFailed
 from shared.web.deps import PageDep, SessionDep
 from shared.web.pagination import Page
 from shared.web.problems import PROBLEM_RESPONSES
@@ -32,31 +28,6 @@ CSV_EXAMPLE = (
     "1571011203150001,15.71.01.1001,003,001,tidak_ada,,Ani,P,2025-06-01,anak,belum_kawin,2026-11-20,7.9,68.5,l\n"
 )
 FORMATS = {"text/csv": "csv", "application/x-ndjson": "ndjson", "application/ndjson": "ndjson"}
-
-
-def _visible(job: ImportJob, principal: Principal) -> bool:
-    """A job is seen by callers whose region contains the uploader's region (national callers see all)."""
-    if principal.region is None:
-        return True
-    return job.region is not None and is_within(job.region, principal.region)
-
-
-async def _job(session: Any, job_id: uuid.UUID, principal: Principal) -> ImportJob:
-    job: ImportJob | None = await session.scalar(select(ImportJob).where(ImportJob.id == job_id))
-    if job is None or not _visible(job, principal):
-        raise NotFound("import not found")
-    return job
-
-
-async def _read(session: Any, job: ImportJob) -> dict[str, Any]:
-    processed, chunks_done = await repo.progress(session, job.id)
-    view = jobs.job_view(job, processed, chunks_done)
-    if view["summary"] is None and chunks_done:
-        summary = domain.empty_summary()
-        for c in await repo.done_chunks(session, job.id):
-            summary = domain.add_summaries(summary, c.summary)
-        view["summary"] = summary
-    return view
 
 
 @router.post(
@@ -133,15 +104,12 @@ async def create_import(
         worker = getattr(request.app.state, "import_worker", None)
         if worker is not None:
             worker.wake.set()
-    async with session.begin():
-        return await _read(session, job)
+    return await service.import_view(session, job)
 
 
 @router.get("/imports/{import_id}", response_model=ImportRead, summary="Status, progress and summary")
 async def get_import(import_id: uuid.UUID, session: SessionDep, principal: Importer) -> dict[str, Any]:
-    async with session.begin():
-        job = await _job(session, import_id, principal)
-        return await _read(session, job)
+    return await service.get_import(session, principal, import_id)
 
 
 @router.get(
@@ -156,9 +124,7 @@ async def list_import_errors(
     principal: Importer,
     level: Annotated[str | None, Query(pattern="^(error|flagged)$")] = None,
 ) -> dict[str, Any]:
-    async with session.begin():
-        await _job(session, import_id, principal)
-        rows, cursor = await repo.issues_page(session, import_id, page, level)
+    rows, cursor = await service.import_issues(session, principal, import_id, page, level)
     return {
         "items": [
             {

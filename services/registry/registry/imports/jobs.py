@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import uuid
 from datetime import timedelta
-from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -133,7 +132,7 @@ async def run_job(
 ) -> None:
     """Run a claimed job from its first chunk not yet done to the end, then write the summary."""
     async with sessionmaker() as session, session.begin():
-        job = await session.get_one(ImportJob, job_id)
+        job = await repo.job_by_id(session, job_id)
         payload = await repo.payload_of(session, job_id)
         done = {c.chunk_no for c in await repo.done_chunks(session, job_id)}
     chunks = domain.chunk(domain.group_families(list(domain.parse(payload, job.format))), chunk_rows)  # type: ignore[arg-type]
@@ -227,30 +226,3 @@ class ImportWorker:
             self.wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), self.poll_interval)
-
-
-def job_view(job: ImportJob, processed_rows: int, chunks_done: int) -> dict[str, Any]:
-    summary = job.summary
-    return {
-        "id": job.id,
-        "status": job.status,
-        "mode": job.mode,
-        "format": job.format,
-        "on_mismatch": job.on_mismatch,
-        "size_bytes": job.size_bytes,
-        "total_rows": job.total_rows,
-        "processed_rows": processed_rows,
-        "chunks_total": job.chunks_total,
-        "chunks_done": chunks_done,
-        "progress": 1.0
-        if job.status == "done"
-        else round(processed_rows / job.total_rows, 4)
-        if job.total_rows
-        else 0.0,
-        "summary": summary,
-        "error": job.error,
-        "created_at": job.created_at,
-        "started_at": job.started_at,
-        "finished_at": job.finished_at,
-        "errors_url": f"/v1/imports/{job.id}/errors",
-    }

@@ -175,3 +175,30 @@ async def add_job(session: AsyncSession, job: ImportJob, payload: bytes) -> None
     session.add(job)
     await session.flush()
     await session.execute(insert(ImportFile).values(job_id=job.id, payload=payload))
+
+
+async def get_job(session: AsyncSession, job_id: uuid.UUID) -> ImportJob | None:
+    return await session.scalar(select(ImportJob).where(ImportJob.id == job_id))
+
+
+async def job_by_id(session: AsyncSession, job_id: uuid.UUID) -> ImportJob:
+    return await session.get_one(ImportJob, job_id)
+
+
+async def add_chunk(
+    session: AsyncSession, job_id: uuid.UUID, chunk_no: int, rows: int, summary: dict[str, Any]
+) -> None:
+    await session.execute(
+        insert(ImportChunk).values(job_id=job_id, chunk_no=chunk_no, rows=rows, summary=summary)
+    )
+
+
+async def chunk_exists(session: AsyncSession, job_id: uuid.UUID, chunk_no: int) -> bool:
+    found = await session.scalar(
+        select(ImportChunk.chunk_no).where(ImportChunk.job_id == job_id, ImportChunk.chunk_no == chunk_no)
+    )
+    return found is not None
+
+
+async def person_by_id(session: AsyncSession, person_id: uuid.UUID) -> Person:
+    return await session.get_one(Person, person_id)

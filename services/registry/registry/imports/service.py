@@ -18,7 +18,6 @@ from datetime import date
 from typing import Any, cast
 
 import numpy as np
-from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -36,11 +35,12 @@ from registry.identity.domain import mask_nik
 from registry.imports import domain
 from registry.imports import repository as repo
 from registry.imports.domain import FamilyGroup, ImportRow, Issue
-from registry.imports.models import ImportChunk, ImportIssue, ImportJob
+from registry.imports.models import ImportIssue, ImportJob
 from registry.models import outbox
 from registry.pii import PiiVault
 from shared.auth import Principal
 from shared.db import new_id, utcnow
+from shared.errors import NotFound
 from shared.events import EventData
 from shared.events.envelope import build_envelope
 from shared.events.registry import (
@@ -51,6 +51,8 @@ from shared.events.registry import (
     PersonUpdated,
     StuntingRiskChanged,
 )
+from shared.regions import is_within
+from shared.web.pagination import PageParams
 
 # Person attributes an import may change on an existing record (the NIK is the key, never changed here).
 PERSON_FIELDS = (
@@ -656,7 +658,7 @@ async def _apply_existing(
         await refresh_krs(session, family)
     for pp in p.persons:
         if pp.measurement == "create":
-            person = await session.get_one(Person, ids[pp.row_no])
+            person = await repo.person_by_id(session, ids[pp.row_no])
             m = _build(person, family, _values(pp.row), principal)
             session.add(m)
             await session.flush()
@@ -814,9 +816,7 @@ async def record_chunk(
     session: AsyncSession, job_id: uuid.UUID, chunk_no: int, rows: int, result: ChunkResult
 ) -> None:
     """The chunk marker and its issues, in the chunk's transaction (so a resumed job skips it exactly)."""
-    await session.execute(
-        insert(ImportChunk).values(job_id=job_id, chunk_no=chunk_no, rows=rows, summary=result.summary)
-    )
+    await repo.add_chunk(session, job_id, chunk_no, rows, result.summary)
     issue_rows = [
         {"id": new_id(), "job_id": job_id, "row_no": i.row_no, "field": i.field, "rule": i.rule,
          "message": i.message, "level": i.level, "person_id": None}
@@ -830,10 +830,7 @@ async def record_chunk(
 
 
 async def chunk_done(session: AsyncSession, job_id: uuid.UUID, chunk_no: int) -> bool:
-    found = await session.scalar(
-        select(ImportChunk.chunk_no).where(ImportChunk.job_id == job_id, ImportChunk.chunk_no == chunk_no)
-    )
-    return found is not None
+    return await repo.chunk_exists(session, job_id, chunk_no)
 
 
 def nik_indexes(vault: PiiVault, groups: Sequence[FamilyGroup]) -> dict[bytes, int]:
@@ -844,3 +841,79 @@ def nik_indexes(vault: PiiVault, groups: Sequence[FamilyGroup]) -> dict[bytes, i
             if r.data is not None and r.data.nik:
                 out.setdefault(vault.index("nik", domain.digits(r.data.nik)), r.row_no)
     return out
+
+
+# ------------------------------------------------------------------------------------------ reads
+
+
+def _visible(job: ImportJob, principal: Principal) -> bool:
+    """A job is seen by callers whose region contains the uploader's region (national callers see all)."""
+    if principal.region is None:
+        return True
+    return job.region is not None and is_within(job.region, principal.region)
+
+
+async def _job(session: AsyncSession, job_id: uuid.UUID, principal: Principal) -> ImportJob:
+    job = await repo.get_job(session, job_id)
+    if job is None or not _visible(job, principal):
+        raise NotFound("import not found")
+    return job
+
+
+def job_view(job: ImportJob, processed_rows: int, chunks_done: int) -> dict[str, Any]:
+    summary = job.summary
+    return {
+        "id": job.id,
+        "status": job.status,
+        "mode": job.mode,
+        "format": job.format,
+        "on_mismatch": job.on_mismatch,
+        "size_bytes": job.size_bytes,
+        "total_rows": job.total_rows,
+        "processed_rows": processed_rows,
+        "chunks_total": job.chunks_total,
+        "chunks_done": chunks_done,
+        "progress": 1.0
+        if job.status == "done"
+        else round(processed_rows / job.total_rows, 4)
+        if job.total_rows
+        else 0.0,
+        "summary": summary,
+        "error": job.error,
+        "created_at": job.created_at,
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
+        "errors_url": f"/v1/imports/{job.id}/errors",
+    }
+
+
+async def _read(session: AsyncSession, job: ImportJob) -> dict[str, Any]:
+    processed, chunks_done = await repo.progress(session, job.id)
+    view = job_view(job, processed, chunks_done)
+    if view["summary"] is None and chunks_done:
+        summary = domain.empty_summary()
+        for c in await repo.done_chunks(session, job.id):
+            summary = domain.add_summaries(summary, c.summary)
+        view["summary"] = summary
+    return view
+
+
+async def import_view(session: AsyncSession, job: ImportJob) -> dict[str, Any]:
+    """Status, progress and summary of a job the caller has just submitted."""
+    async with session.begin():
+        return await _read(session, job)
+
+
+async def get_import(session: AsyncSession, principal: Principal, job_id: uuid.UUID) -> dict[str, Any]:
+    """Status, progress and summary of a job visible to the caller."""
+    async with session.begin():
+        return await _read(session, await _job(session, job_id, principal))
+
+
+async def import_issues(
+    session: AsyncSession, principal: Principal, job_id: uuid.UUID, params: PageParams, level: str | None
+) -> tuple[list[ImportIssue], str | None]:
+    """A page of a visible job's rejected rows and flagged conflicts, in row order."""
+    async with session.begin():
+        await _job(session, job_id, principal)
+        return await repo.issues_page(session, job_id, params, level)
