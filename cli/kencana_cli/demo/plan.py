@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from faker import Faker
 from registry.identity.domain import make_kk, make_nik
@@ -180,7 +180,8 @@ class _Builder:
             "marital_status": marital,
         }
         if nik:
-            body["nik"] = make_nik(village.district, birth, sex, self.serials.next_nik(village.district))
+            nik_sex: Literal["L", "P"] = "L" if sex == "L" else "P"
+            body["nik"] = make_nik(village.district, birth, nik_sex, self.serials.next_nik(village.district))
         if relation in ("kepala_keluarga", "istri", "suami"):
             body["education"] = self.rng.choice(["SD", "SMP", "SMA", "SMA", "D3", "S1"])
             body["occupation"] = self.rng.choice(
