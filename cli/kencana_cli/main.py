@@ -127,8 +127,8 @@ def zscore(
     """Score a survey file offline (WHO 2006 HAZ/WAZ/WHZ, flags and classes)."""
     from registry.anthropometry.survey import score_csv
 
-    summary = score_csv(input_csv, output_csv)
-    typer.echo(str(summary))
+    rows_with_errors = score_csv(input_csv, output_csv)
+    typer.echo(f"wrote {output_csv}; rows that could not be scored: {rows_with_errors} (see the error column)")
 
 
 def _load_optional_commands() -> None:
