@@ -6,9 +6,8 @@ import csv
 from pathlib import Path
 
 import jwt
-from typer.testing import CliRunner
-
 from kencana_cli.main import app
+from typer.testing import CliRunner
 
 runner = CliRunner()
 
