@@ -128,7 +128,9 @@ def zscore(
     from registry.anthropometry.survey import score_csv
 
     rows_with_errors = score_csv(input_csv, output_csv)
-    typer.echo(f"wrote {output_csv}; rows that could not be scored: {rows_with_errors} (see the error column)")
+    typer.echo(
+        f"wrote {output_csv}; rows that could not be scored: {rows_with_errors} (see the error column)"
+    )
 
 
 def _load_optional_commands() -> None:
