@@ -12,7 +12,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from kencana_cli.demo.api import Api, DemoError, poll, problem, rule_of
+from kencana_cli.demo.api import Api, DemoError, problem, rule_of
 from kencana_cli.demo.plan import BUSINESSES, GROUP_NAMES, KITCHEN_RWS, FamilyPlan, Plan, Village
 
 MEMBERS_PER_GROUP = 10
@@ -460,21 +460,3 @@ class Seeder:
 async def _found() -> dict[str, Any]:
     """Lookup for records the demo never reads back: a conflict or replay simply means 'already there'."""
     return {}
-
-
-async def wait_for_placements(
-    api: Api, children: list[tuple[str, str]], timeout: float
-) -> tuple[bool, float]:
-    """Wait until DASHAT has placed each (person id, village) child: enrolled, or waitlisted when full."""
-
-    async def placed() -> bool:
-        for pid, village in children:
-            if (await api.get("dashat", "/v1/enrolments", params={"person_id": pid}))["items"]:
-                continue
-            waiting = await api.all_pages("dashat", "/v1/waitlist", {"region": village})
-            if not any(w["person_id"] == pid for w in waiting):
-                return False
-        return True
-
-    done, waited = await poll(placed, timeout=timeout, interval=0.5)
-    return bool(done), waited
