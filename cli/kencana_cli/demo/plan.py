@@ -2,7 +2,7 @@
 
 Pure: nothing here talks to a service. Adults' birth dates are anchored on January 1st of the current year so
 their NIKs (which encode the birth date) stay the same from one day to the next; a baduta's birth and measurement
-dates are anchored on the first day of the current month, so a re-import within the month finds the same child
+dates are anchored on the first day of the current month (the posyandu weighing day), so a re-import within the month finds the same child
 (a person without NIK is matched by name and birth date) and the child stays under two all month.
 """
 
@@ -256,7 +256,9 @@ class _Builder:
             birth = self.month - timedelta(days=age_days)
             members.append(self.person(village, "anak", sex, birth, "belum_kawin", nik=False))
             if not story:
-                measured = self.month - timedelta(days=rng.randint(0, min(25, age_days - 1)))
+                # Weighed at the posyandu on the 1st: inside this month's indicators, never in the future,
+                # and the same date on every run of the month (the import matches a measurement by its date).
+                measured = self.month
                 haz = max(-4.8, min(3.0, rng.gauss(-1.15, 1.05)))
                 waz = max(-4.0, min(2.5, 0.6 * haz + rng.gauss(0, 0.75)))
                 drawn = draw_child(sex, (measured - birth).days, haz, waz)
