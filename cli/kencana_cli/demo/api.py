@@ -16,6 +16,7 @@ SERVICES = ("registry", "uppka", "dashat", "reporting")
 ADMIN_SCOPES = [
     "registry:read",
     "registry:write",
+    "registry:import",
     "uppka:read",
     "uppka:write",
     "dashat:read",
@@ -64,6 +65,10 @@ class Tally:
         bucket = self.created if created else self.reused
         bucket[kind] = bucket.get(kind, 0) + 1
 
+    def add_many(self, kind: str, *, created: bool, count: int) -> None:
+        bucket = self.created if created else self.reused
+        bucket[kind] = bucket.get(kind, 0) + count
+
     def fail(self, kind: str, why: str) -> None:
         self.failed.setdefault(kind, []).append(why)
 
@@ -96,6 +101,7 @@ class Api:
         path: str,
         *,
         json: Any = None,
+        content: bytes | None = None,
         params: dict[str, Any] | None = None,
         key: str | None = None,
         token: str | None = None,
@@ -112,7 +118,7 @@ class Api:
             try:
                 async with self.gate:
                     response = await self.clients[svc].request(
-                        method, path, json=json, params=params, headers=sent
+                        method, path, json=json, content=content, params=params, headers=sent
                     )
             except httpx.TransportError as exc:
                 if attempt == attempts - 1:

@@ -1,8 +1,9 @@
 """The synthetic programme, drawn from a seeded RNG: the same seed and day give the same bodies.
 
 Pure: nothing here talks to a service. Adults' birth dates are anchored on January 1st of the current year so
-their NIKs (which encode the birth date) stay the same from one day to the next; children's ages are anchored on
-today so a baduta stays under two.
+their NIKs (which encode the birth date) stay the same from one day to the next; a baduta's birth and measurement
+dates are anchored on the first day of the current month (the posyandu weighing day), so a re-import within the month finds the same child
+(a person without NIK is matched by name and birth date) and the child stays under two all month.
 """
 
 from __future__ import annotations
@@ -166,6 +167,7 @@ class _Builder:
         self.fake.seed_instance(seed)
         self.anchor = anchor
         self.ref = date(anchor.year, 1, 1)
+        self.month = anchor.replace(day=1)
         self.serials = _Serials()
 
     def person(
@@ -249,11 +251,14 @@ class _Builder:
         has_baduta = story or (mother_age < 42 and rng.random() < 0.32)
         if has_baduta:
             sex = rng.choice("LP")
-            age_days = rng.randint(380, 460) if story else rng.randint(40, 700)
-            birth = anchor - timedelta(days=age_days)
+            # At most 690 days on the 1st: still under two (730 days) on the month's last day.
+            age_days = rng.randint(380, 460) if story else rng.randint(40, 690)
+            birth = self.month - timedelta(days=age_days)
             members.append(self.person(village, "anak", sex, birth, "belum_kawin", nik=False))
             if not story:
-                measured = anchor - timedelta(days=rng.randint(0, min(25, age_days - 1)))
+                # Weighed at the posyandu on the 1st: inside this month's indicators, never in the future,
+                # and the same date on every run of the month (the import matches a measurement by its date).
+                measured = self.month
                 haz = max(-4.8, min(3.0, rng.gauss(-1.15, 1.05)))
                 waz = max(-4.0, min(2.5, 0.6 * haz + rng.gauss(0, 0.75)))
                 drawn = draw_child(sex, (measured - birth).days, haz, waz)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import random
 import time
 from dataclasses import dataclass, field
@@ -12,9 +14,33 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from kencana_cli.demo.api import Api, DemoError, poll, problem, rule_of
+from kencana_cli.demo.api import Api, DemoError, problem, rule_of
 from kencana_cli.demo.plan import BUSINESSES, GROUP_NAMES, KITCHEN_RWS, FamilyPlan, Plan, Village
 
+# The import's columns the plan fills (the family's, the person's, a baduta's measurement).
+IMPORT_COLUMNS = (
+    "kk_number",
+    "village_code",
+    "rw",
+    "rt",
+    "street",
+    "welfare_decile",
+    "drinking_water_source",
+    "latrine_type",
+    "nik",
+    "name",
+    "sex",
+    "birth_date",
+    "relation",
+    "marital_status",
+    "education",
+    "occupation",
+    "measured_on",
+    "weight_kg",
+    "lenhei_cm",
+    "position",
+)
+IMPORT_DEADLINE = 600.0
 MEMBERS_PER_GROUP = 10
 REPORT_MONTHS = 6
 REPLICA_DEADLINE = 120.0  # seconds uppka may take to learn a registry person from Kafka
@@ -55,6 +81,7 @@ class Seeder:
     def __init__(self, api: Api, plan: Plan, console: Console) -> None:
         self.api, self.plan, self.console = api, plan, console
         self.out = Seeded()
+        self.import_summary: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------------------------------ places
 
@@ -121,28 +148,152 @@ class Seeder:
 
     # ------------------------------------------------------------------------------------------ families
 
-    async def _existing_family(self, fp: FamilyPlan) -> dict[str, Any] | None:
-        r = await self.api.call("registry", "POST", "/v1/persons:search", json={"nik": fp.head_nik})
-        if r.status_code != 200 or not r.json()["items"]:
-            return None
-        family_id = r.json()["items"][0]["family_id"]
-        return dict(await self.api.get("registry", f"/v1/families/{family_id}"))
+    async def registered(self) -> dict[int, dict[str, Any]]:
+        """The plan's families the registry already holds, with their members, read from the village lists.
 
-    async def family(self, fp: FamilyPlan) -> dict[str, Any] | None:
-        body = dict(fp.body)
-        if fp.village.code in self.out.kampung_kb:
-            body["kampung_kb_id"] = self.out.kampung_kb[fp.village.code]
-        family = await self.api.create(
-            "family", "registry", "/v1/families", body, key=fp.key, lookup=lambda: self._existing_family(fp)
+        A family is recognised by its head's name and birth date in its village (the NIK is masked in lists);
+        an ambiguous or missing match is settled by a search on the head's NIK.
+        """
+        villages = sorted({fp.village.code for fp in self._all_families()})
+        persons_by_village, families_by_village = await asyncio.gather(
+            asyncio.gather(*(self.api.all_pages("registry", "/v1/persons", {"region": v}) for v in villages)),
+            asyncio.gather(
+                *(self.api.all_pages("registry", "/v1/families", {"region": v}) for v in villages)
+            ),
         )
-        if family is None:
-            return None
-        # Match the plan's members to the records by name: the order of the answer is not a contract.
-        by_name = {m["name"]: m for m in family["members"]}
-        members = [by_name.get(p["name"]) for p in fp.body["members"]]
+        members: dict[str, list[dict[str, Any]]] = {}
+        for persons in persons_by_village:
+            for person in persons:
+                members.setdefault(person["family_id"], []).append(person)
+        families = {f["id"]: f for batch in families_by_village for f in batch}
+        heads: dict[tuple[str, str, str], list[str]] = {}
+        for family_id, people in members.items():
+            family = families.get(family_id)
+            for person in people:
+                if family is not None and person["relation"] == "kepala_keluarga":
+                    heads.setdefault(
+                        (family["village_code"], person["name"], person["birth_date"]), []
+                    ).append(family_id)
+        out: dict[int, dict[str, Any]] = {}
+        unsure: list[FamilyPlan] = []
+        for fp in self._all_families():
+            head = fp.body["members"][0]
+            found = heads.get((fp.village.code, head["name"], head["birth_date"]), [])
+            if len(found) == 1:
+                out[fp.n] = self._matched(fp, families[found[0]], members[found[0]])
+            elif found:
+                unsure.append(fp)
+
+        async def by_nik(fp: FamilyPlan) -> None:
+            r = await self.api.call("registry", "POST", "/v1/persons:search", json={"nik": fp.head_nik})
+            if r.status_code == 200 and r.json()["items"]:
+                family_id = r.json()["items"][0]["family_id"]
+                if family_id in families:
+                    out[fp.n] = self._matched(fp, families[family_id], members.get(family_id, []))
+
+        await asyncio.gather(*(by_nik(fp) for fp in unsure))
+        return out
+
+    def _all_families(self) -> list[FamilyPlan]:
+        return [self.plan.story, *self.plan.families]
+
+    @staticmethod
+    def _matched(fp: FamilyPlan, family: dict[str, Any], people: list[dict[str, Any]]) -> dict[str, Any]:
+        """The registry's family with the plan's members in plan order (None for one it does not hold).
+
+        `exact` says whether every planned member is there with the planned birth date; a baduta registered in
+        another month (its birth date is anchored on the month) is still found by its name.
+        """
+        exact = {(p["name"], p["birth_date"]): p for p in people}
+        by_name = {p["name"]: p for p in people}
+        planned = [exact.get((m["name"], m["birth_date"])) for m in fp.body["members"]]
+        return {
+            **family,
+            "exact": all(p is not None for p in planned),
+            "planned_members": [
+                p if p is not None else by_name.get(m["name"])
+                for p, m in zip(planned, fp.body["members"], strict=True)
+            ],
+        }
+
+    def import_file(self, known: dict[int, dict[str, Any]]) -> tuple[bytes, int, int]:
+        """The families as a Pendataan Keluarga CSV, one row per person with the baduta's measurement on its row.
+
+        A family the registry holds with other members than planned (a baduta registered in another month,
+        when its anchored birth date differed) is left out: a re-import would add that child a second time.
+        Returns the file, its families and the families left out.
+        """
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=IMPORT_COLUMNS, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        families = skipped = 0
+        for fp in self._all_families():
+            found = known.get(fp.n)
+            if found is not None and not found["exact"]:
+                skipped += 1
+                continue
+            measured = {e.member: e.body for e in fp.extras if e.kind == "measurement"}
+            family_cells = {k: v for k, v in fp.body.items() if k != "members"}
+            for n, member in enumerate(fp.body["members"]):
+                writer.writerow({**family_cells, **member, **measured.get(n, {})})
+            families += 1
+        return out.getvalue().encode(), families, skipped
+
+    async def bulk_import(self, bar: Progress, payload: bytes, rows: int) -> None:
+        """`POST /v1/imports?mode=commit`; a large file becomes a job whose Location is polled to the end."""
+        task = bar.add_task("families and baduta (bulk import)", total=rows)
+        r = await self.api.call(
+            "registry",
+            "POST",
+            "/v1/imports",
+            content=payload,
+            params={"mode": "commit"},
+            headers={"Content-Type": "text/csv"},
+            attempts=3,
+        )
+        if r.status_code not in (201, 202):
+            raise DemoError(f"the registry refused the import: {problem(r)}")
+        job = r.json()
+        location = r.headers.get("Location", f"/v1/imports/{job['id']}")
+        started = time.monotonic()
+        while job["status"] not in ("done", "failed"):
+            bar.update(task, total=job["total_rows"] or rows, completed=job["processed_rows"])
+            if time.monotonic() - started > IMPORT_DEADLINE:
+                raise DemoError(f"the import {location} did not finish within {IMPORT_DEADLINE:.0f} s")
+            await asyncio.sleep(0.5)
+            job = await self.api.get("registry", location)
+        if job["status"] == "failed":
+            raise DemoError(f"the import {location} failed: {job.get('error')}")
+        bar.update(task, total=job["total_rows"], completed=job["total_rows"])
+        summary = job["summary"]
+        for kind, counts in (
+            ("family", summary["families"]),
+            ("person", summary["persons"]),
+            ("measurement", summary["measurements"]),
+        ):
+            self.api.tally.add_many(kind, created=True, count=counts["created"])
+            self.api.tally.add_many(kind, created=False, count=counts["unchanged"] + counts["updated"])
+            if counts["rejected"]:
+                issues = await self.api.get(
+                    "registry", job["errors_url"], params={"level": "error", "limit": 3}
+                )
+                for issue in issues["items"]:
+                    self.api.tally.fail(
+                        kind,
+                        f"import row {issue['row']} {issue['field']}: {issue['rule']} ({issue['message']})",
+                    )
+        self.import_summary = summary
+
+    async def extras(self, fp: FamilyPlan, family: dict[str, Any]) -> None:
+        """What the import does not carry: KB status, pregnancy and catin screening.
+
+        The families are not linked to their Kampung KB: the import has no column for it, and a PATCH per family
+        would double this step and add one more event per family to project (minutes for 5,000 families).
+        """
+        members = family["planned_members"]
         for extra in fp.extras:
             person = members[extra.member]
-            if person is None:
+            if person is None or extra.kind == "measurement":  # measurements came with the import
                 continue
             pid = person["id"]
             key = f"{fp.key}-{extra.kind}-{extra.member}"
@@ -168,28 +319,40 @@ class Seeder:
                 await self.api.create(
                     "catin", "registry", "/v1/catin", {"person_id": pid, **extra.body}, key=key, lookup=_found
                 )
-            elif extra.kind == "measurement":
-                await self.api.create(
-                    "measurement",
-                    "registry",
-                    "/v1/measurements",
-                    {"person_id": pid, **extra.body},
-                    key=key,
-                    lookup=_found,
-                )
-        family["planned_members"] = members
-        return family
 
     async def families(self, bar: Progress) -> None:
-        task = bar.add_task("families, KB, pregnancies, catin, baduta", total=len(self.plan.families) + 1)
+        known = await self.registered()
+        payload, count, skipped = self.import_file(known)
+        if skipped:
+            self.api.tally.add_many("family", created=False, count=skipped)
+            self.console.print(
+                f"  {skipped} families registered in another month are kept as they are (not re-imported)"
+            )
+        rows = payload.count(b"\n") - 1
+        started = time.monotonic()
+        await self.bulk_import(bar, payload, rows)
+        done = self.import_summary or {}
+        self.console.print(
+            f"  import of {count} families ({rows} rows, {len(payload) / 1e6:.1f} MB) in"
+            f" {time.monotonic() - started:.1f} s: "
+            + "; ".join(
+                f"{kind} " + ", ".join(f"{n} {what}" for what, n in done.get(kind, {}).items() if n)
+                for kind in ("families", "persons", "measurements")
+                if any(done.get(kind, {}).values())
+            )
+        )
+        if self.api.tally.created.get("family") or self.api.tally.created.get("person"):
+            known = await self.registered()  # the new records' ids
+        task = bar.add_task("KB status, pregnancy, catin", total=len(known))
 
         async def one(fp: FamilyPlan) -> None:
-            family = await self.family(fp)
+            family = known.get(fp.n)
             if family is not None:
                 self.out.families[fp.n] = family
-            bar.advance(task)
+                await self.extras(fp, family)
+                bar.advance(task)
 
-        await asyncio.gather(*(one(fp) for fp in [self.plan.story, *self.plan.families]))
+        await asyncio.gather(*(one(fp) for fp in self._all_families()))
 
     # ------------------------------------------------------------------------------------------ UPPKA
 
@@ -460,21 +623,3 @@ class Seeder:
 async def _found() -> dict[str, Any]:
     """Lookup for records the demo never reads back: a conflict or replay simply means 'already there'."""
     return {}
-
-
-async def wait_for_placements(
-    api: Api, children: list[tuple[str, str]], timeout: float
-) -> tuple[bool, float]:
-    """Wait until DASHAT has placed each (person id, village) child: enrolled, or waitlisted when full."""
-
-    async def placed() -> bool:
-        for pid, village in children:
-            if (await api.get("dashat", "/v1/enrolments", params={"person_id": pid}))["items"]:
-                continue
-            waiting = await api.all_pages("dashat", "/v1/waitlist", {"region": village})
-            if not any(w["person_id"] == pid for w in waiting):
-                return False
-        return True
-
-    done, waited = await poll(placed, timeout=timeout, interval=0.5)
-    return bool(done), waited

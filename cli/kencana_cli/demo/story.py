@@ -12,11 +12,14 @@ from rich.table import Table
 
 from kencana_cli.demo.api import Api, DemoError, poll, problem, rule_of
 from kencana_cli.demo.growth import draw_child
+from kencana_cli.demo.pipeline import wait_for_pipeline
 from kencana_cli.demo.plan import Plan, today
 from kencana_cli.demo.seed import Seeded
 
 DEADLINE = 90.0
 CONTRIBUTION = 750_000
+# The story adds a handful of events: reporting projects them in seconds unless something is wrong.
+STORY_PIPELINE_DEADLINE = 120.0
 
 
 def flatten(value: Any, prefix: str = "") -> dict[str, float]:
@@ -218,20 +221,7 @@ class Story:
         )
         await self.meals()
         await self.contribution()
-        if before is not None:
-            # Reporting is a projection of the events: wait (bounded) until the story shows in the village.
-            async def moved() -> dict[str, dict[str, float]] | None:
-                now = await self.figures()
-                return now if now is not None and now.get(v.code) != before.get(v.code) else None
-
-            after, waited = await poll(moved, timeout=30, interval=0.5)
-            if after is None:
-                self.say(
-                    f"  [yellow]reporting showed no change within {waited:.0f} s; its figures so far:[/]"
-                )
-                after = await self.figures()
-            if after is not None:
-                self.show_change(before, after)
+        after = await self.settled("the story") if before is not None else None
 
         # The measurement was misread: the correction retracts the case and DASHAT withdraws the enrolment.
         fixed = draw_child(self.child["sex"], age_days, -0.8, -0.5)
@@ -266,6 +256,21 @@ class Story:
             f"  DASHAT withdraws the enrolment after {waited * 1000:.0f} ms: status {ended['status']},"
             f" exit reason [bold]{ended['exit_reason']}[/]"
         )
+        if before is not None and after is not None:
+            corrected = await self.settled("the correction")
+            self.show_change(before, after, corrected)
+
+    async def settled(self, why: str) -> dict[str, dict[str, float]] | None:
+        """Reporting's figures once every event so far is projected (or what it has at the deadline)."""
+        await wait_for_pipeline(
+            self.api,
+            self.console,
+            why=why,
+            region=self.village.province,
+            dashat_regions=[code for code, _ in self.plan.provinces],
+            deadline=STORY_PIPELINE_DEADLINE,
+        )
+        return await self.figures()
 
     async def meals(self) -> None:
         assert self.kitchen is not None
@@ -362,23 +367,44 @@ class Story:
             f" runway {summary['runway_days'] if summary['runway_days'] is not None else '-'} days"
         )
 
-    def show_change(self, before: dict[str, dict[str, float]], after: dict[str, dict[str, float]]) -> None:
+    def show_change(
+        self,
+        before: dict[str, dict[str, float]],
+        after: dict[str, dict[str, float]],
+        corrected: dict[str, dict[str, float]] | None,
+    ) -> None:
         table = Table(
-            title="Reporting: indicators before -> after the story", title_justify="left", show_edge=False
+            title="Reporting: indicators before the story, after it, and after the correction",
+            title_justify="left",
+            show_edge=False,
         )
-        for col in ("level", "region", "indicator", "before", "after"):
-            table.add_column(col)
+        for col in ("level", "region", "indicator", "before", "after story", "after correction"):
+            table.add_column(col, justify="right" if col.startswith(("before", "after")) else "left")
         for level, code, name in self.levels():
             b, a = before.get(code, {}), after.get(code, {})
-            changed = [k for k in a if a.get(k) != b.get(k)]
+            c = (corrected or {}).get(code, {})
+            changed = [k for k in {**a, **c} if a.get(k) != b.get(k) or (c and c.get(k) != b.get(k))]
             shown = [k for k in MAIN_INDICATORS if k in changed] + [
                 k for k in changed if k not in MAIN_INDICATORS
             ]
-            for k in shown[:8]:
-                table.add_row(level, name, k, _fmt(b.get(k)), _fmt(a.get(k)))
+            for k in shown[:10]:
+                table.add_row(
+                    level, name, k, _fmt(b.get(k)), _delta(b.get(k), a.get(k)), _delta(b.get(k), c.get(k))
+                )
             if not shown:
-                table.add_row(level, name, "(no change yet: reporting applies events as they arrive)", "", "")
+                table.add_row(level, name, "(no change: reporting did not catch up in time)", "", "", "")
         self.console.print(table)
+
+
+def _delta(before: float | None, now: float | None) -> str:
+    """The value with its change since before, e.g. `13 (+1)`."""
+    if now is None:
+        return "-"
+    if before is None or now == before:
+        return _fmt(now)
+    diff = now - before
+    sign = "+" if diff > 0 else "-"
+    return f"{_fmt(now)} ({sign}{_fmt(abs(diff))})"
 
 
 def _fmt(v: float | None) -> str:
