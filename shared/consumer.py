@@ -69,6 +69,9 @@ class _Prepared:
     handler: Handler
 
 
+_Pending = tuple[TopicPartition, ConsumerRecord[bytes, bytes], _Prepared | None]
+
+
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, runner: ConsumerRunner) -> None:
         self.runner = runner
@@ -87,10 +90,11 @@ class ConsumerRunner:
     Handlers are typed async functions `(session, envelope, data)` keyed by event type; they must not commit.
 
     By default every event is applied in its own transaction. With `batch_transaction=True` the records of one
-    poll share one transaction with a savepoint per record: a record that fails rolls back only its savepoint,
-    the records before it commit, and it then goes through the per-record path alone (fresh transaction per
-    attempt, backoff, dead letter) before the batch continues, so order, retries and dead letters stay as they
-    are. Offsets are still committed only after the transaction holding their records committed.
+    poll share one transaction (each still with its inbox row). When a record fails, the transaction is rolled
+    back, the records before it are applied again together, and the failing one goes through the per-record
+    path alone (fresh transaction per attempt, backoff, dead letter) before the batch goes on after it; so
+    order, retries and dead letters stay as they are. Offsets are committed only after the transaction that
+    holds their records committed.
     """
 
     def __init__(
@@ -327,56 +331,57 @@ class ConsumerRunner:
         return True
 
     async def _process_batch(self, items: list[tuple[TopicPartition, ConsumerRecord[bytes, bytes]]]) -> None:
-        """Apply one poll's records in as few transactions as possible (see the class docstring)."""
+        """Apply one poll's records in one transaction (see the class docstring)."""
         pending = [(tp, record, await self._prepare(record)) for tp, record in items]
         start = 0
         while start < len(pending):
-            start = await self._apply_chunk(pending, start)
+            failed = await self._try_chunk(pending, start, len(pending))
+            if failed is None:
+                return
+            # Nothing from `start` on is committed. The records before the failing one applied cleanly, so
+            # they are tried again together (one by one if that fails too); the failing one takes the
+            # per-record path, with its retries and dead letter, before anything after it.
+            if failed > start and await self._try_chunk(pending, start, failed) is not None:
+                for i in range(start, failed):
+                    await self._deliver_at(pending, i)
+            if failed < len(pending):
+                await self._deliver_at(pending, failed)
+            start = failed + 1
 
-    async def _apply_chunk(
-        self,
-        pending: list[tuple[TopicPartition, ConsumerRecord[bytes, bytes], _Prepared | None]],
-        start: int,
-    ) -> int:
-        """One transaction from `start` up to the first record that fails; returns where to go on."""
+    async def _try_chunk(self, pending: list[_Pending], start: int, end: int) -> int | None:
+        """Apply pending[start:end] in one transaction; None when it committed, else where it failed.
+
+        A failing handler rolls back the whole transaction (no savepoints: hundreds of subtransactions in one
+        transaction make PostgreSQL slow for every session); `end` means the commit itself failed.
+        """
         done: list[tuple[_Prepared, bool]] = []
-        index = start
+        at = end
         try:
             async with self.sessionmaker() as session, session.begin():
-                while index < len(pending):
-                    p = pending[index][2]
-                    if p is not None:
-                        token = set_correlation_id(p.envelope.correlationid or p.envelope.id)
-                        try:
-                            async with session.begin_nested():
-                                applied = await self._apply_in(session, p.envelope, p.data, p.handler)
-                        except Exception:
-                            # Only this record's savepoint is undone; it is handled alone below.
-                            break
-                        finally:
-                            reset_correlation_id(token)
-                        done.append((p, applied))
-                    index += 1
+                for at in range(start, end):
+                    p = pending[at][2]
+                    if p is None:
+                        continue
+                    token = set_correlation_id(p.envelope.correlationid or p.envelope.id)
+                    try:
+                        done.append((p, await self._apply_in(session, p.envelope, p.data, p.handler)))
+                    finally:
+                        reset_correlation_id(token)
+                at = end
         except Exception as exc:
-            # The transaction itself failed (e.g. the connection broke at commit): none of it is committed,
-            # so its records take the per-record path, which retries each in a fresh transaction.
-            log.warning("batch_failed", consumer=self.name, records=index - start, error=repr(exc)[:500])
-            for tp, record, p in pending[start:index]:
-                if p is not None:
-                    await self._deliver(p)
-                self._processed[tp] = record.offset + 1
-        else:
-            for p, applied in done:
-                await self._settled(p, applied)
-            for tp, record, _ in pending[start:index]:
-                self._processed[tp] = record.offset + 1
-        if index < len(pending):
-            tp, record, p = pending[index]
-            if p is not None:
-                await self._deliver(p)
+            log.warning("batch_rolled_back", consumer=self.name, records=end - start, error=repr(exc)[:500])
+            return at
+        for p, applied in done:
+            await self._settled(p, applied)
+        for tp, record, _ in pending[start:end]:
             self._processed[tp] = record.offset + 1
-            index += 1
-        return index
+        return None
+
+    async def _deliver_at(self, pending: list[_Pending], i: int) -> None:
+        tp, record, p = pending[i]
+        if p is not None:
+            await self._deliver(p)
+        self._processed[tp] = record.offset + 1
 
     async def _dead_letter(
         self, record: ConsumerRecord[bytes, bytes], error: BaseException, *, attempts: int

@@ -177,7 +177,7 @@ async def test_dlq_topic_creation_is_idempotent(kafka_bootstrap: str) -> None:
     await ensure_topics(kafka_bootstrap, [name], partitions=1)
 
 
-# --- batch mode: one transaction per poll, a savepoint per record ------------------------------------------
+# --- batch mode: one transaction per poll -----------------------------------------------------------------
 
 
 def _batch_runner(
@@ -238,7 +238,7 @@ async def test_batch_poison_in_the_middle_is_dead_lettered_and_the_others_apply_
     assert (again.outcome.applied, again.outcome.duplicates, again.outcome.dead_lettered) == (0, 0, 0)
 
 
-async def test_batch_transient_failure_rolls_back_only_its_record_and_retries_it(
+async def test_batch_transient_failure_leaves_no_partial_effect_and_retries_the_record(
     sessionmaker: async_sessionmaker[AsyncSession], kafka_bootstrap: str, topic_factory: Any
 ) -> None:
     topic = await topic_factory("bflaky", partitions=1)
@@ -246,7 +246,7 @@ async def test_batch_transient_failure_rolls_back_only_its_record_and_retries_it
     flaky, failed = envs[2].id, []
 
     async def fails_once(session: AsyncSession, envelope: CloudEvent, data: Any) -> None:
-        # The effect is written before the failure, so a savepoint that was not rolled back would keep it.
+        # The effect is written before the failure: it must be rolled back, not kept beside the retry's.
         await record_effect(session, envelope, data)
         if envelope.id == flaky and not failed:
             failed.append(envelope.id)

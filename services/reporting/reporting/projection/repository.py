@@ -6,15 +6,12 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reporting.projection import domain
-from reporting.projection.models import Entity, Fact, Place, ProjectionStatus
-
-# Large deltas (a family moving with many facts) are written in slices to keep statements small.
-_CHUNK = 1000
+from reporting.projection.models import Entity, Place, ProjectionStatus
 
 
 async def load_entity(session: AsyncSession, kind: str, entity_id: str) -> Entity | None:
@@ -70,21 +67,38 @@ async def save_entity(
     )
 
 
+# One statement per delta however many rows it touches; the arrays keep its text (and so the compiled
+# statement and the server's prepared plan) the same for every event, where a multi-row VALUES list was
+# compiled afresh each time and cost more CPU than the rest of the projection.
+_UPSERT_FACTS = text(
+    """
+    INSERT INTO rep_fact (region, grain, period_start, measure, level, value)
+    SELECT * FROM unnest(
+        CAST(:regions AS text[]), CAST(:grains AS text[]), CAST(:starts AS date[]),
+        CAST(:measures AS text[]), CAST(:levels AS smallint[]), CAST(:vals AS bigint[])
+    )
+    ON CONFLICT (region, grain, period_start, measure) DO UPDATE SET value = rep_fact.value + excluded.value
+    """
+)
+
+
 async def apply_delta(session: AsyncSession, delta: Mapping[str, int]) -> None:
     """Add a contribution difference to every fact row it rolls up into, in the caller's transaction."""
-    rows = [
-        {"region": r, "grain": g, "period_start": p, "measure": m, "level": lvl, "value": v}
-        # Sorted so concurrent writers lock rows in the same order (no deadlocks).
-        for (r, g, p, m), (lvl, v) in sorted(domain.expand(delta).items())
-    ]
-    for i in range(0, len(rows), _CHUNK):
-        stmt = insert(Fact).values(rows[i : i + _CHUNK])
-        await session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[Fact.region, Fact.grain, Fact.period_start, Fact.measure],
-                set_={"value": Fact.value + stmt.excluded.value},
-            )
-        )
+    # Sorted so concurrent writers lock rows in the same order (no deadlocks).
+    rows = sorted(domain.expand(delta).items())
+    if not rows:
+        return
+    await session.execute(
+        _UPSERT_FACTS,
+        {
+            "regions": [r for (r, _, _, _), _ in rows],
+            "grains": [g for (_, g, _, _), _ in rows],
+            "starts": [p for (_, _, p, _), _ in rows],
+            "measures": [m for (_, _, _, m), _ in rows],
+            "levels": [lvl for _, (lvl, _) in rows],
+            "vals": [v for _, (_, v) in rows],
+        },
+    )
 
 
 async def upsert_place(session: AsyncSession, region: str, village_code: str, kampung_kb: str | None) -> None:
