@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
-from typing import Any
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, cast
 
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, SessionTransaction
 
 from reporting.projection import domain
 from reporting.projection.models import Entity, Place, ProjectionStatus
@@ -67,9 +69,11 @@ async def save_entity(
     )
 
 
-# One statement per delta however many rows it touches; the arrays keep its text (and so the compiled
-# statement and the server's prepared plan) the same for every event, where a multi-row VALUES list was
-# compiled afresh each time and cost more CPU than the rest of the projection.
+# All fact deltas and freshness counts of one transaction are summed in memory and written once, just before
+# it commits: the consumer applies a whole poll in one transaction, and upserting the same national and
+# provincial rows (and the per-topic status row) once per event made PostgreSQL walk ever longer chains of
+# row versions. Nothing reads rep_fact or projection_status inside a projection transaction, so deferring
+# the writes to its end changes nothing that anyone can observe.
 _UPSERT_FACTS = text(
     """
     INSERT INTO rep_fact (region, grain, period_start, measure, level, value)
@@ -80,25 +84,80 @@ _UPSERT_FACTS = text(
     ON CONFLICT (region, grain, period_start, measure) DO UPDATE SET value = rep_fact.value + excluded.value
     """
 )
+_BUFFER = "reporting.projection.pending"
+
+
+@dataclass
+class _Pending:
+    """Writes owed by the current transaction; flushed by `before_commit`."""
+
+    facts: dict[tuple[str, str, date, str], list[int]] = field(default_factory=dict)
+    status: dict[str, tuple[datetime, int]] = field(default_factory=dict)
+    broken: bool = False
+
+
+def _pending(session: AsyncSession) -> _Pending:
+    pending = session.info.get(_BUFFER)
+    if pending is None:
+        pending = session.info[_BUFFER] = _Pending()
+        event.listen(session.sync_session, "before_commit", _flush)
+        event.listen(session.sync_session, "after_soft_rollback", _rolled_back)
+    return cast(_Pending, pending)
+
+
+def _flush(sync_session: Session) -> None:
+    # Runs inside the async session's greenlet, so the sync execute is fine here.
+    pending: _Pending = sync_session.info[_BUFFER]
+    if pending.broken:
+        raise RuntimeError("a savepoint was rolled back over buffered projection writes")
+    rows = sorted((k, lvl, v) for k, (lvl, v) in pending.facts.items() if v)
+    pending.facts = {}
+    if rows:
+        sync_session.execute(
+            _UPSERT_FACTS,
+            {
+                "regions": [r for (r, _, _, _), _, _ in rows],
+                "grains": [g for (_, g, _, _), _, _ in rows],
+                "starts": [p for (_, _, p, _), _, _ in rows],
+                "measures": [m for (_, _, _, m), _, _ in rows],
+                "levels": [lvl for _, lvl, _ in rows],
+                "vals": [v for _, _, v in rows],
+            },
+        )
+    status, pending.status = pending.status, {}
+    for topic, (event_time, count) in sorted(status.items()):
+        stmt = insert(ProjectionStatus).values(
+            topic=topic, last_event_time=event_time, last_applied_at=func.now(), events_applied=count
+        )
+        sync_session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[ProjectionStatus.topic],
+                set_={
+                    "last_event_time": func.greatest(
+                        ProjectionStatus.last_event_time, stmt.excluded.last_event_time
+                    ),
+                    "last_applied_at": func.now(),
+                    "events_applied": ProjectionStatus.events_applied + stmt.excluded.events_applied,
+                },
+            )
+        )
+
+
+def _rolled_back(sync_session: Session, transaction: SessionTransaction) -> None:
+    pending: _Pending = sync_session.info[_BUFFER]
+    if transaction.nested:
+        # Which buffered writes belonged to the savepoint is unknown: fail the commit rather than guess.
+        pending.broken = bool(pending.facts or pending.status)
+    else:
+        pending.facts, pending.status, pending.broken = {}, {}, False
 
 
 async def apply_delta(session: AsyncSession, delta: Mapping[str, int]) -> None:
-    """Add a contribution difference to every fact row it rolls up into, in the caller's transaction."""
-    # Sorted so concurrent writers lock rows in the same order (no deadlocks).
-    rows = sorted(domain.expand(delta).items())
-    if not rows:
-        return
-    await session.execute(
-        _UPSERT_FACTS,
-        {
-            "regions": [r for (r, _, _, _), _ in rows],
-            "grains": [g for (_, g, _, _), _ in rows],
-            "starts": [p for (_, _, p, _), _ in rows],
-            "measures": [m for (_, _, _, m), _ in rows],
-            "levels": [lvl for _, (lvl, _) in rows],
-            "vals": [v for _, (_, v) in rows],
-        },
-    )
+    """Add a contribution difference to every fact row it rolls up into, when the transaction commits."""
+    facts = _pending(session).facts
+    for k, (level, v) in domain.expand(delta).items():
+        row = facts.setdefault(k, [level, 0])
+        row[1] += v
 
 
 async def upsert_place(session: AsyncSession, region: str, village_code: str, kampung_kb: str | None) -> None:
@@ -121,22 +180,10 @@ async def upsert_row(session: AsyncSession, table: Any, values: dict[str, Any], 
 
 
 async def touch_status(session: AsyncSession, topic: str, event_time: datetime) -> None:
-    """Freshness: latest event time applied on a topic (never moves back for a late event)."""
-    stmt = insert(ProjectionStatus).values(
-        topic=topic, last_event_time=event_time, last_applied_at=func.now(), events_applied=1
-    )
-    await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[ProjectionStatus.topic],
-            set_={
-                "last_event_time": func.greatest(
-                    ProjectionStatus.last_event_time, stmt.excluded.last_event_time
-                ),
-                "last_applied_at": func.now(),
-                "events_applied": ProjectionStatus.events_applied + 1,
-            },
-        )
-    )
+    """Freshness: latest event time applied on a topic (never moves back for a late event), at commit."""
+    status = _pending(session).status
+    latest, count = status.get(topic, (event_time, 0))
+    status[topic] = (max(latest, event_time), count + 1)
 
 
 async def set_offset_lag(session: AsyncSession, lags: Mapping[str, int]) -> None:
