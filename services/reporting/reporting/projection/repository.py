@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import event, func, select, text
+from sqlalchemy import event, func, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
@@ -27,6 +27,20 @@ async def load_entity(session: AsyncSession, kind: str, entity_id: str) -> Entit
             .execution_options(populate_existing=True)
         )
     ).scalar_one_or_none()
+
+
+async def load_entities(session: AsyncSession, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Entity]:
+    """Several entity rows (an entity and its owner) in one round trip, locked like `load_entity`."""
+    rows = (
+        await session.execute(
+            select(Entity)
+            .where(tuple_(Entity.kind, Entity.entity_id).in_(keys))
+            .order_by(Entity.kind, Entity.entity_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).scalars()
+    return {(e.kind, e.entity_id): e for e in rows}
 
 
 async def dependants(session: AsyncSession, owner_id: str) -> list[Entity]:
