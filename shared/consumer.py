@@ -59,6 +59,19 @@ class Outcome:
     last_event_time: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class _Prepared:
+    """A record whose envelope and payload parsed and whose type has a handler."""
+
+    record: ConsumerRecord[bytes, bytes]
+    envelope: CloudEvent
+    data: Any
+    handler: Handler
+
+
+_Pending = tuple[TopicPartition, ConsumerRecord[bytes, bytes], _Prepared | None]
+
+
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, runner: ConsumerRunner) -> None:
         self.runner = runner
@@ -75,6 +88,13 @@ class ConsumerRunner:
     """Consumes topics for one consumer group and applies each event exactly once to the database.
 
     Handlers are typed async functions `(session, envelope, data)` keyed by event type; they must not commit.
+
+    By default every event is applied in its own transaction. With `batch_transaction=True` the records of one
+    poll share one transaction (each still with its inbox row). When a record fails, the transaction is rolled
+    back, the records before it are applied again together, and the failing one goes through the per-record
+    path alone (fresh transaction per attempt, backoff, dead letter) before the batch goes on after it; so
+    order, retries and dead letters stay as they are. Offsets are committed only after the transaction that
+    holds their records committed.
     """
 
     def __init__(
@@ -93,6 +113,7 @@ class ConsumerRunner:
         dead_letter_replication_factor: int = 1,
         on_applied: Callable[[CloudEvent], Awaitable[None]] | None = None,
         before_offset_commit: Callable[[], Awaitable[None]] | None = None,
+        batch_transaction: bool = False,
     ) -> None:
         self.name = name
         self.topics = topics
@@ -107,6 +128,7 @@ class ConsumerRunner:
         self.dead_letter_replication_factor = dead_letter_replication_factor
         self.on_applied = on_applied
         self.before_offset_commit = before_offset_commit
+        self.batch_transaction = batch_transaction
         self.outcome = Outcome()
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
@@ -161,11 +183,16 @@ class ConsumerRunner:
         assert self._consumer is not None
         batches = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=self.max_records)
         count = 0
-        for tp, records in batches.items():
-            for record in records:
-                await self._process(record)
-                self._processed[tp] = record.offset + 1
-                count += 1
+        if self.batch_transaction:
+            items = [(tp, record) for tp, records in batches.items() for record in records]
+            await self._process_batch(items)
+            count = len(items)
+        else:
+            for tp, records in batches.items():
+                for record in records:
+                    await self._process(record)
+                    self._processed[tp] = record.offset + 1
+                    count += 1
         if count:
             if self.before_offset_commit is not None:
                 await self.before_offset_commit()
@@ -214,30 +241,41 @@ class ConsumerRunner:
         for tp, behind in self.lag().items():
             metrics.CONSUMER_LAG.labels(self.name, tp.topic, str(tp.partition)).set(behind)
 
-    async def _process(self, record: ConsumerRecord[bytes, bytes]) -> None:
+    async def _prepare(self, record: ConsumerRecord[bytes, bytes]) -> _Prepared | None:
+        """Parse a record; None when it was dead-lettered (unparseable) or skipped (no handler)."""
         try:
             envelope = CloudEvent.model_validate(orjson.loads(record.value or b""))
         except (orjson.JSONDecodeError, ValidationError) as exc:
             await self._dead_letter(record, exc, attempts=0)
-            return
+            return None
         handler = self.handlers.get(envelope.type)
         if handler is None:
             self.outcome.skipped_unknown += 1
             metrics.CONSUMER_UNKNOWN.labels(self.name).inc()
-            return
+            return None
         try:
             parsed = parse_data(envelope)
             data: Any = parsed if parsed is not None else envelope.data
         except ValidationError as exc:
             await self._dead_letter(record, exc, attempts=0)
-            return
+            return None
+        return _Prepared(record, envelope, data, handler)
+
+    async def _process(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        prepared = await self._prepare(record)
+        if prepared is not None:
+            await self._deliver(prepared)
+
+    async def _deliver(self, p: _Prepared) -> None:
+        """Apply one event in its own transaction, retrying with backoff; dead-letter it when that cannot work."""
+        envelope = p.envelope
         token = set_correlation_id(envelope.correlationid or envelope.id)
         try:
             for attempt in range(1, self.max_attempts + 1):
                 try:
-                    applied = await self._apply(envelope, data, handler)
+                    applied = await self._apply(envelope, p.data, p.handler)
                 except PoisonEvent as exc:
-                    await self._dead_letter(record, exc, attempts=attempt)
+                    await self._dead_letter(p.record, exc, attempts=attempt)
                     return
                 except Exception as exc:
                     metrics.CONSUMER_PROCESSED.labels(self.name, envelope.type, "error").inc()
@@ -249,38 +287,101 @@ class ConsumerRunner:
                         error=repr(exc)[:500],
                     )
                     if attempt == self.max_attempts:
-                        await self._dead_letter(record, exc, attempts=attempt)
+                        await self._dead_letter(p.record, exc, attempts=attempt)
                         return
                     await asyncio.sleep(self.backoff_seconds * 2 ** (attempt - 1))
                     continue
-                if applied:
-                    self.outcome.applied += 1
-                    self.outcome.last_event_time[record.topic] = envelope.time
-                    metrics.CONSUMER_PROCESSED.labels(self.name, envelope.type, "applied").inc()
-                    if self.on_applied is not None:
-                        await self.on_applied(envelope)
-                else:
-                    self.outcome.duplicates += 1
-                    metrics.CONSUMER_PROCESSED.labels(self.name, envelope.type, "duplicate").inc()
+                await self._settled(p, applied)
                 return
         finally:
             reset_correlation_id(token)
 
+    async def _settled(self, p: _Prepared, applied: bool) -> None:
+        """Count an event whose transaction committed (applied now, or found in the inbox)."""
+        if applied:
+            self.outcome.applied += 1
+            self.outcome.last_event_time[p.record.topic] = p.envelope.time
+            metrics.CONSUMER_PROCESSED.labels(self.name, p.envelope.type, "applied").inc()
+            if self.on_applied is not None:
+                await self.on_applied(p.envelope)
+        else:
+            self.outcome.duplicates += 1
+            metrics.CONSUMER_PROCESSED.labels(self.name, p.envelope.type, "duplicate").inc()
+
     async def _apply(self, envelope: CloudEvent, data: Any, handler: Handler) -> bool:
         """The effect and the inbox row in one transaction; False when the event was already applied."""
         async with self.sessionmaker() as session, session.begin():
-            inserted = (
-                await session.execute(
-                    insert(self.inbox)
-                    .values(consumer=self.name, event_id=uuid.UUID(envelope.id), event_type=envelope.type)
-                    .on_conflict_do_nothing()
-                    .returning(self.inbox.c.event_id)
-                )
-            ).first()
-            if inserted is None:
-                return False
-            await handler(session, envelope, data)
+            return await self._apply_in(session, envelope, data, handler)
+
+    async def _apply_in(
+        self, session: AsyncSession, envelope: CloudEvent, data: Any, handler: Handler
+    ) -> bool:
+        """Inbox row, then the effect, in the caller's transaction; False when the event was already applied."""
+        inserted = (
+            await session.execute(
+                insert(self.inbox)
+                .values(consumer=self.name, event_id=uuid.UUID(envelope.id), event_type=envelope.type)
+                .on_conflict_do_nothing()
+                .returning(self.inbox.c.event_id)
+            )
+        ).first()
+        if inserted is None:
+            return False
+        await handler(session, envelope, data)
         return True
+
+    async def _process_batch(self, items: list[tuple[TopicPartition, ConsumerRecord[bytes, bytes]]]) -> None:
+        """Apply one poll's records in one transaction (see the class docstring)."""
+        pending = [(tp, record, await self._prepare(record)) for tp, record in items]
+        start = 0
+        while start < len(pending):
+            failed = await self._try_chunk(pending, start, len(pending))
+            if failed is None:
+                return
+            # Nothing from `start` on is committed. The records before the failing one applied cleanly, so
+            # they are tried again together (one by one if that fails too); the failing one takes the
+            # per-record path, with its retries and dead letter, before anything after it.
+            if failed > start and await self._try_chunk(pending, start, failed) is not None:
+                for i in range(start, failed):
+                    await self._deliver_at(pending, i)
+            if failed < len(pending):
+                await self._deliver_at(pending, failed)
+            start = failed + 1
+
+    async def _try_chunk(self, pending: list[_Pending], start: int, end: int) -> int | None:
+        """Apply pending[start:end] in one transaction; None when it committed, else where it failed.
+
+        A failing handler rolls back the whole transaction (no savepoints: hundreds of subtransactions in one
+        transaction make PostgreSQL slow for every session); `end` means the commit itself failed.
+        """
+        done: list[tuple[_Prepared, bool]] = []
+        at = end
+        try:
+            async with self.sessionmaker() as session, session.begin():
+                for at in range(start, end):
+                    p = pending[at][2]
+                    if p is None:
+                        continue
+                    token = set_correlation_id(p.envelope.correlationid or p.envelope.id)
+                    try:
+                        done.append((p, await self._apply_in(session, p.envelope, p.data, p.handler)))
+                    finally:
+                        reset_correlation_id(token)
+                at = end
+        except Exception as exc:
+            log.warning("batch_rolled_back", consumer=self.name, records=end - start, error=repr(exc)[:500])
+            return at
+        for p, applied in done:
+            await self._settled(p, applied)
+        for tp, record, _ in pending[start:end]:
+            self._processed[tp] = record.offset + 1
+        return None
+
+    async def _deliver_at(self, pending: list[_Pending], i: int) -> None:
+        tp, record, p = pending[i]
+        if p is not None:
+            await self._deliver(p)
+        self._processed[tp] = record.offset + 1
 
     async def _dead_letter(
         self, record: ConsumerRecord[bytes, bytes], error: BaseException, *, attempts: int

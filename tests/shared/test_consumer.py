@@ -175,3 +175,126 @@ async def test_dlq_topic_creation_is_idempotent(kafka_bootstrap: str) -> None:
     name = unique("idem.")
     await ensure_topics(kafka_bootstrap, [name], partitions=1)
     await ensure_topics(kafka_bootstrap, [name], partitions=1)
+
+
+# --- batch mode: one transaction per poll -----------------------------------------------------------------
+
+
+def _batch_runner(
+    sm: async_sessionmaker[AsyncSession], bootstrap: str, topic: str, group: str, **kw: Any
+) -> ConsumerRunner:
+    return _runner(sm, bootstrap, topic, group, batch_transaction=True, **kw)
+
+
+async def test_batch_same_envelope_twice_has_one_effect(
+    sessionmaker: async_sessionmaker[AsyncSession], kafka_bootstrap: str, topic_factory: Any
+) -> None:
+    topic = await topic_factory("bdup", partitions=1)
+    env = build_envelope(ProbeHappened(key="a", n=1), key="a")
+    other = build_envelope(ProbeHappened(key="a", n=2), key="a")
+    # Both copies land in one poll, so the second meets the first's inbox row inside the same transaction.
+    await _produce(kafka_bootstrap, topic, [env, other, env])
+    runner = _batch_runner(sessionmaker, kafka_bootstrap, topic, unique("g"))
+    await runner.start()
+    try:
+        await _run_until(runner, lambda: runner.outcome.applied + runner.outcome.duplicates >= 3)
+    finally:
+        await runner.close()
+    assert await _effects(sessionmaker, env.id) == 1
+    assert await _effects(sessionmaker, other.id) == 1
+    assert (runner.outcome.applied, runner.outcome.duplicates) == (2, 1)
+
+
+async def test_batch_poison_in_the_middle_is_dead_lettered_and_the_others_apply_once(
+    sessionmaker: async_sessionmaker[AsyncSession], kafka_bootstrap: str, topic_factory: Any
+) -> None:
+    topic = await topic_factory("bpoison", partitions=1)
+    group = unique("g")
+    before = [build_envelope(ProbeHappened(key="a", n=i), key="a") for i in range(3)]
+    poison = build_envelope(PoisonPill(n=1), key="a")
+    after = [build_envelope(ProbeHappened(key="a", n=10 + i), key="a") for i in range(3)]
+    await _produce(kafka_bootstrap, topic, [*before, poison, *after])
+    runner = _batch_runner(sessionmaker, kafka_bootstrap, topic, group, max_attempts=2)
+    await runner.start()
+    try:
+        await _run_until(runner, lambda: runner.outcome.applied + runner.outcome.dead_lettered >= 7)
+    finally:
+        await runner.close()
+    for env in [*before, *after]:
+        assert await _effects(sessionmaker, env.id) == 1
+    assert (runner.outcome.applied, runner.outcome.dead_lettered) == (6, 1)
+    dead = await consume(f"{group}.dlq", until=lambda r: len(r) >= 1, timeout=30)
+    assert [orjson.loads(r.value)["id"] for r in dead] == [poison.id]
+    assert {k: v.decode() for k, v in dead[0].headers}["dlq.attempts"] == "2"
+
+    # Everything, the dead-lettered record included, was committed: a new runner of the group sees nothing.
+    again = _batch_runner(sessionmaker, kafka_bootstrap, topic, group)
+    await again.start()
+    try:
+        for _ in range(3):
+            await again.poll_once(timeout_ms=300)
+    finally:
+        await again.close()
+    assert (again.outcome.applied, again.outcome.duplicates, again.outcome.dead_lettered) == (0, 0, 0)
+
+
+async def test_batch_transient_failure_leaves_no_partial_effect_and_retries_the_record(
+    sessionmaker: async_sessionmaker[AsyncSession], kafka_bootstrap: str, topic_factory: Any
+) -> None:
+    topic = await topic_factory("bflaky", partitions=1)
+    envs = [build_envelope(ProbeHappened(key="a", n=i), key="a") for i in range(5)]
+    flaky, failed = envs[2].id, []
+
+    async def fails_once(session: AsyncSession, envelope: CloudEvent, data: Any) -> None:
+        # The effect is written before the failure: it must be rolled back, not kept beside the retry's.
+        await record_effect(session, envelope, data)
+        if envelope.id == flaky and not failed:
+            failed.append(envelope.id)
+            raise ConnectionError("transient")
+
+    await _produce(kafka_bootstrap, topic, envs)
+    runner = _batch_runner(sessionmaker, kafka_bootstrap, topic, unique("g"))
+    runner.handlers[ProbeHappened.event_type] = fails_once
+    await runner.start()
+    try:
+        await _run_until(runner, lambda: runner.outcome.applied >= 5)
+    finally:
+        await runner.close()
+    assert failed == [flaky]
+    for env in envs:
+        assert await _effects(sessionmaker, env.id) == 1
+    assert runner.outcome.dead_lettered == 0
+
+
+async def test_batch_crash_after_db_commit_before_offset_commit_has_no_second_effect(
+    sessionmaker: async_sessionmaker[AsyncSession], kafka_bootstrap: str, topic_factory: Any
+) -> None:
+    topic = await topic_factory("bcrash", partitions=1)
+    group = unique("g")
+    envs = [build_envelope(ProbeHappened(key="c", n=i), key="c") for i in range(4)]
+    await _produce(kafka_bootstrap, topic, envs)
+
+    async def crash() -> None:
+        raise SimulatedCrash
+
+    first = _batch_runner(sessionmaker, kafka_bootstrap, topic, group, before_offset_commit=crash)
+    await first.start()
+    try:
+        with pytest.raises(SimulatedCrash):
+            await _run_until(first, lambda: False)
+    finally:
+        await first.abort()  # like kill -9: no offset commit
+    applied_first = first.outcome.applied
+    assert applied_first >= 1
+    for env in envs[:applied_first]:
+        assert await _effects(sessionmaker, env.id) == 1
+
+    second = _batch_runner(sessionmaker, kafka_bootstrap, topic, group)
+    await second.start()
+    try:
+        await _run_until(second, lambda: second.outcome.applied + second.outcome.duplicates >= 4)
+    finally:
+        await second.close()
+    assert second.outcome.duplicates == applied_first, "the redelivered events must not apply again"
+    for env in envs:
+        assert await _effects(sessionmaker, env.id) == 1

@@ -47,6 +47,9 @@ def build_runner(settings: Settings, sessionmaker: object, *, name: str | None =
         max_attempts=settings.consumer_max_attempts,
         backoff_seconds=settings.consumer_backoff_seconds,
         before_offset_commit=record_lag,
+        # One transaction per poll (a savepoint per event) instead of one per event: the commit per event
+        # was most of the projector's time.
+        batch_transaction=True,
     )
     return runner
 

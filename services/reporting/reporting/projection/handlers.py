@@ -52,8 +52,15 @@ async def _recompute(
     owner_id: str | None,
     entries: list[dict[str, Any]],
     old: dict[str, int],
+    owner_kkb: tuple[str | None] | None = None,
 ) -> None:
-    kkb = _kkb(entries) if kind in OWNER_KINDS else await _owner_kkb(session, owner_id)
+    """`owner_kkb`, when given, is the owner's Kampung KB already read in this transaction."""
+    if kind in OWNER_KINDS:
+        kkb = _kkb(entries)
+    elif owner_kkb is not None:
+        (kkb,) = owner_kkb
+    else:
+        kkb = await _owner_kkb(session, owner_id)
     new = domain.contribution(kind, entries, kkb, _kitchen_of(kind, entity_id, owner_id))
     await repo.apply_delta(session, domain.diff(old, new))
     await repo.save_entity(
@@ -74,13 +81,22 @@ async def record(
 ) -> list[dict[str, Any]]:
     """Add one event to an entity's timeline and move the facts by the change in its contribution."""
     eid = str(entity_id)
-    row = await repo.load_entity(session, kind, eid)
+    owner_kkb: tuple[str | None] | None = None
+    if owner is not None and kind not in OWNER_KINDS:
+        # The owner is known from the event: read (and lock) it with the entity, in one round trip.
+        owner_key = tuple(owner.split(":", 1))
+        rows = await repo.load_entities(session, [(kind, eid), (owner_key[0], owner_key[1])])
+        row = rows.get((kind, eid))
+        owner_row = rows.get((owner_key[0], owner_key[1]))
+        owner_kkb = (_kkb(owner_row.entries) if owner_row is not None else None,)
+    else:
+        row = await repo.load_entity(session, kind, eid)
     old_entries = row.entries if row is not None else []
     old_contribution = dict(row.contribution) if row is not None else {}
     owner_id = owner if owner is not None else (row.owner_id if row is not None else None)
     entry = {"d": d.isoformat(), "ts": envelope.time.isoformat(), "id": entry_id or envelope.id, "p": patch}
     entries = domain.add_entry(old_entries, entry)
-    await _recompute(session, kind, eid, owner_id, entries, old_contribution)
+    await _recompute(session, kind, eid, owner_id, entries, old_contribution, owner_kkb)
     if kind in OWNER_KINDS and _kkb(old_entries) != _kkb(entries):
         # Everything located through this owner moves to (or out of) its new Kampung KB.
         for dep in await repo.dependants(session, f"{kind}:{eid}"):
