@@ -23,7 +23,7 @@ from shared.migrations import upgrade
 from shared.testing.plugin import recreate_database, running_app
 
 
-async def main(families: int = 1000, concurrency: int = 8) -> None:
+async def main(families: int = 1000, concurrency: int = 8) -> dict[str, float]:
     # httpx logs every request at INFO: printing 1,000 JSON lines would be measured as API time.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     url = await recreate_database("scratch_registry_bench")
@@ -79,6 +79,7 @@ async def main(families: int = 1000, concurrency: int = 8) -> None:
         f"{families} families / {persons} persons in {elapsed:.1f}s: "
         f"{families / elapsed:.0f} families/s, {persons / elapsed:.0f} persons/s"
     )
+    return {"families_per_s": round(families / elapsed), "persons_per_s": round(persons / elapsed)}
 
 
 if __name__ == "__main__":
