@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from shared.config import REPO_ROOT
 from shared.kafka import kafka_reachable
 from tests.e2e.stack import ROLES, SERVICES, Stack
 
-# The checkout that owns the running broker (at CI time, the one that ran `make infra-up`).
-INFRA = REPO_ROOT / "scripts" / "infra.sh"
+# The checkout that owns the running broker (at CI time, the one that ran `make infra-up`); a developer whose
+# broker was started from another checkout points KENCANA_INFRA_SCRIPT at that checkout's scripts/infra.sh.
+INFRA = Path(os.environ.get("KENCANA_INFRA_SCRIPT") or REPO_ROOT / "scripts" / "infra.sh")
 WORKERS = [(s, r) for s in SERVICES for r in ROLES[s] if r != "api"]
 
 

@@ -8,6 +8,9 @@ bench/fault_results.json. Only correctness is asserted, never timings.
     KENCANA_FAULT_SECONDS  length of the write stream (default 100)
     KENCANA_FAULT_SEED     seed of the workload and the fault schedule (default 20261129)
     KENCANA_FAULT_RATE     API operations per second (default 4)
+    KENCANA_INFRA_SCRIPT   the infra.sh that owns the running broker (default: this checkout's scripts/infra.sh)
+
+Broker outages are skipped when KENCANA_KAFKA_BOOTSTRAP_SERVERS is set (a broker this project does not manage).
 """
 
 from __future__ import annotations
@@ -100,6 +103,7 @@ async def test_faults_lose_no_effect_and_duplicate_none(tmp_path: Path, kafka_bo
             max_outbox_lag_seconds={s: round(v, 2) for s, v in sampler.max_lag.items()},
             max_outbox_unpublished_rows=sampler.max_rows,
             drain_seconds_after_last_fault=round(drain_seconds, 1),
+            log_dir=str(tmp_path),
         )
         RESULTS.parent.mkdir(exist_ok=True)
         RESULTS.write_text(json.dumps(figures, indent=2, default=str) + "\n")
