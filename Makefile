@@ -40,7 +40,7 @@ test: setup infra-up
 	$(VENV)/bin/pytest -q -m "not slow"
 
 test-slow: setup infra-up
-	$(VENV)/bin/pytest -q -m slow
+	$(VENV)/bin/pytest -q -s -m slow
 
 # Figures measured side by side in one run (speed targets are checked here, never in tests).
 bench: setup infra-up

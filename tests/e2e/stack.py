@@ -144,6 +144,15 @@ class Stack:
         for service, role in list(self.procs):
             self.stop(service, role)
 
+    def running(self, service: str, role: str) -> bool:
+        """Whether the process was started, not stopped by us, and has not exited by itself."""
+        proc = self.procs.get((service, role))
+        return proc is not None and proc.poll() is None
+
+    def exited(self) -> list[tuple[str, str]]:
+        """Processes that exited by themselves (a stopped one is no longer listed)."""
+        return [key for key, proc in list(self.procs.items()) if proc.poll() is not None]
+
     def assert_alive(self) -> None:
         dead = {k: p.returncode for k, p in self.procs.items() if p.poll() is not None}
         if dead:

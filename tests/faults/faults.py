@@ -1,0 +1,133 @@
+"""Fault schedule and injection for the long fault run: process kills/terminations and broker outages."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from shared.config import REPO_ROOT
+from shared.kafka import kafka_reachable
+from tests.e2e.stack import ROLES, SERVICES, Stack
+
+# The checkout that owns the running broker (at CI time, the one that ran `make infra-up`); a developer whose
+# broker was started from another checkout points KENCANA_INFRA_SCRIPT at that checkout's scripts/infra.sh.
+INFRA = Path(os.environ.get("KENCANA_INFRA_SCRIPT") or REPO_ROOT / "scripts" / "infra.sh")
+WORKERS = [(s, r) for s in SERVICES for r in ROLES[s] if r != "api"]
+
+
+@dataclass(frozen=True)
+class Fault:
+    at: float  # seconds after the stream started
+    kind: str  # "SIGKILL" | "SIGTERM" | "broker outage"
+    target: str  # "<service>/<role>" or "kafka"
+    down_for: float  # planned seconds between the stop and the restart
+
+
+@dataclass
+class Injected:
+    fault: Fault
+    started: float  # monotonic
+    recovered: float  # monotonic, when the process was started again / the broker answered again
+
+
+def schedule(seed: int, seconds: float, *, broker: bool) -> list[Fault]:
+    """Deterministic for a seed: every relay and consumer is hit at least once, kills outnumber terms."""
+    rng = random.Random(seed)
+    count = max(len(WORKERS), int(seconds // 8))
+    targets = [WORKERS[i % len(WORKERS)] for i in range(count)]
+    rng.shuffle(targets)
+    times = sorted(rng.uniform(3, max(4.0, seconds - 8)) for _ in range(count))
+    faults = [
+        Fault(
+            at=round(at, 1),
+            kind="SIGKILL" if rng.random() < 0.65 else "SIGTERM",
+            target=f"{service}/{role}",
+            down_for=round(rng.uniform(0.3, 3.0), 1),
+        )
+        for at, (service, role) in zip(times, targets, strict=True)
+    ]
+    if broker:
+        outages = 2 if seconds >= 60 else 1
+        for n in range(outages):
+            at = seconds * (n + 1) / (outages + 1) + rng.uniform(-5, 5)
+            faults.append(Fault(round(at, 1), "broker outage", "kafka", round(rng.uniform(3, 6), 1)))
+    return sorted(faults, key=lambda f: f.at)
+
+
+def broker(action: str) -> None:
+    subprocess.run(["bash", str(INFRA), action], check=True, timeout=180, capture_output=True)
+
+
+@dataclass
+class Injector:
+    """Runs the schedule one fault at a time; a supervisor restarts processes that died by themselves."""
+
+    stack: Stack
+    faults: list[Fault]
+    bootstrap: str
+    injected: list[Injected] = field(default_factory=list)
+    crashes: list[tuple[float, str, str]] = field(default_factory=list)  # (when, process, log tail)
+    broker_down: bool = False
+    _busy: set[tuple[str, str]] = field(default_factory=set)
+
+    async def run(self, started: float, stop: Callable[[], bool] = lambda: False) -> None:
+        for fault in self.faults:
+            await asyncio.sleep(max(0.0, started + fault.at - time.monotonic()))
+            if stop():
+                return
+            t0 = time.monotonic()
+            if fault.kind == "broker outage":
+                self.broker_down = True
+                try:
+                    await asyncio.to_thread(broker, "stop-kafka")
+                    await asyncio.sleep(fault.down_for)
+                finally:
+                    await asyncio.to_thread(broker, "start-kafka")
+                    self.broker_down = False
+            else:
+                service, role = fault.target.split("/")
+                self._busy.add((service, role))
+                try:
+                    kill = fault.kind == "SIGKILL"
+                    await asyncio.to_thread(self.stack.stop, service, role, kill=kill)
+                    await asyncio.sleep(fault.down_for)
+                    self.stack.start(service, role)
+                finally:
+                    self._busy.discard((service, role))
+            self.injected.append(Injected(fault, t0, time.monotonic()))
+
+    async def supervise(self, until: Callable[[], bool]) -> None:
+        """Like an orchestrator's restart policy: a process that exited by itself is started again."""
+        while not until():
+            for service, role in self.stack.exited():
+                if (service, role) in self._busy:
+                    continue
+                tail = self.stack.tail(service, role, lines=8)
+                self.crashes.append((time.monotonic(), f"{service}/{role}", tail))
+                self.stack.procs.pop((service, role), None)
+                if not self.broker_down:
+                    self.stack.start(service, role)
+                else:
+                    self._busy.add((service, role))
+                    asyncio.get_running_loop().create_task(self._start_when_broker_back(service, role))
+            await asyncio.sleep(0.5)
+
+    async def _start_when_broker_back(self, service: str, role: str) -> None:
+        try:
+            deadline = time.monotonic() + 120
+            while self.broker_down or not await kafka_reachable(self.bootstrap, timeout=2):
+                if time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.5)
+            self.stack.start(service, role)
+        finally:
+            self._busy.discard((service, role))
+
+    def all_running(self) -> bool:
+        return not self._busy and all(self.stack.running(s, r) for s in SERVICES for r in ROLES[s])
