@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared import metrics
 from shared.events.envelope import CloudEvent, EventData, parse_data
-from shared.kafka import ensure_topics, make_consumer, make_producer
+from shared.kafka import ensure_topics, make_consumer, make_producer, when_kafka_answers
 from shared.logging import get_logger
 from shared.web.context import reset_correlation_id, set_correlation_id
 
@@ -140,19 +140,27 @@ class ConsumerRunner:
         self._stopping.set()
 
     async def start(self) -> None:
-        await ensure_topics(
-            self.bootstrap_servers,
-            [self.dead_letter_topic],
-            partitions=1,
-            replication_factor=self.dead_letter_replication_factor,
-        )
-        self._consumer = make_consumer(
-            self.bootstrap_servers, group_id=self.name, client_id=f"{self.name}-consumer"
-        )
-        self._consumer.subscribe(self.topics, listener=_Rebalance(self))
-        await self._consumer.start()
-        self._producer = make_producer(self.bootstrap_servers, client_id=f"{self.name}-dlq")
-        await self._producer.start()
+        """Create the dead-letter topic and join the group; waits out a broker outage at start-up."""
+        await when_kafka_answers(self._start_clients, what=f"start consumer {self.name}")
+
+    async def _start_clients(self) -> None:
+        try:
+            await ensure_topics(
+                self.bootstrap_servers,
+                [self.dead_letter_topic],
+                partitions=1,
+                replication_factor=self.dead_letter_replication_factor,
+            )
+            self._consumer = make_consumer(
+                self.bootstrap_servers, group_id=self.name, client_id=f"{self.name}-consumer"
+            )
+            self._consumer.subscribe(self.topics, listener=_Rebalance(self))
+            await self._consumer.start()
+            self._producer = make_producer(self.bootstrap_servers, client_id=f"{self.name}-dlq")
+            await self._producer.start()
+        except BaseException:
+            await self.close()  # a half-started client must not linger before the next attempt
+            raise
 
     async def abort(self) -> None:
         """Drop the clients without committing anything, as a killed process would."""

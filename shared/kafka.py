@@ -4,15 +4,40 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from shared.logging import get_logger
 
 log = get_logger(__name__)
+T = TypeVar("T")
+
+
+async def when_kafka_answers(step: Callable[[], Awaitable[T]], *, what: str, max_seconds: float = 300) -> T:
+    """Run a start-up step, retrying with backoff while the broker is unreachable.
+
+    A relay or consumer started during a broker outage waits for it instead of exiting; after `max_seconds`
+    the error surfaces and the supervisor (Kubernetes, compose) restarts the process.
+    """
+
+    def note(state: object) -> None:
+        log.warning("kafka_unreachable_retrying", step=what, attempt=getattr(state, "attempt_number", None))
+
+    async for attempt in AsyncRetrying(
+        stop=stop_after_delay(max_seconds),
+        wait=wait_exponential(multiplier=0.5, max=10),
+        retry=retry_if_exception_type((KafkaError, OSError, TimeoutError)),
+        before_sleep=note,
+        reraise=True,
+    ):
+        with attempt:
+            return await step()
+    raise AssertionError("unreachable")  # AsyncRetrying either returns or re-raises
 
 
 def make_producer(

@@ -45,6 +45,31 @@ class _RedactingFilter(logging.Filter):
         return True
 
 
+class _RepeatLimiter(logging.Filter):
+    """Lets one copy of a repeated message through per interval.
+
+    aiokafka's producer retries metadata with no pause while the broker is down and logs every attempt
+    (thousands of lines a second were seen in the fault run); the relay bounds the outage itself.
+    """
+
+    def __init__(self, interval: float = 5.0) -> None:
+        super().__init__()
+        self.interval = interval
+        self._last: dict[str, float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith("aiokafka"):
+            return True
+        key = f"{record.name}:{record.levelno}:{record.msg}"
+        now = record.created
+        if now - self._last.get(key, 0.0) < self.interval:
+            return False
+        if len(self._last) > 1000:
+            self._last.clear()
+        self._last[key] = now
+        return True
+
+
 def configure_logging(service: str, level: str = "INFO") -> None:
     """JSON logs to stdout, with the request/correlation id bound through contextvars."""
     timestamper = structlog.processors.TimeStamper(fmt="iso", utc=True)
@@ -64,6 +89,8 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     structlog.contextvars.bind_contextvars(service=service)
     handler = logging.StreamHandler(sys.stdout)
     handler.addFilter(_RedactingFilter())
+    # On the handler, not the logger: logger filters do not apply to records of child loggers.
+    handler.addFilter(_RepeatLimiter())
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             processor=structlog.processors.JSONRenderer(), foreign_pre_chain=shared

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from shared.config import ServiceSettings
 from shared.consumer import ConsumerRunner, Handler
 from shared.db import create_engine, create_sessionmaker
-from shared.kafka import ensure_topics
+from shared.kafka import ensure_topics, when_kafka_answers
 from shared.logging import configure_logging, get_logger
 from shared.outbox import Relay
 
@@ -28,12 +28,15 @@ def _on_signals(stop: object) -> None:
 
 
 async def ensure_service_topics(settings: ServiceSettings, logical_topics: list[str]) -> None:
-    """Create the service's topics (idempotent) with the configured partition count."""
-    await ensure_topics(
-        settings.kafka_bootstrap_servers,
-        [settings.topic(t) for t in logical_topics],
-        partitions=settings.topic_partitions,
-        replication_factor=settings.topic_replication_factor,
+    """Create the service's topics (idempotent) with the configured partition count; waits out an outage."""
+    await when_kafka_answers(
+        lambda: ensure_topics(
+            settings.kafka_bootstrap_servers,
+            [settings.topic(t) for t in logical_topics],
+            partitions=settings.topic_partitions,
+            replication_factor=settings.topic_replication_factor,
+        ),
+        what="create topics",
     )
 
 

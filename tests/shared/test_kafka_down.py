@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from shared.config import REPO_ROOT
 from shared.kafka import kafka_reachable
 from shared.outbox import Relay, publish
-from shared.testing.plugin import consume, wait_for
+from shared.testing.plugin import consume, unique, wait_for
 from tests.shared.conftest import ProbeHappened, outbox
 
 pytestmark = [pytest.mark.integration, pytest.mark.kafka]
@@ -98,3 +98,37 @@ async def test_200_events_written_while_kafka_is_down_all_arrive(
 
 async def _zero(pending: object) -> bool:
     return await pending() == 0  # type: ignore[operator, no-any-return]
+
+
+@pytest.mark.skipif(
+    bool(os.environ.get("KENCANA_KAFKA_BOOTSTRAP_SERVERS")),
+    reason="needs the project's own broker to stop it",
+)
+async def test_a_consumer_started_while_kafka_is_down_waits_and_then_runs(
+    sessionmaker: async_sessionmaker[AsyncSession], kafka_bootstrap: str, topic_factory: object
+) -> None:
+    from shared.consumer import ConsumerRunner
+    from tests.shared.conftest import inbox
+
+    topic = await topic_factory("late", partitions=1)  # type: ignore[operator]
+    runner = ConsumerRunner(
+        name=unique("g"),
+        topics=[topic],
+        handlers={},
+        sessionmaker=sessionmaker,
+        inbox=inbox,
+        bootstrap_servers=kafka_bootstrap,
+    )
+    await asyncio.to_thread(_broker, "stop-kafka")
+    try:
+        starting = asyncio.create_task(runner.start())
+        await asyncio.sleep(3)
+        assert not starting.done(), "start-up must wait for the broker, not fail"
+    finally:
+        await asyncio.to_thread(_broker, "start-kafka")
+    try:
+        async with asyncio.timeout(120):
+            await starting
+        assert runner.assignment() is not None
+    finally:
+        await runner.close()

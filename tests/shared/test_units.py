@@ -70,3 +70,21 @@ def test_no_event_carries_identity_fields() -> None:
         if name.startswith(("uppka.group", "dashat.kitchen")):
             continue  # group and kitchen names are not personal data
         assert not forbidden & set(model.model_fields), name
+
+
+def test_repeated_library_messages_are_limited() -> None:
+    import logging
+
+    from shared.logging import _RepeatLimiter
+
+    limiter = _RepeatLimiter(interval=5.0)
+
+    def record(at: float, msg: str = "Unable connect to node") -> logging.LogRecord:
+        r = logging.LogRecord("aiokafka.conn", logging.ERROR, __file__, 1, msg, None, None)
+        r.created = at
+        return r
+
+    assert limiter.filter(record(100.0))
+    assert not limiter.filter(record(101.0))
+    assert limiter.filter(record(101.0, "another message"))
+    assert limiter.filter(record(106.0))
