@@ -248,7 +248,9 @@ async def add_member(
     joined_on = body.joined_on or today
     async with session.begin():
         group = await lock_open_group(session, group_id, principal)
-        person = await replicas.get_person(session, body.person_id)
+        # Locked like the registry handlers lock it: a KB change (or death) being applied at this moment either
+        # commits first and is read here, or waits and then finds this membership; never neither.
+        person = await replicas.get_person(session, body.person_id, lock=True)
         if person is not None and not principal.can_access(person.village_code):
             person = None  # someone outside the caller's region is "unknown", never "outside the area"
         domain.check_can_join(
