@@ -283,8 +283,8 @@ async def test_kampung_kb_code_links_updates_and_unknown_codes_are_row_errors(
     columns = [*COLUMNS, "kampung_kb_code"]
     linked, unknown, outside = family_rows(), family_rows(), family_rows()
     for rows, code in ((linked, kkb["code"]), (unknown, "KKB-NO-SUCH-CODE"), (outside, foreign["code"])):
-        for r in rows:
-            r["kampung_kb_code"] = code
+        for row in rows:
+            row["kampung_kb_code"] = code
     body = to_csv(linked + unknown + outside, columns)
     for mode in ("validate", "commit"):
         job = await post_import(client, body, mode=mode)
@@ -311,8 +311,8 @@ async def test_kampung_kb_code_links_updates_and_unknown_codes_are_row_errors(
     assert await outbox_since(session, before) == []
 
     # A changed value updates the family, with the API's family-updated event.
-    for r in linked:
-        r["kampung_kb_code"] = other["code"]
+    for row in linked:
+        row["kampung_kb_code"] = other["code"]
     job = await post_import(client, to_csv(linked, columns))
     assert job["summary"]["families"] == {"created": 0, "updated": 1, "unchanged": 0, "rejected": 0}
     assert job["summary"]["persons"]["unchanged"] == 3
