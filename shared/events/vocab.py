@@ -31,8 +31,9 @@ Position = Literal["l", "h"]
 UppkaCategory = Literal["remaja", "pus", "lansia", "lainnya"]
 GroupStatus = Literal["active", "inactive", "dissolved"]
 DashatCategory = Literal["catin", "ibu_hamil", "ibu_menyusui", "baduta_stunting", "balita_stunting"]
+# `merged`: the enrolment of a duplicate record, ended when the registry merged it into the surviving person.
 ExitReason = Literal[
-    "completed", "recovered", "aged_out", "moved", "died", "refused", "retracted", "pregnancy_lost"
+    "completed", "recovered", "aged_out", "moved", "died", "refused", "retracted", "pregnancy_lost", "merged"
 ]
 WaitlistReason = Literal["no_kitchen", "kitchen_full"]
 FundSource = Literal["apbn_bokb", "apbd", "dana_desa", "csr", "community", "uppka_contribution"]

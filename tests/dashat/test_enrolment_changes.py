@@ -196,7 +196,7 @@ async def test_merged_records_move_to_the_surviving_person(session: AsyncSession
     assert by_id[earlier.id].status == "active"
     assert (by_id[later.id].status, by_id[later.id].exit_reason, by_id[later.id].exit_causing_event_id) == (
         "exited",
-        "retracted",
+        "merged",
         merge.id,
     )
     # The freed place went to the waiting child in the same transaction.
@@ -214,7 +214,7 @@ async def test_merged_records_move_to_the_surviving_person(session: AsyncSession
     assert sorted(servings) == [(survivor, "pagi"), (survivor, "siang")]
     assert m is not None and m.person_id == survivor
     exited = await _events(session, "dashat.beneficiary.exited.v1", survivor)
-    assert [x["reason"] for x in exited] == ["retracted"]
+    assert [x["reason"] for x in exited] == ["merged"]
 
 
 async def test_merged_waiting_entries_keep_one(session: AsyncSession) -> None:

@@ -97,5 +97,5 @@ async def test_consumer_applies_loss_move_merge_and_priority(
     assert sorted((st, r) for st, r, _ in got[mover]) == [("active", None), ("exited", "moved")]
     assert [k for st, _, k in got[mover] if st == "active"] == [new_kitchen.id]
     assert merged not in got
-    assert sorted((st, r) for st, r, _ in got[survivor]) == [("active", None), ("exited", "retracted")]
+    assert sorted((st, r) for st, r, _ in got[survivor]) == [("active", None), ("exited", "merged")]
     assert (w.status, w.priority) == ("waiting", 1)

@@ -38,7 +38,7 @@ def run_demo(stack: Stack) -> subprocess.CompletedProcess[str]:
 async def counts(stack: Stack) -> dict[str, int]:
     """Records in the demo's villages (the other end-to-end tests use other villages)."""
     headers = bearer("registry:read uppka:read dashat:read", sub="e2e-demo-check")
-    out = {"families": 0, "groups": 0, "kitchens": 0, "kampung_kb": 0}
+    out = {"families": 0, "groups": 0, "kitchens": 0, "kampung_kb": 0, "linked": 0}
     async with httpx.AsyncClient(timeout=15) as client:
         for village in choose_villages(SMALL_VILLAGES):
             for name, svc, path, params in (
@@ -52,6 +52,8 @@ async def counts(stack: Stack) -> dict[str, int]:
                     r = await client.get(stack.base_url(svc) + path, params=query, headers=headers)
                     assert r.status_code == 200, r.text
                     out[name] += len(r.json()["items"])
+                    if name == "families":
+                        out["linked"] += sum(1 for f in r.json()["items"] if f["kampung_kb_id"] is not None)
                     if not r.json()["next_cursor"]:
                         break
                     query["cursor"] = r.json()["next_cursor"]
@@ -66,6 +68,7 @@ async def test_demo_twice_ends_with_the_summary_and_creates_no_duplicates(stack:
     after_first = await counts(stack)
     assert after_first["families"] == 61  # 60 + the story family
     assert after_first["kampung_kb"] == SMALL_VILLAGES
+    assert after_first["linked"] == 61  # the import's kampung_kb_code linked every family to its Kampung KB
     assert after_first["groups"] == 3 and after_first["kitchens"] == 2
 
     second = await asyncio.to_thread(run_demo, stack)

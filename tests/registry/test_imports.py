@@ -253,6 +253,76 @@ async def test_region_scope_applies_per_row(client: httpx.AsyncClient) -> None:
     assert (1, "kk_number", "kk.duplicate") in rules_of(await issues_for(client, job["id"], "32.76"))
 
 
+async def new_kampung_kb(client: httpx.AsyncClient, village: str, region: str) -> dict[str, Any]:
+    r = await client.post(
+        "/v1/kampung-kb",
+        json={"code": f"KKB-{uuid.uuid4().hex[:12]}", "name": "KKB Impor", "village_code": village},
+        headers=imp_auth(region),
+    )
+    assert r.status_code == 201, r.text
+    kkb: dict[str, Any] = r.json()
+    return kkb
+
+
+async def outbox_since(session: AsyncSession, seq: int | None) -> list[tuple[str, dict[str, Any]]]:
+    async with session.begin():
+        rows = await session.execute(
+            select(outbox.c.event_type, outbox.c.envelope)
+            .where(outbox.c.seq > (seq or 0))
+            .order_by(outbox.c.seq)
+        )
+        return [(t, e) for t, e in rows]
+
+
+async def test_kampung_kb_code_links_updates_and_unknown_codes_are_row_errors(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    kkb = await new_kampung_kb(client, VILLAGE, "15.71")
+    other = await new_kampung_kb(client, VILLAGE, "15.71")
+    foreign = await new_kampung_kb(client, "32.76.01.1006", "32.76")
+    columns = [*COLUMNS, "kampung_kb_code"]
+    linked, unknown, outside = family_rows(), family_rows(), family_rows()
+    for rows, code in ((linked, kkb["code"]), (unknown, "KKB-NO-SUCH-CODE"), (outside, foreign["code"])):
+        for row in rows:
+            row["kampung_kb_code"] = code
+    body = to_csv(linked + unknown + outside, columns)
+    for mode in ("validate", "commit"):
+        job = await post_import(client, body, mode=mode)
+        assert job["summary"]["families"] == {"created": 1, "updated": 0, "unchanged": 0, "rejected": 2}
+        got = rules_of(await issues(client, job["id"]))
+        # Outside the region reads exactly like unknown: no existence leak.
+        assert {
+            (4, "kampung_kb_code", "family.kampung_kb_unknown"),
+            (7, "kampung_kb_code", "family.kampung_kb_unknown"),
+            (5, "kk_number", "import.family_rejected"),
+        } <= got
+    r = await client.post("/v1/persons:search", json={"nik": linked[0]["nik"]}, headers=imp_auth())
+    family_id = r.json()["items"][0]["family_id"]
+    fam = (await client.get(f"/v1/families/{family_id}", headers=imp_auth())).json()
+    assert fam["kampung_kb_id"] == kkb["id"]
+
+    # Same value again (or an empty cell / no column): unchanged, no event.
+    async with session.begin():
+        before = await session.scalar(select(outbox.c.seq).order_by(outbox.c.seq.desc()).limit(1))
+    again = await post_import(client, to_csv(linked, columns))
+    assert again["summary"]["families"] == {"created": 0, "updated": 0, "unchanged": 1, "rejected": 0}
+    again = await post_import(client, to_csv(linked))
+    assert again["summary"]["families"]["unchanged"] == 1
+    assert await outbox_since(session, before) == []
+
+    # A changed value updates the family, with the API's family-updated event.
+    for row in linked:
+        row["kampung_kb_code"] = other["code"]
+    job = await post_import(client, to_csv(linked, columns))
+    assert job["summary"]["families"] == {"created": 0, "updated": 1, "unchanged": 0, "rejected": 0}
+    assert job["summary"]["persons"]["unchanged"] == 3
+    fam2 = (await client.get(f"/v1/families/{family_id}", headers=imp_auth())).json()
+    assert fam2["kampung_kb_id"] == other["id"] and fam2["version"] == fam["version"] + 1
+    events = await outbox_since(session, before)
+    assert [t for t, _ in events] == ["registry.family.updated.v1"]
+    assert events[0][1]["data"]["kampung_kb_id"] == other["id"]
+
+
 async def issues_for(client: httpx.AsyncClient, job_id: str, region: str) -> list[dict[str, Any]]:
     r = await client.get(f"/v1/imports/{job_id}/errors", headers=imp_auth(region))
     items: list[dict[str, Any]] = r.json()["items"]

@@ -27,6 +27,7 @@ IMPORT_COLUMNS = (
     "welfare_decile",
     "drinking_water_source",
     "latrine_type",
+    "kampung_kb_code",
     "nik",
     "name",
     "sex",
@@ -219,6 +220,8 @@ class Seeder:
     def import_file(self, known: dict[int, dict[str, Any]]) -> tuple[bytes, int, int]:
         """The families as a Pendataan Keluarga CSV, one row per person with the baduta's measurement on its row.
 
+        A family in a Kampung KB village carries that Kampung KB's code, so the import links it.
+
         A family the registry holds with other members than planned (a baduta registered in another month,
         when its anchored birth date differed) is left out: a re-import would add that child a second time.
         Returns the file, its families and the families left out.
@@ -234,6 +237,8 @@ class Seeder:
                 continue
             measured = {e.member: e.body for e in fp.extras if e.kind == "measurement"}
             family_cells = {k: v for k, v in fp.body.items() if k != "members"}
+            if fp.village.code in self.out.kampung_kb:  # the village's Kampung KB exists (seeded above)
+                family_cells["kampung_kb_code"] = fp.village.kkb_code
             for n, member in enumerate(fp.body["members"]):
                 writer.writerow({**family_cells, **member, **measured.get(n, {})})
             families += 1
@@ -285,11 +290,7 @@ class Seeder:
         self.import_summary = summary
 
     async def extras(self, fp: FamilyPlan, family: dict[str, Any]) -> None:
-        """What the import does not carry: KB status, pregnancy and catin screening.
-
-        The families are not linked to their Kampung KB: the import has no column for it, and a PATCH per family
-        would double this step and add one more event per family to project (minutes for 5,000 families).
-        """
+        """What the import does not carry: KB status, pregnancy and catin screening."""
         members = family["planned_members"]
         for extra in fp.extras:
             person = members[extra.member]

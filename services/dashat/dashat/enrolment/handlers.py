@@ -329,9 +329,9 @@ async def handle_person_merged(session: AsyncSession, env: CloudEvent, data: reg
             continue
         kept, dropped = _earlier(other, enrolment)
         active[enrolment.category] = kept
-        # A duplicate, not a decision about the person: withdrawn, the merge event as the cause.
+        # A duplicate, not a decision about the person: its own exit reason, the merge event as the cause.
         await placement.end(
-            session, dropped, status="exited", reason="retracted", causing_event_id=env.id, refill=False
+            session, dropped, status="exited", reason="merged", causing_event_id=env.id, refill=False
         )
         freed.add(dropped.village_code)
     waiting: dict[str, WaitlistEntry] = {}

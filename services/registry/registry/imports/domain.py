@@ -6,7 +6,8 @@ form one family (in any order); the KK number and the NIK (where a person has on
 re-importing a file finds what the first import created and changes nothing.
 
 - family: ``kk_number`` (required), ``village_code`` (required, ``PP.KK.CC.DDDD``), ``rw``, ``rt``, ``street``,
-  ``welfare_decile`` (1-10), ``drinking_water_source``, ``latrine_type``
+  ``welfare_decile`` (1-10), ``drinking_water_source``, ``latrine_type``, ``kampung_kb_code`` (the code of an
+  existing Kampung KB in the caller's region; an empty cell leaves the family's Kampung KB as it is)
 - person: ``nik`` (optional), ``name``, ``sex`` (L/P), ``birth_date`` (YYYY-MM-DD), ``relation`` (one row of
   each family is ``kepala_keluarga``), ``marital_status``, ``education``, ``occupation``, ``legal_basis``
 - optional measurement of a child on the same row: ``measured_on``, ``weight_kg``, ``lenhei_cm``,
@@ -45,6 +46,7 @@ FAMILY_COLUMNS: Final = (
     "welfare_decile",
     "drinking_water_source",
     "latrine_type",
+    "kampung_kb_code",
 )
 PERSON_COLUMNS: Final = (
     "nik",
@@ -62,6 +64,8 @@ COLUMNS: Final = FAMILY_COLUMNS + PERSON_COLUMNS + MEASUREMENT_COLUMNS
 REQUIRED_COLUMNS: Final = ("kk_number", "village_code", "name", "sex", "birth_date", "relation")
 # The family's own facts: every row of a family must agree on them.
 FAMILY_FACTS: Final = FAMILY_COLUMNS[1:]
+# Facts stored on the family as the file gives them; the Kampung KB code is resolved to the family's id link.
+FAMILY_ATTRIBUTES: Final = tuple(c for c in FAMILY_FACTS if c != "kampung_kb_code")
 MISMATCH_RULES: Final = frozenset({"nik.birth_date_mismatch", "nik.sex_mismatch"})
 _DIGITS_ONLY = re.compile(r"[\s.\-]")
 _NAME_KEY = re.compile(r"[^0-9a-z]+")
@@ -99,6 +103,7 @@ class ImportRow(BaseModel):
     welfare_decile: int | None = Field(default=None, ge=1, le=10)
     drinking_water_source: WaterSource | None = None
     latrine_type: LatrineType | None = None
+    kampung_kb_code: str | None = Field(default=None, min_length=1, max_length=40)
     nik: str | None = Field(default=None, max_length=40)
     name: str = Field(min_length=1, max_length=200)
     sex: Sex

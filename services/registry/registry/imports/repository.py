@@ -10,10 +10,12 @@ from typing import Any
 from sqlalchemy import func, insert, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from registry.families.models import Family, Person
+from registry.common import region_clause
+from registry.families.models import Family, KampungKb, Person
 from registry.growth.models import Measurement
 from registry.imports.models import ImportChunk, ImportFile, ImportIssue, ImportJob
 from registry.regions.models import Region
+from shared.auth import Principal
 from shared.db import utcnow
 from shared.web.pagination import PageParams, keyset, make_page
 
@@ -30,6 +32,23 @@ async def live_villages(session: AsyncSession, codes: Iterable[str]) -> set[str]
         )
     )
     return set(rows)
+
+
+async def kampung_kbs_by_code(
+    session: AsyncSession, codes: Iterable[str], principal: Principal
+) -> dict[str, uuid.UUID]:
+    """Ids of the live Kampung KBs with these codes that lie in the caller's region (others are not found)."""
+    wanted = sorted(set(codes))
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        select(KampungKb.code, KampungKb.id).where(
+            KampungKb.code.in_(wanted),
+            KampungKb.deleted_at.is_(None),
+            region_clause(KampungKb.village_code, principal),
+        )
+    )
+    return {code: kkb_id for code, kkb_id in rows}
 
 
 async def families_by_kk_index(session: AsyncSession, indexes: Iterable[bytes]) -> dict[bytes, Family]:

@@ -94,6 +94,7 @@ class FamilyPlan:
     persons: list[PersonPlan]
     existing: Family | None = None
     changes: dict[str, Any] = field(default_factory=dict)
+    kampung_kb_id: uuid.UUID | None = None
 
 
 @dataclass
@@ -224,6 +225,11 @@ class _Planner:
             else:
                 plans.append(p)
         villages = await repo.live_villages(self.session, (p.first.village_code for p in plans))
+        kampung_kbs = await repo.kampung_kbs_by_code(
+            self.session,
+            (p.first.kampung_kb_code for p in plans if p.first.kampung_kb_code is not None),
+            self.principal,
+        )
         families = await repo.families_by_kk_index(self.session, (p.kk_index for p in plans))
         holders = await repo.persons_by_nik_index(
             self.session, (pp.nik_index for p in plans for pp in p.persons if pp.nik_index is not None)
@@ -231,7 +237,7 @@ class _Planner:
         members = await repo.members_of(self.session, (f.id for f in families.values()))
         accepted: list[FamilyPlan] = []
         for p in plans:
-            issues = self._decide(p, villages, families, holders, members)
+            issues = self._decide(p, villages, kampung_kbs, families, holders, members)
             if issues:
                 rejected[p.group.key] = issues
             else:
@@ -259,6 +265,7 @@ class _Planner:
         self,
         p: FamilyPlan,
         villages: set[str],
+        kampung_kbs: dict[str, uuid.UUID],
         families: dict[bytes, Family],
         holders: dict[bytes, tuple[Person, Family]],
         members: dict[uuid.UUID, list[Person]],
@@ -266,6 +273,14 @@ class _Planner:
         first_no = p.group.first_row
         if p.first.village_code not in villages:
             return [Issue(first_no, "village_code", "region.village_unknown", "unknown village code")]
+        if p.first.kampung_kb_code is not None:
+            # A Kampung KB outside the region reads as unknown, like the API's 404: no existence leak.
+            kkb_id = kampung_kbs.get(p.first.kampung_kb_code)
+            if kkb_id is None:
+                return [
+                    Issue(first_no, "kampung_kb_code", "family.kampung_kb_unknown", "unknown Kampung KB code")
+                ]
+            p.kampung_kb_id = kkb_id
         existing = families.get(p.kk_index)
         issues: list[Issue] = []
         if existing is not None:
@@ -281,9 +296,12 @@ class _Planner:
                     )
                 ]
             p.existing = existing
-            for col in domain.FAMILY_FACTS:
+            for col in domain.FAMILY_ATTRIBUTES:
                 if getattr(existing, col) != getattr(p.first, col):
                     p.changes[col] = getattr(p.first, col)
+            # An empty cell keeps the family's Kampung KB: a file without the column never unlinks families.
+            if p.kampung_kb_id is not None and existing.kampung_kb_id != p.kampung_kb_id:
+                p.changes["kampung_kb_id"] = p.kampung_kb_id
         current = members.get(existing.id, []) if existing is not None else []
         by_key = {(m.name_key, m.birth_date): m for m in current if m.nik_index is None}
         for pp in p.persons:
@@ -407,6 +425,7 @@ class _Batch:
             welfare_decile=d.welfare_decile,
             drinking_water_source=d.drinking_water_source,
             latrine_type=d.latrine_type,
+            kampung_kb_id=p.kampung_kb_id,
         )
         sealed = vault.seal("kk", p.kk, family.id)
         family.kk_key_id, family.kk_ciphertext, family.kk_index = sealed.key_id, sealed.blob, p.kk_index
@@ -585,7 +604,7 @@ class _Batch:
 
 _FAMILY_COLS = (
     "id", "kk_key_id", "kk_ciphertext", "kk_index", "kk_masked", "village_code", "rw", "rt", "street",
-    "welfare_decile", "drinking_water_source", "latrine_type", "head_person_id", "krs", "krs_reasons",
+    "kampung_kb_id", "welfare_decile", "drinking_water_source", "latrine_type", "head_person_id", "krs", "krs_reasons",
     "krs_target", "rule_version",
 )  # fmt: skip
 _PERSON_COLS = (
