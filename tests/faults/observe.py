@@ -29,15 +29,19 @@ def dsn(url: str) -> str:
 
 @dataclass
 class Databases:
-    """One connection per service database (verification may read them directly)."""
+    """A small pool per service database (verification may read them directly).
 
-    conns: dict[str, asyncpg.Connection] = field(default_factory=dict)
+    Pools, not single connections: the lag sampler runs in the background while the drain and the checks query
+    too, and one asyncpg connection takes one query at a time.
+    """
+
+    conns: dict[str, asyncpg.Pool] = field(default_factory=dict)
 
     @classmethod
     async def open(cls, stack: Stack) -> Databases:
         dbs = cls()
         for service, url in stack.urls.items():
-            dbs.conns[service] = await asyncpg.connect(dsn(url))
+            dbs.conns[service] = await asyncpg.create_pool(dsn(url), min_size=1, max_size=3)
         return dbs
 
     async def close(self) -> None:
