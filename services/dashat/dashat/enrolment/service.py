@@ -144,7 +144,9 @@ async def _enrol_manually(session: AsyncSession, body: EnrolmentCreate, principa
             raise ValidationFailed("unknown kitchen", field="body.kitchen_id", rule="kitchen.unknown")
         if kitchen.status != "active":
             raise ValidationFailed("the kitchen is closed", field="body.kitchen_id", rule="kitchen.closed")
-        person = await people.get_person(session, body.person_id)
+        # Locked: a death or move being applied right now either commits first and is seen here, or waits and
+        # then finds (and ends) this enrolment.
+        person = await people.get_person(session, body.person_id, lock=True)
         if person is None or person.village_code is None:
             raise ValidationFailed(
                 "the person is not known to DASHAT (no registry facts yet)",

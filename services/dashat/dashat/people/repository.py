@@ -26,8 +26,14 @@ async def lock_person(session: AsyncSession, person_id: uuid.UUID) -> PersonRepl
     return row
 
 
-async def get_person(session: AsyncSession, person_id: uuid.UUID) -> PersonReplica | None:
-    return await session.get(PersonReplica, person_id)
+async def get_person(
+    session: AsyncSession, person_id: uuid.UUID, *, lock: bool = False
+) -> PersonReplica | None:
+    """The person's replica row; `lock` holds it like the event handlers do, for decisions that read it."""
+    stmt = select(PersonReplica).where(PersonReplica.person_id == person_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
 
 
 async def lock_family(session: AsyncSession, family_id: uuid.UUID) -> FamilyReplica:
