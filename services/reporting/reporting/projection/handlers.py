@@ -242,43 +242,31 @@ async def measurement_retracted(
     await _child(session, env, data.person_id, data.family_id, data.measured_on, patch)
 
 
+async def _case(
+    session: AsyncSession,
+    env: CloudEvent,
+    case_id: uuid.UUID,
+    family_id: uuid.UUID,
+    d: date,
+    patch: dict[str, Any],
+) -> None:
+    """One step in a stunting case's timeline (the case belongs to its family for Kampung KB placement)."""
+    await record(session, env, kind="case", entity_id=case_id, d=d, patch=patch, owner=f"family:{family_id}")
+
+
 async def stunting_detected(session: AsyncSession, env: CloudEvent, data: re.BadutaStuntingDetected) -> None:
     patch = {"detected": True, "severity": data.severity, "village": data.village_code}
-    await record(
-        session,
-        env,
-        kind="case",
-        entity_id=data.case_id,
-        d=data.measured_on,
-        patch=patch,
-        owner=f"family:{data.family_id}",
-    )
+    await _case(session, env, data.case_id, data.family_id, data.measured_on, patch)
 
 
 async def stunting_resolved(session: AsyncSession, env: CloudEvent, data: re.StuntingResolved) -> None:
     patch = {"resolved": True, "village": data.village_code}
-    await record(
-        session,
-        env,
-        kind="case",
-        entity_id=data.case_id,
-        d=data.measured_on,
-        patch=patch,
-        owner=f"family:{data.family_id}",
-    )
+    await _case(session, env, data.case_id, data.family_id, data.measured_on, patch)
 
 
 async def stunting_retracted(session: AsyncSession, env: CloudEvent, data: re.StuntingCaseRetracted) -> None:
     patch = {"retracted": True, "village": data.village_code}
-    await record(
-        session,
-        env,
-        kind="case",
-        entity_id=data.case_id,
-        d=data.retracted_on,
-        patch=patch,
-        owner=f"family:{data.family_id}",
-    )
+    await _case(session, env, data.case_id, data.family_id, data.retracted_on, patch)
 
 
 async def _flow(
