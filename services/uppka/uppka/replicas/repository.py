@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -63,3 +65,40 @@ async def lock_or_create_kitchen(
     kitchen = await get_kitchen(session, kitchen_id, lock=True)
     assert kitchen is not None
     return kitchen
+
+
+# The person facts a registration carries; an upsert applies them only over older ones (see `is_newer`).
+_PERSON_FACTS = (
+    "family_id",
+    "village_code",
+    "rw",
+    "sex",
+    "birth_date",
+    "marital_status",
+    "pus",
+    "facts_known",
+)
+
+
+async def upsert_person_facts(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Persons' facts in one statement, each as `lock_or_create_person` + an `is_newer` check would apply them.
+
+    Rows carry `person_id`, the facts, `facts_at` and `last_event_at`; they are locked in person id order so
+    two transactions upserting overlapping persons cannot deadlock.
+    """
+    if not rows:
+        return
+    stmt = insert(PersonReplica)
+    held = PersonReplica.__table__.c
+    newer = or_(held.facts_at.is_(None), stmt.excluded.facts_at > held.facts_at)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[PersonReplica.person_id],
+        set_={
+            **{
+                name: case((newer, stmt.excluded[name]), else_=held[name])
+                for name in (*_PERSON_FACTS, "facts_at")
+            },
+            "last_event_at": func.greatest(held.last_event_at, stmt.excluded.last_event_at),
+        },
+    )
+    await session.execute(stmt, sorted(rows, key=lambda row: row["person_id"]))
