@@ -81,8 +81,10 @@ async def handle_one_by_one(
             reset_correlation_id(token)
         # As if each event had its own session: sessions do not autoflush, so the next handler's queries
         # would miss this one's changes, and rows it loaded would hide later bulk updates from the next one.
-        await session.flush()
-        session.expunge_all()
+        # (Checked first: a flush of an untouched session still costs a greenlet switch per event.)
+        if session.new or session.identity_map:
+            await session.flush()
+            session.expunge_all()
 
 
 @dataclass
