@@ -207,9 +207,16 @@ def _registrations_apart(deliveries: Sequence[Delivery]) -> tuple[list[Delivery]
 
 
 def batch_handler(handlers: Mapping[str, Handler]) -> BatchHandler:
-    """A poll's events: the registrations that stand alone as one upsert, then the others one by one."""
+    """A poll's events: persons locked in id order, the registrations that stand alone as one upsert, then the
+    others one by one."""
 
     async def apply_poll(session: AsyncSession, deliveries: Sequence[Delivery]) -> None:
+        # One transaction holds the locks of the whole poll: taken in event order, two polls (or a poll and a
+        # member joining, which locks the person first) could wait on each other.
+        named = {
+            getattr(d.data, name, None) for d in deliveries for name in ("person_id", "merged_person_id")
+        }
+        await repo.lock_existing_persons(session, sorted(p for p in named if isinstance(p, uuid.UUID)))
         registrations, rest = _registrations_apart(deliveries)
         latest = latest_facts(
             (d.data.person_id, d.envelope.time, d.data)

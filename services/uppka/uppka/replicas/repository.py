@@ -35,6 +35,13 @@ async def lock_or_create_person(session: AsyncSession, person_id: uuid.UUID, at:
     return person
 
 
+async def lock_existing_persons(session: AsyncSession, person_ids: Sequence[uuid.UUID]) -> None:
+    """Lock the persons' replica rows that exist, in id order (ids only: nothing enters the session)."""
+    if person_ids:
+        column = PersonReplica.person_id
+        await session.execute(select(column).where(column.in_(person_ids)).order_by(column).with_for_update())
+
+
 async def persons_of_family(session: AsyncSession, family_id: uuid.UUID) -> list[PersonReplica]:
     stmt = (
         select(PersonReplica)
