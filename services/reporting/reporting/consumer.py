@@ -11,11 +11,10 @@ from reporting.config import Settings
 from reporting.models import inbox
 from reporting.projection import repository
 from reporting.projection.handlers import handlers
-from shared.consumer import ConsumerRunner, Handler
+from shared.consumer import ConsumerRunner
 from shared.runtime import consumer_group, serve_consumer
 
 TOPICS: list[str] = ["kencana.registry", "kencana.uppka", "kencana.dashat"]
-HANDLERS: dict[str, Handler] = handlers()
 PURPOSE = "projector"
 
 
@@ -29,10 +28,11 @@ def build_runner(settings: Settings, sessionmaker: object, *, name: str | None =
     runner: ConsumerRunner
 
     async def record_lag() -> None:
-        lags: dict[str, int] = {}
-        for tp, behind in runner.lag().items():
-            if tp.topic in logical:
-                lags[logical[tp.topic]] = lags.get(logical[tp.topic], 0) + behind
+        lags = {
+            (logical[tp.topic], tp.partition): behind
+            for tp, behind in runner.lag().items()
+            if tp.topic in logical
+        }
         if lags:
             async with runner.sessionmaker() as session, session.begin():
                 await repository.set_offset_lag(session, lags)
@@ -40,7 +40,7 @@ def build_runner(settings: Settings, sessionmaker: object, *, name: str | None =
     runner = ConsumerRunner(
         name=name or consumer_name(settings),
         topics=[settings.topic(t) for t in TOPICS],
-        handlers=HANDLERS,
+        handlers=handlers(settings.topic_partitions),
         sessionmaker=sessionmaker,  # type: ignore[arg-type]
         inbox=inbox,
         bootstrap_servers=settings.kafka_bootstrap_servers,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reporting.indicators.domain import Period
@@ -140,5 +141,30 @@ async def places_within(session: AsyncSession, kind: str, scope: Scope) -> list[
     return list((await session.execute(q)).scalars())
 
 
-async def freshness(session: AsyncSession) -> list[ProjectionStatus]:
-    return list((await session.execute(select(ProjectionStatus).order_by(ProjectionStatus.topic))).scalars())
+@dataclass(frozen=True)
+class TopicFreshness:
+    topic: str
+    last_event_time: datetime | None
+    last_applied_at: datetime | None
+    events_applied: int
+    offset_lag: int | None
+
+
+async def freshness(session: AsyncSession) -> list[TopicFreshness]:
+    """Freshness per topic, summed over its partitions (each partition's consumer keeps its own row)."""
+    s = ProjectionStatus
+    rows = await session.execute(
+        select(
+            s.topic,
+            func.max(s.last_event_time),
+            func.max(s.last_applied_at),
+            func.sum(s.events_applied),
+            func.sum(s.offset_lag),
+        )
+        .group_by(s.topic)
+        .order_by(s.topic)
+    )
+    return [
+        TopicFreshness(t, event, applied, int(n or 0), None if lag is None else int(lag))
+        for t, event, applied, n, lag in rows
+    ]

@@ -1,4 +1,4 @@
-"""All SQL of the projections: entity timelines, fact deltas, places, freshness."""
+"""All SQL of the projections: entity timelines, fact deltas (per slot), places, enrolments, freshness."""
 
 from __future__ import annotations
 
@@ -7,79 +7,90 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, cast
 
+import orjson
 from sqlalchemy import event, func, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
 from reporting.projection import domain
-from reporting.projection.models import Entity, Place, ProjectionStatus
+from reporting.projection.models import Enrolment, Entity, Place, ProjectionStatus
+
+EntityKey = tuple[str, str]
+# What a loaded entity row holds: owner id, timeline, contribution.
+Timeline = tuple[str | None, list[dict[str, Any]], dict[str, int]]
 
 
-async def load_entity(session: AsyncSession, kind: str, entity_id: str) -> Entity | None:
-    """The entity row, locked so two consumers never interleave on one entity."""
-    return (
-        await session.execute(
-            select(Entity)
-            .where(Entity.kind == kind, Entity.entity_id == entity_id)
-            .with_for_update()
-            # Rows are written with Core upserts, so never trust an object cached earlier in the transaction.
-            .execution_options(populate_existing=True)
-        )
-    ).scalar_one_or_none()
+async def lock_entities(session: AsyncSession, keys: list[EntityKey]) -> dict[EntityKey, Timeline]:
+    """The rows of the entities a batch writes, in one query, locked in key order (no deadlock between batches).
 
-
-async def load_entities(session: AsyncSession, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Entity]:
-    """Several entity rows (an entity and its owner) in one round trip, locked like `load_entity`."""
-    rows = (
-        await session.execute(
-            select(Entity)
-            .where(tuple_(Entity.kind, Entity.entity_id).in_(keys))
-            .order_by(Entity.kind, Entity.entity_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-    ).scalars()
-    return {(e.kind, e.entity_id): e for e in rows}
-
-
-async def dependants(session: AsyncSession, owner_id: str) -> list[Entity]:
-    """Entities located through an owner (persons of a family, members of a group, meals of a kitchen)."""
-    return list(
-        (
-            await session.execute(
-                select(Entity)
-                .where(Entity.owner_id == owner_id)
-                .order_by(Entity.kind, Entity.entity_id)
-                .with_for_update()
-                .execution_options(populate_existing=True)
-            )
-        ).scalars()
+    Each entity is written only by the consumer of its key's partition, so the locks are never waited for
+    in normal running; they keep a batch and a late straggler of a rebalance from interleaving on one entity.
+    """
+    rows = await session.execute(
+        select(Entity.kind, Entity.entity_id, Entity.owner_id, Entity.entries, Entity.contribution)
+        .where(tuple_(Entity.kind, Entity.entity_id).in_(keys))
+        .order_by(Entity.kind, Entity.entity_id)
+        .with_for_update()
     )
+    return {(k, i): (o, e, c) for k, i, o, e, c in rows}
 
 
-async def save_entity(
+async def lock_dependants(session: AsyncSession, owner_ids: list[str]) -> dict[EntityKey, Timeline]:
+    """Entities located through these owners (persons of a family, members of a group, meals of a kitchen)."""
+    rows = await session.execute(
+        select(Entity.kind, Entity.entity_id, Entity.owner_id, Entity.entries, Entity.contribution)
+        .where(Entity.owner_id.in_(owner_ids))
+        .order_by(Entity.kind, Entity.entity_id)
+        .with_for_update()
+    )
+    return {(k, i): (o, e, c) for k, i, o, e, c in rows}
+
+
+async def read_timelines(
+    session: AsyncSession, keys: list[EntityKey]
+) -> dict[EntityKey, list[dict[str, Any]]]:
+    """Owners' timelines for their Kampung KB, read without a lock (another partition may own them)."""
+    if not keys:
+        return {}
+    rows = await session.execute(
+        select(Entity.kind, Entity.entity_id, Entity.entries).where(
+            tuple_(Entity.kind, Entity.entity_id).in_(keys)
+        )
+    )
+    return {(k, i): e for k, i, e in rows}
+
+
+_SAVE_ENTITIES = text(
+    """
+    INSERT INTO rep_entity (kind, entity_id, owner_id, entries, contribution)
+    SELECT k, i, o, CAST(e AS jsonb), CAST(c AS jsonb) FROM unnest(
+        CAST(:kinds AS text[]), CAST(:ids AS text[]), CAST(:owners AS text[]),
+        CAST(:entries AS text[]), CAST(:contributions AS text[])
+    ) AS t(k, i, o, e, c)
+    ON CONFLICT (kind, entity_id) DO UPDATE SET
+        owner_id = excluded.owner_id, entries = excluded.entries,
+        contribution = excluded.contribution, updated_at = now()
+    """
+)
+
+
+async def save_entities(
     session: AsyncSession,
-    *,
-    kind: str,
-    entity_id: str,
-    owner_id: str | None,
-    entries: list[dict[str, Any]],
-    contribution: Mapping[str, int],
+    rows: list[tuple[str, str, str | None, list[dict[str, Any]], Mapping[str, int]]],
 ) -> None:
-    stmt = insert(Entity).values(
-        kind=kind, entity_id=entity_id, owner_id=owner_id, entries=entries, contribution=dict(contribution)
-    )
+    """Every entity a batch changed, in one statement."""
+    if not rows:
+        return
     await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[Entity.kind, Entity.entity_id],
-            set_={
-                "owner_id": stmt.excluded.owner_id,
-                "entries": stmt.excluded.entries,
-                "contribution": stmt.excluded.contribution,
-                "updated_at": func.now(),
-            },
-        )
+        _SAVE_ENTITIES,
+        {
+            "kinds": [r[0] for r in rows],
+            "ids": [r[1] for r in rows],
+            "owners": [r[2] for r in rows],
+            "entries": [orjson.dumps(r[3]).decode() for r in rows],
+            "contributions": [orjson.dumps(dict(r[4])).decode() for r in rows],
+        },
     )
 
 
@@ -90,12 +101,13 @@ async def save_entity(
 # the writes to its end changes nothing that anyone can observe.
 _UPSERT_FACTS = text(
     """
-    INSERT INTO rep_fact (region, grain, period_start, measure, level, value)
+    INSERT INTO rep_fact (region, grain, period_start, measure, slot, level, value)
     SELECT * FROM unnest(
         CAST(:regions AS text[]), CAST(:grains AS text[]), CAST(:starts AS date[]),
-        CAST(:measures AS text[]), CAST(:levels AS smallint[]), CAST(:vals AS bigint[])
+        CAST(:measures AS text[]), CAST(:slots AS smallint[]), CAST(:levels AS smallint[]),
+        CAST(:vals AS bigint[])
     )
-    ON CONFLICT (region, grain, period_start, measure) DO UPDATE SET value = rep_fact.value + excluded.value
+    ON CONFLICT (region, grain, period_start, measure, slot) DO UPDATE SET value = rep_fact.value + excluded.value
     """
 )
 _BUFFER = "reporting.projection.pending"
@@ -105,8 +117,8 @@ _BUFFER = "reporting.projection.pending"
 class _Pending:
     """Writes owed by the current transaction; flushed by `before_commit`."""
 
-    facts: dict[tuple[str, str, date, str], list[int]] = field(default_factory=dict)
-    status: dict[str, tuple[datetime, int]] = field(default_factory=dict)
+    facts: dict[tuple[str, str, date, str, int], list[int]] = field(default_factory=dict)
+    status: dict[tuple[str, int], tuple[datetime, int]] = field(default_factory=dict)
     broken: bool = False
 
 
@@ -130,22 +142,27 @@ def _flush(sync_session: Session) -> None:
         sync_session.execute(
             _UPSERT_FACTS,
             {
-                "regions": [r for (r, _, _, _), _, _ in rows],
-                "grains": [g for (_, g, _, _), _, _ in rows],
-                "starts": [p for (_, _, p, _), _, _ in rows],
-                "measures": [m for (_, _, _, m), _, _ in rows],
+                "regions": [r for (r, _, _, _, _), _, _ in rows],
+                "grains": [g for (_, g, _, _, _), _, _ in rows],
+                "starts": [p for (_, _, p, _, _), _, _ in rows],
+                "measures": [m for (_, _, _, m, _), _, _ in rows],
+                "slots": [s for (_, _, _, _, s), _, _ in rows],
                 "levels": [lvl for _, lvl, _ in rows],
                 "vals": [v for _, _, v in rows],
             },
         )
     status, pending.status = pending.status, {}
-    for topic, (event_time, count) in sorted(status.items()):
+    for (topic, partition), (event_time, count) in sorted(status.items()):
         stmt = insert(ProjectionStatus).values(
-            topic=topic, last_event_time=event_time, last_applied_at=func.now(), events_applied=count
+            topic=topic,
+            partition=partition,
+            last_event_time=event_time,
+            last_applied_at=func.now(),
+            events_applied=count,
         )
         sync_session.execute(
             stmt.on_conflict_do_update(
-                index_elements=[ProjectionStatus.topic],
+                index_elements=[ProjectionStatus.topic, ProjectionStatus.partition],
                 set_={
                     "last_event_time": func.greatest(
                         ProjectionStatus.last_event_time, stmt.excluded.last_event_time
@@ -166,16 +183,32 @@ def _rolled_back(sync_session: Session, transaction: SessionTransaction) -> None
         pending.facts, pending.status, pending.broken = {}, {}, False
 
 
-async def apply_delta(session: AsyncSession, delta: Mapping[str, int]) -> None:
-    """Add a contribution difference to every fact row it rolls up into, when the transaction commits."""
+def add_facts(session: AsyncSession, delta: Mapping[str, int], slot: int) -> None:
+    """Add a contribution difference, in one slot, to every fact row it rolls up into, when the transaction commits."""
     facts = _pending(session).facts
-    for k, (level, v) in domain.expand(delta).items():
-        row = facts.setdefault(k, [level, 0])
+    for (region, grain, start, measure), (level, v) in domain.expand(delta).items():
+        row = facts.setdefault((region, grain, start, measure, slot), [level, 0])
         row[1] += v
 
 
-async def upsert_place(session: AsyncSession, region: str, village_code: str, kampung_kb: str | None) -> None:
-    stmt = insert(Place).values(region=region, village_code=village_code, kampung_kb=kampung_kb)
+async def save_places(session: AsyncSession, places: list[tuple[str, str, str | None]]) -> None:
+    """Record where Kampung KBs and kitchens lie, writing only rows that are new or changed.
+
+    Every producer names the same Kampung KB, so an unconditional upsert would make the consumers of
+    different partitions queue on its row; reading first (without a lock) leaves the row alone.
+    """
+    known = {
+        (r, v, k)
+        for r, v, k in await session.execute(
+            select(Place.region, Place.village_code, Place.kampung_kb).where(
+                Place.region.in_([p[0] for p in places])
+            )
+        )
+    }
+    changed = sorted(p for p in places if p not in known)
+    if not changed:
+        return
+    stmt = insert(Place).values([{"region": r, "village_code": v, "kampung_kb": k} for r, v, k in changed])
     await session.execute(
         stmt.on_conflict_do_update(
             index_elements=[Place.region],
@@ -184,25 +217,32 @@ async def upsert_place(session: AsyncSession, region: str, village_code: str, ka
     )
 
 
-async def upsert_row(session: AsyncSession, table: Any, values: dict[str, Any], key: list[str]) -> None:
-    stmt = insert(table).values(**values)
+async def save_enrolments(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """DASHAT enrolment rows (a redelivered or updated enrolment replaces its row)."""
+    stmt = insert(Enrolment).values(rows)
     await session.execute(
         stmt.on_conflict_do_update(
-            index_elements=key, set_={k: stmt.excluded[k] for k in values if k not in key}
+            index_elements=[Enrolment.enrolment_id],
+            set_={k: stmt.excluded[k] for k in rows[0] if k != "enrolment_id"},
         )
     )
 
 
-async def touch_status(session: AsyncSession, topic: str, event_time: datetime) -> None:
-    """Freshness: latest event time applied on a topic (never moves back for a late event), at commit."""
+def touch_status(session: AsyncSession, topic: str, partition: int, event_time: datetime, count: int) -> None:
+    """Freshness per topic partition: latest event time applied (never moves back), events applied; at commit."""
     status = _pending(session).status
-    latest, count = status.get(topic, (event_time, 0))
-    status[topic] = (max(latest, event_time), count + 1)
+    latest, seen = status.get((topic, partition), (event_time, 0))
+    status[(topic, partition)] = (max(latest, event_time), seen + count)
 
 
-async def set_offset_lag(session: AsyncSession, lags: Mapping[str, int]) -> None:
-    for topic, lag in lags.items():
-        stmt = insert(ProjectionStatus).values(topic=topic, events_applied=0, offset_lag=lag)
+async def set_offset_lag(session: AsyncSession, lags: Mapping[tuple[str, int], int]) -> None:
+    """How far behind each assigned partition is; each consumer writes only its own partitions' rows."""
+    for (topic, partition), lag in sorted(lags.items()):
+        stmt = insert(ProjectionStatus).values(
+            topic=topic, partition=partition, events_applied=0, offset_lag=lag
+        )
         await session.execute(
-            stmt.on_conflict_do_update(index_elements=[ProjectionStatus.topic], set_={"offset_lag": lag})
+            stmt.on_conflict_do_update(
+                index_elements=[ProjectionStatus.topic, ProjectionStatus.partition], set_={"offset_lag": lag}
+            )
         )
