@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+import warnings
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 from aiokafka import (
     AIOKafkaConsumer,
     AIOKafkaProducer,
@@ -19,8 +19,8 @@ from aiokafka import (
 )
 from aiokafka.structs import OffsetAndMetadata
 from pydantic import ValidationError
-from sqlalchemy import Column, DateTime, MetaData, Table, Text, func
-from sqlalchemy.dialects.postgresql import UUID, insert
+from sqlalchemy import Column, DateTime, MetaData, Table, Text, bindparam, cast, column, func, select
+from sqlalchemy.dialects.postgresql import ARRAY, UUID, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared import metrics
@@ -50,6 +50,41 @@ class PoisonEvent(Exception):
     """A handler's verdict that retrying cannot help: straight to the dead-letter topic."""
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """One new event of a poll, as a batch handler gets it."""
+
+    envelope: CloudEvent
+    data: Any  # the parsed payload model, as `Handler`s get it
+    topic: str
+    partition: int
+    offset: int
+
+
+BatchHandler = Callable[[AsyncSession, Sequence[Delivery]], Awaitable[None]]
+
+
+async def handle_one_by_one(
+    session: AsyncSession, handlers: Mapping[str, Handler], deliveries: Sequence[Delivery]
+) -> None:
+    """Apply deliveries in order through their per-event handlers in the caller's transaction.
+
+    What the runner does without a batch handler; a batch handler calls it for what it does not apply
+    set-based.
+    """
+    for delivery in deliveries:
+        envelope = delivery.envelope
+        token = set_correlation_id(envelope.correlationid or envelope.id)
+        try:
+            await handlers[envelope.type](session, envelope, delivery.data)
+        finally:
+            reset_correlation_id(token)
+        # As if each event had its own session: sessions do not autoflush, so the next handler's queries
+        # would miss this one's changes, and rows it loaded would hide later bulk updates from the next one.
+        await session.flush()
+        session.expunge_all()
+
+
 @dataclass
 class Outcome:
     applied: int = 0
@@ -64,12 +99,8 @@ class _Prepared:
     """A record whose envelope and payload parsed and whose type has a handler."""
 
     record: ConsumerRecord[bytes, bytes]
-    envelope: CloudEvent
-    data: Any
-    handler: Handler
-
-
-_Pending = tuple[TopicPartition, ConsumerRecord[bytes, bytes], _Prepared | None]
+    event_id: uuid.UUID
+    delivery: Delivery
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -89,12 +120,15 @@ class ConsumerRunner:
 
     Handlers are typed async functions `(session, envelope, data)` keyed by event type; they must not commit.
 
-    By default every event is applied in its own transaction. With `batch_transaction=True` the records of one
-    poll share one transaction (each still with its inbox row). When a record fails, the transaction is rolled
-    back, the records before it are applied again together, and the failing one goes through the per-record
-    path alone (fresh transaction per attempt, backoff, dead letter) before the batch goes on after it; so
-    order, retries and dead letters stay as they are. Offsets are committed only after the transaction that
-    holds their records committed.
+    Each poll is applied in one transaction: the inbox rows of the whole poll in one statement (the database
+    filters the duplicates), then the new events in poll order, through `batch_handler` once when given, else
+    through `handlers` one by one. When that transaction fails, it is rolled back and the poll's events are
+    applied again one by one through `handlers`, each in its own transaction with retries, backoff and the
+    dead-letter topic; so `handlers` one at a time must have the same effect as `batch_handler` over the batch.
+    Offsets are committed only after the transaction that holds their records committed.
+
+    A batch handler hands what it does not apply set-based to `handle_one_by_one` (which binds each event's
+    correlation id and flushes between events, as separate transactions would have).
     """
 
     def __init__(
@@ -106,6 +140,7 @@ class ConsumerRunner:
         sessionmaker: async_sessionmaker[AsyncSession],
         inbox: Table,
         bootstrap_servers: str,
+        batch_handler: BatchHandler | None = None,
         dead_letter_topic: str | None = None,
         max_attempts: int = 4,
         backoff_seconds: float = 0.2,
@@ -113,11 +148,19 @@ class ConsumerRunner:
         dead_letter_replication_factor: int = 1,
         on_applied: Callable[[CloudEvent], Awaitable[None]] | None = None,
         before_offset_commit: Callable[[], Awaitable[None]] | None = None,
-        batch_transaction: bool = False,
+        batch_transaction: bool | None = None,
     ) -> None:
+        if batch_transaction is not None:
+            # Deprecated: every poll is one transaction now; accepted so older callers keep working.
+            warnings.warn(
+                "ConsumerRunner(batch_transaction=...) is deprecated: every poll is applied in one transaction",
+                DeprecationWarning,
+                stacklevel=2,
+            )
         self.name = name
         self.topics = topics
         self.handlers = dict(handlers)
+        self.batch_handler = batch_handler
         self.sessionmaker = sessionmaker
         self.inbox = inbox
         self.bootstrap_servers = bootstrap_servers
@@ -128,15 +171,32 @@ class ConsumerRunner:
         self.dead_letter_replication_factor = dead_letter_replication_factor
         self.on_applied = on_applied
         self.before_offset_commit = before_offset_commit
-        self.batch_transaction = batch_transaction
         self.outcome = Outcome()
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
         self._processed: dict[TopicPartition, int] = {}
         self._stopping = asyncio.Event()
+        # One statement for the inbox rows of a whole poll: arrays bind as two parameters whatever the
+        # poll's size, so it is compiled and prepared once.
+        rows = func.unnest(
+            bindparam("event_ids", type_=ARRAY(UUID(as_uuid=True))),
+            bindparam("event_types", type_=ARRAY(Text)),
+        )
+        new_rows = rows.table_valued(
+            column("event_id", UUID(as_uuid=True)), column("event_type", Text)
+        ).render_derived(name="e")
+        self._claim_statement = (
+            insert(inbox)
+            .from_select(
+                ["consumer", "event_id", "event_type"],
+                select(cast(bindparam("consumer"), Text), new_rows.c.event_id, new_rows.c.event_type),
+            )
+            .on_conflict_do_nothing()
+            .returning(inbox.c.event_id)
+        )
 
     def stop(self) -> None:
-        """Finish the record in hand, commit, and leave the group."""
+        """Finish the poll in hand, commit, and leave the group."""
         self._stopping.set()
 
     async def start(self) -> None:
@@ -187,25 +247,28 @@ class ConsumerRunner:
             await self.close()
 
     async def poll_once(self, timeout_ms: int = 500) -> int:
-        """One poll: apply every record in partition order, then commit the offsets. Returns records seen."""
+        """One poll: apply its records in one transaction, then commit the offsets. Returns records seen."""
         assert self._consumer is not None
         batches = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=self.max_records)
+        if not batches:
+            return 0
+        prepared: list[_Prepared] = []
+        for records in batches.values():
+            for record in records:
+                p = await self._prepare(record)
+                if p is not None:
+                    prepared.append(p)
+        if prepared:
+            await self._apply_poll(prepared)
         count = 0
-        if self.batch_transaction:
-            items = [(tp, record) for tp, records in batches.items() for record in records]
-            await self._process_batch(items)
-            count = len(items)
-        else:
-            for tp, records in batches.items():
-                for record in records:
-                    await self._process(record)
-                    self._processed[tp] = record.offset + 1
-                    count += 1
-        if count:
-            if self.before_offset_commit is not None:
-                await self.before_offset_commit()
-            await self.commit_processed()
-            self._record_lag()
+        for tp, records in batches.items():
+            if records:
+                self._processed[tp] = records[-1].offset + 1
+                count += len(records)
+        if self.before_offset_commit is not None:
+            await self.before_offset_commit()
+        await self.commit_processed()
+        self._record_lag()
         return count
 
     async def commit_processed(self, partitions: list[TopicPartition] | None = None) -> None:
@@ -252,12 +315,12 @@ class ConsumerRunner:
     async def _prepare(self, record: ConsumerRecord[bytes, bytes]) -> _Prepared | None:
         """Parse a record; None when it was dead-lettered (unparseable) or skipped (no handler)."""
         try:
-            envelope = CloudEvent.model_validate(orjson.loads(record.value or b""))
-        except (orjson.JSONDecodeError, ValidationError) as exc:
+            envelope = CloudEvent.model_validate_json(record.value or b"")
+            event_id = uuid.UUID(envelope.id)
+        except (ValidationError, ValueError) as exc:
             await self._dead_letter(record, exc, attempts=0)
             return None
-        handler = self.handlers.get(envelope.type)
-        if handler is None:
+        if envelope.type not in self.handlers:
             self.outcome.skipped_unknown += 1
             metrics.CONSUMER_UNKNOWN.labels(self.name).inc()
             return None
@@ -267,129 +330,100 @@ class ConsumerRunner:
         except ValidationError as exc:
             await self._dead_letter(record, exc, attempts=0)
             return None
-        return _Prepared(record, envelope, data, handler)
+        delivery = Delivery(envelope, data, record.topic, record.partition, record.offset)
+        return _Prepared(record, event_id, delivery)
 
-    async def _process(self, record: ConsumerRecord[bytes, bytes]) -> None:
-        prepared = await self._prepare(record)
-        if prepared is not None:
-            await self._deliver(prepared)
+    async def _apply_poll(self, prepared: list[_Prepared]) -> None:
+        """The poll in one transaction; one by one, each in its own transaction, when that fails."""
+        try:
+            async with self.sessionmaker() as session, session.begin():
+                fresh = await self._claim(session, prepared)
+                new = [p for p, is_new in zip(prepared, fresh, strict=True) if is_new]
+                if new:
+                    await self._handle(session, new)
+        except Exception as exc:
+            log.warning("batch_rolled_back", consumer=self.name, events=len(prepared), error=repr(exc)[:500])
+            for p in prepared:
+                await self._deliver(p)
+            return
+        await self._settled(prepared, fresh)
+
+    async def _claim(self, session: AsyncSession, prepared: Sequence[_Prepared]) -> list[bool]:
+        """Insert the inbox rows in one statement; per event, whether it is new (False: applied before, or an
+        earlier copy in the same poll)."""
+        inserted = (
+            await session.execute(
+                self._claim_statement,
+                {
+                    "consumer": self.name,
+                    "event_ids": [p.event_id for p in prepared],
+                    "event_types": [p.delivery.envelope.type for p in prepared],
+                },
+            )
+        ).scalars()
+        unclaimed = set(inserted)
+        fresh: list[bool] = []
+        for p in prepared:
+            if p.event_id in unclaimed:
+                unclaimed.discard(p.event_id)
+                fresh.append(True)
+            else:
+                fresh.append(False)
+        return fresh
+
+    async def _handle(self, session: AsyncSession, new: Sequence[_Prepared]) -> None:
+        deliveries = [p.delivery for p in new]
+        if self.batch_handler is not None:
+            await self.batch_handler(session, deliveries)
+        else:
+            await handle_one_by_one(session, self.handlers, deliveries)
+
+    async def _settled(self, prepared: Sequence[_Prepared], fresh: Sequence[bool]) -> None:
+        """Count events whose transaction committed (applied now, or found in the inbox)."""
+        tally: dict[tuple[str, str], int] = {}
+        for p, is_new in zip(prepared, fresh, strict=True):
+            envelope = p.delivery.envelope
+            outcome = "applied" if is_new else "duplicate"
+            tally[envelope.type, outcome] = tally.get((envelope.type, outcome), 0) + 1
+            if is_new:
+                self.outcome.applied += 1
+                self.outcome.last_event_time[p.delivery.topic] = envelope.time
+                if self.on_applied is not None:
+                    await self.on_applied(envelope)
+            else:
+                self.outcome.duplicates += 1
+        # Counted per type and outcome once per poll: a labelled child per event was a visible cost.
+        for (event_type, outcome), n in tally.items():
+            metrics.CONSUMER_PROCESSED.labels(self.name, event_type, outcome).inc(n)
 
     async def _deliver(self, p: _Prepared) -> None:
         """Apply one event in its own transaction, retrying with backoff; dead-letter it when that cannot work."""
-        envelope = p.envelope
-        token = set_correlation_id(envelope.correlationid or envelope.id)
-        try:
-            for attempt in range(1, self.max_attempts + 1):
-                try:
-                    applied = await self._apply(envelope, p.data, p.handler)
-                except PoisonEvent as exc:
+        envelope = p.delivery.envelope
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                async with self.sessionmaker() as session, session.begin():
+                    fresh = await self._claim(session, [p])
+                    if fresh[0]:
+                        await self._handle(session, [p])
+            except PoisonEvent as exc:
+                await self._dead_letter(p.record, exc, attempts=attempt)
+                return
+            except Exception as exc:
+                metrics.CONSUMER_PROCESSED.labels(self.name, envelope.type, "error").inc()
+                log.warning(
+                    "handler_failed",
+                    consumer=self.name,
+                    type=envelope.type,
+                    attempt=attempt,
+                    error=repr(exc)[:500],
+                )
+                if attempt == self.max_attempts:
                     await self._dead_letter(p.record, exc, attempts=attempt)
                     return
-                except Exception as exc:
-                    metrics.CONSUMER_PROCESSED.labels(self.name, envelope.type, "error").inc()
-                    log.warning(
-                        "handler_failed",
-                        consumer=self.name,
-                        type=envelope.type,
-                        attempt=attempt,
-                        error=repr(exc)[:500],
-                    )
-                    if attempt == self.max_attempts:
-                        await self._dead_letter(p.record, exc, attempts=attempt)
-                        return
-                    await asyncio.sleep(self.backoff_seconds * 2 ** (attempt - 1))
-                    continue
-                await self._settled(p, applied)
-                return
-        finally:
-            reset_correlation_id(token)
-
-    async def _settled(self, p: _Prepared, applied: bool) -> None:
-        """Count an event whose transaction committed (applied now, or found in the inbox)."""
-        if applied:
-            self.outcome.applied += 1
-            self.outcome.last_event_time[p.record.topic] = p.envelope.time
-            metrics.CONSUMER_PROCESSED.labels(self.name, p.envelope.type, "applied").inc()
-            if self.on_applied is not None:
-                await self.on_applied(p.envelope)
-        else:
-            self.outcome.duplicates += 1
-            metrics.CONSUMER_PROCESSED.labels(self.name, p.envelope.type, "duplicate").inc()
-
-    async def _apply(self, envelope: CloudEvent, data: Any, handler: Handler) -> bool:
-        """The effect and the inbox row in one transaction; False when the event was already applied."""
-        async with self.sessionmaker() as session, session.begin():
-            return await self._apply_in(session, envelope, data, handler)
-
-    async def _apply_in(
-        self, session: AsyncSession, envelope: CloudEvent, data: Any, handler: Handler
-    ) -> bool:
-        """Inbox row, then the effect, in the caller's transaction; False when the event was already applied."""
-        inserted = (
-            await session.execute(
-                insert(self.inbox)
-                .values(consumer=self.name, event_id=uuid.UUID(envelope.id), event_type=envelope.type)
-                .on_conflict_do_nothing()
-                .returning(self.inbox.c.event_id)
-            )
-        ).first()
-        if inserted is None:
-            return False
-        await handler(session, envelope, data)
-        return True
-
-    async def _process_batch(self, items: list[tuple[TopicPartition, ConsumerRecord[bytes, bytes]]]) -> None:
-        """Apply one poll's records in one transaction (see the class docstring)."""
-        pending = [(tp, record, await self._prepare(record)) for tp, record in items]
-        start = 0
-        while start < len(pending):
-            failed = await self._try_chunk(pending, start, len(pending))
-            if failed is None:
-                return
-            # Nothing from `start` on is committed. The records before the failing one applied cleanly, so
-            # they are tried again together (one by one if that fails too); the failing one takes the
-            # per-record path, with its retries and dead letter, before anything after it.
-            if failed > start and await self._try_chunk(pending, start, failed) is not None:
-                for i in range(start, failed):
-                    await self._deliver_at(pending, i)
-            if failed < len(pending):
-                await self._deliver_at(pending, failed)
-            start = failed + 1
-
-    async def _try_chunk(self, pending: list[_Pending], start: int, end: int) -> int | None:
-        """Apply pending[start:end] in one transaction; None when it committed, else where it failed.
-
-        A failing handler rolls back the whole transaction (no savepoints: hundreds of subtransactions in one
-        transaction make PostgreSQL slow for every session); `end` means the commit itself failed.
-        """
-        done: list[tuple[_Prepared, bool]] = []
-        at = end
-        try:
-            async with self.sessionmaker() as session, session.begin():
-                for at in range(start, end):
-                    p = pending[at][2]
-                    if p is None:
-                        continue
-                    token = set_correlation_id(p.envelope.correlationid or p.envelope.id)
-                    try:
-                        done.append((p, await self._apply_in(session, p.envelope, p.data, p.handler)))
-                    finally:
-                        reset_correlation_id(token)
-                at = end
-        except Exception as exc:
-            log.warning("batch_rolled_back", consumer=self.name, records=end - start, error=repr(exc)[:500])
-            return at
-        for p, applied in done:
-            await self._settled(p, applied)
-        for tp, record, _ in pending[start:end]:
-            self._processed[tp] = record.offset + 1
-        return None
-
-    async def _deliver_at(self, pending: list[_Pending], i: int) -> None:
-        tp, record, p = pending[i]
-        if p is not None:
-            await self._deliver(p)
-        self._processed[tp] = record.offset + 1
+                await asyncio.sleep(self.backoff_seconds * 2 ** (attempt - 1))
+                continue
+            await self._settled([p], fresh)
+            return
 
     async def _dead_letter(
         self, record: ConsumerRecord[bytes, bytes], error: BaseException, *, attempts: int
@@ -420,4 +454,13 @@ class ConsumerRunner:
         )
 
 
-__all__ = ["ConsumerRunner", "EventData", "Handler", "PoisonEvent", "inbox_table"]
+__all__ = [
+    "BatchHandler",
+    "ConsumerRunner",
+    "Delivery",
+    "EventData",
+    "Handler",
+    "PoisonEvent",
+    "handle_one_by_one",
+    "inbox_table",
+]

@@ -12,7 +12,7 @@ from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.config import ServiceSettings
-from shared.consumer import ConsumerRunner, Handler
+from shared.consumer import BatchHandler, ConsumerRunner, Handler
 from shared.db import create_engine, create_sessionmaker
 from shared.kafka import ensure_topics, when_kafka_answers
 from shared.logging import configure_logging, get_logger
@@ -103,6 +103,7 @@ async def run_consumer(
     logical_topics: list[str],
     handlers: Mapping[str, Handler],
     inbox: Table,
+    batch_handler: BatchHandler | None = None,
 ) -> None:
     """Consumer process: one consumer group `<service>.<purpose>` applying handlers until SIGTERM."""
 
@@ -111,6 +112,7 @@ async def run_consumer(
             name=consumer_group(settings, purpose),
             topics=[settings.topic(t) for t in logical_topics],
             handlers=handlers,
+            batch_handler=batch_handler,
             sessionmaker=sessionmaker,
             inbox=inbox,
             bootstrap_servers=settings.kafka_bootstrap_servers,

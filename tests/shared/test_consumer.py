@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -12,7 +13,7 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared.consumer import ConsumerRunner
+from shared.consumer import ConsumerRunner, Delivery
 from shared.events import CloudEvent, build_envelope
 from shared.kafka import ensure_topics
 from shared.testing.plugin import consume, unique
@@ -177,13 +178,13 @@ async def test_dlq_topic_creation_is_idempotent(kafka_bootstrap: str) -> None:
     await ensure_topics(kafka_bootstrap, [name], partitions=1)
 
 
-# --- batch mode: one transaction per poll -----------------------------------------------------------------
+# --- one transaction per poll, and the batch hook ---------------------------------------------------------
 
 
 def _batch_runner(
     sm: async_sessionmaker[AsyncSession], bootstrap: str, topic: str, group: str, **kw: Any
 ) -> ConsumerRunner:
-    return _runner(sm, bootstrap, topic, group, batch_transaction=True, **kw)
+    return _runner(sm, bootstrap, topic, group, **kw)
 
 
 async def test_batch_same_envelope_twice_has_one_effect(
@@ -266,8 +267,9 @@ async def test_batch_transient_failure_leaves_no_partial_effect_and_retries_the_
     assert runner.outcome.dead_lettered == 0
 
 
+@pytest.mark.parametrize("hooked", [False, True], ids=["handlers", "batch_handler"])
 async def test_batch_crash_after_db_commit_before_offset_commit_has_no_second_effect(
-    sessionmaker: async_sessionmaker[AsyncSession], kafka_bootstrap: str, topic_factory: Any
+    sessionmaker: async_sessionmaker[AsyncSession], kafka_bootstrap: str, topic_factory: Any, hooked: bool
 ) -> None:
     topic = await topic_factory("bcrash", partitions=1)
     group = unique("g")
@@ -276,6 +278,9 @@ async def test_batch_crash_after_db_commit_before_offset_commit_has_no_second_ef
 
     async def crash() -> None:
         raise SimulatedCrash
+
+    def _batch_runner(*args: Any, **kw: Any) -> ConsumerRunner:
+        return _runner(*args, batch_handler=record_effects if hooked else None, **kw)
 
     first = _batch_runner(sessionmaker, kafka_bootstrap, topic, group, before_offset_commit=crash)
     await first.start()
@@ -298,3 +303,107 @@ async def test_batch_crash_after_db_commit_before_offset_commit_has_no_second_ef
     assert second.outcome.duplicates == applied_first, "the redelivered events must not apply again"
     for env in envs:
         assert await _effects(sessionmaker, env.id) == 1
+
+
+async def record_effects(session: AsyncSession, deliveries: Sequence[Delivery]) -> None:
+    """The batch form of `record_effect`: one statement for the whole poll."""
+    if not deliveries:
+        return
+    await session.execute(
+        insert(effect),
+        [{"event_id": uuid.UUID(d.envelope.id), "consumer": "probe"} for d in deliveries],
+    )
+
+
+async def test_batch_handler_gets_the_new_events_of_a_poll_once_in_order(
+    sessionmaker: async_sessionmaker[AsyncSession], kafka_bootstrap: str, topic_factory: Any
+) -> None:
+    topic = await topic_factory("bhook", partitions=1)
+    group = unique("g")
+    envs = [build_envelope(ProbeHappened(key="k", n=i), key="k") for i in range(6)]
+    unknown = build_envelope(ProbeHappened(key="k", n=99), key="k").model_copy(
+        update={"type": "probe.other.v9"}
+    )
+    # A copy within the poll, an unknown type, and (below) a copy in a later poll.
+    await _produce(kafka_bootstrap, topic, [*envs[:3], envs[1], unknown, *envs[3:]])
+    calls: list[list[Delivery]] = []
+
+    async def batch(session: AsyncSession, deliveries: Sequence[Delivery]) -> None:
+        calls.append(list(deliveries))
+        await record_effects(session, deliveries)
+
+    runner = _runner(sessionmaker, kafka_bootstrap, topic, group, batch_handler=batch)
+    await runner.start()
+    try:
+        await _run_until(runner, lambda: runner.outcome.applied + runner.outcome.duplicates >= 7)
+        await _produce(kafka_bootstrap, topic, [envs[0]])
+        await _run_until(runner, lambda: runner.outcome.duplicates >= 2)
+    finally:
+        await runner.close()
+    seen = [d for call in calls for d in call]
+    assert [d.envelope.id for d in seen] == [e.id for e in envs], "each new event once, in offset order"
+    assert [d.offset for d in seen] == sorted(d.offset for d in seen)
+    assert all(isinstance(d.data, ProbeHappened) and d.topic == topic and d.partition == 0 for d in seen)
+    for env in envs:
+        assert await _effects(sessionmaker, env.id) == 1
+    assert (runner.outcome.applied, runner.outcome.duplicates, runner.outcome.skipped_unknown) == (6, 2, 1)
+
+
+async def test_batch_handler_failing_falls_back_to_the_handlers_one_by_one(
+    sessionmaker: async_sessionmaker[AsyncSession], kafka_bootstrap: str, topic_factory: Any
+) -> None:
+    topic = await topic_factory("bhookfail", partitions=1)
+    group = unique("g")
+    before = [build_envelope(ProbeHappened(key="a", n=i), key="a") for i in range(3)]
+    poison = build_envelope(PoisonPill(n=1), key="a")
+    after = [build_envelope(ProbeHappened(key="a", n=10 + i), key="a") for i in range(3)]
+    await _produce(kafka_bootstrap, topic, [*before, poison, *after])
+
+    async def batch(session: AsyncSession, deliveries: Sequence[Delivery]) -> None:
+        # Writes first, then fails: nothing of it may stay beside the fallback's effects.
+        await record_effects(session, [d for d in deliveries if isinstance(d.data, ProbeHappened)])
+        if any(isinstance(d.data, PoisonPill) for d in deliveries):
+            raise ValueError("the batch cannot apply")
+
+    runner = _runner(sessionmaker, kafka_bootstrap, topic, group, batch_handler=batch, max_attempts=2)
+    await runner.start()
+    try:
+        await _run_until(runner, lambda: runner.outcome.applied + runner.outcome.dead_lettered >= 7)
+    finally:
+        await runner.close()
+    for env in [*before, *after]:
+        assert await _effects(sessionmaker, env.id) == 1
+    assert (runner.outcome.applied, runner.outcome.dead_lettered) == (6, 1)
+    dead = await consume(f"{group}.dlq", until=lambda r: len(r) >= 1, timeout=30)
+    assert [orjson.loads(r.value)["id"] for r in dead] == [poison.id]
+
+    again = _runner(sessionmaker, kafka_bootstrap, topic, group, batch_handler=batch)
+    await again.start()
+    try:
+        for _ in range(3):
+            await again.poll_once(timeout_ms=300)
+    finally:
+        await again.close()
+    assert (again.outcome.applied, again.outcome.duplicates, again.outcome.dead_lettered) == (0, 0, 0)
+
+
+async def test_per_key_order_holds_across_partitions_and_polls(
+    sessionmaker: async_sessionmaker[AsyncSession], kafka_bootstrap: str, topic_factory: Any
+) -> None:
+    topic = await topic_factory("border", partitions=3)
+    keys = [f"key-{i}" for i in range(6)]
+    envs = [build_envelope(ProbeHappened(key=k, n=n), key=k) for n in range(20) for k in keys]
+    await _produce(kafka_bootstrap, topic, envs)
+    order: dict[str, list[int]] = {k: [] for k in keys}
+
+    async def batch(session: AsyncSession, deliveries: Sequence[Delivery]) -> None:
+        for d in deliveries:
+            order[d.data.key].append(d.data.n)
+
+    runner = _runner(sessionmaker, kafka_bootstrap, topic, unique("g"), batch_handler=batch, max_records=17)
+    await runner.start()
+    try:
+        await _run_until(runner, lambda: runner.outcome.applied >= len(envs))
+    finally:
+        await runner.close()
+    assert order == {k: list(range(20)) for k in keys}
