@@ -525,6 +525,9 @@ def contribution(kind: str, entries: list[Entry], kkb: str | None, kitchen: str 
 # One event is a batch of one, so the per-event fallback and the batch path share every rule.
 
 OWNER_KINDS = frozenset({"family", "group", "kitchen"})
+# Timelines that events of two topics write: a child's measurements (registry, keyed by family) and its
+# DASHAT enrolment (keyed by kitchen). Every other entity is written by the consumer of one partition.
+SHARED_KINDS = frozenset({"child"})
 PRODUCERS = ("registry", "uppka", "dashat")
 EntityKey = tuple[str, str]
 

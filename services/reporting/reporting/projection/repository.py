@@ -21,12 +21,28 @@ EntityKey = tuple[str, str]
 Timeline = tuple[str | None, list[dict[str, Any]], dict[str, int]]
 
 
+_CLAIM_SHARED = text(
+    """
+    INSERT INTO rep_entity (kind, entity_id, entries, contribution)
+    SELECT k, i, '[]', '{}' FROM unnest(CAST(:kinds AS text[]), CAST(:ids AS text[])) AS t(k, i)
+    ORDER BY k, i
+    ON CONFLICT (kind, entity_id) DO NOTHING
+    """
+)
+
+
 async def lock_entities(session: AsyncSession, keys: list[EntityKey]) -> dict[EntityKey, Timeline]:
     """The rows of the entities a batch writes, in one query, locked in key order (no deadlock between batches).
 
-    Each entity is written only by the consumer of its key's partition, so the locks are never waited for
-    in normal running; they keep a batch and a late straggler of a rebalance from interleaving on one entity.
+    Nearly every entity is written only by the consumer of its key's partition, so these locks are not waited
+    for in normal running; they keep a late straggler of a rebalance from interleaving with a batch. A
+    timeline that two topics write (`domain.SHARED_KINDS`) is created empty first when missing: a row lock
+    cannot guard a row that does not exist yet, and two consumers creating it at once would each save only
+    their own entries.
     """
+    shared = sorted(k for k in keys if k[0] in domain.SHARED_KINDS)
+    if shared:
+        await session.execute(_CLAIM_SHARED, {"kinds": [k for k, _ in shared], "ids": [i for _, i in shared]})
     rows = await session.execute(
         select(Entity.kind, Entity.entity_id, Entity.owner_id, Entity.entries, Entity.contribution)
         .where(tuple_(Entity.kind, Entity.entity_id).in_(keys))
