@@ -50,6 +50,8 @@ def build_runner(settings: Settings, sessionmaker: object, *, name: str | None =
         # A poll is folded set-based in its transaction (and one event at a time when a poll fails);
         # `handlers`, the same fold over one event, also say which event types the projector takes.
         batch_handler=apply_batch,
+        # Larger polls share more district-to-national fact rows and round trips between their events.
+        max_records=1000,
     )
     return runner
 

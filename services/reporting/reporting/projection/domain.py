@@ -10,6 +10,7 @@ replay from the beginning gives the same numbers as incremental application.
 from __future__ import annotations
 
 import calendar
+import functools
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -54,12 +55,14 @@ def key(place: Place, grain: str, start: date, measure: str) -> str:
     )
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def parse_key(k: str) -> tuple[Place, str, date, str]:
     code, kkb, kitchen, grain, start, measure = k.split("|", 5)
     return Place(code, kkb or None, kitchen or None), grain, date.fromisoformat(start), measure
 
 
-def regions_of(place: Place) -> list[tuple[str, int]]:
+@functools.lru_cache(maxsize=1 << 14)
+def regions_of(place: Place) -> tuple[tuple[str, int], ...]:
     """The fact rows one place rolls up into: itself, every ancestor, the nation, its Kampung KB and kitchen."""
     parts = place.code.split(".")
     rows = [(NATIONAL, LEVEL_NATIONAL)]
@@ -68,7 +71,7 @@ def regions_of(place: Place) -> list[tuple[str, int]]:
         rows.append((f"kkb:{place.kampung_kb}", LEVEL_KAMPUNG_KB))
     if place.kitchen:
         rows.append((f"dapur:{place.kitchen}", LEVEL_KITCHEN))
-    return rows
+    return tuple(rows)
 
 
 def diff(old: Mapping[str, int], new: Mapping[str, int]) -> dict[str, int]:

@@ -8,13 +8,13 @@ from datetime import date, datetime
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import event, func, select, text, tuple_
+from sqlalchemy import event, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
 from reporting.projection import domain
-from reporting.projection.models import Enrolment, Entity, Place, ProjectionStatus
+from reporting.projection.models import Enrolment, Entity
 
 EntityKey = tuple[str, str]
 # What a loaded entity row holds: owner id, timeline, contribution.
@@ -31,6 +31,19 @@ _CLAIM_SHARED = text(
 )
 
 
+# Timelines come back as text and are parsed with orjson: the JSONB type's json.loads was a visible cost.
+_LOCK_ENTITIES = text(
+    """
+    SELECT e.kind, e.entity_id, e.owner_id, e.entries::text, e.contribution::text
+    FROM rep_entity e
+    JOIN unnest(CAST(:kinds AS text[]), CAST(:ids AS text[])) AS k(kind, entity_id)
+      ON e.kind = k.kind AND e.entity_id = k.entity_id
+    ORDER BY e.kind, e.entity_id
+    FOR UPDATE OF e
+    """
+)
+
+
 async def lock_entities(session: AsyncSession, keys: list[EntityKey]) -> dict[EntityKey, Timeline]:
     """The rows of the entities a batch writes, in one query, locked in key order (no deadlock between batches).
 
@@ -43,13 +56,8 @@ async def lock_entities(session: AsyncSession, keys: list[EntityKey]) -> dict[En
     shared = sorted(k for k in keys if k[0] in domain.SHARED_KINDS)
     if shared:
         await session.execute(_CLAIM_SHARED, {"kinds": [k for k, _ in shared], "ids": [i for _, i in shared]})
-    rows = await session.execute(
-        select(Entity.kind, Entity.entity_id, Entity.owner_id, Entity.entries, Entity.contribution)
-        .where(tuple_(Entity.kind, Entity.entity_id).in_(keys))
-        .order_by(Entity.kind, Entity.entity_id)
-        .with_for_update()
-    )
-    return {(k, i): (o, e, c) for k, i, o, e, c in rows}
+    rows = await session.execute(_LOCK_ENTITIES, {"kinds": [k for k, _ in keys], "ids": [i for _, i in keys]})
+    return {(k, i): (o, orjson.loads(e), orjson.loads(c)) for k, i, o, e, c in rows}
 
 
 async def lock_dependants(session: AsyncSession, owner_ids: list[str]) -> dict[EntityKey, Timeline]:
@@ -147,46 +155,53 @@ def _pending(session: AsyncSession) -> _Pending:
     return cast(_Pending, pending)
 
 
+_UPSERT_STATUS = text(
+    """
+    INSERT INTO projection_status (topic, partition, last_event_time, last_applied_at, events_applied)
+    SELECT t, p, e, now(), n FROM unnest(
+        CAST(:topics AS text[]), CAST(:partitions AS smallint[]), CAST(:times AS timestamptz[]),
+        CAST(:counts AS bigint[])
+    ) AS x(t, p, e, n)
+    ON CONFLICT (topic, partition) DO UPDATE SET
+        last_event_time = greatest(projection_status.last_event_time, excluded.last_event_time),
+        last_applied_at = now(),
+        events_applied = projection_status.events_applied + excluded.events_applied
+    """
+)
+
+
 def _flush(sync_session: Session) -> None:
     # Runs inside the async session's greenlet, so the sync execute is fine here.
     pending: _Pending = sync_session.info[_BUFFER]
     if pending.broken:
         raise RuntimeError("a savepoint was rolled back over buffered projection writes")
-    rows = sorted((k, lvl, v) for k, (lvl, v) in pending.facts.items() if v)
-    pending.facts = {}
-    if rows:
+    facts, pending.facts = pending.facts, {}
+    keys = sorted(k for k, (_, v) in facts.items() if v)
+    if keys:
+        regions, grains, starts, measures, slots = (list(c) for c in zip(*keys, strict=True))
         sync_session.execute(
             _UPSERT_FACTS,
             {
-                "regions": [r for (r, _, _, _, _), _, _ in rows],
-                "grains": [g for (_, g, _, _, _), _, _ in rows],
-                "starts": [p for (_, _, p, _, _), _, _ in rows],
-                "measures": [m for (_, _, _, m, _), _, _ in rows],
-                "slots": [s for (_, _, _, _, s), _, _ in rows],
-                "levels": [lvl for _, lvl, _ in rows],
-                "vals": [v for _, _, v in rows],
+                "regions": regions,
+                "grains": grains,
+                "starts": starts,
+                "measures": measures,
+                "slots": slots,
+                "levels": [facts[k][0] for k in keys],
+                "vals": [facts[k][1] for k in keys],
             },
         )
     status, pending.status = pending.status, {}
-    for (topic, partition), (event_time, count) in sorted(status.items()):
-        stmt = insert(ProjectionStatus).values(
-            topic=topic,
-            partition=partition,
-            last_event_time=event_time,
-            last_applied_at=func.now(),
-            events_applied=count,
-        )
+    if status:
+        items = sorted(status.items())
         sync_session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[ProjectionStatus.topic, ProjectionStatus.partition],
-                set_={
-                    "last_event_time": func.greatest(
-                        ProjectionStatus.last_event_time, stmt.excluded.last_event_time
-                    ),
-                    "last_applied_at": func.now(),
-                    "events_applied": ProjectionStatus.events_applied + stmt.excluded.events_applied,
-                },
-            )
+            _UPSERT_STATUS,
+            {
+                "topics": [t for (t, _), _ in items],
+                "partitions": [p for (_, p), _ in items],
+                "times": [e for _, (e, _) in items],
+                "counts": [n for _, (_, n) in items],
+            },
         )
 
 
@@ -202,34 +217,41 @@ def _rolled_back(sync_session: Session, transaction: SessionTransaction) -> None
 def add_facts(session: AsyncSession, delta: Mapping[str, int], slot: int) -> None:
     """Add a contribution difference, in one slot, to every fact row it rolls up into, when the transaction commits."""
     facts = _pending(session).facts
-    for (region, grain, start, measure), (level, v) in domain.expand(delta).items():
-        row = facts.setdefault((region, grain, start, measure, slot), [level, 0])
-        row[1] += v
+    for k, v in delta.items():
+        place, grain, start, measure = domain.parse_key(k)
+        for region, level in domain.regions_of(place):
+            row = facts.setdefault((region, grain, start, measure, slot), [level, 0])
+            row[1] += v
+
+
+_SAVE_PLACES = text(
+    """
+    INSERT INTO rep_place (region, village_code, kampung_kb)
+    SELECT r, v, k FROM unnest(CAST(:regions AS text[]), CAST(:villages AS text[]), CAST(:kkbs AS text[]))
+        AS x(r, v, k)
+    WHERE NOT EXISTS (
+        SELECT 1 FROM rep_place p
+        WHERE p.region = x.r AND p.village_code = x.v AND p.kampung_kb IS NOT DISTINCT FROM x.k
+    )
+    ORDER BY r
+    ON CONFLICT (region) DO UPDATE SET village_code = excluded.village_code, kampung_kb = excluded.kampung_kb
+    """
+)
 
 
 async def save_places(session: AsyncSession, places: list[tuple[str, str, str | None]]) -> None:
     """Record where Kampung KBs and kitchens lie, writing only rows that are new or changed.
 
     Every producer names the same Kampung KB, so an unconditional upsert would make the consumers of
-    different partitions queue on its row; reading first (without a lock) leaves the row alone.
+    different partitions queue on its row; rows already right are filtered out before the upsert locks them.
     """
-    known = {
-        (r, v, k)
-        for r, v, k in await session.execute(
-            select(Place.region, Place.village_code, Place.kampung_kb).where(
-                Place.region.in_([p[0] for p in places])
-            )
-        )
-    }
-    changed = sorted(p for p in places if p not in known)
-    if not changed:
-        return
-    stmt = insert(Place).values([{"region": r, "village_code": v, "kampung_kb": k} for r, v, k in changed])
     await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[Place.region],
-            set_={"village_code": stmt.excluded.village_code, "kampung_kb": stmt.excluded.kampung_kb},
-        )
+        _SAVE_PLACES,
+        {
+            "regions": [p[0] for p in places],
+            "villages": [p[1] for p in places],
+            "kkbs": [p[2] for p in places],
+        },
     )
 
 
@@ -251,14 +273,26 @@ def touch_status(session: AsyncSession, topic: str, partition: int, event_time: 
     status[(topic, partition)] = (max(latest, event_time), seen + count)
 
 
+_SET_OFFSET_LAG = text(
+    """
+    INSERT INTO projection_status (topic, partition, events_applied, offset_lag)
+    SELECT t, p, 0, l FROM unnest(CAST(:topics AS text[]), CAST(:partitions AS smallint[]), CAST(:lags AS bigint[]))
+        AS x(t, p, l)
+    ON CONFLICT (topic, partition) DO UPDATE SET offset_lag = excluded.offset_lag
+    WHERE projection_status.offset_lag IS DISTINCT FROM excluded.offset_lag
+    """
+)
+
+
 async def set_offset_lag(session: AsyncSession, lags: Mapping[tuple[str, int], int]) -> None:
-    """How far behind each assigned partition is; each consumer writes only its own partitions' rows."""
-    for (topic, partition), lag in sorted(lags.items()):
-        stmt = insert(ProjectionStatus).values(
-            topic=topic, partition=partition, events_applied=0, offset_lag=lag
-        )
-        await session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[ProjectionStatus.topic, ProjectionStatus.partition], set_={"offset_lag": lag}
-            )
-        )
+    """How far behind each assigned partition is, in one statement; each consumer writes only its own
+    partitions' rows, and only those whose lag changed."""
+    items = sorted(lags.items())
+    await session.execute(
+        _SET_OFFSET_LAG,
+        {
+            "topics": [t for (t, _), _ in items],
+            "partitions": [p for (_, p), _ in items],
+            "lags": [lag for _, lag in items],
+        },
+    )
