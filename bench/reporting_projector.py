@@ -456,7 +456,7 @@ async def _instance_run(url: str, suffix: str, group: str, instances: int, n: in
             # Start work only once every instance has joined: the figure is the group's steady rate, and a
             # rebalance in the middle of a poll trips the runner (see the report of this bench).
             share = -(-PARTITIONS * len(TOPICS) // instances)
-            while not 0 < len(runner.assignment()) <= share:
+            while not 0 < len(runner.assignment()) <= share:  # noqa: ASYNC110 (the consumer has no event for it)
                 await asyncio.sleep(0.05)
             while True:
                 if await runner.poll_once(timeout_ms=200) and started is None:
