@@ -18,7 +18,7 @@ import random
 import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -472,29 +472,40 @@ async def _instance_run(url: str, suffix: str, group: str, instances: int, n: in
         await engine.dispose()
 
 
-async def _lock_waits(dsn: str, stop: asyncio.Event) -> tuple[int, int, int]:
-    """Samples of the bench database's backends every 20 ms: (samples, samples with a backend waiting on a
-    lock, most backends waiting at once)."""
+@dataclass
+class _Locks:
+    """Samples of the bench database's backends every 20 ms while projectors run."""
+
+    samples: int = 0
+    waiting: int = 0  # samples in which some backend waited for a lock
+    most: int = 0  # most backends waiting at once
+    statements: dict[str, int] = field(default_factory=dict)  # what the waiting backends were running
+
+
+async def _lock_waits(dsn: str, stop: asyncio.Event) -> _Locks:
     conn = await asyncpg.connect(dsn)
-    samples = waiting = most = 0
+    out = _Locks()
     try:
         while not stop.is_set():
-            count = await conn.fetchval(
-                "SELECT count(*) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            rows = await conn.fetch(
+                "SELECT wait_event, left(regexp_replace(query, '\\s+', ' ', 'g'), 60) AS q"
+                " FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
             )
-            samples += 1
-            waiting += int(count > 0)
-            most = max(most, int(count))
+            out.samples += 1
+            out.waiting += int(bool(rows))
+            out.most = max(out.most, len(rows))
+            for r in rows:
+                what = f"{r['wait_event']}: {r['q']}"
+                out.statements[what] = out.statements.get(what, 0) + 1
             await asyncio.sleep(0.02)
     finally:
         await conn.close()
-    return samples, waiting, most
+    return out
 
 
 async def _projectors(
     url: str, settings: Settings, instances: int, n: int, timeout: float
-) -> tuple[float, tuple[int, int, int]]:
+) -> tuple[float, _Locks]:
     """Seconds per event of `instances` projector processes in one consumer group, and the lock waits seen."""
     async with create_engine(url, pool_size=1).begin() as conn:
         await conn.execute(
@@ -554,10 +565,11 @@ async def run(n: int = 30_000, timeout: float = 900.0) -> dict[str, Any]:
         "bare_consumer_events_per_s": round(1 / bare_s),
         "projector_vs_bare_ratio": round(bare_s / one_s, 3),
         "two_vs_one_ratio": round(one_s / two_s, 3),
-        "two_projectors_lock_wait_samples": two_locks[1],
-        "two_projectors_most_waiting": two_locks[2],
-        "lock_samples": two_locks[0],
-        "one_projector_lock_wait_samples": one_locks[1],
+        "lock_samples": two_locks.samples,
+        "two_projectors_lock_wait_samples": two_locks.waiting,
+        "two_projectors_most_waiting": two_locks.most,
+        "two_projectors_waiting_on": two_locks.statements,
+        "one_projector_lock_wait_samples": one_locks.waiting,
     }
 
 

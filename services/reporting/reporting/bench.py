@@ -195,8 +195,8 @@ async def build(
         # DASHAT entities: kitchens (with their own fact rows) and enrolments with detection-to-enrolment waits.
         await conn.execute(
             """
-            INSERT INTO rep_place (region, village_code, kampung_kb)
-            SELECT 'dapur:' || gen_random_uuid(), code, NULL FROM v WHERE random() < 0.25;
+            INSERT INTO rep_place (region, slot, village_code, kampung_kb, seen_at)
+            SELECT 'dapur:' || gen_random_uuid(), 2000, code, NULL, now() FROM v WHERE random() < 0.25;
             INSERT INTO rep_fact (region, grain, period_start, measure, slot, level, value)
             SELECT p.region, 'm', ($1::date + make_interval(months => i))::date, m.measure,
                    2000 + (random() * 5)::int, 6,

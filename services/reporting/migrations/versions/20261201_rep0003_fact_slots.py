@@ -1,4 +1,4 @@
-"""fact rows and freshness per topic partition (slot), so two projector instances never share a row
+"""fact rows, places and freshness per topic partition (slot), so two projector instances never share a row
 
 Revision ID: rep0003
 Revises: rep0002
@@ -28,9 +28,26 @@ def upgrade() -> None:
     op.alter_column("projection_status", "partition", server_default=None)
     op.drop_constraint("pk_projection_status", "projection_status", type_="primary")
     op.create_primary_key("pk_projection_status", "projection_status", ["topic", "partition"])
+    op.add_column("rep_place", sa.Column("slot", sa.SmallInteger(), server_default="0", nullable=False))
+    op.alter_column("rep_place", "slot", server_default=None)
+    op.add_column(
+        "rep_place",
+        sa.Column("seen_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+    )
+    op.alter_column("rep_place", "seen_at", server_default=None)
+    op.drop_constraint("pk_rep_place", "rep_place", type_="primary")
+    op.create_primary_key("pk_rep_place", "rep_place", ["region", "slot"])
 
 
 def downgrade() -> None:
+    op.drop_constraint("pk_rep_place", "rep_place", type_="primary")
+    op.execute(
+        "DELETE FROM rep_place p USING rep_place q WHERE p.region = q.region"
+        " AND (p.seen_at, p.slot) < (q.seen_at, q.slot)"
+    )
+    op.create_primary_key("pk_rep_place", "rep_place", ["region"])
+    op.drop_column("rep_place", "seen_at")
+    op.drop_column("rep_place", "slot")
     op.drop_constraint("pk_projection_status", "projection_status", type_="primary")
     op.execute(
         "DELETE FROM projection_status p USING projection_status q WHERE p.topic = q.topic"

@@ -8,7 +8,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, text
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from reporting.indicators.domain import Period
 from reporting.projection.models import Place, ProjectionStatus
@@ -18,7 +20,11 @@ CODE_LENGTH = {1: 2, 2: 5, 3: 8, 4: 13}
 
 
 # Templates: only code constants (column names, code lengths) are filled in; every value is a bound parameter.
-_KKB_KITCHENS = "{col}::text IN (SELECT substr(region, 7) FROM rep_place WHERE region LIKE 'dapur:%' AND kampung_kb = :kkb)"
+# A place has a row per slot that saw it; the one with the latest event time says where it lies.
+_KKB_KITCHENS = (
+    "{col}::text IN (SELECT substr(region, 7) FROM (SELECT DISTINCT ON (region) region, kampung_kb FROM rep_place"
+    " WHERE region LIKE 'dapur:%' ORDER BY region, seen_at DESC, slot) p WHERE kampung_kb = :kkb)"
+)
 _WAIT_SQL = """
       SELECT {group} AS k,
         percentile_cont(0.5) WITHIN GROUP (ORDER BY wait_seconds) / 86400.0,
@@ -127,17 +133,30 @@ def _r(v: float | None) -> float | None:
     return None if v is None else round(float(v), 3)
 
 
+def _latest_places() -> type[Place]:
+    """Each place's row with the latest event time (a place has one row per slot that saw it)."""
+    latest = (
+        select(Place)
+        .ext(distinct_on(Place.region))
+        .order_by(Place.region, Place.seen_at.desc(), Place.slot)
+        .subquery()
+    )
+    return aliased(Place, latest)
+
+
 async def place(session: AsyncSession, region: str) -> Place | None:
-    return (await session.execute(select(Place).where(Place.region == region))).scalar_one_or_none()
+    p = _latest_places()
+    return (await session.execute(select(p).where(p.region == region))).scalar_one_or_none()
 
 
 async def places_within(session: AsyncSession, kind: str, scope: Scope) -> list[Place]:
     """Kampung KB or kitchen places inside a scope."""
-    q = select(Place).where(Place.region.like(f"{kind}:%")).order_by(Place.region)
+    p = _latest_places()
+    q = select(p).where(p.region.like(f"{kind}:%")).order_by(p.region)
     if scope.kind == "admin":
-        q = q.where((Place.village_code == scope.value) | Place.village_code.like(scope.value + ".%"))
+        q = q.where((p.village_code == scope.value) | p.village_code.like(scope.value + ".%"))
     elif scope.kind == "kkb":
-        q = q.where(Place.kampung_kb == scope.value)
+        q = q.where(p.kampung_kb == scope.value)
     return list((await session.execute(q)).scalars())
 
 

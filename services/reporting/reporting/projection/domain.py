@@ -14,7 +14,7 @@ import functools
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 NATIONAL = "ID"
@@ -564,11 +564,12 @@ class LedgerAdd:
 
 @dataclass(frozen=True)
 class PlaceSeen:
-    """Where a Kampung KB or kitchen lies."""
+    """Where a Kampung KB or kitchen lies, as of an event's time."""
 
     region: str
     village_code: str
     kampung_kb: str | None
+    seen_at: datetime
 
 
 @dataclass(frozen=True)

@@ -73,7 +73,7 @@ def family_facts(env: CloudEvent, data: re.FamilyRegistered | re.FamilyUpdated) 
     patch = {"registered": True, "village": data.village_code, "kkb": kkb, "decile": data.welfare_decile}
     steps: Steps = [_record(env, kind="family", entity_id=data.family_id, d=_day(env), patch=patch)]
     if kkb:
-        steps.append(PlaceSeen(f"kkb:{kkb}", data.village_code, kkb))
+        steps.append(PlaceSeen(f"kkb:{kkb}", data.village_code, kkb, env.time))
     return steps
 
 
@@ -211,7 +211,7 @@ def group_facts(env: CloudEvent, data: ue.GroupRegistered | ue.GroupUpdated) -> 
     patch = {"status": data.status, "village": data.village_code, "kkb": kkb}
     steps: Steps = [_record(env, kind="group", entity_id=data.group_id, d=_day(env), patch=patch)]
     if kkb:
-        steps.append(PlaceSeen(f"kkb:{kkb}", data.village_code, kkb))
+        steps.append(PlaceSeen(f"kkb:{kkb}", data.village_code, kkb, env.time))
     return steps
 
 
@@ -322,10 +322,10 @@ def kitchen_facts(env: CloudEvent, data: de.KitchenOpened | de.KitchenUpdated) -
         d = data.opened_on
     steps: Steps = [
         _record(env, kind="kitchen", entity_id=data.kitchen_id, d=d, patch=patch),
-        PlaceSeen(f"dapur:{data.kitchen_id}", data.village_code, kkb),
+        PlaceSeen(f"dapur:{data.kitchen_id}", data.village_code, kkb, env.time),
     ]
     if kkb:
-        steps.append(PlaceSeen(f"kkb:{kkb}", data.village_code, kkb))
+        steps.append(PlaceSeen(f"kkb:{kkb}", data.village_code, kkb, env.time))
     return steps
 
 
@@ -534,9 +534,19 @@ async def _fold(session: AsyncSession, events: list[tuple[int, Steps]]) -> None:
         )
         for slot, delta in sorted(deltas.items()):
             repo.add_facts(session, delta, slot)
-    places = {s.region: s for s in all_steps if isinstance(s, PlaceSeen)}
+    # Per region and slot, the place seen at the latest event time (as one event at a time would leave it).
+    places: dict[tuple[str, int], PlaceSeen] = {}
+    for slot, planned in events:
+        for s in planned:
+            if isinstance(s, PlaceSeen):
+                seen = places.get((s.region, slot))
+                if seen is None or s.seen_at >= seen.seen_at:
+                    places[(s.region, slot)] = s
     if places:
-        await repo.save_places(session, [(p.region, p.village_code, p.kampung_kb) for p in places.values()])
+        await repo.save_places(
+            session,
+            [(r, slot, p.village_code, p.kampung_kb, p.seen_at) for (r, slot), p in places.items()],
+        )
     enrolments = {s.row["enrolment_id"]: s.row for s in all_steps if isinstance(s, EnrolmentSeen)}
     if enrolments:
         await repo.save_enrolments(session, list(enrolments.values()))

@@ -60,14 +60,21 @@ class Entity(Base):
 
 
 class Place(Base):
-    """Where a Kampung KB ("kkb:<id>") or a kitchen ("dapur:<id>") lies, for region scope and filters."""
+    """Where a Kampung KB ("kkb:<id>") or a kitchen ("dapur:<id>") lies, for region scope and filters.
+
+    One row per slot that saw it (families, groups and kitchens of many partitions name the same Kampung KB,
+    and a row shared between partitions would make their consumers wait for each other); readers take the
+    row with the latest event time.
+    """
 
     __tablename__ = "rep_place"
 
     # Same collation as rep_fact.region, so joins between the two can use rep_fact's primary key.
     region: Mapped[str] = mapped_column(Text(collation="C"), primary_key=True)
+    slot: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     village_code: Mapped[str] = mapped_column(Text(collation="C"), nullable=False, index=True)
     kampung_kb: Mapped[str | None] = mapped_column(Text, nullable=True)
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 
 
 class Enrolment(Base):

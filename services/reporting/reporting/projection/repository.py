@@ -226,31 +226,31 @@ def add_facts(session: AsyncSession, delta: Mapping[str, int], slot: int) -> Non
 
 _SAVE_PLACES = text(
     """
-    INSERT INTO rep_place (region, village_code, kampung_kb)
-    SELECT r, v, k FROM unnest(CAST(:regions AS text[]), CAST(:villages AS text[]), CAST(:kkbs AS text[]))
-        AS x(r, v, k)
-    WHERE NOT EXISTS (
-        SELECT 1 FROM rep_place p
-        WHERE p.region = x.r AND p.village_code = x.v AND p.kampung_kb IS NOT DISTINCT FROM x.k
+    INSERT INTO rep_place (region, slot, village_code, kampung_kb, seen_at)
+    SELECT * FROM unnest(
+        CAST(:regions AS text[]), CAST(:slots AS smallint[]), CAST(:villages AS text[]),
+        CAST(:kkbs AS text[]), CAST(:seen AS timestamptz[])
     )
-    ORDER BY r
-    ON CONFLICT (region) DO UPDATE SET village_code = excluded.village_code, kampung_kb = excluded.kampung_kb
+    ON CONFLICT (region, slot) DO UPDATE SET
+        village_code = excluded.village_code, kampung_kb = excluded.kampung_kb, seen_at = excluded.seen_at
+    WHERE rep_place.seen_at <= excluded.seen_at
     """
 )
 
 
-async def save_places(session: AsyncSession, places: list[tuple[str, str, str | None]]) -> None:
-    """Record where Kampung KBs and kitchens lie, writing only rows that are new or changed.
-
-    Every producer names the same Kampung KB, so an unconditional upsert would make the consumers of
-    different partitions queue on its row; rows already right are filtered out before the upsert locks them.
-    """
+async def save_places(
+    session: AsyncSession, places: list[tuple[str, int, str, str | None, datetime]]
+) -> None:
+    """Where Kampung KBs and kitchens lie, one row per region and slot (a late event never moves it back)."""
+    rows = sorted(places)
     await session.execute(
         _SAVE_PLACES,
         {
-            "regions": [p[0] for p in places],
-            "villages": [p[1] for p in places],
-            "kkbs": [p[2] for p in places],
+            "regions": [p[0] for p in rows],
+            "slots": [p[1] for p in rows],
+            "villages": [p[2] for p in rows],
+            "kkbs": [p[3] for p in rows],
+            "seen": [p[4] for p in rows],
         },
     )
 
