@@ -81,8 +81,10 @@ async def handle_one_by_one(
             reset_correlation_id(token)
         # As if each event had its own session: sessions do not autoflush, so the next handler's queries
         # would miss this one's changes, and rows it loaded would hide later bulk updates from the next one.
-        await session.flush()
-        session.expunge_all()
+        # (Checked first: a flush of an untouched session still costs a greenlet switch per event.)
+        if session.new or session.identity_map:
+            await session.flush()
+            session.expunge_all()
 
 
 @dataclass
@@ -255,9 +257,14 @@ class ConsumerRunner:
         prepared: list[_Prepared] = []
         for records in batches.values():
             for record in records:
-                p = await self._prepare(record)
-                if p is not None:
-                    prepared.append(p)
+                parsed = self._parse(record)
+                if isinstance(parsed, _Prepared):
+                    prepared.append(parsed)
+                elif parsed is None:
+                    self.outcome.skipped_unknown += 1
+                    metrics.CONSUMER_UNKNOWN.labels(self.name).inc()
+                else:
+                    await self._dead_letter(record, parsed, attempts=0)
         if prepared:
             await self._apply_poll(prepared)
         count = 0
@@ -312,26 +319,23 @@ class ConsumerRunner:
         for tp, behind in self.lag().items():
             metrics.CONSUMER_LAG.labels(self.name, tp.topic, str(tp.partition)).set(behind)
 
-    async def _prepare(self, record: ConsumerRecord[bytes, bytes]) -> _Prepared | None:
-        """Parse a record; None when it was dead-lettered (unparseable) or skipped (no handler)."""
+    def _parse(self, record: ConsumerRecord[bytes, bytes]) -> _Prepared | Exception | None:
+        """A record's event; the error when it cannot be parsed; None when no handler wants its type."""
         try:
             envelope = CloudEvent.model_validate_json(record.value or b"")
             event_id = uuid.UUID(envelope.id)
         except (ValidationError, ValueError) as exc:
-            await self._dead_letter(record, exc, attempts=0)
-            return None
+            return exc
         if envelope.type not in self.handlers:
-            self.outcome.skipped_unknown += 1
-            metrics.CONSUMER_UNKNOWN.labels(self.name).inc()
             return None
         try:
             parsed = parse_data(envelope)
-            data: Any = parsed if parsed is not None else envelope.data
         except ValidationError as exc:
-            await self._dead_letter(record, exc, attempts=0)
-            return None
-        delivery = Delivery(envelope, data, record.topic, record.partition, record.offset)
-        return _Prepared(record, event_id, delivery)
+            return exc
+        data: Any = parsed if parsed is not None else envelope.data
+        return _Prepared(
+            record, event_id, Delivery(envelope, data, record.topic, record.partition, record.offset)
+        )
 
     async def _apply_poll(self, prepared: list[_Prepared]) -> None:
         """The poll in one transaction; one by one, each in its own transaction, when that fails."""

@@ -45,9 +45,11 @@ class TimestampedMixin:
     )
 
 
-def create_engine(url: str, *, pool_size: int = 10, **kwargs: Any) -> AsyncEngine:
+def create_engine(url: str, *, pool_size: int = 10, pool_pre_ping: bool = True, **kwargs: Any) -> AsyncEngine:
     """Async engine for one service database; built in a lifespan or entry point, never at import."""
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, **kwargs)
+    return create_async_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=pool_pre_ping, **kwargs
+    )
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from prometheus_client import start_http_server
 from sqlalchemy import Table
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.config import ServiceSettings
 from shared.consumer import BatchHandler, ConsumerRunner, Handler
@@ -71,6 +71,17 @@ async def run_relay(settings: ServiceSettings, outbox: Table) -> None:
         await engine.dispose()  # type: ignore[attr-defined]
 
 
+def create_consumer_engine(url: str) -> AsyncEngine:
+    """The engine of a consumer process.
+
+    Without pre-ping: asyncpg's ping is three round trips (begin, query, rollback) at every checkout, i.e. per
+    poll, a tenth of the runner's CPU. A connection found dead fails its poll's transaction instead; the
+    runner then applies the events one by one in fresh transactions with retries, and SQLAlchemy has
+    already dropped the pool's connections of before the disconnect.
+    """
+    return create_engine(url, pool_size=4, pool_pre_ping=False)
+
+
 async def serve_consumer(
     settings: ServiceSettings,
     logical_topics: list[str],
@@ -81,7 +92,7 @@ async def serve_consumer(
     if settings.metrics_port:
         start_http_server(settings.metrics_port)
     await ensure_service_topics(settings, logical_topics)
-    engine = create_engine(settings.database_url, pool_size=4)
+    engine = create_consumer_engine(settings.database_url)
     runner = build(create_sessionmaker(engine))
     _on_signals(runner.stop)
     log.info("consumer_started", group=runner.name, topics=runner.topics)

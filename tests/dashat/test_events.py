@@ -12,7 +12,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 from dashat.config import Settings
-from dashat.consumer import HANDLERS, TOPICS
+from dashat.consumer import BATCH_HANDLER, HANDLERS, TOPICS
 from dashat.enrolment.models import Enrolment, WaitlistEntry
 from dashat.funds.models import LedgerEntry
 from dashat.models import Base, inbox, load_all_models, outbox
@@ -139,6 +139,7 @@ async def test_consumer_applies_registry_and_uppka_events(
         name=f"dashat.projector{settings.topic_suffix}",
         topics=[settings.topic(t) for t in TOPICS],
         handlers=HANDLERS,
+        batch_handler=BATCH_HANDLER,
         sessionmaker=sm,
         inbox=inbox,
         bootstrap_servers=kafka_bootstrap,
@@ -192,6 +193,7 @@ async def test_event_to_enrolment_latency(sm: async_sessionmaker[AsyncSession], 
         name=f"dashat.projector{settings.topic_suffix}",
         topics=[settings.topic(t) for t in TOPICS],
         handlers=HANDLERS,
+        batch_handler=BATCH_HANDLER,
         sessionmaker=sm,
         inbox=inbox,
         bootstrap_servers=kafka_bootstrap,

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from dashat.config import Settings
-from dashat.consumer import HANDLERS, TOPICS
+from dashat.consumer import BATCH_HANDLER, HANDLERS, TOPICS
 from dashat.enrolment.models import Enrolment, WaitlistEntry
 from dashat.models import inbox
 from sqlalchemy import select
@@ -70,6 +70,7 @@ async def test_consumer_applies_loss_move_merge_and_priority(
         name=f"dashat.projector{settings.topic_suffix}",
         topics=[settings.topic(t) for t in TOPICS],
         handlers=HANDLERS,
+        batch_handler=BATCH_HANDLER,
         sessionmaker=sm,
         inbox=inbox,
         bootstrap_servers=kafka_bootstrap,

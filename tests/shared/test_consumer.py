@@ -12,6 +12,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import registry
 
 from shared.consumer import ConsumerRunner, Delivery
 from shared.events import CloudEvent, build_envelope
@@ -407,3 +408,39 @@ async def test_per_key_order_holds_across_partitions_and_polls(
     finally:
         await runner.close()
     assert order == {k: list(range(20)) for k in keys}
+
+
+class _Effect:
+    """The effect table mapped for the ORM, as services' handlers use it (added objects, loaded rows)."""
+
+    event_id: uuid.UUID
+    consumer: str
+
+
+registry().map_imperatively(_Effect, effect)
+
+
+async def test_each_handler_sees_what_the_earlier_ones_of_the_poll_did(
+    sessionmaker: async_sessionmaker[AsyncSession], kafka_bootstrap: str, topic_factory: Any
+) -> None:
+    topic = await topic_factory("bsee", partitions=1)
+    label = unique("orm.")
+    envs = [build_envelope(ProbeHappened(key="s", n=i), key="s") for i in range(5)]
+    await _produce(kafka_bootstrap, topic, envs)
+    counted: list[int] = []
+
+    async def count_then_add(session: AsyncSession, envelope: CloudEvent, data: Any) -> None:
+        # Like the services' handlers: an ORM query, then an object added and left to the flush.
+        counted.append(
+            int((await session.execute(select(func.count()).where(effect.c.consumer == label))).scalar_one())
+        )
+        session.add(_Effect(event_id=uuid.UUID(envelope.id), consumer=label))
+
+    runner = _runner(sessionmaker, kafka_bootstrap, topic, unique("g"))
+    runner.handlers[ProbeHappened.event_type] = count_then_add
+    await runner.start()
+    try:
+        await _run_until(runner, lambda: runner.outcome.applied >= 5)
+    finally:
+        await runner.close()
+    assert counted == [0, 1, 2, 3, 4]

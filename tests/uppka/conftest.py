@@ -14,7 +14,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from uppka.config import Settings
-from uppka.consumer import HANDLERS
+from uppka.consumer import BATCH_HANDLER, HANDLERS
 from uppka.main import create_app
 from uppka.models import inbox
 
@@ -166,6 +166,7 @@ def runner(sm: async_sessionmaker[AsyncSession], bootstrap: str, topics: list[st
         name=unique("uppka.test."),
         topics=topics,
         handlers=HANDLERS,
+        batch_handler=BATCH_HANDLER,
         sessionmaker=sm,
         inbox=inbox,
         bootstrap_servers=bootstrap,

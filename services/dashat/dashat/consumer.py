@@ -42,6 +42,8 @@ HANDLERS: dict[str, Handler] = {
     up.GroupStatusChanged.event_type: people.handle_group_status,
     up.DashatContributionMade.event_type: funds.handle_contribution,
 }
+# The events one by one, with the replica rows of the whole poll locked first in one order.
+BATCH_HANDLER = people.batch_handler(HANDLERS)
 
 
 async def run(settings: Settings) -> None:
@@ -52,7 +54,12 @@ async def run(settings: Settings) -> None:
     )
     try:
         await run_consumer(
-            settings, purpose="projector", logical_topics=TOPICS, handlers=HANDLERS, inbox=inbox
+            settings,
+            purpose="projector",
+            logical_topics=TOPICS,
+            handlers=HANDLERS,
+            batch_handler=BATCH_HANDLER,
+            inbox=inbox,
         )
     finally:
         sweeper.cancel()

@@ -25,11 +25,20 @@ HANDLERS: dict[str, Handler] = {
     dashat_events.KitchenUpdated.event_type: replicas.handle_kitchen_updated,
     dashat_events.KitchenClosed.event_type: replicas.handle_kitchen_closed,
 }
+# Person registrations, most of the registry's stream, upserted set-based; `HANDLERS` when a poll fails.
+BATCH_HANDLER = replicas.batch_handler(HANDLERS)
 
 
 def main() -> None:
     asyncio.run(
-        run_consumer(Settings(), purpose="projector", logical_topics=TOPICS, handlers=HANDLERS, inbox=inbox)
+        run_consumer(
+            Settings(),
+            purpose="projector",
+            logical_topics=TOPICS,
+            handlers=HANDLERS,
+            batch_handler=BATCH_HANDLER,
+            inbox=inbox,
+        )
     )
 
 

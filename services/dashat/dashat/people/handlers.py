@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dashat.people import repository as repo
 from dashat.people.models import PersonReplica
+from shared.consumer import BatchHandler, Delivery, Handler, handle_one_by_one
 from shared.events import CloudEvent
 from shared.events import registry as reg
 from shared.events import uppka as up
@@ -205,3 +207,30 @@ async def handle_group_status(session: AsyncSession, env: CloudEvent, data: up.G
         return
     group.facts_at = env.time
     group.status = data.status
+
+
+def _referenced(deliveries: Sequence[Delivery]) -> tuple[list[uuid.UUID], list[uuid.UUID]]:
+    """The persons and families a poll's events name, each sorted."""
+    persons: set[uuid.UUID] = set()
+    families: set[uuid.UUID] = set()
+    for d in deliveries:
+        for name, ids in (("person_id", persons), ("merged_person_id", persons), ("family_id", families)):
+            value = getattr(d.data, name, None)
+            if isinstance(value, uuid.UUID):
+                ids.add(value)
+    return sorted(persons), sorted(families)
+
+
+def batch_handler(handlers: Mapping[str, Handler]) -> BatchHandler:
+    """A poll's events one by one, after locking the replica rows they name in one consistent order.
+
+    One transaction per poll holds the locks of all its events; taken in event order, two polls (or a poll
+    and a manual enrolment, which locks the person first) could wait on each other.
+    """
+
+    async def apply_poll(session: AsyncSession, deliveries: Sequence[Delivery]) -> None:
+        persons, families = _referenced(deliveries)
+        await repo.lock_existing(session, persons, families)
+        await handle_one_by_one(session, handlers, deliveries)
+
+    return apply_poll

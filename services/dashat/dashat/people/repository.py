@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -24,6 +25,17 @@ async def lock_person(session: AsyncSession, person_id: uuid.UUID) -> PersonRepl
         )
     ).scalar_one()
     return row
+
+
+async def lock_existing(
+    session: AsyncSession, person_ids: Sequence[uuid.UUID], family_ids: Sequence[uuid.UUID]
+) -> None:
+    """Lock the persons' and families' replica rows that exist, in id order (persons first, as the API does)."""
+    for id_column, ids in ((PersonReplica.person_id, person_ids), (FamilyReplica.family_id, family_ids)):
+        if ids:
+            await session.execute(
+                select(id_column).where(id_column.in_(ids)).order_by(id_column).with_for_update()
+            )
 
 
 async def get_person(

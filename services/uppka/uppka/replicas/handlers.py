@@ -8,9 +8,11 @@ a placeholder when an event refers to a person or kitchen not seen yet.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.consumer import BatchHandler, Delivery, Handler, handle_one_by_one
 from shared.events import CloudEvent
 from shared.events.dashat import KitchenClosed, KitchenFacts, KitchenOpened, KitchenUpdated
 from shared.events.registry import (
@@ -25,7 +27,7 @@ from shared.events.registry import (
 )
 from uppka.groups import handlers as memberships
 from uppka.replicas import repository as repo
-from uppka.replicas.domain import is_newer
+from uppka.replicas.domain import is_newer, latest_facts
 from uppka.replicas.models import KitchenReplica, PersonReplica
 
 
@@ -173,3 +175,73 @@ async def handle_kitchen_closed(session: AsyncSession, envelope: CloudEvent, dat
     kitchen = await repo.lock_or_create_kitchen(session, data.kitchen_id, data.village_code, envelope.time)
     kitchen.closed_on = data.closed_on
     _touch(kitchen, envelope)
+
+
+def _registrations_apart(deliveries: Sequence[Delivery]) -> tuple[list[Delivery], list[Delivery]]:
+    """(registrations that touch nothing else in the poll, the rest in order).
+
+    A registration only writes its person's replica row, so it may go before the rest of the poll unless
+    another event of the poll reads or writes that person (or moves that person's family).
+    """
+    touched_persons: set[uuid.UUID] = set()
+    moved_families: set[uuid.UUID] = set()
+    for d in deliveries:
+        if isinstance(d.data, PersonRegistered):
+            continue
+        if isinstance(d.data, FamilyMoved):
+            moved_families.add(d.data.family_id)
+        for name in ("person_id", "merged_person_id"):
+            person_id = getattr(d.data, name, None)
+            if isinstance(person_id, uuid.UUID):
+                touched_persons.add(person_id)
+    apart: list[Delivery] = []
+    rest: list[Delivery] = []
+    for d in deliveries:
+        independent = (
+            isinstance(d.data, PersonRegistered)
+            and d.data.person_id not in touched_persons
+            and d.data.family_id not in moved_families
+        )
+        (apart if independent else rest).append(d)
+    return apart, rest
+
+
+def batch_handler(handlers: Mapping[str, Handler]) -> BatchHandler:
+    """A poll's events: persons locked in id order, the registrations that stand alone as one upsert, then the
+    others one by one."""
+
+    async def apply_poll(session: AsyncSession, deliveries: Sequence[Delivery]) -> None:
+        # One transaction holds the locks of the whole poll: taken in event order, two polls (or a poll and a
+        # member joining, which locks the person first) could wait on each other.
+        named = {
+            getattr(d.data, name, None) for d in deliveries for name in ("person_id", "merged_person_id")
+        }
+        await repo.lock_existing_persons(session, sorted(p for p in named if isinstance(p, uuid.UUID)))
+        registrations, rest = _registrations_apart(deliveries)
+        latest = latest_facts(
+            (d.data.person_id, d.envelope.time, d.data)
+            for d in registrations
+            if isinstance(d.data, PersonRegistered)
+        )
+        await repo.upsert_person_facts(
+            session,
+            [
+                {
+                    "person_id": person_id,
+                    "family_id": held.facts.family_id,
+                    "village_code": held.facts.village_code,
+                    "rw": held.facts.rw,
+                    "sex": held.facts.sex,
+                    "birth_date": held.facts.birth_date,
+                    "marital_status": held.facts.marital_status,
+                    "pus": held.facts.pus,
+                    "facts_known": True,
+                    "facts_at": held.facts_at,
+                    "last_event_at": held.last_event_at,
+                }
+                for person_id, held in latest.items()
+            ],
+        )
+        await handle_one_by_one(session, handlers, rest)
+
+    return apply_poll

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,6 +33,13 @@ async def lock_or_create_person(session: AsyncSession, person_id: uuid.UUID, at:
     person = await get_person(session, person_id, lock=True)
     assert person is not None
     return person
+
+
+async def lock_existing_persons(session: AsyncSession, person_ids: Sequence[uuid.UUID]) -> None:
+    """Lock the persons' replica rows that exist, in id order (ids only: nothing enters the session)."""
+    if person_ids:
+        column = PersonReplica.person_id
+        await session.execute(select(column).where(column.in_(person_ids)).order_by(column).with_for_update())
 
 
 async def persons_of_family(session: AsyncSession, family_id: uuid.UUID) -> list[PersonReplica]:
@@ -63,3 +72,40 @@ async def lock_or_create_kitchen(
     kitchen = await get_kitchen(session, kitchen_id, lock=True)
     assert kitchen is not None
     return kitchen
+
+
+# The person facts a registration carries; an upsert applies them only over older ones (see `is_newer`).
+_PERSON_FACTS = (
+    "family_id",
+    "village_code",
+    "rw",
+    "sex",
+    "birth_date",
+    "marital_status",
+    "pus",
+    "facts_known",
+)
+
+
+async def upsert_person_facts(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Persons' facts in one statement, each as `lock_or_create_person` + an `is_newer` check would apply them.
+
+    Rows carry `person_id`, the facts, `facts_at` and `last_event_at`; they are locked in person id order so
+    two transactions upserting overlapping persons cannot deadlock.
+    """
+    if not rows:
+        return
+    stmt = insert(PersonReplica)
+    held = PersonReplica.__table__.c
+    newer = or_(held.facts_at.is_(None), stmt.excluded.facts_at > held.facts_at)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[PersonReplica.person_id],
+        set_={
+            **{
+                name: case((newer, stmt.excluded[name]), else_=held[name])
+                for name in (*_PERSON_FACTS, "facts_at")
+            },
+            "last_event_at": func.greatest(held.last_event_at, stmt.excluded.last_event_at),
+        },
+    )
+    await session.execute(stmt, sorted(rows, key=lambda row: row["person_id"]))
