@@ -60,9 +60,13 @@ class Projected:
 
 
 async def fact_snapshot(engine: AsyncEngine) -> dict[tuple[str, str, str, str], int]:
+    """Every non-zero figure, summed over the slots (which partition wrote a delta does not matter)."""
     async with engine.connect() as conn:
         rows = await conn.execute(
-            text("SELECT region, grain, period_start::text, measure, value FROM rep_fact WHERE value <> 0")
+            text(
+                "SELECT region, grain, period_start::text, measure, sum(value)::bigint FROM rep_fact"
+                " GROUP BY 1, 2, 3, 4 HAVING sum(value) <> 0"
+            )
         )
         return {(r, g, p, m): v for r, g, p, m, v in rows}
 

@@ -320,3 +320,58 @@ def test_kitchen_low_runway_per_period_end() -> None:
     closed = _e("2026-03-15", "c", {"open": False})
     c = _by_measure(proj.kitchen_contribution(proj.sort_entries([opened, closed, *ledger]), None, "d1"))
     assert not any(m == "d.dashat.kitchens_low_runway" for _, m in c)
+
+
+# --- folding a batch --------------------------------------------------------------------------------------
+
+
+def _entry(eid: str, d: str, **p: Any) -> dict[str, Any]:
+    return {"d": d, "ts": f"{d}T09:00:00+00:00", "id": eid, "p": p}
+
+
+def test_a_batch_accumulates_a_kitchens_ledger_month_and_replaces_a_redelivered_entry() -> None:
+    kitchen = proj.Tracked.of("kitchen", "k1", None, [], {})
+    entities = {("kitchen", "k1"): kitchen}
+    opened = _entry("e1", "2026-01-05", open=True, village="15.71.01.1001", capacity=10)
+    proj.apply_steps(entities, [proj.Record("kitchen", "k1", opened)], slot=2003)
+    proj.apply_steps(entities, [proj.LedgerAdd("k1", "2026-01", 100, 0, "t1", "a")], slot=2003)
+    proj.apply_steps(entities, [proj.LedgerAdd("k1", "2026-01", 0, 40, "t2", "b")], slot=2003)
+    proj.apply_steps(
+        entities, [proj.Record("kitchen", "k1", {**opened, "p": {**opened["p"], "capacity": 20}})], 2003
+    )
+    ledger = kitchen.entries["ledger:2026-01"]["p"]
+    assert (ledger["funds"], ledger["spent"]) == (100, 40)
+    assert len(kitchen.entries) == 2 and kitchen.entries["e1"]["p"]["capacity"] == 20
+
+
+def test_settle_places_dependants_in_their_owners_final_kampung_kb_and_slot() -> None:
+    family = proj.Tracked.of("family", "f1", None, [], {})
+    person = proj.Tracked.of("person", "p1", None, [], {})
+    entities = {("family", "f1"): family, ("person", "p1"): person}
+    village = "15.71.01.1001"
+    proj.apply_steps(
+        entities,
+        [proj.Record("family", "f1", _entry("e1", "2026-01-01", registered=True, village=village, kkb=None))],
+        slot=4,
+    )
+    proj.apply_steps(
+        entities,
+        [
+            proj.Record(
+                "person", "p1", _entry("e2", "2026-01-01", registered=True, village=village), "family:f1"
+            )
+        ],
+        slot=4,
+    )
+    proj.apply_steps(
+        entities,
+        [proj.Record("family", "f1", _entry("e3", "2026-02-01", registered=True, village=village, kkb="K"))],
+        slot=5,
+    )
+    assert proj.owners_moved(entities) == ["family:f1"]
+    deltas, rows = proj.settle(entities, {})
+    assert set(deltas) == {4, 5}
+    assert any(
+        k.startswith(f"{village}|K||") for k in deltas[4]
+    )  # the person counts in the family's Kampung KB
+    assert {t.kind: new for t, _, new in rows}["person"] == deltas[4]

@@ -2,8 +2,8 @@
 
 `python -m reporting.bench [--families N] [--villages N] [--months N] [--repeats N]` (or `kencana reporting bench`).
 It builds a scratch database with the reporting migrations, bulk-writes pre-aggregated village x month rows
-(what the projector would have written for that many families), rolls them up to every level exactly as the
-projector does, adds DASHAT kitchens and enrolments, then times the API (in-process ASGI, real
+(what the projector would have written for that many families), splits them over the fact slots of the topic
+partitions and rolls them up to every level slot by slot, as the projector does, adds DASHAT kitchens and enrolments, then times the API (in-process ASGI, real
 PostgreSQL) for national, province, regency, district and village queries: p50 / p95 over repeated calls.
 """
 
@@ -79,11 +79,35 @@ _DISTINCT_PER_FAMILY = {
 }
 
 
-# Every village row rolled up into its district, regency and province rows (the projector does this per event).
+# Every village row rolled up into its district, regency and province rows, slot by slot (the projector
+# does this per poll).
 _ROLLUP = """
-INSERT INTO rep_fact (region, grain, period_start, measure, level, value)
-SELECT left(region, $1), grain, period_start, measure, $2, sum(value)
-FROM rep_fact WHERE level = 4 GROUP BY 1, 2, 3, 4
+INSERT INTO rep_fact (region, grain, period_start, measure, slot, level, value)
+SELECT left(region, $1), grain, period_start, measure, slot, $2, sum(value)
+FROM rep_fact WHERE level = 4 GROUP BY 1, 2, 3, 4, 5
+"""
+
+# The projector writes each delta in the slot of the partition its event came from (`domain.slot_of`):
+# registry measures in slots 0-5, UPPKA 1000-1005, DASHAT 2000-2005 with 6 partitions per topic. A village's
+# families hash to every partition, so its opening stocks (the first month) and distinct counts are split
+# over all of its topic's slots; a later monthly change or flow lands in one slot at random.
+# 1 gives the layout before slots (one row per region, grain, period and measure), for comparison.
+SLOTS_PER_TOPIC = 6
+_SPLIT = """
+INSERT INTO rep_fact (region, grain, period_start, measure, slot, level, value)
+SELECT f.region, f.grain, f.period_start, f.measure, t.base + s.i, f.level,
+       f.value / $2::int + CASE WHEN s.i = 0 THEN f.value % $2::int ELSE 0 END
+FROM vf f
+CROSS JOIN LATERAL (SELECT CASE split_part(f.measure, '.', 2) WHEN 'uppka' THEN 1000 WHEN 'dashat' THEN 2000
+                           ELSE 0 END AS base) t
+CROSS JOIN generate_series(0, $2::int - 1) s(i)
+WHERE f.grain <> 'm' OR f.period_start = $1::date
+UNION ALL
+SELECT f.region, f.grain, f.period_start, f.measure, t.base + (random() * ($2::int - 1))::int, f.level, f.value
+FROM vf f
+CROSS JOIN LATERAL (SELECT CASE split_part(f.measure, '.', 2) WHEN 'uppka' THEN 1000 WHEN 'dashat' THEN 2000
+                           ELSE 0 END AS base) t
+WHERE f.grain = 'm' AND f.period_start > $1::date
 """
 
 
@@ -95,7 +119,9 @@ class Figures:
     rows: int
 
 
-async def build(url: str, families: int, villages: int, months: int) -> dict[str, int]:
+async def build(
+    url: str, families: int, villages: int, months: int, slots_per_topic: int = SLOTS_PER_TOPIC
+) -> dict[str, int]:
     """Bulk-write village rows with COPY, then roll them up with set-based inserts (same shape as the projector)."""
     codes = [r.code for r in _all_villages()]
     step = max(len(codes) // villages, 1)
@@ -117,9 +143,15 @@ async def build(url: str, families: int, villages: int, months: int) -> dict[str
             + [(m, "d", x) for m, x in _DISTINCT_PER_FAMILY.items()],
         )
         t0 = time.perf_counter()
+        # Village rows are generated as one total each, then split over the slots of the topic partitions
+        # that write them (see `_SPLIT`).
+        await conn.execute(
+            'CREATE TEMP TABLE vf (region text COLLATE "C", grain text, period_start date, measure text,'
+            " level smallint, value bigint)"
+        )
         await conn.execute(
             """
-            INSERT INTO rep_fact (region, grain, period_start, measure, level, value)
+            INSERT INTO vf (region, grain, period_start, measure, level, value)
             SELECT v.code, 'm', mo.p, ms.measure, 4,
               CASE
                 WHEN ms.kind = 's' AND mo.i = 0 THEN round(ms.per_family * $1 * (0.5 + random()))
@@ -139,32 +171,35 @@ async def build(url: str, families: int, villages: int, months: int) -> dict[str
         # Distinct counts also exist per quarter and year (not additive, the projector writes them per grain).
         await conn.execute(
             """
-            INSERT INTO rep_fact (region, grain, period_start, measure, level, value)
+            INSERT INTO vf (region, grain, period_start, measure, level, value)
             SELECT f.region, g.grain, date_trunc(g.unit, f.period_start)::date, f.measure, 4, max(f.value)
-            FROM rep_fact f CROSS JOIN (VALUES ('q', 'quarter'), ('y', 'year')) g(grain, unit)
+            FROM vf f CROSS JOIN (VALUES ('q', 'quarter'), ('y', 'year')) g(grain, unit)
             WHERE f.level = 4 AND f.grain = 'm' AND f.measure LIKE 'd.%'
             GROUP BY f.region, g.grain, date_trunc(g.unit, f.period_start), f.measure
             """
         )
+        await conn.execute(_SPLIT, _date(START), slots_per_topic)
         for level, length in ((3, 8), (2, 5), (1, 2)):
             await conn.execute(_ROLLUP, length, level)
         await conn.execute(
             """
-            INSERT INTO rep_fact (region, grain, period_start, measure, level, value)
-            SELECT 'ID', grain, period_start, measure, 0, sum(value) FROM rep_fact WHERE level = 1 GROUP BY 2, 3, 4
+            INSERT INTO rep_fact (region, grain, period_start, measure, slot, level, value)
+            SELECT 'ID', grain, period_start, measure, slot, 0, sum(value) FROM rep_fact WHERE level = 1
+              GROUP BY 2, 3, 4, 5
             UNION ALL
-            SELECT left(code, 2), 'y', date_trunc('year', $1::date)::date, 'd.uppka.target_groups', 1, 40 FROM v
-              GROUP BY left(code, 2)
+            SELECT left(code, 2), 'y', date_trunc('year', $1::date)::date, 'd.uppka.target_groups', 1000, 1, 40
+              FROM v GROUP BY left(code, 2)
             """,
             _date(START),
         )
         # DASHAT entities: kitchens (with their own fact rows) and enrolments with detection-to-enrolment waits.
         await conn.execute(
             """
-            INSERT INTO rep_place (region, village_code, kampung_kb)
-            SELECT 'dapur:' || gen_random_uuid(), code, NULL FROM v WHERE random() < 0.25;
-            INSERT INTO rep_fact (region, grain, period_start, measure, level, value)
-            SELECT p.region, 'm', ($1::date + make_interval(months => i))::date, m.measure, 6,
+            INSERT INTO rep_place (region, slot, village_code, kampung_kb, seen_at)
+            SELECT 'dapur:' || gen_random_uuid(), 2000, code, NULL, now() FROM v WHERE random() < 0.25;
+            INSERT INTO rep_fact (region, grain, period_start, measure, slot, level, value)
+            SELECT p.region, 'm', ($1::date + make_interval(months => i))::date, m.measure,
+                   2000 + (random() * 5)::int, 6,
                    CASE WHEN m.measure = 's.dashat.kitchens_active' THEN (i = 0)::int
                         ELSE round(random() * 2000000) END
             FROM rep_place p CROSS JOIN generate_series(0, $2 - 1) i
@@ -178,7 +213,8 @@ async def build(url: str, families: int, villages: int, months: int) -> dict[str
             """.replace("$1", f"'{START}'").replace("$2", str(int(months)))
         )
         await conn.execute(
-            "ALTER TABLE rep_fact ADD CONSTRAINT pk_rep_fact PRIMARY KEY (region, grain, period_start, measure);"
+            "ALTER TABLE rep_fact ADD CONSTRAINT pk_rep_fact"
+            " PRIMARY KEY (region, grain, period_start, measure, slot);"
             "CREATE INDEX ix_rep_fact_level_region ON rep_fact (level, region, grain, period_start);"
             "ANALYZE"
         )
@@ -240,12 +276,16 @@ async def measure(url: str, queries: Sequence[tuple[str, str]], repeats: int) ->
 
 
 async def benchmark(
-    families: int = 1_000_000, villages: int = 20_000, months: int = 24, repeats: int = 30
+    families: int = 1_000_000,
+    villages: int = 20_000,
+    months: int = 24,
+    repeats: int = 30,
+    slots_per_topic: int = SLOTS_PER_TOPIC,
 ) -> tuple[dict[str, int], list[Figures]]:
     """Build the dataset in the scratch database and time the indicator queries; returns counts and figures."""
-    url = await recreate_database(DB_NAME)
+    url = await recreate_database(f"{DB_NAME}_s{slots_per_topic}")
     await upgrade("reporting", url)
-    counts = await build(url, families, villages, months)
+    counts = await build(url, families, villages, months, slots_per_topic)
     village = (await _first_village(url)) or "15.71.01.1001"
     regency, province, district = village[:5], village[:2], village[:8]
     period = "2026-06" if months > 12 else "2025-12"

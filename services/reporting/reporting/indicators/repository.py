@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from reporting.indicators.domain import Period
 from reporting.projection.models import Place, ProjectionStatus
@@ -17,7 +20,11 @@ CODE_LENGTH = {1: 2, 2: 5, 3: 8, 4: 13}
 
 
 # Templates: only code constants (column names, code lengths) are filled in; every value is a bound parameter.
-_KKB_KITCHENS = "{col}::text IN (SELECT substr(region, 7) FROM rep_place WHERE region LIKE 'dapur:%' AND kampung_kb = :kkb)"
+# A place has a row per slot that saw it; the one with the latest event time says where it lies.
+_KKB_KITCHENS = (
+    "{col}::text IN (SELECT substr(region, 7) FROM (SELECT DISTINCT ON (region) region, kampung_kb FROM rep_place"
+    " WHERE region LIKE 'dapur:%' ORDER BY region, seen_at DESC, slot) p WHERE kampung_kb = :kkb)"
+)
 _WAIT_SQL = """
       SELECT {group} AS k,
         percentile_cont(0.5) WITHIN GROUP (ORDER BY wait_seconds) / 86400.0,
@@ -126,19 +133,57 @@ def _r(v: float | None) -> float | None:
     return None if v is None else round(float(v), 3)
 
 
+def _latest_places() -> type[Place]:
+    """Each place's row with the latest event time (a place has one row per slot that saw it)."""
+    latest = (
+        select(Place)
+        .ext(distinct_on(Place.region))
+        .order_by(Place.region, Place.seen_at.desc(), Place.slot)
+        .subquery()
+    )
+    return aliased(Place, latest)
+
+
 async def place(session: AsyncSession, region: str) -> Place | None:
-    return (await session.execute(select(Place).where(Place.region == region))).scalar_one_or_none()
+    p = _latest_places()
+    return (await session.execute(select(p).where(p.region == region))).scalar_one_or_none()
 
 
 async def places_within(session: AsyncSession, kind: str, scope: Scope) -> list[Place]:
     """Kampung KB or kitchen places inside a scope."""
-    q = select(Place).where(Place.region.like(f"{kind}:%")).order_by(Place.region)
+    p = _latest_places()
+    q = select(p).where(p.region.like(f"{kind}:%")).order_by(p.region)
     if scope.kind == "admin":
-        q = q.where((Place.village_code == scope.value) | Place.village_code.like(scope.value + ".%"))
+        q = q.where((p.village_code == scope.value) | p.village_code.like(scope.value + ".%"))
     elif scope.kind == "kkb":
-        q = q.where(Place.kampung_kb == scope.value)
+        q = q.where(p.kampung_kb == scope.value)
     return list((await session.execute(q)).scalars())
 
 
-async def freshness(session: AsyncSession) -> list[ProjectionStatus]:
-    return list((await session.execute(select(ProjectionStatus).order_by(ProjectionStatus.topic))).scalars())
+@dataclass(frozen=True)
+class TopicFreshness:
+    topic: str
+    last_event_time: datetime | None
+    last_applied_at: datetime | None
+    events_applied: int
+    offset_lag: int | None
+
+
+async def freshness(session: AsyncSession) -> list[TopicFreshness]:
+    """Freshness per topic, summed over its partitions (each partition's consumer keeps its own row)."""
+    s = ProjectionStatus
+    rows = await session.execute(
+        select(
+            s.topic,
+            func.max(s.last_event_time),
+            func.max(s.last_applied_at),
+            func.sum(s.events_applied),
+            func.sum(s.offset_lag),
+        )
+        .group_by(s.topic)
+        .order_by(s.topic)
+    )
+    return [
+        TopicFreshness(t, event, applied, int(n or 0), None if lag is None else int(lag))
+        for t, event, applied, n, lag in rows
+    ]

@@ -10,10 +10,11 @@ replay from the beginning gives the same numbers as incremental application.
 from __future__ import annotations
 
 import calendar
+import functools
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 NATIONAL = "ID"
@@ -54,12 +55,14 @@ def key(place: Place, grain: str, start: date, measure: str) -> str:
     )
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def parse_key(k: str) -> tuple[Place, str, date, str]:
     code, kkb, kitchen, grain, start, measure = k.split("|", 5)
     return Place(code, kkb or None, kitchen or None), grain, date.fromisoformat(start), measure
 
 
-def regions_of(place: Place) -> list[tuple[str, int]]:
+@functools.lru_cache(maxsize=1 << 14)
+def regions_of(place: Place) -> tuple[tuple[str, int], ...]:
     """The fact rows one place rolls up into: itself, every ancestor, the nation, its Kampung KB and kitchen."""
     parts = place.code.split(".")
     rows = [(NATIONAL, LEVEL_NATIONAL)]
@@ -68,7 +71,7 @@ def regions_of(place: Place) -> list[tuple[str, int]]:
         rows.append((f"kkb:{place.kampung_kb}", LEVEL_KAMPUNG_KB))
     if place.kitchen:
         rows.append((f"dapur:{place.kitchen}", LEVEL_KITCHEN))
-    return rows
+    return tuple(rows)
 
 
 def diff(old: Mapping[str, int], new: Mapping[str, int]) -> dict[str, int]:
@@ -516,3 +519,200 @@ def contribution(kind: str, entries: list[Entry], kkb: str | None, kitchen: str 
         "target": target_contribution,
     }
     return fn[kind](entries, kkb)
+
+
+# --- applying a batch of events -------------------------------------------------------------------------
+#
+# Handlers turn each event into steps (pure); `Timelines` applies the steps of a whole batch to the timelines
+# loaded for it and settles every touched entity once: new contribution, difference to add to the facts.
+# One event is a batch of one, so the per-event fallback and the batch path share every rule.
+
+OWNER_KINDS = frozenset({"family", "group", "kitchen"})
+# Timelines that events of two topics write: a child's measurements (registry, keyed by family) and its
+# DASHAT enrolment (keyed by kitchen). Every other entity is written by the consumer of one partition.
+SHARED_KINDS = frozenset({"child"})
+PRODUCERS = ("registry", "uppka", "dashat")
+EntityKey = tuple[str, str]
+
+
+def slot_of(producer: str, partition: int) -> int:
+    """The fact slot written by the consumer of one topic partition (no two partitions share a slot)."""
+    return PRODUCERS.index(producer) * 1000 + partition
+
+
+@dataclass(frozen=True)
+class Record:
+    """Add one entry to an entity's timeline; an `owner` named by the event replaces the stored one."""
+
+    kind: str
+    entity_id: str
+    entry: Entry
+    owner: str | None = None
+
+
+@dataclass(frozen=True)
+class LedgerAdd:
+    """Add funds and spending to a kitchen's ledger entry of one month (one entry per month, for its runway)."""
+
+    kitchen_id: str
+    month: str
+    funds: int
+    spent: int
+    ts: str
+    event_id: str
+
+
+@dataclass(frozen=True)
+class PlaceSeen:
+    """Where a Kampung KB or kitchen lies, as of an event's time."""
+
+    region: str
+    village_code: str
+    kampung_kb: str | None
+    seen_at: datetime
+
+
+@dataclass(frozen=True)
+class EnrolmentSeen:
+    """A DASHAT enrolment row (for wait times)."""
+
+    row: dict[str, Any]
+
+
+Step = Record | LedgerAdd | PlaceSeen | EnrolmentSeen
+
+
+def kkb_of(entries: Iterable[Entry]) -> str | None:
+    """An owner's (family, group, kitchen) Kampung KB at the end of its timeline."""
+    state: dict[str, Any] = {}
+    for e in sort_entries(entries):
+        state.update(e["p"])
+    kkb = state.get("kkb")
+    return str(kkb) if kkb else None
+
+
+def kitchen_of(kind: str, entity_id: str, owner_id: str | None) -> str | None:
+    if kind == "kitchen":
+        return entity_id
+    if owner_id is not None and owner_id.startswith("kitchen:"):
+        return owner_id.split(":", 1)[1]
+    return None
+
+
+def owner_key(owner_id: str) -> EntityKey:
+    kind, oid = owner_id.split(":", 1)
+    return kind, oid
+
+
+@dataclass
+class Tracked:
+    """An entity's timeline as loaded for a batch, and what it had added to the facts then."""
+
+    kind: str
+    entity_id: str
+    owner_id: str | None
+    entries: dict[str, Entry]
+    contribution: Contribution
+    kkb_before: str | None = None
+    # The fact slot its change lands in: that of the last event that touched it in the batch.
+    slot: int = 0
+
+    @classmethod
+    def of(
+        cls,
+        kind: str,
+        entity_id: str,
+        owner_id: str | None,
+        entries: list[Entry],
+        contribution: Mapping[str, int],
+    ) -> Tracked:
+        by_id = {e["id"]: e for e in entries}
+        kkb = kkb_of(entries) if kind in OWNER_KINDS else None
+        return cls(kind, entity_id, owner_id, by_id, dict(contribution), kkb)
+
+    def timeline(self) -> list[Entry]:
+        return sort_entries(self.entries.values())
+
+
+def touched_keys(steps: Iterable[Step]) -> list[EntityKey]:
+    """Entities a batch writes, in first-touch order."""
+    keys: dict[EntityKey, None] = {}
+    for s in steps:
+        if isinstance(s, Record):
+            keys[(s.kind, s.entity_id)] = None
+        elif isinstance(s, LedgerAdd):
+            keys[("kitchen", s.kitchen_id)] = None
+    return list(keys)
+
+
+def apply_steps(entities: Mapping[EntityKey, Tracked], steps: Iterable[Step], slot: int) -> None:
+    """Add one event's entries to the loaded timelines (a redelivered entry id replaces itself)."""
+    for s in steps:
+        if isinstance(s, Record):
+            t = entities[(s.kind, s.entity_id)]
+            t.slot = slot
+            t.entries.pop(s.entry["id"], None)
+            t.entries[s.entry["id"]] = s.entry
+            if s.owner is not None:
+                t.owner_id = s.owner
+        elif isinstance(s, LedgerAdd):
+            t = entities[("kitchen", s.kitchen_id)]
+            t.slot = slot
+            entry_id = f"ledger:{s.month}"
+            current = t.entries.pop(entry_id, None)
+            p = current["p"] if current is not None else {"funds": 0, "spent": 0}
+            t.entries[entry_id] = {
+                "d": f"{s.month}-01",
+                "ts": s.ts,
+                "id": entry_id,
+                "p": {
+                    "ledger_month": s.month,
+                    "funds": s.funds + int(p["funds"]),
+                    "spent": s.spent + int(p["spent"]),
+                },
+            }
+
+
+def owners_moved(entities: Mapping[EntityKey, Tracked]) -> list[str]:
+    """Owners whose Kampung KB changed in the batch: everything located through them moves with them."""
+    return sorted(
+        f"{t.kind}:{t.entity_id}"
+        for t in entities.values()
+        if t.kind in OWNER_KINDS and kkb_of(t.entries.values()) != t.kkb_before
+    )
+
+
+def owners_to_read(entities: Mapping[EntityKey, Tracked]) -> list[EntityKey]:
+    """Owners of tracked entities that the batch did not load itself (their Kampung KB is needed)."""
+    return sorted(
+        {
+            owner_key(t.owner_id)
+            for t in entities.values()
+            if t.kind not in OWNER_KINDS and t.owner_id is not None
+        }
+        - set(entities)
+    )
+
+
+def settle(
+    entities: Mapping[EntityKey, Tracked], other_owners: Mapping[EntityKey, list[Entry]]
+) -> tuple[dict[int, dict[str, int]], list[tuple[Tracked, list[Entry], Contribution]]]:
+    """New contribution of every tracked entity; the difference to add to the facts per slot; rows to save."""
+    kkbs: dict[str, str | None] = {f"{k[0]}:{k[1]}": kkb_of(entries) for k, entries in other_owners.items()}
+    for t in entities.values():
+        if t.kind in OWNER_KINDS:
+            kkbs[f"{t.kind}:{t.entity_id}"] = kkb_of(t.entries.values())
+    deltas: defaultdict[int, defaultdict[str, int]] = defaultdict(lambda: defaultdict(int))
+    rows = []
+    for t in entities.values():
+        entries = t.timeline()
+        if t.kind in OWNER_KINDS:
+            kkb = kkbs[f"{t.kind}:{t.entity_id}"]
+        else:
+            kkb = kkbs.get(t.owner_id) if t.owner_id is not None else None
+        new = contribution(t.kind, entries, kkb, kitchen_of(t.kind, t.entity_id, t.owner_id))
+        delta = deltas[t.slot]
+        for k, v in diff(t.contribution, new).items():
+            delta[k] += v
+        rows.append((t, entries, new))
+    return {slot: {k: v for k, v in d.items() if v} for slot, d in deltas.items()}, rows

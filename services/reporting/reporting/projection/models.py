@@ -14,12 +14,14 @@ from reporting.models import Base
 
 
 class Fact(Base):
-    """Additive value of one measure for one region (any level) and period.
+    """Additive value of one measure for one region (any level) and period, as written by one slot.
 
     grain 'm' rows hold monthly flows and monthly deltas of stocks; grains 'm'/'q'/'y' also hold distinct
     counts (a child measured twice in a quarter counts once), which are not additive across months.
     Every delta is written to the village row and to each ancestor row in the same transaction, so a national
-    query reads only the national rows.
+    query reads only the national rows. `slot` is the topic partition whose consumer wrote the delta
+    (`domain.slot_of`): the consumers of two partitions never write the same row, and a figure is the sum of
+    its rows over the slots.
     """
 
     __tablename__ = "rep_fact"
@@ -29,6 +31,7 @@ class Fact(Base):
     grain: Mapped[str] = mapped_column(Text, primary_key=True)
     period_start: Mapped[date] = mapped_column(Date, primary_key=True)
     measure: Mapped[str] = mapped_column(Text, primary_key=True)
+    slot: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     level: Mapped[int] = mapped_column(SmallInteger, nullable=False)
     value: Mapped[int] = mapped_column(BigInteger, nullable=False)
 
@@ -57,14 +60,21 @@ class Entity(Base):
 
 
 class Place(Base):
-    """Where a Kampung KB ("kkb:<id>") or a kitchen ("dapur:<id>") lies, for region scope and filters."""
+    """Where a Kampung KB ("kkb:<id>") or a kitchen ("dapur:<id>") lies, for region scope and filters.
+
+    One row per slot that saw it (families, groups and kitchens of many partitions name the same Kampung KB,
+    and a row shared between partitions would make their consumers wait for each other); readers take the
+    row with the latest event time.
+    """
 
     __tablename__ = "rep_place"
 
     # Same collation as rep_fact.region, so joins between the two can use rep_fact's primary key.
     region: Mapped[str] = mapped_column(Text(collation="C"), primary_key=True)
+    slot: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     village_code: Mapped[str] = mapped_column(Text(collation="C"), nullable=False, index=True)
     kampung_kb: Mapped[str | None] = mapped_column(Text, nullable=True)
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 
 
 class Enrolment(Base):
@@ -83,11 +93,12 @@ class Enrolment(Base):
 
 
 class ProjectionStatus(Base):
-    """Freshness per topic: the last event applied, when, and how far behind the consumer is."""
+    """Freshness per topic partition (one writer each): the last event applied, when, and how far behind."""
 
     __tablename__ = "projection_status"
 
     topic: Mapped[str] = mapped_column(Text, primary_key=True)
+    partition: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     last_event_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     last_applied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     events_applied: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)

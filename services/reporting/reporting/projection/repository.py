@@ -1,4 +1,4 @@
-"""All SQL of the projections: entity timelines, fact deltas, places, freshness."""
+"""All SQL of the projections: entity timelines, fact deltas (per slot), places, enrolments, freshness."""
 
 from __future__ import annotations
 
@@ -7,79 +7,114 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import event, func, select, text, tuple_
+import orjson
+from sqlalchemy import event, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
 from reporting.projection import domain
-from reporting.projection.models import Entity, Place, ProjectionStatus
+from reporting.projection.models import Enrolment, Entity
+
+EntityKey = tuple[str, str]
+# What a loaded entity row holds: owner id, timeline, contribution.
+Timeline = tuple[str | None, list[dict[str, Any]], dict[str, int]]
 
 
-async def load_entity(session: AsyncSession, kind: str, entity_id: str) -> Entity | None:
-    """The entity row, locked so two consumers never interleave on one entity."""
-    return (
-        await session.execute(
-            select(Entity)
-            .where(Entity.kind == kind, Entity.entity_id == entity_id)
-            .with_for_update()
-            # Rows are written with Core upserts, so never trust an object cached earlier in the transaction.
-            .execution_options(populate_existing=True)
-        )
-    ).scalar_one_or_none()
+_CLAIM_SHARED = text(
+    """
+    INSERT INTO rep_entity (kind, entity_id, entries, contribution)
+    SELECT k, i, '[]', '{}' FROM unnest(CAST(:kinds AS text[]), CAST(:ids AS text[])) AS t(k, i)
+    ORDER BY k, i
+    ON CONFLICT (kind, entity_id) DO NOTHING
+    """
+)
 
 
-async def load_entities(session: AsyncSession, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Entity]:
-    """Several entity rows (an entity and its owner) in one round trip, locked like `load_entity`."""
-    rows = (
-        await session.execute(
-            select(Entity)
-            .where(tuple_(Entity.kind, Entity.entity_id).in_(keys))
-            .order_by(Entity.kind, Entity.entity_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-    ).scalars()
-    return {(e.kind, e.entity_id): e for e in rows}
+# Timelines come back as text and are parsed with orjson: the JSONB type's json.loads was a visible cost.
+_LOCK_ENTITIES = text(
+    """
+    SELECT e.kind, e.entity_id, e.owner_id, e.entries::text, e.contribution::text
+    FROM rep_entity e
+    JOIN unnest(CAST(:kinds AS text[]), CAST(:ids AS text[])) AS k(kind, entity_id)
+      ON e.kind = k.kind AND e.entity_id = k.entity_id
+    ORDER BY e.kind, e.entity_id
+    FOR UPDATE OF e
+    """
+)
 
 
-async def dependants(session: AsyncSession, owner_id: str) -> list[Entity]:
-    """Entities located through an owner (persons of a family, members of a group, meals of a kitchen)."""
-    return list(
-        (
-            await session.execute(
-                select(Entity)
-                .where(Entity.owner_id == owner_id)
-                .order_by(Entity.kind, Entity.entity_id)
-                .with_for_update()
-                .execution_options(populate_existing=True)
-            )
-        ).scalars()
+async def lock_entities(session: AsyncSession, keys: list[EntityKey]) -> dict[EntityKey, Timeline]:
+    """The rows of the entities a batch writes, in one query, locked in key order (no deadlock between batches).
+
+    Nearly every entity is written only by the consumer of its key's partition, so these locks are not waited
+    for in normal running; they keep a late straggler of a rebalance from interleaving with a batch. A
+    timeline that two topics write (`domain.SHARED_KINDS`) is created empty first when missing: a row lock
+    cannot guard a row that does not exist yet, and two consumers creating it at once would each save only
+    their own entries.
+    """
+    shared = sorted(k for k in keys if k[0] in domain.SHARED_KINDS)
+    if shared:
+        await session.execute(_CLAIM_SHARED, {"kinds": [k for k, _ in shared], "ids": [i for _, i in shared]})
+    rows = await session.execute(_LOCK_ENTITIES, {"kinds": [k for k, _ in keys], "ids": [i for _, i in keys]})
+    return {(k, i): (o, orjson.loads(e), orjson.loads(c)) for k, i, o, e, c in rows}
+
+
+async def lock_dependants(session: AsyncSession, owner_ids: list[str]) -> dict[EntityKey, Timeline]:
+    """Entities located through these owners (persons of a family, members of a group, meals of a kitchen)."""
+    rows = await session.execute(
+        select(Entity.kind, Entity.entity_id, Entity.owner_id, Entity.entries, Entity.contribution)
+        .where(Entity.owner_id.in_(owner_ids))
+        .order_by(Entity.kind, Entity.entity_id)
+        .with_for_update()
     )
+    return {(k, i): (o, e, c) for k, i, o, e, c in rows}
 
 
-async def save_entity(
+async def read_timelines(
+    session: AsyncSession, keys: list[EntityKey]
+) -> dict[EntityKey, list[dict[str, Any]]]:
+    """Owners' timelines for their Kampung KB, read without a lock (another partition may own them)."""
+    if not keys:
+        return {}
+    rows = await session.execute(
+        select(Entity.kind, Entity.entity_id, Entity.entries).where(
+            tuple_(Entity.kind, Entity.entity_id).in_(keys)
+        )
+    )
+    return {(k, i): e for k, i, e in rows}
+
+
+_SAVE_ENTITIES = text(
+    """
+    INSERT INTO rep_entity (kind, entity_id, owner_id, entries, contribution)
+    SELECT k, i, o, CAST(e AS jsonb), CAST(c AS jsonb) FROM unnest(
+        CAST(:kinds AS text[]), CAST(:ids AS text[]), CAST(:owners AS text[]),
+        CAST(:entries AS text[]), CAST(:contributions AS text[])
+    ) AS t(k, i, o, e, c)
+    ON CONFLICT (kind, entity_id) DO UPDATE SET
+        owner_id = excluded.owner_id, entries = excluded.entries,
+        contribution = excluded.contribution, updated_at = now()
+    """
+)
+
+
+async def save_entities(
     session: AsyncSession,
-    *,
-    kind: str,
-    entity_id: str,
-    owner_id: str | None,
-    entries: list[dict[str, Any]],
-    contribution: Mapping[str, int],
+    rows: list[tuple[str, str, str | None, list[dict[str, Any]], Mapping[str, int]]],
 ) -> None:
-    stmt = insert(Entity).values(
-        kind=kind, entity_id=entity_id, owner_id=owner_id, entries=entries, contribution=dict(contribution)
-    )
+    """Every entity a batch changed, in one statement."""
+    if not rows:
+        return
     await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[Entity.kind, Entity.entity_id],
-            set_={
-                "owner_id": stmt.excluded.owner_id,
-                "entries": stmt.excluded.entries,
-                "contribution": stmt.excluded.contribution,
-                "updated_at": func.now(),
-            },
-        )
+        _SAVE_ENTITIES,
+        {
+            "kinds": [r[0] for r in rows],
+            "ids": [r[1] for r in rows],
+            "owners": [r[2] for r in rows],
+            "entries": [orjson.dumps(r[3]).decode() for r in rows],
+            "contributions": [orjson.dumps(dict(r[4])).decode() for r in rows],
+        },
     )
 
 
@@ -90,12 +125,13 @@ async def save_entity(
 # the writes to its end changes nothing that anyone can observe.
 _UPSERT_FACTS = text(
     """
-    INSERT INTO rep_fact (region, grain, period_start, measure, level, value)
+    INSERT INTO rep_fact (region, grain, period_start, measure, slot, level, value)
     SELECT * FROM unnest(
         CAST(:regions AS text[]), CAST(:grains AS text[]), CAST(:starts AS date[]),
-        CAST(:measures AS text[]), CAST(:levels AS smallint[]), CAST(:vals AS bigint[])
+        CAST(:measures AS text[]), CAST(:slots AS smallint[]), CAST(:levels AS smallint[]),
+        CAST(:vals AS bigint[])
     )
-    ON CONFLICT (region, grain, period_start, measure) DO UPDATE SET value = rep_fact.value + excluded.value
+    ON CONFLICT (region, grain, period_start, measure, slot) DO UPDATE SET value = rep_fact.value + excluded.value
     """
 )
 _BUFFER = "reporting.projection.pending"
@@ -105,8 +141,8 @@ _BUFFER = "reporting.projection.pending"
 class _Pending:
     """Writes owed by the current transaction; flushed by `before_commit`."""
 
-    facts: dict[tuple[str, str, date, str], list[int]] = field(default_factory=dict)
-    status: dict[str, tuple[datetime, int]] = field(default_factory=dict)
+    facts: dict[tuple[str, str, date, str, int], list[int]] = field(default_factory=dict)
+    status: dict[tuple[str, int], tuple[datetime, int]] = field(default_factory=dict)
     broken: bool = False
 
 
@@ -119,41 +155,53 @@ def _pending(session: AsyncSession) -> _Pending:
     return cast(_Pending, pending)
 
 
+_UPSERT_STATUS = text(
+    """
+    INSERT INTO projection_status (topic, partition, last_event_time, last_applied_at, events_applied)
+    SELECT t, p, e, now(), n FROM unnest(
+        CAST(:topics AS text[]), CAST(:partitions AS smallint[]), CAST(:times AS timestamptz[]),
+        CAST(:counts AS bigint[])
+    ) AS x(t, p, e, n)
+    ON CONFLICT (topic, partition) DO UPDATE SET
+        last_event_time = greatest(projection_status.last_event_time, excluded.last_event_time),
+        last_applied_at = now(),
+        events_applied = projection_status.events_applied + excluded.events_applied
+    """
+)
+
+
 def _flush(sync_session: Session) -> None:
     # Runs inside the async session's greenlet, so the sync execute is fine here.
     pending: _Pending = sync_session.info[_BUFFER]
     if pending.broken:
         raise RuntimeError("a savepoint was rolled back over buffered projection writes")
-    rows = sorted((k, lvl, v) for k, (lvl, v) in pending.facts.items() if v)
-    pending.facts = {}
-    if rows:
+    facts, pending.facts = pending.facts, {}
+    keys = sorted(k for k, (_, v) in facts.items() if v)
+    if keys:
+        regions, grains, starts, measures, slots = (list(c) for c in zip(*keys, strict=True))
         sync_session.execute(
             _UPSERT_FACTS,
             {
-                "regions": [r for (r, _, _, _), _, _ in rows],
-                "grains": [g for (_, g, _, _), _, _ in rows],
-                "starts": [p for (_, _, p, _), _, _ in rows],
-                "measures": [m for (_, _, _, m), _, _ in rows],
-                "levels": [lvl for _, lvl, _ in rows],
-                "vals": [v for _, _, v in rows],
+                "regions": regions,
+                "grains": grains,
+                "starts": starts,
+                "measures": measures,
+                "slots": slots,
+                "levels": [facts[k][0] for k in keys],
+                "vals": [facts[k][1] for k in keys],
             },
         )
     status, pending.status = pending.status, {}
-    for topic, (event_time, count) in sorted(status.items()):
-        stmt = insert(ProjectionStatus).values(
-            topic=topic, last_event_time=event_time, last_applied_at=func.now(), events_applied=count
-        )
+    if status:
+        items = sorted(status.items())
         sync_session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[ProjectionStatus.topic],
-                set_={
-                    "last_event_time": func.greatest(
-                        ProjectionStatus.last_event_time, stmt.excluded.last_event_time
-                    ),
-                    "last_applied_at": func.now(),
-                    "events_applied": ProjectionStatus.events_applied + stmt.excluded.events_applied,
-                },
-            )
+            _UPSERT_STATUS,
+            {
+                "topics": [t for (t, _), _ in items],
+                "partitions": [p for (_, p), _ in items],
+                "times": [e for _, (e, _) in items],
+                "counts": [n for _, (_, n) in items],
+            },
         )
 
 
@@ -166,43 +214,85 @@ def _rolled_back(sync_session: Session, transaction: SessionTransaction) -> None
         pending.facts, pending.status, pending.broken = {}, {}, False
 
 
-async def apply_delta(session: AsyncSession, delta: Mapping[str, int]) -> None:
-    """Add a contribution difference to every fact row it rolls up into, when the transaction commits."""
+def add_facts(session: AsyncSession, delta: Mapping[str, int], slot: int) -> None:
+    """Add a contribution difference, in one slot, to every fact row it rolls up into, when the transaction commits."""
     facts = _pending(session).facts
-    for k, (level, v) in domain.expand(delta).items():
-        row = facts.setdefault(k, [level, 0])
-        row[1] += v
+    for k, v in delta.items():
+        place, grain, start, measure = domain.parse_key(k)
+        for region, level in domain.regions_of(place):
+            row = facts.setdefault((region, grain, start, measure, slot), [level, 0])
+            row[1] += v
 
 
-async def upsert_place(session: AsyncSession, region: str, village_code: str, kampung_kb: str | None) -> None:
-    stmt = insert(Place).values(region=region, village_code=village_code, kampung_kb=kampung_kb)
+_SAVE_PLACES = text(
+    """
+    INSERT INTO rep_place (region, slot, village_code, kampung_kb, seen_at)
+    SELECT * FROM unnest(
+        CAST(:regions AS text[]), CAST(:slots AS smallint[]), CAST(:villages AS text[]),
+        CAST(:kkbs AS text[]), CAST(:seen AS timestamptz[])
+    )
+    ON CONFLICT (region, slot) DO UPDATE SET
+        village_code = excluded.village_code, kampung_kb = excluded.kampung_kb, seen_at = excluded.seen_at
+    WHERE rep_place.seen_at <= excluded.seen_at
+    """
+)
+
+
+async def save_places(
+    session: AsyncSession, places: list[tuple[str, int, str, str | None, datetime]]
+) -> None:
+    """Where Kampung KBs and kitchens lie, one row per region and slot (a late event never moves it back)."""
+    rows = sorted(places)
+    await session.execute(
+        _SAVE_PLACES,
+        {
+            "regions": [p[0] for p in rows],
+            "slots": [p[1] for p in rows],
+            "villages": [p[2] for p in rows],
+            "kkbs": [p[3] for p in rows],
+            "seen": [p[4] for p in rows],
+        },
+    )
+
+
+async def save_enrolments(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """DASHAT enrolment rows (a redelivered or updated enrolment replaces its row)."""
+    stmt = insert(Enrolment).values(rows)
     await session.execute(
         stmt.on_conflict_do_update(
-            index_elements=[Place.region],
-            set_={"village_code": stmt.excluded.village_code, "kampung_kb": stmt.excluded.kampung_kb},
+            index_elements=[Enrolment.enrolment_id],
+            set_={k: stmt.excluded[k] for k in rows[0] if k != "enrolment_id"},
         )
     )
 
 
-async def upsert_row(session: AsyncSession, table: Any, values: dict[str, Any], key: list[str]) -> None:
-    stmt = insert(table).values(**values)
-    await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=key, set_={k: stmt.excluded[k] for k in values if k not in key}
-        )
-    )
-
-
-async def touch_status(session: AsyncSession, topic: str, event_time: datetime) -> None:
-    """Freshness: latest event time applied on a topic (never moves back for a late event), at commit."""
+def touch_status(session: AsyncSession, topic: str, partition: int, event_time: datetime, count: int) -> None:
+    """Freshness per topic partition: latest event time applied (never moves back), events applied; at commit."""
     status = _pending(session).status
-    latest, count = status.get(topic, (event_time, 0))
-    status[topic] = (max(latest, event_time), count + 1)
+    latest, seen = status.get((topic, partition), (event_time, 0))
+    status[(topic, partition)] = (max(latest, event_time), seen + count)
 
 
-async def set_offset_lag(session: AsyncSession, lags: Mapping[str, int]) -> None:
-    for topic, lag in lags.items():
-        stmt = insert(ProjectionStatus).values(topic=topic, events_applied=0, offset_lag=lag)
-        await session.execute(
-            stmt.on_conflict_do_update(index_elements=[ProjectionStatus.topic], set_={"offset_lag": lag})
-        )
+_SET_OFFSET_LAG = text(
+    """
+    INSERT INTO projection_status (topic, partition, events_applied, offset_lag)
+    SELECT t, p, 0, l FROM unnest(CAST(:topics AS text[]), CAST(:partitions AS smallint[]), CAST(:lags AS bigint[]))
+        AS x(t, p, l)
+    ON CONFLICT (topic, partition) DO UPDATE SET offset_lag = excluded.offset_lag
+    WHERE projection_status.offset_lag IS DISTINCT FROM excluded.offset_lag
+    """
+)
+
+
+async def set_offset_lag(session: AsyncSession, lags: Mapping[tuple[str, int], int]) -> None:
+    """How far behind each assigned partition is, in one statement; each consumer writes only its own
+    partitions' rows, and only those whose lag changed."""
+    items = sorted(lags.items())
+    await session.execute(
+        _SET_OFFSET_LAG,
+        {
+            "topics": [t for (t, _), _ in items],
+            "partitions": [p for (_, p), _ in items],
+            "lags": [lag for _, lag in items],
+        },
+    )
