@@ -11,7 +11,15 @@ from pathlib import Path
 from typing import Any
 
 # Each entry: module in bench/ with `run()` (sync or async) returning a dict of figures.
-BENCHMARKS = ["relay", "zscore", "registry_import", "reporting_queries", "reporting_projector", "api_rates"]
+BENCHMARKS = [
+    "relay",
+    "zscore",
+    "registry_import",
+    "reporting_queries",
+    "reporting_projector",
+    "api_rates",
+    "flagship",
+]
 
 
 def main(selected: list[str]) -> int:

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 import uuid
+from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Column, Integer, MetaData, Table, insert
+from sqlalchemy import Column, Integer, MetaData, Table, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.config import kafka_bootstrap_servers
 from shared.consumer import inbox_table
-from shared.db import create_engine, create_sessionmaker, make_metadata
+from shared.db import create_engine, create_sessionmaker, make_metadata, utcnow
 from shared.events.envelope import build_envelope
 from shared.events.registry import PersonDied
 from shared.kafka import delete_topics, ensure_topics, make_producer
-from shared.outbox import Relay, outbox_table
+from shared.outbox import Relay, outbox_table, publish
 from shared.testing.plugin import CHECKOUT_TAG, recreate_database, unique
 
 
@@ -37,8 +40,53 @@ def _event(i: int) -> Any:
     )
 
 
-async def run(n: int = 20_000) -> dict[str, Any]:
-    """Returns events/s of the relay and of a raw producer, and their ratio."""
+async def _wake_up_ms(
+    sessionmaker: async_sessionmaker[AsyncSession], outbox: Table, bootstrap: str, topic: str, samples: int
+) -> dict[str, float]:
+    """Commit -> acknowledged by the broker, one event at a time at random moments, with the relay running idle."""
+    relay = Relay(
+        service="bench-wake",
+        sessionmaker=sessionmaker,
+        table=outbox,
+        bootstrap_servers=bootstrap,
+        topic_for=lambda _: topic,
+    )
+    task = asyncio.create_task(relay.run())
+    rng = random.Random(7)
+    committed: dict[uuid.UUID, datetime] = {}
+    try:
+        await asyncio.sleep(2)  # leader elected, producer started, LISTEN in place
+        for i in range(samples):
+            await asyncio.sleep(rng.uniform(0.02, 0.12))
+            data = _event(i)
+            async with sessionmaker() as session, session.begin():
+                envelope = await publish(session, outbox, data, key=data.family_id)
+            committed[uuid.UUID(envelope.id)] = utcnow()
+        async with asyncio.timeout(30):
+            while True:
+                async with sessionmaker() as session:
+                    rows = (
+                        await session.execute(
+                            select(outbox.c.event_id, outbox.c.published_at).where(
+                                outbox.c.event_id.in_(list(committed))
+                            )
+                        )
+                    ).all()
+                if all(r.published_at is not None for r in rows):
+                    break
+                await asyncio.sleep(0.2)
+    finally:
+        relay.stop()
+        await task
+    ms = sorted((r.published_at - committed[r.event_id]).total_seconds() * 1000 for r in rows)
+    return {
+        "wake_up_p50_ms": round(ms[len(ms) // 2], 1),
+        "wake_up_p99_ms": round(ms[int(0.99 * (len(ms) - 1))], 1),
+    }
+
+
+async def run(n: int = 20_000, wake_samples: int = 200) -> dict[str, Any]:
+    """Returns events/s of the relay and of a raw producer, their ratio, and the relay's wake-up latency."""
     bootstrap = kafka_bootstrap_servers()
     url = await recreate_database(f"bench_relay_{CHECKOUT_TAG}")
     metadata, outbox = _metadata()
@@ -98,6 +146,7 @@ async def run(n: int = 20_000) -> dict[str, Any]:
     await asyncio.gather(*futures)
     raw_seconds = time.perf_counter() - started
     await producer.stop()
+    wake = await _wake_up_ms(sessionmaker, outbox, bootstrap, relay_topic, wake_samples)
     await delete_topics(bootstrap, [relay_topic, raw_topic])
     await engine.dispose()
     return {
@@ -106,6 +155,7 @@ async def run(n: int = 20_000) -> dict[str, Any]:
         "relay_events_per_s": round(n / relay_seconds),
         "raw_producer_events_per_s": round(n / raw_seconds),
         "relay_vs_raw_ratio": round(raw_seconds / relay_seconds, 3),
+        **wake,
     }
 
 
