@@ -212,6 +212,36 @@ async def _caught_up(stack: Stack) -> None:
         await dashat.close()
 
 
+async def _hops(stack: Stack) -> dict[str, float]:
+    """Medians of the stunting events' hops, from the databases: commit -> acknowledged -> DASHAT applied it."""
+    registry = await asyncpg.connect(stack.urls["registry"].replace("+asyncpg", ""))
+    dashat = await asyncpg.connect(stack.urls["dashat"].replace("+asyncpg", ""))
+    try:
+        # created_at is the registry transaction's start, a few ms before its commit.
+        sent = await registry.fetch(
+            "SELECT event_id, created_at, published_at FROM outbox WHERE event_type LIKE '%stunting_detected%'"
+        )
+        applied = dict(
+            await dashat.fetch(
+                "SELECT event_id, processed_at FROM inbox WHERE event_id = ANY($1::uuid[])",
+                [r["event_id"] for r in sent],
+            )
+        )
+    finally:
+        await registry.close()
+        await dashat.close()
+    relay = [(r["published_at"] - r["created_at"]).total_seconds() * 1000 for r in sent if r["published_at"]]
+    consumer = [
+        (applied[r["event_id"]] - r["published_at"]).total_seconds() * 1000
+        for r in sent
+        if r["published_at"] and r["event_id"] in applied
+    ]
+    return {
+        "hop_write_to_acked_p50_ms": round(statistics.median(relay), 1) if relay else -1,
+        "hop_acked_to_dashat_applying_p50_ms": round(statistics.median(consumer), 1) if consumer else -1,
+    }
+
+
 async def run(samples: int = 100, rate: float = 200.0, max_seconds: float = 120.0) -> dict[str, Any]:
     """p50/p99 of measurement -> enrolment visible, under `rate` background registry writes per second."""
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -256,6 +286,7 @@ async def run(samples: int = 100, rate: float = 200.0, max_seconds: float = 120.
                     stop.set()
                     await load
             stack.assert_alive()
+            hops = await _hops(stack)
         finally:
             stack.stop_all()
     ms = sorted(x * 1000 for x in latencies)
@@ -269,6 +300,7 @@ async def run(samples: int = 100, rate: float = 200.0, max_seconds: float = 120.
         "background_writes_per_s": round(background.achieved_rate(), 1),
         "background_failed": background.failed,
         "background_late": background.late,
+        **hops,
     }
 
 
