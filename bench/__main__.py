@@ -19,6 +19,7 @@ BENCHMARKS = [
     "reporting_queries",
     "reporting_projector",
     "api_rates",
+    "flagship",
 ]
 
 

@@ -41,7 +41,12 @@ async def when_kafka_answers(step: Callable[[], Awaitable[T]], *, what: str, max
 
 
 def make_producer(
-    bootstrap_servers: str, *, client_id: str, request_timeout_ms: int = 10_000
+    bootstrap_servers: str,
+    *,
+    client_id: str,
+    request_timeout_ms: int = 10_000,
+    linger_ms: int = 5,
+    max_batch_size: int = 16_384,
 ) -> AIOKafkaProducer:
     """An idempotent producer: `acks=all` and per-partition order survive retries."""
     return AIOKafkaProducer(
@@ -49,7 +54,8 @@ def make_producer(
         client_id=client_id,
         enable_idempotence=True,
         acks="all",
-        linger_ms=5,
+        linger_ms=linger_ms,
+        max_batch_size=max_batch_size,
         request_timeout_ms=request_timeout_ms,
         retry_backoff_ms=200,
     )

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-import orjson
+import asyncpg
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import (
+    DDL,
     BigInteger,
     Column,
     DateTime,
@@ -23,15 +25,20 @@ from sqlalchemy import (
     MetaData,
     Table,
     Text,
+    any_,
+    bindparam,
+    cast,
     delete,
+    event,
     func,
     insert,
+    or_,
     select,
     text,
     update,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared import metrics
 from shared.db import utcnow
@@ -43,9 +50,33 @@ from shared.web.context import current_correlation_id
 log = get_logger(__name__)
 
 
+# The relay LISTENs on this channel; a trigger on the outbox table signals it when a transaction that wrote outbox
+# rows commits. PostgreSQL takes a global lock while it queues the notifications of a committing transaction, so
+# the trigger keeps that cheap: statement-level (one call per INSERT, however many rows), and always the same
+# payload (the table name), which PostgreSQL folds into one notification per transaction. A notification is only a
+# hint: the relay still polls, so a lost one delays an event by at most the poll interval.
+WAKE_CHANNEL = "kencana_outbox"
+
+
+def wake_relay_ddl(table_name: str = "outbox") -> list[str]:
+    """The function and statement-level trigger that signal the relay (run by migrations and `create_all`)."""
+    function = f"{table_name}_wake_relay"
+    return [
+        f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$ "
+        f"BEGIN PERFORM pg_notify('{WAKE_CHANNEL}', TG_TABLE_NAME); RETURN NULL; END $$",
+        f"CREATE TRIGGER {function} AFTER INSERT ON {table_name} FOR EACH STATEMENT EXECUTE FUNCTION {function}()",
+    ]
+
+
+def drop_wake_relay_ddl(table_name: str = "outbox") -> list[str]:
+    """Undo `wake_relay_ddl` (migration downgrades)."""
+    function = f"{table_name}_wake_relay"
+    return [f"DROP TRIGGER IF EXISTS {function} ON {table_name}", f"DROP FUNCTION IF EXISTS {function}()"]
+
+
 def outbox_table(metadata: MetaData) -> Table:
-    """The outbox table every service's metadata includes."""
-    return Table(
+    """The outbox table every service's metadata includes (with the trigger that wakes the relay)."""
+    table = Table(
         "outbox",
         metadata,
         Column("seq", BigInteger, Identity(always=True), primary_key=True),
@@ -60,6 +91,9 @@ def outbox_table(metadata: MetaData) -> Table:
         Column("last_error", Text),
         Index("ix_outbox_unpublished", "seq", postgresql_where=text("published_at IS NULL")),
     )
+    for statement in wake_relay_ddl(table.name):
+        event.listen(table, "after_create", DDL(statement))  # type: ignore[no-untyped-call]
+    return table
 
 
 async def publish(
@@ -94,10 +128,23 @@ async def publish(
 @dataclass
 class _Row:
     seq: int
-    event_id: uuid.UUID
     topic: str
     key: str
-    envelope: dict[str, Any]
+    event_type: str
+    value: bytes
+
+
+@dataclass
+class _Flight:
+    """A batch handed to the producer: one acknowledgement future per row, in row order, until the first error."""
+
+    rows: list[_Row]
+    futures: list[asyncio.Future[Any]] = field(default_factory=list)
+    error: BaseException | None = None
+
+    def cancel(self, settled: int) -> None:
+        for fut in self.futures[settled:]:
+            fut.cancel()
 
 
 class Relay:
@@ -106,6 +153,10 @@ class Relay:
     Only one relay per service publishes at a time (a PostgreSQL advisory lock elects it), which is what keeps
     per-key order; every send is bounded by a timeout and the producer is rebuilt after any failure, because an
     idempotent aiokafka producer can hang or stay stuck after a broker outage.
+
+    The leader keeps a LISTEN connection of its own and starts a round as soon as a commit that wrote outbox rows
+    signals it (see `WAKE_CHANNEL`); otherwise it looks every `poll_interval`, which is what guarantees delivery
+    when a notification is missed (LISTEN connection lost, database restarted, rows written by some other way).
     """
 
     def __init__(
@@ -121,6 +172,7 @@ class Relay:
         send_timeout: float = 15.0,
         retention: timedelta = timedelta(hours=72),
         producer_factory: Callable[[], AIOKafkaProducer] | None = None,
+        wake_on_commit: bool = True,
     ) -> None:
         self.service = service
         self.sessionmaker = sessionmaker
@@ -131,20 +183,51 @@ class Relay:
         self.send_timeout = send_timeout
         self.retention = retention
         self._producer_factory = producer_factory or (
-            lambda: make_producer(
-                bootstrap_servers,
-                client_id=f"{service}-relay",
-                request_timeout_ms=int(send_timeout * 1000),
+            lambda: make_relay_producer(
+                bootstrap_servers, client_id=f"{service}-relay", send_timeout=send_timeout
             )
         )
         self._producer: AIOKafkaProducer | None = None
         self._stopping = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._listen_dsn = _listen_dsn(sessionmaker) if wake_on_commit else None
+        self.listening = asyncio.Event()
+        self.listen_backend_pid: int | None = None
         self._lock_key = zlib.crc32(f"kencana-relay:{service}:{table.name}".encode())
+        self._lag_measured_at = 0.0
         self.published_total = 0
+        self._fetch_rows = (
+            select(
+                table.c.seq,
+                table.c.topic,
+                table.c.partition_key,
+                table.c.event_type,
+                # As text: the envelope goes to Kafka as the JSON it is, without a decode and an encode per row.
+                cast(table.c.envelope, Text),
+            )
+            .where(
+                table.c.published_at.is_(None),
+                # Around the rows in flight (see `_around`): cheap ranges instead of a test against each of them.
+                or_(
+                    table.c.seq < bindparam("first"),
+                    table.c.seq > bindparam("last"),
+                    table.c.seq == any_(bindparam("gaps", type_=ARRAY(BigInteger))),
+                ),
+            )
+            .order_by(table.c.seq)
+            .limit(bindparam("limit"))
+        )
+        # One array parameter whatever the batch size: one statement, one cached plan.
+        self._mark_published = (
+            update(table)
+            .where(table.c.seq == any_(bindparam("seqs", type_=ARRAY(BigInteger))))
+            .values(published_at=bindparam("at"))
+        )
 
     def stop(self) -> None:
         """Ask the loop to finish its current batch and exit."""
         self._stopping.set()
+        self._wake.set()
 
     async def _ensure_producer(self) -> AIOKafkaProducer:
         if self._producer is None:
@@ -170,75 +253,122 @@ class Relay:
         producer, self._producer = self._producer, None
         await self._discard(producer)
 
-    async def _fetch(self, session: AsyncSession) -> list[_Row]:
-        t = self.table
-        result = await session.execute(
-            select(t.c.seq, t.c.event_id, t.c.topic, t.c.partition_key, t.c.envelope)
-            .where(t.c.published_at.is_(None))
-            .order_by(t.c.seq)
-            .limit(self.batch_size)
-        )
-        return [_Row(r.seq, r.event_id, r.topic, r.partition_key, r.envelope) for r in result]
+    async def _fetch(self, session: AsyncSession, around: dict[str, Any]) -> list[_Row]:
+        result = await session.execute(self._fetch_rows, {"limit": self.batch_size, **around})
+        return [
+            _Row(seq, topic, key, event_type, envelope.encode())
+            for seq, topic, key, event_type, envelope in result
+        ]
 
-    async def _send(self, rows: list[_Row]) -> list[int]:
-        """Send a batch in order; returns the seqs acknowledged before the first failure."""
-        producer = await self._ensure_producer()
-        futures = []
-        for row in rows:
-            value = orjson.dumps(row.envelope)
-            fut = await producer.send(
-                self.topic_for(row.topic),
-                value=value,
-                key=row.key.encode(),
-                headers=[("content-type", CONTENT_TYPE.encode()), ("ce_type", row.envelope["type"].encode())],
-            )
-            futures.append((row.seq, fut))
+    async def _read(self, around: dict[str, Any]) -> list[_Row]:
+        async with self.sessionmaker() as session:
+            rows = await self._fetch(session, around)
+            if time.monotonic() - self._lag_measured_at >= _LAG_METRICS_EVERY:
+                await self._update_lag_metrics(session)
+        return rows
+
+    async def _hand_over(self, rows: list[_Row]) -> _Flight:
+        """Give a batch to the producer without waiting for the broker.
+
+        Every record is handed over before anything is awaited, so the producer packs them into one request per
+        partition (no await in between yields to its sender); its idempotence keeps each partition's records in
+        the order handed over, across batches too.
+        """
+        flight = _Flight(rows)
+        try:
+            producer = await self._ensure_producer()
+            for row in rows:
+                flight.futures.append(
+                    await producer.send(
+                        self.topic_for(row.topic),
+                        value=row.value,
+                        key=row.key.encode(),
+                        headers=[("content-type", _CONTENT_TYPE), ("ce_type", row.event_type.encode())],
+                    )
+                )
+        except Exception as exc:  # broker down, timeout, stuck producer: the rest of the batch waits
+            flight.error = exc
+        return flight
+
+    async def _settle(self, flight: _Flight) -> int:
+        """Wait for a batch's acknowledgements and mark the rows acknowledged before the first failure.
+
+        After a failure the rest of the batch stays unpublished (sent again later: the consumers' inbox drops a
+        duplicate), the producer is thrown away, and RelayError is raised.
+        """
         acked: list[int] = []
+        error = flight.error
         try:
             async with asyncio.timeout(self.send_timeout):
-                for seq, fut in futures:
+                for row, fut in zip(flight.rows, flight.futures, strict=False):
                     await fut
-                    acked.append(seq)
-        finally:
-            for _, fut in futures[len(acked) :]:
-                fut.cancel()
-        return acked
-
-    async def publish_batch(self) -> int:
-        """One round: read unpublished rows, send them, mark the acknowledged ones. Returns how many."""
-        async with self.sessionmaker() as session:
-            rows = await self._fetch(session)
-            await self._update_lag_metrics(session)
-        if not rows:
-            return 0
-        acked: list[int] = []
-        error: BaseException | None = None
-        try:
-            acked = await self._send(rows)
-        except Exception as exc:  # broker down, timeout, stuck producer: rows wait, nothing is lost
+                    acked.append(row.seq)
+        except Exception as exc:
             error = exc
+        finally:
+            flight.cancel(len(acked))
         if acked:
             async with self.sessionmaker() as session, session.begin():
-                await session.execute(
-                    update(self.table).where(self.table.c.seq.in_(acked)).values(published_at=utcnow())
-                )
+                await session.execute(self._mark_published, {"seqs": acked, "at": utcnow()})
             self.published_total += len(acked)
             metrics.OUTBOX_PUBLISHED.labels(self.service).inc(len(acked))
+        if error is None and len(acked) < len(flight.rows):
+            error = RelayError("not every record of the batch was handed to the producer")
         if error is not None:
             metrics.RELAY_ERRORS.labels(self.service).inc()
-            log.warning("relay_send_failed", error=repr(error), pending=len(rows) - len(acked))
-            failed = [r.seq for r in rows if r.seq not in set(acked)][:1]
+            log.warning("relay_send_failed", error=repr(error), pending=len(flight.rows) - len(acked))
             async with self.sessionmaker() as session, session.begin():
                 await session.execute(
                     update(self.table)
-                    .where(self.table.c.seq.in_(failed))
+                    .where(self.table.c.seq == flight.rows[len(acked)].seq)
                     .values(attempts=self.table.c.attempts + 1, last_error=repr(error)[:1000])
                 )
             await self._reset_producer()
             raise RelayError(str(error)) from error
         return len(acked)
 
+    async def publish_batch(self) -> int:
+        """One round: read unpublished rows, send them, mark the acknowledged ones. Returns how many."""
+        rows = await self._read(_EVERYTHING)
+        return await self._settle(await self._hand_over(rows)) if rows else 0
+
+    async def publish_pending(self) -> int:
+        """Publish until a read comes back short of a full batch. Returns how many were published.
+
+        While one batch waits for the broker, the next is read (leaving out the rows in flight) and handed to the
+        producer, so the database and the broker work at the same time. Rows are still marked only after their
+        acknowledgement, batch after batch in order.
+        """
+        total = 0
+        flight: _Flight | None = None
+        try:
+            while True:
+                around = _around(flight.rows) if flight else _EVERYTHING
+                if around is None:  # too scattered to read around: let the batch land first
+                    last, flight = flight, None
+                    assert last is not None
+                    total += await self._settle(last)
+                    around = _EVERYTHING
+                rows = await self._read(around)
+                following = await self._hand_over(rows) if rows else None
+                if flight is not None:
+                    previous, flight = flight, following
+                    total += await self._settle(previous)
+                else:
+                    flight = following
+                if len(rows) < self.batch_size:
+                    break
+            if flight is not None:
+                last, flight = flight, None
+                total += await self._settle(last)
+        finally:
+            if flight is not None:  # a batch before it failed: it is sent again with the rest
+                flight.cancel(0)
+        return total
+
     async def _update_lag_metrics(self, session: AsyncSession) -> None:
+        # Counting the backlog reads every pending row: done every few seconds, not every round.
+        self._lag_measured_at = time.monotonic()
         t = self.table
         row = (
             await session.execute(
@@ -279,25 +409,128 @@ class Relay:
         await self._reset_producer()
 
     async def _loop(self) -> None:
+        listener = asyncio.create_task(self._listen()) if self._listen_dsn else None
+        try:
+            backoff = 0.5
+            rounds = 0
+            while not self._stopping.is_set():
+                # Cleared before the read: a commit signalled during this round starts the next one at once.
+                self._wake.clear()
+                try:
+                    await self.publish_pending()
+                    backoff = 0.5
+                except RelayError:
+                    await self._sleep(backoff)
+                    backoff = min(backoff * 2, 10.0)
+                    continue
+                rounds += 1
+                if rounds % 500 == 0:
+                    await self.purge_published()
+                # The last read came back short: the outbox is drained until the next commit (or poll).
+                await self._wait_for_work(self.poll_interval)
+        finally:
+            if listener is not None:
+                listener.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await listener
+
+    async def _wait_for_work(self, seconds: float) -> None:
+        """Until a commit signals new rows, a stop is asked, or the poll interval is up."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._wake.wait()
+
+    async def _listen(self) -> None:
+        """Keep a LISTEN connection while leading; after losing it (database restart, killed) connect again."""
         backoff = 0.5
-        rounds = 0
         while not self._stopping.is_set():
-            try:
-                sent = await self.publish_batch()
+            if await self._listen_until_lost():
                 backoff = 0.5
-            except RelayError:
+            if not self._stopping.is_set():
                 await self._sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
-                continue
-            rounds += 1
-            if rounds % 500 == 0:
-                await self.purge_published()
-            if sent < self.batch_size:
-                await self._sleep(self.poll_interval)
+
+    async def _listen_until_lost(self) -> bool:
+        """One LISTEN connection, held until it is lost or the relay stops; False when it could not connect."""
+        assert self._listen_dsn is not None
+        lost = asyncio.Event()
+        conn: asyncpg.Connection | None = None
+        try:
+            conn = await asyncpg.connect(self._listen_dsn, timeout=10)
+            conn.add_termination_listener(lambda _: lost.set())
+            await conn.add_listener(WAKE_CHANNEL, self._notified)
+            self.listen_backend_pid = conn.get_server_pid()
+            self.listening.set()
+            # Rows committed while nobody listened were signalled to no one: look now.
+            self._wake.set()
+            while not lost.is_set() and not self._stopping.is_set():
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(_LISTEN_CHECK_EVERY):
+                        await lost.wait()
+                if not lost.is_set():
+                    # A half-open TCP connection reports nothing; a query finds out.
+                    await conn.fetchval("SELECT 1", timeout=5)
+        except Exception as exc:
+            log.warning("relay_listen_lost", error=repr(exc))
+        finally:
+            self.listening.clear()
+            self.listen_backend_pid = None
+            if conn is not None:
+                conn.terminate()
+        return conn is not None
+
+    def _notified(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        if payload == self.table.name:
+            self._wake.set()
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+
+
+_CONTENT_TYPE = CONTENT_TYPE.encode()
+_EVERYTHING: dict[str, Any] = {"first": 0, "last": 0, "gaps": []}  # seqs start at 1
+
+
+def _around(in_flight: list[_Row]) -> dict[str, Any] | None:
+    """Bounds of a read that leaves out the rows in flight: below the first, above the last, or in a gap.
+
+    A gap is a seq between them that their read did not return: rolled back, or committed only after that read.
+    Such a late row must be read now, not after the later rows of its key. None when the gaps are too many to
+    list (a big rolled-back transaction burnt its seqs there).
+    """
+    first, last = in_flight[0].seq, in_flight[-1].seq
+    if last - first >= 4 * len(in_flight):
+        return None
+    taken = {r.seq for r in in_flight}
+    return {"first": first, "last": last, "gaps": [s for s in range(first + 1, last) if s not in taken]}
+
+
+_LAG_METRICS_EVERY = 5.0
+_LISTEN_CHECK_EVERY = 30.0
+
+
+def make_relay_producer(bootstrap_servers: str, *, client_id: str, send_timeout: float) -> AIOKafkaProducer:
+    """The relay's idempotent producer, sized to carry a whole batch in one request per partition.
+
+    No linger: the relay hands over a whole batch before it awaits anything, so waiting for more records would
+    only add latency to a lone event.
+    """
+    return make_producer(
+        bootstrap_servers,
+        client_id=client_id,
+        request_timeout_ms=int(send_timeout * 1000),
+        linger_ms=0,
+        max_batch_size=512 * 1024,
+    )
+
+
+def _listen_dsn(sessionmaker: async_sessionmaker[AsyncSession]) -> str | None:
+    """The relay's database as a plain asyncpg DSN, for its LISTEN connection (outside the pool)."""
+    bind = sessionmaker.kw.get("bind")
+    if not isinstance(bind, AsyncEngine):
+        return None
+    return bind.url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 class RelayError(Exception):

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections import defaultdict
+from collections.abc import AsyncIterator
 
 import orjson
 import pytest
@@ -12,7 +14,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.outbox import Relay, publish
-from shared.testing.plugin import consume, unique
+from shared.testing.plugin import consume, unique, wait_for
 from tests.shared.conftest import ProbeHappened, outbox, probe
 
 pytestmark = [pytest.mark.integration, pytest.mark.kafka]
@@ -102,3 +104,145 @@ async def test_relay_delivers_every_row_in_key_order(
             )
         ).scalar_one()
     assert pending == 0
+
+
+def _ids(records: list) -> set[str]:  # type: ignore[type-arg]
+    return {orjson.loads(r.value)["id"] for r in records}
+
+
+async def _write(sessionmaker: async_sessionmaker[AsyncSession], key: str, n: int) -> str:
+    async with sessionmaker() as session, session.begin():
+        return (await publish(session, outbox, ProbeHappened(key=key, n=n), key=key)).id
+
+
+@contextlib.asynccontextmanager
+async def _running(relay: Relay) -> AsyncIterator[asyncio.Task[None]]:
+    """The relay's own loop (leader election, LISTEN, polling) in the background, stopped at the end."""
+    task = asyncio.create_task(relay.run())
+    try:
+        async with asyncio.timeout(30):
+            await relay.listening.wait()
+        yield task
+    finally:
+        relay.stop()
+        async with asyncio.timeout(30):
+            await task
+        await relay._reset_producer()
+
+
+def _slow_polling_relay(
+    sessionmaker: async_sessionmaker[AsyncSession], kafka_bootstrap: str, topic: str
+) -> Relay:
+    # A poll interval far beyond the deadlines below: only the commit's notification can explain a delivery.
+    return Relay(
+        service=unique("probe-listen"),
+        sessionmaker=sessionmaker,
+        table=outbox,
+        bootstrap_servers=kafka_bootstrap,
+        topic_for=lambda _: topic,
+        poll_interval=POLL_NEVER,
+    )
+
+
+POLL_NEVER = 300.0
+SOON = 10.0
+
+
+async def test_a_commit_wakes_the_relay_without_waiting_for_the_poll(
+    sessionmaker: async_sessionmaker[AsyncSession], kafka_bootstrap: str, topic_factory: object
+) -> None:
+    topic = await topic_factory("wake", partitions=3)  # type: ignore[operator]
+    relay = _slow_polling_relay(sessionmaker, kafka_bootstrap, topic)
+    async with _running(relay):
+        await asyncio.sleep(1)  # the start-up round is over: the relay now waits for a notification
+        first = await _write(sessionmaker, unique("k"), 1)
+        await consume(topic, until=lambda r: first in _ids(r), timeout=SOON)
+        second = await _write(sessionmaker, unique("k"), 2)
+        await consume(topic, until=lambda r: second in _ids(r), timeout=SOON)
+
+
+async def test_a_rolled_back_transaction_publishes_nothing(
+    sessionmaker: async_sessionmaker[AsyncSession], kafka_bootstrap: str, topic_factory: object
+) -> None:
+    topic = await topic_factory("rolledback", partitions=1)  # type: ignore[operator]
+    relay = _slow_polling_relay(sessionmaker, kafka_bootstrap, topic)
+    async with _running(relay):
+        key = unique("k")
+        with pytest.raises(RuntimeError):
+            async with sessionmaker() as session, session.begin():
+                rolled_back = (await publish(session, outbox, ProbeHappened(key=key, n=0), key=key)).id
+                raise RuntimeError("use case failed after writing")
+        marker = await _write(sessionmaker, key, 1)
+        records = await consume(topic, until=lambda r: marker in _ids(r), timeout=SOON)
+    assert rolled_back not in _ids(records)
+    async with sessionmaker() as s:
+        found = await s.scalar(select(func.count()).select_from(outbox).where(outbox.c.partition_key == key))
+    assert found == 1
+
+
+async def test_the_relay_listens_again_after_its_connection_is_killed(
+    sessionmaker: async_sessionmaker[AsyncSession], kafka_bootstrap: str, topic_factory: object
+) -> None:
+    topic = await topic_factory("relisten", partitions=3)  # type: ignore[operator]
+    relay = _slow_polling_relay(sessionmaker, kafka_bootstrap, topic)
+    async with _running(relay):
+        killed = relay.listen_backend_pid
+        async with sessionmaker() as s:
+            assert await s.scalar(select(func.pg_terminate_backend(killed)))
+        # Committed while nobody listens: the reconnection itself must look at the outbox.
+        while_down = await _write(sessionmaker, unique("k"), 1)
+
+        async def listening_again() -> bool:
+            return relay.listen_backend_pid not in (None, killed)
+
+        await wait_for(listening_again, timeout=SOON, interval=0.05, what="a new LISTEN connection")
+        after = await _write(sessionmaker, unique("k"), 2)
+        await consume(topic, until=lambda r: {while_down, after} <= _ids(r), timeout=SOON)
+
+
+async def test_pipelined_batches_keep_key_order_and_pick_up_late_commits(
+    sessionmaker: async_sessionmaker[AsyncSession], kafka_bootstrap: str, topic_factory: object
+) -> None:
+    topic = await topic_factory("pipeline", partitions=3)  # type: ignore[operator]
+    relay = Relay(
+        service="probe-pipeline",
+        sessionmaker=sessionmaker,
+        table=outbox,
+        bootstrap_servers=kafka_bootstrap,
+        topic_for=lambda _: topic,
+        batch_size=7,  # many small batches, each read while the one before is in flight
+    )
+    keys = [unique("k") for _ in range(8)]
+    late_key = unique("late")
+    written: list[str] = []
+    try:
+        async with sessionmaker() as late, late.begin():
+            # This row takes its seq now but commits only after later rows were published.
+            written.append((await publish(late, outbox, ProbeHappened(key=late_key, n=0), key=late_key)).id)
+            for n in range(25):
+                async with sessionmaker() as session, session.begin():
+                    for key in keys:
+                        written.append(
+                            (await publish(session, outbox, ProbeHappened(key=key, n=n), key=key)).id
+                        )
+            async with asyncio.timeout(60):
+                await relay.publish_pending()
+        written.append(await _write(sessionmaker, late_key, 1))
+        async with asyncio.timeout(60):
+            await relay.publish_pending()
+    finally:
+        await relay._reset_producer()
+    wanted = set(written)
+
+    def mine(records: list) -> list:  # type: ignore[type-arg]
+        return [r for r in records if orjson.loads(r.value)["id"] in wanted]
+
+    records = mine(await consume(topic, until=lambda r: len(mine(r)) >= len(written), timeout=60))
+    assert sorted(orjson.loads(r.value)["id"] for r in records) == sorted(written), "each exactly once"
+    per_key: dict[str, list[int]] = defaultdict(list)
+    for r in records:
+        body = orjson.loads(r.value)
+        per_key[body["partitionkey"]].append(body["data"]["n"])
+    for key in keys:
+        assert per_key[key] == list(range(25)), f"order broken for {key}"
+    assert per_key[late_key] == [0, 1]

@@ -1,0 +1,324 @@
+"""The flagship latency: a stunted baduta measured in the registry -> the enrolment visible through DASHAT's API.
+
+The four services run as real processes (the end-to-end stack: own databases, own topics), with their relays and
+consumers. While a background client keeps the registry busy with ordinary (not stunted) measurements at a fixed
+rate, a kader's client records one stunted measurement at a time and polls DASHAT's enrolments of that child until
+the enrolment is there. Everything is bounded: the samples, the background writes, and the time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import statistics
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+from registry.identity.domain import make_kk, make_nik
+
+from shared.regions import load_regions
+from shared.testing.plugin import bearer
+from tests.e2e.stack import Stack
+
+SCOPES = "registry:read registry:write dashat:read dashat:write"
+DISTRICT = "15.71.01"
+RW = "001"
+# Ordinary measurements go to the last weeks of a child of about 13 months: distinct dates, plausible sizes.
+BACKGROUND_DATES = 60
+POLL_SECONDS = 0.005
+
+
+def _village() -> str:
+    villages = [v.code for v in load_regions().children(DISTRICT)]
+    return villages[0]
+
+
+def _family(village: str, serial: int, child_born: date) -> dict[str, Any]:
+    head_born, wife_born = date(1990, 1, 1) + timedelta(days=serial % 3000), date(1994, 5, 5)
+    return {
+        "kk_number": make_kk(DISTRICT, date(2016, 4, 1), serial % 9999 + 1),
+        "village_code": village,
+        "rw": RW,
+        "rt": "002",
+        "members": [
+            {
+                "nik": make_nik(DISTRICT, head_born, "L", serial % 9999 + 1),
+                "name": "Kepala",
+                "sex": "L",
+                "birth_date": head_born.isoformat(),
+                "relation": "kepala_keluarga",
+                "marital_status": "kawin",
+            },
+            {
+                "nik": make_nik(DISTRICT, wife_born, "P", serial % 9999 + 1),
+                "name": "Istri",
+                "sex": "P",
+                "birth_date": wife_born.isoformat(),
+                "relation": "istri",
+                "marital_status": "kawin",
+            },
+            {
+                "name": "Anak",
+                "sex": "P",
+                "birth_date": child_born.isoformat(),
+                "relation": "anak",
+                "marital_status": "belum_kawin",
+            },
+        ],
+    }
+
+
+async def _children(
+    client: httpx.AsyncClient, stack: Stack, village: str, first: int, count: int
+) -> list[str]:
+    """Register `count` families with one baduta each (8 in flight); returns the children's ids."""
+    born = date.today() - timedelta(days=400)
+    ids: list[str] = []
+    serials = iter(range(first, first + count))
+
+    async def worker() -> None:
+        for serial in serials:
+            r = await client.post(
+                stack.base_url("registry") + "/v1/families",
+                json=_family(village, serial, born),
+                headers=_admin(),
+            )
+            r.raise_for_status()
+            ids.append(next(m["id"] for m in r.json()["members"] if m["relation"] == "anak"))
+
+    await asyncio.gather(*(worker() for _ in range(8)))
+    return ids
+
+
+def _admin() -> dict[str, str]:
+    return bearer(SCOPES, sub="bench-flagship")
+
+
+def _measurement(person_id: str, measured_on: date, length: float) -> dict[str, Any]:
+    return {
+        "person_id": person_id,
+        "measured_on": measured_on.isoformat(),
+        "lenhei_cm": length,
+        "weight_kg": 9.0,
+        "position": "l",
+    }
+
+
+class _Stack(Stack):
+    """The end-to-end stack with each service's own relay settings (the tests poll faster than production)."""
+
+    def env(self, service: str) -> dict[str, str]:
+        env = super().env(service)
+        env.pop(f"{service.upper()}_RELAY_POLL_INTERVAL_SECONDS", None)
+        return env
+
+
+class Background:
+    """Ordinary measurements at a fixed rate (open loop: a slow response does not slow the schedule)."""
+
+    def __init__(self, stack: Stack, children: list[str], rate: float, limit: int) -> None:
+        self.stack, self.children, self.rate, self.limit = stack, children, rate, limit
+        self.sent = self.failed = self.late = 0
+        self.started = self.finished = 0.0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        slots = [
+            (child, date.today() - timedelta(days=d))
+            for d in range(BACKGROUND_DATES)
+            for child in self.children
+        ]
+        in_flight: set[asyncio.Task[None]] = set()
+        gate = asyncio.Semaphore(64)
+        limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+        async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+            headers = _admin()
+            self.started = time.perf_counter()
+            for i, (child, day) in enumerate(slots[: self.limit]):
+                if stop.is_set():
+                    break
+                delay = self.started + i / self.rate - time.perf_counter()
+                if delay > 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), timeout=delay)
+                if gate.locked():
+                    self.late += 1  # the registry is not keeping up: the write waits for a free slot
+                await gate.acquire()
+                task = asyncio.create_task(self._write(client, headers, child, day, gate))
+                in_flight.add(task)
+                task.add_done_callback(in_flight.discard)
+            await asyncio.gather(*in_flight)
+            self.finished = time.perf_counter()
+
+    async def _write(
+        self,
+        client: httpx.AsyncClient,
+        headers: dict[str, str],
+        child: str,
+        day: date,
+        gate: asyncio.Semaphore,
+    ) -> None:
+        try:
+            r = await client.post(
+                self.stack.base_url("registry") + "/v1/measurements",
+                json=_measurement(child, day, 76.0),
+                headers=headers,
+            )
+            if r.status_code == 201:
+                self.sent += 1
+            else:
+                self.failed += 1
+        except httpx.HTTPError:
+            self.failed += 1
+        finally:
+            gate.release()
+
+    def achieved_rate(self) -> float:
+        return self.sent / (self.finished - self.started) if self.finished > self.started else 0.0
+
+
+async def _enrolled_after(
+    client: httpx.AsyncClient, stack: Stack, child: str, timeout: float = 30
+) -> tuple[float, float]:
+    """Record a stunted measurement; returns the seconds the POST took and until DASHAT's API shows the enrolment."""
+    headers = _admin()
+    started = time.perf_counter()
+    r = await client.post(
+        stack.base_url("registry") + "/v1/measurements",
+        json=_measurement(child, date.today(), 66.0),
+        headers=headers,
+    )
+    r.raise_for_status()
+    posted = time.perf_counter() - started
+    while True:
+        r = await client.get(
+            stack.base_url("dashat") + "/v1/enrolments", params={"person_id": child}, headers=headers
+        )
+        r.raise_for_status()
+        if any(e["status"] == "active" for e in r.json()["items"]):
+            return posted, time.perf_counter() - started
+        if time.perf_counter() - started > timeout:
+            raise TimeoutError(f"no enrolment after {timeout}s")
+        await asyncio.sleep(POLL_SECONDS)
+
+
+async def _caught_up(stack: Stack) -> None:
+    """Wait until the setup's events are published and DASHAT has applied all of them (not part of a sample)."""
+    registry = await asyncpg.connect(stack.urls["registry"].replace("+asyncpg", ""))
+    dashat = await asyncpg.connect(stack.urls["dashat"].replace("+asyncpg", ""))
+    try:
+        deadline, seen, steady = time.monotonic() + 120, -1, 0
+        while time.monotonic() < deadline and steady < 3:
+            pending = await registry.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+            applied = await dashat.fetchval("SELECT count(*) FROM inbox")
+            steady = steady + 1 if pending == 0 and applied == seen else 0
+            seen = applied
+            await asyncio.sleep(0.5)
+    finally:
+        await registry.close()
+        await dashat.close()
+
+
+async def _hops(stack: Stack) -> dict[str, float]:
+    """Medians of the stunting events' hops, from the databases: commit -> acknowledged -> DASHAT applied it."""
+    registry = await asyncpg.connect(stack.urls["registry"].replace("+asyncpg", ""))
+    dashat = await asyncpg.connect(stack.urls["dashat"].replace("+asyncpg", ""))
+    try:
+        # created_at is the registry transaction's start, a few ms before its commit.
+        sent = await registry.fetch(
+            "SELECT event_id, created_at, published_at FROM outbox WHERE event_type LIKE '%stunting_detected%'"
+        )
+        applied = dict(
+            await dashat.fetch(
+                "SELECT event_id, processed_at FROM inbox WHERE event_id = ANY($1::uuid[])",
+                [r["event_id"] for r in sent],
+            )
+        )
+    finally:
+        await registry.close()
+        await dashat.close()
+    relay = [(r["published_at"] - r["created_at"]).total_seconds() * 1000 for r in sent if r["published_at"]]
+    consumer = [
+        (applied[r["event_id"]] - r["published_at"]).total_seconds() * 1000
+        for r in sent
+        if r["published_at"] and r["event_id"] in applied
+    ]
+    return {
+        "hop_write_to_acked_p50_ms": round(statistics.median(relay), 1) if relay else -1,
+        "hop_acked_to_dashat_applying_p50_ms": round(statistics.median(consumer), 1) if consumer else -1,
+    }
+
+
+async def run(samples: int = 100, rate: float = 200.0, max_seconds: float = 120.0) -> dict[str, Any]:
+    """p50/p99 of measurement -> enrolment visible, under `rate` background registry writes per second."""
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    village = _village()
+    background_children = max(1, int(rate * max_seconds / BACKGROUND_DATES) + 1)
+    with tempfile.TemporaryDirectory(prefix="kencana-flagship-") as logs:
+        stack = _Stack(log_dir=Path(logs))
+        await stack.prepare()
+        try:
+            await stack.start_all()
+            async with httpx.AsyncClient(timeout=30) as client:
+                r = await client.post(
+                    stack.base_url("dashat") + "/v1/kitchens",
+                    json={
+                        "name": "Dapur Sehat Flagship",
+                        "village_code": village,
+                        "rws": [RW],
+                        "management_model": "combined",
+                        "capacity_per_day": 10_000,
+                        "opened_on": (date.today() - timedelta(days=10)).isoformat(),
+                    },
+                    headers=_admin(),
+                )
+                r.raise_for_status()
+                stunted = await _children(client, stack, village, 1, samples)
+                ordinary = await _children(client, stack, village, samples + 1, background_children)
+                await _caught_up(stack)
+
+                stop = asyncio.Event()
+                background = Background(stack, ordinary, rate, int(rate * max_seconds))
+                load = asyncio.create_task(background.run(stop))
+                await asyncio.sleep(2)  # the load reaches its steady state before the first sample
+                latencies: list[float] = []
+                posts: list[float] = []
+                deadline = time.perf_counter() + max_seconds
+                try:
+                    for child in stunted:
+                        if time.perf_counter() > deadline:
+                            break
+                        posted, visible = await _enrolled_after(client, stack, child)
+                        posts.append(posted)
+                        latencies.append(visible)
+                        await asyncio.sleep(0.1)
+                finally:
+                    stop.set()
+                    await load
+            stack.assert_alive()
+            hops = await _hops(stack)
+        finally:
+            stack.stop_all()
+    ms = sorted(x * 1000 for x in latencies)
+    return {
+        "samples": len(ms),
+        "p50_ms": round(statistics.median(ms), 1),
+        "p90_ms": round(ms[int(0.9 * (len(ms) - 1))], 1),
+        "p99_ms": round(ms[int(0.99 * (len(ms) - 1))], 1),
+        "max_ms": round(ms[-1], 1),
+        "hop_post_answered_p50_ms": round(statistics.median(posts) * 1000, 1),
+        "background_target_per_s": rate,
+        "background_writes_per_s": round(background.achieved_rate(), 1),
+        "background_failed": background.failed,
+        "background_late": background.late,
+        **hops,
+    }
+
+
+if __name__ == "__main__":
+    print(asyncio.run(run()))
