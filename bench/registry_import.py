@@ -168,11 +168,11 @@ async def _copy(dsn: str, rows: list[tuple[str, ...]]) -> float:
 
 async def run(persons: int = 100_000) -> dict[str, Any]:
     from shared.migrations import upgrade
-    from shared.testing.plugin import recreate_database
+    from shared.testing.plugin import CHECKOUT_TAG, recreate_database
 
     logging.getLogger("httpx").setLevel(logging.WARNING)
     body, rows = generate(persons)
-    url = await recreate_database("scratch_registry_import_bench")
+    url = await recreate_database(f"scratch_registry_import_bench_{CHECKOUT_TAG}")
     await upgrade("registry", url)
     job = await _import(url, body)
     if job["status"] != "done":

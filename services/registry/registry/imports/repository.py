@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
 from typing import Any
 
+import asyncpg
 from sqlalchemy import func, insert, or_, select, tuple_, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.common import region_clause
@@ -111,6 +113,27 @@ async def insert_rows(
     """executemany in slices: one statement shape, rows streamed by the driver without per-row round trips."""
     for start in range(0, len(rows), size):
         await session.execute(insert(table), rows[start : start + size])
+
+
+async def copy_records(
+    session: AsyncSession, table: str, columns: Sequence[str], records: Sequence[Sequence[Any]]
+) -> None:
+    """COPY records into a table inside the session's transaction: the bulk path, no statement per row.
+
+    A uniqueness or other integrity violation surfaces as SQLAlchemy's IntegrityError, like an INSERT's, so the
+    callers' fallbacks (one savepoint per family) stay the same.
+    """
+    if not records:
+        return
+    connection = await session.connection()
+    driver = (await connection.get_raw_connection()).driver_connection
+    if driver is None or not driver.is_in_transaction():
+        # COPY on a connection whose transaction SQLAlchemy has not begun yet would commit on its own.
+        raise RuntimeError("COPY needs the session's transaction to be open")
+    try:
+        await driver.copy_records_to_table(table, columns=list(columns), records=records)
+    except asyncpg.IntegrityConstraintViolationError as exc:
+        raise IntegrityError(f"COPY {table}", None, exc) from exc
 
 
 # ------------------------------------------------------------------------------------------------ jobs

@@ -14,7 +14,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any, cast
 
 import numpy as np
@@ -42,7 +42,6 @@ from shared.auth import Principal
 from shared.db import new_id, utcnow
 from shared.errors import NotFound
 from shared.events import EventData
-from shared.events.envelope import build_envelope
 from shared.events.registry import (
     BadutaStuntingDetected,
     FamilyRegistered,
@@ -51,6 +50,7 @@ from shared.events.registry import (
     PersonUpdated,
     StuntingRiskChanged,
 )
+from shared.outbox import OUTBOX_RECORD_COLUMNS, outbox_records
 from shared.regions import is_within
 from shared.web.pagination import PageParams
 
@@ -385,87 +385,90 @@ def _norm(value: Any) -> Any:
 # ------------------------------------------------------------------------------------------ writing
 
 
+@dataclass(slots=True)
+class _NewFamily:
+    """A new family's facts under `Family`'s attribute names (what the event builders read), without the ORM."""
+
+    id: uuid.UUID
+    village_code: str
+    rw: str | None
+    rt: str | None
+    kampung_kb_id: uuid.UUID | None
+    welfare_decile: int | None
+    drinking_water_source: str | None
+    latrine_type: str | None
+    krs: bool = False
+
+
+@dataclass(slots=True)
+class _NewPerson:
+    """A new person's facts under `Person`'s attribute names (what the event builders read), without the ORM."""
+
+    id: uuid.UUID
+    sex: str
+    birth_date: date
+    relation: str
+    marital_status: str
+    nik_index: bytes | None
+    died_on: date | None = None
+    moved_out_on: date | None = None
+    deleted_at: datetime | None = None
+
+
 class _Batch:
-    """Rows and events of new families, written with one multi-row INSERT per table."""
+    """Rows and events of new families as plain records, written with one COPY per table.
+
+    Numbers are sealed and indexed for the whole batch at once, events become outbox records in one pass; the
+    ORM is only used for the few measurements and cases, whose event builders the API shares.
+    """
 
     def __init__(self, vault: PiiVault, principal: Principal, correlation_id: str | None) -> None:
         self.vault, self.principal, self.correlation_id = vault, principal, correlation_id
-        self.families: list[dict[str, Any]] = []
-        self.history: list[dict[str, Any]] = []
-        self.persons: list[dict[str, Any]] = []
-        self.memberships: list[dict[str, Any]] = []
-        self.measurements: list[dict[str, Any]] = []
-        self.cases: list[dict[str, Any]] = []
-        self.events: list[dict[str, Any]] = []
+        self.families: list[list[Any]] = []
+        self.history: list[list[Any]] = []
+        self.persons: list[list[Any]] = []
+        self.memberships: list[tuple[Any, ...]] = []
+        self.measurements: list[tuple[Any, ...]] = []
+        self.cases: list[tuple[Any, ...]] = []
+        self.events: list[tuple[EventData, uuid.UUID]] = []
+        # What to seal once the batch is complete: (number, owning row id) and where the blob goes.
+        self.kk_seals: list[tuple[str, uuid.UUID]] = []
+        self.nik_seals: list[tuple[str, uuid.UUID]] = []
+        self.nik_rows: list[list[Any]] = []
         self.person_ids: dict[int, uuid.UUID] = {}
-        self.pending: list[tuple[PersonPlan, Person, Family]] = []
+        self.pending: list[tuple[PersonPlan, _NewPerson, _NewFamily]] = []
         self.now = today()
+        self.at = utcnow()
 
     def event(self, data: EventData, family_id: uuid.UUID) -> None:
-        # Same envelope and row as shared.outbox.publish, built here so that thousands go in one INSERT.
-        envelope = build_envelope(data, key=str(family_id), correlation_id=self.correlation_id)
-        self.events.append(
-            {
-                "event_id": uuid.UUID(envelope.id),
-                "topic": data.topic(),
-                "partition_key": envelope.partitionkey,
-                "event_type": envelope.type,
-                "envelope": envelope.model_dump(mode="json", exclude_none=True),
-            }
-        )
+        self.events.append((data, family_id))
 
     def add(self, p: FamilyPlan) -> None:
-        vault, d = self.vault, p.first
-        family = Family(
-            id=new_id(),
-            village_code=d.village_code,
-            rw=d.rw,
-            rt=d.rt,
-            street=d.street,
-            welfare_decile=d.welfare_decile,
-            drinking_water_source=d.drinking_water_source,
-            latrine_type=d.latrine_type,
-            kampung_kb_id=p.kampung_kb_id,
-        )
-        sealed = vault.seal("kk", p.kk, family.id)
-        family.kk_key_id, family.kk_ciphertext, family.kk_index = sealed.key_id, sealed.blob, p.kk_index
-        family.kk_masked = mask_nik(p.kk)
+        d = p.first
+        family = _NewFamily(
+            new_id(), d.village_code, d.rw, d.rt, p.kampung_kb_id, d.welfare_decile, d.drinking_water_source,
+            d.latrine_type,
+        )  # fmt: skip
+        kk_masked = mask_nik(p.kk)
         history_id = new_id()
-        hs = vault.seal("kk", p.kk, history_id)
-        self.history.append(
-            {
-                "id": history_id,
-                "family_id": family.id,
-                "kk_key_id": hs.key_id,
-                "kk_ciphertext": hs.blob,
-                "kk_index": p.kk_index,
-                "kk_masked": family.kk_masked,
-                "valid_from": utcnow(),
-                "reason": "imported",
-            }
-        )
-        persons: list[tuple[PersonPlan, Person]] = []
+        self.kk_seals += [(p.kk, family.id), (p.kk, history_id)]
+        self.history.append([history_id, family.id, None, None, p.kk_index, kk_masked, self.at, "imported"])
+        persons: list[tuple[PersonPlan, _NewPerson]] = []
+        head_id: uuid.UUID | None = None
         for pp in p.persons:
             r = pp.row
-            person = Person(
-                id=new_id(),
-                family_id=family.id,
-                name=r.name,
-                sex=r.sex,
-                birth_date=r.birth_date,
-                relation=r.relation,
-                marital_status=r.marital_status,
-                education=r.education,
-                occupation=r.occupation,
-                legal_basis=r.legal_basis,
-                nik_conflicts=pp.conflicts or None,
-            )
+            person = _NewPerson(new_id(), r.sex, r.birth_date, r.relation, r.marital_status, pp.nik_index)
+            record: list[Any] = [
+                person.id, family.id, None, None, None, None, r.name, r.sex, r.birth_date, r.relation,
+                r.marital_status, r.education, r.occupation, r.legal_basis, pp.conflicts or None,
+            ]  # fmt: skip
             if pp.nik is not None and pp.nik_index is not None:
-                s = vault.seal("nik", pp.nik, person.id)
-                person.nik_key_id, person.nik_ciphertext = s.key_id, s.blob
-                person.nik_index, person.nik_masked = pp.nik_index, mask_nik(pp.nik)
+                record[4], record[5] = pp.nik_index, mask_nik(pp.nik)
+                self.nik_seals.append((pp.nik, person.id))
+                self.nik_rows.append(record)
             if r.relation == "kepala_keluarga":
-                family.head_person_id = person.id
+                head_id = person.id
+            self.persons.append(record)
             persons.append((pp, person))
             self.person_ids[pp.row_no] = person.id
         krs = fam_domain.evaluate_krs(
@@ -479,22 +482,19 @@ class _Batch:
             ),
             self.now,
         )
-        family.krs, family.krs_reasons, family.krs_target = krs.at_risk, krs.reasons, krs.target
-        family.rule_version = krs.rule_version
-        self.families.append(_columns(family, _FAMILY_COLS))
-        self.event(FamilyRegistered(**family_facts(family)), family.id)
+        family.krs = krs.at_risk
+        self.families.append(
+            [
+                family.id, None, None, p.kk_index, kk_masked, family.village_code, family.rw, family.rt,
+                d.street, family.kampung_kb_id, family.welfare_decile, family.drinking_water_source,
+                family.latrine_type, head_id, krs.at_risk, krs.reasons, krs.target, krs.rule_version,
+            ]
+        )  # fmt: skip
+        as_family = cast(Family, family)
+        self.event(FamilyRegistered(**family_facts(as_family)), family.id)
         for _, person in persons:
-            self.persons.append(_columns(person, _PERSON_COLS))
-            self.memberships.append(
-                {
-                    "id": new_id(),
-                    "person_id": person.id,
-                    "family_id": family.id,
-                    "relation": person.relation,
-                    "started_on": self.now,
-                }
-            )
-            self.event(PersonRegistered(**person_facts(person, family)), family.id)
+            self.memberships.append((new_id(), person.id, family.id, person.relation, self.now))
+            self.event(PersonRegistered(**person_facts(cast(Person, person), as_family)), family.id)
         if krs.at_risk:
             self.event(
                 StuntingRiskChanged(
@@ -511,6 +511,17 @@ class _Batch:
         for pp, person in persons:
             if pp.measurement == "create":
                 self.pending.append((pp, person, family))
+
+    def _seal(self) -> None:
+        """Encrypt every number of the batch with one cipher object (each bound to its row, as `seal` does)."""
+        kid = self.vault.current_kid
+        kk_blobs = self.vault.seal_many("kk", self.kk_seals)
+        for i, (fam, hist) in enumerate(zip(self.families, self.history, strict=True)):
+            fam[1], fam[2] = kid, kk_blobs[2 * i]
+            hist[2], hist[3] = kid, kk_blobs[2 * i + 1]
+        for record, blob in zip(self.nik_rows, self.vault.seal_many("nik", self.nik_seals), strict=True):
+            record[2], record[3] = kid, blob
+        self.kk_seals, self.nik_seals, self.nik_rows = [], [], []
 
     def _score_pending(self) -> None:
         """Z-scores of every new measurement of the chunk in one vectorised call (same rules as the API)."""
@@ -558,7 +569,7 @@ class _Batch:
                 status="active",
                 recorded_by=self.principal.sub,
             )
-            self._measured(m, person, family)
+            self._measured(m, cast(Person, person), cast(Family, family))
         self.pending = []
 
     def _measured(self, m: Measurement, person: Person, family: Family) -> None:
@@ -593,13 +604,19 @@ class _Batch:
 
     async def write(self, session: AsyncSession) -> None:
         self._score_pending()
-        await repo.insert_rows(session, Family.__table__, self.families)
-        await repo.insert_rows(session, FamilyKkHistory.__table__, self.history)
-        await repo.insert_rows(session, Person.__table__, self.persons)
-        await repo.insert_rows(session, FamilyMembership.__table__, self.memberships)
-        await repo.insert_rows(session, Measurement.__table__, self.measurements)
-        await repo.insert_rows(session, StuntingCase.__table__, self.cases)
-        await repo.insert_rows(session, outbox, self.events)
+        self._seal()
+        await repo.copy_records(session, Family.__tablename__, _FAMILY_COLS, self.families)
+        await repo.copy_records(session, FamilyKkHistory.__tablename__, _HISTORY_COLS, self.history)
+        await repo.copy_records(session, Person.__tablename__, _PERSON_COLS, self.persons)
+        await repo.copy_records(session, FamilyMembership.__tablename__, _MEMBERSHIP_COLS, self.memberships)
+        await repo.copy_records(session, Measurement.__tablename__, _MEASUREMENT_COLS, self.measurements)
+        await repo.copy_records(session, StuntingCase.__tablename__, _CASE_COLS, self.cases)
+        await repo.copy_records(
+            session,
+            outbox.name,
+            OUTBOX_RECORD_COLUMNS,
+            outbox_records(self.events, correlation_id=self.correlation_id),
+        )
 
 
 _FAMILY_COLS = (
@@ -622,8 +639,21 @@ _CASE_COLS = (
 )  # fmt: skip
 
 
-def _columns(obj: Any, cols: Sequence[str]) -> dict[str, Any]:
-    return {c: getattr(obj, c) for c in cols}
+_HISTORY_COLS = (
+    "id",
+    "family_id",
+    "kk_key_id",
+    "kk_ciphertext",
+    "kk_index",
+    "kk_masked",
+    "valid_from",
+    "reason",
+)
+_MEMBERSHIP_COLS = ("id", "person_id", "family_id", "relation", "started_on")
+
+
+def _columns(obj: Any, cols: Sequence[str]) -> tuple[Any, ...]:
+    return tuple(getattr(obj, c) for c in cols)
 
 
 def _values(r: ImportRow) -> MeasurementValues:
@@ -684,6 +714,13 @@ async def _apply_existing(
             await emit(session, _measured_event(m, person, family), family.id)
             await _apply_case_rules(session, m, person, family)
     return ids
+
+
+def _has_work(p: FamilyPlan) -> bool:
+    """Whether an existing family has anything to write (a re-import mostly finds nothing: no savepoint then)."""
+    return bool(p.changes) or any(
+        pp.existing is None or pp.changes or pp.measurement == "create" for pp in p.persons
+    )
 
 
 def _new_person(vault: PiiVault, pp: PersonPlan, family: Family) -> Person:
@@ -806,7 +843,7 @@ async def process_chunk(
             await batch.write(session)
             person_ids.update(batch.person_ids)
         for p in plans:
-            if p.existing is not None:
+            if p.existing is not None and _has_work(p):
                 async with session.begin_nested():
                     person_ids.update(await _apply_existing(session, vault, principal, p))
     for p in plans:
