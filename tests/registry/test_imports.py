@@ -601,8 +601,8 @@ async def test_a_large_file_with_mixed_errors_over_several_chunks(
     families = [family_rows(child_measured=i % 2 == 0) for i in range(120)]
     families[3][1]["nik"] = families[3][1]["nik"][:12] + "0000"  # serial zero
     families[10][0]["village_code"] = "32.76.01.1006"  # out of region, on one row only: inconsistent family
-    for r in families[20]:
-        r["village_code"] = "32.76.01.1006"  # the whole family out of region
+    for row in families[20]:
+        row["village_code"] = "32.76.01.1006"  # the whole family out of region
     families[90][1]["nik"] = families[5][1]["nik"]  # the same NIK in another chunk
     families[100][2]["birth_date"] = (date.today() + timedelta(days=2)).isoformat()
     rows = [r for f in families for r in f]
