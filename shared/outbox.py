@@ -34,7 +34,7 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared import metrics
-from shared.db import utcnow
+from shared.db import new_ids, utcnow
 from shared.events.envelope import CONTENT_TYPE, CloudEvent, EventData, build_envelope
 from shared.kafka import make_producer
 from shared.logging import get_logger
@@ -108,14 +108,13 @@ def outbox_records(
     templates: dict[str, dict[str, Any]] = {}
     now = utcnow()
     out: list[OutboxRecord] = []
-    for data, key in events:
+    for (data, key), event_id in zip(events, new_ids(len(events)), strict=True):
         template = templates.get(data.event_type)
         if template is None:
             template = build_envelope(data, key=str(key), correlation_id=correlation_id, time=now).model_dump(
                 mode="json", exclude_none=True
             )
             templates[data.event_type] = template
-        event_id = uuid.uuid4()
         envelope = {
             **template,
             "id": str(event_id),

@@ -124,7 +124,9 @@ class PiiVault:
 
     def index(self, kind: Kind, value: str) -> bytes:
         """Keyed blind index of a normalised number (equal numbers -> equal index)."""
-        return hmac.new(self._index_key, f"{kind}:{value}".encode(), hashlib.sha256).digest()
+        h = self._index_base.copy()
+        h.update(f"{kind}:{value}".encode())
+        return h.digest()
 
     def seal_many(self, kind: Kind, items: Sequence[tuple[str, uuid.UUID]]) -> list[bytes]:
         """`seal` for many (number, owner) pairs with the current key: the blobs, all under `current_kid`."""
@@ -139,13 +141,7 @@ class PiiVault:
 
     def index_many(self, kind: Kind, values: Iterable[str]) -> list[bytes]:
         """`index` for many numbers (same bytes)."""
-        base, prefix = self._index_base, f"{kind}:"
-        out = []
-        for value in values:
-            h = base.copy()
-            h.update(f"{prefix}{value}".encode())
-            out.append(h.digest())
-        return out
+        return [self.index(kind, value) for value in values]
 
     def needs_rotation(self, sealed: Sealed) -> bool:
         """True when the value is sealed with an older key (a re-encryption job can find these)."""

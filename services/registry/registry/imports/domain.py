@@ -159,13 +159,15 @@ def digits(number: str) -> str:
     return _DIGITS_ONLY.sub("", number)
 
 
-def _row_from_values(row_no: int, values: dict[str, Any]) -> Row:
+def _row_from_values(row_no: int, values: dict[str, Any], *, cleaned: bool = False) -> Row:
+    """A row from its cells; `cleaned` when the caller already left out the empty cells."""
     raw_kk = values.get("kk_number")
-    cleaned = {
-        k: v for k, v in values.items() if v is not None and not (isinstance(v, str) and not v.strip())
-    }
+    if not cleaned:
+        values = {
+            k: v for k, v in values.items() if v is not None and not (isinstance(v, str) and not v.strip())
+        }
     try:
-        data = ImportRow.model_validate(cleaned)
+        data = ImportRow.model_validate(values)
     except ValidationError as exc:
         issues = [
             Issue(
@@ -257,7 +259,10 @@ def _parse_csv(text: str) -> Iterator[Row]:
                 ],
             )
             continue
-        yield _row_from_values(row_no, dict(zip(names, record, strict=True)))
+        # Every CSV cell is text: an empty or blank cell is an absent value.
+        yield _row_from_values(
+            row_no, {k: v for k, v in zip(names, record, strict=True) if v.strip()}, cleaned=True
+        )
 
 
 def _parse_ndjson(text: str) -> Iterator[Row]:

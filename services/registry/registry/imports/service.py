@@ -39,7 +39,7 @@ from registry.imports.models import ImportIssue, ImportJob
 from registry.models import outbox
 from registry.pii import PiiVault
 from shared.auth import Principal
-from shared.db import new_id, utcnow
+from shared.db import new_id, new_ids, utcnow
 from shared.errors import NotFound
 from shared.events import EventData
 from shared.events.registry import (
@@ -415,6 +415,63 @@ class _NewPerson:
     deleted_at: datetime | None = None
 
 
+@dataclass(slots=True)
+class _NewMeasurement:
+    """A new measurement under `Measurement`'s attribute names (what the event builders read), without the ORM."""
+
+    id: uuid.UUID
+    person_id: uuid.UUID
+    family_id: uuid.UUID
+    measured_on: date
+    age_days: int
+    weight_kg: float | None
+    lenhei_cm: float | None
+    position: str | None
+    oedema: bool
+    haz: float | None
+    waz: float | None
+    whz: float | None
+    haz_flag: bool
+    waz_flag: bool
+    whz_flag: bool
+    standing_under_9_months: bool
+    haz_class: str | None
+    waz_class: str | None
+    whz_class: str | None
+    rule_version: str
+    status: str
+    recorded_by: str
+    corrects_measurement_id: uuid.UUID | None = None
+
+
+@dataclass(slots=True)
+class _NewCase:
+    """A new stunting case under `StuntingCase`'s attribute names, without the ORM."""
+
+    id: uuid.UUID
+    person_id: uuid.UUID
+    family_id: uuid.UUID
+    measurement_id: uuid.UUID
+    measured_on: date
+    haz: float
+    age_days: int
+    severity: str
+    status: str
+    rule_version: str
+
+
+class _Ids:
+    """Fresh ids drawn in blocks (one read of the system's randomness per block rather than per row)."""
+
+    def __init__(self) -> None:
+        self._pool: list[uuid.UUID] = []
+
+    def __call__(self) -> uuid.UUID:
+        if not self._pool:
+            self._pool = new_ids(4096)
+        return self._pool.pop()
+
+
 class _Batch:
     """Rows and events of new families as plain records, written with one COPY per table.
 
@@ -439,6 +496,7 @@ class _Batch:
         self.pending: list[tuple[PersonPlan, _NewPerson, _NewFamily]] = []
         self.now = today()
         self.at = utcnow()
+        self.new_id = _Ids()
 
     def event(self, data: EventData, family_id: uuid.UUID) -> None:
         self.events.append((data, family_id))
@@ -446,18 +504,20 @@ class _Batch:
     def add(self, p: FamilyPlan) -> None:
         d = p.first
         family = _NewFamily(
-            new_id(), d.village_code, d.rw, d.rt, p.kampung_kb_id, d.welfare_decile, d.drinking_water_source,
+            self.new_id(), d.village_code, d.rw, d.rt, p.kampung_kb_id, d.welfare_decile, d.drinking_water_source,
             d.latrine_type,
         )  # fmt: skip
         kk_masked = mask_nik(p.kk)
-        history_id = new_id()
+        history_id = self.new_id()
         self.kk_seals += [(p.kk, family.id), (p.kk, history_id)]
         self.history.append([history_id, family.id, None, None, p.kk_index, kk_masked, self.at, "imported"])
         persons: list[tuple[PersonPlan, _NewPerson]] = []
         head_id: uuid.UUID | None = None
         for pp in p.persons:
             r = pp.row
-            person = _NewPerson(new_id(), r.sex, r.birth_date, r.relation, r.marital_status, pp.nik_index)
+            person = _NewPerson(
+                self.new_id(), r.sex, r.birth_date, r.relation, r.marital_status, pp.nik_index
+            )
             record: list[Any] = [
                 person.id, family.id, None, None, None, None, r.name, r.sex, r.birth_date, r.relation,
                 r.marital_status, r.education, r.occupation, r.legal_basis, pp.conflicts or None,
@@ -493,7 +553,7 @@ class _Batch:
         as_family = cast(Family, family)
         self.event(FamilyRegistered(**family_facts(as_family)), family.id)
         for _, person in persons:
-            self.memberships.append((new_id(), person.id, family.id, person.relation, self.now))
+            self.memberships.append((self.new_id(), person.id, family.id, person.relation, self.now))
             self.event(PersonRegistered(**person_facts(cast(Person, person), as_family)), family.id)
         if krs.at_risk:
             self.event(
@@ -545,11 +605,11 @@ class _Batch:
             def opt(x: Any) -> float | None:
                 return None if np.isnan(x) else float(x)
 
-            m = Measurement(
-                id=new_id(),
+            m = _NewMeasurement(
+                id=self.new_id(),
                 person_id=person.id,
                 family_id=family.id,
-                measured_on=r.measured_on,
+                measured_on=cast(date, r.measured_on),
                 age_days=ages[i],
                 weight_kg=r.weight_kg,
                 lenhei_cm=r.lenhei_cm,
@@ -569,7 +629,7 @@ class _Batch:
                 status="active",
                 recorded_by=self.principal.sub,
             )
-            self._measured(m, cast(Person, person), cast(Family, family))
+            self._measured(cast(Measurement, m), cast(Person, person), cast(Family, family))
         self.pending = []
 
     def _measured(self, m: Measurement, person: Person, family: Family) -> None:
@@ -577,8 +637,8 @@ class _Batch:
         self.event(_measured_event(m, person, family), family.id)
         severity = growth_domain.stunting_severity(m.haz, m.haz_flag, m.age_days)
         if severity is not None and m.haz is not None:
-            case = StuntingCase(
-                id=new_id(),
+            new_case = _NewCase(
+                id=self.new_id(),
                 person_id=person.id,
                 family_id=family.id,
                 measurement_id=m.id,
@@ -589,6 +649,7 @@ class _Batch:
                 status="open",
                 rule_version=rules.RULES_VERSION,
             )
+            case = cast(StuntingCase, new_case)
             self.cases.append(_columns(case, _CASE_COLS))
             self.event(
                 BadutaStuntingDetected(
