@@ -224,16 +224,21 @@ class _Planner:
                 rejected[g.key] = issues
             else:
                 plans.append(p)
-        villages = await repo.live_villages(self.session, (p.first.village_code for p in plans))
-        kampung_kbs = await repo.kampung_kbs_by_code(
+        stage_id = new_id()
+        await repo.stage(
             self.session,
-            (p.first.kampung_kb_code for p in plans if p.first.kampung_kb_code is not None),
-            self.principal,
+            stage_id,
+            (
+                (pp.row_no, p.kk_index, pp.nik_index, p.first.village_code, p.first.kampung_kb_code)
+                for p in plans
+                for pp in p.persons
+            ),
         )
-        families = await repo.families_by_kk_index(self.session, (p.kk_index for p in plans))
-        holders = await repo.persons_by_nik_index(
-            self.session, (pp.nik_index for p in plans for pp in p.persons if pp.nik_index is not None)
-        )
+        villages = await repo.staged_live_villages(self.session, stage_id)
+        kampung_kbs = await repo.staged_kampung_kbs(self.session, stage_id, self.principal)
+        families = await repo.staged_families(self.session, stage_id)
+        holders = await repo.staged_nik_holders(self.session, stage_id)
+        await repo.unstage(self.session, stage_id)
         members = await repo.members_of(self.session, (f.id for f in families.values()))
         accepted: list[FamilyPlan] = []
         for p in plans:
