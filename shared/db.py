@@ -35,10 +35,24 @@ def new_id() -> uuid.UUID:
     return uuid.uuid4()
 
 
+_UUID4_KEEP = ~((0xC000 << 48) | (0xF000 << 64)) & ((1 << 128) - 1)
+_UUID4_SET = (0x8000 << 48) | (4 << 76)
+
+
 def new_ids(n: int) -> list[uuid.UUID]:
-    """`n` ids as `new_id` makes them (random version-4 UUIDs), from one read of the system's randomness."""
+    """`n` ids as `new_id` makes them (random version-4 UUIDs), from one read of the system's randomness.
+
+    Bulk writers need hundreds of thousands: the version and variant bits are set here on the integer and the
+    two slots filled the way `UUID.__init__` ends, which halves the cost of `UUID(bytes=..., version=4)`.
+    """
     raw = os.urandom(16 * n)
-    return [uuid.UUID(bytes=raw[i : i + 16], version=4) for i in range(0, 16 * n, 16)]
+    out = []
+    for i in range(0, 16 * n, 16):
+        u = object.__new__(uuid.UUID)
+        object.__setattr__(u, "int", (int.from_bytes(raw[i : i + 16]) & _UUID4_KEEP) | _UUID4_SET)
+        object.__setattr__(u, "is_safe", uuid.SafeUUID.unknown)
+        out.append(u)
+    return out
 
 
 class TimestampedMixin:

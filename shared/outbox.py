@@ -105,23 +105,25 @@ def outbox_records(
     id, key and data (one event time per batch), because a pydantic envelope per event costs more than all
     the rest of a bulk import's work on a row.
     """
-    templates: dict[str, dict[str, Any]] = {}
+    # Per event type, the envelope's JSON up to its per-event members (key order does not matter in JSONB).
+    heads: dict[str, str] = {}
     now = utcnow()
     out: list[OutboxRecord] = []
     for (data, key), event_id in zip(events, new_ids(len(events)), strict=True):
-        template = templates.get(data.event_type)
-        if template is None:
+        head = heads.get(data.event_type)
+        if head is None:
             template = build_envelope(data, key=str(key), correlation_id=correlation_id, time=now).model_dump(
                 mode="json", exclude_none=True
             )
-            templates[data.event_type] = template
-        envelope = {
-            **template,
-            "id": str(event_id),
-            "partitionkey": str(key),
-            "data": data.model_dump(mode="json"),
-        }
-        out.append((event_id, data.topic(), str(key), data.event_type, orjson.dumps(envelope).decode()))
+            for own in ("id", "partitionkey", "data"):
+                del template[own]
+            head = heads[data.event_type] = orjson.dumps(template).decode()[:-1]
+        partition_key = str(key)
+        text = (
+            f'{head},"id":"{event_id}","partitionkey":{orjson.dumps(partition_key).decode()},'
+            f'"data":{data.model_dump_json()}}}'
+        )
+        out.append((event_id, data.topic(), partition_key, data.event_type, text))
     return out
 
 

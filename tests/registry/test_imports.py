@@ -30,7 +30,7 @@ from registry.pii import PiiVault, Sealed
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from shared.db import create_sessionmaker, utcnow
+from shared.db import create_sessionmaker, new_ids, utcnow
 from shared.events import EventData
 from shared.events.envelope import build_envelope
 from shared.events.registry import ChildMeasured, PersonRegistered
@@ -637,3 +637,12 @@ async def test_a_large_file_with_mixed_errors_over_several_chunks(
         (row_of[id(families[100][2])], "birth_date", "person.birth_date_future"),
     } <= got
     assert {n for n, _, _ in got} == {row_of[id(r)] for i in (3, 10, 20, 90, 100) for r in families[i]}
+
+
+def test_ids_drawn_in_blocks_are_random_version_4_uuids() -> None:
+    ids = new_ids(5000)
+    assert len(set(ids)) == 5000
+    for u in ids:
+        same = uuid.UUID(str(u))
+        assert (u.version, u.variant) == (4, uuid.RFC_4122)
+        assert u == same and hash(u) == hash(same) and u.bytes == same.bytes
