@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from registry.config import Settings
 from registry.families.models import Person
 from registry.growth.domain import score_child
+from registry.health.models import KbStatus, Pregnancy
 from registry.identity.domain import make_kk
 from registry.imports import domain
 from registry.imports import repository as import_repo
@@ -646,3 +647,105 @@ def test_ids_drawn_in_blocks_are_random_version_4_uuids() -> None:
         same = uuid.UUID(str(u))
         assert (u.version, u.variant) == (4, uuid.RFC_4122)
         assert u == same and hash(u) == hash(same) and u.bytes == same.bytes
+
+
+# ------------------------------------------------------------------------------------------ KB and pregnancy
+
+
+HEALTH_COLUMNS = [
+    *COLUMNS,
+    "kb_method",
+    "kb_since",
+    "kb_reason_non_use",
+    "kb_service_source",
+    "pregnancy_lmp",
+]
+
+
+async def test_kb_status_and_pregnancy_columns_follow_the_api_rules_and_reimport_changes_nothing(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    since = (date.today() - timedelta(days=200)).isoformat()
+    lmp = (date.today() - timedelta(days=60)).isoformat()
+    users = family_rows()
+    users[1].update(kb_method="implant", kb_since=since, kb_service_source="pemerintah")
+    users[0].update(kb_reason_non_use="ingin_anak_segera", kb_since=since)
+    pregnant = family_rows()
+    pregnant[1].update(kb_reason_non_use="hamil", kb_since=lmp, pregnancy_lmp=lmp)
+    wrong_sex = family_rows()
+    wrong_sex[1].update(kb_method="mop", kb_since=since)
+    man_pregnant = family_rows()
+    man_pregnant[0].update(pregnancy_lmp=lmp)
+    no_since = family_rows()
+    no_since[1].update(kb_method="pil")
+    user_with_reason = family_rows()
+    user_with_reason[1].update(kb_method="implant", kb_reason_non_use="iat", kb_since=since)
+    rows = users + pregnant + wrong_sex + man_pregnant + no_since + user_with_reason
+    body = to_csv(rows, HEALTH_COLUMNS)
+    async with session.begin():
+        before = await session.scalar(select(outbox.c.seq).order_by(outbox.c.seq.desc()).limit(1))
+
+    job = await post_import(client, body)
+    s = job["summary"]
+    assert s["families"]["created"] == 2 and s["families"]["rejected"] == 4
+    assert s["kb_statuses"] == {
+        "created": 3,
+        "updated": 0,
+        "unchanged": 0,
+        "rejected": 2,
+    }  # + an unreadable row
+    assert s["pregnancies"] == {"created": 1, "updated": 0, "unchanged": 0, "rejected": 1}
+    assert {
+        (8, "kb_method", "kb.method_sex"),
+        (10, "pregnancy_lmp", "pregnancy.not_a_woman"),
+        (14, "kb_since", "missing"),
+        (17, "kb_reason_non_use", "kb.reason_for_user"),
+    } <= rules_of(await issues(client, job["id"]))
+    events = await outbox_since(session, before)
+    kb = [e["data"] for t, e in events if t == "registry.kb_status.changed.v1"]
+    assert sorted(
+        (k["method"] or "", k["mkjp"], k["is_user"], k.get("previous_method"), k.get("reason_non_use"))
+        for k in kb
+    ) == [
+        ("", False, False, None, "hamil"),
+        ("", False, False, None, "ingin_anak_segera"),
+        ("implant", True, True, None, None),
+    ]
+    [preg] = [e["data"] for t, e in events if t == "registry.pregnancy.registered.v1"]
+    assert preg["lmp"] == lmp and preg["krs"] is True and preg["mother_age_years"] > 20
+    risk = [e["data"] for t, e in events if t == "registry.family.stunting_risk_changed.v1"]
+    assert any(r["family_id"] == preg["family_id"] and r["at_risk"] for r in risk)
+    async with session.begin():
+        statuses = (
+            await session.scalars(
+                select(KbStatus).where(KbStatus.person_id.in_([k["person_id"] for k in kb]))
+            )
+        ).all()
+        ongoing = await session.scalar(
+            select(Pregnancy).where(Pregnancy.id == uuid.UUID(preg["pregnancy_id"]))
+        )
+    assert len(statuses) == 3 and all(st.current for st in statuses)
+    assert ongoing is not None and ongoing.status == "ongoing"
+
+    # Same file again: every KB status and the pregnancy unchanged, no event.
+    before = await _last_seq(session)
+    again = await post_import(client, to_csv(users + pregnant, HEALTH_COLUMNS))
+    assert again["summary"]["kb_statuses"] == {"created": 0, "updated": 0, "unchanged": 3, "rejected": 0}
+    assert again["summary"]["pregnancies"] == {"created": 0, "updated": 0, "unchanged": 1, "rejected": 0}
+    assert await outbox_since(session, before) == []
+
+    # A new method adds a status (the previous one closes); another HPHT while pregnant is a row error.
+    users[1]["kb_method"] = "iud"
+    pregnant[1]["pregnancy_lmp"] = (date.today() - timedelta(days=30)).isoformat()
+    job = await post_import(client, to_csv(users + pregnant, HEALTH_COLUMNS))
+    assert job["summary"]["kb_statuses"]["created"] == 1 and job["summary"]["families"]["rejected"] == 1
+    assert (5, "pregnancy_lmp", "pregnancy.ongoing_exists") in rules_of(await issues(client, job["id"]))
+    [(kind, changed)] = await outbox_since(session, before)
+    assert kind == "registry.kb_status.changed.v1"
+    assert (changed["data"]["method"], changed["data"]["previous_method"]) == ("iud", "implant")
+
+
+async def _last_seq(session: AsyncSession) -> int | None:
+    async with session.begin():
+        seq: int | None = await session.scalar(select(outbox.c.seq).order_by(outbox.c.seq.desc()).limit(1))
+        return seq

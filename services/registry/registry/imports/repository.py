@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from registry.common import region_clause
 from registry.families.models import Family, KampungKb, Person
 from registry.growth.models import Measurement
+from registry.health.models import KbStatus, Pregnancy
 from registry.imports.models import ImportChunk, ImportFile, ImportIssue, ImportJob, ImportStageRow
 from registry.regions.models import Region
 from shared.auth import Principal
@@ -107,6 +108,32 @@ async def members_of(session: AsyncSession, family_ids: Iterable[uuid.UUID]) -> 
         if p.family_id is not None:
             out[p.family_id].append(p)
     return out
+
+
+async def current_kb_statuses(
+    session: AsyncSession, person_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, KbStatus]:
+    if not person_ids:
+        return {}
+    rows = await session.scalars(
+        select(KbStatus).where(KbStatus.person_id.in_(set(person_ids)), KbStatus.current.is_(True))
+    )
+    return {r.person_id: r for r in rows}
+
+
+async def ongoing_pregnancies(
+    session: AsyncSession, person_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Pregnancy]:
+    if not person_ids:
+        return {}
+    rows = await session.scalars(
+        select(Pregnancy).where(
+            Pregnancy.person_id.in_(set(person_ids)),
+            Pregnancy.status == "ongoing",
+            Pregnancy.deleted_at.is_(None),
+        )
+    )
+    return {r.person_id: r for r in rows}
 
 
 async def active_measurements(

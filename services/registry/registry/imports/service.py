@@ -26,11 +26,13 @@ from registry.anthropometry.domain import age_in_days, score
 from registry.common import IMPORT, today
 from registry.families import domain as fam_domain
 from registry.families.models import Family, FamilyKkHistory, FamilyMembership, Person
-from registry.families.service import emit, family_facts, person_facts, refresh_krs
+from registry.families.service import emit, family_facts, person_facts, person_pus, refresh_krs
 from registry.growth import domain as growth_domain
 from registry.growth.models import Measurement, StuntingCase
 from registry.growth.schemas import MeasurementValues
 from registry.growth.service import _apply_case_rules, _build, _case_facts, _measured_event
+from registry.health import domain as health_domain
+from registry.health.models import KbStatus, Pregnancy
 from registry.identity.domain import mask_nik
 from registry.imports import domain
 from registry.imports import repository as repo
@@ -46,8 +48,10 @@ from shared.events.registry import (
     BadutaStuntingDetected,
     FamilyRegistered,
     FamilyUpdated,
+    KbStatusChanged,
     PersonRegistered,
     PersonUpdated,
+    PregnancyRegistered,
     StuntingRiskChanged,
 )
 from shared.outbox import OUTBOX_RECORD_COLUMNS, outbox_records
@@ -83,6 +87,9 @@ class PersonPlan:
     existing: Person | None = None
     changes: dict[str, Any] = field(default_factory=dict)
     measurement: str | None = None  # "create" / "unchanged" / None
+    kb: str | None = None  # "create" / "unchanged" / None
+    kb_previous: KbStatus | None = None
+    pregnancy: str | None = None  # "create" / "unchanged" / None
 
 
 @dataclass
@@ -195,6 +202,28 @@ class _Planner:
                         )
                     )
                 no_nik_keys.add(key)
+            if d.kb_since is not None:
+                issues += _health_issues(
+                    health_domain.kb_status_errors(
+                        method=d.kb_method,
+                        reason_non_use=d.kb_reason_non_use,
+                        since=d.kb_since,
+                        today=self.now,
+                        sex=d.sex,
+                    ),
+                    n,
+                )
+            if d.pregnancy_lmp is not None:
+                issues += _health_issues(
+                    health_domain.pregnancy_errors(
+                        lmp=d.pregnancy_lmp,
+                        expected=None,
+                        today=self.now,
+                        sex=d.sex,
+                        age=fam_domain.age_years(d.birth_date, self.now),
+                    ),
+                    n,
+                )
             if d.has_measurement and d.measured_on is not None:
                 issues += _strip_prefix(
                     growth_domain.measurement_errors(
@@ -248,6 +277,7 @@ class _Planner:
             else:
                 accepted.append(p)
         await self._measurements(accepted)
+        await self._health(accepted)
         final: list[FamilyPlan] = []
         for p in accepted:
             issues = [
@@ -259,6 +289,15 @@ class _Planner:
                 )
                 for pp in p.persons
                 if pp.measurement == "differs"
+            ] + [
+                Issue(
+                    pp.row_no,
+                    "pregnancy_lmp",
+                    "pregnancy.ongoing_exists",
+                    "the woman has an ongoing pregnancy with another HPHT; end or correct it through the API",
+                )
+                for pp in p.persons
+                if pp.pregnancy == "differs"
             ]
             if issues:
                 rejected[p.group.key] = issues
@@ -382,6 +421,51 @@ class _Planner:
                 else:
                     pp.measurement = "differs"
 
+    async def _health(self, plans: list[FamilyPlan]) -> None:
+        """KB status and pregnancy of each row against the person's current ones (a re-import changes nothing)."""
+        known = [
+            pp.existing.id
+            for p in plans
+            for pp in p.persons
+            if pp.existing is not None and (pp.row.has_kb_status or pp.row.pregnancy_lmp is not None)
+        ]
+        statuses = await repo.current_kb_statuses(self.session, known)
+        pregnancies = await repo.ongoing_pregnancies(self.session, known)
+        for p in plans:
+            for pp in p.persons:
+                person_id = pp.existing.id if pp.existing is not None else None
+                if pp.row.has_kb_status:
+                    current = statuses.get(person_id) if person_id is not None else None
+                    same = (
+                        current is not None
+                        and (current.method, current.since, current.reason_non_use, current.service_source)
+                        == pp.row.kb_status()
+                    )
+                    pp.kb, pp.kb_previous = ("unchanged", None) if same else ("create", current)
+                if pp.row.pregnancy_lmp is not None:
+                    ongoing = pregnancies.get(person_id) if person_id is not None else None
+                    if ongoing is None:
+                        pp.pregnancy = "create"
+                    else:
+                        pp.pregnancy = "unchanged" if ongoing.lmp == pp.row.pregnancy_lmp else "differs"
+
+
+# The API's health rules name its body fields; an import row names its columns.
+_HEALTH_FIELDS = {
+    "body.method": "kb_method",
+    "body.since": "kb_since",
+    "body.reason_non_use": "kb_reason_non_use",
+    "body.lmp": "pregnancy_lmp",
+    "body.person_id": "pregnancy_lmp",
+}
+
+
+def _health_issues(errors: list[dict[str, Any]], row_no: int) -> list[Issue]:
+    return [
+        Issue(row_no, _HEALTH_FIELDS.get(str(e["field"]), str(e["field"])), str(e["rule"]), str(e["message"]))
+        for e in errors
+    ]
+
 
 def _norm(value: Any) -> Any:
     return None if value in ([], "") else value
@@ -492,6 +576,8 @@ class _Batch:
         self.memberships: list[tuple[Any, ...]] = []
         self.measurements: list[tuple[Any, ...]] = []
         self.cases: list[tuple[Any, ...]] = []
+        self.kb_statuses: list[tuple[Any, ...]] = []
+        self.pregnancies: list[tuple[Any, ...]] = []
         self.events: list[tuple[EventData, uuid.UUID]] = []
         # What to seal once the batch is complete: (number, owning row id) and where the blob goes.
         self.kk_seals: list[tuple[str, uuid.UUID]] = []
@@ -544,6 +630,7 @@ class _Batch:
                     fam_domain.MemberFacts(x.sex, x.birth_date, x.relation, x.marital_status)
                     for _, x in persons
                 ],
+                pregnant=any(pp.pregnancy == "create" for pp, _ in persons),
             ),
             self.now,
         )
@@ -574,8 +661,46 @@ class _Batch:
                 family.id,
             )
         for pp, person in persons:
+            if pp.kb == "create":
+                self._kb_status(pp.row, cast(Person, person), as_family)
+            if pp.pregnancy == "create":
+                self._pregnancy(pp.row, cast(Person, person), as_family)
             if pp.measurement == "create":
                 self.pending.append((pp, person, family))
+
+    def _kb_status(self, r: ImportRow, person: Person, family: Family) -> None:
+        method, since, reason, source = r.kb_status()
+        assert since is not None
+        mkjp = health_domain.is_mkjp(method)
+        self.kb_statuses.append(
+            (self.new_id(), person.id, family.id, method, method is not None, mkjp, since, reason, source, True,
+             self.principal.sub, rules.RULES_VERSION)
+        )  # fmt: skip
+        self.event(
+            KbStatusChanged(
+                person_id=person.id, family_id=family.id, village_code=family.village_code, method=method,
+                is_user=method is not None, mkjp=mkjp, since=since, reason_non_use=reason, service_source=source,
+                previous_method=None, previous_mkjp=False, pus=person_pus(person),
+            ),
+            family.id,
+        )  # fmt: skip
+
+    def _pregnancy(self, r: ImportRow, person: Person, family: Family) -> None:
+        lmp = cast(date, r.pregnancy_lmp)
+        pregnancy_id, expected = self.new_id(), health_domain.expected_delivery(lmp)
+        kek, anaemia = health_domain.kek(None), health_domain.pregnancy_anaemia(None)
+        self.pregnancies.append(
+            (pregnancy_id, person.id, family.id, lmp, expected, kek, anaemia, "ongoing", rules.RULES_VERSION)
+        )
+        self.event(
+            PregnancyRegistered(
+                pregnancy_id=pregnancy_id, person_id=person.id, family_id=family.id,
+                village_code=family.village_code, rw=family.rw, lmp=lmp, expected_delivery=expected, kek=kek,
+                anaemia=anaemia, mother_age_years=fam_domain.age_years(person.birth_date, self.now),
+                welfare_decile=family.welfare_decile, krs=family.krs, rule_version=rules.RULES_VERSION,
+            ),
+            family.id,
+        )  # fmt: skip
 
     def _seal(self) -> None:
         """Encrypt every number of the batch with one cipher object (each bound to its row, as `seal` does)."""
@@ -675,6 +800,8 @@ class _Batch:
         await repo.copy_records(session, FamilyKkHistory.__tablename__, _HISTORY_COLS, self.history)
         await repo.copy_records(session, Person.__tablename__, _PERSON_COLS, self.persons)
         await repo.copy_records(session, FamilyMembership.__tablename__, _MEMBERSHIP_COLS, self.memberships)
+        await repo.copy_records(session, KbStatus.__tablename__, _KB_STATUS_COLS, self.kb_statuses)
+        await repo.copy_records(session, Pregnancy.__tablename__, _PREGNANCY_COLS, self.pregnancies)
         await repo.copy_records(session, Measurement.__tablename__, _MEASUREMENT_COLS, self.measurements)
         await repo.copy_records(session, StuntingCase.__tablename__, _CASE_COLS, self.cases)
         await repo.copy_records(
@@ -716,6 +843,13 @@ _HISTORY_COLS = (
     "reason",
 )
 _MEMBERSHIP_COLS = ("id", "person_id", "family_id", "relation", "started_on")
+_KB_STATUS_COLS = (
+    "id", "person_id", "family_id", "method", "is_user", "mkjp", "since", "reason_non_use", "service_source",
+    "current", "recorded_by", "rule_version",
+)  # fmt: skip
+_PREGNANCY_COLS = (
+    "id", "person_id", "family_id", "lmp", "expected_delivery", "kek", "anaemia", "status", "rule_version",
+)  # fmt: skip
 
 
 def _columns(obj: Any, cols: Sequence[str]) -> tuple[Any, ...]:
@@ -769,8 +903,22 @@ async def _apply_existing(
             await emit(session, PersonUpdated(**person_facts(person, family)), family.id)
             changed = True
         ids[pp.row_no] = person.id
+        if pp.kb == "create":
+            await _record_kb_status(session, principal, pp, person, family)
+            changed = True
+    pregnancies: list[tuple[Pregnancy, Person]] = []
+    for pp in p.persons:
+        if pp.pregnancy == "create":
+            person = await repo.person_by_id(session, ids[pp.row_no])
+            pregnancies.append((_new_pregnancy(pp.row, person, family), person))
+    if pregnancies:
+        session.add_all([row for row, _ in pregnancies])
+        await session.flush()
+        changed = True
     if changed:
         await refresh_krs(session, family)
+    for row, person in pregnancies:
+        await emit(session, _pregnancy_event(row, person, family), family.id)
     for pp in p.persons:
         if pp.measurement == "create":
             person = await repo.person_by_id(session, ids[pp.row_no])
@@ -782,10 +930,58 @@ async def _apply_existing(
     return ids
 
 
+async def _record_kb_status(
+    session: AsyncSession, principal: Principal, pp: PersonPlan, person: Person, family: Family
+) -> None:
+    """A new KB status of an existing family's member: the previous one closes (as the KB-status API does)."""
+    method, since, reason, source = pp.row.kb_status()
+    assert since is not None
+    previous = pp.kb_previous
+    if previous is not None:
+        previous.current = False
+        await session.flush()
+    row = KbStatus(
+        person_id=person.id, family_id=family.id, method=method, is_user=method is not None,
+        mkjp=health_domain.is_mkjp(method), since=since, reason_non_use=reason, service_source=source,
+        current=True, recorded_by=principal.sub, rule_version=rules.RULES_VERSION,
+    )  # fmt: skip
+    session.add(row)
+    await session.flush()
+    await emit(
+        session,
+        KbStatusChanged(
+            person_id=person.id, family_id=family.id, village_code=family.village_code, method=method,
+            is_user=row.is_user, mkjp=row.mkjp, since=since, reason_non_use=reason, service_source=source,
+            previous_method=previous.method if previous else None,
+            previous_mkjp=previous.mkjp if previous else False, pus=person_pus(person),
+        ),
+        family.id,
+    )  # fmt: skip
+
+
+def _new_pregnancy(r: ImportRow, person: Person, family: Family) -> Pregnancy:
+    lmp = cast(date, r.pregnancy_lmp)
+    return Pregnancy(
+        id=new_id(), person_id=person.id, family_id=family.id, lmp=lmp,
+        expected_delivery=health_domain.expected_delivery(lmp), kek=health_domain.kek(None),
+        anaemia=health_domain.pregnancy_anaemia(None), status="ongoing", rule_version=rules.RULES_VERSION,
+    )  # fmt: skip
+
+
+def _pregnancy_event(row: Pregnancy, person: Person, family: Family) -> PregnancyRegistered:
+    return PregnancyRegistered(
+        pregnancy_id=row.id, person_id=person.id, family_id=family.id, village_code=family.village_code,
+        rw=family.rw, lmp=row.lmp, expected_delivery=row.expected_delivery, kek=row.kek, anaemia=row.anaemia,
+        mother_age_years=fam_domain.age_years(person.birth_date, today()), welfare_decile=family.welfare_decile,
+        krs=family.krs, rule_version=rules.RULES_VERSION,
+    )  # fmt: skip
+
+
 def _has_work(p: FamilyPlan) -> bool:
     """Whether an existing family has anything to write (a re-import mostly finds nothing: no savepoint then)."""
     return bool(p.changes) or any(
-        pp.existing is None or pp.changes or pp.measurement == "create" for pp in p.persons
+        pp.existing is None or pp.changes or "create" in (pp.measurement, pp.kb, pp.pregnancy)
+        for pp in p.persons
     )
 
 
@@ -822,10 +1018,13 @@ def _count(summary: dict[str, dict[str, int]], p: FamilyPlan) -> None:
         outcome = "created" if pp.existing is None else ("updated" if pp.changes else "unchanged")
         summary["persons"][outcome] += 1
         summary["rows"][outcome] += 1
-        if pp.measurement == "create":
-            summary["measurements"]["created"] += 1
-        elif pp.measurement == "unchanged":
-            summary["measurements"]["unchanged"] += 1
+        for kind, decision in (
+            ("measurements", pp.measurement), ("kb_statuses", pp.kb), ("pregnancies", pp.pregnancy)
+        ):  # fmt: skip
+            if decision == "create":
+                summary[kind]["created"] += 1
+            elif decision == "unchanged":
+                summary[kind]["unchanged"] += 1
 
 
 def _reject(summary: dict[str, dict[str, int]], group: FamilyGroup, issues: list[Issue]) -> list[Issue]:
@@ -838,6 +1037,10 @@ def _reject(summary: dict[str, dict[str, int]], group: FamilyGroup, issues: list
         summary["persons"]["rejected"] += 1
         if r.data is not None and r.data.has_measurement:
             summary["measurements"]["rejected"] += 1
+        if r.data is not None and r.data.has_kb_status:
+            summary["kb_statuses"]["rejected"] += 1
+        if r.data is not None and r.data.pregnancy_lmp is not None:
+            summary["pregnancies"]["rejected"] += 1
         if r.row_no not in with_issue:
             out.append(
                 Issue(
