@@ -1,11 +1,13 @@
-"""Bulk import use cases: plan a chunk of families against the database, then write it in batches.
+"""Bulk import use cases: plan a chunk of families against the database, then write it in bulk.
 
-A chunk is a list of whole families. Planning checks every rule per row (the same rule codes as the API) and
-looks the natural keys up in a few batched queries (KK blind index, NIK blind index, members of the families
-found, measurements on the same dates). A family with any bad row is rejected whole. Accepted *new* families
-are written with multi-row INSERTs (families, KK history, persons, memberships, measurements, stunting cases,
-outbox rows), sealing and indexing the numbers in a Python loop; families that already exist go through the
-ORM one by one, reusing the registry's service functions, since re-imports mostly find nothing to change.
+A chunk is a list of whole families. Planning checks every rule per row (the same rule codes as the API), then
+COPYs the chunk's natural keys (KK and NIK blind indexes, village and Kampung KB codes) into a staging table and
+finds villages, Kampung KBs, families and NIK holders with joins; members, measurements, KB statuses and
+pregnancies of the families found follow in a few batched queries. A family with any bad row is rejected whole.
+Accepted *new* families become plain records (no ORM objects), their numbers sealed and indexed per batch, and
+are written with one COPY per table (families, KK history, persons, memberships, KB statuses, pregnancies,
+measurements, stunting cases, outbox rows); families that already exist go through the ORM one by one, reusing
+the registry's service functions, and only when something changed, since re-imports mostly find nothing.
 Both paths emit the same events the API emits, through the outbox, in the same transaction as the data.
 """
 
@@ -1067,7 +1069,7 @@ async def process_chunk(
 ) -> ChunkResult:
     """Plan and (in commit mode) write one chunk inside the caller's transaction.
 
-    `isolate` writes each new family in its own savepoint: the fallback when the batched INSERT of a chunk hit
+    `isolate` writes each new family in its own savepoint: the fallback when the bulk write of a chunk hit
     a uniqueness violation (a NIK or KK registered concurrently through the API), so only that family fails.
     """
     summary = domain.empty_summary()
