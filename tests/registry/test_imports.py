@@ -749,3 +749,34 @@ async def _last_seq(session: AsyncSession) -> int | None:
     async with session.begin():
         seq: int | None = await session.scalar(select(outbox.c.seq).order_by(outbox.c.seq.desc()).limit(1))
         return seq
+
+
+async def test_a_nik_registered_meanwhile_fails_only_its_family_when_the_copy_collides(
+    registry_url: str, registry_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = Settings(database_url=registry_url, import_worker_enabled=False, import_sync_max_rows=3)
+    first = family_rows()
+    later = [family_rows(), family_rows(), family_rows()]
+    later[1][0]["nik"] = first[0]["nik"]  # registered by the first import, after the planner looked
+    async with running_app(create_app(settings)) as client:
+        await post_import(client, to_csv(first))
+
+        async def holders_not_yet_there(session: AsyncSession, stage_id: uuid.UUID) -> dict[bytes, Any]:
+            return {}
+
+        monkeypatch.setattr(import_repo, "staged_nik_holders", holders_not_yet_there)
+        r = await client.post(
+            "/v1/imports?mode=commit",
+            content=to_csv([r for f in later for r in f]),
+            headers={**imp_auth(), "Content-Type": "text/csv"},
+        )
+        assert r.status_code == 202
+        worker = ImportWorker(
+            create_sessionmaker(registry_engine), PiiVault.from_settings(settings), chunk_rows=5000
+        )
+        assert await worker.run_once()
+        job = (await client.get(f"/v1/imports/{r.json()['id']}", headers=imp_auth())).json()
+        got = rules_of(await issues(client, job["id"]))
+    assert job["status"] == "done"
+    assert job["summary"]["families"] == {"created": 2, "updated": 0, "unchanged": 0, "rejected": 1}
+    assert (4, "kk_number", "unique") in got and {n for n, _, _ in got} == {4, 5, 6}
