@@ -3,30 +3,39 @@
 from __future__ import annotations
 
 import csv
+import hashlib
+import hmac
 import io
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import httpx
 import orjson
 import pytest
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from registry.config import Settings
 from registry.families.models import Person
 from registry.growth.domain import score_child
+from registry.health.models import KbStatus, Pregnancy
 from registry.identity.domain import make_kk
 from registry.imports import domain
+from registry.imports import repository as import_repo
 from registry.imports.jobs import ImportWorker, _run_chunk
 from registry.imports.models import ImportChunk, ImportJob
 from registry.main import create_app
 from registry.models import outbox
-from registry.pii import PiiVault
-from sqlalchemy import select, update
+from registry.pii import PiiVault, Sealed
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from shared.db import create_sessionmaker, utcnow
-from shared.outbox import Relay
+from shared.db import create_sessionmaker, new_ids, utcnow
+from shared.events import EventData
+from shared.events.envelope import build_envelope
+from shared.events.registry import ChildMeasured, PersonRegistered
+from shared.outbox import Relay, outbox_records
 from shared.testing.plugin import bearer, consume, running_app, wait_for
 from tests.registry.conftest import VILLAGE, nik, serial
 
@@ -469,3 +478,305 @@ async def test_a_crashed_job_is_resumed_after_its_last_chunk(
         assert attempts == 2 and sorted(chunk_rows) == [0, 1, 2] and persons is not None
         # The old worker's token is fenced off: it cannot commit anything any more.
         assert not await _run_chunk(sm, vault, job, token, 1, chunks[1], {}, 3, isolate=False)
+
+
+# ------------------------------------------------------------------------------------------ bulk mechanics
+
+
+def test_batched_sealing_and_indexes_are_those_of_the_vault() -> None:
+    key, index_key = bytes(range(32)), bytes(range(32, 64))
+    vault = PiiVault([("k1", key)], index_key)
+    owners = [uuid.uuid4() for _ in range(50)]
+    numbers = [f"15710101019{i:05d}" for i in range(50)]
+    plain = [hmac.new(index_key, f"nik:{n}".encode(), hashlib.sha256).digest() for n in numbers]
+    assert vault.index_many("nik", numbers) == [vault.index("nik", n) for n in numbers] == plain
+    assert vault.index_many("kk", numbers) != vault.index_many("nik", numbers)  # bound to the kind
+    blobs = vault.seal_many("nik", list(zip(numbers, owners, strict=True)))
+    assert len({b[:12] for b in blobs}) == 50  # a fresh nonce each
+    for number, owner, blob in zip(numbers, owners, blobs, strict=True):
+        # Byte for byte what `seal` makes with the same nonce: AES-256-GCM bound to kind and owning row.
+        nonce = blob[:12]
+        aad = f"kencana-registry:nik:{owner}".encode()
+        assert blob == nonce + AESGCM(key).encrypt(nonce, number.encode(), aad)
+        assert vault.open("nik", Sealed("k1", blob), owner) == number
+        with pytest.raises(InvalidTag):
+            vault.open("nik", Sealed("k1", blob), uuid.uuid4())
+
+
+def test_outbox_records_are_the_envelopes_publish_writes() -> None:
+    family_id = uuid.uuid4()
+    events: list[tuple[EventData, str | uuid.UUID]] = [
+        (
+            PersonRegistered(
+                person_id=uuid.uuid4(), family_id=family_id, village_code=VILLAGE, rw=None, sex="P",
+                birth_date=date(2024, 1, 2), relation="anak", marital_status="belum_kawin", has_nik=False,
+                pus=False, rule_version="r1",
+            ),
+            family_id,
+        )
+        for _ in range(3)
+    ] + [
+        (
+            ChildMeasured(
+                measurement_id=uuid.uuid4(), person_id=uuid.uuid4(), family_id=family_id, village_code=VILLAGE,
+                sex="L", measured_on=date(2026, 1, 1), age_days=300, weight_kg=7.5, haz=-2.5, rule_version="r1",
+            ),
+            str(family_id),
+        )
+    ]  # fmt: skip
+    records = outbox_records(events, correlation_id="job-1")
+    assert len({r[0] for r in records}) == 4
+    times = set()
+    for (data, key), (event_id, topic, partition_key, event_type, text) in zip(events, records, strict=True):
+        stored = orjson.loads(text)
+        expected = build_envelope(
+            data,
+            key=str(key),
+            correlation_id="job-1",
+            event_id=event_id,
+            time=datetime.fromisoformat(stored["time"]),
+        ).model_dump(mode="json", exclude_none=True)
+        assert stored == expected
+        assert (topic, partition_key, event_type) == (data.topic(), str(key), data.event_type)
+        times.add(stored["time"])
+    assert len(times) == 1  # one event time per batch
+
+
+async def test_a_crash_mid_chunk_leaves_nothing_and_the_retry_writes_everything_once(
+    registry_url: str, registry_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = Settings(database_url=registry_url, import_worker_enabled=False, import_sync_max_rows=1)
+    families = 40
+    body, rows = big_file(families)  # one chunk at the default chunk size
+    copied: list[str] = []
+    real_copy = import_repo.copy_records
+
+    async def crash_before_the_events(session: AsyncSession, table: str, *args: Any) -> None:
+        copied.append(table)
+        if table == "outbox" and copied.count("outbox") == 1:
+            raise ConnectionResetError("worker lost its database connection mid-chunk")
+        await real_copy(session, table, *args)
+
+    monkeypatch.setattr(import_repo, "copy_records", crash_before_the_events)
+    async with running_app(create_app(settings)) as client:
+        r = await client.post(
+            "/v1/imports?mode=commit", content=body, headers={**imp_auth(), "Content-Type": "text/csv"}
+        )
+        assert r.status_code == 202
+        job_id = r.json()["id"]
+        sm = create_sessionmaker(registry_engine)
+        worker = ImportWorker(sm, PiiVault.from_settings(settings), chunk_rows=settings.import_chunk_rows)
+        assert await worker.run_once()  # the first attempt dies after families and persons were copied
+        async with sm() as s:
+            job = await s.get_one(ImportJob, uuid.UUID(job_id))
+            assert job.status == "queued" and job.attempts == 1
+            assert await s.scalar(select(func.count()).select_from(ImportChunk)
+                                  .where(ImportChunk.job_id == job.id)) == 0  # fmt: skip
+        assert "person" in copied and copied[-1] == "outbox"
+        assert await worker.run_once()
+        done = (await client.get(f"/v1/imports/{job_id}", headers=imp_auth())).json()
+    assert done["status"] == "done" and done["summary"]["rows"]["created"] == len(rows)
+    async with sm() as s:
+        indexes = PiiVault.from_settings(settings).index_many("nik", [r["nik"] for r in rows if r.get("nik")])
+        holders = select(Person.family_id).where(Person.nik_index.in_(indexes))
+        persons = await s.scalar(
+            select(func.count()).select_from(Person).where(Person.family_id.in_(holders))
+        )
+        events = (
+            await s.execute(
+                select(outbox.c.event_type, func.count())
+                .where(outbox.c.envelope["correlationid"].astext == job_id)
+                .group_by(outbox.c.event_type)
+            )
+        ).all()
+    assert persons == 3 * families
+    assert dict(events) == {
+        "registry.family.registered.v1": families,
+        "registry.person.registered.v1": 3 * families,
+        "registry.child.measured.v1": families,
+        "registry.family.stunting_risk_changed.v1": families,
+        "registry.baduta.stunting_detected.v1": families,
+    }
+
+
+async def test_a_large_file_with_mixed_errors_over_several_chunks(
+    registry_url: str, registry_engine: AsyncEngine
+) -> None:
+    families = [family_rows(child_measured=i % 2 == 0) for i in range(120)]
+    families[3][1]["nik"] = families[3][1]["nik"][:12] + "0000"  # serial zero
+    families[10][0]["village_code"] = "32.76.01.1006"  # out of region, on one row only: inconsistent family
+    for row in families[20]:
+        row["village_code"] = "32.76.01.1006"  # the whole family out of region
+    families[90][1]["nik"] = families[5][1]["nik"]  # the same NIK in another chunk
+    families[100][2]["birth_date"] = (date.today() + timedelta(days=2)).isoformat()
+    rows = [r for f in families for r in f]
+    body = to_csv(rows)
+    row_of = {id(r): n for n, r in enumerate(rows, start=1)}
+    settings = Settings(database_url=registry_url, import_worker_enabled=False, import_sync_max_rows=1)
+    async with running_app(create_app(settings)) as client:
+        r = await client.post(
+            "/v1/imports?mode=commit", content=body, headers={**imp_auth(), "Content-Type": "text/csv"}
+        )
+        assert r.status_code == 202
+        job_id = r.json()["id"]
+        worker = ImportWorker(
+            create_sessionmaker(registry_engine), PiiVault.from_settings(settings), chunk_rows=100
+        )
+        assert await worker.run_once()
+        job = (await client.get(f"/v1/imports/{job_id}", headers=imp_auth())).json()
+        got = rules_of(await issues(client, job_id, limit=200))
+    assert job["status"] == "done" and job["chunks_total"] == 4
+    assert job["summary"]["families"] == {"created": 115, "updated": 0, "unchanged": 0, "rejected": 5}
+    assert job["summary"]["rows"] == {"created": 345, "updated": 0, "unchanged": 0, "rejected": 15}
+    assert job["summary"]["measurements"]["created"] == 56
+    assert {
+        (row_of[id(families[3][1])], "nik", "nik.serial_zero"),
+        (row_of[id(families[3][0])], "kk_number", "import.family_rejected"),
+        (row_of[id(families[10][1])], "village_code", "import.family_inconsistent"),
+        (row_of[id(families[20][0])], "village_code", "region.out_of_scope"),
+        (row_of[id(families[90][1])], "nik", "nik.duplicate"),
+        (row_of[id(families[100][2])], "birth_date", "person.birth_date_future"),
+    } <= got
+    assert {n for n, _, _ in got} == {row_of[id(r)] for i in (3, 10, 20, 90, 100) for r in families[i]}
+
+
+def test_ids_drawn_in_blocks_are_random_version_4_uuids() -> None:
+    ids = new_ids(5000)
+    assert len(set(ids)) == 5000
+    for u in ids:
+        same = uuid.UUID(str(u))
+        assert (u.version, u.variant) == (4, uuid.RFC_4122)
+        assert u == same and hash(u) == hash(same) and u.bytes == same.bytes
+
+
+# ------------------------------------------------------------------------------------------ KB and pregnancy
+
+
+HEALTH_COLUMNS = [
+    *COLUMNS,
+    "kb_method",
+    "kb_since",
+    "kb_reason_non_use",
+    "kb_service_source",
+    "pregnancy_lmp",
+]
+
+
+async def test_kb_status_and_pregnancy_columns_follow_the_api_rules_and_reimport_changes_nothing(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    since = (date.today() - timedelta(days=200)).isoformat()
+    lmp = (date.today() - timedelta(days=60)).isoformat()
+    users = family_rows()
+    users[1].update(kb_method="implant", kb_since=since, kb_service_source="pemerintah")
+    users[0].update(kb_reason_non_use="ingin_anak_segera", kb_since=since)
+    pregnant = family_rows()
+    pregnant[1].update(kb_reason_non_use="hamil", kb_since=lmp, pregnancy_lmp=lmp)
+    wrong_sex = family_rows()
+    wrong_sex[1].update(kb_method="mop", kb_since=since)
+    man_pregnant = family_rows()
+    man_pregnant[0].update(pregnancy_lmp=lmp)
+    no_since = family_rows()
+    no_since[1].update(kb_method="pil")
+    user_with_reason = family_rows()
+    user_with_reason[1].update(kb_method="implant", kb_reason_non_use="iat", kb_since=since)
+    rows = users + pregnant + wrong_sex + man_pregnant + no_since + user_with_reason
+    body = to_csv(rows, HEALTH_COLUMNS)
+    async with session.begin():
+        before = await session.scalar(select(outbox.c.seq).order_by(outbox.c.seq.desc()).limit(1))
+
+    job = await post_import(client, body)
+    s = job["summary"]
+    assert s["families"]["created"] == 2 and s["families"]["rejected"] == 4
+    assert s["kb_statuses"] == {
+        "created": 3,
+        "updated": 0,
+        "unchanged": 0,
+        "rejected": 2,
+    }  # + an unreadable row
+    assert s["pregnancies"] == {"created": 1, "updated": 0, "unchanged": 0, "rejected": 1}
+    assert {
+        (8, "kb_method", "kb.method_sex"),
+        (10, "pregnancy_lmp", "pregnancy.not_a_woman"),
+        (14, "kb_since", "missing"),
+        (17, "kb_reason_non_use", "kb.reason_for_user"),
+    } <= rules_of(await issues(client, job["id"]))
+    events = await outbox_since(session, before)
+    kb = [e["data"] for t, e in events if t == "registry.kb_status.changed.v1"]
+    assert sorted(
+        (k["method"] or "", k["mkjp"], k["is_user"], k.get("previous_method"), k.get("reason_non_use"))
+        for k in kb
+    ) == [
+        ("", False, False, None, "hamil"),
+        ("", False, False, None, "ingin_anak_segera"),
+        ("implant", True, True, None, None),
+    ]
+    [preg] = [e["data"] for t, e in events if t == "registry.pregnancy.registered.v1"]
+    assert preg["lmp"] == lmp and preg["krs"] is True and preg["mother_age_years"] > 20
+    risk = [e["data"] for t, e in events if t == "registry.family.stunting_risk_changed.v1"]
+    assert any(r["family_id"] == preg["family_id"] and r["at_risk"] for r in risk)
+    async with session.begin():
+        statuses = (
+            await session.scalars(
+                select(KbStatus).where(KbStatus.person_id.in_([k["person_id"] for k in kb]))
+            )
+        ).all()
+        ongoing = await session.scalar(
+            select(Pregnancy).where(Pregnancy.id == uuid.UUID(preg["pregnancy_id"]))
+        )
+    assert len(statuses) == 3 and all(st.current for st in statuses)
+    assert ongoing is not None and ongoing.status == "ongoing"
+
+    # Same file again: every KB status and the pregnancy unchanged, no event.
+    before = await _last_seq(session)
+    again = await post_import(client, to_csv(users + pregnant, HEALTH_COLUMNS))
+    assert again["summary"]["kb_statuses"] == {"created": 0, "updated": 0, "unchanged": 3, "rejected": 0}
+    assert again["summary"]["pregnancies"] == {"created": 0, "updated": 0, "unchanged": 1, "rejected": 0}
+    assert await outbox_since(session, before) == []
+
+    # A new method adds a status (the previous one closes); another HPHT while pregnant is a row error.
+    users[1]["kb_method"] = "iud"
+    pregnant[1]["pregnancy_lmp"] = (date.today() - timedelta(days=30)).isoformat()
+    job = await post_import(client, to_csv(users + pregnant, HEALTH_COLUMNS))
+    assert job["summary"]["kb_statuses"]["created"] == 1 and job["summary"]["families"]["rejected"] == 1
+    assert (5, "pregnancy_lmp", "pregnancy.ongoing_exists") in rules_of(await issues(client, job["id"]))
+    [(kind, changed)] = await outbox_since(session, before)
+    assert kind == "registry.kb_status.changed.v1"
+    assert (changed["data"]["method"], changed["data"]["previous_method"]) == ("iud", "implant")
+
+
+async def _last_seq(session: AsyncSession) -> int | None:
+    async with session.begin():
+        seq: int | None = await session.scalar(select(outbox.c.seq).order_by(outbox.c.seq.desc()).limit(1))
+        return seq
+
+
+async def test_a_nik_registered_meanwhile_fails_only_its_family_when_the_copy_collides(
+    registry_url: str, registry_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = Settings(database_url=registry_url, import_worker_enabled=False, import_sync_max_rows=3)
+    first = family_rows()
+    later = [family_rows(), family_rows(), family_rows()]
+    later[1][0]["nik"] = first[0]["nik"]  # registered by the first import, after the planner looked
+    async with running_app(create_app(settings)) as client:
+        await post_import(client, to_csv(first))
+
+        async def holders_not_yet_there(session: AsyncSession, stage_id: uuid.UUID) -> dict[bytes, Any]:
+            return {}
+
+        monkeypatch.setattr(import_repo, "staged_nik_holders", holders_not_yet_there)
+        r = await client.post(
+            "/v1/imports?mode=commit",
+            content=to_csv([r for f in later for r in f]),
+            headers={**imp_auth(), "Content-Type": "text/csv"},
+        )
+        assert r.status_code == 202
+        worker = ImportWorker(
+            create_sessionmaker(registry_engine), PiiVault.from_settings(settings), chunk_rows=5000
+        )
+        assert await worker.run_once()
+        job = (await client.get(f"/v1/imports/{r.json()['id']}", headers=imp_auth())).json()
+        got = rules_of(await issues(client, job["id"]))
+    assert job["status"] == "done"
+    assert job["summary"]["families"] == {"created": 2, "updated": 0, "unchanged": 0, "rejected": 1}
+    assert (4, "kk_number", "unique") in got and {n for n, _, _ in got} == {4, 5, 6}

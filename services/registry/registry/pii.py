@@ -15,6 +15,7 @@ import json
 import os
 import secrets
 import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -90,6 +91,8 @@ class PiiVault:
         self.current_kid = keys[0][0]
         self._aead = {kid: AESGCM(key) for kid, key in keys}
         self._index_key = index_key
+        # Keyed once: copying a keyed HMAC skips re-deriving the padded key for every number of a batch.
+        self._index_base = hmac.new(index_key, digestmod=hashlib.sha256)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PiiVault:
@@ -121,7 +124,24 @@ class PiiVault:
 
     def index(self, kind: Kind, value: str) -> bytes:
         """Keyed blind index of a normalised number (equal numbers -> equal index)."""
-        return hmac.new(self._index_key, f"{kind}:{value}".encode(), hashlib.sha256).digest()
+        h = self._index_base.copy()
+        h.update(f"{kind}:{value}".encode())
+        return h.digest()
+
+    def seal_many(self, kind: Kind, items: Sequence[tuple[str, uuid.UUID]]) -> list[bytes]:
+        """`seal` for many (number, owner) pairs with the current key: the blobs, all under `current_kid`."""
+        aead = self._aead[self.current_kid]
+        nonces = secrets.token_bytes(NONCE_BYTES * len(items))
+        prefix = f"kencana-registry:{kind}:"
+        out = []
+        for i, (value, owner_id) in enumerate(items):
+            nonce = nonces[i * NONCE_BYTES : (i + 1) * NONCE_BYTES]
+            out.append(nonce + aead.encrypt(nonce, value.encode(), f"{prefix}{owner_id}".encode()))
+        return out
+
+    def index_many(self, kind: Kind, values: Iterable[str]) -> list[bytes]:
+        """`index` for many numbers (same bytes)."""
+        return [self.index(kind, value) for value in values]
 
     def needs_rotation(self, sealed: Sealed) -> bool:
         """True when the value is sealed with an older key (a re-encryption job can find these)."""

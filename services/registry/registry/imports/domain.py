@@ -12,6 +12,11 @@ re-importing a file finds what the first import created and changes nothing.
   each family is ``kepala_keluarga``), ``marital_status``, ``education``, ``occupation``, ``legal_basis``
 - optional measurement of a child on the same row: ``measured_on``, ``weight_kg``, ``lenhei_cm``,
   ``position`` (l/h), ``oedema`` (y/n)
+- optional KB status of the person (the rules and event of ``POST /v1/persons/{id}/kb-status``): ``kb_method``
+  (empty = not using KB), ``kb_since`` (required with any KB cell), ``kb_reason_non_use`` (for a non-user),
+  ``kb_service_source``; a re-import with the same status changes nothing, a different one adds a new status
+- optional current pregnancy of a woman (the rules and event of ``POST /v1/pregnancies``): ``pregnancy_lmp``
+  (HPHT); a re-import with the same HPHT changes nothing, another HPHT while one is ongoing is a row error
 
 ``row`` numbers count data records from 1 (the CSV header is not counted; an NDJSON line is a record).
 A person without NIK is matched on a re-import by normalised name and birth date inside the same family.
@@ -31,7 +36,15 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from registry.families.schemas import LatrineType, LegalBasis, WaterSource
-from shared.events.vocab import MaritalStatus, Position, Relation, Sex
+from shared.events.vocab import (
+    KbMethod,
+    MaritalStatus,
+    NonUseReason,
+    Position,
+    Relation,
+    ServiceSource,
+    Sex,
+)
 
 Format = Literal["csv", "ndjson"]
 Mode = Literal["validate", "commit"]
@@ -60,7 +73,9 @@ PERSON_COLUMNS: Final = (
     "legal_basis",
 )
 MEASUREMENT_COLUMNS: Final = ("measured_on", "weight_kg", "lenhei_cm", "position", "oedema")
-COLUMNS: Final = FAMILY_COLUMNS + PERSON_COLUMNS + MEASUREMENT_COLUMNS
+KB_COLUMNS: Final = ("kb_method", "kb_since", "kb_reason_non_use", "kb_service_source")
+PREGNANCY_COLUMNS: Final = ("pregnancy_lmp",)
+COLUMNS: Final = FAMILY_COLUMNS + PERSON_COLUMNS + MEASUREMENT_COLUMNS + KB_COLUMNS + PREGNANCY_COLUMNS
 REQUIRED_COLUMNS: Final = ("kk_number", "village_code", "name", "sex", "birth_date", "relation")
 # The family's own facts: every row of a family must agree on them.
 FAMILY_FACTS: Final = FAMILY_COLUMNS[1:]
@@ -118,10 +133,26 @@ class ImportRow(BaseModel):
     lenhei_cm: float | None = None
     position: Position | None = None
     oedema: bool = False
+    kb_method: KbMethod | None = None
+    kb_since: date | None = None
+    kb_reason_non_use: NonUseReason | None = None
+    kb_service_source: ServiceSource | None = None
+    pregnancy_lmp: date | None = None
 
     @property
     def has_measurement(self) -> bool:
         return self.measured_on is not None or self.weight_kg is not None or self.lenhei_cm is not None
+
+    @property
+    def has_kb_status(self) -> bool:
+        return any(
+            v is not None
+            for v in (self.kb_method, self.kb_since, self.kb_reason_non_use, self.kb_service_source)
+        )
+
+    def kb_status(self) -> tuple[str | None, date | None, str | None, str | None]:
+        """(method, since, reason for non-use, service source) as the KB-status API takes them."""
+        return self.kb_method, self.kb_since, self.kb_reason_non_use, self.kb_service_source
 
     def family_facts(self) -> tuple[Any, ...]:
         return tuple(getattr(self, c) for c in FAMILY_FACTS)
@@ -159,13 +190,15 @@ def digits(number: str) -> str:
     return _DIGITS_ONLY.sub("", number)
 
 
-def _row_from_values(row_no: int, values: dict[str, Any]) -> Row:
+def _row_from_values(row_no: int, values: dict[str, Any], *, cleaned: bool = False) -> Row:
+    """A row from its cells; `cleaned` when the caller already left out the empty cells."""
     raw_kk = values.get("kk_number")
-    cleaned = {
-        k: v for k, v in values.items() if v is not None and not (isinstance(v, str) and not v.strip())
-    }
+    if not cleaned:
+        values = {
+            k: v for k, v in values.items() if v is not None and not (isinstance(v, str) and not v.strip())
+        }
     try:
-        data = ImportRow.model_validate(cleaned)
+        data = ImportRow.model_validate(values)
     except ValidationError as exc:
         issues = [
             Issue(
@@ -180,6 +213,8 @@ def _row_from_values(row_no: int, values: dict[str, Any]) -> Row:
     issues = []
     if data.has_measurement and data.measured_on is None:
         issues.append(Issue(row_no, "measured_on", "missing", "a measurement needs its date (measured_on)"))
+    if data.has_kb_status and data.kb_since is None:
+        issues.append(Issue(row_no, "kb_since", "missing", "a KB status needs its date (kb_since)"))
     return Row(row_no, None if issues else data, issues, data.kk_number)
 
 
@@ -257,7 +292,10 @@ def _parse_csv(text: str) -> Iterator[Row]:
                 ],
             )
             continue
-        yield _row_from_values(row_no, dict(zip(names, record, strict=True)))
+        # Every CSV cell is text: an empty or blank cell is an absent value.
+        yield _row_from_values(
+            row_no, {k: v for k, v in zip(names, record, strict=True) if v.strip()}, cleaned=True
+        )
 
 
 def _parse_ndjson(text: str) -> Iterator[Row]:
@@ -349,7 +387,7 @@ def empty_summary() -> dict[str, dict[str, int]]:
     """Counters of a job or chunk."""
     return {
         kind: {"created": 0, "updated": 0, "unchanged": 0, "rejected": 0}
-        for kind in ("rows", "families", "persons", "measurements")
+        for kind in ("rows", "families", "persons", "measurements", "kb_statuses", "pregnancies")
     } | {"issues": {"errors": 0, "flagged": 0}}
 
 

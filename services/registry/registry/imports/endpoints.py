@@ -41,7 +41,10 @@ FORMATS = {"text/csv": "csv", "application/x-ndjson": "ndjson", "application/ndj
         + ", ".join(domain.COLUMNS)
         + f" (required: {', '.join(domain.REQUIRED_COLUMNS)}). KK number and NIK are the natural keys: "
         "importing the same file again changes nothing. A family with any bad row is rejected whole; rows "
-        "outside the caller's region are rejected. Small files are processed at once (200 validate / "
+        "outside the caller's region are rejected. Optional columns carry a child's measurement, a person's KB "
+        "status (`kb_method` empty = not using KB, `kb_since`, `kb_reason_non_use`, `kb_service_source`) and a "
+        "woman's current pregnancy (`pregnancy_lmp`, HPHT), with the rules and events of the measurement, "
+        "KB-status and pregnancy APIs. Small files are processed at once (200 validate / "
         "201 commit, with the final summary); larger ones answer 202 with `Location: /v1/imports/{id}`."
     ),
     responses={

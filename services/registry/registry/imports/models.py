@@ -86,3 +86,22 @@ class ImportIssue(Base):
     person_id: Mapped[uuid.UUID | None] = mapped_column()
 
     __table_args__ = (Index("ix_import_issue_job_id_row_no_id", "job_id", "row_no", "id"),)
+
+
+class ImportStageRow(Base):
+    """The natural keys of the chunk being planned, COPYed in so the duplicate and existence checks are joins.
+
+    Rows live only inside the chunk's transaction (removed before it commits); UNLOGGED because they are never
+    needed after a crash, so they cost no WAL.
+    """
+
+    __tablename__ = "import_stage_row"
+
+    stage_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    row_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kk_index: Mapped[bytes | None] = mapped_column(LargeBinary)
+    nik_index: Mapped[bytes | None] = mapped_column(LargeBinary)
+    village_code: Mapped[str | None] = mapped_column(Text)
+    kampung_kb_code: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = {"prefixes": ["UNLOGGED"]}

@@ -3,47 +3,68 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select, tuple_, update
+import asyncpg
+from sqlalchemy import delete, func, insert, or_, select, tuple_, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.common import region_clause
 from registry.families.models import Family, KampungKb, Person
 from registry.growth.models import Measurement
-from registry.imports.models import ImportChunk, ImportFile, ImportIssue, ImportJob
+from registry.health.models import KbStatus, Pregnancy
+from registry.imports.models import ImportChunk, ImportFile, ImportIssue, ImportJob, ImportStageRow
 from registry.regions.models import Region
 from shared.auth import Principal
 from shared.db import utcnow
 from shared.web.pagination import PageParams, keyset, make_page
 
-# Large IN lists are sent as one array parameter (= ANY), one round trip per chunk whatever its size.
+# ------------------------------------------------------------------------------------------------ staging
+# A chunk's natural keys go in with one COPY; the registry is then searched with joins against them, whatever
+# the chunk's size (no IN list of thousands of parameters), and the rows are removed in the same transaction.
+
+_STAGE_COLUMNS = ("stage_id", "row_no", "kk_index", "nik_index", "village_code", "kampung_kb_code")
 
 
-async def live_villages(session: AsyncSession, codes: Iterable[str]) -> set[str]:
-    wanted = sorted(set(codes))
-    if not wanted:
-        return set()
+async def stage(
+    session: AsyncSession,
+    stage_id: uuid.UUID,
+    rows: Iterable[tuple[int, bytes | None, bytes | None, str | None, str | None]],
+) -> None:
+    """Stage (row, KK index, NIK index, village, Kampung KB code) of the rows being planned."""
+    await copy_records(session, ImportStageRow.__tablename__, _STAGE_COLUMNS, [(stage_id, *r) for r in rows])
+
+
+async def unstage(session: AsyncSession, stage_id: uuid.UUID) -> None:
+    await session.execute(delete(ImportStageRow).where(ImportStageRow.stage_id == stage_id))
+
+
+def _staged(column: Any, stage_id: uuid.UUID) -> Any:
+    return select(column).where(ImportStageRow.stage_id == stage_id, column.is_not(None)).distinct()
+
+
+async def staged_live_villages(session: AsyncSession, stage_id: uuid.UUID) -> set[str]:
+    """The staged village codes that are live villages of the reference."""
     rows = await session.scalars(
         select(Region.code).where(
-            Region.code.in_(wanted), Region.level == "village", Region.valid_to.is_(None)
+            Region.code.in_(_staged(ImportStageRow.village_code, stage_id)),
+            Region.level == "village",
+            Region.valid_to.is_(None),
         )
     )
     return set(rows)
 
 
-async def kampung_kbs_by_code(
-    session: AsyncSession, codes: Iterable[str], principal: Principal
+async def staged_kampung_kbs(
+    session: AsyncSession, stage_id: uuid.UUID, principal: Principal
 ) -> dict[str, uuid.UUID]:
-    """Ids of the live Kampung KBs with these codes that lie in the caller's region (others are not found)."""
-    wanted = sorted(set(codes))
-    if not wanted:
-        return {}
+    """Ids of the live Kampung KBs with the staged codes that lie in the caller's region (others are not found)."""
     rows = await session.execute(
         select(KampungKb.code, KampungKb.id).where(
-            KampungKb.code.in_(wanted),
+            KampungKb.code.in_(_staged(ImportStageRow.kampung_kb_code, stage_id)),
             KampungKb.deleted_at.is_(None),
             region_clause(KampungKb.village_code, principal),
         )
@@ -51,26 +72,24 @@ async def kampung_kbs_by_code(
     return {code: kkb_id for code, kkb_id in rows}
 
 
-async def families_by_kk_index(session: AsyncSession, indexes: Iterable[bytes]) -> dict[bytes, Family]:
-    wanted = list(set(indexes))
-    if not wanted:
-        return {}
+async def staged_families(session: AsyncSession, stage_id: uuid.UUID) -> dict[bytes, Family]:
+    """Live families holding a staged KK number (by blind index): what a re-import finds."""
     rows = await session.scalars(
-        select(Family).where(Family.kk_index.in_(wanted), Family.deleted_at.is_(None))
+        select(Family).where(
+            Family.kk_index.in_(_staged(ImportStageRow.kk_index, stage_id)), Family.deleted_at.is_(None)
+        )
     )
     return {f.kk_index: f for f in rows if f.kk_index is not None}
 
 
-async def persons_by_nik_index(
-    session: AsyncSession, indexes: Iterable[bytes]
+async def staged_nik_holders(
+    session: AsyncSession, stage_id: uuid.UUID
 ) -> dict[bytes, tuple[Person, Family]]:
-    wanted = list(set(indexes))
-    if not wanted:
-        return {}
+    """Live persons holding a staged NIK (by blind index), with their family: duplicates or re-imports."""
     rows = await session.execute(
         select(Person, Family)
         .join(Family, Family.id == Person.family_id)
-        .where(Person.nik_index.in_(wanted), Person.deleted_at.is_(None))
+        .where(Person.nik_index.in_(_staged(ImportStageRow.nik_index, stage_id)), Person.deleted_at.is_(None))
     )
     return {p.nik_index: (p, f) for p, f in rows if p.nik_index is not None}
 
@@ -89,6 +108,32 @@ async def members_of(session: AsyncSession, family_ids: Iterable[uuid.UUID]) -> 
         if p.family_id is not None:
             out[p.family_id].append(p)
     return out
+
+
+async def current_kb_statuses(
+    session: AsyncSession, person_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, KbStatus]:
+    if not person_ids:
+        return {}
+    rows = await session.scalars(
+        select(KbStatus).where(KbStatus.person_id.in_(set(person_ids)), KbStatus.current.is_(True))
+    )
+    return {r.person_id: r for r in rows}
+
+
+async def ongoing_pregnancies(
+    session: AsyncSession, person_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Pregnancy]:
+    if not person_ids:
+        return {}
+    rows = await session.scalars(
+        select(Pregnancy).where(
+            Pregnancy.person_id.in_(set(person_ids)),
+            Pregnancy.status == "ongoing",
+            Pregnancy.deleted_at.is_(None),
+        )
+    )
+    return {r.person_id: r for r in rows}
 
 
 async def active_measurements(
@@ -111,6 +156,27 @@ async def insert_rows(
     """executemany in slices: one statement shape, rows streamed by the driver without per-row round trips."""
     for start in range(0, len(rows), size):
         await session.execute(insert(table), rows[start : start + size])
+
+
+async def copy_records(
+    session: AsyncSession, table: str, columns: Sequence[str], records: Sequence[Sequence[Any]]
+) -> None:
+    """COPY records into a table inside the session's transaction: the bulk path, no statement per row.
+
+    A uniqueness or other integrity violation surfaces as SQLAlchemy's IntegrityError, like an INSERT's, so the
+    callers' fallbacks (one savepoint per family) stay the same.
+    """
+    if not records:
+        return
+    connection = await session.connection()
+    driver = (await connection.get_raw_connection()).driver_connection
+    if driver is None or not driver.is_in_transaction():
+        # COPY on a connection whose transaction SQLAlchemy has not begun yet would commit on its own.
+        raise RuntimeError("COPY needs the session's transaction to be open")
+    try:
+        await driver.copy_records_to_table(table, columns=list(columns), records=records)
+    except asyncpg.IntegrityConstraintViolationError as exc:
+        raise IntegrityError(f"COPY {table}", None, exc) from exc
 
 
 # ------------------------------------------------------------------------------------------------ jobs

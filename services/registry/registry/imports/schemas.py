@@ -27,6 +27,9 @@ class ImportSummary(ApiOutput):
     families: Counts
     persons: Counts
     measurements: Counts
+    # Absent from the summaries of imports made before these columns existed.
+    kb_statuses: Counts = Field(default_factory=Counts)
+    pregnancies: Counts = Field(default_factory=Counts)
     issues: IssueCounts
 
 

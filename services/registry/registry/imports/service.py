@@ -1,11 +1,13 @@
-"""Bulk import use cases: plan a chunk of families against the database, then write it in batches.
+"""Bulk import use cases: plan a chunk of families against the database, then write it in bulk.
 
-A chunk is a list of whole families. Planning checks every rule per row (the same rule codes as the API) and
-looks the natural keys up in a few batched queries (KK blind index, NIK blind index, members of the families
-found, measurements on the same dates). A family with any bad row is rejected whole. Accepted *new* families
-are written with multi-row INSERTs (families, KK history, persons, memberships, measurements, stunting cases,
-outbox rows), sealing and indexing the numbers in a Python loop; families that already exist go through the
-ORM one by one, reusing the registry's service functions, since re-imports mostly find nothing to change.
+A chunk is a list of whole families. Planning checks every rule per row (the same rule codes as the API), then
+COPYs the chunk's natural keys (KK and NIK blind indexes, village and Kampung KB codes) into a staging table and
+finds villages, Kampung KBs, families and NIK holders with joins; members, measurements, KB statuses and
+pregnancies of the families found follow in a few batched queries. A family with any bad row is rejected whole.
+Accepted *new* families become plain records (no ORM objects), their numbers sealed and indexed per batch, and
+are written with one COPY per table (families, KK history, persons, memberships, KB statuses, pregnancies,
+measurements, stunting cases, outbox rows); families that already exist go through the ORM one by one, reusing
+the registry's service functions, and only when something changed, since re-imports mostly find nothing.
 Both paths emit the same events the API emits, through the outbox, in the same transaction as the data.
 """
 
@@ -14,7 +16,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any, cast
 
 import numpy as np
@@ -26,11 +28,13 @@ from registry.anthropometry.domain import age_in_days, score
 from registry.common import IMPORT, today
 from registry.families import domain as fam_domain
 from registry.families.models import Family, FamilyKkHistory, FamilyMembership, Person
-from registry.families.service import emit, family_facts, person_facts, refresh_krs
+from registry.families.service import emit, family_facts, person_facts, person_pus, refresh_krs
 from registry.growth import domain as growth_domain
 from registry.growth.models import Measurement, StuntingCase
 from registry.growth.schemas import MeasurementValues
 from registry.growth.service import _apply_case_rules, _build, _case_facts, _measured_event
+from registry.health import domain as health_domain
+from registry.health.models import KbStatus, Pregnancy
 from registry.identity.domain import mask_nik
 from registry.imports import domain
 from registry.imports import repository as repo
@@ -39,18 +43,20 @@ from registry.imports.models import ImportIssue, ImportJob
 from registry.models import outbox
 from registry.pii import PiiVault
 from shared.auth import Principal
-from shared.db import new_id, utcnow
+from shared.db import new_id, new_ids, utcnow
 from shared.errors import NotFound
 from shared.events import EventData
-from shared.events.envelope import build_envelope
 from shared.events.registry import (
     BadutaStuntingDetected,
     FamilyRegistered,
     FamilyUpdated,
+    KbStatusChanged,
     PersonRegistered,
     PersonUpdated,
+    PregnancyRegistered,
     StuntingRiskChanged,
 )
+from shared.outbox import OUTBOX_RECORD_COLUMNS, outbox_records
 from shared.regions import is_within
 from shared.web.pagination import PageParams
 
@@ -83,6 +89,9 @@ class PersonPlan:
     existing: Person | None = None
     changes: dict[str, Any] = field(default_factory=dict)
     measurement: str | None = None  # "create" / "unchanged" / None
+    kb: str | None = None  # "create" / "unchanged" / None
+    kb_previous: KbStatus | None = None
+    pregnancy: str | None = None  # "create" / "unchanged" / None
 
 
 @dataclass
@@ -195,6 +204,28 @@ class _Planner:
                         )
                     )
                 no_nik_keys.add(key)
+            if d.kb_since is not None:
+                issues += _health_issues(
+                    health_domain.kb_status_errors(
+                        method=d.kb_method,
+                        reason_non_use=d.kb_reason_non_use,
+                        since=d.kb_since,
+                        today=self.now,
+                        sex=d.sex,
+                    ),
+                    n,
+                )
+            if d.pregnancy_lmp is not None:
+                issues += _health_issues(
+                    health_domain.pregnancy_errors(
+                        lmp=d.pregnancy_lmp,
+                        expected=None,
+                        today=self.now,
+                        sex=d.sex,
+                        age=fam_domain.age_years(d.birth_date, self.now),
+                    ),
+                    n,
+                )
             if d.has_measurement and d.measured_on is not None:
                 issues += _strip_prefix(
                     growth_domain.measurement_errors(
@@ -224,16 +255,21 @@ class _Planner:
                 rejected[g.key] = issues
             else:
                 plans.append(p)
-        villages = await repo.live_villages(self.session, (p.first.village_code for p in plans))
-        kampung_kbs = await repo.kampung_kbs_by_code(
+        stage_id = new_id()
+        await repo.stage(
             self.session,
-            (p.first.kampung_kb_code for p in plans if p.first.kampung_kb_code is not None),
-            self.principal,
+            stage_id,
+            (
+                (pp.row_no, p.kk_index, pp.nik_index, p.first.village_code, p.first.kampung_kb_code)
+                for p in plans
+                for pp in p.persons
+            ),
         )
-        families = await repo.families_by_kk_index(self.session, (p.kk_index for p in plans))
-        holders = await repo.persons_by_nik_index(
-            self.session, (pp.nik_index for p in plans for pp in p.persons if pp.nik_index is not None)
-        )
+        villages = await repo.staged_live_villages(self.session, stage_id)
+        kampung_kbs = await repo.staged_kampung_kbs(self.session, stage_id, self.principal)
+        families = await repo.staged_families(self.session, stage_id)
+        holders = await repo.staged_nik_holders(self.session, stage_id)
+        await repo.unstage(self.session, stage_id)
         members = await repo.members_of(self.session, (f.id for f in families.values()))
         accepted: list[FamilyPlan] = []
         for p in plans:
@@ -243,6 +279,7 @@ class _Planner:
             else:
                 accepted.append(p)
         await self._measurements(accepted)
+        await self._health(accepted)
         final: list[FamilyPlan] = []
         for p in accepted:
             issues = [
@@ -254,6 +291,15 @@ class _Planner:
                 )
                 for pp in p.persons
                 if pp.measurement == "differs"
+            ] + [
+                Issue(
+                    pp.row_no,
+                    "pregnancy_lmp",
+                    "pregnancy.ongoing_exists",
+                    "the woman has an ongoing pregnancy with another HPHT; end or correct it through the API",
+                )
+                for pp in p.persons
+                if pp.pregnancy == "differs"
             ]
             if issues:
                 rejected[p.group.key] = issues
@@ -377,6 +423,51 @@ class _Planner:
                 else:
                     pp.measurement = "differs"
 
+    async def _health(self, plans: list[FamilyPlan]) -> None:
+        """KB status and pregnancy of each row against the person's current ones (a re-import changes nothing)."""
+        known = [
+            pp.existing.id
+            for p in plans
+            for pp in p.persons
+            if pp.existing is not None and (pp.row.has_kb_status or pp.row.pregnancy_lmp is not None)
+        ]
+        statuses = await repo.current_kb_statuses(self.session, known)
+        pregnancies = await repo.ongoing_pregnancies(self.session, known)
+        for p in plans:
+            for pp in p.persons:
+                person_id = pp.existing.id if pp.existing is not None else None
+                if pp.row.has_kb_status:
+                    current = statuses.get(person_id) if person_id is not None else None
+                    same = (
+                        current is not None
+                        and (current.method, current.since, current.reason_non_use, current.service_source)
+                        == pp.row.kb_status()
+                    )
+                    pp.kb, pp.kb_previous = ("unchanged", None) if same else ("create", current)
+                if pp.row.pregnancy_lmp is not None:
+                    ongoing = pregnancies.get(person_id) if person_id is not None else None
+                    if ongoing is None:
+                        pp.pregnancy = "create"
+                    else:
+                        pp.pregnancy = "unchanged" if ongoing.lmp == pp.row.pregnancy_lmp else "differs"
+
+
+# The API's health rules name its body fields; an import row names its columns.
+_HEALTH_FIELDS = {
+    "body.method": "kb_method",
+    "body.since": "kb_since",
+    "body.reason_non_use": "kb_reason_non_use",
+    "body.lmp": "pregnancy_lmp",
+    "body.person_id": "pregnancy_lmp",
+}
+
+
+def _health_issues(errors: list[dict[str, Any]], row_no: int) -> list[Issue]:
+    return [
+        Issue(row_no, _HEALTH_FIELDS.get(str(e["field"]), str(e["field"])), str(e["rule"]), str(e["message"]))
+        for e in errors
+    ]
+
 
 def _norm(value: Any) -> Any:
     return None if value in ([], "") else value
@@ -385,87 +476,152 @@ def _norm(value: Any) -> Any:
 # ------------------------------------------------------------------------------------------ writing
 
 
+@dataclass(slots=True)
+class _NewFamily:
+    """A new family's facts under `Family`'s attribute names (what the event builders read), without the ORM."""
+
+    id: uuid.UUID
+    village_code: str
+    rw: str | None
+    rt: str | None
+    kampung_kb_id: uuid.UUID | None
+    welfare_decile: int | None
+    drinking_water_source: str | None
+    latrine_type: str | None
+    krs: bool = False
+
+
+@dataclass(slots=True)
+class _NewPerson:
+    """A new person's facts under `Person`'s attribute names (what the event builders read), without the ORM."""
+
+    id: uuid.UUID
+    sex: str
+    birth_date: date
+    relation: str
+    marital_status: str
+    nik_index: bytes | None
+    died_on: date | None = None
+    moved_out_on: date | None = None
+    deleted_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class _NewMeasurement:
+    """A new measurement under `Measurement`'s attribute names (what the event builders read), without the ORM."""
+
+    id: uuid.UUID
+    person_id: uuid.UUID
+    family_id: uuid.UUID
+    measured_on: date
+    age_days: int
+    weight_kg: float | None
+    lenhei_cm: float | None
+    position: str | None
+    oedema: bool
+    haz: float | None
+    waz: float | None
+    whz: float | None
+    haz_flag: bool
+    waz_flag: bool
+    whz_flag: bool
+    standing_under_9_months: bool
+    haz_class: str | None
+    waz_class: str | None
+    whz_class: str | None
+    rule_version: str
+    status: str
+    recorded_by: str
+    corrects_measurement_id: uuid.UUID | None = None
+
+
+@dataclass(slots=True)
+class _NewCase:
+    """A new stunting case under `StuntingCase`'s attribute names, without the ORM."""
+
+    id: uuid.UUID
+    person_id: uuid.UUID
+    family_id: uuid.UUID
+    measurement_id: uuid.UUID
+    measured_on: date
+    haz: float
+    age_days: int
+    severity: str
+    status: str
+    rule_version: str
+
+
+class _Ids:
+    """Fresh ids drawn in blocks (one read of the system's randomness per block rather than per row)."""
+
+    def __init__(self) -> None:
+        self._pool: list[uuid.UUID] = []
+
+    def __call__(self) -> uuid.UUID:
+        if not self._pool:
+            self._pool = new_ids(4096)
+        return self._pool.pop()
+
+
 class _Batch:
-    """Rows and events of new families, written with one multi-row INSERT per table."""
+    """Rows and events of new families as plain records, written with one COPY per table.
+
+    Numbers are sealed and indexed for the whole batch at once, events become outbox records in one pass; the
+    ORM is only used for the few measurements and cases, whose event builders the API shares.
+    """
 
     def __init__(self, vault: PiiVault, principal: Principal, correlation_id: str | None) -> None:
         self.vault, self.principal, self.correlation_id = vault, principal, correlation_id
-        self.families: list[dict[str, Any]] = []
-        self.history: list[dict[str, Any]] = []
-        self.persons: list[dict[str, Any]] = []
-        self.memberships: list[dict[str, Any]] = []
-        self.measurements: list[dict[str, Any]] = []
-        self.cases: list[dict[str, Any]] = []
-        self.events: list[dict[str, Any]] = []
+        self.families: list[list[Any]] = []
+        self.history: list[list[Any]] = []
+        self.persons: list[list[Any]] = []
+        self.memberships: list[tuple[Any, ...]] = []
+        self.measurements: list[tuple[Any, ...]] = []
+        self.cases: list[tuple[Any, ...]] = []
+        self.kb_statuses: list[tuple[Any, ...]] = []
+        self.pregnancies: list[tuple[Any, ...]] = []
+        self.events: list[tuple[EventData, uuid.UUID]] = []
+        # What to seal once the batch is complete: (number, owning row id) and where the blob goes.
+        self.kk_seals: list[tuple[str, uuid.UUID]] = []
+        self.nik_seals: list[tuple[str, uuid.UUID]] = []
+        self.nik_rows: list[list[Any]] = []
         self.person_ids: dict[int, uuid.UUID] = {}
-        self.pending: list[tuple[PersonPlan, Person, Family]] = []
+        self.pending: list[tuple[PersonPlan, _NewPerson, _NewFamily]] = []
         self.now = today()
+        self.at = utcnow()
+        self.new_id = _Ids()
 
     def event(self, data: EventData, family_id: uuid.UUID) -> None:
-        # Same envelope and row as shared.outbox.publish, built here so that thousands go in one INSERT.
-        envelope = build_envelope(data, key=str(family_id), correlation_id=self.correlation_id)
-        self.events.append(
-            {
-                "event_id": uuid.UUID(envelope.id),
-                "topic": data.topic(),
-                "partition_key": envelope.partitionkey,
-                "event_type": envelope.type,
-                "envelope": envelope.model_dump(mode="json", exclude_none=True),
-            }
-        )
+        self.events.append((data, family_id))
 
     def add(self, p: FamilyPlan) -> None:
-        vault, d = self.vault, p.first
-        family = Family(
-            id=new_id(),
-            village_code=d.village_code,
-            rw=d.rw,
-            rt=d.rt,
-            street=d.street,
-            welfare_decile=d.welfare_decile,
-            drinking_water_source=d.drinking_water_source,
-            latrine_type=d.latrine_type,
-            kampung_kb_id=p.kampung_kb_id,
-        )
-        sealed = vault.seal("kk", p.kk, family.id)
-        family.kk_key_id, family.kk_ciphertext, family.kk_index = sealed.key_id, sealed.blob, p.kk_index
-        family.kk_masked = mask_nik(p.kk)
-        history_id = new_id()
-        hs = vault.seal("kk", p.kk, history_id)
-        self.history.append(
-            {
-                "id": history_id,
-                "family_id": family.id,
-                "kk_key_id": hs.key_id,
-                "kk_ciphertext": hs.blob,
-                "kk_index": p.kk_index,
-                "kk_masked": family.kk_masked,
-                "valid_from": utcnow(),
-                "reason": "imported",
-            }
-        )
-        persons: list[tuple[PersonPlan, Person]] = []
+        d = p.first
+        family = _NewFamily(
+            self.new_id(), d.village_code, d.rw, d.rt, p.kampung_kb_id, d.welfare_decile, d.drinking_water_source,
+            d.latrine_type,
+        )  # fmt: skip
+        kk_masked = mask_nik(p.kk)
+        history_id = self.new_id()
+        self.kk_seals += [(p.kk, family.id), (p.kk, history_id)]
+        self.history.append([history_id, family.id, None, None, p.kk_index, kk_masked, self.at, "imported"])
+        persons: list[tuple[PersonPlan, _NewPerson]] = []
+        head_id: uuid.UUID | None = None
         for pp in p.persons:
             r = pp.row
-            person = Person(
-                id=new_id(),
-                family_id=family.id,
-                name=r.name,
-                sex=r.sex,
-                birth_date=r.birth_date,
-                relation=r.relation,
-                marital_status=r.marital_status,
-                education=r.education,
-                occupation=r.occupation,
-                legal_basis=r.legal_basis,
-                nik_conflicts=pp.conflicts or None,
+            person = _NewPerson(
+                self.new_id(), r.sex, r.birth_date, r.relation, r.marital_status, pp.nik_index
             )
+            record: list[Any] = [
+                person.id, family.id, None, None, None, None, r.name, r.sex, r.birth_date, r.relation,
+                r.marital_status, r.education, r.occupation, r.legal_basis, pp.conflicts or None,
+            ]  # fmt: skip
             if pp.nik is not None and pp.nik_index is not None:
-                s = vault.seal("nik", pp.nik, person.id)
-                person.nik_key_id, person.nik_ciphertext = s.key_id, s.blob
-                person.nik_index, person.nik_masked = pp.nik_index, mask_nik(pp.nik)
+                record[4], record[5] = pp.nik_index, mask_nik(pp.nik)
+                self.nik_seals.append((pp.nik, person.id))
+                self.nik_rows.append(record)
             if r.relation == "kepala_keluarga":
-                family.head_person_id = person.id
+                head_id = person.id
+            self.persons.append(record)
             persons.append((pp, person))
             self.person_ids[pp.row_no] = person.id
         krs = fam_domain.evaluate_krs(
@@ -476,25 +632,23 @@ class _Batch:
                     fam_domain.MemberFacts(x.sex, x.birth_date, x.relation, x.marital_status)
                     for _, x in persons
                 ],
+                pregnant=any(pp.pregnancy == "create" for pp, _ in persons),
             ),
             self.now,
         )
-        family.krs, family.krs_reasons, family.krs_target = krs.at_risk, krs.reasons, krs.target
-        family.rule_version = krs.rule_version
-        self.families.append(_columns(family, _FAMILY_COLS))
-        self.event(FamilyRegistered(**family_facts(family)), family.id)
+        family.krs = krs.at_risk
+        self.families.append(
+            [
+                family.id, None, None, p.kk_index, kk_masked, family.village_code, family.rw, family.rt,
+                d.street, family.kampung_kb_id, family.welfare_decile, family.drinking_water_source,
+                family.latrine_type, head_id, krs.at_risk, krs.reasons, krs.target, krs.rule_version,
+            ]
+        )  # fmt: skip
+        as_family = cast(Family, family)
+        self.event(FamilyRegistered(**family_facts(as_family)), family.id)
         for _, person in persons:
-            self.persons.append(_columns(person, _PERSON_COLS))
-            self.memberships.append(
-                {
-                    "id": new_id(),
-                    "person_id": person.id,
-                    "family_id": family.id,
-                    "relation": person.relation,
-                    "started_on": self.now,
-                }
-            )
-            self.event(PersonRegistered(**person_facts(person, family)), family.id)
+            self.memberships.append((self.new_id(), person.id, family.id, person.relation, self.now))
+            self.event(PersonRegistered(**person_facts(cast(Person, person), as_family)), family.id)
         if krs.at_risk:
             self.event(
                 StuntingRiskChanged(
@@ -509,8 +663,57 @@ class _Batch:
                 family.id,
             )
         for pp, person in persons:
+            if pp.kb == "create":
+                self._kb_status(pp.row, cast(Person, person), as_family)
+            if pp.pregnancy == "create":
+                self._pregnancy(pp.row, cast(Person, person), as_family)
             if pp.measurement == "create":
                 self.pending.append((pp, person, family))
+
+    def _kb_status(self, r: ImportRow, person: Person, family: Family) -> None:
+        method, since, reason, source = r.kb_status()
+        assert since is not None
+        mkjp = health_domain.is_mkjp(method)
+        self.kb_statuses.append(
+            (self.new_id(), person.id, family.id, method, method is not None, mkjp, since, reason, source, True,
+             self.principal.sub, rules.RULES_VERSION)
+        )  # fmt: skip
+        self.event(
+            KbStatusChanged(
+                person_id=person.id, family_id=family.id, village_code=family.village_code, method=method,
+                is_user=method is not None, mkjp=mkjp, since=since, reason_non_use=reason, service_source=source,
+                previous_method=None, previous_mkjp=False, pus=person_pus(person),
+            ),
+            family.id,
+        )  # fmt: skip
+
+    def _pregnancy(self, r: ImportRow, person: Person, family: Family) -> None:
+        lmp = cast(date, r.pregnancy_lmp)
+        pregnancy_id, expected = self.new_id(), health_domain.expected_delivery(lmp)
+        kek, anaemia = health_domain.kek(None), health_domain.pregnancy_anaemia(None)
+        self.pregnancies.append(
+            (pregnancy_id, person.id, family.id, lmp, expected, kek, anaemia, "ongoing", rules.RULES_VERSION)
+        )
+        self.event(
+            PregnancyRegistered(
+                pregnancy_id=pregnancy_id, person_id=person.id, family_id=family.id,
+                village_code=family.village_code, rw=family.rw, lmp=lmp, expected_delivery=expected, kek=kek,
+                anaemia=anaemia, mother_age_years=fam_domain.age_years(person.birth_date, self.now),
+                welfare_decile=family.welfare_decile, krs=family.krs, rule_version=rules.RULES_VERSION,
+            ),
+            family.id,
+        )  # fmt: skip
+
+    def _seal(self) -> None:
+        """Encrypt every number of the batch with one cipher object (each bound to its row, as `seal` does)."""
+        kid = self.vault.current_kid
+        kk_blobs = self.vault.seal_many("kk", self.kk_seals)
+        for i, (fam, hist) in enumerate(zip(self.families, self.history, strict=True)):
+            fam[1], fam[2] = kid, kk_blobs[2 * i]
+            hist[2], hist[3] = kid, kk_blobs[2 * i + 1]
+        for record, blob in zip(self.nik_rows, self.vault.seal_many("nik", self.nik_seals), strict=True):
+            record[2], record[3] = kid, blob
+        self.kk_seals, self.nik_seals, self.nik_rows = [], [], []
 
     def _score_pending(self) -> None:
         """Z-scores of every new measurement of the chunk in one vectorised call (same rules as the API)."""
@@ -534,11 +737,11 @@ class _Batch:
             def opt(x: Any) -> float | None:
                 return None if np.isnan(x) else float(x)
 
-            m = Measurement(
-                id=new_id(),
+            m = _NewMeasurement(
+                id=self.new_id(),
                 person_id=person.id,
                 family_id=family.id,
-                measured_on=r.measured_on,
+                measured_on=cast(date, r.measured_on),
                 age_days=ages[i],
                 weight_kg=r.weight_kg,
                 lenhei_cm=r.lenhei_cm,
@@ -558,7 +761,7 @@ class _Batch:
                 status="active",
                 recorded_by=self.principal.sub,
             )
-            self._measured(m, person, family)
+            self._measured(cast(Measurement, m), cast(Person, person), cast(Family, family))
         self.pending = []
 
     def _measured(self, m: Measurement, person: Person, family: Family) -> None:
@@ -566,8 +769,8 @@ class _Batch:
         self.event(_measured_event(m, person, family), family.id)
         severity = growth_domain.stunting_severity(m.haz, m.haz_flag, m.age_days)
         if severity is not None and m.haz is not None:
-            case = StuntingCase(
-                id=new_id(),
+            new_case = _NewCase(
+                id=self.new_id(),
                 person_id=person.id,
                 family_id=family.id,
                 measurement_id=m.id,
@@ -578,6 +781,7 @@ class _Batch:
                 status="open",
                 rule_version=rules.RULES_VERSION,
             )
+            case = cast(StuntingCase, new_case)
             self.cases.append(_columns(case, _CASE_COLS))
             self.event(
                 BadutaStuntingDetected(
@@ -593,13 +797,21 @@ class _Batch:
 
     async def write(self, session: AsyncSession) -> None:
         self._score_pending()
-        await repo.insert_rows(session, Family.__table__, self.families)
-        await repo.insert_rows(session, FamilyKkHistory.__table__, self.history)
-        await repo.insert_rows(session, Person.__table__, self.persons)
-        await repo.insert_rows(session, FamilyMembership.__table__, self.memberships)
-        await repo.insert_rows(session, Measurement.__table__, self.measurements)
-        await repo.insert_rows(session, StuntingCase.__table__, self.cases)
-        await repo.insert_rows(session, outbox, self.events)
+        self._seal()
+        await repo.copy_records(session, Family.__tablename__, _FAMILY_COLS, self.families)
+        await repo.copy_records(session, FamilyKkHistory.__tablename__, _HISTORY_COLS, self.history)
+        await repo.copy_records(session, Person.__tablename__, _PERSON_COLS, self.persons)
+        await repo.copy_records(session, FamilyMembership.__tablename__, _MEMBERSHIP_COLS, self.memberships)
+        await repo.copy_records(session, KbStatus.__tablename__, _KB_STATUS_COLS, self.kb_statuses)
+        await repo.copy_records(session, Pregnancy.__tablename__, _PREGNANCY_COLS, self.pregnancies)
+        await repo.copy_records(session, Measurement.__tablename__, _MEASUREMENT_COLS, self.measurements)
+        await repo.copy_records(session, StuntingCase.__tablename__, _CASE_COLS, self.cases)
+        await repo.copy_records(
+            session,
+            outbox.name,
+            OUTBOX_RECORD_COLUMNS,
+            outbox_records(self.events, correlation_id=self.correlation_id),
+        )
 
 
 _FAMILY_COLS = (
@@ -622,8 +834,28 @@ _CASE_COLS = (
 )  # fmt: skip
 
 
-def _columns(obj: Any, cols: Sequence[str]) -> dict[str, Any]:
-    return {c: getattr(obj, c) for c in cols}
+_HISTORY_COLS = (
+    "id",
+    "family_id",
+    "kk_key_id",
+    "kk_ciphertext",
+    "kk_index",
+    "kk_masked",
+    "valid_from",
+    "reason",
+)
+_MEMBERSHIP_COLS = ("id", "person_id", "family_id", "relation", "started_on")
+_KB_STATUS_COLS = (
+    "id", "person_id", "family_id", "method", "is_user", "mkjp", "since", "reason_non_use", "service_source",
+    "current", "recorded_by", "rule_version",
+)  # fmt: skip
+_PREGNANCY_COLS = (
+    "id", "person_id", "family_id", "lmp", "expected_delivery", "kek", "anaemia", "status", "rule_version",
+)  # fmt: skip
+
+
+def _columns(obj: Any, cols: Sequence[str]) -> tuple[Any, ...]:
+    return tuple(getattr(obj, c) for c in cols)
 
 
 def _values(r: ImportRow) -> MeasurementValues:
@@ -673,8 +905,22 @@ async def _apply_existing(
             await emit(session, PersonUpdated(**person_facts(person, family)), family.id)
             changed = True
         ids[pp.row_no] = person.id
+        if pp.kb == "create":
+            await _record_kb_status(session, principal, pp, person, family)
+            changed = True
+    pregnancies: list[tuple[Pregnancy, Person]] = []
+    for pp in p.persons:
+        if pp.pregnancy == "create":
+            person = await repo.person_by_id(session, ids[pp.row_no])
+            pregnancies.append((_new_pregnancy(pp.row, person, family), person))
+    if pregnancies:
+        session.add_all([row for row, _ in pregnancies])
+        await session.flush()
+        changed = True
     if changed:
         await refresh_krs(session, family)
+    for row, person in pregnancies:
+        await emit(session, _pregnancy_event(row, person, family), family.id)
     for pp in p.persons:
         if pp.measurement == "create":
             person = await repo.person_by_id(session, ids[pp.row_no])
@@ -684,6 +930,61 @@ async def _apply_existing(
             await emit(session, _measured_event(m, person, family), family.id)
             await _apply_case_rules(session, m, person, family)
     return ids
+
+
+async def _record_kb_status(
+    session: AsyncSession, principal: Principal, pp: PersonPlan, person: Person, family: Family
+) -> None:
+    """A new KB status of an existing family's member: the previous one closes (as the KB-status API does)."""
+    method, since, reason, source = pp.row.kb_status()
+    assert since is not None
+    previous = pp.kb_previous
+    if previous is not None:
+        previous.current = False
+        await session.flush()
+    row = KbStatus(
+        person_id=person.id, family_id=family.id, method=method, is_user=method is not None,
+        mkjp=health_domain.is_mkjp(method), since=since, reason_non_use=reason, service_source=source,
+        current=True, recorded_by=principal.sub, rule_version=rules.RULES_VERSION,
+    )  # fmt: skip
+    session.add(row)
+    await session.flush()
+    await emit(
+        session,
+        KbStatusChanged(
+            person_id=person.id, family_id=family.id, village_code=family.village_code, method=method,
+            is_user=row.is_user, mkjp=row.mkjp, since=since, reason_non_use=reason, service_source=source,
+            previous_method=previous.method if previous else None,
+            previous_mkjp=previous.mkjp if previous else False, pus=person_pus(person),
+        ),
+        family.id,
+    )  # fmt: skip
+
+
+def _new_pregnancy(r: ImportRow, person: Person, family: Family) -> Pregnancy:
+    lmp = cast(date, r.pregnancy_lmp)
+    return Pregnancy(
+        id=new_id(), person_id=person.id, family_id=family.id, lmp=lmp,
+        expected_delivery=health_domain.expected_delivery(lmp), kek=health_domain.kek(None),
+        anaemia=health_domain.pregnancy_anaemia(None), status="ongoing", rule_version=rules.RULES_VERSION,
+    )  # fmt: skip
+
+
+def _pregnancy_event(row: Pregnancy, person: Person, family: Family) -> PregnancyRegistered:
+    return PregnancyRegistered(
+        pregnancy_id=row.id, person_id=person.id, family_id=family.id, village_code=family.village_code,
+        rw=family.rw, lmp=row.lmp, expected_delivery=row.expected_delivery, kek=row.kek, anaemia=row.anaemia,
+        mother_age_years=fam_domain.age_years(person.birth_date, today()), welfare_decile=family.welfare_decile,
+        krs=family.krs, rule_version=rules.RULES_VERSION,
+    )  # fmt: skip
+
+
+def _has_work(p: FamilyPlan) -> bool:
+    """Whether an existing family has anything to write (a re-import mostly finds nothing: no savepoint then)."""
+    return bool(p.changes) or any(
+        pp.existing is None or pp.changes or "create" in (pp.measurement, pp.kb, pp.pregnancy)
+        for pp in p.persons
+    )
 
 
 def _new_person(vault: PiiVault, pp: PersonPlan, family: Family) -> Person:
@@ -719,10 +1020,13 @@ def _count(summary: dict[str, dict[str, int]], p: FamilyPlan) -> None:
         outcome = "created" if pp.existing is None else ("updated" if pp.changes else "unchanged")
         summary["persons"][outcome] += 1
         summary["rows"][outcome] += 1
-        if pp.measurement == "create":
-            summary["measurements"]["created"] += 1
-        elif pp.measurement == "unchanged":
-            summary["measurements"]["unchanged"] += 1
+        for kind, decision in (
+            ("measurements", pp.measurement), ("kb_statuses", pp.kb), ("pregnancies", pp.pregnancy)
+        ):  # fmt: skip
+            if decision == "create":
+                summary[kind]["created"] += 1
+            elif decision == "unchanged":
+                summary[kind]["unchanged"] += 1
 
 
 def _reject(summary: dict[str, dict[str, int]], group: FamilyGroup, issues: list[Issue]) -> list[Issue]:
@@ -735,6 +1039,10 @@ def _reject(summary: dict[str, dict[str, int]], group: FamilyGroup, issues: list
         summary["persons"]["rejected"] += 1
         if r.data is not None and r.data.has_measurement:
             summary["measurements"]["rejected"] += 1
+        if r.data is not None and r.data.has_kb_status:
+            summary["kb_statuses"]["rejected"] += 1
+        if r.data is not None and r.data.pregnancy_lmp is not None:
+            summary["pregnancies"]["rejected"] += 1
         if r.row_no not in with_issue:
             out.append(
                 Issue(
@@ -761,7 +1069,7 @@ async def process_chunk(
 ) -> ChunkResult:
     """Plan and (in commit mode) write one chunk inside the caller's transaction.
 
-    `isolate` writes each new family in its own savepoint: the fallback when the batched INSERT of a chunk hit
+    `isolate` writes each new family in its own savepoint: the fallback when the bulk write of a chunk hit
     a uniqueness violation (a NIK or KK registered concurrently through the API), so only that family fails.
     """
     summary = domain.empty_summary()
@@ -806,7 +1114,7 @@ async def process_chunk(
             await batch.write(session)
             person_ids.update(batch.person_ids)
         for p in plans:
-            if p.existing is not None:
+            if p.existing is not None and _has_work(p):
                 async with session.begin_nested():
                     person_ids.update(await _apply_existing(session, vault, principal, p))
     for p in plans:
