@@ -51,4 +51,3 @@ def create_app() -> FastAPI:
         return {"id": str(family_id)}
 
     return app
-

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypedDict
 
-from sqlalchemy import Select, exists, insert, select
+from sqlalchemy import Row, Select, exists, false, insert, inspect, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.common import aware, feed_key, region_clause, region_filter, where_given
 from registry.families.models import AccessLog, Family, FamilyKkHistory, FamilyMembership, KampungKb, Person
 from registry.health.models import Pregnancy
-from registry.models import outbox
+from registry.models import Base, outbox
 from registry.regions.models import Region
 from shared.auth import Principal
 from shared.errors import NotFound
@@ -175,18 +177,6 @@ async def person_by_nik_index(session: AsyncSession, index: bytes) -> tuple[Pers
     return (row[0], row[1]) if row else None
 
 
-async def persons_by_nik_indexes(session: AsyncSession, indexes: list[bytes]) -> list[tuple[Person, Family]]:
-    """Live persons holding any of these NIKs, with their family."""
-    if not indexes:
-        return []
-    rows = await session.execute(
-        select(Person, Family)
-        .join(Family, Family.id == Person.family_id)
-        .where(Person.nik_index.in_(indexes), Person.deleted_at.is_(None))
-    )
-    return [(p, f) for p, f in rows]
-
-
 async def family_by_kk_index(session: AsyncSession, index: bytes) -> Family | None:
     return await session.scalar(select(Family).where(Family.kk_index == index, Family.deleted_at.is_(None)))
 
@@ -250,9 +240,136 @@ async def current_kk_history(session: AsyncSession, family_id: uuid.UUID) -> Fam
     )
 
 
-async def add_outbox_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """Several outbox rows in one INSERT."""
-    await session.execute(insert(outbox), rows)
+@dataclass(frozen=True)
+class NikHolder:
+    """A live person already holding a NIK, and where their family lives (to decide what the caller may see)."""
+
+    person_id: uuid.UUID
+    nik_index: bytes
+    village_code: str
+
+
+@dataclass(frozen=True)
+class RegistrationLookup:
+    """What registering a family needs to know from the database."""
+
+    village_exists: bool
+    kampung_kb_found: bool
+    kk_taken: bool
+    nik_holders: list[NikHolder]
+
+
+async def registration_lookup(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    village_code: str,
+    kampung_kb_id: uuid.UUID | None,
+    kk_index: bytes | None,
+    nik_indexes: Sequence[bytes],
+) -> RegistrationLookup:
+    """The village, the Kampung KB (in the caller's region), the KK and the NIK holders, in one round trip.
+
+    KK and NIK uniqueness is global, whatever the caller's region; one row per NIK holder (or one row of flags).
+    """
+    village = exists().where(
+        Region.code == village_code, Region.level == "village", Region.valid_to.is_(None)
+    )
+    kampung_kb = (
+        exists().where(
+            KampungKb.id == kampung_kb_id,
+            KampungKb.deleted_at.is_(None),
+            region_clause(KampungKb.village_code, principal),
+        )
+        if kampung_kb_id is not None
+        else false()
+    )
+    kk = (
+        exists().where(Family.kk_index == kk_index, Family.deleted_at.is_(None))
+        if kk_index is not None
+        else false()
+    )
+    flags = select(village.label("village"), kampung_kb.label("kampung_kb"), kk.label("kk")).subquery()
+    if not nik_indexes:
+        row = (await session.execute(select(flags))).one()
+        return RegistrationLookup(row.village, row.kampung_kb, row.kk, [])
+    holders = (
+        select(Person.id, Person.nik_index, Family.village_code)
+        .join(Family, Family.id == Person.family_id)
+        .where(Person.nik_index.in_(nik_indexes), Person.deleted_at.is_(None))
+        .subquery()
+    )
+    rows = (
+        await session.execute(
+            select(flags, holders.c.id, holders.c.nik_index, holders.c.village_code).select_from(
+                flags.outerjoin(holders, true())
+            )
+        )
+    ).all()
+    first = rows[0]
+    return RegistrationLookup(
+        first.village,
+        first.kampung_kb,
+        first.kk,
+        [NikHolder(r.id, r.nik_index, r.village_code) for r in rows if r.id is not None],
+    )
+
+
+def _new_rows(objects: Sequence[Base]) -> list[dict[str, Any]]:
+    """Column values of new ORM objects for one multi-row INSERT; what is not set stays the database's default."""
+    states = [inspect(o) for o in objects]
+    columns = [a for a in states[0].mapper.column_attrs if any(a.key in s.dict for s in states)]
+    for attr in columns:
+        if any(attr.key not in s.dict for s in states) and attr.columns[0].server_default is not None:
+            raise ValueError(f"{attr.key} is set on some rows only and has a server default")
+    return [{a.key: s.dict.get(a.key) for a in columns} for s in states]
+
+
+async def insert_registration(
+    session: AsyncSession,
+    *,
+    family: Family,
+    kk_history: FamilyKkHistory | None,
+    persons: list[Person],
+    memberships: list[FamilyMembership],
+    outbox_rows: list[dict[str, Any]],
+) -> Sequence[Row[Any]]:
+    """Write a new family with everything it brings in one statement (one INSERT per table, chained as CTEs).
+
+    Foreign keys are checked at the end of the statement, so a member row may be written beside its family row.
+    Returns, per person in order, the values the database made: the person's and the family's timestamps and
+    versions.
+    """
+    new_family = (
+        insert(Family)
+        .values(_new_rows([family]))
+        .returning(Family.created_at, Family.updated_at, Family.version)
+        .cte("new_family")
+    )
+    new_persons = (
+        insert(Person)
+        .values(_new_rows(persons))
+        .returning(Person.id, Person.created_at, Person.updated_at, Person.version, Person.name_key)
+        .cte("new_person")
+    )
+    others = [
+        insert(FamilyMembership).values(_new_rows(memberships)).cte("new_membership"),
+        insert(outbox).values(outbox_rows).cte("new_outbox"),
+    ]
+    if kk_history is not None:
+        others.append(insert(FamilyKkHistory).values(_new_rows([kk_history])).cte("new_kk_history"))
+    stmt = (
+        select(
+            new_persons,
+            new_family.c.created_at.label("family_created_at"),
+            new_family.c.updated_at.label("family_updated_at"),
+            new_family.c.version.label("family_version"),
+        )
+        .select_from(new_persons.join(new_family, true()))
+        .add_cte(*others)
+    )
+    rows = {r.id: r for r in (await session.execute(stmt)).all()}
+    return [rows[p.id] for p in persons]
 
 
 async def access_log(
