@@ -22,7 +22,7 @@ def _counting_decode(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         calls.append(token)
         return real(token, *args, **kwargs)
 
-    monkeypatch.setattr(auth.jwt, "decode", decode)
+    monkeypatch.setattr(jwt, "decode", decode)
     return calls
 
 

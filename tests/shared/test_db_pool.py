@@ -64,7 +64,12 @@ async def test_a_recently_returned_connection_is_not_pinged(
     try:
         await _backend_pid(engine)
         pings: list[bool] = []
-        monkeypatch.setattr(engine.sync_engine.dialect, "do_ping", lambda c: pings.append(True) or True)
+
+        def ping(dbapi_connection: Any) -> bool:
+            pings.append(True)
+            return True
+
+        monkeypatch.setattr(engine.sync_engine.dialect, "do_ping", ping)
         await _backend_pid(engine)
         await _backend_pid(engine)
         assert pings == []
