@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -21,6 +22,10 @@ from shared.regions import is_within
 
 DEV_PRIVATE_KEY = "dev-jwt-private.pem"
 DEV_PUBLIC_KEY = "dev-jwt-public.pem"
+# A verified token is trusted again for this long (never past its expiry); it bounds how long a key removed
+# from the JWKS still admits its tokens, like PyJWKClient's own key cache (300 s).
+VERIFIED_TOKEN_SECONDS = 300.0
+VERIFIED_TOKENS_MAX = 4096
 
 
 @dataclass(frozen=True)
@@ -113,6 +118,9 @@ class TokenVerifier:
         )
         self._key_file = settings.jwt_public_key_file
         self._key: Any = None
+        # Token text -> (principal, exp claim, verified at): a caller sends the same token for its whole life,
+        # and the signature check was most of a request's authentication cost.
+        self._verified: dict[str, tuple[Principal, float, float]] = {}
 
     def _static_key(self) -> Any:
         if self._key is None:
@@ -127,6 +135,18 @@ class TokenVerifier:
 
     async def verify(self, token: str) -> Principal:
         """Decode and check a token; any failure is a 401."""
+        now = time.time()
+        known = self._verified.get(token)
+        # Expired the way PyJWT judges it (exp <= now - leeway): verified again, to fail as it always has.
+        if known is not None and known[1] > now - self.leeway and now - known[2] < VERIFIED_TOKEN_SECONDS:
+            return known[0]
+        principal, exp = await self._verify(token)
+        if len(self._verified) >= VERIFIED_TOKENS_MAX:
+            self._verified.clear()
+        self._verified[token] = (principal, exp, now)
+        return principal
+
+    async def _verify(self, token: str) -> tuple[Principal, float]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -164,7 +184,7 @@ class TokenVerifier:
         scopes = claims.get("scope") or claims.get("scp") or ""
         scope_set = frozenset(scopes.split() if isinstance(scopes, str) else scopes)
         region = claims.get("region") or None
-        return Principal(sub=str(claims["sub"]), scopes=scope_set, region=region)
+        return Principal(sub=str(claims["sub"]), scopes=scope_set, region=region), float(claims["exp"])
 
 
 _bearer = HTTPBearer(auto_error=False)

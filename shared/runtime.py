@@ -79,7 +79,7 @@ def create_consumer_engine(url: str) -> AsyncEngine:
     runner then applies the events one by one in fresh transactions with retries, and SQLAlchemy has
     already dropped the pool's connections of before the disconnect.
     """
-    return create_engine(url, pool_size=4, pool_pre_ping=False)
+    return create_engine(url, pool_size=4)
 
 
 async def serve_consumer(

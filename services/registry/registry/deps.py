@@ -13,7 +13,8 @@ from shared.errors import ValidationFailed
 from shared.web.etag import expected_version
 
 
-def get_vault(request: Request) -> PiiVault:
+async def get_vault(request: Request) -> PiiVault:
+    # async: FastAPI runs a plain `def` dependency in its thread pool, a thread hop on every request.
     vault: PiiVault = request.app.state.vault
     return vault
 
@@ -23,7 +24,7 @@ Reader = Annotated[Principal, require_scopes(READ)]
 Writer = Annotated[Principal, require_scopes(WRITE)]
 
 
-def purpose_of(
+async def purpose_of(
     principal: Reader,
     x_purpose: Annotated[
         str | None,

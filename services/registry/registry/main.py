@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from registry.config import Settings
 from registry.models import idempotency, load_all_models
 from registry.pii import PiiVault
+from shared.regions import load_regions
 from shared.web.app import create_service_app
 
 
@@ -30,6 +31,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     async def open_vault(app: FastAPI) -> None:
         app.state.vault = PiiVault.from_settings(settings)
+
+    async def load_region_reference(app: FastAPI) -> None:
+        # NIK/KK rules read the Kemendagri snapshot; loading it (~80k regions) here spares the first requests.
+        load_regions()
 
     async def start_import_worker(app: FastAPI) -> None:
         if not settings.import_worker_enabled:
@@ -77,7 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             imports_router,
         ],
         idempotency_table=idempotency,
-        on_startup=[open_vault, start_import_worker],
+        on_startup=[open_vault, load_region_reference, start_import_worker],
         on_shutdown=[stop_import_worker],
         # 10,000 scoring items are about 1.5 MB of JSON; 100,000 import rows about 15 MB of CSV.
         body_limit_overrides={

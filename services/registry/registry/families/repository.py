@@ -3,16 +3,33 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, TypedDict
 
-from sqlalchemy import Select, exists, insert, select
+from sqlalchemy import (
+    ARRAY,
+    LargeBinary,
+    Row,
+    Select,
+    Table,
+    Uuid,
+    any_,
+    bindparam,
+    exists,
+    insert,
+    inspect,
+    select,
+    true,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.common import aware, feed_key, region_clause, region_filter, where_given
 from registry.families.models import AccessLog, Family, FamilyKkHistory, FamilyMembership, KampungKb, Person
 from registry.health.models import Pregnancy
-from registry.models import outbox
+from registry.models import Base, outbox
 from registry.regions.models import Region
 from shared.auth import Principal
 from shared.errors import NotFound
@@ -175,18 +192,6 @@ async def person_by_nik_index(session: AsyncSession, index: bytes) -> tuple[Pers
     return (row[0], row[1]) if row else None
 
 
-async def persons_by_nik_indexes(session: AsyncSession, indexes: list[bytes]) -> list[tuple[Person, Family]]:
-    """Live persons holding any of these NIKs, with their family."""
-    if not indexes:
-        return []
-    rows = await session.execute(
-        select(Person, Family)
-        .join(Family, Family.id == Person.family_id)
-        .where(Person.nik_index.in_(indexes), Person.deleted_at.is_(None))
-    )
-    return [(p, f) for p, f in rows]
-
-
 async def family_by_kk_index(session: AsyncSession, index: bytes) -> Family | None:
     return await session.scalar(select(Family).where(Family.kk_index == index, Family.deleted_at.is_(None)))
 
@@ -250,9 +255,190 @@ async def current_kk_history(session: AsyncSession, family_id: uuid.UUID) -> Fam
     )
 
 
-async def add_outbox_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """Several outbox rows in one INSERT."""
-    await session.execute(insert(outbox), rows)
+@dataclass(frozen=True)
+class NikHolder:
+    """A live person already holding a NIK, and where their family lives (to decide what the caller may see)."""
+
+    person_id: uuid.UUID
+    nik_index: bytes
+    village_code: str
+
+
+@dataclass(frozen=True)
+class RegistrationLookup:
+    """What registering a family needs to know from the database."""
+
+    village_exists: bool
+    kampung_kb_found: bool
+    kk_taken: bool
+    nik_holders: list[NikHolder]
+
+
+@lru_cache(maxsize=256)
+def _registration_lookup_statement(region: str | None) -> Select[Any]:
+    """Built once per region scope (its clause is part of the statement); every value is a bound parameter.
+
+    A NULL Kampung KB id or KK index matches nothing, so one statement serves every request.
+    """
+    scope = Principal(sub="region-scope", region=region)  # region_clause reads only the region
+    village = exists().where(
+        Region.code == bindparam("village_code"), Region.level == "village", Region.valid_to.is_(None)
+    )
+    kampung_kb = exists().where(
+        KampungKb.id == bindparam("kampung_kb_id", type_=Uuid()),
+        KampungKb.deleted_at.is_(None),
+        region_clause(KampungKb.village_code, scope),
+    )
+    kk = exists().where(
+        Family.kk_index == bindparam("kk_index", type_=LargeBinary()), Family.deleted_at.is_(None)
+    )
+    flags = select(village.label("village"), kampung_kb.label("kampung_kb"), kk.label("kk")).subquery()
+    holders = (
+        select(Person.id, Person.nik_index, Family.village_code)
+        .join(Family, Family.id == Person.family_id)
+        .where(
+            Person.nik_index == any_(bindparam("nik_indexes", type_=ARRAY(LargeBinary()))),
+            Person.deleted_at.is_(None),
+        )
+        .subquery()
+    )
+    return select(flags, holders.c.id, holders.c.nik_index, holders.c.village_code).select_from(
+        flags.outerjoin(holders, true())
+    )
+
+
+async def registration_lookup(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    village_code: str,
+    kampung_kb_id: uuid.UUID | None,
+    kk_index: bytes | None,
+    nik_indexes: Sequence[bytes],
+) -> RegistrationLookup:
+    """The village, the Kampung KB (in the caller's region), the KK and the NIK holders, in one round trip.
+
+    KK and NIK uniqueness is global, whatever the caller's region; one row per NIK holder (or one row of flags).
+    """
+    rows = (
+        await session.execute(
+            _registration_lookup_statement(principal.region),
+            {
+                "village_code": village_code,
+                "kampung_kb_id": kampung_kb_id,
+                "kk_index": kk_index,
+                "nik_indexes": list(nik_indexes),
+            },
+        )
+    ).all()
+    first = rows[0]
+    return RegistrationLookup(
+        first.village,
+        first.kampung_kb,
+        first.kk,
+        [NikHolder(r.id, r.nik_index, r.village_code) for r in rows if r.id is not None],
+    )
+
+
+Shape = tuple[tuple[str, ...], int]  # the columns a table's new rows set, and how many rows
+
+
+def _new_rows(objects: Sequence[Base]) -> tuple[Shape, list[dict[str, Any]]]:
+    """Column values of new ORM objects for one multi-row INSERT; what is not set stays the database's default."""
+    states = [inspect(o) for o in objects]
+    columns = [a for a in states[0].mapper.column_attrs if any(a.key in s.dict for s in states)]
+    for attr in columns:
+        if any(attr.key not in s.dict for s in states) and attr.columns[0].server_default is not None:
+            raise ValueError(f"{attr.key} is set on some rows only and has a server default")
+    keys = tuple(a.key for a in columns)
+    return (keys, len(states)), [{k: s.dict.get(k) for k in keys} for s in states]
+
+
+def _values(table: Table, name: str, shape: Shape) -> list[dict[str, Any]]:
+    """Bound parameters `<name>_<row>_<column>` for the rows of one INSERT, typed like their columns."""
+    keys, count = shape
+    return [{k: bindparam(f"{name}_{i}_{k}", type_=table.c[k].type) for k in keys} for i in range(count)]
+
+
+@lru_cache(maxsize=256)
+def _registration_statement(
+    family: Shape, kk_history: Shape | None, persons: Shape, memberships: Shape, events: Shape
+) -> Select[Any]:
+    """The INSERTs of a registration as one statement, built once per shape (columns set, rows per table)."""
+    new_family = (
+        insert(Family)
+        .values(_values(Family.__table__, "family", family))  # type: ignore[arg-type]
+        .returning(Family.created_at, Family.updated_at, Family.version)
+        .cte("new_family")
+    )
+    new_persons = (
+        insert(Person)
+        .values(_values(Person.__table__, "person", persons))  # type: ignore[arg-type]
+        .returning(Person.id, Person.created_at, Person.updated_at, Person.version, Person.name_key)
+        .cte("new_person")
+    )
+    others = [
+        insert(FamilyMembership)
+        .values(_values(FamilyMembership.__table__, "membership", memberships))  # type: ignore[arg-type]
+        .cte("new_membership"),
+        insert(outbox).values(_values(outbox, "outbox", events)).cte("new_outbox"),
+    ]
+    if kk_history is not None:
+        others.append(
+            insert(FamilyKkHistory)
+            .values(_values(FamilyKkHistory.__table__, "kk_history", kk_history))  # type: ignore[arg-type]
+            .cte("new_kk_history")
+        )
+    return (
+        select(
+            new_persons,
+            new_family.c.created_at.label("family_created_at"),
+            new_family.c.updated_at.label("family_updated_at"),
+            new_family.c.version.label("family_version"),
+        )
+        .select_from(new_persons.join(new_family, true()))
+        .add_cte(*others)
+    )
+
+
+async def insert_registration(
+    session: AsyncSession,
+    *,
+    family: Family,
+    kk_history: FamilyKkHistory | None,
+    persons: list[Person],
+    memberships: list[FamilyMembership],
+    outbox_rows: list[dict[str, Any]],
+) -> Sequence[Row[Any]]:
+    """Write a new family with everything it brings in one statement (one INSERT per table, chained as CTEs).
+
+    Foreign keys are checked at the end of the statement, so a member row may be written beside its family row.
+    Returns, per person in order, the values the database made: the person's and the family's timestamps and
+    versions.
+    """
+    params: dict[str, Any] = {}
+    shapes: list[Shape | None] = []
+    for name, objects in (
+        ("family", [family]),
+        ("kk_history", [kk_history] if kk_history is not None else []),
+        ("person", persons),
+        ("membership", memberships),
+    ):
+        if not objects:
+            shapes.append(None)
+            continue
+        shape, rows = _new_rows(objects)
+        shapes.append(shape)
+        params.update({f"{name}_{i}_{k}": v for i, row in enumerate(rows) for k, v in row.items()})
+    event_keys = tuple(outbox_rows[0])
+    params.update({f"outbox_{i}_{k}": row[k] for i, row in enumerate(outbox_rows) for k in event_keys})
+    family_shape, history_shape, person_shape, membership_shape = shapes
+    assert family_shape is not None and person_shape is not None and membership_shape is not None
+    stmt = _registration_statement(
+        family_shape, history_shape, person_shape, membership_shape, (event_keys, len(outbox_rows))
+    )
+    made = {r.id: r for r in (await session.execute(stmt, params)).all()}
+    return [made[p.id] for p in persons]
 
 
 async def access_log(

@@ -31,7 +31,7 @@ from registry.models import outbox
 from registry.pii import PiiVault, Sealed
 from shared.auth import Principal
 from shared.db import new_id, utcnow
-from shared.errors import Conflict, ValidationFailed
+from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.events import EventData
 from shared.events.envelope import build_envelope
 from shared.events.registry import (
@@ -259,10 +259,8 @@ async def refresh_krs(session: AsyncSession, family: Family) -> None:
         await emit(session, event, family.id)
 
 
-async def emit_many(session: AsyncSession, events: list[tuple[EventData, uuid.UUID]]) -> None:
-    """Several outbox rows in one INSERT (same rows as `shared.outbox.publish` writes one by one)."""
-    if not events:
-        return
+def outbox_rows(events: list[tuple[EventData, uuid.UUID]]) -> list[dict[str, Any]]:
+    """Outbox rows of several events, to write in one INSERT (the rows `shared.outbox.publish` writes one by one)."""
     rows = []
     for data, key in events:
         envelope = build_envelope(data, key=str(key), correlation_id=current_correlation_id())
@@ -275,7 +273,7 @@ async def emit_many(session: AsyncSession, events: list[tuple[EventData, uuid.UU
                 "envelope": envelope.model_dump(mode="json", exclude_none=True),
             }
         )
-    await repo.add_outbox_rows(session, rows)
+    return rows
 
 
 # ------------------------------------------------------------------------------------------ Kampung KB
@@ -556,15 +554,55 @@ async def register_family(
 ) -> tuple[Family, list[Person]]:
     """Create a family with its head (and members) in one transaction; events for each.
 
-    Everything is validated and built in memory first, so that the writes are one INSERT per table (family,
-    KK history, persons, memberships, outbox) instead of a round trip per row.
+    Every rule that needs no database is checked first without failing, so that the database is asked once for
+    what the others need (village, Kampung KB, KK and NIK holders) and written once (family, KK history,
+    persons, memberships and outbox rows in one statement). Broken rules are still reported in the order they
+    are listed here: region, head and village, KK number, Kampung KB, KK holder, each member (rules, NIK twice
+    in the family, guardian), NIK holders.
     """
     try:
         async with session.begin():
             principal.ensure_access(body.village_code, "village")
             now = today()
+            kk: str | None = None
+            kk_errors: list[dict[str, Any]] = []
+            if body.kk_number is not None:
+                kk_check, kk_errors = domain.kk_errors(body.kk_number, today=now)
+                kk = kk_check.kk
+            kk_index = vault.index("kk", kk) if kk and not kk_errors else None
+            checked: list[tuple[list[dict[str, Any]], str | None]] = []
+            for i, member in enumerate(body.members):
+                errors = domain.person_errors(
+                    birth_date=member.birth_date,
+                    today=now,
+                    legal_basis=member.legal_basis,
+                    guardian_person_id=member.guardian_person_id,
+                    prefix=f"body.members.{i}",
+                )
+                nik: str | None = None
+                if member.nik:
+                    nik_check, nik_errs = domain.nik_errors(
+                        member.nik,
+                        today=now,
+                        birth_date=member.birth_date,
+                        sex=member.sex,
+                        field_name=f"body.members.{i}.nik",
+                    )
+                    errors += nik_errs
+                    nik = nik_check.nik
+                checked.append((errors, nik))
+            nik_indexes = {nik: vault.index("nik", nik) for errors, nik in checked if nik and not errors}
+            found = await repo.registration_lookup(
+                session,
+                principal,
+                village_code=body.village_code,
+                kampung_kb_id=body.kampung_kb_id,
+                kk_index=kk_index,
+                nik_indexes=list(set(nik_indexes.values())),
+            )
+
             errors = domain.head_errors([m.relation for m in body.members])
-            if not await repo.village_exists(session, body.village_code):
+            if not found.village_exists:
                 errors.append(
                     {
                         "field": "body.village_code",
@@ -573,9 +611,9 @@ async def register_family(
                     }
                 )
             fail(errors)
-            kk = _kk_number(body.kk_number)
-            if body.kampung_kb_id is not None:
-                await repo.get_kampung_kb(session, body.kampung_kb_id, principal)
+            fail(kk_errors)
+            if body.kampung_kb_id is not None and not found.kampung_kb_found:
+                raise NotFound("Kampung KB not found")
             family = Family(
                 id=new_id(),
                 village_code=body.village_code,
@@ -589,8 +627,7 @@ async def register_family(
             )
             history: FamilyKkHistory | None = None
             if kk:
-                index = vault.index("kk", kk)
-                if await repo.family_by_kk_index(session, index) is not None:
+                if found.kk_taken:
                     raise Conflict(
                         "another family holds this KK number",
                         field="body.kk_number",
@@ -599,7 +636,7 @@ async def register_family(
                     )
                 sealed = vault.seal("kk", kk, family.id)
                 family.kk_key_id, family.kk_ciphertext = sealed.key_id, sealed.blob
-                family.kk_index, family.kk_masked = index, mask_nik(kk)
+                family.kk_index, family.kk_masked = kk_index, mask_nik(kk)
                 history_id = new_id()
                 hs = vault.seal("kk", kk, history_id)
                 history = FamilyKkHistory(
@@ -607,22 +644,15 @@ async def register_family(
                     family_id=family.id,
                     kk_key_id=hs.key_id,
                     kk_ciphertext=hs.blob,
-                    kk_index=index,
+                    kk_index=kk_index,
                     kk_masked=family.kk_masked,
                     valid_from=utcnow(),
                     reason="registered",
                 )
             persons: list[Person] = []
             niks: dict[bytes, tuple[int, str]] = {}
-            for i, member in enumerate(body.members):
-                prefix = f"body.members.{i}"
-                errors = domain.person_errors(
-                    birth_date=member.birth_date,
-                    today=now,
-                    legal_basis=member.legal_basis,
-                    guardian_person_id=member.guardian_person_id,
-                    prefix=prefix,
-                )
+            for i, (member, (errors, nik)) in enumerate(zip(body.members, checked, strict=True)):
+                fail(errors)
                 person = Person(
                     id=new_id(),
                     family_id=family.id,
@@ -636,37 +666,27 @@ async def register_family(
                     legal_basis=member.legal_basis,
                     guardian_person_id=member.guardian_person_id,
                 )
-                if member.nik:
-                    check, nik_errs = domain.nik_errors(
-                        member.nik,
-                        today=now,
-                        birth_date=member.birth_date,
-                        sex=member.sex,
-                        field_name=f"{prefix}.nik",
-                    )
-                    fail(errors + nik_errs)
-                    index = vault.index("nik", check.nik)
+                if nik:
+                    index = nik_indexes[nik]
                     if index in niks:
                         raise Conflict(
-                            "the same NIK appears twice", field=f"{prefix}.nik", rule="nik.duplicate"
+                            "the same NIK appears twice", field=f"body.members.{i}.nik", rule="nik.duplicate"
                         )
-                    niks[index] = (i, check.nik)
-                    sealed = vault.seal("nik", check.nik, person.id)
+                    niks[index] = (i, nik)
+                    sealed = vault.seal("nik", nik, person.id)
                     person.nik_key_id, person.nik_ciphertext = sealed.key_id, sealed.blob
-                    person.nik_index, person.nik_masked = index, mask_nik(check.nik)
-                fail(errors)
+                    person.nik_index, person.nik_masked = index, mask_nik(nik)
                 if member.guardian_person_id is not None:
                     await repo.get_person(session, member.guardian_person_id, principal)
                 if member.relation == "kepala_keluarga":
                     family.head_person_id = person.id
                 persons.append(person)
-            # One look-up for every NIK of the family (uniqueness is global, whatever the caller's region).
-            for holder, holder_family in await repo.persons_by_nik_indexes(session, list(niks)):
-                i, nik = niks[holder.nik_index or b""]
+            for holder in sorted(found.nik_holders, key=lambda h: niks[h.nik_index][0]):
+                i, nik = niks[holder.nik_index]
                 extra: dict[str, Any] = {"existing_nik_masked": mask_nik(nik)}
                 # Point at the holder only when the caller may see them; otherwise its id would leak.
-                if principal.can_access(holder_family.village_code):
-                    extra["existing_person_id"] = str(holder.id)
+                if principal.can_access(holder.village_code):
+                    extra["existing_person_id"] = str(holder.person_id)
                 raise Conflict(
                     "a person with this NIK is already registered",
                     field=f"body.members.{i}.nik",
@@ -681,24 +701,30 @@ async def register_family(
                     members=member_facts(persons),
                 ),
             )
-            session.add(family)
-            await session.flush()  # the family row first: persons and history refer to it
-            if history is not None:
-                session.add(history)
-            session.add_all(persons)
-            await session.flush()
-            session.add_all(
-                FamilyMembership(person_id=p.id, family_id=family.id, relation=p.relation, started_on=now)
-                for p in persons
-            )
             events: list[tuple[EventData, uuid.UUID]] = [
                 (FamilyRegistered(**family_facts(family)), family.id)
             ]
             events += [(PersonRegistered(**person_facts(p, family)), family.id) for p in persons]
             if krs_event is not None:
                 events.append((krs_event, family.id))
-            await emit_many(session, events)
-            await session.flush()
+            made = await repo.insert_registration(
+                session,
+                family=family,
+                kk_history=history,
+                persons=persons,
+                memberships=[
+                    FamilyMembership(
+                        id=new_id(), person_id=p.id, family_id=family.id, relation=p.relation, started_on=now
+                    )
+                    for p in persons
+                ],
+                outbox_rows=outbox_rows(events),
+            )
+            for person, row in zip(persons, made, strict=True):
+                person.created_at, person.updated_at = row.created_at, row.updated_at
+                person.version, person.name_key = row.version, row.name_key
+            family.created_at, family.updated_at = made[0].family_created_at, made[0].family_updated_at
+            family.version = made[0].family_version
             return family, persons
     except IntegrityError as exc:
         raise Conflict("the family collides with existing data (NIK or KK number)", rule="unique") from exc
