@@ -1,0 +1,51 @@
+"""The scale rehearsal's file generator and uploader: unique numbers, exact counts, families never split."""
+
+from __future__ import annotations
+
+import csv
+import random
+from datetime import date
+from pathlib import Path
+
+from bench.scale.generate import DistrictSerials, families_per_village, generate
+from bench.scale.rehearsal import parts
+
+
+def test_village_sizes_sum_to_the_families_asked_for() -> None:
+    counts = families_per_village(random.Random(1), 1585, 1_000_003)
+    assert sum(counts) == 1_000_003 and len(counts) == 1585
+    assert max(counts) > 2 * min(counts)  # uneven, as real villages are
+
+
+def test_serials_count_per_district_birth_date_and_sex() -> None:
+    s = DistrictSerials()
+    day = date(1990, 1, 1)
+    assert [s.next_nik("15.71.01", day, "L") for _ in range(3)] == [1, 2, 3]
+    assert s.next_nik("15.71.01", day, "P") == 1
+    assert s.next_kk("15.71.01", day) == 1
+    assert s.next_nik("15.71.02", day, "L") == 1  # a new district starts again
+
+
+def test_file_is_deterministic_unique_and_uploaded_in_whole_families(tmp_path: Path) -> None:
+    a = generate(tmp_path / "a.csv", families=300, seed=3, province="15", progress_every=0)
+    generate(tmp_path / "b.csv", families=300, seed=3, province="15", progress_every=0)
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+    with (tmp_path / "a.csv").open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == a.persons and len({r["kk_number"] for r in rows}) == 300
+    niks = [r["nik"] for r in rows if r["nik"]]
+    assert len(niks) == len(set(niks)) == a.persons - a.persons_without_nik
+    assert all(r["village_code"].startswith("15.") for r in rows)
+
+    uploads = list(parts(tmp_path / "a.csv", max_bytes=8_000))
+    assert len(uploads) > 3
+    header = (tmp_path / "a.csv").read_bytes().split(b"\n", 1)[0] + b"\n"
+    seen: set[bytes] = set()
+    total = 0
+    for body in uploads:
+        assert body.startswith(header)
+        kks = {line.split(b",", 1)[0] for line in body[len(header) :].splitlines()}
+        assert not kks & seen  # a family is never cut across two uploads
+        seen |= kks
+        total += body.count(b"\n") - 1
+    assert total == a.persons and len(seen) == 300
