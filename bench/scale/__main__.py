@@ -18,8 +18,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from kencana_cli.demo.plan import today
+
 from bench.scale import report
-from bench.scale.generate import DEFAULT_PROVINCE, generate, importer_has_kb
+from bench.scale.generate import DEFAULT_PROVINCE, FileFigures, generate, importer_has_kb
 from shared.config import state_dir
 
 RESULTS = Path(__file__).resolve().parents[1] / "scale_results.json"
@@ -46,6 +48,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--deadline-minutes", type=float, default=120, help="give up waiting after this long")
     p.add_argument("--sample-seconds", type=float, default=3.0)
     p.add_argument("--generate-only", action="store_true", help="write the file and stop")
+    p.add_argument("--regenerate", action="store_true", help="write the file even when this month's exists")
     p.add_argument("--keep", action="store_true", help="keep the databases and topics afterwards")
     p.add_argument("--no-docs", action="store_true", help="do not rewrite the figures in docs/scale.md")
     return p.parse_args(argv)
@@ -59,11 +62,19 @@ def main(argv: list[str]) -> int:
 
     work = state_dir() / "scale"
     with_kb = importer_has_kb() if args.with_kb is None else args.with_kb
-    path = work / f"pk-{args.province}-{args.families}-{args.seed}{'-kb' if with_kb else ''}.csv"
-    print(
-        f"[scale] generating {args.families:,} families of province {args.province} into {path}", flush=True
-    )
-    file = generate(path, families=args.families, seed=args.seed, province=args.province, with_kb=with_kb)
+    # Same seed and month, same file (birth dates are anchored on the month): a second run reuses it.
+    name = f"pk-{args.province}-{args.families}-{args.seed}-{today():%Y%m}{'-kb' if with_kb else ''}"
+    path, sidecar = work / f"{name}.csv", work / f"{name}.json"
+    if path.exists() and sidecar.exists() and not args.regenerate:
+        file = FileFigures(**json.loads(sidecar.read_text()))
+        print(f"[scale] reusing {path} (generated in {file.seconds:.0f} s; --regenerate to redo)", flush=True)
+    else:
+        print(
+            f"[scale] generating {args.families:,} families of province {args.province} into {path}",
+            flush=True,
+        )
+        file = generate(path, families=args.families, seed=args.seed, province=args.province, with_kb=with_kb)
+        sidecar.write_text(json.dumps(file.as_dict()))
     print(
         f"[scale] file: {file.families:,} families, {file.persons:,} persons, {file.bytes / 1e6:,.0f} MB "
         f"in {file.seconds:.0f} s",

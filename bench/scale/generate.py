@@ -198,7 +198,7 @@ def generate(
     villages = province_villages(province)
     rng = random.Random(seed)
     counts = families_per_village(rng, len(villages), families)
-    builder = FamilyBuilder(seed, today(), DistrictSerials())
+    builder = FamilyBuilder(seed, today(), DistrictSerials(), score_children=False)
     figures = FileFigures(str(path), province, seed, with_kb)
     on = builder.anchor
     districts: set[str] = set()

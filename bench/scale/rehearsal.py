@@ -338,7 +338,18 @@ def _rates(
     }
 
 
-async def _database_figures(stack: ScaleStack) -> dict[str, Any]:
+async def _database_bytes(stack: ScaleStack) -> dict[str, int]:
+    out = {}
+    for service in SERVICES:
+        conn = await asyncpg.connect(dsn(stack.urls[service]))
+        try:
+            out[service] = int(await conn.fetchval("SELECT pg_database_size(current_database())"))
+        finally:
+            await conn.close()
+    return out
+
+
+async def _database_figures(stack: ScaleStack, empty: dict[str, int]) -> dict[str, Any]:
     """Database size and the largest tables per service; events per type with their size (registry outbox)."""
     out: dict[str, Any] = {}
     for service in SERVICES:
@@ -351,14 +362,21 @@ async def _database_figures(stack: ScaleStack) -> dict[str, Any]:
             )
             out[service] = {
                 "database_mb": round(size / 1e6),
+                # What the data added to the freshly migrated database (reference tables are not per family).
+                "data_mb": round((size - empty[service]) / 1e6, 1),
                 "largest_tables": {
                     r["relname"]: {"rows": r["n_live_tup"], "mb": round(r["bytes"] / 1e6, 1)} for r in tables
                 },
             }
             if service in PUBLISHERS:
+                # Sizes from a sample of the outbox: rendering millions of envelopes as text takes minutes.
                 rows = await conn.fetch(
-                    "SELECT event_type, count(*) AS n, avg(octet_length(envelope::text))::int AS bytes "
-                    "FROM outbox GROUP BY event_type ORDER BY count(*) DESC"
+                    "WITH n AS (SELECT event_type, count(*) AS n FROM outbox GROUP BY event_type), "
+                    "b AS (SELECT event_type, avg(octet_length(envelope::text))::int AS bytes "
+                    "      FROM outbox TABLESAMPLE BERNOULLI (5) REPEATABLE (1) GROUP BY event_type) "
+                    "SELECT n.event_type, n.n, coalesce(b.bytes, (SELECT avg(octet_length(envelope::text))::int "
+                    "FROM outbox o WHERE o.event_type = n.event_type LIMIT 1)) AS bytes "
+                    "FROM n LEFT JOIN b USING (event_type) ORDER BY n.n DESC"
                 )
                 out[service]["events_by_type"] = {r["event_type"]: {"count": r["n"], "avg_bytes": r["bytes"]}
                                                   for r in rows}  # fmt: skip
@@ -394,6 +412,7 @@ async def rehearse(settings: Settings) -> dict[str, Any]:
     result: dict[str, Any] = {"topic_suffix": stack.suffix, "partitions": settings.partitions}
     started = time.monotonic()
     await stack.prepare()
+    empty = await _database_bytes(stack)
     observer = Observer(stack, bootstrap)
     try:
         await stack.start_all()
@@ -401,11 +420,18 @@ async def rehearse(settings: Settings) -> dict[str, Any]:
         await observer.start()
         t0 = time.monotonic()
         await observer.sample(t0)
-        imported = await _upload_and_import(stack, settings, observer, t0)
-        stages["upload"] = imported.pop("upload_seconds")
-        stages["import_job"] = imported.pop("import_seconds")
-        result["import"] = imported
-        caught_up = await _wait_caught_up(settings, observer, t0)
+        result["import"] = {"parts": 0, "jobs": []}
+        try:
+            imported = await _upload_and_import(stack, settings, observer, t0)
+            stages["upload"] = imported.pop("upload_seconds")
+            stages["import_job"] = imported.pop("import_seconds")
+            result["import"] = imported
+            caught_up = await _wait_caught_up(settings, observer, t0)
+        except (RuntimeError, TimeoutError, AssertionError, httpx.HTTPError) as exc:
+            # An hour of figures is worth keeping even when the run fails: they say how far it got.
+            print(f"[scale] FAILED: {exc}", flush=True)
+            result["error"] = f"{type(exc).__name__}: {exc}"[:4000]
+            caught_up = False
         result["caught_up"] = caught_up
         samples = observer.samples
         for service in PUBLISHERS:
@@ -421,7 +447,7 @@ async def rehearse(settings: Settings) -> dict[str, Any]:
         result["consumers"] = consumers
         result["events_per_topic"] = samples[-1].published
         result["dead_letters"] = await observer.dead_letters()
-        result["databases"] = await _database_figures(stack)
+        result["databases"] = await _database_figures(stack, empty)
         result["timeline"] = [
             {"t": s.t, "consumed": s.consumed, "lag": s.lag, "pending": s.pending, "published": s.published}
             for s in samples[:: max(1, len(samples) // 200)]

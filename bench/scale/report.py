@@ -24,6 +24,62 @@ STAGE_NAMES = {
 }
 
 
+# The national programme (Pendataan Keluarga): see docs/scale.md for the sources of these assumptions.
+NATIONAL_FAMILIES = 68_000_000
+NATIONAL_PERSONS = 270_000_000
+INITIAL_LOAD_HOURS = 72  # the national initial load, province after province, within three days
+
+
+def extrapolate(r: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(figure, arithmetic, national value) scaled linearly by families from the run's figures."""
+    f = r["file"]
+    families = max(f["families"], 1)
+    scale = NATIONAL_FAMILIES / families
+    rows: list[tuple[str, str, str]] = []
+    registry_events = r["events_per_topic"].get("kencana.registry", 0)
+    total_events = sum(r["events_per_topic"].values())
+    rows.append(
+        (
+            "events of the initial load, all topics",
+            f"{total_events / families:.2f} per family × 68 M",
+            f"{total_events * scale / 1e6:,.0f} M ({registry_events * scale / 1e6:,.0f} M on kencana.registry)",
+        )
+    )
+    import_s = r["stages_seconds"].get("import_job")
+    if import_s:
+        rate = f["persons"] / import_s
+        rows.append(
+            (
+                "bulk import, one registry API replica",
+                f"270 M persons ÷ {rate:,.0f} persons/s",
+                f"{NATIONAL_PERSONS / rate / 3600:,.1f} h",
+            )
+        )
+    window = INITIAL_LOAD_HOURS * 3600
+    for service, c in r["consumers"].items():
+        rate = c.get("events_per_s")
+        if not rate:
+            continue
+        national = c["events"] * scale
+        replicas = -(-national // (rate * window))
+        rows.append(
+            (
+                f"{service} consumer: one replica / replicas for {INITIAL_LOAD_HOURS} h",
+                f"{national / 1e6:,.0f} M events ÷ {rate:,} events/s",
+                f"{national / rate / 3600:,.0f} h / {int(replicas):,} replicas",
+            )
+        )
+    for service, d in r["databases"].items():
+        rows.append(
+            (
+                f"{service} database",
+                f"{d['data_mb'] * 1e6 / families / 1e3:,.1f} kB of data per family × 68 M",
+                f"{d['data_mb'] * scale / 1e3:,.0f} GB",
+            )
+        )
+    return rows
+
+
 def _n(value: Any) -> str:
     if value is None:
         return "—"
@@ -72,13 +128,13 @@ def tables(r: dict[str, Any]) -> str:
     for topic, n in r["events_per_topic"].items():
         lines.append(f"| {topic} | {n:,} |")
     dead = sum(r["dead_letters"].values())
-    lines += ["", f"Dead letters: {dead:,}.", "", "| database | MB | largest tables (rows, MB) |",
-              "| --- | ---: | --- |"]  # fmt: skip
+    lines += ["", f"Dead letters: {dead:,}.", "", "| database | MB | of which data, MB | largest tables (rows, MB) |",
+              "| --- | ---: | ---: | --- |"]  # fmt: skip
     for service, d in r["databases"].items():
         largest = ", ".join(
             f"{t} ({v['rows']:,}, {v['mb']:,.0f})" for t, v in list(d["largest_tables"].items())[:4]
         )
-        lines.append(f"| {service} | {d['database_mb']:,} | {largest} |")
+        lines.append(f"| {service} | {d['database_mb']:,} | {d['data_mb']:,.1f} | {largest} |")
     events = r["databases"].get("registry", {}).get("events_by_type", {})
     if events:
         lines += [
@@ -93,13 +149,25 @@ def tables(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def national(r: dict[str, Any]) -> str:
+    lines = [
+        "Scaled linearly by families to the nation (68 M families, 270 M persons); the assumptions and the",
+        "peak-month arithmetic are in the national plan below.",
+        "",
+        "| figure | arithmetic | nation |",
+        "| --- | --- | ---: |",
+    ]
+    lines += [f"| {a} | {b} | {c} |" for a, b, c in extrapolate(r)]
+    return "\n".join(lines)
+
+
 def summary(r: dict[str, Any]) -> str:
-    return "\n" + tables(r) + "\n"
+    return "\n" + tables(r) + "\n\n" + national(r) + "\n"
 
 
 def write_docs(r: dict[str, Any], path: Path = DOCS) -> Path:
     """Replace the generated section of docs/scale.md (the hand-written plan around it stays)."""
-    section = f"{BEGIN}\n{tables(r)}\n{END}"
+    section = f"{BEGIN}\n{tables(r)}\n\n{national(r)}\n{END}"
     text = path.read_text() if path.exists() else f"# Kencana at national scale\n\n{BEGIN}\n{END}\n"
     head, sep, rest = text.partition(BEGIN)
     if not sep:

@@ -167,7 +167,9 @@ def _birth(ref: date, rng: random.Random, years_min: int, years_max: int) -> dat
 class FamilyBuilder:
     """Draws families one at a time (the demo's plan, and the scale rehearsal's province file)."""
 
-    def __init__(self, seed: int, anchor: date, serials: Serials | None = None) -> None:
+    def __init__(
+        self, seed: int, anchor: date, serials: Serials | None = None, *, score_children: bool = True
+    ) -> None:
         self.rng = random.Random(seed)
         self.fake = Faker("id_ID")
         self.fake.seed_instance(seed)
@@ -175,6 +177,7 @@ class FamilyBuilder:
         self.ref = date(anchor.year, 1, 1)
         self.month = anchor.replace(day=1)
         self.serials = serials or Serials()
+        self.score_children = score_children
 
     def person(
         self, village: Village, relation: str, sex: str, birth: date, marital: str, *, nik: bool = True
@@ -268,7 +271,7 @@ class FamilyBuilder:
                 measured = self.month
                 haz = max(-4.8, min(3.0, rng.gauss(-1.15, 1.05)))
                 waz = max(-4.0, min(2.5, 0.6 * haz + rng.gauss(0, 0.75)))
-                drawn = draw_child(sex, (measured - birth).days, haz, waz)
+                drawn = draw_child(sex, (measured - birth).days, haz, waz, score=self.score_children)
                 extras.append(
                     Extra(
                         len(members) - 1,
