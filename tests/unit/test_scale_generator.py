@@ -7,6 +7,7 @@ import random
 from datetime import date
 from pathlib import Path
 
+from bench.scale import report
 from bench.scale.generate import DistrictSerials, families_per_village, generate
 from bench.scale.rehearsal import parts
 
@@ -49,3 +50,37 @@ def test_file_is_deterministic_unique_and_uploaded_in_whole_families(tmp_path: P
         seen |= kks
         total += body.count(b"\n") - 1
     assert total == a.persons and len(seen) == 300
+
+
+def test_docs_section_is_replaced_and_the_plan_around_it_kept(tmp_path: Path) -> None:
+    docs = tmp_path / "scale.md"
+    docs.write_text(
+        f"# plan\n\nbefore\n\n{report.BEGIN}\nold figures\n{report.END}\n\nafter: the national plan\n"
+    )
+    results = {
+        "measured_at": "2026-12-01T15:00:00+00:00",
+        "machine": {"cpus": 2, "python": "3.11"},
+        "caught_up": True,
+        "partitions": 6,
+        "file": {"province": "15", "families": 1000, "persons": 3700, "villages": 500, "districts": 100,
+                 "baduta_measured": 220, "kb_statuses": 900, "pregnancies": 80, "with_kb": True,
+                 "bytes": 400_000, "seed": 1},
+        "import": {"parts": 1},
+        "stages_seconds": {"generate": 1.0, "upload": 0.5, "import_job": 10.0, "all_caught_up": 60.0},
+        "consumers": {"reporting": {"events": 6000, "active_seconds": 50.0, "events_per_s": 120,
+                                    "peak_events_per_s": 200}},
+        "peak_rss_mb": {"reporting-consumer": 150},
+        "cpu_seconds": {"reporting-consumer": 30.0},
+        "events_per_topic": {"kencana.registry": 5600, "kencana.dashat": 400, "kencana.uppka": 0},
+        "dead_letters": {"reporting": 0},
+        "databases": {"registry": {"database_mb": 60, "data_mb": 40.0, "largest_tables": {"person": {"rows": 3700, "mb": 9.0}},
+                                   "events_by_type": {"registry.person.registered.v1": {"count": 3700, "avg_bytes": 700}}}},
+    }  # fmt: skip
+    report.write_docs(results, docs)
+    text = docs.read_text()
+    assert text.startswith("# plan\n\nbefore\n\n") and text.endswith("\n\nafter: the national plan\n")
+    assert "old figures" not in text and "| reporting | 6,000 | 50.0 | 120 | 200 |" in text
+    # 6,000 events per 1,000 families scaled to 68 M families; 40 MB per 1,000 families -> 2,720 GB.
+    assert "408 M (381 M on kencana.registry)" in text and "| 2,720 GB |" in text
+    report.write_docs(results, docs)
+    assert docs.read_text() == text  # a second run replaces, never appends
