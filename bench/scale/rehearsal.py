@@ -434,12 +434,19 @@ async def rehearse(settings: Settings) -> dict[str, Any]:
             caught_up = False
         result["caught_up"] = caught_up
         samples = observer.samples
+        last = samples[-1]
         for service in PUBLISHERS:
-            stages[f"{service}_outbox_drained"] = _first_settled(
-                samples, lambda s, x=service: s.pending[x] == 0
+            # Drained for good: nothing pending and nothing more to come (dashat's enrolments keep coming
+            # as long as its consumer reads the registry's measurements).
+            topic = f"kencana.{service}"
+            drained = _first_settled(
+                samples,
+                lambda s, x=service, t=topic: s.pending[x] == 0 and s.published[t] == last.published[t],
             )
+            stages[f"{service}_outbox_drained"] = drained if last.published[topic] else None
         consumers: dict[str, Any] = {}
         for service in CONSUMERS:
+            # Caught up for good: no lag from then on (a consumer at lag 0 may get new events from another).
             at = _first_settled(samples, lambda s, x=service: s.lag[x] == 0) if caught_up else None
             stages[f"{service}_caught_up"] = at
             consumers[service] = _rates(samples, service, at)

@@ -14,12 +14,12 @@ STAGE_NAMES = {
     "start_services": "migrate fresh databases, start 9 processes, all healthy",
     "upload": "upload every part (`POST /v1/imports`)",
     "import_job": "import jobs done",
-    "registry_outbox_drained": "registry outbox drained by the relay",
-    "uppka_outbox_drained": "uppka outbox drained",
-    "dashat_outbox_drained": "dashat outbox drained",
-    "uppka_caught_up": "uppka consumer caught up (lag 0)",
-    "dashat_caught_up": "dashat consumer caught up (lag 0)",
-    "reporting_caught_up": "reporting projector caught up (lag 0)",
+    "registry_outbox_drained": "registry outbox drained by the relay (last registry event published)",
+    "uppka_outbox_drained": "last uppka event published",
+    "dashat_outbox_drained": "last dashat event published (enrolments follow the dashat consumer)",
+    "uppka_caught_up": "uppka consumer caught up for good (lag 0 from then on)",
+    "dashat_caught_up": "dashat consumer caught up for good",
+    "reporting_caught_up": "reporting projector caught up for good",
     "all_caught_up": "everything caught up",
 }
 
