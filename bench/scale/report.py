@@ -113,13 +113,15 @@ def tables(r: dict[str, Any]) -> str:
             lines.append(f"| {name}{since} | {_n(stages[key])} |")
     lines += [
         "",
-        "| consumer | events | active s | events/s | best 15 s window, events/s |",
-        "| --- | ---: | ---: | ---: | ---: |",
+        "| consumer | events | active s | events/s | best 15 s window, events/s | CPU ms per event |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for service, c in r["consumers"].items():
+        cpu = r["cpu_seconds"].get(f"{service}-consumer")
+        per_event = round(cpu * 1000 / c["events"], 2) if cpu and c["events"] else None
         lines.append(
             f"| {service} | {_n(c['events'])} | {_n(c.get('active_seconds'))} | {_n(c.get('events_per_s'))} "
-            f"| {_n(c.get('peak_events_per_s'))} |"
+            f"| {_n(c.get('peak_events_per_s'))} | {_n(per_event)} |"
         )
     lines += ["", "| process | peak RSS, MB | CPU s |", "| --- | ---: | ---: |"]
     for proc, mb in r["peak_rss_mb"].items():

@@ -79,7 +79,7 @@ def test_docs_section_is_replaced_and_the_plan_around_it_kept(tmp_path: Path) ->
     report.write_docs(results, docs)
     text = docs.read_text()
     assert text.startswith("# plan\n\nbefore\n\n") and text.endswith("\n\nafter: the national plan\n")
-    assert "old figures" not in text and "| reporting | 6,000 | 50.0 | 120 | 200 |" in text
+    assert "old figures" not in text and "| reporting | 6,000 | 50.0 | 120 | 200 | 5.0 |" in text
     # 6,000 events per 1,000 families scaled to 68 M families; 40 MB per 1,000 families -> 2,720 GB.
     assert "408 M (381 M on kencana.registry)" in text and "| 2,720 GB |" in text
     report.write_docs(results, docs)
