@@ -92,9 +92,19 @@ def _n(value: Any) -> str:
 
 def tables(r: dict[str, Any]) -> str:
     f = r["file"]
+    development = (
+        [
+            f"**A development run of {f['families']:,} families: placeholder figures until a 1,000,000-family run.**",
+            "",
+        ]
+        if f["families"] < 1_000_000
+        else []
+    )
     lines = [
+        *development,
         f"Measured {r['measured_at']} on {r['machine']['cpus']} CPUs (Python {r['machine']['python']}); "
-        f"{'everything caught up' if r.get('caught_up') else '**NOT caught up before the deadline**'}.",
+        f"{'everything caught up' if r.get('caught_up') else '**NOT caught up before the deadline**'}"
+        f"{'; error: ' + r['error'] if r.get('error') else ''}.",
         "",
         f"File: province {f['province']}, {f['families']:,} families, {f['persons']:,} persons "
         f"({f['persons'] / max(f['families'], 1):.2f} per family), {f['villages']:,} villages in "
