@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import platform
+import signal
 import sys
 import time
 from datetime import UTC, datetime
@@ -56,6 +57,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
+    # SIGTERM ends the run like Ctrl-C: the rehearsal's cleanup stops every process it started.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("aiokafka").setLevel(logging.ERROR)
     from bench.scale.rehearsal import Settings, rehearse

@@ -319,8 +319,10 @@ def _rates(
     start = samples[0].consumed[service]
     moving = next((s.t for s in samples if s.consumed[service] > start), None)
     events = samples[-1].consumed[service] - start
-    out: dict[str, Any] = {"events": events}
-    if moving is None or caught_up is None or caught_up <= moving:
+    out: dict[str, Any] = {"events": events, "caught_up": caught_up is not None}
+    # A consumer still behind at the deadline: its rate up to the last sample is what it reached.
+    end = caught_up if caught_up is not None else samples[-1].t
+    if moving is None or end <= moving:
         return out | {"events_per_s": None, "peak_events_per_s": None}
     # The sample before the first move bounds the start from below.
     first = max((s.t for s in samples if s.t < moving), default=moving)
@@ -332,8 +334,8 @@ def _rates(
         if i > j and s.t > samples[j].t:
             peak = max(peak, (s.consumed[service] - samples[j].consumed[service]) / (s.t - samples[j].t))
     return out | {
-        "active_seconds": round(caught_up - first, 1),
-        "events_per_s": round(events / (caught_up - first)),
+        "active_seconds": round(end - first, 1),
+        "events_per_s": round(events / (end - first)),
         "peak_events_per_s": round(peak),
     }
 
@@ -411,6 +413,7 @@ async def rehearse(settings: Settings) -> dict[str, Any]:
     stages: dict[str, float | None] = {}
     result: dict[str, Any] = {"topic_suffix": stack.suffix, "partitions": settings.partitions}
     started = time.monotonic()
+    print(f"[scale] migrating fresh databases, starting the services (logs in {log_dir})", flush=True)
     await stack.prepare()
     empty = await _database_bytes(stack)
     observer = Observer(stack, bootstrap)
@@ -460,6 +463,7 @@ async def rehearse(settings: Settings) -> dict[str, Any]:
             for s in samples[:: max(1, len(samples) // 200)]
         ]
     finally:
+        print("[scale] stopping the services, deleting the rehearsal's topics and databases", flush=True)
         await observer.close()
         stack.stop_all()
         if not settings.keep:

@@ -130,7 +130,7 @@ def tables(r: dict[str, Any]) -> str:
         cpu = r["cpu_seconds"].get(f"{service}-consumer")
         per_event = round(cpu * 1000 / c["events"], 2) if cpu and c["events"] else None
         lines.append(
-            f"| {service} | {_n(c['events'])} | {_n(c.get('active_seconds'))} | {_n(c.get('events_per_s'))} "
+            f"| {service}{'' if c.get('caught_up', True) else ' (still behind at the deadline)'} | {_n(c['events'])} | {_n(c.get('active_seconds'))} | {_n(c.get('events_per_s'))} "
             f"| {_n(c.get('peak_events_per_s'))} | {_n(per_event)} |"
         )
     lines += ["", "| process | peak RSS, MB | CPU s |", "| --- | ---: | ---: |"]
