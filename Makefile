@@ -9,10 +9,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYPROJECT_SHA = $(shell sha256sum pyproject.toml | cut -c1-16)
 
-.PHONY: help setup infra-up infra-down infra-status migrate test test-slow lint up down demo clean-state bench
+.PHONY: help setup infra-up infra-down infra-status migrate test test-slow lint up down demo clean-state bench bench-scale
 
 help:
-	@echo "targets: demo setup infra-up infra-down infra-status migrate test test-slow lint up down clean-state bench"
+	@echo "targets: demo setup infra-up infra-down infra-status migrate test test-slow lint up down clean-state bench bench-scale"
 
 # Create the venv once; reinstall only when pyproject.toml changed (stamp .venv/.installed-<sha>).
 setup:
@@ -45,6 +45,12 @@ test-slow: setup infra-up
 # Figures measured side by side in one run (speed targets are checked here, never in tests).
 bench: setup infra-up
 	$(VENV)/bin/python -m bench
+
+# The national-scale rehearsal (not in `make test`): a province file through the import, every consumer caught up;
+# figures to docs/scale.md and bench/scale_results.json. `make bench-scale FAMILIES=2000` for a small run.
+FAMILIES ?= 1000000
+bench-scale: setup infra-up
+	$(VENV)/bin/python -m bench.scale --families $(FAMILIES) $(SCALE_ARGS)
 
 lint:
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy shared cli services

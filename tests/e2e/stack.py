@@ -44,6 +44,8 @@ class Stack:
 
     log_dir: Path
     suffix: str = field(default_factory=lambda: "." + unique("e2e"))
+    # Databases are named <prefix>_<service>_<checkout>: the scale rehearsal keeps apart from the e2e tests.
+    database_prefix: str = "e2e"
     ports: dict[str, int] = field(default_factory=dict)
     urls: dict[str, str] = field(default_factory=dict)
     procs: dict[tuple[str, str], subprocess.Popen[bytes]] = field(default_factory=dict)
@@ -84,7 +86,7 @@ class Stack:
 
     async def prepare(self) -> None:
         for service in SERVICES:
-            url = await recreate_database(f"e2e_{service}_{CHECKOUT_TAG}")
+            url = await recreate_database(f"{self.database_prefix}_{service}_{CHECKOUT_TAG}")
             await upgrade(service, url)
             self.urls[service] = url
             self.ports[service] = free_port()

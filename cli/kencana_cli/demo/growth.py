@@ -47,11 +47,17 @@ class Drawn:
     haz_class: str | None
 
 
-def draw_child(sex: str, age_days: int, haz: float, waz: float) -> Drawn:
-    """Length (lying, under two years) and weight for the wanted z-scores, rounded as a kader would write them."""
+def draw_child(sex: str, age_days: int, haz: float, waz: float, *, score: bool = True) -> Drawn:
+    """Length (lying, under two years) and weight for the wanted z-scores, rounded as a kader would write them.
+
+    `score=False` skips the check by the registry's scorer (the z-scores are then None): a province-sized file
+    has hundreds of thousands of baduta, and one scoring call costs milliseconds.
+    """
     code = 1 if sex == "L" else 2
     day = max(0, min(age_days, 1856))
     length = round(_value(_table("lenanthro.tsv")[(code, day)], haz), 1)
     weight = round(_value(_table("weianthro.tsv")[(code, day)], waz), 1)
+    if not score:
+        return Drawn(length, weight, None, None)
     scored = score_one(sex, age_days, weight, length, "l")
     return Drawn(length, weight, scored.zlen, scored.haz_class)

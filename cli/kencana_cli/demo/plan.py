@@ -140,18 +140,22 @@ def choose_villages(count: int) -> list[Village]:
     return chosen
 
 
-class _Serials:
-    """NIK/KK serials counted per district, so numbers never collide within the demo."""
+class Serials:
+    """NIK/KK serials counted per district, so numbers never collide within the demo.
+
+    The birth, sex and registration dates are what a NIK/KK serial really counts within; the demo's few
+    families per district do not need them, a province-sized file does (bench/scale).
+    """
 
     def __init__(self) -> None:
         self.nik: dict[str, int] = {}
         self.kk: dict[str, int] = {}
 
-    def next_nik(self, district: str) -> int:
+    def next_nik(self, district: str, birth: date, sex: str) -> int:
         self.nik[district] = self.nik.get(district, 0) + 1
         return 5000 + self.nik[district] % 4999  # 5000..9998: apart from the e2e tests' low serials
 
-    def next_kk(self, district: str) -> int:
+    def next_kk(self, district: str, registered: date) -> int:
         self.kk[district] = self.kk.get(district, 0) + 1
         return 5000 + self.kk[district] % 4999
 
@@ -160,15 +164,20 @@ def _birth(ref: date, rng: random.Random, years_min: int, years_max: int) -> dat
     return ref - timedelta(days=rng.randint(years_min * 365 + 10, years_max * 365 + 300))
 
 
-class _Builder:
-    def __init__(self, seed: int, anchor: date) -> None:
+class FamilyBuilder:
+    """Draws families one at a time (the demo's plan, and the scale rehearsal's province file)."""
+
+    def __init__(
+        self, seed: int, anchor: date, serials: Serials | None = None, *, score_children: bool = True
+    ) -> None:
         self.rng = random.Random(seed)
         self.fake = Faker("id_ID")
         self.fake.seed_instance(seed)
         self.anchor = anchor
         self.ref = date(anchor.year, 1, 1)
         self.month = anchor.replace(day=1)
-        self.serials = _Serials()
+        self.serials = serials or Serials()
+        self.score_children = score_children
 
     def person(
         self, village: Village, relation: str, sex: str, birth: date, marital: str, *, nik: bool = True
@@ -183,7 +192,8 @@ class _Builder:
         }
         if nik:
             nik_sex: Literal["L", "P"] = "L" if sex == "L" else "P"
-            body["nik"] = make_nik(village.district, birth, nik_sex, self.serials.next_nik(village.district))
+            serial = self.serials.next_nik(village.district, birth, sex)
+            body["nik"] = make_nik(village.district, birth, nik_sex, serial)
         if relation in ("kepala_keluarga", "istri", "suami"):
             body["education"] = self.rng.choice(["SD", "SMP", "SMA", "SMA", "D3", "S1"])
             body["occupation"] = self.rng.choice(
@@ -261,7 +271,7 @@ class _Builder:
                 measured = self.month
                 haz = max(-4.8, min(3.0, rng.gauss(-1.15, 1.05)))
                 waz = max(-4.0, min(2.5, 0.6 * haz + rng.gauss(0, 0.75)))
-                drawn = draw_child(sex, (measured - birth).days, haz, waz)
+                drawn = draw_child(sex, (measured - birth).days, haz, waz, score=self.score_children)
                 extras.append(
                     Extra(
                         len(members) - 1,
@@ -296,7 +306,9 @@ class _Builder:
             head_birth + timedelta(days=20 * 365), self.ref - timedelta(days=rng.randint(200, 4000))
         )
         body: dict[str, Any] = {
-            "kk_number": make_kk(village.district, registered, self.serials.next_kk(village.district)),
+            "kk_number": make_kk(
+                village.district, registered, self.serials.next_kk(village.district, registered)
+            ),
             "village_code": village.code,
             "rw": rw,
             "rt": f"{rng.randint(1, 8):03d}",
@@ -326,7 +338,7 @@ class _Builder:
 def build_plan(*, seed: int, families: int, villages: int, kitchens: int, groups: int) -> Plan:
     anchor = today()
     chosen = choose_villages(villages)
-    builder = _Builder(seed, anchor)
+    builder = FamilyBuilder(seed, anchor)
     plans = []
     for n in range(1, families + 1):
         village = chosen[(n - 1) % len(chosen)]

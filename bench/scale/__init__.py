@@ -1,0 +1,1 @@
+"""`make bench-scale`: the national-scale rehearsal (a province file imported and projected by every consumer)."""
