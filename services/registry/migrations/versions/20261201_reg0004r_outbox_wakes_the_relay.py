@@ -12,7 +12,7 @@ from alembic import op
 from shared.outbox import drop_wake_relay_ddl, wake_relay_ddl
 
 revision: str = "reg0004r"
-down_revision: str | None = "reg0003"
+down_revision: str | None = "reg0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
