@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 import asyncpg
+import orjson
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import (
     DDL,
