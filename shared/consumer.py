@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-import warnings
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -150,15 +149,7 @@ class ConsumerRunner:
         dead_letter_replication_factor: int = 1,
         on_applied: Callable[[CloudEvent], Awaitable[None]] | None = None,
         before_offset_commit: Callable[[], Awaitable[None]] | None = None,
-        batch_transaction: bool | None = None,
     ) -> None:
-        if batch_transaction is not None:
-            # Deprecated: every poll is one transaction now; accepted so older callers keep working.
-            warnings.warn(
-                "ConsumerRunner(batch_transaction=...) is deprecated: every poll is applied in one transaction",
-                DeprecationWarning,
-                stacklevel=2,
-            )
         self.name = name
         self.topics = topics
         self.handlers = dict(handlers)
