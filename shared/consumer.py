@@ -408,7 +408,8 @@ class ConsumerRunner:
                 async with self.sessionmaker() as session, session.begin():
                     fresh = await self._claim(session, [p])
                     if fresh[0]:
-                        await self._handle(session, [p])
+                        # Through `handlers` even with a batch handler: the fallback must not depend on it.
+                        await handle_one_by_one(session, self.handlers, [p.delivery])
             except PoisonEvent as exc:
                 await self._dead_letter(p.record, exc, attempts=attempt)
                 return
