@@ -109,8 +109,10 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         self.runner = runner
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        # Commit what was processed so the next owner starts right after it.
-        await self.runner.commit_processed([tp for tp in revoked])
+        # Commit what was processed so the next owner starts right after it, then forget those partitions:
+        # an offset of a partition this runner no longer owns cannot be committed (IllegalStateError).
+        await self.runner.commit_processed(list(revoked))
+        self.runner.forget(revoked)
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         log.info("partitions_assigned", consumer=self.runner.name, partitions=[str(tp) for tp in assigned])
@@ -272,13 +274,21 @@ class ConsumerRunner:
     async def commit_processed(self, partitions: list[TopicPartition] | None = None) -> None:
         if self._consumer is None or not self._processed:
             return
+        # A poll that was under way during a rebalance may hold records of partitions taken away meanwhile:
+        # their effects are committed in the database, and the inbox turns the new owner's replay into no-ops.
+        owned = self._consumer.assignment()
         offsets = {
             tp: OffsetAndMetadata(off, "")
             for tp, off in self._processed.items()
-            if partitions is None or tp in partitions
+            if tp in owned and (partitions is None or tp in partitions)
         }
         if offsets:
             await self._consumer.commit(offsets)
+
+    def forget(self, partitions: list[TopicPartition]) -> None:
+        """Drop the processed offsets of partitions this runner gave up."""
+        for tp in partitions:
+            self._processed.pop(tp, None)
 
     def assignment(self) -> set[TopicPartition]:
         """Partitions this runner owns right now."""

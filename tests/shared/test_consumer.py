@@ -448,3 +448,27 @@ async def test_each_handler_sees_what_the_earlier_ones_of_the_poll_did(
     finally:
         await runner.close()
     assert counted == [0, 1, 2, 3, 4]
+
+
+async def test_offsets_of_partitions_taken_away_during_a_poll_are_not_committed(
+    sessionmaker: async_sessionmaker[AsyncSession], kafka_bootstrap: str, topic_factory: Any
+) -> None:
+    """A rebalance during a poll leaves offsets of partitions the runner no longer owns; committing them would
+    raise IllegalStateError and stop the consumer (the new owner replays them into the inbox instead)."""
+    from aiokafka import TopicPartition
+
+    topic = await topic_factory("revoked")
+    env = build_envelope(ProbeHappened(key="a", n=1), key="a")
+    await _produce(kafka_bootstrap, topic, [env])
+    runner = _runner(sessionmaker, kafka_bootstrap, topic, unique("g"))
+    await runner.start()
+    try:
+        await _run_until(runner, lambda: runner.outcome.applied >= 1)
+        gone = TopicPartition(f"{topic}.elsewhere", 0)
+        runner._processed[gone] = 7  # as left by a poll that straddled a rebalance
+        await runner.commit_processed()
+        runner.forget([gone])
+        assert gone not in runner._processed
+    finally:
+        await runner.close()
+    assert await _effects(sessionmaker, env.id) == 1
