@@ -15,6 +15,7 @@ from sqlalchemy import (
     Row,
     Select,
     Table,
+    TextClause,
     Uuid,
     any_,
     bindparam,
@@ -22,8 +23,11 @@ from sqlalchemy import (
     insert,
     inspect,
     select,
+    text,
     true,
 )
+from sqlalchemy.dialects.postgresql.base import PGDialect
+from sqlalchemy.engine.interfaces import BindTyping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.common import aware, feed_key, region_clause, region_filter, where_given
@@ -360,11 +364,27 @@ def _values(table: Table, name: str, shape: Shape) -> list[dict[str, Any]]:
     return [{k: bindparam(f"{name}_{i}_{k}", type_=table.c[k].type) for k in keys} for i in range(count)]
 
 
+# Renders the registration statement to SQL text once per shape: SQLAlchemy does not cache statements with
+# multi-row VALUES, and compiling this one on every request was the largest CPU cost of a registration.
+_RENDERING_DIALECT = PGDialect(paramstyle="named")  # type: ignore[no-untyped-call]
+# No casts next to the parameters (`:x::UUID`), which text() would misread; the columns type the values.
+_RENDERING_DIALECT.bind_typing = BindTyping.NONE
+
+
 @lru_cache(maxsize=256)
 def _registration_statement(
     family: Shape, kk_history: Shape | None, persons: Shape, memberships: Shape, events: Shape
-) -> Select[Any]:
+) -> TextClause:
     """The INSERTs of a registration as one statement, built once per shape (columns set, rows per table)."""
+    stmt = _registration_select(family, kk_history, persons, memberships, events)
+    compiled = stmt.compile(dialect=_RENDERING_DIALECT)
+    binds = [bindparam(name, type_=b.type) for name, b in compiled.binds.items()]
+    return text(compiled.string).bindparams(*binds)
+
+
+def _registration_select(
+    family: Shape, kk_history: Shape | None, persons: Shape, memberships: Shape, events: Shape
+) -> Select[Any]:
     new_family = (
         insert(Family)
         .values(_values(Family.__table__, "family", family))  # type: ignore[arg-type]
