@@ -48,11 +48,12 @@ def new_ids(n: int) -> list[uuid.UUID]:
     two slots filled the way `UUID.__init__` ends, which halves the cost of `UUID(bytes=..., version=4)`.
     """
     raw = os.urandom(16 * n)
+    make, fill, cls, unknown = object.__new__, object.__setattr__, uuid.UUID, uuid.SafeUUID.unknown
     out = []
     for i in range(0, 16 * n, 16):
-        u = object.__new__(uuid.UUID)
-        object.__setattr__(u, "int", (int.from_bytes(raw[i : i + 16]) & _UUID4_KEEP) | _UUID4_SET)
-        object.__setattr__(u, "is_safe", uuid.SafeUUID.unknown)
+        u = make(cls)
+        fill(u, "int", (int.from_bytes(raw[i : i + 16]) & _UUID4_KEEP) | _UUID4_SET)
+        fill(u, "is_safe", unknown)
         out.append(u)
     return out
 

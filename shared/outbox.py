@@ -141,24 +141,25 @@ def outbox_records(
     the rest of a bulk import's work on a row.
     """
     # Per event type, the envelope's JSON up to its per-event members (key order does not matter in JSONB).
-    heads: dict[str, str] = {}
+    heads: dict[str, tuple[str, str]] = {}
     now = utcnow()
     out: list[OutboxRecord] = []
     for (data, key), event_id in zip(events, new_ids(len(events)), strict=True):
-        head = heads.get(data.event_type)
-        if head is None:
+        known = heads.get(data.event_type)
+        if known is None:
             template = build_envelope(data, key=str(key), correlation_id=correlation_id, time=now).model_dump(
                 mode="json", exclude_none=True
             )
             for own in ("id", "partitionkey", "data"):
                 del template[own]
-            head = heads[data.event_type] = orjson.dumps(template).decode()[:-1]
+            known = heads[data.event_type] = (orjson.dumps(template).decode()[:-1], data.topic())
+        head, topic = known
         partition_key = str(key)
         text = (
             f'{head},"id":"{event_id}","partitionkey":{orjson.dumps(partition_key).decode()},'
             f'"data":{data.model_dump_json()}}}'
         )
-        out.append((event_id, data.topic(), partition_key, data.event_type, text))
+        out.append((event_id, topic, partition_key, data.event_type, text))
     return out
 
 

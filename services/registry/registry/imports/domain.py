@@ -145,9 +145,11 @@ class ImportRow(BaseModel):
 
     @property
     def has_kb_status(self) -> bool:
-        return any(
-            v is not None
-            for v in (self.kb_method, self.kb_since, self.kb_reason_non_use, self.kb_service_source)
+        return not (
+            self.kb_method is None
+            and self.kb_since is None
+            and self.kb_reason_non_use is None
+            and self.kb_service_source is None
         )
 
     def kb_status(self) -> tuple[str | None, date | None, str | None, str | None]:

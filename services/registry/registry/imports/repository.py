@@ -46,25 +46,32 @@ def _staged(column: Any, stage_id: uuid.UUID) -> Any:
     return select(column).where(ImportStageRow.stage_id == stage_id, column.is_not(None)).distinct()
 
 
-async def staged_live_villages(session: AsyncSession, stage_id: uuid.UUID) -> set[str]:
-    """The staged village codes that are live villages of the reference."""
+# Villages and Kampung KB codes are few per chunk (a short list); a join against the staged rows chose a plan
+# that ran for minutes on the region table in the benchmark, so these stay plain look-ups.
+
+
+async def live_villages(session: AsyncSession, codes: Iterable[str]) -> set[str]:
+    wanted = sorted(set(codes))
+    if not wanted:
+        return set()
     rows = await session.scalars(
         select(Region.code).where(
-            Region.code.in_(_staged(ImportStageRow.village_code, stage_id)),
-            Region.level == "village",
-            Region.valid_to.is_(None),
+            Region.code.in_(wanted), Region.level == "village", Region.valid_to.is_(None)
         )
     )
     return set(rows)
 
 
-async def staged_kampung_kbs(
-    session: AsyncSession, stage_id: uuid.UUID, principal: Principal
+async def kampung_kbs_by_code(
+    session: AsyncSession, codes: Iterable[str], principal: Principal
 ) -> dict[str, uuid.UUID]:
-    """Ids of the live Kampung KBs with the staged codes that lie in the caller's region (others are not found)."""
+    """Ids of the live Kampung KBs with these codes that lie in the caller's region (others are not found)."""
+    wanted = sorted(set(codes))
+    if not wanted:
+        return {}
     rows = await session.execute(
         select(KampungKb.code, KampungKb.id).where(
-            KampungKb.code.in_(_staged(ImportStageRow.kampung_kb_code, stage_id)),
+            KampungKb.code.in_(wanted),
             KampungKb.deleted_at.is_(None),
             region_clause(KampungKb.village_code, principal),
         )

@@ -265,8 +265,12 @@ class _Planner:
                 for pp in p.persons
             ),
         )
-        villages = await repo.staged_live_villages(self.session, stage_id)
-        kampung_kbs = await repo.staged_kampung_kbs(self.session, stage_id, self.principal)
+        villages = await repo.live_villages(self.session, (p.first.village_code for p in plans))
+        kampung_kbs = await repo.kampung_kbs_by_code(
+            self.session,
+            (p.first.kampung_kb_code for p in plans if p.first.kampung_kb_code is not None),
+            self.principal,
+        )
         families = await repo.staged_families(self.session, stage_id)
         holders = await repo.staged_nik_holders(self.session, stage_id)
         await repo.unstage(self.session, stage_id)
