@@ -408,38 +408,51 @@ class Relay:
     async def publish_pending(self) -> int:
         """Publish until a read comes back short of a full batch. Returns how many were published.
 
-        While one batch waits for the broker, the next is read (leaving out the rows in flight) and handed to the
-        producer, and the batch acknowledged before it is being marked, so the database and the broker work at
-        the same time. A row is still marked only after its acknowledgement; a row acknowledged but not yet
-        marked when the relay dies is sent again by the next leader (the consumers' inbox drops the duplicate).
+        Three batches move at once: the next is read while this one is handed to the producer, the one before
+        waits for its acknowledgements, and the one before that is being marked; so the database and the broker
+        work while the relay itself does (each read leaves out every row not yet marked). A row is still marked
+        only after its acknowledgement; a row acknowledged but not yet marked when the relay dies is sent again
+        by the next leader (the consumers' inbox drops the duplicate).
         """
         flight: _Flight | None = None
+        ahead: asyncio.Task[list[_Row]] | None = None
         async with self._statements() as reader, self._statements() as writer:
             marks = _Marks(writer)
             try:
-                while True:
-                    unmarked = sorted(marks.rows + (flight.rows if flight else []), key=_by_seq)
-                    around = _around(unmarked) if unmarked else _EVERYTHING
-                    if around is None:  # too scattered to read around: let everything land first
-                        last, flight = flight, None
-                        if last is not None:
-                            await self._settle(last, marks)
-                        await marks.wait()
-                        around = _EVERYTHING
-                    rows = await self._read(reader, around)
-                    following = await self._hand_over(rows) if rows else None
+                rows = await self._read(reader, _EVERYTHING)
+                while rows:
+                    full = len(rows) == self.batch_size
+                    if full:
+                        unmarked = [*marks.rows, *(flight.rows if flight else []), *rows]
+                        around = _around(sorted(unmarked, key=_by_seq))
+                        if around is not None:
+                            ahead = asyncio.create_task(self._read(reader, around))
+                            # Handing over never yields: let the read reach the database before it starts.
+                            await asyncio.sleep(0)
+                    following = await self._hand_over(rows)
                     if flight is not None:
                         previous, flight = flight, following
                         await self._settle(previous, marks)
                     else:
                         flight = following
-                    if len(rows) < self.batch_size:
-                        break
+                    if ahead is not None:
+                        reading, ahead = ahead, None
+                        rows = await reading
+                    elif full:  # too scattered to read around: let everything land first
+                        last, flight = flight, None
+                        await self._settle(last, marks)
+                        await marks.wait()
+                        rows = await self._read(reader, _EVERYTHING)
+                    else:
+                        rows = []
                 if flight is not None:
                     last, flight = flight, None
                     await self._settle(last, marks)
                 await marks.wait()
             finally:
+                if ahead is not None:  # the reader's session closes next: its statement must be over
+                    ahead.cancel()
+                    await asyncio.wait([ahead])
                 if flight is not None:  # a batch before it failed: it is sent again with the rest
                     flight.cancel(0)
                 await marks.close()
