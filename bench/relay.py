@@ -142,8 +142,8 @@ async def run(n: int = 20_000, rounds: int = 5, wake_samples: int = 200) -> dict
         write_seconds += time.perf_counter() - began
 
         began = time.perf_counter()
-        while await relay.publish_pending():
-            pass
+        # One drain: it reads until a read comes back short, as the relay's own loop does after a wake-up.
+        await relay.publish_pending()
         relay_seconds += time.perf_counter() - began
 
         began = time.perf_counter()
