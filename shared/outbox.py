@@ -151,20 +151,28 @@ class _Marks:
     """Acknowledged rows being marked published while the relay goes on sending.
 
     Until its UPDATE has committed, a row still looks unpublished: `rows` are what the next read must leave out.
-    Up to two marks run at once, each on a session of its own (opened when first needed): at the end of a drain
-    the last batch's mark would otherwise wait for the one before it.
+    Up to two marks run at once, each on a session of its own (opened when first needed), so the last batch's mark
+    does not wait for the one before it; rows acknowledged while both run wait in a queue and go together in the
+    next mark, so a slow database means fewer, larger marks rather than a relay that stops sending.
     """
 
-    def __init__(self, sessions: contextlib.AsyncExitStack, open_session: Callable[[], Any]) -> None:
+    def __init__(
+        self,
+        sessions: contextlib.AsyncExitStack,
+        open_session: Callable[[], Any],
+        mark: Callable[[AsyncSession, list[int]], Coroutine[Any, Any, int]],
+    ) -> None:
         self._sessions = sessions
         self._open_session = open_session
+        self._mark = mark
         self._idle: list[AsyncSession] = []
+        self._queued: list[_Row] = []
         self._running: list[tuple[asyncio.Task[int], list[_Row], AsyncSession]] = []
         self.marked = 0
 
     @property
     def rows(self) -> list[_Row]:
-        return [row for _, rows, _ in self._running for row in rows]
+        return [*self._queued, *(row for _, rows, _ in self._running for row in rows)]
 
     async def session(self) -> AsyncSession:
         """An idle marking session (opened on first use, kept for the drain)."""
@@ -173,12 +181,19 @@ class _Marks:
         session: AsyncSession = await self._sessions.enter_async_context(self._open_session())
         return session
 
-    async def start(self, rows: list[_Row], mark: Callable[[AsyncSession], Coroutine[Any, Any, int]]) -> None:
-        """Mark these rows in the background (after the oldest mark, when two already run)."""
-        if len(self._running) >= _MARKS_AT_ONCE:
+    async def start(self, rows: list[_Row]) -> None:
+        """Mark these rows in the background: now if a session is free, else with the next mark."""
+        self._queued.extend(rows)
+        while self._running and self._running[0][0].done():
             await self._wait_oldest()
-        session = await self.session()
-        self._running.append((asyncio.create_task(mark(session)), rows, session))
+        await self._launch()
+
+    async def _launch(self) -> None:
+        if self._queued and len(self._running) < _MARKS_AT_ONCE:
+            session = await self.session()
+            rows, self._queued = self._queued, []
+            task = asyncio.create_task(self._mark(session, [row.seq for row in rows]))
+            self._running.append((task, rows, session))
 
     async def _wait_oldest(self) -> None:
         task, _, session = self._running.pop(0)
@@ -190,17 +205,23 @@ class _Marks:
         self._idle.append(session)
 
     async def wait(self) -> None:
-        """Until every mark in progress has committed; the first error is raised here."""
-        while self._running:
-            await self._wait_oldest()
+        """Until every acknowledged row is marked; the first error is raised here."""
+        while self._running or self._queued:
+            if self._running:
+                await self._wait_oldest()
+            await self._launch()
 
     async def close(self) -> None:
-        """Let the marks in progress land after a failure elsewhere; their own failure only means a re-send."""
-        while self._running:
-            try:
-                await self._wait_oldest()
-            except Exception as exc:
-                log.warning("relay_mark_failed", error=repr(exc))
+        """Let the marks land after a failure elsewhere; if they fail too, their rows are only sent again."""
+        try:
+            await self.wait()
+        except Exception as exc:
+            log.warning("relay_mark_failed", error=repr(exc))
+            tasks = [task for task, _, _ in self._running]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self._running, self._queued = [], []
 
 
 _MARKS_AT_ONCE = 2
@@ -407,7 +428,7 @@ class Relay:
         finally:
             flight.cancel(len(acked))
         if acked:
-            await marks.start(flight.rows[: len(acked)], lambda session: self._mark(session, acked))
+            await marks.start(flight.rows[: len(acked)])
         if error is None and len(acked) < len(flight.rows):
             error = RelayError("not every record of the batch was handed to the producer")
         if error is not None:
@@ -430,7 +451,7 @@ class Relay:
             rows = await self._read(reader, _EVERYTHING)
             if not rows:
                 return 0
-            marks = _Marks(sessions, self._statements)
+            marks = _Marks(sessions, self._statements, self._mark)
             try:
                 await self._settle(await self._hand_over(rows), marks)
                 await marks.wait()
@@ -451,7 +472,7 @@ class Relay:
         ahead: asyncio.Task[list[_Row]] | None = None
         async with contextlib.AsyncExitStack() as sessions:
             reader = await sessions.enter_async_context(self._statements())
-            marks = _Marks(sessions, self._statements)
+            marks = _Marks(sessions, self._statements, self._mark)
             try:
                 rows = await self._read(reader, _EVERYTHING)
                 while rows:
