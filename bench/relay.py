@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from shared.config import kafka_bootstrap_servers
 from shared.consumer import inbox_table
 from shared.db import create_engine, create_sessionmaker, make_metadata, utcnow
-from shared.events.envelope import build_envelope
+from shared.events.envelope import CONTENT_TYPE, build_envelope
 from shared.events.registry import PersonDied
 from shared.kafka import delete_topics, ensure_topics
 from shared.outbox import Relay, make_relay_producer, outbox_table, publish
@@ -116,9 +116,14 @@ async def run(n: int = 20_000, rounds: int = 5, wake_samples: int = 200) -> dict
         }
         for e in envelopes
     ]
-    # The raw producer gets its records ready-made, as the relay reads them ready-made from the outbox.
+    # The raw producer gets its records ready-made, as the relay reads them ready-made from the outbox: the same
+    # key, value and headers (the CloudEvents content-type header is part of every Kencana event on Kafka).
     records = [
-        (orjson.dumps(row["envelope"]), e.partitionkey.encode())
+        (
+            orjson.dumps(row["envelope"]),
+            e.partitionkey.encode(),
+            [("content-type", CONTENT_TYPE.encode()), ("ce_type", e.type.encode())],
+        )
         for row, e in zip(rows, envelopes, strict=True)
     ]
 
@@ -153,7 +158,8 @@ async def run(n: int = 20_000, rounds: int = 5, wake_samples: int = 200) -> dict
 
         began = time.perf_counter()
         futures = [
-            await producer.send(raw_topic, value, key=key) for value, key in records[start : start + size]
+            await producer.send(raw_topic, value, key=key, headers=headers)
+            for value, key, headers in records[start : start + size]
         ]
         await asyncio.gather(*futures)
         raw_seconds += time.perf_counter() - began
