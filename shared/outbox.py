@@ -215,13 +215,15 @@ class _Marks:
         """Let the marks land after a failure elsewhere; if they fail too, their rows are only sent again."""
         try:
             await self.wait()
-        except Exception as exc:
-            log.warning("relay_mark_failed", error=repr(exc))
+        except BaseException as exc:
             tasks = [task for task, _, _ in self._running]
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             self._running, self._queued = [], []
+            if not isinstance(exc, Exception):
+                raise
+            log.warning("relay_mark_failed", error=repr(exc))
 
 
 _MARKS_AT_ONCE = 2
@@ -436,16 +438,16 @@ class Relay:
         if error is None and len(acked) < len(flight.rows):
             error = RelayError("not every record of the batch was handed to the producer")
         if error is not None:
-            await marks.wait()
             metrics.RELAY_ERRORS.labels(self.service).inc()
             log.warning("relay_send_failed", error=repr(error), pending=len(flight.rows) - len(acked))
+            await self._reset_producer()  # first: whatever happens to the marks, the next send gets a new one
+            await marks.wait()
             session = await marks.session()
             await session.execute(
                 update(self.table)
                 .where(self.table.c.seq == flight.rows[len(acked)].seq)
                 .values(attempts=self.table.c.attempts + 1, last_error=repr(error)[:1000])
             )
-            await self._reset_producer()
             raise RelayError(str(error)) from error
 
     async def publish_batch(self) -> int:

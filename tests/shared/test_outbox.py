@@ -10,10 +10,10 @@ from collections.abc import AsyncIterator
 
 import orjson
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared.outbox import Relay, publish
+from shared.outbox import Relay, RelayError, publish
 from shared.testing.plugin import consume, unique, wait_for
 from tests.shared.conftest import ProbeHappened, outbox, probe
 
@@ -372,3 +372,34 @@ async def test_reads_while_marks_are_in_progress_send_each_row_once_in_key_order
         per_key[body["partitionkey"]].append(body["data"]["n"])
     for key in keys:
         assert per_key[key] == list(range(12)), f"order broken for {key}"
+
+
+async def test_a_batch_the_broker_never_takes_stays_pending_and_counts_the_attempt(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    key = unique("k")
+    written = [await _write(sessionmaker, key, n) for n in range(3)]
+    relay = Relay(
+        service="probe-nobroker",
+        sessionmaker=sessionmaker,
+        table=outbox,
+        bootstrap_servers="127.0.0.1:1",  # nothing listens there: the producer never starts
+        send_timeout=2.0,
+        wake_on_commit=False,
+    )
+    with pytest.raises(RelayError):
+        async with asyncio.timeout(60):
+            await relay.publish_pending()
+    assert relay._producer is None, "the failed producer is thrown away"
+    assert await _pending(sessionmaker, written) == len(written)
+    async with sessionmaker() as s:
+        attempts = (
+            await s.execute(
+                select(func.max(outbox.c.attempts)).where(
+                    outbox.c.event_id.in_([uuid.UUID(i) for i in written])
+                )
+            )
+        ).scalar_one()
+    assert attempts >= 1
+    async with sessionmaker() as s, s.begin():  # leave nothing pending for the tests after this one
+        await s.execute(delete(outbox).where(outbox.c.event_id.in_([uuid.UUID(i) for i in written])))
