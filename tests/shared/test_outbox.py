@@ -10,10 +10,10 @@ from collections.abc import AsyncIterator
 
 import orjson
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared.outbox import Relay, publish
+from shared.outbox import Relay, RelayError, publish
 from shared.testing.plugin import consume, unique, wait_for
 from tests.shared.conftest import ProbeHappened, outbox, probe
 
@@ -246,3 +246,160 @@ async def test_pipelined_batches_keep_key_order_and_pick_up_late_commits(
     for key in keys:
         assert per_key[key] == list(range(25)), f"order broken for {key}"
     assert per_key[late_key] == [0, 1]
+
+
+class _DiesBeforeMarking(Relay):
+    """A relay whose process dies after the broker acknowledged a batch and before its mark committed."""
+
+    async def _mark(self, session: AsyncSession, seqs: list[int]) -> int:
+        raise RuntimeError("relay process killed")
+
+
+class _SlowToMark(Relay):
+    """A relay whose marks land long after the acknowledgements, so reads and sends overlap them."""
+
+    async def _mark(self, session: AsyncSession, seqs: list[int]) -> int:
+        await asyncio.sleep(0.2)
+        return await super()._mark(session, seqs)
+
+
+async def _pending(sessionmaker: async_sessionmaker[AsyncSession], ids: list[str]) -> int:
+    async with sessionmaker() as s:
+        return int(
+            (
+                await s.execute(
+                    select(func.count())
+                    .select_from(outbox)
+                    .where(
+                        outbox.c.event_id.in_([uuid.UUID(i) for i in ids]), outbox.c.published_at.is_(None)
+                    )
+                )
+            ).scalar_one()
+        )
+
+
+async def test_rows_acknowledged_but_not_marked_when_the_relay_dies_are_sent_again(
+    sessionmaker: async_sessionmaker[AsyncSession], kafka_bootstrap: str, topic_factory: object
+) -> None:
+    topic = await topic_factory("diesbeforemark", partitions=3)  # type: ignore[operator]
+    keys = [unique("k") for _ in range(4)]
+    written = [await _write(sessionmaker, key, n) for n in range(5) for key in keys]
+    dying = _DiesBeforeMarking(
+        service="probe-dies",
+        sessionmaker=sessionmaker,
+        table=outbox,
+        bootstrap_servers=kafka_bootstrap,
+        topic_for=lambda _: topic,
+        batch_size=6,
+    )
+    try:
+        with pytest.raises(RuntimeError, match="killed"):
+            async with asyncio.timeout(60):
+                await dying.publish_pending()
+    finally:
+        await dying._reset_producer()
+    # Acknowledged by the broker, yet nothing marked: the outbox still owes every row.
+    assert await _pending(sessionmaker, written) == len(written)
+    assert dying.published_total == 0
+
+    next_leader = Relay(
+        service="probe-dies",
+        sessionmaker=sessionmaker,
+        table=outbox,
+        bootstrap_servers=kafka_bootstrap,
+        topic_for=lambda _: topic,
+        batch_size=6,
+    )
+    try:
+        async with asyncio.timeout(60):
+            while await next_leader.publish_pending():
+                pass
+    finally:
+        await next_leader._reset_producer()
+    assert await _pending(sessionmaker, written) == 0
+    wanted = set(written)
+
+    def mine(records: list) -> list:  # type: ignore[type-arg]
+        return [r for r in records if orjson.loads(r.value)["id"] in wanted]
+
+    # The next leader sent every row again, in order per key (duplicates are the consumers' inbox's to drop).
+    records = mine(await consume(topic, until=lambda r: _ids(mine(r)) == wanted, timeout=60))
+    per_key: dict[str, list[int]] = defaultdict(list)
+    for r in records:
+        body = orjson.loads(r.value)
+        per_key[body["partitionkey"]].append(body["data"]["n"])
+    for key in keys:
+        ns = per_key[key]
+        assert sorted(set(ns)) == list(range(5)), f"lost an event of {key}"
+        assert ns[len(ns) - 5 :] == list(range(5)), f"the re-send broke the order of {key}"
+
+
+async def test_reads_while_marks_are_in_progress_send_each_row_once_in_key_order(
+    sessionmaker: async_sessionmaker[AsyncSession], kafka_bootstrap: str, topic_factory: object
+) -> None:
+    topic = await topic_factory("slowmark", partitions=3)  # type: ignore[operator]
+    keys = [unique("k") for _ in range(6)]
+    written = [await _write(sessionmaker, key, n) for n in range(12) for key in keys]
+    relay = _SlowToMark(
+        service="probe-slowmark",
+        sessionmaker=sessionmaker,
+        table=outbox,
+        bootstrap_servers=kafka_bootstrap,
+        topic_for=lambda _: topic,
+        batch_size=5,
+    )
+    try:
+        async with asyncio.timeout(60):
+            published = 0
+            while n := await relay.publish_pending():
+                published += n
+    finally:
+        await relay._reset_producer()
+    assert published >= len(written)
+    assert await _pending(sessionmaker, written) == 0
+    wanted = set(written)
+
+    def mine(records: list) -> list:  # type: ignore[type-arg]
+        return [r for r in records if orjson.loads(r.value)["id"] in wanted]
+
+    records = mine(await consume(topic, until=lambda r: len(mine(r)) >= len(written), timeout=60))
+    await asyncio.sleep(1)  # a duplicate would arrive right behind
+    records = mine(await consume(topic, until=lambda r: len(mine(r)) >= len(written), timeout=60))
+    assert sorted(orjson.loads(r.value)["id"] for r in records) == sorted(written), "each exactly once"
+    per_key: dict[str, list[int]] = defaultdict(list)
+    for r in records:
+        body = orjson.loads(r.value)
+        per_key[body["partitionkey"]].append(body["data"]["n"])
+    for key in keys:
+        assert per_key[key] == list(range(12)), f"order broken for {key}"
+
+
+async def test_a_batch_the_broker_never_takes_stays_pending_and_counts_the_attempt(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    key = unique("k")
+    written = [await _write(sessionmaker, key, n) for n in range(3)]
+    relay = Relay(
+        service="probe-nobroker",
+        sessionmaker=sessionmaker,
+        table=outbox,
+        bootstrap_servers="127.0.0.1:1",  # nothing listens there: the producer never starts
+        send_timeout=2.0,
+        wake_on_commit=False,
+    )
+    with pytest.raises(RelayError):
+        async with asyncio.timeout(60):
+            await relay.publish_pending()
+    assert relay._producer is None, "the failed producer is thrown away"
+    assert await _pending(sessionmaker, written) == len(written)
+    async with sessionmaker() as s:
+        attempts = (
+            await s.execute(
+                select(func.max(outbox.c.attempts)).where(
+                    outbox.c.event_id.in_([uuid.UUID(i) for i in written])
+                )
+            )
+        ).scalar_one()
+    assert attempts >= 1
+    async with sessionmaker() as s, s.begin():  # leave nothing pending for the tests after this one
+        await s.execute(delete(outbox).where(outbox.c.event_id.in_([uuid.UUID(i) for i in written])))
