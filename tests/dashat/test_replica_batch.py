@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from dashat.consumer import BATCH_HANDLER, HANDLERS
 from dashat.enrolment.models import Enrolment, WaitlistEntry
+from dashat.outcomes.models import ChildMeasurement
 from dashat.people.handlers import set_based_apart
 from dashat.people.models import FamilyReplica, PersonReplica
 from sqlalchemy import or_, select
@@ -32,9 +33,9 @@ def _family(family_id: uuid.UUID, village: str, decile: int | None, *, updated: 
     return cls(family_id=family_id, village_code=village, rw="001", welfare_decile=decile)
 
 
-def _measured(person_id: uuid.UUID, family_id: uuid.UUID, village: str) -> reg.ChildMeasured:
+def _measured(person_id: uuid.UUID, family_id: uuid.UUID, village: str, **kw: Any) -> reg.ChildMeasured:
     return reg.ChildMeasured(
-        measurement_id=uuid.uuid4(),
+        measurement_id=kw.pop("measurement_id", uuid.uuid4()),
         person_id=person_id,
         family_id=family_id,
         village_code=village,
@@ -44,9 +45,10 @@ def _measured(person_id: uuid.UUID, family_id: uuid.UUID, village: str) -> reg.C
         weight_kg=8.0,
         lenhei_cm=70.0,
         position="l",
-        haz=-1.0,
+        haz=kw.pop("haz", -1.0),
         haz_class="normal",
         rule_version="t",
+        **kw,
     )
 
 
@@ -72,7 +74,12 @@ async def _state(
         .where(WaitlistEntry.person_id.in_(persons))
         .order_by(WaitlistEntry.person_id, WaitlistEntry.category)
     )
+    m = ChildMeasurement.__table__
+    measurements = await session.execute(
+        select(m).where(m.c.person_id.in_(persons)).order_by(m.c.measurement_id)
+    )
     return {
+        "measurements": [dict(r._mapping) for r in measurements],
         "persons": [dict(r._mapping) for r in person_rows],
         "families": [dict(r._mapping) for r in family_rows],
         "enrolments": [tuple(r) for r in enrolled],
@@ -86,6 +93,7 @@ async def test_batch_handler_matches_the_handlers_one_by_one(session: AsyncSessi
     t = datetime.now(UTC)
     a, b, c, d, e, g, h, i = (uuid.uuid4() for _ in range(8))  # families
     a1, a2, b1, b2, c1, d1, e1, f1, g1, h1, i1, x1 = (uuid.uuid4() for _ in range(12))  # persons
+    m1, m2, m3 = (uuid.uuid4() for _ in range(3))  # measurements
     before = [
         # b1 enrolled for stunting while family b was poor and at risk: a family update changes its priority.
         envelope(_family(b, village, 2), time=t - timedelta(hours=2)),
@@ -110,6 +118,22 @@ async def test_batch_handler_matches_the_handlers_one_by_one(session: AsyncSessi
         envelope(person(d1, d, village, rw="007", updated=True), time=t),  # older than what is held
         envelope(person(e1, e, village, sex="L"), time=t),  # registered, then measured and found stunted
         envelope(_measured(e1, e, village), time=t),
+        envelope(_measured(e1, e, village, measurement_id=m1, haz=-1.5), time=t),  # corrected below
+        envelope(_measured(e1, e, village, haz=-1.4, corrects_measurement_id=m1), time=t),
+        envelope(_measured(a1, a, village, measurement_id=m2), time=t),  # measured, then retracted
+        envelope(
+            reg.MeasurementRetracted(
+                measurement_id=m2,
+                person_id=a1,
+                family_id=a,
+                village_code=village,
+                measured_on=t.date(),
+                retracted_on=t.date(),
+            ),
+            time=t,
+        ),
+        envelope(_measured(a2, a, village, measurement_id=m3, haz=-0.5), time=t),  # redelivered under
+        envelope(_measured(a2, a, village, measurement_id=m3, haz=-0.6), time=t),  # a new event id
         envelope(stunting(e1, e, village, decile=3), time=t),
         envelope(stunting(f1, e, village), time=t),  # stunted first, registered after: stays in order
         envelope(person(f1, e, village, sex="L"), time=t),
@@ -119,14 +143,18 @@ async def test_batch_handler_matches_the_handlers_one_by_one(session: AsyncSessi
         envelope(_family(h, village, 5), time=t),
         envelope(reg.PersonDied(person_id=b2, family_id=b, village_code=village, died_on=t.date()), time=t),
         envelope(person(h1, h, village), time=t),  # after a death: everything stays in order
+        envelope(_measured(h1, h, village), time=t),
         envelope(person(i1, i, village), time=t),
     ]
     deliveries = _deliveries(poll)
-    families, persons, rest = set_based_apart(deliveries, {})
-    apart = {d.envelope.id for d in [*families, *persons]}
-    assert [d.envelope.id for d in rest] == [d.envelope.id for d in deliveries if d.envelope.id not in apart]
-    assert {dl.data.family_id for dl in families} == {a, b, h}
-    assert {dl.data.person_id for dl in persons} == {a1, a2, c1, d1, e1, g1, x1}
+    split = set_based_apart(deliveries, {})
+    apart = {d.envelope.id for d in [*split.families, *split.persons, *split.measurements]}
+    assert [d.envelope.id for d in split.rest] == [
+        d.envelope.id for d in deliveries if d.envelope.id not in apart
+    ]
+    assert {dl.data.family_id for dl in split.families} == {a, b, h}
+    assert {dl.data.person_id for dl in split.persons} == {a1, a2, c1, d1, e1, g1, x1}
+    assert [dl.envelope.id for dl in split.measurements] == [poll[10].id]
     ids = [a1, a2, b1, b2, c1, d1, e1, f1, g1, h1, i1, x1]
     fams = [a, b, c, d, e, g, h, i]
     async with session.begin():

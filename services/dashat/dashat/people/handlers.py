@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import collections
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dashat.enrolment import repository as enrolment_repo
 from dashat.enrolment import rules
+from dashat.outcomes import repository as outcomes_repo
 from dashat.people import repository as repo
 from dashat.people.models import PersonReplica
 from shared.consumer import BatchHandler, Delivery, Handler, handle_one_by_one
@@ -241,20 +244,37 @@ _KEYED = (
 )
 
 
+@dataclass
+class SetBased:
+    """A poll's events split into what is applied set-based first and the rest, in poll order, after it."""
+
+    families: list[Delivery] = field(default_factory=list)
+    persons: list[Delivery] = field(default_factory=list)
+    measurements: list[Delivery] = field(default_factory=list)
+    rest: list[Delivery] = field(default_factory=list)
+
+
 def set_based_apart(
     deliveries: Sequence[Delivery], held_family: Mapping[uuid.UUID, uuid.UUID | None]
-) -> tuple[list[Delivery], list[Delivery], list[Delivery]]:
-    """(family facts, person facts that may be applied set-based before the rest, the rest in poll order).
+) -> SetBased:
+    """The family facts, person facts and new measurements that may be applied set-based before the rest.
 
     Set-based, a poll's family facts go first, then its person facts, then the rest one by one: the same as
     poll order as long as nothing the rest does to a person or family comes before a fact set-based about it,
     and no family's facts come after a fact of a person who is or becomes its member. What would break that
     stays in the rest, in order, and so does everything after an event that may end enrolments or fill
-    waitlists (those read persons the event does not name). `held_family`: existing persons' family now.
+    waitlists (those read persons the event does not name). A measurement touches only its own row (until a
+    merge moves it): set-based when no other event of the poll names it. `held_family`: existing persons'
+    family now.
     """
-    families: list[Delivery] = []
-    persons: list[Delivery] = []
-    rest: list[Delivery] = []
+    out = SetBased()
+    families, persons, measurements, rest = out.families, out.persons, out.measurements, out.rest
+    named_measurements = collections.Counter(
+        m
+        for d in deliveries
+        for m in (getattr(d.data, "measurement_id", None), getattr(d.data, "corrects_measurement_id", None))
+        if isinstance(d.data, (reg.ChildMeasured, reg.MeasurementRetracted)) and m is not None
+    )
     blocked_persons: set[uuid.UUID] = set()
     blocked_families: set[uuid.UUID] = set()
     member_families: set[uuid.UUID] = set()  # families of the person facts set apart so far
@@ -302,6 +322,12 @@ def set_based_apart(
                 if held is not None:
                     member_families.add(held)
                 persons.append(d)
+        elif (
+            isinstance(data, reg.ChildMeasured)
+            and data.corrects_measurement_id is None
+            and named_measurements[data.measurement_id] == 1
+        ):
+            measurements.append(d)
         elif isinstance(data, _APART_FROM_REPLICAS):
             rest.append(d)
         elif isinstance(data, _KEYED):
@@ -309,7 +335,7 @@ def set_based_apart(
         else:
             barrier = True
             rest.append(d)
-    return families, persons, rest
+    return out
 
 
 def _last_newest(deliveries: Sequence[Delivery], key: str) -> dict[uuid.UUID, Delivery]:
@@ -384,8 +410,22 @@ def batch_handler(handlers: Mapping[str, Handler]) -> BatchHandler:
     async def apply_poll(session: AsyncSession, deliveries: Sequence[Delivery]) -> None:
         persons, families = _referenced(deliveries)
         held_family = await repo.lock_existing(session, persons, families)
-        family_facts, person_facts, rest = set_based_apart(deliveries, held_family)
-        await apply_facts_set_based(session, family_facts, person_facts)
-        await handle_one_by_one(session, handlers, rest)
+        split = set_based_apart(deliveries, held_family)
+        await apply_facts_set_based(session, split.families, split.persons)
+        await outcomes_repo.upsert_many(
+            session,
+            [
+                {
+                    "measurement_id": d.data.measurement_id,
+                    "person_id": d.data.person_id,
+                    "measured_on": d.data.measured_on,
+                    "age_days": d.data.age_days,
+                    "haz": d.data.haz,
+                    "haz_flag": d.data.haz_flag,
+                }
+                for d in split.measurements
+            ],
+        )
+        await handle_one_by_one(session, handlers, split.rest)
 
     return apply_poll
