@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import case, func, or_, select, update
+from sqlalchemy import ColumnElement, case, func, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -114,6 +114,12 @@ async def get_group(session: AsyncSession, group_id: uuid.UUID) -> GroupReplica 
     return await session.get(GroupReplica, group_id)
 
 
+def _touched(held: Any, values: Mapping[str, ColumnElement[Any]]) -> ColumnElement[Any]:
+    """`updated_at` as an ORM flush would leave it: moved only when a value really changes."""
+    changed = tuple_(*(held[name] for name in values)).is_distinct_from(tuple_(*values.values()))
+    return case((changed, func.now()), else_=held.updated_at)
+
+
 async def upsert_family_facts(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> list[uuid.UUID]:
     """Families' facts in one statement, each as `lock_family` + a `_newer` check would apply them.
 
@@ -124,12 +130,10 @@ async def upsert_family_facts(session: AsyncSession, rows: Sequence[Mapping[str,
         return []
     new = insert(FamilyReplica).excluded
     held = FamilyReplica.__table__.c
+    facts = {name: new[name] for name in ("village_code", "rw", "welfare_decile", "facts_at")}
     stmt = insert(FamilyReplica).on_conflict_do_update(
         index_elements=[FamilyReplica.family_id],
-        set_={
-            **{name: new[name] for name in ("village_code", "rw", "welfare_decile", "facts_at")},
-            "updated_at": func.now(),
-        },
+        set_={**facts, "updated_at": _touched(held, facts)},
         where=or_(held.facts_at.is_(None), new.facts_at >= held.facts_at),
     )
     ordered = [{**row, "krs_reasons": []} for row in sorted(rows, key=lambda row: row["family_id"])]
@@ -183,19 +187,19 @@ async def upsert_person_facts(session: AsyncSession, rows: Sequence[Mapping[str,
     new = stmt.excluded
     location_newer = or_(held.location_at.is_(None), new.location_at >= held.location_at)
     krs_known = new.krs.is_not(None)
+    facts: dict[str, ColumnElement[Any]] = {
+        **{name: new[name] for name in ("family_id", "sex", "birth_date", "facts_at")},
+        **{
+            name: case((location_newer, new[name]), else_=held[name])
+            for name in ("village_code", "rw", "location_at", "moved_out")
+        },
+        "welfare_decile": func.coalesce(new.welfare_decile, held.welfare_decile),
+        "krs": case((krs_known, new.krs), else_=held.krs),
+        "krs_reasons": case((krs_known, new.krs_reasons), else_=held.krs_reasons),
+    }
     stmt = stmt.on_conflict_do_update(
         index_elements=[PersonReplica.person_id],
-        set_={
-            **{name: new[name] for name in ("family_id", "sex", "birth_date", "facts_at")},
-            **{
-                name: case((location_newer, new[name]), else_=held[name])
-                for name in ("village_code", "rw", "location_at", "moved_out")
-            },
-            "welfare_decile": func.coalesce(new.welfare_decile, held.welfare_decile),
-            "krs": case((krs_known, new.krs), else_=held.krs),
-            "krs_reasons": case((krs_known, new.krs_reasons), else_=held.krs_reasons),
-            "updated_at": func.now(),
-        },
+        set_={**facts, "updated_at": _touched(held, facts)},
         where=or_(held.facts_at.is_(None), new.facts_at >= held.facts_at),
     )
     ordered = [
