@@ -13,6 +13,7 @@ from typing import Any
 # Each entry: module in bench/ with `run()` (sync or async) returning a dict of figures.
 BENCHMARKS = [
     "consumer",
+    "dashat_consumer",
     "relay",
     "zscore",
     "registry_import",

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 
-from sqlalchemy import and_, delete, exists, func, select, update
+from sqlalchemy import Integer, and_, bindparam, column, delete, exists, func, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dashat.common import region_clause
@@ -224,3 +226,43 @@ async def set_family_priority(session: AsyncSession, family_id: uuid.UUID, prior
         .execution_options(synchronize_session="fetch")
     )
     return len(waiting.all()), len(active.all())
+
+
+async def set_families_priority(session: AsyncSession, priorities: Mapping[uuid.UUID, int]) -> None:
+    """`set_family_priority` for several families, one statement per table."""
+    if not priorities:
+        return
+    ids = sorted(priorities)
+    given = (
+        func.unnest(
+            bindparam("family_ids", [*ids], type_=ARRAY(PG_UUID(as_uuid=True))),
+            bindparam("priorities", [priorities[i] for i in ids], type_=ARRAY(Integer)),
+        )
+        .table_valued(column("family_id", PG_UUID(as_uuid=True)), column("priority", Integer))
+        .render_derived(name="given")
+    )
+    members = (
+        select(PersonReplica.person_id, given.c.priority)
+        .join(given, given.c.family_id == PersonReplica.family_id)
+        .subquery("members")
+    )
+    await session.execute(
+        update(WaitlistEntry)
+        .where(
+            WaitlistEntry.person_id == members.c.person_id,
+            WaitlistEntry.status == "waiting",
+            WaitlistEntry.priority != members.c.priority,
+        )
+        .values(priority=members.c.priority)
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(
+        update(Enrolment)
+        .where(
+            Enrolment.person_id == members.c.person_id,
+            Enrolment.status == "active",
+            Enrolment.priority != members.c.priority,
+        )
+        .values(priority=members.c.priority, version=Enrolment.version + 1)
+        .execution_options(synchronize_session=False)
+    )

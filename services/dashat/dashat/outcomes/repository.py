@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
 from datetime import date
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -36,6 +38,20 @@ async def upsert(
         .values(measurement_id=measurement_id, **values)
         .on_conflict_do_update(index_elements=[ChildMeasurement.measurement_id], set_=values)
     )
+
+
+async def upsert_many(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
+    """`upsert` of several measurements (distinct ids) in one statement."""
+    if not rows:
+        return
+    stmt = insert(ChildMeasurement)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[ChildMeasurement.measurement_id],
+        set_={
+            name: stmt.excluded[name] for name in ("person_id", "measured_on", "age_days", "haz", "haz_flag")
+        },
+    )
+    await session.execute(stmt, sorted(rows, key=lambda row: row["measurement_id"]))
 
 
 async def mark_superseded(

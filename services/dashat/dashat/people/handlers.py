@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import collections
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dashat.enrolment import repository as enrolment_repo
+from dashat.enrolment import rules
+from dashat.outcomes import repository as outcomes_repo
 from dashat.people import repository as repo
 from dashat.people.models import PersonReplica
 from shared.consumer import BatchHandler, Delivery, Handler, handle_one_by_one
@@ -221,8 +226,182 @@ def _referenced(deliveries: Sequence[Delivery]) -> tuple[list[uuid.UUID], list[u
     return sorted(persons), sorted(families)
 
 
+# Events that touch no person or family replica row, nor enrolments: any order with the facts upserts is one.
+_APART_FROM_REPLICAS = (
+    reg.ChildMeasured,
+    reg.MeasurementRetracted,
+    up.GroupFacts,
+    up.GroupStatusChanged,
+    up.DashatContributionMade,
+)
+# Events that read or write only the persons and families they name (and those families' members): they may
+# enrol or waitlist their own person, but end no enrolment and fill no waitlist with anyone else.
+_KEYED = (
+    reg.BadutaStuntingDetected,
+    reg.PregnancyRegistered,
+    reg.CatinRegistered,
+    reg.StuntingRiskChanged,
+)
+
+
+@dataclass
+class SetBased:
+    """A poll's events split into what is applied set-based first and the rest, in poll order, after it."""
+
+    families: list[Delivery] = field(default_factory=list)
+    persons: list[Delivery] = field(default_factory=list)
+    measurements: list[Delivery] = field(default_factory=list)
+    rest: list[Delivery] = field(default_factory=list)
+
+
+def set_based_apart(
+    deliveries: Sequence[Delivery], held_family: Mapping[uuid.UUID, uuid.UUID | None]
+) -> SetBased:
+    """The family facts, person facts and new measurements that may be applied set-based before the rest.
+
+    Set-based, a poll's family facts go first, then its person facts, then the rest one by one: the same as
+    poll order as long as nothing the rest does to a person or family comes before a fact set-based about it,
+    and no family's facts come after a fact of a person who is or becomes its member. What would break that
+    stays in the rest, in order, and so does everything after an event that may end enrolments or fill
+    waitlists (those read persons the event does not name). A measurement touches only its own row (until a
+    merge moves it): set-based when no other event of the poll names it. `held_family`: existing persons'
+    family now.
+    """
+    out = SetBased()
+    families, persons, measurements, rest = out.families, out.persons, out.measurements, out.rest
+    named_measurements = collections.Counter(
+        m
+        for d in deliveries
+        for m in (getattr(d.data, "measurement_id", None), getattr(d.data, "corrects_measurement_id", None))
+        if isinstance(d.data, (reg.ChildMeasured, reg.MeasurementRetracted)) and m is not None
+    )
+    blocked_persons: set[uuid.UUID] = set()
+    blocked_families: set[uuid.UUID] = set()
+    member_families: set[uuid.UUID] = set()  # families of the person facts set apart so far
+    person_family: dict[uuid.UUID, uuid.UUID] = {}
+    seen_families: set[uuid.UUID] = set()
+    barrier = False
+
+    def block(d: Delivery) -> None:
+        rest.append(d)
+        for name in ("person_id", "merged_person_id"):
+            person_id = getattr(d.data, name, None)
+            if isinstance(person_id, uuid.UUID):
+                blocked_persons.add(person_id)
+                if (held := held_family.get(person_id)) is not None:
+                    blocked_families.add(held)
+        family_id = getattr(d.data, "family_id", None)
+        if isinstance(family_id, uuid.UUID):
+            blocked_families.add(family_id)
+
+    for d in deliveries:
+        data = d.data
+        if barrier:
+            rest.append(d)
+        elif isinstance(data, reg.FamilyFacts):
+            if data.family_id in blocked_families or data.family_id in member_families:
+                block(d)
+            elif data.family_id in seen_families:
+                # A second fact of one family would refresh its priorities twice: one by one, as before.
+                block(d)
+            else:
+                seen_families.add(data.family_id)
+                families.append(d)
+        elif isinstance(data, reg.PersonFacts):
+            held = held_family.get(data.person_id)
+            if (
+                data.person_id in blocked_persons
+                or data.family_id in blocked_families
+                or (held is not None and held in blocked_families)
+                or person_family.get(data.person_id, data.family_id) != data.family_id
+            ):
+                block(d)
+            else:
+                person_family[data.person_id] = data.family_id
+                member_families.add(data.family_id)
+                if held is not None:
+                    member_families.add(held)
+                persons.append(d)
+        elif (
+            isinstance(data, reg.ChildMeasured)
+            and data.corrects_measurement_id is None
+            and named_measurements[data.measurement_id] == 1
+        ):
+            measurements.append(d)
+        elif isinstance(data, _APART_FROM_REPLICAS):
+            rest.append(d)
+        elif isinstance(data, _KEYED):
+            block(d)
+        else:
+            barrier = True
+            rest.append(d)
+    return out
+
+
+def _last_newest(deliveries: Sequence[Delivery], key: str) -> dict[uuid.UUID, Delivery]:
+    """Per aggregate, the event applying all of them in order with `_newer` would leave: the last of the latest."""
+    out: dict[uuid.UUID, Delivery] = {}
+    for d in deliveries:
+        aggregate = getattr(d.data, key)
+        held = out.get(aggregate)
+        if held is None or _newer(held.envelope.time, d.envelope.time):
+            out[aggregate] = d
+    return out
+
+
+async def apply_facts_set_based(
+    session: AsyncSession, families: Sequence[Delivery], persons: Sequence[Delivery]
+) -> None:
+    """Family facts, then person facts, as their handlers one by one would leave them (see `set_based_apart`)."""
+    family_rows = [
+        {
+            "family_id": family_id,
+            "village_code": d.data.village_code,
+            "rw": d.data.rw,
+            "welfare_decile": d.data.welfare_decile,
+            "facts_at": d.envelope.time,
+        }
+        for family_id, d in _last_newest(families, "family_id").items()
+    ]
+    applied = await repo.upsert_family_facts(session, family_rows)
+    await repo.copy_families_facts_to_members(session, applied)
+    latest = _last_newest(persons, "person_id")
+    family_ids = sorted(
+        {row["family_id"] for row in family_rows} | {d.data.family_id for d in latest.values()}
+    )
+    known = await repo.families_facts(session, family_ids)
+    # The priority refresh of each family event (see enrolment.handlers): whether or not its facts applied.
+    await enrolment_repo.set_families_priority(
+        session,
+        {
+            row["family_id"]: rules.priority(known[row["family_id"]][0], known[row["family_id"]][1])
+            for row in family_rows
+        },
+    )
+    person_rows = []
+    for person_id, d in latest.items():
+        decile, krs, krs_reasons = known.get(d.data.family_id, (None, None, []))
+        person_rows.append(
+            {
+                "person_id": person_id,
+                "family_id": d.data.family_id,
+                "sex": d.data.sex,
+                "birth_date": d.data.birth_date,
+                "village_code": d.data.village_code,
+                "rw": d.data.rw,
+                "facts_at": d.envelope.time,
+                "location_at": d.envelope.time,
+                "welfare_decile": decile,
+                "krs": krs,
+                "krs_reasons": krs_reasons,
+            }
+        )
+    await repo.upsert_person_facts(session, person_rows)
+
+
 def batch_handler(handlers: Mapping[str, Handler]) -> BatchHandler:
-    """A poll's events one by one, after locking the replica rows they name in one consistent order.
+    """A poll's events: the replica rows they name locked in one consistent order, the person and family facts
+    that can go first as a few set-based statements, then the others one by one in poll order.
 
     One transaction per poll holds the locks of all its events; taken in event order, two polls (or a poll
     and a manual enrolment, which locks the person first) could wait on each other.
@@ -230,7 +409,23 @@ def batch_handler(handlers: Mapping[str, Handler]) -> BatchHandler:
 
     async def apply_poll(session: AsyncSession, deliveries: Sequence[Delivery]) -> None:
         persons, families = _referenced(deliveries)
-        await repo.lock_existing(session, persons, families)
-        await handle_one_by_one(session, handlers, deliveries)
+        held_family = await repo.lock_existing(session, persons, families)
+        split = set_based_apart(deliveries, held_family)
+        await apply_facts_set_based(session, split.families, split.persons)
+        await outcomes_repo.upsert_many(
+            session,
+            [
+                {
+                    "measurement_id": d.data.measurement_id,
+                    "person_id": d.data.person_id,
+                    "measured_on": d.data.measured_on,
+                    "age_days": d.data.age_days,
+                    "haz": d.data.haz,
+                    "haz_flag": d.data.haz_flag,
+                }
+                for d in split.measurements
+            ],
+        )
+        await handle_one_by_one(session, handlers, split.rest)
 
     return apply_poll

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, case, func, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,13 +30,24 @@ async def lock_person(session: AsyncSession, person_id: uuid.UUID) -> PersonRepl
 
 async def lock_existing(
     session: AsyncSession, person_ids: Sequence[uuid.UUID], family_ids: Sequence[uuid.UUID]
-) -> None:
-    """Lock the persons' and families' replica rows that exist, in id order (persons first, as the API does)."""
-    for id_column, ids in ((PersonReplica.person_id, person_ids), (FamilyReplica.family_id, family_ids)):
-        if ids:
-            await session.execute(
-                select(id_column).where(id_column.in_(ids)).order_by(id_column).with_for_update()
-            )
+) -> dict[uuid.UUID, uuid.UUID | None]:
+    """Lock the persons' and families' replica rows that exist, in id order (persons first, as the API does).
+
+    Returns the family each existing person belongs to now (nothing enters the session).
+    """
+    held: dict[uuid.UUID, uuid.UUID | None] = {}
+    if person_ids:
+        rows = await session.execute(
+            select(PersonReplica.person_id, PersonReplica.family_id)
+            .where(PersonReplica.person_id.in_(person_ids))
+            .order_by(PersonReplica.person_id)
+            .with_for_update()
+        )
+        held = {person_id: family_id for person_id, family_id in rows}
+    if family_ids:
+        column = FamilyReplica.family_id
+        await session.execute(select(column).where(column.in_(family_ids)).order_by(column).with_for_update())
+    return held
 
 
 async def get_person(
@@ -100,3 +112,98 @@ async def lock_group(
 
 async def get_group(session: AsyncSession, group_id: uuid.UUID) -> GroupReplica | None:
     return await session.get(GroupReplica, group_id)
+
+
+def _touched(held: Any, values: Mapping[str, ColumnElement[Any]]) -> ColumnElement[Any]:
+    """`updated_at` as an ORM flush would leave it: moved only when a value really changes."""
+    changed = tuple_(*(held[name] for name in values)).is_distinct_from(tuple_(*values.values()))
+    return case((changed, func.now()), else_=held.updated_at)
+
+
+async def upsert_family_facts(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> list[uuid.UUID]:
+    """Families' facts in one statement, each as `lock_family` + a `_newer` check would apply them.
+
+    Rows carry `family_id`, `village_code`, `rw`, `welfare_decile` and `facts_at`, at most one per family;
+    returns the families whose facts were applied (older facts than those held change nothing).
+    """
+    if not rows:
+        return []
+    new = insert(FamilyReplica).excluded
+    held = FamilyReplica.__table__.c
+    facts = {name: new[name] for name in ("village_code", "rw", "welfare_decile", "facts_at")}
+    stmt = insert(FamilyReplica).on_conflict_do_update(
+        index_elements=[FamilyReplica.family_id],
+        set_={**facts, "updated_at": _touched(held, facts)},
+        where=or_(held.facts_at.is_(None), new.facts_at >= held.facts_at),
+    )
+    ordered = [{**row, "krs_reasons": []} for row in sorted(rows, key=lambda row: row["family_id"])]
+    return list((await session.scalars(stmt.returning(FamilyReplica.family_id), ordered)).all())
+
+
+async def copy_families_facts_to_members(session: AsyncSession, family_ids: Sequence[uuid.UUID]) -> None:
+    """`copy_family_facts_to_members` for several families in one statement."""
+    if family_ids:
+        await session.execute(
+            update(PersonReplica)
+            .where(
+                PersonReplica.family_id == FamilyReplica.family_id, FamilyReplica.family_id.in_(family_ids)
+            )
+            .values(
+                welfare_decile=FamilyReplica.welfare_decile,
+                krs=FamilyReplica.krs,
+                krs_reasons=FamilyReplica.krs_reasons,
+            )
+        )
+
+
+async def families_facts(
+    session: AsyncSession, family_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, tuple[int | None, bool | None, list[str]]]:
+    """(welfare decile, KRS, KRS reasons) of the families that exist."""
+    if not family_ids:
+        return {}
+    rows = await session.execute(
+        select(
+            FamilyReplica.family_id,
+            FamilyReplica.welfare_decile,
+            FamilyReplica.krs,
+            FamilyReplica.krs_reasons,
+        ).where(FamilyReplica.family_id.in_(family_ids))
+    )
+    return {family_id: (decile, krs, list(reasons)) for family_id, decile, krs, reasons in rows}
+
+
+async def upsert_person_facts(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Persons' facts in one statement, each as `apply_person_facts` would apply them (see `_newer`).
+
+    Rows carry `person_id`, `family_id`, `sex`, `birth_date`, `village_code`, `rw`, the event time as
+    `facts_at` and `location_at`, and their family's `welfare_decile`, `krs` and `krs_reasons` (None when the
+    family is not known, or does not know them: held values then stay). At most one row per person.
+    """
+    if not rows:
+        return
+    stmt = insert(PersonReplica)
+    held = PersonReplica.__table__.c
+    new = stmt.excluded
+    location_newer = or_(held.location_at.is_(None), new.location_at >= held.location_at)
+    krs_known = new.krs.is_not(None)
+    facts: dict[str, ColumnElement[Any]] = {
+        **{name: new[name] for name in ("family_id", "sex", "birth_date", "facts_at")},
+        **{
+            name: case((location_newer, new[name]), else_=held[name])
+            for name in ("village_code", "rw", "location_at", "moved_out")
+        },
+        "welfare_decile": func.coalesce(new.welfare_decile, held.welfare_decile),
+        "krs": case((krs_known, new.krs), else_=held.krs),
+        "krs_reasons": case((krs_known, new.krs_reasons), else_=held.krs_reasons),
+    }
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[PersonReplica.person_id],
+        set_={**facts, "updated_at": _touched(held, facts)},
+        where=or_(held.facts_at.is_(None), new.facts_at >= held.facts_at),
+    )
+    ordered = [
+        {**row, "krs_reasons": row["krs_reasons"] if row["krs"] is not None else [], "moved_out": False}
+        for row in sorted(rows, key=lambda row: row["person_id"])
+    ]
+    await session.execute(stmt, ordered)
