@@ -4,7 +4,8 @@ Produces N registry/uppka/dashat envelopes (families with persons, KB changes, m
 UPPKA groups with members and reports, DASHAT kitchens with enrolments, meals and ledger entries) to unique
 topics (6 partitions each), then times:
 - a bare Kafka consumer that parses the envelopes and does nothing (the ceiling);
-- the reporting projector (`reporting.consumer.build_runner`) into a fresh migrated database, as one process;
+- the reporting projector (`reporting.consumer.build_runner`, with its fact rollup loop) into a fresh migrated
+  database, as one process, until every event is applied and rolled up into the facts;
 - two projector processes in one consumer group on the same topics (from empty tables again), while the
   database's backends are sampled for lock waits (`pg_stat_activity.wait_event_type = 'Lock'`).
 The shared runner with no-op handlers is measured in bench/consumer.py.
@@ -26,6 +27,7 @@ import asyncpg
 import orjson
 from reporting.config import Settings
 from reporting.consumer import TOPICS, build_runner
+from reporting.projection import rollup
 from sqlalchemy import text
 
 from shared.consumer import ConsumerRunner
@@ -447,9 +449,15 @@ def _instance(url: str, suffix: str, group: str, instances: int, n: int, timeout
 
 async def _instance_run(url: str, suffix: str, group: str, instances: int, n: int, timeout: float) -> _Run:
     settings = Settings(database_url=url, topic_suffix=suffix, topic_partitions=PARTITIONS)
-    engine = create_engine(url, pool_size=2)
-    runner = build_runner(settings, create_sessionmaker(engine), name=group)
+    engine = create_engine(url, pool_size=3)
+    sessionmaker = create_sessionmaker(engine)
+    runner = build_runner(settings, sessionmaker, name=group)
     first, started, checked = 0, None, 0.0
+    # As in production (reporting.consumer.run): each process runs the rollup loop beside its projector.
+    stopping = asyncio.Event()
+    rollups = asyncio.create_task(
+        rollup.run_rollups(sessionmaker, stopping, settings.fact_rollup_interval_seconds)
+    )
     await runner.start()
     try:
         async with asyncio.timeout(timeout):
@@ -466,8 +474,12 @@ async def _instance_run(url: str, suffix: str, group: str, instances: int, n: in
                     async with engine.connect() as conn:
                         applied = (await conn.execute(text("SELECT count(*) FROM inbox"))).scalar_one()
                     if applied >= n:
-                        return _Run(first, started, checked, runner.outcome.dead_lettered)
+                        # Done when the facts hold every event: the rollup's lag counts.
+                        await rollup.settle(sessionmaker)
+                        return _Run(first, started, time.monotonic(), runner.outcome.dead_lettered)
     finally:
+        stopping.set()
+        await rollups
         await runner.close()
         await engine.dispose()
 
@@ -509,7 +521,10 @@ async def _projectors(
     """Seconds per event of `instances` projector processes in one consumer group, and the lock waits seen."""
     async with create_engine(url, pool_size=1).begin() as conn:
         await conn.execute(
-            text("TRUNCATE inbox, rep_fact, rep_entity, rep_place, rep_enrolment, projection_status")
+            text(
+                "TRUNCATE inbox, rep_fact, rep_fact_pending, rep_entity, rep_place, rep_enrolment,"
+                " projection_status"
+            )
         )
     group = unique("bench.projector.")
     stop = asyncio.Event()
