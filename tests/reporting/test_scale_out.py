@@ -109,7 +109,8 @@ async def test_a_poll_queues_fact_deltas_and_writes_only_its_partitions_status(e
         await apply_batch(session, events)
     async with engine.connect() as conn:
         facts = (await conn.execute(text("SELECT count(*) FROM rep_fact"))).scalar_one()
-        queued = list((await conn.execute(text("SELECT fact_key FROM rep_fact_pending"))).scalars())
+        queued_values = list(await conn.execute(text("SELECT fact_key, value FROM rep_fact_pending")))
+        queued = [k for k, _ in queued_values]
         partitions = set(
             (await conn.execute(text("SELECT DISTINCT partition FROM projection_status"))).scalars()
         )
@@ -117,9 +118,20 @@ async def test_a_poll_queues_fact_deltas_and_writes_only_its_partitions_status(e
     assert facts == 0 and queued
     assert all(domain.parse_key(k)[0].code != domain.NATIONAL for k in queued)
     assert partitions == {2}
+    # The rollup's SQL expands each delta to the rows `domain.regions_of` names, and nothing else.
+    expected: dict[tuple[str, str, str, str, int], int] = {}
+    for key, value in queued_values:
+        place, grain, start, measure = domain.parse_key(key)
+        for region, level in domain.regions_of(place):
+            k = (region, grain, start.isoformat(), measure, level)
+            expected[k] = expected.get(k, 0) + value
     await rollup.settle(create_sessionmaker(engine))
     async with engine.connect() as conn:
-        assert (await conn.execute(text("SELECT count(*) FROM rep_fact"))).scalar_one() > 2 * len(queued)
+        rows = await conn.execute(
+            text("SELECT region, grain, period_start::text, measure, level, value, slot FROM rep_fact")
+        )
+        rolled_up = {(r, g, p, m, lv): v for r, g, p, m, lv, v, slot in rows if slot == 0}
+    assert rolled_up == {k: v for k, v in expected.items() if v} and len(rolled_up) > 2 * len(queued)
 
 
 async def test_rollups_in_any_split_equal_one_rollup_and_late_events_land_in_rolled_up_months(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any, cast
 
 import orjson
@@ -206,23 +206,46 @@ def add_facts(session: AsyncSession, delta: Mapping[str, int]) -> None:
 
 
 # The rollup takes a bounded number of queued deltas per transaction (whichever are committed: the
-# projector's later appends are other rows), and only one rollup runs at a time (`try_lock_rollup`): its
-# upserts of the national and provincial rows would otherwise wait for each other.
-_TAKE_PENDING = text(
+# projector's later appends are other rows), sums them per fact key and adds each sum to every row it rolls
+# up into, in one statement: the expansion is `domain.regions_of` in SQL (the nation, each prefix of the
+# code, the Kampung KB, the kitchen), done by the database because it was most of the rollup's time in
+# Python; tests/reporting/test_scale_out.py checks the two agree. Rows are upserted in key order. Only one
+# rollup runs at a time (`try_lock_rollup`): two would wait for each other on the national rows.
+_ROLL_UP = text(
     """
-    DELETE FROM rep_fact_pending
-    WHERE ctid = ANY(ARRAY(SELECT ctid FROM rep_fact_pending LIMIT :limit))
-    RETURNING fact_key, value
-    """
-)
-_UPSERT_FACTS = text(
-    """
-    INSERT INTO rep_fact (region, grain, period_start, measure, slot, level, value)
-    SELECT r, g, p, m, 0, l, v FROM unnest(
-        CAST(:regions AS text[]), CAST(:grains AS text[]), CAST(:starts AS date[]),
-        CAST(:measures AS text[]), CAST(:levels AS smallint[]), CAST(:vals AS bigint[])
-    ) AS t(r, g, p, m, l, v)
-    ON CONFLICT (region, grain, period_start, measure, slot) DO UPDATE SET value = rep_fact.value + excluded.value
+    WITH taken AS (
+        DELETE FROM rep_fact_pending
+        WHERE ctid = ANY(ARRAY(SELECT ctid FROM rep_fact_pending LIMIT :limit))
+        RETURNING fact_key, value
+    ), leaf AS (
+        SELECT k[1] AS code, k[2] AS kkb, k[3] AS kitchen, k[4] AS grain, CAST(k[5] AS date) AS period_start,
+               array_to_string(k[6:], '|') AS measure, v AS value
+        FROM (SELECT string_to_array(fact_key, '|') AS k, sum(value) AS v FROM taken GROUP BY fact_key) t
+    ), expanded AS (
+        SELECT r.region, r.level, l.grain, l.period_start, l.measure, l.value
+        FROM leaf l
+        CROSS JOIN LATERAL (
+            SELECT CAST(:national AS text), CAST(:level_national AS int)
+            UNION ALL
+            SELECT array_to_string(p.parts[1:i], '.'), i
+            FROM (SELECT regexp_split_to_array(l.code, '\\.') AS parts) p,
+                 generate_series(1, cardinality(p.parts)) AS i
+            UNION ALL
+            SELECT 'kkb:' || l.kkb, CAST(:level_kkb AS int) WHERE l.kkb <> ''
+            UNION ALL
+            SELECT 'dapur:' || l.kitchen, CAST(:level_kitchen AS int) WHERE l.kitchen <> ''
+        ) AS r(region, level)
+    ), taken_count AS (SELECT count(*) AS n FROM taken), upserted AS (
+        INSERT INTO rep_fact (region, grain, period_start, measure, slot, level, value)
+        SELECT region COLLATE "C", grain, period_start, measure, 0, min(level), sum(value)
+        FROM expanded
+        GROUP BY region COLLATE "C", grain, period_start, measure
+        HAVING sum(value) <> 0
+        ORDER BY 1, 2, 3, 4
+        ON CONFLICT (region, grain, period_start, measure, slot)
+            DO UPDATE SET value = rep_fact.value + excluded.value
+    )
+    SELECT n FROM taken_count
     """
 )
 # Any constant shared by every reporting process; transaction-scoped, so a crashed rollup frees it.
@@ -242,29 +265,17 @@ async def lock_rollup(session: AsyncSession) -> None:
 
 async def roll_up_pending(session: AsyncSession, limit: int) -> int:
     """Add up to `limit` queued deltas to every fact row they roll up into; returns how many were taken."""
-    taken = (await session.execute(_TAKE_PENDING, {"limit": limit})).all()
-    rows: dict[tuple[str, str, date, str], list[int]] = {}
-    for key, value in taken:
-        place, grain, start, measure = domain.parse_key(key)
-        for region, level in domain.regions_of(place):
-            row = rows.setdefault((region, grain, start, measure), [level, 0])
-            row[1] += value
-    # Key order: a late straggler of a rollup (lock lost with its connection) and the next never deadlock.
-    keys = sorted(k for k, (_, v) in rows.items() if v)
-    if keys:
-        regions, grains, starts, measures = (list(c) for c in zip(*keys, strict=True))
-        await session.execute(
-            _UPSERT_FACTS,
-            {
-                "regions": regions,
-                "grains": grains,
-                "starts": starts,
-                "measures": measures,
-                "levels": [rows[k][0] for k in keys],
-                "vals": [rows[k][1] for k in keys],
-            },
-        )
-    return len(taken)
+    taken = await session.execute(
+        _ROLL_UP,
+        {
+            "limit": limit,
+            "national": domain.NATIONAL,
+            "level_national": domain.LEVEL_NATIONAL,
+            "level_kkb": domain.LEVEL_KAMPUNG_KB,
+            "level_kitchen": domain.LEVEL_KITCHEN,
+        },
+    )
+    return int(taken.scalar_one())
 
 
 _SAVE_PLACES = text(
