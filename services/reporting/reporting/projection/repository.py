@@ -209,15 +209,15 @@ def add_facts(session: AsyncSession, delta: Mapping[str, int]) -> None:
 # projector's later appends are other rows), sums them per fact key and adds each sum to every row it rolls
 # up into, in one statement: the expansion is `domain.regions_of` in SQL (the nation, each prefix of the
 # code, the Kampung KB, the kitchen), done by the database because it was most of the rollup's time in
-# Python; tests/reporting/test_scale_out.py checks the two agree. Rows are upserted in key order. Only one
-# rollup runs at a time (`try_lock_rollup`): two would wait for each other on the national rows.
+# Python; tests/reporting/test_scale_out.py checks the two agree. Only one rollup runs at a time
+# (`try_lock_rollup`) and nothing else writes rep_fact, so no row order is needed against deadlocks.
 _ROLL_UP = text(
     """
     WITH taken AS (
         DELETE FROM rep_fact_pending
         WHERE ctid = ANY(ARRAY(SELECT ctid FROM rep_fact_pending LIMIT :limit))
         RETURNING fact_key, value
-    ), leaf AS (
+    ), leaf AS MATERIALIZED (
         SELECT k[1] AS code, k[2] AS kkb, k[3] AS kitchen, k[4] AS grain, CAST(k[5] AS date) AS period_start,
                array_to_string(k[6:], '|') AS measure, v AS value
         FROM (SELECT string_to_array(fact_key, '|') AS k, sum(value) AS v FROM taken GROUP BY fact_key) t
@@ -241,7 +241,6 @@ _ROLL_UP = text(
         FROM expanded
         GROUP BY region COLLATE "C", grain, period_start, measure
         HAVING sum(value) <> 0
-        ORDER BY 1, 2, 3, 4
         ON CONFLICT (region, grain, period_start, measure, slot)
             DO UPDATE SET value = rep_fact.value + excluded.value
     )
@@ -265,6 +264,8 @@ async def lock_rollup(session: AsyncSession) -> None:
 
 async def roll_up_pending(session: AsyncSession, limit: int) -> int:
     """Add up to `limit` queued deltas to every fact row they roll up into; returns how many were taken."""
+    # The grouping of a full batch spilled to disk with the default work_mem.
+    await session.execute(text("SET LOCAL work_mem = '64MB'"))
     taken = await session.execute(
         _ROLL_UP,
         {
