@@ -165,7 +165,7 @@ async def test_one_rollup_at_a_time_and_freshness_says_facts_are_pending(engine:
     async with sessionmaker() as session, session.begin():
         await apply_batch(session, deliveries(build().envelopes)[:20])
     async with sessionmaker() as holder, holder.begin():
-        await projection_repo.lock_rollup(holder)
+        assert await projection_repo.try_lock_rollup(holder)
         assert await rollup.roll_up_once(sessionmaker) is None
         async with sessionmaker() as session:
             assert await indicators_repo.facts_pending_since(session) is not None

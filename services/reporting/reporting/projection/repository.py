@@ -257,11 +257,6 @@ async def try_lock_rollup(session: AsyncSession) -> bool:
     return bool(got.scalar_one())
 
 
-async def lock_rollup(session: AsyncSession) -> None:
-    """Wait until no other rollup runs, then hold the rollup lock for this transaction."""
-    await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ROLLUP_LOCK})
-
-
 async def roll_up_pending(session: AsyncSession, limit: int) -> int:
     """Add up to `limit` queued deltas to every fact row they roll up into; returns how many were taken."""
     # The grouping of a full batch spilled to disk with the default work_mem.

@@ -24,28 +24,30 @@ log = get_logger(__name__)
 BATCH = 20_000
 
 
-async def roll_up_once(sessionmaker: async_sessionmaker[AsyncSession], *, wait: bool = False) -> int | None:
-    """Fold up to BATCH queued deltas in one transaction; None when another process holds the rollup
-    (unless `wait`, then it waits for it)."""
+async def roll_up_once(sessionmaker: async_sessionmaker[AsyncSession]) -> int | None:
+    """Fold up to BATCH queued deltas in one transaction; None when another process holds the rollup."""
     async with sessionmaker() as session, session.begin():
-        if wait:
-            await repo.lock_rollup(session)
-        elif not await repo.try_lock_rollup(session):
+        if not await repo.try_lock_rollup(session):
             return None
         return await repo.roll_up_pending(session, BATCH)
 
 
-async def settle(sessionmaker: async_sessionmaker[AsyncSession]) -> int:
-    """Roll up every delta committed so far (waiting for a running rollup); returns how many were folded.
+async def settle(sessionmaker: async_sessionmaker[AsyncSession], poll_seconds: float = 0.05) -> int:
+    """Roll up every delta committed so far; returns how many this call folded.
 
     What tests, the rebuild and the benches call before they read facts: afterwards rep_fact holds every
-    projection transaction that committed before the call.
+    projection transaction that committed before the call. While another process holds the rollup it polls
+    rather than waits on the lock (a rollup that ran meanwhile committed what it took before this call's
+    own rollup begins), so no backend ever queues on it.
     """
     total = 0
     while True:
-        taken = await roll_up_once(sessionmaker, wait=True)
-        total += taken or 0
-        if not taken or taken < BATCH:
+        taken = await roll_up_once(sessionmaker)
+        if taken is None:
+            await asyncio.sleep(poll_seconds)
+            continue
+        total += taken
+        if taken < BATCH:
             return total
 
 
