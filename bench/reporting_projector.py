@@ -440,6 +440,7 @@ class _Run:
     started: float | None
     done: float
     dead_lettered: int
+    settle_s: float  # from seeing every event applied to the facts holding them all (the rollup's lag)
 
 
 def _instance(url: str, suffix: str, group: str, instances: int, n: int, timeout: float) -> _Run:
@@ -476,7 +477,8 @@ async def _instance_run(url: str, suffix: str, group: str, instances: int, n: in
                     if applied >= n:
                         # Done when the facts hold every event: the rollup's lag counts.
                         await rollup.settle(sessionmaker)
-                        return _Run(first, started, time.monotonic(), runner.outcome.dead_lettered)
+                        done = time.monotonic()
+                        return _Run(first, started, done, runner.outcome.dead_lettered, done - checked)
     finally:
         stopping.set()
         await rollups
@@ -517,8 +519,9 @@ async def _lock_waits(dsn: str, stop: asyncio.Event) -> _Locks:
 
 async def _projectors(
     url: str, settings: Settings, instances: int, n: int, timeout: float
-) -> tuple[float, _Locks]:
-    """Seconds per event of `instances` projector processes in one consumer group, and the lock waits seen."""
+) -> tuple[float, _Locks, float]:
+    """Seconds per event of `instances` projector processes in one consumer group, the lock waits seen, and
+    the seconds the first one to finish waited for the rollup after every event was applied."""
     async with create_engine(url, pool_size=1).begin() as conn:
         await conn.execute(
             text(
@@ -544,7 +547,8 @@ async def _projectors(
     assert all(r.dead_lettered == 0 for r in runs), "the bench stream must apply cleanly"
     starts = [r.started for r in runs if r.started is not None]
     first = sum(r.first for r in runs)
-    return (min(r.done for r in runs) - min(starts)) / (n - first), locks
+    finisher = min(runs, key=lambda r: r.done)
+    return (finisher.done - min(starts)) / (n - first), locks, finisher.settle_s
 
 
 async def run(n: int = 30_000, timeout: float = 900.0) -> dict[str, Any]:
@@ -561,8 +565,8 @@ async def run(n: int = 30_000, timeout: float = 900.0) -> dict[str, Any]:
     engine = create_engine(url, pool_size=2)
     try:
         bare_s = await _bare(settings, n, timeout)
-        one_s, one_locks = await _projectors(url, settings, 1, n, timeout)
-        two_s, two_locks = await _projectors(url, settings, 2, n, timeout)
+        one_s, one_locks, one_settle = await _projectors(url, settings, 1, n, timeout)
+        two_s, two_locks, _ = await _projectors(url, settings, 2, n, timeout)
         async with engine.connect() as conn:
             facts = (await conn.execute(text("SELECT count(*) FROM rep_fact"))).scalar_one()
     finally:
@@ -585,6 +589,7 @@ async def run(n: int = 30_000, timeout: float = 900.0) -> dict[str, Any]:
         "two_projectors_most_waiting": two_locks.most,
         "two_projectors_waiting_on": two_locks.statements,
         "one_projector_lock_wait_samples": one_locks.waiting,
+        "one_projector_rollup_settle_s": round(one_settle, 2),
     }
 
 
