@@ -2,8 +2,9 @@
 
 `python -m reporting.bench [--families N] [--villages N] [--months N] [--repeats N]` (or `kencana reporting bench`).
 It builds a scratch database with the reporting migrations, bulk-writes pre-aggregated village x month rows
-(what the projector would have written for that many families), splits them over the fact slots of the topic
-partitions and rolls them up to every level slot by slot, as the projector does, adds DASHAT kitchens and enrolments, then times the API (in-process ASGI, real
+(what the projector would have written for that many families), rolls them up to every level in one slot, as
+the fact rollup does (or, for comparison, splits them over the slots of the topic partitions first, as the
+projector of rep0003 wrote them), adds DASHAT kitchens and enrolments, then times the API (in-process ASGI, real
 PostgreSQL) for national, province, regency, district and village queries: p50 / p95 over repeated calls.
 """
 
@@ -79,7 +80,7 @@ _DISTINCT_PER_FAMILY = {
 }
 
 
-# Every village row rolled up into its district, regency and province rows, slot by slot (the projector
+# Every village row rolled up into its district, regency and province rows, slot by slot (the rollup
 # does this per poll).
 _ROLLUP = """
 INSERT INTO rep_fact (region, grain, period_start, measure, slot, level, value)
@@ -87,12 +88,12 @@ SELECT left(region, $1), grain, period_start, measure, slot, $2, sum(value)
 FROM rep_fact WHERE level = 4 GROUP BY 1, 2, 3, 4, 5
 """
 
-# The projector writes each delta in the slot of the partition its event came from (`domain.slot_of`):
-# registry measures in slots 0-5, UPPKA 1000-1005, DASHAT 2000-2005 with 6 partitions per topic. A village's
-# families hash to every partition, so its opening stocks (the first month) and distinct counts are split
-# over all of its topic's slots; a later monthly change or flow lands in one slot at random.
-# 1 gives the layout before slots (one row per region, grain, period and measure), for comparison.
-SLOTS_PER_TOPIC = 6
+# The fact rollup writes one row per region, grain, period and measure (1). For comparison, 6 gives the
+# layout of rep0003, whose projector wrote each delta in the slot of the partition its event came from
+# (`domain.slot_of`): registry measures in slots 0-5, UPPKA 1000-1005, DASHAT 2000-2005 with 6 partitions per
+# topic. A village's families hash to every partition, so its opening stocks (the first month) and distinct
+# counts are split over all of its topic's slots; a later monthly change or flow lands in one slot at random.
+SLOTS_PER_TOPIC = 1
 _SPLIT = """
 INSERT INTO rep_fact (region, grain, period_start, measure, slot, level, value)
 SELECT f.region, f.grain, f.period_start, f.measure, t.base + s.i, f.level,

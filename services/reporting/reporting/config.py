@@ -12,3 +12,6 @@ class Settings(ServiceSettings):
 
     service_name: str = "reporting"
     port: int = 8004
+    # Longest pause between two rollups of queued fact deltas (how stale facts get when the projector is idle
+    # right after a burst); a rollup that finds a full batch runs again at once.
+    fact_rollup_interval_seconds: float = 0.5

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import asyncio
 
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
 from reporting.config import Settings
 from reporting.models import inbox
-from reporting.projection import repository
+from reporting.projection import repository, rollup
 from reporting.projection.handlers import apply_batch, handlers
 from shared.consumer import ConsumerRunner
 from shared.runtime import consumer_group, serve_consumer
@@ -57,7 +59,20 @@ def build_runner(settings: Settings, sessionmaker: object, *, name: str | None =
 
 
 async def run(settings: Settings) -> None:
-    await serve_consumer(settings, TOPICS, lambda sessionmaker: build_runner(settings, sessionmaker))
+    """The projector and, beside it in the same process, the loop that rolls its fact deltas up."""
+    stopping = asyncio.Event()
+    rollups: list[asyncio.Task[None]] = []
+
+    def build(sessionmaker: async_sessionmaker[AsyncSession]) -> ConsumerRunner:
+        interval = settings.fact_rollup_interval_seconds
+        rollups.append(asyncio.create_task(rollup.run_rollups(sessionmaker, stopping, interval)))
+        return build_runner(settings, sessionmaker)
+
+    try:
+        await serve_consumer(settings, TOPICS, build)
+    finally:
+        stopping.set()
+        await asyncio.gather(*rollups)
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from reporting.config import Settings
 from reporting.consumer import build_runner, consumer_name
 from reporting.models import Base, inbox, load_all_models
+from reporting.projection import rollup
 from shared.db import create_engine, create_sessionmaker
 from shared.logging import get_logger
 
@@ -27,7 +28,7 @@ SHADOW, OLD = "reporting_rebuild", "reporting_old"
 def projection_tables() -> list[Table]:
     """The tables a rebuild replaces: every read model plus the inbox that says what they contain."""
     load_all_models()
-    names = {"rep_fact", "rep_entity", "rep_place", "rep_enrolment", "projection_status"}
+    names = {"rep_fact", "rep_fact_pending", "rep_entity", "rep_place", "rep_enrolment", "projection_status"}
     return [t for t in Base.metadata.sorted_tables if t.name in names] + [inbox]
 
 
@@ -66,6 +67,8 @@ async def _replay(settings: Settings, shadow_engine: AsyncEngine, timeout: float
                 await runner.poll_once(timeout_ms=300)
     finally:
         await runner.close()
+    # The swapped-in facts are complete: nothing the replay queued is left for the live rollup.
+    await rollup.settle(create_sessionmaker(shadow_engine))
     async with shadow_engine.begin() as conn:
         # The live projector finds the replayed events in its inbox, so it never applies them twice.
         await conn.execute(text("UPDATE inbox SET consumer = :live"), {"live": consumer_name(settings)})

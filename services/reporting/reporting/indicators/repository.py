@@ -187,3 +187,13 @@ async def freshness(session: AsyncSession) -> list[TopicFreshness]:
         TopicFreshness(t, event, applied, int(n or 0), None if lag is None else int(lag))
         for t, event, applied, n, lag in rows
     ]
+
+
+async def facts_pending_since(session: AsyncSession) -> datetime | None:
+    """When the oldest fact delta the rollup has not folded yet was queued (None: the facts are complete).
+
+    A scan of the queue, which holds only the last moments' deltas while the rollup keeps up.
+    """
+    got = await session.execute(text("SELECT min(queued_at) FROM rep_fact_pending"))
+    since: datetime | None = got.scalar_one()
+    return since

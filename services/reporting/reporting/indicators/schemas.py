@@ -16,6 +16,9 @@ class Freshness(ApiOutput):
     lag_seconds: float | None
     offset_lag: int | None
     events_applied: int
+    # Facts are rolled up apart from the projector: when set, events applied since then (of any topic) may
+    # not be in the figures yet.
+    facts_pending_since: datetime | None = None
 
 
 class IndicatorRow(ApiOutput):

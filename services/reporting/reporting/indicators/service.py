@@ -76,6 +76,7 @@ async def resolve_region(session: AsyncSession, principal: Principal, region: st
 
 async def _freshness(session: AsyncSession) -> list[Freshness]:
     out = []
+    pending = await repo.facts_pending_since(session)
     for s in await repo.freshness(session):
         lag = (
             (s.last_applied_at - s.last_event_time).total_seconds()
@@ -90,6 +91,7 @@ async def _freshness(session: AsyncSession) -> list[Freshness]:
                 lag_seconds=lag,
                 offset_lag=s.offset_lag,
                 events_applied=s.events_applied,
+                facts_pending_since=pending,
             )
         )
     return out

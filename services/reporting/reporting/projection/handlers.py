@@ -2,8 +2,9 @@
 
 `apply_batch` folds a whole poll set-based: it loads every entity the poll touches in one query, applies the
 steps in memory (pure domain code), and writes entity rows, places, enrolments and fact deltas with a few
-array statements. Fact deltas land in the slot of the topic partition the events came from, so the consumers
-of two partitions never write the same fact row. The per-event handlers are `apply_batch` over one event.
+array statements. Fact deltas are queued for the rollup (`projection/rollup.py`), which alone writes
+rep_fact, so the consumers of two partitions never write the same fact row. The per-event handlers are
+`apply_batch` over one event.
 """
 
 from __future__ import annotations
@@ -532,8 +533,8 @@ async def _fold(session: AsyncSession, events: list[tuple[int, Steps]]) -> None:
         await repo.save_entities(
             session, [(t.kind, t.entity_id, t.owner_id, entries, new) for t, entries, new in rows]
         )
-        for slot, delta in sorted(deltas.items()):
-            repo.add_facts(session, delta, slot)
+        for delta in deltas.values():
+            repo.add_facts(session, delta)
     # Per region and slot, the place seen at the latest event time (as one event at a time would leave it).
     places: dict[tuple[str, int], PlaceSeen] = {}
     for slot, planned in events:

@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Date, DateTime, Float, Index, SmallInteger, Text, func
+from sqlalchemy import BigInteger, Column, Date, DateTime, Float, Index, SmallInteger, Table, Text, func
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -14,14 +14,14 @@ from reporting.models import Base
 
 
 class Fact(Base):
-    """Additive value of one measure for one region (any level) and period, as written by one slot.
+    """Additive value of one measure for one region (any level) and period.
 
     grain 'm' rows hold monthly flows and monthly deltas of stocks; grains 'm'/'q'/'y' also hold distinct
     counts (a child measured twice in a quarter counts once), which are not additive across months.
-    Every delta is written to the village row and to each ancestor row in the same transaction, so a national
-    query reads only the national rows. `slot` is the topic partition whose consumer wrote the delta
-    (`domain.slot_of`): the consumers of two partitions never write the same row, and a figure is the sum of
-    its rows over the slots.
+    Only the rollup writes these rows (`projection/rollup.py`, one at a time under an advisory lock): it
+    adds each pending delta to the village row and to each ancestor row, so a national query reads only the
+    national rows. It writes slot 0; rows in other slots come from before rep0004 (which folded them into
+    slot 0) and a figure is still the sum of its rows over the slots.
     """
 
     __tablename__ = "rep_fact"
@@ -36,6 +36,20 @@ class Fact(Base):
     value: Mapped[int] = mapped_column(BigInteger, nullable=False)
 
     __table_args__ = (Index("ix_rep_fact_level_region", "level", "region", "grain", "period_start"),)
+
+
+# A fact delta a projection transaction committed and the rollup has not yet added to rep_fact. The
+# projector only appends here, to a table with no key and no index (no index insert, no conflict check: the
+# cheapest write there is), so the consumers of different partitions never wait for each other. `fact_key`
+# is `domain.parse_key`'s form (village, Kampung KB, kitchen, grain, period, measure). The rollup deletes
+# the rows it folds, whichever committed rows it finds, so it needs no key either.
+pending_facts = Table(
+    "rep_fact_pending",
+    Base.metadata,
+    Column("fact_key", Text, nullable=False),
+    Column("value", BigInteger, nullable=False),
+    Column("queued_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
 
 
 class Entity(Base):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any, cast
 
 import orjson
@@ -119,19 +119,15 @@ async def save_entities(
 
 
 # All fact deltas and freshness counts of one transaction are summed in memory and written once, just before
-# it commits: the consumer applies a whole poll in one transaction, and upserting the same national and
-# provincial rows (and the per-topic status row) once per event made PostgreSQL walk ever longer chains of
-# row versions. Nothing reads rep_fact or projection_status inside a projection transaction, so deferring
-# the writes to its end changes nothing that anyone can observe.
-_UPSERT_FACTS = text(
+# it commits: the consumer applies a whole poll in one transaction. Fact deltas are only appended to
+# rep_fact_pending, at the places the events name (village, Kampung KB, kitchen): adding them to the
+# district-to-national rows is the rollup's work (`roll_up_pending`), apart from the projector. Nothing reads
+# facts or projection_status inside a projection transaction, so deferring the writes changes nothing that
+# anyone can observe.
+_QUEUE_FACTS = text(
     """
-    INSERT INTO rep_fact (region, grain, period_start, measure, slot, level, value)
-    SELECT * FROM unnest(
-        CAST(:regions AS text[]), CAST(:grains AS text[]), CAST(:starts AS date[]),
-        CAST(:measures AS text[]), CAST(:slots AS smallint[]), CAST(:levels AS smallint[]),
-        CAST(:vals AS bigint[])
-    )
-    ON CONFLICT (region, grain, period_start, measure, slot) DO UPDATE SET value = rep_fact.value + excluded.value
+    INSERT INTO rep_fact_pending (fact_key, value)
+    SELECT * FROM unnest(CAST(:keys AS text[]), CAST(:vals AS bigint[]))
     """
 )
 _BUFFER = "reporting.projection.pending"
@@ -141,7 +137,7 @@ _BUFFER = "reporting.projection.pending"
 class _Pending:
     """Writes owed by the current transaction; flushed by `before_commit`."""
 
-    facts: dict[tuple[str, str, date, str, int], list[int]] = field(default_factory=dict)
+    facts: dict[str, int] = field(default_factory=dict)
     status: dict[tuple[str, int], tuple[datetime, int]] = field(default_factory=dict)
     broken: bool = False
 
@@ -176,21 +172,9 @@ def _flush(sync_session: Session) -> None:
     if pending.broken:
         raise RuntimeError("a savepoint was rolled back over buffered projection writes")
     facts, pending.facts = pending.facts, {}
-    keys = sorted(k for k, (_, v) in facts.items() if v)
+    keys = [k for k, v in facts.items() if v]
     if keys:
-        regions, grains, starts, measures, slots = (list(c) for c in zip(*keys, strict=True))
-        sync_session.execute(
-            _UPSERT_FACTS,
-            {
-                "regions": regions,
-                "grains": grains,
-                "starts": starts,
-                "measures": measures,
-                "slots": slots,
-                "levels": [facts[k][0] for k in keys],
-                "vals": [facts[k][1] for k in keys],
-            },
-        )
+        sync_session.execute(_QUEUE_FACTS, {"keys": keys, "vals": [facts[k] for k in keys]})
     status, pending.status = pending.status, {}
     if status:
         items = sorted(status.items())
@@ -214,14 +198,80 @@ def _rolled_back(sync_session: Session, transaction: SessionTransaction) -> None
         pending.facts, pending.status, pending.broken = {}, {}, False
 
 
-def add_facts(session: AsyncSession, delta: Mapping[str, int], slot: int) -> None:
-    """Add a contribution difference, in one slot, to every fact row it rolls up into, when the transaction commits."""
+def add_facts(session: AsyncSession, delta: Mapping[str, int]) -> None:
+    """Queue a contribution difference for the rollup, when the transaction commits."""
     facts = _pending(session).facts
     for k, v in delta.items():
-        place, grain, start, measure = domain.parse_key(k)
-        for region, level in domain.regions_of(place):
-            row = facts.setdefault((region, grain, start, measure, slot), [level, 0])
-            row[1] += v
+        facts[k] = facts.get(k, 0) + v
+
+
+# The rollup takes a bounded number of queued deltas per transaction (whichever are committed: the
+# projector's later appends are other rows), sums them per fact key and adds each sum to every row it rolls
+# up into, in one statement: the expansion is `domain.regions_of` in SQL (the nation, each prefix of the
+# code, the Kampung KB, the kitchen), done by the database because it was most of the rollup's time in
+# Python; tests/reporting/test_scale_out.py checks the two agree. Only one rollup runs at a time
+# (`try_lock_rollup`) and nothing else writes rep_fact, so no row order is needed against deadlocks.
+_ROLL_UP = text(
+    """
+    WITH taken AS (
+        DELETE FROM rep_fact_pending
+        WHERE ctid = ANY(ARRAY(SELECT ctid FROM rep_fact_pending LIMIT :limit))
+        RETURNING fact_key, value
+    ), leaf AS MATERIALIZED (
+        SELECT k[1] AS code, k[2] AS kkb, k[3] AS kitchen, k[4] AS grain, CAST(k[5] AS date) AS period_start,
+               array_to_string(k[6:], '|') AS measure, v AS value
+        FROM (SELECT string_to_array(fact_key, '|') AS k, sum(value) AS v FROM taken GROUP BY fact_key) t
+    ), expanded AS (
+        SELECT r.region, r.level, l.grain, l.period_start, l.measure, l.value
+        FROM leaf l
+        CROSS JOIN LATERAL (
+            SELECT CAST(:national AS text), CAST(:level_national AS int)
+            UNION ALL
+            SELECT array_to_string(p.parts[1:i], '.'), i
+            FROM (SELECT regexp_split_to_array(l.code, '\\.') AS parts) p,
+                 generate_series(1, cardinality(p.parts)) AS i
+            UNION ALL
+            SELECT 'kkb:' || l.kkb, CAST(:level_kkb AS int) WHERE l.kkb <> ''
+            UNION ALL
+            SELECT 'dapur:' || l.kitchen, CAST(:level_kitchen AS int) WHERE l.kitchen <> ''
+        ) AS r(region, level)
+    ), taken_count AS (SELECT count(*) AS n FROM taken), upserted AS (
+        INSERT INTO rep_fact (region, grain, period_start, measure, slot, level, value)
+        SELECT region COLLATE "C", grain, period_start, measure, 0, min(level), sum(value)
+        FROM expanded
+        GROUP BY region COLLATE "C", grain, period_start, measure
+        HAVING sum(value) <> 0
+        ON CONFLICT (region, grain, period_start, measure, slot)
+            DO UPDATE SET value = rep_fact.value + excluded.value
+    )
+    SELECT n FROM taken_count
+    """
+)
+# Any constant shared by every reporting process; transaction-scoped, so a crashed rollup frees it.
+_ROLLUP_LOCK = 0x7265705F726F6C6C  # "rep_roll"
+
+
+async def try_lock_rollup(session: AsyncSession) -> bool:
+    """Become the one rollup for this transaction, or learn that another process is rolling up."""
+    got = await session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _ROLLUP_LOCK})
+    return bool(got.scalar_one())
+
+
+async def roll_up_pending(session: AsyncSession, limit: int) -> int:
+    """Add up to `limit` queued deltas to every fact row they roll up into; returns how many were taken."""
+    # The grouping of a full batch spilled to disk with the default work_mem.
+    await session.execute(text("SET LOCAL work_mem = '64MB'"))
+    taken = await session.execute(
+        _ROLL_UP,
+        {
+            "limit": limit,
+            "national": domain.NATIONAL,
+            "level_national": domain.LEVEL_NATIONAL,
+            "level_kkb": domain.LEVEL_KAMPUNG_KB,
+            "level_kitchen": domain.LEVEL_KITCHEN,
+        },
+    )
+    return int(taken.scalar_one())
 
 
 _SAVE_PLACES = text(
