@@ -140,7 +140,7 @@ def tables(r: dict[str, Any]) -> str:
     for topic, n in r["events_per_topic"].items():
         lines.append(f"| {topic} | {n:,} |")
     dead = sum(r["dead_letters"].values())
-    lines += ["", f"Dead letters: {dead:,}.", "", "| database | MB | of which data, MB | largest tables (rows, MB) |",
+    lines += ["", f"Dead letters: {dead:,}.", "", "| database | MB | of which data, MB | largest tables (live rows as the statistics estimate them, MB) |",
               "| --- | ---: | ---: | --- |"]  # fmt: skip
     for service, d in r["databases"].items():
         largest = ", ".join(
