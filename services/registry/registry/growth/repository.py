@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
-from typing import TypedDict
+from datetime import date, datetime
+from functools import lru_cache
+from typing import Any, NamedTuple, TypedDict
 
-from sqlalchemy import select
+from sqlalchemy import Select, Uuid, bindparam, insert, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.common import where_given
@@ -14,6 +15,7 @@ from registry.families import repository as fam_repo
 from registry.families.models import Family, Person
 from registry.growth.models import Measurement, StuntingCase
 from registry.health.repository import scoped
+from registry.models import outbox
 from shared.auth import Principal
 from shared.errors import NotFound
 from shared.web.pagination import PageParams
@@ -76,6 +78,100 @@ async def get_measurement(
     except NotFound:
         raise NotFound("measurement not found") from None
     return m, person, family
+
+
+class OpenCase(NamedTuple):
+    """The child's open stunting case, as far as a new measurement's case rules need it (the row is locked)."""
+
+    id: uuid.UUID
+    measurement_id: uuid.UUID
+    measured_on: date
+
+
+# The columns a new measurement sets (the rest are the database's defaults or empty), and an outbox row's.
+_NEW_MEASUREMENT_COLUMNS = (
+    "id",
+    "person_id",
+    "family_id",
+    "measured_on",
+    "age_days",
+    "weight_kg",
+    "lenhei_cm",
+    "position",
+    "oedema",
+    "haz",
+    "waz",
+    "whz",
+    "haz_flag",
+    "waz_flag",
+    "whz_flag",
+    "standing_under_9_months",
+    "haz_class",
+    "waz_class",
+    "whz_class",
+    "rule_version",
+    "status",
+    "recorded_by",
+)
+_OUTBOX_COLUMNS = ("event_id", "topic", "partition_key", "event_type", "envelope")
+
+
+@lru_cache(maxsize=1)
+def _new_measurement_statement() -> Select[Any]:
+    """Built once; every value is a bound parameter, so SQLAlchemy compiles it once too.
+
+    The open case is read in the same statement as the writes, after the child's row was locked by the previous
+    one, so its snapshot sees a case any earlier writer of this child committed; `FOR UPDATE` keeps it locked as
+    `open_case` does.
+    """
+    table = Measurement.__table__
+    new_measurement = (
+        insert(Measurement)
+        .values({k: bindparam(f"m_{k}", type_=table.c[k].type) for k in _NEW_MEASUREMENT_COLUMNS})
+        .returning(Measurement.created_at, Measurement.updated_at, Measurement.version)
+        .cte("new_measurement")
+    )
+    new_outbox = (
+        insert(outbox)
+        .values({k: bindparam(f"outbox_{k}", type_=outbox.c[k].type) for k in _OUTBOX_COLUMNS})
+        .cte("new_outbox")
+    )
+    case = (
+        select(StuntingCase.id, StuntingCase.measurement_id, StuntingCase.measured_on)
+        .where(
+            StuntingCase.person_id == bindparam("m_person_id", type_=Uuid()), StuntingCase.status == "open"
+        )
+        .with_for_update()
+        .lateral("open_case")
+    )
+    return (
+        select(
+            new_measurement.c.created_at,
+            new_measurement.c.updated_at,
+            new_measurement.c.version,
+            case.c.id.label("case_id"),
+            case.c.measurement_id.label("case_measurement_id"),
+            case.c.measured_on.label("case_measured_on"),
+        )
+        .select_from(new_measurement.outerjoin(case, true()))
+        .add_cte(new_outbox)
+    )
+
+
+async def insert_measurement(
+    session: AsyncSession, m: Measurement, outbox_row: dict[str, Any]
+) -> OpenCase | None:
+    """Write a new measurement and its outbox row, and read the child's open case, in one statement.
+
+    The database's defaults (timestamps, version) are set on `m`; `m` itself stays out of the session.
+    """
+    params = {f"m_{k}": getattr(m, k) for k in _NEW_MEASUREMENT_COLUMNS}
+    params.update({f"outbox_{k}": outbox_row[k] for k in _OUTBOX_COLUMNS})
+    row = (await session.execute(_new_measurement_statement(), params)).one()
+    m.created_at, m.updated_at, m.version = row.created_at, row.updated_at, row.version
+    if row.case_id is None:
+        return None
+    return OpenCase(row.case_id, row.case_measurement_id, row.case_measured_on)
 
 
 async def measurement_by_id(session: AsyncSession, measurement_id: uuid.UUID) -> Measurement:

@@ -12,7 +12,7 @@ from registry.anthropometry.domain import age_in_days
 from registry.common import today
 from registry.families import repository as fam_repo
 from registry.families.models import Family, Person
-from registry.families.service import emit, fail
+from registry.families.service import emit, fail, outbox_rows
 from registry.growth import domain
 from registry.growth import repository as repo
 from registry.growth.models import Measurement, StuntingCase
@@ -23,7 +23,7 @@ from registry.growth.schemas import (
     MeasurementValues,
 )
 from shared.auth import Principal
-from shared.db import utcnow
+from shared.db import new_id, utcnow
 from shared.errors import Conflict
 from shared.events.registry import (
     BadutaStuntingDetected,
@@ -64,6 +64,7 @@ def _build(
         oedema=values.oedema,
     )
     return Measurement(
+        id=new_id(),
         person_id=person.id,
         family_id=family.id,
         measured_on=values.measured_on,
@@ -133,8 +134,18 @@ def _case_facts(case: StuntingCase, family: Family, m: Measurement) -> dict[str,
 
 async def _apply_case_rules(session: AsyncSession, m: Measurement, person: Person, family: Family) -> None:
     """Open a case for a stunted baduta without one; resolve the open case on a later non-stunted measurement."""
+    await _apply_case_rules_with(session, m, person, family, await repo.open_case(session, person.id))
+
+
+async def _apply_case_rules_with(
+    session: AsyncSession,
+    m: Measurement,
+    person: Person,
+    family: Family,
+    open_case: StuntingCase | repo.OpenCase | None,
+) -> None:
+    """The case rules, given the child's open case (locked), already read."""
     severity = domain.stunting_severity(m.haz, m.haz_flag, m.age_days)
-    open_case = await repo.open_case(session, person.id)
     decision = domain.decide_on_measurement(
         severity=severity,
         not_stunted=domain.counts_as_not_stunted(m.haz, m.haz_flag),
@@ -168,13 +179,15 @@ async def _apply_case_rules(session: AsyncSession, m: Measurement, person: Perso
             family.id,
         )
     elif decision == "resolve" and open_case is not None:
-        open_case.status, open_case.resolved_by_measurement_id, open_case.resolved_on = (
+        # Already locked; loaded only when it changes (no statement when the session holds it already).
+        resolved = await session.get_one(StuntingCase, open_case.id)
+        resolved.status, resolved.resolved_by_measurement_id, resolved.resolved_on = (
             "resolved",
             m.id,
             m.measured_on,
         )
         await session.flush()
-        await emit(session, StuntingResolved(**_case_facts(open_case, family, m)), family.id)
+        await emit(session, StuntingResolved(**_case_facts(resolved, family, m)), family.id)
 
 
 async def _retract_cases(session: AsyncSession, m: Measurement, family: Family, reason: str) -> None:
@@ -243,11 +256,11 @@ async def record_measurement(
     async with session.begin():
         person, family = await fam_repo.get_person(session, body.person_id, principal, lock=True)
         m = _build(person, family, body, principal)
-        session.add(m)
-        await session.flush()
-        await emit(session, _measured_event(m, person, family), family.id)
-        await _apply_case_rules(session, m, person, family)
-        await session.refresh(m)
+        # The measurement, its event and the read of the open case in one statement, instead of a flush, an
+        # outbox insert, a case lookup and a refresh.
+        event = outbox_rows([(_measured_event(m, person, family), family.id)])[0]
+        open_case = await repo.insert_measurement(session, m, event)
+        await _apply_case_rules_with(session, m, person, family, open_case)
         return m
 
 
