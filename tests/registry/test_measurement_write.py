@@ -8,6 +8,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import httpx
+from registry.families import repository as fam_repo
 from registry.growth import repository as repo
 from registry.models import outbox
 from sqlalchemy import event, select
@@ -120,3 +121,9 @@ async def test_cases_still_open_and_resolve_after_the_measured_event(
 def test_the_write_statement_is_built_once() -> None:
     # Every value is a bound parameter, so SQLAlchemy's compiled cache serves every request after the first.
     assert repo._new_measurement_statement() is repo._new_measurement_statement()
+
+
+def test_the_child_lookup_is_built_once_per_region_and_lock() -> None:
+    # The region is part of the statement; the person is a bound parameter, so one statement serves every child.
+    assert fam_repo._person_statement("15.71", True) is fam_repo._person_statement("15.71", True)
+    assert fam_repo._person_statement("15.71", True) is not fam_repo._person_statement("15.72", True)

@@ -165,20 +165,30 @@ async def get_family(
     return row
 
 
-async def get_person(
-    session: AsyncSession, person_id: uuid.UUID, principal: Principal, *, lock: bool = False
-) -> tuple[Person, Family]:
-    """A live person and their current family, inside the caller's region, else 404."""
+@lru_cache(maxsize=256)
+def _person_statement(region: str | None, lock: bool) -> Select[Person, Family]:
+    """Built once per region scope and lock; the person is a bound parameter.
+
+    Building it per request was a tenth of a measurement's CPU (seen with py-spy).
+    """
+    scope = Principal(sub="region-scope", region=region)  # region_clause reads only the region
     stmt = (
         select(Person, Family)
         .join(Family, Family.id == Person.family_id)
         .where(
-            Person.id == person_id, Person.deleted_at.is_(None), region_clause(Family.village_code, principal)
+            Person.id == bindparam("person_id", type_=Uuid()),
+            Person.deleted_at.is_(None),
+            region_clause(Family.village_code, scope),
         )
     )
-    if lock:
-        stmt = stmt.with_for_update(of=Person)
-    row = (await session.execute(stmt)).first()
+    return stmt.with_for_update(of=Person) if lock else stmt
+
+
+async def get_person(
+    session: AsyncSession, person_id: uuid.UUID, principal: Principal, *, lock: bool = False
+) -> tuple[Person, Family]:
+    """A live person and their current family, inside the caller's region, else 404."""
+    row = (await session.execute(_person_statement(principal.region, lock), {"person_id": person_id})).first()
     if row is None:
         raise NotFound("person not found")
     return row[0], row[1]
