@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 from registry.config import Settings
 from registry.identity.domain import make_kk, make_nik
 from registry.main import create_app
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from shared.testing.plugin import bearer, migrated_database, rolled_back_session, running_app
@@ -100,3 +102,20 @@ async def create_family(client: httpx.AsyncClient, **kw: Any) -> dict[str, Any]:
     assert r.status_code == 201, r.text
     data: dict[str, Any] = r.json()
     return data
+
+
+@contextmanager
+def sql_statements(session: AsyncSession) -> Iterator[list[str]]:
+    """SQL the request sends, without the savepoints of the test's outer transaction."""
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK")):
+            seen.append(statement)
+
+    engine = session.bind.sync_engine  # type: ignore[union-attr]
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)

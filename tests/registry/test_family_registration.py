@@ -3,40 +3,28 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date, timedelta
-from typing import Any
 
 import httpx
 from registry.families import repository as repo
 from registry.families.models import FamilyKkHistory, FamilyMembership, Person
 from registry.models import outbox
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests.registry.conftest import OTHER_VILLAGE, auth, create_family, family_body, nik, person
+from tests.registry.conftest import (
+    OTHER_VILLAGE,
+    auth,
+    create_family,
+    family_body,
+    nik,
+    person,
+    sql_statements,
+)
 
 
 def _errors(r: httpx.Response) -> list[tuple[str, str]]:
     return [(e["field"], e["rule"]) for e in r.json().get("errors", [])]
-
-
-@contextmanager
-def _statements(session: AsyncSession) -> Iterator[list[str]]:
-    """SQL the request sends, without the savepoints of the test's outer transaction."""
-    seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK")):
-            seen.append(statement)
-
-    engine = session.bind.sync_engine  # type: ignore[union-attr]
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 async def test_registration_is_one_lookup_and_one_write(
@@ -47,7 +35,7 @@ async def test_registration_is_one_lookup_and_one_write(
         person("istri", date(1995, 5, 5), "P"),
         person("anak", date.today() - timedelta(days=200), "L", with_nik=False),
     ]
-    with _statements(session) as sent:
+    with sql_statements(session) as sent:
         r = await client.post("/v1/families", json=family_body(members=members), headers=auth())
     assert r.status_code == 201, r.text
     assert len(sent) == 2, sent

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date, timedelta
 from typing import Any
 
@@ -11,28 +9,11 @@ import httpx
 from registry.families import repository as fam_repo
 from registry.growth import repository as repo
 from registry.models import outbox
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.events.registry import BadutaStuntingDetected, ChildMeasured, StuntingResolved
-from tests.registry.conftest import auth, create_family, person
-
-
-@contextmanager
-def _statements(session: AsyncSession) -> Iterator[list[str]]:
-    """SQL the request sends, without the savepoints of the test's outer transaction."""
-    seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK")):
-            seen.append(statement)
-
-    engine = session.bind.sync_engine  # type: ignore[union-attr]
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+from tests.registry.conftest import auth, create_family, person, sql_statements
 
 
 async def _child(client: httpx.AsyncClient, age_days: int) -> tuple[str, str]:
@@ -69,7 +50,7 @@ async def test_a_measurement_is_one_lookup_and_one_write(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
     family_id, child_id = await _child(client, 400)
-    with _statements(session) as sent:
+    with sql_statements(session) as sent:
         r = await client.post("/v1/measurements", json=_body(child_id, 30, 76.0), headers=auth())
     assert r.status_code == 201, r.text
     assert len(sent) == 2, sent
