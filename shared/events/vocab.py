@@ -5,8 +5,17 @@ from __future__ import annotations
 from typing import Literal
 
 Sex = Literal["L", "P"]
-KbMethod = Literal["iud", "implant", "mow", "mop", "suntik", "pil", "kondom", "mal_tradisional"]
+# `mal` (lactational amenorrhoea) is a modern method, `tradisional` (periodic abstinence, withdrawal) is not: BKKBN's
+# mCPR needs them apart. `mal_tradisional` is the merged value of earlier events; it cannot be split after the fact,
+# so it counts in CPR and never in mCPR, and the APIs no longer take it.
+KbMethod = Literal[
+    "iud", "implant", "mow", "mop", "suntik", "pil", "kondom", "mal", "tradisional", "mal_tradisional"
+]
+LEGACY_KB_METHODS: frozenset[str] = frozenset({"mal_tradisional"})
 MKJP_METHODS: frozenset[str] = frozenset({"iud", "implant", "mow", "mop"})
+MODERN_METHODS: frozenset[str] = frozenset({"mow", "mop", "iud", "implant", "suntik", "pil", "kondom", "mal"})
+# The methods a husband uses: with these a couple is a KB participant through him (BKKBN counts per couple).
+HUSBAND_METHODS: frozenset[str] = frozenset({"mop", "kondom"})
 NonUseReason = Literal["hamil", "ingin_anak_segera", "iat", "tial"]
 ServiceSource = Literal["pemerintah", "swasta"]
 Relation = Literal[

@@ -34,7 +34,7 @@ STORY_RW = "002"
 
 # Recorded on the wife, so no MOP (vasectomy): the registry refuses a male method for a woman.
 MKJP = (("implant", 0.48), ("iud", 0.38), ("mow", 0.14))
-SHORT_TERM = (("suntik", 0.60), ("pil", 0.27), ("kondom", 0.09), ("mal_tradisional", 0.04))
+SHORT_TERM = (("suntik", 0.60), ("pil", 0.27), ("kondom", 0.09), ("mal", 0.02), ("tradisional", 0.02))
 NON_USE = (("iat", 0.45), ("tial", 0.35), ("ingin_anak_segera", 0.20))
 BUSINESSES = (
     ("Keripik Pisang", "food_processing", "bungkus", 15_000),
