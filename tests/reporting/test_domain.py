@@ -136,6 +136,23 @@ def test_small_cells_are_suppressed_with_their_ratios() -> None:
     assert out["kb_users_iud"] == 0  # zero reveals nobody
 
 
+def test_every_ratio_has_its_numerator_and_denominator_and_small_n_is_flagged() -> None:
+    values = ind.compute({"s.kb.pus": 20, "s.kb.users": 20, "s.reg.families": 40, "s.krs.families": 10})
+    ratios = [i.name for i in ind.CATALOGUE if i.unit == "ratio"]
+    assert all(f"{r}_numerator" in values and f"{r}_denominator" in values for r in ratios)
+    assert (values["cpr"], values["cpr_numerator"], values["cpr_denominator"]) == (1.0, 20, 20)
+    # 20 couples is under the DHS 25-case floor: a 100% CPR on them is flagged; 40 families is not.
+    flagged = ind.small_numbers(values)
+    assert "cpr" in flagged and "unmet_need" in flagged and "krs_share" not in flagged
+    assert "stunting_prevalence" not in flagged  # n = 0: undefined, not small
+
+
+def test_a_suppressed_ratio_hides_its_sides() -> None:
+    out = ind.suppress(ind.compute({"s.kb.pus": 12, "s.kb.users": 3}))
+    assert (out["cpr"], out["cpr_numerator"], out["cpr_denominator"]) == (None, None, None)
+    assert out["pus"] == 12
+
+
 def test_labels() -> None:
     assert ind.label("cpr", "id") == "Angka prevalensi kontrasepsi (CPR)"
     assert ind.label("region", "id") == "kode_wilayah"

@@ -237,6 +237,30 @@ def ratio(numerator: Value, denominator: Value) -> float | None:
     return round(numerator / denominator, 6)
 
 
+# DHS Guide to Statistics: a rate on fewer than 25 unweighted cases is not shown, 25-49 is shown in parentheses.
+# Officers still see the figure (they know their villages), but it is flagged, never presented as a plain 100%.
+SMALL_N = 25
+NUMERATOR, DENOMINATOR = "_numerator", "_denominator"
+
+
+def put_ratio(out: dict[str, Value], name: str, numerator: Value, denominator: Value) -> None:
+    """A ratio with its numerator and denominator beside it (`<name>_numerator`, `<name>_denominator` = n)."""
+    out[name] = ratio(numerator, denominator)
+    out[name + NUMERATOR] = numerator
+    out[name + DENOMINATOR] = denominator
+
+
+def small_numbers(values: Mapping[str, Value], min_n: int = SMALL_N) -> list[str]:
+    """The ratios whose denominator (n) is above zero but under `min_n`: too few cases to read as a rate."""
+    flagged = []
+    for name, value in values.items():
+        if not name.endswith(DENOMINATOR) or not isinstance(value, int):
+            continue
+        if 0 < value < min_n and name.removesuffix(DENOMINATOR) in values:
+            flagged.append(name.removesuffix(DENOMINATOR))
+    return sorted(flagged)
+
+
 @dataclass(frozen=True)
 class Extras:
     """Indicators that are distributions over entities rather than sums of facts."""
@@ -269,22 +293,22 @@ def compute(m: Mapping[str, int], extras: Extras | None = None) -> dict[str, Val
         out[f"kb_users_{method}"] = g(f"s.kb.method.{method}")
     for reason in get_args(NonUseReason):
         out[f"non_users_{reason}"] = g(f"s.kb.nonuse.{reason}")
-    out["cpr"] = ratio(g("s.kb.users"), g("s.kb.pus"))
-    out["mkjp_share"] = ratio(g("s.kb.mkjp_users"), g("s.kb.users"))
-    out["unmet_need"] = ratio(g("s.kb.nonuse.iat") + g("s.kb.nonuse.tial"), g("s.kb.pus"))
+    put_ratio(out, "cpr", g("s.kb.users"), g("s.kb.pus"))
+    put_ratio(out, "mkjp_share", g("s.kb.mkjp_users"), g("s.kb.users"))
+    put_ratio(out, "unmet_need", g("s.kb.nonuse.iat") + g("s.kb.nonuse.tial"), g("s.kb.pus"))
     out |= {
         "baduta_measured": g("d.stunting.measured"),
         "baduta_stunted": g("d.stunting.stunted"),
         "baduta_severely_stunted": g("d.stunting.severe"),
-        "stunting_prevalence": ratio(g("d.stunting.stunted"), g("d.stunting.measured")),
-        "severe_stunting_prevalence": ratio(g("d.stunting.severe"), g("d.stunting.measured")),
         "stunting_new_cases": g("f.stunting.new_cases"),
         "stunting_resolved": g("f.stunting.resolved"),
         "stunting_retracted": g("f.stunting.retracted"),
         "stunting_open_cases": g("s.stunting.open_cases"),
         "krs_families": g("s.krs.families"),
-        "krs_share": ratio(g("s.krs.families"), g("s.reg.families")),
     }
+    put_ratio(out, "stunting_prevalence", g("d.stunting.stunted"), g("d.stunting.measured"))
+    put_ratio(out, "severe_stunting_prevalence", g("d.stunting.severe"), g("d.stunting.measured"))
+    put_ratio(out, "krs_share", g("s.krs.families"), g("s.reg.families"))
     for name in sorted(m):
         if name.startswith("s.krs.reason."):
             out[f"krs_reason_{name.removeprefix('s.krs.reason.')}"] = g(name)
@@ -293,21 +317,21 @@ def compute(m: Mapping[str, int], extras: Extras | None = None) -> dict[str, Val
         "uppka_groups_existing": g("s.uppka.groups_existing"),
         "uppka_groups_active": g("s.uppka.groups_active"),
         "uppka_groups_reporting": g("d.uppka.groups_reporting"),
-        "uppka_reporting_rate": ratio(g("d.uppka.groups_reporting"), g("s.uppka.groups_existing")),
         "uppka_members": g("s.uppka.members"),
         "uppka_members_kb_users": g("s.uppka.members_kb_users"),
-        "uppka_members_kb_participation": ratio(g("s.uppka.members_kb_users"), g("s.uppka.members")),
         "uppka_members_mkjp": g("s.uppka.members_mkjp"),
-        "uppka_members_mkjp_share": ratio(g("s.uppka.members_mkjp"), g("s.uppka.members_kb_users")),
         "uppka_members_present": g("f.uppka.members_present"),
-        "uppka_attendance_rate": ratio(g("f.uppka.members_present"), g("f.uppka.active_members")),
         "uppka_activity_attendance": g("f.uppka.activity_attendance"),
         "uppka_omzet": g("f.uppka.omzet"),
         "uppka_profit": g("f.uppka.profit"),
         "uppka_dashat_contributions": g("f.uppka.dashat_contributions"),
         "uppka_target_groups": target if target else None,
-        "uppka_target_progress": ratio(g("s.uppka.groups_active"), target),
     }
+    put_ratio(out, "uppka_reporting_rate", g("d.uppka.groups_reporting"), g("s.uppka.groups_existing"))
+    put_ratio(out, "uppka_members_kb_participation", g("s.uppka.members_kb_users"), g("s.uppka.members"))
+    put_ratio(out, "uppka_members_mkjp_share", g("s.uppka.members_mkjp"), g("s.uppka.members_kb_users"))
+    put_ratio(out, "uppka_attendance_rate", g("f.uppka.members_present"), g("f.uppka.active_members"))
+    put_ratio(out, "uppka_target_progress", g("s.uppka.groups_active"), target if target else None)
     for cat in get_args(UppkaCategory):
         out[f"uppka_members_{cat}"] = g(f"s.uppka.members.{cat}")
     portions = g("f.dashat.portions_delivered")
@@ -400,6 +424,17 @@ def suppress(values: Mapping[str, Value], min_count: int = PUBLIC_MIN_COUNT) -> 
     for r, parts in _RATIO_PARTS.items():
         if r in out and any(p in hidden for p in parts):
             out[r] = None
+    for name in values:
+        if unit_of(name) != "ratio":
+            continue
+        sides = (name + NUMERATOR, name + DENOMINATOR)
+        if any(side in hidden for side in sides):
+            out[name] = None
+        if out.get(name) is None:
+            # A hidden ratio's sides stay hidden too, else the ratio could be recomputed from them.
+            for side in sides:
+                if side in out:
+                    out[side] = None
     # Distribution figures over fewer than min_count children would describe individuals.
     if (
         values.get("dashat_haz_children") is not None
@@ -419,5 +454,8 @@ def label(name: str, lang: str) -> str:
             return ind.label_id
         if name.startswith("krs_reason_"):
             return f"KRS alasan: {name.removeprefix('krs_reason_')}"
+        for suffix, word in ((NUMERATOR, "pembilang"), (DENOMINATOR, "penyebut")):
+            if name.endswith(suffix) and name.removesuffix(suffix) in BY_NAME:
+                return f"{BY_NAME[name.removesuffix(suffix)].label_id} ({word})"
         return COLUMN_LABELS_ID.get(name, name)
     return name

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from pydantic import Field
+
 from shared.web.schemas import ApiOutput
 
 Value = int | float | None
@@ -25,7 +27,15 @@ class IndicatorRow(ApiOutput):
     region: str
     name: str | None
     level: str
-    indicators: dict[str, Value]
+    indicators: dict[str, Value] = Field(
+        description="Indicator values by name; every ratio comes with `<ratio>_numerator` and "
+        "`<ratio>_denominator` beside it."
+    )
+    small_numbers: list[str] = Field(
+        default_factory=list,
+        description="Ratios whose denominator (`<ratio>_denominator`, the n) is under 25 cases (DHS rule): "
+        "too few to read as a rate.",
+    )
 
 
 class BreakdownRead(ApiOutput):
@@ -45,13 +55,24 @@ class SummaryRead(ApiOutput):
     level: str
     period: str
     suppressed: bool
-    indicators: dict[str, Value]
+    indicators: dict[str, Value] = Field(
+        description="Indicator values by name; every ratio comes with `<ratio>_numerator` and "
+        "`<ratio>_denominator` beside it."
+    )
+    small_numbers: list[str] = Field(
+        default_factory=list,
+        description="Ratios whose denominator (`<ratio>_denominator`, the n) is under 25 cases (DHS rule): "
+        "too few to read as a rate.",
+    )
     freshness: list[Freshness]
 
 
 class SeriesPoint(ApiOutput):
     period: str
     value: Value
+    numerator: Value = Field(default=None, description="For a ratio: its numerator in the period")
+    denominator: Value = Field(default=None, description="For a ratio: its denominator (n) in the period")
+    small_number: bool = Field(default=False, description="For a ratio: n under 25 cases (DHS rule)")
 
 
 class SeriesRead(ApiOutput):

@@ -129,6 +129,7 @@ async def summary(
         period=period.label,
         suppressed=public and target.level >= SUPPRESSED_FROM_LEVEL,
         indicators=values,
+        small_numbers=domain.small_numbers(values),
         freshness=await _freshness(session),
     )
 
@@ -173,7 +174,10 @@ async def breakdown(
                     region=code,
                     name=known.name if known else None,
                     level=LEVELS[level],
-                    indicators=_protect(domain.compute(measures[code], extras.get(code)), level, public),
+                    indicators=(
+                        values := _protect(domain.compute(measures[code], extras.get(code)), level, public)
+                    ),
+                    small_numbers=domain.small_numbers(values),
                 )
             )
     else:
@@ -188,7 +192,8 @@ async def breakdown(
                     region=p.region,
                     name=None,
                     level=LEVELS[level],
-                    indicators=_protect(values, level, public),
+                    indicators=(protected := _protect(values, level, public)),
+                    small_numbers=domain.small_numbers(protected),
                 )
             )
     return BreakdownRead(
@@ -217,7 +222,16 @@ async def series(
     points = []
     for period in periods:
         values = _protect(await region_values(session, target, period), target.level, public)
-        points.append(SeriesPoint(period=period.label, value=values.get(name)))
+        numerator, denominator = values.get(name + domain.NUMERATOR), values.get(name + domain.DENOMINATOR)
+        points.append(
+            SeriesPoint(
+                period=period.label,
+                value=values.get(name),
+                numerator=numerator,
+                denominator=denominator,
+                small_number=name in domain.small_numbers(values),
+            )
+        )
     return SeriesRead(
         indicator=name,
         region=target.region,
