@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from shared import metrics
 from shared.events.envelope import CloudEvent, EventData, parse_data
 from shared.kafka import ensure_topics, make_consumer, make_producer, when_kafka_answers
-from shared.logging import get_logger
+from shared.logging import describe_error, get_logger
 from shared.web.context import reset_correlation_id, set_correlation_id
 
 log = get_logger(__name__)
@@ -347,7 +347,9 @@ class ConsumerRunner:
                 if new:
                     await self._handle(session, new)
         except Exception as exc:
-            log.warning("batch_rolled_back", consumer=self.name, events=len(prepared), error=repr(exc)[:500])
+            log.warning(
+                "batch_rolled_back", consumer=self.name, events=len(prepared), error=describe_error(exc)
+            )
             for p in prepared:
                 await self._deliver(p)
             return
@@ -421,7 +423,7 @@ class ConsumerRunner:
                     consumer=self.name,
                     type=envelope.type,
                     attempt=attempt,
-                    error=repr(exc)[:500],
+                    error=describe_error(exc),
                 )
                 if attempt == self.max_attempts:
                     await self._dead_letter(p.record, exc, attempts=attempt)
@@ -438,7 +440,7 @@ class ConsumerRunner:
         headers = [
             *(record.headers or []),
             ("dlq.error.type", type(error).__name__.encode()),
-            ("dlq.error.message", str(error)[:2000].encode()),
+            ("dlq.error.message", describe_error(error)[:2000].encode()),
             ("dlq.consumer", self.name.encode()),
             ("dlq.attempts", str(attempts).encode()),
             ("dlq.original.topic", record.topic.encode()),

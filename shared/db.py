@@ -76,7 +76,10 @@ PING_IDLE_SECONDS = 5.0
 
 def create_engine(url: str, *, pool_size: int = 10, **kwargs: Any) -> AsyncEngine:
     """Async engine for one service database; built in a lifespan or entry point, never at import."""
-    engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, **kwargs)
+    # hide_parameters: an error's text never carries the bound values (names, birth dates, NIK ciphertext).
+    engine = create_async_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, hide_parameters=True, **kwargs
+    )
     _check_connections_on_checkout(engine)
     return engine
 

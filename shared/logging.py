@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import traceback
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
@@ -32,6 +33,85 @@ def _scrub(value: Any) -> Any:
 def _redact_processor(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key, value in list(event_dict.items()):
         event_dict[key] = _scrub(value)
+    return event_dict
+
+
+# What a database error may say of itself. The server's message and DETAIL quote the values that failed
+# ('Key (nik_index)=(...) already exists', 'invalid input syntax for type date: "..."') and SQLAlchemy's text adds
+# the statement's bound parameters: names, birth dates, NIK ciphertext and blind index. None of it is logged.
+_PG_FIELDS = ("sqlstate", "schema_name", "table_name", "column_name", "constraint_name")
+
+
+def _postgres_error(exc: BaseException) -> BaseException | None:
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if getattr(e, "sqlstate", None) and hasattr(e, "constraint_name"):
+            return e
+        todo += [getattr(e, "orig", None), e.__cause__]
+    return None
+
+
+def describe_error(exc: BaseException) -> str:
+    """What a log line may say about an exception: never a statement's parameters, a server DETAIL, or input.
+
+    Database errors become their class, SQLSTATE and the names of the table, column and constraint involved;
+    validation errors their field locations and error types; anything else its class and (redacted) message.
+    """
+    name = type(exc).__name__
+    pg = _postgres_error(exc)
+    if pg is not None:
+        fields = " ".join(f"{f}={v}" for f in _PG_FIELDS if (v := getattr(pg, f, None)))
+        return f"{name}({type(pg).__name__} {fields})"
+    if hasattr(exc, "orig") or name in ("StatementError", "DBAPIError"):
+        return f"{name}(database error)"
+    errors = getattr(exc, "errors", None)
+    if callable(errors) and name == "ValidationError":
+        try:
+            found = [f"{'.'.join(map(str, e['loc']))}:{e['type']}" for e in errors(include_input=False)]
+        except TypeError:
+            found = []
+        return f"{name}({', '.join(found)[:400]})"
+    return f"{name}({redact(str(exc))[:400]})"
+
+
+def format_exception(exc: BaseException) -> str:
+    """A traceback with every exception of the chain described by `describe_error` (frames show code, not data)."""
+    chain: list[BaseException] = []
+    e: BaseException | None = exc
+    while e is not None and e not in chain:
+        chain.append(e)
+        e = e.__cause__ or (None if e.__suppress_context__ else e.__context__)
+    parts: list[str] = []
+    for e in reversed(chain):
+        if parts:
+            parts.append("\nwhich led to:\n")
+        parts.append("Traceback (most recent call last):\n")
+        parts += traceback.format_tb(e.__traceback__)
+        parts.append(describe_error(e) + "\n")
+    return "".join(parts)
+
+
+def _exception_processor(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Replaces structlog's exception formatting: the standard one prints each exception's full text."""
+    exc_info = event_dict.pop("exc_info", None)
+    if not exc_info:
+        return event_dict
+    if exc_info is True:
+        exc_info = sys.exc_info()
+    exc = (
+        exc_info
+        if isinstance(exc_info, BaseException)
+        else exc_info[1]
+        if isinstance(exc_info, tuple)
+        else None
+    )
+    if exc is not None:
+        event_dict["exception"] = format_exception(exc)
     return event_dict
 
 
@@ -70,6 +150,20 @@ class _RepeatLimiter(logging.Filter):
         return True
 
 
+class _CurrentStdout:
+    """Standard output as it is when a line is written, not when logging was configured.
+
+    Loggers are cached on first use; one bound to the stdout of that moment keeps writing there even after a
+    test harness (or anything else) has replaced and closed it.
+    """
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
 def configure_logging(service: str, level: str = "INFO") -> None:
     """JSON logs to stdout, with the request/correlation id bound through contextvars."""
     timestamper = structlog.processors.TimeStamper(fmt="iso", utc=True)
@@ -77,17 +171,17 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         timestamper,
-        structlog.processors.format_exc_info,
+        _exception_processor,
         _redact_processor,
     ]
     structlog.configure(
         processors=[*shared, structlog.processors.JSONRenderer()],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        logger_factory=structlog.PrintLoggerFactory(_CurrentStdout()),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,
     )
     structlog.contextvars.bind_contextvars(service=service)
-    handler = logging.StreamHandler(sys.stdout)
+    handler = logging.StreamHandler(_CurrentStdout())
     handler.addFilter(_RedactingFilter())
     # On the handler, not the logger: logger filters do not apply to records of child loggers.
     handler.addFilter(_RepeatLimiter())

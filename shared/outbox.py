@@ -45,7 +45,7 @@ from shared import metrics
 from shared.db import new_ids, utcnow
 from shared.events.envelope import CONTENT_TYPE, CloudEvent, EventData, build_envelope
 from shared.kafka import make_producer
-from shared.logging import get_logger
+from shared.logging import describe_error, get_logger
 from shared.web.context import current_correlation_id
 
 log = get_logger(__name__)
@@ -261,7 +261,7 @@ class _Marks:
             self._running, self._queued = [], []
             if not isinstance(exc, Exception):
                 raise
-            log.warning("relay_mark_failed", error=repr(exc))
+            log.warning("relay_mark_failed", error=describe_error(exc))
 
 
 _MARKS_AT_ONCE = 2
@@ -477,14 +477,16 @@ class Relay:
             error = RelayError("not every record of the batch was handed to the producer")
         if error is not None:
             metrics.RELAY_ERRORS.labels(self.service).inc()
-            log.warning("relay_send_failed", error=repr(error), pending=len(flight.rows) - len(acked))
+            log.warning(
+                "relay_send_failed", error=describe_error(error), pending=len(flight.rows) - len(acked)
+            )
             await self._reset_producer()  # first: whatever happens to the marks, the next send gets a new one
             await marks.wait()
             session = await marks.session()
             await session.execute(
                 update(self.table)
                 .where(self.table.c.seq == flight.rows[len(acked)].seq)
-                .values(attempts=self.table.c.attempts + 1, last_error=repr(error)[:1000])
+                .values(attempts=self.table.c.attempts + 1, last_error=describe_error(error)[:1000])
             )
             raise RelayError(str(error)) from error
 
@@ -595,7 +597,7 @@ class Relay:
                         with contextlib.suppress(Exception):
                             await lock_session.execute(select(func.pg_advisory_unlock(self._lock_key)))
             except Exception as exc:
-                log.warning("relay_loop_error", error=repr(exc))
+                log.warning("relay_loop_error", error=describe_error(exc))
                 await self._sleep(backoff)
         await self._reset_producer()
 
@@ -662,7 +664,7 @@ class Relay:
                     # A half-open TCP connection reports nothing; a query finds out.
                     await conn.fetchval("SELECT 1", timeout=5)
         except Exception as exc:
-            log.warning("relay_listen_lost", error=repr(exc))
+            log.warning("relay_listen_lost", error=describe_error(exc))
         finally:
             self.listening.clear()
             self.listen_backend_pid = None

@@ -105,6 +105,13 @@ def make_test_app(db_url: str) -> FastAPI:
             envelope = await publish(session, outbox, ProbeHappened(key="corr", n=1), key="corr")
         return {"event_id": envelope.id}
 
+    @router.post("/v1/probe-labels", status_code=201)
+    async def probe_label(body: Echo, session: SessionDep) -> dict[str, int]:
+        # Writes the body as given, so a test can make the database refuse it (duplicate id, NUL in text).
+        async with session.begin():
+            await session.execute(probe.insert().values(id=body.count, label=body.name))
+        return {"id": body.count}
+
     @router.get("/v1/boom")
     async def boom() -> None:
         raise RuntimeError("internal detail that must not leak 1571010101010001")
