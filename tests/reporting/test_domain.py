@@ -128,14 +128,6 @@ def test_runway() -> None:
     assert ind.low_runway([(1_050_000, 1_200_000), (700_000, 300_000), (5, 0), (-10, 100)], 31) == 2
 
 
-def test_small_cells_are_suppressed_with_their_ratios() -> None:
-    values = ind.compute({"s.kb.pus": 4, "s.kb.users": 3, "s.reg.families": 12, "s.krs.families": 6})
-    out = ind.suppress(values)
-    assert (out["pus"], out["kb_users"], out["cpr"]) == (None, None, None)
-    assert (out["families_registered"], out["krs_families"], out["krs_share"]) == (12, 6, 0.5)
-    assert out["kb_users_iud"] == 0  # zero reveals nobody
-
-
 def test_every_ratio_has_its_numerator_and_denominator_and_small_n_is_flagged() -> None:
     values = ind.compute({"s.kb.pus": 20, "s.kb.users": 20, "s.reg.families": 40, "s.krs.families": 10})
     ratios = [i.name for i in ind.CATALOGUE if i.unit == "ratio"]
@@ -145,12 +137,6 @@ def test_every_ratio_has_its_numerator_and_denominator_and_small_n_is_flagged() 
     flagged = ind.small_numbers(values)
     assert "cpr" in flagged and "unmet_need" in flagged and "krs_share" not in flagged
     assert "stunting_prevalence" not in flagged  # n = 0: undefined, not small
-
-
-def test_a_suppressed_ratio_hides_its_sides() -> None:
-    out = ind.suppress(ind.compute({"s.kb.pus": 12, "s.kb.users": 3}))
-    assert (out["cpr"], out["cpr_numerator"], out["cpr_denominator"]) == (None, None, None)
-    assert out["pus"] == 12
 
 
 def test_labels() -> None:

@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook
 from reporting.config import Settings
+from reporting.indicators import disclosure
+from reporting.indicators.domain import unit_of as indicator_unit
 from reporting.main import create_app
 from reporting.rebuild import rebuild
 from sqlalchemy import text
@@ -207,9 +209,40 @@ async def test_small_cells_suppressed_for_public_at_village_level(projected: Pro
     assert v1["pus"] is None and v1["cpr"] is None and v1["families_registered"] is None
     assert v1["kb_users_pil"] == 0  # zero is not a small cell
     district = await summary(projected, "15.71.01", "2026-03", scopes="reporting:public")
-    assert district["pus"] == 3  # above village level nothing is hidden
+    # 3 couples in the district, all in V1: a visible 3 would give V1's hidden cell back, so it is hidden too.
+    assert district["pus"] is None
+    assert (await summary(projected, "15.71.01", "2026-03"))["pus"] == 3
     full = await get(projected, "/v1/indicators?region=15.71.01&period=2026-03")
     assert next(row["indicators"] for row in full.json()["rows"] if row["region"] == V1)["pus"] == 2
+
+
+async def test_public_cells_cannot_be_recovered_by_subtraction(projected: Projected) -> None:
+    """The audit's attack: a district's public figure minus its other villages, a total minus its parts."""
+    period = "2026-03"
+    district = await summary(projected, "15.71.01", period, scopes="reporting:public")
+    breakdown = await get(
+        projected, f"/v1/indicators?region=15.71.01&period={period}", scopes="reporting:public"
+    )
+    rows = {row["region"]: row["indicators"] for row in breakdown.json()["rows"]}
+    truth = {
+        row["region"]: row["indicators"]
+        for row in (await get(projected, f"/v1/indicators?region=15.71.01&period={period}")).json()["rows"]
+    }
+    recovered = 0
+    for name, total in district.items():
+        if not isinstance(total, int) or isinstance(total, bool) or indicator_unit(name) != "count":
+            continue
+        hidden = [code for code in rows if rows[code].get(name) is None and truth[code].get(name)]
+        if len(hidden) == 1:
+            derived = total - sum(rows[c].get(name) or 0 for c in rows if c not in hidden)
+            recovered += derived == truth[hidden[0]][name]
+    assert recovered == 0
+    for code, values in rows.items():
+        # A village summary asked for on its own shows the same cells as its row in the breakdown.
+        assert await summary(projected, code, period, scopes="reporting:public") == values
+        for total, parts in disclosure.relations(values):
+            cells = (total, *parts)
+            assert sum(values[c] is None and bool(truth[code][c]) for c in cells) != 1, (code, total)
 
 
 async def test_csv_and_xlsx_exports_equal_the_json(projected: Projected) -> None:

@@ -392,58 +392,9 @@ def percentile(values: list[float], q: float) -> float | None:
     return s[lo] + (s[hi] - s[lo]) * (pos - lo)
 
 
-# Ratios built from counts: if either side is suppressed, so is the ratio (else it could be back-solved).
-_RATIO_PARTS: dict[str, tuple[str, ...]] = {
-    "cpr": ("kb_users", "pus"),
-    "mkjp_share": ("mkjp_users", "kb_users"),
-    "unmet_need": ("non_users_iat", "non_users_tial", "pus"),
-    "stunting_prevalence": ("baduta_stunted", "baduta_measured"),
-    "severe_stunting_prevalence": ("baduta_severely_stunted", "baduta_measured"),
-    "krs_share": ("krs_families", "families_registered"),
-    "uppka_reporting_rate": ("uppka_groups_reporting", "uppka_groups_existing"),
-    "uppka_members_kb_participation": ("uppka_members_kb_users", "uppka_members"),
-    "uppka_members_mkjp_share": ("uppka_members_mkjp", "uppka_members_kb_users"),
-    "uppka_attendance_rate": ("uppka_members_present",),
-    "uppka_target_progress": ("uppka_groups_active",),
-}
-
-
 def unit_of(name: str) -> Unit:
     ind = BY_NAME.get(name)
     return ind.unit if ind is not None else "count"
-
-
-def suppress(values: Mapping[str, Value], min_count: int = PUBLIC_MIN_COUNT) -> dict[str, Value]:
-    """Small-cell protection: counts 1..min_count-1 become None, and so do ratios built on them."""
-    out: dict[str, Value] = dict(values)
-    hidden = {
-        k for k, v in values.items() if unit_of(k) == "count" and isinstance(v, int) and 0 < v < min_count
-    }
-    for k in hidden:
-        out[k] = None
-    for r, parts in _RATIO_PARTS.items():
-        if r in out and any(p in hidden for p in parts):
-            out[r] = None
-    for name in values:
-        if unit_of(name) != "ratio":
-            continue
-        sides = (name + NUMERATOR, name + DENOMINATOR)
-        if any(side in hidden for side in sides):
-            out[name] = None
-        if out.get(name) is None:
-            # A hidden ratio's sides stay hidden too, else the ratio could be recomputed from them.
-            for side in sides:
-                if side in out:
-                    out[side] = None
-    # Distribution figures over fewer than min_count children would describe individuals.
-    if (
-        values.get("dashat_haz_children") is not None
-        and 0 < int(values["dashat_haz_children"] or 0) < min_count
-    ):
-        out["dashat_haz_change_mean"] = None
-    if 0 < int(values.get("dashat_enrolled") or 0) < min_count:
-        out["dashat_enrolment_days_median"] = out["dashat_enrolment_days_p90"] = None
-    return out
 
 
 def label(name: str, lang: str) -> str:

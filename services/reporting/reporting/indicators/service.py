@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from reporting.indicators import domain
+from reporting.indicators import disclosure, domain
 from reporting.indicators import repository as repo
 from reporting.indicators.domain import Extras, Period, Value
 from reporting.indicators.repository import Scope
@@ -26,7 +26,6 @@ from shared.regions import load_regions, normalize_code
 LEVELS = ("national", "province", "regency", "district", "village", "kampung_kb", "kitchen")
 LEVEL_NUMBER = {name: i for i, name in enumerate(LEVELS)}
 PUBLIC_SCOPE, READ_SCOPE = "reporting:public", "reporting:read"
-SUPPRESSED_FROM_LEVEL = LEVEL_NUMBER["village"]
 
 
 @dataclass(frozen=True)
@@ -111,8 +110,44 @@ async def region_values(session: AsyncSession, target: Target, period: Period) -
     return domain.compute(measures.get(target.region, {}), extras)
 
 
-def _protect(values: dict[str, Value], level: int, public: bool) -> dict[str, Value]:
-    return domain.suppress(values) if public and level >= SUPPRESSED_FROM_LEVEL else values
+def _parent(code: str) -> str | None:
+    """The administrative region a code's region lies in (None for a province: the nation)."""
+    return code.rsplit(".", 1)[0] if "." in code else None
+
+
+async def _sibling_rows(
+    session: AsyncSession, level: int, parent: str | None, period: Period
+) -> dict[str, dict[str, Value]]:
+    """Every region of a level inside one parent: the set whose public cells are decided together."""
+    measures = await repo.resolved_measures(session, period, level=level, prefix=parent)
+    scope = Scope("admin", parent) if parent else Scope("national", "")
+    extras = await _extras(session, scope, period, level)
+    return {code: domain.compute(m, extras.get(code)) for code, m in measures.items()}
+
+
+async def _protected(
+    session: AsyncSession, rows: dict[str, dict[str, Value]], level: int, period: Period
+) -> dict[str, dict[str, Value]]:
+    """Public administrative rows, each parent's children protected together (with those outside the request)."""
+    out: dict[str, dict[str, Value]] = {}
+    for parent in sorted({_parent(code) or "" for code in rows}):
+        siblings = await _sibling_rows(session, level, parent or None, period)
+        mine = {code: values for code, values in rows.items() if (_parent(code) or "") == parent}
+        protected = disclosure.protect_siblings({**siblings, **mine})
+        out |= {code: protected[code] for code in mine}
+    return out
+
+
+async def _values_for(
+    session: AsyncSession, target: Target, period: Period, public: bool
+) -> dict[str, Value]:
+    """A region's figures as the caller may see them: for the public, its row of its siblings' pattern."""
+    values = await region_values(session, target, period)
+    if not public:
+        return values
+    if target.scope.kind != "admin":
+        return disclosure.protect(values)  # Kampung KB and kitchens do not partition a parent region
+    return (await _protected(session, {target.region: values}, target.level, period))[target.region]
 
 
 async def summary(
@@ -121,13 +156,13 @@ async def summary(
     period = domain.parse_period(period_text)
     target = await resolve_region(session, principal, region)
     public = is_public(principal)
-    values = _protect(await region_values(session, target, period), target.level, public)
+    values = await _values_for(session, target, period, public)
     return SummaryRead(
         region=target.region,
         name=target.name,
         level=LEVELS[target.level],
         period=period.label,
-        suppressed=public and target.level >= SUPPRESSED_FROM_LEVEL,
+        suppressed=public,
         indicators=values,
         small_numbers=domain.small_numbers(values),
         freshness=await _freshness(session),
@@ -167,17 +202,18 @@ async def breakdown(
         prefix = target.scope.value if target.scope.kind == "admin" else None
         measures = await repo.resolved_measures(session, period, level=level, prefix=prefix)
         extras = await _extras(session, target.scope, period, level)
-        for code in sorted(measures):
+        computed = {code: domain.compute(measures[code], extras.get(code)) for code in measures}
+        if public:
+            computed = await _protected(session, computed, level, period)
+        for code in sorted(computed):
             known = regions.get(code)
             rows.append(
                 IndicatorRow(
                     region=code,
                     name=known.name if known else None,
                     level=LEVELS[level],
-                    indicators=(
-                        values := _protect(domain.compute(measures[code], extras.get(code)), level, public)
-                    ),
-                    small_numbers=domain.small_numbers(values),
+                    indicators=computed[code],
+                    small_numbers=domain.small_numbers(computed[code]),
                 )
             )
     else:
@@ -192,7 +228,7 @@ async def breakdown(
                     region=p.region,
                     name=None,
                     level=LEVELS[level],
-                    indicators=(protected := _protect(values, level, public)),
+                    indicators=(protected := disclosure.protect(values) if public else values),
                     small_numbers=domain.small_numbers(protected),
                 )
             )
@@ -202,7 +238,7 @@ async def breakdown(
         level=LEVELS[target.level],
         breakdown_level=LEVELS[level],
         period=period.label,
-        suppressed=public and level >= SUPPRESSED_FROM_LEVEL,
+        suppressed=public,
         rows=rows,
         freshness=await _freshness(session),
     )
@@ -221,7 +257,7 @@ async def series(
     public = is_public(principal)
     points = []
     for period in periods:
-        values = _protect(await region_values(session, target, period), target.level, public)
+        values = await _values_for(session, target, period, public)
         numerator, denominator = values.get(name + domain.NUMERATOR), values.get(name + domain.DENOMINATOR)
         points.append(
             SeriesPoint(
@@ -237,7 +273,7 @@ async def series(
         region=target.region,
         name=target.name,
         level=LEVELS[target.level],
-        suppressed=public and target.level >= SUPPRESSED_FROM_LEVEL,
+        suppressed=public,
         points=points,
         freshness=await _freshness(session),
     )
