@@ -79,6 +79,10 @@ class BeneficiaryWaitlisted(EventData):
     reason: WaitlistReason
     trigger_event_id: str | None = None
     waitlisted_at: datetime
+    # Enough for reporting to count eligible targets per place (DASHAT coverage = enrolled / eligible).
+    rw: str | None = None
+    rule_id: str | None = None
+    rule_version: str | None = None
 
 
 class BeneficiaryExited(EventData):
@@ -93,6 +97,10 @@ class BeneficiaryExited(EventData):
     reason: ExitReason
     exited_on: date
     causing_event_id: str | None = None
+    rule_version: str | None = Field(
+        default=None,
+        description="The DASHAT rule version that decided a rule-driven exit (recovered, aged_out, completed)",
+    )
 
 
 class MealsServed(EventData):

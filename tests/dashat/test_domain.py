@@ -17,18 +17,20 @@ TODAY = date(2026, 11, 29)
 GIRL = rules.PersonFacts(sex="P", birth_date=date(2026, 3, 1), welfare_decile=2, krs=True)
 
 
-def test_add_months_clamps_to_month_end() -> None:
-    assert rules.add_months(date(2026, 1, 31), 1) == date(2026, 2, 28)
-    assert rules.add_months(date(2024, 1, 31), 1) == date(2024, 2, 29)
-    assert rules.add_months(date(2025, 11, 15), 24) == date(2027, 11, 15)
-
-
 @pytest.mark.parametrize(
-    ("birth", "on", "months"),
-    [(date(2025, 11, 29), TODAY, 12), (date(2025, 11, 30), TODAY, 11), (date(2024, 12, 1), TODAY, 23)],
+    ("birth", "age", "decision"),
+    # Born 30 Nov 2024: 23 completed months on 29 Nov 2026 (a baduta, enrolled); born 29 Nov 2024: 24 (not).
+    [(date(2024, 11, 30), 23, "baduta_stunting"), (date(2024, 11, 29), 24, "aged_out")],
 )
-def test_age_in_completed_months(birth: date, on: date, months: int) -> None:
-    assert rules.age_months(birth, on) == months
+def test_baduta_is_under_24_completed_months_as_in_shared_ages(birth: date, age: int, decision: str) -> None:
+    d = rules.decide_baduta_stunting(
+        person=GIRL, birth_date=birth, haz=-2.5, severity="stunted", case_id="c", today=TODAY
+    )
+    assert (
+        (d.category, d.facts["age_months"]) == (decision, age)
+        if isinstance(d, rules.Decision)
+        else (d.reason == decision)
+    )
 
 
 def test_priority_poorest_then_krs_then_unknown() -> None:

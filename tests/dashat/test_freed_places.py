@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.events import registry as reg
 from tests.dashat.conftest import (
+    confirm_recovery,
     deliver,
     ended,
     envelope,
@@ -55,10 +56,7 @@ async def _by_api_exit(session: AsyncSession, p: Place) -> None:
 async def _by_resolution(session: AsyncSession, p: Place) -> None:
     case = p.data
     assert isinstance(case, reg.BadutaStuntingDetected)
-    resolved = reg.StuntingResolved(
-        **{**case.model_dump(include=set(reg.StuntingResolved.model_fields)), "haz": -1.5}
-    )
-    await deliver(session, envelope(resolved))
+    await confirm_recovery(session, case)
 
 
 async def _by_retraction(session: AsyncSession, p: Place) -> None:
@@ -126,7 +124,10 @@ async def test_freed_place_goes_to_the_best_waiting_target(
     if holder_is_pregnant:
         data = pregnancy(holder, fid, village, welfare_decile=10)
     else:
-        data = stunting(holder, fid, village, decile=10, krs=False)
+        # Measured 40 days ago: a confirmed recovery needs normal measurements a month apart after it.
+        data = stunting(
+            holder, fid, village, decile=10, krs=False, measured_on=date.today() - timedelta(days=40)
+        )
     await deliver(session, envelope(data))
     best, next_best = uuid.uuid4(), uuid.uuid4()
     await deliver(session, envelope(stunting(next_best, uuid.uuid4(), village, decile=6, krs=False)))

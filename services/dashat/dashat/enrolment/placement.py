@@ -193,6 +193,9 @@ async def place(
             reason=reason,
             trigger_event_id=trigger.event_id,
             waitlisted_at=entry.waitlisted_at,
+            rw=entry.rw,
+            rule_id=decision.rule_id,
+            rule_version=decision.rule_version,
         ),
         # No kitchen yet: the village keeps the waitlist events of one place in order.
         key=entry.kitchen_id or target.village_code,
@@ -210,13 +213,18 @@ async def end(
     causing_event_id: str | None,
     on: date | None = None,
     refill: bool = True,
+    rule_version: str | None = None,
 ) -> None:
-    """Close an active enrolment with its reason; the freed place goes to the waitlist."""
+    """Close an active enrolment with its reason; the freed place goes to the waitlist.
+
+    `rule_version`: the rule version that decided a rule-driven exit (stamped on the row and the event).
+    """
     if enrolment.status != "active":
         return
     enrolment.status = status
     enrolment.exit_reason = reason
     enrolment.exit_causing_event_id = causing_event_id
+    enrolment.exit_rule_version = rule_version
     enrolment.ended_on = on or today()
     enrolment.version += 1
     await session.flush()
@@ -232,6 +240,7 @@ async def end(
             reason=reason,
             exited_on=enrolment.ended_on,
             causing_event_id=causing_event_id,
+            rule_version=rule_version,
         ),
         key=enrolment.kitchen_id,
         causation_id=causing_event_id,
