@@ -188,8 +188,10 @@ def person(
     birth_date: date | None = None,
     rw: str | None = "001",
     updated: bool = False,
+    relation: str = "istri",
 ) -> reg.PersonFacts:
     cls = reg.PersonUpdated if updated else reg.PersonRegistered
+    married = relation in ("istri", "suami", "kepala_keluarga")
     return cls(
         person_id=person_id,
         family_id=family_id,
@@ -197,10 +199,10 @@ def person(
         rw=rw,
         sex=sex,
         birth_date=birth_date or date(1995, 5, 5),
-        relation="istri",
-        marital_status="kawin",
+        relation=relation,
+        marital_status="kawin" if married else "belum_kawin",
         has_nik=True,
-        pus=sex == "P",
+        pus=sex == "P" and married,
         rule_version="test",
     )
 
