@@ -25,7 +25,7 @@ from shared.events import registry as reg
 from shared.runtime import ensure_service_topics
 from shared.testing.plugin import unique
 from tests.dashat.conftest import deliver, envelope, fresh_village, measured, months_ago, resolved, stunting
-from tests.dashat.helpers import enrolments, open_kitchen
+from tests.dashat.helpers import enrolments, open_kitchen, waiting
 from tests.dashat.test_events import _produce
 
 pytestmark = [pytest.mark.integration, pytest.mark.kafka]
@@ -200,3 +200,18 @@ async def test_a_correction_to_stunted_of_a_confirming_measurement_resumes_feedi
     corrected = measured(case, second.measured_on, -2.2, corrects=second.measurement_id)
     await deliver(session, envelope(corrected))
     assert sorted(e.status for e in await enrolments(session, pid)) == ["active", "completed"]
+
+
+async def test_a_waiting_child_leaves_the_queue_only_on_a_confirmed_recovery(session: AsyncSession) -> None:
+    village = fresh_village()
+    await open_kitchen(session, village, capacity=0)
+    detected_on = date.today() - timedelta(days=50)
+    pid = uuid.uuid4()
+    case = stunting(pid, uuid.uuid4(), village, measured_on=detected_on)
+    await deliver(session, envelope(case))
+    first = measured(case, detected_on + timedelta(days=5), -1.8)
+    await deliver(session, envelope(first))
+    await deliver(session, envelope(resolved(case, first)))
+    assert [w.status for w in await waiting(session, pid)] == ["waiting"]
+    await deliver(session, envelope(measured(case, detected_on + timedelta(days=35), -1.7)))
+    assert [(w.status, w.resolution) for w in await waiting(session, pid)] == [("cancelled", "recovered")]

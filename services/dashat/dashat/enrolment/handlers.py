@@ -114,10 +114,8 @@ async def handle_stunting_resolved(
     session: AsyncSession, env: CloudEvent, data: reg.StuntingResolved
 ) -> None:
     """The registry saw one non-stunted measurement: the case is closed there, feeding ends only when the
-    recovery is confirmed (see enrolment.recovery); a child still waiting no longer needs a place."""
+    recovery is confirmed (see enrolment.recovery); so does a child's wait for a place."""
     await _close_case(session, env, data.case_id, data.person_id, "resolved")
-    for entry in await repo.waiting_by_trigger(session, data.case_id):
-        placement.cancel_waiting(entry, "recovered")
     await recovery.review(session, env, data.person_id)
 
 

@@ -18,7 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dashat.common import today
 from dashat.enrolment import placement, rules
 from dashat.enrolment import repository as repo
-from dashat.enrolment.models import Enrolment
 from dashat.outcomes import repository as measurements
 from dashat.people import repository as people
 from dashat.ruleversions import repository as versions
@@ -28,13 +27,13 @@ from shared.logging import get_logger
 log = get_logger(__name__)
 
 
-async def _since(session: AsyncSession, enrolment: Enrolment) -> date:
+async def _since(session: AsyncSession, trigger_ref: uuid.UUID | None, otherwise: date) -> date:
     """Measurements count from the one that detected the case (or, without it, from the enrolment's start)."""
-    if enrolment.trigger_ref is not None:
-        case = await repo.lock_case(session, enrolment.trigger_ref)
+    if trigger_ref is not None:
+        case = await repo.lock_case(session, trigger_ref)
         if case is not None and case.measured_on is not None:
             return case.measured_on
-    return enrolment.start_date
+    return otherwise
 
 
 async def review(session: AsyncSession, env: CloudEvent, person_id: uuid.UUID) -> None:
@@ -42,7 +41,9 @@ async def review(session: AsyncSession, env: CloudEvent, person_id: uuid.UUID) -
     day = today()
     for enrolment in await repo.active_children_of_person(session, person_id):
         config = await versions.config_for(session, enrolment.village_code, day)
-        readings = await measurements.readings(session, person_id, await _since(session, enrolment))
+        readings = await measurements.readings(
+            session, person_id, await _since(session, enrolment.trigger_ref, enrolment.start_date)
+        )
         confirmed_on = rules.recovery_confirmed_on(readings, config)
         if confirmed_on is None:
             continue
@@ -55,6 +56,14 @@ async def review(session: AsyncSession, env: CloudEvent, person_id: uuid.UUID) -
             rule_version=config.version,
         )
         log.info("recovery_confirmed", enrolment_id=str(enrolment.id), confirmed_on=confirmed_on.isoformat())
+    # A child waiting for a place leaves the queue on the same confirmation (not on one normal measurement).
+    for entry in await repo.waiting_of_person(session, person_id):
+        if entry.category not in repo.CHILD_CATEGORIES:
+            continue
+        config = await versions.config_for(session, entry.village_code, day)
+        since = await _since(session, entry.trigger_ref, entry.waitlisted_at.date())
+        if rules.recovery_confirmed_on(await measurements.readings(session, person_id, since), config):
+            placement.cancel_waiting(entry, "recovered")
     await _withdraw_unconfirmed(session, env, person_id, day)
 
 
@@ -70,7 +79,9 @@ async def _withdraw_unconfirmed(
         if case is not None and case.status == "retracted":
             return
     config = await versions.config_for(session, ended.village_code, day)
-    readings = await measurements.readings(session, person_id, await _since(session, ended))
+    readings = await measurements.readings(
+        session, person_id, await _since(session, ended.trigger_ref, ended.start_date)
+    )
     if rules.recovery_confirmed_on(readings, config) is not None:
         return
     person = await people.get_person(session, person_id, lock=True)
