@@ -64,6 +64,9 @@ class BeneficiaryEnrolled(EventData):
     start_date: date
     planned_end_date: date
     priority: int
+    waitlist_id: uuid.UUID | None = Field(
+        default=None, description="The waiting entry it was given to, if any"
+    )
 
 
 class BeneficiaryWaitlisted(EventData):
@@ -83,6 +86,23 @@ class BeneficiaryWaitlisted(EventData):
     rw: str | None = None
     rule_id: str | None = None
     rule_version: str | None = None
+
+
+class WaitlistResolved(EventData):
+    """A waiting target left the waitlist: enrolled (a place was found) or cancelled (no longer a target, or
+    no longer waiting: died, moved, recovered, merged...). With `beneficiary.waitlisted`, the targets waiting
+    at any time can be counted (DASHAT coverage = enrolled / eligible targets)."""
+
+    event_type: ClassVar[str] = "dashat.beneficiary.waitlist_resolved.v1"
+    waitlist_id: uuid.UUID
+    kitchen_id: uuid.UUID | None = None
+    person_id: uuid.UUID
+    village_code: str
+    category: DashatCategory
+    status: Literal["enrolled", "cancelled"]
+    resolution: str = Field(description="enrolled, enrolled_manually, or why it was cancelled")
+    enrolment_id: uuid.UUID | None = None
+    resolved_at: datetime
 
 
 class BeneficiaryExited(EventData):

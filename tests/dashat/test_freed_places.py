@@ -99,6 +99,15 @@ async def _by_capacity(session: AsyncSession, p: Place) -> None:
     await update_kitchen(session, p.kitchen.id, KitchenUpdate(capacity_per_day=2), p.kitchen.version, ADMIN)
 
 
+async def _resolved_events(session: AsyncSession, person_id: uuid.UUID) -> list[dict[str, str | None]]:
+    async with session.begin():
+        rows = await session.execute(
+            select(outbox.c.envelope).where(outbox.c.event_type == "dashat.beneficiary.waitlist_resolved.v1")
+        )
+        found = [r[0]["data"] for r in rows if r[0]["data"]["person_id"] == str(person_id)]
+    return [{k: d[k] for k in ("waitlist_id", "status", "resolution", "enrolment_id")} for d in found]
+
+
 @pytest.mark.parametrize(
     ("free", "holder_is_pregnant"),
     [
@@ -145,6 +154,11 @@ async def test_freed_place_goes_to_the_best_waiting_target(
             )
         ]
     assert [x["enrolment_id"] for x in published if x["person_id"] == str(best)] == [str(e.id)]
+    assert [x["waitlist_id"] for x in published if x["person_id"] == str(best)] == [str(w.id)]
+    # The queue tells that the entry left it (reporting counts who is waiting from these events).
+    assert await _resolved_events(session, best) == [
+        {"waitlist_id": str(w.id), "status": "enrolled", "resolution": "enrolled", "enrolment_id": str(e.id)}
+    ]
 
 
 async def test_rw_added_to_a_kitchen_enrols_its_waiting_targets(session: AsyncSession) -> None:
@@ -173,4 +187,8 @@ async def test_a_waiting_target_known_to_have_died_is_not_enrolled(session: Asyn
     await update_kitchen(session, kitchen.id, KitchenUpdate(capacity_per_day=1), kitchen.version, ADMIN)
     assert await enrolments(session, gone) == []
     assert [(w.status, w.resolution) for w in await waiting(session, gone)] == [("cancelled", "died")]
+    [w] = await waiting(session, gone)
+    assert await _resolved_events(session, gone) == [
+        {"waitlist_id": str(w.id), "status": "cancelled", "resolution": "died", "enrolment_id": None}
+    ]
     assert [e.status for e in await enrolments(session, alive)] == ["active"]

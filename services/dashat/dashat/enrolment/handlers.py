@@ -129,7 +129,7 @@ async def handle_stunting_retracted(
             session, enrolment, status="retracted", reason="retracted", causing_event_id=env.id
         )
     for entry in await repo.waiting_by_trigger(session, data.case_id):
-        placement.cancel_waiting(entry, "retracted")
+        await placement.cancel_waiting(session, entry, "retracted")
 
 
 async def handle_child_measured(session: AsyncSession, env: CloudEvent, data: reg.ChildMeasured) -> None:
@@ -181,7 +181,7 @@ async def handle_pregnancy_ended(session: AsyncSession, env: CloudEvent, data: r
         )
     waiting = await repo.waiting_entry(session, data.person_id, "ibu_hamil")
     if waiting is not None:
-        placement.cancel_waiting(waiting, f"pregnancy_ended_{data.outcome}")
+        await placement.cancel_waiting(session, waiting, f"pregnancy_ended_{data.outcome}")
     if data.outcome != "birth":
         return
     target = _target(person, data.village_code, None)
@@ -293,7 +293,7 @@ async def _exit_all(
 ) -> None:
     # Waiting entries first: a place freed by ending an enrolment must not go to this person's own entry.
     for entry in await repo.waiting_of_person(session, person_id):
-        placement.cancel_waiting(entry, reason)
+        await placement.cancel_waiting(session, entry, reason)
     await session.flush()
     for enrolment in await repo.active_enrolments_of_person(session, person_id):
         await placement.end(
@@ -325,7 +325,7 @@ async def _follow_move(session: AsyncSession, env: CloudEvent, person: PersonRep
     for entry in await repo.waiting_of_person(session, person.person_id):
         if _same_place(entry.village_code, entry.rw, person):
             continue
-        placement.cancel_waiting(entry, "moved")
+        await placement.cancel_waiting(session, entry, "moved")
         await session.flush()
         decision = rules.Decision(
             category=entry.category,  # type: ignore[arg-type]
@@ -439,14 +439,14 @@ async def handle_person_merged(session: AsyncSession, env: CloudEvent, data: reg
         *await repo.waiting_of_person(session, merged),
     ]:
         if entry.category in active:
-            placement.cancel_waiting(entry, "already_enrolled")
+            await placement.cancel_waiting(session, entry, "already_enrolled")
         elif entry.category in waiting:
             first = waiting[entry.category]
             kept_entry, later = (
                 (first, entry) if first.waitlisted_at <= entry.waitlisted_at else (entry, first)
             )
             waiting[entry.category] = kept_entry
-            placement.cancel_waiting(later, "merged")
+            await placement.cancel_waiting(session, later, "merged")
         else:
             waiting[entry.category] = entry
     await session.flush()

@@ -123,6 +123,7 @@ async def enrol(
             start_date=start_date,
             planned_end_date=enrolment.planned_end_date,
             priority=priority,
+            waitlist_id=waitlist_id,
         ),
         key=kitchen.id,
         causation_id=trigger.event_id,
@@ -261,10 +262,38 @@ def _no_longer_eligible(person: PersonReplica | None) -> str | None:
     return None
 
 
-def cancel_waiting(entry: WaitlistEntry, resolution: str) -> None:
-    entry.status = "cancelled"
-    entry.resolution = resolution
-    entry.resolved_at = utcnow()
+async def resolve_waiting(
+    session: AsyncSession,
+    entry: WaitlistEntry,
+    *,
+    status: str,
+    resolution: str,
+    enrolment_id: uuid.UUID | None = None,
+) -> None:
+    """A waiting entry leaves the waitlist, and says so (reporting counts who is waiting from the events)."""
+    entry.status, entry.resolution, entry.resolved_at = status, resolution, utcnow()
+    entry.enrolment_id = enrolment_id or entry.enrolment_id
+    await publish(
+        session,
+        outbox,
+        ev.WaitlistResolved(
+            waitlist_id=entry.id,
+            kitchen_id=entry.kitchen_id,
+            person_id=entry.person_id,
+            village_code=entry.village_code,
+            category=entry.category,
+            status=status,
+            resolution=resolution,
+            enrolment_id=entry.enrolment_id,
+            resolved_at=entry.resolved_at,
+        ),
+        # The key of its waitlisted event, so the two stay in order.
+        key=entry.kitchen_id or entry.village_code,
+    )
+
+
+async def cancel_waiting(session: AsyncSession, entry: WaitlistEntry, resolution: str) -> None:
+    await resolve_waiting(session, entry, status="cancelled", resolution=resolution)
 
 
 async def fill_waitlist(session: AsyncSession, village_code: str) -> list[Enrolment]:
@@ -288,10 +317,10 @@ async def fill_waitlist(session: AsyncSession, village_code: str) -> list[Enrolm
         gone = _no_longer_eligible(await people.get_person(session, entry.person_id))
         if gone is not None:
             # Died, left or merged while waiting, and that event has not reached this entry yet.
-            cancel_waiting(entry, gone)
+            await cancel_waiting(session, entry, gone)
             continue
         if await repo.active_enrolment(session, entry.person_id, entry.category) is not None:
-            cancel_waiting(entry, "already_enrolled")
+            await cancel_waiting(session, entry, "already_enrolled")
             continue
         enrolment = await enrol(
             session,
@@ -309,8 +338,9 @@ async def fill_waitlist(session: AsyncSession, village_code: str) -> list[Enrolm
             waitlist_id=entry.id,
         )
         free[chosen.id] -= 1
-        entry.status, entry.resolution, entry.resolved_at = "enrolled", "enrolled", utcnow()
-        entry.enrolment_id = enrolment.id
+        await resolve_waiting(
+            session, entry, status="enrolled", resolution="enrolled", enrolment_id=enrolment.id
+        )
         enrolled.append(enrolment)
     if enrolled:
         log.info("waitlist_filled", village=village_code, enrolled=len(enrolled))

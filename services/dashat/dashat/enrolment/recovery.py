@@ -63,7 +63,7 @@ async def review(session: AsyncSession, env: CloudEvent, person_id: uuid.UUID) -
         config = await versions.config_for(session, entry.village_code, day)
         since = await _since(session, entry.trigger_ref, entry.waitlisted_at.date())
         if rules.recovery_confirmed_on(await measurements.readings(session, person_id, since), config):
-            placement.cancel_waiting(entry, "recovered")
+            await placement.cancel_waiting(session, entry, "recovered")
     await _withdraw_unconfirmed(session, env, person_id, day)
 
 

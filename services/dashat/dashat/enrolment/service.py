@@ -202,10 +202,8 @@ async def _enrol_manually(session: AsyncSession, body: EnrolmentCreate, principa
             enrolled_by=principal.sub,
         )
         if waiting is not None:
-            waiting.status, waiting.resolution, waiting.enrolment_id = (
-                "enrolled",
-                "enrolled_manually",
-                enrolment.id,
+            await placement.resolve_waiting(
+                session, waiting, status="enrolled", resolution="enrolled_manually", enrolment_id=enrolment.id
             )
     return enrolment
 
