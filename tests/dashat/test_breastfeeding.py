@@ -164,26 +164,6 @@ async def test_a_full_kitchen_waitlists_her(session: AsyncSession) -> None:
     assert len(await waiting(session, wife)) == 1
 
 
-async def test_the_sweep_ages_her_out_on_the_babys_six_month_day(session: AsyncSession) -> None:
-    village = fresh_village()
-    await open_kitchen(session, village)
-    fid, _, wife, baby = _family(village)
-    born = today() - timedelta(days=100)
-    await deliver(session, envelope(person(wife, fid, village)))
-    await deliver(session, envelope(_baby(baby, fid, village, born)))
-    six_months = add_months(born, 6)
-    assert await enrolment_service.sweep(session, on=six_months - timedelta(days=1)) is not None
-    assert [e.status for e in await enrolments(session, wife)] == ["active"]
-    assert await enrolment_service.sweep(session, on=six_months) is not None
-    [e] = await enrolments(session, wife)
-    assert (e.status, e.exit_reason, e.ended_on, e.exit_rule_version) == (
-        "exited",
-        "aged_out",
-        six_months,
-        SEED,
-    )
-
-
 @pytest.mark.kafka
 async def test_mother_and_baby_in_one_poll_through_the_consumer(
     sm: async_sessionmaker[AsyncSession], kafka_bootstrap: str
