@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from shared.ages import add_months
 from shared.testing.plugin import unique, wait_for
 from tests.dashat.conftest import deliver, envelope, fresh_village, person, stunting
-from tests.dashat.helpers import enrolments, open_kitchen
+from tests.dashat.helpers import enrolments, open_kitchen, waiting
 
 pytestmark = pytest.mark.integration
 
@@ -159,3 +159,22 @@ async def test_the_sweep_ages_a_breastfeeding_mother_out_on_her_babys_six_month_
     # The same day again: nothing left to do.
     assert await enrolment_service.sweep(session, on=six_months) is not None
     assert [e.status for e in await enrolments(session, wife)] == ["exited"]
+
+
+async def test_the_sweep_ends_the_wait_of_those_past_the_age_limit(session: AsyncSession) -> None:
+    village = fresh_village()
+    await open_kitchen(session, village, capacity=0)
+    fid, wife, baby, child = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    born = today() - timedelta(days=100)
+    await deliver(session, envelope(person(wife, fid, village)))
+    await deliver(session, envelope(person(baby, fid, village, sex="L", birth_date=born, relation="anak")))
+    # A stunted child of 23 months waiting too: the 24-month day comes within a month.
+    child_born = add_months(today(), -23)
+    await deliver(session, envelope(stunting(child, uuid.uuid4(), village, birth_date=child_born)))
+    assert [w.status for w in await waiting(session, wife)] == ["waiting"]
+    assert [w.status for w in await waiting(session, child)] == ["waiting"]
+    await enrolment_service.sweep(session, on=add_months(child_born, 24))
+    assert [w.status for w in await waiting(session, wife)] == ["waiting"]
+    assert [(w.status, w.resolution) for w in await waiting(session, child)] == [("cancelled", "aged_out")]
+    await enrolment_service.sweep(session, on=add_months(born, 6))
+    assert [(w.status, w.resolution) for w in await waiting(session, wife)] == [("cancelled", "aged_out")]

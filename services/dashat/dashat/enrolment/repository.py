@@ -334,3 +334,10 @@ async def served_as_ibu_menyusui_since(session: AsyncSession, person_id: uuid.UU
 async def active_of_category(session: AsyncSession, category: str) -> list[Enrolment]:
     stmt = select(Enrolment).where(Enrolment.status == "active", Enrolment.category == category)
     return list((await session.execute(stmt.with_for_update(skip_locked=True))).scalars())
+
+
+async def waiting_of_categories(session: AsyncSession, categories: Sequence[str]) -> list[WaitlistEntry]:
+    stmt = select(WaitlistEntry).where(
+        WaitlistEntry.status == "waiting", WaitlistEntry.category.in_(categories)
+    )
+    return list((await session.execute(stmt.with_for_update(skip_locked=True))).scalars())

@@ -257,7 +257,7 @@ async def sweep(session: AsyncSession, on: date | None = None) -> dict[str, int]
     from the rule version in effect that day where the person is fed (stamped on the exit).
     """
     day = on or today()
-    counts = {"flagged": 0, "aged_out": 0, "completed": 0}
+    counts = {"flagged": 0, "aged_out": 0, "completed": 0, "waiting_aged_out": 0}
     async with session.begin():
         if not await repo.try_sweep_lock(session):
             return None
@@ -310,6 +310,18 @@ async def sweep(session: AsyncSession, on: date | None = None) -> dict[str, int]
                 await _age_out(session, enrolment, day, config)
                 counts["aged_out"] += 1
                 villages.add(enrolment.village_code)
+        # Nobody waits for a place they could no longer have: past the age limit, the wait ends too.
+        for entry in await repo.waiting_of_categories(session, (*repo.CHILD_CATEGORIES, "ibu_menyusui")):
+            config = config_of(entry.village_code)
+            if entry.category == "ibu_menyusui":
+                limit = rules.breastfeeding_exit_date(entry.facts, config)
+            else:
+                person = await people.get_person(session, entry.person_id)
+                born = person.birth_date if person is not None else None
+                limit = rules.child_exit_date(born, entry.category, config) if born is not None else None
+            if limit is not None and day >= limit:
+                await placement.cancel_waiting(session, entry, "aged_out")
+                counts["waiting_aged_out"] += 1
         for enrolment in await repo.due_to_end(session, day):
             # The planned end was set by the version that enrolled: that version decides the completion.
             await placement.end(
