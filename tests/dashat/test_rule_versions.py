@@ -172,6 +172,8 @@ async def test_decisions_and_their_events_record_the_version_used(
     assert await enrolment_service.sweep(session, on=birthday) is not None
     [e] = await enrolments(session, child)
     assert (e.status, e.exit_reason, e.exit_rule_version) == ("exited", "aged_out", version)
+    read = (await client.get(f"/v1/enrolments/{e.id}", headers=READER)).json()
+    assert (read["explanation"]["rule_version"], read["exit_rule_version"]) == (version, version)
     async with session.begin():
         events = {
             row.event_type: row.envelope["data"]

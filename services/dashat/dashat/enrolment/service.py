@@ -51,6 +51,7 @@ def to_read(e: Enrolment) -> EnrolmentRead:
         status=e.status,
         exit_reason=e.exit_reason,
         exit_causing_event_id=e.exit_causing_event_id,
+        exit_rule_version=e.exit_rule_version,
         ended_on=e.ended_on,
         priority=e.priority,
         start_date=e.start_date,
