@@ -26,7 +26,6 @@ RULE_BIRTH = "birth_breastfeeding"
 RULE_MANUAL = "manual"
 RULE_MOVED = "moved_continuation"
 RULE_REGISTRY_BREASTFEEDING = "registry_breastfeeding"
-RULE_RECOVERY = "recovery_confirmed"
 RULE_RECOVERY_WITHDRAWN = "recovery_withdrawn"
 
 # A decile we do not know sorts after every known decile (1 = poorest).
