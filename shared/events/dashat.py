@@ -64,6 +64,9 @@ class BeneficiaryEnrolled(EventData):
     start_date: date
     planned_end_date: date
     priority: int
+    waitlist_id: uuid.UUID | None = Field(
+        default=None, description="The waiting entry it was given to, if any"
+    )
 
 
 class BeneficiaryWaitlisted(EventData):
@@ -79,6 +82,27 @@ class BeneficiaryWaitlisted(EventData):
     reason: WaitlistReason
     trigger_event_id: str | None = None
     waitlisted_at: datetime
+    # Enough for reporting to count eligible targets per place (DASHAT coverage = enrolled / eligible).
+    rw: str | None = None
+    rule_id: str | None = None
+    rule_version: str | None = None
+
+
+class WaitlistResolved(EventData):
+    """A waiting target left the waitlist: enrolled (a place was found) or cancelled (no longer a target, or
+    no longer waiting: died, moved, recovered, merged...). With `beneficiary.waitlisted`, the targets waiting
+    at any time can be counted (DASHAT coverage = enrolled / eligible targets)."""
+
+    event_type: ClassVar[str] = "dashat.beneficiary.waitlist_resolved.v1"
+    waitlist_id: uuid.UUID
+    kitchen_id: uuid.UUID | None = None
+    person_id: uuid.UUID
+    village_code: str
+    category: DashatCategory
+    status: Literal["enrolled", "cancelled"]
+    resolution: str = Field(description="enrolled, enrolled_manually, or why it was cancelled")
+    enrolment_id: uuid.UUID | None = None
+    resolved_at: datetime
 
 
 class BeneficiaryExited(EventData):
@@ -93,6 +117,10 @@ class BeneficiaryExited(EventData):
     reason: ExitReason
     exited_on: date
     causing_event_id: str | None = None
+    rule_version: str | None = Field(
+        default=None,
+        description="The DASHAT rule version that decided a rule-driven exit (recovered, aged_out, completed)",
+    )
 
 
 class MealsServed(EventData):

@@ -96,6 +96,7 @@ def stunting(
     haz: float = -2.6,
     decile: int | None = 2,
     krs: bool = True,
+    measured_on: date | None = None,
 ) -> reg.BadutaStuntingDetected:
     birth = birth_date or months_ago(10)
     return reg.BadutaStuntingDetected(
@@ -105,7 +106,7 @@ def stunting(
         village_code=village,
         rw=rw,
         measurement_id=uuid.uuid4(),
-        measured_on=datetime.now(UTC).date(),
+        measured_on=measured_on or datetime.now(UTC).date(),
         haz=haz,
         age_days=(datetime.now(UTC).date() - birth).days,
         rule_version="who2006-test",
@@ -115,6 +116,54 @@ def stunting(
         welfare_decile=decile,
         krs=krs,
     )
+
+
+def measured(
+    case: reg.BadutaStuntingDetected,
+    on: date,
+    haz: float,
+    *,
+    flag: bool = False,
+    measurement_id: uuid.UUID | None = None,
+    corrects: uuid.UUID | None = None,
+) -> reg.ChildMeasured:
+    """A later measurement of the case's child (only what DASHAT reads is realistic)."""
+    return reg.ChildMeasured(
+        measurement_id=measurement_id or uuid.uuid4(),
+        person_id=case.person_id,
+        family_id=case.family_id,
+        village_code=case.village_code,
+        rw=case.rw,
+        sex=case.sex,
+        measured_on=on,
+        age_days=(on - case.birth_date).days,
+        haz=haz,
+        haz_flag=flag,
+        haz_class="normal" if haz >= -2 else "stunted",
+        corrects_measurement_id=corrects,
+        rule_version="who2006-test",
+    )
+
+
+def resolved(case: reg.BadutaStuntingDetected, by: reg.ChildMeasured) -> reg.StuntingResolved:
+    """The registry closing the case on a non-stunted measurement."""
+    return reg.StuntingResolved(
+        **{
+            **case.model_dump(include=set(reg.StuntingResolved.model_fields)),
+            "measurement_id": by.measurement_id,
+            "measured_on": by.measured_on,
+            "haz": by.haz,
+        }
+    )
+
+
+async def confirm_recovery(session: AsyncSession, case: reg.BadutaStuntingDetected) -> None:
+    """What the registry sends for two normal measurements 30 days apart after the case (the resolution on
+    the first); the case must have been measured at least 31 days ago."""
+    first = measured(case, case.measured_on + timedelta(days=1), -1.5)
+    await deliver(session, envelope(first))
+    await deliver(session, envelope(resolved(case, first)))
+    await deliver(session, envelope(measured(case, case.measured_on + timedelta(days=31), -1.4)))
 
 
 def retracted(case: reg.BadutaStuntingDetected) -> reg.StuntingCaseRetracted:
@@ -139,8 +188,10 @@ def person(
     birth_date: date | None = None,
     rw: str | None = "001",
     updated: bool = False,
+    relation: str = "istri",
 ) -> reg.PersonFacts:
     cls = reg.PersonUpdated if updated else reg.PersonRegistered
+    married = relation in ("istri", "suami", "kepala_keluarga")
     return cls(
         person_id=person_id,
         family_id=family_id,
@@ -148,10 +199,10 @@ def person(
         rw=rw,
         sex=sex,
         birth_date=birth_date or date(1995, 5, 5),
-        relation="istri",
-        marital_status="kawin",
+        relation=relation,
+        marital_status="kawin" if married else "belum_kawin",
         has_nik=True,
-        pus=sex == "P",
+        pus=sex == "P" and married,
         rule_version="test",
     )
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -17,18 +17,20 @@ TODAY = date(2026, 11, 29)
 GIRL = rules.PersonFacts(sex="P", birth_date=date(2026, 3, 1), welfare_decile=2, krs=True)
 
 
-def test_add_months_clamps_to_month_end() -> None:
-    assert rules.add_months(date(2026, 1, 31), 1) == date(2026, 2, 28)
-    assert rules.add_months(date(2024, 1, 31), 1) == date(2024, 2, 29)
-    assert rules.add_months(date(2025, 11, 15), 24) == date(2027, 11, 15)
-
-
 @pytest.mark.parametrize(
-    ("birth", "on", "months"),
-    [(date(2025, 11, 29), TODAY, 12), (date(2025, 11, 30), TODAY, 11), (date(2024, 12, 1), TODAY, 23)],
+    ("birth", "age", "decision"),
+    # Born 30 Nov 2024: 23 completed months on 29 Nov 2026 (a baduta, enrolled); born 29 Nov 2024: 24 (not).
+    [(date(2024, 11, 30), 23, "baduta_stunting"), (date(2024, 11, 29), 24, "aged_out")],
 )
-def test_age_in_completed_months(birth: date, on: date, months: int) -> None:
-    assert rules.age_months(birth, on) == months
+def test_baduta_is_under_24_completed_months_as_in_shared_ages(birth: date, age: int, decision: str) -> None:
+    d = rules.decide_baduta_stunting(
+        person=GIRL, birth_date=birth, haz=-2.5, severity="stunted", case_id="c", today=TODAY
+    )
+    assert (
+        (d.category, d.facts["age_months"]) == (decision, age)
+        if isinstance(d, rules.Decision)
+        else (d.reason == decision)
+    )
 
 
 def test_priority_poorest_then_krs_then_unknown() -> None:
@@ -240,3 +242,120 @@ def test_outcome_trajectory_and_flag() -> None:
     assert not outcomes.should_flag(flat, date(2026, 3, 2), date(2026, 3, 1), already_flagged=False)
     assert not outcomes.should_flag(flat, date(2026, 3, 1), date(2026, 3, 1), already_flagged=True)
     assert outcomes.trajectory(-2.6, []).improved is None
+
+
+def _r(day: int, haz: float | None, flagged: bool = False) -> rules.HazReading:
+    return rules.HazReading(date(2026, 1, 1) + timedelta(days=day), haz, flagged)
+
+
+@pytest.mark.parametrize(
+    ("readings", "confirmed_day"),
+    [
+        ([_r(0, -2.5), _r(10, -1.5)], None),  # one normal: may be noise
+        ([_r(0, -2.5), _r(10, -1.5), _r(40, -1.9)], 40),  # two, 30 days apart
+        ([_r(0, -2.5), _r(10, -1.5), _r(39, -1.9)], None),  # 29 days apart: not yet
+        ([_r(10, -1.5), _r(25, -2.1), _r(45, -1.2)], None),  # stunted in between resets
+        ([_r(10, -1.5), _r(25, -2.1), _r(45, -1.2), _r(75, -1.0)], 75),
+        ([_r(10, -1.5), _r(25, 1.0, flagged=True), _r(40, None), _r(41, -1.8)], 41),  # unusable ones skipped
+        ([_r(10, -1.5), _r(45, -8.0, flagged=True)], None),  # a flagged stunted value resets nothing...
+        ([_r(10, -2.0), _r(40, -2.0)], 40),  # -2.0 is not below -2 SD: not stunted (WHO)
+        ([_r(40, -1.9), _r(10, -1.5)], 40),  # order of arrival does not matter
+    ],
+)
+def test_recovery_needs_confirmation(readings: list[rules.HazReading], confirmed_day: int | None) -> None:
+    expected = None if confirmed_day is None else date(2026, 1, 1) + timedelta(days=confirmed_day)
+    assert rules.recovery_confirmed_on(readings) == expected
+
+
+def test_recovery_rule_is_configurable() -> None:
+    three = rules.RuleConfig(recovery_confirmations=3, recovery_min_interval_days=60)
+    readings = [_r(0, -1.5), _r(30, -1.4), _r(60, -1.3)]
+    assert rules.recovery_confirmed_on(readings[:2], three) is None
+    assert rules.recovery_confirmed_on(readings, three) == date(2026, 3, 2)
+    one = rules.RuleConfig(recovery_confirmations=1, recovery_min_interval_days=0)
+    assert rules.recovery_confirmed_on(readings[:1], one) == date(2026, 1, 1)
+
+
+def test_registry_breastfeeding_decision() -> None:
+    mother = rules.PersonFacts(sex="P", birth_date=date(1996, 2, 2), welfare_decile=3, krs=False)
+    born = date(2026, 9, 30)
+    d = rules.decide_registry_breastfeeding(
+        mother=mother, baby_person_id="b", baby_birth_date=born, evidence="child_registered", today=TODAY
+    )
+    # Six months from 30 Sep is 30 Mar 2027: 121 days after 29 Nov 2026.
+    assert isinstance(d, rules.Decision)
+    assert (d.category, d.planned_days, d.priority, d.rule_version) == (
+        "ibu_menyusui",
+        121,
+        6,
+        rules.RULES_VERSION,
+    )
+    assert rules.breastfeeding_exit_date(d.facts) == date(2027, 3, 30)
+    for kw, reason in [
+        ({"baby_birth_date": date(2026, 5, 29)}, "baby_not_under_age_limit"),  # 6 completed months on 29 Nov
+        ({"baby_birth_date": date(2026, 12, 1)}, "baby_not_under_age_limit"),  # not born yet
+        ({"mother": replace(mother, alive=False)}, "person_died"),
+        ({"mother": replace(mother, sex="L")}, "person_is_male"),
+        ({"config": rules.RuleConfig(enrol_registry_ibu_menyusui=False)}, "disabled_by_configuration"),
+    ]:
+        args: dict[str, Any] = {
+            "mother": mother,
+            "baby_person_id": "b",
+            "baby_birth_date": born,
+            "evidence": "child_registered",
+            "today": TODAY,
+            **kw,
+        }
+        refusal = rules.decide_registry_breastfeeding(**args)
+        assert isinstance(refusal, rules.Refusal) and refusal.reason == reason
+    longer = rules.RuleConfig(ibu_menyusui_baby_months=12)
+    assert rules.breastfeeding_exit_date({"child_birth_date": "2026-09-30"}, longer) == date(2027, 9, 30)
+
+
+def test_after_birth_ends_with_the_baby_age_limit() -> None:
+    mother = rules.PersonFacts(sex="P")
+    d = rules.decide_after_birth(
+        person=mother, pregnancy_id="p", was_target=True, ended_on=TODAY, child_person_id=None, today=TODAY
+    )
+    assert isinstance(d, rules.Decision) and d.planned_days == 90
+    # Birth recorded late: 90 planned days would outlast the baby's six months (15 Jan 2027: 47 days on).
+    late = rules.decide_after_birth(
+        person=mother,
+        pregnancy_id="p",
+        was_target=True,
+        ended_on=date(2026, 7, 15),
+        child_person_id=None,
+        today=TODAY,
+    )
+    assert isinstance(late, rules.Decision) and late.planned_days == 47
+
+
+def test_rule_config_round_trips_and_fills_new_fields_from_the_code() -> None:
+    config = rules.RuleConfig(version="v", planned_days={**rules.DEFAULT_PLANNED_DAYS, "catin": 30})
+    assert rules.RuleConfig.from_json("v", config.to_json()) == config
+    # A version stored before a field existed keeps the code default for it.
+    old = rules.RuleConfig.from_json(
+        "old", {"planned_days": {"catin": 45}, "pregnancy_anaemia_levels": ["severe"]}
+    )
+    assert old.planned_days["catin"] == 45 and old.planned_days["ibu_hamil"] == 120
+    assert old.pregnancy_anaemia_levels == frozenset({"severe"}) and old.recovery_confirmations == 2
+
+
+def test_rule_version_picking() -> None:
+    from dashat.ruleversions import domain as versions
+
+    v = versions.StoredVersion
+    day = date(2027, 1, 1)
+    stored = [
+        v("national-2027", None, day, {}),
+        v("jateng", "33", date(2026, 12, 1), {}),
+        v("kab-33-01-late", "33.01", date(2027, 2, 1), {}),
+        v("desa", "33.01.01.2001", date(2027, 1, 15), {}),
+    ]
+    assert versions.pick(stored, "33.01.01.2001", date(2026, 11, 30)).version == rules.RULES_VERSION
+    assert versions.pick(stored, "33.01.01.2001", day).version == "jateng"
+    assert versions.pick(stored, "33.01.01.2001", date(2027, 1, 15)).version == "desa"
+    assert versions.pick(stored, "33.01.01.2002", date(2027, 2, 1)).version == "kab-33-01-late"
+    assert versions.pick(stored, "15.71.01.1001", day).version == "national-2027"
+    # "33.0" is not a prefix of 33.01 by segments.
+    assert versions.pick([v("x", "33.0", day, {})], "33.01.01.2001", day).version == rules.RULES_VERSION

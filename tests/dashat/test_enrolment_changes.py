@@ -18,7 +18,16 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.events import registry as reg
-from tests.dashat.conftest import deliver, ended, envelope, fresh_village, moved, pregnancy, stunting
+from tests.dashat.conftest import (
+    confirm_recovery,
+    deliver,
+    ended,
+    envelope,
+    fresh_village,
+    moved,
+    pregnancy,
+    stunting,
+)
 from tests.dashat.helpers import ADMIN, enrolments, open_kitchen, waiting
 
 pytestmark = pytest.mark.integration
@@ -54,7 +63,7 @@ async def test_move_continues_in_the_kitchen_of_the_new_place(session: AsyncSess
     await open_kitchen(session, old_village)
     new_kitchen = await open_kitchen(session, new_village)
     pid, fid = uuid.uuid4(), uuid.uuid4()
-    case = stunting(pid, fid, old_village)
+    case = stunting(pid, fid, old_village, measured_on=today() - timedelta(days=40))
     await deliver(session, envelope(case))
     [before] = await enrolments(session, pid)
     move = envelope(moved(pid, fid, old_village, new_village))
@@ -76,10 +85,7 @@ async def test_move_continues_in_the_kitchen_of_the_new_place(session: AsyncSess
     )
     assert new.facts["continues_enrolment_id"] == str(before.id) and new.facts["haz"] == case.haz
     # The case resolved later still finds the enrolment that continues it.
-    resolved = reg.StuntingResolved(
-        **{**case.model_dump(include=set(reg.StuntingResolved.model_fields)), "haz": -1.5}
-    )
-    await deliver(session, envelope(resolved))
+    await confirm_recovery(session, case)
     async with session.begin():
         await session.refresh(new)
     assert (new.status, new.exit_reason) == ("completed", "recovered")

@@ -18,7 +18,16 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.events import registry as reg
-from tests.dashat.conftest import deliver, envelope, fresh_village, months_ago, person, retracted, stunting
+from tests.dashat.conftest import (
+    confirm_recovery,
+    deliver,
+    envelope,
+    fresh_village,
+    months_ago,
+    person,
+    retracted,
+    stunting,
+)
 from tests.dashat.helpers import ADMIN, enrolments, open_kitchen, waiting
 
 pytestmark = pytest.mark.integration
@@ -150,12 +159,9 @@ async def test_resolved_completes_as_recovered(session: AsyncSession) -> None:
     village = fresh_village()
     await open_kitchen(session, village)
     pid, fid = uuid.uuid4(), uuid.uuid4()
-    data = stunting(pid, fid, village)
+    data = stunting(pid, fid, village, measured_on=date.today() - timedelta(days=40))
     await deliver(session, envelope(data))
-    resolved = reg.StuntingResolved(
-        **{**data.model_dump(include=set(reg.StuntingResolved.model_fields)), "haz": -1.5}
-    )
-    await deliver(session, envelope(resolved))
+    await confirm_recovery(session, data)
     [e] = await enrolments(session, pid)
     assert (e.status, e.exit_reason) == ("completed", "recovered")
 

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.events import registry as reg
 from tests.dashat.conftest import (
+    confirm_recovery,
     deliver,
     ended,
     envelope,
@@ -55,10 +56,7 @@ async def _by_api_exit(session: AsyncSession, p: Place) -> None:
 async def _by_resolution(session: AsyncSession, p: Place) -> None:
     case = p.data
     assert isinstance(case, reg.BadutaStuntingDetected)
-    resolved = reg.StuntingResolved(
-        **{**case.model_dump(include=set(reg.StuntingResolved.model_fields)), "haz": -1.5}
-    )
-    await deliver(session, envelope(resolved))
+    await confirm_recovery(session, case)
 
 
 async def _by_retraction(session: AsyncSession, p: Place) -> None:
@@ -101,6 +99,15 @@ async def _by_capacity(session: AsyncSession, p: Place) -> None:
     await update_kitchen(session, p.kitchen.id, KitchenUpdate(capacity_per_day=2), p.kitchen.version, ADMIN)
 
 
+async def _resolved_events(session: AsyncSession, person_id: uuid.UUID) -> list[dict[str, str | None]]:
+    async with session.begin():
+        rows = await session.execute(
+            select(outbox.c.envelope).where(outbox.c.event_type == "dashat.beneficiary.waitlist_resolved.v1")
+        )
+        found = [r[0]["data"] for r in rows if r[0]["data"]["person_id"] == str(person_id)]
+    return [{k: d[k] for k in ("waitlist_id", "status", "resolution", "enrolment_id")} for d in found]
+
+
 @pytest.mark.parametrize(
     ("free", "holder_is_pregnant"),
     [
@@ -126,7 +133,10 @@ async def test_freed_place_goes_to_the_best_waiting_target(
     if holder_is_pregnant:
         data = pregnancy(holder, fid, village, welfare_decile=10)
     else:
-        data = stunting(holder, fid, village, decile=10, krs=False)
+        # Measured 40 days ago: a confirmed recovery needs normal measurements a month apart after it.
+        data = stunting(
+            holder, fid, village, decile=10, krs=False, measured_on=date.today() - timedelta(days=40)
+        )
     await deliver(session, envelope(data))
     best, next_best = uuid.uuid4(), uuid.uuid4()
     await deliver(session, envelope(stunting(next_best, uuid.uuid4(), village, decile=6, krs=False)))
@@ -144,6 +154,11 @@ async def test_freed_place_goes_to_the_best_waiting_target(
             )
         ]
     assert [x["enrolment_id"] for x in published if x["person_id"] == str(best)] == [str(e.id)]
+    assert [x["waitlist_id"] for x in published if x["person_id"] == str(best)] == [str(w.id)]
+    # The queue tells that the entry left it (reporting counts who is waiting from these events).
+    assert await _resolved_events(session, best) == [
+        {"waitlist_id": str(w.id), "status": "enrolled", "resolution": "enrolled", "enrolment_id": str(e.id)}
+    ]
 
 
 async def test_rw_added_to_a_kitchen_enrols_its_waiting_targets(session: AsyncSession) -> None:
@@ -172,4 +187,8 @@ async def test_a_waiting_target_known_to_have_died_is_not_enrolled(session: Asyn
     await update_kitchen(session, kitchen.id, KitchenUpdate(capacity_per_day=1), kitchen.version, ADMIN)
     assert await enrolments(session, gone) == []
     assert [(w.status, w.resolution) for w in await waiting(session, gone)] == [("cancelled", "died")]
+    [w] = await waiting(session, gone)
+    assert await _resolved_events(session, gone) == [
+        {"waitlist_id": str(w.id), "status": "cancelled", "resolution": "died", "enrolment_id": None}
+    ]
     assert [e.status for e in await enrolments(session, alive)] == ["active"]

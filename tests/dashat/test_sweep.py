@@ -13,15 +13,17 @@ import pytest
 from dashat import consumer
 from dashat.common import today
 from dashat.config import Settings
+from dashat.enrolment import service as enrolment_service
 from dashat.enrolment.models import Enrolment
 from dashat.enrolment.repository import SWEEP_LOCK_KEY
 from dashat.sweep import SweepResult, sweep_once, sweep_periodically
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from shared.ages import add_months
 from shared.testing.plugin import unique, wait_for
-from tests.dashat.conftest import deliver, envelope, fresh_village, stunting
-from tests.dashat.helpers import open_kitchen
+from tests.dashat.conftest import deliver, envelope, fresh_village, person, stunting
+from tests.dashat.helpers import enrolments, open_kitchen, waiting
 
 pytestmark = pytest.mark.integration
 
@@ -131,3 +133,48 @@ async def test_consumer_process_sweeps_at_start_and_periodically(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
+
+
+async def test_the_sweep_ages_a_breastfeeding_mother_out_on_her_babys_six_month_day(
+    session: AsyncSession,
+) -> None:
+    """A mother enrolled from the registry (baby in her family card) leaves when the baby turns six months."""
+    village = fresh_village()
+    await open_kitchen(session, village)
+    fid, wife, baby = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    born = today() - timedelta(days=100)
+    await deliver(session, envelope(person(wife, fid, village)))
+    await deliver(session, envelope(person(baby, fid, village, sex="L", birth_date=born, relation="anak")))
+    six_months = add_months(born, 6)
+    assert await enrolment_service.sweep(session, on=six_months - timedelta(days=1)) is not None
+    assert [e.status for e in await enrolments(session, wife)] == ["active"]
+    assert await enrolment_service.sweep(session, on=six_months) is not None
+    [e] = await enrolments(session, wife)
+    assert (e.status, e.exit_reason, e.ended_on, e.exit_rule_version) == (
+        "exited",
+        "aged_out",
+        six_months,
+        "dashat-enrolment-2026.1",
+    )
+    # The same day again: nothing left to do.
+    assert await enrolment_service.sweep(session, on=six_months) is not None
+    assert [e.status for e in await enrolments(session, wife)] == ["exited"]
+
+
+async def test_the_sweep_ends_the_wait_of_those_past_the_age_limit(session: AsyncSession) -> None:
+    village = fresh_village()
+    await open_kitchen(session, village, capacity=0)
+    fid, wife, baby, child = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    born = today() - timedelta(days=100)
+    await deliver(session, envelope(person(wife, fid, village)))
+    await deliver(session, envelope(person(baby, fid, village, sex="L", birth_date=born, relation="anak")))
+    # A stunted child of 23 months waiting too: the 24-month day comes within a month.
+    child_born = add_months(today(), -23)
+    await deliver(session, envelope(stunting(child, uuid.uuid4(), village, birth_date=child_born)))
+    assert [w.status for w in await waiting(session, wife)] == ["waiting"]
+    assert [w.status for w in await waiting(session, child)] == ["waiting"]
+    await enrolment_service.sweep(session, on=add_months(child_born, 24))
+    assert [w.status for w in await waiting(session, wife)] == ["waiting"]
+    assert [(w.status, w.resolution) for w in await waiting(session, child)] == [("cancelled", "aged_out")]
+    await enrolment_service.sweep(session, on=add_months(born, 6))
+    assert [(w.status, w.resolution) for w in await waiting(session, wife)] == [("cancelled", "aged_out")]

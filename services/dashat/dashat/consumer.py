@@ -9,7 +9,6 @@ from dashat.config import Settings
 from dashat.enrolment import handlers as enrolment
 from dashat.funds import handlers as funds
 from dashat.models import inbox
-from dashat.outcomes import handlers as outcomes
 from dashat.people import handlers as people
 from dashat.sweep import sweep_periodically
 from shared.consumer import Handler
@@ -35,8 +34,8 @@ HANDLERS: dict[str, Handler] = {
     reg.PregnancyRegistered.event_type: enrolment.handle_pregnancy_registered,
     reg.PregnancyEnded.event_type: enrolment.handle_pregnancy_ended,
     reg.CatinRegistered.event_type: enrolment.handle_catin_registered,
-    reg.ChildMeasured.event_type: outcomes.handle_child_measured,
-    reg.MeasurementRetracted.event_type: outcomes.handle_measurement_retracted,
+    reg.ChildMeasured.event_type: enrolment.handle_child_measured,
+    reg.MeasurementRetracted.event_type: enrolment.handle_measurement_retracted,
     up.GroupRegistered.event_type: people.handle_group_facts,
     up.GroupUpdated.event_type: people.handle_group_facts,
     up.GroupStatusChanged.event_type: people.handle_group_status,

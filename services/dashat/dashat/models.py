@@ -27,4 +27,5 @@ def load_all_models() -> None:
     import dashat.kitchens.models
     import dashat.meals.models
     import dashat.outcomes.models
-    import dashat.people.models  # noqa: F401
+    import dashat.people.models
+    import dashat.ruleversions.models  # noqa: F401

@@ -12,14 +12,17 @@ from datetime import date
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dashat.common import norm_rw, today
-from dashat.enrolment import placement, rules
+from dashat.enrolment import placement, recovery, rules
 from dashat.enrolment import repository as repo
 from dashat.enrolment.models import Enrolment, StuntingCase, WaitlistEntry
 from dashat.kitchens import domain as kitchen_domain
 from dashat.kitchens import repository as kitchens
+from dashat.outcomes import handlers as outcomes
 from dashat.people import handlers as people
 from dashat.people import repository as people_repo
 from dashat.people.models import PersonReplica
+from dashat.ruleversions import repository as versions
+from shared.ages import add_months
 from shared.events import CloudEvent
 from shared.events import registry as reg
 from shared.logging import get_logger
@@ -66,7 +69,10 @@ async def handle_stunting_detected(
 ) -> None:
     person = await people.apply_stunting_facts(session, env, data)
     case = await repo.lock_case(session, data.case_id)
-    if case is not None and case.status in ("retracted", "resolved"):
+    if case is not None and case.status == "resolved" and data.reopened:
+        # The measurement that resolved it was corrected or retracted: the case stands again.
+        case.status = "detected"
+    elif case is not None and case.status in ("retracted", "resolved"):
         log.info("stunting_case_already_closed", case_id=str(data.case_id), status=case.status)
         return
     if case is None:
@@ -80,6 +86,7 @@ async def handle_stunting_detected(
                 measured_on=data.measured_on,
             )
         )
+    target = _target(person, data.village_code, data.rw)
     decision = rules.decide_baduta_stunting(
         person=person_facts(person),
         birth_date=person.birth_date or data.birth_date,
@@ -87,8 +94,9 @@ async def handle_stunting_detected(
         severity=data.severity,
         case_id=str(data.case_id),
         today=today(),
+        config=await versions.config_for(session, target.village_code, today()),
     )
-    await _act_on(session, env, decision, _target(person, data.village_code, data.rw), data.case_id)
+    await _act_on(session, env, decision, target, data.case_id)
 
 
 async def _close_case(
@@ -102,34 +110,39 @@ async def _close_case(
         case.status, case.closed_event_id = status, env.id
 
 
-# What a closed case does to what it started: (enrolment status, exit and waitlist reason).
-_CASE_ENDINGS = {"resolved": ("completed", "recovered"), "retracted": ("retracted", "retracted")}
-
-
-async def _end_case(
-    session: AsyncSession, env: CloudEvent, case_id: uuid.UUID, person_id: uuid.UUID, case_status: str
-) -> None:
-    """A case closed: its enrolments end and its waiting entries are called off."""
-    await _close_case(session, env, case_id, person_id, case_status)
-    enrolment_status, reason = _CASE_ENDINGS[case_status]
-    for enrolment in await repo.active_by_trigger(session, case_id):
-        await placement.end(
-            session, enrolment, status=enrolment_status, reason=reason, causing_event_id=env.id
-        )
-    for entry in await repo.waiting_by_trigger(session, case_id):
-        placement.cancel_waiting(entry, reason)
-
-
 async def handle_stunting_resolved(
     session: AsyncSession, env: CloudEvent, data: reg.StuntingResolved
 ) -> None:
-    await _end_case(session, env, data.case_id, data.person_id, "resolved")
+    """The registry saw one non-stunted measurement: the case is closed there, feeding ends only when the
+    recovery is confirmed (see enrolment.recovery); so does a child's wait for a place."""
+    await _close_case(session, env, data.case_id, data.person_id, "resolved")
+    await recovery.review(session, env, data.person_id)
 
 
 async def handle_stunting_retracted(
     session: AsyncSession, env: CloudEvent, data: reg.StuntingCaseRetracted
 ) -> None:
-    await _end_case(session, env, data.case_id, data.person_id, "retracted")
+    """The measurement behind the case was corrected or retracted: what the case started is undone."""
+    await _close_case(session, env, data.case_id, data.person_id, "retracted")
+    for enrolment in await repo.active_by_trigger(session, data.case_id):
+        await placement.end(
+            session, enrolment, status="retracted", reason="retracted", causing_event_id=env.id
+        )
+    for entry in await repo.waiting_by_trigger(session, data.case_id):
+        await placement.cancel_waiting(session, entry, "retracted")
+
+
+async def handle_child_measured(session: AsyncSession, env: CloudEvent, data: reg.ChildMeasured) -> None:
+    """Keep the measurement, then take the recovery decision again for the child."""
+    await outcomes.handle_child_measured(session, env, data)
+    await recovery.review(session, env, data.person_id)
+
+
+async def handle_measurement_retracted(
+    session: AsyncSession, env: CloudEvent, data: reg.MeasurementRetracted
+) -> None:
+    await outcomes.handle_measurement_retracted(session, env, data)
+    await recovery.review(session, env, data.person_id)
 
 
 async def handle_pregnancy_registered(
@@ -139,6 +152,7 @@ async def handle_pregnancy_registered(
     if not person.pregnant:
         log.info("pregnancy_already_ended", pregnancy_id=str(data.pregnancy_id))
         return
+    target = _target(person, data.village_code, data.rw)
     decision = rules.decide_pregnancy(
         person=person_facts(person),
         pregnancy_id=str(data.pregnancy_id),
@@ -148,8 +162,9 @@ async def handle_pregnancy_registered(
         anaemia=data.anaemia,
         expected_delivery=data.expected_delivery,
         today=today(),
+        config=await versions.config_for(session, target.village_code, today()),
     )
-    await _act_on(session, env, decision, _target(person, data.village_code, data.rw), data.pregnancy_id)
+    await _act_on(session, env, decision, target, data.pregnancy_id)
 
 
 async def handle_pregnancy_ended(session: AsyncSession, env: CloudEvent, data: reg.PregnancyEnded) -> None:
@@ -166,29 +181,111 @@ async def handle_pregnancy_ended(session: AsyncSession, env: CloudEvent, data: r
         )
     waiting = await repo.waiting_entry(session, data.person_id, "ibu_hamil")
     if waiting is not None:
-        placement.cancel_waiting(waiting, f"pregnancy_ended_{data.outcome}")
+        await placement.cancel_waiting(session, waiting, f"pregnancy_ended_{data.outcome}")
     if data.outcome != "birth":
         return
+    target = _target(person, data.village_code, None)
+    config = await versions.config_for(session, target.village_code, today())
+    child = str(data.child_person_id) if data.child_person_id else None
     decision = rules.decide_after_birth(
         person=person_facts(person),
         pregnancy_id=str(data.pregnancy_id),
         was_target=was_target,
         ended_on=data.ended_on,
-        child_person_id=str(data.child_person_id) if data.child_person_id else None,
+        child_person_id=child,
+        today=today(),
+        config=config,
     )
-    await _act_on(session, env, decision, _target(person, data.village_code, None), data.pregnancy_id)
+    if isinstance(decision, rules.Refusal) and decision.reason == "mother_was_not_a_target":
+        # Not a DASHAT pregnancy: the birth recorded in the registry still makes her a breastfeeding mother.
+        await _consider_mother(session, env, person, data.child_person_id, data.ended_on, "birth_recorded")
+        return
+    await _act_on(session, env, decision, target, data.pregnancy_id)
+
+
+async def _consider_mother(
+    session: AsyncSession,
+    env: CloudEvent,
+    mother: PersonReplica,
+    baby_id: uuid.UUID | None,
+    baby_birth_date: date,
+    evidence: str,
+) -> None:
+    """Enrol a breastfeeding mother the registry knows, once per baby (whichever evidence arrives first)."""
+    if mother.village_code is None:
+        log.info("not_enrolled", rule=rules.RULE_REGISTRY_BREASTFEEDING, reason="mother_place_unknown")
+        return
+    if await repo.served_as_ibu_menyusui_since(session, mother.person_id, baby_birth_date):
+        # Already enrolled, waiting or served for this baby (e.g. from a DASHAT pregnancy): never twice.
+        return
+    day = today()
+    decision = rules.decide_registry_breastfeeding(
+        mother=person_facts(mother),
+        baby_person_id=str(baby_id) if baby_id else None,
+        baby_birth_date=baby_birth_date,
+        evidence=evidence,
+        today=day,
+        config=await versions.config_for(session, mother.village_code, day),
+    )
+    await _act_on(session, env, decision, _target(mother, mother.village_code, mother.rw), baby_id)
+
+
+async def _mother_of(session: AsyncSession, baby: PersonReplica) -> PersonReplica | None:
+    """The baby's mother in its family card: the one istri; with none, a female kepala keluarga.
+
+    Two wives (or a wife and a female head with no way to tell) is ambiguous: nobody is enrolled on a guess
+    and it is logged; the birth recorded in the registry (pregnancy.ended) names the mother and enrols her.
+    """
+    if baby.family_id is None:
+        return None
+    women = await people_repo.possible_mothers(session, baby.family_id)
+    wives = [w for w in women if w.relation == "istri"]
+    heads = [w for w in women if w.relation == "kepala_keluarga"]
+    candidates = wives or heads
+    if len(candidates) == 1:
+        return candidates[0]
+    if candidates:
+        log.info("mother_ambiguous", baby_id=str(baby.person_id), candidates=len(candidates))
+    return None
+
+
+async def breastfeeding_evidence(session: AsyncSession, env: CloudEvent, person: PersonReplica) -> None:
+    """Person facts arrived: a baby registered makes its mother a target; so does a mother registered after it."""
+    if person.family_id is None or not person.alive or person.moved_out or person.merged_into is not None:
+        return
+    day = today()
+    if person.relation == "anak" and person.birth_date is not None:
+        if person.birth_date <= add_months(day, -people.BABY_HORIZON_MONTHS):
+            return
+        mother = await _mother_of(session, person)
+        if mother is not None:
+            await _consider_mother(
+                session, env, mother, person.person_id, person.birth_date, "child_registered"
+            )
+    elif person.sex == "P" and person.relation in people_repo.MOTHER_RELATIONS:
+        babies = await people_repo.babies_in_family(
+            session, person.family_id, add_months(day, -people.BABY_HORIZON_MONTHS)
+        )
+        if babies and babies[0].birth_date is not None:
+            mother = await _mother_of(session, babies[0])
+            if mother is not None and mother.person_id == person.person_id:
+                await _consider_mother(
+                    session, env, mother, babies[0].person_id, babies[0].birth_date, "child_registered"
+                )
 
 
 async def handle_catin_registered(session: AsyncSession, env: CloudEvent, data: reg.CatinRegistered) -> None:
     person = await people.apply_catin_registered(session, env, data)
+    target = _target(person, data.village_code, data.rw)
     decision = rules.decide_catin(
         person=person_facts(person),
         catin_id=str(data.catin_id),
         at_risk=data.at_risk,
         risks=data.risks,
         welfare_decile=data.welfare_decile if data.welfare_decile is not None else person.welfare_decile,
+        config=await versions.config_for(session, target.village_code, today()),
     )
-    await _act_on(session, env, decision, _target(person, data.village_code, data.rw), data.catin_id)
+    await _act_on(session, env, decision, target, data.catin_id)
 
 
 async def _exit_all(
@@ -196,7 +293,7 @@ async def _exit_all(
 ) -> None:
     # Waiting entries first: a place freed by ending an enrolment must not go to this person's own entry.
     for entry in await repo.waiting_of_person(session, person_id):
-        placement.cancel_waiting(entry, reason)
+        await placement.cancel_waiting(session, entry, reason)
     await session.flush()
     for enrolment in await repo.active_enrolments_of_person(session, person_id):
         await placement.end(
@@ -228,7 +325,7 @@ async def _follow_move(session: AsyncSession, env: CloudEvent, person: PersonRep
     for entry in await repo.waiting_of_person(session, person.person_id):
         if _same_place(entry.village_code, entry.rw, person):
             continue
-        placement.cancel_waiting(entry, "moved")
+        await placement.cancel_waiting(session, entry, "moved")
         await session.flush()
         decision = rules.Decision(
             category=entry.category,  # type: ignore[arg-type]
@@ -263,6 +360,7 @@ async def _follow_move(session: AsyncSession, env: CloudEvent, person: PersonRep
             previous_rule_id=enrolment.rule_id,
             previous_facts=dict(enrolment.facts),
             today=today(),
+            config=await versions.config_for(session, target.village_code, today()),
         )
         # The trigger reference stays, so a later resolution or retraction of the case still finds it.
         await _act_on(session, env, continued, target, enrolment.trigger_ref)
@@ -282,7 +380,8 @@ async def handle_family_moved(session: AsyncSession, env: CloudEvent, data: reg.
 
 
 async def handle_person_facts(session: AsyncSession, env: CloudEvent, data: reg.PersonFacts) -> None:
-    await people.apply_person_facts(session, env, data)
+    person = await people.apply_person_facts(session, env, data)
+    await breastfeeding_evidence(session, env, person)
 
 
 async def _refresh_priority(session: AsyncSession, env: CloudEvent, family_id: uuid.UUID) -> None:
@@ -340,14 +439,14 @@ async def handle_person_merged(session: AsyncSession, env: CloudEvent, data: reg
         *await repo.waiting_of_person(session, merged),
     ]:
         if entry.category in active:
-            placement.cancel_waiting(entry, "already_enrolled")
+            await placement.cancel_waiting(session, entry, "already_enrolled")
         elif entry.category in waiting:
             first = waiting[entry.category]
             kept_entry, later = (
                 (first, entry) if first.waitlisted_at <= entry.waitlisted_at else (entry, first)
             )
             waiting[entry.category] = kept_entry
-            placement.cancel_waiting(later, "merged")
+            await placement.cancel_waiting(session, later, "merged")
         else:
             waiting[entry.category] = entry
     await session.flush()

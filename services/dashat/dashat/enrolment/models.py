@@ -42,6 +42,8 @@ class Enrolment(TimestampedMixin, Base):
     exit_reason: Mapped[str | None] = mapped_column(Text)
     exit_causing_event_id: Mapped[str | None] = mapped_column(Text)
     ended_on: Mapped[date | None] = mapped_column(Date)
+    # The rule version that decided the exit (recovery, ageing out, planned end); None for facts (death, move).
+    exit_rule_version: Mapped[str | None] = mapped_column(Text)
     source: Mapped[str] = mapped_column(Text, nullable=False)
     rule_id: Mapped[str | None] = mapped_column(Text)
     rule_version: Mapped[str | None] = mapped_column(Text)

@@ -123,6 +123,7 @@ async def enrol(
             start_date=start_date,
             planned_end_date=enrolment.planned_end_date,
             priority=priority,
+            waitlist_id=waitlist_id,
         ),
         key=kitchen.id,
         causation_id=trigger.event_id,
@@ -193,6 +194,9 @@ async def place(
             reason=reason,
             trigger_event_id=trigger.event_id,
             waitlisted_at=entry.waitlisted_at,
+            rw=entry.rw,
+            rule_id=decision.rule_id,
+            rule_version=decision.rule_version,
         ),
         # No kitchen yet: the village keeps the waitlist events of one place in order.
         key=entry.kitchen_id or target.village_code,
@@ -210,13 +214,18 @@ async def end(
     causing_event_id: str | None,
     on: date | None = None,
     refill: bool = True,
+    rule_version: str | None = None,
 ) -> None:
-    """Close an active enrolment with its reason; the freed place goes to the waitlist."""
+    """Close an active enrolment with its reason; the freed place goes to the waitlist.
+
+    `rule_version`: the rule version that decided a rule-driven exit (stamped on the row and the event).
+    """
     if enrolment.status != "active":
         return
     enrolment.status = status
     enrolment.exit_reason = reason
     enrolment.exit_causing_event_id = causing_event_id
+    enrolment.exit_rule_version = rule_version
     enrolment.ended_on = on or today()
     enrolment.version += 1
     await session.flush()
@@ -232,6 +241,7 @@ async def end(
             reason=reason,
             exited_on=enrolment.ended_on,
             causing_event_id=causing_event_id,
+            rule_version=rule_version,
         ),
         key=enrolment.kitchen_id,
         causation_id=causing_event_id,
@@ -252,10 +262,38 @@ def _no_longer_eligible(person: PersonReplica | None) -> str | None:
     return None
 
 
-def cancel_waiting(entry: WaitlistEntry, resolution: str) -> None:
-    entry.status = "cancelled"
-    entry.resolution = resolution
-    entry.resolved_at = utcnow()
+async def resolve_waiting(
+    session: AsyncSession,
+    entry: WaitlistEntry,
+    *,
+    status: str,
+    resolution: str,
+    enrolment_id: uuid.UUID | None = None,
+) -> None:
+    """A waiting entry leaves the waitlist, and says so (reporting counts who is waiting from the events)."""
+    entry.status, entry.resolution, entry.resolved_at = status, resolution, utcnow()
+    entry.enrolment_id = enrolment_id or entry.enrolment_id
+    await publish(
+        session,
+        outbox,
+        ev.WaitlistResolved(
+            waitlist_id=entry.id,
+            kitchen_id=entry.kitchen_id,
+            person_id=entry.person_id,
+            village_code=entry.village_code,
+            category=entry.category,
+            status=status,
+            resolution=resolution,
+            enrolment_id=entry.enrolment_id,
+            resolved_at=entry.resolved_at,
+        ),
+        # The key of its waitlisted event, so the two stay in order.
+        key=entry.kitchen_id or entry.village_code,
+    )
+
+
+async def cancel_waiting(session: AsyncSession, entry: WaitlistEntry, resolution: str) -> None:
+    await resolve_waiting(session, entry, status="cancelled", resolution=resolution)
 
 
 async def fill_waitlist(session: AsyncSession, village_code: str) -> list[Enrolment]:
@@ -279,10 +317,10 @@ async def fill_waitlist(session: AsyncSession, village_code: str) -> list[Enrolm
         gone = _no_longer_eligible(await people.get_person(session, entry.person_id))
         if gone is not None:
             # Died, left or merged while waiting, and that event has not reached this entry yet.
-            cancel_waiting(entry, gone)
+            await cancel_waiting(session, entry, gone)
             continue
         if await repo.active_enrolment(session, entry.person_id, entry.category) is not None:
-            cancel_waiting(entry, "already_enrolled")
+            await cancel_waiting(session, entry, "already_enrolled")
             continue
         enrolment = await enrol(
             session,
@@ -300,8 +338,9 @@ async def fill_waitlist(session: AsyncSession, village_code: str) -> list[Enrolm
             waitlist_id=entry.id,
         )
         free[chosen.id] -= 1
-        entry.status, entry.resolution, entry.resolved_at = "enrolled", "enrolled", utcnow()
-        entry.enrolment_id = enrolment.id
+        await resolve_waiting(
+            session, entry, status="enrolled", resolution="enrolled", enrolment_id=enrolment.id
+        )
         enrolled.append(enrolment)
     if enrolled:
         log.info("waitlist_filled", village=village_code, enrolled=len(enrolled))

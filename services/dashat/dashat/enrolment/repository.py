@@ -266,3 +266,78 @@ async def set_families_priority(session: AsyncSession, priorities: Mapping[uuid.
         .values(priority=members.c.priority, version=Enrolment.version + 1)
         .execution_options(synchronize_session=False)
     )
+
+
+CHILD_CATEGORIES = ("baduta_stunting", "balita_stunting")
+
+
+async def active_children_of_person(session: AsyncSession, person_id: uuid.UUID) -> list[Enrolment]:
+    stmt = select(Enrolment).where(
+        Enrolment.person_id == person_id,
+        Enrolment.status == "active",
+        Enrolment.category.in_(CHILD_CATEGORIES),
+    )
+    return list((await session.execute(stmt.with_for_update())).scalars())
+
+
+async def last_recovered(session: AsyncSession, person_id: uuid.UUID) -> Enrolment | None:
+    """The child's latest enrolment that ended as recovered, if that is the child's latest enrolment at all."""
+    stmt = (
+        select(Enrolment)
+        .where(Enrolment.person_id == person_id, Enrolment.category.in_(CHILD_CATEGORIES))
+        .order_by(Enrolment.enrolled_at.desc())
+        .limit(1)
+    )
+    latest = (await session.execute(stmt.with_for_update())).scalar_one_or_none()
+    if latest is None or latest.status != "completed" or latest.exit_reason != "recovered":
+        return None
+    return latest
+
+
+async def children_with_enrolments(session: AsyncSession, person_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    """Of these persons, those with a child enrolment a measurement may end (active) or reinstate (recovered)."""
+    if not person_ids:
+        return set()
+    stmt = select(Enrolment.person_id).where(
+        Enrolment.person_id.in_(person_ids),
+        Enrolment.category.in_(CHILD_CATEGORIES),
+        (Enrolment.status == "active") | (Enrolment.exit_reason == "recovered"),
+    )
+    return set((await session.execute(stmt)).scalars())
+
+
+async def served_as_ibu_menyusui_since(session: AsyncSession, person_id: uuid.UUID, since: date) -> bool:
+    """Whether the woman was enrolled or waitlisted as ibu menyusui on or after a day (a baby's birth)."""
+    e = await session.execute(
+        select(Enrolment.id)
+        .where(
+            Enrolment.person_id == person_id,
+            Enrolment.category == "ibu_menyusui",
+            Enrolment.start_date >= since,
+        )
+        .limit(1)
+    )
+    if e.first() is not None:
+        return True
+    w = await session.execute(
+        select(WaitlistEntry.id)
+        .where(
+            WaitlistEntry.person_id == person_id,
+            WaitlistEntry.category == "ibu_menyusui",
+            func.date(func.timezone("UTC", WaitlistEntry.waitlisted_at)) >= since,
+        )
+        .limit(1)
+    )
+    return w.first() is not None
+
+
+async def active_of_category(session: AsyncSession, category: str) -> list[Enrolment]:
+    stmt = select(Enrolment).where(Enrolment.status == "active", Enrolment.category == category)
+    return list((await session.execute(stmt.with_for_update(skip_locked=True))).scalars())
+
+
+async def waiting_of_categories(session: AsyncSession, categories: Sequence[str]) -> list[WaitlistEntry]:
+    stmt = select(WaitlistEntry).where(
+        WaitlistEntry.status == "waiting", WaitlistEntry.category.in_(categories)
+    )
+    return list((await session.execute(stmt.with_for_update(skip_locked=True))).scalars())

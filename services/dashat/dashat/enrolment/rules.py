@@ -1,15 +1,19 @@
 """Automatic enrolment rules: versioned configuration and pure decisions (no I/O, no clock).
 
-Every enrolment and waitlist entry stores the rule id and RULES_VERSION that produced it; change a threshold
-here and bump the version, so old decisions stay explainable by the rules that made them.
+`RuleConfig` is one rule version. The code default (`DEFAULT_CONFIG`, RULES_VERSION) is the seed version;
+officers add versions without a deploy (`/v1/rule-versions`, stored in `rule_version`, immutable), each effective
+from a date and for a region prefix, and the decision picks the one that applies (see `dashat.ruleversions`).
+Every enrolment, waitlist entry and rule-driven exit stores the version that decided it, so old decisions stay
+explainable by the rules that made them.
 """
 
 from __future__ import annotations
 
-import calendar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date, timedelta
 from typing import Any, Literal, cast
+
+from shared.ages import BADUTA_MONTHS, BALITA_MONTHS, add_months, completed_months, completed_years
 
 RULES_VERSION = "dashat-enrolment-2026.1"
 
@@ -21,6 +25,8 @@ RULE_CATIN = "catin_at_risk"
 RULE_BIRTH = "birth_breastfeeding"
 RULE_MANUAL = "manual"
 RULE_MOVED = "moved_continuation"
+RULE_REGISTRY_BREASTFEEDING = "registry_breastfeeding"
+RULE_RECOVERY_WITHDRAWN = "recovery_withdrawn"
 
 # A decile we do not know sorts after every known decile (1 = poorest).
 UNKNOWN_DECILE = 11
@@ -44,13 +50,47 @@ class RuleConfig:
     pregnancy_max_decile: int = 4
     pregnancy_anaemia_levels: frozenset[str] = frozenset({"mild", "moderate", "severe"})
     enrol_ibu_menyusui_after_birth: bool = True
-    # Baduta = 0-23 months: the child leaves at this age unless the balita rule keeps stunted children on.
-    baduta_age_out_months: int = 24
-    balita_age_out_months: int = 60
+    # Baduta = under 24 completed months (shared.ages): the child leaves at this age unless the balita rule
+    # keeps stunted children on, until the balita limit (60 completed months).
+    baduta_age_out_months: int = BADUTA_MONTHS
+    balita_age_out_months: int = BALITA_MONTHS
     continue_as_balita: bool = False
+    # Recovery needs confirmation: one normal HAZ may be measurement noise (a length read 1 cm too long moves a
+    # 9-month-old's HAZ by ~0.4 SD), so a stunted child leaves as `recovered` only after this many consecutive
+    # usable non-stunted measurements spanning at least this many days; otherwise the planned duration runs
+    # out (`completed`). 30 days: Posyandu weighs and measures monthly, so two normal months in a row.
+    recovery_confirmations: int = 2
+    recovery_min_interval_days: int = 30
+    # Breastfeeding mothers the registry knows (a baby under this many completed months in her family, or a
+    # birth recorded) are targets, not only DASHAT pregnancies; the issue asks for exclusive breastfeeding's
+    # six months (WHO), and the mother leaves when the baby reaches it.
+    enrol_registry_ibu_menyusui: bool = True
+    ibu_menyusui_baby_months: int = 6
+
+    def to_json(self) -> dict[str, Any]:
+        """The configuration as stored in a rule version (everything but the version id)."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            if f.name == "version":
+                continue
+            value = getattr(self, f.name)
+            out[f.name] = sorted(value) if isinstance(value, frozenset) else value
+        return out
+
+    @classmethod
+    def from_json(cls, version: str, data: dict[str, Any]) -> RuleConfig:
+        """A stored version; a field it does not name (added to the code later) keeps the code default."""
+        known = {f.name for f in fields(cls)} - {"version"}
+        values: dict[str, Any] = {k: v for k, v in data.items() if k in known}
+        if "pregnancy_anaemia_levels" in values:
+            values["pregnancy_anaemia_levels"] = frozenset(values["pregnancy_anaemia_levels"])
+        if "planned_days" in values:
+            values["planned_days"] = {**DEFAULT_PLANNED_DAYS, **values["planned_days"]}
+        return cls(version=version, **values)
 
 
 DEFAULT_CONFIG = RuleConfig()
+DEFAULT_PLANNED_DAYS: dict[str, int] = dict(DEFAULT_CONFIG.planned_days)
 
 
 @dataclass(frozen=True)
@@ -77,21 +117,6 @@ def priority(decile: int | None, krs: bool | None) -> int:
     """Lower is served first: poorest deciles first and, within a decile, KRS families first."""
     d = decile if decile is not None and 1 <= decile <= 10 else UNKNOWN_DECILE
     return d * 2 - (1 if krs else 0)
-
-
-def add_months(day: date, months: int) -> date:
-    """The same day `months` later, clamped to the month's end (31 Jan + 1 month = 28/29 Feb)."""
-    index = day.month - 1 + months
-    year, month = day.year + index // 12, index % 12 + 1
-    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
-
-
-def age_months(birth_date: date, on: date) -> int:
-    """Completed months of age on a day."""
-    months = (on.year - birth_date.year) * 12 + (on.month - birth_date.month)
-    if add_months(birth_date, months) > on:
-        months -= 1
-    return months
 
 
 def child_exit_date(birth_date: date, category: str, config: RuleConfig = DEFAULT_CONFIG) -> date:
@@ -137,7 +162,7 @@ def decide_baduta_stunting(
     """A stunted baduta is enrolled unless already too old (then as balita only if configured)."""
     if (blocked := _blocked(person, RULE_BADUTA_STUNTING)) is not None:
         return blocked
-    age = age_months(birth_date, today)
+    age = completed_months(birth_date, today)
     category: Category = "baduta_stunting"
     if age >= config.baduta_age_out_months:
         if not config.continue_as_balita or age >= config.balita_age_out_months:
@@ -240,6 +265,7 @@ def decide_after_birth(
     was_target: bool,
     ended_on: date,
     child_person_id: str | None,
+    today: date | None = None,
     config: RuleConfig = DEFAULT_CONFIG,
 ) -> Decision | Refusal:
     """A mother who was a pregnancy target continues as ibu menyusui after a birth (if configured)."""
@@ -249,18 +275,117 @@ def decide_after_birth(
         return blocked
     if not was_target:
         return Refusal(RULE_BIRTH, "mother_was_not_a_target")
+    # She leaves when the baby reaches the breastfeeding age limit, even if planned days remain.
+    left = (baby_leaves_on(ended_on, config) - today).days if today is not None else None
+    if left is not None and left <= 0:
+        return Refusal(RULE_BIRTH, "baby_aged_out")
+    planned = config.planned_days["ibu_menyusui"]
     return Decision(
         category="ibu_menyusui",
         rule_id=RULE_BIRTH,
         rule_version=config.version,
-        planned_days=config.planned_days["ibu_menyusui"],
+        planned_days=min(planned, left) if left is not None else planned,
         priority=priority(person.welfare_decile, person.krs),
         facts={
             "pregnancy_id": pregnancy_id,
             "birth_on": ended_on.isoformat(),
             "child_person_id": child_person_id,
+            "child_birth_date": ended_on.isoformat(),
         },
     )
+
+
+def baby_leaves_on(baby_birth_date: date, config: RuleConfig = DEFAULT_CONFIG) -> date:
+    """The day a baby reaches the breastfeeding age limit: its mother's ibu_menyusui enrolment ends."""
+    return add_months(baby_birth_date, config.ibu_menyusui_baby_months)
+
+
+def is_baby(birth_date: date | None, today: date, config: RuleConfig = DEFAULT_CONFIG) -> bool:
+    """Born, and younger than the breastfeeding age limit (completed months, shared.ages)."""
+    return (
+        birth_date is not None and 0 <= completed_months(birth_date, today) < config.ibu_menyusui_baby_months
+    )
+
+
+def decide_registry_breastfeeding(
+    *,
+    mother: PersonFacts,
+    baby_person_id: str | None,
+    baby_birth_date: date,
+    evidence: str,
+    today: date,
+    config: RuleConfig = DEFAULT_CONFIG,
+) -> Decision | Refusal:
+    """A woman the registry knows with a baby under the age limit is a target until the baby reaches it."""
+    if not config.enrol_registry_ibu_menyusui:
+        return Refusal(RULE_REGISTRY_BREASTFEEDING, "disabled_by_configuration")
+    if (blocked := _blocked(mother, RULE_REGISTRY_BREASTFEEDING)) is not None:
+        return blocked
+    if mother.sex == "L":
+        return Refusal(RULE_REGISTRY_BREASTFEEDING, "person_is_male")
+    if not is_baby(baby_birth_date, today, config):
+        return Refusal(RULE_REGISTRY_BREASTFEEDING, "baby_not_under_age_limit")
+    return Decision(
+        category="ibu_menyusui",
+        rule_id=RULE_REGISTRY_BREASTFEEDING,
+        rule_version=config.version,
+        planned_days=(baby_leaves_on(baby_birth_date, config) - today).days,
+        priority=priority(mother.welfare_decile, mother.krs),
+        facts={
+            "evidence": evidence,
+            "child_person_id": baby_person_id,
+            "child_birth_date": baby_birth_date.isoformat(),
+            "welfare_decile": mother.welfare_decile,
+            "krs": mother.krs,
+        },
+    )
+
+
+def breastfeeding_exit_date(facts: dict[str, Any], config: RuleConfig = DEFAULT_CONFIG) -> date | None:
+    """When an ibu_menyusui enrolment ages out with the baby (None when the baby's birth is not known)."""
+    raw = facts.get("child_birth_date") or facts.get("birth_on")
+    if not isinstance(raw, str):
+        return None
+    try:
+        return baby_leaves_on(date.fromisoformat(raw), config)
+    except ValueError:
+        return None
+
+
+# WHO 2006: a length/height-for-age z-score below -2 SD is stunted (Permenkes 2/2020).
+STUNTED_HAZ = -2.0
+
+
+@dataclass(frozen=True)
+class HazReading:
+    """One measurement of a child as the recovery rule sees it."""
+
+    measured_on: date
+    haz: float | None
+    flagged: bool
+
+
+def recovery_confirmed_on(readings: list[HazReading], config: RuleConfig = DEFAULT_CONFIG) -> date | None:
+    """The day a stunted child's recovery is confirmed, or None (see RuleConfig.recovery_confirmations).
+
+    Readings in date order: a usable (scored, not flagged as implausible) non-stunted one extends the run of
+    normal readings; a usable stunted one resets it; an unusable one neither confirms nor resets (it says
+    nothing about growth). Confirmed on the reading that gives the run enough readings over enough days.
+    """
+    run: list[date] = []
+    for r in sorted(readings, key=lambda r: r.measured_on):
+        if r.haz is None or r.flagged:
+            continue
+        if r.haz < STUNTED_HAZ:
+            run = []
+            continue
+        run.append(r.measured_on)
+        if (
+            len(run) >= config.recovery_confirmations
+            and (run[-1] - run[0]).days >= config.recovery_min_interval_days
+        ):
+            return r.measured_on
+    return None
 
 
 def decide_after_move(
@@ -332,8 +457,8 @@ def contradictions(category: str, person: PersonFacts, today: date) -> list[Cont
                 )
             )
         else:
-            age = age_months(person.birth_date, today)
-            limit = 24 if category == "baduta_stunting" else 60
+            age = completed_months(person.birth_date, today)
+            limit = BADUTA_MONTHS if category == "baduta_stunting" else BALITA_MONTHS
             if age < 0 or age >= limit:
                 found.append(
                     Contradiction(
@@ -345,7 +470,7 @@ def contradictions(category: str, person: PersonFacts, today: date) -> list[Cont
     if (
         category == "catin"
         and person.birth_date is not None
-        and age_months(person.birth_date, today) < 12 * 15
+        and completed_years(person.birth_date, today) < 15
     ):
         found.append(Contradiction("body.category", "category.catin.age", "a catin cannot be a child"))
     return found

@@ -50,6 +50,10 @@ class EnrolmentRead(ApiOutput):
     status: str
     exit_reason: str | None
     exit_causing_event_id: str | None
+    exit_rule_version: str | None = Field(
+        default=None,
+        description="The rule version that decided a rule-driven exit (recovered, aged_out, completed)",
+    )
     ended_on: date | None
     priority: int
     start_date: date

@@ -28,6 +28,8 @@ from dashat.models import outbox
 from dashat.outcomes import domain as outcome_domain
 from dashat.outcomes import repository as measurements
 from dashat.people import repository as people
+from dashat.ruleversions import domain as version_domain
+from dashat.ruleversions import repository as versions
 from shared.auth import Principal
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.events import dashat as ev
@@ -49,6 +51,7 @@ def to_read(e: Enrolment) -> EnrolmentRead:
         status=e.status,
         exit_reason=e.exit_reason,
         exit_causing_event_id=e.exit_causing_event_id,
+        exit_rule_version=e.exit_rule_version,
         ended_on=e.ended_on,
         priority=e.priority,
         start_date=e.start_date,
@@ -176,6 +179,7 @@ async def _enrol_manually(session: AsyncSession, body: EnrolmentCreate, principa
         if kitchen_domain.free_places(kitchen.capacity_per_day, counts[kitchen.id]) == 0:
             raise Conflict("the kitchen is full", rule="kitchen.full")
         waiting = await repo.waiting_entry(session, person.person_id, body.category)
+        config = await versions.config_for(session, person.village_code, start)
         facts: dict[str, Any] = {
             "sex": person.sex,
             "welfare_decile": person.welfare_decile,
@@ -190,8 +194,8 @@ async def _enrol_manually(session: AsyncSession, body: EnrolmentCreate, principa
             category=body.category,
             source="manual",
             rule_id=rules.RULE_MANUAL,
-            rule_version=rules.RULES_VERSION,
-            planned_days=rules.DEFAULT_CONFIG.planned_days[body.category],
+            rule_version=config.version,
+            planned_days=config.planned_days[body.category],
             priority=rules.priority(person.welfare_decile, person.krs),
             facts=facts,
             trigger=placement.Trigger(None, None, None),
@@ -199,10 +203,8 @@ async def _enrol_manually(session: AsyncSession, body: EnrolmentCreate, principa
             enrolled_by=principal.sub,
         )
         if waiting is not None:
-            waiting.status, waiting.resolution, waiting.enrolment_id = (
-                "enrolled",
-                "enrolled_manually",
-                enrolment.id,
+            await placement.resolve_waiting(
+                session, waiting, status="enrolled", resolution="enrolled_manually", enrolment_id=enrolment.id
             )
     return enrolment
 
@@ -248,16 +250,28 @@ async def outcome(session: AsyncSession, enrolment_id: uuid.UUID, principal: Pri
 
 
 async def sweep(session: AsyncSession, on: date | None = None) -> dict[str, int] | None:
-    """Daily: flag children without improvement, age children out, complete enrolments at their planned end.
+    """Daily: flag children without improvement, age children and breastfeeding mothers out, complete
+    enrolments at their planned end.
 
     Returns None, having done nothing, when another process (consumer replica, cron run) is sweeping right now.
-    Running it again the same day changes nothing: every step only touches what is still due.
+    Running it again the same day changes nothing: every step only touches what is still due. Age limits come
+    from the rule version in effect that day where the person is fed (stamped on the exit).
     """
     day = on or today()
-    counts = {"flagged": 0, "aged_out": 0, "completed": 0}
+    counts = {"flagged": 0, "aged_out": 0, "completed": 0, "waiting_aged_out": 0}
     async with session.begin():
         if not await repo.try_sweep_lock(session):
             return None
+        stored = await versions.stored_versions(session)
+        configs: dict[str, rules.RuleConfig] = {}
+
+        def config_of(village_code: str) -> rules.RuleConfig:
+            if village_code not in configs:
+                configs[village_code] = version_domain.to_config(
+                    version_domain.pick(stored, village_code, day)
+                )
+            return configs[village_code]
+
         villages: set[str] = set()
         for enrolment in await repo.active_children(session):
             t = outcome_domain.trajectory(_baseline(enrolment), await _points(session, enrolment))
@@ -281,23 +295,36 @@ async def sweep(session: AsyncSession, on: date | None = None) -> dict[str, int]
                     key=enrolment.kitchen_id,
                 )
             person = await people.get_person(session, enrolment.person_id)
+            config = config_of(enrolment.village_code)
             if (
                 person is not None
                 and person.birth_date is not None
-                and day >= rules.child_exit_date(person.birth_date, enrolment.category)
+                and day >= rules.child_exit_date(person.birth_date, enrolment.category, config)
             ):
-                await placement.end(
-                    session,
-                    enrolment,
-                    status="exited",
-                    reason="aged_out",
-                    causing_event_id=None,
-                    on=day,
-                    refill=False,
-                )
+                await _age_out(session, enrolment, day, config)
                 counts["aged_out"] += 1
                 villages.add(enrolment.village_code)
+        for enrolment in await repo.active_of_category(session, "ibu_menyusui"):
+            config = config_of(enrolment.village_code)
+            leaves_on = rules.breastfeeding_exit_date(enrolment.facts, config)
+            if leaves_on is not None and day >= leaves_on:
+                await _age_out(session, enrolment, day, config)
+                counts["aged_out"] += 1
+                villages.add(enrolment.village_code)
+        # Nobody waits for a place they could no longer have: past the age limit, the wait ends too.
+        for entry in await repo.waiting_of_categories(session, (*repo.CHILD_CATEGORIES, "ibu_menyusui")):
+            config = config_of(entry.village_code)
+            if entry.category == "ibu_menyusui":
+                limit = rules.breastfeeding_exit_date(entry.facts, config)
+            else:
+                person = await people.get_person(session, entry.person_id)
+                born = person.birth_date if person is not None else None
+                limit = rules.child_exit_date(born, entry.category, config) if born is not None else None
+            if limit is not None and day >= limit:
+                await placement.cancel_waiting(session, entry, "aged_out")
+                counts["waiting_aged_out"] += 1
         for enrolment in await repo.due_to_end(session, day):
+            # The planned end was set by the version that enrolled: that version decides the completion.
             await placement.end(
                 session,
                 enrolment,
@@ -306,9 +333,23 @@ async def sweep(session: AsyncSession, on: date | None = None) -> dict[str, int]
                 causing_event_id=None,
                 on=day,
                 refill=False,
+                rule_version=enrolment.rule_version,
             )
             counts["completed"] += 1
             villages.add(enrolment.village_code)
         for village in sorted(villages):
             await placement.fill_waitlist(session, village)
     return counts
+
+
+async def _age_out(session: AsyncSession, enrolment: Enrolment, day: date, config: rules.RuleConfig) -> None:
+    await placement.end(
+        session,
+        enrolment,
+        status="exited",
+        reason="aged_out",
+        causing_event_id=None,
+        on=day,
+        refill=False,
+        rule_version=config.version,
+    )

@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dashat.enrolment.rules import HazReading
 from dashat.outcomes import domain
 from dashat.outcomes.models import ChildMeasurement
 
@@ -111,3 +112,16 @@ async def haz_points(session: AsyncSession, person_id: uuid.UUID, since: date) -
         )
     )
     return [domain.Point(r[0], float(r[1])) for r in rows if r[1] is not None]
+
+
+async def readings(session: AsyncSession, person_id: uuid.UUID, since: date) -> list[HazReading]:
+    """A child's measurements from a day on as the recovery rule reads them (retracted and corrected ones out)."""
+    rows = await session.execute(
+        select(ChildMeasurement.measured_on, ChildMeasurement.haz, ChildMeasurement.haz_flag).where(
+            ChildMeasurement.person_id == person_id,
+            ChildMeasurement.retracted.is_(False),
+            ChildMeasurement.superseded.is_(False),
+            ChildMeasurement.measured_on >= since,
+        )
+    )
+    return [HazReading(measured_on, haz, flag) for measured_on, haz, flag in rows]

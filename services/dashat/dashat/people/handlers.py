@@ -4,21 +4,26 @@ from __future__ import annotations
 
 import collections
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dashat.common import today
 from dashat.enrolment import repository as enrolment_repo
 from dashat.enrolment import rules
 from dashat.outcomes import repository as outcomes_repo
 from dashat.people import repository as repo
 from dashat.people.models import PersonReplica
+from shared.ages import add_months
 from shared.consumer import BatchHandler, Delivery, Handler, handle_one_by_one
 from shared.events import CloudEvent
 from shared.events import registry as reg
 from shared.events import uppka as up
+
+# A baby this young may make its mother a target under any rule version (the age limit is at most 24 months).
+BABY_HORIZON_MONTHS = 24
 
 
 def _newer(held: datetime | None, incoming: datetime) -> bool:
@@ -47,6 +52,7 @@ async def apply_person_facts(session: AsyncSession, env: CloudEvent, data: reg.P
     person.family_id = data.family_id
     person.sex = data.sex
     person.birth_date = data.birth_date
+    person.relation = data.relation
     if _newer(person.location_at, env.time):
         person.village_code, person.rw, person.location_at = data.village_code, data.rw, env.time
         person.moved_out = False
@@ -254,8 +260,24 @@ class SetBased:
     rest: list[Delivery] = field(default_factory=list)
 
 
+def _may_make_a_mother_target(
+    data: reg.PersonFacts, baby_born_after: date | None, baby_families: Set[uuid.UUID]
+) -> bool:
+    """Person facts that may enrol a breastfeeding mother (a baby, or a mother of a family with a baby)."""
+    if baby_born_after is None:
+        return False
+    if data.relation == "anak":
+        return data.birth_date > baby_born_after
+    return data.sex == "P" and data.relation in repo.MOTHER_RELATIONS and data.family_id in baby_families
+
+
 def set_based_apart(
-    deliveries: Sequence[Delivery], held_family: Mapping[uuid.UUID, uuid.UUID | None]
+    deliveries: Sequence[Delivery],
+    held_family: Mapping[uuid.UUID, uuid.UUID | None],
+    *,
+    watched_children: Set[uuid.UUID] = frozenset(),
+    baby_born_after: date | None = None,
+    baby_families: Set[uuid.UUID] = frozenset(),
 ) -> SetBased:
     """The family facts, person facts and new measurements that may be applied set-based before the rest.
 
@@ -264,8 +286,11 @@ def set_based_apart(
     and no family's facts come after a fact of a person who is or becomes its member. What would break that
     stays in the rest, in order, and so does everything after an event that may end enrolments or fill
     waitlists (those read persons the event does not name). A measurement touches only its own row (until a
-    merge moves it): set-based when no other event of the poll names it. `held_family`: existing persons'
-    family now.
+    merge moves it): set-based when no other event of the poll names it and its child has no enrolment it
+    may end or reinstate (`watched_children`; such a measurement ends nothing set-based: it goes in order, as a
+    barrier). Person facts that may enrol a baby's mother (a baby born after `baby_born_after`, a woman of a
+    family in `baby_families`) enrol someone else than their person: they go one by one, like a stunting
+    detection. `held_family`: existing persons' family now.
     """
     out = SetBased()
     families, persons, measurements, rest = out.families, out.persons, out.measurements, out.rest
@@ -310,7 +335,8 @@ def set_based_apart(
         elif isinstance(data, reg.PersonFacts):
             held = held_family.get(data.person_id)
             if (
-                data.person_id in blocked_persons
+                _may_make_a_mother_target(data, baby_born_after, baby_families)
+                or data.person_id in blocked_persons
                 or data.family_id in blocked_families
                 or (held is not None and held in blocked_families)
                 or person_family.get(data.person_id, data.family_id) != data.family_id
@@ -322,6 +348,11 @@ def set_based_apart(
                 if held is not None:
                     member_families.add(held)
                 persons.append(d)
+        elif isinstance(data, (reg.ChildMeasured, reg.MeasurementRetracted)) and (
+            data.person_id in watched_children
+        ):
+            barrier = True
+            rest.append(d)
         elif (
             isinstance(data, reg.ChildMeasured)
             and data.corrects_measurement_id is None
@@ -387,6 +418,7 @@ async def apply_facts_set_based(
                 "family_id": d.data.family_id,
                 "sex": d.data.sex,
                 "birth_date": d.data.birth_date,
+                "relation": d.data.relation,
                 "village_code": d.data.village_code,
                 "rw": d.data.rw,
                 "facts_at": d.envelope.time,
@@ -410,7 +442,19 @@ def batch_handler(handlers: Mapping[str, Handler]) -> BatchHandler:
     async def apply_poll(session: AsyncSession, deliveries: Sequence[Delivery]) -> None:
         persons, families = _referenced(deliveries)
         held_family = await repo.lock_existing(session, persons, families)
-        split = set_based_apart(deliveries, held_family)
+        measurements = (reg.ChildMeasured, reg.MeasurementRetracted)
+        measured = sorted({d.data.person_id for d in deliveries if isinstance(d.data, measurements)})
+        # A detection in the same poll may enrol the child before its measurement is applied.
+        detected = {d.data.person_id for d in deliveries if isinstance(d.data, reg.BadutaStuntingDetected)}
+        facts_families = sorted({d.data.family_id for d in deliveries if isinstance(d.data, reg.PersonFacts)})
+        born_after = add_months(today(), -BABY_HORIZON_MONTHS)
+        split = set_based_apart(
+            deliveries,
+            held_family,
+            watched_children=await enrolment_repo.children_with_enrolments(session, measured) | detected,
+            baby_born_after=born_after,
+            baby_families=await repo.families_with_babies(session, facts_families, born_after),
+        )
         await apply_facts_set_based(session, split.families, split.persons)
         await outcomes_repo.upsert_many(
             session,

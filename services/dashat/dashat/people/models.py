@@ -39,6 +39,8 @@ class PersonReplica(TimestampedMixin, Base):
     rw: Mapped[str | None] = mapped_column(Text)
     sex: Mapped[str | None] = mapped_column(Text)
     birth_date: Mapped[date | None] = mapped_column(Date)
+    # Relation to the family's head (kepala_keluarga, istri, anak...): who is a baby's mother.
+    relation: Mapped[str | None] = mapped_column(Text)
     alive: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
     died_on: Mapped[date | None] = mapped_column(Date)
     moved_out: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
+from datetime import date
 from typing import Any
 
 from sqlalchemy import ColumnElement, case, func, or_, select, tuple_, update
@@ -176,7 +177,7 @@ async def families_facts(
 async def upsert_person_facts(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
     """Persons' facts in one statement, each as `apply_person_facts` would apply them (see `_newer`).
 
-    Rows carry `person_id`, `family_id`, `sex`, `birth_date`, `village_code`, `rw`, the event time as
+    Rows carry `person_id`, `family_id`, `sex`, `birth_date`, `relation`, `village_code`, `rw`, the event time as
     `facts_at` and `location_at`, and their family's `welfare_decile`, `krs` and `krs_reasons` (None when the
     family is not known, or does not know them: held values then stay). At most one row per person.
     """
@@ -188,7 +189,7 @@ async def upsert_person_facts(session: AsyncSession, rows: Sequence[Mapping[str,
     location_newer = or_(held.location_at.is_(None), new.location_at >= held.location_at)
     krs_known = new.krs.is_not(None)
     facts: dict[str, ColumnElement[Any]] = {
-        **{name: new[name] for name in ("family_id", "sex", "birth_date", "facts_at")},
+        **{name: new[name] for name in ("family_id", "sex", "birth_date", "relation", "facts_at")},
         **{
             name: case((location_newer, new[name]), else_=held[name])
             for name in ("village_code", "rw", "location_at", "moved_out")
@@ -207,3 +208,58 @@ async def upsert_person_facts(session: AsyncSession, rows: Sequence[Mapping[str,
         for row in sorted(rows, key=lambda row: row["person_id"])
     ]
     await session.execute(stmt, ordered)
+
+
+# Who can be a baby's mother in its family card: the wife, or the head when she is a woman (BKKBN family
+# records list a single mother as kepala keluarga).
+MOTHER_RELATIONS = ("istri", "kepala_keluarga")
+
+
+async def possible_mothers(session: AsyncSession, family_id: uuid.UUID) -> list[PersonReplica]:
+    """The family's living women, still in it, who are its wife or its female head; locked for a decision."""
+    stmt = (
+        select(PersonReplica)
+        .where(
+            PersonReplica.family_id == family_id,
+            PersonReplica.sex == "P",
+            PersonReplica.relation.in_(MOTHER_RELATIONS),
+            PersonReplica.alive.is_(True),
+            PersonReplica.moved_out.is_(False),
+            PersonReplica.merged_into.is_(None),
+        )
+        .order_by(PersonReplica.person_id)
+        .with_for_update()
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def babies_in_family(
+    session: AsyncSession, family_id: uuid.UUID, born_after: date
+) -> list[PersonReplica]:
+    """The family's living children (relation anak) born after a day, youngest first."""
+    stmt = (
+        select(PersonReplica)
+        .where(
+            PersonReplica.family_id == family_id,
+            PersonReplica.relation == "anak",
+            PersonReplica.birth_date > born_after,
+            PersonReplica.alive.is_(True),
+            PersonReplica.merged_into.is_(None),
+        )
+        .order_by(PersonReplica.birth_date.desc(), PersonReplica.person_id)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def families_with_babies(
+    session: AsyncSession, family_ids: Sequence[uuid.UUID], born_after: date
+) -> set[uuid.UUID]:
+    """Of these families, those with a child (relation anak) born after a day in the replica."""
+    if not family_ids:
+        return set()
+    stmt = select(PersonReplica.family_id).where(
+        PersonReplica.family_id.in_(family_ids),
+        PersonReplica.relation == "anak",
+        PersonReplica.birth_date > born_after,
+    )
+    return {f for f in (await session.execute(stmt)).scalars() if f is not None}

@@ -1,0 +1,1 @@
+"""DASHAT rule versions: the enrolment rules as configuration officers change without a deploy."""

@@ -1,0 +1,67 @@
+"""Queries of rule versions."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import delete, exists, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dashat.enrolment.models import Enrolment, WaitlistEntry
+from dashat.enrolment.rules import RuleConfig
+from dashat.ruleversions import domain
+from dashat.ruleversions.models import RuleVersion
+
+
+def _stored(row: RuleVersion) -> domain.StoredVersion:
+    return domain.StoredVersion(row.version, row.region_prefix, row.effective_from, dict(row.config))
+
+
+async def all_versions(session: AsyncSession) -> list[RuleVersion]:
+    stmt = select(RuleVersion).order_by(RuleVersion.region_prefix.nulls_first(), RuleVersion.effective_from)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def stored_versions(session: AsyncSession) -> list[domain.StoredVersion]:
+    """Every stored version (a few dozen at most: one per region and change), for deciding many places."""
+    return [_stored(row) for row in await all_versions(session)]
+
+
+async def config_for(session: AsyncSession, village_code: str | None, on: date) -> RuleConfig:
+    """The rules deciding for a place on a day: its own prefixes' versions and the national ones, picked."""
+    prefixes = domain.candidate_prefixes(village_code) if village_code else []
+    stmt = select(RuleVersion).where(
+        or_(RuleVersion.region_prefix.is_(None), RuleVersion.region_prefix.in_(prefixes)),
+        RuleVersion.effective_from <= on,
+    )
+    rows = [_stored(row) for row in (await session.execute(stmt)).scalars()]
+    return domain.to_config(domain.pick(rows, village_code, on))
+
+
+async def get(session: AsyncSession, version: str) -> RuleVersion | None:
+    return await session.get(RuleVersion, version)
+
+
+async def exists_for(session: AsyncSession, region_prefix: str | None, effective_from: date) -> bool:
+    region = (
+        RuleVersion.region_prefix.is_(None)
+        if region_prefix is None
+        else RuleVersion.region_prefix == region_prefix
+    )
+    stmt = select(exists().where(region, RuleVersion.effective_from == effective_from))
+    return bool((await session.execute(stmt)).scalar())
+
+
+async def is_used(session: AsyncSession, version: str) -> bool:
+    """Whether any enrolment, exit or waiting entry was decided under this version."""
+    stmt = select(
+        or_(
+            exists().where(or_(Enrolment.rule_version == version, Enrolment.exit_rule_version == version)),
+            exists().where(WaitlistEntry.rule_version == version),
+        )
+    )
+    return bool((await session.execute(stmt)).scalar())
+
+
+async def remove(session: AsyncSession, version: str) -> None:
+    await session.execute(delete(RuleVersion).where(RuleVersion.version == version))

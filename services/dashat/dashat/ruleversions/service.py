@@ -1,0 +1,160 @@
+"""Rule version use cases: list, look up, add, withdraw (each commits once)."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import date
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dashat.common import region_param, today
+from dashat.enrolment.rules import RuleConfig
+from dashat.ruleversions import domain
+from dashat.ruleversions import repository as repo
+from dashat.ruleversions.models import RuleVersion
+from dashat.ruleversions.schemas import RuleVersionCreate, RuleVersionRead
+from shared.auth import Principal
+from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from shared.regions import is_within
+
+RULES_SCOPE = "dashat:rules"
+
+
+def seed_read() -> RuleVersionRead:
+    s = domain.SEED
+    return RuleVersionRead(
+        version=s.version,
+        region_prefix=None,
+        effective_from=s.effective_from,
+        config=s.config,
+        builtin=True,
+    )
+
+
+def to_read(row: RuleVersion) -> RuleVersionRead:
+    return RuleVersionRead(
+        version=row.version,
+        region_prefix=row.region_prefix,
+        effective_from=row.effective_from,
+        config=dict(row.config),
+        note=row.note,
+        created_by=row.created_by,
+        created_at=row.created_at,
+    )
+
+
+async def list_versions(session: AsyncSession, region: str | None = None) -> list[RuleVersionRead]:
+    """The seed and every stored version; with `region`, only those that can decide somewhere inside it."""
+    prefix = region_param(region)
+    async with session.begin():
+        rows = await repo.all_versions(session)
+    out = [seed_read(), *(to_read(r) for r in rows)]
+    if prefix is None:
+        return out
+    return [
+        v
+        for v in out
+        if v.region_prefix is None or is_within(prefix, v.region_prefix) or is_within(v.region_prefix, prefix)
+    ]
+
+
+async def get_version(session: AsyncSession, version: str) -> RuleVersionRead:
+    if version == domain.SEED.version:
+        return seed_read()
+    async with session.begin():
+        row = await repo.get(session, version)
+    if row is None:
+        raise NotFound("rule version not found")
+    return to_read(row)
+
+
+async def effective(session: AsyncSession, village_code: str, on: date | None) -> RuleVersionRead:
+    """The version that decides for a village on a day (today by default)."""
+    code = region_param(village_code, field="query.village_code")
+    assert code is not None
+    async with session.begin():
+        config = await repo.config_for(session, code, on or today())
+        row = await repo.get(session, config.version)
+    return seed_read() if row is None else to_read(row)
+
+
+def _check_config(body: RuleVersionCreate) -> None:
+    c = body.config
+    if c.balita_age_out_months < c.baduta_age_out_months:
+        raise ValidationFailed(
+            "the balita age limit cannot be below the baduta one",
+            field="body.config.balita_age_out_months",
+            rule="rules.balita_before_baduta",
+        )
+
+
+def _region(body: RuleVersionCreate, principal: Principal) -> str | None:
+    prefix = region_param(body.region_prefix, field="body.region_prefix")
+    # An officer sets rules for their own region and inside it; national rules need a national officer.
+    if principal.region is not None and (prefix is None or not is_within(prefix, principal.region)):
+        raise Forbidden(
+            "rule versions can only be set inside the caller's region",
+            extra={"region": principal.region},
+        )
+    return prefix
+
+
+async def create(session: AsyncSession, body: RuleVersionCreate, principal: Principal) -> RuleVersionRead:
+    """Store a new version; it decides from `effective_from` on, in its region, until a later one does."""
+    prefix = _region(body, principal)
+    _check_config(body)
+    if body.effective_from < today():
+        # Decisions already made must stay explained by the versions that made them.
+        raise ValidationFailed(
+            "a rule version cannot take effect in the past",
+            field="body.effective_from",
+            rule="rules.effective_in_past",
+        )
+    config = RuleConfig.from_json("x", body.config.model_dump()).to_json()
+    version = body.version or (
+        f"dashat-enrolment-{prefix or 'national'}-{body.effective_from:%Y%m%d}-{secrets.token_hex(2)}"
+    )
+    if version == domain.SEED.version:
+        raise Conflict("the built-in version id is taken", rule="rules.version_taken")
+    row = RuleVersion(
+        version=version,
+        region_prefix=prefix,
+        effective_from=body.effective_from,
+        config=config,
+        note=body.note,
+        created_by=principal.sub,
+    )
+    try:
+        async with session.begin():
+            if await repo.get(session, version) is not None:
+                raise Conflict(f"rule version {version} exists", rule="rules.version_taken")
+            if await repo.exists_for(session, prefix, body.effective_from):
+                raise Conflict(
+                    "a version for this region already takes effect on that day",
+                    rule="rules.same_region_and_day",
+                )
+            session.add(row)
+    except IntegrityError as exc:
+        raise Conflict("a concurrent request stored the same version", rule="rules.version_taken") from exc
+    return to_read(row)
+
+
+async def withdraw(session: AsyncSession, version: str, principal: Principal) -> None:
+    """Delete a version that has not taken effect yet (so no decision can have used it)."""
+    if version == domain.SEED.version:
+        raise Conflict("the built-in version cannot be withdrawn", rule="rules.builtin")
+    async with session.begin():
+        row = await repo.get(session, version)
+        if row is None:
+            raise NotFound("rule version not found")
+        if principal.region is not None and (
+            row.region_prefix is None or not is_within(row.region_prefix, principal.region)
+        ):
+            raise Forbidden("rule versions can only be withdrawn inside the caller's region")
+        if row.effective_from <= today() or await repo.is_used(session, version):
+            raise Conflict(
+                "the version has taken effect: it is kept to explain the decisions made under it",
+                rule="rules.immutable_once_effective",
+            )
+        await repo.remove(session, version)
