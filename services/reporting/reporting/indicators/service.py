@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import date
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,6 +21,8 @@ from reporting.indicators.schemas import (
     SeriesRead,
     SummaryRead,
 )
+from reporting.projection.models import Place
+from shared import uppka_reporting
 from shared.auth import Principal
 from shared.errors import NotFound, ValidationFailed
 from shared.regions import load_regions, normalize_code
@@ -105,9 +109,102 @@ async def _extras(
     return {k: Extras(wait_days_median=p50, wait_days_p90=p90) for k, (p50, p90) in waits.items()}
 
 
-async def region_values(session: AsyncSession, target: Target, period: Period) -> dict[str, Value]:
+def _in_scope(place: Place, scope: Scope) -> bool:
+    """Whether a kitchen's place lies in a scope (its village inside a code, its Kampung KB, itself)."""
+    if scope.kind == "national":
+        return True
+    if scope.kind == "admin":
+        return place.village_code == scope.value or place.village_code.startswith(scope.value + ".")
+    if scope.kind == "kkb":
+        return place.kampung_kb == scope.value
+    return place.region == f"dapur:{scope.value}"
+
+
+async def _kitchen_figures(
+    session: AsyncSession, period: Period, scopes: dict[str, Scope]
+) -> dict[str, dict[str, Value]]:
+    """DASHAT coverage and cost per portion per scope, from its kitchens' own facts (same kitchens, same months).
+
+    Eligible targets are read from the Kampung KB areas served by the scope's kitchens open at the period's end.
+    """
+    kitchens = await repo.resolved_measures(session, period, level=LEVEL_NUMBER["kitchen"])
+    places = {p.region: p for p in await repo.places_within(session, "dapur", Scope("national", ""))}
+    chosen: dict[str, list[str]] = {
+        key: [k for k, p in places.items() if _in_scope(p, scope)] for key, scope in scopes.items()
+    }
+
+    def is_open(k: str) -> bool:
+        return kitchens.get(k, {}).get("s.dashat.kitchens_active", 0) > 0
+
+    served = {
+        key: sorted({str(places[k].kampung_kb) for k in ks if is_open(k) and places[k].kampung_kb})
+        for key, ks in chosen.items()
+    }
+    areas = sorted({f"kkb:{x}" for xs in served.values() for x in xs})
+    eligible = await repo.resolved_measures(session, period, regions=areas) if areas else {}
+    out: dict[str, dict[str, Value]] = {}
+    for key, ks in chosen.items():
+        totals = {
+            m: sum(eligible.get(f"kkb:{x}", {}).get(m, 0) for x in served[key])
+            for m in domain.ELIGIBLE_MEASURES
+        }
+        # Only kitchens whose area is known (a Kampung KB) are compared with their area's targets.
+        enrolled = sum(
+            kitchens.get(k, {}).get("s.dashat.beneficiaries", 0) for k in ks if places[k].kampung_kb
+        )
+        pairs = [
+            (
+                kitchens.get(k, {}).get("f.dashat.expenses", 0),
+                kitchens.get(k, {}).get("f.dashat.portions_delivered", 0),
+            )
+            for k in ks
+        ]
+        out[key] = domain.dashat_kitchen_figures(enrolled, totals, pairs)
+    return out
+
+
+def _merge(extras: Extras | None, extra: dict[str, Value]) -> Extras:
+    base = extras or Extras()
+    return Extras(base.wait_days_median, base.wait_days_p90, {**base.extra, **extra})
+
+
+@dataclass(frozen=True)
+class Clock:
+    """What decides whether a month's UPPKA report is due yet: today (programme timezone) and the due day."""
+
+    today: date
+    due_day: int = uppka_reporting.REPORT_DUE_DAY
+
+    @property
+    def due_last(self) -> date:
+        return uppka_reporting.last_month_past_deadline(self.today, self.due_day)
+
+
+def default_clock() -> Clock:
+    return Clock(uppka_reporting.programme_today())
+
+
+async def _with_uppka_due(
+    session: AsyncSession,
+    measures: dict[str, dict[str, int]],
+    period: Period,
+    clock: Clock | None,
+    **where: Any,
+) -> dict[str, dict[str, int]]:
+    """Add the group-months due a report (and the reports on time / late) to each region's measures."""
+    due = await repo.uppka_due_measures(session, period, (clock or default_clock()).due_last, **where)
+    for region, values in due.items():
+        measures.setdefault(region, {}).update(values)
+    return measures
+
+
+async def region_values(
+    session: AsyncSession, target: Target, period: Period, clock: Clock | None = None
+) -> dict[str, Value]:
     measures = await repo.resolved_measures(session, period, regions=[target.region])
-    extras = (await _extras(session, target.scope, period, None)).get("_")
+    await _with_uppka_due(session, measures, period, clock, regions=[target.region])
+    kitchen = (await _kitchen_figures(session, period, {"_": target.scope}))["_"]
+    extras = _merge((await _extras(session, target.scope, period, None)).get("_"), kitchen)
     return domain.compute(measures.get(target.region, {}), extras)
 
 
@@ -116,12 +213,16 @@ def _protect(values: dict[str, Value], level: int, public: bool) -> dict[str, Va
 
 
 async def summary(
-    session: AsyncSession, principal: Principal, region: str | None, period_text: str
+    session: AsyncSession,
+    principal: Principal,
+    region: str | None,
+    period_text: str,
+    clock: Clock | None = None,
 ) -> SummaryRead:
     period = domain.parse_period(period_text)
     target = await resolve_region(session, principal, region)
     public = is_public(principal)
-    values = _protect(await region_values(session, target, period), target.level, public)
+    values = _protect(await region_values(session, target, period, clock), target.level, public)
     return SummaryRead(
         region=target.region,
         name=target.name,
@@ -135,7 +236,12 @@ async def summary(
 
 
 async def breakdown(
-    session: AsyncSession, principal: Principal, region: str | None, level_name: str | None, period_text: str
+    session: AsyncSession,
+    principal: Principal,
+    region: str | None,
+    level_name: str | None,
+    period_text: str,
+    clock: Clock | None = None,
 ) -> BreakdownRead:
     """Indicators of every region of `level` inside `region` (default: its direct children)."""
     period = domain.parse_period(period_text)
@@ -166,7 +272,10 @@ async def breakdown(
     if level <= LEVEL_NUMBER["village"]:
         prefix = target.scope.value if target.scope.kind == "admin" else None
         measures = await repo.resolved_measures(session, period, level=level, prefix=prefix)
+        await _with_uppka_due(session, measures, period, clock, level=level, prefix=prefix)
         extras = await _extras(session, target.scope, period, level)
+        kitchens = await _kitchen_figures(session, period, {code: Scope("admin", code) for code in measures})
+        extras = {code: _merge(extras.get(code), kitchens[code]) for code in measures}
         for code in sorted(measures):
             known = regions.get(code)
             rows.append(
@@ -186,7 +295,7 @@ async def breakdown(
             if not principal.can_access(p.village_code):
                 continue
             sub = Target(Scope(kind, p.region.split(":", 1)[1]), level, None)
-            values = await region_values(session, sub, period)
+            values = await region_values(session, sub, period, clock)
             rows.append(
                 IndicatorRow(
                     region=p.region,
@@ -209,7 +318,13 @@ async def breakdown(
 
 
 async def series(
-    session: AsyncSession, principal: Principal, name: str, region: str | None, first: str, last: str
+    session: AsyncSession,
+    principal: Principal,
+    name: str,
+    region: str | None,
+    first: str,
+    last: str,
+    clock: Clock | None = None,
 ) -> SeriesRead:
     """One indicator of one region over consecutive periods."""
     if name not in domain.BY_NAME and not name.startswith("krs_reason_"):
@@ -221,7 +336,7 @@ async def series(
     public = is_public(principal)
     points = []
     for period in periods:
-        values = _protect(await region_values(session, target, period), target.level, public)
+        values = _protect(await region_values(session, target, period, clock), target.level, public)
         numerator, denominator = values.get(name + domain.NUMERATOR), values.get(name + domain.DENOMINATOR)
         points.append(
             SeriesPoint(
