@@ -127,11 +127,12 @@ async def _kitchen_figures(
 
     Eligible targets are read from the Kampung KB areas served by the scope's kitchens open at the period's end.
     """
-    kitchens = await repo.resolved_measures(session, period, level=LEVEL_NUMBER["kitchen"])
     places = {p.region: p for p in await repo.places_within(session, "dapur", Scope("national", ""))}
     chosen: dict[str, list[str]] = {
         key: [k for k, p in places.items() if _in_scope(p, scope)] for key, scope in scopes.items()
     }
+    wanted = sorted({k for ks in chosen.values() for k in ks})
+    kitchens = await repo.resolved_measures(session, period, regions=wanted) if wanted else {}
 
     def is_open(k: str) -> bool:
         return kitchens.get(k, {}).get("s.dashat.kitchens_active", 0) > 0
