@@ -8,6 +8,7 @@ from datetime import date, timedelta
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
+from uppka.common import local_today
 from uppka.reports.domain import period_of
 
 from shared.events.dashat import KitchenClosed
@@ -26,7 +27,7 @@ from tests.uppka.conftest import (
 
 pytestmark = pytest.mark.integration
 
-TODAY = date.today()
+TODAY = local_today()
 THIS_MONTH = period_of(TODAY)
 FIGURES = {
     "omzet": 12_500_000,

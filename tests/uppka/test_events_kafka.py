@@ -7,12 +7,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from datetime import date, timedelta
+from datetime import timedelta
 
 import httpx
 import orjson
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from uppka.common import local_today
 from uppka.config import Settings
 from uppka.main import create_app
 from uppka.models import Base, load_all_models, outbox
@@ -123,7 +124,7 @@ async def test_registry_kb_status_change_reaches_member_through_kafka(
     ).json()
     assert (m["kb_method"], m["mkjp"]) == ("pil", False)
 
-    change = kb_change(p, "implant", previous="pil", since=date.today())
+    change = kb_change(p, "implant", previous="pil", since=local_today())
     await _feed(sm, settings, [env(change, p.family_id, time=t)])
 
     got = (await api.get(f"/v1/groups/{g['id']}/members/{m['id']}")).json()
@@ -131,7 +132,7 @@ async def test_registry_kb_status_change_reaches_member_through_kafka(
         "implant",
         True,
         True,
-        date.today().isoformat(),
+        local_today().isoformat(),
     )
     await _drain(_relay(sm, settings))
     events = await _types_on_topic(
@@ -148,7 +149,7 @@ async def test_registry_kb_status_change_reaches_member_through_kafka(
         "kb_user": True,
         "mkjp": True,
         "previous_mkjp": False,
-        "changed_on": date.today().isoformat(),
+        "changed_on": local_today().isoformat(),
     }
     assert published["partitionkey"] == g["id"]
 
@@ -213,7 +214,7 @@ async def test_every_uppka_event_reaches_the_topic(
             f"/v1/groups/{gid}/activities",
             json={
                 "activity_type": "orientation",
-                "held_on": date.today().isoformat(),
+                "held_on": local_today().isoformat(),
                 "attendee_member_ids": [x["id"] for x in members],
             },
         )
@@ -236,7 +237,7 @@ async def test_every_uppka_event_reaches_the_topic(
                     person_id=other.person_id,
                     family_id=other.family_id,
                     village_code=VILLAGE,
-                    died_on=date.today(),
+                    died_on=local_today(),
                 ),
                 other.family_id,
                 time=utcnow() + timedelta(seconds=1),
@@ -302,14 +303,14 @@ async def test_every_consumed_event_type_through_kafka(
                 family_id=b.family_id,
                 from_village_code=VILLAGE,
                 village_code=other,
-                moved_on=date.today(),
+                moved_on=local_today(),
             ),
             b.family_id,
             time=t + timedelta(seconds=1),
         ),
         env(
             FamilyMoved(
-                family_id=a.family_id, from_village_code=VILLAGE, village_code=other, moved_on=date.today()
+                family_id=a.family_id, from_village_code=VILLAGE, village_code=other, moved_on=local_today()
             ),
             a.family_id,
             time=t + timedelta(seconds=2),
@@ -321,7 +322,7 @@ async def test_every_consumed_event_type_through_kafka(
         env(kb_change(a, "mow"), a.family_id, time=t + timedelta(seconds=3)),
         env(
             PersonDied(
-                person_id=b.person_id, family_id=b.family_id, village_code=other, died_on=date.today()
+                person_id=b.person_id, family_id=b.family_id, village_code=other, died_on=local_today()
             ),
             b.family_id,
         ),
@@ -332,7 +333,7 @@ async def test_every_consumed_event_type_through_kafka(
             time=t + timedelta(seconds=1),
         ),
         env(
-            KitchenClosed(kitchen_id=k.kitchen_id, village_code=VILLAGE, closed_on=date.today()),
+            KitchenClosed(kitchen_id=k.kitchen_id, village_code=VILLAGE, closed_on=local_today()),
             k.kitchen_id,
             time=t + timedelta(seconds=2),
         ),
@@ -355,6 +356,6 @@ async def test_every_consumed_event_type_through_kafka(
         ).scalar_one()
     assert people[a.person_id].marital_status == "cerai_mati" and people[a.person_id].village_code == other
     assert people[a.person_id].kb_method == "mow" and people[a.person_id].mkjp
-    assert people[b.person_id].village_code == other and people[b.person_id].died_on == date.today()
+    assert people[b.person_id].village_code == other and people[b.person_id].died_on == local_today()
     assert people[dup.person_id].merged_into == a.person_id
-    assert kitchen.capacity_per_day == 60 and kitchen.closed_on == date.today()
+    assert kitchen.capacity_per_day == 60 and kitchen.closed_on == local_today()
