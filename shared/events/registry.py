@@ -298,3 +298,8 @@ class StuntingRiskChanged(EventData):
     reasons: list[str]
     welfare_decile: int | None = None
     rule_version: str
+    target: bool | None = Field(
+        default=None,
+        description="A target family (keluarga sasaran: PUS, pregnant, or with a baduta/balita), the KRS "
+        "denominator; null in events published before the field existed",
+    )

@@ -14,7 +14,15 @@ def _hidden(out: dict[str, ind.Value], values: dict[str, ind.Value]) -> set[str]
 
 
 def test_small_cells_are_suppressed_with_their_ratios() -> None:
-    values = ind.compute({"s.kb.pus": 4, "s.kb.users": 3, "s.reg.families": 12, "s.krs.families": 6})
+    values = ind.compute(
+        {
+            "s.kb.pus": 4,
+            "s.kb.users": 3,
+            "s.reg.families": 12,
+            "s.krs.families": 6,
+            "s.krs.target_families": 12,
+        }
+    )
     out = disclosure.protect(values)
     assert (out["pus"], out["kb_users"], out["cpr"]) == (None, None, None)
     assert (out["families_registered"], out["krs_families"], out["krs_share"]) == (12, 6, 0.5)

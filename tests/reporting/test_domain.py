@@ -84,10 +84,16 @@ def test_stunting_uppka_dashat_formulas_hand_computed() -> None:
         "d.stunting.severe": 4,
         "s.reg.families": 200,
         "s.krs.families": 50,
+        "s.krs.target_families": 125,
         "s.krs.reason.jamban": 20,
         "s.uppka.groups_existing": 8,
         "s.uppka.groups_active": 6,
         "d.uppka.groups_reporting": 5,
+        "s.uppka.groups_active_kkb": 6,
+        "w.uppka.due": 16,  # 8 groups due in each of two months whose deadline passed
+        "w.uppka.expected": 24,  # and in a third month whose deadline is ahead
+        "w.uppka.on_time": 10,
+        "w.uppka.late": 2,
         "d.uppka.target_groups": 12,
         "s.uppka.members": 40,
         "s.uppka.members_kb_users": 30,
@@ -99,8 +105,10 @@ def test_stunting_uppka_dashat_formulas_hand_computed() -> None:
     }
     out = ind.compute(m)
     assert (out["stunting_prevalence"], out["severe_stunting_prevalence"]) == (0.225, 0.05)
-    assert (out["krs_share"], out["krs_reason_jamban"]) == (0.25, 20)
-    assert (out["uppka_reporting_rate"], out["uppka_target_progress"]) == (0.625, 0.5)
+    assert (out["krs_share"], out["krs_reason_jamban"]) == (0.4, 20)  # 50 KRS / 125 target families
+    assert (out["uppka_reporting_rate"], out["uppka_target_progress"]) == (0.625, 0.5)  # 10 / 16, 6 / 12
+    assert (out["uppka_reporting_completeness"], out["uppka_reports_missing"]) == (0.75, 4)  # 12 / 16
+    assert out["uppka_reports_not_due"] == 8
     assert (out["uppka_members_kb_participation"], out["uppka_members_mkjp_share"]) == (0.75, 0.4)
     assert out["uppka_attendance_rate"] == 0.75
     assert out["dashat_cost_per_portion"] == 17_500.0
@@ -129,7 +137,15 @@ def test_runway() -> None:
 
 
 def test_every_ratio_has_its_numerator_and_denominator_and_small_n_is_flagged() -> None:
-    values = ind.compute({"s.kb.pus": 20, "s.kb.users": 20, "s.reg.families": 40, "s.krs.families": 10})
+    values = ind.compute(
+        {
+            "s.kb.pus": 20,
+            "s.kb.users": 20,
+            "s.reg.families": 40,
+            "s.krs.families": 10,
+            "s.krs.target_families": 40,
+        }
+    )
     ratios = [i.name for i in ind.CATALOGUE if i.unit == "ratio"]
     assert all(f"{r}_numerator" in values and f"{r}_denominator" in values for r in ratios)
     assert (values["cpr"], values["cpr_numerator"], values["cpr_denominator"]) == (1.0, 20, 20)

@@ -13,6 +13,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from uppka.common import local_today
 from uppka.config import Settings
 from uppka.consumer import BATCH_HANDLER, HANDLERS
 from uppka.main import create_app
@@ -104,7 +105,7 @@ def kb_change(
         method=method,  # type: ignore[arg-type]
         is_user=method is not None,
         mkjp=mkjp,
-        since=since or date.today() - timedelta(days=30),
+        since=since or local_today() - timedelta(days=30),
         previous_method=previous,  # type: ignore[arg-type]
         previous_mkjp=previous in {"iud", "implant", "mow", "mop"},
         pus=p.pus,
@@ -119,7 +120,7 @@ def kitchen_opened(kitchen_id: uuid.UUID | None = None, village: str = VILLAGE) 
         rws=[RW],
         management_model="social",
         capacity_per_day=40,
-        opened_on=date.today() - timedelta(days=90),
+        opened_on=local_today() - timedelta(days=90),
     )
 
 

@@ -298,11 +298,15 @@ async def test_targets_2022_national(client: httpx.AsyncClient, session: AsyncSe
         ids[code] = r.json()["id"]
     summary = (await client.get("/v1/targets/summary", params={"year": 2022}, headers=national)).json()
     assert (summary["provinces"], summary["target_groups"]) == (33, 1542)
-    # Progress: a group founded in 2022 in Jambi (15) counts, one founded in 2023 does not.
+    # Progress: a Kampung KB group founded in 2022 in Jambi (15) counts; one founded in 2023 and one outside a
+    # Kampung KB do not (the target is for Kampung KB groups).
+    before = (await client.get(f"/v1/targets/{ids['15']}", headers=national)).json()["achieved_groups"]
+    kkb = str(uuid.uuid4())
+    await make_group(client, founded_on="2022-03-01", sk_date="2022-03-01", kampung_kb_id=kkb)
     await make_group(client, founded_on="2022-03-01", sk_date="2022-03-01")
-    await make_group(client, founded_on="2023-03-01")
+    await make_group(client, founded_on="2023-03-01", kampung_kb_id=kkb)
     jambi = (await client.get(f"/v1/targets/{ids['15']}", headers=national)).json()
-    assert jambi["achieved_groups"] >= 1 and jambi["progress_pct"] is not None
+    assert jambi["achieved_groups"] == before + 1 and jambi["progress_pct"] is not None
     r = await client.post(
         "/v1/targets", json={"year": 2022, "province_code": "15", "target_groups": 3}, headers=national
     )

@@ -130,23 +130,41 @@ def test_trend_with_gap() -> None:
     assert ind.trend(["2025-03", "2025-04"], down).direction == "down"
 
 
-def test_coverage_existing_vs_reporting() -> None:
+def test_reporting_rate_per_month_quarter_and_not_due() -> None:
     g = ind.GroupPeriodFact
+    active = ((date(2024, 1, 1), "active"),)
     groups = [
-        g("15.71.01", date(2024, 1, 1), None, reported=True, late=False),
-        g("15.71.01", date(2024, 1, 1), None, reported=True, late=True),
-        g("15.71.02", date(2024, 1, 1), None, reported=False, late=False),
-        g("15.71.02", date(2025, 2, 1), None, reported=False, late=False),  # founded after the month
-        g("15.71.02", date(2024, 1, 1), date(2024, 12, 31), reported=False, late=False),  # dissolved before
-        g("15.71.02", date(2024, 1, 1), date(2025, 1, 20), reported=False, late=False),  # dissolved during
+        g("15.71.01", date(2024, 1, 1), active, {"2025-01": False, "2025-02": False, "2025-03": False}),
+        g("15.71.01", date(2024, 1, 1), active, {"2025-01": True}),  # January late, then nothing
+        g("15.71.02", date(2024, 1, 1), active, {}),  # never reports
+        g("15.71.02", date(2025, 2, 20), ((date(2025, 2, 20), "active"),), {"2025-02": False}),  # founded Feb
+        # dissolved on 20 January: owes nothing from January on (not active at the month's end)
+        g("15.71.02", date(2024, 1, 1), ((date(2024, 1, 1), "active"), (date(2025, 1, 20), "dissolved")), {}),
+        # inactive from 15 Feb, active again from 3 March: owes January and March, not February
+        g(
+            "15.71.02",
+            date(2024, 1, 1),
+            ((date(2024, 1, 1), "active"), (date(2025, 2, 15), "inactive"), (date(2025, 3, 3), "active")),
+            {"2025-02": False},
+        ),
     ]
-    c = ind.coverage(groups, "2025-01", today=date(2025, 3, 1), due_day=10)
-    assert (c.existing, c.reporting, c.on_time, c.late, c.missing, c.not_due) == (4, 2, 1, 1, 2, 0)
-    assert c.reporting_rate == 0.5
-    assert c.by_area["15.71.01"].reporting_rate == 1.0 and c.by_area["15.71.02"].existing == 2
-    early = ind.coverage(groups, "2025-01", today=date(2025, 2, 5), due_day=10)
-    assert early.not_due == 2 and early.missing == 0
-    assert ind.coverage([], "2025-01", today=date(2025, 3, 1), due_day=10).reporting_rate is None
+    jan = ind.coverage(groups, ["2025-01"], today=date(2025, 5, 1), due_day=10)
+    # Due in January: groups 1, 2, 3, 6 (4 not founded, 5 dissolved); on time 1, late 2, missing 3 and 6.
+    assert (jan.due, jan.on_time, jan.late, jan.missing, jan.not_due) == (4, 1, 1, 2, 0)
+    assert (jan.reporting_rate, jan.completeness) == (0.25, 0.5)
+    assert (jan.existing, jan.reporting) == (4, 2)  # 4 not founded yet, 5 dissolved; 1 and 2 reported
+    # Quarter: due Jan 4 + Feb 4 (1, 2, 3, 4) + Mar 5 (1, 2, 3, 4, 6) = 13 group-months; on time: 1 x3 and 4's
+    # February = 4; late: 2's January = 1 (6's February report was not due: inactive at the month's end).
+    q1 = ind.coverage(groups, ind.months_of_period("2025-Q1"), today=date(2025, 5, 1), due_day=10)
+    assert (q1.due, q1.on_time, q1.late, q1.missing, q1.not_due) == (13, 4, 1, 8, 0)
+    assert q1.reporting_rate == round(4 / 13, 6) and q1.completeness == round(5 / 13, 6)
+    assert q1.by_area["15.71.01"].due == 6 and q1.by_area["15.71.01"].reporting_rate == 0.5  # 1's three
+    # On 5 April March's report is not due yet (deadline 10 April): 5 group-months not_due, never missing.
+    early = ind.coverage(groups, ind.months_of_period("2025-Q1"), today=date(2025, 4, 5), due_day=10)
+    assert (early.due, early.on_time, early.not_due) == (8, 3, 5)
+    mar = ind.coverage(groups, ["2025-03"], today=date(2025, 4, 10), due_day=10)
+    assert (mar.due, mar.not_due, mar.reporting_rate, mar.missing) == (0, 5, None, 0)
+    assert ind.coverage([], ["2025-01"], today=date(2025, 3, 1), due_day=10).reporting_rate is None
 
 
 def test_target_progress() -> None:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import date
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from uppka.common import local_today
 from uppka.consumer import HANDLERS
 from uppka.groups import service as groups
 from uppka.groups.schemas import MemberCreate
@@ -25,7 +25,7 @@ async def test_join_waits_for_a_kb_change_in_flight_and_sees_it(sm: async_sessio
     async with sm() as s, s.begin():
         registered = env(p, p.family_id)
         await HANDLERS[registered.type](s, registered, parse_data(registered))
-    group = await groups.create_group(sm(), GroupCreate(**group_body()), principal, date.today())
+    group = await groups.create_group(sm(), GroupCreate(**group_body()), principal, local_today())
 
     change = env(kb_change(p, "pil"), p.family_id)
     async with sm() as handler_session:
@@ -34,7 +34,7 @@ async def test_join_waits_for_a_kb_change_in_flight_and_sees_it(sm: async_sessio
         await HANDLERS[change.type](handler_session, change, parse_data(change))
         joining = asyncio.create_task(
             groups.add_member(
-                sm(), group.id, MemberCreate(person_id=p.person_id, role="anggota"), principal, date.today()
+                sm(), group.id, MemberCreate(person_id=p.person_id, role="anggota"), principal, local_today()
             )
         )
         await asyncio.sleep(1.0)

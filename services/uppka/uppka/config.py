@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from shared import uppka_reporting
 from shared.config import ServiceSettings
 
 
@@ -16,5 +17,6 @@ class Settings(ServiceSettings):
     # Where "today" is decided: a report sent at 06:00 WIB on the 11th is late even though it is the 10th in UTC.
     timezone: str = "Asia/Jakarta"
     # Configurable rule: a monthly report is late when submitted after this day of the following month.
-    report_due_day: int = Field(default=10, ge=1, le=28)
+    # The default is the one reporting uses (shared/uppka_reporting.py); change both together.
+    report_due_day: int = Field(default=uppka_reporting.REPORT_DUE_DAY, ge=1, le=28)
     report_rule_version: str = "uppka-report-due-2025.1"

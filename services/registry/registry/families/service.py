@@ -221,10 +221,12 @@ def apply_krs(family: Family, facts: domain.FamilyFacts) -> StuntingRiskChanged 
     """Set the family's KRS fields from its facts; the event to publish when status or reasons changed."""
     result = domain.evaluate_krs(facts, today())
     changed = result.at_risk != family.krs or sorted(result.reasons) != sorted(family.krs_reasons or [])
+    # Reporting's KRS share is over target families: a change of target status is published too.
+    changed = changed or bool(result.target) != bool(family.krs_target)
     first = family.rule_version is None
     family.krs, family.krs_reasons, family.krs_target = result.at_risk, result.reasons, result.target
     family.rule_version = result.rule_version
-    if changed or (first and result.at_risk):
+    if changed or (first and (result.at_risk or result.target)):
         return StuntingRiskChanged(
             family_id=family.id,
             village_code=family.village_code,
@@ -233,6 +235,7 @@ def apply_krs(family: Family, facts: domain.FamilyFacts) -> StuntingRiskChanged 
             reasons=result.reasons,
             welfare_decile=family.welfare_decile,
             rule_version=result.rule_version,
+            target=result.target,
         )
     return None
 

@@ -23,7 +23,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import get_args
 
-from reporting.indicators.domain import DENOMINATOR, NUMERATOR, PUBLIC_MIN_COUNT, Value, unit_of
+from reporting.indicators.domain import (
+    ACTIVITY_TYPES,
+    ANAEMIA_GRADES,
+    DENOMINATOR,
+    NUMERATOR,
+    PUBLIC_MIN_COUNT,
+    Value,
+    unit_of,
+)
 from shared.events.vocab import (
     MKJP_METHODS,
     DashatCategory,
@@ -35,6 +43,7 @@ from shared.events.vocab import (
 )
 
 Relation = tuple[str, tuple[str, ...]]
+_ELIGIBLE = ("catin", "ibu_hamil", "ibu_menyusui", "stunted_children")
 
 # The counts each ratio is built from: (numerator parts, denominator parts). Every ratio of the catalogue is here
 # (a test keeps it so), or its sides could be back-solved from the counts shown beside it.
@@ -44,12 +53,20 @@ RATIO_SIDES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "unmet_need": (("non_users_iat", "non_users_tial"), ("pus",)),
     "stunting_prevalence": (("baduta_stunted",), ("baduta_measured",)),
     "severe_stunting_prevalence": (("baduta_severely_stunted",), ("baduta_measured",)),
-    "krs_share": (("krs_families",), ("families_registered",)),
-    "uppka_reporting_rate": (("uppka_groups_reporting",), ("uppka_groups_existing",)),
+    "balita_stunting_prevalence": (("balita_stunted",), ("balita_measured",)),
+    "balita_severe_stunting_prevalence": (("balita_severely_stunted",), ("balita_measured",)),
+    "krs_share": (("krs_families",), ("target_families",)),
+    "catin_at_risk_share": (("catin_at_risk",), ("catin_screened",)),
+    "pregnancies_kek_share": (("pregnancies_kek",), ()),
+    "pregnancies_anaemia_share": (("pregnancies_anaemia",), ()),
+    # Enrolled in kitchens with a Kampung KB area: not `dashat_beneficiaries` (all kitchens), a cell of its own.
+    "dashat_coverage": ((), ("dashat_eligible_targets",)),
+    "uppka_reporting_rate": (("uppka_reports_on_time",), ("uppka_groups_due",)),
+    "uppka_reporting_completeness": (("uppka_reports_on_time", "uppka_reports_late"), ("uppka_groups_due",)),
     "uppka_members_kb_participation": (("uppka_members_kb_users",), ("uppka_members",)),
     "uppka_members_mkjp_share": (("uppka_members_mkjp",), ("uppka_members_kb_users",)),
     "uppka_attendance_rate": (("uppka_members_present",), ()),
-    "uppka_target_progress": (("uppka_groups_active",), ("uppka_target_groups",)),
+    "uppka_target_progress": (("uppka_groups_active_kampung_kb",), ("uppka_target_groups",)),
 }
 
 # Totals and the parts they are the sum of. A relation that only bounds its total (PUS >= users + non-users with
@@ -62,6 +79,11 @@ ADDITIVE: list[Relation] = [
     ("dashat_beneficiaries", tuple(f"dashat_beneficiaries_{c}" for c in get_args(DashatCategory))),
     ("dashat_exited", tuple(f"dashat_exited_{r}" for r in get_args(ExitReason))),
     ("dashat_waitlisted", tuple(f"dashat_waitlisted_{r}" for r in get_args(WaitlistReason))),
+    ("uppka_groups_due", ("uppka_reports_on_time", "uppka_reports_late", "uppka_reports_missing")),
+    ("dashat_eligible_targets", tuple(f"dashat_eligible_{t}" for t in _ELIGIBLE)),
+    ("pregnancies_anaemia", tuple(f"pregnancies_anaemia_{a}" for a in ANAEMIA_GRADES)),
+    ("uppka_activities", tuple(f"uppka_activities_{t}" for t in ACTIVITY_TYPES)),
+    ("uppka_activity_attendance", tuple(f"uppka_activity_attendance_{t}" for t in ACTIVITY_TYPES)),
 ]
 
 # Distribution figures over fewer than PUBLIC_MIN_COUNT entities would describe individuals.

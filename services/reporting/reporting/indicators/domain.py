@@ -11,6 +11,7 @@ from typing import Literal, get_args
 
 from reporting.projection.domain import RUNWAY_THRESHOLD_DAYS, runway_days
 from shared.errors import ValidationFailed
+from shared.events import uppka as ue
 from shared.events.vocab import (
     DashatCategory,
     ExitReason,
@@ -123,6 +124,8 @@ def _ind(name: str, unit: Unit, en: str, id_: str, topic: str) -> Indicator:
 
 
 _R, _U, _D = "kencana.registry", "kencana.uppka", "kencana.dashat"
+ACTIVITY_TYPES: tuple[str, ...] = get_args(ue.ActivityHeld.model_fields["activity_type"].annotation)
+ANAEMIA_GRADES = ("mild", "moderate", "severe")
 
 CATALOGUE: list[Indicator] = [
     _ind("families_registered", "count", "Families registered", "Keluarga terdaftar", _R),
@@ -220,7 +223,118 @@ CATALOGUE: list[Indicator] = [
         "dashat_no_improvement", "count", "Children flagged without improvement", "Anak tanpa perbaikan", _D
     ),
 ]
+
+# Issue 11's programme figures: (name, unit, English label, Indonesian label, topic, definition). The definition
+# (formula, numerator, denominator, source) is published in the OpenAPI description of the indicator endpoints.
+_PROGRAMME: list[tuple[str, Unit, str, str, str, str]] = [
+    ("balita_measured", "count", "Balita measured", "Balita diukur", _R,
+     "Children under five (< 60 completed months on the measurement day) with a valid, non-flagged HAZ, each "
+     "child once per period. Source: registry.child.measured.v1."),
+    ("balita_stunted", "count", "Balita stunted", "Balita pendek (stunting)", _R,
+     "Measured balita whose latest measurement in the period has HAZ < -2 SD."),
+    ("balita_severely_stunted", "count", "Balita severely stunted", "Balita sangat pendek", _R,
+     "Measured balita whose latest measurement in the period has HAZ < -3 SD."),
+    ("balita_stunting_prevalence", "ratio", "Stunting prevalence (measured balita)", "Prevalensi stunting balita",
+     _R, "balita_stunted / balita_measured (SSGI headline, WHO 2006 HAZ < -2 SD). Source: "
+     "registry.child.measured.v1."),
+    ("balita_severe_stunting_prevalence", "ratio", "Severe stunting prevalence (balita)",
+     "Prevalensi sangat pendek balita", _R, "balita_severely_stunted / balita_measured."),
+    ("target_families", "count", "Target families (keluarga sasaran)", "Keluarga sasaran", _R,
+     "Families with a PUS wife, a pregnant woman or a baduta/balita at the period's end, as the registry "
+     "evaluates them (registry.family.stunting_risk_changed.v1 `target`)."),
+    ("catin_screened", "count", "Catin screened", "Catin diperiksa", _R,
+     "Brides- and grooms-to-be registered with their screening in the period. Source: "
+     "registry.catin.registered.v1."),
+    ("catin_at_risk", "count", "Catin at risk", "Catin berisiko", _R,
+     "Catin screened in the period with a risky result (KEK, anaemia, underweight...)."),
+    ("catin_at_risk_share", "ratio", "Share of catin at risk", "Proporsi catin berisiko", _R,
+     "catin_at_risk / catin_screened. Source: registry.catin.registered.v1."),
+    ("pregnancies_registered", "count", "Pregnancies registered", "Kehamilan terdaftar", _R,
+     "Pregnancies registered in the period. Source: registry.pregnancy.registered.v1."),
+    ("pregnancies_kek", "count", "Pregnancies with KEK", "Ibu hamil KEK", _R,
+     "Pregnancies registered in the period with chronic energy deficiency (LiLA < 23.5 cm)."),
+    ("pregnancies_kek_share", "ratio", "KEK share of pregnancies", "Proporsi ibu hamil KEK", _R,
+     "pregnancies_kek / pregnancies registered with LiLA measured."),
+    ("pregnancies_anaemia", "count", "Pregnancies with anaemia", "Ibu hamil anemia", _R,
+     "Pregnancies registered in the period with Hb < 11 g/dL (mild 10-<11, moderate 7-<10, severe < 7)."),
+    *[(f"pregnancies_anaemia_{a}", "count", f"Pregnancies with {a} anaemia", f"Ibu hamil anemia {a}", _R,
+       f"Pregnancies registered in the period with {a} anaemia.") for a in ANAEMIA_GRADES],
+    ("pregnancies_anaemia_share", "ratio", "Anaemia share of pregnancies", "Proporsi ibu hamil anemia", _R,
+     "pregnancies_anaemia / pregnancies registered with Hb measured."),
+    ("pregnant_women", "count", "Pregnant women", "Ibu hamil", _R,
+     "Registered pregnancies not ended at the period's end (registry.pregnancy.registered/ended.v1)."),
+    ("uppka_groups_due", "count", "UPPKA reports due (group-months)", "Laporan UPPKA wajib", _U,
+     "Group-months due a report: groups founded by a month's last day and active on it, over the period's "
+     "months whose deadline (the 10th of the next month) has passed. Source: uppka.group.*."),
+    ("uppka_reports_on_time", "count", "UPPKA reports on time", "Laporan UPPKA tepat waktu", _U,
+     "Reports of due group-months received by the deadline. Source: uppka.report.submitted.v1 (`late`)."),
+    ("uppka_reports_late", "count", "UPPKA reports late", "Laporan UPPKA terlambat", _U,
+     "Reports of due group-months received after the deadline."),
+    ("uppka_reports_missing", "count", "UPPKA reports missing", "Laporan UPPKA tidak masuk", _U,
+     "uppka_groups_due - on time - late."),
+    ("uppka_reports_not_due", "count", "UPPKA reports not due yet", "Laporan UPPKA belum jatuh tempo", _U,
+     "Group-months of the period whose deadline has not passed: not missing, not in the rate."),
+    ("uppka_reporting_completeness", "ratio", "UPPKA reporting completeness", "Kelengkapan laporan UPPKA", _U,
+     "(uppka_reports_on_time + uppka_reports_late) / uppka_groups_due (DHIS2 reporting rate)."),
+    ("uppka_groups_active_kampung_kb", "count", "UPPKA Kampung KB groups active",
+     "Kelompok UPPKA Kampung KB aktif", _U,
+     "Groups in a Kampung KB, founded and active at the period's end (what the yearly target counts)."),
+    ("uppka_activities", "count", "PEK activities held", "Kegiatan PEK", _U,
+     "PEK activities held in the period. Source: uppka.activity.held.v1."),
+    *[(f"uppka_activities_{t}", "count", f"PEK activities: {t}", f"Kegiatan PEK: {t}", _U,
+       f"PEK activities of type {t} held in the period.") for t in ACTIVITY_TYPES],
+    *[(f"uppka_activity_attendance_{t}", "count", f"PEK attendance: {t}", f"Kehadiran kegiatan PEK: {t}", _U,
+       f"Attendance of the PEK activities of type {t} held in the period.") for t in ACTIVITY_TYPES],
+    ("uppka_businesses", "count", "UPPKA businesses", "Usaha UPPKA", _U,
+     "Businesses registered by the period's end. Source: uppka.business.registered.v1."),
+    ("uppka_businesses_new", "count", "UPPKA businesses registered", "Usaha UPPKA baru", _U,
+     "Businesses registered in the period."),
+    ("uppka_businesses_supplying_dashat", "count", "UPPKA businesses supplying DASHAT",
+     "Usaha UPPKA pemasok DASHAT", _U, "Businesses registered by the period's end that supply a DASHAT kitchen."),
+    ("uppka_groups_contributing_dashat", "count", "UPPKA groups contributing to DASHAT",
+     "Kelompok UPPKA berkontribusi ke DASHAT", _U,
+     "Groups that made a contribution (cash or goods) to a DASHAT kitchen in the period, each once. Source: "
+     "uppka.dashat_contribution.made.v1."),
+    ("uppka_dashat_contributions_count", "count", "Contributions to DASHAT", "Jumlah kontribusi ke DASHAT", _U,
+     "Contributions to DASHAT kitchens made in the period."),
+    ("dashat_eligible_targets", "count", "DASHAT eligible targets", "Sasaran DASHAT layak", _D,
+     "Targets at the period's end in the Kampung KB areas served by the region's open kitchens: catin until "
+     "the planned marriage, pregnant women, mothers of a baby under six months born from a registered "
+     "pregnancy, children with an open stunting case."),
+    ("dashat_eligible_catin", "count", "Eligible: catin", "Sasaran layak: catin", _D, "Catin part of the above."),
+    ("dashat_eligible_ibu_hamil", "count", "Eligible: pregnant", "Sasaran layak: ibu hamil", _D,
+     "Pregnant women part of the above."),
+    ("dashat_eligible_ibu_menyusui", "count", "Eligible: breastfeeding", "Sasaran layak: ibu menyusui", _D,
+     "Breastfeeding mothers part of the above."),
+    ("dashat_eligible_stunted_children", "count", "Eligible: stunted children", "Sasaran layak: anak stunting",
+     _D, "Children with an open stunting case, part of the above."),
+    ("dashat_coverage", "ratio", "DASHAT coverage", "Cakupan DASHAT", _D,
+     "beneficiaries enrolled at the period's end at the kitchens serving a Kampung KB / dashat_eligible_targets "
+     "(kitchens without a Kampung KB have no known area and are left out). Sources: dashat.beneficiary"
+     ".enrolled/exited.v1; registry catin, pregnancy, stunting-case events."),
+]  # fmt: skip
+CATALOGUE += [_ind(n, u, en, id_, t) for n, u, en, id_, t, _ in _PROGRAMME]
+DEFINITIONS: dict[str, str] = {n: d for n, *_, d in _PROGRAMME} | {
+    "uppka_reporting_rate": "uppka_reports_on_time / uppka_groups_due over the period's group-months whose "
+    "deadline has passed (shared/uppka_reporting.py, the same rule as uppka's GET /v1/indicators/reporting); "
+    "null while nothing is due yet (not_due), never 0%. A quarter or year sums its months.",
+    "uppka_target_progress": "uppka_groups_active_kampung_kb / the province's yearly target (uppka.target.set.v1).",
+    "krs_share": "krs_families / target_families (keluarga sasaran), not all families.",
+    "stunting_prevalence": "baduta_stunted / baduta_measured: baduta = < 24 completed months (shared/ages.py).",
+    "dashat_cost_per_portion": "dashat expenses / portions delivered, over the kitchens that have both in the "
+    "period (same kitchens, same months). Sources: dashat.expense.recorded.v1, dashat.meals.served.v1.",
+}
 BY_NAME: dict[str, Indicator] = {i.name: i for i in CATALOGUE}
+
+
+def definitions_markdown() -> str:
+    """The indicator definitions (formula, numerator, denominator, source) for the OpenAPI descriptions."""
+    lines = [f"- `{name}`: {text}" for name, text in DEFINITIONS.items()]
+    return (
+        "Indicator definitions (every ratio also comes as `<name>_numerator` and `<name>_denominator`):\n\n"
+        + ("\n".join(lines))
+    )
+
 
 COLUMN_LABELS_ID = {
     "region": "kode_wilayah",
@@ -270,6 +384,124 @@ class Extras:
     extra: dict[str, Value] = field(default_factory=dict)
 
 
+def programme_registry_figures(m: Mapping[str, int]) -> dict[str, Value]:
+    """Balita stunting (SSGI), KRS over target families, catin screened and at risk, pregnancies' KEK/anaemia.
+
+    balita_stunting_prevalence = stunted / measured balita (< 60 completed months, shared/ages.py; each child
+    once per period, latest valid non-flagged measurement); krs_share = KRS families / target families
+    (keluarga sasaran: PUS, pregnant, with a baduta/balita, as the registry evaluates them); catin_at_risk_share =
+    catin screened at risk / catin screened; pregnancy KEK share over those with LiLA measured (LiLA < 23.5 cm),
+    anaemia share over those with Hb measured (Hb < 11 g/dL).
+    """
+
+    def g(name: str) -> int:
+        return int(m.get(name, 0))
+
+    out: dict[str, Value] = {
+        "balita_measured": g("d.stunting.balita.measured"),
+        "balita_stunted": g("d.stunting.balita.stunted"),
+        "balita_severely_stunted": g("d.stunting.balita.severe"),
+        "target_families": g("s.krs.target_families"),
+        "catin_screened": g("f.reg.catin"),
+        "catin_at_risk": g("f.reg.catin_at_risk"),
+        "pregnancies_registered": g("f.reg.pregnancies"),
+        "pregnancies_kek": g("f.reg.pregnancies_kek"),
+        "pregnancies_anaemia": g("f.reg.pregnancies_anaemia"),
+        **{f"pregnancies_anaemia_{a}": g(f"f.reg.pregnancies_anaemia.{a}") for a in ANAEMIA_GRADES},
+        "pregnant_women": g("s.reg.pregnant"),
+    }
+    put_ratio(
+        out, "balita_stunting_prevalence", g("d.stunting.balita.stunted"), g("d.stunting.balita.measured")
+    )
+    put_ratio(
+        out,
+        "balita_severe_stunting_prevalence",
+        g("d.stunting.balita.severe"),
+        g("d.stunting.balita.measured"),
+    )
+    put_ratio(out, "krs_share", g("s.krs.families"), g("s.krs.target_families"))
+    put_ratio(out, "catin_at_risk_share", g("f.reg.catin_at_risk"), g("f.reg.catin"))
+    put_ratio(out, "pregnancies_kek_share", g("f.reg.pregnancies_kek"), g("f.reg.pregnancies_lila_measured"))
+    put_ratio(
+        out, "pregnancies_anaemia_share", g("f.reg.pregnancies_anaemia"), g("f.reg.pregnancies_hb_measured")
+    )
+    return out
+
+
+def programme_uppka_figures(m: Mapping[str, int]) -> dict[str, Value]:
+    """PEK activities by type and their attendance, businesses and those supplying DASHAT, groups contributing."""
+
+    def g(name: str) -> int:
+        return int(m.get(name, 0))
+
+    out: dict[str, Value] = {
+        "uppka_activities": g("f.uppka.activities"),
+        "uppka_businesses": g("s.uppka.businesses"),
+        "uppka_businesses_new": g("f.uppka.businesses"),
+        "uppka_businesses_supplying_dashat": g("s.uppka.businesses_supplying_dashat"),
+        "uppka_groups_contributing_dashat": g("d.uppka.groups_contributing_dashat"),
+        "uppka_dashat_contributions_count": g("f.uppka.dashat_contributions_count"),
+    }
+    for t in ACTIVITY_TYPES:
+        out[f"uppka_activities_{t}"] = g(f"f.uppka.activities.{t}")
+        out[f"uppka_activity_attendance_{t}"] = g(f"f.uppka.activity_attendance.{t}")
+    return out
+
+
+# DASHAT targets (domain README: catin, ibu hamil, ibu menyusui, stunted baduta/balita) known to reporting:
+# catin from screening until the planned marriage, pregnant women until the pregnancy ends, mothers until
+# their baby (a birth the registry told) is six months old, children with an open stunting case.
+ELIGIBLE_MEASURES = ("s.reg.catin_target", "s.reg.pregnant", "s.reg.breastfeeding", "s.stunting.open_cases")
+
+
+def dashat_kitchen_figures(
+    enrolled: int, eligible: Mapping[str, int], kitchens: list[tuple[int, int]]
+) -> dict[str, Value]:
+    """DASHAT coverage and cost per portion of the kitchens of one region.
+
+    dashat_coverage = beneficiaries enrolled at the period's end / eligible targets at the period's end in the
+    Kampung KB areas served by the region's open kitchens (ELIGIBLE_MEASURES summed over those areas).
+    dashat_cost_per_portion = expenses / portions delivered over the kitchens (and months) that have both in
+    the period, so a kitchen's spending is never divided by another kitchen's portions; `kitchens` holds each
+    kitchen's (expenses, portions delivered) in the period.
+    """
+    out: dict[str, Value] = {
+        "dashat_eligible_targets": sum(int(eligible.get(k, 0)) for k in ELIGIBLE_MEASURES)
+    }
+    out |= {
+        "dashat_eligible_catin": int(eligible.get("s.reg.catin_target", 0)),
+        "dashat_eligible_ibu_hamil": int(eligible.get("s.reg.pregnant", 0)),
+        "dashat_eligible_ibu_menyusui": int(eligible.get("s.reg.breastfeeding", 0)),
+        "dashat_eligible_stunted_children": int(eligible.get("s.stunting.open_cases", 0)),
+    }
+    put_ratio(out, "dashat_coverage", enrolled, out["dashat_eligible_targets"])
+    both = [(e, p) for e, p in kitchens if e > 0 and p > 0]
+    spent, portions = sum(e for e, _ in both), sum(p for _, p in both)
+    put_ratio(out, "dashat_cost_per_portion", spent, portions)
+    out["dashat_cost_per_portion"] = round(spent / portions, 2) if portions else None
+    return out
+
+
+def uppka_reporting_figures(m: Mapping[str, int]) -> dict[str, Value]:
+    """The UPPKA reporting rate as shared/uppka_reporting.py defines it (the same rule as uppka's own API).
+
+    Group-months due = groups founded and active at a month's end, over the period's months whose report
+    deadline has passed; `uppka_reporting_rate` = on time / due, `uppka_reporting_completeness` = on time and
+    late / due; the group-months whose deadline is still ahead are `uppka_reports_not_due`, never missing.
+    """
+    due, on_time, late = (int(m.get(f"w.uppka.{k}", 0)) for k in ("due", "on_time", "late"))
+    out: dict[str, Value] = {
+        "uppka_groups_due": due,
+        "uppka_reports_on_time": on_time,
+        "uppka_reports_late": late,
+        "uppka_reports_missing": max(due - on_time - late, 0),
+        "uppka_reports_not_due": max(int(m.get("w.uppka.expected", 0)) - due, 0),
+    }
+    put_ratio(out, "uppka_reporting_rate", on_time, due)
+    put_ratio(out, "uppka_reporting_completeness", on_time + late, due)
+    return out
+
+
 def compute(m: Mapping[str, int], extras: Extras | None = None) -> dict[str, Value]:
     """Every indicator of the catalogue from the period-resolved measures of one region (BKKBN formulas).
 
@@ -308,7 +540,7 @@ def compute(m: Mapping[str, int], extras: Extras | None = None) -> dict[str, Val
     }
     put_ratio(out, "stunting_prevalence", g("d.stunting.stunted"), g("d.stunting.measured"))
     put_ratio(out, "severe_stunting_prevalence", g("d.stunting.severe"), g("d.stunting.measured"))
-    put_ratio(out, "krs_share", g("s.krs.families"), g("s.reg.families"))
+    out |= programme_registry_figures(m)
     for name in sorted(m):
         if name.startswith("s.krs.reason."):
             out[f"krs_reason_{name.removeprefix('s.krs.reason.')}"] = g(name)
@@ -327,11 +559,13 @@ def compute(m: Mapping[str, int], extras: Extras | None = None) -> dict[str, Val
         "uppka_dashat_contributions": g("f.uppka.dashat_contributions"),
         "uppka_target_groups": target if target else None,
     }
-    put_ratio(out, "uppka_reporting_rate", g("d.uppka.groups_reporting"), g("s.uppka.groups_existing"))
+    out |= uppka_reporting_figures(m)
     put_ratio(out, "uppka_members_kb_participation", g("s.uppka.members_kb_users"), g("s.uppka.members"))
     put_ratio(out, "uppka_members_mkjp_share", g("s.uppka.members_mkjp"), g("s.uppka.members_kb_users"))
     put_ratio(out, "uppka_attendance_rate", g("f.uppka.members_present"), g("f.uppka.active_members"))
-    put_ratio(out, "uppka_target_progress", g("s.uppka.groups_active"), target if target else None)
+    # Progress counts Kampung KB groups active at the period's end: the yearly target is for Kampung KB.
+    out["uppka_groups_active_kampung_kb"] = g("s.uppka.groups_active_kkb")
+    put_ratio(out, "uppka_target_progress", g("s.uppka.groups_active_kkb"), target if target else None)
     for cat in get_args(UppkaCategory):
         out[f"uppka_members_{cat}"] = g(f"s.uppka.members.{cat}")
     portions = g("f.dashat.portions_delivered")
@@ -346,7 +580,6 @@ def compute(m: Mapping[str, int], extras: Extras | None = None) -> dict[str, Val
         "dashat_portions_served": portions,
         "dashat_portions_consumed": g("f.dashat.portions_consumed"),
         "dashat_expenses": g("f.dashat.expenses"),
-        "dashat_cost_per_portion": None if not portions else round(g("f.dashat.expenses") / portions, 2),
         "dashat_funds": g("f.dashat.funds"),
         "dashat_kitchens_low_runway": g("d.dashat.kitchens_low_runway"),
         "dashat_haz_children": g("s.dashat.haz_children"),
@@ -367,6 +600,11 @@ def compute(m: Mapping[str, int], extras: Extras | None = None) -> dict[str, Val
         out[f"dashat_funds_{source}"] = g(f"f.dashat.funds.{source}")
     for cat in get_args(ExpenseCategory):
         out[f"dashat_expenses_{cat}"] = g(f"f.dashat.expenses.{cat}")
+    out |= programme_uppka_figures(m)
+    # Without the per-kitchen figures (service.py reads them), the region counts as one kitchen.
+    out |= dashat_kitchen_figures(
+        g("s.dashat.beneficiaries"), {}, [(g("f.dashat.expenses"), g("f.dashat.portions_delivered"))]
+    )
     out |= x.extra
     return out
 

@@ -7,8 +7,10 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
+from reporting.config import Settings
 from reporting.indicators import domain, render, service
 from reporting.indicators.schemas import BreakdownRead, SeriesRead, SummaryRead
+from shared import uppka_reporting
 from shared.auth import Principal, current_principal
 from shared.errors import Forbidden, ValidationFailed
 from shared.web.deps import SessionDep
@@ -29,6 +31,15 @@ async def reader(principal: Annotated[Principal, Depends(current_principal)]) ->
 
 
 ReaderDep = Annotated[Principal, Depends(reader)]
+
+
+def clock(request: Request) -> service.Clock:
+    """Today in the programme's timezone and the UPPKA report due day, from the settings."""
+    settings: Settings = request.app.state.settings
+    return service.Clock(uppka_reporting.programme_today(settings.timezone), settings.uppka_report_due_day)
+
+
+ClockDep = Annotated[service.Clock, Depends(clock)]
 FormatQ = Annotated[
     str | None, Query(alias="format", description="json, csv, xlsx, png or svg (else Accept)")
 ]
@@ -71,12 +82,15 @@ def _selected(indicators: str | None, available: list[str]) -> list[str]:
 @router.get(
     "/indicators",
     response_model=BreakdownRead,
+    description="Indicators of every region of a level inside a region (the breakdown table).\n\n"
+    + domain.definitions_markdown(),
     responses={200: {"content": {m: {} for m in render.MEDIA_TYPES.values()}}},
 )
 async def indicators(
     request: Request,
     session: SessionDep,
     principal: ReaderDep,
+    now: ClockDep,
     period: Annotated[str, Query(description="YYYY-MM, YYYY-Qn or YYYY")],
     region: Annotated[
         str | None, Query(description="Kemendagri code, kkb:<id>, dapur:<id>; empty = national")
@@ -92,7 +106,7 @@ async def indicators(
 ) -> Any:
     """Indicators of every region of a level inside a region (the breakdown table)."""
     out_fmt = _format(request, fmt, ("json", "csv", "xlsx", "png", "svg"))
-    result = await service.breakdown(session, principal, region, level, period)
+    result = await service.breakdown(session, principal, region, level, period, now)
     if out_fmt == "json":
         return result
     # Rows may differ in their dynamic columns (KRS reasons): the table has the union, in first-seen order.
@@ -128,6 +142,8 @@ def _num(v: Any) -> float | None:
 @router.get(
     "/regions/{code}/summary",
     response_model=SummaryRead,
+    description="Every indicator of one region (national: `ID`) for a period.\n\n"
+    + domain.definitions_markdown(),
     responses={
         200: {"content": {m: {} for m in ("application/json", "text/csv", render.MEDIA_TYPES["xlsx"])}}
     },
@@ -136,6 +152,7 @@ async def region_summary(
     request: Request,
     session: SessionDep,
     principal: ReaderDep,
+    now: ClockDep,
     code: str,
     period: Annotated[str, Query(description="YYYY-MM, YYYY-Qn or YYYY")],
     fmt: FormatQ = None,
@@ -143,7 +160,7 @@ async def region_summary(
 ) -> Any:
     """Every indicator of one region (national: `ID`) for a period."""
     out_fmt = _format(request, fmt, ("json", "csv", "xlsx"))
-    result = await service.summary(session, principal, code, period)
+    result = await service.summary(session, principal, code, period, now)
     if out_fmt == "json":
         return result
     columns = ["indicator", "value"] if lang == "en" else ["indikator", "nilai"]
@@ -165,6 +182,7 @@ async def indicator_series(
     request: Request,
     session: SessionDep,
     principal: ReaderDep,
+    now: ClockDep,
     name: str,
     first: Annotated[str, Query(alias="from", description="First period (YYYY-MM, YYYY-Qn or YYYY)")],
     last: Annotated[str, Query(alias="to", description="Last period, same granularity")],
@@ -176,7 +194,7 @@ async def indicator_series(
 ) -> Any:
     """One indicator of one region over time."""
     out_fmt = _format(request, fmt, ("json", "csv", "xlsx", "png", "svg"))
-    result = await service.series(session, principal, name, region, first, last)
+    result = await service.series(session, principal, name, region, first, last, now)
     if out_fmt == "json":
         return result
     if out_fmt in ("png", "svg"):

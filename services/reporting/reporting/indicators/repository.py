@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import func, select, text
@@ -116,6 +116,71 @@ async def resolved_measures(
     for region, measure, value in await session.execute(text(_RESOLVE.format(where=where)), params):
         if value:
             out[region][measure] = int(value)
+    return out
+
+
+# Reports due are group-months: the monthly stock of groups due (`s.uppka.groups_active`, as monthly deltas)
+# integrated over the months of the window [start, :due_last] whose report deadline has passed, and over the
+# whole period (:last) for the group-months not due yet. A delta of month p counts in every window month >= p.
+_UPPKA_DUE = """
+SELECT region,
+  COALESCE(SUM(value * GREATEST(0, :due_last_i - GREATEST(m, :start_i) + 1))
+    FILTER (WHERE measure = 's.uppka.groups_active'), 0) AS due,
+  COALESCE(SUM(value * (:last_i - GREATEST(m, :start_i) + 1))
+    FILTER (WHERE measure = 's.uppka.groups_active'), 0) AS expected,
+  COALESCE(SUM(value) FILTER (WHERE measure = 'f.uppka.due_reports_on_time'
+    AND period_start >= :start AND period_start <= :due_last), 0) AS on_time,
+  COALESCE(SUM(value) FILTER (WHERE measure = 'f.uppka.due_reports_late'
+    AND period_start >= :start AND period_start <= :due_last), 0) AS late
+FROM (
+  SELECT region, measure, value, period_start,
+    (extract(year FROM period_start)::int * 12 + extract(month FROM period_start)::int) AS m
+  FROM rep_fact
+  WHERE grain = 'm' AND period_start <= :last
+    AND measure IN ('s.uppka.groups_active', 'f.uppka.due_reports_on_time', 'f.uppka.due_reports_late') AND {where}
+) f
+GROUP BY region
+"""
+UPPKA_DUE_MEASURES = ("w.uppka.due", "w.uppka.expected", "w.uppka.on_time", "w.uppka.late")
+
+
+def _month_index(d: date) -> int:
+    return d.year * 12 + d.month
+
+
+async def uppka_due_measures(
+    session: AsyncSession,
+    period: Period,
+    due_last: date,
+    *,
+    regions: list[str] | None = None,
+    level: int | None = None,
+    prefix: str | None = None,
+) -> dict[str, dict[str, int]]:
+    """Group-months due a report in the period (deadline passed / all) and the reports on time and late.
+
+    `due_last` is the latest month whose report deadline has passed; months after it are not due yet.
+    """
+    params: dict[str, Any] = {
+        "start": period.start,
+        "last": period.last,
+        "due_last": due_last,
+        "start_i": _month_index(period.start),
+        "last_i": _month_index(period.last),
+        "due_last_i": min(_month_index(due_last), _month_index(period.last)),
+    }
+    if regions is not None:
+        where = "region = ANY(:regions)"
+        params["regions"] = regions
+    else:
+        where = "level = :level"
+        params["level"] = level
+        if prefix:
+            where += " AND region LIKE :prefix"
+            params["prefix"] = prefix + ".%"
+    out: dict[str, dict[str, int]] = {}
+    for region, *values in await session.execute(text(_UPPKA_DUE.format(where=where)), params):
+        out[region] = {k: int(v) for k, v in zip(UPPKA_DUE_MEASURES, values, strict=True)}
     return out
 
 

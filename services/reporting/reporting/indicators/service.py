@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import date
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,6 +21,8 @@ from reporting.indicators.schemas import (
     SeriesRead,
     SummaryRead,
 )
+from reporting.projection.models import Place
+from shared import uppka_reporting
 from shared.auth import Principal
 from shared.errors import NotFound, ValidationFailed
 from shared.regions import load_regions, normalize_code
@@ -104,9 +108,103 @@ async def _extras(
     return {k: Extras(wait_days_median=p50, wait_days_p90=p90) for k, (p50, p90) in waits.items()}
 
 
-async def region_values(session: AsyncSession, target: Target, period: Period) -> dict[str, Value]:
+def _in_scope(place: Place, scope: Scope) -> bool:
+    """Whether a kitchen's place lies in a scope (its village inside a code, its Kampung KB, itself)."""
+    if scope.kind == "national":
+        return True
+    if scope.kind == "admin":
+        return place.village_code == scope.value or place.village_code.startswith(scope.value + ".")
+    if scope.kind == "kkb":
+        return place.kampung_kb == scope.value
+    return place.region == f"dapur:{scope.value}"
+
+
+async def _kitchen_figures(
+    session: AsyncSession, period: Period, scopes: dict[str, Scope]
+) -> dict[str, dict[str, Value]]:
+    """DASHAT coverage and cost per portion per scope, from its kitchens' own facts (same kitchens, same months).
+
+    Eligible targets are read from the Kampung KB areas served by the scope's kitchens open at the period's end.
+    """
+    places = {p.region: p for p in await repo.places_within(session, "dapur", Scope("national", ""))}
+    chosen: dict[str, list[str]] = {
+        key: [k for k, p in places.items() if _in_scope(p, scope)] for key, scope in scopes.items()
+    }
+    wanted = sorted({k for ks in chosen.values() for k in ks})
+    kitchens = await repo.resolved_measures(session, period, regions=wanted) if wanted else {}
+
+    def is_open(k: str) -> bool:
+        return kitchens.get(k, {}).get("s.dashat.kitchens_active", 0) > 0
+
+    served = {
+        key: sorted({str(places[k].kampung_kb) for k in ks if is_open(k) and places[k].kampung_kb})
+        for key, ks in chosen.items()
+    }
+    areas = sorted({f"kkb:{x}" for xs in served.values() for x in xs})
+    eligible = await repo.resolved_measures(session, period, regions=areas) if areas else {}
+    out: dict[str, dict[str, Value]] = {}
+    for key, ks in chosen.items():
+        totals = {
+            m: sum(eligible.get(f"kkb:{x}", {}).get(m, 0) for x in served[key])
+            for m in domain.ELIGIBLE_MEASURES
+        }
+        # Only kitchens whose area is known (a Kampung KB) are compared with their area's targets.
+        enrolled = sum(
+            kitchens.get(k, {}).get("s.dashat.beneficiaries", 0) for k in ks if places[k].kampung_kb
+        )
+        pairs = [
+            (
+                kitchens.get(k, {}).get("f.dashat.expenses", 0),
+                kitchens.get(k, {}).get("f.dashat.portions_delivered", 0),
+            )
+            for k in ks
+        ]
+        out[key] = domain.dashat_kitchen_figures(enrolled, totals, pairs)
+    return out
+
+
+def _merge(extras: Extras | None, extra: dict[str, Value]) -> Extras:
+    base = extras or Extras()
+    return Extras(base.wait_days_median, base.wait_days_p90, {**base.extra, **extra})
+
+
+@dataclass(frozen=True)
+class Clock:
+    """What decides whether a month's UPPKA report is due yet: today (programme timezone) and the due day."""
+
+    today: date
+    due_day: int = uppka_reporting.REPORT_DUE_DAY
+
+    @property
+    def due_last(self) -> date:
+        return uppka_reporting.last_month_past_deadline(self.today, self.due_day)
+
+
+def default_clock() -> Clock:
+    return Clock(uppka_reporting.programme_today())
+
+
+async def _with_uppka_due(
+    session: AsyncSession,
+    measures: dict[str, dict[str, int]],
+    period: Period,
+    clock: Clock | None,
+    **where: Any,
+) -> dict[str, dict[str, int]]:
+    """Add the group-months due a report (and the reports on time / late) to each region's measures."""
+    due = await repo.uppka_due_measures(session, period, (clock or default_clock()).due_last, **where)
+    for region, values in due.items():
+        measures.setdefault(region, {}).update(values)
+    return measures
+
+
+async def region_values(
+    session: AsyncSession, target: Target, period: Period, clock: Clock | None = None
+) -> dict[str, Value]:
     measures = await repo.resolved_measures(session, period, regions=[target.region])
-    extras = (await _extras(session, target.scope, period, None)).get("_")
+    await _with_uppka_due(session, measures, period, clock, regions=[target.region])
+    kitchen = (await _kitchen_figures(session, period, {"_": target.scope}))["_"]
+    extras = _merge((await _extras(session, target.scope, period, None)).get("_"), kitchen)
     return domain.compute(measures.get(target.region, {}), extras)
 
 
@@ -115,23 +213,27 @@ def _parent(code: str) -> str | None:
     return code.rsplit(".", 1)[0] if "." in code else None
 
 
-async def _sibling_rows(
-    session: AsyncSession, level: int, parent: str | None, period: Period
+async def _level_rows(
+    session: AsyncSession, period: Period, clock: Clock | None, level: int, prefix: str | None
 ) -> dict[str, dict[str, Value]]:
-    """Every region of a level inside one parent: the set whose public cells are decided together."""
-    measures = await repo.resolved_measures(session, period, level=level, prefix=parent)
-    scope = Scope("admin", parent) if parent else Scope("national", "")
+    """Every region of an administrative level (inside `prefix`) with its figures for the period."""
+    measures = await repo.resolved_measures(session, period, level=level, prefix=prefix)
+    await _with_uppka_due(session, measures, period, clock, level=level, prefix=prefix)
+    scope = Scope("admin", prefix) if prefix else Scope("national", "")
     extras = await _extras(session, scope, period, level)
-    return {code: domain.compute(m, extras.get(code)) for code, m in measures.items()}
+    kitchens = await _kitchen_figures(session, period, {code: Scope("admin", code) for code in measures})
+    return {
+        code: domain.compute(measures[code], _merge(extras.get(code), kitchens[code])) for code in measures
+    }
 
 
 async def _protected(
-    session: AsyncSession, rows: dict[str, dict[str, Value]], level: int, period: Period
+    session: AsyncSession, rows: dict[str, dict[str, Value]], level: int, period: Period, clock: Clock | None
 ) -> dict[str, dict[str, Value]]:
     """Public administrative rows, each parent's children protected together (with those outside the request)."""
     out: dict[str, dict[str, Value]] = {}
     for parent in sorted({_parent(code) or "" for code in rows}):
-        siblings = await _sibling_rows(session, level, parent or None, period)
+        siblings = await _level_rows(session, period, clock, level, parent or None)
         mine = {code: values for code, values in rows.items() if (_parent(code) or "") == parent}
         protected = disclosure.protect_siblings({**siblings, **mine})
         out |= {code: protected[code] for code in mine}
@@ -139,24 +241,29 @@ async def _protected(
 
 
 async def _values_for(
-    session: AsyncSession, target: Target, period: Period, public: bool
+    session: AsyncSession, target: Target, period: Period, public: bool, clock: Clock | None
 ) -> dict[str, Value]:
     """A region's figures as the caller may see them: for the public, its row of its siblings' pattern."""
-    values = await region_values(session, target, period)
+    values = await region_values(session, target, period, clock)
     if not public:
         return values
     if target.scope.kind != "admin":
         return disclosure.protect(values)  # Kampung KB and kitchens do not partition a parent region
-    return (await _protected(session, {target.region: values}, target.level, period))[target.region]
+    rows = await _protected(session, {target.region: values}, target.level, period, clock)
+    return rows[target.region]
 
 
 async def summary(
-    session: AsyncSession, principal: Principal, region: str | None, period_text: str
+    session: AsyncSession,
+    principal: Principal,
+    region: str | None,
+    period_text: str,
+    clock: Clock | None = None,
 ) -> SummaryRead:
     period = domain.parse_period(period_text)
     target = await resolve_region(session, principal, region)
     public = is_public(principal)
-    values = await _values_for(session, target, period, public)
+    values = await _values_for(session, target, period, public, clock)
     return SummaryRead(
         region=target.region,
         name=target.name,
@@ -170,7 +277,12 @@ async def summary(
 
 
 async def breakdown(
-    session: AsyncSession, principal: Principal, region: str | None, level_name: str | None, period_text: str
+    session: AsyncSession,
+    principal: Principal,
+    region: str | None,
+    level_name: str | None,
+    period_text: str,
+    clock: Clock | None = None,
 ) -> BreakdownRead:
     """Indicators of every region of `level` inside `region` (default: its direct children)."""
     period = domain.parse_period(period_text)
@@ -200,11 +312,9 @@ async def breakdown(
     rows: list[IndicatorRow] = []
     if level <= LEVEL_NUMBER["village"]:
         prefix = target.scope.value if target.scope.kind == "admin" else None
-        measures = await repo.resolved_measures(session, period, level=level, prefix=prefix)
-        extras = await _extras(session, target.scope, period, level)
-        computed = {code: domain.compute(measures[code], extras.get(code)) for code in measures}
+        computed = await _level_rows(session, period, clock, level, prefix)
         if public:
-            computed = await _protected(session, computed, level, period)
+            computed = await _protected(session, computed, level, period, clock)
         for code in sorted(computed):
             known = regions.get(code)
             rows.append(
@@ -222,7 +332,7 @@ async def breakdown(
             if not principal.can_access(p.village_code):
                 continue
             sub = Target(Scope(kind, p.region.split(":", 1)[1]), level, None)
-            values = await region_values(session, sub, period)
+            values = await region_values(session, sub, period, clock)
             rows.append(
                 IndicatorRow(
                     region=p.region,
@@ -245,7 +355,13 @@ async def breakdown(
 
 
 async def series(
-    session: AsyncSession, principal: Principal, name: str, region: str | None, first: str, last: str
+    session: AsyncSession,
+    principal: Principal,
+    name: str,
+    region: str | None,
+    first: str,
+    last: str,
+    clock: Clock | None = None,
 ) -> SeriesRead:
     """One indicator of one region over consecutive periods."""
     if name not in domain.BY_NAME and not name.startswith("krs_reason_"):
@@ -257,7 +373,7 @@ async def series(
     public = is_public(principal)
     points = []
     for period in periods:
-        values = await _values_for(session, target, period, public)
+        values = await _values_for(session, target, period, public, clock)
         numerator, denominator = values.get(name + domain.NUMERATOR), values.get(name + domain.DENOMINATOR)
         points.append(
             SeriesPoint(

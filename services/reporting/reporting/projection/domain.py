@@ -14,13 +14,15 @@ import functools
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
+
+from shared import uppka_reporting
+from shared.ages import is_baduta, is_balita
 
 NATIONAL = "ID"
 LEVEL_NATIONAL, LEVEL_KAMPUNG_KB, LEVEL_KITCHEN = 0, 5, 6
 GRAINS = ("m", "q", "y")
-BADUTA_MAX_AGE_DAYS = 730  # 0-23 completed months; day 730 is the last day measured lying down
 STUNTED_CLASSES = frozenset({"stunted", "severely_stunted"})
 
 Entry = dict[str, Any]
@@ -153,6 +155,10 @@ def family_contribution(entries: list[Entry], kkb: str | None = None) -> Contrib
         if not s.get("registered"):
             return None, []
         ms = [("s.reg.families", 1)]
+        # Keluarga sasaran (PUS, pregnant, with a baduta/balita), the KRS denominator; a family at risk is one
+        # by definition (events from before the registry published `target` say only that).
+        if s.get("target") or s.get("at_risk"):
+            ms.append(("s.krs.target_families", 1))
         if s.get("at_risk"):
             ms.append(("s.krs.families", 1))
             ms += [(f"s.krs.reason.{r}", 1) for r in sorted(set(s.get("reasons") or []))]
@@ -196,35 +202,48 @@ def person_contribution(entries: list[Entry], kkb: str | None = None) -> Contrib
     return acc.result()
 
 
-def child_contribution(entries: list[Entry], kkb: str | None = None) -> Contribution:
-    """Baduta measured / stunted / severely stunted, each child once per month, quarter and year.
+def _born_on(m: Mapping[str, Any]) -> date:
+    """A measured child's birth date: the measurement day minus its age in days (as the registry computed it)."""
+    return date.fromisoformat(m["measured_on"]) - timedelta(days=int(m["age_days"]))
 
-    Only active (not corrected, not retracted), non-flagged measurements of children up to day 730 count; the
-    latest measurement in the period decides the child's status.
+
+def child_contribution(entries: list[Entry], kkb: str | None = None) -> Contribution:
+    """Baduta and balita measured / stunted / severely stunted, each child once per month, quarter and year.
+
+    Only active (not corrected, not retracted), non-flagged measurements count; the latest measurement in the
+    period decides the child's status. Baduta (< 24 completed months) and balita (< 60, SSGI's under-five
+    headline) use the one definition of shared/ages.py on the measurement day.
     """
     acc = _Acc()
     inactive = {e["p"]["measurement_id"] for e in entries if e["p"].get("inactive")}
     inactive |= {e["p"]["corrects"] for e in entries if e["p"].get("corrects")}
-    measurements = [
+    valid = [
         e["p"]
         for e in entries
         if e["p"].get("measured")
         and e["p"]["measurement_id"] not in inactive
         and e["p"].get("has_haz")
         and not e["p"].get("haz_flag")
-        and e["p"]["age_days"] <= BADUTA_MAX_AGE_DAYS
     ]
-    for grain in GRAINS:
-        latest: dict[date, dict[str, Any]] = {}
-        for m in measurements:  # entries are in date order, so the last one wins
-            latest[period_start(date.fromisoformat(m["measured_on"]), grain)] = m
-        for start, m in latest.items():
-            place = Place(m["village"], kkb)
-            acc.add(place, grain, start, "d.stunting.measured")
-            if m.get("haz_class") in STUNTED_CLASSES:
-                acc.add(place, grain, start, "d.stunting.stunted")
-            if m.get("haz_class") == "severely_stunted":
-                acc.add(place, grain, start, "d.stunting.severe")
+    bands = (
+        ("d.stunting", [m for m in valid if is_baduta(_born_on(m), date.fromisoformat(m["measured_on"]))]),
+        (
+            "d.stunting.balita",
+            [m for m in valid if is_balita(_born_on(m), date.fromisoformat(m["measured_on"]))],
+        ),
+    )
+    for prefix, measurements in bands:
+        for grain in GRAINS:
+            latest: dict[date, dict[str, Any]] = {}
+            for m in measurements:  # entries are in date order, so the last one wins
+                latest[period_start(date.fromisoformat(m["measured_on"]), grain)] = m
+            for start, m in latest.items():
+                place = Place(m["village"], kkb)
+                acc.add(place, grain, start, f"{prefix}.measured")
+                if m.get("haz_class") in STUNTED_CLASSES:
+                    acc.add(place, grain, start, f"{prefix}.stunted")
+                if m.get("haz_class") == "severely_stunted":
+                    acc.add(place, grain, start, f"{prefix}.severe")
     _haz_follow_up(acc, entries, inactive, kkb)
     return acc.result()
 
@@ -301,7 +320,13 @@ def case_contribution(entries: list[Entry], kkb: str | None = None) -> Contribut
 
 
 def group_contribution(entries: list[Entry], kkb: str | None = None) -> Contribution:
-    """UPPKA groups existing (not dissolved), active, and reporting (once per month, quarter, year)."""
+    """UPPKA groups existing, active (due a report) and reporting, from the day they were founded.
+
+    A group counts from its `founded_on` (else the day it was registered), not from when its event arrived, so
+    groups founded before the reporting window fill the past months. Its reports for the months it was due
+    (shared/uppka_reporting.py: founded and active at the month's end) are counted on time or late in their
+    month; groups due are `s.uppka.groups_active`, integrated over a period's months by the reader.
+    """
     acc = _Acc()
 
     def stock(s: dict[str, Any]) -> tuple[Place | None, list[tuple[str, int]]]:
@@ -313,20 +338,59 @@ def group_contribution(entries: list[Entry], kkb: str | None = None) -> Contribu
             ms.append(("s.uppka.groups_existing", 1))
         if status == "active":
             ms.append(("s.uppka.groups_active", 1))
+            if s.get("kkb"):
+                # The yearly target (1,542 groups) is for Kampung KB groups: its progress counts only those.
+                ms.append(("s.uppka.groups_active_kkb", 1))
         return _place(s, s.get("kkb")), ms
 
-    timeline = [e for e in entries if not e["p"].get("reported")]
+    facts = [e for e in entries if not e["p"].get("reported") and not e["p"].get("contributed")]
+    started = group_started_on(facts)
+    timeline = sort_entries(
+        {**e, "d": started.isoformat()} if e["p"].get("registered") and started else e for e in facts
+    )
     state = _stocks(acc, timeline, stock)
-    months = sorted({e["p"]["reported"] for e in entries if e["p"].get("reported")})
+    reports = [e["p"] for e in entries if e["p"].get("reported")]
     village = state.get("village") or next(
         (e["p"]["village"] for e in entries if e["p"].get("village")), None
     )
     if village:
         place = Place(village, state.get("kkb"))
+        months = sorted({p["reported"] for p in reports})
         for grain in GRAINS:
             for start in sorted({period_start(date.fromisoformat(m + "-01"), grain) for m in months}):
                 acc.add(place, grain, start, "d.uppka.groups_reporting")
+        contributed = {e["p"]["contributed"] for e in entries if e["p"].get("contributed")}
+        for grain in GRAINS:
+            for start in sorted({period_start(date.fromisoformat(d), grain) for d in contributed}):
+                acc.add(place, grain, start, "d.uppka.groups_contributing_dashat")
+        changes = [
+            (date.fromisoformat(e["d"]), str(e["p"]["status"])) for e in timeline if e["p"].get("status")
+        ]
+        for p in reports:
+            month = date.fromisoformat(p["reported"] + "-01")
+            if started is None or not uppka_reporting.is_due(started, changes, month):
+                continue
+            acc.add(
+                place,
+                "m",
+                month,
+                "f.uppka.due_reports_late" if p.get("late") else "f.uppka.due_reports_on_time",
+            )
     return acc.result()
+
+
+def group_started_on(entries: list[Entry]) -> date | None:
+    """The day a group counts from: its latest known `founded_on`, else the day it was registered."""
+    founded: str | None = None
+    registered: str | None = None
+    for e in sorted(entries, key=lambda e: (e["ts"], e["id"])):
+        if "founded_on" in e["p"]:
+            founded = e["p"]["founded_on"]
+        if e["p"].get("registered") and registered is None:
+            registered = e["d"]
+    if founded:
+        return date.fromisoformat(founded)
+    return date.fromisoformat(registered) if registered else None
 
 
 def member_contribution(entries: list[Entry], kkb: str | None = None) -> Contribution:

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from reporting.projection import domain
 from reporting.projection import repository as repo
 from reporting.projection.domain import EnrolmentSeen, LedgerAdd, PlaceSeen, Record, Step
+from shared.ages import add_months
 from shared.consumer import Handler
 from shared.events import CloudEvent
 from shared.events import dashat as de
@@ -84,7 +85,9 @@ def family_moved(env: CloudEvent, data: re.FamilyMoved) -> Steps:
 
 
 def risk_changed(env: CloudEvent, data: re.StuntingRiskChanged) -> Steps:
-    patch = {"at_risk": data.at_risk, "reasons": sorted(set(data.reasons))}
+    patch: dict[str, Any] = {"at_risk": data.at_risk, "reasons": sorted(set(data.reasons))}
+    if data.target is not None:
+        patch["target"] = data.target
     return [_record(env, kind="family", entity_id=data.family_id, d=_day(env), patch=patch)]
 
 
@@ -184,19 +187,61 @@ def _flow(
 
 
 def catin_registered(env: CloudEvent, data: re.CatinRegistered) -> Steps:
+    # Screened (registered with BMI, LiLA, Hb) in the month; a DASHAT target from then until the planned
+    # marriage (a stock ending in the wedding's month).
     measures = {"f.reg.catin": 1, "f.reg.catin_at_risk": int(data.at_risk)}
     owner = f"family:{data.family_id}"
-    return _flow(env, f"catin:{data.catin_id}", _day(env), data.village_code, measures, owner)
+    day = _day(env)
+    steps = _flow(env, f"catin:{data.catin_id}", day, data.village_code, measures, owner)
+    if data.planned_marriage_date > day:
+        target = {"village": data.village_code, "measures": {"s.reg.catin_target": 1}}
+        ended = {"village": data.village_code, "measures": {"s.reg.catin_target": -1}}
+        steps += [
+            _record(env, kind="flow", entity_id=f"catin:{data.catin_id}", d=day, patch=target, owner=owner,
+                    entry_id=f"{env.id}:target"),
+            _record(env, kind="flow", entity_id=f"catin:{data.catin_id}", d=data.planned_marriage_date,
+                    patch=ended, owner=owner, entry_id=f"{env.id}:married"),
+        ]  # fmt: skip
+    return steps
 
 
 def pregnancy_registered(env: CloudEvent, data: re.PregnancyRegistered) -> Steps:
+    anaemic = data.anaemia is not None and data.anaemia != "none"
     measures = {
         "f.reg.pregnancies": 1,
         "f.reg.pregnancies_kek": int(data.kek),
+        "f.reg.pregnancies_lila_measured": int(data.lila_cm is not None),
+        "f.reg.pregnancies_hb_measured": int(data.anaemia is not None),
+        "f.reg.pregnancies_anaemia": int(anaemic),
+        **({f"f.reg.pregnancies_anaemia.{data.anaemia}": 1} if anaemic else {}),
         "f.reg.pregnancies_krs": int(data.krs),
+        # Pregnant now (ibu hamil, a DASHAT target) until the pregnancy ends.
+        "s.reg.pregnant": 1,
     }
     owner = f"family:{data.family_id}"
     return _flow(env, f"pregnancy:{data.pregnancy_id}", _day(env), data.village_code, measures, owner)
+
+
+# A breastfeeding mother is a DASHAT target while her baby is under six months (issue 11, exclusive
+# breastfeeding per WHO); only births the registry tells through a registered pregnancy are known.
+BREASTFEEDING_TARGET_MONTHS = 6
+
+
+def pregnancy_ended(env: CloudEvent, data: re.PregnancyEnded) -> Steps:
+    owner = f"family:{data.family_id}"
+    entity = f"pregnancy:{data.pregnancy_id}"
+    steps = _flow(env, entity, data.ended_on, data.village_code, {"s.reg.pregnant": -1}, owner)
+    if data.outcome == "birth":
+        feeding = {"village": data.village_code, "measures": {"s.reg.breastfeeding": 1}}
+        weaned = {"village": data.village_code, "measures": {"s.reg.breastfeeding": -1}}
+        steps += [
+            _record(env, kind="flow", entity_id=entity, d=data.ended_on, patch=feeding, owner=owner,
+                    entry_id=f"{env.id}:birth"),
+            _record(env, kind="flow", entity_id=entity,
+                    d=add_months(data.ended_on, BREASTFEEDING_TARGET_MONTHS), patch=weaned, owner=owner,
+                    entry_id=f"{env.id}:six_months"),
+        ]  # fmt: skip
+    return steps
 
 
 def no_effect(env: CloudEvent, data: Any) -> Steps:
@@ -209,8 +254,15 @@ def no_effect(env: CloudEvent, data: Any) -> Steps:
 
 def group_facts(env: CloudEvent, data: ue.GroupRegistered | ue.GroupUpdated) -> Steps:
     kkb = _opt(data.kampung_kb_id)
-    patch = {"status": data.status, "village": data.village_code, "kkb": kkb}
-    steps: Steps = [_record(env, kind="group", entity_id=data.group_id, d=_day(env), patch=patch)]
+    founded = data.founded_on.isoformat() if data.founded_on else None
+    patch: dict[str, Any] = {"village": data.village_code, "kkb": kkb, "founded_on": founded}
+    d = _day(env)
+    if isinstance(data, ue.GroupRegistered):
+        # A group counts from its founding, not from when its record reached the system; its status after
+        # registration travels only in status_changed events (dated when the change took effect).
+        patch |= {"status": data.status, "registered": True}
+        d = data.founded_on or d
+    steps: Steps = [_record(env, kind="group", entity_id=data.group_id, d=d, patch=patch)]
     if kkb:
         steps.append(PlaceSeen(f"kkb:{kkb}", data.village_code, kkb, env.time))
     return steps
@@ -253,7 +305,13 @@ def member_kb(env: CloudEvent, data: ue.MemberKbStatusChanged) -> Steps:
 
 
 def business_registered(env: CloudEvent, data: ue.BusinessRegistered) -> Steps:
-    measures = {"f.uppka.businesses": 1, "f.uppka.businesses_supplying_dashat": int(data.supplies_dashat)}
+    # New in the month (f.) and registered to date (s.: a business has no closing event yet).
+    measures = {
+        "f.uppka.businesses": 1,
+        "f.uppka.businesses_supplying_dashat": int(data.supplies_dashat),
+        "s.uppka.businesses": 1,
+        "s.uppka.businesses_supplying_dashat": int(data.supplies_dashat),
+    }
     owner = f"group:{data.group_id}"
     return _flow(env, f"business:{data.business_id}", _day(env), data.village_code, measures, owner)
 
@@ -269,7 +327,7 @@ def report(env: CloudEvent, data: ue.ReportSubmitted | ue.ReportAmended) -> Step
     d = date.fromisoformat(data.period + "-01")
     owner = f"group:{data.group_id}"
     # The group reported in that month; one entry per report, however often it is amended.
-    reported = {"reported": data.period, "village": data.village_code}
+    reported = {"reported": data.period, "village": data.village_code, "late": data.late}
     return [
         _record(env, kind="report", entity_id=data.report_id, d=d, patch=patch, owner=owner),
         _record(
@@ -290,9 +348,26 @@ def contribution_made(env: CloudEvent, data: ue.DashatContributionMade) -> Steps
         "f.uppka.dashat_contributions_count": 1,
     }
     owner = f"group:{data.group_id}"
-    return _flow(
-        env, f"contribution:{data.contribution_id}", data.contributed_on, data.village_code, measures, owner
-    )
+    # The group's timeline learns it too: groups contributing to DASHAT are counted once per period.
+    contributed = {"contributed": data.contributed_on.isoformat(), "village": data.village_code}
+    return [
+        *_flow(
+            env,
+            f"contribution:{data.contribution_id}",
+            data.contributed_on,
+            data.village_code,
+            measures,
+            owner,
+        ),
+        _record(
+            env,
+            kind="group",
+            entity_id=data.group_id,
+            d=data.contributed_on,
+            patch=contributed,
+            entry_id=f"contribution:{data.contribution_id}",
+        ),
+    ]
 
 
 def activity_held(env: CloudEvent, data: ue.ActivityHeld) -> Steps:
@@ -300,6 +375,7 @@ def activity_held(env: CloudEvent, data: ue.ActivityHeld) -> Steps:
         "f.uppka.activities": 1,
         f"f.uppka.activities.{data.activity_type}": 1,
         "f.uppka.activity_attendance": data.attendance,
+        f"f.uppka.activity_attendance.{data.activity_type}": data.attendance,
     }
     owner = f"group:{data.group_id}"
     return _flow(env, f"activity:{data.activity_id}", data.held_on, data.village_code, measures, owner)
@@ -456,7 +532,7 @@ _PLANNERS: dict[type[Any], Planner] = {
     re.KbStatusChanged: kb_status_changed,
     re.CatinRegistered: catin_registered,
     re.PregnancyRegistered: pregnancy_registered,
-    re.PregnancyEnded: no_effect,
+    re.PregnancyEnded: pregnancy_ended,
     re.ChildMeasured: child_measured,
     re.MeasurementRetracted: measurement_retracted,
     re.BadutaStuntingDetected: stunting_detected,

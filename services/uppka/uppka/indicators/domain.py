@@ -11,6 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 
+from shared import uppka_reporting
 from uppka.groups.domain import member_category
 from uppka.reports.domain import period_end, period_start, reporting_status
 
@@ -153,24 +154,27 @@ def trend(periods: list[str], reports: list[ReportFact]) -> Trend:
 
 @dataclass(frozen=True)
 class GroupPeriodFact:
-    """One group as the coverage count sees it for one month."""
+    """One group as the reporting-rate count sees it: founding, dated statuses, its reports by month."""
 
     area: str
     started_on: date
-    dissolved_on: date | None
-    reported: bool
-    late: bool
+    changes: tuple[tuple[date, str], ...]
+    reports: dict[str, bool] = field(default_factory=dict)  # YYYY-MM -> late
 
 
 @dataclass
 class Coverage:
+    """Groups existing vs reporting (SIGA's figure) and the reporting rate of shared/uppka_reporting.py."""
+
     existing: int = 0
     reporting: int = 0
+    due: int = 0
     on_time: int = 0
     late: int = 0
     missing: int = 0
     not_due: int = 0
     reporting_rate: float | None = None
+    completeness: float | None = None
     by_area: dict[str, Coverage] = field(default_factory=dict)
 
 
@@ -180,41 +184,61 @@ def area_of(village_code: str, region: str | None) -> str:
     return ".".join(village_code.split(".")[:depth])
 
 
-def group_exists_in(g: GroupPeriodFact, period: str) -> bool:
-    """Registered by the end of the month and not dissolved before it began."""
-    return g.started_on <= period_end(period) and (
-        g.dissolved_on is None or g.dissolved_on >= period_start(period)
-    )
+def group_exists_at(g: GroupPeriodFact, day: date) -> bool:
+    """Founded by `day` and not dissolved on it."""
+    return g.started_on <= day and uppka_reporting.status_on(g.changes, day) != "dissolved"
 
 
 def coverage(
-    groups: list[GroupPeriodFact], period: str, *, today: date, due_day: int, by_area: bool = True
+    groups: list[GroupPeriodFact], months: list[str], *, today: date, due_day: int, by_area: bool = True
 ) -> Coverage:
-    """Groups existing vs reporting in an area for a month (SIGA's figure), overall and per sub-area."""
+    """Reporting rate of an area over one or more months, overall and per sub-area (one rule with reporting).
+
+    Each group-month is due, reported on time / late, missing or not due yet (shared/uppka_reporting.py);
+    a quarter or year sums its months' group-months, so the rate never exceeds 1.0. `existing` counts the
+    groups existing at the end of the last month, `reporting` those that reported for any of the months.
+    """
     out = Coverage()
+    end = period_end(months[-1])
     for g in groups:
-        if not group_exists_in(g, period):
-            continue
-        status = reporting_status(period, reported=g.reported, late=g.late, today=today, due_day=due_day)
-        targets = [out]
+        rates = [out]
         if by_area:
-            targets.append(out.by_area.setdefault(g.area, Coverage()))
-        for c in targets:
-            c.existing += 1
-            if g.reported:
-                c.reporting += 1
-            if status == "reported":
-                c.on_time += 1
-            elif status == "late":
-                c.late += 1
-            elif status == "missing":
-                c.missing += 1
-            else:
-                c.not_due += 1
+            rates.append(out.by_area.setdefault(g.area, Coverage()))
+        statuses = [
+            uppka_reporting.month_status(
+                due=uppka_reporting.is_due(g.started_on, g.changes, period_start(m)),
+                reported=m in g.reports,
+                late=g.reports.get(m, False),
+                deadline_has_passed=uppka_reporting.deadline_passed(period_start(m), today, due_day),
+            )
+            for m in months
+        ]
+        tally = uppka_reporting.tally(statuses)
+        for c in rates:
+            c.existing += int(group_exists_at(g, end))
+            c.reporting += int(any(m in g.reports for m in months))
+            c.due += tally.due
+            c.on_time += tally.on_time
+            c.late += tally.late
+            c.missing += tally.missing
+            c.not_due += tally.not_due
     for c in [out, *out.by_area.values()]:
-        c.reporting_rate = share(c.reporting, c.existing)
-    out.by_area = dict(sorted(out.by_area.items()))
+        rate = uppka_reporting.ReportingRate(c.due, c.on_time, c.late, c.missing, c.not_due)
+        c.reporting_rate, c.completeness = rate.reporting_rate, rate.completeness
+    out.by_area = {
+        k: v for k, v in sorted(out.by_area.items()) if v.existing or v.due or v.not_due or v.reporting
+    }
     return out
+
+
+def months_of_period(period: str) -> list[str]:
+    """The months of `YYYY-MM`, `YYYY-Qn` or `YYYY`."""
+    if "Q" in period:
+        year, quarter = int(period[:4]), int(period[-1])
+        return periods_between(f"{year:04d}-{3 * quarter - 2:02d}", f"{year:04d}-{3 * quarter:02d}")
+    if len(period) == 4:
+        return periods_between(f"{period}-01", f"{period}-12")
+    return [period]
 
 
 def periods_between(first: str, last: str) -> list[str]:

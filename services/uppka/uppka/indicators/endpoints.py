@@ -15,6 +15,13 @@ from uppka.indicators import service
 
 router = APIRouter(tags=["indicators"], responses=PROBLEM_RESPONSES)
 PeriodQuery = Annotated[str | None, Query(pattern=PERIOD_PATTERN, description="YYYY-MM; default this month")]
+RatePeriodQuery = Annotated[
+    str | None,
+    Query(
+        pattern=r"^\d{4}(-(0[1-9]|1[0-2])|-Q[1-4])?$",
+        description="YYYY-MM, YYYY-Qn or YYYY; default this month",
+    ),
+]
 
 
 @router.get("/v1/groups/{group_id}/indicators")
@@ -51,9 +58,18 @@ async def reporting(
     settings: SettingsDep,
     today: TodayDep,
     region: Annotated[str | None, Query(description="Kemendagri code; default the caller's region")] = None,
-    period: PeriodQuery = None,
+    period: RatePeriodQuery = None,
 ) -> dict[str, Any]:
-    """Groups existing vs reporting in an area for a month, with a breakdown by the next level down."""
+    """UPPKA reporting rate of an area for a month, quarter or year, with a breakdown by the next level down.
+
+    The same rule as reporting's `uppka_reporting_rate` (shared/uppka_reporting.py): a group is **due** a
+    report for a month when it was founded by the month's last day and is active on that day; the report is due
+    by the `UPPKA_REPORT_DUE_DAY` (10th) of the next month. `due` = group-months whose deadline has passed,
+    `on_time` / `late` = their reports received by / after the deadline, `missing` = neither, `not_due` =
+    group-months whose deadline is still ahead (never counted as missing). `reporting_rate` = on_time / due,
+    `completeness` = (on_time + late) / due; null when nothing is due yet. A quarter or year sums its months.
+    `existing` = groups existing at the period's end, `reporting` = groups that reported for any of its months.
+    """
     return await service.reporting(
         session,
         principal,

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from uppka.common import scoped
-from uppka.groups.models import Group, Member
+from uppka.groups.models import Group, GroupStatusChange, Member
 from uppka.replicas.models import PersonReplica
 from uppka.reports.models import MonthlyReport
 
@@ -32,19 +32,39 @@ async def member_facts(session: AsyncSession, group_id: uuid.UUID) -> list[Any]:
     return list((await session.execute(stmt)).all())
 
 
-async def groups_with_report(
-    session: AsyncSession, caller_region: str | None, region: str | None, period: str
+async def groups_in_area(session: AsyncSession, caller_region: str | None, region: str | None) -> list[Any]:
+    """Groups inside the caller's region (and `region`): id, village, the day they count from."""
+    stmt = select(
+        Group.id,
+        Group.village_code,
+        func.coalesce(Group.founded_on, func.date(Group.created_at)).label("started_on"),
+    ).where(*scoped(Group.village_code, caller_region, region))
+    return list((await session.execute(stmt)).all())
+
+
+async def status_changes_in_area(
+    session: AsyncSession, caller_region: str | None, region: str | None
 ) -> list[Any]:
-    """Groups inside the caller's region (and `region`), each with its report of `period` if any."""
+    """Every dated status of the groups of an area (the history reporting folds from the events)."""
     stmt = (
-        select(
-            Group.village_code,
-            func.coalesce(Group.founded_on, func.date(Group.created_at)).label("started_on"),
-            Group.dissolved_on,
-            MonthlyReport.id.label("report_id"),
-            MonthlyReport.late,
-        )
-        .outerjoin(MonthlyReport, (MonthlyReport.group_id == Group.id) & (MonthlyReport.period == period))
+        select(GroupStatusChange.group_id, GroupStatusChange.changed_on, GroupStatusChange.status)
+        .join(Group, Group.id == GroupStatusChange.group_id)
         .where(*scoped(Group.village_code, caller_region, region))
+    )
+    return list((await session.execute(stmt)).all())
+
+
+async def reports_in_area(
+    session: AsyncSession, caller_region: str | None, region: str | None, first: str, last: str
+) -> list[Any]:
+    """The monthly reports of an area's groups for the months first..last (YYYY-MM)."""
+    stmt = (
+        select(MonthlyReport.group_id, MonthlyReport.period, MonthlyReport.late)
+        .join(Group, Group.id == MonthlyReport.group_id)
+        .where(
+            *scoped(Group.village_code, caller_region, region),
+            MonthlyReport.period >= first,
+            MonthlyReport.period <= last,
+        )
     )
     return list((await session.execute(stmt)).all())

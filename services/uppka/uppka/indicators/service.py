@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from dataclasses import asdict
 from datetime import date
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared import uppka_reporting
 from shared.auth import Principal
 from shared.errors import NotFound, ValidationFailed
 from uppka.groups.service import load_group
@@ -86,26 +88,34 @@ async def reporting(
     today: date,
     due_day: int,
 ) -> dict[str, Any]:
-    """Groups existing vs reporting in an area for a month (default this month)."""
+    """Reporting rate of an area for a month, quarter or year (default this month), per next level down."""
     period = period or period_of(today)
     if region is not None and not principal.can_access(region):
         raise NotFound("region not found")
+    months = domain.months_of_period(period)
     async with session.begin():
-        rows = await repo.groups_with_report(session, principal.region, region, period)
+        groups = await repo.groups_in_area(session, principal.region, region)
+        changes = await repo.status_changes_in_area(session, principal.region, region)
+        reports = await repo.reports_in_area(session, principal.region, region, months[0], months[-1])
+    history: dict[uuid.UUID, list[tuple[date, str]]] = defaultdict(list)
+    for c in changes:
+        history[c.group_id].append((c.changed_on, c.status))
+    by_group: dict[uuid.UUID, dict[str, bool]] = defaultdict(dict)
+    for r in reports:
+        by_group[r.group_id][r.period] = bool(r.late)
     facts = [
         domain.GroupPeriodFact(
-            area=domain.area_of(r.village_code, region or principal.region),
-            started_on=r.started_on,
-            dissolved_on=r.dissolved_on,
-            reported=r.report_id is not None,
-            late=bool(r.late),
+            area=domain.area_of(g.village_code, region or principal.region),
+            started_on=g.started_on,
+            changes=tuple(history[g.id]),
+            reports=by_group[g.id],
         )
-        for r in rows
+        for g in groups
     ]
-    result = domain.coverage(facts, period, today=today, due_day=due_day)
+    result = domain.coverage(facts, months, today=today, due_day=due_day)
     return {
         "region": region or principal.region,
         "period": period,
-        "rule_version": domain.INDICATOR_RULE_VERSION,
+        "rule_version": uppka_reporting.RULE_VERSION,
         **asdict(result),
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from shared import uppka_reporting
 from shared.errors import ValidationFailed
 
 
@@ -24,8 +25,8 @@ def period_of(d: date) -> str:
 
 
 def due_date(period: str, due_day: int) -> date:
-    """The last on-time day: `due_day` of the month after the period."""
-    return next_month(period_start(period)).replace(day=due_day)
+    """The last on-time day: `due_day` of the month after the period (the rule reporting shares)."""
+    return uppka_reporting.report_due_date(period_start(period), due_day)
 
 
 def is_late(period: str, submitted_on: date, due_day: int) -> bool:

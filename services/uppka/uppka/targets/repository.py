@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from datetime import date
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared import uppka_reporting
 from uppka.common import one_or_none
-from uppka.groups.models import Group
+from uppka.groups.models import Group, GroupStatusChange
 from uppka.targets.models import Target
 
 
@@ -31,13 +33,28 @@ async def list_targets(session: AsyncSession, *, year: int | None, provinces: st
     return list((await session.execute(stmt.order_by(Target.year, Target.province_code))).scalars())
 
 
-async def groups_existing_by_province(session: AsyncSession, year_end: date) -> dict[str, int]:
-    """Groups registered by the end of the year and not dissolved by then, per province."""
-    province = func.split_part(Group.village_code, ".", 1)
+async def kampung_kb_groups_active_by_province(session: AsyncSession, year_end: date) -> dict[str, int]:
+    """Kampung KB groups founded by the end of the year and active on that day, per province.
+
+    The yearly target (1,542 groups in 2022) is for Kampung KB groups; reporting's `uppka_target_progress`
+    counts the same groups (its `s.uppka.groups_active_kkb` at the year's end).
+    """
     started = func.coalesce(Group.founded_on, func.date(Group.created_at))
-    stmt = (
-        select(province, func.count())
-        .where(started <= year_end, or_(Group.dissolved_on.is_(None), Group.dissolved_on > year_end))
-        .group_by(province)
+    groups = (
+        await session.execute(
+            select(Group.id, Group.village_code).where(Group.kampung_kb_id.is_not(None), started <= year_end)
+        )
+    ).all()
+    history: dict[uuid.UUID, list[tuple[date, str]]] = defaultdict(list)
+    changes = await session.execute(
+        select(GroupStatusChange.group_id, GroupStatusChange.changed_on, GroupStatusChange.status)
+        .join(Group, Group.id == GroupStatusChange.group_id)
+        .where(Group.kampung_kb_id.is_not(None), started <= year_end)
     )
-    return {p: int(n) for p, n in (await session.execute(stmt)).all()}
+    for group_id, changed_on, status in changes:
+        history[group_id].append((changed_on, status))
+    out: dict[str, int] = defaultdict(int)
+    for group_id, village_code in groups:
+        if uppka_reporting.status_on(history[group_id], year_end) == "active":
+            out[village_code.split(".", 1)[0]] += 1
+    return dict(out)

@@ -25,7 +25,7 @@ async def _with_progress(session: AsyncSession, targets: list[Target]) -> list[T
     out = []
     for t in targets:
         if t.year not in counts:
-            counts[t.year] = await repo.groups_existing_by_province(session, date(t.year, 12, 31))
+            counts[t.year] = await repo.kampung_kb_groups_active_by_province(session, date(t.year, 12, 31))
         p = domain.progress(t.target_groups, counts[t.year].get(t.province_code, 0))
         read = TargetRead.model_validate(t)
         read.achieved_groups, read.progress_pct, read.reached = p.achieved_groups, p.progress_pct, p.reached
