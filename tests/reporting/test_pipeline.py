@@ -106,7 +106,9 @@ async def test_uppka_indicators(projected: Projected) -> None:
         2,
         1.0,
     )
-    assert mar["uppka_members_kb_participation"] == pytest.approx(2 / 3, abs=1e-6)
+    # Over PUS members (Mb1, Mb2, both using KB), not the remaja Mb4.
+    assert mar["uppka_members_kb_participation"] == 1.0
+    assert (mar["uppka_members_kb_participation_denominator"], mar["uppka_members_pus_kb_users"]) == (2, 2)
     # The amended G1 report replaces the first one.
     assert (mar["uppka_omzet"], mar["uppka_profit"], mar["uppka_members_present"]) == (1_700_000, 700_000, 14)
     assert mar["uppka_attendance_rate"] == 0.7 and mar["uppka_activity_attendance"] == 25
@@ -117,10 +119,11 @@ async def test_uppka_indicators(projected: Projected) -> None:
     q1 = await summary(projected, "ID", "2026-Q1")
     assert (q1["uppka_groups_reporting"], q1["uppka_omzet"]) == (2, 2_500_000)
     feb = await summary(projected, "ID", "2026-02")
+    # Mb1 iud, Mb2 pil (both PUS), Mb3 lansia, Mb4 remaja: participation 2 / 2 PUS members.
     assert (feb["uppka_members"], feb["uppka_members_mkjp_share"], feb["uppka_members_kb_participation"]) == (
         4,
         0.5,
-        0.5,
+        1.0,
     )
     prov = await summary(projected, "15", "2026-03")
     assert (prov["uppka_target_groups"], prov["uppka_target_progress"]) == (10, 0.1)

@@ -128,6 +128,7 @@ def _num(v: Any) -> float | None:
 @router.get(
     "/regions/{code}/summary",
     response_model=SummaryRead,
+    description="Every indicator of one region (national: `ID`) for a period.\n\n" + domain.definitions(),
     responses={
         200: {"content": {m: {} for m in ("application/json", "text/csv", render.MEDIA_TYPES["xlsx"])}}
     },
@@ -159,6 +160,7 @@ async def region_summary(
 @router.get(
     "/indicators/{name}/series",
     response_model=SeriesRead,
+    description="One indicator of one region over time.\n\n" + domain.definitions(),
     responses={200: {"content": {m: {} for m in render.MEDIA_TYPES.values()}}},
 )
 async def indicator_series(
