@@ -12,9 +12,10 @@ import pytest
 from reporting.config import Settings
 from reporting.consumer import TOPICS
 from reporting.main import create_app
+from reporting.projection.handlers import apply_batch, handlers
 from reporting.rebuild import rebuild
 
-from shared.db import create_engine
+from shared.db import create_engine, create_sessionmaker
 from shared.kafka import delete_topics
 from shared.migrations import upgrade
 from shared.runtime import ensure_service_topics
@@ -22,6 +23,7 @@ from shared.testing.plugin import CHECKOUT_TAG, bearer, recreate_database, runni
 from tests.reporting.conftest import fact_snapshot, produce, project
 from tests.reporting.dataset import V1, V2, V3
 from tests.reporting.kb_dataset import KbDataset, build_kb
+from tests.reporting.test_scale_out import PARTITIONS, clear, deliveries, state
 
 pytestmark = [pytest.mark.integration, pytest.mark.kafka]
 
@@ -173,3 +175,34 @@ async def test_rebuild_gives_the_incremental_figures(couples: Couples) -> None:
         1,
         1,
     )
+
+
+@pytest.fixture
+async def fold_engine() -> AsyncIterator[Any]:
+    url = await recreate_database(f"test_reporting_kbfold_{CHECKOUT_TAG}")
+    await upgrade("reporting", url)
+    engine = create_engine(url, pool_size=2)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+async def test_couples_folded_in_batches_equal_one_event_at_a_time(fold_engine: Any) -> None:
+    """A husband's event re-folds his wife in the batch path exactly as alone (and the reverse order too)."""
+    events = deliveries(build_kb().envelopes)
+    sessionmaker = create_sessionmaker(fold_engine)
+    one_by_one = handlers(PARTITIONS)
+    for d in events:
+        async with sessionmaker() as session, session.begin():
+            await one_by_one[d.envelope.type](session, d.envelope, d.data)
+    expected = await state(fold_engine)
+    assert any("s.kb.mkjp_users" in row for row in expected["facts"])
+    for batch in (events, list(reversed(events))):
+        for size in (len(batch), 5):
+            await clear(fold_engine)
+            for i in range(0, len(batch), size):
+                async with sessionmaker() as session, session.begin():
+                    await apply_batch(session, batch[i : i + size])
+            got = await state(fold_engine)
+            assert got["facts"] == expected["facts"], f"batches of {size}"
