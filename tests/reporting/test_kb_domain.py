@@ -281,3 +281,15 @@ def test_settle_refolds_the_wife_when_only_her_husbands_status_changes() -> None
     feb = proj.key(proj.Place(V), "m", date(2026, 2, 1), "s.kb.mkjp_users")
     assert deltas[4][feb] == 1
     assert {t.entity_id for t, _, _ in rows} == {"h", "w"}  # the wife's figures changed: saved
+
+
+def test_openapi_states_the_definitions() -> None:
+    from reporting.config import Settings
+    from reporting.main import create_app
+
+    app = create_app(Settings(database_url="postgresql+asyncpg://u:p@127.0.0.1:1/unused"))
+    paths = app.openapi()["paths"]
+    for path in ("/v1/regions/{code}/summary", "/v1/indicators/{name}/series"):
+        text = paths[path]["get"]["description"]
+        assert "mcpr = kb_modern_users / pus" in text and "`kb_lestari_mkjp` (count)" in text
+        assert "uppka_members_pus_kb_users / uppka_members_pus" in text

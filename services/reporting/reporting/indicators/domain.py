@@ -213,6 +213,7 @@ _DEFINED = {
     "end." + _PER_COUPLE,
     "cpr": "cpr = kb_users / pus at the period's end. Numerator: PUS couples using any method. Denominator: PUS. "
     "BKKBN CPR (peserta KB aktif / PUS)." + _PER_COUPLE,
+    "mkjp_users": "PUS couples using MKJP (IUD, implant, MOW, MOP; either partner) at the period's end.",
     "mkjp_share": "mkjp_share = mkjp_users / kb_users. Numerator: couples using MKJP (IUD, implant, MOW, MOP, "
     "either partner). Denominator: PUS couples using KB. BKKBN proporsi MKJP.",
     "unmet_need": "unmet_need = (non_users_iat + non_users_tial) / pus. Numerator: PUS couples using no method "

@@ -5,6 +5,10 @@ A contribution maps a key (place, grain, period start, measure) to an integer. M
 (summed over the months of a period) and `d.` distinct counts (stored per month, quarter and year). Because the
 whole timeline is folded in date order every time, late and out-of-order events land where they belong, and a
 replay from the beginning gives the same numbers as incremental application.
+
+Family planning is counted per couple, on the wife's person entity, from her timeline and her husband's: a change
+to any person of a family re-folds the family's other persons in the same batch (`households`); a family's
+registry events share its partition key, so that fold stays with one consumer.
 """
 
 from __future__ import annotations
