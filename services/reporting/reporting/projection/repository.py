@@ -75,8 +75,8 @@ async def lock_household(session: AsyncSession, family_ids: list[str]) -> dict[E
     """The persons of these families (a wife's couple figures read her husband's timeline).
 
     Every registry event of a family is keyed by the family, so these rows are written by the same consumer
-    as the batch: the lock is not waited for in normal running (a move keyed by the old family is the
-    exception, and the one lock order, by key, keeps it from deadlocking).
+    as the batch and the lock is not waited for in normal running. A move is the exception (keyed by the old
+    family, it touches the new one's persons): rare, and a batch that fails on it is retried by the consumer.
     """
     rows = await session.execute(_LOCK_HOUSEHOLD, {"owners": family_ids})
     return {(k, i): (o, orjson.loads(e), orjson.loads(c)) for k, i, o, e, c in rows}
