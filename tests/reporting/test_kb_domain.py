@@ -101,9 +101,15 @@ def test_pairing_follows_the_family_card_and_ambiguity_pairs_nobody() -> None:
     other = [registered("2026-01-10", sex="L", relation="suami"), kb("2026-01-01", "kondom")]
     # Two "suami" on one card: nobody is paired, the wife counts on her own (no) status.
     assert "s.kb.users" not in measures(fold(head, suami, other), "2026-01")
-    # A married son is not the husband of the head's wife; an unmarried head pairs with nobody.
+    # A married son is not the husband of the head's wife; a divorced head pairs with nobody.
     son = [registered("2026-01-10", sex="L", relation="anak"), kb("2026-01-01", "kondom")]
     assert "s.kb.users" not in measures(fold([registered("2026-01-10")], son), "2026-01")
+    # A married daughter and the son-in-law pair when the card holds one such couple, not with two.
+    daughter = [registered("2026-01-10", relation="anak")]
+    in_law = [registered("2026-01-10", sex="L", relation="menantu"), kb("2026-01-01", "mop", mkjp=True)]
+    assert measures(fold(daughter, in_law), "2026-01")["s.kb.mkjp_users"] == 1
+    sister = [registered("2026-01-10", relation="anak")]
+    assert "s.kb.users" not in measures(fold(daughter, in_law, sister), "2026-01")
     single = [registered("2026-01-10", sex="L", relation="kepala_keluarga", marital="cerai_hidup")]
     assert "s.kb.users" not in measures(
         fold([registered("2026-01-10")], [*single, kb("2026-01-01", "mop")]), "2026-01"

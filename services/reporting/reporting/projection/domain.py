@@ -288,27 +288,43 @@ def is_pus(s: Mapping[str, Any], day: date) -> bool:
     return s.get("sex") == "P" and s["marital_status"] == "kawin" and PUS_MIN_YEARS <= age <= PUS_MAX_YEARS
 
 
+# The family card (KK) names each person's relation to the head, not who is married to whom: a wife's husband
+# is read from her relation. `istri` is the head's wife (several istri all pair with the head); a woman who
+# heads the family pairs with the `suami`; a married daughter (`anak`) pairs with the son-in-law (`menantu`)
+# and a daughter-in-law with the son, when the card holds exactly one such married woman and one such man.
+_HUSBAND_RELATION = {
+    "istri": "kepala_keluarga",
+    "kepala_keluarga": "suami",
+    "anak": "menantu",
+    "menantu": "anak",
+}
+_ONE_COUPLE_RELATIONS = frozenset({"anak", "menantu"})
+
+
+def _married(s: Mapping[str, Any], sex: str, relation: str) -> bool:
+    return (
+        _present(s)
+        and s.get("sex") == sex
+        and s.get("marital_status") == "kawin"
+        and s.get("relation") == relation
+    )
+
+
 def husband_of(wife: Mapping[str, Any], others: Iterable[Mapping[str, Any]]) -> Mapping[str, Any] | None:
     """The wife's husband among the other persons of her family on one day, None when none or ambiguous.
 
-    The family card (KK) names relations to the head: a wife `istri` is married to the head (a man,
-    `kepala_keluarga`); a woman who heads the family is married to the `suami`. Only a married (`kawin`) man
-    present in the family qualifies. Two candidates (two `suami`, a data error) pair with nobody: the wife
-    then counts on her own status, as before. Couples of other members (a married son and his wife, a
-    `menantu`) are not paired, since the card does not say who is married to whom.
+    Only a married (`kawin`) man present in the family qualifies. Two candidates (two `suami`; two married
+    sons-in-law, or two married daughters, so who is whose is unknown) pair with nobody: the wife then counts
+    on her own KB status, as before this rule. Other relations (cucu, famili_lain, ...) are not paired.
     """
-    relation = wife.get("relation")
-    partner = {"istri": "kepala_keluarga", "kepala_keluarga": "suami"}.get(str(relation))
+    relation = str(wife.get("relation"))
+    partner = _HUSBAND_RELATION.get(relation)
     if partner is None:
         return None
-    found = [
-        o
-        for o in others
-        if _present(o)
-        and o.get("sex") == "L"
-        and o.get("marital_status") == "kawin"
-        and o.get("relation") == partner
-    ]
+    others = list(others)
+    found = [o for o in others if _married(o, "L", partner)]
+    if relation in _ONE_COUPLE_RELATIONS and any(_married(o, "P", relation) for o in others):
+        return None  # another married woman of the same relation: which couple is whose is unknown
     return found[0] if len(found) == 1 else None
 
 
