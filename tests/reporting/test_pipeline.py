@@ -54,6 +54,21 @@ async def test_family_planning_indicators_match_hand_computed(projected: Project
     assert (kkb["families_registered"], kkb["pus"], kkb["cpr"]) == (2, 2, 1.0)
 
 
+async def test_new_acceptors_and_switchers_of_the_fixture(projected: Projected) -> None:
+    # Registered 10 January with no KB status; first records after that are starts: P1 iud (15 Jan) and P2
+    # pil (20 Jan, arrived last) in January, P4 suntik (10 Feb) in February; P2 pil -> implant (5 Mar) switches.
+    jan, feb, mar = [await summary(projected, "ID", p) for p in ("2026-01", "2026-02", "2026-03")]
+    assert [(x["kb_new_acceptors"], x["mkjp_switchers"]) for x in (jan, feb, mar)] == [(2, 0), (1, 0), (0, 1)]
+    q1 = await summary(projected, "ID", "2026-Q1")
+    assert (q1["kb_new_acceptors"], q1["mkjp_switchers"]) == (3, 1)
+    # All three March users use a modern method: mCPR = CPR = 3 / 5.
+    assert (mar["mcpr"], mar["kb_modern_users"], mar["kb_lestari_mkjp"]) == (
+        0.6,
+        3,
+        1,
+    )  # P1's IUD since January
+
+
 async def test_late_and_out_of_order_events_land_in_their_month(projected: Projected) -> None:
     # P2's pil (since 20 Jan) was produced after her implant (since 5 Mar).
     feb = await summary(projected, "ID", "2026-02")
