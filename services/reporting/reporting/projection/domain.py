@@ -385,10 +385,13 @@ def _couple(acc: _Acc, entries: list[Entry], household: list[list[Entry]], kkb: 
       stock at the period's end less this.
     """
     wife_states = _states(entries)
-    if all(s.get("sex") == "L" for _, s in wife_states):
-        return  # a man's timeline (or none): couples are counted on the wife
+    if not any(_may_be_wife(s) for _, s in wife_states):
+        return  # a man, or a woman never married in her timeline (or no timeline): no couple to count
     others = [_states(h) for h in household if h]
-    days = {d for d, _ in wife_states} | {d for o in others for d, _ in o}
+    # Only a man's timeline (a possible husband) changes the couple; a woman's only decides ambiguity.
+    days = {d for d, _ in wife_states} | {
+        d for o in others if any(s.get("sex") == "L" for _, s in o) for d, _ in o
+    }
     birth = wife_states[-1][1].get("birth_date")
     if birth is not None:
         born = date.fromisoformat(birth)
@@ -403,17 +406,19 @@ def _couple(acc: _Acc, entries: list[Entry], household: list[list[Entry]], kkb: 
         if state.mkjp:
             run = previous.mkjp_since if previous is not None and previous.mkjp else state.since
             state = replace(state, mkjp_since=run or day)
-        if previous is not None and previous.place is not None:
-            for m, v in previous.measures():
-                acc.add(previous.place, "m", day, m, -v)
-        if state.place is not None:
-            for m, v in state.measures():
-                acc.add(state.place, "m", day, m, v)
-            if state.pus and state.user and state.since == day:
-                if not (previous is not None and previous.user) and _new_acceptor(previous, state):
-                    acc.add(state.place, "m", day, "f.kb.new_acceptors")
-                if state.mkjp and _switched(previous, state):
-                    acc.add(state.place, "m", day, "f.kb.mkjp_switchers")
+        measures = state.measures()
+        if previous is None or previous.place != state.place or previous.measures() != measures:
+            if previous is not None and previous.place is not None:
+                for m, v in previous.measures():
+                    acc.add(previous.place, "m", day, m, -v)
+            if state.place is not None:
+                for m, v in measures:
+                    acc.add(state.place, "m", day, m, v)
+        if state.place is not None and state.pus and state.user and state.since == day:
+            if not (previous is not None and previous.user) and _new_acceptor(previous, state):
+                acc.add(state.place, "m", day, "f.kb.new_acceptors")
+            if state.mkjp and _switched(previous, state):
+                acc.add(state.place, "m", day, "f.kb.mkjp_switchers")
         timeline.append((day, state))
         previous = state
     runs = sorted({s.mkjp_since for _, s in timeline if s.mkjp_since is not None})
@@ -432,6 +437,10 @@ def _couple(acc: _Acc, entries: list[Entry], household: list[list[Entry]], kkb: 
             ):
                 counted.add((grain, first))
                 acc.add(held.place, grain, first, "d.kb.mkjp_new")
+
+
+def _may_be_wife(s: Mapping[str, Any]) -> bool:
+    return s.get("sex") != "L" and s.get("marital_status") in (None, "kawin")
 
 
 def _new_acceptor(previous: CoupleState | None, state: CoupleState) -> bool:
