@@ -165,7 +165,7 @@ def build() -> Dataset:
     for p, f, v in (("P1", "F1", V1), ("P2", "F2", V1), ("P3", "F3", V2), ("P4", "F4", V3), ("P5", "F5", V4)):
         person(p, f, v, True)
     person("H1", "F1", V1, False, "kepala_keluarga", "L")
-    person("C1", "F1", V1, False, "anak")
+    person("C1", "F1", V1, False, "anak", "L")  # a boy: the fold derives PUS from sex, marriage and age
 
     def kb(
         p: str,

@@ -97,6 +97,8 @@ def test_stunting_uppka_dashat_formulas_hand_computed() -> None:
         "d.uppka.target_groups": 12,
         "s.uppka.members": 40,
         "s.uppka.members_kb_users": 30,
+        "s.uppka.members.pus": 32,  # participation is over PUS members: 24 of 32
+        "s.uppka.members_pus_kb_users": 24,
         "s.uppka.members_mkjp": 12,
         "f.uppka.members_present": 33,
         "f.uppka.active_members": 44,

@@ -56,6 +56,21 @@ async def test_family_planning_indicators_match_hand_computed(projected: Project
     assert (kkb["families_registered"], kkb["pus"], kkb["cpr"]) == (2, 2, 1.0)
 
 
+async def test_new_acceptors_and_switchers_of_the_fixture(projected: Projected) -> None:
+    # Registered 10 January with no KB status; first records after that are starts: P1 iud (15 Jan) and P2
+    # pil (20 Jan, arrived last) in January, P4 suntik (10 Feb) in February; P2 pil -> implant (5 Mar) switches.
+    jan, feb, mar = [await summary(projected, "ID", p) for p in ("2026-01", "2026-02", "2026-03")]
+    assert [(x["kb_new_acceptors"], x["mkjp_switchers"]) for x in (jan, feb, mar)] == [(2, 0), (1, 0), (0, 1)]
+    q1 = await summary(projected, "ID", "2026-Q1")
+    assert (q1["kb_new_acceptors"], q1["mkjp_switchers"]) == (3, 1)
+    # All three March users use a modern method: mCPR = CPR = 3 / 5.
+    assert (mar["mcpr"], mar["kb_modern_users"], mar["kb_lestari_mkjp"]) == (
+        0.6,
+        3,
+        1,
+    )  # P1's IUD since January
+
+
 async def test_late_and_out_of_order_events_land_in_their_month(projected: Projected) -> None:
     # P2's pil (since 20 Jan) was produced after her implant (since 5 Mar).
     feb = await summary(projected, "ID", "2026-02")
@@ -110,7 +125,9 @@ async def test_uppka_indicators(projected: Projected) -> None:
         2,
         1.0,
     )
-    assert mar["uppka_members_kb_participation"] == pytest.approx(2 / 3, abs=1e-6)
+    # Over PUS members (Mb1, Mb2, both using KB), not the remaja Mb4.
+    assert mar["uppka_members_kb_participation"] == 1.0
+    assert (mar["uppka_members_kb_participation_denominator"], mar["uppka_members_pus_kb_users"]) == (2, 2)
     # The amended G1 report replaces the first one.
     assert (mar["uppka_omzet"], mar["uppka_profit"], mar["uppka_members_present"]) == (1_700_000, 700_000, 14)
     assert mar["uppka_attendance_rate"] == 0.7 and mar["uppka_activity_attendance"] == 25
@@ -125,10 +142,11 @@ async def test_uppka_indicators(projected: Projected) -> None:
     assert (q1["uppka_groups_due"], q1["uppka_reports_on_time"]) == (9, 2)
     assert q1["uppka_reporting_rate"] == round(2 / 9, 6)
     feb = await summary(projected, "ID", "2026-02")
+    # Mb1 iud, Mb2 pil (both PUS), Mb3 lansia, Mb4 remaja: participation 2 / 2 PUS members.
     assert (feb["uppka_members"], feb["uppka_members_mkjp_share"], feb["uppka_members_kb_participation"]) == (
         4,
         0.5,
-        0.5,
+        1.0,
     )
     prov = await summary(projected, "15", "2026-03")
     assert (prov["uppka_target_groups"], prov["uppka_target_progress"]) == (10, 0.1)

@@ -34,6 +34,7 @@ from reporting.indicators.domain import (
 )
 from shared.events.vocab import (
     MKJP_METHODS,
+    MODERN_METHODS,
     DashatCategory,
     ExitReason,
     KbMethod,
@@ -51,6 +52,9 @@ RATIO_SIDES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "cpr": (("kb_users",), ("pus",)),
     "mkjp_share": (("mkjp_users",), ("kb_users",)),
     "unmet_need": (("non_users_iat", "non_users_tial"), ("pus",)),
+    "mcpr": (("kb_modern_users",), ("pus",)),
+    "kb_mandiri_share": (("kb_mandiri",), ("kb_users",)),
+    "kb_lestari_mkjp_share": (("kb_lestari_mkjp",), ("kb_users",)),
     "stunting_prevalence": (("baduta_stunted",), ("baduta_measured",)),
     "severe_stunting_prevalence": (("baduta_severely_stunted",), ("baduta_measured",)),
     "balita_stunting_prevalence": (("balita_stunted",), ("balita_measured",)),
@@ -63,7 +67,7 @@ RATIO_SIDES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "dashat_coverage": ((), ("dashat_eligible_targets",)),
     "uppka_reporting_rate": (("uppka_reports_on_time",), ("uppka_groups_due",)),
     "uppka_reporting_completeness": (("uppka_reports_on_time", "uppka_reports_late"), ("uppka_groups_due",)),
-    "uppka_members_kb_participation": (("uppka_members_kb_users",), ("uppka_members",)),
+    "uppka_members_kb_participation": (("uppka_members_pus_kb_users",), ("uppka_members_pus",)),
     "uppka_members_mkjp_share": (("uppka_members_mkjp",), ("uppka_members_kb_users",)),
     "uppka_attendance_rate": (("uppka_members_present",), ()),
     "uppka_target_progress": (("uppka_groups_active_kampung_kb",), ("uppka_target_groups",)),
@@ -74,6 +78,7 @@ RATIO_SIDES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 ADDITIVE: list[Relation] = [
     ("kb_users", tuple(f"kb_users_{m}" for m in get_args(KbMethod))),
     ("mkjp_users", tuple(f"kb_users_{m}" for m in sorted(MKJP_METHODS))),
+    ("kb_modern_users", tuple(f"kb_users_{m}" for m in sorted(MODERN_METHODS))),
     ("pus", ("kb_users", *(f"non_users_{r}" for r in get_args(NonUseReason)))),
     ("uppka_members", tuple(f"uppka_members_{c}" for c in get_args(UppkaCategory))),
     ("dashat_beneficiaries", tuple(f"dashat_beneficiaries_{c}" for c in get_args(DashatCategory))),

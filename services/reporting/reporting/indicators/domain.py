@@ -117,6 +117,8 @@ class Indicator:
     label_en: str
     label_id: str
     topic: str
+    # The definition an officer signs (docs and OpenAPI): formula, numerator, denominator, BKKBN reference.
+    definition: str = ""
 
 
 def _ind(name: str, unit: Unit, en: str, id_: str, topic: str) -> Indicator:
@@ -126,6 +128,112 @@ def _ind(name: str, unit: Unit, en: str, id_: str, topic: str) -> Indicator:
 _R, _U, _D = "kencana.registry", "kencana.uppka", "kencana.dashat"
 ACTIVITY_TYPES: tuple[str, ...] = get_args(ue.ActivityHeld.model_fields["activity_type"].annotation)
 ANAEMIA_GRADES = ("mild", "moderate", "severe")
+
+# Family planning figures counted per couple (PUS), from the registry's KB history (BKKBN definitions: a PUS is
+# a KB participant, peserta KB aktif, when either partner uses a method; Kencana domain README, Contraception).
+_PER_COUPLE = " Counted per couple: a PUS uses KB when the wife or her husband uses a method."
+KB_INDICATORS: list[Indicator] = [
+    Indicator(
+        "kb_modern_users",
+        "count",
+        "KB users of a modern method (PUS)",
+        "Peserta KB metode modern",
+        _R,
+        "PUS couples using a modern method (MOW, MOP, IUD, implant, suntik, pil, kondom, MAL) at the period's "
+        "end." + _PER_COUPLE,
+    ),
+    Indicator(
+        "mcpr",
+        "ratio",
+        "Modern contraceptive prevalence rate (mCPR)",
+        "Angka prevalensi kontrasepsi modern (mCPR)",
+        _R,
+        "mcpr = kb_modern_users / pus at the period's end. Numerator: couples using a modern method (MOW, MOP, "
+        "IUD, implant, suntik, pil, kondom, MAL; not traditional methods nor the legacy mal_tradisional). "
+        "Denominator: PUS (married couples, wife 15-49). Source: registry KB status. BKKBN/FP2030 mCPR."
+        + _PER_COUPLE,
+    ),
+    Indicator(
+        "kb_new_acceptors",
+        "count",
+        "New KB acceptors",
+        "Peserta KB baru",
+        _R,
+        "PUS couples starting a method in the period (dated by the KB status's `since`) after not using one: "
+        "after a recorded non-use status, or a first-ever record whose use began after the wife's "
+        "registration. A first record of use that began earlier is continuing use. BKKBN: peserta KB baru.",
+    ),
+    Indicator(
+        "mkjp_switchers",
+        "count",
+        "Switchers to MKJP",
+        "Peserta KB beralih ke MKJP",
+        _R,
+        "PUS couples moving in the period from a non-MKJP method to an MKJP one (IUD, implant, MOW, MOP), "
+        "dated by the KB status's `since`. Source: registry KB history (previous method).",
+    ),
+    Indicator(
+        "kb_mandiri",
+        "count",
+        "KB Mandiri users (private service)",
+        "Peserta KB Mandiri",
+        _R,
+        "PUS couples using KB at the period's end whose method came from a private service (service_source "
+        "swasta). BKKBN: KB Mandiri.",
+    ),
+    Indicator(
+        "kb_mandiri_share",
+        "ratio",
+        "KB Mandiri share of KB users",
+        "Proporsi KB Mandiri",
+        _R,
+        "kb_mandiri_share = kb_mandiri / kb_users at the period's end. Numerator: couples whose method came "
+        "from a private service. Denominator: PUS couples using KB.",
+    ),
+    Indicator(
+        "kb_lestari_mkjp",
+        "count",
+        "Continuing MKJP users (KB Lestari MKJP)",
+        "Peserta KB Lestari MKJP",
+        _R,
+        "PUS couples using MKJP at the period's end whose MKJP use began before the period (MKJP users less "
+        "those whose MKJP use began in the period). BKKBN: KB Lestari MKJP.",
+    ),
+    Indicator(
+        "kb_lestari_mkjp_share",
+        "ratio",
+        "KB Lestari MKJP share of KB users",
+        "Proporsi KB Lestari MKJP",
+        _R,
+        "kb_lestari_mkjp_share = kb_lestari_mkjp / kb_users at the period's end. Numerator: continuing MKJP "
+        "couples. Denominator: PUS couples using KB.",
+    ),
+]
+_DEFINED = {
+    "pus": "PUS (Pasangan Usia Subur): married couples with the wife aged 15-49 at the period's end, derived from "
+    "the wife's birth date and marriage (she leaves PUS in the month she completes 50). Source: registry.",
+    "kb_users": "PUS couples using any method (incl. traditional and the legacy mal_tradisional) at the period's "
+    "end." + _PER_COUPLE,
+    "cpr": "cpr = kb_users / pus at the period's end. Numerator: PUS couples using any method. Denominator: PUS. "
+    "BKKBN CPR (peserta KB aktif / PUS)." + _PER_COUPLE,
+    "mkjp_users": "PUS couples using MKJP (IUD, implant, MOW, MOP; either partner) at the period's end.",
+    "mkjp_share": "mkjp_share = mkjp_users / kb_users. Numerator: couples using MKJP (IUD, implant, MOW, MOP, "
+    "either partner). Denominator: PUS couples using KB. BKKBN proporsi MKJP.",
+    "unmet_need": "unmet_need = (non_users_iat + non_users_tial) / pus. Numerator: PUS couples using no method "
+    "whose wife wants a child later (IAT) or no more children (TIAL). Denominator: PUS. BKKBN unmet need.",
+    "uppka_members_kb_participation": "uppka_members_kb_participation = uppka_members_pus_kb_users / "
+    "uppka_members_pus. Numerator: UPPKA members in category PUS using KB. Denominator: UPPKA members in "
+    "category PUS (KB participation is a share of PUS; remaja and lansia are not couples of reproductive age).",
+}
+
+
+def _with_definition(i: Indicator) -> Indicator:
+    text = _DEFINED.get(i.name)
+    if text is None and i.name.startswith("kb_users_"):
+        text = f"PUS couples whose method is {i.name.removeprefix('kb_users_')} at the period's end (the MKJP one "
+        text += "when either partner uses MKJP, else a modern one, else the wife's)." + _PER_COUPLE
+    return Indicator(i.name, i.unit, i.label_en, i.label_id, i.topic, text) if text else i
+
 
 CATALOGUE: list[Indicator] = [
     _ind("families_registered", "count", "Families registered", "Keluarga terdaftar", _R),
@@ -142,6 +250,7 @@ CATALOGUE: list[Indicator] = [
     _ind("cpr", "ratio", "Contraceptive prevalence rate (CPR)", "Angka prevalensi kontrasepsi (CPR)", _R),
     _ind("mkjp_share", "ratio", "MKJP share of KB users", "Proporsi MKJP", _R),
     _ind("unmet_need", "ratio", "Unmet need", "Kebutuhan ber-KB tidak terpenuhi (unmet need)", _R),
+    *KB_INDICATORS,
     _ind("baduta_measured", "count", "Baduta measured", "Baduta diukur", _R),
     _ind("baduta_stunted", "count", "Baduta stunted", "Baduta pendek (stunting)", _R),
     _ind("baduta_severely_stunted", "count", "Baduta severely stunted", "Baduta sangat pendek", _R),
@@ -163,6 +272,13 @@ CATALOGUE: list[Indicator] = [
         for c in get_args(UppkaCategory)
     ],
     _ind("uppka_members_kb_users", "count", "UPPKA members using KB", "Anggota UPPKA peserta KB", _U),
+    _ind(
+        "uppka_members_pus_kb_users",
+        "count",
+        "UPPKA members in PUS using KB",
+        "Anggota UPPKA (PUS) peserta KB",
+        _U,
+    ),
     _ind(
         "uppka_members_kb_participation",
         "ratio",
@@ -313,8 +429,8 @@ _PROGRAMME: list[tuple[str, Unit, str, str, str, str]] = [
      "(kitchens without a Kampung KB have no known area and are left out). Sources: dashat.beneficiary"
      ".enrolled/exited.v1; registry catin, pregnancy, stunting-case events."),
 ]  # fmt: skip
-CATALOGUE += [_ind(n, u, en, id_, t) for n, u, en, id_, t, _ in _PROGRAMME]
-DEFINITIONS: dict[str, str] = {n: d for n, *_, d in _PROGRAMME} | {
+CATALOGUE += [Indicator(n, u, en, id_, t, d) for n, u, en, id_, t, d in _PROGRAMME]
+_DEFINED |= {
     "uppka_reporting_rate": "uppka_reports_on_time / uppka_groups_due over the period's group-months whose "
     "deadline has passed (shared/uppka_reporting.py, the same rule as uppka's GET /v1/indicators/reporting); "
     "null while nothing is due yet (not_due), never 0%. A quarter or year sums its months.",
@@ -324,15 +440,16 @@ DEFINITIONS: dict[str, str] = {n: d for n, *_, d in _PROGRAMME} | {
     "dashat_cost_per_portion": "dashat expenses / portions delivered, over the kitchens that have both in the "
     "period (same kitchens, same months). Sources: dashat.expense.recorded.v1, dashat.meals.served.v1.",
 }
+CATALOGUE = [_with_definition(i) for i in CATALOGUE]
 BY_NAME: dict[str, Indicator] = {i.name: i for i in CATALOGUE}
 
 
 def definitions_markdown() -> str:
     """The indicator definitions (formula, numerator, denominator, source) for the OpenAPI descriptions."""
-    lines = [f"- `{name}`: {text}" for name, text in DEFINITIONS.items()]
+    lines = [f"- `{i.name}` ({i.unit}): {i.definition}" for i in CATALOGUE if i.definition]
     return (
         "Indicator definitions (every ratio also comes as `<name>_numerator` and `<name>_denominator`):\n\n"
-        + ("\n".join(lines))
+        + "\n".join(lines)
     )
 
 
@@ -502,6 +619,32 @@ def uppka_reporting_figures(m: Mapping[str, int]) -> dict[str, Value]:
     return out
 
 
+def family_planning(out: dict[str, Value], m: Mapping[str, int]) -> None:
+    """The per-couple family planning figures beyond CPR (BKKBN definitions; the projection counts couples).
+
+    mCPR = couples using a modern method (MOW, MOP, IUD, implant, suntik, pil, kondom, MAL) / PUS: the
+    legacy `mal_tradisional` and `tradisional` count in CPR, never in mCPR. New acceptors (peserta KB baru)
+    and MKJP switchers are flows over the period, dated by the KB status's effective date. KB Mandiri =
+    couples whose method comes from a private service (swasta); KB Lestari MKJP = couples using MKJP at the
+    period's end whose MKJP use began before the period; both also as shares of KB users.
+    """
+
+    def g(name: str) -> int:
+        return int(m.get(name, 0))
+
+    lestari = g("s.kb.mkjp_users") - g("d.kb.mkjp_new")
+    out |= {
+        "kb_modern_users": g("s.kb.modern_users"),
+        "kb_new_acceptors": g("f.kb.new_acceptors"),
+        "mkjp_switchers": g("f.kb.mkjp_switchers"),
+        "kb_mandiri": g("s.kb.mandiri"),
+        "kb_lestari_mkjp": lestari,
+    }
+    put_ratio(out, "mcpr", g("s.kb.modern_users"), g("s.kb.pus"))
+    put_ratio(out, "kb_mandiri_share", g("s.kb.mandiri"), g("s.kb.users"))
+    put_ratio(out, "kb_lestari_mkjp_share", lestari, g("s.kb.users"))
+
+
 def compute(m: Mapping[str, int], extras: Extras | None = None) -> dict[str, Value]:
     """Every indicator of the catalogue from the period-resolved measures of one region (BKKBN formulas).
 
@@ -528,6 +671,7 @@ def compute(m: Mapping[str, int], extras: Extras | None = None) -> dict[str, Val
     put_ratio(out, "cpr", g("s.kb.users"), g("s.kb.pus"))
     put_ratio(out, "mkjp_share", g("s.kb.mkjp_users"), g("s.kb.users"))
     put_ratio(out, "unmet_need", g("s.kb.nonuse.iat") + g("s.kb.nonuse.tial"), g("s.kb.pus"))
+    family_planning(out, m)
     out |= {
         "baduta_measured": g("d.stunting.measured"),
         "baduta_stunted": g("d.stunting.stunted"),
@@ -560,7 +704,11 @@ def compute(m: Mapping[str, int], extras: Extras | None = None) -> dict[str, Val
         "uppka_target_groups": target if target else None,
     }
     out |= uppka_reporting_figures(m)
-    put_ratio(out, "uppka_members_kb_participation", g("s.uppka.members_kb_users"), g("s.uppka.members"))
+    # Over PUS members (BKKBN's KB participation is a share of PUS; remaja and lansia are not couples).
+    put_ratio(
+        out, "uppka_members_kb_participation", g("s.uppka.members_pus_kb_users"), g("s.uppka.members.pus")
+    )
+    out["uppka_members_pus_kb_users"] = g("s.uppka.members_pus_kb_users")
     put_ratio(out, "uppka_members_mkjp_share", g("s.uppka.members_mkjp"), g("s.uppka.members_kb_users"))
     put_ratio(out, "uppka_attendance_rate", g("f.uppka.members_present"), g("f.uppka.active_members"))
     # Progress counts Kampung KB groups active at the period's end: the yearly target is for Kampung KB.

@@ -176,6 +176,7 @@ async def region_summary(
 @router.get(
     "/indicators/{name}/series",
     response_model=SeriesRead,
+    description="One indicator of one region over time.\n\n" + domain.definitions_markdown(),
     responses={200: {"content": {m: {} for m in render.MEDIA_TYPES.values()}}},
 )
 async def indicator_series(

@@ -5,6 +5,10 @@ A contribution maps a key (place, grain, period start, measure) to an integer. M
 (summed over the months of a period) and `d.` distinct counts (stored per month, quarter and year). Because the
 whole timeline is folded in date order every time, late and out-of-order events land where they belong, and a
 replay from the beginning gives the same numbers as incremental application.
+
+Family planning is counted per couple, on the wife's person entity, from her timeline and her husband's: a change
+to any person of a family re-folds the family's other persons in the same batch (`households`); a family's
+registry events share its partition key, so that fold stays with one consumer.
 """
 
 from __future__ import annotations
@@ -13,12 +17,12 @@ import calendar
 import functools
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from shared import uppka_reporting
-from shared.ages import is_baduta, is_balita
+from shared import ages, uppka_reporting
+from shared.events.vocab import MODERN_METHODS
 
 NATIONAL = "ID"
 LEVEL_NATIONAL, LEVEL_KAMPUNG_KB, LEVEL_KITCHEN = 0, 5, 6
@@ -178,33 +182,304 @@ def family_contribution(entries: list[Entry], kkb: str | None = None) -> Contrib
     return acc.result()
 
 
-def person_contribution(entries: list[Entry], kkb: str | None = None) -> Contribution:
-    """Persons registered, PUS, and PUS by KB status (users by method, MKJP, non-users by reason)."""
+def person_contribution(
+    entries: list[Entry], kkb: str | None = None, household: Iterable[list[Entry]] = ()
+) -> Contribution:
+    """Persons registered and, on a wife in PUS, her couple's KB status (`_couple`)."""
     acc = _Acc()
 
     def stock(s: dict[str, Any]) -> tuple[Place | None, list[tuple[str, int]]]:
         if not s.get("registered") or s.get("dead") or s.get("gone"):
             return None, []
-        ms = [("s.reg.persons", 1)]
-        if s.get("pus"):
-            ms.append(("s.kb.pus", 1))
-            if s.get("is_user"):
-                ms.append(("s.kb.users", 1))
-                if s.get("method"):
-                    ms.append((f"s.kb.method.{s['method']}", 1))
-                if s.get("mkjp"):
-                    ms.append(("s.kb.mkjp_users", 1))
-            elif s.get("reason"):
-                ms.append((f"s.kb.nonuse.{s['reason']}", 1))
-        return _place(s, kkb), ms
+        return _place(s, kkb), [("s.reg.persons", 1)]
 
     _stocks(acc, entries, stock)
+    _couple(acc, entries, list(household), kkb)
     return acc.result()
 
 
 def _born_on(m: Mapping[str, Any]) -> date:
     """A measured child's birth date: the measurement day minus its age in days (as the registry computed it)."""
     return date.fromisoformat(m["measured_on"]) - timedelta(days=int(m["age_days"]))
+
+
+# --- the couple (PUS) as the unit of family planning -------------------------------------------------------
+#
+# BKKBN counts a PUS (a married couple with the wife aged 15-49) as a KB participant (peserta KB aktif) when
+# either partner uses a method: MOP and condoms are usually the husband's. The couple is counted once, on the
+# wife's person entity; her husband's timeline comes in as one of the `household` timelines (the other persons
+# of her family, all keyed by the family and so folded by the same consumer).
+
+PUS_MIN_YEARS = 15  # BKKBN: PUS = married couple with the wife aged 15-49 (the registry's rules.PUS_*_AGE)
+PUS_MAX_YEARS = 49
+
+
+@dataclass(frozen=True)
+class CoupleState:
+    """What a wife's couple counts as on one day (`place` None: she is not counted anywhere)."""
+
+    place: Place | None
+    pus: bool
+    user: bool
+    method: str | None = None
+    mkjp: bool = False
+    modern: bool = False
+    mandiri: bool = False
+    reason: str | None = None
+    known: bool = False  # the wife is registered (the registry knows the couple)
+    recorded: bool = False  # a KB status of the wife or her husband is on record
+    since: date | None = None  # when the couple's method began (its KB status's effective date)
+    previous_method: str | None = None  # as the method's KB event states it
+    previous_mkjp: bool = False
+    mkjp_since: date | None = None  # when the couple's current run of MKJP use began
+
+    def measures(self) -> list[tuple[str, int]]:
+        if self.place is None or not self.pus:
+            return []
+        ms = [("s.kb.pus", 1)]
+        if self.user:
+            ms.append(("s.kb.users", 1))
+            if self.method:
+                ms.append((f"s.kb.method.{self.method}", 1))
+            if self.mkjp:
+                ms.append(("s.kb.mkjp_users", 1))
+            if self.modern:
+                ms.append(("s.kb.modern_users", 1))
+            if self.mandiri:
+                ms.append(("s.kb.mandiri", 1))
+        elif self.reason:
+            ms.append((f"s.kb.nonuse.{self.reason}", 1))
+        return ms
+
+
+def _states(entries: list[Entry]) -> list[tuple[date, dict[str, Any]]]:
+    """A person's state after each day of its timeline (entries in timeline order)."""
+    out: list[tuple[date, dict[str, Any]]] = []
+    state: dict[str, Any] = {}
+    for e in entries:
+        state = {**state, **e["p"]}
+        d = date.fromisoformat(e["d"])
+        if out and out[-1][0] == d:
+            out[-1] = (d, state)
+        else:
+            out.append((d, state))
+    return out
+
+
+def _at(states: list[tuple[date, dict[str, Any]]], day: date) -> dict[str, Any]:
+    state: dict[str, Any] = {}
+    for d, s in states:
+        if d > day:
+            break
+        state = s
+    return state
+
+
+def _present(s: Mapping[str, Any]) -> bool:
+    return bool(s.get("registered")) and not s.get("dead") and not s.get("gone")
+
+
+def is_pus(s: Mapping[str, Any], day: date) -> bool:
+    """A married woman aged 15-49 on the day (completed years, shared/ages), alive and in the registry.
+
+    Derived from the person's facts, so a wife leaves PUS in the month she completes 50 (and a married girl
+    enters at 15) without an event saying so; the registry's daily sweep says the same, and as the facts it
+    repeats do not change, a redelivered or late sweep event changes nothing. A timeline without the facts
+    (a KB status seen before the person's registration) keeps the registry's `pus` flag.
+    """
+    if not _present(s):
+        return False
+    birth = s.get("birth_date")
+    if birth is None or s.get("marital_status") is None:
+        return bool(s.get("pus"))
+    age = ages.completed_years(date.fromisoformat(birth), day)
+    return s.get("sex") == "P" and s["marital_status"] == "kawin" and PUS_MIN_YEARS <= age <= PUS_MAX_YEARS
+
+
+# The family card (KK) names each person's relation to the head, not who is married to whom: a wife's husband
+# is read from her relation. `istri` is the head's wife (several istri all pair with the head); a woman who
+# heads the family pairs with the `suami`; a married daughter (`anak`) pairs with the son-in-law (`menantu`)
+# and a daughter-in-law with the son, when the card holds exactly one such married woman and one such man.
+_HUSBAND_RELATION = {
+    "istri": "kepala_keluarga",
+    "kepala_keluarga": "suami",
+    "anak": "menantu",
+    "menantu": "anak",
+}
+_ONE_COUPLE_RELATIONS = frozenset({"anak", "menantu"})
+
+
+def _married(s: Mapping[str, Any], sex: str, relation: str) -> bool:
+    return (
+        _present(s)
+        and s.get("sex") == sex
+        and s.get("marital_status") == "kawin"
+        and s.get("relation") == relation
+    )
+
+
+def husband_of(wife: Mapping[str, Any], others: Iterable[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The wife's husband among the other persons of her family on one day, None when none or ambiguous.
+
+    Only a married (`kawin`) man present in the family qualifies. Two candidates (two `suami`; two married
+    sons-in-law, or two married daughters, so who is whose is unknown) pair with nobody: the wife then counts
+    on her own KB status, as before this rule. Other relations (cucu, famili_lain, ...) are not paired.
+    """
+    relation = str(wife.get("relation"))
+    partner = _HUSBAND_RELATION.get(relation)
+    if partner is None:
+        return None
+    others = list(others)
+    found = [o for o in others if _married(o, "L", partner)]
+    if relation in _ONE_COUPLE_RELATIONS and any(_married(o, "P", relation) for o in others):
+        return None  # another married woman of the same relation: which couple is whose is unknown
+    return found[0] if len(found) == 1 else None
+
+
+def _rank(s: Mapping[str, Any]) -> tuple[int, int]:
+    method = s.get("method")
+    return (int(bool(s.get("mkjp"))), int(method in MODERN_METHODS))
+
+
+def couple_state(
+    wife: Mapping[str, Any], husband: Mapping[str, Any] | None, day: date, kkb: str | None
+) -> CoupleState:
+    """The couple's KB status on a day: a user when either partner uses a method.
+
+    The couple's method is the MKJP one when either uses MKJP, else a modern one over a traditional one, else
+    the wife's (so mCPR counts a couple whenever either partner uses a modern method); KB Mandiri follows the
+    chosen method's service source; the reason for non-use is the wife's when neither uses a method.
+    """
+    users = [s for s in (wife, husband) if s is not None and s.get("is_user")]
+    recorded = any(s is not None and "is_user" in s for s in (wife, husband))
+    place = _place(wife, kkb) if _present(wife) else None
+    pus = is_pus(wife, day)
+    if not users:
+        return CoupleState(
+            place, pus, False, reason=wife.get("reason"), known=_present(wife), recorded=recorded
+        )
+    chosen = max(users, key=_rank)  # max keeps the first (the wife's) of equal rank
+    method = chosen.get("method")
+    return CoupleState(
+        place,
+        pus,
+        True,
+        method=method,
+        mkjp=bool(chosen.get("mkjp")),
+        modern=method in MODERN_METHODS,
+        mandiri=chosen.get("source") == "swasta",
+        known=_present(wife),
+        recorded=True,
+        since=date.fromisoformat(chosen["since"]) if chosen.get("since") else None,
+        previous_method=chosen.get("prev_method"),
+        previous_mkjp=bool(chosen.get("prev_mkjp")),
+    )
+
+
+def _couple(acc: _Acc, entries: list[Entry], household: list[list[Entry]], kkb: str | None) -> None:
+    """The couple's stocks (PUS, users by method, MKJP, modern, mandiri, non-use by reason) and flows.
+
+    Evaluated on every day either partner's timeline changes and on the wife's 15th and 50th birthdays.
+    Flows are dated by the KB status's `since` (its effective date) and counted only when the wife is in PUS:
+    - `f.kb.new_acceptors` (peserta KB baru): the couple starts a method after not using one: after a
+      recorded non-use status, or, for a first-ever record, when its `since` lies after the wife's
+      registration (the registry knew the couple without a method). A first record whose `since` is on or
+      before the registration is a record of continuing use, not an acceptance; so is a first record whose
+      event names a previous method.
+    - `f.kb.mkjp_switchers`: the couple goes from a non-MKJP method to an MKJP one (for a first record in the
+      timeline: its event names a previous non-MKJP method).
+    - `d.kb.mkjp_new` (per month, quarter, year): a couple whose MKJP use began in the period and who still
+      counts as MKJP at its end; KB Lestari MKJP (continuing MKJP use, begun before the period) is the MKJP
+      stock at the period's end less this.
+    """
+    wife_states = _states(entries)
+    if not any(_may_be_wife(s) for _, s in wife_states):
+        return  # a man, or a woman never married in her timeline (or no timeline): no couple to count
+    others = [_states(h) for h in household if h]
+    # Only a man's timeline (a possible husband) changes the couple; a woman's only decides ambiguity.
+    days = {d for d, _ in wife_states} | {
+        d for o in others if any(s.get("sex") == "L" for _, s in o) for d, _ in o
+    }
+    birth = wife_states[-1][1].get("birth_date")
+    if birth is not None:
+        born = date.fromisoformat(birth)
+        days |= {ages.reaches_age_on(born, PUS_MIN_YEARS), ages.reaches_age_on(born, PUS_MAX_YEARS + 1)}
+    timeline: list[tuple[date, CoupleState]] = []
+    previous: CoupleState | None = None
+    for day in sorted(days):
+        wife = _at(wife_states, day)
+        if not wife:
+            continue
+        state = couple_state(wife, husband_of(wife, [_at(o, day) for o in others]), day, kkb)
+        if state.mkjp:
+            run = previous.mkjp_since if previous is not None and previous.mkjp else state.since
+            state = replace(state, mkjp_since=run or day)
+        measures = state.measures()
+        if previous is None or previous.place != state.place or previous.measures() != measures:
+            if previous is not None and previous.place is not None:
+                for m, v in previous.measures():
+                    acc.add(previous.place, "m", day, m, -v)
+            if state.place is not None:
+                for m, v in measures:
+                    acc.add(state.place, "m", day, m, v)
+        if state.place is not None and state.pus and state.user and state.since == day:
+            if not (previous is not None and previous.user) and _new_acceptor(previous, state):
+                acc.add(state.place, "m", day, "f.kb.new_acceptors")
+            if state.mkjp and _switched(previous, state):
+                acc.add(state.place, "m", day, "f.kb.mkjp_switchers")
+        timeline.append((day, state))
+        previous = state
+    runs = sorted({s.mkjp_since for _, s in timeline if s.mkjp_since is not None})
+    counted: set[tuple[str, date]] = set()
+    for start in runs:
+        for grain in GRAINS:
+            first, end = period_start(start, grain), _period_end(start, grain)
+            held = _state_on(timeline, end)
+            if (
+                held is not None
+                and held.place is not None
+                and held.pus
+                and held.mkjp_since is not None
+                and first <= held.mkjp_since <= end
+                and (grain, first) not in counted
+            ):
+                counted.add((grain, first))
+                acc.add(held.place, grain, first, "d.kb.mkjp_new")
+
+
+def _may_be_wife(s: Mapping[str, Any]) -> bool:
+    return s.get("sex") != "L" and s.get("marital_status") in (None, "kawin")
+
+
+def _new_acceptor(previous: CoupleState | None, state: CoupleState) -> bool:
+    if previous is None or not previous.known:
+        return False  # started before the registry knew the couple: continuing use
+    if previous.recorded:
+        return True  # after a recorded non-use status
+    return state.previous_method is None  # a first-ever record: new unless its event names an earlier method
+
+
+def _switched(previous: CoupleState | None, state: CoupleState) -> bool:
+    if previous is not None and previous.user:
+        return not previous.mkjp
+    if previous is not None and previous.recorded:
+        return False  # from non-use: an acceptor, not a switcher
+    return state.previous_method is not None and not state.previous_mkjp
+
+
+def _period_end(d: date, grain: str) -> date:
+    start = period_start(d, grain)
+    last = ages.add_months(start, {"m": 1, "q": 3, "y": 12}[grain] - 1)
+    return last.replace(day=calendar.monthrange(last.year, last.month)[1])
+
+
+def _state_on(timeline: list[tuple[date, CoupleState]], day: date) -> CoupleState | None:
+    found = None
+    for d, s in timeline:
+        if d > day:
+            break
+        found = s
+    return found
 
 
 def child_contribution(entries: list[Entry], kkb: str | None = None) -> Contribution:
@@ -226,10 +501,13 @@ def child_contribution(entries: list[Entry], kkb: str | None = None) -> Contribu
         and not e["p"].get("haz_flag")
     ]
     bands = (
-        ("d.stunting", [m for m in valid if is_baduta(_born_on(m), date.fromisoformat(m["measured_on"]))]),
+        (
+            "d.stunting",
+            [m for m in valid if ages.is_baduta(_born_on(m), date.fromisoformat(m["measured_on"]))],
+        ),
         (
             "d.stunting.balita",
-            [m for m in valid if is_balita(_born_on(m), date.fromisoformat(m["measured_on"]))],
+            [m for m in valid if ages.is_balita(_born_on(m), date.fromisoformat(m["measured_on"]))],
         ),
     )
     for prefix, measurements in bands:
@@ -393,8 +671,46 @@ def group_started_on(entries: list[Entry]) -> date | None:
     return date.fromisoformat(registered) if registered else None
 
 
+MEMBER_KB_FIELDS = ("kb_user", "mkjp", "method")
+
+
+def known_when(
+    entries: list[Entry], fields: Iterable[str], is_snapshot: Callable[[Mapping[str, Any]], bool]
+) -> list[Entry]:
+    """Fold by what was known when: a snapshot does not override facts learnt after it was taken.
+
+    A snapshot (an UPPKA member's join, which copies the KB status the group knew then) is dated by its
+    effective date like every entry; but a status change effective on or before that date and known later
+    (its event time after the snapshot's) is news the snapshot could not contain, so the snapshot's copy of
+    those fields is dropped and the change stands. Changes effective after the snapshot apply as usual.
+    """
+    names = tuple(fields)
+    changes = [
+        (e["d"], datetime.fromisoformat(e["ts"]))
+        for e in entries
+        if not is_snapshot(e["p"]) and any(f in e["p"] for f in names)
+    ]
+    out = []
+    for e in entries:
+        if is_snapshot(e["p"]):
+            taken = datetime.fromisoformat(e["ts"])
+            if any(d <= e["d"] and ts > taken for d, ts in changes):
+                e = {**e, "p": {k: v for k, v in e["p"].items() if k not in names}}
+        out.append(e)
+    return out
+
+
+def _is_join(p: Mapping[str, Any]) -> bool:
+    return "category" in p
+
+
 def member_contribution(entries: list[Entry], kkb: str | None = None) -> Contribution:
-    """UPPKA members by category, their KB participation by method, and MKJP users."""
+    """UPPKA members by category, their KB participation by method, and MKJP users.
+
+    The join's KB snapshot gives way to a KB change known later (`known_when`). PUS members using KB are
+    counted apart: BKKBN's KB participation is over PUS (remaja and lansia members are not couples of
+    reproductive age), so `uppka_members_kb_participation` = PUS members using KB / PUS members.
+    """
     acc = _Acc()
 
     def stock(s: dict[str, Any]) -> tuple[Place | None, list[tuple[str, int]]]:
@@ -403,13 +719,15 @@ def member_contribution(entries: list[Entry], kkb: str | None = None) -> Contrib
         ms = [("s.uppka.members", 1), (f"s.uppka.members.{s.get('category')}", 1)]
         if s.get("kb_user"):
             ms.append(("s.uppka.members_kb_users", 1))
+            if s.get("category") == "pus":
+                ms.append(("s.uppka.members_pus_kb_users", 1))
             if s.get("method"):
                 ms.append((f"s.uppka.members_kb.{s['method']}", 1))
             if s.get("mkjp"):
                 ms.append(("s.uppka.members_mkjp", 1))
         return _place(s, kkb), ms
 
-    _stocks(acc, entries, stock)
+    _stocks(acc, known_when(entries, MEMBER_KB_FIELDS, _is_join), stock)
     return acc.result()
 
 
@@ -680,6 +998,9 @@ class Tracked:
     kkb_before: str | None = None
     # The fact slot its change lands in: that of the last event that touched it in the batch.
     slot: int = 0
+    owner_before: str | None = None
+    # Loaded only because a member of its household changed (`add_household`): saved only if it changed.
+    context: bool = False
 
     @classmethod
     def of(
@@ -692,7 +1013,7 @@ class Tracked:
     ) -> Tracked:
         by_id = {e["id"]: e for e in entries}
         kkb = kkb_of(entries) if kind in OWNER_KINDS else None
-        return cls(kind, entity_id, owner_id, by_id, dict(contribution), kkb)
+        return cls(kind, entity_id, owner_id, by_id, dict(contribution), kkb, owner_before=owner_id)
 
     def timeline(self) -> list[Entry]:
         return sort_entries(self.entries.values())
@@ -746,6 +1067,30 @@ def owners_moved(entities: Mapping[EntityKey, Tracked]) -> list[str]:
     )
 
 
+def households(entities: Mapping[EntityKey, Tracked]) -> list[str]:
+    """Families whose persons a batch changed (before and after a move): their other persons are re-folded,
+    since a wife's couple figures depend on her husband's timeline."""
+    out: set[str] = set()
+    for t in entities.values():
+        if t.kind == "person" and not t.context:
+            out |= {o for o in (t.owner_before, t.owner_id) if o is not None and o.startswith("family:")}
+    return sorted(out)
+
+
+def add_household(
+    entities: dict[EntityKey, Tracked],
+    loaded: Mapping[EntityKey, tuple[str | None, list[Entry], Mapping[str, int]]],
+) -> None:
+    """Track the other persons of the changed families, in the fact slot of the change that brought them."""
+    slots = {t.owner_id: t.slot for t in entities.values() if t.kind == "person" and t.owner_id is not None}
+    for (kind, entity_id), (owner_id, entries, contribution) in loaded.items():
+        if (kind, entity_id) in entities or owner_id is None:
+            continue
+        t = Tracked.of(kind, entity_id, owner_id, entries, contribution)
+        t.slot, t.context = slots.get(owner_id, 0), True
+        entities[(kind, entity_id)] = t
+
+
 def owners_to_read(entities: Mapping[EntityKey, Tracked]) -> list[EntityKey]:
     """Owners of tracked entities that the batch did not load itself (their Kampung KB is needed)."""
     return sorted(
@@ -768,15 +1113,26 @@ def settle(
             kkbs[f"{t.kind}:{t.entity_id}"] = kkb_of(t.entries.values())
     deltas: defaultdict[int, defaultdict[str, int]] = defaultdict(lambda: defaultdict(int))
     rows = []
-    for t in entities.values():
-        entries = t.timeline()
+    timelines = {key: t.timeline() for key, t in entities.items()}
+    family: defaultdict[str, list[EntityKey]] = defaultdict(list)
+    for key, t in entities.items():
+        if t.kind == "person" and t.owner_id is not None:
+            family[t.owner_id].append(key)
+    for key, t in entities.items():
+        entries = timelines[key]
         if t.kind in OWNER_KINDS:
             kkb = kkbs[f"{t.kind}:{t.entity_id}"]
         else:
             kkb = kkbs.get(t.owner_id) if t.owner_id is not None else None
-        new = contribution(t.kind, entries, kkb, kitchen_of(t.kind, t.entity_id, t.owner_id))
+        if t.kind == "person":
+            household = [timelines[k] for k in family.get(t.owner_id or "", []) if k != key]
+            new = person_contribution(entries, kkb, household)
+        else:
+            new = contribution(t.kind, entries, kkb, kitchen_of(t.kind, t.entity_id, t.owner_id))
         delta = deltas[t.slot]
         for k, v in diff(t.contribution, new).items():
             delta[k] += v
+        if t.context and new == t.contribution:
+            continue
         rows.append((t, entries, new))
     return {slot: {k: v for k, v in d.items() if v} for slot, d in deltas.items()}, rows

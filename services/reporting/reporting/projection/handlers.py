@@ -92,7 +92,17 @@ def risk_changed(env: CloudEvent, data: re.StuntingRiskChanged) -> Steps:
 
 
 def person_facts(env: CloudEvent, data: re.PersonRegistered | re.PersonUpdated) -> Steps:
-    patch = {"registered": True, "village": data.village_code, "pus": data.pus, "sex": data.sex}
+    patch = {
+        "registered": True,
+        "village": data.village_code,
+        "pus": data.pus,
+        "sex": data.sex,
+        # PUS is re-derived in the fold from these (a wife leaves PUS at 50 without an event), and the
+        # relation pairs a wife with her husband.
+        "birth_date": data.birth_date.isoformat(),
+        "marital_status": data.marital_status,
+        "relation": data.relation,
+    }
     owner = f"family:{data.family_id}"
     return [_record(env, kind="person", entity_id=data.person_id, d=_day(env), patch=patch, owner=owner)]
 
@@ -127,6 +137,10 @@ def kb_status_changed(env: CloudEvent, data: re.KbStatusChanged) -> Steps:
         "method": data.method if data.is_user else None,
         "mkjp": data.mkjp and data.is_user,
         "reason": None if data.is_user else data.reason_non_use,
+        "since": data.since.isoformat(),
+        "source": data.service_source if data.is_user else None,
+        "prev_method": data.previous_method,
+        "prev_mkjp": data.previous_mkjp,
     }
     owner = f"family:{data.family_id}"
     return [_record(env, kind="person", entity_id=data.person_id, d=data.since, patch=patch, owner=owner)]
@@ -604,6 +618,9 @@ async def _fold(session: AsyncSession, events: list[tuple[int, Steps]]) -> None:
                     dep = domain.Tracked.of(kind, entity_id, owner_id, entries, contribution)
                     dep.slot = entities[domain.owner_key(owner_id)].slot
                     entities[(kind, entity_id)] = dep
+        families = domain.households(entities)
+        if families:
+            domain.add_household(entities, await repo.lock_household(session, families))
         owners = await repo.read_timelines(session, domain.owners_to_read(entities))
         deltas, rows = domain.settle(entities, owners)
         await repo.save_entities(

@@ -71,6 +71,28 @@ async def lock_dependants(session: AsyncSession, owner_ids: list[str]) -> dict[E
     return {(k, i): (o, e, c) for k, i, o, e, c in rows}
 
 
+async def lock_household(session: AsyncSession, family_ids: list[str]) -> dict[EntityKey, Timeline]:
+    """The persons of these families (a wife's couple figures read her husband's timeline).
+
+    Every registry event of a family is keyed by the family, so these rows are written by the same consumer
+    as the batch and the lock is not waited for in normal running. A move is the exception (keyed by the old
+    family, it touches the new one's persons): rare, and a batch that fails on it is retried by the consumer.
+    """
+    rows = await session.execute(_LOCK_HOUSEHOLD, {"owners": family_ids})
+    return {(k, i): (o, orjson.loads(e), orjson.loads(c)) for k, i, o, e, c in rows}
+
+
+_LOCK_HOUSEHOLD = text(
+    """
+    SELECT e.kind, e.entity_id, e.owner_id, e.entries::text, e.contribution::text
+    FROM rep_entity e
+    WHERE e.owner_id = ANY(CAST(:owners AS text[])) AND e.kind = 'person'
+    ORDER BY e.kind, e.entity_id
+    FOR UPDATE OF e
+    """
+)
+
+
 async def read_timelines(
     session: AsyncSession, keys: list[EntityKey]
 ) -> dict[EntityKey, list[dict[str, Any]]]:
