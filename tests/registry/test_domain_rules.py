@@ -154,11 +154,22 @@ def test_mkjp_and_kb_rules() -> None:
 
 
 def test_stunting_decisions() -> None:
-    assert growth.stunting_severity(-2.01, False, 729) == "stunted"
-    assert growth.stunting_severity(-3.01, False, 100) == "severely_stunted"
-    assert growth.stunting_severity(-2.0, False, 100) is None
-    assert growth.stunting_severity(-2.5, False, 730) is None  # not a baduta
-    assert growth.stunting_severity(-6.5, True, 100) is None  # flagged
+    born, young = date(2025, 1, 10), date(2025, 6, 1)
+    assert growth.stunting_severity(-2.01, False, born, young) == "stunted"
+    assert growth.stunting_severity(-3.01, False, born, young) == "severely_stunted"
+    assert growth.stunting_severity(-2.0, False, born, young) is None
+    assert growth.stunting_severity(-6.5, True, born, young) is None  # flagged
+    # Baduta = fewer than 24 completed months (shared/ages): the day before the 2nd birthday still counts, the
+    # birthday itself does not. Born 2023-06-01, the 2nd birthday is 731 days later (29 Feb 2024 in between), so
+    # on day 730 the child is still a baduta, which the old "age_days < 730" rule refused.
+    born = date(2023, 6, 1)
+    assert (date(2025, 5, 31) - born).days == 730
+    assert growth.stunting_severity(-2.5, False, born, date(2025, 5, 31)) == "stunted"
+    assert growth.stunting_severity(-2.5, False, born, date(2025, 6, 1)) is None  # not a baduta
+    # Without a leap day in between the 2nd birthday is day 730: day 729 counts, day 730 does not.
+    born = date(2024, 3, 1)
+    assert growth.stunting_severity(-2.5, False, born, date(2026, 2, 28)) == "stunted"
+    assert growth.stunting_severity(-2.5, False, born, date(2026, 3, 1)) is None
     case = growth.CaseView("m1", date(2026, 6, 1))
     assert (
         growth.decide_on_measurement(severity="stunted", not_stunted=False, measured_on=TODAY, open_case=None)

@@ -15,10 +15,7 @@ RULES_VERSION: Final = "registry-rules-2026.1"
 PUS_MIN_AGE: Final = 15
 PUS_MAX_AGE: Final = 49
 
-# Child age bands in days. Baduta = 0-23 months: WHO's day 730 is the last "under two" day of the length table,
-# but 730 days < 24 months (730.5 d); "under 24 months" is taken as age_days < 730 as the task states.
-BADUTA_MAX_AGE_DAYS: Final = 730  # exclusive
-BALITA_MAX_AGE_DAYS: Final = 1826  # inclusive, WHO's last scored day (< 60 months)
+# Child age bands (baduta < 24, balita < 60 completed months) are defined once for every service in shared/ages.
 
 # Stunting case: non-flagged HAZ below this (WHO/Permenkes 2/2020 "pendek").
 STUNTING_HAZ: Final = -2.0

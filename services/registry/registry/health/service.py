@@ -10,7 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry import rules
 from registry.common import today
-from registry.families import domain as fam_domain
 from registry.families import repository as fam_repo
 from registry.families.service import _new_person, emit, fail, person_facts, person_pus, refresh_krs
 from registry.health import domain
@@ -18,6 +17,7 @@ from registry.health import repository as repo
 from registry.health.models import Catin, KbStatus, Pregnancy
 from registry.health.schemas import CatinCreate, KbStatusCreate, PregnancyCreate, PregnancyEnd, child_person
 from registry.pii import PiiVault
+from shared import ages
 from shared.auth import Principal
 from shared.errors import Conflict
 from shared.events.registry import (
@@ -109,7 +109,7 @@ async def register_catin(session: AsyncSession, principal: Principal, body: Cati
                     "message": "the planned marriage lies before the screening",
                 }
             )
-        if fam_domain.age_years(person.birth_date, body.screened_on) < 15:
+        if ages.completed_years(person.birth_date, body.screened_on) < 15:
             errors.append(
                 {
                     "field": "body.person_id",
@@ -170,7 +170,7 @@ async def register_pregnancy(session: AsyncSession, principal: Principal, body: 
         async with session.begin():
             person, family = await fam_repo.get_person(session, body.person_id, principal, lock=True)
             now = today()
-            age = fam_domain.age_years(person.birth_date, now)
+            age = ages.completed_years(person.birth_date, now)
             fail(
                 domain.pregnancy_errors(
                     lmp=body.lmp, expected=body.expected_delivery, today=now, sex=person.sex, age=age

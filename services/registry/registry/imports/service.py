@@ -42,6 +42,7 @@ from registry.imports.domain import FamilyGroup, ImportRow, Issue
 from registry.imports.models import ImportIssue, ImportJob
 from registry.models import outbox
 from registry.pii import PiiVault
+from shared import ages
 from shared.auth import Principal
 from shared.db import new_id, new_ids, utcnow
 from shared.errors import NotFound
@@ -222,7 +223,7 @@ class _Planner:
                         expected=None,
                         today=self.now,
                         sex=d.sex,
-                        age=fam_domain.age_years(d.birth_date, self.now),
+                        age=ages.completed_years(d.birth_date, self.now),
                     ),
                     n,
                 )
@@ -702,7 +703,7 @@ class _Batch:
             PregnancyRegistered(
                 pregnancy_id=pregnancy_id, person_id=person.id, family_id=family.id,
                 village_code=family.village_code, rw=family.rw, lmp=lmp, expected_delivery=expected, kek=kek,
-                anaemia=anaemia, mother_age_years=fam_domain.age_years(person.birth_date, self.now),
+                anaemia=anaemia, mother_age_years=ages.completed_years(person.birth_date, self.now),
                 welfare_decile=family.welfare_decile, krs=family.krs, rule_version=rules.RULES_VERSION,
             ),
             family.id,
@@ -771,7 +772,7 @@ class _Batch:
     def _measured(self, m: Measurement, person: Person, family: Family) -> None:
         self.measurements.append(_columns(m, _MEASUREMENT_COLS))
         self.event(_measured_event(m, person, family), family.id)
-        severity = growth_domain.stunting_severity(m.haz, m.haz_flag, m.age_days)
+        severity = growth_domain.stunting_severity(m.haz, m.haz_flag, person.birth_date, m.measured_on)
         if severity is not None and m.haz is not None:
             new_case = _NewCase(
                 id=self.new_id(),
@@ -978,7 +979,7 @@ def _pregnancy_event(row: Pregnancy, person: Person, family: Family) -> Pregnanc
     return PregnancyRegistered(
         pregnancy_id=row.id, person_id=person.id, family_id=family.id, village_code=family.village_code,
         rw=family.rw, lmp=row.lmp, expected_delivery=row.expected_delivery, kek=row.kek, anaemia=row.anaemia,
-        mother_age_years=fam_domain.age_years(person.birth_date, today()), welfare_decile=family.welfare_decile,
+        mother_age_years=ages.completed_years(person.birth_date, today()), welfare_decile=family.welfare_decile,
         krs=family.krs, rule_version=rules.RULES_VERSION,
     )  # fmt: skip
 
