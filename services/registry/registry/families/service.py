@@ -201,7 +201,8 @@ def family_facts(family: Family) -> dict[str, Any]:
     }
 
 
-def person_facts(person: Person, family: Family) -> dict[str, Any]:
+def person_facts(person: Person, family: Family, on: date | None = None) -> dict[str, Any]:
+    """The event facts of a person; `pus` as of `on` (default today: the age sweep dates it at a birthday)."""
     return {
         "person_id": person.id,
         "family_id": family.id,
@@ -212,7 +213,7 @@ def person_facts(person: Person, family: Family) -> dict[str, Any]:
         "relation": person.relation,
         "marital_status": person.marital_status,
         "has_nik": person.nik_index is not None,
-        "pus": person_pus(person),
+        "pus": person_pus(person, on),
         "rule_version": rules.RULES_VERSION,
     }
 
