@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import uuid
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from cryptography.exceptions import InvalidTag
@@ -149,8 +149,57 @@ def test_mkjp_and_kb_rules() -> None:
         False,
         False,
     ]
-    errs = health.kb_status_errors(method="pil", reason_non_use="iat", since=TODAY, today=TODAY, sex="P")
+    adult = date(1995, 5, 5)
+    errs = health.kb_status_errors(
+        method="pil", reason_non_use="iat", since=TODAY, today=TODAY, sex="P", birth_date=adult
+    )
     assert [e["rule"] for e in errs] == ["kb.reason_for_user"]
+
+
+def _kb(method: str | None, sex: str, birth: date, since: date = TODAY) -> list[tuple[str, str]]:
+    errs = health.kb_status_errors(
+        method=method,
+        reason_non_use=None if method else "iat",
+        since=since,
+        today=TODAY,
+        sex=sex,
+        birth_date=birth,
+    )
+    return [(e["field"], e["rule"]) for e in errs]
+
+
+@pytest.mark.parametrize("method", ["iud", "implant", "mow", "suntik", "pil", "mal"])
+def test_womens_methods_are_refused_for_a_man(method: str) -> None:
+    assert _kb(method, "P", date(1995, 5, 5)) == []
+    assert _kb(method, "L", date(1995, 5, 5)) == [("body.method", "kb.method_sex")]
+
+
+@pytest.mark.parametrize(("method", "sex", "ok"), [("mop", "L", True), ("mop", "P", False)])
+def test_mop_only_for_a_man(method: str, sex: str, ok: bool) -> None:
+    assert (_kb(method, sex, date(1990, 1, 1)) == []) is ok
+
+
+@pytest.mark.parametrize("method", ["kondom", "tradisional"])
+@pytest.mark.parametrize("sex", ["L", "P"])
+def test_the_couples_methods_for_either_partner(method: str, sex: str) -> None:
+    assert _kb(method, sex, date(1990, 1, 1)) == []
+
+
+def test_a_method_only_from_ten_completed_years_at_since() -> None:
+    four = date(TODAY.year - 4, 1, 1)
+    assert _kb("implant", "P", four) == [("body.method", "kb.method_age")]
+    assert _kb("kondom", "L", four) == [("body.method", "kb.method_age")]
+    # The day before and the day of the 10th birthday (a non-user may be recorded at any age).
+    born = date(2014, 6, 15)
+    assert _kb("suntik", "P", born, since=date(2024, 6, 14)) == [("body.method", "kb.method_age")]
+    assert _kb("suntik", "P", born, since=date(2024, 6, 15)) == []
+    assert _kb(None, "P", four) == []
+
+
+def test_since_between_birth_and_today() -> None:
+    born = date(1995, 5, 5)
+    assert _kb("pil", "P", born, since=date(1995, 5, 4)) == [("body.since", "kb.since_before_birth")]
+    assert _kb("pil", "P", born, since=TODAY + timedelta(days=1)) == [("body.since", "kb.since_future")]
 
 
 def test_stunting_decisions() -> None:

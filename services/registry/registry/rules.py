@@ -17,6 +17,11 @@ PUS_MAX_AGE: Final = 49
 
 # Child age bands (baduta < 24, balita < 60 completed months) are defined once for every service in shared/ages.
 
+# KB status: a method is recorded only from 10 completed years at `since`. WHO counts reproductive health from
+# adolescence (10-19 years) and the registry takes pregnancies from a mother of 10; a method for a younger child
+# is a data-entry error (an implant for a four-year-old, the IUD of a mistyped birth date).
+KB_MIN_AGE: Final = 10
+
 # Stunting case: non-flagged HAZ below this (WHO/Permenkes 2/2020 "pendek").
 STUNTING_HAZ: Final = -2.0
 SEVERE_STUNTING_HAZ: Final = -3.0

@@ -44,6 +44,7 @@ async def record_kb_status(
                     since=body.since,
                     today=today(),
                     sex=person.sex,
+                    birth_date=person.birth_date,
                 )
             )
             previous = await repo.current_kb_status(session, person.id)
@@ -260,12 +261,12 @@ async def end_pregnancy(
                     "message": "ended_on lies in the future",
                 }
             )
-        if row.lmp is not None and body.ended_on < row.lmp:
+        if body.ended_on < domain.pregnancy_began(row.lmp, row.expected_delivery):
             errors.append(
                 {
                     "field": "body.ended_on",
                     "rule": "pregnancy.ended_before_lmp",
-                    "message": "ended before the LMP",
+                    "message": "ended before the pregnancy began (the LMP, or expected delivery - 280 days)",
                 }
             )
         if body.outcome == "birth" and body.child is None:

@@ -213,6 +213,7 @@ class _Planner:
                         since=d.kb_since,
                         today=self.now,
                         sex=d.sex,
+                        birth_date=d.birth_date,
                     ),
                     n,
                 )
