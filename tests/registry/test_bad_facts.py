@@ -213,3 +213,68 @@ async def test_the_import_refuses_the_same_facts_per_row(client: httpx.AsyncClie
     numeric[0]["birth_date"] = 631152000
     job = await post_import(client, to_ndjson(numeric), mode="validate", content_type="application/x-ndjson")
     assert (1, "birth_date", "date_format") in rules_of(await issues(client, job["id"]))
+
+
+# ------------------------------------------------------------------------------------------ KB history in events
+
+
+async def kb_events(session: AsyncSession, person_id: str) -> list[dict[str, Any]]:
+    async with session.begin():
+        rows = await session.scalars(
+            select(outbox.c.envelope)
+            .where(outbox.c.event_type == "registry.kb_status.changed.v1")
+            .order_by(outbox.c.seq)
+        )
+        return [e["data"] for e in rows if e["data"]["person_id"] == person_id]
+
+
+async def test_kb_events_carry_what_held_before_by_effective_date(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    fam = await family_with(client, person("istri", date(1990, 2, 2), "P"))
+    url = f"/v1/persons/{member(fam, 'istri')['id']}/kb-status"
+
+    async def record(method: str | None, since: str, **extra: Any) -> dict[str, Any]:
+        r = await client.post(url, json={"method": method, "since": since, **extra}, headers=auth())
+        assert r.status_code == 201, r.text
+        return dict(r.json())
+
+    await record(None, "2024-01-01", reason_non_use="iat")  # the first record: what the survey found
+    await record("pil", "2025-01-01")  # a new acceptor: a user after non-use
+    await record("implant", "2026-01-01")  # a switch from a non-MKJP method to an MKJP one
+    fixed = await record("iud", "2026-01-01")  # the same date again: corrects the implant entry
+    late = await record("suntik", "2024-06-01")  # an older change typed late: history, not current
+    assert fixed["current"] is True and late["current"] is False
+
+    got = [
+        (e["method"], e["previous_method"], e["previous_mkjp"], e["first_record"])
+        for e in await kb_events(session, member(fam, "istri")["id"])
+    ]
+    assert got == [
+        (None, None, False, True),
+        ("pil", None, False, False),
+        ("implant", "pil", False, False),
+        ("iud", "pil", False, False),  # not "implant": that entry was the one corrected
+        ("suntik", None, False, False),  # what held before 2024-06-01 was non-use (no method)
+    ]
+    current = await client.get(url, headers=auth())
+    assert [(h["method"], h["current"]) for h in current.json() if h["current"]] == [("iud", True)]
+
+
+async def test_an_imported_first_kb_status_is_a_first_record(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    rows = family_rows()
+    rows[1].update(kb_method="implant", kb_since="2025-03-01")
+    job = await post_import(client, to_csv(rows, [*COLUMNS, "kb_method", "kb_since"]))
+    assert job["summary"]["families"]["created"] == 1
+    async with session.begin():
+        found = list(
+            await session.scalars(
+                select(outbox.c.envelope).where(outbox.c.event_type == "registry.kb_status.changed.v1")
+            )
+        )
+    mine = [
+        e["data"] for e in found if e["data"]["since"] == "2025-03-01" and e["data"]["method"] == "implant"
+    ]
+    assert [(d["previous_method"], d["first_record"]) for d in mine][-1:] == [(None, True)]

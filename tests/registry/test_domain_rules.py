@@ -139,6 +139,17 @@ def test_catin_risk() -> None:
     assert r.risks == ["underweight", "anaemia"]  # LiLA KEK counts for brides only
 
 
+def test_catin_too_young_at_the_wedding() -> None:
+    def risks(age: int) -> list[str]:
+        return health.catin_risk(
+            sex="P", weight_kg=50, height_cm=155, lila_cm=25, hb_g_dl=13, age_at_marriage=age
+        ).risks
+
+    # UU 16/2019: 19 is the minimum marriage age; a catin who turns 19 before the wedding is not too young.
+    assert risks(18) == ["too_young"]
+    assert risks(19) == []
+
+
 def test_mkjp_and_kb_rules() -> None:
     assert [health.is_mkjp(m) for m in ("iud", "implant", "mow", "mop", "suntik", "pil", None)] == [
         True,

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Final
 
-RULES_VERSION: Final = "registry-rules-2026.1"
+# 2026.2 (issue 11): baduta/balita in completed months (shared/ages), catin "too young" at the wedding, KB method
+# plausibility (sex, from 10 years).
+RULES_VERSION: Final = "registry-rules-2026.2"
 
 # PUS: a married woman aged 15-49 (inclusive, completed years).
 PUS_MIN_AGE: Final = 15
@@ -42,6 +44,9 @@ CATIN_ANAEMIA_HB_WOMEN: Final = 12.0
 CATIN_ANAEMIA_HB_MEN: Final = 13.0
 CATIN_UNDERWEIGHT_BMI: Final = 18.5
 CATIN_SCREENING_LEAD_DAYS: Final = 90
+# A catin under 19 on the planned wedding day is too young: UU 16/2019 (amending UU 1/1974 on marriage) sets 19 as
+# the minimum marriage age for both sexes. Judged at the wedding, the day that matters, so it does not age.
+CATIN_MIN_AGE: Final = 19
 
 # KRS "4 Terlalu" (configurable). Chosen: too young < 20; too old >= 35 (the wider BKKBN reading "35-40 and
 # over", which treats every wife of 35+ as at risk); births too close < 24 months; too many children > 3.

@@ -212,7 +212,7 @@ class FamilyRead(ApiOutput):
                         "target": True,
                         "at_risk": True,
                         "reasons": ["latrine_improper"],
-                        "rule_version": "registry-rules-2026.1",
+                        "rule_version": "registry-rules-2026.2",
                     },
                     "version": 1,
                     "created_at": "2026-11-29T05:00:00Z",

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
-from typing import Any, Final, Literal
+from datetime import date, datetime, timedelta
+from typing import Any, Final, Literal, Protocol
 
 from registry import rules
 from shared import ages
@@ -82,6 +83,41 @@ def kb_status_errors(
     return errors
 
 
+class KbRecord(Protocol):
+    """What the placement of a new KB status needs of a recorded one."""
+
+    method: str | None
+    mkjp: bool
+    since: date
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class KbPlacement:
+    """Where a new KB status falls in the person's history."""
+
+    previous: KbRecord | None  # the status in force before the new one's `since`
+    current: bool  # the new status is the person's latest (no status recorded with a later `since`)
+    first_record: bool  # nothing was recorded of this person before
+
+
+def place_kb_status(history: Sequence[KbRecord], since: date) -> KbPlacement:
+    """Place a new status by its effective date, not by when it was typed.
+
+    `previous` is the latest status effective strictly before `since`: a status recorded again for the same
+    `since` corrects that entry (it is not a change from it), and a late entry of an older change is compared
+    with what held before it, not with the current status. This is what the event's `previous_method` carries
+    for new acceptors (a user whose previous status was none or non-use) and MKJP switchers.
+    """
+    ordered = sorted(history, key=lambda r: (r.since, r.created_at))
+    earlier = [r for r in ordered if r.since < since]
+    return KbPlacement(
+        previous=earlier[-1] if earlier else None,
+        current=all(r.since <= since for r in ordered),
+        first_record=not ordered,
+    )
+
+
 def bmi(weight_kg: float | None, height_cm: float | None) -> float | None:
     """Body-mass index rounded to 1 decimal."""
     if weight_kg is None or height_cm is None:
@@ -122,8 +158,10 @@ def catin_risk(
     height_cm: float | None,
     lila_cm: float | None,
     hb_g_dl: float | None,
+    age_at_marriage: int | None = None,
 ) -> CatinRisk:
-    """Catin screening: underweight (BMI), KEK (LiLA, brides), anaemia (Hb, sex-specific)."""
+    """Catin screening: underweight (BMI), KEK (LiLA, brides), anaemia (Hb, sex-specific), too young (< 19 at the
+    planned wedding)."""
     value = bmi(weight_kg, height_cm)
     risks: list[str] = []
     if value is not None and value < rules.CATIN_UNDERWEIGHT_BMI:
@@ -133,6 +171,8 @@ def catin_risk(
     limit = rules.CATIN_ANAEMIA_HB_WOMEN if sex == "P" else rules.CATIN_ANAEMIA_HB_MEN
     if hb_g_dl is not None and hb_g_dl < limit:
         risks.append("anaemia")
+    if age_at_marriage is not None and age_at_marriage < rules.CATIN_MIN_AGE:
+        risks.append("too_young")
     return CatinRisk(value, bool(risks), risks)
 
 

@@ -47,10 +47,14 @@ async def record_kb_status(
                     birth_date=person.birth_date,
                 )
             )
-            previous = await repo.current_kb_status(session, person.id)
-            if previous is not None:
-                previous.current = False
+            history = await repo.kb_history(session, person.id)
+            placed = domain.place_kb_status(history, body.since)
+            if placed.current:
+                for old in history:
+                    if old.current:
+                        old.current = False
                 await session.flush()
+            previous = placed.previous
             row = KbStatus(
                 person_id=person.id,
                 family_id=family.id,
@@ -60,7 +64,7 @@ async def record_kb_status(
                 since=body.since,
                 reason_non_use=body.reason_non_use,
                 service_source=body.service_source,
-                current=True,
+                current=placed.current,
                 recorded_by=principal.sub,
                 rule_version=rules.RULES_VERSION,
             )
@@ -80,6 +84,7 @@ async def record_kb_status(
                     service_source=body.service_source,
                     previous_method=previous.method if previous else None,
                     previous_mkjp=previous.mkjp if previous else False,
+                    first_record=placed.first_record,
                     pus=person_pus(person),
                 ),
                 family.id,
@@ -125,6 +130,7 @@ async def register_catin(session: AsyncSession, principal: Principal, body: Cati
             height_cm=body.height_cm,
             lila_cm=body.lila_cm,
             hb_g_dl=body.hb_g_dl,
+            age_at_marriage=ages.completed_years(person.birth_date, body.planned_marriage_date),
         )
         row = Catin(
             person_id=person.id,

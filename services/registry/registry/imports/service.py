@@ -34,6 +34,7 @@ from registry.growth.models import Measurement, StuntingCase
 from registry.growth.schemas import MeasurementValues
 from registry.growth.service import _apply_case_rules, _build, _case_facts, _measured_event
 from registry.health import domain as health_domain
+from registry.health import repository as health_repo
 from registry.health.models import KbStatus, Pregnancy
 from registry.identity.domain import mask_nik
 from registry.imports import domain
@@ -688,7 +689,7 @@ class _Batch:
             KbStatusChanged(
                 person_id=person.id, family_id=family.id, village_code=family.village_code, method=method,
                 is_user=method is not None, mkjp=mkjp, since=since, reason_non_use=reason, service_source=source,
-                previous_method=None, previous_mkjp=False, pus=person_pus(person),
+                previous_method=None, previous_mkjp=False, first_record=True, pus=person_pus(person),
             ),
             family.id,
         )  # fmt: skip
@@ -944,14 +945,18 @@ async def _record_kb_status(
     """A new KB status of an existing family's member: the previous one closes (as the KB-status API does)."""
     method, since, reason, source = pp.row.kb_status()
     assert since is not None
-    previous = pp.kb_previous
-    if previous is not None:
-        previous.current = False
+    history = await health_repo.kb_history(session, person.id)
+    placed = health_domain.place_kb_status(history, since)
+    if placed.current:
+        for old in history:
+            if old.current:
+                old.current = False
         await session.flush()
+    previous = placed.previous
     row = KbStatus(
         person_id=person.id, family_id=family.id, method=method, is_user=method is not None,
         mkjp=health_domain.is_mkjp(method), since=since, reason_non_use=reason, service_source=source,
-        current=True, recorded_by=principal.sub, rule_version=rules.RULES_VERSION,
+        current=placed.current, recorded_by=principal.sub, rule_version=rules.RULES_VERSION,
     )  # fmt: skip
     session.add(row)
     await session.flush()
@@ -961,7 +966,8 @@ async def _record_kb_status(
             person_id=person.id, family_id=family.id, village_code=family.village_code, method=method,
             is_user=row.is_user, mkjp=row.mkjp, since=since, reason_non_use=reason, service_source=source,
             previous_method=previous.method if previous else None,
-            previous_mkjp=previous.mkjp if previous else False, pus=person_pus(person),
+            previous_mkjp=previous.mkjp if previous else False, first_record=placed.first_record,
+            pus=person_pus(person),
         ),
         family.id,
     )  # fmt: skip
