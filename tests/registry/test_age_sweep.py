@@ -12,6 +12,7 @@ import orjson
 import pytest
 from registry.ageing import domain
 from registry.ageing import repository as age_repo
+from registry.ageing import service as age_service
 from registry.ageing.service import start_of, sweep
 from registry.config import Settings
 from registry.families import service as families_service
@@ -230,6 +231,7 @@ async def test_a_birthday_that_changes_nothing_publishes_nothing(
         at30 = await register(client, [husband(), wife(add_months(D, -360))], latrine_type="tidak_ada")
     await set_watermark(session, D - timedelta(days=1))
     before35, before30 = len(await events_of(session, at35["id"])), len(await events_of(session, at30["id"]))
+    monkeypatch.setattr(age_service, "FAMILY_BATCH", 1)  # families in several statements
     await sweep(session, D)
     new35 = (await events_of(session, at35["id"]))[before35:]
     assert [sorted(e["data"]["reasons"]) for e in new35] == [["latrine_improper", "wife_too_old"]]

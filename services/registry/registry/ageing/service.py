@@ -30,6 +30,9 @@ from shared.logging import get_logger
 log = get_logger(__name__)
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
+# Families re-evaluated per statement: a national day has some 10-20 thousand (270M persons / 36,500 birth dates
+# x 5 ages), and asyncpg takes at most 32,767 parameters in one statement.
+FAMILY_BATCH = 5000
 
 
 def jakarta_today() -> date:
@@ -107,6 +110,18 @@ async def sweep_day(session: AsyncSession, day: date) -> DayResult:
                 events.append((PersonUpdated(**person_facts(person, family, on=day)), family.id))
                 result.persons_updated += 1
     ids = sorted(krs_families)
+    for start in range(0, len(ids), FAMILY_BATCH):
+        result.families_changed += await _reevaluate(session, ids[start : start + FAMILY_BATCH], day, events)
+    await session.flush()
+    await repo.insert_outbox(session, [_outbox_row(data, key, day) for data, key in events])
+    return result
+
+
+async def _reevaluate(
+    session: AsyncSession, ids: list[uuid.UUID], day: date, events: list[tuple[EventData, uuid.UUID]]
+) -> int:
+    """Re-derive the KRS status of these families on `day`; store and publish the changes (their count)."""
+    changed = 0
     families = await repo.families_for_update(session, ids)
     members: dict[uuid.UUID, list[Person]] = {}
     for m in await repo.current_members(session, ids):
@@ -132,10 +147,8 @@ async def sweep_day(session: AsyncSession, day: date) -> DayResult:
             family.version += 1
         if risk_changed:
             events.append((_krs_event(family), family.id))
-            result.families_changed += 1
-    await session.flush()
-    await repo.insert_outbox(session, [_outbox_row(data, key, day) for data, key in events])
-    return result
+            changed += 1
+    return changed
 
 
 def _krs_event(family: Family) -> StuntingRiskChanged:
