@@ -308,5 +308,10 @@ class StuntingRiskChanged(EventData):
     rw: str | None = None
     at_risk: bool
     reasons: list[str]
+    target: bool | None = Field(
+        default=None,
+        description="A target family (keluarga sasaran: a PUS wife, a pregnancy or a child under five), the "
+        "denominator of the KRS share; a change of it alone is published too. Null in events before this field.",
+    )
     welfare_decile: int | None = None
     rule_version: str

@@ -214,8 +214,8 @@ async def test_child_turning_5_ends_the_target_status(
     await sweep(session, D)
 
     new = (await events_of(session, fid))[before:]
-    assert [(e["type"], e["data"]["at_risk"], e["time"]) for e in new] == [
-        ("registry.family.stunting_risk_changed.v1", False, f"{D.isoformat()}T00:00:00+07:00")
+    assert [(e["type"], e["data"]["at_risk"], e["data"]["target"], e["time"]) for e in new] == [
+        ("registry.family.stunting_risk_changed.v1", False, False, f"{D.isoformat()}T00:00:00+07:00")
     ]
     r = await client.get(f"/v1/families/{fid}", headers=auth())
     assert r.json()["krs"]["target"] is False and r.json()["krs"]["at_risk"] is False
@@ -236,6 +236,28 @@ async def test_a_birthday_that_changes_nothing_publishes_nothing(
     new35 = (await events_of(session, at35["id"]))[before35:]
     assert [sorted(e["data"]["reasons"]) for e in new35] == [["latrine_improper", "wife_too_old"]]
     assert (await events_of(session, at30["id"]))[before30:] == []
+
+
+async def test_a_family_that_stops_being_a_target_is_told_even_without_risk(
+    client: httpx.AsyncClient, session: AsyncSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No risk factor at all: only the target status (the KRS share's denominator) changes when the child turns 5.
+    widower = person("kepala_keluarga", date(1980, 1, 1), "L", marital_status="cerai_mati")
+    child = person("anak", add_months(D, -60), "L", with_nik=False)
+    with registered_on(monkeypatch, D - timedelta(days=1)):
+        fam = await register(
+            client, [widower, child], drinking_water_source="ledeng", latrine_type="jamban_sendiri_septik"
+        )
+    assert fam["krs"] == {**fam["krs"], "target": True, "at_risk": False, "reasons": []}
+    await set_watermark(session, D - timedelta(days=1))
+    before = len(await events_of(session, fam["id"]))
+    await sweep(session, D)
+    risk = [
+        e["data"]
+        for e in (await events_of(session, fam["id"]))[before:]
+        if e["type"].endswith("risk_changed.v1")
+    ]
+    assert [(r["at_risk"], r["reasons"], r["target"]) for r in risk] == [(False, [], False)]
 
 
 # ------------------------------------------------------------------------------------------ catch-up

@@ -145,7 +145,6 @@ async def _reevaluate(
             family.krs, family.krs_reasons = evaluated.at_risk, evaluated.reasons
             family.krs_target, family.rule_version = evaluated.target, evaluated.rule_version
             family.version += 1
-        if risk_changed:
             events.append((_krs_event(family), family.id))
             changed += 1
     return changed
@@ -158,6 +157,7 @@ def _krs_event(family: Family) -> StuntingRiskChanged:
         rw=family.rw,
         at_risk=family.krs,
         reasons=list(family.krs_reasons),
+        target=family.krs_target,
         welfare_decile=family.welfare_decile,
         rule_version=family.rule_version or "",
     )

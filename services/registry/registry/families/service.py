@@ -221,7 +221,11 @@ def person_facts(person: Person, family: Family, on: date | None = None) -> dict
 def apply_krs(family: Family, facts: domain.FamilyFacts) -> StuntingRiskChanged | None:
     """Set the family's KRS fields from its facts; the event to publish when status or reasons changed."""
     result = domain.evaluate_krs(facts, today())
-    changed = result.at_risk != family.krs or sorted(result.reasons) != sorted(family.krs_reasons or [])
+    changed = (
+        result.at_risk != family.krs
+        or sorted(result.reasons) != sorted(family.krs_reasons or [])
+        or result.target != family.krs_target
+    )
     first = family.rule_version is None
     family.krs, family.krs_reasons, family.krs_target = result.at_risk, result.reasons, result.target
     family.rule_version = result.rule_version
@@ -232,6 +236,7 @@ def apply_krs(family: Family, facts: domain.FamilyFacts) -> StuntingRiskChanged 
             rw=family.rw,
             at_risk=result.at_risk,
             reasons=result.reasons,
+            target=result.target,
             welfare_decile=family.welfare_decile,
             rule_version=result.rule_version,
         )

@@ -656,14 +656,17 @@ class _Batch:
         for _, person in persons:
             self.memberships.append((self.new_id(), person.id, family.id, person.relation, self.now))
             self.event(PersonRegistered(**person_facts(cast(Person, person), as_family)), family.id)
-        if krs.at_risk:
+        if (
+            krs.at_risk or krs.target
+        ):  # a new family's KRS status, when there is one to tell (as the API does)
             self.event(
                 StuntingRiskChanged(
                     family_id=family.id,
                     village_code=family.village_code,
                     rw=family.rw,
-                    at_risk=True,
+                    at_risk=krs.at_risk,
                     reasons=krs.reasons,
+                    target=krs.target,
                     welfare_decile=family.welfare_decile,
                     rule_version=krs.rule_version,
                 ),
