@@ -137,8 +137,17 @@ class KbStatusChanged(EventData):
     since: date
     reason_non_use: NonUseReason | None = None
     service_source: ServiceSource | None = None
-    previous_method: KbMethod | None = None
+    previous_method: KbMethod | None = Field(
+        default=None,
+        description="The method in force before `since` (null: none recorded, or not using KB). A status "
+        "recorded again for the same `since` corrects that entry, so its previous is what held before it.",
+    )
     previous_mkjp: bool = False
+    first_record: bool = Field(
+        default=False,
+        description="Nothing was recorded of this person before (e.g. the first Pendataan Keluarga): the status "
+        "found, not a change, so null `previous_method` does not make a new acceptor by itself",
+    )
     pus: bool
 
 
@@ -157,7 +166,10 @@ class CatinRegistered(EventData):
     lila_cm: float | None = None
     hb_g_dl: float | None = None
     at_risk: bool
-    risks: list[str] = Field(default_factory=list, description="e.g. kek, anaemia, underweight")
+    risks: list[str] = Field(
+        default_factory=list,
+        description="e.g. kek, anaemia, underweight, too_young (under 19 on the planned wedding day, UU 16/2019)",
+    )
     welfare_decile: int | None = None
     rule_version: str
 
@@ -296,10 +308,10 @@ class StuntingRiskChanged(EventData):
     rw: str | None = None
     at_risk: bool
     reasons: list[str]
-    welfare_decile: int | None = None
-    rule_version: str
     target: bool | None = Field(
         default=None,
-        description="A target family (keluarga sasaran: PUS, pregnant, or with a baduta/balita), the KRS "
-        "denominator; null in events published before the field existed",
+        description="A target family (keluarga sasaran: a PUS wife, a pregnancy or a child under five), the "
+        "denominator of the KRS share; a change of it alone is published too. Null in events before this field.",
     )
+    welfare_decile: int | None = None
+    rule_version: str

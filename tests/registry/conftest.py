@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -17,6 +18,10 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from shared.testing.plugin import bearer, migrated_database, rolled_back_session, running_app
+
+# The API process sweeps ages once a day on its own (registry/ageing); the tests run the sweep themselves, on
+# the days they choose, inside their rolled-back transaction.
+os.environ.setdefault("REGISTRY_AGE_SWEEP_ENABLED", "false")
 
 VILLAGE = "15.71.01.1001"
 DISTRICT = "15.71.01"

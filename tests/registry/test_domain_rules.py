@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import uuid
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from cryptography.exceptions import InvalidTag
@@ -139,6 +139,17 @@ def test_catin_risk() -> None:
     assert r.risks == ["underweight", "anaemia"]  # LiLA KEK counts for brides only
 
 
+def test_catin_too_young_at_the_wedding() -> None:
+    def risks(age: int) -> list[str]:
+        return health.catin_risk(
+            sex="P", weight_kg=50, height_cm=155, lila_cm=25, hb_g_dl=13, age_at_marriage=age
+        ).risks
+
+    # UU 16/2019: 19 is the minimum marriage age; a catin who turns 19 before the wedding is not too young.
+    assert risks(18) == ["too_young"]
+    assert risks(19) == []
+
+
 def test_mkjp_and_kb_rules() -> None:
     assert [health.is_mkjp(m) for m in ("iud", "implant", "mow", "mop", "suntik", "pil", None)] == [
         True,
@@ -149,16 +160,76 @@ def test_mkjp_and_kb_rules() -> None:
         False,
         False,
     ]
-    errs = health.kb_status_errors(method="pil", reason_non_use="iat", since=TODAY, today=TODAY, sex="P")
+    adult = date(1995, 5, 5)
+    errs = health.kb_status_errors(
+        method="pil", reason_non_use="iat", since=TODAY, today=TODAY, sex="P", birth_date=adult
+    )
     assert [e["rule"] for e in errs] == ["kb.reason_for_user"]
 
 
+def _kb(method: str | None, sex: str, birth: date, since: date = TODAY) -> list[tuple[str, str]]:
+    errs = health.kb_status_errors(
+        method=method,
+        reason_non_use=None if method else "iat",
+        since=since,
+        today=TODAY,
+        sex=sex,
+        birth_date=birth,
+    )
+    return [(e["field"], e["rule"]) for e in errs]
+
+
+@pytest.mark.parametrize("method", ["iud", "implant", "mow", "suntik", "pil", "mal"])
+def test_womens_methods_are_refused_for_a_man(method: str) -> None:
+    assert _kb(method, "P", date(1995, 5, 5)) == []
+    assert _kb(method, "L", date(1995, 5, 5)) == [("body.method", "kb.method_sex")]
+
+
+@pytest.mark.parametrize(("method", "sex", "ok"), [("mop", "L", True), ("mop", "P", False)])
+def test_mop_only_for_a_man(method: str, sex: str, ok: bool) -> None:
+    assert (_kb(method, sex, date(1990, 1, 1)) == []) is ok
+
+
+@pytest.mark.parametrize("method", ["kondom", "tradisional"])
+@pytest.mark.parametrize("sex", ["L", "P"])
+def test_the_couples_methods_for_either_partner(method: str, sex: str) -> None:
+    assert _kb(method, sex, date(1990, 1, 1)) == []
+
+
+def test_a_method_only_from_ten_completed_years_at_since() -> None:
+    four = date(TODAY.year - 4, 1, 1)
+    assert _kb("implant", "P", four) == [("body.method", "kb.method_age")]
+    assert _kb("kondom", "L", four) == [("body.method", "kb.method_age")]
+    # The day before and the day of the 10th birthday (a non-user may be recorded at any age).
+    born = date(2014, 6, 15)
+    assert _kb("suntik", "P", born, since=date(2024, 6, 14)) == [("body.method", "kb.method_age")]
+    assert _kb("suntik", "P", born, since=date(2024, 6, 15)) == []
+    assert _kb(None, "P", four) == []
+
+
+def test_since_between_birth_and_today() -> None:
+    born = date(1995, 5, 5)
+    assert _kb("pil", "P", born, since=date(1995, 5, 4)) == [("body.since", "kb.since_before_birth")]
+    assert _kb("pil", "P", born, since=TODAY + timedelta(days=1)) == [("body.since", "kb.since_future")]
+
+
 def test_stunting_decisions() -> None:
-    assert growth.stunting_severity(-2.01, False, 729) == "stunted"
-    assert growth.stunting_severity(-3.01, False, 100) == "severely_stunted"
-    assert growth.stunting_severity(-2.0, False, 100) is None
-    assert growth.stunting_severity(-2.5, False, 730) is None  # not a baduta
-    assert growth.stunting_severity(-6.5, True, 100) is None  # flagged
+    born, young = date(2025, 1, 10), date(2025, 6, 1)
+    assert growth.stunting_severity(-2.01, False, born, young) == "stunted"
+    assert growth.stunting_severity(-3.01, False, born, young) == "severely_stunted"
+    assert growth.stunting_severity(-2.0, False, born, young) is None
+    assert growth.stunting_severity(-6.5, True, born, young) is None  # flagged
+    # Baduta = fewer than 24 completed months (shared/ages): the day before the 2nd birthday still counts, the
+    # birthday itself does not. Born 2023-06-01, the 2nd birthday is 731 days later (29 Feb 2024 in between), so
+    # on day 730 the child is still a baduta, which the old "age_days < 730" rule refused.
+    born = date(2023, 6, 1)
+    assert (date(2025, 5, 31) - born).days == 730
+    assert growth.stunting_severity(-2.5, False, born, date(2025, 5, 31)) == "stunted"
+    assert growth.stunting_severity(-2.5, False, born, date(2025, 6, 1)) is None  # not a baduta
+    # Without a leap day in between the 2nd birthday is day 730: day 729 counts, day 730 does not.
+    born = date(2024, 3, 1)
+    assert growth.stunting_severity(-2.5, False, born, date(2026, 2, 28)) == "stunted"
+    assert growth.stunting_severity(-2.5, False, born, date(2026, 3, 1)) is None
     case = growth.CaseView("m1", date(2026, 6, 1))
     assert (
         growth.decide_on_measurement(severity="stunted", not_stunted=False, measured_on=TODAY, open_case=None)

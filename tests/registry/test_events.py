@@ -239,7 +239,7 @@ async def test_all_events_reach_the_topic(
     assert (
         detected["haz"] < -2
         and detected["age_days"] < 730
-        and detected["rule_version"] == "registry-rules-2026.1"
+        and detected["rule_version"] == "registry-rules-2026.2"
     )
     assert by_type["registry.baduta.stunting_retracted.v1"]["reason"] == "measurement_retracted"
     kb = by_type["registry.kb_status.changed.v1"]

@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 
+from shared.ages import add_months
 from tests.registry.conftest import auth, create_family, person
 
 
@@ -169,7 +170,33 @@ async def test_catin_risk(client: httpx.AsyncClient) -> None:
     assert r.status_code == 201, r.text
     c = r.json()
     assert c["bmi"] == 16.6 and c["at_risk"] and sorted(c["risks"]) == ["anaemia", "kek", "underweight"]
-    assert c["rule_version"] == "registry-rules-2026.1"
+    assert c["rule_version"] == "registry-rules-2026.2"
+
+
+async def test_catin_too_young_is_judged_at_the_wedding(client: httpx.AsyncClient) -> None:
+    wedding = date.today() + timedelta(days=120)
+    turns_19_before = add_months(wedding, -19 * 12)  # 19 on the wedding day itself
+    turns_19_after = turns_19_before + timedelta(days=1)  # still 18 on the wedding day
+    fam = await create_family(
+        client,
+        members=[
+            person("kepala_keluarga", date(1970, 1, 1), "L"),
+            person("anak", turns_19_before, "P"),
+            person("anak", turns_19_after, "P"),
+        ],
+    )
+    brides = sorted((m for m in fam["members"] if m["relation"] == "anak"), key=lambda m: m["birth_date"])
+    got = []
+    for bride in brides:
+        body = {
+            "person_id": bride["id"],
+            "planned_marriage_date": wedding.isoformat(),
+            "screened_on": date.today().isoformat(),
+        }
+        r = await client.post("/v1/catin", json=body, headers=auth())
+        assert r.status_code == 201, r.text
+        got.append((r.json()["at_risk"], r.json()["risks"]))
+    assert got == [(False, []), (True, ["too_young"])]
 
 
 async def test_pregnancy_birth_creates_child(client: httpx.AsyncClient) -> None:

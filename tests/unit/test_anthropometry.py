@@ -139,10 +139,39 @@ def test_whz_row_index_in_integer_millimetres() -> None:
     # 103.1 - 0.7 = 102.39999999999999 in floating point: must use row 102.4 exactly, not 102.3-102.4.
     s = score_one(1, 800, 16.0, 103.1, "l")
     direct = score_one(1, 800, 16.0, 102.4, "h")
-    assert s.clenhei is not None and s.clenhei < 102.4
+    assert s.clenhei == 102.4
     assert s.zwfl == direct.zwfl
+    assert s.zlen == direct.zlen
     l_, m, s_ = _lms("wfhanthro.tsv", 1, "102.4")
     assert s.zwfl == round(_ref_restricted(16.0, l_, m, s_), 2)
+
+
+@pytest.mark.parametrize(
+    ("sex", "days", "measured", "measure", "table", "point"),
+    [
+        # Lying after 24 months: -0.7 cm, the exact case of the WHO reference set and its neighbours.
+        (1, 731, "103.1", "l", "wfhanthro.tsv", "102.4"),
+        (2, 731, "103.1", "l", "wfhanthro.tsv", "102.4"),
+        (1, 731, "103.0", "l", "wfhanthro.tsv", "102.3"),
+        (1, 731, "103.2", "l", "wfhanthro.tsv", "102.5"),
+        (1, 1500, "95.8", "l", "wfhanthro.tsv", "95.1"),
+        (2, 1000, "87.7", "l", "wfhanthro.tsv", "87.0"),
+        (1, 900, "65.7", "l", "wfhanthro.tsv", "65.0"),  # the table's first row
+        # Standing under 24 months: +0.7 cm.
+        (1, 730, "81.0", "h", "wflanthro.tsv", "81.7"),
+        (2, 400, "75.6", "h", "wflanthro.tsv", "76.3"),
+        (1, 500, "44.3", "h", "wflanthro.tsv", "45.0"),  # the table's first row
+        (2, 700, "109.3", "h", "wflanthro.tsv", "110.0"),  # the table's last row
+    ],
+)
+def test_adjusted_length_lands_on_the_table_point(
+    sex: int, days: int, measured: str, measure: str, table: str, point: str
+) -> None:
+    weight = 12.0
+    s = score_one(sex, days, weight, float(measured), measure)
+    assert s.clenhei == float(point)
+    assert s.zwfl == round(_ref_restricted(weight, *_lms(table, sex, point)), 2)
+    assert s.zlen == round(_ref_lms(float(point), *_lms("lenanthro.tsv", sex, str(days))), 2)
 
 
 def test_whz_interpolates_between_rows() -> None:

@@ -49,7 +49,7 @@ async def test_create_read_group(client: httpx.AsyncClient, session: AsyncSessio
         ({"village_code": "99.99.99.9999"}, 422, "body.village_code", "region.unknown_village"),
         ({"village_code": "abc"}, 422, "body.village_code", "region.format"),
         ({"village_code": FAR_VILLAGE}, 422, "body.village_code", "region.unknown_village"),
-        ({"founded_on": "2999-01-01"}, 422, "body.founded_on", "group.date_in_future"),
+        ({"founded_on": "2099-01-01"}, 422, "body.founded_on", "group.date_in_future"),
         ({"funding": [{"source": "apbn", "amount": -1}]}, 422, "body.funding.0.amount", "greater_than_equal"),
         ({"funding": [{"source": "apbn", "amount": 10.5}]}, 422, "body.funding.0.amount", "int_type"),
         ({"funding": [{"source": "hibah", "amount": 1}]}, 422, "body.funding.0.source", "literal_error"),
@@ -211,7 +211,7 @@ async def test_member_bad_input(client: httpx.AsyncClient, session: AsyncSession
     r = await client.post(url, json={"person_id": str(ok.person_id)})
     assert r.status_code == 409 and rule_of(r) == "member.duplicate"
 
-    r = await client.post(url, json={"person_id": str(ok.person_id), "joined_on": "2999-01-01"})
+    r = await client.post(url, json={"person_id": str(ok.person_id), "joined_on": "2099-01-01"})
     assert r.status_code == 422 and rule_of(r) == "member.joined_in_future"
 
     leader = await seed_person(session)
@@ -249,7 +249,7 @@ async def test_member_leaves(client: httpx.AsyncClient, session: AsyncSession) -
     g = await make_group(client)
     m = await make_member(client, session, g["id"])
     url = f"/v1/groups/{g['id']}/members/{m['id']}/leave"
-    r = await client.post(url, json={"left_on": "2999-01-01"}, headers={"If-Match": '"1"'})
+    r = await client.post(url, json={"left_on": "2099-01-01"}, headers={"If-Match": '"1"'})
     assert r.status_code == 422 and rule_of(r) == "member.left_in_future"
     r = await client.post(url, json={}, headers={"If-Match": '"1"'})
     assert r.status_code == 200 and r.json()["left_reason"] == "resigned"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.config import ServiceSettings
@@ -28,6 +29,10 @@ class Settings(ServiceSettings):
     # A running job whose heartbeat is older than this is taken to be abandoned (its worker died) and resumed.
     import_lease_seconds: float = 60.0
     import_max_bytes: int = 200 * 1024 * 1024
+    # The daily age sweep (PUS and KRS re-evaluated on birthdays) runs in the API process from this hour (0-23,
+    # Asia/Jakarta) on; one replica at a time (advisory lock). Off for processes that must not sweep.
+    age_sweep_enabled: bool = True
+    age_sweep_hour: int = Field(default=1, ge=0, le=23)
 
     def secrets(self) -> dict[str, str]:
         return {"nik_encryption_keys": self.nik_encryption_keys, "nik_index_key": self.nik_index_key}

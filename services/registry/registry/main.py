@@ -17,6 +17,7 @@ from shared.web.app import create_service_app
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the registry app; clients and the engine are created in its lifespan."""
+    from registry.ageing.scheduler import sweep_daily
     from registry.anthropometry.endpoints import router as anthropometry_router
     from registry.duplicates.endpoints import router as duplicates_router
     from registry.families.endpoints import router as families_router
@@ -48,6 +49,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.import_worker = worker
         app.state.import_task = asyncio.create_task(worker.run(), name="import-worker")
+
+    async def start_age_sweep(app: FastAPI) -> None:
+        if not settings.age_sweep_enabled:
+            return
+        app.state.age_sweep_task = asyncio.create_task(
+            sweep_daily(app.state.sessionmaker, settings.age_sweep_hour), name="age-sweep"
+        )
+
+    async def stop_age_sweep(app: FastAPI) -> None:
+        task: asyncio.Task[None] | None = getattr(app.state, "age_sweep_task", None)
+        if task is None:
+            return
+        # A day in flight is rolled back with its connection; the watermark repeats it on the next run.
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
     async def stop_import_worker(app: FastAPI) -> None:
         worker = getattr(app.state, "import_worker", None)
@@ -82,8 +99,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             imports_router,
         ],
         idempotency_table=idempotency,
-        on_startup=[open_vault, load_region_reference, start_import_worker],
-        on_shutdown=[stop_import_worker],
+        on_startup=[open_vault, load_region_reference, start_import_worker, start_age_sweep],
+        on_shutdown=[stop_age_sweep, stop_import_worker],
         # 10,000 scoring items are about 1.5 MB of JSON; 100,000 import rows about 15 MB of CSV.
         body_limit_overrides={
             "/v1/anthropometry:score": 4 * 1024 * 1024,

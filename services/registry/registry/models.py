@@ -21,6 +21,7 @@ idempotency = idempotency_table(Base.metadata)
 
 def load_all_models() -> None:
     """Import every module that defines tables, so the metadata is complete (migrations, drift check)."""
+    import registry.ageing.models
     import registry.families.models
     import registry.growth.models
     import registry.health.models

@@ -9,16 +9,20 @@ from __future__ import annotations
 
 from typing import Final
 
-RULES_VERSION: Final = "registry-rules-2026.1"
+# 2026.2 (issue 11): baduta/balita in completed months (shared/ages), catin "too young" at the wedding, KB method
+# plausibility (sex, from 10 years).
+RULES_VERSION: Final = "registry-rules-2026.2"
 
 # PUS: a married woman aged 15-49 (inclusive, completed years).
 PUS_MIN_AGE: Final = 15
 PUS_MAX_AGE: Final = 49
 
-# Child age bands in days. Baduta = 0-23 months: WHO's day 730 is the last "under two" day of the length table,
-# but 730 days < 24 months (730.5 d); "under 24 months" is taken as age_days < 730 as the task states.
-BADUTA_MAX_AGE_DAYS: Final = 730  # exclusive
-BALITA_MAX_AGE_DAYS: Final = 1826  # inclusive, WHO's last scored day (< 60 months)
+# Child age bands (baduta < 24, balita < 60 completed months) are defined once for every service in shared/ages.
+
+# KB status: a method is recorded only from 10 completed years at `since`. WHO counts reproductive health from
+# adolescence (10-19 years) and the registry takes pregnancies from a mother of 10; a method for a younger child
+# is a data-entry error (an implant for a four-year-old, the IUD of a mistyped birth date).
+KB_MIN_AGE: Final = 10
 
 # Stunting case: non-flagged HAZ below this (WHO/Permenkes 2/2020 "pendek").
 STUNTING_HAZ: Final = -2.0
@@ -40,6 +44,9 @@ CATIN_ANAEMIA_HB_WOMEN: Final = 12.0
 CATIN_ANAEMIA_HB_MEN: Final = 13.0
 CATIN_UNDERWEIGHT_BMI: Final = 18.5
 CATIN_SCREENING_LEAD_DAYS: Final = 90
+# A catin under 19 on the planned wedding day is too young: UU 16/2019 (amending UU 1/1974 on marriage) sets 19 as
+# the minimum marriage age for both sexes. Judged at the wedding, the day that matters, so it does not age.
+CATIN_MIN_AGE: Final = 19
 
 # KRS "4 Terlalu" (configurable). Chosen: too young < 20; too old >= 35 (the wider BKKBN reading "35-40 and
 # over", which treats every wife of 35+ as at risk); births too close < 24 months; too many children > 3.

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import Field
 
 from shared.events.vocab import DashatCategory
-from shared.web.schemas import ApiInput, ApiOutput
+from shared.web.schemas import ApiDate, ApiInput, ApiOutput
 
 
 class EnrolmentCreate(ApiInput):
@@ -18,13 +18,13 @@ class EnrolmentCreate(ApiInput):
     person_id: uuid.UUID
     kitchen_id: uuid.UUID
     category: DashatCategory
-    start_date: date | None = None
+    start_date: ApiDate | None = None
     note: str | None = Field(default=None, max_length=500)
 
 
 class EnrolmentExit(ApiInput):
     reason: str = Field(pattern="^(refused|moved|died|completed)$", description="Why the enrolment ends")
-    exited_on: date | None = None
+    exited_on: ApiDate | None = None
 
 
 class Explanation(ApiOutput):

@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import Field
 
 from shared.events.vocab import ExpenseCategory, FundSource
-from shared.web.schemas import ApiInput, ApiOutput
+from shared.web.schemas import ApiDate, ApiInput, ApiOutput
 
 # UPPKA contributions enter only from uppka's events, never by hand.
 ManualFundSource = Literal["apbn_bokb", "apbd", "dana_desa", "csr", "community"]
@@ -20,7 +20,7 @@ class LedgerEntryCreate(ApiInput):
     source: ManualFundSource | None = Field(default=None, description="Required for income")
     category: ExpenseCategory | None = Field(default=None, description="Required for an expense")
     amount: int = Field(gt=0, le=10_000_000_000, description="Whole rupiah")
-    entry_on: date
+    entry_on: ApiDate
     note: str | None = Field(default=None, max_length=500)
 
 

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from shared.web.schemas import ApiInput, ApiOutput
+from shared.web.schemas import ApiDate, ApiInput, ApiOutput
 
 ManagementModel = Literal["social", "commercial", "combined"]
 
@@ -21,7 +21,7 @@ class KitchenCreate(ApiInput):
     management_model: ManagementModel
     operator_group_id: uuid.UUID | None = Field(default=None, description="UPPKA group operating the kitchen")
     capacity_per_day: int = Field(ge=0, le=100_000, description="Portions per day")
-    opened_on: date
+    opened_on: ApiDate
 
 
 class KitchenUpdate(ApiInput):
@@ -34,7 +34,7 @@ class KitchenUpdate(ApiInput):
 
 
 class KitchenClose(ApiInput):
-    closed_on: date
+    closed_on: ApiDate
 
 
 class KitchenRead(ApiOutput):

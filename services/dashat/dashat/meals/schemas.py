@@ -8,11 +8,11 @@ from datetime import date
 from pydantic import Field
 
 from dashat.foods.schemas import Slot
-from shared.web.schemas import ApiInput, ApiOutput
+from shared.web.schemas import ApiDate, ApiInput, ApiOutput
 
 
 class MealsCreate(ApiInput):
-    served_on: date
+    served_on: ApiDate
     slot: Slot
     menu_id: uuid.UUID | None = None
     portions_cooked: int = Field(ge=0, le=100_000)

@@ -61,6 +61,7 @@ FlagArray = NDArray[np.int8]
 BoolArray = NDArray[np.bool_]
 
 _LYING: Final = 1
+_ADJUSTED_DECIMALS: Final = 6  # the grid (in cm) the position-adjusted length is snapped to
 _STANDING: Final = 2
 _SEX_CODES: Final[dict[str, int]] = {
     "1": 1, "m": 1, "l": 1, "male": 1, "boy": 1, "laki-laki": 1, "laki laki": 1, "lk": 1,
@@ -372,6 +373,12 @@ def score(
     under_2y = age_ok & (day < 731)
     clen = np.where(under_2y & (pos == _STANDING), lenhei + 0.7, lenhei)
     clen = np.where(age_ok & (day >= 731) & (pos == _LYING), lenhei - 0.7, clen)
+    # The +/-0.7 cm is decimal arithmetic on a decimal reading, but binary floating point lands beside it
+    # (103.1 - 0.7 = 102.39999999999999, just below the table point 102.4). Snap the adjusted length to a
+    # 1e-6 cm grid, far finer than any length board (0.1 cm): that gives the double nearest to the exact decimal
+    # result, i.e. what Decimal arithmetic would give, so every later use (HAZ, the WHZ row, the interpolation
+    # fraction, clenhei) sees the table point itself.
+    clen = np.asarray(np.round(clen, _ADJUSTED_DECIMALS), dtype=np.float64)
 
     # HAZ: plain LMS at the integer day.
     haz_ok = sex_ok & age_ok & lenhei_ok
@@ -392,8 +399,8 @@ def score(
         no_age = ~age_known
         use_l = under_2y | (no_age & (pos == _LYING)) | (no_age & (pos == 0) & (clen < 87))
         use_h = (age_ok & (day >= 731)) | (no_age & (pos == _STANDING)) | (no_age & (pos == 0) & (clen >= 87))
-        # Row index in integer millimetres: 103.1 - 0.7 = 102.3999... must land on row 102.4.
-        mm = np.round(clen * 10.0, 6)
+        # Row index in millimetres, on the same grid: 1024.0 x 0.1 stays on the row (no 1023.9999...).
+        mm = np.round(clen * 10.0, _ADJUSTED_DECIMALS - 1)
         wfl, wfh = t["wfl"], t["wfh"]
         in_l = use_l & (mm >= wfl.start) & (mm <= wfl.stop)
         in_h = use_h & (mm >= wfh.start) & (mm <= wfh.stop)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any, Literal
 
 import numpy as np
@@ -14,7 +13,7 @@ from registry.anthropometry.domain import MAX_AGE_DAYS, RULE_VERSION, age_in_day
 from registry.deps import Reader
 from shared.errors import ValidationFailed
 from shared.web.problems import PROBLEM_RESPONSES
-from shared.web.schemas import ApiInput, ApiOutput
+from shared.web.schemas import ApiDate, ApiInput, ApiOutput
 
 router = APIRouter(prefix="/v1", tags=["anthropometry"], responses=PROBLEM_RESPONSES)
 
@@ -24,8 +23,8 @@ class ScoreItem(ApiInput):
 
     sex: Literal["L", "P", 1, 2]
     age_days: int | None = Field(default=None, ge=0)
-    birth_date: date | None = None
-    measured_on: date | None = None
+    birth_date: ApiDate | None = None
+    measured_on: ApiDate | None = None
     weight_kg: float | None = Field(default=None, gt=0, lt=100)
     lenhei_cm: float | None = Field(default=None, gt=0, lt=200)
     position: Literal["l", "h"] | None = None

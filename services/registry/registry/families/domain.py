@@ -10,25 +10,10 @@ from typing import Any, Literal
 
 from registry import rules
 from registry.identity.domain import KkCheck, NikCheck, Sex, validate_kk, validate_nik
+from shared import ages
 
 LegalBasis = Literal["public_service_mandate", "consent"]
 ADULT_AGE = 18
-
-
-def age_years(birth: date, on: date) -> int:
-    """Completed years on a date."""
-    years = on.year - birth.year
-    if (on.month, on.day) < (birth.month, birth.day):
-        years -= 1
-    return years
-
-
-def months_between(earlier: date, later: date) -> int:
-    """Completed months from one date to another."""
-    months = (later.year - earlier.year) * 12 + later.month - earlier.month
-    if later.day < earlier.day:
-        months -= 1
-    return months
 
 
 def is_pus(sex: str, marital_status: str, birth_date: date, on: date, *, alive: bool = True) -> bool:
@@ -37,7 +22,7 @@ def is_pus(sex: str, marital_status: str, birth_date: date, on: date, *, alive: 
         alive
         and sex == "P"
         and marital_status == "kawin"
-        and rules.PUS_MIN_AGE <= age_years(birth_date, on) <= rules.PUS_MAX_AGE
+        and rules.PUS_MIN_AGE <= ages.completed_years(birth_date, on) <= rules.PUS_MAX_AGE
     )
 
 
@@ -78,7 +63,11 @@ def person_errors(
                 "message": "birth date is in the future",
             }
         )
-    if legal_basis == "consent" and age_years(birth_date, today) < ADULT_AGE and guardian_person_id is None:
+    if (
+        legal_basis == "consent"
+        and ages.completed_years(birth_date, today) < ADULT_AGE
+        and guardian_person_id is None
+    ):
         errors.append(
             {
                 "field": f"{prefix}.guardian_person_id",
@@ -157,7 +146,7 @@ def evaluate_krs(facts: FamilyFacts, on: date) -> KrsResult:
     """Keluarga Risiko Stunting: a target family (PUS, pregnant, baduta/balita) with any risk factor."""
     wife = _wife(facts.members, on)
     children = [m for m in facts.members if m.alive and m.relation in ("anak", "cucu")]
-    has_balita = any(0 <= (on - c.birth_date).days <= rules.BALITA_MAX_AGE_DAYS for c in children)
+    has_balita = any(ages.is_balita(c.birth_date, on) for c in children)
     target = wife is not None or facts.pregnant or has_balita
     if not target:
         return KrsResult(False, False, [])
@@ -170,7 +159,7 @@ def evaluate_krs(facts: FamilyFacts, on: date) -> KrsResult:
     if facts.latrine_type is not None and facts.latrine_type not in rules.PROPER_LATRINES:
         reasons.append("latrine_improper")
     if wife is not None:
-        age = age_years(wife.birth_date, on)
+        age = ages.completed_years(wife.birth_date, on)
         if age < rules.WIFE_TOO_YOUNG_BELOW:
             reasons.append("wife_too_young")
         if age >= rules.WIFE_TOO_OLD_FROM:
@@ -178,7 +167,10 @@ def evaluate_krs(facts: FamilyFacts, on: date) -> KrsResult:
         births = sorted(
             {c.birth_date for c in facts.members if c.relation == "anak"} | set(facts.extra_child_birth_dates)
         )
-        if any(months_between(a, b) < rules.BIRTH_SPACING_MIN_MONTHS for a, b in itertools.pairwise(births)):
+        if any(
+            ages.completed_months(a, b) < rules.BIRTH_SPACING_MIN_MONTHS
+            for a, b in itertools.pairwise(births)
+        ):
             reasons.append("births_too_close")
         if len(births) > rules.TOO_MANY_CHILDREN_ABOVE:
             reasons.append("too_many_children")

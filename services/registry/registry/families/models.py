@@ -132,6 +132,8 @@ class Person(TimestampedMixin, Base):
     __table_args__ = (
         Index("ix_person_family_id", "family_id"),
         Index("ix_person_name_key_birth_date", "name_key", "birth_date"),
+        # The age sweep finds the day's birthdays by range scans on the birth date (registry/ageing).
+        Index("ix_person_birth_date", "birth_date"),
         Index("ix_person_updated_at_id", "updated_at", "id"),
         Index("uq_person_nik_index", "nik_index", unique=True, postgresql_where=text("deleted_at IS NULL")),
     )

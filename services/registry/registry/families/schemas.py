@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field
 
 from shared.events.vocab import MaritalStatus, Relation, Sex
-from shared.web.schemas import ApiInput, ApiOutput
+from shared.web.schemas import ApiDate, ApiInput, ApiOutput
 
 WaterSource = Literal[
     "kemasan",
@@ -61,7 +61,7 @@ class KampungKbCreate(ApiInput):
     name: str = Field(min_length=1, max_length=200)
     village_code: str = VillageCode
     rw_list: list[str] = Field(default_factory=list, description="RWs designated; empty = the whole village")
-    designated_on: date | None = None
+    designated_on: ApiDate | None = None
     active: bool = True
 
 
@@ -70,7 +70,7 @@ class KampungKbUpdate(ApiInput):
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
     rw_list: list[str] | None = None
-    designated_on: date | None = None
+    designated_on: ApiDate | None = None
     active: bool | None = None
 
 
@@ -95,7 +95,7 @@ class PersonInput(ApiInput):
     nik: str | None = Field(default=None, description="16 digits; never put it in a URL")
     name: str = Field(min_length=1, max_length=200)
     sex: Sex
-    birth_date: date
+    birth_date: ApiDate
     relation: Relation
     marital_status: MaritalStatus = "belum_kawin"
     education: str | None = Field(default=None, max_length=80)
@@ -182,7 +182,7 @@ class FamilyMove(ApiInput):
     rt: str | None = RwRt
     street: str | None = Field(default=None, max_length=300)
     kampung_kb_id: uuid.UUID | None = None
-    moved_on: date
+    moved_on: ApiDate
 
 
 class KrsRead(ApiOutput):
@@ -212,7 +212,7 @@ class FamilyRead(ApiOutput):
                         "target": True,
                         "at_risk": True,
                         "reasons": ["latrine_improper"],
-                        "rule_version": "registry-rules-2026.1",
+                        "rule_version": "registry-rules-2026.2",
                     },
                     "version": 1,
                     "created_at": "2026-11-29T05:00:00Z",
@@ -305,7 +305,7 @@ class PersonUpdate(ApiInput):
     nik: str | None = None
     name: str | None = Field(default=None, min_length=1, max_length=200)
     sex: Sex | None = None
-    birth_date: date | None = None
+    birth_date: ApiDate | None = None
     relation: Relation | None = None
     marital_status: MaritalStatus | None = None
     education: str | None = Field(default=None, max_length=80)
@@ -317,7 +317,7 @@ class PersonUpdate(ApiInput):
 class PersonDeath(ApiInput):
     model_config = ConfigDict(json_schema_extra={"examples": [{"died_on": "2026-10-12"}]})
 
-    died_on: date
+    died_on: ApiDate
 
 
 class PersonMove(ApiInput):
@@ -337,7 +337,7 @@ class PersonMove(ApiInput):
 
     to_family_id: uuid.UUID | None
     relation: Relation | None = None
-    moved_on: date
+    moved_on: ApiDate
 
 
 class PersonSearch(ApiInput):

@@ -201,7 +201,8 @@ def family_facts(family: Family) -> dict[str, Any]:
     }
 
 
-def person_facts(person: Person, family: Family) -> dict[str, Any]:
+def person_facts(person: Person, family: Family, on: date | None = None) -> dict[str, Any]:
+    """The event facts of a person; `pus` as of `on` (default today: the age sweep dates it at a birthday)."""
     return {
         "person_id": person.id,
         "family_id": family.id,
@@ -212,7 +213,7 @@ def person_facts(person: Person, family: Family) -> dict[str, Any]:
         "relation": person.relation,
         "marital_status": person.marital_status,
         "has_nik": person.nik_index is not None,
-        "pus": person_pus(person),
+        "pus": person_pus(person, on),
         "rule_version": rules.RULES_VERSION,
     }
 
@@ -220,9 +221,11 @@ def person_facts(person: Person, family: Family) -> dict[str, Any]:
 def apply_krs(family: Family, facts: domain.FamilyFacts) -> StuntingRiskChanged | None:
     """Set the family's KRS fields from its facts; the event to publish when status or reasons changed."""
     result = domain.evaluate_krs(facts, today())
-    changed = result.at_risk != family.krs or sorted(result.reasons) != sorted(family.krs_reasons or [])
-    # Reporting's KRS share is over target families: a change of target status is published too.
-    changed = changed or bool(result.target) != bool(family.krs_target)
+    changed = (
+        result.at_risk != family.krs
+        or sorted(result.reasons) != sorted(family.krs_reasons or [])
+        or result.target != family.krs_target
+    )
     first = family.rule_version is None
     family.krs, family.krs_reasons, family.krs_target = result.at_risk, result.reasons, result.target
     family.rule_version = result.rule_version
@@ -233,9 +236,9 @@ def apply_krs(family: Family, facts: domain.FamilyFacts) -> StuntingRiskChanged 
             rw=family.rw,
             at_risk=result.at_risk,
             reasons=result.reasons,
+            target=result.target,
             welfare_decile=family.welfare_decile,
             rule_version=result.rule_version,
-            target=result.target,
         )
     return None
 

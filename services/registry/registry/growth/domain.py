@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from registry import rules
 from registry.anthropometry.domain import MAX_AGE_DAYS, Score, age_in_days, score_one
+from shared import ages
 
 Severity = Literal["stunted", "severely_stunted"]
 
@@ -99,9 +100,15 @@ def score_child(
     return score_one(1 if sex == "L" else 2, age_days, weight_kg, lenhei_cm, position, oedema)
 
 
-def stunting_severity(haz: float | None, flagged: bool, age_days: int) -> Severity | None:
-    """Severity when this measurement counts as baduta stunting (non-flagged HAZ < -2, under 24 months)."""
-    if haz is None or flagged or age_days >= rules.BADUTA_MAX_AGE_DAYS or haz >= rules.STUNTING_HAZ:
+def stunting_severity(
+    haz: float | None, flagged: bool, birth_date: date, measured_on: date
+) -> Severity | None:
+    """Severity when this measurement counts as baduta stunting (non-flagged HAZ < -2, under 24 months).
+
+    Baduta is counted in completed months from the birth date to the measurement date (shared/ages, the one
+    definition of every service); the z-score itself keeps WHO's age in days.
+    """
+    if haz is None or flagged or not ages.is_baduta(birth_date, measured_on) or haz >= rules.STUNTING_HAZ:
         return None
     return "severely_stunted" if haz < rules.SEVERE_STUNTING_HAZ else "stunted"
 

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import ConfigDict, Field
 
 from shared.events.vocab import Position
-from shared.web.schemas import ApiInput, ApiOutput
+from shared.web.schemas import ApiDate, ApiInput, ApiOutput
 
 MEASUREMENT_EXAMPLE: dict[str, Any] = {
     "measured_on": "2026-11-20",
@@ -21,7 +21,7 @@ MEASUREMENT_EXAMPLE: dict[str, Any] = {
 
 
 class MeasurementValues(ApiInput):
-    measured_on: date
+    measured_on: ApiDate
     weight_kg: float | None = Field(default=None, description="kg")
     lenhei_cm: float | None = Field(default=None, description="Length (lying) or height (standing), cm")
     position: Position | None = Field(default=None, description="l = lying (length), h = standing (height)")

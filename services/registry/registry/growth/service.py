@@ -145,7 +145,7 @@ async def _apply_case_rules_with(
     open_case: StuntingCase | repo.OpenCase | None,
 ) -> None:
     """The case rules, given the child's open case (locked), already read."""
-    severity = domain.stunting_severity(m.haz, m.haz_flag, m.age_days)
+    severity = domain.stunting_severity(m.haz, m.haz_flag, person.birth_date, m.measured_on)
     decision = domain.decide_on_measurement(
         severity=severity,
         not_stunted=domain.counts_as_not_stunted(m.haz, m.haz_flag),
@@ -322,7 +322,7 @@ async def correct_measurement(
         await emit(session, _measured_event(new, person, family), family.id)
         caused_cases = await repo.cases_caused_by(session, old.id, lock=True)
         caused = caused_cases[0] if caused_cases else None
-        severity = domain.stunting_severity(new.haz, new.haz_flag, new.age_days)
+        severity = domain.stunting_severity(new.haz, new.haz_flag, person.birth_date, new.measured_on)
         decision = domain.decide_on_correction(caused_case=caused is not None, new_severity=severity)
         if decision == "repoint" and caused is not None and new.haz is not None and severity is not None:
             caused.measurement_id, caused.haz, caused.severity = new.id, new.haz, severity

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
-from typing import Any, Literal
+from datetime import date, datetime, timedelta
+from typing import Any, Final, Literal, Protocol
 
 from registry import rules
+from shared import ages
 from shared.events.vocab import MKJP_METHODS
 
 Anaemia = Literal["none", "mild", "moderate", "severe"]
+
+# Who can use a method: a woman's body (AKDR/IUD, implant, tubektomi/MOW, suntik, pil, MAL while breastfeeding),
+# a man's (vasektomi/MOP); kondom and traditional methods are either partner's.
+WOMEN_METHODS: Final = frozenset({"iud", "implant", "mow", "suntik", "pil", "mal"})
+MEN_METHODS: Final = frozenset({"mop"})
 
 
 def is_mkjp(method: str | None) -> bool:
@@ -18,9 +25,14 @@ def is_mkjp(method: str | None) -> bool:
 
 
 def kb_status_errors(
-    *, method: str | None, reason_non_use: str | None, since: date, today: date, sex: str
+    *, method: str | None, reason_non_use: str | None, since: date, today: date, sex: str, birth_date: date
 ) -> list[dict[str, Any]]:
-    """A user has a method and no non-use reason; a non-user has a reason; female/male methods fit the sex."""
+    """A user has a method and no non-use reason; a non-user has a reason; the method fits the person.
+
+    The method must be one the person can use: the woman's methods only for women, MOP only for men (kondom
+    and traditional methods are the couple's: BKKBN records them on either partner, often the wife), and only
+    from `rules.KB_MIN_AGE` completed years at `since`; `since` lies between the birth and today.
+    """
     errors: list[dict[str, Any]] = []
     if method is None and reason_non_use is None:
         errors.append(
@@ -42,11 +54,68 @@ def kb_status_errors(
         errors.append(
             {"field": "body.since", "rule": "kb.since_future", "message": "since lies in the future"}
         )
-    if (method == "mow" and sex != "P") or (method == "mop" and sex != "L"):
+    if since < birth_date:
         errors.append(
-            {"field": "body.method", "rule": "kb.method_sex", "message": "MOW is for women, MOP for men"}
+            {"field": "body.since", "rule": "kb.since_before_birth", "message": "since lies before the birth"}
+        )
+    if method in WOMEN_METHODS and sex != "P":
+        errors.append(
+            {
+                "field": "body.method",
+                "rule": "kb.method_sex",
+                "message": f"{method} is a woman's method (IUD, implant, MOW, suntik, pil, MAL)",
+            }
+        )
+    if method in MEN_METHODS and sex != "L":
+        errors.append({"field": "body.method", "rule": "kb.method_sex", "message": "MOP is a man's method"})
+    if (
+        method is not None
+        and since >= birth_date
+        and ages.completed_years(birth_date, since) < rules.KB_MIN_AGE
+    ):
+        errors.append(
+            {
+                "field": "body.method",
+                "rule": "kb.method_age",
+                "message": f"a KB method is recorded from {rules.KB_MIN_AGE} completed years of age at `since`",
+            }
         )
     return errors
+
+
+class KbRecord(Protocol):
+    """What the placement of a new KB status needs of a recorded one."""
+
+    method: str | None
+    mkjp: bool
+    since: date
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class KbPlacement:
+    """Where a new KB status falls in the person's history."""
+
+    previous: KbRecord | None  # the status in force before the new one's `since`
+    current: bool  # the new status is the person's latest (no status recorded with a later `since`)
+    first_record: bool  # nothing was recorded of this person before
+
+
+def place_kb_status(history: Sequence[KbRecord], since: date) -> KbPlacement:
+    """Place a new status by its effective date, not by when it was typed.
+
+    `previous` is the latest status effective strictly before `since`: a status recorded again for the same
+    `since` corrects that entry (it is not a change from it), and a late entry of an older change is compared
+    with what held before it, not with the current status. This is what the event's `previous_method` carries
+    for new acceptors (a user whose previous status was none or non-use) and MKJP switchers.
+    """
+    ordered = sorted(history, key=lambda r: (r.since, r.created_at))
+    earlier = [r for r in ordered if r.since < since]
+    return KbPlacement(
+        previous=earlier[-1] if earlier else None,
+        current=all(r.since <= since for r in ordered),
+        first_record=not ordered,
+    )
 
 
 def bmi(weight_kg: float | None, height_cm: float | None) -> float | None:
@@ -89,8 +158,10 @@ def catin_risk(
     height_cm: float | None,
     lila_cm: float | None,
     hb_g_dl: float | None,
+    age_at_marriage: int | None = None,
 ) -> CatinRisk:
-    """Catin screening: underweight (BMI), KEK (LiLA, brides), anaemia (Hb, sex-specific)."""
+    """Catin screening: underweight (BMI), KEK (LiLA, brides), anaemia (Hb, sex-specific), too young (< 19 at the
+    planned wedding)."""
     value = bmi(weight_kg, height_cm)
     risks: list[str] = []
     if value is not None and value < rules.CATIN_UNDERWEIGHT_BMI:
@@ -100,6 +171,8 @@ def catin_risk(
     limit = rules.CATIN_ANAEMIA_HB_WOMEN if sex == "P" else rules.CATIN_ANAEMIA_HB_MEN
     if hb_g_dl is not None and hb_g_dl < limit:
         risks.append("anaemia")
+    if age_at_marriage is not None and age_at_marriage < rules.CATIN_MIN_AGE:
+        risks.append("too_young")
     return CatinRisk(value, bool(risks), risks)
 
 
@@ -150,4 +223,21 @@ def pregnancy_errors(
                     "message": "LMP lies more than 44 weeks back",
                 }
             )
+    if expected is not None and lmp is None:
+        # Without an LMP the expected delivery stands for it (LMP = expected - 280 days): the same window.
+        implied = expected - timedelta(days=rules.GESTATION_DAYS)
+        if implied > today or (today - implied).days > rules.MAX_PREGNANCY_DAYS:
+            errors.append(
+                {
+                    "field": "body.expected_delivery",
+                    "rule": "pregnancy.expected_delivery_out_of_range",
+                    "message": "an ongoing pregnancy is expected within 280 days from today and at most "
+                    f"{rules.MAX_PREGNANCY_DAYS - rules.GESTATION_DAYS} days back",
+                }
+            )
     return errors
+
+
+def pregnancy_began(lmp: date | None, expected: date) -> date:
+    """The first day of the pregnancy: the LMP, or the expected delivery - 280 days without it."""
+    return lmp if lmp is not None else expected - timedelta(days=rules.GESTATION_DAYS)

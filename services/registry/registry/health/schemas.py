@@ -9,8 +9,12 @@ from typing import Literal
 from pydantic import ConfigDict, Field
 
 from registry.families.schemas import PersonInput
-from shared.events.vocab import KbMethod, NonUseReason, Relation, ServiceSource, Sex
-from shared.web.schemas import ApiInput, ApiOutput
+from shared.events.vocab import NonUseReason, Relation, ServiceSource, Sex
+from shared.web.schemas import ApiDate, ApiInput, ApiOutput
+
+# The methods a KB status may be recorded with: MAL (modern) and traditional methods apart, as mCPR needs them.
+# `mal_tradisional` stays only in the history of earlier records and events (shared/events/vocab.py).
+KbMethodInput = Literal["iud", "implant", "mow", "mop", "suntik", "pil", "kondom", "mal", "tradisional"]
 
 
 class KbStatusCreate(ApiInput):
@@ -25,8 +29,12 @@ class KbStatusCreate(ApiInput):
         }
     )
 
-    method: KbMethod | None = Field(description="null = not using KB (then give reason_non_use)")
-    since: date
+    method: KbMethodInput | None = Field(
+        description="null = not using KB (then give reason_non_use). MAL is lactational amenorrhoea (modern); "
+        "`tradisional` is periodic abstinence or withdrawal. IUD, implant, MOW, suntik, pil and MAL are the "
+        "woman's, MOP the man's, kondom and tradisional either partner's; from 10 completed years at `since`."
+    )
+    since: ApiDate
     reason_non_use: NonUseReason | None = None
     service_source: ServiceSource | None = None
 
@@ -65,8 +73,8 @@ class CatinCreate(ApiInput):
     )
 
     person_id: uuid.UUID
-    planned_marriage_date: date
-    screened_on: date
+    planned_marriage_date: ApiDate
+    screened_on: ApiDate
     weight_kg: float | None = Field(default=None, gt=20, lt=250)
     height_cm: float | None = Field(default=None, gt=100, lt=230)
     lila_cm: float | None = Field(default=None, gt=10, lt=60)
@@ -107,8 +115,8 @@ class PregnancyCreate(ApiInput):
     )
 
     person_id: uuid.UUID
-    lmp: date | None = Field(default=None, description="HPHT, first day of the last menstrual period")
-    expected_delivery: date | None = Field(default=None, description="Default: LMP + 280 days")
+    lmp: ApiDate | None = Field(default=None, description="HPHT, first day of the last menstrual period")
+    expected_delivery: ApiDate | None = Field(default=None, description="Default: LMP + 280 days")
     lila_cm: float | None = Field(default=None, gt=10, lt=60)
     hb_g_dl: float | None = Field(default=None, gt=2, lt=25)
 
@@ -139,7 +147,7 @@ class PregnancyEnd(ApiInput):
     )
 
     outcome: Literal["birth", "loss"]
-    ended_on: date
+    ended_on: ApiDate
     child: ChildInput | None = Field(default=None, description="Required for a birth")
 
 

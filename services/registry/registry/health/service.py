@@ -10,7 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry import rules
 from registry.common import today
-from registry.families import domain as fam_domain
 from registry.families import repository as fam_repo
 from registry.families.service import _new_person, emit, fail, person_facts, person_pus, refresh_krs
 from registry.health import domain
@@ -18,6 +17,7 @@ from registry.health import repository as repo
 from registry.health.models import Catin, KbStatus, Pregnancy
 from registry.health.schemas import CatinCreate, KbStatusCreate, PregnancyCreate, PregnancyEnd, child_person
 from registry.pii import PiiVault
+from shared import ages
 from shared.auth import Principal
 from shared.errors import Conflict
 from shared.events.registry import (
@@ -44,12 +44,17 @@ async def record_kb_status(
                     since=body.since,
                     today=today(),
                     sex=person.sex,
+                    birth_date=person.birth_date,
                 )
             )
-            previous = await repo.current_kb_status(session, person.id)
-            if previous is not None:
-                previous.current = False
+            history = await repo.kb_history(session, person.id)
+            placed = domain.place_kb_status(history, body.since)
+            if placed.current:
+                for old in history:
+                    if old.current:
+                        old.current = False
                 await session.flush()
+            previous = placed.previous
             row = KbStatus(
                 person_id=person.id,
                 family_id=family.id,
@@ -59,7 +64,7 @@ async def record_kb_status(
                 since=body.since,
                 reason_non_use=body.reason_non_use,
                 service_source=body.service_source,
-                current=True,
+                current=placed.current,
                 recorded_by=principal.sub,
                 rule_version=rules.RULES_VERSION,
             )
@@ -79,6 +84,7 @@ async def record_kb_status(
                     service_source=body.service_source,
                     previous_method=previous.method if previous else None,
                     previous_mkjp=previous.mkjp if previous else False,
+                    first_record=placed.first_record,
                     pus=person_pus(person),
                 ),
                 family.id,
@@ -109,7 +115,7 @@ async def register_catin(session: AsyncSession, principal: Principal, body: Cati
                     "message": "the planned marriage lies before the screening",
                 }
             )
-        if fam_domain.age_years(person.birth_date, body.screened_on) < 15:
+        if ages.completed_years(person.birth_date, body.screened_on) < 15:
             errors.append(
                 {
                     "field": "body.person_id",
@@ -124,6 +130,7 @@ async def register_catin(session: AsyncSession, principal: Principal, body: Cati
             height_cm=body.height_cm,
             lila_cm=body.lila_cm,
             hb_g_dl=body.hb_g_dl,
+            age_at_marriage=ages.completed_years(person.birth_date, body.planned_marriage_date),
         )
         row = Catin(
             person_id=person.id,
@@ -170,7 +177,7 @@ async def register_pregnancy(session: AsyncSession, principal: Principal, body: 
         async with session.begin():
             person, family = await fam_repo.get_person(session, body.person_id, principal, lock=True)
             now = today()
-            age = fam_domain.age_years(person.birth_date, now)
+            age = ages.completed_years(person.birth_date, now)
             fail(
                 domain.pregnancy_errors(
                     lmp=body.lmp, expected=body.expected_delivery, today=now, sex=person.sex, age=age
@@ -260,12 +267,12 @@ async def end_pregnancy(
                     "message": "ended_on lies in the future",
                 }
             )
-        if row.lmp is not None and body.ended_on < row.lmp:
+        if body.ended_on < domain.pregnancy_began(row.lmp, row.expected_delivery):
             errors.append(
                 {
                     "field": "body.ended_on",
                     "rule": "pregnancy.ended_before_lmp",
-                    "message": "ended before the LMP",
+                    "message": "ended before the pregnancy began (the LMP, or expected delivery - 280 days)",
                 }
             )
         if body.outcome == "birth" and body.child is None:

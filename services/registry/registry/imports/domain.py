@@ -36,8 +36,8 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from registry.families.schemas import LatrineType, LegalBasis, WaterSource
+from registry.health.schemas import KbMethodInput
 from shared.events.vocab import (
-    KbMethod,
     MaritalStatus,
     NonUseReason,
     Position,
@@ -45,6 +45,7 @@ from shared.events.vocab import (
     ServiceSource,
     Sex,
 )
+from shared.web.schemas import ApiDate
 
 Format = Literal["csv", "ndjson"]
 Mode = Literal["validate", "commit"]
@@ -122,22 +123,22 @@ class ImportRow(BaseModel):
     nik: str | None = Field(default=None, max_length=40)
     name: str = Field(min_length=1, max_length=200)
     sex: Sex
-    birth_date: date
+    birth_date: ApiDate
     relation: Relation
     marital_status: MaritalStatus = "belum_kawin"
     education: str | None = Field(default=None, max_length=80)
     occupation: str | None = Field(default=None, max_length=80)
     legal_basis: LegalBasis = "public_service_mandate"
-    measured_on: date | None = None
+    measured_on: ApiDate | None = None
     weight_kg: float | None = None
     lenhei_cm: float | None = None
     position: Position | None = None
     oedema: bool = False
-    kb_method: KbMethod | None = None
-    kb_since: date | None = None
+    kb_method: KbMethodInput | None = None
+    kb_since: ApiDate | None = None
     kb_reason_non_use: NonUseReason | None = None
     kb_service_source: ServiceSource | None = None
-    pregnancy_lmp: date | None = None
+    pregnancy_lmp: ApiDate | None = None
 
     @property
     def has_measurement(self) -> bool:

@@ -34,6 +34,7 @@ from registry.growth.models import Measurement, StuntingCase
 from registry.growth.schemas import MeasurementValues
 from registry.growth.service import _apply_case_rules, _build, _case_facts, _measured_event
 from registry.health import domain as health_domain
+from registry.health import repository as health_repo
 from registry.health.models import KbStatus, Pregnancy
 from registry.identity.domain import mask_nik
 from registry.imports import domain
@@ -42,6 +43,7 @@ from registry.imports.domain import FamilyGroup, ImportRow, Issue
 from registry.imports.models import ImportIssue, ImportJob
 from registry.models import outbox
 from registry.pii import PiiVault
+from shared import ages
 from shared.auth import Principal
 from shared.db import new_id, new_ids, utcnow
 from shared.errors import NotFound
@@ -212,6 +214,7 @@ class _Planner:
                         since=d.kb_since,
                         today=self.now,
                         sex=d.sex,
+                        birth_date=d.birth_date,
                     ),
                     n,
                 )
@@ -222,7 +225,7 @@ class _Planner:
                         expected=None,
                         today=self.now,
                         sex=d.sex,
-                        age=fam_domain.age_years(d.birth_date, self.now),
+                        age=ages.completed_years(d.birth_date, self.now),
                     ),
                     n,
                 )
@@ -661,9 +664,9 @@ class _Batch:
                     rw=family.rw,
                     at_risk=krs.at_risk,
                     reasons=krs.reasons,
+                    target=krs.target,
                     welfare_decile=family.welfare_decile,
                     rule_version=krs.rule_version,
-                    target=krs.target,
                 ),
                 family.id,
             )
@@ -687,7 +690,7 @@ class _Batch:
             KbStatusChanged(
                 person_id=person.id, family_id=family.id, village_code=family.village_code, method=method,
                 is_user=method is not None, mkjp=mkjp, since=since, reason_non_use=reason, service_source=source,
-                previous_method=None, previous_mkjp=False, pus=person_pus(person),
+                previous_method=None, previous_mkjp=False, first_record=True, pus=person_pus(person),
             ),
             family.id,
         )  # fmt: skip
@@ -703,7 +706,7 @@ class _Batch:
             PregnancyRegistered(
                 pregnancy_id=pregnancy_id, person_id=person.id, family_id=family.id,
                 village_code=family.village_code, rw=family.rw, lmp=lmp, expected_delivery=expected, kek=kek,
-                anaemia=anaemia, mother_age_years=fam_domain.age_years(person.birth_date, self.now),
+                anaemia=anaemia, mother_age_years=ages.completed_years(person.birth_date, self.now),
                 welfare_decile=family.welfare_decile, krs=family.krs, rule_version=rules.RULES_VERSION,
             ),
             family.id,
@@ -772,7 +775,7 @@ class _Batch:
     def _measured(self, m: Measurement, person: Person, family: Family) -> None:
         self.measurements.append(_columns(m, _MEASUREMENT_COLS))
         self.event(_measured_event(m, person, family), family.id)
-        severity = growth_domain.stunting_severity(m.haz, m.haz_flag, m.age_days)
+        severity = growth_domain.stunting_severity(m.haz, m.haz_flag, person.birth_date, m.measured_on)
         if severity is not None and m.haz is not None:
             new_case = _NewCase(
                 id=self.new_id(),
@@ -943,14 +946,18 @@ async def _record_kb_status(
     """A new KB status of an existing family's member: the previous one closes (as the KB-status API does)."""
     method, since, reason, source = pp.row.kb_status()
     assert since is not None
-    previous = pp.kb_previous
-    if previous is not None:
-        previous.current = False
+    history = await health_repo.kb_history(session, person.id)
+    placed = health_domain.place_kb_status(history, since)
+    if placed.current:
+        for old in history:
+            if old.current:
+                old.current = False
         await session.flush()
+    previous = placed.previous
     row = KbStatus(
         person_id=person.id, family_id=family.id, method=method, is_user=method is not None,
         mkjp=health_domain.is_mkjp(method), since=since, reason_non_use=reason, service_source=source,
-        current=True, recorded_by=principal.sub, rule_version=rules.RULES_VERSION,
+        current=placed.current, recorded_by=principal.sub, rule_version=rules.RULES_VERSION,
     )  # fmt: skip
     session.add(row)
     await session.flush()
@@ -960,7 +967,8 @@ async def _record_kb_status(
             person_id=person.id, family_id=family.id, village_code=family.village_code, method=method,
             is_user=row.is_user, mkjp=row.mkjp, since=since, reason_non_use=reason, service_source=source,
             previous_method=previous.method if previous else None,
-            previous_mkjp=previous.mkjp if previous else False, pus=person_pus(person),
+            previous_mkjp=previous.mkjp if previous else False, first_record=placed.first_record,
+            pus=person_pus(person),
         ),
         family.id,
     )  # fmt: skip
@@ -979,7 +987,7 @@ def _pregnancy_event(row: Pregnancy, person: Person, family: Family) -> Pregnanc
     return PregnancyRegistered(
         pregnancy_id=row.id, person_id=person.id, family_id=family.id, village_code=family.village_code,
         rw=family.rw, lmp=row.lmp, expected_delivery=row.expected_delivery, kek=row.kek, anaemia=row.anaemia,
-        mother_age_years=fam_domain.age_years(person.birth_date, today()), welfare_decile=family.welfare_decile,
+        mother_age_years=ages.completed_years(person.birth_date, today()), welfare_decile=family.welfare_decile,
         krs=family.krs, rule_version=rules.RULES_VERSION,
     )  # fmt: skip
 

@@ -16,7 +16,7 @@ from shared.errors import ValidationFailed
 from shared.regions import normalize_code
 from shared.web.deps import SessionDep
 from shared.web.problems import PROBLEM_RESPONSES
-from shared.web.schemas import ApiOutput
+from shared.web.schemas import ApiDate, ApiOutput
 
 router = APIRouter(prefix="/v1/regions", tags=["regions"], responses=PROBLEM_RESPONSES)
 
@@ -48,7 +48,7 @@ class RegionRead(ApiOutput):
     valid_to: date | None
 
 
-OnDate = Annotated[date | None, Query(description="Codes in force on this date (default: today)")]
+OnDate = Annotated[ApiDate | None, Query(description="Codes in force on this date (default: today)")]
 
 
 def _code(code: str) -> str:

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from shared.web.schemas import ApiInput, ApiOutput
+from shared.web.schemas import ApiDate, ApiInput, ApiOutput
 
 ActivityType = Literal["kie_distribution", "socialisation", "orientation", "facilitation", "pek_stunting"]
 
@@ -18,7 +18,7 @@ class ActivityCreate(ApiInput):
         description="The five PEK activities: KIE materials, socialisation, orientation, facilitation, "
         "PEK development for stunting prevention"
     )
-    held_on: date
+    held_on: ApiDate
     facilitator: str | None = Field(default=None, max_length=200)
     notes: str | None = Field(default=None, max_length=2000)
     attendee_member_ids: list[uuid.UUID] = Field(default_factory=list, max_length=500)

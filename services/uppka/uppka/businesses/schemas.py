@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from shared.web.schemas import ApiInput, ApiOutput
+from shared.web.schemas import ApiDate, ApiInput, ApiOutput
 from uppka.common import Rupiah
 
 Sector = Literal["food_processing", "crafts", "agriculture", "livestock", "trade", "services", "other"]
@@ -44,7 +44,7 @@ class ProductRead(ApiOutput):
 class CapitalIn(ApiInput):
     source: CapitalKind
     amount: Rupiah
-    received_on: date | None = None
+    received_on: ApiDate | None = None
 
 
 class CapitalRead(ApiOutput):
@@ -57,7 +57,7 @@ class CapitalRead(ApiOutput):
 class BusinessCreate(ApiInput):
     name: str = Field(min_length=1, max_length=200)
     sector: Sector
-    started_on: date | None = None
+    started_on: ApiDate | None = None
     description: str | None = Field(default=None, max_length=2000)
     supplies_dashat: bool = False
     products: list[ProductIn] = Field(default_factory=list, max_length=100)

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from shared.web.schemas import ApiInput, ApiOutput
+from shared.web.schemas import ApiDate, ApiInput, ApiOutput
 from uppka.common import Rupiah
 from uppka.groups.domain import Category, GroupStatus, Role
 
@@ -19,7 +19,7 @@ LeftReason = Literal["resigned", "died", "moved", "group_dissolved", "other"]
 class FundingIn(ApiInput):
     source: FundingSource
     amount: Rupiah
-    received_on: date | None = None
+    received_on: ApiDate | None = None
     note: str | None = Field(default=None, max_length=500)
 
 
@@ -36,8 +36,8 @@ class GroupCreate(ApiInput):
     name: str = Field(min_length=1, max_length=200)
     register_number: str | None = Field(default=None, max_length=60)
     sk_number: str | None = Field(default=None, max_length=120)
-    sk_date: date | None = None
-    founded_on: date | None = None
+    sk_date: ApiDate | None = None
+    founded_on: ApiDate | None = None
     kampung_kb_id: uuid.UUID | None = None
     village_code: str = Field(description="Kemendagri village code, e.g. 15.71.01.1001")
     rw: str | None = Field(default=None, max_length=10)
@@ -52,14 +52,14 @@ class GroupUpdate(ApiInput):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     register_number: str | None = Field(default=None, max_length=60)
     sk_number: str | None = Field(default=None, max_length=120)
-    sk_date: date | None = None
-    founded_on: date | None = None
+    sk_date: ApiDate | None = None
+    founded_on: ApiDate | None = None
     kampung_kb_id: uuid.UUID | None = None
     rw: str | None = Field(default=None, max_length=10)
     pembina_name: str | None = Field(default=None, max_length=200)
     pembina_officer_id: str | None = Field(default=None, max_length=60)
     status: GroupStatus | None = None
-    status_changed_on: date | None = Field(
+    status_changed_on: ApiDate | None = Field(
         default=None, description="When the new status took effect (today)"
     )
 
@@ -113,7 +113,7 @@ class GroupSummary(ApiOutput):
 class MemberCreate(ApiInput):
     person_id: uuid.UUID
     role: Role = "anggota"
-    joined_on: date | None = Field(default=None, description="Defaults to today")
+    joined_on: ApiDate | None = Field(default=None, description="Defaults to today")
 
 
 class MemberUpdate(ApiInput):
@@ -121,7 +121,7 @@ class MemberUpdate(ApiInput):
 
 
 class MemberLeave(ApiInput):
-    left_on: date | None = None
+    left_on: ApiDate | None = None
     reason: Literal["resigned", "other"] = "resigned"
 
 

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from shared.web.schemas import ApiInput, ApiOutput
+from shared.web.schemas import ApiDate, ApiInput, ApiOutput
 from uppka.common import Count, Period, Rupiah
 
 
@@ -17,7 +17,7 @@ class ContributionIn(ApiInput):
     kind: Literal["cash", "in_kind"]
     amount: Rupiah = Field(description="Rupiah; for goods their estimated value")
     goods: str | None = Field(default=None, max_length=500, description="What was given, for in-kind")
-    contributed_on: date | None = Field(default=None, description="Defaults to today")
+    contributed_on: ApiDate | None = Field(default=None, description="Defaults to today")
 
 
 class ContributionRead(ApiOutput):
