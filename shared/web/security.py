@@ -98,8 +98,9 @@ class SecurityHeadersMiddleware:
 class AllowListCORSMiddleware(CORSMiddleware):
     """Starlette's CORS with an explicit origin list; a refused preflight carries no Access-Control-* header.
 
-    Starlette answers a refused preflight 400 text/plain but still lists the allowed methods and headers; this
-    answers 403 problem+json with none of them, so an unlisted origin learns nothing about the API.
+    Starlette answers a refused preflight 400 text/plain but still lists the allowed methods and headers, and
+    lists the exposed headers to any origin; this answers a refused preflight 403 problem+json and gives an
+    unlisted origin no Access-Control-* header at all, so it learns nothing about the API.
     """
 
     def __init__(self, app: ASGIApp, *, allow_origins: Sequence[str], max_age: int = 600) -> None:
@@ -113,6 +114,20 @@ class AllowListCORSMiddleware(CORSMiddleware):
             allow_credentials=False,
             max_age=max_age,
         )
+
+    async def send(self, message: Message, send: Send, request_headers: Headers) -> None:
+        origin = request_headers.get("origin")
+        if (
+            message["type"] == "http.response.start"
+            and origin is not None
+            and not self.is_allowed_origin(origin)
+        ):
+            # Starlette would still list the exposed headers to an unlisted origin; it gets no CORS header.
+            headers = MutableHeaders(scope=message)
+            headers["Vary"] = ", ".join([*headers.getlist("Vary"), "Origin"])
+            await send(message)
+            return
+        await super().send(message, send, request_headers)
 
     def preflight_response(self, request_headers: Headers) -> Response:
         response = super().preflight_response(request_headers)
