@@ -151,6 +151,9 @@ async def test_the_budget_refills_after_retry_after() -> None:
         assert 1 <= retry_after <= 2 and refused.headers["ratelimit-policy"] == "5;w=2"
         waited = await wait_for_refill(client, "/v1/things", READ, retry_after)
         assert waited < 4
+        print(
+            f"5/2 s budget: 6th request refused, Retry-After {retry_after} s, served again after {waited:.2f} s"
+        )
 
 
 async def test_requests_without_a_valid_token_are_limited_by_address(client: httpx.AsyncClient) -> None:
