@@ -14,7 +14,7 @@ from shared.config import ServiceSettings
 from shared.db import create_engine, create_sessionmaker
 from shared.logging import configure_logging
 from shared.web import health
-from shared.web.guard import RouteGuardMiddleware
+from shared.web.guard import RouteGuardMiddleware, guarded_routes
 from shared.web.idempotency import IdempotencyMiddleware
 from shared.web.middleware import BodySizeLimitMiddleware, RequestContextMiddleware, UnhandledErrorMiddleware
 from shared.web.problems import install_problem_handlers
@@ -101,8 +101,11 @@ def create_service_app(
     app.add_middleware(
         BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes, overrides=body_limit_overrides
     )
-    # Authentication, the client's rate limit and scopes before replays, preconditions and validation.
-    app.add_middleware(RouteGuardMiddleware, limiter=ClientLimiter.from_settings(settings))
+    # Authentication, the client's rate limit and scopes before replays, preconditions and validation. The
+    # route table is read once here too, so a route marked with an unknown budget stops the service at start.
+    limiter = ClientLimiter.from_settings(settings)
+    guarded_routes(app.routes, limiter)
+    app.add_middleware(RouteGuardMiddleware, limiter=limiter)
     app.add_middleware(
         AllowListCORSMiddleware,
         allow_origins=settings.cors_allow_origins,

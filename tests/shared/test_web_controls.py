@@ -23,7 +23,7 @@ from shared.config import REPO_ROOT, ServiceSettings
 from shared.testing.plugin import bearer, running_app
 from shared.web.app import create_service_app
 from shared.web.etag import expected_version
-from shared.web.ratelimit import PERSONAL_DATA_SEARCH, ClientLimiter
+from shared.web.ratelimit import PERSONAL_DATA_SEARCH, ClientLimiter, spends
 from shared.web.schemas import ApiInput
 from shared.web.security import API_CSP, DOCS_CSP
 from tests.shared.conftest import idempotency
@@ -199,6 +199,23 @@ def test_limits_can_be_switched_off_and_budgets_must_parse() -> None:
     assert limiter is not None
     with pytest.raises(ValueError, match="no rate limit budget named bulk"):
         limiter.budgets_for(frozenset({"bulk"}), frozenset())
+
+
+def test_a_route_marked_with_an_unknown_budget_stops_the_app_at_start() -> None:
+    router = APIRouter()
+
+    @router.get("/v1/bulk", dependencies=[spends("bulk")])
+    async def bulk(_: object = require_scopes("probe:read")) -> None:
+        return None
+
+    with pytest.raises(ValueError, match="no rate limit budget named bulk"):
+        create_service_app(
+            ServiceSettings(),
+            title="probe",
+            description="probe",
+            routers=[router],
+            idempotency_table=idempotency,
+        )
 
 
 def test_cors_origins_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
