@@ -44,7 +44,7 @@ class RouteNeeds:
 
 @dataclass(frozen=True)
 class GuardedRoute:
-    """An authenticated route: how to recognise a request to it, and what to check."""
+    """A route in the router's order: how to recognise a request to it, and what it asks of the caller."""
 
     path_regex: re.Pattern[str]
     methods: frozenset[str]
