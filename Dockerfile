@@ -10,7 +10,7 @@
 #   docker build --target reporting -t kencana-reporting .
 #
 # Every image runs three roles; the default command is the API, the others are chosen at run time:
-#   API       (default)  uvicorn <svc>.main:create_app --factory --host 0.0.0.0 --port <port>
+#   API       (default)  uvicorn <svc>.main:create_app --factory --no-server-header --host 0.0.0.0 --port <port>
 #   relay                python -m <svc>.relay        (registry, uppka, dashat)
 #   consumer             python -m <svc>.consumer     (uppka, dashat, reporting)
 #   migrations           kencana migrate [--service <svc>]
@@ -78,7 +78,7 @@ ENV KENCANA_HEALTHCHECK_URL=http://127.0.0.1:8001/healthz
 EXPOSE 8001
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
   CMD ["python", "/opt/kencana/healthcheck.py"]
-CMD ["uvicorn", "registry.main:create_app", "--factory", "--host", "0.0.0.0", "--port", "8001"]
+CMD ["uvicorn", "registry.main:create_app", "--factory", "--no-server-header", "--host", "0.0.0.0", "--port", "8001"]
 
 FROM runtime AS uppka
 LABEL org.opencontainers.image.title="kencana-uppka" \
@@ -87,7 +87,7 @@ ENV KENCANA_HEALTHCHECK_URL=http://127.0.0.1:8002/healthz
 EXPOSE 8002
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
   CMD ["python", "/opt/kencana/healthcheck.py"]
-CMD ["uvicorn", "uppka.main:create_app", "--factory", "--host", "0.0.0.0", "--port", "8002"]
+CMD ["uvicorn", "uppka.main:create_app", "--factory", "--no-server-header", "--host", "0.0.0.0", "--port", "8002"]
 
 FROM runtime AS dashat
 LABEL org.opencontainers.image.title="kencana-dashat" \
@@ -96,7 +96,7 @@ ENV KENCANA_HEALTHCHECK_URL=http://127.0.0.1:8003/healthz
 EXPOSE 8003
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
   CMD ["python", "/opt/kencana/healthcheck.py"]
-CMD ["uvicorn", "dashat.main:create_app", "--factory", "--host", "0.0.0.0", "--port", "8003"]
+CMD ["uvicorn", "dashat.main:create_app", "--factory", "--no-server-header", "--host", "0.0.0.0", "--port", "8003"]
 
 FROM runtime AS reporting
 LABEL org.opencontainers.image.title="kencana-reporting" \
@@ -105,4 +105,4 @@ ENV KENCANA_HEALTHCHECK_URL=http://127.0.0.1:8004/healthz
 EXPOSE 8004
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
   CMD ["python", "/opt/kencana/healthcheck.py"]
-CMD ["uvicorn", "reporting.main:create_app", "--factory", "--host", "0.0.0.0", "--port", "8004"]
+CMD ["uvicorn", "reporting.main:create_app", "--factory", "--no-server-header", "--host", "0.0.0.0", "--port", "8004"]

@@ -4,7 +4,7 @@
 # Usage: scripts/services.sh up|down|status
 #
 # For each service in registry uppka dashat reporting whose package exists (services/<svc>/<svc>/main.py):
-#   api       .venv/bin/uvicorn <svc>.main:create_app --factory --host 127.0.0.1 --port <port>
+#   api       .venv/bin/uvicorn <svc>.main:create_app --factory --no-server-header --host 127.0.0.1 --port <port>
 #   relay     .venv/bin/python -m <svc>.relay      (only if <svc>/relay.py exists)
 #   consumer  .venv/bin/python -m <svc>.consumer   (only if <svc>/consumer.py exists)
 # Ports: registry 8001, uppka 8002, dashat 8003, reporting 8004. Pid files in <state>/run, logs in <state>/logs.
@@ -70,7 +70,7 @@ start_one() {
   fi
   local cmd
   case "$role" in
-    api) cmd=("$VENV/bin/uvicorn" "$svc.main:create_app" --factory --host 127.0.0.1 --port "${PORTS[$svc]}") ;;
+    api) cmd=("$VENV/bin/uvicorn" "$svc.main:create_app" --factory --no-server-header --host 127.0.0.1 --port "${PORTS[$svc]}") ;;
     relay) cmd=("$VENV/bin/python" -m "$svc.relay") ;;
     consumer) cmd=("$VENV/bin/python" -m "$svc.consumer") ;;
   esac
@@ -78,6 +78,11 @@ start_one() {
   (
     cd "$REPO"
     export PYTHONPATH="$REPO/services/$svc:$REPO/cli:$REPO${PYTHONPATH:+:$PYTHONPATH}"
+    # `kencana demo` seeds 5,000 families as one client, thousands of requests a minute: this local stack
+    # gives each client a larger budget than the production defaults unless the caller set one
+    # (docs/security.md, "Rate limits").
+    local budget="${svc^^}_RATE_LIMIT_DEFAULT" search="${svc^^}_RATE_LIMIT_SEARCH"
+    export "$budget=${!budget:-20000/minute}" "$search=${!search:-2000/minute}"
     exec setsid "${cmd[@]}" >>"$LOGS/$name.log" 2>&1 </dev/null
   ) &
   printf '%s\n' "$!" >"$RUN/$name.pid"

@@ -18,7 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from shared.config import ServiceSettings, state_dir
 from shared.errors import Forbidden, NotFound, Unauthorized
-from shared.regions import is_within
+from shared.regions import is_within, normalize_code
 
 DEV_PRIVATE_KEY = "dev-jwt-private.pem"
 DEV_PUBLIC_KEY = "dev-jwt-public.pem"
@@ -26,6 +26,10 @@ DEV_PUBLIC_KEY = "dev-jwt-public.pem"
 # from the JWKS still admits its tokens, like PyJWKClient's own key cache (300 s).
 VERIFIED_TOKEN_SECONDS = 300.0
 VERIFIED_TOKENS_MAX = 4096
+# A dotted village code (`15.71.01.1001`) is 13 characters; anything much longer is not a code.
+MAX_REGION_CHARS = 32
+# Where the route guard (shared/web/guard.py) leaves the principal it verified, for `current_principal`.
+PRINCIPAL_SCOPE_KEY = "kencana.principal"
 
 
 @dataclass(frozen=True)
@@ -181,10 +185,48 @@ class TokenVerifier:
             raise Unauthorized("invalid token") from exc
         if int(claims["exp"]) - int(claims["iat"]) > self.max_ttl:
             raise Unauthorized("token lifetime exceeds the allowed maximum")
-        scopes = claims.get("scope") or claims.get("scp") or ""
-        scope_set = frozenset(scopes.split() if isinstance(scopes, str) else scopes)
-        region = claims.get("region") or None
-        return Principal(sub=str(claims["sub"]), scopes=scope_set, region=region), float(claims["exp"])
+        return principal_of(claims), float(claims["exp"])
+
+
+# Longest claim values we look at: a scope list of a real IdP is far below this, a region code is 13 characters.
+MAX_SUB_CHARS = 255
+MAX_SCOPE_CHARS = 4096
+
+
+def principal_of(claims: dict[str, Any]) -> Principal:
+    """The caller the verified claims describe; a claim of the wrong shape is a 401, never a 500.
+
+    `sub` must be a non-empty string (it keys rate limits and idempotency); `scope`/`scp` a space-separated
+    string or a list of strings (RFC 8693 §4.2 and the list form some IdPs emit); `region`, when present, a
+    Kemendagri code of 2, 4, 6 or 10 digits, dotted or not. An empty or malformed region is refused rather
+    than read as "national": a broken IdP mapping must not widen what a regional officer sees.
+    """
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not sub.strip() or len(sub) > MAX_SUB_CHARS:
+        raise Unauthorized("token subject (sub) must be a non-empty string")
+    raw_scopes = claims.get("scope") if claims.get("scope") is not None else claims.get("scp")
+    if raw_scopes is None:
+        raw_scopes = ""
+    if isinstance(raw_scopes, str) and len(raw_scopes) <= MAX_SCOPE_CHARS:
+        scopes = frozenset(raw_scopes.split())
+    elif (
+        isinstance(raw_scopes, list)
+        and all(isinstance(s, str) and s and not any(c.isspace() for c in s) for s in raw_scopes)
+        and sum(len(s) + 1 for s in raw_scopes) <= MAX_SCOPE_CHARS
+    ):
+        scopes = frozenset(raw_scopes)
+    else:
+        raise Unauthorized("token scope claim must be a string or a list of strings")
+    region: str | None = None
+    if "region" in claims and claims["region"] is not None:
+        raw_region = claims["region"]
+        if not isinstance(raw_region, str) or len(raw_region) > MAX_REGION_CHARS:
+            raise Unauthorized("token region claim must be a region code")
+        try:
+            region = normalize_code(raw_region)
+        except ValueError as exc:
+            raise Unauthorized("token region claim must be a region code") from exc
+    return Principal(sub=sub, scopes=scopes, region=region)
 
 
 _bearer = HTTPBearer(auto_error=False)
@@ -194,19 +236,29 @@ async def current_principal(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Principal:
     """The authenticated caller; 401 without a valid bearer token."""
+    verified = request.scope.get(PRINCIPAL_SCOPE_KEY)
+    if isinstance(verified, Principal):
+        return verified  # the route guard checked this request's token before anything else
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("bearer token required")
     verifier: TokenVerifier = request.app.state.token_verifier
     return await verifier.verify(credentials.credentials)
 
 
+def missing_scopes(principal: Principal, scopes: tuple[str, ...] | frozenset[str]) -> None:
+    """403 naming the scopes the caller lacks, if any."""
+    missing = sorted(s for s in scopes if not principal.has(s))
+    if missing:
+        raise Forbidden(f"missing scope: {' '.join(missing)}", extra={"missing_scopes": missing})
+
+
 def require_scopes(*scopes: str) -> Any:
     """Dependency: the caller must hold every scope named (403 otherwise)."""
 
     async def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
-        missing = [s for s in scopes if not principal.has(s)]
-        if missing:
-            raise Forbidden(f"missing scope: {' '.join(missing)}", extra={"missing_scopes": missing})
+        missing_scopes(principal, scopes)
         return principal
 
+    # Read by the route guard, which checks these scopes before preconditions and body validation.
+    dependency.required_scopes = frozenset(scopes)  # type: ignore[attr-defined]
     return Depends(dependency)

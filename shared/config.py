@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from limits import parse as parse_rate
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PG_SERVER = "postgresql+asyncpg://kencana:kencana@127.0.0.1:5432"
@@ -59,6 +61,28 @@ class ServiceSettings(BaseSettings):
     page_size_default: int = 50
     page_size_max: int = 200
 
+    # Per-client budgets of the API (the token's `sub`; requests without a valid token by client address),
+    # in the `limits` notation "<count>/<period>" ("1200/minute", "5/2 seconds"). They are counted in each
+    # replica's memory (moving window): with N replicas a client gets up to N times the budget, which the
+    # ingress limit bounds (docs/security.md). Health, readiness, metrics and the API docs are not limited.
+    rate_limit_enabled: bool = True
+    # Every limited request spends from this budget.
+    rate_limit_default: str = "1200/minute"
+    # Personal-data searches (the registry's `POST /v1/persons:search`) spend from this one too: each search
+    # is a guess at a NIK, so it is kept far below the default (audit: the NIK was found in 59 searches).
+    rate_limit_search: str = "30/minute"
+    # Scope -> budget: a request to an endpoint that requires the scope also spends from it (JSON object in
+    # the environment). Unmasked NIK/KK reads are personal data in bulk.
+    rate_limit_scopes: dict[str, str] = Field(default_factory=lambda: {"registry:pii:read": "120/minute"})
+
+    # Browser origins allowed to call the API (CORS), e.g. "https://siga.bkkbn.go.id,https://kader.bkkbn.go.id"
+    # (comma-separated or a JSON list). Empty: no cross-origin browser access at all.
+    cors_allow_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    cors_max_age_seconds: int = 600
+    # Strict-Transport-Security max-age, sent when > 0: set it when the API is served only over HTTPS (behind
+    # the TLS-terminating ingress). 0 (default) sends none, so plain-HTTP development is not pinned to HTTPS.
+    hsts_max_age_seconds: int = 0
+
     relay_batch_size: int = 200
     relay_poll_interval_seconds: float = 0.2
     relay_send_timeout_seconds: float = 15.0
@@ -66,6 +90,38 @@ class ServiceSettings(BaseSettings):
     consumer_max_attempts: int = 4
     consumer_backoff_seconds: float = 0.2
     metrics_port: int | None = Field(default=None, description="Port of the relay/consumer metrics endpoint")
+
+    @field_validator("rate_limit_default", "rate_limit_search")
+    @classmethod
+    def _rate_parses(cls, value: str) -> str:
+        parse_rate(value)  # ValueError names the bad string; the service refuses to start
+        return value
+
+    @field_validator("rate_limit_scopes")
+    @classmethod
+    def _scope_rates_parse(cls, value: dict[str, str]) -> dict[str, str]:
+        for rate in value.values():
+            parse_rate(rate)
+        return value
+
+    @field_validator("cors_allow_origins", mode="before")
+    @classmethod
+    def _origins_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("cors_allow_origins")
+    @classmethod
+    def _origins_exact(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            # An allow-list, not a pattern: "*" would let every site's scripts read personal data.
+            if origin == "*" or not origin.startswith(("https://", "http://")) or origin.endswith("/"):
+                raise ValueError(f"CORS origin must be scheme://host[:port] without a path: {origin!r}")
+        return value
 
     @model_validator(mode="after")
     def _fill_shared_defaults(self) -> ServiceSettings:

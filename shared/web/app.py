@@ -14,9 +14,12 @@ from shared.config import ServiceSettings
 from shared.db import create_engine, create_sessionmaker
 from shared.logging import configure_logging
 from shared.web import health
+from shared.web.guard import RouteGuardMiddleware, guarded_routes
 from shared.web.idempotency import IdempotencyMiddleware
 from shared.web.middleware import BodySizeLimitMiddleware, RequestContextMiddleware, UnhandledErrorMiddleware
 from shared.web.problems import install_problem_handlers
+from shared.web.ratelimit import ClientLimiter
+from shared.web.security import AllowListCORSMiddleware, SecurityHeadersMiddleware
 
 Hook = Callable[[FastAPI], Awaitable[None]]
 
@@ -91,13 +94,29 @@ def create_service_app(
     app.include_router(health.router)
     for router in routers:
         app.include_router(router)
-    # Order: outermost first. Request id wraps everything so even a 413 carries it.
+    # Each middleware added wraps the ones before: the last is outermost. Security headers wrap everything so
+    # every response carries them; the request id wraps the rest so even a 413 or a refused preflight has it.
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(
         BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes, overrides=body_limit_overrides
     )
+    # Authentication, the client's rate limit and scopes before replays, preconditions and validation. The
+    # route table is read once here too, so a route marked with an unknown budget stops the service at start.
+    limiter = ClientLimiter.from_settings(settings)
+    guarded_routes(app.routes, limiter)
+    app.add_middleware(RouteGuardMiddleware, limiter=limiter)
+    app.add_middleware(
+        AllowListCORSMiddleware,
+        allow_origins=settings.cors_allow_origins,
+        max_age=settings.cors_max_age_seconds,
+    )
     app.add_middleware(RequestContextMiddleware, service=settings.service_name)
+    app.add_middleware(
+        SecurityHeadersMiddleware,
+        hsts_max_age_seconds=settings.hsts_max_age_seconds,
+        docs_paths=[p for p in (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url) if p],
+    )
 
     default_openapi = app.openapi
 

@@ -60,6 +60,9 @@ class Stack:
                 f"{prefix}_TOPIC_PARTITIONS": "3",
                 f"{prefix}_RELAY_POLL_INTERVAL_SECONDS": "0.05",
                 f"{prefix}_ENVIRONMENT": "test",
+                # The flows, the demo and the fault run drive thousands of requests a minute as one client; the
+                # limits themselves are tested in tests/<service>/test_web_controls.py and tests/shared.
+                f"{prefix}_RATE_LIMIT_ENABLED": "false",
                 "PYTHONUNBUFFERED": "1",
             }
         )
@@ -75,6 +78,7 @@ class Stack:
                 str(bin_dir / "uvicorn"),
                 f"{service}.main:create_app",
                 "--factory",
+                "--no-server-header",
                 "--host",
                 "127.0.0.1",
                 "--port",

@@ -109,7 +109,7 @@ class Api:
         attempts: int = 6,
     ) -> httpx.Response:
         """One request; network errors and 502-504 are retried with backoff, so are 409s of a keyed request
-        still in progress. Everything else is the caller's to judge."""
+        still in progress, and a 429 after its Retry-After. Everything else is the caller's to judge."""
         sent = {"Authorization": f"Bearer {token or self.admin_token}", **(headers or {})}
         if key:
             sent["Idempotency-Key"] = key
@@ -127,10 +127,15 @@ class Api:
                 in_progress = (
                     response.status_code == 409 and rule_of(response) == "idempotency-key-in-progress"
                 )
-                if response.status_code not in RETRY_STATUSES - {409} and not in_progress:
+                throttled = response.status_code == 429
+                if response.status_code not in RETRY_STATUSES - {409} and not in_progress and not throttled:
                     return response
                 if attempt == attempts - 1:
                     return response
+                if throttled:
+                    # The client's budget is spent: come back when the service says (Retry-After, seconds).
+                    await asyncio.sleep(min(float(response.headers.get("retry-after", "1")), 60.0))
+                    continue
             await asyncio.sleep(delay)
             delay = min(delay * 2, 3.0)
         raise AssertionError("unreachable")

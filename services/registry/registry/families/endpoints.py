@@ -35,6 +35,7 @@ from shared.web.deps import PageDep, SessionDep
 from shared.web.etag import set_etag
 from shared.web.pagination import Page
 from shared.web.problems import PROBLEM_RESPONSES
+from shared.web.ratelimit import PERSONAL_DATA_SEARCH
 
 router = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES)
 PiiReader = Annotated[Principal, require_scopes(PII_READ)]
@@ -288,6 +289,8 @@ async def add_member(
     response_model=Page[PersonRead],
     tags=["persons"],
     summary="Find a person by NIK (in the body)",
+    # Each search is a guess at a NIK: it also spends from the tighter personal-data search budget.
+    dependencies=[PERSONAL_DATA_SEARCH],
 )
 async def search_persons(
     body: PersonSearch, session: SessionDep, vault: VaultDep, principal: Reader, purpose: PurposeDep

@@ -1,0 +1,75 @@
+"""Issue 12 items 5 and 6 on dashat: token before preconditions, per-client limits, CORS, headers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from dashat.config import Settings
+from dashat.main import create_app
+
+from shared.testing.plugin import bearer, migrated_database, running_app
+from tests.shared.web_controls import (
+    ALLOWED_ORIGIN,
+    assert_cors_allowed,
+    assert_no_cors,
+    assert_security_headers,
+    burst,
+    preflight,
+    refused_before_anything_else,
+    settings_for_controls,
+)
+
+pytestmark = pytest.mark.integration
+READ = "dashat:read"
+LIST = "/v1/kitchens"
+
+
+@pytest.fixture
+async def plain() -> AsyncIterator[httpx.AsyncClient]:
+    """The API with its default settings and no default headers."""
+    async with running_app(create_app(Settings(database_url=await migrated_database("dashat")))) as c:
+        yield c
+
+
+@pytest.fixture
+async def limited() -> AsyncIterator[httpx.AsyncClient]:
+    settings = Settings(database_url=await migrated_database("dashat"), **settings_for_controls())
+    async with running_app(create_app(settings)) as c:
+        yield c
+
+
+async def test_every_operation_asks_for_the_token_before_anything_else(plain: httpx.AsyncClient) -> None:
+    counts = await refused_before_anything_else(plain)
+    # Before, 10 of the 24 operations answered a caller without a token 422 when its body was not JSON.
+    assert sum(counts.values()) >= 24 and counts["POST"] >= 8, counts
+
+
+async def test_300_requests_with_one_token_then_429_and_another_client_is_unaffected(
+    limited: httpx.AsyncClient,
+) -> None:
+    await burst(limited, LIST, bearer(READ, sub="partner-a"), budget=100)
+    other = await limited.get(LIST, headers=bearer(READ, sub="partner-b"))
+    assert other.status_code == 200 and other.headers["ratelimit-remaining"] == "99"
+    for path in ("/healthz", "/metrics"):
+        r = await limited.get(path)
+        assert r.status_code == 200 and "ratelimit-limit" not in r.headers
+
+
+async def test_cors_preflight_and_security_headers(
+    plain: httpx.AsyncClient, limited: httpx.AsyncClient
+) -> None:
+    refused = await preflight(plain, LIST, ALLOWED_ORIGIN, "GET")
+    assert refused.status_code == 403
+    assert_no_cors(refused)
+    assert_no_cors(await preflight(limited, LIST, "https://evil.example", "GET"))
+    assert_cors_allowed(
+        await preflight(limited, "/v1/kitchens/x/rotation/2026-12", ALLOWED_ORIGIN, "PUT"),
+        ALLOWED_ORIGIN,
+        "PUT",
+    )
+    r = await limited.get(LIST, headers={**bearer(READ), "Origin": ALLOWED_ORIGIN})
+    assert r.status_code == 200 and r.headers["access-control-allow-origin"] == ALLOWED_ORIGIN
+    assert_security_headers(r)
+    assert_security_headers(await limited.get(LIST))
