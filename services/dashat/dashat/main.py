@@ -11,6 +11,7 @@ from dashat.funds.endpoints import router as funds_router
 from dashat.kitchens.endpoints import router as kitchens_router
 from dashat.meals.endpoints import router as meals_router
 from dashat.models import idempotency
+from dashat.statistics.endpoints import router as statistics_router
 from shared.web.app import create_service_app
 
 
@@ -21,6 +22,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings,
         title="Kencana DASHAT",
         description="DASHAT community kitchens (Dapur Sehat Atasi Stunting): enrolment of stunting-risk targets, menus from local food, meals served and funds.",
-        routers=[kitchens_router, enrolment_router, foods_router, meals_router, funds_router],
+        routers=[
+            kitchens_router,
+            enrolment_router,
+            foods_router,
+            meals_router,
+            funds_router,
+            statistics_router,
+        ],
         idempotency_table=idempotency,
     )
