@@ -43,6 +43,7 @@ class VerifyOptions:
 @dataclass
 class Outcome:
     rows: list[Row]
+    behind: list[str] = field(default_factory=list)
 
     def count(self, outcome: str) -> int:
         return sum(1 for r in self.rows if r.outcome == outcome)
@@ -69,6 +70,8 @@ class Client:
             timeout=httpx.Timeout(120.0, connect=5.0), headers={"Authorization": f"Bearer {options.token}"}
         )
         self.gate = asyncio.Semaphore(options.concurrency)
+        # Topics reporting had not caught up with when it answered: a difference may then be only lag.
+        self.behind: set[str] = set()
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -109,6 +112,9 @@ class Client:
 
     async def reported(self, region: str, period: Period) -> dict[str, Any]:
         answer = await self.get("reporting", f"/v1/regions/{region}/summary", {"period": period.label})
+        for topic in answer.get("freshness") or []:
+            if topic.get("offset_lag") or topic.get("facts_pending_since"):
+                self.behind.add(str(topic.get("topic")))
         return dict(answer["indicators"])
 
     async def areas(self, region: str, period: Period) -> list[str]:
@@ -150,7 +156,7 @@ async def verify(options: VerifyOptions) -> Outcome:
         results = await asyncio.gather(*(one(r, p) for r, p in pairs))
     finally:
         await client.aclose()
-    return Outcome([row for rows in results for row in rows])
+    return Outcome([row for rows in results for row in rows], sorted(client.behind))
 
 
 STYLE = {"equal": "green", "differs": "bold red", "missing in reporting": "yellow", "not in source": "dim"}
@@ -177,6 +183,12 @@ def print_table(outcome: Outcome, console: Console, *, only_problems: bool = Fal
         f"{outcome.count('equal')} equal, {outcome.count('differs')} differ, "
         f"{outcome.count('missing in reporting')} missing in reporting, {outcome.count('not in source')} not in source"
     )
+    if outcome.behind:
+        console.print(
+            "[yellow]reporting had not caught up with every event of "
+            + ", ".join(outcome.behind)
+            + " when it answered: run again once its freshness shows no lag[/]"
+        )
     differing = sorted({r.figure for r in outcome.rows if r.outcome == "differs"})
     if differing:
         console.print("[bold red]differ:[/] " + ", ".join(differing))
