@@ -168,3 +168,24 @@ async def test_statistics_keep_to_the_callers_region_and_name_bad_fields(client:
         "counts",
         "areas",
     }
+
+
+async def test_a_husbands_method_counts_for_his_own_wife_only(client: httpx.AsyncClient) -> None:
+    son = person("anak", date(1998, 1, 1), "L", marital_status="kawin")
+    fam = await create_family(
+        client,
+        members=[
+            person("kepala_keluarga", date(1970, 1, 1), "L"),
+            person("istri", date(1980, 1, 1), "P"),
+            son,
+            person("menantu", date(2000, 1, 1), "P", marital_status="kawin"),
+        ],
+    )
+    ids = {m["relation"]: m["id"] for m in fam["members"]}
+    await _kb(client, ids["anak"], "kondom")
+    await _kb(client, ids["istri"], None, "tial")
+    c = (await _stats(client, VILLAGE, T - timedelta(days=30), T)).json()["counts"]
+    # Two couples: the head and his wife (she wants no more children, nobody uses KB), the son and his wife
+    # (condoms: a KB couple). The son's condom does not make his mother's couple a user.
+    assert (c["pus"], c["kb_users"], c["kb_users_modern"], c["mkjp_users"]) == (2, 1, 1, 0)
+    assert (c["non_users_iat"], c["non_users_tial"]) == (0, 1)
