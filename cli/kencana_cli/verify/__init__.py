@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-from datetime import date
+from datetime import datetime
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
@@ -14,6 +15,11 @@ from kencana_cli.verify.figures import BY_NAME, FIGURES, current_periods, parse_
 from kencana_cli.verify.run import SCOPES, VerifyError, VerifyOptions, print_table, verify
 
 __all__ = ["command"]
+
+# The services date facts by UTC (registry, DASHAT) or by the programme's clock (uppka: a member who joins at 06:00
+# WIB joined "today" in Jakarta, still yesterday in UTC). The running period is counted as at the later of the two,
+# Jakarta's date, so that nothing a service has dated today falls outside the window.
+PROGRAMME_TIMEZONE = ZoneInfo("Asia/Jakarta")
 
 
 def command(
@@ -48,7 +54,7 @@ def command(
     Exit 0 when every figure reporting publishes equals the recount, 1 when one differs (or, with --strict, is
     missing in reporting), 2 when a service cannot be asked.
     """
-    today = date.today()
+    today = datetime.now(PROGRAMME_TIMEZONE).date()
     try:
         periods = [parse_period(p) for p in period] if period else current_periods(today)
     except ValueError as exc:
