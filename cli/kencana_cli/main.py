@@ -137,6 +137,9 @@ def _load_optional_commands() -> None:
     """Service tools register themselves when their package provides `cli.py` with a Typer `app`."""
     import importlib
 
+    from kencana_cli.verify import command as verify_command
+
+    reporting_app: typer.Typer | None = None
     for name in ("reporting", "registry", "uppka", "dashat"):
         try:
             module = importlib.import_module(f"{name}.cli")
@@ -145,6 +148,13 @@ def _load_optional_commands() -> None:
                 raise
             continue
         app.add_typer(module.app, name=name)
+        if name == "reporting":
+            reporting_app = module.app
+    if reporting_app is None:
+        # `verify` only uses the services' HTTP APIs, so it is there even where the reporting package is not.
+        reporting_app = typer.Typer(help="Reporting service tools.", no_args_is_help=True)
+        app.add_typer(reporting_app, name="reporting")
+    reporting_app.command("verify")(verify_command)
 
 
 _load_optional_commands()

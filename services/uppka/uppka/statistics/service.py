@@ -1,0 +1,20 @@
+"""The recount use case: one read-only transaction over uppka's own tables."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.statistics import StatisticsRead, Window
+from uppka.statistics import repository as repo
+
+RULE_VERSION = "uppka-statistics-2026.12"
+
+
+async def statistics(session: AsyncSession, w: Window) -> StatisticsRead:
+    """Groups existing, members and their KB participation as at the window's end."""
+    async with session.begin():
+        counts = await repo.counts(session, w)
+        areas = await repo.areas(session, w)
+    return StatisticsRead(
+        region=w.label, first=w.first, last=w.last, rule_version=RULE_VERSION, counts=counts, areas=areas
+    )

@@ -1,0 +1,216 @@
+"""`kencana reporting verify` on a small programme built through the public APIs (the four services running).
+
+The programme: four PUS couples (an implant user, a pill user, a wife who wants a child later, one who wants no
+more children in a family without proper water), two baduta measured (one stunted, enrolled by DASHAT and fed),
+an UPPKA group founded before the reporting window with two PUS members, one using KB. Reporting must show the
+hand-computed figures; then verify must find every main figure equal, and must catch a figure changed behind
+reporting's back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from registry.identity.domain import make_kk
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from shared.testing.plugin import unique, wait_for
+from tests.e2e.stack import Stack
+from tests.e2e.test_flows import (
+    DISTRICT,
+    _person,
+    _serials,
+    admin,
+    fresh_village,
+    measure,
+    member,
+    open_kitchen,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.kafka]
+
+RW = "001"
+T = date.today()
+
+
+def run_verify(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
+    urls = [f"--{svc}-url={stack.base_url(svc)}" for svc in ("registry", "uppka", "dashat", "reporting")]
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "kencana"), "reporting", "verify", *urls, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200"},
+        check=False,
+    )
+
+
+async def _family(
+    client: httpx.AsyncClient,
+    stack: Stack,
+    village: str,
+    wife_birth: date,
+    *,
+    child_days: int | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    members = [_person("kepala_keluarga", date(1990, 2, 3), "L"), _person("istri", wife_birth, "P")]
+    if child_days is not None:
+        members.append(_person("anak", T - timedelta(days=child_days), "P", nik=False))
+    body = {
+        "kk_number": make_kk(DISTRICT, date(2016, 4, 1), next(_serials) % 9999 + 1),
+        "village_code": village,
+        "rw": RW,
+        "rt": "001",
+        "members": members,
+        **extra,
+    }
+    r = await client.post(stack.base_url("registry") + "/v1/families", json=body, headers=admin())
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+async def _kb(
+    client: httpx.AsyncClient, stack: Stack, person_id: str, method: str | None, reason: str | None = None
+) -> None:
+    body: dict[str, Any] = {"method": method, "since": (T - timedelta(days=100)).isoformat()}
+    if reason:
+        body["reason_non_use"] = reason
+    r = await client.post(
+        stack.base_url("registry") + f"/v1/persons/{person_id}/kb-status", json=body, headers=admin()
+    )
+    assert r.status_code == 201, r.text
+
+
+async def _programme(client: httpx.AsyncClient, stack: Stack, village: str) -> None:
+    kitchen = await open_kitchen(client, stack, village, RW)
+    implant = await _family(client, stack, village, date(1996, 6, 7), child_days=400)
+    await _kb(client, stack, member(implant, "istri")["id"], "implant")
+    pill = await _family(client, stack, village, date(1997, 3, 4), child_days=400)
+    await _kb(client, stack, member(pill, "istri")["id"], "pil")
+    later = await _family(client, stack, village, date(1998, 5, 6))
+    await _kb(client, stack, member(later, "istri")["id"], None, "iat")
+    no_more = await _family(client, stack, village, date(1999, 7, 8), drinking_water_source="air_permukaan")
+    await _kb(client, stack, member(no_more, "istri")["id"], None, "tial")
+    stunted = member(implant, "anak")
+    await measure(client, stack, stunted["id"], 66.0)  # HAZ about -3.5 at 400 days: a stunting case
+    await measure(client, stack, member(pill, "anak")["id"], 75.0)  # about -0.1: normal
+
+    group_body = {
+        "code": unique("UPPKA-"),
+        "name": "UPPKA Verifikasi",
+        "register_number": unique("REG-"),
+        "founded_on": (T - timedelta(days=400)).isoformat(),
+        "village_code": village,
+        "rw": RW,
+    }
+    r = await client.post(stack.base_url("uppka") + "/v1/groups", json=group_body, headers=admin())
+    assert r.status_code == 201, r.text
+    members_url = stack.base_url("uppka") + f"/v1/groups/{r.json()['id']}/members"
+    for wife in (member(implant, "istri"), member(later, "istri")):
+
+        async def joined(wife: dict[str, Any] = wife) -> Any:
+            response = await client.post(
+                members_url, json={"person_id": wife["id"], "role": "anggota"}, headers=admin()
+            )
+            return response.json() if response.status_code == 201 else None
+
+        await wait_for(joined, timeout=60, what="uppka knows the registry person")
+
+    async def enrolled() -> Any:
+        r = await client.get(
+            stack.base_url("dashat") + "/v1/enrolments", params={"person_id": stunted["id"]}, headers=admin()
+        )
+        return r.json()["items"] if r.status_code == 200 and r.json()["items"] else None
+
+    await wait_for(enrolled, timeout=60, what="DASHAT enrols the stunted baduta")
+    batch = {
+        "served_on": T.isoformat(),
+        "slot": "lunch",
+        "portions_cooked": 1,
+        "portions_delivered": 1,
+        "portions_consumed": 1,
+        "served_person_ids": [stunted["id"]],
+        "absent_person_ids": [],
+    }
+    r = await client.post(
+        stack.base_url("dashat") + f"/v1/kitchens/{kitchen['id']}/meals", json=batch, headers=admin()
+    )
+    assert r.status_code == 201, r.text
+
+
+# What reporting must show for the village this month, computed by hand from the programme above.
+EXPECTED = {
+    "pus": 4,
+    "kb_users": 2,
+    "mkjp_users": 1,
+    "non_users_iat": 1,
+    "non_users_tial": 1,
+    "cpr": 0.5,
+    "unmet_need": 0.5,
+    "baduta_measured": 2,
+    "baduta_stunted": 1,
+    "krs_families": 1,
+    "uppka_groups_existing": 1,
+    "uppka_members": 2,
+    "uppka_members_kb_users": 1,
+    "dashat_beneficiaries": 1,
+    "dashat_enrolled": 1,
+    "dashat_portions_served": 1,
+}
+
+
+async def test_verify_finds_reporting_equal_to_the_sources_and_catches_a_changed_figure(stack: Stack) -> None:
+    village = fresh_village()
+    async with httpx.AsyncClient(timeout=15) as client:
+        await _programme(client, stack, village)
+
+        async def caught_up() -> Any:
+            r = await client.get(
+                stack.base_url("reporting") + f"/v1/regions/{village}/summary",
+                params={"period": f"{T:%Y-%m}"},
+                headers=admin(),
+            )
+            values = r.json()["indicators"] if r.status_code == 200 else {}
+            return values if {k: values.get(k) for k in EXPECTED} == EXPECTED else None
+
+        await wait_for(caught_up, timeout=90, what="reporting shows the hand-computed village figures")
+
+    ok = await asyncio.to_thread(run_verify, stack, "--region", village)
+    assert ok.returncode == 0, ok.stdout[-4000:] + ok.stderr[-2000:]
+    assert "0 differ" in ok.stdout and "differ:" not in ok.stdout
+    # Every main figure of the month, quarter and year was compared (figures main's reporting lacks are listed).
+    for figure in ("pus", "cpr", "unmet_need", "stunting_prevalence", "uppka_members_kb_participation"):
+        assert ok.stdout.count(f"{figure} ") >= 3, ok.stdout
+
+    engine = create_async_engine(stack.urls["reporting"])
+    change = text(
+        "UPDATE rep_fact SET value = value + :d WHERE ctid = (SELECT ctid FROM rep_fact"
+        " WHERE region = :region AND measure = 's.kb.pus' AND grain = 'm' ORDER BY period_start, slot LIMIT 1)"
+    )
+    try:
+        async with engine.begin() as conn:
+            assert (await conn.execute(change, {"d": 1, "region": village})).rowcount == 1
+        caught = await asyncio.to_thread(run_verify, stack, "--region", village, "--period", f"{T:%Y-%m}")
+        async with engine.begin() as conn:
+            await conn.execute(change, {"d": -1, "region": village})
+    finally:
+        await engine.dispose()
+    assert caught.returncode == 1, caught.stdout[-4000:] + caught.stderr[-2000:]
+    differing = caught.stdout.split("differ:", 1)[1]
+    # One more PUS in reporting: PUS and every ratio over PUS differ, nothing else.
+    assert differing.split() == ["cpr,", "mcpr,", "pus,", "unmet_need"] or differing.split() == [
+        "cpr,",
+        "pus,",
+        "unmet_need",
+    ], caught.stdout[-3000:]
+    stack.assert_alive()
