@@ -37,9 +37,7 @@ def test_every_field_of_every_registry_event_has_a_documented_need() -> None:
                 problems.append(f"{event_type}.{name}: deprecated but documented as needed")
             elif name not in deprecated and need == reg.DEPRECATED:
                 problems.append(f"{event_type}.{name}: documented as deprecated but still published")
-            elif need not in (reg.DEPRECATED, reg.V1_REQUIRED) and not any(
-                c in need for c in CONSUMERS
-            ):
+            elif need not in (reg.DEPRECATED, reg.V1_REQUIRED) and not any(c in need for c in CONSUMERS):
                 problems.append(f"{event_type}.{name}: the need names no consumer")
         problems += [
             f"{event_type}.{n}: documented but not a field" for n in set(needs) - set(model.model_fields)

@@ -12,6 +12,7 @@ from dashat.kitchens.endpoints import router as kitchens_router
 from dashat.meals.endpoints import router as meals_router
 from dashat.models import idempotency
 from dashat.ruleversions.endpoints import router as rule_versions_router
+from dashat.subjects.endpoints import router as subjects_router
 from shared.web.app import create_service_app
 
 
@@ -29,6 +30,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             meals_router,
             funds_router,
             rule_versions_router,
+            subjects_router,
         ],
         idempotency_table=idempotency,
     )

@@ -12,6 +12,7 @@ from uppka.groups.endpoints import router as groups_router
 from uppka.indicators.endpoints import router as indicators_router
 from uppka.models import idempotency
 from uppka.reports.endpoints import router as reports_router
+from uppka.subjects.endpoints import router as subjects_router
 from uppka.targets.endpoints import router as targets_router
 
 
@@ -29,6 +30,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             activities_router,
             targets_router,
             indicators_router,
+            subjects_router,
         ],
         idempotency_table=idempotency,
     )
