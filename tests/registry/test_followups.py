@@ -99,14 +99,14 @@ async def test_kk_history_masked_unless_pii_and_logged(client: httpx.AsyncClient
     history = (await client.get(f"/v1/families/{fam['id']}/kk-history", headers=auth())).json()
     assert [h["reason"] for h in history] == ["registered", "pecah_kk"]
     assert history[0]["valid_to"] is not None and history[1]["valid_to"] is None
-    assert all("*" in h["kk_number"] for h in history)
+    assert all(h["kk_number"] is None for h in history)  # no masked form (issue 12)
     # Unmasked needs a purpose, and is logged against the head.
     r = await client.get(f"/v1/families/{fam['id']}/kk-history", headers=auth(PII))
     assert r.status_code == 422 and r.json()["errors"][0]["rule"] == "pii.purpose_required"
     r = await client.get(
         f"/v1/families/{fam['id']}/kk-history", headers={**auth(PII), "X-Purpose": "verifikasi"}
     )
-    assert r.json()[1]["kk_number"] == new_kk and "*" not in r.json()[0]["kk_number"]
+    assert r.json()[1]["kk_number"] == new_kk and len(r.json()[0]["kk_number"]) == 16
     log = (
         await client.get(
             f"/v1/persons/{fam['head_person_id']}/access-log", headers={**auth(PII), "X-Purpose": "dsr"}

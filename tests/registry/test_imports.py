@@ -49,7 +49,8 @@ COLUMNS = [
 
 
 def imp_auth(region: str | None = "15.71") -> dict[str, str]:
-    return bearer(IMPORTER, region=region)
+    # The tests find what an import made by NIK: a search needs its scope and a purpose (logged).
+    return {**bearer(IMPORTER + " registry:nik:search", region=region), "X-Purpose": "import check"}
 
 
 def family_rows(

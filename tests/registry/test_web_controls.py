@@ -55,7 +55,7 @@ async def test_300_requests_with_one_token_then_429_and_another_client_is_unaffe
 
 
 async def test_nik_search_has_its_own_tighter_budget(limited: httpx.AsyncClient) -> None:
-    searcher = auth("registry:read", sub="guesser")
+    searcher = {**auth("registry:read registry:nik:search", sub="guesser"), "X-Purpose": "guessing"}
     statuses = []
     for n in range(8):
         r = await limited.post("/v1/persons:search", json={"nik": f"157101450520{n:04d}"}, headers=searcher)

@@ -17,6 +17,7 @@ ADMIN_SCOPES = [
     "registry:read",
     "registry:write",
     "registry:import",
+    "registry:nik:search",
     "uppka:read",
     "uppka:write",
     "dashat:read",

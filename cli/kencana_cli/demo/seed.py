@@ -186,7 +186,14 @@ class Seeder:
                 unsure.append(fp)
 
         async def by_nik(fp: FamilyPlan) -> None:
-            r = await self.api.call("registry", "POST", "/v1/persons:search", json={"nik": fp.head_nik})
+            r = await self.api.call(
+                "registry",
+                "POST",
+                "/v1/persons:search",
+                json={"nik": fp.head_nik},
+                # A NIK search is a personal-data operation: scoped, logged with its purpose.
+                headers={"X-Purpose": "demo: find a family seeded by an earlier run"},
+            )
             if r.status_code == 200 and r.json()["items"]:
                 family_id = r.json()["items"][0]["family_id"]
                 if family_id in families:

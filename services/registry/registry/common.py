@@ -17,6 +17,8 @@ from shared.regions import normalize_code
 READ = "registry:read"
 WRITE = "registry:write"
 PII_READ = "registry:pii:read"
+# Finding a person by NIK is itself a personal-data operation (issue 12): its own scope, a purpose, a log row.
+NIK_SEARCH = "registry:nik:search"
 IMPORT = "registry:import"
 
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
-from registry.common import PII_READ, READ, WRITE
+from registry.common import NIK_SEARCH, PII_READ, READ, WRITE
 from registry.pii import PiiVault
 from shared.auth import Principal, require_scopes
 from shared.errors import ValidationFailed
@@ -22,6 +22,7 @@ async def get_vault(request: Request) -> PiiVault:
 VaultDep = Annotated[PiiVault, Depends(get_vault)]
 Reader = Annotated[Principal, require_scopes(READ)]
 Writer = Annotated[Principal, require_scopes(WRITE)]
+NikSearcher = Annotated[Principal, require_scopes(READ, NIK_SEARCH)]
 
 
 async def purpose_of(
@@ -47,4 +48,27 @@ async def purpose_of(
 
 
 PurposeDep = Annotated[str | None, Depends(purpose_of)]
+
+
+async def search_purpose_of(
+    principal: NikSearcher,
+    x_purpose: Annotated[
+        str | None,
+        Header(
+            description="Why a person is looked up by NIK (always required; logged with every search)",
+            examples=["verifikasi bansos"],
+        ),
+    ] = None,
+) -> str:
+    """The purpose of a NIK search: always required (422 without it), as for an unmasked read."""
+    if x_purpose is None or not x_purpose.strip():
+        raise ValidationFailed(
+            "searching by NIK requires an X-Purpose header",
+            field="header.X-Purpose",
+            rule="pii.purpose_required",
+        )
+    return x_purpose.strip()[:200]
+
+
+SearchPurposeDep = Annotated[str, Depends(search_purpose_of)]
 IfMatch = Annotated[int, Depends(expected_version)]

@@ -87,8 +87,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Kencana Registry",
         description=(
             "Families (Kartu Keluarga), persons (NIK), KB status, catin, pregnancies, children's growth (WHO "
-            "z-scores) and stunting cases in Kampung KB. NIK/KK numbers are masked unless the token has "
-            "`registry:pii:read` (then `X-Purpose` is required and every read is logged). Every resource is "
+            "z-scores) and stunting cases in Kampung KB. NIK/KK numbers are shown only when the token has "
+            "`registry:pii:read` (then `X-Purpose` is required and every read is logged); finding a person by NIK "
+            "needs `registry:nik:search` and `X-Purpose`, and every search is logged. Every resource is "
             "limited to the token's region; lists take `updated_since` (change feed with tombstones)."
         ),
         routers=[

@@ -150,7 +150,9 @@ async def _enrol_manually(session: AsyncSession, body: EnrolmentCreate, principa
         # Locked: a death or move being applied right now either commits first and is seen here, or waits and
         # then finds (and ends) this enrolment.
         person = await people.get_person(session, body.person_id, lock=True)
-        if person is None or person.village_code is None:
+        # Someone outside the caller's region is "not known", exactly like an unknown id, before any rule about
+        # their age or sex can answer (issue 12: the age in months used to come back for another region's child).
+        if person is None or person.village_code is None or not principal.can_access(person.village_code):
             raise ValidationFailed(
                 "the person is not known to DASHAT (no registry facts yet)",
                 field="body.person_id",

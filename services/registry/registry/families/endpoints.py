@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Response
 
 from registry.common import PII_READ, RegionQuery, UpdatedSince, view
-from registry.deps import IfMatch, PurposeDep, Reader, VaultDep, Writer
+from registry.deps import IfMatch, NikSearcher, PurposeDep, Reader, SearchPurposeDep, VaultDep, Writer
 from registry.families import service
 from registry.families.models import KampungKb
 from registry.families.schemas import (
@@ -289,11 +289,18 @@ async def add_member(
     response_model=Page[PersonRead],
     tags=["persons"],
     summary="Find a person by NIK (in the body)",
+    description="Requires `registry:nik:search` and an `X-Purpose` header; every search, hit or miss, is "
+    "written to the access log. A NIK nobody holds and a NIK held outside the caller's region give the same "
+    "answer (200, no items). The NIK is shown only to callers with `registry:pii:read`.",
     # Each search is a guess at a NIK: it also spends from the tighter personal-data search budget.
     dependencies=[PERSONAL_DATA_SEARCH],
 )
 async def search_persons(
-    body: PersonSearch, session: SessionDep, vault: VaultDep, principal: Reader, purpose: PurposeDep
+    body: PersonSearch,
+    session: SessionDep,
+    vault: VaultDep,
+    principal: NikSearcher,
+    purpose: SearchPurposeDep,
 ) -> dict[str, Any]:
     persons, revealed = await service.search_by_nik(session, vault, principal, body.nik, purpose)
     return {"items": [service.person_view(p, revealed) for p in persons], "next_cursor": None}

@@ -198,7 +198,8 @@ class FamilyRead(ApiOutput):
             "examples": [
                 {
                     "id": "0b6f3c1e-3f7a-4c55-9a55-2f7d0c1c9a10",
-                    "kk_number": "1571**********01",
+                    "kk_number": None,
+                    "has_kk_number": True,
                     "village_code": "15.71.01.1001",
                     "rw": "003",
                     "rt": "001",
@@ -224,7 +225,11 @@ class FamilyRead(ApiOutput):
     )
 
     id: uuid.UUID
-    kk_number: str | None = Field(description="Masked unless the token has registry:pii:read")
+    kk_number: str | None = Field(
+        description="The KK number, only for a token with registry:pii:read (the read is logged); null otherwise. "
+        "No masked form: the rest of the response narrows a KK number too far (docs/security.md)"
+    )
+    has_kk_number: bool = Field(description="Whether a KK number is on file")
     village_code: str
     rw: str | None
     rt: str | None
@@ -249,7 +254,7 @@ class PersonRead(ApiOutput):
                     **PERSON_EXAMPLE,
                     "id": "5a3f0d2e-8f0b-4a8b-9d55-0c1f7c4e2b11",
                     "family_id": "0b6f3c1e-3f7a-4c55-9a55-2f7d0c1c9a10",
-                    "nik": "1571**********01",
+                    "nik": None,
                     "has_nik": True,
                     "died_on": None,
                     "moved_out_on": None,
@@ -265,7 +270,11 @@ class PersonRead(ApiOutput):
 
     id: uuid.UUID
     family_id: uuid.UUID | None
-    nik: str | None = Field(description="Masked (1571**********01) unless the token has registry:pii:read")
+    nik: str | None = Field(
+        description="The NIK, only for a token with registry:pii:read (the read is logged); null otherwise. No "
+        "masked form: village, birth date and sex give digits 1-12, so any digits shown would leave at most "
+        "10^4 candidates (docs/security.md)"
+    )
     has_nik: bool
     name: str
     sex: str
@@ -364,7 +373,7 @@ class KkHistoryRead(ApiOutput):
             "examples": [
                 {
                     "id": "7a2b3c4d-0000-4000-8000-000000000003",
-                    "kk_number": "1571**********01",
+                    "kk_number": None,
                     "valid_from": "2026-11-29T05:00:00Z",
                     "valid_to": None,
                     "reason": "pecah_kk",
@@ -374,8 +383,8 @@ class KkHistoryRead(ApiOutput):
     )
 
     id: uuid.UUID
-    kk_number: str = Field(
-        description="Masked unless the token has registry:pii:read (then the read is logged)"
+    kk_number: str | None = Field(
+        description="Only for a token with registry:pii:read (then the read is logged); null otherwise"
     )
     valid_from: datetime
     valid_to: datetime | None = Field(description="Null for the current number")
@@ -407,5 +416,8 @@ class AccessLogRead(ApiOutput):
     person_id: uuid.UUID | None
     family_id: uuid.UUID | None
     purpose: str
-    action: str
+    action: str = Field(
+        description="read (an unmasked read), kk_history, or nik_search (every search by NIK, hit or miss; "
+        "person_id is null for a miss)"
+    )
     fields: list[str]

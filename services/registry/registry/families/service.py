@@ -88,7 +88,9 @@ def person_view(person: Person, revealed: Revealed | None = None) -> dict[str, A
     return {
         "id": person.id,
         "family_id": person.family_id,
-        "nik": nik or person.nik_masked,
+        # No masked form: the response shows village, birth date and sex, which give digits 1-12 of a NIK, so any
+        # digits shown of the 4-digit serial leave at most 10^4 candidates (issue 12; docs/security.md).
+        "nik": nik,
         "has_nik": person.nik_index is not None,
         "name": person.name,
         "sex": person.sex,
@@ -114,7 +116,8 @@ def family_view(family: Family, revealed: Revealed | None = None) -> dict[str, A
     kk = revealed.kks.get(family.id) if revealed else None
     return {
         "id": family.id,
-        "kk_number": kk or family.kk_masked,
+        "kk_number": kk,  # no masked form, like the NIK (docs/security.md)
+        "has_kk_number": family.kk_index is not None,
         "village_code": family.village_code,
         "rw": family.rw,
         "rt": family.rt,
@@ -490,8 +493,9 @@ async def _set_nik(
     existing = await repo.person_by_nik_index(session, index)
     if existing is not None and existing[0].id != person.id:
         other, other_family = existing
-        extra: dict[str, Any] = {"existing_nik_masked": mask_nik(nik)}
-        # Point at the holder only when the caller may see them; otherwise its id would leak across regions.
+        # The number is never echoed, even masked (issue 12). Point at the holder only when the caller may see
+        # them: a holder elsewhere gets the same status and text, with no id (docs/security.md, oracles).
+        extra: dict[str, Any] = {}
         if principal.can_access(other_family.village_code):
             extra["existing_person_id"] = str(other.id)
         raise Conflict(
@@ -515,7 +519,6 @@ async def _set_kk(
             "another family holds this KK number",
             field="body.kk_number",
             rule="kk.duplicate",
-            extra={"existing_kk_masked": mask_nik(kk)},
         )
     if family.kk_index == index:
         return
@@ -638,7 +641,6 @@ async def register_family(
                         "another family holds this KK number",
                         field="body.kk_number",
                         rule="kk.duplicate",
-                        extra={"existing_kk_masked": mask_nik(kk)},
                     )
                 sealed = vault.seal("kk", kk, family.id)
                 family.kk_key_id, family.kk_ciphertext = sealed.key_id, sealed.blob
@@ -688,9 +690,9 @@ async def register_family(
                     family.head_person_id = person.id
                 persons.append(person)
             for holder in sorted(found.nik_holders, key=lambda h: niks[h.nik_index][0]):
-                i, nik = niks[holder.nik_index]
-                extra: dict[str, Any] = {"existing_nik_masked": mask_nik(nik)}
-                # Point at the holder only when the caller may see them; otherwise its id would leak.
+                i, _ = niks[holder.nik_index]
+                # Never the number, even masked; the holder's id only when the caller may see them.
+                extra: dict[str, Any] = {}
                 if principal.can_access(holder.village_code):
                     extra["existing_person_id"] = str(holder.person_id)
                 raise Conflict(
@@ -1100,15 +1102,35 @@ async def delete_person(
 
 
 async def search_by_nik(
-    session: AsyncSession, vault: PiiVault, principal: Principal, nik: str, purpose: str | None
+    session: AsyncSession, vault: PiiVault, principal: Principal, nik: str, purpose: str
 ) -> tuple[list[Person], Revealed | None]:
-    """Blind-index lookup; a holder outside the caller's region is simply not found."""
+    """Blind-index lookup, logged hit or miss; a holder outside the caller's region is simply not found.
+
+    The three outcomes (in the region, outside it, nobody) take the same path: one index lookup, one access-log
+    row, no early return, so neither the answer nor its timing tells "outside your region" from "no such NIK".
+    """
     async with session.begin():
         digits = nik.replace(" ", "").replace(".", "").replace("-", "")
         found = await repo.person_by_nik_index(session, vault.index("nik", digits))
-        if found is None or not principal.can_access(found[1].village_code):
+        visible = found is not None and principal.can_access(found[1].village_code)
+        # The holder is logged even when outside the caller's region: the data subject's log shows who looked.
+        session.add(
+            AccessLog(
+                actor=principal.sub,
+                person_id=found[0].id if found else None,
+                family_id=found[1].id if found else None,
+                purpose=purpose,
+                action="nik_search",
+                fields=["nik"],
+                request_id=current_correlation_id(),
+            )
+        )
+        await session.flush()
+        if found is None or not visible:
             return [], None
-        revealed = await reveal(session, vault, principal, purpose, persons=[found[0]], action="search")
+        # The caller sent the number: a `registry:pii:read` caller sees it back without a decryption (and
+        # without a second log row: the search row above is the record of this access).
+        revealed = Revealed({found[0].id: digits}, {}) if principal.has(PII_READ) else None
         return [found[0]], revealed
 
 
@@ -1122,7 +1144,7 @@ async def kk_history(
         plain = principal.has(PII_READ) and purpose is not None
         out = []
         for h in rows:
-            number = h.kk_masked
+            number: str | None = None  # no masked form (docs/security.md)
             if plain:
                 # History rows are sealed under their own id (see _set_kk).
                 number = vault.open("kk", Sealed(h.kk_key_id, h.kk_ciphertext), h.id)

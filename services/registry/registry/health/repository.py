@@ -151,12 +151,17 @@ async def pregnancies_page(
 async def get_pregnancy(
     session: AsyncSession, principal: Principal, pregnancy_id: uuid.UUID, *, lock: bool = False
 ) -> Pregnancy:
-    """A live pregnancy whose mother lies in the caller's region, else 404."""
-    stmt = select(Pregnancy).where(Pregnancy.id == pregnancy_id, Pregnancy.deleted_at.is_(None))
-    row = await session.scalar(stmt.with_for_update() if lock else stmt)
+    """A live pregnancy whose mother lies in the caller's region, else 404.
+
+    One scoped query: another region's pregnancy and no pregnancy give the same 404 the same way (before, the
+    mother's lookup answered "person not found" for another region's pregnancy: an oracle, issue 12).
+    """
+    stmt = scoped(Pregnancy, principal, None).where(
+        Pregnancy.id == pregnancy_id, Pregnancy.deleted_at.is_(None)
+    )
+    row: Pregnancy | None = await session.scalar(stmt.with_for_update(of=Pregnancy) if lock else stmt)
     if row is None:
         raise NotFound("pregnancy not found")
-    await fam_repo.get_person(session, row.person_id, principal)  # region scope via the mother's family
     return row
 
 

@@ -367,7 +367,7 @@ class _Planner:
                             pp.row_no,
                             "nik",
                             "nik.duplicate",
-                            f"a person with this NIK ({mask_nik(pp.nik or '')}) is registered in another family",
+                            "a person with this NIK is registered in another family",
                         )
                     )
                     continue
