@@ -35,8 +35,19 @@ SubjectExporter = Annotated[Principal, require_scopes(SUBJECT_EXPORT)]
 EXPORT_ACTION = "subject_export"
 # Columns never exported as such: key material and lookup digests (the NIK itself is shown, or masked, by the
 # registry alone; a ciphertext or a blind index means nothing to the person and helps an attacker).
+# The stored masks too: with the village, birth date and sex beside them they leave a few thousand candidates
+# (docs/security.md), so no response shows them.
 SECRET_COLUMNS = frozenset(
-    {"nik_ciphertext", "nik_index", "nik_key_id", "kk_ciphertext", "kk_index", "kk_key_id"}
+    {
+        "nik_ciphertext",
+        "nik_index",
+        "nik_key_id",
+        "kk_ciphertext",
+        "kk_index",
+        "kk_key_id",
+        "nik_masked",
+        "kk_masked",
+    }
 )
 
 

@@ -25,8 +25,8 @@ async def export(
 ) -> SubjectExport:
     """Everything the registry holds about a person, audited in its access log.
 
-    The NIK is shown unmasked only to a caller holding `registry:pii:read` (the read is logged like any other
-    unmasked read); everyone else gets the masked form the registry shows everywhere.
+    The NIK is shown only to a caller holding `registry:pii:read` (the read is logged like any other unmasked
+    read); everyone else gets null, as everywhere in the registry (a mask would leave a small candidate set).
     """
     async with session.begin():
         person = await repo.person_in_scope(session, person_id, principal)
@@ -40,9 +40,7 @@ async def export(
             "person": records([person], drop=DERIVED_COLUMNS),
             **{name: records(rows) for name, rows in found.items()},
         }
-        sections["person"][0]["nik"] = (
-            revealed.niks.get(person.id) if revealed else None
-        ) or person.nik_masked
+        sections["person"][0]["nik"] = revealed.niks.get(person.id) if revealed else None
         session.add(
             AccessLog(
                 actor=principal.sub,
