@@ -1,16 +1,18 @@
 """`kencana reporting verify` on a small programme built through the public APIs (the four services running).
 
-The programme: four PUS couples (an implant user, a pill user, a wife who wants a child later, one who wants no
-more children in a family without proper water), two baduta measured (one stunted, enrolled by DASHAT and fed),
-an UPPKA group founded before the reporting window with two PUS members, one using KB. Reporting must show the
-hand-computed figures; then verify must find every main figure equal, and must catch a figure changed behind
-reporting's back.
+The programme: six PUS couples (an implant user, a pill user, a wife who wants a child later, one who wants no
+more children in a family without proper water, and two wives using nothing whose husbands use MOP and condoms:
+KB couples, counted per couple), a pill user who completes 50 years within the running month (out of PUS in it),
+two baduta measured (one stunted, enrolled by DASHAT and fed), an UPPKA group founded before the reporting window
+with two PUS members, one using KB. Reporting must show the hand-computed figures; then verify must find every main
+figure equal for the month, the quarter and the year, and must catch a figure changed behind reporting's back.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 from datetime import date, timedelta
@@ -23,6 +25,7 @@ from registry.identity.domain import make_kk
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from shared.ages import add_months
 from shared.testing.plugin import unique, wait_for
 from tests.e2e.stack import Stack
 from tests.e2e.test_flows import (
@@ -40,6 +43,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.kafka]
 
 RW = "001"
 T = date.today()
+# The day a wife of the programme completes 50 years: tomorrow when it falls in this month, else today. Either way
+# she leaves PUS within the running month, which reporting counts as at its last day.
+FIFTY_ON = T + timedelta(days=1) if (T + timedelta(days=1)).month == T.month else T
 
 
 def run_verify(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
@@ -101,6 +107,13 @@ async def _programme(client: httpx.AsyncClient, stack: Stack, village: str) -> N
     await _kb(client, stack, member(later, "istri")["id"], None, "iat")
     no_more = await _family(client, stack, village, date(1999, 7, 8), drinking_water_source="air_permukaan")
     await _kb(client, stack, member(no_more, "istri")["id"], None, "tial")
+    # Per couple: the wives use nothing, their husbands (the heads) do.
+    vasectomy = await _family(client, stack, village, date(1995, 1, 2))
+    await _kb(client, stack, member(vasectomy, "kepala_keluarga")["id"], "mop")
+    condoms = await _family(client, stack, village, date(1994, 3, 4))
+    await _kb(client, stack, member(condoms, "kepala_keluarga")["id"], "kondom")
+    ageing = await _family(client, stack, village, add_months(FIFTY_ON, -600))
+    await _kb(client, stack, member(ageing, "istri")["id"], "pil")
     stunted = member(implant, "anak")
     await measure(client, stack, stunted["id"], 66.0)  # HAZ about -3.5 at 400 days: a stunting case
     await measure(client, stack, member(pill, "anak")["id"], 75.0)  # about -0.1: normal
@@ -150,19 +163,29 @@ async def _programme(client: httpx.AsyncClient, stack: Stack, village: str) -> N
 
 # What reporting must show for the village this month, computed by hand from the programme above.
 EXPECTED = {
-    "pus": 4,
-    "kb_users": 2,
-    "mkjp_users": 1,
+    # PUS: implant, pill, iat, tial, MOP and condom couples = 6; the wife turning 50 this month is out of it.
+    "pus": 6,
+    "kb_users": 4,  # implant, pill, MOP (husband), condoms (husband)
+    "kb_modern_users": 4,  # all four methods are modern
+    "mkjp_users": 2,  # implant, MOP
     "non_users_iat": 1,
     "non_users_tial": 1,
-    "cpr": 0.5,
-    "unmet_need": 0.5,
+    "cpr": 0.666667,  # 4 / 6
+    "mcpr": 0.666667,  # 4 / 6
+    "mkjp_share": 0.5,  # 2 / 4
+    "unmet_need": 0.333333,  # (1 + 1) / 6
     "baduta_measured": 2,
     "baduta_stunted": 1,
-    "krs_families": 1,
+    # Improper water; and the wife of 49 is "too old" (over 35) while she is PUS, until the registry's sweep on
+    # her 50th birthday: today when that is today.
+    "krs_families": 2 if FIFTY_ON > T else 1,
     "uppka_groups_existing": 1,
     "uppka_members": 2,
     "uppka_members_kb_users": 1,
+    "uppka_members_kb_participation": 0.5,  # PUS members using KB / PUS members = 1 / 2
+    # No month's report is due in its own month (the deadline is the 10th of the next): not_due, not 0%.
+    "uppka_reporting_rate": None,
+    "uppka_reports_not_due": 1,
     "dashat_beneficiaries": 1,
     "dashat_enrolled": 1,
     "dashat_portions_served": 1,
@@ -189,8 +212,17 @@ async def test_verify_finds_reporting_equal_to_the_sources_and_catches_a_changed
     assert ok.returncode == 0, ok.stdout[-4000:] + ok.stderr[-2000:]
     assert "0 differ" in ok.stdout and "differ:" not in ok.stdout
     # Every main figure of the month, quarter and year was compared (figures main's reporting lacks are listed).
-    for figure in ("pus", "cpr", "unmet_need", "stunting_prevalence", "uppka_members_kb_participation"):
-        assert ok.stdout.count(f"{figure} ") >= 3, ok.stdout
+    for figure in (
+        "pus",
+        "cpr",
+        "mcpr",
+        "unmet_need",
+        "stunting_prevalence",
+        "uppka_members_kb_participation",
+        "uppka_reporting_rate",
+    ):
+        equal = [ln for ln in ok.stdout.splitlines() if re.search(rf"\b{figure}\b.* yes\b", ln)]
+        assert len(equal) >= 3, ok.stdout
 
     engine = create_async_engine(stack.urls["reporting"])
     change = text(

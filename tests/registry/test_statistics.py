@@ -193,3 +193,29 @@ async def test_a_husbands_method_counts_for_his_own_wife_only(client: httpx.Asyn
     # (condoms: a KB couple). The son's condom does not make his mother's couple a user.
     assert (c["pus"], c["kb_users"], c["kb_users_modern"], c["mkjp_users"]) == (2, 1, 1, 0)
     assert (c["non_users_iat"], c["non_users_tial"]) == (0, 1)
+
+
+async def test_couples_pair_as_reporting_pairs_them(client: httpx.AsyncClient) -> None:
+    """The pairing of reporting's fold (husband_of): any method of the husband, one husband, no ambiguity."""
+    traditional = await _couple(client, date(1995, 5, 5))
+    await _kb(
+        client, traditional["kepala_keluarga"], "tradisional"
+    )  # withdrawal: the couple uses KB, not modern
+    fam = await create_family(
+        client,
+        village=VILLAGE,
+        members=[
+            person("kepala_keluarga", date(1960, 1, 1), "L"),
+            person("istri", date(1962, 1, 1), "P"),  # 50 or more: not PUS
+            person("anak", date(1996, 1, 1), "P", marital_status="kawin"),
+            person("anak", date(1998, 1, 1), "P", marital_status="kawin"),
+            person("menantu", date(1994, 1, 1), "L", marital_status="kawin"),
+        ],
+    )
+    son_in_law = next(m["id"] for m in fam["members"] if m["relation"] == "menantu")
+    await _kb(client, son_in_law, "kondom")
+    c = (await _stats(client, VILLAGE, T - timedelta(days=30), T)).json()["counts"]
+    # PUS: the wife of the traditional couple and the two married daughters = 3. Two married daughters and one
+    # son-in-law: whose husband he is cannot be told from the card, so both daughters count on their own status
+    # (no method) and his condom counts for neither; the traditional couple is the only user, and not modern.
+    assert (c["pus"], c["kb_users"], c["kb_users_modern"], c["mkjp_users"]) == (3, 1, 0, 0)

@@ -47,3 +47,13 @@ def test_the_names_of_issue_11_and_the_ratio_convention_are_documented() -> None
 
 def test_the_readme_links_it() -> None:
     assert "(docs/indicators.md)" in (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_no_guessed_names_are_left() -> None:
+    text = DOC.read_text(encoding="utf-8")
+    assert "*(issue 11)*" not in text and 'missing in reporting" until' not in text
+    # Every ratio is documented with the numerator and denominator reporting publishes beside it.
+    for indicator in CATALOGUE:
+        if indicator.unit == "ratio":
+            row = next((ln for ln in text.splitlines() if ln.startswith(f"| `{indicator.name}`")), None)
+            assert row is not None, f"docs/indicators.md has no row of its own for {indicator.name}"

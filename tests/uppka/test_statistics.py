@@ -35,15 +35,18 @@ async def test_groups_from_their_founding_and_members_kb_over_those_it_is_meant_
     await make_member(
         client, session, old["id"], kb=None, village=VILLAGE, birth=date(1950, 1, 1), pus=False
     )  # lansia
+    await make_member(
+        client, session, old["id"], kb="kondom", village=VILLAGE, birth=date(1970, 1, 1), pus=False
+    )  # a KB user out of PUS (wife over 49): a member using KB, but not counted in members' KB participation
 
     r = await _stats(client, VILLAGE, T)
     assert r.status_code == 200, r.text
     c = r.json()["counts"]
     assert c["groups_existing"] == 2
-    assert c["uppka_members"] == 3 and c["uppka_members_kb_users"] == 1 and c["uppka_members_mkjp"] == 1
-    assert (
-        c["uppka_members_kb_eligible"] == 2
-    )  # the two PUS members; the elderly member is not counted against it
+    assert c["uppka_members"] == 4 and c["uppka_members_kb_users"] == 2 and c["uppka_members_mkjp"] == 1
+    # Members' KB participation is over PUS members (1 of the 2), as reporting's: neither the elderly member
+    # nor the KB user out of PUS is counted in it.
+    assert c["uppka_members_pus"] == 2 and c["uppka_members_pus_kb_users"] == 1
     assert r.json()["areas"] == ["15", "15.71"]
     # Groups exist from their founding date, members from the day they joined (today).
     before = (await _stats(client, VILLAGE, date(2024, 1, 31))).json()["counts"]

@@ -17,8 +17,8 @@ from kencana_cli.verify.run import SCOPES, VerifyError, VerifyOptions, print_tab
 __all__ = ["command"]
 
 # The services date facts by UTC (registry, DASHAT) or by the programme's clock (uppka: a member who joins at 06:00
-# WIB joined "today" in Jakarta, still yesterday in UTC). The running period is counted as at the later of the two,
-# Jakarta's date, so that nothing a service has dated today falls outside the window.
+# WIB joined "today" in Jakarta, still yesterday in UTC). The default periods are those of Jakarta's date; every
+# period is recounted as at its last day (figures.Period), so nothing a service has dated today falls outside it.
 PROGRAMME_TIMEZONE = ZoneInfo("Asia/Jakarta")
 
 

@@ -23,15 +23,16 @@ RATIO_PLACES = 6  # reporting rounds ratios to 6 places
 
 @dataclass(frozen=True)
 class Period:
-    """A month, quarter or year by its label (`2026-12`, `2026-Q4`, `2026`) and its first and last day."""
+    """A month, quarter or year by its label (`2026-12`, `2026-Q4`, `2026`) and its first and last day.
+
+    Stocks are recounted as at the period's last day, the running period's too: reporting's month buckets hold a
+    month's stock as at its end, so a wife whose 50th birthday falls later in the running month has already left
+    PUS there. Facts are never dated after today, so only such age changes are foreseen.
+    """
 
     label: str
     first: date
     last: date
-
-    def window_end(self, today: date) -> date:
-        """Stocks are as at the period's end, or today for the period still running."""
-        return min(self.last, today)
 
 
 def parse_period(text: str) -> Period:
@@ -116,11 +117,15 @@ def _ratio(service: str, numerator: tuple[str, ...], denominator: str) -> Callab
 
 
 def _reporting_rate(s: Sources) -> Value | None:
-    """uppka's own reporting coverage (/v1/indicators/reporting), which reporting must equal (issue 11)."""
+    """uppka's own reporting rate (/v1/indicators/reporting), which reporting must equal (issue 11).
+
+    The one rule of shared/uppka_reporting.py: reports received on time / group-months due, over the period's
+    months whose report deadline has passed (a quarter or a year sums its months); None while nothing is due.
+    """
     got = s.get("uppka_reporting")
     if got is None:
         return None
-    return ratio(int(got["reporting"]), int(got["existing"]))
+    return ratio(int(got["on_time"]), int(got["due"]))
 
 
 # The main figures of issue 11, in the order of the table. Definitions: docs/indicators.md.
@@ -142,7 +147,7 @@ FIGURES: list[Figure] = [
     Figure(
         "uppka_members_kb_participation",
         "ratio",
-        _ratio("uppka", ("uppka_members_kb_users",), "uppka_members_kb_eligible"),
+        _ratio("uppka", ("uppka_members_pus_kb_users",), "uppka_members_pus"),
     ),
     Figure("dashat_beneficiaries", "count", _count("dashat", "dashat_beneficiaries")),
     Figure("dashat_enrolled", "count", _count("dashat", "dashat_enrolled")),

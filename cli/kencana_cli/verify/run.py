@@ -95,19 +95,16 @@ class Client:
         window = {
             "region": region,
             "from": period.first.isoformat(),
-            "to": period.window_end(self.options.today).isoformat(),
+            "to": period.last.isoformat(),
         }
         got = await asyncio.gather(*(self.get(svc, "/v1/statistics", window) for svc in SOURCES))
         out = {svc: dict(answer["counts"]) for svc, answer in zip(SOURCES, got, strict=True)}
-        # uppka's coverage takes a month (YYYY-MM); for a quarter or year it may not know the period: then the
-        # figure is "not in source" rather than a guess.
+        # uppka's reporting rate takes a month, a quarter or a year (YYYY-MM, YYYY-Qn, YYYY) and sums the
+        # group-months of the period; an older uppka that does not know the period makes it "not in source".
         params = {"period": period.label} | ({} if region == NATIONAL else {"region": region})
-        coverage = await self.get("uppka", "/v1/indicators/reporting", params, optional=True)
-        if coverage is not None:
-            out["uppka_reporting"] = {
-                "reporting": int(coverage["reporting"]),
-                "existing": int(coverage["existing"]),
-            }
+        rate = await self.get("uppka", "/v1/indicators/reporting", params, optional=True)
+        if rate is not None:
+            out["uppka_reporting"] = {k: int(rate[k]) for k in ("due", "on_time", "late", "not_due")}
         return out
 
     async def reported(self, region: str, period: Period) -> dict[str, Any]:
@@ -122,7 +119,7 @@ class Client:
         window = {
             "region": region,
             "from": period.first.isoformat(),
-            "to": period.window_end(self.options.today).isoformat(),
+            "to": period.last.isoformat(),
         }
         found: set[str] = set()
         for answer in await asyncio.gather(*(self.get(svc, "/v1/statistics", window) for svc in SOURCES)):

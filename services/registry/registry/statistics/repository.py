@@ -7,25 +7,31 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.events.vocab import HUSBAND_METHODS, MKJP_METHODS, MODERN_METHODS
+from shared.events.vocab import MKJP_METHODS, MODERN_METHODS
 from shared.statistics import Window
 
 # One pass over the region's married, living persons with each one's KB status as at the window's end (the latest
-# status in effect then, among those recorded by then). Husband and wife are paired inside their family card by
-# their relations to its head: the head and his wife (or her husband), a child and the child's spouse (menantu), the
-# head's parents, the parents-in-law (Permendagri 108/2019 KK relations); anyone else is a couple of one. A couple
-# is PUS when the wife is 15-49 in completed years: `birth + 15 years <= day` is PostgreSQL's month arithmetic,
-# which clamps 29 February to the 28th exactly as shared/ages.add_months does. Every table is joined as itself (no
-# materialised step) so that the planner sees real row counts: hash joins for the nation, index lookups for a
-# regency (EXPLAIN on 1M families: the nation ~15 s on the loaded 2-core dev machine, a province ~2 s, a regency
-# ~0.2 s).
+# status in effect then, among those recorded by then). Husband and wife are paired inside their family card by their
+# relations to its head, the same rule as reporting's fold (reporting.projection.domain.husband_of): an `istri` with
+# the (male) head, a female head with the `suami`, a married daughter (`anak`) with the son-in-law (`menantu`) and a
+# daughter-in-law with the son; each such pair shares a `couple_key`. A wife has a husband when exactly one married man
+# holds the partner relation, and, for a daughter or a daughter-in-law, no other married woman holds hers (who is
+# whose is then unknown, so she counts on her own status); anyone else is a couple of one. The couple uses KB when
+# either partner uses any method (BKKBN: a PUS is a KB participant when the wife or the husband uses a method; MOP,
+# condoms and traditional methods are the husband's), a modern one when either uses a modern method, MKJP likewise. A
+# couple is PUS when the wife is 15-49 in completed years: `birth + 15 years <= day` is PostgreSQL's month
+# arithmetic, which clamps 29 February to the 28th exactly as shared/ages.add_months does. Every table is joined as
+# itself (no materialised step) so that the planner sees real row counts: hash joins for the nation, index lookups
+# for a regency (EXPLAIN on 1M families: the nation ~15 s on the loaded 2-core dev machine, a province ~2 s, a
+# regency ~0.2 s).
 _COUPLES = """
 WITH status AS (
   SELECT p.family_id, p.sex, p.birth_date,
     CASE
-      WHEN p.relation IN ('kepala_keluarga', 'istri', 'suami') THEN 'head'
-      WHEN p.relation IN ('anak', 'menantu') THEN 'child'
-      WHEN p.relation IN ('orang_tua', 'mertua') THEN p.relation
+      WHEN (p.sex = 'P' AND p.relation = 'istri') OR (p.sex = 'L' AND p.relation = 'kepala_keluarga') THEN 'istri'
+      WHEN (p.sex = 'P' AND p.relation = 'kepala_keluarga') OR (p.sex = 'L' AND p.relation = 'suami') THEN 'suami'
+      WHEN (p.sex = 'P' AND p.relation = 'anak') OR (p.sex = 'L' AND p.relation = 'menantu') THEN 'anak'
+      WHEN (p.sex = 'P' AND p.relation = 'menantu') OR (p.sex = 'L' AND p.relation = 'anak') THEN 'menantu'
       ELSE p.id::text
     END AS couple_key,
     coalesce(k.is_user, false) AS is_user, k.method, k.reason_non_use
@@ -46,22 +52,26 @@ WITH status AS (
     AND (p.died_on IS NULL OR p.died_on > :last) AND (p.moved_out_on IS NULL OR p.moved_out_on > :last)
 ),
 couple AS (
-  SELECT sex, birth_date, is_user, method, reason_non_use,
-    coalesce(bool_or(sex = 'L' AND is_user AND method = ANY(CAST(:husband_methods AS text[]))) OVER w, false)
-      AS husband_user,
-    coalesce(bool_or(sex = 'L' AND is_user AND method = ANY(CAST(:husband_methods AS text[]))
-      AND method = ANY(CAST(:modern AS text[]))) OVER w, false) AS husband_modern,
-    coalesce(bool_or(sex = 'L' AND is_user AND method = ANY(CAST(:husband_methods AS text[]))
-      AND method = ANY(CAST(:mkjp AS text[]))) OVER w, false) AS husband_mkjp
+  SELECT sex, birth_date, is_user, method, reason_non_use, couple_key,
+    count(*) FILTER (WHERE sex = 'L') OVER w AS husbands,
+    count(*) FILTER (WHERE sex = 'P') OVER w AS wives,
+    coalesce(bool_or(sex = 'L' AND is_user) OVER w, false) AS husband_user,
+    coalesce(bool_or(sex = 'L' AND is_user AND method = ANY(CAST(:modern AS text[]))) OVER w, false)
+      AS husband_modern,
+    coalesce(bool_or(sex = 'L' AND is_user AND method = ANY(CAST(:mkjp AS text[]))) OVER w, false) AS husband_mkjp
   FROM status
   WINDOW w AS (PARTITION BY family_id, couple_key)
 ),
-couple_use AS (
-  SELECT is_user OR husband_user AS user_,
-    (is_user AND method = ANY(CAST(:modern AS text[]))) OR husband_modern AS modern,
-    (is_user AND method = ANY(CAST(:mkjp AS text[]))) OR husband_mkjp AS mkjp,
-    reason_non_use
+paired AS (
+  SELECT *, husbands = 1 AND (couple_key IN ('istri', 'suami') OR wives = 1) AS has_husband
   FROM couple
+),
+couple_use AS (
+  SELECT is_user OR (has_husband AND husband_user) AS user_,
+    (is_user AND method = ANY(CAST(:modern AS text[]))) OR (has_husband AND husband_modern) AS modern,
+    (is_user AND method = ANY(CAST(:mkjp AS text[]))) OR (has_husband AND husband_mkjp) AS mkjp,
+    reason_non_use
+  FROM paired
   WHERE sex = 'P' AND (birth_date + interval '15 years')::date <= :last
     AND (birth_date + interval '50 years')::date > :last
 )
@@ -115,7 +125,6 @@ async def couples(session: AsyncSession, w: Window) -> dict[str, int]:
     """Families, KRS families and PUS couples by KB participation as at the window's end."""
     params = {
         **_params(w),
-        "husband_methods": sorted(HUSBAND_METHODS),
         "modern": sorted(MODERN_METHODS),
         "mkjp": sorted(MKJP_METHODS),
     }

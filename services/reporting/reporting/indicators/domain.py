@@ -221,6 +221,8 @@ _DEFINED = {
     "either partner). Denominator: PUS couples using KB. BKKBN proporsi MKJP.",
     "unmet_need": "unmet_need = (non_users_iat + non_users_tial) / pus. Numerator: PUS couples using no method "
     "whose wife wants a child later (IAT) or no more children (TIAL). Denominator: PUS. BKKBN unmet need.",
+    "uppka_members_pus_kb_users": "UPPKA members in category PUS using KB (their own KB status) at the period's "
+    "end: the numerator of uppka_members_kb_participation. Source: uppka.member.joined/kb_status_changed.v1.",
     "uppka_members_kb_participation": "uppka_members_kb_participation = uppka_members_pus_kb_users / "
     "uppka_members_pus. Numerator: UPPKA members in category PUS using KB. Denominator: UPPKA members in "
     "category PUS (KB participation is a share of PUS; remaja and lansia are not couples of reproductive age).",
@@ -437,6 +439,16 @@ _DEFINED |= {
     "uppka_target_progress": "uppka_groups_active_kampung_kb / the province's yearly target (uppka.target.set.v1).",
     "krs_share": "krs_families / target_families (keluarga sasaran), not all families.",
     "stunting_prevalence": "baduta_stunted / baduta_measured: baduta = < 24 completed months (shared/ages.py).",
+    "baduta_measured": "Baduta (< 24 completed months on the measurement day, shared/ages.py) with a valid, "
+    "non-flagged HAZ in the period, each child once, by the latest such measurement. Source: "
+    "registry.child.measured.v1.",
+    "baduta_stunted": "Measured baduta whose latest measurement in the period has HAZ < -2 SD (WHO 2006).",
+    "baduta_severely_stunted": "Measured baduta whose latest measurement in the period has HAZ < -3 SD.",
+    "severe_stunting_prevalence": "baduta_severely_stunted / baduta_measured.",
+    "krs_families": "Target families at risk of stunting (KRS) at the period's end, as the registry evaluates "
+    "them (registry.family.stunting_risk_changed.v1).",
+    "uppka_members_mkjp_share": "uppka_members_mkjp / uppka_members_kb_users.",
+    "uppka_attendance_rate": "members present at the period's monthly meetings / active members reported.",
     "dashat_cost_per_portion": "dashat expenses / portions delivered, over the kitchens that have both in the "
     "period (same kitchens, same months). Sources: dashat.expense.recorded.v1, dashat.meals.served.v1.",
 }

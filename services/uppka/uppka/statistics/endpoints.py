@@ -18,8 +18,8 @@ definitions in docs/indicators.md). Aggregates only, no personal data. Everythin
 - `groups_existing`: groups founded (registered, when the founding date is unknown) by then and not dissolved;
 - `uppka_members`: members who had joined and not left, by where they live; `uppka_members_kb_users`: of those,
   KB users (the registry's KB facts); `uppka_members_mkjp`: long-term method users;
-- `uppka_members_kb_eligible`: members who are PUS or already use KB, the denominator of members' KB
-  participation (teenagers and the elderly are not counted against it).
+- `uppka_members_pus`: members in the PUS category, the denominator of members' KB participation (teenagers and
+  the elderly are not counted against it); `uppka_members_pus_kb_users`: of those, KB users (its numerator).
 
 The monthly reporting rate is `/v1/indicators/reporting`.
 """

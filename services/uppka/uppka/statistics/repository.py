@@ -19,14 +19,16 @@ WHERE coalesce(g.founded_on, g.created_at::date) <= :last
   AND (:all_regions OR g.village_code = :region_code OR g.village_code LIKE :region_prefix)
 """
 
-# Members as at the window's end, placed where they live (as the member events place them). The denominator of
-# members' KB participation is the members for whom KB is meant: PUS members and members already using KB, not
-# teenagers and the elderly (issue 11); members' KB facts are the registry's, synced by events.
+# Members as at the window's end, placed where they live (as the member events place them). Members' KB
+# participation is over PUS members, as reporting's `uppka_members_kb_participation` (BKKBN's KB participation is a
+# share of PUS; remaja and lansia members are not couples of reproductive age, issue 11): PUS members using KB /
+# PUS members. Members' KB facts are the registry's, synced by events.
 _MEMBERS = """
 SELECT count(*) AS uppka_members,
   count(*) FILTER (WHERE m.kb_user) AS uppka_members_kb_users,
   count(*) FILTER (WHERE m.kb_user AND m.mkjp) AS uppka_members_mkjp,
-  count(*) FILTER (WHERE m.category = 'pus' OR m.kb_user) AS uppka_members_kb_eligible
+  count(*) FILTER (WHERE m.category = 'pus') AS uppka_members_pus,
+  count(*) FILTER (WHERE m.category = 'pus' AND m.kb_user) AS uppka_members_pus_kb_users
 FROM member m
 WHERE m.joined_on <= :last AND (m.left_on IS NULL OR m.left_on > :last)
   AND (:all_regions OR m.village_code = :region_code OR m.village_code LIKE :region_prefix)
