@@ -19,9 +19,19 @@ CATEGORY_RULE_VERSION = "uppka-category-2025.1"
 MEMBER_AREA_LEVEL: Literal["village", "district"] = "village"
 REMAJA_AGES = (10, 24)
 LANSIA_AGE = 60
+PUS_AGES = (15, 49)  # the wife's completed years (BKKBN's PUS; the registry's rules.PUS_MIN_AGE/PUS_MAX_AGE)
 # The completed years on which ageing alone can change a category: 10 (remaja from), 25 (remaja to), 60 (lansia).
 # PUS (15-49 for a married woman) is the registry's to derive; its flips arrive as registry person events.
 CATEGORY_AGES = (REMAJA_AGES[0], REMAJA_AGES[1] + 1, LANSIA_AGE)
+
+
+def is_pus_on(*, sex: str, marital_status: str, birth_date: date, on: date) -> bool:
+    """PUS as the registry derives it (BKKBN: a married couple with the wife aged 15-49): for past days."""
+    return (
+        sex == "P"
+        and marital_status == "kawin"
+        and PUS_AGES[0] <= ages.completed_years(birth_date, on) <= PUS_AGES[1]
+    )
 
 
 def member_category(
