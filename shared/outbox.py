@@ -43,7 +43,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared import metrics
 from shared.db import new_ids, utcnow
-from shared.events.envelope import CONTENT_TYPE, CloudEvent, EventData, build_envelope
+from shared.events.envelope import (
+    CONTENT_TYPE,
+    CloudEvent,
+    EventData,
+    build_envelope,
+    deprecated_fields,
+    published_payload,
+)
 from shared.kafka import make_producer
 from shared.logging import describe_error, get_logger
 from shared.web.context import current_correlation_id
@@ -147,7 +154,7 @@ def outbox_records(
     the rest of a bulk import's work on a row.
     """
     # Per event type, the envelope's JSON up to its per-event members (key order does not matter in JSONB).
-    heads: dict[str, tuple[str, str]] = {}
+    heads: dict[str, tuple[str, str, bool]] = {}
     now = utcnow()
     out: list[OutboxRecord] = []
     for (data, key), event_id in zip(events, new_ids(len(events)), strict=True):
@@ -158,12 +165,15 @@ def outbox_records(
             )
             for own in ("id", "partitionkey", "data"):
                 del template[own]
-            known = heads[data.event_type] = (orjson.dumps(template).decode()[:-1], data.topic())
-        head, topic = known
+            head_text = orjson.dumps(template).decode()[:-1]
+            known = heads[data.event_type] = (head_text, data.topic(), bool(deprecated_fields(type(data))))
+        head, topic, has_deprecated = known
         partition_key = str(key)
+        # Deprecated fields travel at their default (issue 12, item 7); the plain dump is kept for the others.
+        payload = orjson.dumps(published_payload(data)).decode() if has_deprecated else data.model_dump_json()
         text = (
             f'{head},"id":"{event_id}","partitionkey":{orjson.dumps(partition_key).decode()},'
-            f'"data":{data.model_dump_json()}}}'
+            f'"data":{payload}}}'
         )
         out.append((event_id, topic, partition_key, data.event_type, text))
     return out

@@ -119,6 +119,58 @@ def demo(
         raise typer.Exit(1) from exc
 
 
+@app.command("subject-export")
+def subject_export(
+    person_id: Annotated[str, typer.Argument(help="The person's Kencana id (registry person id)")],
+    purpose: Annotated[
+        str,
+        typer.Option(
+            help="The data-subject request's reference (sent as X-Purpose, audited by every service)"
+        ),
+    ],
+    token: Annotated[
+        str,
+        typer.Option(
+            envvar="KENCANA_TOKEN",
+            help="Bearer token with kencana:subject:export (and registry:pii:read to show the NIK unmasked)",
+        ),
+    ],
+    out: Annotated[
+        Path | None, typer.Option(help="Write the JSON document here (default: standard output)")
+    ] = None,
+    registry_url: Annotated[str, typer.Option(help="Registry API")] = "http://127.0.0.1:8001",
+    uppka_url: Annotated[str, typer.Option(help="UPPKA API")] = "http://127.0.0.1:8002",
+    dashat_url: Annotated[str, typer.Option(help="DASHAT API")] = "http://127.0.0.1:8003",
+    reporting_url: Annotated[str, typer.Option(help="Reporting API")] = "http://127.0.0.1:8004",
+) -> None:
+    """Everything the four services hold about one person, as one JSON document (UU 27/2022 PDP)."""
+    import json
+    import uuid
+
+    from kencana_cli.subject_export import SubjectExportError, collect
+
+    try:
+        pid = uuid.UUID(person_id)
+    except ValueError as exc:
+        typer.echo("person_id: not a UUID", err=True)
+        raise typer.Exit(2) from exc
+    urls = {"registry": registry_url, "uppka": uppka_url, "dashat": dashat_url, "reporting": reporting_url}
+    try:
+        document = asyncio.run(collect(pid, token=token, purpose=purpose, urls=urls))
+    except SubjectExportError as exc:
+        typer.echo(f"subject export failed: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    text = json.dumps(document, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        # The document is personal data: readable by the owner only.
+        out.touch(mode=0o600, exist_ok=True)
+        out.chmod(0o600)
+        out.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {out}", err=True)
+
+
 @app.command()
 def zscore(
     input_csv: Annotated[Path, typer.Argument(help="Survey CSV with WHO Anthro column names")],

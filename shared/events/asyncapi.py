@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,14 @@ from typing import Any
 import yaml
 
 from shared.config import REPO_ROOT
-from shared.events.envelope import CONTENT_TYPE, CloudEvent, EventData, event_types
+from shared.events.envelope import (
+    CONTENT_TYPE,
+    PRODUCERS,
+    CloudEvent,
+    EventData,
+    deprecated_fields,
+    event_types,
+)
 
 DOCS_DIR = REPO_ROOT / "docs" / "events"
 
@@ -96,8 +104,41 @@ def build_documents() -> dict[str, str]:
     for event_type, model in types.items():
         summary = (model.__doc__ or "").strip().splitlines()[0] if model.__doc__ else ""
         lines.append(f"| `{event_type}` | `{model.topic()}` | {summary} |")
+    lines += _field_needs_sections(types)
     files["CATALOGUE.md"] = "\n".join(lines) + "\n"
     return files
+
+
+def field_needs() -> dict[str, dict[str, str]]:
+    """Per event type, per field, who in the project needs it: each producer module's `FIELD_NEEDS`."""
+    event_types()
+    needs: dict[str, dict[str, str]] = {}
+    for producer in PRODUCERS:
+        module = importlib.import_module(f"shared.events.{producer}")
+        needs |= getattr(module, "FIELD_NEEDS", {})
+    return needs
+
+
+def _field_needs_sections(types: dict[str, type[EventData]]) -> list[str]:
+    needs = field_needs()
+    if not needs:
+        return []
+    lines = [
+        "",
+        "## Who needs each field",
+        "",
+        "Only what a consumer of this project needs travels on the internal topics (issue 12, item 7). A field no "
+        "consumer needs is deprecated: kept in the v1 schema (outside consumers do not break) and published at "
+        "its default. Nothing else leaves the project: see docs/security.md.",
+    ]
+    for event_type, per_field in needs.items():
+        model = types[event_type]
+        deprecated = deprecated_fields(model)
+        lines += ["", f"### `{event_type}`", "", "| field | who needs it |", "| --- | --- |"]
+        for name in model.model_fields:
+            mark = " (deprecated)" if name in deprecated else ""
+            lines.append(f"| `{name}`{mark} | {per_field.get(name, '**undocumented**')} |")
+    return lines
 
 
 def write_documents(target: Path = DOCS_DIR) -> list[Path]:

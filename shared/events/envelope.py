@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import uuid
 from datetime import datetime
 from typing import Any, ClassVar
@@ -90,8 +91,40 @@ def build_envelope(
         partitionkey=key,
         correlationid=correlation_id,
         causationid=causation_id,
-        data=data.model_dump(mode="json"),
+        data=published_payload(data),
     )
+
+
+def deprecated_field(default: Any = None, *, description: str) -> Any:
+    """A field kept in a v1 schema for outside consumers but no longer filled (issue 12, item 7).
+
+    Removing a field from a v1 event breaks outside consumers, and no field removed so far was required,
+    so the project's one way is: keep it in the schema with its default, mark it `deprecated` in the JSON
+    Schema, and publish it at that default whatever the producer set (`published_payload`). Events already in
+    the topics still carry the old values and are still read.
+    """
+    return Field(
+        default=default,
+        description=f"Deprecated: no longer filled, always {json.dumps(default)}. {description}",
+        json_schema_extra={"deprecated": True},
+    )
+
+
+def deprecated_fields(model: type[EventData]) -> dict[str, Any]:
+    """The fields of an event type that are published at their default only, with that default."""
+    return {
+        name: info.default
+        for name, info in model.model_fields.items()
+        if isinstance(info.json_schema_extra, dict) and info.json_schema_extra.get("deprecated") is True
+    }
+
+
+def published_payload(data: EventData) -> dict[str, Any]:
+    """The payload as it travels: deprecated fields at their default, whatever the producer set."""
+    payload = data.model_dump(mode="json")
+    for name, default in deprecated_fields(type(data)).items():
+        payload[name] = default
+    return payload
 
 
 def _import_contracts() -> None:

@@ -246,17 +246,17 @@ async def test_kb_events_carry_what_held_before_by_effective_date(
     late = await record("suntik", "2024-06-01")  # an older change typed late: history, not current
     assert fixed["current"] is True and late["current"] is False
 
-    got = [
-        (e["method"], e["previous_method"], e["previous_mkjp"], e["first_record"])
-        for e in await kb_events(session, member(fam, "istri")["id"])
-    ]
+    events = await kb_events(session, member(fam, "istri")["id"])
+    got = [(e["method"], e["previous_method"], e["previous_mkjp"]) for e in events]
     assert got == [
-        (None, None, False, True),
-        ("pil", None, False, False),
-        ("implant", "pil", False, False),
-        ("iud", "pil", False, False),  # not "implant": that entry was the one corrected
-        ("suntik", None, False, False),  # what held before 2024-06-01 was non-use (no method)
+        (None, None, False),
+        ("pil", None, False),
+        ("implant", "pil", False),
+        ("iud", "pil", False),  # not "implant": that entry was the one corrected
+        ("suntik", None, False),  # what held before 2024-06-01 was non-use (no method)
     ]
+    # `first_record` is deprecated (issue 12, item 7: no consumer reads it): it travels false on every event.
+    assert [e["first_record"] for e in events] == [False] * 5
     current = await client.get(url, headers=auth())
     assert [(h["method"], h["current"]) for h in current.json() if h["current"]] == [("iud", True)]
 
@@ -277,4 +277,6 @@ async def test_an_imported_first_kb_status_is_a_first_record(
     mine = [
         e["data"] for e in found if e["data"]["since"] == "2025-03-01" and e["data"]["method"] == "implant"
     ]
-    assert [(d["previous_method"], d["first_record"]) for d in mine][-1:] == [(None, True)]
+    # The import records it as the first status (nothing held before it); the deprecated `first_record` flag
+    # no longer travels (issue 12, item 7), so the event says it by naming no previous method.
+    assert [(d["previous_method"], d["first_record"]) for d in mine][-1:] == [(None, False)]

@@ -712,7 +712,10 @@ async def test_kb_status_and_pregnancy_columns_follow_the_api_rules_and_reimport
         ("implant", True, True, None, None),
     ]
     [preg] = [e["data"] for t, e in events if t == "registry.pregnancy.registered.v1"]
-    assert preg["lmp"] == lmp and preg["krs"] is True and preg["mother_age_years"] > 20
+    # The LMP no longer travels (issue 12, item 7: no consumer needs it); the due day computed from it does.
+    due = (date.fromisoformat(lmp) + timedelta(days=280)).isoformat()
+    assert preg["lmp"] is None and preg["expected_delivery"] == due
+    assert preg["krs"] is True and preg["mother_age_years"] > 20
     risk = [e["data"] for t, e in events if t == "registry.family.stunting_risk_changed.v1"]
     assert any(r["family_id"] == preg["family_id"] and r["at_risk"] for r in risk)
     async with session.begin():

@@ -13,6 +13,7 @@ from dashat.meals.endpoints import router as meals_router
 from dashat.models import idempotency
 from dashat.ruleversions.endpoints import router as rule_versions_router
 from dashat.statistics.endpoints import router as statistics_router
+from dashat.subjects.endpoints import router as subjects_router
 from shared.web.app import create_service_app
 
 
@@ -31,6 +32,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             funds_router,
             rule_versions_router,
             statistics_router,
+            subjects_router,
         ],
         idempotency_table=idempotency,
     )

@@ -7,6 +7,7 @@ from sqlalchemy.orm import DeclarativeBase
 from shared.consumer import inbox_table
 from shared.db import make_metadata
 from shared.outbox import outbox_table
+from shared.subject import subject_access_log_table
 from shared.web.idempotency import idempotency_table
 
 
@@ -17,6 +18,7 @@ class Base(DeclarativeBase):
 outbox = outbox_table(Base.metadata)
 inbox = inbox_table(Base.metadata)
 idempotency = idempotency_table(Base.metadata)
+subject_access_log = subject_access_log_table(Base.metadata)
 
 
 def load_all_models() -> None:

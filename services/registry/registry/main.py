@@ -27,6 +27,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from registry.imports.jobs import ImportWorker
     from registry.regions.endpoints import router as regions_router
     from registry.statistics.endpoints import router as statistics_router
+    from registry.subjects.endpoints import router as subjects_router
 
     load_all_models()
     settings = settings or Settings()
@@ -99,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             anthropometry_router,
             imports_router,
             statistics_router,
+            subjects_router,
         ],
         idempotency_table=idempotency,
         on_startup=[open_vault, load_region_reference, start_import_worker, start_age_sweep],

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from reporting.config import Settings
 from reporting.indicators.endpoints import router as indicators_router
 from reporting.models import idempotency
+from reporting.subjects.endpoints import router as subjects_router
 from shared.web.app import create_service_app
 
 
@@ -17,6 +18,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings,
         title="Kencana Reporting",
         description="Programme indicators for every region level, built from all services' events, with exports and charts.",
-        routers=[indicators_router],
+        routers=[indicators_router, subjects_router],
         idempotency_table=idempotency,
     )

@@ -13,6 +13,7 @@ from uppka.indicators.endpoints import router as indicators_router
 from uppka.models import idempotency
 from uppka.reports.endpoints import router as reports_router
 from uppka.statistics.endpoints import router as statistics_router
+from uppka.subjects.endpoints import router as subjects_router
 from uppka.targets.endpoints import router as targets_router
 
 
@@ -31,6 +32,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             targets_router,
             indicators_router,
             statistics_router,
+            subjects_router,
         ],
         idempotency_table=idempotency,
     )

@@ -169,7 +169,8 @@ async def apply_pregnancy_registered(
     person.pregnancy_id = data.pregnancy_id
     person.expected_delivery = data.expected_delivery
     person.kek, person.anaemia = data.kek, data.anaemia
-    person.lila_cm, person.hb_g_dl = data.lila_cm, data.hb_g_dl
+    # No rule reads the raw LiLA/Hb (the flags carry what they mean); they no longer travel (issue 12, item 7).
+    person.lila_cm, person.hb_g_dl = None, None
     return person
 
 

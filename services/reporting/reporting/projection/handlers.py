@@ -224,7 +224,8 @@ def pregnancy_registered(env: CloudEvent, data: re.PregnancyRegistered) -> Steps
     measures = {
         "f.reg.pregnancies": 1,
         "f.reg.pregnancies_kek": int(data.kek),
-        "f.reg.pregnancies_lila_measured": int(data.lila_cm is not None),
+        # The flag (events before it carry the raw `lila_cm`: the event model derives the flag from it).
+        "f.reg.pregnancies_lila_measured": int(bool(data.lila_measured)),
         "f.reg.pregnancies_hb_measured": int(data.anaemia is not None),
         "f.reg.pregnancies_anaemia": int(anaemic),
         **({f"f.reg.pregnancies_anaemia.{data.anaemia}": 1} if anaemic else {}),
