@@ -1,7 +1,7 @@
 """member categories age: member.category_since, person_replica birth-date index, the category sweep's watermark
 
-Revision ID: upp0006c
-Revises: upp0005r
+Revision ID: upp0007c
+Revises: upp0006
 Create Date: 2026-12-01 18:30:00
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "upp0006c"
-down_revision: str | None = "upp0005r"
+revision: str = "upp0007c"
+down_revision: str | None = "upp0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
