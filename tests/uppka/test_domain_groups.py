@@ -160,3 +160,18 @@ def test_status_changes() -> None:
     with pytest.raises(ValidationFailed) as exc:
         domain.check_status_change("active", "dissolved", changed_on=date(2020, 1, 1), since=ON, today=ON)
     assert exc.value.rule == "group.status_before_current"
+
+
+def test_category_sweep_schedule_in_jakarta_time() -> None:
+    from datetime import UTC, datetime
+
+    from uppka.categories.scheduler import due_through, seconds_to_next_run
+
+    # 18:30 UTC on 1 December is 01:30 WIB on 2 December: before 02:00 the sweep is due through the 1st.
+    now = datetime(2026, 12, 1, 18, 30, tzinfo=UTC)
+    assert due_through(now, 2).date() == date(2026, 12, 1)
+    assert due_through(now, 1).date() == date(2026, 12, 2)
+    assert seconds_to_next_run(now, 2) == 30 * 60
+    assert (
+        seconds_to_next_run(now, 1) == 3600
+    )  # the next 01:00 is a day away: looked at again within the hour
