@@ -59,3 +59,16 @@ def leaves_baduta_on(birth_date: date) -> date:
 def leaves_balita_on(birth_date: date) -> date:
     """The first day the child is no longer a balita."""
     return add_months(birth_date, BALITA_MONTHS)
+
+
+def births_completing(months: int, day: date) -> tuple[date, date]:
+    """The birth dates (an inclusive range, for an index range scan) that complete `months` of age on `day`.
+
+    Normally one date: the same day `months` earlier. When `day` is the last of its month, a birthday on a day
+    the month lacks completes on its last day (born 29 February: a year on 28 February), so every later day of
+    that earlier month completes on `day` too.
+    """
+    low = add_months(day, -months)
+    if day.day != calendar.monthrange(day.year, day.month)[1]:
+        return low, low
+    return low, low.replace(day=calendar.monthrange(low.year, low.month)[1])

@@ -9,7 +9,7 @@ import uuid
 import zlib
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -112,14 +112,20 @@ async def publish(
     key: str | uuid.UUID,
     subject: str | None = None,
     causation_id: str | None = None,
+    event_time: datetime | None = None,
 ) -> CloudEvent:
-    """Write an event in the caller's transaction; it reaches Kafka only if that transaction commits."""
+    """Write an event in the caller's transaction; it reaches Kafka only if that transaction commits.
+
+    `event_time` dates the envelope when the fact belongs to another moment than now (a change by age, dated at the
+    start of its day, which is where consumers file it).
+    """
     envelope = build_envelope(
         data,
         key=str(key),
         subject=subject,
         correlation_id=current_correlation_id(),
         causation_id=causation_id,
+        time=event_time,
     )
     await session.execute(
         insert(table).values(

@@ -392,9 +392,9 @@ _PERSON_FACTS = {
     "sex": "uppka: member categories; dashat: mothers and children rules; reporting: PUS (women)",
     "birth_date": _BIRTH,
     "relation": "dashat: a baby's mother in the family card; reporting: pairs a wife with her husband (MOP/kondom)",
-    "marital_status": "uppka: PUS of members; reporting: PUS re-derived in the fold",
+    "marital_status": "uppka: member categories (remaja never married, PUS); reporting: PUS re-derived in the fold",
     "has_nik": V1_REQUIRED,
-    "pus": "uppka: members' PUS figures; reporting: PUS denominator of CPR/mCPR",
+    "pus": "uppka: members' PUS figures, a PUS flip re-derives the member category; reporting: PUS denominator of CPR/mCPR",
     "rule_version": _RULE,
 }
 _CASE = {

@@ -91,6 +91,23 @@ class MemberKbStatusChanged(EventData):
     changed_on: date
 
 
+class MemberCategoryChanged(EventData):
+    """A member's category (remaja, pus, lansia, lainnya) changed with age or the registry's facts.
+
+    The envelope time is 00:00 Asia/Jakarta of `changed_on` (or the registry event that caused it, that day):
+    reporting files it under that day.
+    """
+
+    event_type: ClassVar[str] = "uppka.member.category_changed.v1"
+    group_id: uuid.UUID
+    member_id: uuid.UUID
+    person_id: uuid.UUID
+    village_code: str
+    category: UppkaCategory
+    previous_category: UppkaCategory
+    changed_on: date
+
+
 class BusinessRegistered(EventData):
     """A group registered a business."""
 

@@ -29,3 +29,11 @@ def test_balita_and_years() -> None:
     assert ages.completed_years(date(1976, 12, 2), date(2026, 12, 1)) == 49
     assert ages.completed_years(date(1976, 12, 1), date(2026, 12, 1)) == 50
     assert ages.reaches_age_on(date(1976, 12, 2), 50) == date(2026, 12, 2)
+
+
+def test_births_completing_a_day() -> None:
+    assert ages.births_completing(12 * 25, date(2026, 6, 15)) == (date(2001, 6, 15), date(2001, 6, 15))
+    # 28 Feb 2026 is February's last day: those born 29 Feb 2000 complete 26 years on it too.
+    assert ages.births_completing(12 * 26, date(2026, 2, 28)) == (date(2000, 2, 28), date(2000, 2, 29))
+    # 30 April: born 31 March completes a month on 30 April (April has no 31st).
+    assert ages.births_completing(1, date(2026, 4, 30)) == (date(2026, 3, 30), date(2026, 3, 31))

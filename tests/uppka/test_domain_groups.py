@@ -37,9 +37,66 @@ def test_member_category(birth: date | None, marital: str | None, pus: bool | No
     assert domain.member_category(birth_date=birth, marital_status=marital, pus=pus, on=ON) == expected
 
 
-def test_age_on_leap_day() -> None:
-    assert domain.age_on(date(2004, 2, 29), date(2025, 2, 28)) == 20
-    assert domain.age_on(date(2004, 2, 29), date(2025, 3, 1)) == 21
+def test_category_ages_follow_shared_ages_on_a_leap_day() -> None:
+    # shared/ages: born 29 February, a year is completed on 28 February in common years (the month's last day).
+    leap = date(2000, 2, 29)
+    on = {"birth_date": leap, "marital_status": "belum_kawin", "pus": False}
+    assert domain.member_category(**on, on=date(2025, 2, 27)) == "remaja"  # type: ignore[arg-type]
+    assert domain.member_category(**on, on=date(2025, 2, 28)) == "lainnya"  # type: ignore[arg-type]
+
+
+def test_category_birthdays_are_the_10th_25th_and_60th() -> None:
+    b = date(1990, 3, 31)
+    assert domain.category_birthdays(b, date(1990, 1, 1), date(2100, 1, 1)) == [
+        date(2000, 3, 31),
+        date(2015, 3, 31),
+        date(2050, 3, 31),
+    ]
+    # The window is (after, through]: the day after excluded, the day through included.
+    assert domain.category_birthdays(b, date(2015, 3, 31), date(2050, 3, 31)) == [date(2050, 3, 31)]
+    assert domain.category_birthdays(b, date(2015, 3, 30), date(2015, 3, 30)) == []
+
+
+def test_category_changes_from_ageing() -> None:
+    single = {"birth_date": date(2000, 7, 1), "marital_status": "belum_kawin", "pus": False}
+    # A child of 9 who joined in 2009 becomes remaja at 10 (2010-07-01), lainnya at 25 (2025-07-01).
+    assert domain.category_changes(
+        **single,
+        category="lainnya",
+        after=date(2009, 8, 1),
+        through=date(2026, 1, 1),  # type: ignore[arg-type]
+    ) == [(date(2010, 7, 1), "remaja"), (date(2025, 7, 1), "lainnya")]
+    # Married at 20 (lainnya): turning 25 changes nothing; 60 makes her lansia.
+    married = {"birth_date": date(1960, 5, 2), "marital_status": "kawin", "pus": False}
+    assert domain.category_changes(
+        **married,
+        category="lainnya",
+        after=date(1980, 1, 1),
+        through=date(2020, 5, 2),  # type: ignore[arg-type]
+    ) == [(date(2020, 5, 2), "lansia")]
+    # PUS stays PUS until the registry says otherwise; an unknown birth date never ages.
+    assert (
+        domain.category_changes(
+            birth_date=date(1990, 1, 1),
+            marital_status="kawin",
+            pus=True,
+            category="pus",
+            after=date(2010, 1, 1),
+            through=date(2060, 1, 1),
+        )
+        == []
+    )
+    assert (
+        domain.category_changes(
+            birth_date=None,
+            marital_status=None,
+            pus=None,
+            category="lainnya",
+            after=date(2010, 1, 1),
+            through=date(2060, 1, 1),
+        )
+        == []
+    )
 
 
 def _facts(**kw: object) -> domain.PersonFacts:
@@ -103,3 +160,18 @@ def test_status_changes() -> None:
     with pytest.raises(ValidationFailed) as exc:
         domain.check_status_change("active", "dissolved", changed_on=date(2020, 1, 1), since=ON, today=ON)
     assert exc.value.rule == "group.status_before_current"
+
+
+def test_category_sweep_schedule_in_jakarta_time() -> None:
+    from datetime import UTC, datetime
+
+    from uppka.categories.scheduler import due_through, seconds_to_next_run
+
+    # 18:30 UTC on 1 December is 01:30 WIB on 2 December: before 02:00 the sweep is due through the 1st.
+    now = datetime(2026, 12, 1, 18, 30, tzinfo=UTC)
+    assert due_through(now, 2).date() == date(2026, 12, 1)
+    assert due_through(now, 1).date() == date(2026, 12, 2)
+    assert seconds_to_next_run(now, 2) == 30 * 60
+    assert (
+        seconds_to_next_run(now, 1) == 3600
+    )  # the next 01:00 is a day away: looked at again within the hour

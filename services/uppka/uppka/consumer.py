@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from shared.consumer import Handler
+from shared.db import create_engine, create_sessionmaker
 from shared.events import dashat as dashat_events
 from shared.events import registry as registry_events
 from shared.runtime import run_consumer
+from uppka.categories.scheduler import sweep_daily
 from uppka.config import Settings
 from uppka.models import inbox
 from uppka.replicas import handlers as replicas
@@ -29,17 +32,36 @@ HANDLERS: dict[str, Handler] = {
 BATCH_HANDLER = replicas.batch_handler(HANDLERS)
 
 
-def main() -> None:
-    asyncio.run(
-        run_consumer(
-            Settings(),
+async def run(settings: Settings) -> None:
+    """Apply events until SIGTERM, with the daily category sweep alongside (replicas take turns by its lock)."""
+    engine = create_engine(settings.database_url, pool_size=1)
+    sweeper = (
+        asyncio.create_task(
+            sweep_daily(create_sessionmaker(engine), settings.category_sweep_hour),
+            name="uppka-category-sweep",
+        )
+        if settings.category_sweep_enabled
+        else None
+    )
+    try:
+        await run_consumer(
+            settings,
             purpose="projector",
             logical_topics=TOPICS,
             handlers=HANDLERS,
             batch_handler=BATCH_HANDLER,
             inbox=inbox,
         )
-    )
+    finally:
+        if sweeper is not None:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+        await engine.dispose()
+
+
+def main() -> None:
+    asyncio.run(run(Settings()))
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ def load_all_models() -> None:
     """Import every module that defines tables, so the metadata is complete (migrations, drift check)."""
     import uppka.activities.models
     import uppka.businesses.models
+    import uppka.categories.models
     import uppka.groups.models
     import uppka.replicas.models
     import uppka.reports.models

@@ -11,7 +11,6 @@ A catin's "too young" (under 19, the minimum marriage age of UU 16/2019) is judg
 
 from __future__ import annotations
 
-import calendar
 from dataclasses import dataclass
 from datetime import date
 from typing import Final, Literal
@@ -44,16 +43,8 @@ CHILD_RELATIONS: Final = frozenset({"anak", "cucu"})  # the children evaluate_kr
 
 
 def birth_window(months: int, day: date) -> tuple[date, date]:
-    """The birth dates that complete `months` on `day` lie in this range (an index range scan).
-
-    Normally one date: the same day `months` earlier. When `day` is the last of its month, a birthday on a day
-    the month lacks is kept on its last day (born 29 February: completes the year on 28 February), so every
-    later day of that earlier month completes on `day` too.
-    """
-    low = ages.add_months(day, -months)
-    if day.day != calendar.monthrange(day.year, day.month)[1]:
-        return low, low
-    return low, low.replace(day=calendar.monthrange(low.year, low.month)[1])
+    """The birth dates that complete `months` on `day` (an index range scan): shared/ages' rule."""
+    return ages.births_completing(months, day)
 
 
 def completes_on(birth_date: date, months: int, day: date) -> bool:

@@ -701,13 +701,15 @@ def known_when(
 
 
 def _is_join(p: Mapping[str, Any]) -> bool:
-    return "category" in p
+    # A join sets the member active with its category; a later category change carries the category alone.
+    return "category" in p and p.get("active") is True
 
 
 def member_contribution(entries: list[Entry], kkb: str | None = None) -> Contribution:
     """UPPKA members by category, their KB participation by method, and MKJP users.
 
-    The join's KB snapshot gives way to a KB change known later (`known_when`). PUS members using KB are
+    The join's KB snapshot gives way to a KB change known later (`known_when`). The category is the join's until
+    a `category_changed` (a birthday, the registry's PUS flip) moves it on its day. PUS members using KB are
     counted apart: BKKBN's KB participation is over PUS (remaja and lansia members are not couples of
     reproductive age), so `uppka_members_kb_participation` = PUS members using KB / PUS members.
     """

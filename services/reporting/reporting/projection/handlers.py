@@ -307,6 +307,15 @@ def member_left(env: CloudEvent, data: ue.MemberLeft) -> Steps:
     return [_record(env, kind="member", entity_id=data.member_id, d=data.left_on, patch=patch, owner=owner)]
 
 
+def member_category(env: CloudEvent, data: ue.MemberCategoryChanged) -> Steps:
+    """A member's category changed with age or the registry's facts: the stocks move on the day it took effect."""
+    owner = f"group:{data.group_id}"
+    patch = {"category": data.category}
+    return [
+        _record(env, kind="member", entity_id=data.member_id, d=data.changed_on, patch=patch, owner=owner)
+    ]
+
+
 def member_kb(env: CloudEvent, data: ue.MemberKbStatusChanged) -> Steps:
     patch = {
         "kb_user": data.kb_user,
@@ -559,6 +568,7 @@ _PLANNERS: dict[type[Any], Planner] = {
     ue.MemberJoined: member_joined,
     ue.MemberLeft: member_left,
     ue.MemberKbStatusChanged: member_kb,
+    ue.MemberCategoryChanged: member_category,
     ue.BusinessRegistered: business_registered,
     ue.ReportSubmitted: report,
     ue.ReportAmended: report,

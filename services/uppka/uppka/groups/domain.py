@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Literal
 
+from shared import ages
 from shared.errors import Conflict, ValidationFailed
 from shared.regions import is_within
 
@@ -18,14 +19,19 @@ CATEGORY_RULE_VERSION = "uppka-category-2025.1"
 MEMBER_AREA_LEVEL: Literal["village", "district"] = "village"
 REMAJA_AGES = (10, 24)
 LANSIA_AGE = 60
+PUS_AGES = (15, 49)  # the wife's completed years (BKKBN's PUS; the registry's rules.PUS_MIN_AGE/PUS_MAX_AGE)
+# The completed years on which ageing alone can change a category: 10 (remaja from), 25 (remaja to), 60 (lansia).
+# PUS (15-49 for a married woman) is the registry's to derive; its flips arrive as registry person events.
+CATEGORY_AGES = (REMAJA_AGES[0], REMAJA_AGES[1] + 1, LANSIA_AGE)
 
 
-def age_on(birth_date: date, on: date) -> int:
-    """Completed years on a date (a 29 February birthday counts from 1 March in common years)."""
-    years = on.year - birth_date.year
-    if (on.month, on.day) < (birth_date.month, birth_date.day):
-        years -= 1
-    return years
+def is_pus_on(*, sex: str, marital_status: str, birth_date: date, on: date) -> bool:
+    """PUS as the registry derives it (BKKBN: a married couple with the wife aged 15-49): for past days."""
+    return (
+        sex == "P"
+        and marital_status == "kawin"
+        and PUS_AGES[0] <= ages.completed_years(birth_date, on) <= PUS_AGES[1]
+    )
 
 
 def member_category(
@@ -33,19 +39,47 @@ def member_category(
 ) -> Category:
     """remaja (10-24, never married), PUS (as the registry derives it), lansia (60+), else lainnya.
 
-    Order matters where categories overlap: a married woman of 22 is PUS, not remaja; PUS is checked before
-    lansia because the registry never marks a 60-year-old as PUS anyway.
+    Ages are completed years of shared/ages (the anniversary rule every service uses). Order matters where
+    categories overlap: a married woman of 22 is PUS, not remaja; PUS is checked before lansia because the
+    registry never marks a 60-year-old as PUS anyway.
     """
     if pus:
         return "pus"
     if birth_date is None:
         return "lainnya"
-    age = age_on(birth_date, on)
+    age = ages.completed_years(birth_date, on)
     if REMAJA_AGES[0] <= age <= REMAJA_AGES[1] and marital_status == "belum_kawin":
         return "remaja"
     if age >= LANSIA_AGE:
         return "lansia"
     return "lainnya"
+
+
+def category_birthdays(birth_date: date, after: date, through: date) -> list[date]:
+    """The days in (after, through] on which the person completes an age where the category can change."""
+    days = (ages.reaches_age_on(birth_date, years) for years in CATEGORY_AGES)
+    return sorted(d for d in days if after < d <= through)
+
+
+def category_changes(
+    *,
+    birth_date: date | None,
+    marital_status: str | None,
+    pus: bool | None,
+    category: str,
+    after: date,
+    through: date,
+) -> list[tuple[date, Category]]:
+    """The changes of a stored `category` (true on `after`) that ageing alone brings by `through`, in order."""
+    if birth_date is None:
+        return []
+    out: list[tuple[date, Category]] = []
+    for day in category_birthdays(birth_date, after, through):
+        now = member_category(birth_date=birth_date, marital_status=marital_status, pus=pus, on=day)
+        if now != category:
+            out.append((day, now))
+            category = now
+    return out
 
 
 def member_area(group_village_code: str, level: Literal["village", "district"] = MEMBER_AREA_LEVEL) -> str:

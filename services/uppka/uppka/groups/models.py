@@ -89,6 +89,8 @@ class Member(TimestampedMixin, Base):
     role: Mapped[str] = mapped_column(Text)
     category: Mapped[str] = mapped_column(Text)
     category_rule_version: Mapped[str] = mapped_column(Text)
+    # The day the current category took effect (the join, or the last change by age or the registry's facts).
+    category_since: Mapped[date | None] = mapped_column(Date)
     joined_on: Mapped[date] = mapped_column(Date)
     left_on: Mapped[date | None] = mapped_column(Date)
     left_reason: Mapped[str | None] = mapped_column(Text)

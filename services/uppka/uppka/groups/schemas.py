@@ -134,6 +134,10 @@ class MemberRead(ApiOutput):
     role: Role
     category: Category
     category_rule_version: str
+    category_since: date | None = Field(
+        default=None,
+        description="The day the current category took effect (the join, a birthday, a PUS change)",
+    )
     joined_on: date
     left_on: date | None
     left_reason: str | None

@@ -15,6 +15,7 @@ from shared.events import uppka as ev
 from shared.outbox import publish
 from shared.web.etag import check_version
 from shared.web.pagination import PageParams
+from uppka.categories import service as categories
 from uppka.common import check_not_future, writable_region
 from uppka.groups import domain
 from uppka.groups import repository as repo
@@ -279,6 +280,7 @@ async def add_member(
             role=body.role,
             category=category,
             category_rule_version=domain.CATEGORY_RULE_VERSION,
+            category_since=joined_on,
             joined_on=joined_on,
             kb_method=person.kb_method,
             kb_user=person.is_user,
@@ -311,6 +313,8 @@ async def add_member(
             ),
             key=group.id,
         )
+        # The join's category is the one of `joined_on`; birthdays since then (a join recorded late) follow it.
+        await categories.apply_ageing_since_join(session, member, group, person, today)
     return member
 
 

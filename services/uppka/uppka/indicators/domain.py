@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from shared import uppka_reporting
-from uppka.groups.domain import member_category
+from uppka.groups.domain import is_pus_on, member_category
 from uppka.reports.domain import period_end, period_start, reporting_status
 
 INDICATOR_RULE_VERSION = "uppka-indicators-2025.1"
@@ -28,6 +28,7 @@ class MemberFact:
     kb_method: str | None
     kb_user: bool
     mkjp: bool
+    sex: str | None = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,17 @@ class GroupMonth:
     rule_version: str = INDICATOR_RULE_VERSION
 
 
+def pus_on(m: MemberFact, on: date) -> bool | None:
+    """PUS at a past day: the registry's rule (a married woman of 15-49 completed years) on the person's facts.
+
+    The replica's flag is today's; a woman who turned 50 since was PUS at the end of an earlier month, as
+    reporting's member timeline (the join's category, then `category_changed` on her birthday) has it.
+    """
+    if m.sex is None or m.marital_status is None or m.birth_date is None:
+        return m.pus
+    return is_pus_on(sex=m.sex, marital_status=m.marital_status, birth_date=m.birth_date, on=on)
+
+
 def member_during(m: MemberFact, period: str) -> bool:
     """A member at any time in the month: joined by its end, not left before its start."""
     return m.joined_on <= period_end(period) and (m.left_on is None or m.left_on >= period_start(period))
@@ -75,7 +87,7 @@ def group_month(
     current = [m for m in members if member_during(m, period)]
     end = period_end(period)
     categories = Counter(
-        member_category(birth_date=m.birth_date, marital_status=m.marital_status, pus=m.pus, on=end)
+        member_category(birth_date=m.birth_date, marital_status=m.marital_status, pus=pus_on(m, end), on=end)
         for m in current
     )
     users = [m for m in current if m.kb_user]

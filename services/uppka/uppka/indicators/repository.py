@@ -25,6 +25,7 @@ async def member_facts(session: AsyncSession, group_id: uuid.UUID) -> list[Any]:
             PersonReplica.birth_date,
             PersonReplica.marital_status,
             PersonReplica.pus,
+            PersonReplica.sex,
         )
         .outerjoin(PersonReplica, PersonReplica.person_id == Member.person_id)
         .where(Member.group_id == group_id)

@@ -55,6 +55,7 @@ async def group_month(
             birth_date=r.birth_date,
             marital_status=r.marital_status,
             pus=r.pus,
+            sex=r.sex,
             kb_method=r.kb_method,
             kb_user=r.kb_user,
             mkjp=r.mkjp,

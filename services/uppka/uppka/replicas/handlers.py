@@ -25,6 +25,7 @@ from shared.events.registry import (
     PersonsMerged,
     PersonUpdated,
 )
+from uppka.categories import service as categories
 from uppka.groups import handlers as memberships
 from uppka.replicas import repository as repo
 from uppka.replicas.domain import is_newer, latest_facts
@@ -70,9 +71,11 @@ async def handle_person_registered(
 
 
 async def handle_person_updated(session: AsyncSession, envelope: CloudEvent, data: PersonUpdated) -> None:
-    """A person's facts changed: apply unless we hold newer ones; a new address may end memberships."""
+    """A person's facts changed: apply unless we hold newer ones; a new address may end memberships, and a
+    PUS flip (the registry's birthday sweep) or a marriage changes the member's category."""
     person = await _apply_person_facts(session, envelope, data)
     await memberships.end_if_moved_away(session, person, envelope.time.date())
+    await categories.reevaluate_person(session, person)
 
 
 async def handle_person_died(session: AsyncSession, envelope: CloudEvent, data: PersonDied) -> None:

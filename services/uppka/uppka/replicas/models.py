@@ -22,7 +22,8 @@ class PersonReplica(Base):
     village_code: Mapped[str | None] = mapped_column(Text, index=True)
     rw: Mapped[str | None] = mapped_column(Text)
     sex: Mapped[str | None] = mapped_column(Text)
-    birth_date: Mapped[date | None] = mapped_column(Date)
+    # Indexed for the daily category sweep, which looks members up by the birth dates that reach an age that day.
+    birth_date: Mapped[date | None] = mapped_column(Date, index=True)
     marital_status: Mapped[str | None] = mapped_column(Text)
     pus: Mapped[bool | None] = mapped_column(Boolean)
     # False while only a KB or death event has been seen: the person's own facts are not known yet.
