@@ -1,11 +1,12 @@
 """`kencana reporting verify` on a small programme built through the public APIs (the four services running).
 
-The programme: six PUS couples (an implant user, a pill user, a wife who wants a child later, one who wants no
-more children in a family without proper water, and two wives using nothing whose husbands use MOP and condoms:
-KB couples, counted per couple), a pill user who completes 50 years within the running month (out of PUS in it),
-two baduta measured (one stunted, enrolled by DASHAT and fed), an UPPKA group founded before the reporting window
-with two PUS members, one using KB. Reporting must show the hand-computed figures; then verify must find every main
-figure equal for the month, the quarter and the year, and must catch a figure changed behind reporting's back.
+The programme: six PUS couples (an implant user, a pill user, a wife who wants a child later and then starts the
+pill, recorded only after she joined an UPPKA group, one who wants no more children in a family without proper
+water, and two wives using nothing whose husbands use MOP and condoms: KB couples, counted per couple), a pill user
+who completes 50 years within the running month (out of PUS in it), two baduta measured (one stunted, enrolled by
+DASHAT and fed), an UPPKA group founded before the reporting window with two PUS members, both using KB (one by the
+late change). Reporting must show the hand-computed figures; then verify must find every main figure equal for the
+month, the quarter and the year, and must catch a figure changed behind reporting's back.
 """
 
 from __future__ import annotations
@@ -139,6 +140,15 @@ async def _programme(client: httpx.AsyncClient, stack: Stack, village: str) -> N
 
         await wait_for(joined, timeout=60, what="uppka knows the registry person")
 
+    # A late KB change of a member: the wife who wanted a child later started the pill three days ago, but it is
+    # recorded only now, after her join (whose snapshot said non-user): it must not be folded under the join.
+    r = await client.post(
+        stack.base_url("registry") + f"/v1/persons/{member(later, 'istri')['id']}/kb-status",
+        json={"method": "pil", "since": (T - timedelta(days=3)).isoformat()},
+        headers=admin(),
+    )
+    assert r.status_code == 201, r.text
+
     async def enrolled() -> Any:
         r = await client.get(
             stack.base_url("dashat") + "/v1/enrolments", params={"person_id": stunted["id"]}, headers=admin()
@@ -163,17 +173,17 @@ async def _programme(client: httpx.AsyncClient, stack: Stack, village: str) -> N
 
 # What reporting must show for the village this month, computed by hand from the programme above.
 EXPECTED = {
-    # PUS: implant, pill, iat, tial, MOP and condom couples = 6; the wife turning 50 this month is out of it.
+    # PUS: implant, pill, pill (late), tial, MOP and condom couples = 6; the wife turning 50 this month is out of it.
     "pus": 6,
-    "kb_users": 4,  # implant, pill, MOP (husband), condoms (husband)
-    "kb_modern_users": 4,  # all four methods are modern
+    "kb_users": 5,  # implant, pill, the late pill, MOP (husband), condoms (husband)
+    "kb_modern_users": 5,  # all five methods are modern
     "mkjp_users": 2,  # implant, MOP
-    "non_users_iat": 1,
+    "non_users_iat": 0,  # she wanted a child later until she started the pill
     "non_users_tial": 1,
-    "cpr": 0.666667,  # 4 / 6
-    "mcpr": 0.666667,  # 4 / 6
-    "mkjp_share": 0.5,  # 2 / 4
-    "unmet_need": 0.333333,  # (1 + 1) / 6
+    "cpr": 0.833333,  # 5 / 6
+    "mcpr": 0.833333,  # 5 / 6
+    "mkjp_share": 0.4,  # 2 / 5
+    "unmet_need": 0.166667,  # (0 + 1) / 6
     "baduta_measured": 2,
     "baduta_stunted": 1,
     # Improper water; and the wife of 49 is "too old" (over 35) while she is PUS, until the registry's sweep on
@@ -181,8 +191,8 @@ EXPECTED = {
     "krs_families": 2 if FIFTY_ON > T else 1,
     "uppka_groups_existing": 1,
     "uppka_members": 2,
-    "uppka_members_kb_users": 1,
-    "uppka_members_kb_participation": 0.5,  # PUS members using KB / PUS members = 1 / 2
+    "uppka_members_kb_users": 2,  # the implant user and the late pill user (known after her join)
+    "uppka_members_kb_participation": 1.0,  # PUS members using KB / PUS members = 2 / 2
     # No month's report is due in its own month (the deadline is the 10th of the next): not_due, not 0%.
     "uppka_reporting_rate": None,
     "uppka_reports_not_due": 1,
