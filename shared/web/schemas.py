@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime
-from typing import Annotated, Final
+from types import UnionType
+from typing import Annotated, Final, Union, get_args, get_origin
 
 from fastapi import Request
 from pydantic import BaseModel, ConfigDict, PlainValidator, ValidationInfo, WithJsonSchema, field_validator
@@ -139,6 +140,18 @@ ApiDateTime = Annotated[
 """The instant of every request field and query parameter (strict ISO 8601 string, bounded, timezone-aware)."""
 
 
+def _is_number(annotation: object) -> bool:
+    """Whether a field takes an int or float (alone or in an optional/union), and not a bool."""
+    if annotation in (int, float):
+        return True
+    if get_origin(annotation) is Annotated:
+        return _is_number(get_args(annotation)[0])
+    if get_origin(annotation) in (Union, UnionType):
+        args = get_args(annotation)
+        return bool not in args and any(_is_number(a) for a in args)
+    return False
+
+
 class ApiInput(BaseModel):
     """Request bodies: unknown fields are an error (422 naming the field), never silently dropped.
 
@@ -147,6 +160,16 @@ class ApiInput(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_booleans_for_numbers(cls, value: object, info: ValidationInfo) -> object:
+        # Lax pydantic reads JSON true/false as 1/0 ("iron_mg": false stored 0 mg); ints for floats stay
+        # accepted (strict mode would refuse every UUID, enum and date string, which arrive as str).
+        name = info.field_name
+        if isinstance(value, bool) and name is not None and _is_number(cls.model_fields[name].annotation):
+            raise PydanticCustomError("number_type", "a number is expected, not true/false")
+        return value
 
     @field_validator("*", mode="after")
     @classmethod

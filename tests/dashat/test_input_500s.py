@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -95,3 +96,23 @@ async def test_a_malformed_region_claim_is_401(client: Any, region: Any) -> None
         r = await client.get(path, headers=token)
         assert r.status_code == 401, (region, path, r.status_code, r.text)
         assert r.headers["content-type"] == inputs.PROBLEM and "region" in r.json()["detail"]
+
+
+async def test_a_boolean_for_a_nutrient_is_422_and_an_integer_stays_accepted(client: Any) -> None:
+    code = f"ikan_gabus_{uuid.uuid4().hex[:6]}"
+    food = {
+        "code": code,
+        "name": "Ikan gabus, segar",
+        "food_group": "ikan",
+        "energy_kcal": 80,
+        "protein_g": 16,
+        "fat_g": 1,
+        "carbohydrate_g": 0,
+        "iron_mg": False,
+        "source": "TKPI 2017",
+    }
+    r = await client.post("/v1/foods", json=food, headers=RW)
+    assert r.status_code == 422, r.text
+    assert [(e["field"], e["rule"]) for e in r.json()["errors"]] == [("body.iron_mg", "number_type")]
+    r = await client.post("/v1/foods", json={**food, "iron_mg": 2}, headers=RW)
+    assert r.status_code == 201 and r.json()["iron_mg"] == 2.0, r.text

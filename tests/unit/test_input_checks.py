@@ -91,3 +91,22 @@ def test_an_if_match_naming_no_possible_version_is_412(tag: str) -> None:
 def test_an_if_match_of_a_bigint_version_is_read() -> None:
     assert expected_version(_request('"9223372036854775807"')) == 9223372036854775807
     assert expected_version(_request('W/"3"')) == 3
+
+
+class Figures(ApiInput):
+    iron_mg: float
+    portions: int
+    maybe: float | None = None
+    flag: bool = False
+
+
+@pytest.mark.parametrize("field", ["iron_mg", "portions", "maybe"])
+def test_a_boolean_is_not_a_number(field: str) -> None:
+    body: dict[str, Any] = {"iron_mg": 1.5, "portions": 2, field: False}
+    with pytest.raises(ValidationError) as caught:
+        Figures.model_validate(body)
+    assert [(e["loc"], e["type"]) for e in caught.value.errors()] == [((field,), "number_type")]
+
+
+def test_ints_stay_numbers_for_floats_and_booleans_stay_booleans() -> None:
+    assert Figures.model_validate({"iron_mg": 2, "portions": 3, "maybe": 0, "flag": True}).iron_mg == 2.0
