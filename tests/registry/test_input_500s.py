@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import base64
+import uuid
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests.registry.conftest import auth, family_body
+from shared.web.pagination import decode_cursor
+from tests.registry.conftest import auth, create_family, family_body, person, serial
 from tests.shared import inputs
 
 pytestmark = pytest.mark.integration
@@ -81,3 +85,27 @@ async def test_a_csv_with_bare_carriage_returns_is_a_4xx(client: Any, payload: b
         )
         assert 400 <= r.status_code < 500, (mode, r.status_code, r.text)
         assert r.headers["content-type"] == inputs.PROBLEM
+
+
+async def test_the_duplicates_cursor_holds_no_name_or_birth_date(client: Any) -> None:
+    birth = date(2025, 1, 2) + timedelta(days=serial() % 300)
+    names = [f"Dup Cursor {serial()}", f"Dup Cursor {serial()}"]
+    for name in names:
+        for head_birth in (date(1980, 2, 2), date(1981, 3, 3)):
+            members = [person("kepala_keluarga", head_birth, "L"), person("anak", birth, "L", name=name)]
+            await create_family(client, members=members)
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params = {"kind": "near", "limit": 1, **({"cursor": cursor} if cursor else {})}
+        r = await client.get("/v1/persons/duplicates", params=params, headers=auth())
+        assert r.status_code == 200, r.text
+        seen += [p["name"] for g in r.json()["items"] for p in g["persons"]]
+        cursor = r.json()["next_cursor"]
+        if not cursor:
+            break
+        village, first_id = decode_cursor(cursor)
+        assert village.startswith("15.71") and uuid.UUID(first_id)
+        assert birth.isoformat() not in base64.urlsafe_b64decode(cursor + "==").decode()
+    for name in names:  # every group once, whatever the order
+        assert sum(1 for s in seen if s.upper() == name.upper()) == 2, (name, seen)
