@@ -76,9 +76,8 @@ def _coerce(value: Any, column: InstrumentedAttribute[Any]) -> Any:
             if not isinstance(value, str):
                 raise _invalid_cursor()
             instant = datetime.fromisoformat(value)
-            instant.astimezone(
-                UTC
-            )  # out of range once converted (year 1 at +14:00) fails here, not in asyncpg
+            # Out of range once converted (year 1 at +14:00) fails here (OverflowError), not in asyncpg.
+            instant.astimezone(UTC)
             return instant
         if python_type is uuid.UUID:
             if not isinstance(value, str):

@@ -86,7 +86,7 @@ def check_text(value: str, field: str) -> str:
         raise ValidationFailed(
             f"a control or direction-override character (U+{ord(hit):04X}) is not allowed",
             field=field,
-            rule="text.forbidden_character",
+            rule="text_forbidden_character",
         )
     return value
 

@@ -11,7 +11,7 @@ from starlette.requests import Request
 
 from shared.errors import PreconditionFailed, ValidationFailed
 from shared.web.etag import expected_version
-from shared.web.pagination import decode_cursor, encode_cursor
+from shared.web.pagination import PageParams, decode_cursor, encode_cursor, keyset
 from shared.web.schemas import ApiDateTime, ApiInput, forbidden_char
 
 
@@ -110,3 +110,13 @@ def test_a_boolean_is_not_a_number(field: str) -> None:
 
 def test_ints_stay_numbers_for_floats_and_booleans_stay_booleans() -> None:
     assert Figures.model_validate({"iron_mg": 2, "portions": 3, "maybe": 0, "flag": True}).iron_mg == 2.0
+
+
+@pytest.mark.parametrize("cursor", [["0001-01-01T00:00:00+14:00"], ["not a time"], [5]])
+def test_a_cursor_instant_that_is_no_instant_is_422(cursor: list[Any]) -> None:
+    from sqlalchemy import Column, DateTime, MetaData, Table, select
+
+    table = Table("t", MetaData(), Column("at", DateTime(timezone=True)))
+    params = PageParams(limit=10, cursor=cursor)
+    with pytest.raises(ValidationFailed):
+        keyset(select(table), params, table.c.at)  # type: ignore[arg-type]

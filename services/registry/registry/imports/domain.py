@@ -205,7 +205,9 @@ def _row_from_values(row_no: int, values: dict[str, Any], *, cleaned: bool = Fal
         if forbidden_char(value) is not None or forbidden_char(key) is not None:
             field = key if forbidden_char(key) is None else None
             message = "a control or direction-override character is not allowed"
-            return Row(row_no, None, [Issue(row_no, field, "text.forbidden_character", message)], None)
+            # The row keeps its KK number (when that is clean) so its whole family is rejected with it.
+            kk = raw_kk if isinstance(raw_kk, str) and forbidden_char(raw_kk) is None else None
+            return Row(row_no, None, [Issue(row_no, field, "text_forbidden_character", message)], kk)
     try:
         data = ImportRow.model_validate(values)
     except ValidationError as exc:
