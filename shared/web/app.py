@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from sqlalchemy import Table
 
 from shared.auth import TokenVerifier
@@ -19,6 +19,7 @@ from shared.web.idempotency import IdempotencyMiddleware
 from shared.web.middleware import BodySizeLimitMiddleware, RequestContextMiddleware, UnhandledErrorMiddleware
 from shared.web.problems import install_problem_handlers
 from shared.web.ratelimit import ClientLimiter
+from shared.web.schemas import clean_parameters
 from shared.web.security import AllowListCORSMiddleware, SecurityHeadersMiddleware
 
 Hook = Callable[[FastAPI], Awaitable[None]]
@@ -86,6 +87,7 @@ def create_service_app(
         lifespan=lifespan,
         openapi_tags=openapi_tags,
         responses={422: {"description": "Validation error (problem+json)"}},
+        dependencies=[Depends(clean_parameters)],
     )
     app.state.settings = settings
     app.state.token_verifier = TokenVerifier(settings)

@@ -22,7 +22,9 @@ def expected_version(request: Request) -> int:
     if not header:
         raise PreconditionRequired("send If-Match with the ETag you read", field="header.If-Match")
     value = header.strip().removeprefix("W/").strip('"')
-    if not value.isdigit():
+    # A version counter fits a PostgreSQL bigint (19 digits); anything longer names no version (and a string of
+    # over 4,300 digits would trip Python's int conversion limit).
+    if not value.isascii() or not value.isdigit() or len(value) > 19:
         raise PreconditionFailed("If-Match does not name a current version", field="header.If-Match")
     return int(value)
 

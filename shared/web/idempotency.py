@@ -15,6 +15,13 @@ from shared.errors import DomainError
 from shared.web.problems import PROBLEM_BASE, PROBLEM_JSON
 
 HEADER = b"idempotency-key"
+# A key is an opaque token the client generates (a UUID is 36 characters); 255 visible ASCII characters is
+# plenty and keeps a stored row small. Longer or non-printable keys are refused (400), never silently ignored.
+KEY_MAX_LENGTH = 255
+
+
+def _key_is_valid(key: str) -> bool:
+    return 0 < len(key) <= KEY_MAX_LENGTH and all("!" <= ch <= "~" for ch in key)
 
 
 def idempotency_table(metadata: MetaData) -> Table:
@@ -74,8 +81,17 @@ class IdempotencyMiddleware:
         key = key_raw.decode("latin-1").strip()
         app_state = scope["app"].state
         subject = await _subject(app_state, headers.get(b"authorization", b"").decode("latin-1"))
-        if subject is None or not key or len(key) > 200:
+        if subject is None:
             await self.app(scope, receive, send)  # unauthenticated: the endpoint answers 401 itself
+            return
+        if not _key_is_valid(key):
+            await _problem(
+                send,
+                400,
+                "idempotency-key-invalid",
+                "Idempotency-Key is not valid",
+                f"an Idempotency-Key is 1 to {KEY_MAX_LENGTH} visible ASCII characters",
+            )
             return
 
         chunks = []

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import base64
-from datetime import datetime
+import uuid
+from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 import orjson
@@ -13,6 +14,7 @@ from sqlalchemy import Select, or_, tuple_
 from sqlalchemy.orm import InstrumentedAttribute
 
 from shared.errors import ValidationFailed
+from shared.web.schemas import forbidden_char
 
 T = TypeVar("T")
 
@@ -39,9 +41,15 @@ def decode_cursor(cursor: str) -> list[Any]:
         padded = cursor + "=" * (-len(cursor) % 4)
         values = orjson.loads(base64.urlsafe_b64decode(padded))
     except Exception as exc:
-        raise ValidationFailed("cursor is not valid", field="query.cursor", rule="cursor.invalid") from exc
-    if not isinstance(values, list):
-        raise ValidationFailed("cursor is not valid", field="query.cursor", rule="cursor.invalid")
+        raise _invalid_cursor() from exc
+    # Every cursor this module writes is a non-empty list of strings and integers (ids, codes, instants, row
+    # numbers); anything else was not written here. Each list checks the values' types against its key columns.
+    if (
+        not isinstance(values, list)
+        or not values
+        or not all(isinstance(v, str | int) and not isinstance(v, bool) for v in values)
+    ):
+        raise _invalid_cursor()
     return values
 
 
@@ -56,22 +64,43 @@ def page_params(
     return PageParams(limit=size, cursor=decode_cursor(cursor) if cursor else None)
 
 
-def _coerce(value: Any, column: InstrumentedAttribute[Any]) -> Any:
-    python_type = column.type.python_type
-    if python_type is datetime and isinstance(value, str):
-        return datetime.fromisoformat(value)
-    if python_type.__name__ == "UUID" and isinstance(value, str):
-        import uuid
+def _invalid_cursor() -> ValidationFailed:
+    return ValidationFailed("cursor is not valid", field="query.cursor", rule="cursor.invalid")
 
-        return uuid.UUID(value)
-    return value
+
+def _coerce(value: Any, column: InstrumentedAttribute[Any]) -> Any:
+    """The cursor value as the column's type; a value of another type (a forged cursor) is a 422, never a 500."""
+    python_type = column.type.python_type
+    try:
+        if python_type is datetime:
+            if not isinstance(value, str):
+                raise _invalid_cursor()
+            instant = datetime.fromisoformat(value)
+            # Out of range once converted (year 1 at +14:00) fails here (OverflowError), not in asyncpg.
+            instant.astimezone(UTC)
+            return instant
+        if python_type is uuid.UUID:
+            if not isinstance(value, str):
+                raise _invalid_cursor()
+            return uuid.UUID(value)
+        if python_type is int:
+            if not isinstance(value, int) or isinstance(value, bool) or not -(2**63) <= value < 2**63:
+                raise _invalid_cursor()
+            return value
+        if python_type is str:
+            if not isinstance(value, str) or forbidden_char(value) is not None:
+                raise _invalid_cursor()
+            return value
+    except (ValueError, OverflowError) as exc:
+        raise _invalid_cursor() from exc
+    raise _invalid_cursor()
 
 
 def keyset(stmt: Select[Any], params: PageParams, *columns: InstrumentedAttribute[Any]) -> Select[Any]:
     """Order by the key columns (ascending) and start after the cursor; fetches one extra row."""
     if params.cursor is not None:
         if len(params.cursor) != len(columns):
-            raise ValidationFailed("cursor is not valid", field="query.cursor", rule="cursor.invalid")
+            raise _invalid_cursor()
         values = [_coerce(v, c) for v, c in zip(params.cursor, columns, strict=True)]
         if len(columns) == 1:
             stmt = stmt.where(columns[0] > values[0])

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
-from typing import Annotated, Final
+from datetime import UTC, date, datetime
+from types import UnionType
+from typing import Annotated, Final, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, PlainValidator, WithJsonSchema
+from fastapi import Request
+from pydantic import BaseModel, ConfigDict, PlainValidator, ValidationInfo, WithJsonSchema, field_validator
 from pydantic_core import PydanticCustomError
+
+from shared.errors import ValidationFailed
 
 # Dates a request may carry: nothing in the programme lies before 1900 (a birth date before it was stored as
 # -infinity) or after 2100.
@@ -50,13 +54,151 @@ ApiDate = Annotated[
 """The date of every request body field and query parameter (strict ISO date, bounded)."""
 
 
+# Characters no stored text may hold: PostgreSQL refuses U+0000 in text (a 500 if it reached the database), the
+# other C0 controls and DEL have no place in a name, address or note (tab and line breaks do, in free text), and
+# the bidirectional overrides/isolates (U+202A..U+202E, U+2066..U+2069) let a name display as something else
+# (the "Trojan Source" trick, CVE-2021-42574).
+_FORBIDDEN_CHARS: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+
+
+def forbidden_char(value: object) -> str | None:
+    """The first forbidden character in `value` (a string, or strings nested in lists/dicts), else None."""
+    if isinstance(value, str):
+        found = _FORBIDDEN_CHARS.search(value)
+        return found.group() if found else None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            hit = forbidden_char(k) or forbidden_char(v)
+            if hit:
+                return hit
+    elif isinstance(value, list | tuple | set | frozenset):
+        for v in value:
+            hit = forbidden_char(v)
+            if hit:
+                return hit
+    return None
+
+
+def check_text(value: str, field: str) -> str:
+    """The same check for text read outside a body model (query parameters, import files): 422 naming `field`."""
+    hit = forbidden_char(value)
+    if hit is not None:
+        raise ValidationFailed(
+            f"a control or direction-override character (U+{ord(hit):04X}) is not allowed",
+            field=field,
+            rule="text_forbidden_character",
+        )
+    return value
+
+
+_ISO_DATETIME: Final = re.compile(
+    r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?"
+)
+
+
+def _api_datetime(value: object) -> datetime:
+    """An instant written in ISO 8601 (naive means UTC), inside the same 1900..2100 span as ApiDate.
+
+    Lax pydantic would take a JSON/query number as unix time (`updated_since=0.5`), and an instant valid as
+    written (0001-01-01T00:00:00+14:00) can fall outside what PostgreSQL and Python hold once converted to UTC.
+    """
+    if isinstance(value, datetime):
+        instant = value
+    elif isinstance(value, str) and _ISO_DATETIME.fullmatch(value):
+        try:
+            instant = datetime.fromisoformat(value)
+        except ValueError:
+            raise PydanticCustomError("datetime_invalid", "not a valid ISO 8601 date-time") from None
+    else:
+        raise PydanticCustomError(
+            "datetime_format", "a date-time is a string written YYYY-MM-DDThh:mm:ss+hh:mm"
+        )
+    if instant.tzinfo is None:
+        instant = instant.replace(tzinfo=UTC)
+    # Bounded on the written date: within 1900..2100 no offset (at most +-14:00) can carry the instant out of
+    # what Python and PostgreSQL hold when converted to UTC.
+    if not DATE_MIN <= instant.date() <= DATE_MAX:
+        raise PydanticCustomError(
+            "datetime_range",
+            "a date-time must lie between {min} and {max}",
+            {"min": str(DATE_MIN), "max": str(DATE_MAX)},
+        )
+    return instant
+
+
+ApiDateTime = Annotated[
+    datetime,
+    PlainValidator(_api_datetime),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date-time",
+            "description": f"ISO 8601 instant (no offset means UTC), from {DATE_MIN} to {DATE_MAX}",
+        }
+    ),
+]
+"""The instant of every request field and query parameter (strict ISO 8601 string, bounded, timezone-aware)."""
+
+
+def _is_number(annotation: object) -> bool:
+    """Whether a field takes an int or float (alone or in an optional/union), and not a bool."""
+    if annotation in (int, float):
+        return True
+    if get_origin(annotation) is Annotated:
+        return _is_number(get_args(annotation)[0])
+    if get_origin(annotation) in (Union, UnionType):
+        args = get_args(annotation)
+        return bool not in args and any(_is_number(a) for a in args)
+    return False
+
+
 class ApiInput(BaseModel):
-    """Request bodies: unknown fields are an error (422 naming the field), never silently dropped."""
+    """Request bodies: unknown fields are an error (422 naming the field), never silently dropped.
+
+    Every string field, nested ones included, is refused (422 naming the field) when it holds a forbidden
+    character (see `_FORBIDDEN_CHARS`): one check for every body of every service.
+    """
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_booleans_for_numbers(cls, value: object, info: ValidationInfo) -> object:
+        # Lax pydantic reads JSON true/false as 1/0 ("iron_mg": false stored 0 mg); ints for floats stay
+        # accepted (strict mode would refuse every UUID, enum and date string, which arrive as str).
+        name = info.field_name
+        if isinstance(value, bool) and name is not None and _is_number(cls.model_fields[name].annotation):
+            raise PydanticCustomError("number_type", "a number is expected, not true/false")
+        return value
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_forbidden_characters(cls, value: object, info: ValidationInfo) -> object:
+        hit = forbidden_char(value)
+        if hit is not None:
+            raise PydanticCustomError(
+                "text_forbidden_character",
+                "a control or direction-override character (U+{code}) is not allowed",
+                {"code": f"{ord(hit):04X}"},
+            )
+        return value
 
 
 class ApiOutput(BaseModel):
     """Response bodies, built from ORM rows or dicts."""
 
     model_config = ConfigDict(from_attributes=True)
+
+
+async def clean_parameters(request: Request) -> None:
+    """App-wide dependency: query and path parameters hold no forbidden character (422 naming the parameter).
+
+    They are not stored, but a NUL reaching a SQL filter fails in PostgreSQL just the same (a 500).
+    """
+    for where, items in (
+        ("query", request.query_params.multi_items()),
+        ("path", request.path_params.items()),
+    ):
+        for name, value in items:
+            if isinstance(value, str):
+                check_text(value, f"{where}.{name}")

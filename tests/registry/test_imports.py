@@ -787,3 +787,16 @@ async def test_a_nik_registered_meanwhile_fails_only_its_family_when_the_copy_co
     assert job["status"] == "done"
     assert job["summary"]["families"] == {"created": 2, "updated": 0, "unchanged": 0, "rejected": 1}
     assert (4, "kk_number", "unique") in got and {n for n, _, _ in got} == {4, 5, 6}
+
+
+async def test_a_cell_with_nul_or_a_direction_override_is_a_row_error_not_a_500(
+    client: httpx.AsyncClient,
+) -> None:
+    bad, good = family_rows(), family_rows()
+    bad[0]["name"] = "Budi\u0000Santoso"
+    bad[1]["name"] = "Siti \u202enimA"
+    for mode in ("validate", "commit"):
+        job = await post_import(client, to_csv(bad + good), mode=mode)
+        assert job["summary"]["families"]["rejected"] == 1 and job["summary"]["families"]["created"] == 1
+        got = rules_of(await issues(client, job["id"]))
+        assert {(1, "name", "text_forbidden_character"), (2, "name", "text_forbidden_character")} <= got

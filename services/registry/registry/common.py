@@ -13,6 +13,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from shared.auth import Principal
 from shared.errors import ValidationFailed
 from shared.regions import normalize_code
+from shared.web.schemas import ApiDateTime
 
 READ = "registry:read"
 WRITE = "registry:write"
@@ -53,7 +54,7 @@ def where_given(stmt: Select[Any], *filters: tuple[Any, object]) -> Select[Any]:
 
 
 UpdatedSince = Annotated[
-    datetime | None,
+    ApiDateTime | None,
     Query(
         description="Change feed: only rows changed after this instant, ordered by change time, "
         "including deleted/retracted rows as tombstones (`deleted: true`)",

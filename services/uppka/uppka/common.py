@@ -20,7 +20,10 @@ T = TypeVar("T")
 # Money is integer rupiah: strict, so 1500.0 or "1500" in JSON is refused rather than coerced.
 Rupiah = Annotated[int, Field(strict=True, ge=0, le=10**15, description="Integer rupiah, never negative")]
 Count = Annotated[int, Field(strict=True, ge=0, le=1_000_000)]
-PERIOD_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
+# A month of the programme's span (the years of ApiDate, 1900..2100): year 0000 is no date Python can build and
+# 9999-12 has no following month for the due date, both were 500s.
+PERIOD_YEAR = r"(19\d{2}|20\d{2}|2100)"
+PERIOD_PATTERN = rf"^{PERIOD_YEAR}-(0[1-9]|1[0-2])$"
 Period = Annotated[str, Field(pattern=PERIOD_PATTERN, description="Month as YYYY-MM")]
 
 

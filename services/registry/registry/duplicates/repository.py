@@ -6,7 +6,7 @@ import uuid
 from datetime import date
 from typing import Any
 
-from sqlalchemy import func, select, tuple_, update
+from sqlalchemy import Text, cast, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.common import region_clause
@@ -14,7 +14,9 @@ from registry.families.models import Family, FamilyMembership, Person
 from registry.growth.models import Measurement, StuntingCase
 from registry.health.models import Catin, KbStatus, Pregnancy
 from shared.auth import Principal
+from shared.errors import ValidationFailed
 from shared.web.pagination import PageParams, encode_cursor
+from shared.web.schemas import forbidden_char
 
 Group = tuple[str, str, date, list[uuid.UUID]]
 
@@ -26,27 +28,41 @@ def _live() -> Any:
 async def near_duplicate_groups(
     session: AsyncSession, principal: Principal, params: PageParams
 ) -> tuple[list[Group], str | None]:
-    """Groups of two or more live persons in the caller's region with the same name key, birth date, village."""
+    """Groups of two or more live persons in the caller's region with the same name key, birth date, village.
+
+    Ordered by village and the group's smallest person id, so the cursor holds only those two (no name or birth
+    date in a URL: cursors are opaque and carry no personal data).
+    """
     key = (Family.village_code, Person.name_key, Person.birth_date)
+    first_id = func.min(cast(Person.id, Text))
     stmt = (
-        select(*key, func.array_agg(Person.id))
+        select(*key, func.array_agg(Person.id), first_id)
         .join(Family, Family.id == Person.family_id)
         .where(_live(), region_clause(Family.village_code, principal))
         .group_by(*key)
         .having(func.count() > 1)
-        .order_by(*key)
+        .order_by(Family.village_code, first_id)
         .limit(params.limit + 1)
     )
     if params.cursor is not None:
-        village, name, birth = params.cursor
-        stmt = stmt.where(tuple_(*key) > tuple_(village, name, date.fromisoformat(birth)))
-    rows = [(r[0], r[1], r[2], list(r[3])) for r in (await session.execute(stmt)).all()]
+        village, after_id = _cursor_of_group(params.cursor)
+        stmt = stmt.having(tuple_(Family.village_code, first_id) > tuple_(village, after_id))
+    rows = (await session.execute(stmt)).all()
     cursor = None
     if len(rows) > params.limit:
         rows = rows[: params.limit]
-        last = rows[-1]
-        cursor = encode_cursor([last[0], last[1], last[2].isoformat()])
-    return rows, cursor
+        cursor = encode_cursor([rows[-1][0], rows[-1][4]])
+    return [(r[0], r[1], r[2], list(r[3])) for r in rows], cursor
+
+
+def _cursor_of_group(values: list[Any]) -> tuple[str, str]:
+    """[village code, smallest person id of the last group]; anything else is a forged cursor (422)."""
+    if len(values) != 2 or not all(isinstance(v, str) for v in values) or forbidden_char(values[0]):
+        raise ValidationFailed("cursor is not valid", field="query.cursor", rule="cursor.invalid")
+    try:
+        return values[0], str(uuid.UUID(values[1]))
+    except ValueError as exc:
+        raise ValidationFailed("cursor is not valid", field="query.cursor", rule="cursor.invalid") from exc
 
 
 async def without_nik(
@@ -61,7 +77,15 @@ async def without_nik(
         .limit(params.limit + 1)
     )
     if params.cursor is not None:
-        stmt = stmt.where(Person.id > uuid.UUID(str(params.cursor[0])))
+        if len(params.cursor) != 1 or not isinstance(params.cursor[0], str):
+            raise ValidationFailed("cursor is not valid", field="query.cursor", rule="cursor.invalid")
+        try:
+            after = uuid.UUID(params.cursor[0])
+        except ValueError as exc:
+            raise ValidationFailed(
+                "cursor is not valid", field="query.cursor", rule="cursor.invalid"
+            ) from exc
+        stmt = stmt.where(Person.id > after)
     rows = list(await session.scalars(stmt))
     cursor = None
     if len(rows) > params.limit:

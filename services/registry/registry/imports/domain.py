@@ -45,7 +45,7 @@ from shared.events.vocab import (
     ServiceSource,
     Sex,
 )
-from shared.web.schemas import ApiDate
+from shared.web.schemas import ApiDate, forbidden_char
 
 Format = Literal["csv", "ndjson"]
 Mode = Literal["validate", "commit"]
@@ -200,6 +200,14 @@ def _row_from_values(row_no: int, values: dict[str, Any], *, cleaned: bool = Fal
         values = {
             k: v for k, v in values.items() if v is not None and not (isinstance(v, str) and not v.strip())
         }
+    # The same characters every API body refuses (NUL would fail in PostgreSQL: a 500, and the whole import).
+    for key, value in values.items():
+        if forbidden_char(value) is not None or forbidden_char(key) is not None:
+            field = key if forbidden_char(key) is None else None
+            message = "a control or direction-override character is not allowed"
+            # The row keeps its KK number (when that is clean) so its whole family is rejected with it.
+            kk = raw_kk if isinstance(raw_kk, str) and forbidden_char(raw_kk) is None else None
+            return Row(row_no, None, [Issue(row_no, field, "text_forbidden_character", message)], kk)
     try:
         data = ImportRow.model_validate(values)
     except ValidationError as exc:
@@ -324,11 +332,16 @@ def count_rows(payload: bytes, fmt: Format) -> int:
     """Records in a file (for progress), after the header check; cheap compared with parsing."""
     text = _decode(payload)
     if fmt == "csv":
-        first, _, _ = text.partition("\n")
+        # The header read as parse() reads it: a bare carriage return ends a record there too (splitting on
+        # "\n" alone left it inside the line, and csv refused it with an uncaught error: a 500).
         try:
-            check_header(next(csv.reader([first])))
+            check_header(next(csv.reader(io.StringIO(text, newline=""))))
         except StopIteration:
             raise FileRejected("the file is empty", field="file", rule="import.empty") from None
+        except csv.Error as exc:
+            raise FileRejected(
+                f"unreadable header: {exc}", field="file.header", rule="import.row_malformed"
+            ) from exc
         return sum(1 for line in text.splitlines()[1:] if line.strip())
     return sum(1 for line in text.splitlines() if line.strip())
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from shared.web.deps import SessionDep
 from shared.web.problems import PROBLEM_RESPONSES
-from uppka.common import PERIOD_PATTERN, normalize_region_filter
+from uppka.common import PERIOD_PATTERN, PERIOD_YEAR, normalize_region_filter
 from uppka.deps import Reader, SettingsDep, TodayDep
 from uppka.indicators import service
 
@@ -18,7 +18,7 @@ PeriodQuery = Annotated[str | None, Query(pattern=PERIOD_PATTERN, description="Y
 RatePeriodQuery = Annotated[
     str | None,
     Query(
-        pattern=r"^\d{4}(-(0[1-9]|1[0-2])|-Q[1-4])?$",
+        pattern=rf"^{PERIOD_YEAR}(-(0[1-9]|1[0-2])|-Q[1-4])?$",
         description="YYYY-MM, YYYY-Qn or YYYY; default this month",
     ),
 ]
