@@ -424,7 +424,7 @@ def test_command_sweeps_through_the_day_given(registry_url: str, monkeypatch: py
 def test_the_daily_schedule_in_jakarta_time() -> None:
     from datetime import UTC, datetime
 
-    from registry.ageing.scheduler import due_through, seconds_to_next_run
+    from shared.daily import due_through, seconds_to_next_run
 
     # 17:30 UTC is 00:30 WIB the next day: before the 01:00 run, the day due is the WIB yesterday.
     now = datetime(2026, 12, 1, 17, 30, tzinfo=UTC)

@@ -165,7 +165,7 @@ def test_status_changes() -> None:
 def test_category_sweep_schedule_in_jakarta_time() -> None:
     from datetime import UTC, datetime
 
-    from uppka.categories.scheduler import due_through, seconds_to_next_run
+    from shared.daily import due_through, seconds_to_next_run
 
     # 18:30 UTC on 1 December is 01:30 WIB on 2 December: before 02:00 the sweep is due through the 1st.
     now = datetime(2026, 12, 1, 18, 30, tzinfo=UTC)

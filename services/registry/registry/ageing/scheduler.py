@@ -2,51 +2,28 @@
 
 from __future__ import annotations
 
-import asyncio
-from datetime import datetime, timedelta
+from datetime import date
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from registry.ageing.service import JAKARTA, SweepResult, sweep
-from shared.logging import get_logger
-
-log = get_logger(__name__)
-
-# Looked at again at least this often, so a replica that lost the lock or a changed clock is caught up soon.
-_RECHECK = timedelta(hours=1)
-
-
-def due_through(now: datetime, hour: int) -> datetime:
-    """The last day whose sweep is due at `now` (WIB): today from `hour` on, yesterday before it."""
-    local = now.astimezone(JAKARTA)
-    return local if local.hour >= hour else local - timedelta(days=1)
-
-
-def seconds_to_next_run(now: datetime, hour: int) -> float:
-    """Seconds until the next `hour`:00 WIB, at most an hour."""
-    local = now.astimezone(JAKARTA)
-    run = local.replace(hour=hour, minute=0, second=0, microsecond=0)
-    if run <= local:
-        run += timedelta(days=1)
-    return min((run - local).total_seconds(), _RECHECK.total_seconds())
+from registry.ageing.service import sweep
+from shared.daily import run_daily
 
 
 async def sweep_daily(sessionmaker: async_sessionmaker[AsyncSession], hour: int) -> None:
     """Sweep every day that is due (catching up missed ones) now and after each wake-up, until cancelled."""
-    while True:
-        now = datetime.now(JAKARTA)
-        try:
-            async with sessionmaker() as session:
-                result: SweepResult = await sweep(session, due_through(now, hour).date())
-            if result.days:
-                log.info(
-                    "age_sweep_done",
-                    through=result.through.isoformat(),
-                    days=len(result.days),
-                    persons_updated=result.persons_updated,
-                    families_changed=result.families_changed,
-                )
-        except Exception:
-            # A failed round must not stop the API it runs in; the watermark says where the next one starts.
-            log.exception("age_sweep_failed")
-        await asyncio.sleep(seconds_to_next_run(datetime.now(JAKARTA), hour))
+
+    async def job(through: date) -> dict[str, Any] | None:
+        async with sessionmaker() as session:
+            result = await sweep(session, through)
+        if not result.days:
+            return None
+        return {
+            "through": result.through.isoformat(),
+            "days": len(result.days),
+            "persons_updated": result.persons_updated,
+            "families_changed": result.families_changed,
+        }
+
+    await run_daily("age_sweep", hour, job)

@@ -13,7 +13,6 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,6 +21,7 @@ from registry.ageing import repository as repo
 from registry.families import domain as fam_domain
 from registry.families.models import Family, Person
 from registry.families.service import member_facts, person_facts
+from shared.daily import JAKARTA
 from shared.events import EventData
 from shared.events.envelope import build_envelope
 from shared.events.registry import PersonUpdated, StuntingRiskChanged
@@ -29,7 +29,6 @@ from shared.logging import get_logger
 
 log = get_logger(__name__)
 
-JAKARTA = ZoneInfo("Asia/Jakarta")
 # Families re-evaluated per statement: a national day has some 10-20 thousand (270M persons / 36,500 birth dates
 # x 5 ages), and asyncpg takes at most 32,767 parameters in one statement.
 FAMILY_BATCH = 5000

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared import ages
+from shared.daily import JAKARTA
 from shared.db import utcnow
 from shared.events import uppka as ev
 from shared.logging import get_logger
@@ -33,8 +33,6 @@ from uppka.models import outbox
 from uppka.replicas.models import PersonReplica
 
 log = get_logger(__name__)
-
-JAKARTA = ZoneInfo("Asia/Jakarta")
 
 
 def jakarta_today() -> date:
