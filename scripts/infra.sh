@@ -2,7 +2,7 @@
 # Local infrastructure for Kencana: a project PostgreSQL cluster and a single-node Apache Kafka (KRaft) broker,
 # both on loopback, with all state under $KENCANA_STATE_DIR (default <repo>/.local, git-ignored).
 #
-# Usage: scripts/infra.sh up|down|status|stop-kafka|start-kafka|restart-kafka
+# Usage: scripts/infra.sh up|down|status|topics|stop-kafka|start-kafka|restart-kafka
 #
 #   KENCANA_STATE_DIR               state folder (pg data, kafka data + jars, logs, pid files)
 #   KENCANA_DATABASE_URL            use this PostgreSQL server as-is: install/start nothing, only create the
@@ -11,7 +11,8 @@
 #
 # PostgreSQL 127.0.0.1:5432 (role kencana / password kencana, databases registry uppka dashat reporting),
 # Kafka 127.0.0.1:9092 (controller 127.0.0.1:9093). Every phase prints its duration; `up` is idempotent and fast
-# when everything already runs.
+# when everything already runs. `topics` creates the event and dead-letter topics with their retention (the
+# broker's own default deletes after 7 days) on the Kafka in use; `up` runs it for the broker it manages.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -500,6 +501,23 @@ kafka_status() {
   return 1
 }
 
+# The event topics keep every event: their settings are declared once, in shared/topics.py, and applied by
+# `kencana topics repair` (creates what is missing, sets the retention of what exists; KENCANA_TOPIC_SUFFIX and
+# KENCANA_TOPIC_PARTITIONS / _REPLICATION_FACTOR are read by it).
+kafka_topics() {
+  if [[ ! -x "$REPO/.venv/bin/python" ]]; then
+    log "no .venv yet (make setup): the services create the topics with the same settings when they start"
+    return
+  fi
+  # python -m: the same command as `kencana topics repair` without loading every service's CLI (warm runs stay fast)
+  if ! "$REPO/.venv/bin/python" -m kencana_cli.topics repair \
+    --bootstrap-servers "${KENCANA_KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:$KAFKA_PORT}" >"$LOGS/kafka-topics.log" 2>&1; then
+    err "creating the Kafka topics failed"
+    tail_log "$LOGS/kafka-topics.log"
+    exit 1
+  fi
+}
+
 require_managed_kafka() {
   if external_kafka; then
     err "KENCANA_KAFKA_BOOTSTRAP_SERVERS is set: Kafka is not managed by this script"
@@ -509,7 +527,7 @@ require_managed_kafka() {
 
 # ------------------------------------------------------------------------------------------------------- main
 usage() {
-  echo "usage: $0 up|down|status|stop-kafka|start-kafka|restart-kafka" >&2
+  echo "usage: $0 up|down|status|topics|stop-kafka|start-kafka|restart-kafka" >&2
   exit 2
 }
 
@@ -520,6 +538,7 @@ case "$cmd" in
     log "state folder: $STATE"
     pg_up
     kafka_up
+    external_kafka || phase "kafka topics" kafka_topics
     awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "[infra] %-22s %6.2f s\n", "up (total)", b - a }'
     ;;
   down)
@@ -533,6 +552,9 @@ case "$cmd" in
     pg_status || rc=1
     kafka_status || rc=1
     exit "$rc"
+    ;;
+  topics)
+    phase "kafka topics" kafka_topics
     ;;
   stop-kafka)
     require_managed_kafka

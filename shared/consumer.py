@@ -26,6 +26,7 @@ from shared import metrics
 from shared.events.envelope import CloudEvent, EventData, parse_data
 from shared.kafka import ensure_topics, make_consumer, make_producer, when_kafka_answers
 from shared.logging import describe_error, get_logger
+from shared.topics import DEAD_LETTER_PARTITIONS, topic_config
 from shared.web.context import reset_correlation_id, set_correlation_id
 
 log = get_logger(__name__)
@@ -167,6 +168,8 @@ class ConsumerRunner:
         self.on_applied = on_applied
         self.before_offset_commit = before_offset_commit
         self.outcome = Outcome()
+        # Records read per partition: a replay compares it with the offsets it went through (shared.history).
+        self.records_read: dict[TopicPartition, int] = {}
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
         self._processed: dict[TopicPartition, int] = {}
@@ -203,8 +206,9 @@ class ConsumerRunner:
             await ensure_topics(
                 self.bootstrap_servers,
                 [self.dead_letter_topic],
-                partitions=1,
+                partitions=DEAD_LETTER_PARTITIONS,
                 replication_factor=self.dead_letter_replication_factor,
+                config=topic_config("dead-letters", replication_factor=self.dead_letter_replication_factor),
             )
             self._consumer = make_consumer(
                 self.bootstrap_servers, group_id=self.name, client_id=f"{self.name}-consumer"
@@ -264,6 +268,7 @@ class ConsumerRunner:
         for tp, records in batches.items():
             if records:
                 self._processed[tp] = records[-1].offset + 1
+                self.records_read[tp] = self.records_read.get(tp, 0) + len(records)
                 count += len(records)
         if self.before_offset_commit is not None:
             await self.before_offset_commit()

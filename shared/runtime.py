@@ -14,9 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from shared.config import ServiceSettings
 from shared.consumer import BatchHandler, ConsumerRunner, Handler
 from shared.db import create_engine, create_sessionmaker
-from shared.kafka import ensure_topics, when_kafka_answers
+from shared.kafka import ensure_topics, history_risks_on_broker, when_kafka_answers
 from shared.logging import configure_logging, get_logger
 from shared.outbox import Relay
+from shared.topics import REPAIR_COMMAND, topic_config
 
 log = get_logger(__name__)
 
@@ -28,16 +29,36 @@ def _on_signals(stop: object) -> None:
 
 
 async def ensure_service_topics(settings: ServiceSettings, logical_topics: list[str]) -> None:
-    """Create the service's topics (idempotent) with the configured partition count; waits out an outage."""
-    await when_kafka_answers(
+    """Create the service's event topics (idempotent) with their history settings; waits out an outage.
+
+    A topic that already existed is checked, not changed: one whose retention would delete events is logged as
+    an error at every start (and the APIs' readiness reports it) until `kencana topics repair` fixes it.
+    """
+    topics = [settings.topic(t) for t in logical_topics]
+    existing = await when_kafka_answers(
         lambda: ensure_topics(
             settings.kafka_bootstrap_servers,
-            [settings.topic(t) for t in logical_topics],
+            topics,
             partitions=settings.topic_partitions,
             replication_factor=settings.topic_replication_factor,
+            config=topic_config("events", replication_factor=settings.topic_replication_factor),
         ),
         what="create topics",
     )
+    if existing:
+        risks = await when_kafka_answers(
+            lambda: history_risks_on_broker(settings.kafka_bootstrap_servers, existing),
+            what="check topic retention",
+        )
+        for risk in risks:
+            log.error(
+                "topic_drops_event_history",
+                topic=risk.topic,
+                setting=risk.setting,
+                value=risk.value,
+                why=risk.why,
+                fix=REPAIR_COMMAND,
+            )
 
 
 def build_relay(settings: ServiceSettings, outbox: Table) -> tuple[Relay, object]:

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from kencana_cli.topics import app as topics_app
 from shared.auth import issue_dev_token
 from shared.config import pg_server_url
 from shared.migrations import SERVICES, has_migrations, upgrade
@@ -20,6 +21,7 @@ events_app = typer.Typer(
     help="The event catalogue (AsyncAPI + JSON Schemas in docs/events).", no_args_is_help=True
 )
 app.add_typer(events_app, name="events")
+app.add_typer(topics_app, name="topics")
 
 
 @app.command()

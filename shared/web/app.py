@@ -62,8 +62,13 @@ def create_service_app(
     on_shutdown: Sequence[Hook] = (),
     body_limit_overrides: dict[str, int] | None = None,
     openapi_tags: list[dict[str, Any]] | None = None,
+    history_topics: Sequence[str] = (),
 ) -> FastAPI:
-    """Build a service's FastAPI app; the engine and clients are created in the lifespan, not at import."""
+    """Build a service's FastAPI app; the engine and clients are created in the lifespan, not at import.
+
+    `history_topics`: the logical event topics the service writes or reads; readiness reports them when their
+    retention would delete events (shared.topics).
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -92,6 +97,7 @@ def create_service_app(
     app.state.settings = settings
     app.state.token_verifier = TokenVerifier(settings)
     app.state.idempotency_table = idempotency_table
+    app.state.history_topics = tuple(history_topics)
     install_problem_handlers(app)
     app.include_router(health.router)
     for router in routers:

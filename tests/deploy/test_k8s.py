@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from shared.config import REPO_ROOT
+from shared.topics import EVENT_TOPICS, TopicKind, topic_config
 from tests.deploy import kustomize
 from tests.deploy.settings_env import (
     CONSUMER_GROUPS,
@@ -166,6 +167,26 @@ def test_kafka_topics_are_replicated_and_cover_every_dead_letter_topic(
         assert spec["config"]["min.insync.replicas"] == 2
         assert spec["partitions"] == (PARTITIONS if name in expected_events else 1)
         assert all(isinstance(v, str | int) for v in spec["config"].values())
+
+
+def test_kafka_topics_keep_the_retention_declared_in_shared_topics(
+    rendered: tuple[str, list[Resource]],
+) -> None:
+    # One declaration (shared/topics.py) for every way topics are created; Strimzi reads these manifests instead.
+    _, resources = rendered
+    topics = {t["spec"]["topicName"]: t["spec"] for t in of_kind(resources, "KafkaTopic")}
+    for name, spec in topics.items():
+        kind: TopicKind = "events" if name in EVENT_TOPICS else "dead-letters"
+        declared = topic_config(kind, replication_factor=spec["replicas"])
+        assert {k: str(v) for k, v in spec["config"].items()} == declared, name
+    # Written out by hand, so that a change to the declaration is a visible decision here too.
+    assert topics["kencana.registry"]["config"] == {
+        "min.insync.replicas": 2,
+        "cleanup.policy": "delete",
+        "retention.ms": -1,
+        "retention.bytes": -1,
+    }
+    assert topics["reporting.projector.dlq"]["config"]["retention.ms"] == 30 * 24 * 60 * 60 * 1000
 
 
 def test_every_container_runs_non_root_read_only_without_capabilities(

@@ -14,6 +14,7 @@ from dashat.models import idempotency
 from dashat.ruleversions.endpoints import router as rule_versions_router
 from dashat.statistics.endpoints import router as statistics_router
 from dashat.subjects.endpoints import router as subjects_router
+from shared.topics import EVENT_TOPICS
 from shared.web.app import create_service_app
 
 
@@ -35,4 +36,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             subjects_router,
         ],
         idempotency_table=idempotency,
+        # The topic it writes and the ones it reads: between them, all three.
+        history_topics=EVENT_TOPICS,
     )

@@ -104,6 +104,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             subjects_router,
         ],
         idempotency_table=idempotency,
+        # Its own topic: the registry reads no other.
+        history_topics=("kencana.registry",),
         on_startup=[open_vault, load_region_reference, start_import_worker, start_age_sweep],
         on_shutdown=[stop_age_sweep, stop_import_worker],
         # 10,000 scoring items are about 1.5 MB of JSON; 100,000 import rows about 15 MB of CSV.

@@ -20,8 +20,25 @@ def rebuild(
     """
     from reporting.config import Settings
     from reporting.rebuild import rebuild as run
+    from shared.history import IncompleteHistory
+    from shared.topics import REPAIR_COMMAND
 
-    report = asyncio.run(run(Settings(), timeout=timeout))
+    try:
+        report = asyncio.run(run(Settings(), timeout=timeout))
+    except IncompleteHistory as exc:
+        typer.echo(
+            "refused: the event topics no longer hold their whole history, so a rebuild would produce",
+            err=True,
+        )
+        typer.echo("indicators from part of it. Nothing was changed. Where events are missing:", err=True)
+        for gap in exc.gaps:
+            typer.echo(f"  - {gap.describe()}", err=True)
+        typer.echo(
+            f"Deleted events cannot be replayed. `{REPAIR_COMMAND}` stops further deletion; to recover, restore the"
+            " topics from a backup or tiered storage (docs/runbook.md, Event history).",
+            err=True,
+        )
+        raise typer.Exit(2) from exc
     typer.echo(
         f"rebuilt: {report.events_applied} events applied, {report.duplicates} duplicates, "
         f"{report.dead_lettered} dead-lettered, {report.facts} fact rows"

@@ -8,6 +8,7 @@ from reporting.config import Settings
 from reporting.indicators.endpoints import router as indicators_router
 from reporting.models import idempotency
 from reporting.subjects.endpoints import router as subjects_router
+from shared.topics import EVENT_TOPICS
 from shared.web.app import create_service_app
 
 
@@ -20,4 +21,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Programme indicators for every region level, built from all services' events, with exports and charts.",
         routers=[indicators_router, subjects_router],
         idempotency_table=idempotency,
+        # The three topics its projections are built from.
+        history_topics=EVENT_TOPICS,
     )

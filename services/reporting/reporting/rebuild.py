@@ -2,6 +2,10 @@
 
 The projector should be stopped while this runs: events it applied after the replay's end offsets would
 exist only in the old tables.
+
+A rebuild from part of the history would swap in indicators that silently miss every deleted event, so it
+refuses first when a topic no longer holds its first event (shared.history), and again before the swap when the
+replay found offsets without events; the live tables are then left untouched.
 """
 
 from __future__ import annotations
@@ -10,14 +14,16 @@ import asyncio
 import uuid
 from dataclasses import dataclass
 
+from aiokafka import TopicPartition
 from sqlalchemy import Table, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from reporting.config import Settings
-from reporting.consumer import build_runner, consumer_name
+from reporting.consumer import TOPICS, build_runner, consumer_name
 from reporting.models import Base, inbox, load_all_models
 from reporting.projection import rollup
 from shared.db import create_engine, create_sessionmaker
+from shared.history import IncompleteHistory, read_gaps, require_complete_history
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -49,7 +55,12 @@ async def _create_shadow(engine: AsyncEngine, tables: list[Table]) -> None:
         await conn.run_sync(lambda sync: Base.metadata.create_all(sync, tables=tables))
 
 
-async def _replay(settings: Settings, shadow_engine: AsyncEngine, timeout: float) -> RebuildReport:
+async def _replay(
+    settings: Settings,
+    shadow_engine: AsyncEngine,
+    timeout: float,
+    start: dict[TopicPartition, tuple[int, int]],
+) -> RebuildReport:
     group = f"{consumer_name(settings)}.rebuild.{uuid.uuid4().hex[:8]}"
     runner = build_runner(settings, create_sessionmaker(shadow_engine), name=group)
     await runner.start()
@@ -65,8 +76,11 @@ async def _replay(settings: Settings, shadow_engine: AsyncEngine, timeout: float
                 if all(pos >= ends[tp] for pos, tp in zip(positions, partitions, strict=True)):
                     break
                 await runner.poll_once(timeout_ms=300)
+            gaps = read_gaps(start, runner.records_read, dict(zip(partitions, positions, strict=True)))
     finally:
         await runner.close()
+    if gaps:
+        raise IncompleteHistory(gaps)
     # The swapped-in facts are complete: nothing the replay queued is left for the live rollup.
     await rollup.settle(create_sessionmaker(shadow_engine))
     async with shadow_engine.begin() as conn:
@@ -90,15 +104,32 @@ async def _swap(engine: AsyncEngine, tables: list[Table]) -> None:
 
 
 async def rebuild(settings: Settings, *, timeout: float = 3600.0) -> RebuildReport:
-    """Replay all topics into fresh tables and swap them in atomically."""
+    """Replay all topics into fresh tables and swap them in atomically.
+
+    Raises IncompleteHistory, changing nothing, when a topic no longer holds its whole history.
+    """
     tables = projection_tables()
     engine = create_engine(settings.database_url, pool_size=2)
     shadow_engine = create_engine(
         settings.database_url, pool_size=2, connect_args={"server_settings": {"search_path": SHADOW}}
     )
     try:
+        topics = [settings.topic(t) for t in TOPICS]
+        start, risks = await require_complete_history(
+            settings.kafka_bootstrap_servers, topics, live_group=consumer_name(settings)
+        )
+        for risk in risks:
+            log.warning(
+                "rebuild_history_will_expire", topic=risk.topic, setting=risk.setting, value=risk.value
+            )
         await _create_shadow(engine, tables)
-        report = await _replay(settings, shadow_engine, timeout)
+        try:
+            report = await _replay(settings, shadow_engine, timeout, start)
+        except IncompleteHistory:
+            await shadow_engine.dispose()
+            async with engine.begin() as conn:
+                await conn.execute(text(f"DROP SCHEMA IF EXISTS {SHADOW} CASCADE"))
+            raise
         await shadow_engine.dispose()
         await _swap(engine, tables)
         log.info("rebuild_done", applied=report.events_applied, facts=report.facts)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from shared.topics import EVENT_TOPICS
 from shared.web.app import create_service_app
 from uppka.activities.endpoints import router as activities_router
 from uppka.businesses.endpoints import router as businesses_router
@@ -35,4 +36,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             subjects_router,
         ],
         idempotency_table=idempotency,
+        # The topic it writes and the ones it reads: between them, all three.
+        history_topics=EVENT_TOPICS,
     )
