@@ -9,8 +9,10 @@ How we know, without a record of every event ever written:
   read must be contiguous (count = next offset - earliest): the relays' producers are idempotent but not
   transactional, so there are no transaction markers and an offset gap can only be a removed record (compaction
   that ran before the policy was changed back, for instance).
-- A topic deleted and created again starts at offset 0 with only its new events. The live consumer group has
-  committed offsets from the old topic: an offset beyond the topic's end gives the re-creation away.
+- A topic deleted and created again starts at offset 0 with only its new events, and Kafka drops the consumer
+  groups' committed offsets of a deleted topic, so offsets can't tell. The consumer's inbox can: it holds one row
+  per distinct event it applied from the topic, so a topic that now holds fewer events than that has lost some.
+  (It can't see a re-created topic that has since received more new events than it lost: a limit.)
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from aiokafka import TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.kafka import history_risks_on_broker, partition_offsets
 from shared.topics import HistoryRisk
@@ -49,13 +50,13 @@ class IncompleteHistory(Exception):
 def history_gaps(
     offsets: Mapping[TopicPartition, tuple[int, int]],
     risks: Iterable[HistoryRisk] = (),
-    committed: Mapping[TopicPartition, int] | None = None,
+    applied: Mapping[str, int] | None = None,
 ) -> list[Gap]:
     """Why the partitions' kept events are not the whole history (empty: complete). Pure.
 
     `offsets`: (earliest, end) per partition; `risks`: the topics' settings that delete events (only compaction
     matters here: a time or size retention that has not deleted anything yet leaves earliest at 0);
-    `committed`: the live consumer group's committed offsets, when it has any.
+    `applied`: per topic, the distinct events a consumer has already applied from it (its inbox), when known.
     """
     gaps: list[Gap] = []
     for risk in risks:
@@ -63,7 +64,9 @@ def history_gaps(
             gaps.append(
                 Gap(risk.topic, None, f"cleanup.policy={risk.value}: {risk.why}; completeness can't be shown")
             )
+    kept: dict[str, int] = {}
     for tp, (earliest, end) in sorted(offsets.items(), key=lambda kv: (kv[0].topic, kv[0].partition)):
+        kept[tp.topic] = kept.get(tp.topic, 0) + end - earliest
         if earliest > 0:
             gaps.append(
                 Gap(
@@ -72,14 +75,14 @@ def history_gaps(
                     f"the first {earliest} events were deleted (earliest offset {earliest})",
                 )
             )
-        done = (committed or {}).get(tp)
-        if done is not None and done > end:
+    for topic, count in sorted((applied or {}).items()):
+        if count > kept.get(topic, 0):
             gaps.append(
                 Gap(
-                    tp.topic,
-                    tp.partition,
-                    f"the live consumer group had read up to offset {done} but the topic ends at {end}: "
-                    "it was deleted and created again",
+                    topic,
+                    None,
+                    f"it holds {kept.get(topic, 0)} events but {count} were applied from it before: "
+                    "events were lost (deleted, or the topic was deleted and created again)",
                 )
             )
     return gaps
@@ -108,19 +111,8 @@ def read_gaps(
     return gaps
 
 
-async def committed_offsets(bootstrap_servers: str, group: str) -> dict[TopicPartition, int]:
-    """The committed offsets of a consumer group (empty when it never committed)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=15_000)
-    await admin.start()
-    try:
-        found = await admin.list_consumer_group_offsets(group)
-    finally:
-        await admin.close()
-    return {tp: int(meta.offset) for tp, meta in found.items() if meta.offset >= 0}
-
-
 async def require_complete_history(
-    bootstrap_servers: str, topics: list[str], *, live_group: str | None = None
+    bootstrap_servers: str, topics: list[str], *, applied: Mapping[str, int] | None = None
 ) -> tuple[dict[TopicPartition, tuple[int, int]], list[HistoryRisk]]:
     """Raise IncompleteHistory unless every partition of `topics` still holds its first event ever written.
 
@@ -129,8 +121,7 @@ async def require_complete_history(
     """
     offsets = await partition_offsets(bootstrap_servers, topics)
     risks = await history_risks_on_broker(bootstrap_servers, topics)
-    committed = await committed_offsets(bootstrap_servers, live_group) if live_group else {}
-    gaps = history_gaps(offsets, risks, {tp: o for tp, o in committed.items() if tp.topic in topics})
+    gaps = history_gaps(offsets, risks, applied)
     if gaps:
         raise IncompleteHistory(gaps)
     return offsets, risks

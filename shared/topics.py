@@ -71,8 +71,8 @@ class HistoryRisk:
 
 
 def _duration(ms: int) -> str:
-    days = ms / 86_400_000
-    return f"{days:g} days" if days >= 1 else f"{ms / 3_600_000:g} hours"
+    value, unit = (ms / 86_400_000, "day") if ms >= 86_400_000 else (ms / 3_600_000, "hour")
+    return f"{value:g} {unit}" + ("" if value == 1 else "s")
 
 
 def history_risks(topic: str, config: Mapping[str, str]) -> list[HistoryRisk]:

@@ -91,6 +91,20 @@ async def _replay(
     return RebuildReport(o.applied, o.duplicates, o.dead_lettered, int(facts))
 
 
+async def _applied_per_topic(engine: AsyncEngine, settings: Settings) -> dict[str, int]:
+    """Distinct events the live projections were built from, per topic (the inbox; event types start with the
+    service that owns the topic: `registry.family.registered.v1` came from `kencana.registry`)."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT split_part(event_type, '.', 1), count(*) FROM inbox WHERE consumer = :live GROUP BY 1"
+            ),
+            {"live": consumer_name(settings)},
+        )
+        counts = {service: int(n) for service, n in rows}
+    return {settings.topic(t): counts.get(t.removeprefix("kencana."), 0) for t in TOPICS}
+
+
 async def _swap(engine: AsyncEngine, tables: list[Table]) -> None:
     """One transaction: readers see either the old tables or the new ones, never a mix."""
     async with engine.begin() as conn:
@@ -116,7 +130,7 @@ async def rebuild(settings: Settings, *, timeout: float = 3600.0) -> RebuildRepo
     try:
         topics = [settings.topic(t) for t in TOPICS]
         start, risks = await require_complete_history(
-            settings.kafka_bootstrap_servers, topics, live_group=consumer_name(settings)
+            settings.kafka_bootstrap_servers, topics, applied=await _applied_per_topic(engine, settings)
         )
         for risk in risks:
             log.warning(
