@@ -37,6 +37,9 @@ def test_runbook_covers_the_procedures() -> None:
         "REGISTRY_NIK_ENCRYPTION_KEYS",
         "JWKS",
         "When Kafka is down",
+        "kencana topics check",
+        "kencana topics repair",
+        "event-history-at-risk",
     ):
         assert needle in text, needle
 
