@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from structlog.testing import capture_logs
 
 from shared.config import REPO_ROOT, ServiceSettings
 from shared.kafka import (
@@ -145,6 +146,16 @@ async def test_a_seven_day_topic_is_reported_by_readiness_and_repaired_keeping_i
         kafka_bootstrap_servers=kafka_bootstrap,
         topic_suffix=suffix,
     )
+    # A relay or consumer starting now reports the topic at every start and leaves it as it is.
+    with capture_logs() as logs:
+        await ensure_service_topics(settings, list(EVENT_TOPICS))
+    reported = [entry for entry in logs if entry["event"] == "topic_drops_event_history"]
+    assert [(e["topic"], e["setting"], e["value"], e["fix"]) for e in reported] == [
+        (registry, "retention.ms", SEVEN_DAYS_MS, "kencana topics repair")
+    ]
+    assert (await describe_topic_configs(kafka_bootstrap, [registry]))[registry][
+        "retention.ms"
+    ] == SEVEN_DAYS_MS  # type: ignore[index]
     app = create_service_app(
         settings,
         title="probe",
@@ -160,7 +171,7 @@ async def test_a_seven_day_topic_is_reported_by_readiness_and_repaired_keeping_i
         body = ready.json()
         assert body["type"].endswith("event-history-at-risk")
         assert body["checks"] == {"database": "ok", "kafka": "ok", "event_history": "drops events"}
-        # The two topics that don't exist yet are not a risk: whoever creates them applies the declaration.
+        # The other two were just created by the start-up above, with the declared settings.
         assert body["topics"] == [{"topic": registry, "setting": "retention.ms", "value": SEVEN_DAYS_MS}]
         assert "7 days" in body["detail"] and "kencana topics repair" in body["detail"]
 
