@@ -18,10 +18,10 @@ from dashat.main import create_app
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.db import create_sessionmaker
-from shared.testing.plugin import bearer, running_app, unique
+from shared.testing.plugin import bearer, unique
 from tests.dashat.conftest import deliver, envelope, fresh_village, person
 from tests.shared.retries import Builder, Call, retry_every_post
-from tests.shared.retry_db import committed_database
+from tests.shared.retry_db import committed_database, served
 
 pytestmark = pytest.mark.integration
 
@@ -43,7 +43,7 @@ async def engine(db_url: str, pg_engine_factory: Any) -> AsyncEngine:
 
 @pytest.fixture
 async def client(db_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with running_app(create_app(Settings(database_url=db_url))) as c:
+    async with served(create_app(Settings(database_url=db_url))) as c:
         yield c
 
 

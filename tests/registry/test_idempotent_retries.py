@@ -19,10 +19,10 @@ from registry.main import create_app
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.testing.plugin import running_app, unique
+from shared.testing.plugin import unique
 from tests.registry.conftest import DISTRICT, VILLAGE, auth, family_body, nik, person, serial
 from tests.shared.retries import Builder, Call, retry_every_post
-from tests.shared.retry_db import committed_database
+from tests.shared.retry_db import committed_database, served
 
 pytestmark = pytest.mark.integration
 
@@ -43,7 +43,7 @@ async def engine(db_url: str, pg_engine_factory: Any) -> AsyncEngine:
 
 @pytest.fixture
 async def client(db_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with running_app(create_app(Settings(database_url=db_url))) as c:
+    async with served(create_app(Settings(database_url=db_url))) as c:
         yield c
 
 

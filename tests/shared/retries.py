@@ -10,7 +10,9 @@ replayed just the same. What must hold, per operation:
   that answer again, byte for byte, with `Idempotent-Replayed: true` (never a 409: the first request is over);
 - of eight requests sent at once with a new key, exactly one runs; every other one either replays its answer or
   is a 409 `idempotency-key-in-progress` with a `Retry-After` in seconds, and a retry after the burst replays;
-- the effect happens once: a burst adds as many outbox rows as one request of the same kind, and one stored key.
+- the effect happens once: a burst adds as many outbox rows as one request of the same kind, and one stored key;
+- the operation's OpenAPI declares the key, `Idempotent-Replayed` and (when sent) `ETag` on the answer's status,
+  and `Retry-After` on its 409.
 """
 
 from __future__ import annotations
@@ -93,6 +95,16 @@ async def _count(engine: AsyncEngine, table: str) -> int:
         return int((await conn.execute(text(f"select count(*) from {table}"))).scalar_one())  # noqa: S608
 
 
+def _assert_declared(operation: dict[str, Any], first: httpx.Response, path: str) -> None:
+    """The OpenAPI says what was sent: the key parameter, the replay header, ETag, 409's Retry-After."""
+    assert any(p["in"] == "header" and p["name"] == "Idempotency-Key" for p in operation["parameters"]), path
+    headers = operation["responses"][str(first.status_code)].get("headers", {})
+    assert "Idempotent-Replayed" in headers, (path, first.status_code)
+    if "etag" in first.headers:
+        assert "ETag" in headers, (path, first.status_code, "ETag sent but not declared")
+    assert "Retry-After" in operation["responses"]["409"]["headers"], path
+
+
 def posts(spec: dict[str, Any]) -> list[str]:
     """Every POST path of the service except the public operations."""
     return [
@@ -131,6 +143,7 @@ async def retry_every_post(
         first = await _send(client, call, caller, key)
         assert first.status_code < 500, (path, first.status_code, first.text)
         assert "idempotent-replayed" not in first.headers, path
+        _assert_declared(spec["paths"][path]["post"], first, path)
         added_once = await _count(engine, "outbox") - before
         for _ in range(burst):
             assert_replay(first, await _send(client, call, caller, key), path)
