@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Response
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.routing import BaseRoute
 
 from shared.errors import PreconditionFailed, PreconditionRequired
@@ -118,13 +118,18 @@ def document_preconditions(schema: dict[str, Any], routes: Sequence[BaseRoute]) 
     A route sends `ETag` when its endpoint calls `set_etag` (read from the function's code, so a new route is
     covered without a declaration to forget); the `If-Match` parameter comes from the `IfMatch` dependency.
     """
-    for route in routes:
-        if not isinstance(route, APIRoute) or "set_etag" not in route.endpoint.__code__.co_names:
+    for context in iter_route_contexts(routes):
+        # Included routers nest their routes; a context carries the full path and the endpoint of each.
+        endpoint = context.endpoint
+        if not isinstance(context.original_route, APIRoute) or endpoint is None:
             continue
-        item = schema.get("paths", {}).get(route.path_format, {})
-        for method in route.methods or ():
-            for code, response in item.get(method.lower(), {}).get("responses", {}).items():
-                if code.startswith("2"):
+        compiled = getattr(endpoint, "__code__", None)
+        if compiled is None or "set_etag" not in compiled.co_names:
+            continue
+        item = schema.get("paths", {}).get(context.path_format or "", {})
+        for method in context.methods or ():
+            for status, response in item.get(method.lower(), {}).get("responses", {}).items():
+                if status.startswith("2"):
                     response.setdefault("headers", {})["ETag"] = ETAG_HEADER
     for item in schema.get("paths", {}).values():
         for operation in item.values():
