@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, BackgroundTasks, FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -50,6 +50,17 @@ def probe_app(db_url: str, gate: asyncio.Event, entered: asyncio.Event | None = 
         async with session.begin():
             await session.execute(probe.insert().values(id=body.count, label=body.name))
         raise RuntimeError("after the service's commit, before the response")
+
+    @router.post("/v1/labels-with-aftermath", status_code=201)
+    async def label_with_aftermath(
+        body: Echo, session: SessionDep, tasks: BackgroundTasks, _: object = require_scopes("probe:write")
+    ) -> dict[str, int]:
+        async with session.begin():
+            await session.execute(probe.insert().values(id=body.count, label=body.name))
+        # Work after the response inside the app call (a background task; a yield dependency's exit on newer
+        # FastAPI): a response sent before the app call returns would reach the client before its key is stored.
+        tasks.add_task(asyncio.sleep, 0.3)
+        return {"id": body.count}
 
     @router.post("/v1/slow-labels", status_code=201)
     async def slow_label(
@@ -130,6 +141,24 @@ async def test_retries_right_after_the_answer_replay_it(
         assert again.headers["idempotent-replayed"] == "true"
         assert again.headers["content-length"] == str(len(first.content))
     assert await _labels(shared_engine, ident) == 1 and await _stored(shared_engine, key) == 1
+
+
+async def test_a_retry_after_the_answer_never_finds_the_request_running(
+    client: httpx.AsyncClient, shared_engine: AsyncEngine
+) -> None:
+    # Before, the answer went out first and the key was stored when the app call returned: a retry sent on
+    # receipt found the claim without a response and got 409 (without Retry-After). Now it is a replay.
+    ident, key, who = next(_ids), unique("idem-"), unique("caller-")
+    body = {"name": "x", "count": ident}
+    first = await client.post("/v1/labels-with-aftermath", json=body, headers=_headers(key, who))
+    assert first.status_code == 201
+    again = await client.post("/v1/labels-with-aftermath", json=body, headers=_headers(key, who))
+    assert (again.status_code, again.content, again.headers.get("idempotent-replayed")) == (
+        201,
+        first.content,
+        "true",
+    )
+    assert await _labels(shared_engine, ident) == 1
 
 
 async def test_only_a_duplicate_sent_while_the_first_runs_gets_409_with_retry_after(
