@@ -19,7 +19,8 @@ Now one database transaction, on one connection, carries the whole keyed request
 So the effect and its stored response become visible together or not at all: a crash (or a 5xx, which is not
 stored) before the commit leaves neither, and the retry does the work once; once a client has seen a response,
 every replay returns it byte for byte. A commit that fails after the route ran is answered 503 with
-`Retry-After`: the retry with the same key either replays (the commit did happen) or runs again (it did not).
+`Retry-After`: the retry with the same key either replays (the commit did happen) or runs again (it did not);
+a database that cannot be reached for the lookup is the same 503 (nothing ran).
 The advisory lock is released by that same commit, and a new statement's snapshot sees the committed row, so a
 retry sent the moment the response arrives replays instead of colliding.
 
@@ -125,6 +126,17 @@ async def _in_progress(send: Send) -> None:
     )
 
 
+async def _unavailable(send: Send) -> None:
+    await _problem(
+        send,
+        503,
+        "idempotency-commit-failed",
+        "Could not complete the request",
+        "the request could not be completed; send it again with the same Idempotency-Key",
+        retry_after=RETRY_AFTER_SECONDS,
+    )
+
+
 async def _replay(send: Send, stored: Any) -> None:
     body: bytes = stored.response_body or b""
     headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in stored.response_headers]
@@ -186,73 +198,85 @@ class IdempotencyMiddleware:
         table: Table = app_state.idempotency_table
         where = (table.c.subject == subject, table.c.key == key)
 
-        async with engine.connect() as connection:
-            await connection.begin()
-            locked = (
-                await connection.execute(
-                    select(func.pg_try_advisory_xact_lock(LOCK_CLASS, lock_id(subject, key)))
-                )
-            ).scalar_one()
-            if not locked:
-                await connection.rollback()
-                await _in_progress(send)
-                return
-            stored = (
-                await connection.execute(
-                    select(
-                        table.c.request_hash, table.c.status, table.c.response_headers, table.c.response_body
-                    ).where(*where)
-                )
-            ).first()
-            if stored is not None:
-                await connection.rollback()
-                if stored.request_hash != digest:
-                    await _problem(
-                        send,
-                        422,
-                        "idempotency-key-reused",
-                        "Idempotency-Key reused",
-                        "this Idempotency-Key was used with a different request",
-                    )
-                elif stored.status is None:
-                    await _in_progress(send)  # a claim of the earlier two-step scheme, still running
-                else:
-                    await _replay(send, stored)
-                return
+        answered = False
 
-            messages = await self._run(scope, body, receive, connection)
-            start = messages[0] if messages and messages[0]["type"] == "http.response.start" else None
-            if start is None or start["status"] >= 500:
-                await connection.rollback()  # nothing of a failed request stays, so its retry runs again
-            else:
-                try:
+        async def answer(message: Message) -> None:
+            nonlocal answered
+            answered = True
+            await send(message)
+
+        messages: list[Message] = []
+        try:
+            async with engine.connect() as connection:
+                await connection.begin()
+                locked = (
                     await connection.execute(
-                        insert(table).values(
-                            subject=subject,
-                            key=key,
-                            request_hash=digest,
-                            status=start["status"],
-                            response_headers=[
-                                (k.decode("latin-1"), v.decode("latin-1"))
-                                for k, v in start.get("headers", [])
-                                if k.lower() not in _NOT_STORED
-                            ],
-                            response_body=b"".join(m.get("body", b"") for m in messages[1:]),
-                        )
+                        select(func.pg_try_advisory_xact_lock(LOCK_CLASS, lock_id(subject, key)))
                     )
-                    await connection.commit()
-                except SQLAlchemyError as exc:
-                    # The outcome of a failed COMMIT is unknown to us; the same key settles it on retry.
-                    log.warning("idempotency_commit_failed", error_type=type(exc).__name__)
-                    await _problem(
-                        send,
-                        503,
-                        "idempotency-commit-failed",
-                        "Could not complete the request",
-                        "the request could not be committed; send it again with the same Idempotency-Key",
-                        retry_after=RETRY_AFTER_SECONDS,
-                    )
+                ).scalar_one()
+                if not locked:
+                    await connection.rollback()
+                    await _in_progress(answer)
                     return
+                stored = (
+                    await connection.execute(
+                        select(
+                            table.c.request_hash,
+                            table.c.status,
+                            table.c.response_headers,
+                            table.c.response_body,
+                        ).where(*where)
+                    )
+                ).first()
+                if stored is not None:
+                    await connection.rollback()
+                    if stored.request_hash != digest:
+                        await _problem(
+                            answer,
+                            422,
+                            "idempotency-key-reused",
+                            "Idempotency-Key reused",
+                            "this Idempotency-Key was used with a different request",
+                        )
+                    elif stored.status is None:
+                        await _in_progress(answer)  # a claim of the earlier two-step scheme, still running
+                    else:
+                        await _replay(answer, stored)
+                    return
+
+                messages = await self._run(scope, body, receive, connection)
+                start = messages[0] if messages and messages[0]["type"] == "http.response.start" else None
+                if start is None or start["status"] >= 500:
+                    await connection.rollback()  # nothing of a failed request stays, so its retry runs again
+                else:
+                    try:
+                        await connection.execute(
+                            insert(table).values(
+                                subject=subject,
+                                key=key,
+                                request_hash=digest,
+                                status=start["status"],
+                                response_headers=[
+                                    (k.decode("latin-1"), v.decode("latin-1"))
+                                    for k, v in start.get("headers", [])
+                                    if k.lower() not in _NOT_STORED
+                                ],
+                                response_body=b"".join(m.get("body", b"") for m in messages[1:]),
+                            )
+                        )
+                        await connection.commit()
+                    except SQLAlchemyError as exc:
+                        # The outcome of a failed COMMIT is unknown to us; the same key settles it on retry.
+                        log.warning("idempotency_commit_failed", error_type=type(exc).__name__)
+                        await _unavailable(answer)
+                        return
+        except (SQLAlchemyError, OSError) as exc:
+            if answered:
+                raise
+            # The database could not be reached or failed: nothing was committed, so the retry is safe.
+            log.warning("idempotency_database_failed", error_type=type(exc).__name__)
+            await _unavailable(send)
+            return
         for message in messages:
             await send(message)
 
@@ -348,8 +372,8 @@ def document_idempotency(schema: dict[str, Any]) -> int:
         unavailable = responses.setdefault(
             "503",
             {
-                "description": "`idempotency-commit-failed`: the outcome is settled by sending the request "
-                "again with the same Idempotency-Key",
+                "description": "`idempotency-commit-failed`: the database failed while the keyed request was "
+                "looked up or committed; send it again with the same Idempotency-Key (it runs at most once)",
                 "content": _PROBLEM_CONTENT,
             },
         )

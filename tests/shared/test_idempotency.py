@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.auth import require_scopes
 from shared.config import ServiceSettings
-from shared.testing.plugin import bearer, unique
+from shared.testing.plugin import bearer, running_app, unique
 from shared.web.app import create_service_app
 from shared.web.deps import SessionDep
 from tests.shared.conftest import Echo, idempotency, probe
@@ -214,3 +214,12 @@ def test_the_openapi_declares_the_key_its_answers_and_the_replay_header(shared_d
     assert "Idempotent-Replayed" in op["responses"]["201"]["headers"]
     assert "Idempotent-Replayed" in op["responses"]["422"]["headers"]
     assert {"400", "409", "503"} <= set(op["responses"])
+
+
+async def test_a_database_that_cannot_be_reached_is_503_with_retry_after(gate: asyncio.Event) -> None:
+    # Nothing listens on port 1: the key cannot be looked up, so nothing ran and the retry is safe (never a 500).
+    app = probe_app("postgresql+asyncpg://kencana:kencana@127.0.0.1:1/nowhere", gate)
+    async with running_app(app) as client:
+        r = await client.post("/v1/labels", json={"name": "x", "count": 1}, headers=_headers(unique(), "c"))
+    assert r.status_code == 503 and r.headers["retry-after"] == "1", r.text
+    assert r.json()["errors"][0]["field"] == "header.Idempotency-Key"
