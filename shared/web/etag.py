@@ -134,8 +134,14 @@ def document_preconditions(schema: dict[str, Any], routes: Sequence[BaseRoute]) 
     for item in schema.get("paths", {}).values():
         for operation in item.values():
             parameters = operation.get("parameters", []) if isinstance(operation, dict) else []
-            if not any(p.get("in") == "header" and p.get("name") == "If-Match" for p in parameters):
+            taken = [p for p in parameters if p.get("in") == "header" and p.get("name") == "If-Match"]
+            if not taken:
                 continue
+            # Optional to FastAPI only so that a missing header is our 428 rather than its 422; for a client
+            # the operation cannot succeed without it.
+            for parameter in taken:
+                parameter["required"] = True
+                parameter["schema"] = {"type": "string", "maxLength": _MAX_LENGTH}
             responses = operation.setdefault("responses", {})
             responses.setdefault("412", {"content": _PROBLEM_CONTENT})["description"] = (
                 "If-Match names no current version (stale, weak or not an entity tag)"

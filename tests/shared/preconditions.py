@@ -23,7 +23,11 @@ async def if_match_declared_where_taken(client: httpx.AsyncClient, headers: dict
         for method, op in item.items():
             if method not in WRITE_METHODS or PUBLIC_TAG in op.get("tags", []):
                 continue
-            takes = any(p["in"] == "header" and p["name"] == "If-Match" for p in op.get("parameters", []))
+            declared_as = [
+                p for p in op.get("parameters", []) if p["in"] == "header" and p["name"] == "If-Match"
+            ]
+            takes = bool(declared_as)
+            assert all(p["required"] for p in declared_as), (method, path, "If-Match is needed: required")
             r = await client.request(method.upper(), concrete(path), json={}, headers=headers)
             if takes:
                 assert r.status_code == 428, (method, path, r.status_code, r.text)
