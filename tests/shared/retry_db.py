@@ -33,7 +33,10 @@ async def served(app: FastAPI, timeout: float = 20.0) -> AsyncIterator[httpx.Asy
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_level="warning", access_log=False))
+    # Idle keep-alive connections stay open for the whole test: a server closing one just as the client reuses
+    # it (uvicorn's default is 5 s, easily reached on a busy machine) fails a POST with a ReadError.
+    config = uvicorn.Config(app, lifespan="on", log_level="warning", access_log=False, timeout_keep_alive=600)
+    server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         async with asyncio.timeout(timeout):
