@@ -14,8 +14,9 @@ from shared.config import ServiceSettings
 from shared.db import create_engine, create_sessionmaker
 from shared.logging import configure_logging
 from shared.web import health
+from shared.web.etag import document_preconditions
 from shared.web.guard import RouteGuardMiddleware, guarded_routes
-from shared.web.idempotency import IdempotencyMiddleware
+from shared.web.idempotency import IdempotencyMiddleware, document_idempotency
 from shared.web.middleware import BodySizeLimitMiddleware, RequestContextMiddleware, UnhandledErrorMiddleware
 from shared.web.problems import install_problem_handlers
 from shared.web.ratelimit import ClientLimiter
@@ -132,6 +133,8 @@ def create_service_app(
         if app.openapi_schema:
             return app.openapi_schema
         schema = default_openapi()
+        document_idempotency(schema)
+        document_preconditions(schema, app.routes)
         schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
         schema["components"].setdefault("securitySchemes", {})["bearer"] = {
             "type": "http",

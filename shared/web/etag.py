@@ -1,10 +1,45 @@
-"""Optimistic concurrency over HTTP: `ETag` on reads, `If-Match` required on updates (412 when stale)."""
+"""Optimistic concurrency over HTTP: `ETag` on reads, `If-Match` required on updates (412 when stale).
+
+`If-Match` follows RFC 9110 §13.1.1: the field is `*` or a comma-separated list of entity tags. `*` matches any
+current representation (the route has already answered 404 when there is none); otherwise the condition holds
+when one of the listed tags matches the current `ETag` by *strong* comparison (§8.8.3.2), so a weak tag (`W/"3"`)
+never matches. Our tags are strong: the row's version counter in quotes.
+"""
 
 from __future__ import annotations
 
-from fastapi import Request, Response
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Response
+from fastapi.routing import APIRoute, iter_route_contexts
+from starlette.routing import BaseRoute
 
 from shared.errors import PreconditionFailed, PreconditionRequired
+
+FIELD = "header.If-Match"
+# A version counter fits a PostgreSQL bigint (19 digits); a longer tag names no version (and a string of over
+# 4,300 digits would trip Python's int conversion limit, so it is never converted).
+_VERSION_DIGITS = 19
+# One list member: optional weak prefix, then an opaque tag (etagc = %x21 / %x23-7E / obs-text), then OWS and
+# a comma or the end (RFC 9110 §8.8.3 and §5.6.1).
+_MEMBER = re.compile(r'[ \t]*(W/)?"([\x21\x23-\x7e\x80-\xff]*)"[ \t]*(?:,|\Z)')
+# How long a list we read; a real client sends one tag.
+_MAX_LENGTH = 4096
+_MALFORMED = 'If-Match is neither * nor a list of entity tags such as "3"'
+
+
+@dataclass(frozen=True)
+class IfMatchCondition:
+    """What an `If-Match` asks for: any current version (`*`) or one of the versions its strong tags name."""
+
+    any_version: bool
+    versions: frozenset[int]
+
+    def matches(self, current: int) -> bool:
+        return self.any_version or current in self.versions
 
 
 def etag_of(version: int) -> str:
@@ -16,22 +51,99 @@ def set_etag(response: Response, version: int) -> None:
     response.headers["ETag"] = etag_of(version)
 
 
-def expected_version(request: Request) -> int:
-    """The version the client last saw, from `If-Match`; 428 without it, 412 if unparseable."""
-    header = request.headers.get("if-match")
-    if not header:
-        raise PreconditionRequired("send If-Match with the ETag you read", field="header.If-Match")
-    value = header.strip().removeprefix("W/").strip('"')
-    # A version counter fits a PostgreSQL bigint (19 digits); anything longer names no version (and a string of
-    # over 4,300 digits would trip Python's int conversion limit).
-    if not value.isascii() or not value.isdigit() or len(value) > 19:
-        raise PreconditionFailed("If-Match does not name a current version", field="header.If-Match")
-    return int(value)
+def parse_if_match(header: str) -> IfMatchCondition:
+    """Read an `If-Match` field value; 412 naming the header when it is neither `*` nor a list of entity tags."""
+    value = header.strip(" \t")
+    if value == "*":
+        return IfMatchCondition(any_version=True, versions=frozenset())
+    if not value or len(value) > _MAX_LENGTH:
+        raise PreconditionFailed(_MALFORMED, field=FIELD)
+    versions: set[int] = set()
+    pos = 0
+    while pos < len(value):
+        member = _MEMBER.match(value, pos)
+        if member is None:
+            raise PreconditionFailed(_MALFORMED, field=FIELD)
+        weak, opaque = member.group(1), member.group(2)
+        # Strong comparison: a weak tag never matches, and a tag that is no decimal counter names no version.
+        if not weak and opaque.isascii() and opaque.isdigit() and len(opaque) <= _VERSION_DIGITS:
+            versions.add(int(opaque))
+        pos = member.end()
+    return IfMatchCondition(any_version=False, versions=frozenset(versions))
 
 
-def check_version(expected: int, current: int) -> None:
-    """412 when the client's version is not the current one."""
-    if expected != current:
+def expected_version(
+    if_match: Annotated[
+        str | None,
+        Header(
+            alias="If-Match",
+            description=(
+                'The `ETag` you read (a strong tag such as `"3"`), or `*` for any current version (RFC 9110). '
+                "Missing: 428; stale, weak or not a version: 412."
+            ),
+        ),
+    ] = None,
+) -> IfMatchCondition:
+    """The version(s) the client last saw, from `If-Match`; 428 without it, 412 if it is no entity-tag list."""
+    if not if_match:
+        raise PreconditionRequired("send If-Match with the ETag you read", field=FIELD)
+    return parse_if_match(if_match)
+
+
+# Declaring the dependency puts the `If-Match` header parameter into the operation's OpenAPI.
+IfMatch = Annotated[IfMatchCondition, Depends(expected_version)]
+
+
+def check_version(expected: IfMatchCondition | int, current: int) -> None:
+    """412 when the client's `If-Match` does not match the current version."""
+    matched = expected == current if isinstance(expected, int) else expected.matches(current)
+    if not matched:
         raise PreconditionFailed(
-            f"the resource changed (now version {current}); read it again", field="header.If-Match"
+            f"the resource changed (now version {current}), or If-Match named no current version with a strong "
+            "tag; read it again",
+            field=FIELD,
         )
+
+
+_PROBLEM_CONTENT = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+ETAG_HEADER: dict[str, Any] = {
+    "description": "Version of the resource (a strong tag); send it back as If-Match",
+    "schema": {"type": "string"},
+}
+
+
+def document_preconditions(schema: dict[str, Any], routes: Sequence[BaseRoute]) -> None:
+    """Declare 412/428 where `If-Match` is taken, and the `ETag` header on the answers of routes that set it.
+
+    A route sends `ETag` when its endpoint calls `set_etag` (read from the function's code, so a new route is
+    covered without a declaration to forget); the `If-Match` parameter comes from the `IfMatch` dependency.
+    """
+    for context in iter_route_contexts(routes):
+        # Included routers nest their routes; a context carries the full path and the endpoint of each.
+        endpoint = context.endpoint
+        if not isinstance(context.original_route, APIRoute) or endpoint is None:
+            continue
+        compiled = getattr(endpoint, "__code__", None)
+        if compiled is None or "set_etag" not in compiled.co_names:
+            continue
+        item = schema.get("paths", {}).get(context.path_format or "", {})
+        for method in context.methods or ():
+            for status, response in item.get(method.lower(), {}).get("responses", {}).items():
+                if status.startswith("2"):
+                    response.setdefault("headers", {})["ETag"] = ETAG_HEADER
+    for item in schema.get("paths", {}).values():
+        for operation in item.values():
+            parameters = operation.get("parameters", []) if isinstance(operation, dict) else []
+            taken = [p for p in parameters if p.get("in") == "header" and p.get("name") == "If-Match"]
+            if not taken:
+                continue
+            # Optional to FastAPI only so that a missing header is our 428 rather than its 422; for a client
+            # the operation cannot succeed without it.
+            for parameter in taken:
+                parameter["required"] = True
+                parameter["schema"] = {"type": "string", "maxLength": _MAX_LENGTH}
+            responses = operation.setdefault("responses", {})
+            responses.setdefault("412", {"content": _PROBLEM_CONTENT})["description"] = (
+                "If-Match names no current version (stale, weak or not an entity tag)"
+            )
+            responses.setdefault("428", {"content": _PROBLEM_CONTENT})["description"] = "If-Match is missing"

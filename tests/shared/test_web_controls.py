@@ -22,7 +22,7 @@ from shared.auth import Principal, current_principal, ensure_dev_keys, require_s
 from shared.config import REPO_ROOT, ServiceSettings
 from shared.testing.plugin import bearer, running_app
 from shared.web.app import create_service_app
-from shared.web.etag import expected_version
+from shared.web.etag import IfMatch, check_version
 from shared.web.ratelimit import PERSONAL_DATA_SEARCH, ClientLimiter, spends
 from shared.web.schemas import ApiInput
 from shared.web.security import API_CSP, DOCS_CSP
@@ -56,11 +56,12 @@ def probe_app(db_url: str = "postgresql+asyncpg://nobody@127.0.0.1:1/none", **ov
     @router.patch("/things/{thing_id}")
     async def update_thing(
         thing_id: int,
-        version: Annotated[int, Depends(expected_version)],  # declared first, as twelve registry updates did
+        version: IfMatch,  # declared first, as twelve registry updates did
         body: Thing,
         _: object = require_scopes("probe:write"),
     ) -> dict[str, Any]:
-        return {"id": thing_id, "version": version + 1, "label": body.label}
+        check_version(version, 1)
+        return {"id": thing_id, "version": 2, "label": body.label}
 
     @router.post("/things:search", dependencies=[PERSONAL_DATA_SEARCH])
     async def search(body: Thing, _: object = require_scopes("probe:read")) -> dict[str, str]:

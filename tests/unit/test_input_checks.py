@@ -7,10 +7,9 @@ from typing import Any
 
 import pytest
 from pydantic import TypeAdapter, ValidationError
-from starlette.requests import Request
 
 from shared.errors import PreconditionFailed, ValidationFailed
-from shared.web.etag import expected_version
+from shared.web.etag import check_version, parse_if_match
 from shared.web.pagination import PageParams, decode_cursor, encode_cursor, keyset
 from shared.web.schemas import ApiDateTime, ApiInput, forbidden_char
 
@@ -78,19 +77,42 @@ def test_a_cursor_round_trips() -> None:
     assert decode_cursor(encode_cursor(["2026-01-01T00:00:00+00:00", 7])) == ["2026-01-01T00:00:00+00:00", 7]
 
 
-def _request(if_match: str) -> Request:
-    return Request({"type": "http", "headers": [(b"if-match", if_match.encode("latin-1"))]})
-
-
-@pytest.mark.parametrize("tag", ["9" * 4301, "1" * 20, "\u00b2", "\u00b9\u00b2", '"-1"', '"1.0"', "*x"])
-def test_an_if_match_naming_no_possible_version_is_412(tag: str) -> None:
+@pytest.mark.parametrize(
+    "tag", ["9" * 4301, "1" * 20, "\u00b2", "\u00b9\u00b2", "*x", "3", '"1"x', '"1" "2"', ""]
+)
+def test_an_if_match_that_is_no_entity_tag_list_is_412(tag: str) -> None:
     with pytest.raises(PreconditionFailed):
-        expected_version(_request(tag))
+        parse_if_match(tag)
+
+
+@pytest.mark.parametrize("tag", ['"-1"', '"1.0"', '"' + "1" * 20 + '"', '"x"', '""'])
+def test_a_well_formed_tag_naming_no_version_matches_nothing(tag: str) -> None:
+    condition = parse_if_match(tag)
+    for current in (1, 10, -1):
+        with pytest.raises(PreconditionFailed):
+            check_version(condition, current)
 
 
 def test_an_if_match_of_a_bigint_version_is_read() -> None:
-    assert expected_version(_request('"9223372036854775807"')) == 9223372036854775807
-    assert expected_version(_request('W/"3"')) == 3
+    assert parse_if_match('"9223372036854775807"').matches(9223372036854775807)
+
+
+def test_weak_tags_never_match_for_if_match() -> None:
+    # RFC 9110 §13.1.1: If-Match uses the strong comparison, so W/"3" does not match the current "3".
+    assert not parse_if_match('W/"3"').matches(3)
+    with pytest.raises(PreconditionFailed):
+        check_version(parse_if_match('W/"3"'), 3)
+
+
+def test_star_matches_any_current_version() -> None:
+    for current in (1, 2, 9223372036854775807):
+        check_version(parse_if_match("*"), current)
+        check_version(parse_if_match(" * "), current)
+
+
+def test_a_list_matches_when_one_strong_member_does() -> None:
+    condition = parse_if_match('W/"4", "2" ,"7",')
+    assert [v for v in range(1, 9) if condition.matches(v)] == [2, 7]
 
 
 class Figures(ApiInput):

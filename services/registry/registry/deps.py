@@ -10,7 +10,7 @@ from registry.common import NIK_SEARCH, PII_READ, READ, WRITE
 from registry.pii import PiiVault
 from shared.auth import Principal, require_scopes
 from shared.errors import ValidationFailed
-from shared.web.etag import expected_version
+from shared.web.etag import IfMatch as IfMatch
 
 
 async def get_vault(request: Request) -> PiiVault:
@@ -71,4 +71,3 @@ async def search_purpose_of(
 
 
 SearchPurposeDep = Annotated[str, Depends(search_purpose_of)]
-IfMatch = Annotated[int, Depends(expected_version)]

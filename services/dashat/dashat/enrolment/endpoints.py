@@ -5,14 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 
 from dashat.enrolment import service
 from dashat.enrolment.schemas import EnrolmentCreate, EnrolmentExit, EnrolmentRead, OutcomeRead, WaitlistRead
 from shared.auth import Principal, require_scopes
 from shared.events.vocab import DashatCategory
 from shared.web.deps import PageDep, SessionDep
-from shared.web.etag import expected_version, set_etag
+from shared.web.etag import IfMatch, set_etag
 from shared.web.pagination import Page
 from shared.web.problems import PROBLEM_RESPONSES
 
@@ -70,14 +70,12 @@ async def get_enrolment(
 async def exit_enrolment(
     enrolment_id: uuid.UUID,
     body: EnrolmentExit,
-    request: Request,
+    if_match: IfMatch,
     session: SessionDep,
     principal: Write,
     response: Response,
 ) -> EnrolmentRead:
-    enrolment = await service.exit_enrolment(
-        session, enrolment_id, body, expected_version(request), principal
-    )
+    enrolment = await service.exit_enrolment(session, enrolment_id, body, if_match, principal)
     set_etag(response, enrolment.version)
     return service.to_read(enrolment)
 

@@ -34,7 +34,7 @@ from shared.auth import Principal
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.events import dashat as ev
 from shared.outbox import publish
-from shared.web.etag import check_version
+from shared.web.etag import IfMatchCondition, check_version
 from shared.web.pagination import PageParams, make_page
 
 
@@ -212,7 +212,11 @@ async def _enrol_manually(session: AsyncSession, body: EnrolmentCreate, principa
 
 
 async def exit_enrolment(
-    session: AsyncSession, enrolment_id: uuid.UUID, body: EnrolmentExit, expected: int, principal: Principal
+    session: AsyncSession,
+    enrolment_id: uuid.UUID,
+    body: EnrolmentExit,
+    expected: IfMatchCondition,
+    principal: Principal,
 ) -> Enrolment:
     async with session.begin():
         enrolment = await _visible(session, enrolment_id, principal, lock=True)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 
 from dashat.kitchens import service
 from dashat.kitchens.schemas import KitchenClose, KitchenCreate, KitchenRead, KitchenUpdate
 from shared.auth import Principal, require_scopes
 from shared.web.deps import PageDep, SessionDep
-from shared.web.etag import expected_version, set_etag
+from shared.web.etag import IfMatch, set_etag
 from shared.web.pagination import Page
 from shared.web.problems import PROBLEM_RESPONSES
 
@@ -57,12 +57,12 @@ async def get_kitchen(
 async def update_kitchen(
     kitchen_id: uuid.UUID,
     body: KitchenUpdate,
-    request: Request,
+    if_match: IfMatch,
     session: SessionDep,
     principal: Write,
     response: Response,
 ) -> KitchenRead:
-    kitchen = await service.update(session, kitchen_id, body, expected_version(request), principal)
+    kitchen = await service.update(session, kitchen_id, body, if_match, principal)
     set_etag(response, kitchen.version)
     return KitchenRead.model_validate(kitchen)
 
@@ -71,11 +71,11 @@ async def update_kitchen(
 async def close_kitchen(
     kitchen_id: uuid.UUID,
     body: KitchenClose,
-    request: Request,
+    if_match: IfMatch,
     session: SessionDep,
     principal: Write,
     response: Response,
 ) -> KitchenRead:
-    kitchen = await service.close(session, kitchen_id, body, expected_version(request), principal)
+    kitchen = await service.close(session, kitchen_id, body, if_match, principal)
     set_etag(response, kitchen.version)
     return KitchenRead.model_validate(kitchen)

@@ -19,7 +19,7 @@ from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.events import dashat as ev
 from shared.outbox import publish
 from shared.regions import load_regions, normalize_code
-from shared.web.etag import check_version
+from shared.web.etag import IfMatchCondition, check_version
 from shared.web.pagination import PageParams, make_page
 
 
@@ -120,7 +120,7 @@ async def get_visible(session: AsyncSession, kitchen_id: uuid.UUID, principal: P
 
 
 async def _changeable(
-    session: AsyncSession, kitchen_id: uuid.UUID, expected: int, principal: Principal
+    session: AsyncSession, kitchen_id: uuid.UUID, expected: IfMatchCondition, principal: Principal
 ) -> Kitchen:
     """The kitchen locked for a change the caller may make, at the version the caller read."""
     kitchen = await visible(session, kitchen_id, principal, lock=True)
@@ -156,7 +156,11 @@ async def create(session: AsyncSession, body: KitchenCreate, principal: Principa
 
 
 async def update(
-    session: AsyncSession, kitchen_id: uuid.UUID, body: KitchenUpdate, expected: int, principal: Principal
+    session: AsyncSession,
+    kitchen_id: uuid.UUID,
+    body: KitchenUpdate,
+    expected: IfMatchCondition,
+    principal: Principal,
 ) -> Kitchen:
     async with session.begin():
         kitchen = await _changeable(session, kitchen_id, expected, principal)
@@ -182,7 +186,11 @@ async def update(
 
 
 async def close(
-    session: AsyncSession, kitchen_id: uuid.UUID, body: KitchenClose, expected: int, principal: Principal
+    session: AsyncSession,
+    kitchen_id: uuid.UUID,
+    body: KitchenClose,
+    expected: IfMatchCondition,
+    principal: Principal,
 ) -> Kitchen:
     async with session.begin():
         kitchen = await _changeable(session, kitchen_id, expected, principal)

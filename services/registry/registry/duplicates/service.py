@@ -26,7 +26,7 @@ from shared.auth import Principal
 from shared.db import utcnow
 from shared.errors import Conflict, ValidationFailed
 from shared.events.registry import PersonsMerged, PersonUpdated
-from shared.web.etag import check_version
+from shared.web.etag import IfMatchCondition, check_version
 from shared.web.pagination import PageParams
 
 
@@ -70,7 +70,7 @@ async def merge_persons(
     principal: Principal,
     survivor_id: uuid.UUID,
     merged_id: uuid.UUID,
-    expected: int,
+    expected: IfMatchCondition,
 ) -> tuple[Person, Family]:
     """Merge `merged_id` into `survivor_id` (If-Match is the survivor's version)."""
     async with session.begin():

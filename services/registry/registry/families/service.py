@@ -46,7 +46,7 @@ from shared.events.registry import (
 )
 from shared.outbox import publish
 from shared.web.context import current_correlation_id
-from shared.web.etag import check_version
+from shared.web.etag import IfMatchCondition, check_version
 from shared.web.pagination import PageParams
 
 
@@ -313,7 +313,11 @@ async def create_kampung_kb(session: AsyncSession, principal: Principal, body: K
 
 
 async def update_kampung_kb(
-    session: AsyncSession, principal: Principal, kkb_id: uuid.UUID, body: KampungKbUpdate, expected: int
+    session: AsyncSession,
+    principal: Principal,
+    kkb_id: uuid.UUID,
+    body: KampungKbUpdate,
+    expected: IfMatchCondition,
 ) -> KampungKb:
     async with session.begin():
         row = await repo.get_kampung_kb(session, kkb_id, principal, lock=True)
@@ -744,7 +748,7 @@ async def update_family(
     principal: Principal,
     family_id: uuid.UUID,
     body: FamilyUpdate,
-    expected: int,
+    expected: IfMatchCondition,
 ) -> Family:
     try:
         async with session.begin():
@@ -770,7 +774,11 @@ async def update_family(
 
 
 async def move_family(
-    session: AsyncSession, principal: Principal, family_id: uuid.UUID, body: FamilyMove, expected: int
+    session: AsyncSession,
+    principal: Principal,
+    family_id: uuid.UUID,
+    body: FamilyMove,
+    expected: IfMatchCondition,
 ) -> Family:
     async with session.begin():
         family = await repo.get_family(session, family_id, principal, lock=True)
@@ -826,7 +834,7 @@ async def move_family(
 
 
 async def delete_family(
-    session: AsyncSession, principal: Principal, family_id: uuid.UUID, expected: int
+    session: AsyncSession, principal: Principal, family_id: uuid.UUID, expected: IfMatchCondition
 ) -> None:
     """Soft delete (entered in error): the row stays as a tombstone in the change feed."""
     async with session.begin():
@@ -878,7 +886,7 @@ async def update_person(
     principal: Principal,
     person_id: uuid.UUID,
     body: PersonUpdate,
-    expected: int,
+    expected: IfMatchCondition,
 ) -> tuple[Person, Family]:
     try:
         async with session.begin():
@@ -949,7 +957,11 @@ async def update_person(
 
 
 async def person_died(
-    session: AsyncSession, principal: Principal, person_id: uuid.UUID, body: PersonDeath, expected: int
+    session: AsyncSession,
+    principal: Principal,
+    person_id: uuid.UUID,
+    body: PersonDeath,
+    expected: IfMatchCondition,
 ) -> tuple[Person, Family]:
     async with session.begin():
         person, family = await repo.get_person(session, person_id, principal, lock=True)
@@ -986,7 +998,11 @@ async def person_died(
 
 
 async def move_person(
-    session: AsyncSession, principal: Principal, person_id: uuid.UUID, body: PersonMove, expected: int
+    session: AsyncSession,
+    principal: Principal,
+    person_id: uuid.UUID,
+    body: PersonMove,
+    expected: IfMatchCondition,
 ) -> tuple[Person, Family]:
     """Close the current membership and open one in the new family (or record a move out of the area)."""
     async with session.begin():
@@ -1077,7 +1093,7 @@ async def move_person(
 
 
 async def delete_person(
-    session: AsyncSession, principal: Principal, person_id: uuid.UUID, expected: int
+    session: AsyncSession, principal: Principal, person_id: uuid.UUID, expected: IfMatchCondition
 ) -> None:
     async with session.begin():
         person, family = await repo.get_person(session, person_id, principal, lock=True)

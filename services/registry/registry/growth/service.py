@@ -32,7 +32,7 @@ from shared.events.registry import (
     StuntingCaseRetracted,
     StuntingResolved,
 )
-from shared.web.etag import check_version
+from shared.web.etag import IfMatchCondition, check_version
 from shared.web.pagination import PageParams
 
 # The anthropometry module names WAZ > +1 as Permenkes does ("risk of overweight"); the event vocabulary uses
@@ -303,7 +303,7 @@ async def correct_measurement(
     principal: Principal,
     measurement_id: uuid.UUID,
     body: MeasurementCorrection,
-    expected: int,
+    expected: IfMatchCondition,
 ) -> Measurement:
     """Replace a measurement by corrected values; what the original caused is moved, retracted or re-derived."""
     async with session.begin():
@@ -341,7 +341,7 @@ async def retract_measurement(
     principal: Principal,
     measurement_id: uuid.UUID,
     body: MeasurementRetraction,
-    expected: int,
+    expected: IfMatchCondition,
 ) -> Measurement:
     async with session.begin():
         m, person, family = await repo.get_measurement(session, principal, measurement_id, lock=True)

@@ -27,7 +27,7 @@ from shared.events.registry import (
     PregnancyEnded,
     PregnancyRegistered,
 )
-from shared.web.etag import check_version
+from shared.web.etag import IfMatchCondition, check_version
 from shared.web.pagination import PageParams
 
 
@@ -249,7 +249,7 @@ async def end_pregnancy(
     principal: Principal,
     pregnancy_id: uuid.UUID,
     body: PregnancyEnd,
-    expected: int,
+    expected: IfMatchCondition,
 ) -> Pregnancy:
     """End with a loss, or a birth that registers the child in the mother's family."""
     async with session.begin():

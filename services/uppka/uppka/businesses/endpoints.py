@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 
 from shared.web.deps import PageDep, SessionDep
-from shared.web.etag import expected_version, set_etag
+from shared.web.etag import IfMatch, set_etag
 from shared.web.pagination import Page
 from shared.web.problems import PROBLEM_RESPONSES
 from uppka.businesses import service
@@ -68,13 +68,13 @@ async def update_business(
     group_id: uuid.UUID,
     business_id: uuid.UUID,
     body: BusinessUpdate,
-    request: Request,
+    if_match: IfMatch,
     session: SessionDep,
     principal: Writer,
     response: Response,
 ) -> BusinessRead:
     """Change a business (If-Match required)."""
-    out = await service.update(session, group_id, business_id, body, principal, expected_version(request))
+    out = await service.update(session, group_id, business_id, body, principal, if_match)
     set_etag(response, out.version)
     return out
 

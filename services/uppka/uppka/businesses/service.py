@@ -12,7 +12,7 @@ from shared.auth import Principal
 from shared.errors import NotFound, ValidationFailed
 from shared.events import uppka as ev
 from shared.outbox import publish
-from shared.web.etag import check_version
+from shared.web.etag import IfMatchCondition, check_version
 from shared.web.pagination import PageParams
 from uppka.businesses import repository as repo
 from uppka.businesses.models import Business, CapitalSource, Product
@@ -167,7 +167,7 @@ async def update(
     business_id: uuid.UUID,
     body: BusinessUpdate,
     principal: Principal,
-    expected_version: int,
+    expected_version: IfMatchCondition,
 ) -> BusinessRead:
     changes = body.model_dump(exclude_unset=True)
     for k in ("name", "sector", "supplies_dashat"):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 
 from shared.web.deps import PageDep, SessionDep
-from shared.web.etag import expected_version, set_etag
+from shared.web.etag import IfMatch, set_etag
 from shared.web.pagination import Page
 from shared.web.problems import PROBLEM_RESPONSES
 from uppka.common import normalize_region_filter
@@ -73,14 +73,14 @@ async def get_group(
 async def update_group(
     group_id: uuid.UUID,
     body: GroupUpdate,
-    request: Request,
+    if_match: IfMatch,
     session: SessionDep,
     principal: Writer,
     today: TodayDep,
     response: Response,
 ) -> GroupRead:
     """Change a group's facts or status (If-Match required); dissolving ends every membership."""
-    out = await service.update_group(session, group_id, body, principal, expected_version(request), today)
+    out = await service.update_group(session, group_id, body, principal, if_match, today)
     set_etag(response, out.version)
     return out
 
@@ -135,15 +135,13 @@ async def change_role(
     group_id: uuid.UUID,
     member_id: uuid.UUID,
     body: MemberUpdate,
-    request: Request,
+    if_match: IfMatch,
     session: SessionDep,
     principal: Writer,
     response: Response,
 ) -> MemberRead:
     """Change a member's role (If-Match required); a ketua must be a current or former KB user."""
-    member = await service.change_role(
-        session, group_id, member_id, body, principal, expected_version(request)
-    )
+    member = await service.change_role(session, group_id, member_id, body, principal, if_match)
     set_etag(response, member.version)
     return MemberRead.model_validate(member)
 
@@ -153,15 +151,13 @@ async def leave(
     group_id: uuid.UUID,
     member_id: uuid.UUID,
     body: MemberLeave,
-    request: Request,
+    if_match: IfMatch,
     session: SessionDep,
     principal: Writer,
     today: TodayDep,
     response: Response,
 ) -> MemberRead:
     """End a membership (If-Match required); publishes `uppka.member.left.v1`."""
-    member = await service.leave(
-        session, group_id, member_id, body, principal, expected_version(request), today
-    )
+    member = await service.leave(session, group_id, member_id, body, principal, if_match, today)
     set_etag(response, member.version)
     return MemberRead.model_validate(member)

@@ -13,7 +13,7 @@ from shared.auth import Principal
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.events import uppka as ev
 from shared.outbox import publish
-from shared.web.etag import check_version
+from shared.web.etag import IfMatchCondition, check_version
 from shared.web.pagination import PageParams
 from uppka.categories import service as categories
 from uppka.common import check_not_future, writable_region
@@ -128,7 +128,7 @@ async def update_group(
     group_id: uuid.UUID,
     body: GroupUpdate,
     principal: Principal,
-    expected_version: int,
+    expected_version: IfMatchCondition,
     today: date,
 ) -> GroupRead:
     changes = body.model_dump(exclude_unset=True, exclude={"status", "status_changed_on"})
@@ -363,7 +363,7 @@ async def change_role(
     member_id: uuid.UUID,
     body: MemberUpdate,
     principal: Principal,
-    expected_version: int,
+    expected_version: IfMatchCondition,
 ) -> Member:
     async with session.begin():
         group, member = await load_member(session, group_id, member_id, principal, lock=True)
@@ -411,7 +411,7 @@ async def leave(
     member_id: uuid.UUID,
     body: MemberLeave,
     principal: Principal,
-    expected_version: int,
+    expected_version: IfMatchCondition,
     today: date,
 ) -> Member:
     left_on = body.left_on or today

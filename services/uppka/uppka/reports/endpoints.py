@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 
 from shared.web.deps import PageDep, SessionDep
-from shared.web.etag import expected_version, set_etag
+from shared.web.etag import IfMatch, set_etag
 from shared.web.pagination import Page
 from shared.web.problems import PROBLEM_RESPONSES
 from uppka.common import PERIOD_PATTERN
@@ -66,13 +66,13 @@ async def amend_report(
     group_id: uuid.UUID,
     report_id: uuid.UUID,
     body: ReportAmend,
-    request: Request,
+    if_match: IfMatch,
     session: SessionDep,
     principal: Writer,
     response: Response,
 ) -> ReportRead:
     """Correct a report (If-Match required); the earlier figures stay in `revisions`."""
-    out = await service.amend(session, group_id, report_id, body, principal, expected_version(request))
+    out = await service.amend(session, group_id, report_id, body, principal, if_match)
     set_etag(response, out.version)
     return out
 

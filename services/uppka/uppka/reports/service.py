@@ -12,7 +12,7 @@ from shared.auth import Principal
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.events import uppka as ev
 from shared.outbox import publish
-from shared.web.etag import check_version
+from shared.web.etag import IfMatchCondition, check_version
 from shared.web.pagination import PageParams
 from uppka.common import check_not_future
 from uppka.config import Settings
@@ -212,7 +212,7 @@ async def amend(
     report_id: uuid.UUID,
     body: ReportAmend,
     principal: Principal,
-    expected_version: int,
+    expected_version: IfMatchCondition,
 ) -> ReportRead:
     """Replace a report's figures; the earlier ones stay in its revisions, lateness stays the original's."""
     domain.check_figures(members_present=body.members_present, active_members=body.active_members)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 
 from shared.web.deps import SessionDep
-from shared.web.etag import expected_version, set_etag
+from shared.web.etag import IfMatch, set_etag
 from shared.web.problems import PROBLEM_RESPONSES
 from uppka.deps import Reader, Writer
 from uppka.targets import service
@@ -56,12 +56,12 @@ async def get_target(
 async def update_target(
     target_id: uuid.UUID,
     body: TargetUpdate,
-    request: Request,
+    if_match: IfMatch,
     session: SessionDep,
     principal: Writer,
     response: Response,
 ) -> TargetRead:
     """Change a target (If-Match required); publishes `uppka.target.set.v1` again."""
-    out = await service.update(session, target_id, body, principal, expected_version(request))
+    out = await service.update(session, target_id, body, principal, if_match)
     set_etag(response, out.version)
     return out

@@ -11,7 +11,7 @@ from shared.auth import Principal
 from shared.errors import Conflict, NotFound
 from shared.events import uppka as ev
 from shared.outbox import publish
-from shared.web.etag import check_version
+from shared.web.etag import IfMatchCondition, check_version
 from uppka.common import writable_region
 from uppka.models import outbox
 from uppka.targets import domain
@@ -71,7 +71,7 @@ async def update(
     target_id: uuid.UUID,
     body: TargetUpdate,
     principal: Principal,
-    expected_version: int,
+    expected_version: IfMatchCondition,
 ) -> TargetRead:
     async with session.begin():
         target = await repo.get(session, target_id, lock=True)
