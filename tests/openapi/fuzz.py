@@ -236,9 +236,9 @@ def undeclared_etags(spec: dict[str, Any], exchanges: list[Exchange]) -> set[str
     return missing
 
 
-async def start_apis(log_dir: Path) -> Stack:
+async def start_apis(log_dir: Path, database_prefix: str) -> Stack:
     """The four APIs (no relays or consumers: the fuzzer only talks HTTP) on fresh migrated databases."""
-    stack = Stack(log_dir=log_dir, database_prefix="fuzz")
+    stack = Stack(log_dir=log_dir, database_prefix=database_prefix)
     await stack.prepare()
     try:
         for service in SERVICES:
@@ -253,7 +253,8 @@ async def start_apis(log_dir: Path) -> Stack:
 
 def fuzz_all(budget: Budget, report_dir: Path, services: tuple[str, ...] = SERVICES) -> list[FuzzResult]:
     """Start the APIs, fuzz each service in turn, stop them (whatever happens)."""
-    stack = asyncio.run(start_apis(report_dir))
+    # Databases of their own per budget: the bounded run of `make test` and a long run can go side by side.
+    stack = asyncio.run(start_apis(report_dir, "fuzz" if budget is BOUNDED else "fuzzlong"))
     try:
         results = []
         for service in services:
