@@ -9,10 +9,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYPROJECT_SHA = $(shell sha256sum pyproject.toml | cut -c1-16)
 
-.PHONY: help setup infra-up infra-down infra-status migrate test test-slow lint up down demo clean-state bench bench-scale
+.PHONY: help setup infra-up infra-down infra-status migrate test test-slow test-fuzz lint up down demo clean-state bench bench-scale
 
 help:
-	@echo "targets: demo setup infra-up infra-down infra-status migrate test test-slow lint up down clean-state bench bench-scale"
+	@echo "targets: demo setup infra-up infra-down infra-status migrate test test-slow test-fuzz lint up down clean-state bench bench-scale"
 
 # Create the venv once; reinstall only when pyproject.toml changed (stamp .venv/.installed-<sha>).
 setup:
@@ -41,6 +41,11 @@ test: setup infra-up
 
 test-slow: setup infra-up
 	$(VENV)/bin/pytest -q -s -m slow
+
+# Schemathesis' long run against the four APIs (the bounded one is part of `make test`); prints requests and
+# answers per service, exit 1 on any 5xx or conformance failure. FUZZ_ARGS="--service registry" for one service.
+test-fuzz: setup infra-up
+	$(PY) -m tests.openapi.fuzz --long $(FUZZ_ARGS)
 
 # Figures measured side by side in one run (speed targets are checked here, never in tests).
 bench: setup infra-up

@@ -14,9 +14,11 @@ from shared.config import ServiceSettings
 from shared.db import create_engine, create_sessionmaker
 from shared.logging import configure_logging
 from shared.web import health
+from shared.web import openapi as openapi_kit
 from shared.web.etag import document_preconditions
 from shared.web.guard import RouteGuardMiddleware, guarded_routes
 from shared.web.idempotency import IdempotencyMiddleware, document_idempotency
+from shared.web.methods import MethodNotAllowedMiddleware
 from shared.web.middleware import BodySizeLimitMiddleware, RequestContextMiddleware, UnhandledErrorMiddleware
 from shared.web.problems import install_problem_handlers
 from shared.web.ratelimit import ClientLimiter
@@ -115,6 +117,8 @@ def create_service_app(
     limiter = ClientLimiter.from_settings(settings)
     guarded_routes(app.routes, limiter)
     app.add_middleware(RouteGuardMiddleware, limiter=limiter)
+    # A method the resource does not serve is 405 with every method it does, before the guard asks who calls.
+    app.add_middleware(MethodNotAllowedMiddleware)
     app.add_middleware(
         AllowListCORSMiddleware,
         allow_origins=settings.cors_allow_origins,
@@ -133,6 +137,7 @@ def create_service_app(
         if app.openapi_schema:
             return app.openapi_schema
         schema = default_openapi()
+        openapi_kit.complete(app, schema)
         document_idempotency(schema)
         document_preconditions(schema, app.routes)
         schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA

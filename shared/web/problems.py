@@ -90,6 +90,7 @@ async def _domain_handler(request: Request, exc: Exception) -> JSONResponse:
 async def _http_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     titles = {
+        400: "Bad request",
         404: "Not found",
         405: "Method not allowed",
         413: "Request body too large",

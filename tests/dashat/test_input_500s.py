@@ -116,3 +116,26 @@ async def test_a_boolean_for_a_nutrient_is_422_and_an_integer_stays_accepted(cli
     assert [(e["field"], e["rule"]) for e in r.json()["errors"]] == [("body.iron_mg", "number_type")]
     r = await client.post("/v1/foods", json={**food, "iron_mg": 2}, headers=RW)
     assert r.status_code == 201 and r.json()["iron_mg"] == 2.0, r.text
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "village_code=",  # the nation is no village: was a 500 (an assert on the normalised code)
+        "village_code=ID",
+        "village_code=33.01.01.2001&on=0",  # a number is no date
+        "village_code=33.01.01.2001&on=0001-01-01",
+    ],
+)
+async def test_effective_rule_version_refuses_what_is_no_village_day(client: Any, query: str) -> None:
+    response = await client.get(f"/v1/rule-versions/effective?{query}", headers=RULES)
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["field"] in ("query.village_code", "query.on")
+
+
+async def test_a_rule_version_effective_from_a_number_is_refused(client: Any) -> None:
+    response = await client.post(
+        "/v1/rule-versions", json={"region_prefix": "33", "effective_from": 0}, headers=RULES
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["field"] == "body.effective_from"

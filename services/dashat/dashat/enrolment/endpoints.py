@@ -8,7 +8,15 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from dashat.enrolment import service
-from dashat.enrolment.schemas import EnrolmentCreate, EnrolmentExit, EnrolmentRead, OutcomeRead, WaitlistRead
+from dashat.enrolment.schemas import (
+    EnrolmentCreate,
+    EnrolmentExit,
+    EnrolmentRead,
+    EnrolmentStatus,
+    OutcomeRead,
+    WaitlistRead,
+    WaitlistStatus,
+)
 from shared.auth import Principal, require_scopes
 from shared.events.vocab import DashatCategory
 from shared.web.deps import PageDep, SessionDep
@@ -28,7 +36,7 @@ async def list_enrolments(
     principal: Read,
     kitchen_id: Annotated[uuid.UUID | None, Query()] = None,
     category: Annotated[DashatCategory | None, Query()] = None,
-    status: Annotated[str | None, Query(pattern="^(active|completed|exited|retracted)$")] = None,
+    status: EnrolmentStatus | None = None,
     region: Annotated[str | None, Query(description="Region code prefix, inside the caller's region")] = None,
     person_id: Annotated[uuid.UUID | None, Query()] = None,
 ) -> Page[EnrolmentRead]:
@@ -90,7 +98,7 @@ async def list_waitlist(
     session: SessionDep,
     page: PageDep,
     principal: Read,
-    status: Annotated[str, Query(pattern="^(waiting|enrolled|cancelled)$")] = "waiting",
+    status: WaitlistStatus = "waiting",
     category: Annotated[DashatCategory | None, Query()] = None,
     region: Annotated[str | None, Query()] = None,
 ) -> Page[WaitlistRead]:

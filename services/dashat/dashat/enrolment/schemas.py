@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
 from shared.events.vocab import DashatCategory
 from shared.web.schemas import ApiDate, ApiInput, ApiOutput
+
+EnrolmentStatus = Literal["active", "completed", "exited", "retracted"]
+WaitlistStatus = Literal["waiting", "enrolled", "cancelled"]
 
 
 class EnrolmentCreate(ApiInput):
@@ -47,7 +50,7 @@ class EnrolmentRead(ApiOutput):
     village_code: str
     rw: str | None
     category: str
-    status: str
+    status: EnrolmentStatus
     exit_reason: str | None
     exit_causing_event_id: str | None
     exit_rule_version: str | None = Field(
@@ -88,7 +91,7 @@ class WaitlistRead(ApiOutput):
     category: str
     kitchen_id: uuid.UUID | None
     reason: str
-    status: str
+    status: WaitlistStatus
     priority: int
     rule_id: str
     rule_version: str

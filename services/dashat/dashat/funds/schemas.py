@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from dashat.kitchens.schemas import KitchenStatus
 from shared.events.vocab import ExpenseCategory, FundSource
 from shared.web.schemas import ApiDate, ApiInput, ApiOutput
 
@@ -39,7 +40,7 @@ class LedgerEntryRead(ApiOutput):
 
 class KitchenSummary(ApiOutput):
     kitchen_id: uuid.UUID
-    status: str
+    status: KitchenStatus
     capacity_per_day: int
     active_enrolments: int
     active_by_category: dict[str, int]

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from dashat.kitchens import service
-from dashat.kitchens.schemas import KitchenClose, KitchenCreate, KitchenRead, KitchenUpdate
+from dashat.kitchens.schemas import KitchenClose, KitchenCreate, KitchenRead, KitchenStatus, KitchenUpdate
 from shared.auth import Principal, require_scopes
 from shared.web.deps import PageDep, SessionDep
 from shared.web.etag import IfMatch, set_etag
@@ -26,7 +26,7 @@ async def list_kitchens(
     page: PageDep,
     principal: Read,
     village_code: Annotated[str | None, Query()] = None,
-    status: Annotated[str | None, Query(pattern="^(active|closed)$")] = None,
+    status: KitchenStatus | None = None,
 ) -> Page[KitchenRead]:
     items, cursor = await service.list_kitchens(
         session, page, principal, village_code=village_code, status=status

@@ -10,6 +10,8 @@ from pydantic import Field
 
 from shared.web.schemas import ApiDate, ApiInput, ApiOutput
 
+KitchenStatus = Literal["active", "closed"]
+
 ManagementModel = Literal["social", "commercial", "combined"]
 
 
@@ -48,5 +50,5 @@ class KitchenRead(ApiOutput):
     capacity_per_day: int
     opened_on: date
     closed_on: date | None
-    status: str
+    status: KitchenStatus
     version: int

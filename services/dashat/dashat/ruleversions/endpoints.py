@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
@@ -12,6 +11,7 @@ from dashat.ruleversions.schemas import RuleVersionCreate, RuleVersionRead
 from shared.auth import Principal, require_scopes
 from shared.web.deps import SessionDep
 from shared.web.problems import PROBLEM_RESPONSES
+from shared.web.schemas import ApiDate
 
 router = APIRouter(prefix="/v1/rule-versions", tags=["rule versions"], responses=PROBLEM_RESPONSES)
 Read = Annotated[Principal, require_scopes("dashat:read")]
@@ -43,8 +43,8 @@ async def list_versions(
 async def effective_version(
     session: SessionDep,
     _: Read,
-    village_code: Annotated[str, Query(description="Kemendagri village code")],
-    on: Annotated[date | None, Query(description="Decision date (default today)")] = None,
+    village_code: Annotated[str, Query(min_length=1, description="Kemendagri village code")],
+    on: Annotated[ApiDate | None, Query(description="Decision date (default today)")] = None,
 ) -> RuleVersionRead:
     return await service.effective(session, village_code, on)
 

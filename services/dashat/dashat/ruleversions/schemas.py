@@ -9,7 +9,7 @@ from pydantic import Field
 
 from dashat.enrolment.rules import DEFAULT_CONFIG
 from shared.ages import BADUTA_MONTHS, BALITA_MONTHS
-from shared.web.schemas import ApiInput, ApiOutput
+from shared.web.schemas import ApiDate, ApiInput, ApiOutput
 
 _D = DEFAULT_CONFIG
 AnaemiaLevel = Literal["mild", "moderate", "severe"]
@@ -95,7 +95,7 @@ class RuleVersionCreate(ApiInput):
     region_prefix: str | None = Field(
         default=None, description="Kemendagri code prefix it applies in (e.g. 33 or 33.01); none: national"
     )
-    effective_from: date = Field(description="First decision date it applies to (today or later)")
+    effective_from: ApiDate = Field(description="First decision date it applies to (today or later)")
     note: str | None = Field(default=None, max_length=500)
     config: RuleConfigBody = Field(default_factory=RuleConfigBody)
 

@@ -72,7 +72,10 @@ async def get_version(session: AsyncSession, version: str) -> RuleVersionRead:
 async def effective(session: AsyncSession, village_code: str, on: date | None) -> RuleVersionRead:
     """The version that decides for a village on a day (today by default)."""
     code = region_param(village_code, field="query.village_code")
-    assert code is not None
+    if code is None:  # "" or ID: the nation is no village
+        raise ValidationFailed(
+            "a village code is required", field="query.village_code", rule="region.village_required"
+        )
     async with session.begin():
         config = await repo.config_for(session, code, on or today())
         row = await repo.get(session, config.version)

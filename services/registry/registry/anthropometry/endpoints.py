@@ -6,7 +6,8 @@ from typing import Any, Literal
 
 import numpy as np
 from fastapi import APIRouter
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from registry import rules
 from registry.anthropometry.domain import MAX_AGE_DAYS, RULE_VERSION, age_in_days, score
@@ -21,7 +22,12 @@ router = APIRouter(prefix="/v1", tags=["anthropometry"], responses=PROBLEM_RESPO
 class ScoreItem(ApiInput):
     """One child: age in days, or birth and measurement dates."""
 
-    sex: Literal["L", "P", 1, 2]
+    # L/P as the KK writes it, or 1/2 as WHO's anthro software codes it (both documented since the first
+    # release). Declared as two enums, one per JSON type: a single enum mixing strings and integers made
+    # generated clients drop the whole operation.
+    sex: Literal["L", "P"] | Literal[1, 2] = Field(
+        description="L or P (KK), or 1 (male) / 2 (female) as WHO anthro"
+    )
     age_days: int | None = Field(default=None, ge=0)
     birth_date: ApiDate | None = None
     measured_on: ApiDate | None = None
@@ -29,6 +35,14 @@ class ScoreItem(ApiInput):
     lenhei_cm: float | None = Field(default=None, gt=0, lt=200)
     position: Literal["l", "h"] | None = None
     oedema: bool = False
+
+    @field_validator("sex", mode="before")
+    @classmethod
+    def _no_boolean_sex(cls, value: object) -> object:
+        # JSON true equals 1 in Python, so Literal[1, 2] alone would read `true` as male.
+        if isinstance(value, bool):
+            raise PydanticCustomError("sex_type", "sex is L, P, 1 or 2, not true/false")
+        return value
 
     @model_validator(mode="after")
     def _age_given(self) -> ScoreItem:

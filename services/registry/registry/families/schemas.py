@@ -280,7 +280,7 @@ class PersonRead(ApiOutput):
     sex: str
     birth_date: date
     relation: str
-    marital_status: str
+    marital_status: MaritalStatus
     education: str | None
     occupation: str | None
     died_on: date | None

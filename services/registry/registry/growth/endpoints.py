@@ -12,6 +12,7 @@ from registry.deps import IfMatch, Reader, Writer
 from registry.growth import service
 from registry.growth.models import Measurement, StuntingCase
 from registry.growth.schemas import (
+    CaseStatus,
     MeasurementCorrection,
     MeasurementCreate,
     MeasurementRead,
@@ -140,7 +141,7 @@ async def list_cases(
     principal: Reader,
     region: RegionQuery = None,
     kampung_kb_id: uuid.UUID | None = None,
-    status: Annotated[str | None, Query(pattern="^(open|resolved|retracted)$")] = None,
+    status: CaseStatus | None = None,
     updated_since: UpdatedSince = None,
 ) -> dict[str, Any]:
     rows, cursor = await service.list_cases(

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 
 from shared.events.vocab import Position
 from shared.web.schemas import ApiDate, ApiInput, ApiOutput
+
+MeasurementStatus = Literal["active", "corrected", "retracted"]
+CaseStatus = Literal["open", "resolved", "retracted"]
 
 MEASUREMENT_EXAMPLE: dict[str, Any] = {
     "measured_on": "2026-11-20",
@@ -106,7 +109,7 @@ class MeasurementRead(ApiOutput):
     waz_class: str | None
     whz_class: str | None
     rule_version: str
-    status: str = Field(description="active, corrected (replaced by a correction) or retracted")
+    status: MeasurementStatus = Field(description="active, corrected (replaced by a correction) or retracted")
     corrects_measurement_id: uuid.UUID | None
     change_reason: str | None = None
     version: int
@@ -125,7 +128,7 @@ class StuntingCaseRead(ApiOutput):
     haz: float
     age_days: int
     severity: str
-    status: str = Field(description="open, resolved or retracted")
+    status: CaseStatus = Field(description="open, resolved or retracted")
     resolved_by_measurement_id: uuid.UUID | None
     resolved_on: date | None
     retracted_on: date | None

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Response
 
 from registry.common import RegionQuery, UpdatedSince, view
 from registry.deps import IfMatch, Reader, VaultDep, Writer
@@ -18,6 +18,7 @@ from registry.health.schemas import (
     PregnancyCreate,
     PregnancyEnd,
     PregnancyRead,
+    PregnancyStatus,
 )
 from shared.web.deps import PageDep, SessionDep
 from shared.web.etag import set_etag
@@ -159,7 +160,7 @@ async def list_pregnancies(
     principal: Reader,
     region: RegionQuery = None,
     kampung_kb_id: uuid.UUID | None = None,
-    status: Annotated[str | None, Query(pattern="^(ongoing|ended)$")] = None,
+    status: PregnancyStatus | None = None,
     updated_since: UpdatedSince = None,
 ) -> dict[str, Any]:
     rows, cursor = await service.list_pregnancies(

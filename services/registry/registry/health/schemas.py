@@ -12,6 +12,8 @@ from registry.families.schemas import PersonInput
 from shared.events.vocab import NonUseReason, Relation, ServiceSource, Sex
 from shared.web.schemas import ApiDate, ApiInput, ApiOutput
 
+PregnancyStatus = Literal["ongoing", "ended"]
+
 # The methods a KB status may be recorded with: MAL (modern) and traditional methods apart, as mCPR needs them.
 # `mal_tradisional` stays only in the history of earlier records and events (shared/events/vocab.py).
 KbMethodInput = Literal["iud", "implant", "mow", "mop", "suntik", "pil", "kondom", "mal", "tradisional"]
@@ -161,8 +163,8 @@ class PregnancyRead(ApiOutput):
     hb_g_dl: float | None
     kek: bool
     anaemia: str | None
-    status: str
-    outcome: str | None
+    status: PregnancyStatus
+    outcome: Literal["birth", "loss"] | None
     ended_on: date | None
     child_person_id: uuid.UUID | None
     rule_version: str

@@ -53,11 +53,18 @@ FORMATS = {"text/csv": "csv", "application/x-ndjson": "ndjson", "application/ndj
         202: {"description": "Accepted as a job; poll Location"},
     },
     openapi_extra={
+        # The file is the body, as bytes. Clients whose generator knows only JSON, forms and
+        # application/octet-stream (openapi-python-client among them) can send it as octet-stream with
+        # `?format=`; the same generator keeps the CSV/NDJSON bodies with its `content_type_overrides`
+        # (docs/openapi-client.yaml).
         "requestBody": {
             "required": True,
+            "description": "The file: CSV (UTF-8, header row) or NDJSON (one JSON object per line). Sent as "
+            "application/octet-stream, `?format=csv` or `?format=ndjson` says which.",
             "content": {
-                "text/csv": {"schema": {"type": "string"}, "example": CSV_EXAMPLE},
-                "application/x-ndjson": {"schema": {"type": "string"}},
+                "text/csv": {"schema": {"type": "string", "format": "binary"}, "example": CSV_EXAMPLE},
+                "application/x-ndjson": {"schema": {"type": "string", "format": "binary"}},
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
             },
         }
     },

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Literal
 
 from pydantic import ConfigDict, Field
 
 from shared.web.schemas import ApiOutput
+
+JobStatus = Literal["queued", "running", "done", "failed"]
 
 
 class Counts(ApiOutput):
@@ -61,7 +64,7 @@ class ImportRead(ApiOutput):
     )
 
     id: uuid.UUID
-    status: str = Field(description="queued, running, done or failed")
+    status: JobStatus = Field(description="queued, running, done or failed")
     mode: str = Field(description="validate (dry run: nothing written but the report) or commit")
     format: str
     on_mismatch: str = Field(description="reject (422 per row) or flag (imported, flagged for review)")

@@ -14,8 +14,9 @@ from shared import uppka_reporting
 from shared.auth import Principal, current_principal
 from shared.errors import Forbidden, ValidationFailed
 from shared.web.deps import SessionDep
+from shared.web.problems import PROBLEM_RESPONSES
 
-router = APIRouter(prefix="/v1", tags=["indicators"])
+router = APIRouter(prefix="/v1", tags=["indicators"], responses=PROBLEM_RESPONSES)
 
 Lang = Literal["en", "id"]
 
@@ -40,8 +41,18 @@ def clock(request: Request) -> service.Clock:
 
 
 ClockDep = Annotated[service.Clock, Depends(clock)]
+Format = Literal["json", "csv", "xlsx", "png", "svg"]
+TableFormat = Literal["json", "csv", "xlsx"]
 FormatQ = Annotated[
-    str | None, Query(alias="format", description="json, csv, xlsx, png or svg (else Accept)")
+    Format | None, Query(alias="format", description="json, csv, xlsx, png or svg (else Accept)")
+]
+TableFormatQ = Annotated[
+    TableFormat | None, Query(alias="format", description="json, csv or xlsx (else Accept)")
+]
+# What domain.parse_period reads: a month, a quarter or a year, years 1970..2100.
+PERIOD_PATTERN = r"^(19[7-9]\d|20\d\d|2100)(-(0[1-9]|1[0-2])|-Q[1-4])?$"
+PeriodQ = Annotated[
+    str, Query(pattern=PERIOD_PATTERN, description="YYYY-MM, YYYY-Qn or YYYY (years 1970 to 2100)")
 ]
 LangQ = Annotated[Lang, Query(description="Column labels: en (indicator names) or id (Indonesian)")]
 
@@ -91,7 +102,7 @@ async def indicators(
     session: SessionDep,
     principal: ReaderDep,
     now: ClockDep,
-    period: Annotated[str, Query(description="YYYY-MM, YYYY-Qn or YYYY")],
+    period: PeriodQ,
     region: Annotated[
         str | None, Query(description="Kemendagri code, kkb:<id>, dapur:<id>; empty = national")
     ] = None,
@@ -154,8 +165,8 @@ async def region_summary(
     principal: ReaderDep,
     now: ClockDep,
     code: str,
-    period: Annotated[str, Query(description="YYYY-MM, YYYY-Qn or YYYY")],
-    fmt: FormatQ = None,
+    period: PeriodQ,
+    fmt: TableFormatQ = None,
     lang: LangQ = "en",
 ) -> Any:
     """Every indicator of one region (national: `ID`) for a period."""
@@ -185,8 +196,13 @@ async def indicator_series(
     principal: ReaderDep,
     now: ClockDep,
     name: str,
-    first: Annotated[str, Query(alias="from", description="First period (YYYY-MM, YYYY-Qn or YYYY)")],
-    last: Annotated[str, Query(alias="to", description="Last period, same granularity")],
+    first: Annotated[
+        str,
+        Query(alias="from", pattern=PERIOD_PATTERN, description="First period (YYYY-MM, YYYY-Qn or YYYY)"),
+    ],
+    last: Annotated[
+        str, Query(alias="to", pattern=PERIOD_PATTERN, description="Last period, same granularity")
+    ],
     region: Annotated[
         str | None, Query(description="Kemendagri code, kkb:<id>, dapur:<id>; empty = national")
     ] = None,

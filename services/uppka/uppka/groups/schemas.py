@@ -71,8 +71,8 @@ class OfficerRead(ApiOutput):
 
 
 class StatusChangeRead(ApiOutput):
-    status: str
-    previous_status: str | None
+    status: GroupStatus
+    previous_status: GroupStatus | None
     changed_on: date
 
 
