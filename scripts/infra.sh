@@ -2,13 +2,18 @@
 # Local infrastructure for Kencana: a project PostgreSQL cluster and a single-node Apache Kafka (KRaft) broker,
 # both on loopback, with all state under $KENCANA_STATE_DIR (default <repo>/.local, git-ignored).
 #
-# Usage: scripts/infra.sh up|down|status|stop-kafka|start-kafka|restart-kafka
+# Usage: scripts/infra.sh up|down|status|stop-kafka|start-kafka|restart-kafka|kill-kafka|stop-pg [fast|immediate]|start-pg
 #
 #   KENCANA_STATE_DIR               state folder (pg data, kafka data + jars, logs, pid files)
 #   KENCANA_DATABASE_URL            use this PostgreSQL server as-is: install/start nothing, only create the
 #                                   service databases through it when missing
 #   KENCANA_KAFKA_BOOTSTRAP_SERVERS use this Kafka as-is: nothing is installed or started for Kafka
+#   KENCANA_PG_PORT                 port of the project PostgreSQL (default 5432)
+#   KENCANA_KAFKA_PORT              broker port (default 9092)
+#   KENCANA_KAFKA_CONTROLLER_PORT   KRaft controller port (default: broker port + 1)
 #
+# The ports let a second, separate set of servers run next to the usual one (the fault scenarios start their own
+# in their own state folder, on 5442/9192, so that killing them never touches the servers everyone else uses).
 # PostgreSQL 127.0.0.1:5432 (role kencana / password kencana, databases registry uppka dashat reporting),
 # Kafka 127.0.0.1:9092 (controller 127.0.0.1:9093). Every phase prints its duration; `up` is idempotent and fast
 # when everything already runs.
@@ -22,13 +27,14 @@ RUN="$STATE/run"
 LOGS="$STATE/logs"
 mkdir -p "$RUN" "$LOGS"
 
-PG_PORT=5432
+PG_PORT="${KENCANA_PG_PORT:-5432}"
 PG_USER=kencana
 PG_PASSWORD=kencana
 DATABASES=(registry uppka dashat reporting)
 PG_READY_TIMEOUT=60
 
-KAFKA_PORT=9092
+KAFKA_PORT="${KENCANA_KAFKA_PORT:-9092}"
+KAFKA_CONTROLLER_PORT="${KENCANA_KAFKA_CONTROLLER_PORT:-$((KAFKA_PORT + 1))}"
 KAFKA_DIR="$STATE/kafka"
 KAFKA_LIBS="$KAFKA_DIR/libs"
 KAFKA_DATA="$KAFKA_DIR/data"
@@ -294,6 +300,21 @@ pg_down() {
   fi
 }
 
+# stop-pg MODE: PostgreSQL shut down with pg_ctl's mode (fast: sessions ended cleanly; immediate: no checkpoint,
+# crash recovery at the next start). For the fault scenarios' own cluster.
+pg_stop_mode() {
+  local mode="$1"
+  PG_BIN="$(pg_bindir)"
+  pg_set_paths
+  pg_running || return 0
+  pg_ctl_as -D "$PGDATA_DIR" -m "$mode" -w -t 60 stop >>"$LOGS/pg_ctl.log" 2>&1 || {
+    err "pg_ctl stop -m $mode failed"
+    tail_log "$LOGS/pg_ctl.log" "$PG_LOG"
+    return 1
+  }
+  log "PostgreSQL stopped ($mode)"
+}
+
 pg_status() {
   if external_pg; then
     log "postgres: external (KENCANA_DATABASE_URL)"
@@ -359,7 +380,8 @@ kafka_fetch() {
 
 kafka_render_props() {
   local tmp="$KAFKA_PROPS.tmp"
-  sed -e "s#@KAFKA_DATA_DIR@#$KAFKA_DATA#g" "$REPO/infra/kafka/server.properties.in" >"$tmp"
+  sed -e "s#@KAFKA_DATA_DIR@#$KAFKA_DATA#g" -e "s#127.0.0.1:9092#127.0.0.1:$KAFKA_PORT#g" \
+    -e "s#127.0.0.1:9093#127.0.0.1:$KAFKA_CONTROLLER_PORT#g" "$REPO/infra/kafka/server.properties.in" >"$tmp"
   mv "$tmp" "$KAFKA_PROPS"
 }
 
@@ -465,6 +487,22 @@ kafka_stop() {
   log "Kafka stopped (pid $pid)"
 }
 
+# A crash, not a shutdown: SIGKILL, no controlled shutdown, no flush (the fault scenarios' broker crash).
+kafka_kill() {
+  local pid
+  pid="$(kafka_pid)"
+  if [[ -z "$pid" ]]; then
+    return 0
+  fi
+  kill -KILL "$pid" 2>/dev/null || true
+  local deadline=$((SECONDS + KAFKA_STOP_TIMEOUT))
+  while pid_alive "$pid" && ((SECONDS < deadline)); do
+    sleep 0.1
+  done
+  rm -f "$KAFKA_PID"
+  log "Kafka killed (pid $pid)"
+}
+
 kafka_up() {
   if external_kafka; then
     log "KENCANA_KAFKA_BOOTSTRAP_SERVERS is set: using that Kafka as-is"
@@ -500,6 +538,13 @@ kafka_status() {
   return 1
 }
 
+require_managed_pg() {
+  if external_pg; then
+    err "KENCANA_DATABASE_URL is set: PostgreSQL is not managed by this script"
+    exit 3
+  fi
+}
+
 require_managed_kafka() {
   if external_kafka; then
     err "KENCANA_KAFKA_BOOTSTRAP_SERVERS is set: Kafka is not managed by this script"
@@ -509,7 +554,7 @@ require_managed_kafka() {
 
 # ------------------------------------------------------------------------------------------------------- main
 usage() {
-  echo "usage: $0 up|down|status|stop-kafka|start-kafka|restart-kafka" >&2
+  echo "usage: $0 up|down|status|stop-kafka|start-kafka|restart-kafka|kill-kafka|stop-pg [fast|immediate]|start-pg" >&2
   exit 2
 }
 
@@ -541,6 +586,18 @@ case "$cmd" in
   start-kafka)
     require_managed_kafka
     kafka_up
+    ;;
+  stop-pg)
+    require_managed_pg
+    phase "pg stop" pg_stop_mode "${2:-fast}"
+    ;;
+  start-pg)
+    require_managed_pg
+    pg_up
+    ;;
+  kill-kafka)
+    require_managed_kafka
+    phase "kafka kill" kafka_kill
     ;;
   restart-kafka)
     require_managed_kafka
