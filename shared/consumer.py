@@ -22,7 +22,7 @@ from sqlalchemy import Column, DateTime, MetaData, Table, Text, bindparam, cast,
 from sqlalchemy.dialects.postgresql import ARRAY, UUID, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared import metrics
+from shared import crashpoints, metrics
 from shared.events.envelope import CloudEvent, EventData, parse_data
 from shared.kafka import ensure_topics, make_consumer, make_producer, when_kafka_answers
 from shared.logging import describe_error, get_logger
@@ -223,8 +223,12 @@ class ConsumerRunner:
         await self.close()
 
     async def close(self) -> None:
+        # Bounded: with the broker gone the commit waits for a group coordinator that may never come back, and a
+        # SIGTERMed consumer sat there until it was SIGKILLed. An offset not committed only means a redelivery,
+        # which the inbox turns into a no-op.
         with contextlib.suppress(Exception):
-            await self.commit_processed()
+            async with asyncio.timeout(5):
+                await self.commit_processed()
         for client in (self._consumer, self._producer):
             if client is not None:
                 with contextlib.suppress(BaseException):
@@ -265,6 +269,8 @@ class ConsumerRunner:
             if records:
                 self._processed[tp] = records[-1].offset + 1
                 count += len(records)
+        if prepared:
+            crashpoints.reached("consumer.after_db_commit")  # test-only: effects committed, offsets not yet
         if self.before_offset_commit is not None:
             await self.before_offset_commit()
         await self.commit_processed()

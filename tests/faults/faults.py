@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import signal
 import subprocess
 import time
 from collections.abc import Callable
@@ -24,9 +25,13 @@ WORKERS = [(s, r) for s in SERVICES for r in ROLES[s] if r != "api"]
 @dataclass(frozen=True)
 class Fault:
     at: float  # seconds after the stream started
-    kind: str  # "SIGKILL" | "SIGTERM" | "broker outage"
-    target: str  # "<service>/<role>" or "kafka"
+    # "SIGKILL" | "SIGTERM" (a process) | "broker outage" (stopped) | "broker SIGKILL" (crashed) |
+    # "crash point" (the process is restarted armed to kill itself at `point`, see shared/crashpoints.py) |
+    # "postgres fast" | "postgres immediate" (pg_ctl stop -m <mode>, then started again)
+    kind: str
+    target: str  # "<service>/<role>", "kafka" or "postgres"
     down_for: float  # planned seconds between the stop and the restart
+    point: str = ""  # crash point name and hit, e.g. "relay.after_send:2"
 
 
 @dataclass
@@ -60,8 +65,24 @@ def schedule(seed: int, seconds: float, *, broker: bool) -> list[Fault]:
     return sorted(faults, key=lambda f: f.at)
 
 
-def broker(action: str) -> None:
-    subprocess.run(["bash", str(INFRA), action], check=True, timeout=180, capture_output=True)
+def broker(action: str, *args: str) -> None:
+    """An infra.sh action on the servers the run may break: the fault scenarios' own (scripts/faults.sh) when
+    KENCANA_FAULT_STATE_DIR is set, else the checkout's."""
+    if os.environ.get("KENCANA_FAULT_STATE_DIR"):
+        command = [str(REPO_ROOT / "scripts" / "faults.sh"), "infra", action, *args]
+    else:
+        command = ["bash", str(INFRA), action, *args]
+    subprocess.run(command, check=True, timeout=180, capture_output=True)
+
+
+def spread(
+    kind: str, targets: list[str], count: int, seconds: float, down_for: float, *, point: str = ""
+) -> list[Fault]:
+    """`count` faults of one kind evenly over the stream (first after 5 s, the last well before the end)."""
+    step = max(seconds - 10, 1) / count
+    return [
+        Fault(round(5 + i * step, 1), kind, targets[i % len(targets)], down_for, point) for i in range(count)
+    ]
 
 
 @dataclass
@@ -74,6 +95,7 @@ class Injector:
     injected: list[Injected] = field(default_factory=list)
     crashes: list[tuple[float, str, str]] = field(default_factory=list)  # (when, process, log tail)
     broker_down: bool = False
+    crash_points_hit: int = 0
     _busy: set[tuple[str, str]] = field(default_factory=set)
 
     async def run(self, started: float, stop: Callable[[], bool] = lambda: False) -> None:
@@ -82,14 +104,24 @@ class Injector:
             if stop():
                 return
             t0 = time.monotonic()
-            if fault.kind == "broker outage":
+            if fault.kind in ("broker outage", "broker SIGKILL"):
                 self.broker_down = True
                 try:
-                    await asyncio.to_thread(broker, "stop-kafka")
+                    await asyncio.to_thread(
+                        broker, "stop-kafka" if fault.kind == "broker outage" else "kill-kafka"
+                    )
                     await asyncio.sleep(fault.down_for)
                 finally:
                     await asyncio.to_thread(broker, "start-kafka")
                     self.broker_down = False
+            elif fault.kind.startswith("postgres "):
+                try:
+                    await asyncio.to_thread(broker, "stop-pg", fault.kind.split()[1])
+                    await asyncio.sleep(fault.down_for)
+                finally:
+                    await asyncio.to_thread(broker, "start-pg")
+            elif fault.kind == "crash point":
+                await self._crash_at(fault)
             else:
                 service, role = fault.target.split("/")
                 self._busy.add((service, role))
@@ -101,6 +133,26 @@ class Injector:
                 finally:
                     self._busy.discard((service, role))
             self.injected.append(Injected(fault, t0, time.monotonic()))
+
+    async def _crash_at(self, fault: Fault) -> None:
+        """Restart the process armed with the crash point, wait until it killed itself there, restart it plain."""
+        service, role = fault.target.split("/")
+        self._busy.add((service, role))
+        try:
+            await asyncio.to_thread(self.stack.stop, service, role)
+            self.stack.start(service, role, env={"KENCANA_CRASH_AT": fault.point})
+            deadline = time.monotonic() + max(fault.down_for, 60)
+            while self.stack.running(service, role):
+                if time.monotonic() > deadline:
+                    break  # never reached (no traffic for it): counted as not hit
+                await asyncio.sleep(0.05)
+            proc = self.stack.procs.get((service, role))
+            if proc is not None and proc.returncode == -signal.SIGKILL:
+                self.crash_points_hit += 1
+            await asyncio.to_thread(self.stack.stop, service, role)
+            self.stack.start(service, role)
+        finally:
+            self._busy.discard((service, role))
 
     async def supervise(self, until: Callable[[], bool]) -> None:
         """Like an orchestrator's restart policy: a process that exited by itself is started again."""

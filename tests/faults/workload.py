@@ -76,6 +76,20 @@ class Expected:
     accepted: Counter[str] = field(default_factory=Counter)
     rejected: Counter[str] = field(default_factory=Counter)
     retried: int = 0
+    # Of the stream's requests: how many, the 5xx answers by status, the ones with no answer within the client's
+    # timeout (a hang), and the slowest answer in seconds.
+    requests: int = 0
+    server_errors: Counter[int] = field(default_factory=Counter)
+    timeouts: int = 0
+    slowest: float = 0.0
+
+    def reset_counts(self) -> None:
+        """Forget the setup's requests: the figures are about the stream."""
+        self.accepted.clear()
+        self.rejected.clear()
+        self.retried = self.requests = self.timeouts = 0
+        self.server_errors.clear()
+        self.slowest = 0.0
 
     @property
     def corrections(self) -> int:
@@ -96,6 +110,9 @@ class Workload:
         self.expected = Expected()
         self.places: list[Place] = []
         self._serials = itertools.count(1)
+        # Tries per write (transport errors, 5xx, 409 are retried with the same Idempotency-Key); a scenario
+        # that takes PostgreSQL away for a while raises it.
+        self.attempts = 5
 
     # ------------------------------------------------------------------------------------------------ http
     async def post(
@@ -105,14 +122,21 @@ class Workload:
         key = str(uuid.uuid4())
         url = self.stack.base_url(service) + path
         last = ""
-        for attempt in range(5):
+        for attempt in range(self.attempts):
+            t0 = time.monotonic()
+            self.expected.requests += 1
             try:
                 r = await self.client.post(
                     url, json=body, headers={**admin(), "Idempotency-Key": key, **(headers or {})}
                 )
             except httpx.HTTPError as exc:
+                if isinstance(exc, httpx.TimeoutException):
+                    self.expected.timeouts += 1
                 last = repr(exc)
             else:
+                self.expected.slowest = max(self.expected.slowest, time.monotonic() - t0)
+                if r.status_code >= 500:
+                    self.expected.server_errors[r.status_code] += 1
                 if r.status_code < 300:
                     return dict(r.json())
                 if r.status_code < 500 and r.status_code != 409:

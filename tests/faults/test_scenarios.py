@@ -1,0 +1,164 @@
+"""The fault scenarios of issue 14 (`make test-faults`), each a small addition to the one harness
+(tests/faults/harness.py): its fault schedule, its load and its own checks. Every one streams at least 50
+operations/s through the public APIs of all four services, injects its fault, drains with a deadline, and asserts
+missing effects = 0, duplicate effects = 0, nothing dead-lettered, every outbox row on its topic.
+
+Scenarios that kill or stop the broker or PostgreSQL run only against the scenarios' own servers
+(scripts/faults.sh starts them on 5442/9192 in their own state folder); they are skipped on anyone else's.
+The reduced form (`faults_quick`, in `make test`) runs the cheapest two, the crash points, briefly.
+
+    KENCANA_FAULT_SCALE   multiplies every stream's length (0.3: a short development run; default 1)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.stack import Stack
+from tests.faults.faults import Fault, Injector, spread
+from tests.faults.harness import OWN_INFRA, Scenario, run_scenario
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.kafka]
+
+SCALE = float(os.environ.get("KENCANA_FAULT_SCALE", "1"))
+RELAYS = ["registry/relay", "uppka/relay", "dashat/relay"]
+CONSUMERS = ["uppka/consumer", "dashat/consumer", "reporting/consumer"]
+
+
+def _no_5xx_no_hang(figures: dict[str, Any]) -> None:
+    assert figures["server_errors"] == {}, f"5xx answers: {figures['server_errors']}"
+    assert figures["timeouts"] == 0, f"{figures['timeouts']} requests got no answer in time"
+
+
+def _crash_points_hit(expected: int, *, duplicates_on_topic: bool) -> Any:
+    def check(figures: dict[str, Any]) -> None:
+        assert figures["crash_points_hit"] == expected, figures["crash_points_hit"]
+        if duplicates_on_topic:
+            # Sent and acknowledged, never marked: the next relay sends them again, a new producer id, so the
+            # broker cannot drop them. Proof that the window was hit; the effects above are still once.
+            assert sum(t["duplicates_on_topic"] for t in figures["topics"].values()) > 0
+        _no_5xx_no_hang(figures)
+
+    return check
+
+
+def _crash_point_faults(targets: list[str], point: str, count: int, seconds: float) -> list[Fault]:
+    # The second acknowledged batch / committed poll after the restart: the process is well under way.
+    return spread("crash point", targets, count, seconds * 0.7, 60, point=f"{point}:2")
+
+
+async def _sigterm_consumers_while_broker_away(
+    stack: Stack, injector: Injector, started: float
+) -> dict[str, Any]:
+    """Half-way through the outage, SIGTERM each consumer: it must exit by itself within its shutdown deadline
+    (10 s grace + 8 s to close), not hang on the broker until SIGKILLed (the bug this guards against)."""
+    await asyncio.sleep(max(0.0, started + 70 - time.monotonic()))
+    assert injector.broker_down, "the outage should be under way"
+    exits: dict[str, dict[str, Any]] = {}
+    for target in CONSUMERS:
+        service, role = target.split("/")
+        injector._busy.add((service, role))
+        proc = stack.procs.pop((service, role))
+        t0 = time.monotonic()
+        os.killpg(proc.pid, signal.SIGTERM)
+        code: int | None = None
+        with contextlib.suppress(Exception):
+            code = await asyncio.wait_for(asyncio.to_thread(proc.wait), 30)
+        if code is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            await asyncio.to_thread(proc.wait, 10)
+        exits[target] = {"seconds": round(time.monotonic() - t0, 1), "exit_code": code}
+        asyncio.get_running_loop().create_task(injector._start_when_broker_back(service, role))
+    return {"sigterm_while_broker_away": exits}
+
+
+def _outage_checks(figures: dict[str, Any]) -> None:
+    _no_5xx_no_hang(figures)
+    rows = figures["max_outbox_unpublished_rows"]
+    assert all(n > 0 for n in rows.values()), f"the outboxes should have grown: {rows}"
+    for target, e in figures["sigterm_while_broker_away"].items():
+        assert e["exit_code"] is not None and e["exit_code"] != -signal.SIGKILL, (target, e)
+        assert e["seconds"] <= 20, (target, e)
+
+
+def scenarios() -> list[Scenario]:
+    s = SCALE
+    return [
+        Scenario(
+            key="s01-broker-sigkill",
+            title="1. Kafka broker SIGKILLed and restarted 4 times (single node)",
+            faults=spread("broker SIGKILL", ["kafka"], 4, 80 * s, 3),
+            seconds=80 * s,
+            check=_no_5xx_no_hang,
+        ),
+        Scenario(
+            key="s02-broker-away-2min",
+            title="2. Kafka unavailable for 2 minutes",
+            faults=[Fault(10, "broker outage", "kafka", 120)],
+            seconds=150,
+            check=_outage_checks,
+            during=_sigterm_consumers_while_broker_away,
+        ),
+        Scenario(
+            key="s03-relay-killed-after-send",
+            title="3. relay killed after sending, before marking rows sent (x10)",
+            faults=_crash_point_faults(RELAYS, "relay.after_send", 10, 90 * s),
+            seconds=90 * s,
+            check=_crash_points_hit(10, duplicates_on_topic=True),
+        ),
+        Scenario(
+            key="s04-consumer-killed-after-db-commit",
+            title="4. consumer killed between its database commit and its offset commit (x10)",
+            faults=_crash_point_faults(CONSUMERS, "consumer.after_db_commit", 10, 90 * s),
+            seconds=90 * s,
+            check=_crash_points_hit(10, duplicates_on_topic=False),
+        ),
+    ]
+
+
+BY_KEY = {sc.key: sc for sc in scenarios()}
+OWN_INFRA_ONLY = {"s01-broker-sigkill", "s02-broker-away-2min"}
+
+
+@pytest.mark.slow
+@pytest.mark.faults
+@pytest.mark.timeout(1500)
+@pytest.mark.parametrize("key", list(BY_KEY))
+async def test_scenario(key: str, tmp_path: Path, kafka_bootstrap: str) -> None:
+    if key in OWN_INFRA_ONLY and not OWN_INFRA:
+        pytest.skip("kills servers: only the fault scenarios' own (make test-faults)")
+    await run_scenario(BY_KEY[key], tmp_path, kafka_bootstrap)
+
+
+@pytest.mark.faults_quick
+@pytest.mark.timeout(280)
+async def test_crash_points_quick(tmp_path: Path, kafka_bootstrap: str) -> None:
+    """The reduced form in `make test`: two relay and two consumer crash points in a short stream."""
+    seconds = 30
+    faults = sorted(
+        _crash_point_faults(RELAYS[:2], "relay.after_send", 2, seconds)
+        + [
+            Fault(f.at + 3, f.kind, f.target, f.down_for, f.point)
+            for f in _crash_point_faults(CONSUMERS[1:], "consumer.after_db_commit", 2, seconds)
+        ],
+        key=lambda f: f.at,
+    )
+    scenario = Scenario(
+        key="quick-crash-points",
+        title="reduced: relay and consumer crash points (x2 each)",
+        faults=faults,
+        seconds=seconds,
+        rate=20,
+        workers=10,
+        check=_crash_points_hit(4, duplicates_on_topic=True),
+    )
+    await run_scenario(scenario, tmp_path, kafka_bootstrap)
