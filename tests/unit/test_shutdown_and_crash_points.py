@@ -77,7 +77,9 @@ def test_crash_point_kills_the_process_at_its_nth_hit() -> None:
 def test_crash_point_of_another_place_or_unset_does_nothing() -> None:
     assert _run(CRASH, env={"KENCANA_CRASH_AT": "relay.after_send:1"})[:2] == (0, "1\n2\n3\n")
     env = {k: v for k, v in os.environ.items() if k != "KENCANA_CRASH_AT"}
-    proc = subprocess.run([sys.executable, "-c", CRASH], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", CRASH], cwd=REPO_ROOT, env=env, capture_output=True, text=True
+    )
     assert (proc.returncode, proc.stdout) == (0, "1\n2\n3\n")
 
 
