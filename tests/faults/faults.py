@@ -96,9 +96,16 @@ class Injector:
     crashes: list[tuple[float, str, str]] = field(default_factory=list)  # (when, process, log tail)
     broker_down: bool = False
     crash_points_hit: int = 0
+    done: bool = False  # every fault injected and recovered from
     _busy: set[tuple[str, str]] = field(default_factory=set)
 
     async def run(self, started: float, stop: Callable[[], bool] = lambda: False) -> None:
+        try:
+            await self._run(started, stop)
+        finally:
+            self.done = True
+
+    async def _run(self, started: float, stop: Callable[[], bool]) -> None:
         for fault in self.faults:
             await asyncio.sleep(max(0.0, started + fault.at - time.monotonic()))
             if stop():

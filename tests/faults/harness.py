@@ -305,7 +305,7 @@ class Scenario:
     faults: list[Fault]
     seconds: float = 60.0  # length of the write stream
     rate: float = 50.0  # API operations per second, all services mixed
-    workers: int = 24
+    workers: int = 48  # enough that slow answers do not hold the rate down
     seed: int = 20261201
     # Extra assertions on the figures (e.g. "no 5xx while the broker is away").
     check: Callable[[dict[str, Any]], None] | None = None
@@ -386,7 +386,12 @@ async def run_scenario(scenario: Scenario, tmp_path: Path, bootstrap: str) -> di
                     extra.update(await scenario.during(stack, injector, started))
 
             await asyncio.gather(
-                work.stream(scenario.seconds, scenario.rate, workers=scenario.workers),
+                work.stream(
+                    scenario.seconds,
+                    scenario.rate,
+                    workers=scenario.workers,
+                    keep_going=lambda: not injector.done,
+                ),
                 injector.run(started),
                 during(),
             )

@@ -60,7 +60,7 @@ async def _sigterm_consumers_while_broker_away(
 ) -> dict[str, Any]:
     """Half-way through the outage, SIGTERM each consumer: it must exit by itself within its shutdown deadline
     (10 s grace + 8 s to close), not hang on the broker until SIGKILLed (the bug this guards against)."""
-    await asyncio.sleep(max(0.0, started + 70 - time.monotonic()))
+    await asyncio.sleep(max(0.0, started + 10 + 60 * SCALE - time.monotonic()))
     assert injector.broker_down, "the outage should be under way"
     exits: dict[str, dict[str, Any]] = {}
     for target in CONSUMERS:
@@ -103,8 +103,8 @@ def scenarios() -> list[Scenario]:
         Scenario(
             key="s02-broker-away-2min",
             title="2. Kafka unavailable for 2 minutes",
-            faults=[Fault(10, "broker outage", "kafka", 120)],
-            seconds=150,
+            faults=[Fault(10, "broker outage", "kafka", 120 * s)],
+            seconds=150 * s,
             check=_outage_checks,
             during=_sigterm_consumers_while_broker_away,
         ),

@@ -9,6 +9,7 @@ import random
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -338,8 +339,11 @@ class Workload:
         self.expected.contributions[made["id"]] = (place.kitchen_id, amount)
         self.expected.accepted["contributions"] += 1
 
-    async def stream(self, seconds: float, rate: float, workers: int) -> None:
-        """`rate` operations per second in total, spread over `workers`, for `seconds`; bounded, not a flood."""
+    async def stream(
+        self, seconds: float, rate: float, workers: int, keep_going: Callable[[], bool] = lambda: False
+    ) -> None:
+        """`rate` operations per second in total, spread over `workers`, for `seconds` and as long as
+        `keep_going()` (the faults need traffic until the last one landed); bounded, not a flood."""
         ops = (
             (self.stunted_child, 40),
             (self.correction, 15),
@@ -354,7 +358,7 @@ class Workload:
         async def worker(n: int) -> None:
             rng = random.Random(self.rng.random() + n)
             next_at = time.monotonic() + rng.random() * interval
-            while time.monotonic() < end:
+            while time.monotonic() < end or keep_going():
                 await asyncio.sleep(max(0.0, next_at - time.monotonic()))
                 next_at += interval
                 op = rng.choices(choices, weights)[0]
