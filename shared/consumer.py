@@ -104,6 +104,13 @@ class _Prepared:
     delivery: Delivery
 
 
+def _fail_if_poisoned(deliveries: Sequence[Delivery]) -> None:
+    """Test-only (shared/crashpoints.py): a handler bug for the types named in KENCANA_FAIL_EVENT_TYPES."""
+    for delivery in deliveries:
+        if crashpoints.poisoned(delivery.envelope.type):
+            raise PoisonEvent(f"test-only failure of {delivery.envelope.type} ({crashpoints.FAIL_ENV})")
+
+
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, runner: ConsumerRunner) -> None:
         self.runner = runner
@@ -386,6 +393,7 @@ class ConsumerRunner:
 
     async def _handle(self, session: AsyncSession, new: Sequence[_Prepared]) -> None:
         deliveries = [p.delivery for p in new]
+        _fail_if_poisoned(deliveries)
         if self.batch_handler is not None:
             await self.batch_handler(session, deliveries)
         else:
@@ -417,6 +425,7 @@ class ConsumerRunner:
                 async with self.sessionmaker() as session, session.begin():
                     fresh = await self._claim(session, [p])
                     if fresh[0]:
+                        _fail_if_poisoned([p.delivery])
                         # Through `handlers` even with a batch handler: the fallback must not depend on it.
                         await handle_one_by_one(session, self.handlers, [p.delivery])
             except PoisonEvent as exc:

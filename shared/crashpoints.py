@@ -7,6 +7,10 @@ Switched on only by the environment variable `KENCANA_CRASH_AT=<point>:<n>`: the
 Points:
     relay.after_send          the relay's batch was acknowledged by the broker, its rows are not yet marked sent
     consumer.after_db_commit  the consumer's transaction (effects + inbox) committed, its offsets not yet committed
+
+Likewise `KENCANA_FAIL_EVENT_TYPES=<type>,<type>` makes a consumer's handling of those event types fail as a
+handler bug would (`poisoned`): they are dead-lettered; the scenario then "fixes" it (restarts the consumer
+without the variable) and replays the dead-letter topic.
 """
 
 from __future__ import annotations
@@ -43,3 +47,12 @@ def reached(point: str) -> None:
     if _hits[point] >= _armed[1]:
         log.warning("crash_point_reached", point=point, hit=_hits[point])
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+FAIL_ENV = "KENCANA_FAIL_EVENT_TYPES"
+_failing = frozenset(t for t in os.environ.get(FAIL_ENV, "").split(",") if t)
+
+
+def poisoned(event_type: str) -> bool:
+    """Whether this process was started to fail on events of this type (test-only)."""
+    return event_type in _failing

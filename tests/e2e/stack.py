@@ -86,7 +86,8 @@ class Stack:
                 "--log-level",
                 "warning",
             ]
-        return [sys.executable, "-m", f"{service}.{role}"]
+        # "consumer-2": a second replica of the consumer (the fault scenarios scale consumers up and down).
+        return [sys.executable, "-m", f"{service}.{role.split('-')[0]}"]
 
     async def prepare(self) -> None:
         for service in SERVICES:

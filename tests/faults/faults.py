@@ -7,10 +7,13 @@ import os
 import random
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import asyncpg
 
 from shared.config import REPO_ROOT
 from shared.kafka import kafka_reachable
@@ -97,6 +100,9 @@ class Injector:
     broker_down: bool = False
     crash_points_hit: int = 0
     done: bool = False  # every fault injected and recovered from
+    replays: dict[str, dict[str, object]] = field(
+        default_factory=dict
+    )  # dead-letter replays: group -> outcome
     _busy: set[tuple[str, str]] = field(default_factory=set)
 
     async def run(self, started: float, stop: Callable[[], bool] = lambda: False) -> None:
@@ -127,6 +133,14 @@ class Injector:
                     await asyncio.sleep(fault.down_for)
                 finally:
                     await asyncio.to_thread(broker, "start-pg")
+            elif fault.kind == "database read-only":
+                await self._read_only(fault)
+            elif fault.kind == "poison window":
+                await self._poison_window(fault)
+            elif fault.kind == "dlq replay":
+                await self._dlq_replay(fault)
+            elif fault.kind == "scale out":
+                await self._scale_out(fault)
             elif fault.kind == "crash point":
                 await self._crash_at(fault)
             else:
@@ -140,6 +154,64 @@ class Injector:
                 finally:
                     self._busy.discard((service, role))
             self.injected.append(Injected(fault, t0, time.monotonic()))
+
+    async def _read_only(self, fault: Fault) -> None:
+        """The service's database turns read-only for `down_for` seconds (as PostgreSQL does on a standby, or
+        when the operator sets it to rescue a full disk): every session reconnects and finds it so."""
+        url = self.stack.urls[fault.target].replace("postgresql+asyncpg://", "postgresql://")
+        server, name = url.rsplit("/", 1)
+        conn = await asyncpg.connect(server + "/postgres")
+        kick = "select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()"
+        try:
+            await conn.execute(f'alter database "{name}" set default_transaction_read_only = on')
+            await conn.execute(kick, name)
+            await asyncio.sleep(fault.down_for)
+        finally:
+            await conn.execute(f'alter database "{name}" reset default_transaction_read_only')
+            await conn.execute(kick, name)
+            await conn.close()
+
+    async def _poison_window(self, fault: Fault) -> None:
+        """The consumer runs a "buggy" build failing on the event types in `point` for `down_for` seconds (they
+        are dead-lettered), then the "fixed" one (started without KENCANA_FAIL_EVENT_TYPES)."""
+        service, role = fault.target.split("/")
+        self._busy.add((service, role))
+        try:
+            await asyncio.to_thread(self.stack.stop, service, role)
+            self.stack.start(service, role, env={"KENCANA_FAIL_EVENT_TYPES": fault.point})
+            await asyncio.sleep(fault.down_for)
+            await asyncio.to_thread(self.stack.stop, service, role)
+            self.stack.start(service, role)
+        finally:
+            self._busy.discard((service, role))
+
+    async def _dlq_replay(self, fault: Fault) -> None:
+        """`kencana dlq replay <group>` for the consumer group of `target` ("<service>.<purpose>")."""
+        service = fault.target.split(".")[0]
+        group = fault.target + self.stack.suffix
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [str(Path(sys.executable).parent / "kencana"), "dlq", "replay", group, "--timeout", "120"],
+            env=self.stack.env(service),
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        self.replays[fault.target] = {"exit_code": done.returncode, "output": done.stdout.strip()[-500:]}
+
+    async def _scale_out(self, fault: Fault) -> None:
+        """1 -> 3 replicas of a consumer for `down_for` seconds, then back to 1 (each change a rebalance)."""
+        service, role = fault.target.split("/")
+        extra = [(service, f"{role}-{n}") for n in (2, 3)]
+        self._busy.update(extra)
+        try:
+            for s, r in extra:
+                self.stack.start(s, r)
+            await asyncio.sleep(fault.down_for)
+        finally:
+            for s, r in extra:
+                await asyncio.to_thread(self.stack.stop, s, r)
+            self._busy.difference_update(extra)
 
     async def _crash_at(self, fault: Fault) -> None:
         """Restart the process armed with the crash point, wait until it killed itself there, restart it plain."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -79,7 +80,8 @@ class LagSampler:
 
     async def run(self, until: object) -> None:
         while not until():  # type: ignore[operator]
-            await self.sample()
+            with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                await self.sample()  # PostgreSQL may be restarting (scenario 9)
             await asyncio.sleep(0.25)
 
     async def sample(self) -> dict[str, tuple[int, float]]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -25,6 +26,7 @@ import pytest
 from tests.e2e.stack import Stack
 from tests.faults.faults import Fault, Injector, spread
 from tests.faults.harness import OWN_INFRA, Scenario, run_scenario
+from tests.faults.replay import replay_and_rebuild
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.kafka]
 
@@ -81,6 +83,68 @@ async def _sigterm_consumers_while_broker_away(
     return {"sigterm_while_broker_away": exits}
 
 
+def _503_never_500(figures: dict[str, Any]) -> None:
+    """While PostgreSQL is away clients get 503 problem+json with Retry-After, never 500, and no hang."""
+    assert set(figures["server_errors"]) <= {503, "503"}, figures["server_errors"]
+    assert figures["bad_503"] == 0, "503 without Retry-After or problem+json"
+    assert figures["timeouts"] == 0, f"{figures['timeouts']} requests got no answer in time"
+
+
+def _replay_changes_nothing(figures: dict[str, Any]) -> None:
+    replay, rebuild = figures["replay"], figures["rebuild"]
+    assert sum(replay["records_replayed"].values()) > 0
+    assert replay["tables_changed"] == {}, replay["tables_changed"]
+    assert rebuild["exit_code"] == 0
+    assert rebuild["tables_different"] == {}, "rebuild differs from the incremental projection"
+
+
+# Scenario 7: one event type per topic that a "buggy" consumer build fails on (KENCANA_FAIL_EVENT_TYPES).
+POISON = {
+    "dashat": ["uppka.dashat_contribution.made.v1"],  # kencana.uppka: the ledger incomes are counted too
+    "reporting": ["registry.family.registered.v1", "dashat.beneficiary.enrolled.v1"],
+}
+
+
+async def _poisoned_applied_once(stack: Stack, dbs: Any, bootstrap: str, log_dir: Path) -> dict[str, Any]:
+    """Per poisoned type: every event of it published is in the consumer's inbox (applied; once: the key)."""
+    out = {}
+    for service, types in POISON.items():
+        group = f"{service}.projector{stack.suffix}"
+        for event_type in types:
+            publisher = event_type.split(".")[0]
+            published = {
+                str(r[0])
+                for r in await dbs.conns[publisher].fetch(
+                    "select event_id from outbox where event_type = $1", event_type
+                )
+            }
+            applied = {
+                str(r[0])
+                for r in await dbs.conns[service].fetch(
+                    "select event_id from inbox where consumer = $1 and event_type = $2", group, event_type
+                )
+            }
+            out[f"{service}/{event_type}"] = {
+                "published": len(published),
+                "missing": len(published - applied),
+            }
+    return {"poisoned": out}
+
+
+def _poison_checks(figures: dict[str, Any]) -> None:
+    _no_5xx_no_hang(figures)
+    for service in POISON:
+        group = f"{service}.projector"
+        dead = figures["dead_lettered"][group]
+        assert dead > 0, f"{group}: nothing dead-lettered"
+        replay = figures["dlq_replays"][group]
+        assert replay["exit_code"] == 0, replay
+        resent = re.search(r"\.dlq: (\d+) resent", replay["output"])
+        assert resent and int(resent.group(1)) == dead, (dead, replay)
+    for key, p in figures["poisoned"].items():
+        assert p["published"] > 0 and p["missing"] == 0, (key, p)
+
+
 def _outage_checks(figures: dict[str, Any]) -> None:
     _no_5xx_no_hang(figures)
     rows = figures["max_outbox_unpublished_rows"]
@@ -122,11 +186,59 @@ def scenarios() -> list[Scenario]:
             seconds=90 * s,
             check=_crash_points_hit(10, duplicates_on_topic=False),
         ),
+        Scenario(
+            key="s05-rebalance-storm",
+            title="5. rebalance storm: each consumer group scaled 1 -> 3 -> 1 during load",
+            faults=spread("scale out", CONSUMERS, 3, 80 * s, 15 * s),
+            seconds=80 * s,
+            check=_no_5xx_no_hang,
+        ),
+        Scenario(
+            key="s07-poison-and-dlq-replay",
+            title="7. poison events on each topic dead-lettered, then replayed after the fix",
+            faults=[
+                Fault(5, "poison window", "dashat/consumer", 25 * s, ",".join(POISON["dashat"])),
+                Fault(6, "poison window", "reporting/consumer", 25 * s, ",".join(POISON["reporting"])),
+                Fault(7, "dlq replay", "dashat.projector", 0),
+                Fault(8, "dlq replay", "reporting.projector", 0),
+            ],
+            seconds=60 * s,
+            dead_letters_expected=True,
+            check=_poison_checks,
+            after=_poisoned_applied_once,
+        ),
+        Scenario(
+            key="s08-full-replay",
+            title="8. every topic replayed from offset 0 into every consumer; reporting rebuilt",
+            faults=[],
+            seconds=40 * s,
+            check=_replay_changes_nothing,
+            after=replay_and_rebuild,
+        ),
+        Scenario(
+            key="s09-postgres-restart",
+            title="9. PostgreSQL restarted under load (fast, then immediate shutdown)",
+            faults=[
+                Fault(round(15 * s, 1), "postgres fast", "postgres", 3),
+                Fault(round(50 * s, 1), "postgres immediate", "postgres", 3),
+            ],
+            seconds=80 * s,
+            attempts=30,
+            check=_503_never_500,
+        ),
+        Scenario(
+            key="s11-relay-db-read-only",
+            title="11. the registry's database (its relay's) read-only for a while under load",
+            faults=[Fault(round(15 * s, 1), "database read-only", "registry", 20 * s)],
+            seconds=60 * s,
+            attempts=30,
+            check=_503_never_500,
+        ),
     ]
 
 
 BY_KEY = {sc.key: sc for sc in scenarios()}
-OWN_INFRA_ONLY = {"s01-broker-sigkill", "s02-broker-away-2min"}
+OWN_INFRA_ONLY = {"s01-broker-sigkill", "s02-broker-away-2min", "s09-postgres-restart"}
 
 
 @pytest.mark.slow

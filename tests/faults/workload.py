@@ -83,12 +83,13 @@ class Expected:
     server_errors: Counter[int] = field(default_factory=Counter)
     timeouts: int = 0
     slowest: float = 0.0
+    bad_503: int = 0  # 503 answers without Retry-After or not problem+json
 
     def reset_counts(self) -> None:
         """Forget the setup's requests: the figures are about the stream."""
         self.accepted.clear()
         self.rejected.clear()
-        self.retried = self.requests = self.timeouts = 0
+        self.retried = self.requests = self.timeouts = self.bad_503 = 0
         self.server_errors.clear()
         self.slowest = 0.0
 
@@ -138,13 +139,18 @@ class Workload:
                 self.expected.slowest = max(self.expected.slowest, time.monotonic() - t0)
                 if r.status_code >= 500:
                     self.expected.server_errors[r.status_code] += 1
+                    if r.status_code == 503 and not (
+                        r.headers.get("retry-after", "").isdigit()
+                        and r.headers.get("content-type", "").startswith("application/problem+json")
+                    ):
+                        self.expected.bad_503 += 1
                 if r.status_code < 300:
                     return dict(r.json())
                 if r.status_code < 500 and r.status_code != 409:
                     raise Rejected(r.status_code, r.text)
                 last = f"{r.status_code} {r.text[:300]}"
             self.expected.retried += 1
-            await asyncio.sleep(0.3 * (attempt + 1))
+            await asyncio.sleep(min(0.3 * (attempt + 1), 2.0))
         raise Rejected(599, f"no answer after retries: {last}")
 
     async def get(self, service: str, path: str, **params: Any) -> dict[str, Any]:
