@@ -8,7 +8,9 @@
 #         controller +1) with state under $KENCANA_FAULT_STATE_DIR (<repo>/.local-faults)
 #   down  stop both
 #   env   print the exports that point a shell (services, pytest, scripts/infra.sh) at them
-#   run   up, the fault scenarios (`pytest -m faults` plus the given arguments), down, whatever happened
+#   run   up, the fault scenarios (`pytest -m faults` plus the given arguments; the single-node ones, then the
+#         three-broker one with KAFKA_BROKERS=3), down, whatever happened
+#   infra ARGS  scripts/infra.sh ARGS on these servers (KAFKA_BROKERS=3 for the cluster)
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -42,11 +44,21 @@ case "${1:-}" in
     infra "$@"
     ;;
   run)
+    # Two passes: the single-node scenarios, then scenario 10 on a three-broker KRaft cluster (same ports,
+    # its own data under kafka-cluster/) with every service's topics on 3 replicas.
     shift
+    trap 'infra down || true; KAFKA_BROKERS=3 infra stop-kafka || true' EXIT
     infra up
-    trap 'infra down || true' EXIT
     eval "$(exports)"
-    "$REPO/.venv/bin/pytest" -q -s -p no:cacheprovider -m faults "$@"
+    rc=0
+    KAFKA_BROKERS=1 "$REPO/.venv/bin/pytest" -q -s -p no:cacheprovider -m faults "$@" || rc=$?
+    infra stop-kafka
+    KAFKA_BROKERS=3 infra up
+    brokers="127.0.0.1:$KAFKA_PORT,127.0.0.1:$((KAFKA_PORT + 2)),127.0.0.1:$((KAFKA_PORT + 4))"
+    KAFKA_BROKERS=3 KENCANA_KAFKA_BOOTSTRAP_SERVERS="$brokers" REGISTRY_TOPIC_REPLICATION_FACTOR=3 \
+      UPPKA_TOPIC_REPLICATION_FACTOR=3 DASHAT_TOPIC_REPLICATION_FACTOR=3 REPORTING_TOPIC_REPLICATION_FACTOR=3 \
+      "$REPO/.venv/bin/pytest" -q -s -p no:cacheprovider -m faults "$@" || rc=$?
+    exit "$rc"
     ;;
   *)
     echo "usage: $0 up|down|env|infra <infra.sh args>|run [pytest args]" >&2

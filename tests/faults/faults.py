@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
+from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.config import REPO_ROOT
 from shared.kafka import kafka_reachable
@@ -100,9 +101,9 @@ class Injector:
     broker_down: bool = False
     crash_points_hit: int = 0
     done: bool = False  # every fault injected and recovered from
-    replays: dict[str, dict[str, object]] = field(
-        default_factory=dict
-    )  # dead-letter replays: group -> outcome
+    # Dead-letter replays: group -> outcome; node ids of the leaders killed (three-broker scenario).
+    replays: dict[str, dict[str, object]] = field(default_factory=dict)
+    leaders_killed: list[int] = field(default_factory=list)
     _busy: set[tuple[str, str]] = field(default_factory=set)
 
     async def run(self, started: float, stop: Callable[[], bool] = lambda: False) -> None:
@@ -135,6 +136,8 @@ class Injector:
                     await asyncio.to_thread(broker, "start-pg")
             elif fault.kind == "database read-only":
                 await self._read_only(fault)
+            elif fault.kind == "leader SIGKILL":
+                await self._kill_leader(fault)
             elif fault.kind == "poison window":
                 await self._poison_window(fault)
             elif fault.kind == "dlq replay":
@@ -170,6 +173,23 @@ class Injector:
             await conn.execute(f'alter database "{name}" reset default_transaction_read_only')
             await conn.execute(kick, name)
             await conn.close()
+
+    async def _kill_leader(self, fault: Fault) -> None:
+        """Three-broker cluster: SIGKILL the node leading partition 0 of the topic `target`, restart it later."""
+        topic = fault.target + self.stack.suffix
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=10000)
+        await admin.start()
+        try:
+            described = await admin.describe_topics([topic])
+        finally:
+            await admin.close()
+        leader = next(p["leader"] for p in described[0]["partitions"] if p["partition"] == 0)
+        self.leaders_killed.append(int(leader))
+        try:
+            await asyncio.to_thread(broker, "kill-kafka-node", str(leader))
+            await asyncio.sleep(fault.down_for)
+        finally:
+            await asyncio.to_thread(broker, "start-kafka")
 
     async def _poison_window(self, fault: Fault) -> None:
         """The consumer runs a "buggy" build failing on the event types in `point` for `down_for` seconds (they

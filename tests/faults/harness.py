@@ -313,6 +313,10 @@ class Scenario:
     during: Callable[[Stack, Injector, float], Awaitable[dict[str, Any]]] | None = None
     # After the drain and the common count, with the stack still running (scenario 8's replay and rebuild).
     after: Callable[[Stack, Databases, str, Path], Awaitable[dict[str, Any]]] | None = None
+    # Keep the stream going until the last fault was injected (crash points need traffic to be reached).
+    stream_until_faults_done: bool = False
+    # Seconds the drain may take: on the shared 2-core machine the consumers, not the brokers, set the pace.
+    drain_timeout: float = 900
     # Poison scenarios dead-letter on purpose (and replay); the others must dead-letter nothing.
     dead_letters_expected: bool = False
     # Tries per write: a scenario that takes PostgreSQL away for seconds lets clients retry for longer.
@@ -397,7 +401,7 @@ async def run_scenario(scenario: Scenario, tmp_path: Path, bootstrap: str) -> di
                     scenario.seconds,
                     scenario.rate,
                     workers=scenario.workers,
-                    keep_going=lambda: not injector.done,
+                    keep_going=lambda: scenario.stream_until_faults_done and not injector.done,
                 ),
                 injector.run(started),
                 during(),
@@ -408,7 +412,9 @@ async def run_scenario(scenario: Scenario, tmp_path: Path, bootstrap: str) -> di
             recovered = max(
                 [i.recovered for i in injector.injected] + [c[0] for c in injector.crashes], default=started
             )
-            drained = await drain(stack, dbs, sampler, work.expected, bootstrap, timeout=300)
+            drained = await drain(
+                stack, dbs, sampler, work.expected, bootstrap, timeout=scenario.drain_timeout
+            )
             figures = await figures_of(stack, dbs, work, kb_before, bootstrap)
             if scenario.after is not None:
                 extra.update(await scenario.after(stack, dbs, bootstrap, tmp_path))
@@ -431,6 +437,7 @@ async def run_scenario(scenario: Scenario, tmp_path: Path, bootstrap: str) -> di
             faults=fault_rows(injector),
             crash_points_hit=injector.crash_points_hit,
             dlq_replays=injector.replays,
+            leaders_killed=injector.leaders_killed,
             crashes=[{"process": p, "log_tail": t} for _, p, t in injector.crashes],
             max_outbox_lag_seconds={s: round(v, 2) for s, v in sampler.max_lag.items()},
             max_outbox_unpublished_rows=sampler.max_rows,
