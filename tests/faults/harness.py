@@ -447,7 +447,9 @@ async def run_scenario(scenario: Scenario, tmp_path: Path, bootstrap: str) -> di
             **extra,
         )
         RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-        (RESULTS_DIR / f"{scenario.key}.json").write_text(json.dumps(figures, indent=2, default=str) + "\n")
+        saved = RESULTS_DIR / f"{scenario.key}.json"
+        figures["passed"] = False  # until every check below held
+        saved.write_text(json.dumps(figures, indent=2, default=str) + "\n")
         print("\n" + table(figures))
 
         effects = figures["effects"]
@@ -462,6 +464,8 @@ async def run_scenario(scenario: Scenario, tmp_path: Path, bootstrap: str) -> di
             assert t["unpublished"] == 0 and t["missing_on_topic"] == 0, (topic, t)
         if scenario.check is not None:
             scenario.check(figures)
+        figures["passed"] = True
+        saved.write_text(json.dumps(figures, indent=2, default=str) + "\n")
         return figures
     finally:
         stopping = True

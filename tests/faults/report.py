@@ -48,6 +48,7 @@ def _row(f: dict[str, Any]) -> str:
     fivexx = sum(f.get("server_errors", {}).values())
     cells = [
         f["title"],
+        "yes" if f.get("passed") else "**no**",
         faults,
         f"{f.get('achieved_ops_per_second', '?')} ({f['rate_per_second']}) × {f['stream_seconds']} s",
         str(sum(f["accepted"].values())),
@@ -70,10 +71,10 @@ def render(results: list[dict[str, Any]]) -> str:
     dates = sorted(f["date"] for f in results)
     out.append(f"Last run: {dates[0]} – {dates[-1]} (UTC), machine: {results[-1]['machine']}.\n")
     out.append(
-        "| scenario | faults injected | load ops/s (planned) × stream | accepted | events / dup | effects"
+        "| scenario | passed | faults injected | load ops/s (planned) × stream | accepted | events / dup | effects"
         " | missing | dup eff | DLQ | max lag | drain s | 5xx / hung |"
     )
-    out.append("|" + " --- |" * 12)
+    out.append("|" + " --- |" * 13)
     out.extend(_row(f) for f in results)
     notes = []
     for f in results:
@@ -84,6 +85,26 @@ def render(results: list[dict[str, Any]]) -> str:
             )
             notes.append(
                 f"- {f['title']}: consumers SIGTERMed while the broker was away left by themselves: {exits}."
+            )
+        if "replay" in f:
+            r, b = f["replay"], f["rebuild"]
+            notes.append(
+                f"- {f['title']}: {sum(r['records_replayed'].values())} records replayed in {r['seconds']} s,"
+                f" {r['tables_compared']} tables compared, {len(r['tables_changed'])} changed; rebuild"
+                f" {b['seconds']} s, {len(b['tables_different'])} of {b['tables_compared']} projection tables"
+                " different from the incremental ones (rows of figure 0 left aside: the rollup may keep them)."
+            )
+        if "cluster" in f:
+            c = f["cluster"]
+            notes.append(
+                f"- {f['title']}: leaders killed (node ids) {f.get('leaders_killed')}; replicas per partition"
+                f" {c['replicas_per_partition']}; min.insync.replicas {c['min_insync_replicas']}."
+            )
+        if "poisoned" in f:
+            replays = "; ".join(f"{g}: {r.get('output', '')}" for g, r in f["dlq_replays"].items())
+            notes.append(
+                f"- {f['title']}: dead-lettered {f['dead_lettered']}; `kencana dlq replay`: {replays};"
+                f" per poisoned type, published and missing from the inbox afterwards: {f['poisoned']}."
             )
         if f.get("crash_points_hit"):
             notes.append(f"- {f['title']}: crash points reached {f['crash_points_hit']} times.")
