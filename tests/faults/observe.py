@@ -107,9 +107,9 @@ async def group_lag(bootstrap: str, stack: Stack) -> dict[str, int]:
     """Records each consumer group has not committed yet, over the topics it reads."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await admin.start()
-    await consumer.start()
     try:
+        await admin.start()
+        await consumer.start()  # both inside: a broker that is away must not leave an unclosed client
         out = {}
         for group, logical in GROUPS.items():
             partitions = await partitions_of(admin, [t + stack.suffix for t in logical])
