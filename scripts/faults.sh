@@ -18,6 +18,9 @@ export KENCANA_FAULT_STATE_DIR="${KENCANA_FAULT_STATE_DIR:-$REPO/.local-faults}"
 PG_PORT="${KENCANA_FAULT_PG_PORT:-5442}"
 KAFKA_PORT="${KENCANA_FAULT_KAFKA_PORT:-9192}"
 
+# A broker restarted on the busy shared machine (three JVMs, other engineers' tests) can take minutes.
+export KENCANA_KAFKA_READY_TIMEOUT="${KENCANA_KAFKA_READY_TIMEOUT:-300}"
+
 infra() {
   # Without the two URLs infra.sh manages (starts, kills) its own servers; with them it would only use them.
   env -u KENCANA_DATABASE_URL -u KENCANA_KAFKA_BOOTSTRAP_SERVERS \

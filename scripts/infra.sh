@@ -50,7 +50,7 @@ KAFKA_OUT="$LOGS/kafka.out"      # stdout/stderr of the JVM (startup errors land
 KAFKA_LOGS_DIR="$LOGS"
 KAFKA_NODE=1
 KAFKA_POM="$REPO/infra/kafka/pom.xml"
-KAFKA_READY_TIMEOUT=120
+KAFKA_READY_TIMEOUT="${KENCANA_KAFKA_READY_TIMEOUT:-120}"
 KAFKA_STOP_TIMEOUT=30
 
 export DEBIAN_FRONTEND=noninteractive

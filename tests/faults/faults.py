@@ -76,7 +76,11 @@ def broker(action: str, *args: str) -> None:
         command = [str(REPO_ROOT / "scripts" / "faults.sh"), "infra", action, *args]
     else:
         command = ["bash", str(INFRA), action, *args]
-    subprocess.run(command, check=True, timeout=180, capture_output=True)
+    done = subprocess.run(command, timeout=420, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"{' '.join(command[-2:])} failed ({done.returncode}): {(done.stdout + done.stderr)[-1500:]}"
+        )
 
 
 def spread(
