@@ -131,10 +131,12 @@ def database_unavailable(exc: BaseException) -> bool:
         seen.add(id(current))
         if isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated:
             return True
-        if isinstance(current, (sa_exc.DisconnectionError, sa_exc.TimeoutError, ConnectionError)):
-            return True  # TimeoutError: no pooled connection came free in time
-        if isinstance(current, OSError) and not isinstance(current, FileNotFoundError):
-            return True  # connect() refused or reset while the server restarts
+        # The pool's TimeoutError: no connection came free in time; ConnectionError / TimeoutError: connect()
+        # refused, reset or unanswered while the server restarts.
+        if isinstance(
+            current, (sa_exc.DisconnectionError, sa_exc.TimeoutError, ConnectionError, TimeoutError)
+        ):
+            return True
         state = getattr(current, "sqlstate", None) or getattr(current, "pgcode", None)
         if isinstance(state, str) and (state in _UNAVAILABLE_SQLSTATES or state.startswith("08")):
             return True
