@@ -112,6 +112,12 @@ def render(results: list[dict[str, Any]]) -> str:
             notes.append(
                 f"- {f['title']}: {len(f['crashes'])} processes exited by themselves and were restarted."
             )
+    from tests.faults.test_scenarios import BY_KEY
+
+    ran = {f["scenario"] for f in results}
+    missing = [sc.title for key, sc in BY_KEY.items() if key not in ran]
+    if missing:
+        notes.append("- Not finished in this run (no figures): " + "; ".join(missing) + ".")
     if notes:
         out.append("\n" + "\n".join(notes))
     return "\n".join(out) + "\n"
