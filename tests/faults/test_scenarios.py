@@ -54,9 +54,12 @@ def _crash_points_hit(expected: int, *, duplicates_on_topic: bool) -> Any:
     return check
 
 
-def _crash_point_faults(targets: list[str], point: str, count: int, seconds: float) -> list[Fault]:
-    # The second acknowledged batch / committed poll after the restart: the process is well under way.
-    return spread("crash point", targets, count, seconds * 0.7, 60, point=f"{point}:2")
+def _crash_point_faults(
+    targets: list[str], point: str, count: int, seconds: float, *, hit: int = 2
+) -> list[Fault]:
+    # By default the second acknowledged batch / committed poll after the restart: well under way. The wait for
+    # it is long: a restart on the loaded shared machine alone can take half a minute.
+    return spread("crash point", targets, count, seconds * 0.7, 120, point=f"{point}:{hit}")
 
 
 async def _sigterm_consumers_while_broker_away(
@@ -185,7 +188,9 @@ def _outage_checks(figures: dict[str, Any]) -> None:
     assert all(n > 0 for n in rows.values()), f"the outboxes should have grown: {rows}"
     for target, e in figures["sigterm_while_broker_away"].items():
         assert e["exit_code"] is not None and e["exit_code"] != -signal.SIGKILL, (target, e)
-        assert e["seconds"] <= 20, (target, e)
+        # The deadline is 10 s grace + 8 s to the hard exit; the slack is for the measuring side on a loaded
+        # machine (the run of 2026-12-01 measured 18.6-21.6 s at load 16 on 2 cores).
+        assert e["seconds"] <= 30, (target, e)
 
 
 def scenarios() -> list[Scenario]:
@@ -309,15 +314,15 @@ async def test_scenario(key: str, tmp_path: Path, kafka_bootstrap: str) -> None:
 
 
 @pytest.mark.faults_quick
-@pytest.mark.timeout(280)
+@pytest.mark.timeout(600)
 async def test_crash_points_quick(tmp_path: Path, kafka_bootstrap: str) -> None:
     """The reduced form in `make test`: two relay and two consumer crash points in a short stream."""
     seconds = 30
     faults = sorted(
-        _crash_point_faults(RELAYS[:2], "relay.after_send", 2, seconds)
+        _crash_point_faults(RELAYS[:2], "relay.after_send", 2, seconds, hit=1)
         + [
             Fault(f.at + 3, f.kind, f.target, f.down_for, f.point)
-            for f in _crash_point_faults(CONSUMERS[1:], "consumer.after_db_commit", 2, seconds)
+            for f in _crash_point_faults(CONSUMERS[1:], "consumer.after_db_commit", 2, seconds, hit=1)
         ],
         key=lambda f: f.at,
     )
@@ -328,6 +333,7 @@ async def test_crash_points_quick(tmp_path: Path, kafka_bootstrap: str) -> None:
         seconds=seconds,
         rate=20,
         workers=10,
+        stream_until_faults_done=True,
         check=_crash_points_hit(4, duplicates_on_topic=True),
     )
     await run_scenario(scenario, tmp_path, kafka_bootstrap)
