@@ -203,6 +203,13 @@ class Injector:
         try:
             await asyncio.to_thread(self.stack.stop, service, role)
             self.stack.start(service, role, env={"KENCANA_FAIL_EVENT_TYPES": fault.point})
+            # Until the buggy build has dead-lettered something (its start alone can take longer than the
+            # planned window on the loaded machine: the run of 2026-12-01 dead-lettered nothing), then the rest.
+            deadline = time.monotonic() + 180
+            while "event_dead_lettered" not in self.stack.tail(service, role, lines=200):
+                if time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.5)
             await asyncio.sleep(fault.down_for)
             await asyncio.to_thread(self.stack.stop, service, role)
             self.stack.start(service, role)
