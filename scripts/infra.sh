@@ -2,13 +2,18 @@
 # Local infrastructure for Kencana: a project PostgreSQL cluster and a single-node Apache Kafka (KRaft) broker,
 # both on loopback, with all state under $KENCANA_STATE_DIR (default <repo>/.local, git-ignored).
 #
-# Usage: scripts/infra.sh up|down|status|topics|stop-kafka|start-kafka|restart-kafka
+# Usage: scripts/infra.sh up|down|status|topics|stop-kafka|start-kafka|restart-kafka|kill-kafka|kill-kafka-node N|stop-pg [fast|immediate]|start-pg
 #
 #   KENCANA_STATE_DIR               state folder (pg data, kafka data + jars, logs, pid files)
 #   KENCANA_DATABASE_URL            use this PostgreSQL server as-is: install/start nothing, only create the
 #                                   service databases through it when missing
 #   KENCANA_KAFKA_BOOTSTRAP_SERVERS use this Kafka as-is: nothing is installed or started for Kafka
+#   KENCANA_PG_PORT                 port of the project PostgreSQL (default 5432)
+#   KENCANA_KAFKA_PORT              broker port (default 9092)
+#   KENCANA_KAFKA_CONTROLLER_PORT   KRaft controller port (default: broker port + 1)
 #
+# The ports let a second, separate set of servers run next to the usual one (the fault scenarios start their own
+# in their own state folder, on 5442/9192, so that killing them never touches the servers everyone else uses).
 # PostgreSQL 127.0.0.1:5432 (role kencana / password kencana, databases registry uppka dashat reporting),
 # Kafka 127.0.0.1:9092 (controller 127.0.0.1:9093). Every phase prints its duration; `up` is idempotent and fast
 # when everything already runs. `topics` creates the event and dead-letter topics with their retention (the
@@ -23,13 +28,19 @@ RUN="$STATE/run"
 LOGS="$STATE/logs"
 mkdir -p "$RUN" "$LOGS"
 
-PG_PORT=5432
+PG_PORT="${KENCANA_PG_PORT:-5432}"
 PG_USER=kencana
 PG_PASSWORD=kencana
 DATABASES=(registry uppka dashat reporting)
 PG_READY_TIMEOUT=60
 
-KAFKA_PORT=9092
+KAFKA_PORT="${KENCANA_KAFKA_PORT:-9092}"
+KAFKA_CONTROLLER_PORT="${KENCANA_KAFKA_CONTROLLER_PORT:-$((KAFKA_PORT + 1))}"
+# KAFKA_BROKERS=3: a KRaft cluster of three combined broker/controller nodes on loopback instead of the single
+# node (node n on broker port KAFKA_PORT + 2(n-1), controller port + 1; data under <state>/kafka-cluster), with
+# replication factor 3 and min.insync.replicas=2 for every topic. The single node keeps its paths and ports.
+KAFKA_BROKERS="${KAFKA_BROKERS:-1}"
+KAFKA_BASE_PORT="$KAFKA_PORT"
 KAFKA_DIR="$STATE/kafka"
 KAFKA_LIBS="$KAFKA_DIR/libs"
 KAFKA_DATA="$KAFKA_DIR/data"
@@ -37,8 +48,10 @@ KAFKA_PROPS="$KAFKA_DIR/server.properties"
 KAFKA_PID="$RUN/kafka.pid"
 KAFKA_LOG="$LOGS/kafka.log"      # written by log4j2 (infra/kafka/log4j2.properties)
 KAFKA_OUT="$LOGS/kafka.out"      # stdout/stderr of the JVM (startup errors land here)
+KAFKA_LOGS_DIR="$LOGS"
+KAFKA_NODE=1
 KAFKA_POM="$REPO/infra/kafka/pom.xml"
-KAFKA_READY_TIMEOUT=120
+KAFKA_READY_TIMEOUT="${KENCANA_KAFKA_READY_TIMEOUT:-120}"
 KAFKA_STOP_TIMEOUT=30
 
 export DEBIAN_FRONTEND=noninteractive
@@ -295,6 +308,21 @@ pg_down() {
   fi
 }
 
+# stop-pg MODE: PostgreSQL shut down with pg_ctl's mode (fast: sessions ended cleanly; immediate: no checkpoint,
+# crash recovery at the next start). For the fault scenarios' own cluster.
+pg_stop_mode() {
+  local mode="$1"
+  PG_BIN="$(pg_bindir)"
+  pg_set_paths
+  pg_running || return 0
+  pg_ctl_as -D "$PGDATA_DIR" -m "$mode" -w -t 60 stop >>"$LOGS/pg_ctl.log" 2>&1 || {
+    err "pg_ctl stop -m $mode failed"
+    tail_log "$LOGS/pg_ctl.log" "$PG_LOG"
+    return 1
+  }
+  log "PostgreSQL stopped ($mode)"
+}
+
 pg_status() {
   if external_pg; then
     log "postgres: external (KENCANA_DATABASE_URL)"
@@ -318,6 +346,41 @@ pg_status() {
 external_kafka() { [[ -n "${KENCANA_KAFKA_BOOTSTRAP_SERVERS:-}" ]]; }
 
 kafka_classpath() { printf '%s/*' "$KAFKA_LIBS"; }
+
+# kafka_node N: point the per-node variables at node N (of a cluster; the single node keeps the usual paths).
+kafka_node() {
+  KAFKA_NODE="$1"
+  if ((KAFKA_BROKERS == 1)); then
+    return
+  fi
+  local dir="$STATE/kafka-cluster/node$1"
+  KAFKA_DATA="$dir/data"
+  KAFKA_PROPS="$dir/server.properties"
+  KAFKA_PID="$RUN/kafka-cluster-$1.pid"
+  KAFKA_LOGS_DIR="$LOGS/kafka-$1"
+  KAFKA_LOG="$KAFKA_LOGS_DIR/kafka.log"
+  KAFKA_OUT="$LOGS/kafka-$1.out"
+  KAFKA_PORT=$((KAFKA_BASE_PORT + 2 * ($1 - 1)))
+  KAFKA_CONTROLLER_PORT=$((KAFKA_PORT + 1))
+  mkdir -p "$dir" "$KAFKA_LOGS_DIR"
+}
+
+# each_node CMD...: CMD once per node (with that node selected); stops at the first failure.
+each_node() {
+  local n
+  for ((n = 1; n <= KAFKA_BROKERS; n++)); do
+    kafka_node "$n"
+    "$@" || return
+  done
+}
+
+kafka_voters() {
+  local n out=""
+  for ((n = 1; n <= KAFKA_BROKERS; n++)); do
+    out+="${out:+,}$n@127.0.0.1:$((KAFKA_BASE_PORT + 2 * (n - 1) + 1))"
+  done
+  printf '%s' "$out"
+}
 
 kafka_pid() {
   local pid=""
@@ -360,7 +423,16 @@ kafka_fetch() {
 
 kafka_render_props() {
   local tmp="$KAFKA_PROPS.tmp"
-  sed -e "s#@KAFKA_DATA_DIR@#$KAFKA_DATA#g" "$REPO/infra/kafka/server.properties.in" >"$tmp"
+  sed -e "s#@KAFKA_DATA_DIR@#$KAFKA_DATA#g" -e "s#127.0.0.1:9092#127.0.0.1:$KAFKA_PORT#g" \
+    -e "s#127.0.0.1:9093#127.0.0.1:$KAFKA_CONTROLLER_PORT#g" "$REPO/infra/kafka/server.properties.in" >"$tmp"
+  if ((KAFKA_BROKERS > 1)); then
+    # Static quorum of every node; internal and new topics on 3 replicas, a write needs 2 in sync (acks=all).
+    sed -i -e "s#^node.id=.*#node.id=$KAFKA_NODE#" \
+      -e "s#^controller.quorum.bootstrap.servers=.*#controller.quorum.voters=$(kafka_voters)#" \
+      -e "s#^\(offsets.topic.replication.factor\|transaction.state.log.replication.factor\|share.coordinator.state.topic.replication.factor\|default.replication.factor\)=.*#\1=3#" \
+      -e "s#^\(transaction.state.log.min.isr\|share.coordinator.state.topic.min.isr\|min.insync.replicas\)=.*#\1=2#" \
+      "$tmp"
+  fi
   mv "$tmp" "$KAFKA_PROPS"
 }
 
@@ -369,11 +441,21 @@ kafka_format() {
   if [[ -f "$KAFKA_DATA/meta.properties" ]]; then
     return
   fi
-  local cluster_id
-  cluster_id="$(java -cp "$(kafka_classpath)" kafka.tools.StorageTool random-uuid 2>"$LOGS/kafka-format.log")"
+  local cluster_id quorum=(--standalone)
+  if ((KAFKA_BROKERS > 1)); then
+    # One cluster id for every node; the voters are static (controller.quorum.voters), so no --standalone.
+    quorum=()
+    local id_file="$STATE/kafka-cluster/cluster.id"
+    if [[ ! -s "$id_file" ]]; then
+      java -cp "$(kafka_classpath)" kafka.tools.StorageTool random-uuid >"$id_file" 2>"$LOGS/kafka-format.log"
+    fi
+    cluster_id="$(cat "$id_file")"
+  else
+    cluster_id="$(java -cp "$(kafka_classpath)" kafka.tools.StorageTool random-uuid 2>"$LOGS/kafka-format.log")"
+  fi
   if ! java -cp "$(kafka_classpath)" -Dlog4j2.configurationFile="$REPO/infra/kafka/log4j2.properties" \
-    -Dkafka.logs.dir="$LOGS" kafka.tools.StorageTool format -t "$cluster_id" -c "$KAFKA_PROPS" --standalone \
-    >>"$LOGS/kafka-format.log" 2>&1; then
+    -Dkafka.logs.dir="$KAFKA_LOGS_DIR" kafka.tools.StorageTool format -t "$cluster_id" -c "$KAFKA_PROPS" \
+    "${quorum[@]}" >>"$LOGS/kafka-format.log" 2>&1; then
     err "formatting Kafka storage failed"
     tail_log "$LOGS/kafka-format.log"
     exit 1
@@ -393,10 +475,10 @@ kafka_start() {
   rm -f "$KAFKA_PID"
   # setsid: the broker outlives this shell and is not hit by signals sent to the caller's process group.
   setsid nohup java -Xms256m -Xmx512m -XX:+UseG1GC -Djava.awt.headless=true \
-    -Dlog4j2.configurationFile="$REPO/infra/kafka/log4j2.properties" -Dkafka.logs.dir="$LOGS" \
+    -Dlog4j2.configurationFile="$REPO/infra/kafka/log4j2.properties" -Dkafka.logs.dir="$KAFKA_LOGS_DIR" \
     -cp "$(kafka_classpath)" kafka.Kafka "$KAFKA_PROPS" >"$KAFKA_OUT" 2>&1 </dev/null 9>&- &
   printf '%s\n' "$!" >"$KAFKA_PID"
-  log "Kafka started (pid $!)"
+  log "Kafka node $KAFKA_NODE started (pid $!, port $KAFKA_PORT)"
 }
 
 # One metadata round-trip with the project venv's aiokafka.
@@ -466,20 +548,38 @@ kafka_stop() {
   log "Kafka stopped (pid $pid)"
 }
 
+# A crash, not a shutdown: SIGKILL, no controlled shutdown, no flush (the fault scenarios' broker crash).
+kafka_kill() {
+  local pid
+  pid="$(kafka_pid)"
+  if [[ -z "$pid" ]]; then
+    return 0
+  fi
+  kill -KILL "$pid" 2>/dev/null || true
+  local deadline=$((SECONDS + KAFKA_STOP_TIMEOUT))
+  while pid_alive "$pid" && ((SECONDS < deadline)); do
+    sleep 0.1
+  done
+  rm -f "$KAFKA_PID"
+  log "Kafka killed (pid $pid)"
+}
+
+kafka_node_running() { [[ -n "$(kafka_pid)" ]] && port_open "$KAFKA_PORT"; }
+
 kafka_up() {
   if external_kafka; then
     log "KENCANA_KAFKA_BOOTSTRAP_SERVERS is set: using that Kafka as-is"
     return
   fi
-  if [[ -n "$(kafka_pid)" ]] && port_open "$KAFKA_PORT"; then
-    phase "kafka ready" kafka_wait_ready
+  if each_node kafka_node_running; then
+    phase "kafka ready" each_node kafka_wait_ready
     return
   fi
   phase "kafka install" kafka_install
   phase "kafka fetch jars" kafka_fetch
-  phase "kafka format" kafka_format
-  phase "kafka start" kafka_start
-  phase "kafka ready" kafka_wait_ready
+  phase "kafka format" each_node kafka_format
+  phase "kafka start" each_node kafka_start
+  phase "kafka ready" each_node kafka_wait_ready
 }
 
 kafka_status() {
@@ -487,10 +587,16 @@ kafka_status() {
     log "kafka: external ($KENCANA_KAFKA_BOOTSTRAP_SERVERS)"
     return 0
   fi
+  local rc=0
+  each_node kafka_node_status || rc=1
+  return "$rc"
+}
+
+kafka_node_status() {
   local pid
   pid="$(kafka_pid)"
   if [[ -n "$pid" ]] && port_open "$KAFKA_PORT"; then
-    log "kafka: running on 127.0.0.1:$KAFKA_PORT (pid $pid, log $KAFKA_LOG)"
+    log "kafka node $KAFKA_NODE: running on 127.0.0.1:$KAFKA_PORT (pid $pid, log $KAFKA_LOG)"
     return 0
   fi
   if [[ -n "$pid" ]]; then
@@ -518,6 +624,13 @@ kafka_topics() {
   fi
 }
 
+require_managed_pg() {
+  if external_pg; then
+    err "KENCANA_DATABASE_URL is set: PostgreSQL is not managed by this script"
+    exit 3
+  fi
+}
+
 require_managed_kafka() {
   if external_kafka; then
     err "KENCANA_KAFKA_BOOTSTRAP_SERVERS is set: Kafka is not managed by this script"
@@ -527,7 +640,7 @@ require_managed_kafka() {
 
 # ------------------------------------------------------------------------------------------------------- main
 usage() {
-  echo "usage: $0 up|down|status|topics|stop-kafka|start-kafka|restart-kafka" >&2
+  echo "usage: $0 up|down|status|topics|stop-kafka|start-kafka|restart-kafka|kill-kafka|kill-kafka-node N|stop-pg [fast|immediate]|start-pg" >&2
   exit 2
 }
 
@@ -543,7 +656,7 @@ case "$cmd" in
     ;;
   down)
     rc=0
-    phase "kafka stop" kafka_stop || rc=1
+    phase "kafka stop" each_node kafka_stop || rc=1
     phase "pg stop" pg_down || rc=1
     exit "$rc"
     ;;
@@ -558,15 +671,32 @@ case "$cmd" in
     ;;
   stop-kafka)
     require_managed_kafka
-    phase "kafka stop" kafka_stop
+    phase "kafka stop" each_node kafka_stop
     ;;
   start-kafka)
     require_managed_kafka
     kafka_up
     ;;
+  stop-pg)
+    require_managed_pg
+    phase "pg stop" pg_stop_mode "${2:-fast}"
+    ;;
+  start-pg)
+    require_managed_pg
+    pg_up
+    ;;
+  kill-kafka)
+    require_managed_kafka
+    phase "kafka kill" each_node kafka_kill
+    ;;
+  kill-kafka-node)
+    require_managed_kafka
+    kafka_node "${2:?node id}"
+    phase "kafka kill node $2" kafka_kill
+    ;;
   restart-kafka)
     require_managed_kafka
-    phase "kafka stop" kafka_stop
+    phase "kafka stop" each_node kafka_stop
     kafka_up
     ;;
   *) usage ;;

@@ -89,6 +89,10 @@ class ServiceSettings(BaseSettings):
     relay_retention_hours: int = 72
     consumer_max_attempts: int = 4
     consumer_backoff_seconds: float = 0.2
+    # After SIGTERM a relay or consumer finishes the batch in hand and leaves; past this many seconds (a broker
+    # that went away can keep a commit or a producer's stop waiting without end) its work is cancelled, and a
+    # few seconds later the process exits anyway: whatever was not committed is sent or delivered again.
+    shutdown_grace_seconds: float = 10.0
     metrics_port: int | None = Field(default=None, description="Port of the relay/consumer metrics endpoint")
 
     @field_validator("rate_limit_default", "rate_limit_search")

@@ -22,7 +22,7 @@ from sqlalchemy import Column, DateTime, MetaData, Table, Text, bindparam, cast,
 from sqlalchemy.dialects.postgresql import ARRAY, UUID, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared import metrics
+from shared import crashpoints, metrics
 from shared.events.envelope import CloudEvent, EventData, parse_data
 from shared.kafka import ensure_topics, make_consumer, make_producer, when_kafka_answers
 from shared.logging import describe_error, get_logger
@@ -103,6 +103,13 @@ class _Prepared:
     record: ConsumerRecord[bytes, bytes]
     event_id: uuid.UUID
     delivery: Delivery
+
+
+def _fail_if_poisoned(deliveries: Sequence[Delivery]) -> None:
+    """Test-only (shared/crashpoints.py): a handler bug for the types named in KENCANA_FAIL_EVENT_TYPES."""
+    for delivery in deliveries:
+        if crashpoints.poisoned(delivery.envelope.type):
+            raise PoisonEvent(f"test-only failure of {delivery.envelope.type} ({crashpoints.FAIL_ENV})")
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -227,8 +234,12 @@ class ConsumerRunner:
         await self.close()
 
     async def close(self) -> None:
+        # Bounded: with the broker gone the commit waits for a group coordinator that may never come back, and a
+        # SIGTERMed consumer sat there until it was SIGKILLed. An offset not committed only means a redelivery,
+        # which the inbox turns into a no-op.
         with contextlib.suppress(Exception):
-            await self.commit_processed()
+            async with asyncio.timeout(5):
+                await self.commit_processed()
         for client in (self._consumer, self._producer):
             if client is not None:
                 with contextlib.suppress(BaseException):
@@ -270,6 +281,8 @@ class ConsumerRunner:
                 self._processed[tp] = records[-1].offset + 1
                 self.records_read[tp] = self.records_read.get(tp, 0) + len(records)
                 count += len(records)
+        if prepared:
+            crashpoints.reached("consumer.after_db_commit")  # test-only: effects committed, offsets not yet
         if self.before_offset_commit is not None:
             await self.before_offset_commit()
         await self.commit_processed()
@@ -385,6 +398,7 @@ class ConsumerRunner:
 
     async def _handle(self, session: AsyncSession, new: Sequence[_Prepared]) -> None:
         deliveries = [p.delivery for p in new]
+        _fail_if_poisoned(deliveries)
         if self.batch_handler is not None:
             await self.batch_handler(session, deliveries)
         else:
@@ -416,6 +430,7 @@ class ConsumerRunner:
                 async with self.sessionmaker() as session, session.begin():
                     fresh = await self._claim(session, [p])
                     if fresh[0]:
+                        _fail_if_poisoned([p.delivery])
                         # Through `handlers` even with a batch handler: the fallback must not depend on it.
                         await handle_one_by_one(session, self.handlers, [p.delivery])
             except PoisonEvent as exc:

@@ -112,3 +112,36 @@ def _check_connections_on_checkout(engine: AsyncEngine) -> None:
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Session factory: one session per request, message or relay batch."""
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+# SQLSTATEs that say the database cannot take the request now, not that the request is wrong: a shutdown or
+# crash recovery in progress (57P01-57P03, 08xxx connection failures), too many connections (53300), a disk that
+# is full (53100) or out of memory (53200), and a server or transaction that is read-only (25006: a hot standby
+# after a failover, or `default_transaction_read_only` while the disk is being rescued).
+_UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53100", "53200", "53300", "25006"})
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether an error (or one it wraps) means "the database is not available now; try again later"."""
+    import sqlalchemy.exc as sa_exc  # local: shared.db is imported everywhere, the exc module rarely needed
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated:
+            return True
+        # The pool's TimeoutError: no connection came free in time; ConnectionError / TimeoutError: connect()
+        # refused, reset or unanswered while the server restarts.
+        if isinstance(
+            current, (sa_exc.DisconnectionError, sa_exc.TimeoutError, ConnectionError, TimeoutError)
+        ):
+            return True
+        state = getattr(current, "sqlstate", None) or getattr(current, "pgcode", None)
+        if isinstance(state, str) and (state in _UNAVAILABLE_SQLSTATES or state.startswith("08")):
+            return True
+        name = type(current).__name__
+        if name in ("ConnectionDoesNotExistError", "InterfaceError") and "closed" in str(current).lower():
+            return True
+        current = getattr(current, "orig", None) or current.__cause__ or current.__context__
+    return False

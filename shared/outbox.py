@@ -41,7 +41,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from shared import metrics
+from shared import crashpoints, metrics
 from shared.db import new_ids, utcnow
 from shared.events.envelope import (
     CONTENT_TYPE,
@@ -488,6 +488,7 @@ class Relay:
         finally:
             flight.cancel(len(acked))
         if acked:
+            crashpoints.reached("relay.after_send")  # test-only: sent, not yet marked
             await marks.start(flight.rows[: len(acked)])
         if error is None and len(acked) < len(flight.rows):
             error = RelayError("not every record of the batch was handed to the producer")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 from collections.abc import Callable, Mapping
 from datetime import timedelta
@@ -22,10 +23,41 @@ from shared.topics import REPAIR_COMMAND, topic_config
 log = get_logger(__name__)
 
 
-def _on_signals(stop: object) -> None:
+# Seconds between cancelling the work and the hard exit (closing clients is bounded by about that much).
+_HARD_EXIT_AFTER_CANCEL = 8.0
+_EXIT_DEADLINE_PASSED = 70
+
+
+def _on_signals(stop: Callable[[], None], grace: float) -> None:
+    """SIGTERM/SIGINT: ask the loop to stop; after `grace` seconds cancel it; shortly after that, exit.
+
+    A shutdown must have a deadline: after the broker went away, consumers ignored SIGTERM until they were
+    SIGKILLed (their last offset commit waited for a broker reconnect). Leaving early loses nothing: effects and
+    outbox marks are committed per batch, and the rest is delivered or sent again.
+    """
     loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+    signalled = False
+
+    def hard_exit() -> None:
+        log.error("shutdown_deadline_passed", action="exit")
+        os._exit(_EXIT_DEADLINE_PASSED)
+
+    def give_up() -> None:
+        log.warning("shutdown_deadline_passed", action="cancel", grace_seconds=grace)
+        if main is not None:
+            main.cancel()
+        loop.call_later(_HARD_EXIT_AFTER_CANCEL, hard_exit)
+
+    def on_signal() -> None:
+        nonlocal signalled
+        stop()
+        if not signalled:
+            signalled = True
+            loop.call_later(grace, give_up)
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop)  # type: ignore[arg-type]
+        loop.add_signal_handler(sig, on_signal)
 
 
 async def ensure_service_topics(settings: ServiceSettings, logical_topics: list[str]) -> None:
@@ -84,7 +116,7 @@ async def run_relay(settings: ServiceSettings, outbox: Table) -> None:
         start_http_server(settings.metrics_port)
     await ensure_service_topics(settings, [f"kencana.{settings.service_name}"])
     relay, engine = build_relay(settings, outbox)
-    _on_signals(relay.stop)
+    _on_signals(relay.stop, settings.shutdown_grace_seconds)
     log.info("relay_started")
     try:
         await relay.run()
@@ -109,7 +141,7 @@ async def serve_consumer(
     await ensure_service_topics(settings, logical_topics)
     engine = create_consumer_engine(settings.database_url)
     runner = build(create_sessionmaker(engine))
-    _on_signals(runner.stop)
+    _on_signals(runner.stop, settings.shutdown_grace_seconds)
     log.info("consumer_started", group=runner.name, topics=runner.topics)
     try:
         await runner.run()

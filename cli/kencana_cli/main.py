@@ -22,6 +22,8 @@ events_app = typer.Typer(
 )
 app.add_typer(events_app, name="events")
 app.add_typer(topics_app, name="topics")
+dlq_app = typer.Typer(help="Dead-letter topics of the consumer groups.", no_args_is_help=True)
+app.add_typer(dlq_app, name="dlq")
 
 
 @app.command()
@@ -171,6 +173,28 @@ def subject_export(
         out.chmod(0o600)
         out.write_text(text, encoding="utf-8")
         typer.echo(f"wrote {out}", err=True)
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    group: Annotated[
+        str, typer.Argument(help="Consumer group whose `<group>.dlq` to replay, e.g. dashat.projector")
+    ],
+    bootstrap: Annotated[
+        str | None, typer.Option(help="Kafka bootstrap servers (default: the configured)")
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="Give up after this many seconds")] = 300.0,
+) -> None:
+    """After the fix: send each dead letter not yet replayed back to its original topic (applied once: inbox)."""
+    from shared.config import kafka_bootstrap_servers
+    from shared.dlq import replay_dead_letters
+
+    report = asyncio.run(replay_dead_letters(bootstrap or kafka_bootstrap_servers(), group, timeout=timeout))
+    for topic, n in sorted(report.resent.items()):
+        typer.echo(f"{topic}: {n} resent")
+    typer.echo(
+        f"{report.dead_letter_topic}: {sum(report.resent.values())} resent, {report.without_origin} without origin"
+    )
 
 
 @app.command()

@@ -11,11 +11,14 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import metrics
+from shared.db import database_unavailable
 from shared.logging import get_logger
 from shared.web.context import reset_correlation_id, set_correlation_id
 from shared.web.problems import PROBLEM_BASE, PROBLEM_JSON
 
 REQUEST_ID_HEADER = b"x-request-id"
+# A PostgreSQL fast restart or crash recovery takes a few seconds on the development machine.
+DATABASE_RETRY_AFTER_SECONDS = 2
 log = get_logger(__name__)
 
 
@@ -78,27 +81,41 @@ class UnhandledErrorMiddleware:
         try:
             await self.app(scope, receive, tracking_send)
         except Exception as exc:
-            log.error("unhandled_error", path=scope.get("path"), error_type=type(exc).__name__, exc_info=exc)
+            # The database restarting, failing over, full or read-only is not a bug: 503 with Retry-After, and
+            # the request's transaction was rolled back (nothing half-written); the client retries it with the
+            # same Idempotency-Key.
+            unavailable = database_unavailable(exc)
+            if unavailable:
+                log.warning("database_unavailable", path=scope.get("path"), error_type=type(exc).__name__)
+            else:
+                log.error(
+                    "unhandled_error", path=scope.get("path"), error_type=type(exc).__name__, exc_info=exc
+                )
             if started:
                 return  # nothing more can be said to this client
+            status = 503 if unavailable else 500
             body = orjson.dumps(
                 {
+                    "type": PROBLEM_BASE + "database-unavailable",
+                    "title": "Service unavailable",
+                    "status": 503,
+                    "detail": "The database is not available right now; retry after the given seconds.",
+                }
+                if unavailable
+                else {
                     "type": PROBLEM_BASE + "internal-error",
                     "title": "Internal error",
                     "status": 500,
                     "detail": "An unexpected error occurred; it has been logged.",
                 }
             )
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 500,
-                    "headers": [
-                        (b"content-type", PROBLEM_JSON.encode()),
-                        (b"content-length", str(len(body)).encode()),
-                    ],
-                }
-            )
+            headers = [
+                (b"content-type", PROBLEM_JSON.encode()),
+                (b"content-length", str(len(body)).encode()),
+            ]
+            if unavailable:
+                headers.append((b"retry-after", str(DATABASE_RETRY_AFTER_SECONDS).encode()))
+            await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": body})
 
 

@@ -86,7 +86,8 @@ class Stack:
                 "--log-level",
                 "warning",
             ]
-        return [sys.executable, "-m", f"{service}.{role}"]
+        # "consumer-2": a second replica of the consumer (the fault scenarios scale consumers up and down).
+        return [sys.executable, "-m", f"{service}.{role.split('-')[0]}"]
 
     async def prepare(self) -> None:
         for service in SERVICES:
@@ -95,12 +96,13 @@ class Stack:
             self.urls[service] = url
             self.ports[service] = free_port()
 
-    def start(self, service: str, role: str) -> None:
+    def start(self, service: str, role: str, env: dict[str, str] | None = None) -> None:
+        """Start one process; `env` adds variables for this start only (the fault scenarios' crash points)."""
         log = (self.log_dir / f"{service}-{role}.log").open("ab")
         self.procs[(service, role)] = subprocess.Popen(
             self.command(service, role),
             cwd=REPO_ROOT,
-            env=self.env(service),
+            env={**self.env(service), **(env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -5,11 +5,16 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import asyncpg
+from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.config import REPO_ROOT
 from shared.kafka import kafka_reachable
@@ -24,9 +29,13 @@ WORKERS = [(s, r) for s in SERVICES for r in ROLES[s] if r != "api"]
 @dataclass(frozen=True)
 class Fault:
     at: float  # seconds after the stream started
-    kind: str  # "SIGKILL" | "SIGTERM" | "broker outage"
-    target: str  # "<service>/<role>" or "kafka"
+    # "SIGKILL" | "SIGTERM" (a process) | "broker outage" (stopped) | "broker SIGKILL" (crashed) |
+    # "crash point" (the process is restarted armed to kill itself at `point`, see shared/crashpoints.py) |
+    # "postgres fast" | "postgres immediate" (pg_ctl stop -m <mode>, then started again)
+    kind: str
+    target: str  # "<service>/<role>", "kafka" or "postgres"
     down_for: float  # planned seconds between the stop and the restart
+    point: str = ""  # crash point name and hit, e.g. "relay.after_send:2"
 
 
 @dataclass
@@ -60,8 +69,28 @@ def schedule(seed: int, seconds: float, *, broker: bool) -> list[Fault]:
     return sorted(faults, key=lambda f: f.at)
 
 
-def broker(action: str) -> None:
-    subprocess.run(["bash", str(INFRA), action], check=True, timeout=180, capture_output=True)
+def broker(action: str, *args: str) -> None:
+    """An infra.sh action on the servers the run may break: the fault scenarios' own (scripts/faults.sh) when
+    KENCANA_FAULT_STATE_DIR is set, else the checkout's."""
+    if os.environ.get("KENCANA_FAULT_STATE_DIR"):
+        command = [str(REPO_ROOT / "scripts" / "faults.sh"), "infra", action, *args]
+    else:
+        command = ["bash", str(INFRA), action, *args]
+    done = subprocess.run(command, timeout=420, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"{' '.join(command[-2:])} failed ({done.returncode}): {(done.stdout + done.stderr)[-1500:]}"
+        )
+
+
+def spread(
+    kind: str, targets: list[str], count: int, seconds: float, down_for: float, *, point: str = ""
+) -> list[Fault]:
+    """`count` faults of one kind evenly over the stream (first after 5 s, the last well before the end)."""
+    step = max(seconds - 10, 1) / count
+    return [
+        Fault(round(5 + i * step, 1), kind, targets[i % len(targets)], down_for, point) for i in range(count)
+    ]
 
 
 @dataclass
@@ -74,22 +103,53 @@ class Injector:
     injected: list[Injected] = field(default_factory=list)
     crashes: list[tuple[float, str, str]] = field(default_factory=list)  # (when, process, log tail)
     broker_down: bool = False
+    crash_points_hit: int = 0
+    done: bool = False  # every fault injected and recovered from
+    # Dead-letter replays: group -> outcome; node ids of the leaders killed (three-broker scenario).
+    replays: dict[str, dict[str, object]] = field(default_factory=dict)
+    leaders_killed: list[int] = field(default_factory=list)
     _busy: set[tuple[str, str]] = field(default_factory=set)
 
     async def run(self, started: float, stop: Callable[[], bool] = lambda: False) -> None:
+        try:
+            await self._run(started, stop)
+        finally:
+            self.done = True
+
+    async def _run(self, started: float, stop: Callable[[], bool]) -> None:
         for fault in self.faults:
             await asyncio.sleep(max(0.0, started + fault.at - time.monotonic()))
             if stop():
                 return
             t0 = time.monotonic()
-            if fault.kind == "broker outage":
+            if fault.kind in ("broker outage", "broker SIGKILL"):
                 self.broker_down = True
                 try:
-                    await asyncio.to_thread(broker, "stop-kafka")
+                    await asyncio.to_thread(
+                        broker, "stop-kafka" if fault.kind == "broker outage" else "kill-kafka"
+                    )
                     await asyncio.sleep(fault.down_for)
                 finally:
                     await asyncio.to_thread(broker, "start-kafka")
                     self.broker_down = False
+            elif fault.kind.startswith("postgres "):
+                try:
+                    await asyncio.to_thread(broker, "stop-pg", fault.kind.split()[1])
+                    await asyncio.sleep(fault.down_for)
+                finally:
+                    await asyncio.to_thread(broker, "start-pg")
+            elif fault.kind == "database read-only":
+                await self._read_only(fault)
+            elif fault.kind == "leader SIGKILL":
+                await self._kill_leader(fault)
+            elif fault.kind == "poison window":
+                await self._poison_window(fault)
+            elif fault.kind == "dlq replay":
+                await self._dlq_replay(fault)
+            elif fault.kind == "scale out":
+                await self._scale_out(fault)
+            elif fault.kind == "crash point":
+                await self._crash_at(fault)
             else:
                 service, role = fault.target.split("/")
                 self._busy.add((service, role))
@@ -101,6 +161,108 @@ class Injector:
                 finally:
                     self._busy.discard((service, role))
             self.injected.append(Injected(fault, t0, time.monotonic()))
+
+    async def _read_only(self, fault: Fault) -> None:
+        """The service's database turns read-only for `down_for` seconds (as PostgreSQL does on a standby, or
+        when the operator sets it to rescue a full disk): every session reconnects and finds it so."""
+        url = self.stack.urls[fault.target].replace("postgresql+asyncpg://", "postgresql://")
+        server, name = url.rsplit("/", 1)
+        conn = await asyncpg.connect(server + "/postgres")
+        kick = "select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()"
+        try:
+            await conn.execute(f'alter database "{name}" set default_transaction_read_only = on')
+            await conn.execute(kick, name)
+            await asyncio.sleep(fault.down_for)
+        finally:
+            await conn.execute(f'alter database "{name}" reset default_transaction_read_only')
+            await conn.execute(kick, name)
+            await conn.close()
+
+    async def _kill_leader(self, fault: Fault) -> None:
+        """Three-broker cluster: SIGKILL the node leading partition 0 of the topic `target`, restart it later."""
+        topic = fault.target + self.stack.suffix
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=10000)
+        await admin.start()
+        try:
+            described = await admin.describe_topics([topic])
+        finally:
+            await admin.close()
+        leader = next(p["leader"] for p in described[0]["partitions"] if p["partition"] == 0)
+        self.leaders_killed.append(int(leader))
+        try:
+            await asyncio.to_thread(broker, "kill-kafka-node", str(leader))
+            await asyncio.sleep(fault.down_for)
+        finally:
+            await asyncio.to_thread(broker, "start-kafka")
+
+    async def _poison_window(self, fault: Fault) -> None:
+        """The consumer runs a "buggy" build failing on the event types in `point` for `down_for` seconds (they
+        are dead-lettered), then the "fixed" one (started without KENCANA_FAIL_EVENT_TYPES)."""
+        service, role = fault.target.split("/")
+        self._busy.add((service, role))
+        try:
+            await asyncio.to_thread(self.stack.stop, service, role)
+            self.stack.start(service, role, env={"KENCANA_FAIL_EVENT_TYPES": fault.point})
+            # Until the buggy build has dead-lettered something (its start alone can take longer than the
+            # planned window on the loaded machine: the run of 2026-12-01 dead-lettered nothing), then the rest.
+            deadline = time.monotonic() + 180
+            while "event_dead_lettered" not in self.stack.tail(service, role, lines=200):
+                if time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.5)
+            await asyncio.sleep(fault.down_for)
+            await asyncio.to_thread(self.stack.stop, service, role)
+            self.stack.start(service, role)
+        finally:
+            self._busy.discard((service, role))
+
+    async def _dlq_replay(self, fault: Fault) -> None:
+        """`kencana dlq replay <group>` for the consumer group of `target` ("<service>.<purpose>")."""
+        service = fault.target.split(".")[0]
+        group = fault.target + self.stack.suffix
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [str(Path(sys.executable).parent / "kencana"), "dlq", "replay", group, "--timeout", "120"],
+            env=self.stack.env(service),
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        self.replays[fault.target] = {"exit_code": done.returncode, "output": done.stdout.strip()[-500:]}
+
+    async def _scale_out(self, fault: Fault) -> None:
+        """1 -> 3 replicas of a consumer for `down_for` seconds, then back to 1 (each change a rebalance)."""
+        service, role = fault.target.split("/")
+        extra = [(service, f"{role}-{n}") for n in (2, 3)]
+        self._busy.update(extra)
+        try:
+            for s, r in extra:
+                self.stack.start(s, r)
+            await asyncio.sleep(fault.down_for)
+        finally:
+            for s, r in extra:
+                await asyncio.to_thread(self.stack.stop, s, r)
+            self._busy.difference_update(extra)
+
+    async def _crash_at(self, fault: Fault) -> None:
+        """Restart the process armed with the crash point, wait until it killed itself there, restart it plain."""
+        service, role = fault.target.split("/")
+        self._busy.add((service, role))
+        try:
+            await asyncio.to_thread(self.stack.stop, service, role)
+            self.stack.start(service, role, env={"KENCANA_CRASH_AT": fault.point})
+            deadline = time.monotonic() + max(fault.down_for, 60)
+            while self.stack.running(service, role):
+                if time.monotonic() > deadline:
+                    break  # never reached (no traffic for it): counted as not hit
+                await asyncio.sleep(0.05)
+            proc = self.stack.procs.get((service, role))
+            if proc is not None and proc.returncode == -signal.SIGKILL:
+                self.crash_points_hit += 1
+            await asyncio.to_thread(self.stack.stop, service, role)
+            self.stack.start(service, role)
+        finally:
+            self._busy.discard((service, role))
 
     async def supervise(self, until: Callable[[], bool]) -> None:
         """Like an orchestrator's restart policy: a process that exited by itself is started again."""

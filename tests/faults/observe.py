@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -79,7 +80,8 @@ class LagSampler:
 
     async def run(self, until: object) -> None:
         while not until():  # type: ignore[operator]
-            await self.sample()
+            with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                await self.sample()  # PostgreSQL may be restarting (scenario 9)
             await asyncio.sleep(0.25)
 
     async def sample(self) -> dict[str, tuple[int, float]]:
@@ -105,9 +107,9 @@ async def group_lag(bootstrap: str, stack: Stack) -> dict[str, int]:
     """Records each consumer group has not committed yet, over the topics it reads."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await admin.start()
-    await consumer.start()
     try:
+        await admin.start()
+        await consumer.start()  # both inside: a broker that is away must not leave an unclosed client
         out = {}
         for group, logical in GROUPS.items():
             partitions = await partitions_of(admin, [t + stack.suffix for t in logical])

@@ -3,7 +3,7 @@ consumers are killed and restarted and the broker goes away; afterwards every ac
 its downstream effect exactly once, and nothing may be dead-lettered.
 
 Figures (the table of EVENTS.md, "Figures a fault test reports") are printed and written to
-bench/fault_results.json. Only correctness is asserted, never timings.
+bench/faults/mixed.json. Only correctness is asserted, never timings.
 
     KENCANA_FAULT_SECONDS  length of the write stream (default 100)
     KENCANA_FAULT_SEED     seed of the workload and the fault schedule (default 20261129)
@@ -15,363 +15,33 @@ Broker outages are skipped when KENCANA_KAFKA_BOOTSTRAP_SERVERS is set (a broker
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
 import os
-import random
-import time
-from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
-from shared.config import REPO_ROOT
-from shared.kafka import delete_topics, kafka_reachable
-from shared.regions import load_regions
-from tests.e2e.stack import Stack
-from tests.faults.faults import Injector, broker, schedule
-from tests.faults.observe import GROUPS, PUBLISHERS, Databases, LagSampler, group_lag, read_topic
-from tests.faults.workload import Expected, Workload
+from tests.faults.faults import schedule
+from tests.faults.harness import OWN_INFRA, Scenario, run_scenario
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.integration, pytest.mark.kafka]
 
 SECONDS = float(os.environ.get("KENCANA_FAULT_SECONDS", "100"))
 SEED = int(os.environ.get("KENCANA_FAULT_SEED", "20261129"))
 RATE = float(os.environ.get("KENCANA_FAULT_RATE", "4"))
-# Only the project's own broker may be stopped; an external one (CI service, shared cluster) is left alone.
-BROKER_FAULTS = not os.environ.get("KENCANA_KAFKA_BOOTSTRAP_SERVERS")
-RESULTS = REPO_ROOT / "bench" / "fault_results.json"
-KB_CHANGED = "uppka.member.kb_status_changed.v1"
+# Only a broker this run may break is stopped: the fault scenarios' own, or the project's when no external one is
+# configured; an external one (CI service, shared cluster) is left alone.
+BROKER_FAULTS = OWN_INFRA or not os.environ.get("KENCANA_KAFKA_BOOTSTRAP_SERVERS")
 
 
-@pytest.mark.timeout(int(SECONDS) + 420)
+@pytest.mark.timeout(int(SECONDS) + 600)
 async def test_faults_lose_no_effect_and_duplicate_none(tmp_path: Path, kafka_bootstrap: str) -> None:
-    stack = Stack(log_dir=tmp_path)
-    await stack.prepare()
-    stopping = False
-    background: list[asyncio.Task[None]] = []
-    dbs: Databases | None = None
-    try:
-        await stack.start_all()
-        dbs = await Databases.open(stack)
-        rng = random.Random(SEED)
-        async with httpx.AsyncClient(timeout=20) as client:
-            work = Workload(stack, client, rng)
-            villages = sorted(
-                v.code for d in load_regions().children("15.71") for v in load_regions().children(d.code)
-            )
-            await work.open_places(rng.sample(villages, 4))
-            await work.enlist_members(per_group=3, timeout=90)
-            await work.await_kitchens_known_to_uppka(timeout=90)
-            await work.await_members_synced(timeout=90)
-            kb_before = [
-                r["event_id"]
-                for r in await dbs.conns["uppka"].fetch(
-                    "select event_id from outbox where event_type = $1", KB_CHANGED
-                )
-            ]
-
-            injector = Injector(stack, schedule(SEED, SECONDS, broker=BROKER_FAULTS), kafka_bootstrap)
-            sampler = LagSampler(dbs)
-            background = [
-                asyncio.create_task(sampler.run(lambda: stopping)),
-                asyncio.create_task(injector.supervise(lambda: stopping)),
-            ]
-            started = time.monotonic()
-            await asyncio.gather(work.stream(SECONDS, RATE, workers=4), injector.run(started))
-            stream_seconds = time.monotonic() - started
-
-            await _wait(injector.all_running, 120, "every process running again")
-            recovered = max(
-                [i.recovered for i in injector.injected] + [c[0] for c in injector.crashes], default=started
-            )
-            drained = await _drain(stack, dbs, sampler, work.expected, kafka_bootstrap, timeout=180)
-            drain_seconds = drained - recovered
-
-            figures = await _figures(stack, dbs, work, kb_before, kafka_bootstrap)
-        stopping = True
-        figures.update(
-            seed=SEED,
-            stream_seconds=round(stream_seconds, 1),
-            rate_per_second=RATE,
-            broker_faults=BROKER_FAULTS,
-            faults=_fault_rows(injector),
-            crashes=[{"process": p, "log_tail": t} for _, p, t in injector.crashes],
-            max_outbox_lag_seconds={s: round(v, 2) for s, v in sampler.max_lag.items()},
-            max_outbox_unpublished_rows=sampler.max_rows,
-            drain_seconds_after_last_fault=round(drain_seconds, 1),
-            log_dir=str(tmp_path),
-        )
-        RESULTS.parent.mkdir(exist_ok=True)
-        RESULTS.write_text(json.dumps(figures, indent=2, default=str) + "\n")
-        print("\n" + _table(figures))
-
-        effects = figures["effects"]
-        assert {k: v["missing"] for k, v in effects.items()} == dict.fromkeys(effects, 0), "missing effects"
-        assert {k: v["duplicate"] for k, v in effects.items()} == dict.fromkeys(effects, 0), (
-            "duplicate effects"
-        )
-        assert {k: v["unexpected"] for k, v in effects.items()} == dict.fromkeys(effects, 0), "wrong effects"
-        assert sum(figures["dead_lettered"].values()) == 0, figures["dead_lettered"]
-        for topic, t in figures["topics"].items():
-            assert t["unpublished"] == 0 and t["missing_on_topic"] == 0, (topic, t)
-    finally:
-        stopping = True
-        for task in background:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        await asyncio.to_thread(stack.stop_all)
-        # The broker is shared: whatever happened, it is left running.
-        if BROKER_FAULTS and not await kafka_reachable(kafka_bootstrap, timeout=5):
-            await asyncio.to_thread(broker, "start-kafka")
-        if dbs is not None:
-            await dbs.close()
-        with contextlib.suppress(Exception):
-            await delete_topics(kafka_bootstrap, _run_topics(stack))
-
-
-def _run_topics(stack: Stack) -> list[str]:
-    return [f"kencana.{s}{stack.suffix}" for s in PUBLISHERS] + [f"{g}{stack.suffix}.dlq" for g in GROUPS]
-
-
-async def _wait(check: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"deadline: {what} not reached after {timeout}s")
-        await asyncio.sleep(0.2)
-
-
-async def _drain(
-    stack: Stack, dbs: Databases, sampler: LagSampler, expected: Expected, bootstrap: str, timeout: float
-) -> float:
-    """Wait until the outboxes are empty, every consumer group is caught up and the expected effects are
-    there, three checks in a row (so an event written by a consumer in between is not missed)."""
-    deadline = time.monotonic() + timeout
-    calm = 0
-    drained = time.monotonic()
-    last: dict[str, Any] = {}
-    while calm < 3:
-        unpublished = await sampler.sample()
-        lag = await group_lag(bootstrap, stack)
-        missing = await _missing_in_db(dbs, expected)
-        last = {"unpublished": unpublished, "group_lag": lag, "missing": missing}
-        quiet = all(n == 0 for n, _ in unpublished.values()) and not any(lag.values())
-        calm = calm + 1 if quiet and not any(missing.values()) else 0
-        if calm == 1:
-            drained = time.monotonic()
-        if time.monotonic() > deadline:
-            pytest.fail(f"deadline: pipeline not drained after {timeout}s: {last}")
-        await asyncio.sleep(0.5)
-    return drained
-
-
-async def _missing_in_db(dbs: Databases, expected: Expected) -> dict[str, int]:
-    """Expected effects not (yet) in the services' databases; the quick check used while draining."""
-    enrolments = {
-        str(r["person_id"]): r["status"]
-        for r in await dbs.conns["dashat"].fetch(
-            "select person_id, status from enrolment where category = 'baduta_stunting'"
-        )
-    }
-    ledger = {
-        str(r[0])
-        for r in await dbs.conns["dashat"].fetch(
-            "select contribution_id from ledger_entry where contribution_id is not null"
-        )
-    }
-    members = {
-        str(r["id"]): r["kb_method"]
-        for r in await dbs.conns["uppka"].fetch("select id, kb_method from member where left_on is null")
-    }
-    return {
-        "enrolments": sum(p not in enrolments for p in expected.children),
-        "withdrawals": sum(
-            c.corrected and enrolments.get(p) != "retracted" for p, c in expected.children.items()
-        ),
-        "ledger incomes": sum(c not in ledger for c in expected.contributions),
-        "member KB syncs": sum(
-            members.get(m.member_id) != (m.changes[-1] if m.changes else m.kb_method)
-            for m in expected.members.values()
-        ),
-    }
-
-
-async def _figures(
-    stack: Stack, dbs: Databases, work: Workload, kb_before: list[Any], bootstrap: str
-) -> dict[str, Any]:
-    expected = work.expected
-    kitchens = sorted({p.kitchen_id for p in work.places})
-
-    # --- through the public APIs
-    enrol_api: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    ledger_api: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for kitchen in kitchens:
-        for e in await work.pages("dashat", "/v1/enrolments", kitchen_id=kitchen):
-            enrol_api[e["person_id"]].append(e)
-        for entry in await work.pages("dashat", f"/v1/kitchens/{kitchen}/ledger"):
-            if entry["source"] == "uppka_contribution":
-                ledger_api[entry["contribution_id"]].append(entry)
-    member_api = {
-        m.member_id: (await work.get("uppka", f"/v1/groups/{m.group_id}/members/{m.member_id}"))["kb_method"]
-        for m in expected.members.values()
-    }
-
-    # --- straight from the services' databases (duplicates the APIs might hide)
-    enrol_db = await dbs.count_by(
-        "dashat", "select person_id::text || '/' || category, count(*) from enrolment group by 1"
+    scenario = Scenario(
+        key="mixed",
+        title="mixed process kills and broker outages",
+        faults=schedule(SEED, SECONDS, broker=BROKER_FAULTS),
+        seconds=SECONDS,
+        rate=RATE,
+        workers=4,
+        seed=SEED,
     )
-    enrolled_events = await dbs.count_by(
-        "dashat",
-        "select envelope->'data'->>'person_id', count(*) from outbox where event_type = $1 group by 1",
-        "dashat.beneficiary.enrolled.v1",
-    )
-    exited_events = await dbs.count_by(
-        "dashat",
-        "select envelope->'data'->>'person_id', count(*) from outbox where event_type = $1 group by 1",
-        "dashat.beneficiary.exited.v1",
-    )
-    ledger_db = await dbs.count_by(
-        "dashat",
-        "select contribution_id::text, count(*) from ledger_entry where contribution_id is not null group by 1",
-    )
-    kb_events = await dbs.count_by(
-        "uppka",
-        "select envelope->'data'->>'member_id', count(*) from outbox"
-        " where event_type = $1 and not (event_id = any($2::uuid[])) group by 1",
-        KB_CHANGED,
-        kb_before,
-    )
-
-    children = expected.children
-    effects: dict[str, dict[str, int]] = {}
-
-    rows = {p: [e for e in enrol_api.get(p, []) if e["category"] == "baduta_stunting"] for p in children}
-    effects["enrolments"] = {
-        "expected": len(children),
-        "applied": sum(bool(r) for r in rows.values()),
-        "missing": sum(not r for r in rows.values()),
-        "duplicate": sum(
-            max(len(rows[p]) - 1, enrol_db[f"{p}/baduta_stunting"] - 1, enrolled_events[p] - 1, 0)
-            for p in children
-        ),
-        # Enrolments in these kitchens of anyone the stream did not measure stunted.
-        "unexpected": sum(len(v) for p, v in enrol_api.items() if p not in children),
-    }
-    corrected = [p for p, c in children.items() if c.corrected]
-    effects["withdrawals"] = {
-        "expected": len(corrected),
-        "applied": sum(any(e["status"] == "retracted" for e in rows[p]) for p in corrected),
-        "missing": sum(not any(e["status"] == "retracted" for e in rows[p]) for p in corrected),
-        "duplicate": sum(max(exited_events[p] - 1, 0) for p in corrected),
-        # A child whose measurement stood must still be enrolled.
-        "unexpected": sum(
-            (bool(rows[p]) and rows[p][0]["status"] != "active") or exited_events[p] > 0
-            for p, c in children.items()
-            if not c.corrected
-        ),
-    }
-    kb_missing = kb_dup = kb_wrong = 0
-    for m in expected.members.values():
-        applied = kb_events[m.member_id]
-        kb_missing += max(len(m.changes) - applied, 0)
-        kb_dup += max(applied - len(m.changes), 0)
-        kb_wrong += member_api[m.member_id] != (m.changes[-1] if m.changes else m.kb_method)
-    effects["member KB syncs"] = {
-        "expected": expected.kb_changes,
-        "applied": sum(min(kb_events[m.member_id], len(m.changes)) for m in expected.members.values()),
-        "missing": kb_missing,
-        "duplicate": kb_dup,
-        "unexpected": kb_wrong,  # the member does not show the last accepted method
-    }
-    effects["ledger incomes"] = {
-        "expected": len(expected.contributions),
-        "applied": sum(c in ledger_api for c in expected.contributions),
-        "missing": sum(c not in ledger_api for c in expected.contributions),
-        "duplicate": sum(
-            max(len(ledger_api.get(c, [])) - 1, ledger_db[c] - 1, 0) for c in expected.contributions
-        ),
-        "unexpected": sum(c not in expected.contributions for c in ledger_api)
-        + sum(
-            any(e["amount"] != amount or e["kitchen_id"] != kitchen for e in ledger_api.get(c, []))
-            for c, (kitchen, amount) in expected.contributions.items()
-        ),
-    }
-
-    topics: dict[str, dict[str, int]] = {}
-    for service in PUBLISHERS:
-        topic = f"kencana.{service}{stack.suffix}"
-        on_topic = await read_topic(bootstrap, topic)
-        outbox = await dbs.outbox_ids(service)
-        distinct = set(on_topic)
-        unpublished = await dbs.conns[service].fetchval(
-            "select count(*) from outbox where published_at is null"
-        )
-        topics[topic] = {
-            "outbox_rows": len(outbox),
-            "unpublished": int(unpublished),
-            "records_on_topic": len(on_topic),
-            "distinct_ids_on_topic": len(distinct),
-            "duplicates_on_topic": len(on_topic) - len(distinct),
-            "missing_on_topic": len(outbox - distinct),
-            "foreign_on_topic": len(distinct - outbox),
-        }
-    dead = {g: len(await read_topic(bootstrap, f"{g}{stack.suffix}.dlq")) for g in GROUPS}
-    return {
-        "accepted": dict(expected.accepted),
-        "rejected": dict(expected.rejected),
-        "retried_requests": expected.retried,
-        "effects": effects,
-        "topics": topics,
-        "dead_lettered": dead,
-    }
-
-
-def _fault_rows(injector: Injector) -> list[dict[str, Any]]:
-    rows: dict[tuple[str, str], list[float]] = defaultdict(list)
-    for i in injector.injected:
-        rows[(i.fault.kind, i.fault.target)].append(i.recovered - i.started)
-    return [
-        {
-            "kind": k,
-            "target": t,
-            "count": len(d),
-            "total_seconds": round(sum(d), 1),
-            "max_seconds": round(max(d), 1),
-        }
-        for (k, t), d in sorted(rows.items())
-    ]
-
-
-def _table(f: dict[str, Any]) -> str:
-    out = [f"fault run: seed {f['seed']}, stream {f['stream_seconds']} s at {f['rate_per_second']} ops/s"]
-    out.append(f"{'fault':<15}{'target':<20}{'count':>6}{'down s (total/max)':>22}")
-    by_kind: Counter[str] = Counter()
-    for r in f["faults"]:
-        by_kind[r["kind"]] += r["count"]
-        down = f"{r['total_seconds']}/{r['max_seconds']}"
-        out.append(f"{r['kind']:<15}{r['target']:<20}{r['count']:>6}{down:>22}")
-    out.append("faults injected: " + ", ".join(f"{k} x{n}" for k, n in sorted(by_kind.items())))
-    out.append(f"crashes restarted by the supervisor: {len(f['crashes'])}")
-    out.append("events accepted: " + ", ".join(f"{k} {v}" for k, v in f["accepted"].items()))
-    if f["rejected"]:
-        out.append("rejected writes: " + ", ".join(f"{k} {v}" for k, v in f["rejected"].items()))
-    out.append(f"{'topic':<45}{'outbox':>8}{'distinct':>10}{'dup on topic':>14}{'unpublished':>13}")
-    for topic, t in f["topics"].items():
-        out.append(
-            f"{topic:<45}{t['outbox_rows']:>8}{t['distinct_ids_on_topic']:>10}"
-            f"{t['duplicates_on_topic']:>14}{t['unpublished']:>13}"
-        )
-    out.append(f"{'effect':<18}{'expected':>9}{'applied':>9}{'missing':>9}{'duplicate':>11}{'wrong':>7}")
-    for name, e in f["effects"].items():
-        out.append(
-            f"{name:<18}{e['expected']:>9}{e['applied']:>9}{e['missing']:>9}{e['duplicate']:>11}{e['unexpected']:>7}"
-        )
-    out.append("dead-lettered: " + ", ".join(f"{g} {n}" for g, n in f["dead_lettered"].items()))
-    out.append("max outbox lag (s): " + ", ".join(f"{s} {v}" for s, v in f["max_outbox_lag_seconds"].items()))
-    out.append(f"drain after the last fault: {f['drain_seconds_after_last_fault']} s")
-    return "\n".join(out)
+    await run_scenario(scenario, tmp_path, kafka_bootstrap)

@@ -9,6 +9,7 @@ import random
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -76,6 +77,21 @@ class Expected:
     accepted: Counter[str] = field(default_factory=Counter)
     rejected: Counter[str] = field(default_factory=Counter)
     retried: int = 0
+    # Of the stream's requests: how many, the 5xx answers by status, the ones with no answer within the client's
+    # timeout (a hang), and the slowest answer in seconds.
+    requests: int = 0
+    server_errors: Counter[int] = field(default_factory=Counter)
+    timeouts: int = 0
+    slowest: float = 0.0
+    bad_503: int = 0  # 503 answers without Retry-After or not problem+json
+
+    def reset_counts(self) -> None:
+        """Forget the setup's requests: the figures are about the stream."""
+        self.accepted.clear()
+        self.rejected.clear()
+        self.retried = self.requests = self.timeouts = self.bad_503 = 0
+        self.server_errors.clear()
+        self.slowest = 0.0
 
     @property
     def corrections(self) -> int:
@@ -96,6 +112,9 @@ class Workload:
         self.expected = Expected()
         self.places: list[Place] = []
         self._serials = itertools.count(1)
+        # Tries per write (transport errors, 5xx, 409 are retried with the same Idempotency-Key); a scenario
+        # that takes PostgreSQL away for a while raises it.
+        self.attempts = 5
 
     # ------------------------------------------------------------------------------------------------ http
     async def post(
@@ -105,21 +124,33 @@ class Workload:
         key = str(uuid.uuid4())
         url = self.stack.base_url(service) + path
         last = ""
-        for attempt in range(5):
+        for attempt in range(self.attempts):
+            t0 = time.monotonic()
+            self.expected.requests += 1
             try:
                 r = await self.client.post(
                     url, json=body, headers={**admin(), "Idempotency-Key": key, **(headers or {})}
                 )
             except httpx.HTTPError as exc:
+                if isinstance(exc, httpx.TimeoutException):
+                    self.expected.timeouts += 1
                 last = repr(exc)
             else:
+                self.expected.slowest = max(self.expected.slowest, time.monotonic() - t0)
+                if r.status_code >= 500:
+                    self.expected.server_errors[r.status_code] += 1
+                    if r.status_code == 503 and not (
+                        r.headers.get("retry-after", "").isdigit()
+                        and r.headers.get("content-type", "").startswith("application/problem+json")
+                    ):
+                        self.expected.bad_503 += 1
                 if r.status_code < 300:
                     return dict(r.json())
                 if r.status_code < 500 and r.status_code != 409:
                     raise Rejected(r.status_code, r.text)
                 last = f"{r.status_code} {r.text[:300]}"
             self.expected.retried += 1
-            await asyncio.sleep(0.3 * (attempt + 1))
+            await asyncio.sleep(min(0.3 * (attempt + 1), 2.0))
         raise Rejected(599, f"no answer after retries: {last}")
 
     async def get(self, service: str, path: str, **params: Any) -> dict[str, Any]:
@@ -314,13 +345,19 @@ class Workload:
         self.expected.contributions[made["id"]] = (place.kitchen_id, amount)
         self.expected.accepted["contributions"] += 1
 
-    async def stream(self, seconds: float, rate: float, workers: int) -> None:
-        """`rate` operations per second in total, spread over `workers`, for `seconds`; bounded, not a flood."""
+    async def stream(
+        self, seconds: float, rate: float, workers: int, keep_going: Callable[[], bool] = lambda: False
+    ) -> None:
+        """`rate` operations per second in total, spread over `workers`, for `seconds` and as long as
+        `keep_going()` (the faults need traffic until the last one landed); bounded, not a flood."""
+        # A new family with a stunted baduta is two writes and about seven events that every consumer reads
+        # (family, three persons, measurement, case, risk): at 50 operations/s a larger share of them buries the
+        # consumers of the shared 2-core machine for many minutes after each scenario.
         ops = (
-            (self.stunted_child, 40),
-            (self.correction, 15),
-            (self.kb_change, 25),
-            (self.contribute, 20),
+            (self.stunted_child, 20),
+            (self.correction, 10),
+            (self.kb_change, 40),
+            (self.contribute, 30),
         )
         choices = [op for op, _ in ops]
         weights = [w for _, w in ops]
@@ -330,7 +367,7 @@ class Workload:
         async def worker(n: int) -> None:
             rng = random.Random(self.rng.random() + n)
             next_at = time.monotonic() + rng.random() * interval
-            while time.monotonic() < end:
+            while time.monotonic() < end or keep_going():
                 await asyncio.sleep(max(0.0, next_at - time.monotonic()))
                 next_at += interval
                 op = rng.choices(choices, weights)[0]
