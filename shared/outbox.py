@@ -43,7 +43,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared import metrics
-from shared.db import new_ids, utcnow
+from shared.db import new_wire_ids, utcnow
 from shared.events.envelope import (
     CONTENT_TYPE,
     CloudEvent,
@@ -213,7 +213,7 @@ def outbox_records(
     heads: dict[str, tuple[str, str, bool, _FactsPayload | None]] = {}
     now = utcnow()
     out: list[OutboxRecord] = []
-    for (item, key), event_id in zip(events, new_ids(len(events)), strict=True):
+    for (item, key), event_id in zip(events, new_wire_ids(len(events)), strict=True):
         if isinstance(item, EventData):
             model, data, facts = type(item), item, None
         else:

@@ -45,7 +45,7 @@ from registry.models import outbox
 from registry.pii import PiiVault
 from shared import ages
 from shared.auth import Principal
-from shared.db import new_id, new_ids, utcnow
+from shared.db import new_id, new_wire_ids, utcnow
 from shared.errors import NotFound
 from shared.events import EventData
 from shared.events.registry import (
@@ -559,14 +559,14 @@ class _NewCase:
 
 
 class _Ids:
-    """Fresh ids drawn in blocks (one read of the system's randomness per block rather than per row)."""
+    """Fresh ids drawn in blocks (one read of the system's randomness per block), printed and COPYed in C."""
 
     def __init__(self) -> None:
         self._pool: list[uuid.UUID] = []
 
     def __call__(self) -> uuid.UUID:
         if not self._pool:
-            self._pool = new_ids(4096)
+            self._pool = new_wire_ids(4096)
         return self._pool.pop()
 
 
