@@ -659,7 +659,8 @@ class _Batch:
         self.facts(FamilyRegistered, family_facts(as_family), family.id)
         for _, person in persons:
             self.memberships.append((self.new_id(), person.id, family.id, person.relation, self.now))
-            self.facts(PersonRegistered, person_facts(cast(Person, person), as_family), family.id)
+            # PUS as of the batch's date (the date its KRS is evaluated on): not a clock read per person.
+            self.facts(PersonRegistered, person_facts(cast(Person, person), as_family, self.now), family.id)
         if krs.at_risk or krs.target:
             self.facts(
                 StuntingRiskChanged,
@@ -697,7 +698,7 @@ class _Batch:
                 "person_id": person.id, "family_id": family.id, "village_code": family.village_code,
                 "method": method, "is_user": method is not None, "mkjp": mkjp, "since": since,
                 "reason_non_use": reason, "service_source": source, "previous_method": None,
-                "previous_mkjp": False, "first_record": True, "pus": person_pus(person),
+                "previous_mkjp": False, "first_record": True, "pus": person_pus(person, self.now),
             },
             family.id,
         )  # fmt: skip
