@@ -9,8 +9,9 @@ import uuid
 import zlib
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import date, datetime, timedelta
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 
 import asyncpg
 import orjson
@@ -42,7 +43,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared import crashpoints, metrics
-from shared.db import new_ids, utcnow
+from shared.db import new_wire_ids, utcnow
 from shared.events.envelope import (
     CONTENT_TYPE,
     CloudEvent,
@@ -142,40 +143,115 @@ async def publish(
 OutboxRecord = tuple[uuid.UUID, str, str, str, str]
 # The columns of an `OutboxRecord`, for bulk writers (COPY); `envelope` is the JSON text.
 OUTBOX_RECORD_COLUMNS = ("event_id", "topic", "partition_key", "event_type", "envelope")
+# An event for `outbox_records`: the payload model, or its type and the facts it would be built from (a bulk
+# writer's cheap form: no model per event; the facts must be what the model's fields would hold after validation).
+OutboxEvent = EventData | tuple[type[EventData], dict[str, Any]]
+# Field types whose JSON orjson writes exactly as pydantic does (a datetime would not: "+00:00" against "Z").
+_PLAIN_JSON_TYPES: frozenset[Any] = frozenset({str, int, bool, uuid.UUID, date, type(None)})
+
+
+def _plain_json_field(annotation: Any) -> bool:
+    if annotation in _PLAIN_JSON_TYPES:
+        return True
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Literal:
+        return all(isinstance(a, str) for a in args)
+    if origin in (Union, UnionType):
+        return all(_plain_json_field(a) for a in args)
+    if origin is list:
+        return len(args) == 1 and args[0] is str
+    return False
+
+
+class _FactsPayload:
+    """The JSON of one event type's payload written from plain facts with orjson, or None where it cannot be.
+
+    A pydantic model per event, validated then dumped, cost more than the rest of a bulk import's work on a row.
+    Only types whose every field serialises the same way through orjson qualify (no floats: an int given for a
+    float field would lose its ".0"; no datetimes); deprecated fields travel at their default, as
+    `published_payload` sends them. The first payload of each type per batch is also built through the model and
+    compared: a difference sends the whole batch of that type through the model.
+    """
+
+    def __init__(self, model: type[EventData]) -> None:
+        fields = model.model_fields
+        self.ok = all(_plain_json_field(f.annotation) for f in fields.values())
+        self.deprecated = deprecated_fields(model)
+        self.defaults = {name: None if f.is_required() else f.default for name, f in fields.items()}
+
+    def dump(self, facts: dict[str, Any]) -> str | None:
+        """The payload's JSON; None for a value orjson cannot write as the model would (the model writes it)."""
+        values = {
+            **self.defaults,
+            **{k: v for k, v in facts.items() if k in self.defaults},
+            **self.deprecated,
+        }
+        try:
+            return orjson.dumps(values, default=_uuid_text).decode()
+        except TypeError:
+            return None
+
+
+def _uuid_text(value: Any) -> str:
+    # Ids read from the database are asyncpg's own UUID type (a uuid.UUID subclass orjson does not take).
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError
 
 
 def outbox_records(
-    events: Sequence[tuple[EventData, str | uuid.UUID]], *, correlation_id: str | None = None
+    events: Sequence[tuple[OutboxEvent, str | uuid.UUID]], *, correlation_id: str | None = None
 ) -> list[OutboxRecord]:
     """The rows `publish` would write for many events, for one bulk write in the caller's transaction.
 
     `build_envelope` makes the first envelope of each event type; the others are that envelope with their own
     id, key and data (one event time per batch), because a pydantic envelope per event costs more than all
-    the rest of a bulk import's work on a row.
+    the rest of a bulk import's work on a row. An event given as (type, facts) is validated into its model only
+    when it is the first of its type (for the envelope and the check of `_FactsPayload`).
     """
     # Per event type, the envelope's JSON up to its per-event members (key order does not matter in JSONB).
-    heads: dict[str, tuple[str, str, bool]] = {}
+    heads: dict[str, tuple[str, str, bool, _FactsPayload | None]] = {}
     now = utcnow()
     out: list[OutboxRecord] = []
-    for (data, key), event_id in zip(events, new_ids(len(events)), strict=True):
-        known = heads.get(data.event_type)
+    for (item, key), event_id in zip(events, new_wire_ids(len(events)), strict=True):
+        if isinstance(item, EventData):
+            model, data, facts = type(item), item, None
+        else:
+            (model, facts), data = item, None
+        known = heads.get(model.event_type)
         if known is None:
+            if data is None:
+                assert facts is not None
+                data = model(**facts)
             template = build_envelope(data, key=str(key), correlation_id=correlation_id, time=now).model_dump(
                 mode="json", exclude_none=True
             )
             for own in ("id", "partitionkey", "data"):
                 del template[own]
             head_text = orjson.dumps(template).decode()[:-1]
-            known = heads[data.event_type] = (head_text, data.topic(), bool(deprecated_fields(type(data))))
-        head, topic, has_deprecated = known
+            fast: _FactsPayload | None = None
+            if facts is not None:
+                fast = _FactsPayload(model)
+                first = fast.dump(facts) if fast.ok else None
+                if first is None or orjson.loads(first) != published_payload(data):
+                    fast = None
+            known = heads[model.event_type] = (head_text, data.topic(), bool(deprecated_fields(model)), fast)
+        head, topic, has_deprecated, fast = known
         partition_key = str(key)
-        # Deprecated fields travel at their default (issue 12, item 7); the plain dump is kept for the others.
-        payload = orjson.dumps(published_payload(data)).decode() if has_deprecated else data.model_dump_json()
+        payload = fast.dump(facts) if facts is not None and fast is not None else None
+        if payload is None:
+            if data is None:
+                assert facts is not None
+                data = model(**facts)
+            # Deprecated fields travel at their default (issue 12, item 7); the plain dump is kept for the others.
+            payload = (
+                orjson.dumps(published_payload(data)).decode() if has_deprecated else data.model_dump_json()
+            )
         text = (
             f'{head},"id":"{event_id}","partitionkey":{orjson.dumps(partition_key).decode()},'
             f'"data":{payload}}}'
         )
-        out.append((event_id, topic, partition_key, data.event_type, text))
+        out.append((event_id, topic, partition_key, model.event_type, text))
     return out
 
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import uuid
+from collections.abc import Iterator
 from datetime import timedelta
 
 from sqlalchemy.exc import IntegrityError
@@ -28,6 +30,38 @@ from shared.logging import get_logger
 
 log = get_logger(__name__)
 MAX_ATTEMPTS = 3
+
+
+@contextlib.contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """Cyclic GC off around a synchronous block (no await inside: no other task runs meanwhile).
+
+    Parsing a file allocates hundreds of thousands of objects that all survive; every 25% of heap growth
+    CPython runs a full collection over all of them, for garbage that is not there.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+@contextlib.contextmanager
+def _parsed_file_frozen() -> Iterator[None]:
+    """The parsed file's objects left out of the cyclic GC's full collections while the job runs.
+
+    Profiled on the 100,000-person bench file: a third of the import's CPU went to full (generation 2)
+    collections, each walking every parsed row of the file (they live until the job ends) to find nothing.
+    `gc.freeze` moves the objects alive now into the permanent generation; chunk garbage is still collected
+    (mostly by reference counting), and `unfreeze` hands everything back to the collector afterwards.
+    """
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 async def submit(
@@ -135,7 +169,32 @@ async def run_job(
         job = await repo.job_by_id(session, job_id)
         payload = await repo.payload_of(session, job_id)
         done = {c.chunk_no for c in await repo.done_chunks(session, job_id)}
-    chunks = domain.chunk(domain.group_families(list(domain.parse(payload, job.format))), chunk_rows)  # type: ignore[arg-type]
+    with _no_cycle_collection():
+        chunks = domain.chunk(domain.group_families(list(domain.parse(payload, job.format))), chunk_rows)  # type: ignore[arg-type]
+    with _parsed_file_frozen():
+        if not await _run_chunks(sessionmaker, vault, job, token, chunks, done):
+            return
+    async with sessionmaker() as session, session.begin():
+        locked = await repo.lock_job(session, job_id)
+        if locked is None or locked.claim_token != token:
+            return
+        summary = domain.empty_summary()
+        for c in await repo.done_chunks(session, job_id):
+            summary = domain.add_summaries(summary, c.summary)
+        locked.status, locked.summary, locked.finished_at = "done", summary, utcnow()
+        locked.chunks_total = len(chunks)
+
+
+async def _run_chunks(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    vault: PiiVault,
+    job: ImportJob,
+    token: uuid.UUID,
+    chunks: list[list[domain.FamilyGroup]],
+    done: set[int],
+) -> bool:
+    """Every chunk not yet done, in order; False when the claim was lost on the way."""
+    job_id = job.id
     seen: dict[bytes, int] = {}
     for no, groups in enumerate(chunks):
         if no in done:
@@ -155,16 +214,8 @@ async def run_job(
             )
         if not ok:
             log.warning("import job claim lost", job_id=str(job_id))
-            return
-    async with sessionmaker() as session, session.begin():
-        locked = await repo.lock_job(session, job_id)
-        if locked is None or locked.claim_token != token:
-            return
-        summary = domain.empty_summary()
-        for c in await repo.done_chunks(session, job_id):
-            summary = domain.add_summaries(summary, c.summary)
-        locked.status, locked.summary, locked.finished_at = "done", summary, utcnow()
-        locked.chunks_total = len(chunks)
+            return False
+    return True
 
 
 class ImportWorker:

@@ -45,7 +45,7 @@ from registry.models import outbox
 from registry.pii import PiiVault
 from shared import ages
 from shared.auth import Principal
-from shared.db import new_id, new_ids, utcnow
+from shared.db import new_id, new_wire_ids, utcnow
 from shared.errors import NotFound
 from shared.events import EventData
 from shared.events.registry import (
@@ -58,7 +58,7 @@ from shared.events.registry import (
     PregnancyRegistered,
     StuntingRiskChanged,
 )
-from shared.outbox import OUTBOX_RECORD_COLUMNS, outbox_records
+from shared.outbox import OUTBOX_RECORD_COLUMNS, OutboxEvent, outbox_records
 from shared.regions import is_within
 from shared.web.pagination import PageParams
 
@@ -559,14 +559,14 @@ class _NewCase:
 
 
 class _Ids:
-    """Fresh ids drawn in blocks (one read of the system's randomness per block rather than per row)."""
+    """Fresh ids drawn in blocks (one read of the system's randomness per block), printed and COPYed in C."""
 
     def __init__(self) -> None:
         self._pool: list[uuid.UUID] = []
 
     def __call__(self) -> uuid.UUID:
         if not self._pool:
-            self._pool = new_ids(4096)
+            self._pool = new_wire_ids(4096)
         return self._pool.pop()
 
 
@@ -587,7 +587,8 @@ class _Batch:
         self.cases: list[tuple[Any, ...]] = []
         self.kb_statuses: list[tuple[Any, ...]] = []
         self.pregnancies: list[tuple[Any, ...]] = []
-        self.events: list[tuple[EventData, uuid.UUID]] = []
+        # Events as (type, facts) where the type's payload can be written without its model (`outbox_records`).
+        self.events: list[tuple[OutboxEvent, uuid.UUID]] = []
         # What to seal once the batch is complete: (number, owning row id) and where the blob goes.
         self.kk_seals: list[tuple[str, uuid.UUID]] = []
         self.nik_seals: list[tuple[str, uuid.UUID]] = []
@@ -600,6 +601,9 @@ class _Batch:
 
     def event(self, data: EventData, family_id: uuid.UUID) -> None:
         self.events.append((data, family_id))
+
+    def facts(self, model: type[EventData], facts: dict[str, Any], family_id: uuid.UUID) -> None:
+        self.events.append(((model, facts), family_id))
 
     def add(self, p: FamilyPlan) -> None:
         d = p.first
@@ -652,22 +656,24 @@ class _Batch:
             ]
         )  # fmt: skip
         as_family = cast(Family, family)
-        self.event(FamilyRegistered(**family_facts(as_family)), family.id)
+        self.facts(FamilyRegistered, family_facts(as_family), family.id)
         for _, person in persons:
             self.memberships.append((self.new_id(), person.id, family.id, person.relation, self.now))
-            self.event(PersonRegistered(**person_facts(cast(Person, person), as_family)), family.id)
+            # PUS as of the batch's date (the date its KRS is evaluated on): not a clock read per person.
+            self.facts(PersonRegistered, person_facts(cast(Person, person), as_family, self.now), family.id)
         if krs.at_risk or krs.target:
-            self.event(
-                StuntingRiskChanged(
-                    family_id=family.id,
-                    village_code=family.village_code,
-                    rw=family.rw,
-                    at_risk=krs.at_risk,
-                    reasons=krs.reasons,
-                    target=krs.target,
-                    welfare_decile=family.welfare_decile,
-                    rule_version=krs.rule_version,
-                ),
+            self.facts(
+                StuntingRiskChanged,
+                {
+                    "family_id": family.id,
+                    "village_code": family.village_code,
+                    "rw": family.rw,
+                    "at_risk": krs.at_risk,
+                    "reasons": krs.reasons,
+                    "target": krs.target,
+                    "welfare_decile": family.welfare_decile,
+                    "rule_version": krs.rule_version,
+                },
                 family.id,
             )
         for pp, person in persons:
@@ -686,12 +692,14 @@ class _Batch:
             (self.new_id(), person.id, family.id, method, method is not None, mkjp, since, reason, source, True,
              self.principal.sub, rules.RULES_VERSION)
         )  # fmt: skip
-        self.event(
-            KbStatusChanged(
-                person_id=person.id, family_id=family.id, village_code=family.village_code, method=method,
-                is_user=method is not None, mkjp=mkjp, since=since, reason_non_use=reason, service_source=source,
-                previous_method=None, previous_mkjp=False, first_record=True, pus=person_pus(person),
-            ),
+        self.facts(
+            KbStatusChanged,
+            {
+                "person_id": person.id, "family_id": family.id, "village_code": family.village_code,
+                "method": method, "is_user": method is not None, "mkjp": mkjp, "since": since,
+                "reason_non_use": reason, "service_source": source, "previous_method": None,
+                "previous_mkjp": False, "first_record": True, "pus": person_pus(person, self.now),
+            },
             family.id,
         )  # fmt: skip
 
