@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
 from sqlalchemy import ColumnElement, case, func, or_, select, tuple_, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import ReturningInsert
 
 from dashat.people.models import FamilyReplica, GroupReplica, PersonReplica
 
@@ -121,6 +123,23 @@ def _touched(held: Any, values: Mapping[str, ColumnElement[Any]]) -> ColumnEleme
     return case((changed, func.now()), else_=held.updated_at)
 
 
+@functools.cache
+def _upsert_family_facts() -> ReturningInsert[uuid.UUID]:
+    # Built once: constructing an upsert (its `excluded` columns above all) cost more per poll than running it.
+    new = insert(FamilyReplica).excluded
+    held = FamilyReplica.__table__.c
+    facts = {name: new[name] for name in ("village_code", "rw", "welfare_decile", "facts_at")}
+    return (
+        insert(FamilyReplica)
+        .on_conflict_do_update(
+            index_elements=[FamilyReplica.family_id],
+            set_={**facts, "updated_at": _touched(held, facts)},
+            where=or_(held.facts_at.is_(None), new.facts_at >= held.facts_at),
+        )
+        .returning(FamilyReplica.family_id)
+    )
+
+
 async def upsert_family_facts(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> list[uuid.UUID]:
     """Families' facts in one statement, each as `lock_family` + a `_newer` check would apply them.
 
@@ -129,16 +148,44 @@ async def upsert_family_facts(session: AsyncSession, rows: Sequence[Mapping[str,
     """
     if not rows:
         return []
+    ordered = [{**row, "krs_reasons": []} for row in sorted(rows, key=lambda row: row["family_id"])]
+    return list((await session.scalars(_upsert_family_facts(), ordered)).all())
+
+
+@functools.cache
+def _upsert_family_risk() -> ReturningInsert[uuid.UUID]:
     new = insert(FamilyReplica).excluded
     held = FamilyReplica.__table__.c
-    facts = {name: new[name] for name in ("village_code", "rw", "welfare_decile", "facts_at")}
-    stmt = insert(FamilyReplica).on_conflict_do_update(
-        index_elements=[FamilyReplica.family_id],
-        set_={**facts, "updated_at": _touched(held, facts)},
-        where=or_(held.facts_at.is_(None), new.facts_at >= held.facts_at),
+    facts: dict[str, ColumnElement[Any]] = {
+        "krs": new.krs,
+        "krs_reasons": new.krs_reasons,
+        "krs_at": new.krs_at,
+        "village_code": func.coalesce(held.village_code, new.village_code),
+        "welfare_decile": func.coalesce(new.welfare_decile, held.welfare_decile),
+    }
+    return (
+        insert(FamilyReplica)
+        .on_conflict_do_update(
+            index_elements=[FamilyReplica.family_id],
+            set_={**facts, "updated_at": _touched(held, facts)},
+            where=or_(held.krs_at.is_(None), new.krs_at >= held.krs_at),
+        )
+        .returning(FamilyReplica.family_id)
     )
-    ordered = [{**row, "krs_reasons": []} for row in sorted(rows, key=lambda row: row["family_id"])]
-    return list((await session.scalars(stmt.returning(FamilyReplica.family_id), ordered)).all())
+
+
+async def upsert_family_risk(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> list[uuid.UUID]:
+    """Families' stunting-risk (KRS) status in one statement, each as `lock_family` + the risk handler's `_newer`
+    check would apply it.
+
+    Rows carry `family_id`, `krs`, `krs_reasons`, `krs_at`, `village_code` (filled only where unknown) and
+    `welfare_decile` (None: the held one stays), at most one per family; returns the families whose status was
+    applied (an older status than the one held changes nothing).
+    """
+    if not rows:
+        return []
+    ordered = sorted(rows, key=lambda row: row["family_id"])
+    return list((await session.scalars(_upsert_family_risk(), ordered)).all())
 
 
 async def copy_families_facts_to_members(session: AsyncSession, family_ids: Sequence[uuid.UUID]) -> None:
@@ -174,15 +221,8 @@ async def families_facts(
     return {family_id: (decile, krs, list(reasons)) for family_id, decile, krs, reasons in rows}
 
 
-async def upsert_person_facts(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Persons' facts in one statement, each as `apply_person_facts` would apply them (see `_newer`).
-
-    Rows carry `person_id`, `family_id`, `sex`, `birth_date`, `relation`, `village_code`, `rw`, the event time as
-    `facts_at` and `location_at`, and their family's `welfare_decile`, `krs` and `krs_reasons` (None when the
-    family is not known, or does not know them: held values then stay). At most one row per person.
-    """
-    if not rows:
-        return
+@functools.cache
+def _upsert_person_facts() -> Insert:
     stmt = insert(PersonReplica)
     held = PersonReplica.__table__.c
     new = stmt.excluded
@@ -198,16 +238,27 @@ async def upsert_person_facts(session: AsyncSession, rows: Sequence[Mapping[str,
         "krs": case((krs_known, new.krs), else_=held.krs),
         "krs_reasons": case((krs_known, new.krs_reasons), else_=held.krs_reasons),
     }
-    stmt = stmt.on_conflict_do_update(
+    return stmt.on_conflict_do_update(
         index_elements=[PersonReplica.person_id],
         set_={**facts, "updated_at": _touched(held, facts)},
         where=or_(held.facts_at.is_(None), new.facts_at >= held.facts_at),
     )
+
+
+async def upsert_person_facts(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Persons' facts in one statement, each as `apply_person_facts` would apply them (see `_newer`).
+
+    Rows carry `person_id`, `family_id`, `sex`, `birth_date`, `relation`, `village_code`, `rw`, the event time as
+    `facts_at` and `location_at`, and their family's `welfare_decile`, `krs` and `krs_reasons` (None when the
+    family is not known, or does not know them: held values then stay). At most one row per person.
+    """
+    if not rows:
+        return
     ordered = [
         {**row, "krs_reasons": row["krs_reasons"] if row["krs"] is not None else [], "moved_out": False}
         for row in sorted(rows, key=lambda row: row["person_id"])
     ]
-    await session.execute(stmt, ordered)
+    await session.execute(_upsert_person_facts(), ordered)
 
 
 # Who can be a baby's mother in its family card: the wife, or the head when she is a woman (BKKBN family
