@@ -18,6 +18,7 @@ from uppka.consumer import TOPICS as UPPKA_TOPICS
 from uppka.models import inbox
 
 from bench.consumer import TOPICS, _bare, _drain
+from bench.rehearsal_mix import build_rehearsal_mix
 from bench.reporting_projector import build_mix, produce
 from shared.consumer import ConsumerRunner
 from shared.db import create_sessionmaker
@@ -27,13 +28,14 @@ from shared.runtime import create_consumer_engine, ensure_service_topics
 from shared.testing.plugin import CHECKOUT_TAG, recreate_database, unique
 
 
-async def run(n: int = 20_000, timeout: float = 900.0) -> dict[str, Any]:
+async def run(n: int = 20_000, timeout: float = 900.0, mix: str = "demo") -> dict[str, Any]:
     """Events/s of UPPKA's consumer and of the bare consumer over the same stream; their ratio."""
     url = await recreate_database(f"bench_uppka_consumer_{CHECKOUT_TAG}")
     await upgrade("uppka", url)
     settings = Settings(database_url=url, topic_suffix="." + unique(), topic_partitions=6)
     await ensure_service_topics(settings, TOPICS)
-    envelopes = build_mix(n)
+    # "rehearsal": the registry stream of the scale rehearsal's initial load (bench/rehearsal_mix.py).
+    envelopes = build_rehearsal_mix(n) if mix == "rehearsal" else build_mix(n)
     await produce(settings, envelopes)  # type: ignore[arg-type]
     # Every event of the topics it reads reaches the runner, handled or not (the unknown types are skipped).
     consumed = [e for e in envelopes if f"kencana.{e.type.split('.', 1)[0]}" in UPPKA_TOPICS]
@@ -59,6 +61,7 @@ async def run(n: int = 20_000, timeout: float = 900.0) -> dict[str, Any]:
         await engine.dispose()
         await delete_topics(settings.kafka_bootstrap_servers, [settings.topic(t) for t in TOPICS])
     return {
+        "mix": mix,
         "events": len(consumed),
         "by_type": dict(sorted(kinds.items(), key=lambda kv: -kv[1])),
         "events_per_s": round(1 / wall),
@@ -73,4 +76,5 @@ if __name__ == "__main__":
     import json
     import sys
 
-    print(json.dumps(asyncio.run(run(int(sys.argv[1]) if len(sys.argv) > 1 else 20_000)), indent=2))
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
+    print(json.dumps(asyncio.run(run(n, mix=sys.argv[2] if len(sys.argv) > 2 else "demo")), indent=2))
