@@ -2,7 +2,8 @@
 
 Mixed polls: a status after its family's facts and members, a late (older) status, two statuses of a family, a
 status before its family's facts, a status of a family a known person joins, of a family not seen yet, of a
-family whose child was just found stunted; and a measurement before and after its child's detection.
+family whose child was just found stunted; a measurement before and after its child's detection; the members
+registered after a baby (who may enrol its mother).
 """
 
 from __future__ import annotations
@@ -41,8 +42,9 @@ async def test_krs_statuses_set_based_match_the_handlers_one_by_one(session: Asy
     village = fresh_village()
     await open_kitchen(session, village, capacity=10)
     t = datetime.now(UTC)
-    a, b, c, d, e, g, h, i, m = (uuid.uuid4() for _ in range(9))  # families
+    a, b, c, d, e, g, h, i, m, n = (uuid.uuid4() for _ in range(10))  # families
     a1, a2, b1, d1, g1, k1, l1, m1 = (uuid.uuid4() for _ in range(8))  # persons
+    n1, n2, n3, n4, n5 = (uuid.uuid4() for _ in range(5))  # a family registered baby first
     before = [
         # b1 enrolled for stunting while family b had decile 2: its KRS status with a decile changes priority.
         envelope(_family(b, village, 2), time=t - timedelta(hours=2)),
@@ -76,17 +78,32 @@ async def test_krs_statuses_set_based_match_the_handlers_one_by_one(session: Asy
         envelope(stunting(k1, m, village, birth_date=months_ago(30)), time=t),
         envelope(_risk(m, village, True), time=t),  # its family touched by the detection: one by one
         envelope(person(m1, m, village), time=t),
+        # A baby (one by one: it may enrol its mother), then an older child, a grandmother and a husband (new
+        # persons no decision reads: set-based), then the wife (one by one, now her baby's mother), and her KRS.
+        envelope(_family(n, village, 3), time=t),
+        envelope(person(n1, n, village, sex="L", birth_date=months_ago(5), relation="anak"), time=t),
+        envelope(person(n2, n, village, birth_date=months_ago(100), relation="anak"), time=t),
+        envelope(person(n3, n, village, birth_date=months_ago(800), relation="orang_tua"), time=t),
+        envelope(person(n4, n, village, sex="L", relation="kepala_keluarga"), time=t),
+        envelope(person(n5, n, village), time=t),
+        envelope(_risk(n, village, True), time=t),
         envelope(stunting(l1, i, village), time=t),
         envelope(_measured(l1, i, village), time=t),
     ]
     deliveries = _deliveries(poll)
-    split = set_based_apart(deliveries, {g1: h})
+    split = set_based_apart(deliveries, {g1: h}, baby_born_after=months_ago(24))
     assert [dl.envelope.id for dl in split.risks] == [poll[n].id for n in (3, 4, 5, 7, 8, 12)]
     assert [dl.envelope.id for dl in split.measurements] == [poll[14].id]
     apart = {dl.envelope.id for dl in [*split.families, *split.risks, *split.persons, *split.measurements]}
     assert poll[9].id not in apart and poll[11].id not in apart and poll[16].id not in apart
-    ids = [a1, a2, b1, d1, g1, k1, l1, m1]
-    fams = [a, b, c, d, e, g, h, i, m]
+    assert {dl.data.person_id for dl in split.persons} >= {n2, n3, n4}
+    held_back = [
+        (type(dl.data).__name__, getattr(dl.data, "person_id", dl.data.family_id)) for dl in split.rest
+    ]
+    assert {("PersonRegistered", n1), ("PersonRegistered", n5), ("StuntingRiskChanged", n)} <= set(held_back)
+    assert held_back[-1] == ("ChildMeasured", l1)  # measured after its detection: in order
+    ids = [a1, a2, b1, d1, g1, k1, l1, m1, n1, n2, n3, n4, n5]
+    fams = [a, b, c, d, e, g, h, i, m, n]
     async with session.begin():
         one_by_one = await session.begin_nested()
         await handle_one_by_one(session, HANDLERS, deliveries)
@@ -119,3 +136,6 @@ async def test_krs_statuses_set_based_match_the_handlers_one_by_one(session: Asy
     assert persons[g1]["krs"] is True
     # b's priority: decile 9, at risk (9 * 2 - 1), the enrolment's version moved once.
     assert (b1, "baduta_stunting", "active", 17, 2) in expected["enrolments"]
+    # The wife, registered after her baby, enrolled as a breastfeeding mother; her family at risk.
+    assert [e[:3] for e in expected["enrolments"] if e[0] == n5] == [(n5, "ibu_menyusui", "active")]
+    assert all(persons[x]["krs"] is True for x in (n1, n2, n3, n4, n5))

@@ -275,6 +275,23 @@ def _may_make_a_mother_target(
     return data.sex == "P" and data.relation in repo.MOTHER_RELATIONS and data.family_id in baby_families
 
 
+def _bystander(
+    data: reg.PersonFacts, held_family: Mapping[uuid.UUID, uuid.UUID | None], baby_born_after: date | None
+) -> bool:
+    """A new person no decision held back in its family reads: set-based even when the family is held back.
+
+    Held-back events read a family's members as a baby's possible mothers (women, wife or head), as its babies,
+    or all alike (the family's facts copied to them, priorities refreshed: a new person holds no enrolment yet,
+    and takes the family's facts whichever goes first). So a new man, older child or elderly parent registered
+    after a baby leaves the same state set-based as in order.
+    """
+    if data.person_id in held_family:
+        return False
+    if data.relation == "anak":
+        return baby_born_after is not None and data.birth_date <= baby_born_after
+    return not (data.sex == "P" and data.relation in repo.MOTHER_RELATIONS)
+
+
 def set_based_apart(
     deliveries: Sequence[Delivery],
     held_family: Mapping[uuid.UUID, uuid.UUID | None],
@@ -359,7 +376,7 @@ def set_based_apart(
             if (
                 _may_make_a_mother_target(data, baby_born_after, baby_families)
                 or data.person_id in blocked_persons
-                or data.family_id in blocked_families
+                or (data.family_id in blocked_families and not _bystander(data, held_family, baby_born_after))
                 or (held is not None and held in blocked_families)
                 or person_family.get(data.person_id, data.family_id) != data.family_id
             ):
