@@ -5,10 +5,25 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, event, func
+import orjson
+from sqlalchemy import (
+    DateTime,
+    FromClause,
+    MetaData,
+    Select,
+    Text,
+    bindparam,
+    cast,
+    column,
+    event,
+    func,
+    select,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Mapped, mapped_column
@@ -112,3 +127,24 @@ def _check_connections_on_checkout(engine: AsyncEngine) -> None:
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Session factory: one session per request, message or relay batch."""
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+def json_rows(table: FromClause, names: Sequence[str], param: str = "rows") -> Select[Any]:
+    """A SELECT of rows for `table`'s columns `names`, bound as one JSON array (`json_rows_value`).
+
+    For set-based writes (`insert(table).from_select(names, json_rows(...))`): one parameter whatever the
+    number of rows, so one round trip where an executemany writes a message per row, and array columns travel
+    as JSON arrays (an `unnest` of arrays would flatten them).
+    """
+    value = cast(bindparam(param, type_=Text), JSONB)
+    rows = (
+        func.jsonb_to_recordset(value)
+        .table_valued(*(column(name, table.c[name].type) for name in names))
+        .render_derived(name="r", with_types=True)
+    )
+    return select(*(rows.c[name] for name in names))
+
+
+def json_rows_value(rows: Iterable[Mapping[str, Any]]) -> str:
+    """The JSON array a `json_rows` parameter takes (UUIDs, dates and aware datetimes as orjson writes them)."""
+    return orjson.dumps(list(rows)).decode()
