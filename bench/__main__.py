@@ -14,6 +14,7 @@ from typing import Any
 BENCHMARKS = [
     "consumer",
     "dashat_consumer",
+    "uppka_consumer",
     "relay",
     "zscore",
     "registry_import",

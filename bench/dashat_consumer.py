@@ -1,8 +1,8 @@
 """DASHAT's consumer on a registration-heavy stream beside the bare consumer of bench/consumer.py.
 
 Produces the reporting projector bench's demo-like mix (mostly registry family and person registrations and
-baduta measurements; few enrolments) to unique topics, then times on the same topics, each with a fresh
-consumer group: the bare consumer (aiokafka, one inbox-like INSERT per poll, offsets committed: the ceiling) and
+baduta measurements; few enrolments), or with `rehearsal` the scale rehearsal's registry stream, to unique
+topics, then times on the same topics, each with a fresh consumer group: the bare consumer (aiokafka, one inbox-like INSERT per poll, offsets committed: the ceiling) and
 DASHAT's consumer as it runs in production (its handlers and batch hook on a migrated database). Beside events/s,
 CPU microseconds per event of this process, which load from other processes moves far less.
 """
@@ -18,6 +18,7 @@ from dashat.consumer import TOPICS as DASHAT_TOPICS
 from dashat.models import inbox
 
 from bench.consumer import TOPICS, _bare, _drain
+from bench.rehearsal_mix import build_rehearsal_mix
 from bench.reporting_projector import build_mix, produce
 from shared.consumer import ConsumerRunner
 from shared.db import create_sessionmaker
@@ -27,13 +28,14 @@ from shared.runtime import create_consumer_engine, ensure_service_topics
 from shared.testing.plugin import CHECKOUT_TAG, recreate_database, unique
 
 
-async def run(n: int = 20_000, timeout: float = 900.0) -> dict[str, Any]:
+async def run(n: int = 20_000, timeout: float = 900.0, mix: str = "demo") -> dict[str, Any]:
     """Events/s of DASHAT's consumer and of the bare consumer over the same stream; their ratio."""
     url = await recreate_database(f"bench_dashat_consumer_{CHECKOUT_TAG}")
     await upgrade("dashat", url)
     settings = Settings(database_url=url, topic_suffix="." + unique(), topic_partitions=6)
     await ensure_service_topics(settings, TOPICS)
-    envelopes = build_mix(n)
+    # "rehearsal": the registry stream of the scale rehearsal's initial load (bench/rehearsal_mix.py).
+    envelopes = build_rehearsal_mix(n) if mix == "rehearsal" else build_mix(n)
     await produce(settings, envelopes)  # type: ignore[arg-type]
     consumed = [e for e in envelopes if f"kencana.{e.type.split('.', 1)[0]}" in DASHAT_TOPICS]
     kinds: dict[str, int] = {}
@@ -58,6 +60,7 @@ async def run(n: int = 20_000, timeout: float = 900.0) -> dict[str, Any]:
         await engine.dispose()
         await delete_topics(settings.kafka_bootstrap_servers, [settings.topic(t) for t in TOPICS])
     return {
+        "mix": mix,
         "events": len(consumed),
         "by_type": dict(sorted(kinds.items(), key=lambda kv: -kv[1])),
         "events_per_s": round(1 / wall),
@@ -72,4 +75,5 @@ if __name__ == "__main__":
     import json
     import sys
 
-    print(json.dumps(asyncio.run(run(int(sys.argv[1]) if len(sys.argv) > 1 else 20_000)), indent=2))
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
+    print(json.dumps(asyncio.run(run(n, mix=sys.argv[2] if len(sys.argv) > 2 else "demo")), indent=2))

@@ -5,11 +5,26 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from asyncpg.pgproto.pgproto import UUID as WireUUID
-from sqlalchemy import DateTime, MetaData, event, func
+from sqlalchemy import (
+    DateTime,
+    FromClause,
+    MetaData,
+    Select,
+    Text,
+    bindparam,
+    cast,
+    column,
+    event,
+    func,
+    select,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Mapped, mapped_column
@@ -164,3 +179,24 @@ def database_unavailable(exc: BaseException) -> bool:
             return True
         current = getattr(current, "orig", None) or current.__cause__ or current.__context__
     return False
+
+
+def json_rows(table: FromClause, names: Sequence[str], param: str = "rows") -> Select[Any]:
+    """A SELECT of rows for `table`'s columns `names`, bound as one JSON array (`json_rows_value`).
+
+    For set-based writes (`insert(table).from_select(names, json_rows(...))`): one parameter whatever the
+    number of rows, so one round trip where an executemany writes a message per row, and array columns travel
+    as JSON arrays (an `unnest` of arrays would flatten them).
+    """
+    value = cast(bindparam(param, type_=Text), JSONB)
+    rows = (
+        func.jsonb_to_recordset(value)
+        .table_valued(*(column(name, table.c[name].type) for name in names))
+        .render_derived(name="r", with_types=True)
+    )
+    return select(*(rows.c[name] for name in names))
+
+
+def json_rows_value(rows: Iterable[Mapping[str, Any]]) -> str:
+    """The JSON array a `json_rows` parameter takes (UUIDs, dates and aware datetimes as orjson writes them)."""
+    return orjson.dumps(list(rows)).decode()

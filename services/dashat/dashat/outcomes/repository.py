@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import functools
+import typing
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Table, select, update
+from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dashat.enrolment.rules import HazReading
 from dashat.outcomes import domain
 from dashat.outcomes.models import ChildMeasurement
+from shared.db import json_rows, json_rows_value
 
 
 async def upsert(
@@ -41,18 +44,35 @@ async def upsert(
     )
 
 
-async def upsert_many(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
-    """`upsert` of several measurements (distinct ids) in one statement."""
-    if not rows:
-        return
-    stmt = insert(ChildMeasurement)
-    stmt = stmt.on_conflict_do_update(
+# A new measurement's row, bound as one JSON parameter (see dashat.people.repository); the flags a new row
+# needs are named, since an INSERT from a SELECT does not apply the model's Python defaults.
+_MEASUREMENT_ROW = (
+    *("measurement_id", "person_id", "measured_on", "age_days", "haz", "haz_flag"),
+    *("superseded", "retracted"),
+)
+
+
+@functools.cache
+def _upsert_many() -> Insert:
+    measurements = typing.cast(Table, ChildMeasurement.__table__)
+    stmt = insert(measurements).from_select(_MEASUREMENT_ROW, json_rows(measurements, _MEASUREMENT_ROW))
+    return stmt.on_conflict_do_update(
         index_elements=[ChildMeasurement.measurement_id],
         set_={
             name: stmt.excluded[name] for name in ("person_id", "measured_on", "age_days", "haz", "haz_flag")
         },
     )
-    await session.execute(stmt, sorted(rows, key=lambda row: row["measurement_id"]))
+
+
+async def upsert_many(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
+    """`upsert` of several measurements (distinct ids) in one statement."""
+    if not rows:
+        return
+    ordered = [
+        {**{name: row[name] for name in _MEASUREMENT_ROW[:6]}, "superseded": False, "retracted": False}
+        for row in sorted(rows, key=lambda row: row["measurement_id"])
+    ]
+    await session.execute(_upsert_many(), {"rows": json_rows_value(ordered)})
 
 
 async def mark_superseded(

@@ -249,6 +249,8 @@ _KEYED = (
     reg.CatinRegistered,
     reg.StuntingRiskChanged,
 )
+# Events that may enrol their child: a measurement after one in the same poll may end or reinstate it.
+_ENROLS_CHILD = (reg.BadutaStuntingDetected,)
 
 
 @dataclass
@@ -256,6 +258,7 @@ class SetBased:
     """A poll's events split into what is applied set-based first and the rest, in poll order, after it."""
 
     families: list[Delivery] = field(default_factory=list)
+    risks: list[Delivery] = field(default_factory=list)  # families' stunting-risk (KRS) statuses
     persons: list[Delivery] = field(default_factory=list)
     measurements: list[Delivery] = field(default_factory=list)
     rest: list[Delivery] = field(default_factory=list)
@@ -272,6 +275,23 @@ def _may_make_a_mother_target(
     return data.sex == "P" and data.relation in repo.MOTHER_RELATIONS and data.family_id in baby_families
 
 
+def _bystander(
+    data: reg.PersonFacts, held_family: Mapping[uuid.UUID, uuid.UUID | None], baby_born_after: date | None
+) -> bool:
+    """A new person no decision held back in its family reads: set-based even when the family is held back.
+
+    Held-back events read a family's members as a baby's possible mothers (women, wife or head), as its babies,
+    or all alike (the family's facts copied to them, priorities refreshed: a new person holds no enrolment yet,
+    and takes the family's facts whichever goes first). So a new man, older child or elderly parent registered
+    after a baby leaves the same state set-based as in order.
+    """
+    if data.person_id in held_family:
+        return False
+    if data.relation == "anak":
+        return baby_born_after is not None and data.birth_date <= baby_born_after
+    return not (data.sex == "P" and data.relation in repo.MOTHER_RELATIONS)
+
+
 def set_based_apart(
     deliveries: Sequence[Delivery],
     held_family: Mapping[uuid.UUID, uuid.UUID | None],
@@ -280,21 +300,32 @@ def set_based_apart(
     baby_born_after: date | None = None,
     baby_families: Set[uuid.UUID] = frozenset(),
 ) -> SetBased:
-    """The family facts, person facts and new measurements that may be applied set-based before the rest.
+    """The family facts, KRS statuses, person facts and new measurements that may be applied set-based first.
 
-    Set-based, a poll's family facts go first, then its person facts, then the rest one by one: the same as
-    poll order as long as nothing the rest does to a person or family comes before a fact set-based about it,
-    and no family's facts come after a fact of a person who is or becomes its member. What would break that
+    Set-based, a poll's family facts go first, then its KRS statuses, then its person facts, then the rest one
+    by one: the same as poll order as long as nothing the rest does to a person or family comes before a fact
+    set-based about it, no family's facts come after a fact of a person who is or becomes its member, and no
+    family's facts come after its KRS status (both may carry the decile). A KRS status refreshes the priority
+    of the family's members like a family fact, so it may not come after the fact of a known person (one who
+    may hold enrolments) joining or leaving the family; a new person's facts before it are harmless (the person
+    holds no enrolment before the rest runs, and takes the family's KRS whichever goes first). One KRS status
+    per family per poll set-based: a second one, which may carry another decile, goes one by one. What would break that
     stays in the rest, in order, and so does everything after an event that may end enrolments or fill
     waitlists (those read persons the event does not name). A measurement touches only its own row (until a
     merge moves it): set-based when no other event of the poll names it and its child has no enrolment it
-    may end or reinstate (`watched_children`; such a measurement ends nothing set-based: it goes in order, as a
-    barrier). Person facts that may enrol a baby's mother (a baby born after `baby_born_after`, a woman of a
+    may end or reinstate (`watched_children`, or a stunting detection earlier in the poll; such a measurement
+    ends nothing set-based: it goes in order, as a barrier). Person facts that may enrol a baby's mother (a baby born after `baby_born_after`, a woman of a
     family in `baby_families`) enrol someone else than their person: they go one by one, like a stunting
     detection. `held_family`: existing persons' family now.
     """
     out = SetBased()
-    families, persons, measurements, rest = out.families, out.persons, out.measurements, out.rest
+    families, risks, persons, measurements, rest = (
+        out.families,
+        out.risks,
+        out.persons,
+        out.measurements,
+        out.rest,
+    )
     named_measurements = collections.Counter(
         m
         for d in deliveries
@@ -306,6 +337,9 @@ def set_based_apart(
     member_families: set[uuid.UUID] = set()  # families of the person facts set apart so far
     person_family: dict[uuid.UUID, uuid.UUID] = {}
     seen_families: set[uuid.UUID] = set()
+    risk_families: set[uuid.UUID] = set()  # families of the KRS statuses set apart so far
+    reshaped_families: set[uuid.UUID] = set()  # families a known person set apart so far joins or leaves
+    detected: set[uuid.UUID] = set()  # children whose stunting detection came so far
     barrier = False
 
     def block(d: Delivery) -> None:
@@ -325,7 +359,11 @@ def set_based_apart(
         if barrier:
             rest.append(d)
         elif isinstance(data, reg.FamilyFacts):
-            if data.family_id in blocked_families or data.family_id in member_families:
+            if (
+                data.family_id in blocked_families
+                or data.family_id in member_families
+                or data.family_id in risk_families
+            ):
                 block(d)
             elif data.family_id in seen_families:
                 # A second fact of one family would refresh its priorities twice: one by one, as before.
@@ -338,7 +376,7 @@ def set_based_apart(
             if (
                 _may_make_a_mother_target(data, baby_born_after, baby_families)
                 or data.person_id in blocked_persons
-                or data.family_id in blocked_families
+                or (data.family_id in blocked_families and not _bystander(data, held_family, baby_born_after))
                 or (held is not None and held in blocked_families)
                 or person_family.get(data.person_id, data.family_id) != data.family_id
             ):
@@ -348,9 +386,21 @@ def set_based_apart(
                 member_families.add(data.family_id)
                 if held is not None:
                     member_families.add(held)
+                    if held != data.family_id:
+                        reshaped_families.update((held, data.family_id))
                 persons.append(d)
+        elif isinstance(data, reg.StuntingRiskChanged):
+            if (
+                data.family_id in blocked_families
+                or data.family_id in reshaped_families
+                or data.family_id in risk_families
+            ):
+                block(d)
+            else:
+                risk_families.add(data.family_id)
+                risks.append(d)
         elif isinstance(data, (reg.ChildMeasured, reg.MeasurementRetracted)) and (
-            data.person_id in watched_children
+            data.person_id in watched_children or data.person_id in detected
         ):
             barrier = True
             rest.append(d)
@@ -363,6 +413,8 @@ def set_based_apart(
         elif isinstance(data, _APART_FROM_REPLICAS):
             rest.append(d)
         elif isinstance(data, _KEYED):
+            if isinstance(data, _ENROLS_CHILD):
+                detected.add(data.person_id)
             block(d)
         else:
             barrier = True
@@ -382,9 +434,13 @@ def _last_newest(deliveries: Sequence[Delivery], key: str) -> dict[uuid.UUID, De
 
 
 async def apply_facts_set_based(
-    session: AsyncSession, families: Sequence[Delivery], persons: Sequence[Delivery]
+    session: AsyncSession,
+    families: Sequence[Delivery],
+    persons: Sequence[Delivery],
+    risks: Sequence[Delivery] = (),
 ) -> None:
-    """Family facts, then person facts, as their handlers one by one would leave them (see `set_based_apart`)."""
+    """Family facts, then KRS statuses, then person facts, as their handlers one by one would leave them (see
+    `set_based_apart`)."""
     family_rows = [
         {
             "family_id": family_id,
@@ -396,18 +452,29 @@ async def apply_facts_set_based(
         for family_id, d in _last_newest(families, "family_id").items()
     ]
     applied = await repo.upsert_family_facts(session, family_rows)
-    await repo.copy_families_facts_to_members(session, applied)
+    risk_rows = [
+        {
+            "family_id": d.data.family_id,
+            "krs": d.data.at_risk,
+            "krs_reasons": list(d.data.reasons),
+            "krs_at": d.envelope.time,
+            "village_code": d.data.village_code,
+            "welfare_decile": d.data.welfare_decile,
+        }
+        for d in risks
+    ]
+    applied_risks = await repo.upsert_family_risk(session, risk_rows)
+    await repo.copy_families_facts_to_members(session, sorted({*applied, *applied_risks}))
     latest = _last_newest(persons, "person_id")
-    family_ids = sorted(
-        {row["family_id"] for row in family_rows} | {d.data.family_id for d in latest.values()}
-    )
+    refreshed = {row["family_id"] for row in family_rows} | {row["family_id"] for row in risk_rows}
+    family_ids = sorted(refreshed | {d.data.family_id for d in latest.values()})
     known = await repo.families_facts(session, family_ids)
     # The priority refresh of each family event (see enrolment.handlers): whether or not its facts applied.
     await enrolment_repo.set_families_priority(
         session,
         {
-            row["family_id"]: rules.priority(known[row["family_id"]][0], known[row["family_id"]][1])
-            for row in family_rows
+            family_id: rules.priority(known[family_id][0], known[family_id][1])
+            for family_id in sorted(refreshed)
         },
     )
     person_rows = []
@@ -445,18 +512,16 @@ def batch_handler(handlers: Mapping[str, Handler]) -> BatchHandler:
         held_family = await repo.lock_existing(session, persons, families)
         measurements = (reg.ChildMeasured, reg.MeasurementRetracted)
         measured = sorted({d.data.person_id for d in deliveries if isinstance(d.data, measurements)})
-        # A detection in the same poll may enrol the child before its measurement is applied.
-        detected = {d.data.person_id for d in deliveries if isinstance(d.data, reg.BadutaStuntingDetected)}
         facts_families = sorted({d.data.family_id for d in deliveries if isinstance(d.data, reg.PersonFacts)})
         born_after = add_months(today(), -BABY_HORIZON_MONTHS)
         split = set_based_apart(
             deliveries,
             held_family,
-            watched_children=await enrolment_repo.children_with_enrolments(session, measured) | detected,
+            watched_children=await enrolment_repo.children_with_enrolments(session, measured),
             baby_born_after=born_after,
             baby_families=await repo.families_with_babies(session, facts_families, born_after),
         )
-        await apply_facts_set_based(session, split.families, split.persons)
+        await apply_facts_set_based(session, split.families, split.persons, split.risks)
         await outcomes_repo.upsert_many(
             session,
             [

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import functools
+import typing
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, or_, select, tuple_, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import ColumnElement, Table, case, func, or_, select, tuple_, update
+from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import ReturningInsert
 
 from dashat.people.models import FamilyReplica, GroupReplica, PersonReplica
+from shared.db import json_rows, json_rows_value
 
 
 async def lock_person(session: AsyncSession, person_id: uuid.UUID) -> PersonReplica:
@@ -121,6 +125,33 @@ def _touched(held: Any, values: Mapping[str, ColumnElement[Any]]) -> ColumnEleme
     return case((changed, func.now()), else_=held.updated_at)
 
 
+# The rows of the set-based upserts travel as one JSON parameter (`json_rows`): an executemany writes a message
+# per row, which was most of a poll's CPU. Rows name every column a new row needs (the models' Python defaults
+# too: an INSERT from a SELECT does not apply them).
+_FAMILY_FACTS_ROW = ("family_id", "village_code", "rw", "welfare_decile", "facts_at", "krs_reasons")
+_FAMILY_RISK_ROW = ("family_id", "krs", "krs_reasons", "krs_at", "village_code", "welfare_decile")
+_PERSON_FACTS_ROW = (
+    *("person_id", "family_id", "sex", "birth_date", "relation", "village_code", "rw", "facts_at"),
+    *("location_at", "welfare_decile", "krs", "krs_reasons", "moved_out", "alive", "pregnant", "catin_risks"),
+)
+_FAMILIES = typing.cast(Table, FamilyReplica.__table__)
+_PERSONS = typing.cast(Table, PersonReplica.__table__)
+
+
+@functools.cache
+def _upsert_family_facts() -> ReturningInsert[uuid.UUID]:
+    # Built once: constructing an upsert (its `excluded` columns above all) cost more per poll than running it.
+    stmt = insert(_FAMILIES).from_select(_FAMILY_FACTS_ROW, json_rows(_FAMILIES, _FAMILY_FACTS_ROW))
+    new = stmt.excluded
+    held = _FAMILIES.c
+    facts = {name: new[name] for name in ("village_code", "rw", "welfare_decile", "facts_at")}
+    return stmt.on_conflict_do_update(
+        index_elements=[FamilyReplica.family_id],
+        set_={**facts, "updated_at": _touched(held, facts)},
+        where=or_(held.facts_at.is_(None), new.facts_at >= held.facts_at),
+    ).returning(FamilyReplica.family_id)
+
+
 async def upsert_family_facts(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> list[uuid.UUID]:
     """Families' facts in one statement, each as `lock_family` + a `_newer` check would apply them.
 
@@ -129,16 +160,43 @@ async def upsert_family_facts(session: AsyncSession, rows: Sequence[Mapping[str,
     """
     if not rows:
         return []
-    new = insert(FamilyReplica).excluded
-    held = FamilyReplica.__table__.c
-    facts = {name: new[name] for name in ("village_code", "rw", "welfare_decile", "facts_at")}
-    stmt = insert(FamilyReplica).on_conflict_do_update(
+    ordered = [{**row, "krs_reasons": []} for row in sorted(rows, key=lambda row: row["family_id"])]
+    value = json_rows_value(_only(ordered, _FAMILY_FACTS_ROW))
+    return list((await session.scalars(_upsert_family_facts(), {"rows": value})).all())
+
+
+@functools.cache
+def _upsert_family_risk() -> ReturningInsert[uuid.UUID]:
+    stmt = insert(_FAMILIES).from_select(_FAMILY_RISK_ROW, json_rows(_FAMILIES, _FAMILY_RISK_ROW))
+    new = stmt.excluded
+    held = _FAMILIES.c
+    facts: dict[str, ColumnElement[Any]] = {
+        "krs": new.krs,
+        "krs_reasons": new.krs_reasons,
+        "krs_at": new.krs_at,
+        "village_code": func.coalesce(held.village_code, new.village_code),
+        "welfare_decile": func.coalesce(new.welfare_decile, held.welfare_decile),
+    }
+    return stmt.on_conflict_do_update(
         index_elements=[FamilyReplica.family_id],
         set_={**facts, "updated_at": _touched(held, facts)},
-        where=or_(held.facts_at.is_(None), new.facts_at >= held.facts_at),
-    )
-    ordered = [{**row, "krs_reasons": []} for row in sorted(rows, key=lambda row: row["family_id"])]
-    return list((await session.scalars(stmt.returning(FamilyReplica.family_id), ordered)).all())
+        where=or_(held.krs_at.is_(None), new.krs_at >= held.krs_at),
+    ).returning(FamilyReplica.family_id)
+
+
+async def upsert_family_risk(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> list[uuid.UUID]:
+    """Families' stunting-risk (KRS) status in one statement, each as `lock_family` + the risk handler's `_newer`
+    check would apply it.
+
+    Rows carry `family_id`, `krs`, `krs_reasons`, `krs_at`, `village_code` (filled only where unknown) and
+    `welfare_decile` (None: the held one stays), at most one per family; returns the families whose status was
+    applied (an older status than the one held changes nothing).
+    """
+    if not rows:
+        return []
+    ordered = sorted(rows, key=lambda row: row["family_id"])
+    value = json_rows_value(_only(ordered, _FAMILY_RISK_ROW))
+    return list((await session.scalars(_upsert_family_risk(), {"rows": value})).all())
 
 
 async def copy_families_facts_to_members(session: AsyncSession, family_ids: Sequence[uuid.UUID]) -> None:
@@ -174,17 +232,10 @@ async def families_facts(
     return {family_id: (decile, krs, list(reasons)) for family_id, decile, krs, reasons in rows}
 
 
-async def upsert_person_facts(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Persons' facts in one statement, each as `apply_person_facts` would apply them (see `_newer`).
-
-    Rows carry `person_id`, `family_id`, `sex`, `birth_date`, `relation`, `village_code`, `rw`, the event time as
-    `facts_at` and `location_at`, and their family's `welfare_decile`, `krs` and `krs_reasons` (None when the
-    family is not known, or does not know them: held values then stay). At most one row per person.
-    """
-    if not rows:
-        return
-    stmt = insert(PersonReplica)
-    held = PersonReplica.__table__.c
+@functools.cache
+def _upsert_person_facts() -> Insert:
+    stmt = insert(_PERSONS).from_select(_PERSON_FACTS_ROW, json_rows(_PERSONS, _PERSON_FACTS_ROW))
+    held = _PERSONS.c
     new = stmt.excluded
     location_newer = or_(held.location_at.is_(None), new.location_at >= held.location_at)
     krs_known = new.krs.is_not(None)
@@ -198,16 +249,34 @@ async def upsert_person_facts(session: AsyncSession, rows: Sequence[Mapping[str,
         "krs": case((krs_known, new.krs), else_=held.krs),
         "krs_reasons": case((krs_known, new.krs_reasons), else_=held.krs_reasons),
     }
-    stmt = stmt.on_conflict_do_update(
+    return stmt.on_conflict_do_update(
         index_elements=[PersonReplica.person_id],
         set_={**facts, "updated_at": _touched(held, facts)},
         where=or_(held.facts_at.is_(None), new.facts_at >= held.facts_at),
     )
+
+
+async def upsert_person_facts(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Persons' facts in one statement, each as `apply_person_facts` would apply them (see `_newer`).
+
+    Rows carry `person_id`, `family_id`, `sex`, `birth_date`, `relation`, `village_code`, `rw`, the event time as
+    `facts_at` and `location_at`, and their family's `welfare_decile`, `krs` and `krs_reasons` (None when the
+    family is not known, or does not know them: held values then stay). At most one row per person.
+    """
+    if not rows:
+        return
+    new_person = {"moved_out": False, "alive": True, "pregnant": False, "catin_risks": []}
     ordered = [
-        {**row, "krs_reasons": row["krs_reasons"] if row["krs"] is not None else [], "moved_out": False}
+        {**row, **new_person, "krs_reasons": row["krs_reasons"] if row["krs"] is not None else []}
         for row in sorted(rows, key=lambda row: row["person_id"])
     ]
-    await session.execute(stmt, ordered)
+    await session.execute(
+        _upsert_person_facts(), {"rows": json_rows_value(_only(ordered, _PERSON_FACTS_ROW))}
+    )
+
+
+def _only(rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> list[dict[str, Any]]:
+    return [{name: row[name] for name in names} for row in rows]
 
 
 # Who can be a baby's mother in its family card: the wife, or the head when she is a woman (BKKBN family

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -117,3 +118,13 @@ async def list_members(
         stmt = stmt.where(Member.left_on.is_not(None))
     rows = list((await session.execute(keyset(stmt, params, Member.created_at, Member.id))).scalars())
     return make_page(rows, params, lambda m: (m.created_at.isoformat(), str(m.id)))
+
+
+async def persons_with_active_memberships(
+    session: AsyncSession, person_ids: Sequence[uuid.UUID]
+) -> set[uuid.UUID]:
+    """Of these persons, those with a current membership (their events may change a member)."""
+    if not person_ids:
+        return set()
+    stmt = select(Member.person_id).where(Member.person_id.in_(person_ids), Member.left_on.is_(None))
+    return set((await session.execute(stmt)).scalars())

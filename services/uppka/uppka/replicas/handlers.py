@@ -8,7 +8,7 @@ a placeholder when an event refers to a person or kitchen not seen yet.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,8 +27,9 @@ from shared.events.registry import (
 )
 from uppka.categories import service as categories
 from uppka.groups import handlers as memberships
+from uppka.groups import repository as groups_repo
 from uppka.replicas import repository as repo
-from uppka.replicas.domain import is_newer, latest_facts
+from uppka.replicas.domain import KbEvent, is_newer, latest_facts, latest_kb
 from uppka.replicas.models import KitchenReplica, PersonReplica
 
 
@@ -180,16 +181,26 @@ async def handle_kitchen_closed(session: AsyncSession, envelope: CloudEvent, dat
     _touch(kitchen, envelope)
 
 
-def _registrations_apart(deliveries: Sequence[Delivery]) -> tuple[list[Delivery], list[Delivery]]:
-    """(registrations that touch nothing else in the poll, the rest in order).
+# The events that write only their own person's replica row (no membership, no other person), so they may be
+# applied set-based before the rest of a poll when nothing else in the poll reads or writes that person.
+_SET_BASED = (PersonRegistered, KbStatusChanged)
 
-    A registration only writes its person's replica row, so it may go before the rest of the poll unless
-    another event of the poll reads or writes that person (or moves that person's family).
+
+def set_based_apart(
+    deliveries: Sequence[Delivery], members: Set[uuid.UUID]
+) -> tuple[list[Delivery], list[Delivery]]:
+    """(registrations and KB statuses that may be applied set-based, the rest in poll order).
+
+    A registration or a KB status only writes its person's replica row, unless the person is a current member
+    of a group (`members`: a KB status is copied to the membership, a group hears of it), so it may go before
+    the rest of the poll unless another event of the poll reads or writes that person, or moves the family it
+    names (a KB status fills a placeholder's family). Registrations then KB statuses, set-based, leave a person
+    as any order of them would: each keeps its own columns by its own time (see `upsert_person_kb`).
     """
-    touched_persons: set[uuid.UUID] = set()
+    touched_persons: set[uuid.UUID] = set(members)
     moved_families: set[uuid.UUID] = set()
     for d in deliveries:
-        if isinstance(d.data, PersonRegistered):
+        if isinstance(d.data, _SET_BASED):
             continue
         if isinstance(d.data, FamilyMoved):
             moved_families.add(d.data.family_id)
@@ -201,7 +212,7 @@ def _registrations_apart(deliveries: Sequence[Delivery]) -> tuple[list[Delivery]
     rest: list[Delivery] = []
     for d in deliveries:
         independent = (
-            isinstance(d.data, PersonRegistered)
+            isinstance(d.data, _SET_BASED)
             and d.data.person_id not in touched_persons
             and d.data.family_id not in moved_families
         )
@@ -209,42 +220,93 @@ def _registrations_apart(deliveries: Sequence[Delivery]) -> tuple[list[Delivery]
     return apart, rest
 
 
+def _kb_event(envelope: CloudEvent, data: KbStatusChanged) -> KbEvent:
+    return KbEvent(
+        at=envelope.time,
+        family_id=data.family_id,
+        village_code=data.village_code,
+        method=data.method,
+        is_user=data.is_user,
+        mkjp=data.mkjp,
+        since=data.since,
+        pus=data.pus,
+        proves_use=data.is_user or data.previous_method is not None,
+    )
+
+
+async def apply_set_based(session: AsyncSession, deliveries: Sequence[Delivery]) -> None:
+    """Registrations, then KB statuses, each kind in one upsert (see `set_based_apart` for which)."""
+    latest = latest_facts(
+        (d.data.person_id, d.envelope.time, d.data)
+        for d in deliveries
+        if isinstance(d.data, PersonRegistered)
+    )
+    await repo.upsert_person_facts(
+        session,
+        [
+            {
+                "person_id": person_id,
+                "family_id": held.facts.family_id,
+                "village_code": held.facts.village_code,
+                "rw": held.facts.rw,
+                "sex": held.facts.sex,
+                "birth_date": held.facts.birth_date,
+                "marital_status": held.facts.marital_status,
+                "pus": held.facts.pus,
+                "facts_known": True,
+                "facts_at": held.facts_at,
+                "last_event_at": held.last_event_at,
+            }
+            for person_id, held in latest.items()
+        ],
+    )
+    kb = latest_kb(
+        (d.data.person_id, _kb_event(d.envelope, d.data))
+        for d in deliveries
+        if isinstance(d.data, KbStatusChanged)
+    )
+    await repo.upsert_person_kb(
+        session,
+        [
+            {
+                "person_id": person_id,
+                "family_id": held.first.family_id,
+                "village_code": held.first.village_code,
+                "kb_method": held.kb.method,
+                "is_user": held.kb.is_user,
+                "mkjp": held.kb.mkjp,
+                "kb_since": held.kb.since,
+                "pus": held.kb.pus,
+                "kb_at": held.kb.at,
+                "ever_kb_user": held.ever_kb_user,
+                "last_event_at": held.last_event_at,
+            }
+            for person_id, held in kb.items()
+        ],
+    )
+
+
 def batch_handler(handlers: Mapping[str, Handler]) -> BatchHandler:
-    """A poll's events: persons locked in id order, the registrations that stand alone as one upsert, then the
-    others one by one."""
+    """A poll's events: persons locked in id order, the registrations and KB statuses that stand alone as two
+    upserts, then the others one by one."""
 
     async def apply_poll(session: AsyncSession, deliveries: Sequence[Delivery]) -> None:
         # One transaction holds the locks of the whole poll: taken in event order, two polls (or a poll and a
         # member joining, which locks the person first) could wait on each other.
-        named = {
-            getattr(d.data, name, None) for d in deliveries for name in ("person_id", "merged_person_id")
-        }
-        await repo.lock_existing_persons(session, sorted(p for p in named if isinstance(p, uuid.UUID)))
-        registrations, rest = _registrations_apart(deliveries)
-        latest = latest_facts(
-            (d.data.person_id, d.envelope.time, d.data)
-            for d in registrations
-            if isinstance(d.data, PersonRegistered)
+        named = sorted(
+            {
+                person_id
+                for d in deliveries
+                for name in ("person_id", "merged_person_id")
+                if isinstance(person_id := getattr(d.data, name, None), uuid.UUID)
+            }
         )
-        await repo.upsert_person_facts(
-            session,
-            [
-                {
-                    "person_id": person_id,
-                    "family_id": held.facts.family_id,
-                    "village_code": held.facts.village_code,
-                    "rw": held.facts.rw,
-                    "sex": held.facts.sex,
-                    "birth_date": held.facts.birth_date,
-                    "marital_status": held.facts.marital_status,
-                    "pus": held.facts.pus,
-                    "facts_known": True,
-                    "facts_at": held.facts_at,
-                    "last_event_at": held.last_event_at,
-                }
-                for person_id, held in latest.items()
-            ],
-        )
+        await repo.lock_existing_persons(session, named)
+        # Read after the lock: a member joining locks the person first, so it committed before, or waits.
+        kb_persons = sorted({d.data.person_id for d in deliveries if isinstance(d.data, KbStatusChanged)})
+        members = await groups_repo.persons_with_active_memberships(session, kb_persons)
+        apart, rest = set_based_apart(deliveries, members)
+        await apply_set_based(session, apart)
         await handle_one_by_one(session, handlers, rest)
 
     return apply_poll

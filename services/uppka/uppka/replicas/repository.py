@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import functools
+import typing
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, or_, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Table, and_, case, func, or_, select
+from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.db import json_rows, json_rows_value
 from uppka.common import one_or_none
 from uppka.replicas.models import KitchenReplica, PersonReplica
 
@@ -87,18 +90,31 @@ _PERSON_FACTS = (
 )
 
 
-async def upsert_person_facts(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Persons' facts in one statement, each as `lock_or_create_person` + an `is_newer` check would apply them.
+_FACTS_ROW = ("person_id", *_PERSON_FACTS, "facts_at", "last_event_at")
+_KB_ROW = (
+    "person_id",
+    "family_id",
+    "village_code",
+    "kb_method",
+    "is_user",
+    "mkjp",
+    "kb_since",
+    "pus",
+    "kb_at",
+    "ever_kb_user",
+    "last_event_at",
+)
 
-    Rows carry `person_id`, the facts, `facts_at` and `last_event_at`; they are locked in person id order so
-    two transactions upserting overlapping persons cannot deadlock.
-    """
-    if not rows:
-        return
-    stmt = insert(PersonReplica)
+
+@functools.cache
+def _upsert_person_facts() -> Insert:
+    # Built once: constructing an upsert (its `excluded` columns above all) cost more per poll than running it.
+    # The rows travel as one JSON parameter: an executemany wrote a message per row, most of the poll's CPU.
+    replicas = typing.cast(Table, PersonReplica.__table__)
+    stmt = insert(replicas).from_select(_FACTS_ROW, json_rows(replicas, _FACTS_ROW))
     held = PersonReplica.__table__.c
     newer = or_(held.facts_at.is_(None), stmt.excluded.facts_at > held.facts_at)
-    stmt = stmt.on_conflict_do_update(
+    return stmt.on_conflict_do_update(
         index_elements=[PersonReplica.person_id],
         set_={
             **{
@@ -108,4 +124,55 @@ async def upsert_person_facts(session: AsyncSession, rows: Sequence[Mapping[str,
             "last_event_at": func.greatest(held.last_event_at, stmt.excluded.last_event_at),
         },
     )
-    await session.execute(stmt, sorted(rows, key=lambda row: row["person_id"]))
+
+
+async def upsert_person_facts(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Persons' facts in one statement, each as `lock_or_create_person` + an `is_newer` check would apply them.
+
+    Rows carry `person_id`, the facts, `facts_at` and `last_event_at`; they are locked in person id order so
+    two transactions upserting overlapping persons cannot deadlock.
+    """
+    if rows:
+        ordered = sorted(rows, key=lambda row: row["person_id"])
+        await session.execute(_upsert_person_facts(), {"rows": json_rows_value(_only(ordered, _FACTS_ROW))})
+
+
+@functools.cache
+def _upsert_person_kb() -> Insert:
+    replicas = typing.cast(Table, PersonReplica.__table__)
+    stmt = insert(replicas).from_select(_KB_ROW, json_rows(replicas, _KB_ROW))
+    held = PersonReplica.__table__.c
+    new = stmt.excluded
+    newer = or_(held.kb_at.is_(None), new.kb_at > held.kb_at)
+    return stmt.on_conflict_do_update(
+        index_elements=[PersonReplica.person_id],
+        set_={
+            # Having ever used KB is monotonic: even an out-of-date event proves it.
+            "ever_kb_user": or_(held.ever_kb_user, new.ever_kb_user),
+            "family_id": func.coalesce(held.family_id, new.family_id),
+            "village_code": func.coalesce(held.village_code, new.village_code),
+            **{
+                name: case((newer, new[name]), else_=held[name])
+                for name in ("kb_method", "is_user", "mkjp", "kb_since", "kb_at")
+            },
+            # A KB event's PUS stands in only until the person's own facts are known.
+            "pus": case((and_(newer, held.facts_known.is_(False)), new.pus), else_=held.pus),
+            "last_event_at": func.greatest(held.last_event_at, new.last_event_at),
+        },
+    )
+
+
+async def upsert_person_kb(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Persons' KB statuses in one statement, each as `lock_or_create_person` + the KB handler would apply them.
+
+    Rows carry `person_id`, the placeholder's `family_id` and `village_code` (filled only where unknown), the
+    status (`kb_method`, `is_user`, `mkjp`, `kb_since`, `pus`) with its time `kb_at`, `ever_kb_user` and
+    `last_event_at`; at most one per person. Locked in person id order, as `upsert_person_facts`.
+    """
+    if rows:
+        ordered = sorted(rows, key=lambda row: row["person_id"])
+        await session.execute(_upsert_person_kb(), {"rows": json_rows_value(_only(ordered, _KB_ROW))})
+
+
+def _only(rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> list[dict[str, Any]]:
+    return [{name: row[name] for name in names} for row in rows]
