@@ -33,9 +33,9 @@ from sqlalchemy import (
     event,
     func,
     insert,
-    or_,
     select,
     text,
+    union_all,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
@@ -332,37 +332,33 @@ class Relay:
         self._lock_key = zlib.crc32(f"kencana-relay:{service}:{table.name}".encode())
         self._lag_measured_at = 0.0
         self.published_total = 0
-        # The batch's seqs are chosen first, in index order and without touching the envelopes; only the rows
-        # chosen are then read whole. One statement with OR-ed ranges, sorted after the fact, made PostgreSQL read
-        # and convert every pending row (and visit every published one the partial index still lists until the
-        # next vacuum) before the LIMIT: 30-100 ms a batch with a backlog, against a few ms this way.
-        pending = table.alias("pending")
-        chosen = (
-            select(pending.c.seq)
-            .where(
-                pending.c.published_at.is_(None),
-                # Around the rows not yet marked (see `_around`): cheap ranges instead of a test against each.
-                or_(
-                    pending.c.seq < bindparam("first"),
-                    pending.c.seq > bindparam("last"),
-                    pending.c.seq == any_(bindparam("gaps", type_=ARRAY(BigInteger))),
-                ),
-            )
-            .order_by(pending.c.seq)
-            .limit(bindparam("limit"))
-        )
-        self._fetch_rows = (
-            select(
+
+        # One read per batch, the pending rows in seq order from the partial index, as three ranges around the
+        # rows not yet marked (see `_around`): below them, in their gaps, above them. Each range is its own
+        # ordered scan with the batch's LIMIT, merged in seq order, so PostgreSQL walks the index only as far as
+        # the batch and converts only the rows returned to text. One statement with OR-ed ranges was planned as
+        # a bitmap scan of every pending row and a sort before the LIMIT (and the seqs chosen in a subquery
+        # first, then read whole, still visited every pending row on the heap): with 4,000 pending, 44 ms
+        # against 11 ms this way (EXPLAIN ANALYZE). The reader's session turns bitmap scans off (see
+        # `_reading`): with the few pending rows the statistics usually show, the planner would choose one and
+        # walk a whole backlog for each batch.
+        def pending_range(*where: Any) -> Any:
+            return select(
                 table.c.seq,
                 table.c.topic,
                 table.c.partition_key,
                 table.c.event_type,
                 # As text: the envelope goes to Kafka as the JSON it is, without a decode and an encode per row.
-                cast(table.c.envelope, Text),
-            )
-            .where(table.c.seq == any_(func.array(chosen.scalar_subquery())))
-            .order_by(table.c.seq)
-        )
+                cast(table.c.envelope, Text).label("envelope"),
+            ).where(table.c.published_at.is_(None), *where)
+
+        limit = bindparam("limit", type_=Integer)
+        ranges = union_all(
+            pending_range(table.c.seq < bindparam("first")).order_by(table.c.seq).limit(limit),
+            pending_range(table.c.seq == any_(bindparam("gaps", type_=ARRAY(BigInteger)))),
+            pending_range(table.c.seq > bindparam("last")).order_by(table.c.seq).limit(limit),
+        ).subquery("pending")
+        self._fetch_rows = select(ranges).order_by(ranges.c.seq).limit(limit)
         self._fetch_sql: tuple[str, list[str]] | None = None
         self._headers: dict[str, list[tuple[str, bytes]]] = {}
         # One array parameter whatever the batch size: one statement, one cached plan.
@@ -435,6 +431,18 @@ class Relay:
         async with self.sessionmaker() as session:
             await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
             yield session
+
+    @contextlib.asynccontextmanager
+    async def _reading(self) -> AsyncIterator[AsyncSession]:
+        """The drain's reader: a `_statements` session whose planner does not choose bitmap scans (see the read
+        statement), set back before the connection returns to the pool."""
+        async with self._statements() as session:
+            await session.execute(text("SET enable_bitmapscan = off"))
+            try:
+                yield session
+            finally:
+                with contextlib.suppress(Exception):  # a broken connection is thrown away by the pool
+                    await session.execute(text("RESET enable_bitmapscan"))
 
     async def _hand_over(self, rows: list[_Row]) -> _Flight:
         """Give a batch to the producer without waiting for the broker.
@@ -509,7 +517,7 @@ class Relay:
     async def publish_batch(self) -> int:
         """One round: read unpublished rows, send them, mark the acknowledged ones. Returns how many."""
         async with contextlib.AsyncExitStack() as sessions:
-            reader = await sessions.enter_async_context(self._statements())
+            reader = await sessions.enter_async_context(self._reading())
             rows = await self._read(reader, _EVERYTHING)
             if not rows:
                 return 0
@@ -533,7 +541,7 @@ class Relay:
         flight: _Flight | None = None
         ahead: asyncio.Task[list[_Row]] | None = None
         async with contextlib.AsyncExitStack() as sessions:
-            reader = await sessions.enter_async_context(self._statements())
+            reader = await sessions.enter_async_context(self._reading())
             marks = _Marks(sessions, self._statements, self._mark)
             try:
                 rows = await self._read(reader, _EVERYTHING)
