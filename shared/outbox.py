@@ -265,6 +265,24 @@ class _Marks:
                 await self._wait_oldest()
             await self._launch()
 
+    async def wait_or(self, wake: asyncio.Event) -> bool:
+        """Until every acknowledged row is marked (True), or until `wake` is set first (False); marks still
+        running then go on."""
+        waker = asyncio.create_task(wake.wait())
+        try:
+            while self._running or self._queued:
+                if self._running and not self._running[0][0].done():
+                    await asyncio.wait([self._running[0][0], waker], return_when=asyncio.FIRST_COMPLETED)
+                    if waker.done():
+                        return False
+                    continue
+                if self._running:
+                    await self._wait_oldest()
+                await self._launch()
+            return True
+        finally:
+            waker.cancel()
+
     async def close(self) -> None:
         """Let the marks land after a failure elsewhere; if they fail too, their rows are only sent again."""
         try:
@@ -537,42 +555,56 @@ class Relay:
         work while the relay itself does (each read leaves out every row not yet marked). A row is still marked
         only after its acknowledgement; a row acknowledged but not yet marked when the relay dies is sent again
         by the next leader (the consumers' inbox drops the duplicate).
+
+        A commit signalled while the drain runs (see `WAKE_CHANNEL`) is read at once, around the rows still in
+        flight or being marked, instead of after the last acknowledgement and mark of the drain: under a steady
+        stream of writes an event then waits for one read, not for the tail of the previous drain (the flagship
+        hop commit -> broker). The drain still ends after `_DRAIN_SECONDS`, for the loop's housekeeping.
         """
         flight: _Flight | None = None
         ahead: asyncio.Task[list[_Row]] | None = None
+        until = time.monotonic() + _DRAIN_SECONDS
         async with contextlib.AsyncExitStack() as sessions:
             reader = await sessions.enter_async_context(self._reading())
             marks = _Marks(sessions, self._statements, self._mark)
             try:
                 rows = await self._read(reader, _EVERYTHING)
-                while rows:
-                    full = len(rows) == self.batch_size
-                    if full:
-                        unmarked = [*marks.rows, *(flight.rows if flight else []), *rows]
-                        around = _around(sorted(unmarked, key=_by_seq))
-                        if around is not None:
-                            ahead = asyncio.create_task(self._read(reader, around))
-                            # Handing over never yields: let the read reach the database before it starts.
-                            await asyncio.sleep(0)
-                    following = await self._hand_over(rows)
+                while True:
+                    while rows:
+                        full = len(rows) == self.batch_size
+                        if full:
+                            unmarked = [*marks.rows, *(flight.rows if flight else []), *rows]
+                            around = _around(sorted(unmarked, key=_by_seq))
+                            if around is not None:
+                                ahead = asyncio.create_task(self._read(reader, around))
+                                # Handing over never yields: let the read reach the database before it starts.
+                                await asyncio.sleep(0)
+                        following = await self._hand_over(rows)
+                        if flight is not None:
+                            previous, flight = flight, following
+                            await self._settle(previous, marks)
+                        else:
+                            flight = following
+                        if ahead is not None:
+                            reading, ahead = ahead, None
+                            rows = await reading
+                        elif full:  # too scattered to read around: let everything land first
+                            last, flight = flight, None
+                            await self._settle(last, marks)
+                            await marks.wait()
+                            rows = await self._read(reader, _EVERYTHING)
+                        elif self._woken(until):
+                            rows = await self._read_more(reader, marks, flight)
+                        else:
+                            rows = []
                     if flight is not None:
-                        previous, flight = flight, following
-                        await self._settle(previous, marks)
-                    else:
-                        flight = following
-                    if ahead is not None:
-                        reading, ahead = ahead, None
-                        rows = await reading
-                    elif full:  # too scattered to read around: let everything land first
                         last, flight = flight, None
                         await self._settle(last, marks)
-                        await marks.wait()
-                        rows = await self._read(reader, _EVERYTHING)
-                    else:
-                        rows = []
-                if flight is not None:
-                    last, flight = flight, None
-                    await self._settle(last, marks)
+                    # Everything read is acknowledged: the drain ends once it is marked, or reads again first
+                    # if a commit is signalled meanwhile.
+                    if not self._woken(until) and (await marks.wait_or(self._wake) or not self._woken(until)):
+                        break
+                    rows = await self._read_more(reader, marks, None)
                 await marks.wait()
             finally:
                 if ahead is not None:  # the reader's session closes next: its statement must be over
@@ -582,6 +614,25 @@ class Relay:
                     flight.cancel(0)
                 await marks.close()
         return marks.marked
+
+    def _woken(self, until: float) -> bool:
+        """Whether a commit was signalled since the last read (consumed here), while the drain may go on."""
+        if not self._wake.is_set() or self._stopping.is_set() or time.monotonic() >= until:
+            return False
+        self._wake.clear()  # before the read: a commit after it signals again
+        return True
+
+    async def _read_more(self, reader: AsyncSession, marks: _Marks, flight: _Flight | None) -> list[_Row]:
+        """The next rows after a signal, around the rows still in flight or being marked."""
+        unmarked = sorted([*marks.rows, *(flight.rows if flight else [])], key=_by_seq)
+        around = _around(unmarked) if unmarked else _EVERYTHING
+        if around is None:  # too scattered to read around: the read waits for the marks
+            if flight is not None:
+                self._wake.set()  # the drain settles the flight first, then reads again
+                return []
+            await marks.wait()
+            around = _EVERYTHING
+        return await self._read(reader, around)
 
     async def _update_lag_metrics(self, session: AsyncSession) -> None:
         # Counting the backlog reads every pending row: done every few seconds, not every round.
@@ -728,6 +779,8 @@ def _around(in_flight: list[_Row]) -> dict[str, Any] | None:
 
 
 _LAG_METRICS_EVERY = 5.0
+# How long a drain goes on reading what commits signal while it runs (see `publish_pending`).
+_DRAIN_SECONDS = 5.0
 _LISTEN_CHECK_EVERY = 30.0
 
 
