@@ -4,6 +4,13 @@ The four services run as real processes (the end-to-end stack: own databases, ow
 consumers. While a background client keeps the registry busy with ordinary (not stunted) measurements at a fixed
 rate, a kader's client records one stunted measurement at a time and polls DASHAT's enrolments of that child until
 the enrolment is there. Everything is bounded: the samples, the background writes, and the time.
+
+The APIs run with the production rate limits (1,200 requests a minute per token subject, shared/config.py), as a
+deployment does; what a deployment has is many field officers, each with a token of their own, so the bench's
+clients are many subjects too: the background writes come from `KADERS` kaders (200/s is 4/s each), the probe's
+measurement from a kader of its own, and its polls from `WATCHERS` dashboard sessions in turn (a poll every few ms
+from one token would be throttled after the first 1,200 in a minute, and would measure the limiter, not the
+pipeline). A 429 anywhere is counted and reported; the probe fails on one.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import logging
 import statistics
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,7 +39,11 @@ DISTRICT = "15.71.01"
 RW = "001"
 # Ordinary measurements go to the last weeks of a child of about 13 months: distinct dates, plausible sizes.
 BACKGROUND_DATES = 60
-POLL_SECONDS = 0.005
+# The probe looks again this long after a GET that did not show the enrolment yet: small beside every hop, so that
+# the figure is the system's and not the probe's sleep (a GET itself takes a few ms).
+POLL_SECONDS = 0.002
+KADERS = 50
+WATCHERS = 20
 
 
 def _village() -> str:
@@ -82,22 +94,23 @@ async def _children(
     ids: list[str] = []
     serials = iter(range(first, first + count))
 
-    async def worker() -> None:
+    async def worker(n: int) -> None:
+        headers = _admin(f"bench-registrar-{n}")
         for serial in serials:
             r = await client.post(
                 stack.base_url("registry") + "/v1/families",
                 json=_family(village, serial, born),
-                headers=_admin(),
+                headers=headers,
             )
             r.raise_for_status()
             ids.append(next(m["id"] for m in r.json()["members"] if m["relation"] == "anak"))
 
-    await asyncio.gather(*(worker() for _ in range(8)))
+    await asyncio.gather(*(worker(n) for n in range(8)))
     return ids
 
 
-def _admin() -> dict[str, str]:
-    return bearer(SCOPES, sub="bench-flagship")
+def _admin(sub: str = "bench-flagship") -> dict[str, str]:
+    return bearer(SCOPES, sub=sub)
 
 
 def _measurement(person_id: str, measured_on: date, length: float) -> dict[str, Any]:
@@ -111,11 +124,14 @@ def _measurement(person_id: str, measured_on: date, length: float) -> dict[str, 
 
 
 class _Stack(Stack):
-    """The end-to-end stack with each service's own relay settings (the tests poll faster than production)."""
+    """The end-to-end stack with each service's production relay settings and rate limits (the tests poll faster
+    than production and turn the limits off)."""
 
     def env(self, service: str) -> dict[str, str]:
         env = super().env(service)
         env.pop(f"{service.upper()}_RELAY_POLL_INTERVAL_SECONDS", None)
+        # The production rate limits, not the tests' switch that turns them off (see the module's docstring).
+        env.pop(f"{service.upper()}_RATE_LIMIT_ENABLED", None)
         return env
 
 
@@ -124,7 +140,7 @@ class Background:
 
     def __init__(self, stack: Stack, children: list[str], rate: float, limit: int) -> None:
         self.stack, self.children, self.rate, self.limit = stack, children, rate, limit
-        self.sent = self.failed = self.late = 0
+        self.sent = self.failed = self.late = self.throttled = 0
         self.started = self.finished = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -137,7 +153,7 @@ class Background:
         gate = asyncio.Semaphore(64)
         limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
         async with httpx.AsyncClient(timeout=30, limits=limits) as client:
-            headers = _admin()
+            kaders = [_admin(f"bench-kader-{n}") for n in range(KADERS)]
             self.started = time.perf_counter()
             for i, (child, day) in enumerate(slots[: self.limit]):
                 if stop.is_set():
@@ -149,7 +165,7 @@ class Background:
                 if gate.locked():
                     self.late += 1  # the registry is not keeping up: the write waits for a free slot
                 await gate.acquire()
-                task = asyncio.create_task(self._write(client, headers, child, day, gate))
+                task = asyncio.create_task(self._write(client, kaders[i % KADERS], child, day, gate))
                 in_flight.add(task)
                 task.add_done_callback(in_flight.discard)
             await asyncio.gather(*in_flight)
@@ -171,6 +187,8 @@ class Background:
             )
             if r.status_code == 201:
                 self.sent += 1
+            elif r.status_code == 429:
+                self.throttled += 1
             else:
                 self.failed += 1
         except httpx.HTTPError:
@@ -182,27 +200,44 @@ class Background:
         return self.sent / (self.finished - self.started) if self.finished > self.started else 0.0
 
 
+@dataclass
+class Sample:
+    """One probe: the client's clock (epoch seconds, the databases' clock on this one machine) at each step."""
+
+    child: str
+    post_sent: float
+    post_answered: float
+    visible: float
+    last_get_ms: float
+    gets: int
+
+
 async def _enrolled_after(
-    client: httpx.AsyncClient, stack: Stack, child: str, timeout: float = 30
-) -> tuple[float, float]:
-    """Record a stunted measurement; returns the seconds the POST took and until DASHAT's API shows the enrolment."""
-    headers = _admin()
-    started = time.perf_counter()
+    client: httpx.AsyncClient, stack: Stack, child: str, watchers: list[dict[str, str]], timeout: float = 30
+) -> Sample:
+    """Record a stunted measurement and poll DASHAT's API until it shows the enrolment."""
+    post_sent = time.time()
     r = await client.post(
         stack.base_url("registry") + "/v1/measurements",
         json=_measurement(child, date.today(), 66.0),
-        headers=headers,
+        headers=_admin("bench-probe-kader"),
     )
     r.raise_for_status()
-    posted = time.perf_counter() - started
+    post_answered = time.time()
+    gets = 0
     while True:
+        asked = time.time()
         r = await client.get(
-            stack.base_url("dashat") + "/v1/enrolments", params={"person_id": child}, headers=headers
+            stack.base_url("dashat") + "/v1/enrolments",
+            params={"person_id": child},
+            headers=watchers[gets % len(watchers)],
         )
-        r.raise_for_status()
+        r.raise_for_status()  # a 429 here would measure the limiter: fail instead
+        gets += 1
+        answered = time.time()
         if any(e["status"] == "active" for e in r.json()["items"]):
-            return posted, time.perf_counter() - started
-        if time.perf_counter() - started > timeout:
+            return Sample(child, post_sent, post_answered, answered, (answered - asked) * 1000, gets)
+        if answered - post_sent > timeout:
             raise TimeoutError(f"no enrolment after {timeout}s")
         await asyncio.sleep(POLL_SECONDS)
 
@@ -224,34 +259,65 @@ async def _caught_up(stack: Stack) -> None:
         await dashat.close()
 
 
-async def _hops(stack: Stack) -> dict[str, float]:
-    """Medians of the stunting events' hops, from the databases: commit -> acknowledged -> DASHAT applied it."""
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[int(q * (len(ordered) - 1))], 1) if ordered else -1
+
+
+async def _hops(stack: Stack, samples: list[Sample]) -> dict[str, float]:
+    """p50/p99 of each hop of the probes, from the client's clock and the databases' timestamps.
+
+    `now()` in PostgreSQL is the start of the transaction: the outbox row's created_at is when the registry's
+    transaction began, the inbox row's processed_at when DASHAT's transaction that applied the event began;
+    published_at is when the relay had the broker's acknowledgement.
+    """
     registry = await asyncpg.connect(stack.urls["registry"].replace("+asyncpg", ""))
     dashat = await asyncpg.connect(stack.urls["dashat"].replace("+asyncpg", ""))
     try:
-        # created_at is the registry transaction's start, a few ms before its commit.
-        sent = await registry.fetch(
-            "SELECT event_id, created_at, published_at FROM outbox WHERE event_type LIKE '%stunting_detected%'"
-        )
+        sent = {
+            r["person_id"]: r
+            for r in await registry.fetch(
+                "SELECT envelope->'data'->>'person_id' AS person_id, event_id, created_at, published_at"
+                " FROM outbox WHERE event_type = 'registry.baduta.stunting_detected.v1'"
+            )
+        }
         applied = dict(
             await dashat.fetch(
                 "SELECT event_id, processed_at FROM inbox WHERE event_id = ANY($1::uuid[])",
-                [r["event_id"] for r in sent],
+                [r["event_id"] for r in sent.values()],
             )
         )
     finally:
         await registry.close()
         await dashat.close()
-    relay = [(r["published_at"] - r["created_at"]).total_seconds() * 1000 for r in sent if r["published_at"]]
-    consumer = [
-        (applied[r["event_id"]] - r["published_at"]).total_seconds() * 1000
-        for r in sent
-        if r["published_at"] and r["event_id"] in applied
-    ]
-    return {
-        "hop_write_to_acked_p50_ms": round(statistics.median(relay), 1) if relay else -1,
-        "hop_acked_to_dashat_applying_p50_ms": round(statistics.median(consumer), 1) if consumer else -1,
+    hops: dict[str, list[float]] = {
+        "request_to_registry_txn": [],
+        "registry_txn_to_answer": [],
+        "answer_to_broker_ack": [],
+        "broker_ack_to_dashat_txn": [],
+        "dashat_txn_to_visible": [],
     }
+    for s in samples:
+        row = sent.get(s.child)
+        if row is None or row["published_at"] is None or row["event_id"] not in applied:
+            continue
+        txn, acked, dashat_txn = (
+            row["created_at"].timestamp(),
+            row["published_at"].timestamp(),
+            applied[row["event_id"]].timestamp(),
+        )
+        hops["request_to_registry_txn"].append((txn - s.post_sent) * 1000)
+        hops["registry_txn_to_answer"].append((s.post_answered - txn) * 1000)
+        hops["answer_to_broker_ack"].append((acked - s.post_answered) * 1000)
+        hops["broker_ack_to_dashat_txn"].append((dashat_txn - acked) * 1000)
+        hops["dashat_txn_to_visible"].append((s.visible - dashat_txn) * 1000)
+    out: dict[str, float] = {}
+    for name, values in hops.items():
+        out[f"hop_{name}_p50_ms"] = _pct(values, 0.5)
+        out[f"hop_{name}_p99_ms"] = _pct(values, 0.99)
+    out["probe_last_get_p50_ms"] = _pct([s.last_get_ms for s in samples], 0.5)
+    out["probe_gets_per_sample_p50"] = _pct([float(s.gets) for s in samples], 0.5)
+    return out
 
 
 async def run(samples: int = 100, rate: float = 200.0, max_seconds: float = 120.0) -> dict[str, Any]:
@@ -286,35 +352,34 @@ async def run(samples: int = 100, rate: float = 200.0, max_seconds: float = 120.
                 background = Background(stack, ordinary, rate, int(rate * max_seconds))
                 load = asyncio.create_task(background.run(stop))
                 await asyncio.sleep(2)  # the load reaches its steady state before the first sample
-                latencies: list[float] = []
-                posts: list[float] = []
+                watchers = [_admin(f"bench-dashboard-{n}") for n in range(WATCHERS)]
+                probes: list[Sample] = []
                 deadline = time.perf_counter() + max_seconds
                 try:
                     for child in stunted:
                         if time.perf_counter() > deadline:
                             break
-                        posted, visible = await _enrolled_after(client, stack, child)
-                        posts.append(posted)
-                        latencies.append(visible)
+                        probes.append(await _enrolled_after(client, stack, child, watchers))
                         await asyncio.sleep(0.1)
                 finally:
                     stop.set()
                     await load
             stack.assert_alive()
-            hops = await _hops(stack)
+            hops = await _hops(stack, probes)
         finally:
             stack.stop_all()
-    ms = sorted(x * 1000 for x in latencies)
+    ms = sorted((p.visible - p.post_sent) * 1000 for p in probes)
     return {
         "samples": len(ms),
         "p50_ms": round(statistics.median(ms), 1),
         "p90_ms": round(ms[int(0.9 * (len(ms) - 1))], 1),
         "p99_ms": round(ms[int(0.99 * (len(ms) - 1))], 1),
         "max_ms": round(ms[-1], 1),
-        "hop_post_answered_p50_ms": round(statistics.median(posts) * 1000, 1),
+        "hop_post_answered_p50_ms": _pct([(p.post_answered - p.post_sent) * 1000 for p in probes], 0.5),
         "background_target_per_s": rate,
         "background_writes_per_s": round(background.achieved_rate(), 1),
         "background_failed": background.failed,
+        "background_throttled": background.throttled,
         "background_late": background.late,
         **hops,
     }

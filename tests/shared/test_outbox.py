@@ -161,6 +161,35 @@ async def test_a_commit_wakes_the_relay_without_waiting_for_the_poll(
         await consume(topic, until=lambda r: second in _ids(r), timeout=SOON)
 
 
+async def test_a_commit_during_a_drain_is_sent_while_the_drain_still_marks_the_rows_before_it(
+    sessionmaker: async_sessionmaker[AsyncSession], kafka_bootstrap: str, topic_factory: object
+) -> None:
+    topic = await topic_factory("keepsdraining", partitions=3)  # type: ignore[operator]
+    first = await _write(sessionmaker, unique("k"), 1)
+    # Another transaction holds the first row: the relay can send it, but its mark waits, and so its drain.
+    blocker = sessionmaker()
+    await blocker.begin()
+    try:
+        await blocker.execute(
+            select(outbox.c.seq).where(outbox.c.event_id == uuid.UUID(first)).with_for_update()
+        )
+        relay = _slow_polling_relay(sessionmaker, kafka_bootstrap, topic)
+        async with _running(relay):
+            await consume(topic, until=lambda r: first in _ids(r), timeout=SOON)
+            second = await _write(sessionmaker, unique("k"), 2)
+            # Read and sent in the same drain, not after the first row's mark (nor at the next poll).
+            await consume(topic, until=lambda r: second in _ids(r), timeout=SOON)
+            assert await _pending(sessionmaker, [first]) == 1
+            await blocker.rollback()
+            await wait_for(lambda: _all_marked(sessionmaker, [first, second]), timeout=SOON)
+    finally:
+        await blocker.close()
+
+
+async def _all_marked(sessionmaker: async_sessionmaker[AsyncSession], ids: list[str]) -> bool:
+    return await _pending(sessionmaker, ids) == 0
+
+
 async def test_a_rolled_back_transaction_publishes_nothing(
     sessionmaker: async_sessionmaker[AsyncSession], kafka_bootstrap: str, topic_factory: object
 ) -> None:
