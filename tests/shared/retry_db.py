@@ -35,7 +35,8 @@ async def served(app: FastAPI, timeout: float = 20.0) -> AsyncIterator[httpx.Asy
     port = sock.getsockname()[1]
     # Idle keep-alive connections stay open for the whole test: a server closing one just as the client reuses
     # it (uvicorn's default is 5 s, easily reached on a busy machine) fails a POST with a ReadError.
-    config = uvicorn.Config(app, lifespan="on", log_level="warning", access_log=False, timeout_keep_alive=600)
+    # log_config=None: uvicorn leaves the process's logging as the tests configured it.
+    config = uvicorn.Config(app, lifespan="on", log_config=None, access_log=False, timeout_keep_alive=600)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
