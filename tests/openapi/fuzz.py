@@ -54,12 +54,20 @@ class Budget:
     """How much schemathesis generates per service."""
 
     max_examples: int
-    max_time_seconds: int
+    seconds_per_operation: float
+    min_seconds: int = 30
+
+    def max_time(self, spec: dict[str, Any]) -> int:
+        """Schemathesis' time budget for one service: by its number of operations (registry has 53, reporting 7)."""
+        operations = sum(1 for item in spec["paths"].values() for method in item if method in _METHODS)
+        return max(self.min_seconds, int(self.seconds_per_operation * operations))
+
     phases: str = "examples,coverage,fuzzing,stateful"
 
 
-BOUNDED = Budget(max_examples=8, max_time_seconds=45)
-LONG = Budget(max_examples=100, max_time_seconds=480)
+_METHODS = ("get", "put", "post", "delete", "patch")
+BOUNDED = Budget(max_examples=8, seconds_per_operation=1.5)
+LONG = Budget(max_examples=100, seconds_per_operation=10)
 
 
 @dataclass(frozen=True)
@@ -159,6 +167,7 @@ def run_schemathesis(base_url: str, service: str, budget: Budget, report_dir: Pa
     har = report_dir / f"{service}.har"
     spec = httpx.get(f"{base_url}/openapi.json", timeout=30).json()
     baseline = report_dir / f"{service}-baseline.json"
+    max_time = budget.max_time(spec)
     accepted = if_match_baseline(service, spec, baseline)
     command = [
         str(Path(sys.executable).parent / "schemathesis"),
@@ -173,7 +182,7 @@ def run_schemathesis(base_url: str, service: str, budget: Budget, report_dir: Pa
         "--max-examples",
         str(budget.max_examples),
         "--max-time",
-        str(budget.max_time_seconds),
+        str(max_time),
         "--seed",
         str(SEED),
         "--generation-database",
@@ -201,7 +210,7 @@ def run_schemathesis(base_url: str, service: str, budget: Budget, report_dir: Pa
         cwd=report_dir,  # schemathesis keeps a .schemathesis folder where it runs
         capture_output=True,
         text=True,
-        timeout=budget.max_time_seconds * 4 + 300,
+        timeout=max_time * 4 + 300,
         check=False,
     )
     exchanges: list[Exchange] = []
