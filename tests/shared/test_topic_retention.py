@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from structlog.testing import capture_logs
 
+from shared import runtime
 from shared.config import REPO_ROOT, ServiceSettings
 from shared.kafka import (
     delete_topics,
@@ -69,14 +69,24 @@ async def suffix(kafka_bootstrap: str) -> AsyncIterator[str]:
     )
 
 
+async def described(bootstrap: str, topics: list[str]) -> dict[str, dict[str, str] | None]:
+    """Configs of just-created topics: a loaded broker may answer "unknown topic" for a moment (deadline 30 s)."""
+    async with asyncio.timeout(30):
+        while True:
+            configs = await describe_topic_configs(bootstrap, topics)
+            if all(configs.get(t) is not None for t in topics):
+                return configs
+            await asyncio.sleep(0.5)
+
+
 async def assert_created_as_declared(bootstrap: str, suffix: str, *, dead_letters: bool) -> None:
-    configs = await describe_topic_configs(bootstrap, [f"{t}{suffix}" for t in EVENT_TOPICS])
+    configs = await described(bootstrap, [f"{t}{suffix}" for t in EVENT_TOPICS])
     for topic in EVENT_TOPICS:
         assert history(configs[f"{topic}{suffix}"]) == KEEPS_EVERYTHING, topic
     offsets = await partition_offsets(bootstrap, [f"kencana.registry{suffix}"])
     assert len(offsets) == 6
     if dead_letters:
-        dlq = await describe_topic_configs(bootstrap, [f"{g}{suffix}.dlq" for g in DEAD_LETTER_TOPICS])
+        dlq = await described(bootstrap, [f"{g}{suffix}.dlq" for g in DEAD_LETTER_TOPICS])
         for group in DEAD_LETTER_TOPICS:
             config = dlq[f"{group}{suffix}.dlq"]
             assert config is not None and config["retention.ms"] == THIRTY_DAYS_MS
@@ -130,7 +140,7 @@ async def test_compose_topics_step_creates_event_and_dead_letter_topics_that_kee
 
 
 async def test_a_seven_day_topic_is_reported_by_readiness_and_repaired_keeping_its_own_settings(
-    kafka_bootstrap: str, suffix: str, shared_db_url: str
+    kafka_bootstrap: str, suffix: str, shared_db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     registry = f"kencana.registry{suffix}"
     # As `make infra-up` + the services left it before: broker defaults, plus one setting of the topic's own.
@@ -140,15 +150,23 @@ async def test_a_seven_day_topic_is_reported_by_readiness_and_repaired_keeping_i
         partitions=2,
         config={"retention.ms": SEVEN_DAYS_MS, "max.message.bytes": "2000000"},
     )
+    await described(kafka_bootstrap, [registry])
     settings = ServiceSettings(
         service_name="probe",
         database_url=shared_db_url,
         kafka_bootstrap_servers=kafka_bootstrap,
         topic_suffix=suffix,
     )
-    # A relay or consumer starting now reports the topic at every start and leaves it as it is.
-    with capture_logs() as logs:
-        await ensure_service_topics(settings, list(EVENT_TOPICS))
+    # A relay or consumer starting now reports the topic at every start and leaves it as it is. (The module's
+    # logger is replaced: structlog caches configured loggers, so capturing depends on what ran before.)
+    logs: list[dict[str, object]] = []
+
+    class Recorder:
+        def error(self, event: str, **fields: object) -> None:
+            logs.append({"event": event, **fields})
+
+    monkeypatch.setattr(runtime, "log", Recorder())
+    await ensure_service_topics(settings, list(EVENT_TOPICS))
     reported = [entry for entry in logs if entry["event"] == "topic_drops_event_history"]
     assert [(e["topic"], e["setting"], e["value"], e["fix"]) for e in reported] == [
         (registry, "retention.ms", SEVEN_DAYS_MS, "kencana topics repair")
@@ -204,6 +222,7 @@ async def test_a_compacted_topic_and_a_size_limit_are_risks_too(kafka_bootstrap:
         partitions=1,
         config={"cleanup.policy": "compact", "retention.ms": "-1", "retention.bytes": "1073741824"},
     )
+    await described(kafka_bootstrap, [uppka])
     risks = await history_risks_on_broker(kafka_bootstrap, [uppka])
     assert {(r.setting, r.value) for r in risks} == {
         ("cleanup.policy", "compact"),
