@@ -28,7 +28,9 @@ class DomainError(Exception):
         self.errors = errors or []
         self.extra = extra or {}
         if field is not None and not self.errors:
-            self.errors = [{"field": field, "rule": rule, "message": detail}]
+            # The Problem schema types `errors[].rule` as a string: an error raised without a rule of its own is
+            # named by its class's code (precondition-required, not-found...), never null.
+            self.errors = [{"field": field, "rule": rule or self.code, "message": detail}]
 
 
 class ValidationFailed(DomainError):
