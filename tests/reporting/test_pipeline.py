@@ -276,12 +276,17 @@ async def test_csv_and_xlsx_exports_equal_the_json(projected: Projected) -> None
     rows = {row["region"]: row["indicators"] for row in (await get(projected, path)).json()["rows"]}
     r = await get(projected, path + "&format=xlsx")
     assert r.status_code == 200 and r.content[:2] == b"PK"
-    ws = load_workbook(io.BytesIO(r.content), read_only=True).active
-    sheet = [list(row) for row in ws.iter_rows(values_only=True)]
-    header = sheet[0]
+    book = load_workbook(io.BytesIO(r.content), read_only=True)
+    notes = [list(row) for row in book["notes"].iter_rows(values_only=True)]
+    # The notes sheet names the column behind each header (headers are labels with units).
+    columns = notes[notes.index(["Column", "Header", "Unit", "Definition"]) + 1 :]
+    key_of = {header: key for key, header, *_ in columns}
+    sheet = [list(row) for row in book["data"].iter_rows(values_only=True)]
+    header = [key_of[h] for h in sheet[0]]
     for line in sheet[1:]:
         # Trailing empty cells are not stored in the sheet.
         record = dict(zip(header, line + [None] * (len(header) - len(line)), strict=True))
+        assert record["period"] == "2026-03" and record["period_start"].date().isoformat() == "2026-03-01"
         for name, value in rows[record["region"]].items():
             assert record[name] == value, name
     csv = await get(projected, path, accept="text/csv")
@@ -294,6 +299,9 @@ async def test_csv_and_xlsx_exports_equal_the_json(projected: Projected) -> None
 
     parsed = list(csvmod.DictReader(lines))
     for rec in parsed:
+        # Region codes come as ="15.71..." so spreadsheet programs keep them as text.
+        assert rec["region"].startswith('="') and rec["region"].endswith('"')
+        rec["region"] = rec["region"][2:-1]
         assert float(rec["pus"]) == rows[rec["region"]]["pus"]
         assert rec["cpr"] == ("" if rows[rec["region"]]["cpr"] is None else str(rows[rec["region"]]["cpr"]))
     indo = await get(projected, path + "&format=csv&lang=id&indicators=pus,cpr")
@@ -301,9 +309,9 @@ async def test_csv_and_xlsx_exports_equal_the_json(projected: Projected) -> None
         "kode_wilayah,nama_wilayah,periode,Pasangan Usia Subur (PUS),Angka prevalensi kontrasepsi (CPR)"
     )
     s = await get(projected, "/v1/regions/15/summary?period=2026-03&format=xlsx&lang=id")
-    ws = load_workbook(io.BytesIO(s.content), read_only=True).active
-    # An empty value (an undefined ratio) is a row of one cell: trailing empty cells are not stored.
-    values = {row[0]: (row[1] if len(row) > 1 else None) for row in ws.iter_rows(values_only=True)}
+    ws = load_workbook(io.BytesIO(s.content), read_only=True)["data"]
+    # One row per indicator: ..., Nama indikator, Satuan, Nilai (an undefined value: trailing cell not stored).
+    values = {row[6]: (row[8] if len(row) > 8 else None) for row in ws.iter_rows(min_row=2, values_only=True)}
     assert values["Pasangan Usia Subur (PUS)"] == 4 and values["Angka prevalensi kontrasepsi (CPR)"] == 0.75
 
 

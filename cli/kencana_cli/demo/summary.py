@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import date, timedelta
 
 from rich.console import Console
 from rich.table import Table
@@ -12,7 +13,7 @@ from kencana_cli.demo.plan import Plan, today
 from kencana_cli.demo.story import MAIN_INDICATORS, _fmt, indicators
 
 
-async def _counts(api: Api, province: str) -> dict[str, float]:
+async def _counts(api: Api, province: str) -> dict[str, float | None]:
     """Fallback when reporting cannot answer: counts read from the owning services' lists."""
     reg = {"region": province}
 
@@ -41,20 +42,39 @@ async def _counts(api: Api, province: str) -> dict[str, float]:
     }
 
 
+# Figures summed over a month (money moved, portions served): the current month is still open (UPPKA groups
+# report a month after it ends), so they are shown for the last complete month; the others are stocks at today.
+FLOW_INDICATORS = frozenset({"uppka_omzet", "uppka_dashat_contributions", "dashat_portions_served"})
+
+
+def last_complete_month(day: date) -> str:
+    return (day.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+
+
 async def print_summary(api: Api, plan: Plan, console: Console) -> None:
     console.print()
     console.print("[bold]3. Summary[/]")
     period = today().strftime("%Y-%m")
-    columns: dict[str, dict[str, float]] = {}
+    flow_period = last_complete_month(today())
+    columns: dict[str, dict[str, float | None]] = {}
     source = "reporting service"
     for code, _ in plan.provinces:
         got, why = await indicators(api, code, "province", period)
+        flows, _ = await indicators(api, code, "province", flow_period)
         if got is None:
             source = f"counts from registry, uppka and dashat ({why})"
             columns = {c: await _counts(api, c) for c, _ in plan.provinces}
             break
-        columns[code] = {k: got[k] for k in MAIN_INDICATORS if k in got} or got
-    table = Table(title=f"Main indicators, {period} — source: {source}", title_justify="left")
+        figures: dict[str, float | None] = {k: got[k] for k in MAIN_INDICATORS if k in got} or dict(got)
+        for k in FLOW_INDICATORS & set(figures):
+            figures[k] = (flows or {}).get(k)
+        columns[code] = {
+            (f"{k} ({flow_period})" if k in FLOW_INDICATORS else k): v for k, v in figures.items()
+        }
+    table = Table(
+        title=f"Main indicators at {period} (flows: {flow_period}, the last complete month) — source: {source}",
+        title_justify="left",
+    )
     table.add_column("indicator")
     for _, name in plan.provinces:
         table.add_column(name, justify="right")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from reporting.config import Settings
 from reporting.indicators import domain, render, service
-from reporting.indicators.schemas import BreakdownRead, SeriesRead, SummaryRead
+from reporting.indicators.schemas import BreakdownRead, Freshness, SeriesRead, SummaryRead
 from shared import uppka_reporting
 from shared.auth import Principal, current_principal
 from shared.errors import Forbidden, ValidationFailed
@@ -66,11 +67,21 @@ def _format(request: Request, fmt: str | None, allowed: tuple[str, ...]) -> str:
     return chosen
 
 
-async def _file(fmt: str, table: render.Table, lang: str, title: str, filename: str) -> Response:
+def _as_of(freshness: list[Freshness]) -> datetime | None:
+    """When the figures stood: the last event applied by the projector, over every topic."""
+    moments = [f.last_applied_at for f in freshness if f.last_applied_at is not None]
+    return max(moments, default=None)
+
+
+def _where(name: str | None, code: str) -> str:
+    return f"{name} ({code})" if name else code
+
+
+async def _file(fmt: str, table: render.Table, export: render.Export, filename: str) -> Response:
     if fmt == "csv":
-        body = render.to_csv(table, lang)
+        body = render.to_csv(table, export.lang)
     else:
-        body = await asyncio.to_thread(render.to_xlsx, table, lang, title)
+        body = await asyncio.to_thread(render.to_xlsx, table, export)
     return Response(
         body,
         media_type=render.MEDIA_TYPES[fmt],
@@ -129,21 +140,32 @@ async def indicators(
                 "a chart needs exactly one indicator", field="query.indicators", rule="chart.one"
             )
         name = names[0]
-        body = await asyncio.to_thread(
-            render.bar_chart,
-            f"{domain.label(name, lang)} — {result.name or result.region} {result.period}",
-            [r.name or r.region for r in result.rows],
-            [_num(r.indicators.get(name)) for r in result.rows],
-            out_fmt,
+        chart = render.Chart(
+            indicator=name,
+            title=f"{render.indicator_label(name, lang)} — {_where(result.name, result.region)}, {result.period}",
+            labels=[r.name or r.region for r in result.rows],
+            values=[_num(r.indicators.get(name)) for r in result.rows],
+            lang=lang,
+            as_of=_as_of(result.freshness),
+            x_axis="region_axis",
         )
+        body = await asyncio.to_thread(render.bar_chart, chart, out_fmt)
         return Response(body, media_type=render.MEDIA_TYPES[out_fmt])
     table: render.Table = (
         ["region", "region_name", "period", *names],
         [[r.region, r.name, result.period, *(r.indicators.get(n) for n in names)] for r in result.rows],
     )
-    return await _file(
-        out_fmt, table, lang, f"indikator {result.period}", f"indicators-{result.region}-{result.period}"
+    heading = "Indikator per wilayah" if lang == "id" else "Indicators by region"
+    export = render.Export(
+        title=f"{heading} — {_where(result.name, result.region)}, {result.period}",
+        region=result.region,
+        region_name=result.name,
+        period=result.period,
+        lang=lang,
+        as_of=_as_of(result.freshness),
+        public=result.suppressed,
     )
+    return await _file(out_fmt, table, export, f"indicators-{result.region}-{result.period}")
 
 
 def _num(v: Any) -> float | None:
@@ -174,14 +196,33 @@ async def region_summary(
     result = await service.summary(session, principal, code, period, now)
     if out_fmt == "json":
         return result
-    columns = ["indicator", "value"] if lang == "en" else ["indikator", "nilai"]
+    # One row per indicator, so each row says its unit (counts, ratios, rupiah and days side by side).
     table: render.Table = (
-        columns,
-        [[domain.label(k, lang), v] for k, v in result.indicators.items()],
+        ["region", "region_name", "period", "indicator", "indicator_label", "unit", "value"],
+        [
+            [
+                result.region,
+                result.name,
+                result.period,
+                k,
+                render.indicator_label(k, lang),
+                render.unit_name(render.column_unit(k), lang),
+                v,
+            ]
+            for k, v in result.indicators.items()
+        ],
     )
-    return await _file(
-        out_fmt, table, "en", f"ringkasan {result.period}", f"summary-{result.region}-{result.period}"
+    heading = "Ringkasan indikator" if lang == "id" else "Indicator summary"
+    export = render.Export(
+        title=f"{heading} — {_where(result.name, result.region)}, {result.period}",
+        region=result.region,
+        region_name=result.name,
+        period=result.period,
+        lang=lang,
+        as_of=_as_of(result.freshness),
+        public=result.suppressed,
     )
+    return await _file(out_fmt, table, export, f"summary-{result.region}-{result.period}")
 
 
 @router.get(
@@ -214,14 +255,31 @@ async def indicator_series(
     result = await service.series(session, principal, name, region, first, last, now)
     if out_fmt == "json":
         return result
+    span = f"{first} – {last}"
+    title = f"{render.indicator_label(name, lang)} — {_where(result.name, result.region)}, {span}"
     if out_fmt in ("png", "svg"):
-        body = await asyncio.to_thread(
-            render.line_chart,
-            f"{domain.label(name, lang)} — {result.name or result.region}",
-            [p.period for p in result.points],
-            [_num(p.value) for p in result.points],
-            out_fmt,
+        chart = render.Chart(
+            indicator=name,
+            title=title,
+            labels=[p.period for p in result.points],
+            values=[_num(p.value) for p in result.points],
+            lang=lang,
+            as_of=_as_of(result.freshness),
+            x_axis="period_axis",
         )
+        body = await asyncio.to_thread(render.line_chart, chart, out_fmt)
         return Response(body, media_type=render.MEDIA_TYPES[out_fmt])
-    table: render.Table = (["period", name], [[p.period, p.value] for p in result.points])
-    return await _file(out_fmt, table, lang, name, f"series-{name}-{result.region}")
+    table: render.Table = (
+        ["region", "region_name", "period", name],
+        [[result.region, result.name, p.period, p.value] for p in result.points],
+    )
+    export = render.Export(
+        title=title,
+        region=result.region,
+        region_name=result.name,
+        period=span,
+        lang=lang,
+        as_of=_as_of(result.freshness),
+        public=result.suppressed,
+    )
+    return await _file(out_fmt, table, export, f"series-{name}-{result.region}")
