@@ -51,6 +51,24 @@ async def test_kitchen_lifecycle_etag_and_region(client: Any) -> None:
     assert (await client.get("/v1/kitchens", params={"village_code": village}, headers=OTHER)).json()[
         "items"
     ] == []
+    # The same filters as the other lists: `region` takes any prefix; `village_code` only a village; an
+    # unknown parameter is refused instead of answering an unfiltered page.
+    regency = village.rsplit(".", 2)[0]
+    inside = await client.get("/v1/kitchens", params={"region": regency, "limit": 200}, headers=RO)
+    assert k["id"] in [x["id"] for x in inside.json()["items"]]
+    assert all(x["village_code"].startswith(regency + ".") for x in inside.json()["items"])
+    _problem(
+        await client.get("/v1/kitchens", params={"village_code": regency}, headers=RO),
+        422,
+        rule="region.not_village",
+        field="query.village_code",
+    )
+    _problem(
+        await client.get("/v1/kitchens", params={"villagecode": village}, headers=RO),
+        422,
+        rule="query.unknown",
+        field="query.villagecode",
+    )
     _problem(await client.patch(f"/v1/kitchens/{k['id']}", json={"capacity_per_day": 9}, headers=RW), 428)
     _problem(
         await client.patch(

@@ -25,11 +25,17 @@ async def list_kitchens(
     session: SessionDep,
     page: PageDep,
     principal: Read,
-    village_code: Annotated[str | None, Query()] = None,
+    region: Annotated[
+        str | None,
+        Query(
+            description="Region code prefix (province, regency, district or village), inside the caller's region"
+        ),
+    ] = None,
+    village_code: Annotated[str | None, Query(description="Exactly this village (Kemendagri code)")] = None,
     status: KitchenStatus | None = None,
 ) -> Page[KitchenRead]:
     items, cursor = await service.list_kitchens(
-        session, page, principal, village_code=village_code, status=status
+        session, page, principal, region=region, village_code=village_code, status=status
     )
     return Page(items=[KitchenRead.model_validate(k) for k in items], next_cursor=cursor)
 

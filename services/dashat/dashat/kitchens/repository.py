@@ -50,12 +50,12 @@ async def page(
     session: AsyncSession,
     params: PageParams,
     *,
-    region: str | None,
+    regions: list[str | None],
     village_code: str | None = None,
     status: str | None = None,
 ) -> list[Kitchen]:
-    """One page of the kitchens inside a region (plus the extra row `make_page` looks for)."""
-    stmt = select(Kitchen).where(region_clause(Kitchen.village_code, region))
+    """One page of the kitchens inside every region given (plus the extra row `make_page` looks for)."""
+    stmt = select(Kitchen).where(*(region_clause(Kitchen.village_code, r) for r in regions))
     if village_code:
         stmt = stmt.where(Kitchen.village_code == village_code)
     if status:

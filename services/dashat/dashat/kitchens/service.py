@@ -6,7 +6,7 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dashat.common import norm_rw
+from dashat.common import norm_rw, region_param
 from dashat.enrolment import placement
 from dashat.kitchens import repository as repo
 from dashat.kitchens.models import Kitchen
@@ -18,7 +18,7 @@ from shared.db import new_id
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.events import dashat as ev
 from shared.outbox import publish
-from shared.regions import load_regions, normalize_code
+from shared.regions import level_of_code, load_regions, normalize_code
 from shared.web.etag import IfMatchCondition, check_version
 from shared.web.pagination import PageParams, make_page
 
@@ -102,14 +102,23 @@ async def list_kitchens(
     params: PageParams,
     principal: Principal,
     *,
+    region: str | None = None,
     village_code: str | None = None,
     status: str | None = None,
 ) -> tuple[list[Kitchen], str | None]:
-    """One page of the kitchens in the caller's region and the cursor of the next."""
-    async with session.begin():
-        rows = await repo.page(
-            session, params, region=principal.region, village_code=village_code, status=status
+    """One page of the kitchens in the caller's region (narrowed by the filters) and the cursor of the next."""
+    regions = [principal.region, region_param(region)]
+    village = region_param(village_code, "query.village_code")
+    if village is not None and level_of_code(village) != "village":
+        # A regency or district code here matched nothing and answered an empty 200; `region` takes prefixes.
+        raise ValidationFailed(
+            f"village_code takes a village code (xx.xx.xx.xxxx), not a {level_of_code(village)}; "
+            "use region= for every kitchen inside a region",
+            field="query.village_code",
+            rule="region.not_village",
         )
+    async with session.begin():
+        rows = await repo.page(session, params, regions=regions, village_code=village, status=status)
     return make_page(rows, params, lambda k: [str(k.id)])
 
 
