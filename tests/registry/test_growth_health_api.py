@@ -119,6 +119,27 @@ async def test_correction_and_retraction_undo_cases(client: httpx.AsyncClient) -
         f"/v1/measurements/{m['id']}/corrections", json=body, headers={**auth(), "If-Match": '"1"'}
     )
     assert stale.status_code == 412
+    # The history is readable from either end: the original and its correction, oldest first; a second
+    # correction extends the chain, and the current version is the last active one.
+    body2 = {**body, "lenhei_cm": 76.5, "reason": "second reading"}
+    r = await client.post(
+        f"/v1/measurements/{new['id']}/corrections", json=body2, headers={**auth(), "If-Match": '"1"'}
+    )
+    assert r.status_code == 201, r.text
+    newest = r.json()
+    for asked in (m["id"], new["id"], newest["id"]):
+        h = await client.get(f"/v1/measurements/{asked}/history", headers=auth())
+        assert h.status_code == 200, h.text
+        history = h.json()
+        assert history["measurement_id"] == asked and history["current_measurement_id"] == newest["id"]
+        assert [(v["id"], v["status"], v["deleted"]) for v in history["versions"]] == [
+            (m["id"], "corrected", True),
+            (new["id"], "corrected", True),
+            (newest["id"], "active", False),
+        ]
+        assert [v["lenhei_cm"] for v in history["versions"]] == [66.0, 76.0, 76.5]
+    outsider = await client.get(f"/v1/measurements/{m['id']}/history", headers=auth(region="32"))
+    assert outsider.status_code == 404
     # Retraction of a measurement that opened a case retracts the case.
     m2 = (await _measure(client, pid, 5, 66.0)).json()
     assert len(await _cases(client, pid, "open")) == 1

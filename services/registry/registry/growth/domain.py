@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, TypeVar
 
 from registry import rules
 from registry.anthropometry.domain import MAX_AGE_DAYS, Score, age_in_days, score_one
@@ -148,3 +150,32 @@ def decide_on_correction(*, caused_case: bool, new_severity: Severity | None) ->
     if not caused_case:
         return "none"
     return "repoint" if new_severity is not None else "retract"
+
+
+class Corrected(Protocol):
+    """A measurement as far as its correction chain goes."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def corrects_measurement_id(self) -> uuid.UUID | None: ...
+
+
+M = TypeVar("M", bound=Corrected)
+
+
+def correction_chain(measurements: Sequence[M], measurement_id: uuid.UUID) -> list[M]:
+    """The measurement, what it corrected and what corrected it, from the first recording to the last correction.
+
+    A correction is a new measurement naming the one it replaces (`corrects_measurement_id`); the replaced one
+    stays as a tombstone. Each measurement is corrected at most once, so the chain is a line.
+    """
+    by_id = {m.id: m for m in measurements}
+    corrected_by = {m.corrects_measurement_id: m for m in measurements if m.corrects_measurement_id}
+    first = by_id[measurement_id]
+    while first.corrects_measurement_id is not None and first.corrects_measurement_id in by_id:
+        first = by_id[first.corrects_measurement_id]
+    chain = [first]
+    while chain[-1].id in corrected_by and len(chain) <= len(measurements):
+        chain.append(corrected_by[chain[-1].id])
+    return chain

@@ -15,6 +15,7 @@ from registry.growth.schemas import (
     CaseStatus,
     MeasurementCorrection,
     MeasurementCreate,
+    MeasurementHistory,
     MeasurementRead,
     MeasurementRetraction,
     StuntingCaseRead,
@@ -87,6 +88,24 @@ async def get_measurement(
     m = await service.get_measurement(session, principal, measurement_id)
     set_etag(response, m.version)
     return m_view(m)
+
+
+@router.get(
+    "/measurements/{measurement_id}/history",
+    response_model=MeasurementHistory,
+    tags=["measurements"],
+    summary="A measurement's versions: the first recording and every correction, oldest first",
+)
+async def measurement_history(
+    measurement_id: uuid.UUID, session: SessionDep, principal: Reader
+) -> dict[str, Any]:
+    versions = await service.measurement_history(session, principal, measurement_id)
+    current = next((m.id for m in versions if m.status == "active"), None)
+    return {
+        "measurement_id": measurement_id,
+        "current_measurement_id": current,
+        "versions": [m_view(m) for m in versions],
+    }
 
 
 @router.post(

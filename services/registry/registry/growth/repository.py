@@ -80,6 +80,16 @@ async def get_measurement(
     return m, person, family
 
 
+async def measurements_of_person(session: AsyncSession, person_id: uuid.UUID) -> list[Measurement]:
+    """Every measurement of a child, corrected and retracted ones included, oldest first."""
+    stmt = (
+        select(Measurement)
+        .where(Measurement.person_id == person_id)
+        .order_by(Measurement.created_at, Measurement.id)
+    )
+    return list((await session.scalars(stmt)).all())
+
+
 class OpenCase(NamedTuple):
     """The child's open stunting case, as far as a new measurement's case rules need it (the row is locked)."""
 

@@ -136,3 +136,16 @@ class StuntingCaseRead(ApiOutput):
     rule_version: str
     updated_at: datetime
     deleted: bool = False
+
+
+class MeasurementHistory(ApiOutput):
+    """A measurement's versions: what was recorded first and each correction, oldest first."""
+
+    measurement_id: uuid.UUID = Field(description="The measurement asked about (any version of the chain)")
+    current_measurement_id: uuid.UUID | None = Field(
+        description="The version in force (status active); null when the last version was retracted"
+    )
+    versions: list[MeasurementRead] = Field(
+        description="Oldest first. Each correction names the version it replaced (`corrects_measurement_id`); "
+        "replaced versions have status `corrected` and `deleted: true`, a retracted one `retracted`."
+    )

@@ -273,6 +273,15 @@ async def get_measurement(
         return m
 
 
+async def measurement_history(
+    session: AsyncSession, principal: Principal, measurement_id: uuid.UUID
+) -> list[Measurement]:
+    """Every version of a measurement (first recording, corrections), inside the caller's region."""
+    async with session.begin():
+        m, _, _ = await repo.get_measurement(session, principal, measurement_id)
+        return domain.correction_chain(await repo.measurements_of_person(session, m.person_id), m.id)
+
+
 async def list_measurements(
     session: AsyncSession,
     principal: Principal,
