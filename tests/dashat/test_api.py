@@ -63,6 +63,16 @@ async def test_kitchen_lifecycle_etag_and_region(client: Any) -> None:
         rule="region.not_village",
         field="query.village_code",
     )
+    # The kitchen for a village and RW: those listing the RW and those serving the whole village.
+    whole = await _kitchen(client, village)
+    for rw, expected in (
+        ("2", {k["id"], whole["id"]}),
+        ("002", {k["id"], whole["id"]}),
+        ("5", {whole["id"]}),
+    ):
+        serving = await client.get("/v1/kitchens", params={"village_code": village, "rw": rw}, headers=RO)
+        assert {x["id"] for x in serving.json()["items"]} == expected, rw
+    _problem(await client.get("/v1/kitchens", params={"rw": "2"}, headers=RO), 422, rule="rw.needs_village")
     _problem(
         await client.get("/v1/kitchens", params={"villagecode": village}, headers=RO),
         422,

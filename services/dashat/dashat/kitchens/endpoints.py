@@ -32,10 +32,18 @@ async def list_kitchens(
         ),
     ] = None,
     village_code: Annotated[str | None, Query(description="Exactly this village (Kemendagri code)")] = None,
+    rw: Annotated[
+        str | None,
+        Query(
+            description="With village_code: only the kitchens serving this RW (those listing it, and those "
+            "serving the whole village)",
+            examples=["3"],
+        ),
+    ] = None,
     status: KitchenStatus | None = None,
 ) -> Page[KitchenRead]:
     items, cursor = await service.list_kitchens(
-        session, page, principal, region=region, village_code=village_code, status=status
+        session, page, principal, region=region, village_code=village_code, rw=rw, status=status
     )
     return Page(items=[KitchenRead.model_validate(k) for k in items], next_cursor=cursor)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dashat.common import region_clause
@@ -52,12 +52,16 @@ async def page(
     *,
     regions: list[str | None],
     village_code: str | None = None,
+    rw: str | None = None,
     status: str | None = None,
 ) -> list[Kitchen]:
     """One page of the kitchens inside every region given (plus the extra row `make_page` looks for)."""
     stmt = select(Kitchen).where(*(region_clause(Kitchen.village_code, r) for r in regions))
     if village_code:
         stmt = stmt.where(Kitchen.village_code == village_code)
+    if rw:
+        # kitchens.domain.serves in SQL: no RW listed = the whole village (RWs are stored normalised).
+        stmt = stmt.where(or_(func.cardinality(Kitchen.rws) == 0, literal(rw) == func.any(Kitchen.rws)))
     if status:
         stmt = stmt.where(Kitchen.status == status)
     return list((await session.execute(keyset(stmt, params, Kitchen.id))).scalars())

@@ -104,6 +104,7 @@ async def list_kitchens(
     *,
     region: str | None = None,
     village_code: str | None = None,
+    rw: str | None = None,
     status: str | None = None,
 ) -> tuple[list[Kitchen], str | None]:
     """One page of the kitchens in the caller's region (narrowed by the filters) and the cursor of the next."""
@@ -117,8 +118,16 @@ async def list_kitchens(
             field="query.village_code",
             rule="region.not_village",
         )
+    if rw is not None and village is None:
+        raise ValidationFailed(
+            "rw needs village_code (RW numbers repeat in every village)",
+            field="query.rw",
+            rule="rw.needs_village",
+        )
     async with session.begin():
-        rows = await repo.page(session, params, regions=regions, village_code=village, status=status)
+        rows = await repo.page(
+            session, params, regions=regions, village_code=village, rw=norm_rw(rw), status=status
+        )
     return make_page(rows, params, lambda k: [str(k.id)])
 
 
