@@ -234,7 +234,13 @@ async def test_manual_enrolment_checks(client: Any, session: AsyncSession) -> No
     r = await client.post(
         f"/v1/enrolments/{created['id']}/exit", json={"reason": "refused"}, headers={**RW, "If-Match": '"1"'}
     )
-    assert r.status_code == 200 and (r.json()["status"], r.json()["exit_reason"]) == ("exited", "refused")
+    assert r.status_code == 200 and (r.json()["status"], r.json()["reason"]) == ("exited", "refused")
+    # The names of the exit body and of dashat.beneficiary.exited; the old names kept for one version.
+    exited = r.json()
+    assert exited["exited_on"] == exited["ended_on"] and exited["exited_on"] is not None
+    assert exited["exit_reason"] == "refused" and exited["causing_event_id"] is None
+    props = (await client.get("/openapi.json")).json()["components"]["schemas"]["EnrolmentRead"]["properties"]
+    assert all(props[old]["deprecated"] for old in ("exit_reason", "ended_on", "exit_causing_event_id"))
 
 
 async def test_automatic_enrolment_is_explained_and_waitlist_visible(

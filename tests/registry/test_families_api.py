@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, timedelta
 
 import httpx
@@ -307,3 +308,26 @@ async def test_death_and_kampung_kb(client: httpx.AsyncClient) -> None:
         r.status_code == 200 and r.json()["died_on"] == date.today().isoformat() and r.json()["pus"] is False
     )
     assert (await client.get(f"/v1/kampung-kb/{kkb['id']}", headers=auth(region="32"))).status_code == 404
+
+
+async def test_kampung_kb_rw_list_is_rws_with_the_old_name_kept_one_version(
+    client: httpx.AsyncClient,
+) -> None:
+    body = {"code": f"KKB-{uuid.uuid4().hex[:8]}", "name": "KKB Melati", "village_code": "15.71.01.1001"}
+    r = await client.post("/v1/kampung-kb", json={**body, "rws": ["001", "003"]}, headers=auth())
+    assert r.status_code == 201, r.text
+    assert r.json()["rws"] == ["001", "003"] and r.json()["rw_list"] == ["001", "003"]
+    # The deprecated name is still read, on create and on update...
+    old = {**body, "code": body["code"] + "b", "rw_list": ["002"]}
+    r2 = await client.post("/v1/kampung-kb", json=old, headers=auth())
+    assert r2.status_code == 201 and r2.json()["rws"] == ["002"], r2.text
+    r3 = await client.patch(
+        f"/v1/kampung-kb/{r2.json()['id']}", json={"rw_list": ["004"]}, headers={**auth(), "If-Match": '"1"'}
+    )
+    assert r3.status_code == 200 and r3.json()["rws"] == ["004"], r3.text
+    # ...but not both at once, and the OpenAPI marks it deprecated.
+    both = {**body, "code": body["code"] + "c", "rws": ["1"], "rw_list": ["2"]}
+    assert (await client.post("/v1/kampung-kb", json=both, headers=auth())).status_code == 422
+    spec = (await client.get("/openapi.json")).json()["components"]["schemas"]
+    assert spec["KampungKbRead"]["properties"]["rw_list"]["deprecated"] is True
+    assert spec["KampungKbCreate"]["properties"]["rw_list"]["deprecated"] is True

@@ -106,7 +106,7 @@ class Seeder:
                 "code": v.kkb_code,
                 "name": f"Kampung KB {v.name}",
                 "village_code": v.code,
-                "rw_list": [],
+                "rws": [],
                 "designated_on": date(self.plan.anchor.year - 2, 3, 1).isoformat(),
             }
 

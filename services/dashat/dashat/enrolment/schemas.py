@@ -51,13 +51,26 @@ class EnrolmentRead(ApiOutput):
     rw: str | None
     category: str
     status: EnrolmentStatus
-    exit_reason: str | None
-    exit_causing_event_id: str | None
+    reason: str | None = Field(
+        description="Why the enrolment ended (as in `dashat.beneficiary.exited`); null while it runs"
+    )
+    exited_on: date | None = Field(description="The day the enrolment ended; null while it runs")
+    causing_event_id: str | None = Field(
+        description="The id of the event that ended it (a rule-driven or event-driven exit); null for a manual exit"
+    )
     exit_rule_version: str | None = Field(
         default=None,
         description="The rule version that decided a rule-driven exit (recovered, aged_out, completed)",
     )
-    ended_on: date | None
+    exit_reason: str | None = Field(
+        deprecated=True, description="Deprecated (kept for one version): use `reason`"
+    )
+    exit_causing_event_id: str | None = Field(
+        deprecated=True, description="Deprecated (kept for one version): use `causing_event_id`"
+    )
+    ended_on: date | None = Field(
+        deprecated=True, description="Deprecated (kept for one version): use `exited_on`"
+    )
     priority: int
     start_date: date
     planned_end_date: date

@@ -19,7 +19,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, synonym
 
 from registry.models import Base
 from shared.db import TimestampedMixin, new_id
@@ -35,6 +35,8 @@ class KampungKb(TimestampedMixin, Base):
     name: Mapped[str] = mapped_column(Text)
     village_code: Mapped[str] = mapped_column(Text, index=True)
     rw_list: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
+    # The APIs call an RW list `rws` (kitchens, Kampung KB); the column keeps its first name.
+    rws: Mapped[list[str]] = synonym("rw_list")
     designated_on: Mapped[date | None] = mapped_column(Date)
     active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     version: Mapped[int] = mapped_column(Integer, server_default=text("1"))

@@ -6,7 +6,8 @@ import uuid
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from shared.events.vocab import MaritalStatus, Relation, Sex
 from shared.web.schemas import ApiDate, ApiInput, ApiOutput
@@ -42,7 +43,25 @@ PERSON_EXAMPLE: dict[str, Any] = {
 }
 
 
-class KampungKbCreate(ApiInput):
+RW_LIST_DEPRECATED = (
+    "Deprecated (kept for one version): the old name of `rws`, the name every API uses for RW lists."
+)
+
+
+class RwsInput(ApiInput):
+    """A body with an RW list: reads the deprecated `rw_list` as `rws` (one name for RW lists in every API)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_rw_name(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "rw_list" in data:
+            if "rws" in data:
+                raise PydanticCustomError("rws_twice", "give rws only (rw_list is its deprecated old name)")
+            data = {key: value for key, value in data.items() if key != "rw_list"} | {"rws": data["rw_list"]}
+        return data
+
+
+class KampungKbCreate(RwsInput):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -50,7 +69,7 @@ class KampungKbCreate(ApiInput):
                     "code": "KKB-1571-001",
                     "name": "Kampung KB Mekar Sari",
                     "village_code": "15.71.01.1001",
-                    "rw_list": ["001", "003"],
+                    "rws": ["001", "003"],
                     "designated_on": "2023-02-01",
                 }
             ]
@@ -60,16 +79,18 @@ class KampungKbCreate(ApiInput):
     code: str = Field(min_length=1, max_length=40)
     name: str = Field(min_length=1, max_length=200)
     village_code: str = VillageCode
-    rw_list: list[str] = Field(default_factory=list, description="RWs designated; empty = the whole village")
+    rws: list[str] = Field(default_factory=list, description="RWs designated; empty = the whole village")
+    rw_list: list[str] | None = Field(default=None, deprecated=True, description=RW_LIST_DEPRECATED)
     designated_on: ApiDate | None = None
     active: bool = True
 
 
-class KampungKbUpdate(ApiInput):
+class KampungKbUpdate(RwsInput):
     model_config = ConfigDict(json_schema_extra={"examples": [{"active": False}]})
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
-    rw_list: list[str] | None = None
+    rws: list[str] | None = None
+    rw_list: list[str] | None = Field(default=None, deprecated=True, description=RW_LIST_DEPRECATED)
     designated_on: ApiDate | None = None
     active: bool | None = None
 
@@ -79,7 +100,8 @@ class KampungKbRead(ApiOutput):
     code: str
     name: str
     village_code: str
-    rw_list: list[str]
+    rws: list[str] = Field(description="RWs designated; empty = the whole village")
+    rw_list: list[str] = Field(deprecated=True, description=RW_LIST_DEPRECATED)
     designated_on: date | None
     active: bool
     version: int

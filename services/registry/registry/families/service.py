@@ -305,7 +305,7 @@ async def create_kampung_kb(session: AsyncSession, principal: Principal, body: K
             raise Conflict(
                 "a Kampung KB with this code exists", field="body.code", rule="kampung_kb.code_taken"
             )
-        row = KampungKb(id=new_id(), **body.model_dump())
+        row = KampungKb(id=new_id(), **body.model_dump(exclude={"rw_list"}))
         session.add(row)
         await session.flush()
         await session.refresh(row)
@@ -322,8 +322,8 @@ async def update_kampung_kb(
     async with session.begin():
         row = await repo.get_kampung_kb(session, kkb_id, principal, lock=True)
         check_version(expected, row.version)
-        for key, value in body.model_dump(exclude_unset=True).items():
-            if value is None and key in ("name", "rw_list", "active"):
+        for key, value in body.model_dump(exclude_unset=True, exclude={"rw_list"}).items():
+            if value is None and key in ("name", "rws", "active"):
                 continue
             setattr(row, key, value)
         row.version += 1
