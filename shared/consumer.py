@@ -27,7 +27,12 @@ from shared.events.envelope import CloudEvent, EventData, parse_data
 from shared.kafka import ensure_topics, make_consumer, make_producer, when_kafka_answers
 from shared.logging import describe_error, get_logger
 from shared.topics import DEAD_LETTER_PARTITIONS, topic_config
-from shared.web.context import reset_correlation_id, set_correlation_id
+from shared.web.context import (
+    reset_causation_id,
+    reset_correlation_id,
+    set_causation_id,
+    set_correlation_id,
+)
 
 log = get_logger(__name__)
 
@@ -75,9 +80,11 @@ async def handle_one_by_one(
     for delivery in deliveries:
         envelope = delivery.envelope
         token = set_correlation_id(envelope.correlationid or envelope.id)
+        cause = set_causation_id(envelope.id)
         try:
             await handlers[envelope.type](session, envelope, delivery.data)
         finally:
+            reset_causation_id(cause)
             reset_correlation_id(token)
         # As if each event had its own session: sessions do not autoflush, so the next handler's queries
         # would miss this one's changes, and rows it loaded would hide later bulk updates from the next one.

@@ -54,7 +54,7 @@ from shared.events.envelope import (
 )
 from shared.kafka import make_producer
 from shared.logging import describe_error, get_logger
-from shared.web.context import current_correlation_id
+from shared.web.context import current_causation_id, current_correlation_id
 
 log = get_logger(__name__)
 
@@ -125,7 +125,7 @@ async def publish(
         key=str(key),
         subject=subject,
         correlation_id=current_correlation_id(),
-        causation_id=causation_id,
+        causation_id=causation_id or current_causation_id(),
         time=event_time,
     )
     await session.execute(
@@ -226,8 +226,8 @@ def outbox_records(
             template = build_envelope(data, key=str(key), correlation_id=correlation_id, time=now).model_dump(
                 mode="json", exclude_none=True
             )
-            for own in ("id", "partitionkey", "data"):
-                del template[own]
+            for own in ("id", "partitionkey", "subject", "data"):
+                template.pop(own, None)
             head_text = orjson.dumps(template).decode()[:-1]
             fast: _FactsPayload | None = None
             if facts is not None:
@@ -247,9 +247,11 @@ def outbox_records(
             payload = (
                 orjson.dumps(published_payload(data)).decode() if has_deprecated else data.model_dump_json()
             )
+        subject = model.subject_of(facts if facts is not None else data)
+        own_subject = f'"subject":{orjson.dumps(subject).decode()},' if subject is not None else ""
         text = (
             f'{head},"id":"{event_id}","partitionkey":{orjson.dumps(partition_key).decode()},'
-            f'"data":{payload}}}'
+            f'{own_subject}"data":{payload}}}'
         )
         out.append((event_id, topic, partition_key, model.event_type, text))
     return out

@@ -54,7 +54,27 @@ def build_documents() -> dict[str, str]:
             "title": event_type,
             "summary": (model.__doc__ or "").strip().splitlines()[0] if model.__doc__ else event_type,
             "contentType": CONTENT_TYPE,
-            "headers": {"type": "object", "properties": {"content-type": {"const": CONTENT_TYPE}}},
+            "headers": {
+                "type": "object",
+                "properties": {
+                    "content-type": {"const": CONTENT_TYPE},
+                    "ce_type": {
+                        "const": event_type,
+                        "description": "The event type, so a consumer can skip a record without parsing it",
+                    },
+                },
+            },
+            "bindings": {
+                "kafka": {
+                    "key": {
+                        "type": "string",
+                        "format": "uuid",
+                        "description": f"The record key: the payload's `{model.key_aggregate()}` (also the "
+                        "envelope's `partitionkey`). Events of one key arrive in order; none across keys.",
+                    },
+                    "bindingVersion": "0.5.0",
+                }
+            },
             "payload": {
                 "allOf": [
                     {"$ref": "#/components/schemas/CloudEventEnvelope"},
@@ -73,7 +93,9 @@ def build_documents() -> dict[str, str]:
         channel_id = topic.replace(".", "_")
         channels[channel_id] = {
             "address": topic,
-            "description": f"Events published by the {topic.split('.')[1]} service; key = aggregate id.",
+            "description": f"Events published by the {topic.split('.')[1]} service; the record key is each "
+            "message's aggregate (see the message's Kafka binding).",
+            "bindings": {"kafka": {"topic": topic, "partitions": 6, "bindingVersion": "0.5.0"}},
             "messages": {n: {"$ref": f"#/components/messages/{n}"} for n in names},
         }
         operations[f"publish_{channel_id}"] = {
@@ -100,10 +122,27 @@ def build_documents() -> dict[str, str]:
     }
     files["asyncapi.yaml"] = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=110)
     lines = ["# Event catalogue", "", "Generated from the code by `kencana events generate`.", ""]
-    lines += ["| type | topic | what happened |", "| --- | --- | --- |"]
+    lines += [
+        "Every record is a CloudEvents 1.0 envelope (structured mode) with the headers `content-type` and `ce_type`.",
+        "The record **key** (and `partitionkey`) is the aggregate named below: events of one key arrive in the order",
+        "they happened, and there is no order across keys. The envelope's `subject` is the resource the event is",
+        "about (`<resource>/<id>`); `causationid` is the event a consumer was handling when it published this one, or",
+        "the request that caused it (then equal to `correlationid`).",
+        "",
+    ]
+    lines += ["| type | topic | key | subject | what happened |", "| --- | --- | --- | --- | --- |"]
     for event_type, model in types.items():
         summary = (model.__doc__ or "").strip().splitlines()[0] if model.__doc__ else ""
-        lines.append(f"| `{event_type}` | `{model.topic()}` | {summary} |")
+        subject = model.subject_of({f: "<id>" for f in model.model_fields})
+        lines.append(
+            f"| `{event_type}` | `{model.topic()}` | `{model.key_aggregate()}` | `{subject}` | {summary} |"
+        )
+    lines += [
+        "",
+        "Order per person is not guaranteed where a person's events travel under another key: DASHAT's enrolment",
+        "and waitlist events are keyed by kitchen (a person moving between kitchens has events under two keys: order",
+        "them by `time`), UPPKA's member events by group.",
+    ]
     lines += _field_needs_sections(types)
     files["CATALOGUE.md"] = "\n".join(lines) + "\n"
     return files

@@ -127,6 +127,7 @@ class MealsServed(EventData):
     """A batch of meals was recorded for a kitchen, date and slot."""
 
     event_type: ClassVar[str] = "dashat.meals.served.v1"
+    subject_field: ClassVar[str | None] = "batch_id"
     kitchen_id: uuid.UUID
     batch_id: uuid.UUID
     village_code: str
@@ -144,6 +145,7 @@ class FundsReceived(EventData):
     """Money (or goods valued in rupiah) came into a kitchen's ledger."""
 
     event_type: ClassVar[str] = "dashat.funds.received.v1"
+    subject_field: ClassVar[str | None] = "entry_id"
     kitchen_id: uuid.UUID
     entry_id: uuid.UUID
     village_code: str
@@ -157,6 +159,7 @@ class ExpenseRecorded(EventData):
     """A kitchen spent money."""
 
     event_type: ClassVar[str] = "dashat.expense.recorded.v1"
+    subject_field: ClassVar[str | None] = "entry_id"
     kitchen_id: uuid.UUID
     entry_id: uuid.UUID
     village_code: str

@@ -15,6 +15,7 @@ from shared.db import utcnow
 CONTENT_TYPE = "application/cloudevents+json"
 # Producing services whose contracts live in shared/events/<service>.py.
 PRODUCERS = ("registry", "uppka", "dashat")
+PRODUCER_KEYS = {"registry": "family_id", "uppka": "group_id", "dashat": "kitchen_id"}
 
 _EVENT_TYPES: dict[str, type[EventData]] = {}
 
@@ -29,6 +30,28 @@ class EventData(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     event_type: ClassVar[str] = ""
+    # The envelope's `subject`: the resource the event is about, written `<resource>/<id>` from this field. By
+    # default the first `*_id` field (the measurement of `child.measured`, the case of `stunting_detected`); an
+    # event about a thing inside an aggregate names it (a member of a group: `member_id`).
+    subject_field: ClassVar[str | None] = None
+    # The Kafka record key (and `partitionkey`): the aggregate whose events must stay in order. Each producer keys
+    # by its main aggregate (registry: the family, uppka: the group, DASHAT: the kitchen); an event keyed otherwise
+    # says so. Events of one key arrive in order; there is no order across keys.
+    key_field: ClassVar[str | None] = None
+
+    @classmethod
+    def key_aggregate(cls) -> str:
+        """The payload field whose value is the record key."""
+        return cls.key_field or PRODUCER_KEYS[cls.producer()]
+
+    @classmethod
+    def subject_of(cls, values: Any) -> str | None:
+        """`<resource>/<id>` of the event's subject, from the payload (a model or a mapping of its fields)."""
+        field = cls.subject_field or next((f for f in cls.model_fields if f.endswith("_id")), None)
+        if field is None:
+            return None
+        value = values.get(field) if isinstance(values, dict) else getattr(values, field, None)
+        return None if value is None else f"{field.removesuffix('_id')}/{value}"
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -85,12 +108,13 @@ def build_envelope(
         id=str(event_id or uuid.uuid4()),
         source=f"/kencana/{data.producer()}",
         type=data.event_type,
-        subject=subject,
+        subject=subject or data.subject_of(data),
         time=time or utcnow(),
         dataschema=f"urn:kencana:event:{data.event_type}",
         partitionkey=key,
         correlationid=correlation_id,
-        causationid=causation_id,
+        # What caused it: the event a consumer was handling, else the request (its id is the correlation id).
+        causationid=causation_id or correlation_id,
         data=published_payload(data),
     )
 

@@ -51,6 +51,7 @@ class MemberJoined(EventData):
     """A registry person joined an UPPKA group."""
 
     event_type: ClassVar[str] = "uppka.member.joined.v1"
+    subject_field: ClassVar[str | None] = "member_id"
     group_id: uuid.UUID
     member_id: uuid.UUID
     person_id: uuid.UUID
@@ -68,6 +69,7 @@ class MemberLeft(EventData):
     """A member left the group (by choice, death, moving away, or the group dissolving)."""
 
     event_type: ClassVar[str] = "uppka.member.left.v1"
+    subject_field: ClassVar[str | None] = "member_id"
     group_id: uuid.UUID
     member_id: uuid.UUID
     person_id: uuid.UUID
@@ -80,6 +82,7 @@ class MemberKbStatusChanged(EventData):
     """A member's KB status changed, as the group sees it (from the registry's event)."""
 
     event_type: ClassVar[str] = "uppka.member.kb_status_changed.v1"
+    subject_field: ClassVar[str | None] = "member_id"
     group_id: uuid.UUID
     member_id: uuid.UUID
     person_id: uuid.UUID
@@ -99,6 +102,7 @@ class MemberCategoryChanged(EventData):
     """
 
     event_type: ClassVar[str] = "uppka.member.category_changed.v1"
+    subject_field: ClassVar[str | None] = "member_id"
     group_id: uuid.UUID
     member_id: uuid.UUID
     person_id: uuid.UUID
@@ -112,6 +116,7 @@ class BusinessRegistered(EventData):
     """A group registered a business."""
 
     event_type: ClassVar[str] = "uppka.business.registered.v1"
+    subject_field: ClassVar[str | None] = "business_id"
     group_id: uuid.UUID
     business_id: uuid.UUID
     village_code: str
@@ -141,12 +146,14 @@ class ReportSubmitted(ReportFacts):
     """A group's monthly report was submitted."""
 
     event_type: ClassVar[str] = "uppka.report.submitted.v1"
+    subject_field: ClassVar[str | None] = "report_id"
 
 
 class ReportAmended(ReportFacts):
     """A monthly report was corrected; the figures replace the earlier ones."""
 
     event_type: ClassVar[str] = "uppka.report.amended.v1"
+    subject_field: ClassVar[str | None] = "report_id"
     amendment_no: int = Field(ge=1)
 
 
@@ -154,6 +161,7 @@ class DashatContributionMade(EventData):
     """A group contributed cash or goods to a DASHAT kitchen."""
 
     event_type: ClassVar[str] = "uppka.dashat_contribution.made.v1"
+    subject_field: ClassVar[str | None] = "contribution_id"
     group_id: uuid.UUID
     contribution_id: uuid.UUID
     kitchen_id: uuid.UUID
@@ -168,6 +176,7 @@ class ActivityHeld(EventData):
     """One of the five PEK programme activities was held."""
 
     event_type: ClassVar[str] = "uppka.activity.held.v1"
+    subject_field: ClassVar[str | None] = "activity_id"
     group_id: uuid.UUID
     activity_id: uuid.UUID
     village_code: str
@@ -180,6 +189,7 @@ class TargetSet(EventData):
     """The yearly number of UPPKA groups to reach in a province was set."""
 
     event_type: ClassVar[str] = "uppka.target.set.v1"
+    key_field: ClassVar[str | None] = "target_id"
     target_id: uuid.UUID
     year: int
     province_code: str
