@@ -58,7 +58,7 @@ def test_bulk_records_carry_each_events_own_subject() -> None:
         )
         for p in people
     ]
-    records = outbox_records(facts, correlation_id="job-9")  # type: ignore[arg-type]
+    records = outbox_records(facts, correlation_id="job-9")
     stored = [orjson.loads(r[4]) for r in records]
     assert [s["subject"] for s in stored] == [f"person/{p}" for p in people]
     assert {s["causationid"] for s in stored} == {"job-9"}
