@@ -65,7 +65,12 @@ def test_curation_keeps_only_core_and_profile_fields_coarsened() -> None:
     key = domain.consumer_key("master", "kemenkes")
     public = BY_NAME["child.measured"]
     curated = domain.curate(
-        public, MEASURED, event_id=str(uuid.uuid4()), time=TIME, profile=profile(region="district", age="months"), key=key
+        public,
+        MEASURED,
+        event_id=str(uuid.uuid4()),
+        time=TIME,
+        profile=profile(region="district", age="months"),
+        key=key,
     )
     data = curated.envelope["data"]
     # 2025-02-28 to 2026-11-30: 21 completed months (the 21st completed on 2026-11-28).
@@ -167,7 +172,12 @@ def test_retry_delay_is_exponential_capped_and_jittered() -> None:
 @pytest.mark.parametrize(
     ("url", "addresses", "loopback", "refused"),
     [
-        ("https://ppgbm.kemkes.go.id/hook", ["203.0.113.9"], False, "private"),  # TEST-NET-3: documentation, in Python's private ranges
+        (
+            "https://ppgbm.kemkes.go.id/hook",
+            ["203.0.113.9"],
+            False,
+            "private",
+        ),  # TEST-NET-3: documentation, in Python's private ranges
         ("https://ppgbm.kemkes.go.id/hook", ["8.8.8.8"], False, None),
         ("http://ppgbm.kemkes.go.id/hook", ["8.8.8.8"], False, "https is required"),
         ("https://intranet/hook", ["10.1.2.3"], False, "private"),
