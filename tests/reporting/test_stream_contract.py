@@ -21,5 +21,15 @@ def test_public_schemas_name_no_internal_or_identifying_field() -> None:
     for public in PUBLIC_TYPES:
         schema = json.loads(files[f"schemas/{public.type}.json"])
         names = set(schema["properties"])
-        assert not names & {"person_id", "birth_date", "rt", "rw", "nik", "name", "village_code", "lila_cm", "hb_g_dl"}
+        assert not names & {
+            "person_id",
+            "birth_date",
+            "rt",
+            "rw",
+            "nik",
+            "name",
+            "village_code",
+            "lila_cm",
+            "hb_g_dl",
+        }
         assert set(schema["required"]) == set(public.core)
