@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime
 
 import orjson
 import pytest
+from prometheus_client import REGISTRY
 from reporting.config import Settings
 from reporting.main import create_app
 from reporting.streams.contract import BY_NAME
@@ -413,11 +414,25 @@ async def test_a_restarted_deliverer_finds_pending_deliveries(stack: Stack) -> N
         await curate(settings, stack.sessionmaker, 1)
         first = Deliverer(settings, stack.sessionmaker)
         await _deliver_until(first, lambda: len(receiver.requests) >= 1, what="a first attempt")
+        await first.update_metrics()
+        sample = REGISTRY.get_sample_value
+        assert sample("kencana_stream_webhook_pending", {"consumer": "kemenkes-test"}) == 1
+        assert sample("kencana_stream_webhook_failed_attempts", {"consumer": "kemenkes-test"}) >= 1
+        assert sample("kencana_stream_webhook_lag_seconds", {"consumer": "kemenkes-test"}) > 0
         await first.close()
         receiver.always_fail = False
         second = Deliverer(settings, stack.sessionmaker)
         try:
             await _deliver_until(second, lambda: len(receiver.accepted) == 1, what="delivery after restart")
+            await second.update_metrics()
+            assert (
+                REGISTRY.get_sample_value("kencana_stream_webhook_pending", {"consumer": "kemenkes-test"})
+                == 0
+            )
+            assert (
+                REGISTRY.get_sample_value("kencana_stream_webhook_lag_seconds", {"consumer": "kemenkes-test"})
+                == 0
+            )
         finally:
             await second.close()
         assert datetime.now(UTC) > datetime(2026, 1, 1, tzinfo=UTC)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request
 
 from reporting.config import Settings
 from reporting.streams import service
@@ -144,7 +144,5 @@ async def deliveries(
     response_model=DeliveryRead,
     summary="Deliver an event again (a parked one above all)",
 )
-async def replay_delivery(
-    name: str, delivery_id: uuid.UUID, session: SessionDep, _: Admin, response: Response
-) -> DeliveryRead:
+async def replay_delivery(name: str, delivery_id: uuid.UUID, session: SessionDep, _: Admin) -> DeliveryRead:
     return await service.replay_delivery(session, name, delivery_id)
