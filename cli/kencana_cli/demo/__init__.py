@@ -122,9 +122,7 @@ async def run_demo(options: DemoOptions, console: Console | None = None) -> None
             dashat_regions=provinces,
             deadline=options.pipeline_deadline,
         )
-        await print_summary(api, plan, console)
-        if streaming:
-            await ministry.show()
+        await print_summary(api, plan, console, last_act=ministry.show if streaming else None)
         timings["total"] = time.monotonic() - started
         console.print("  time: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
     finally:

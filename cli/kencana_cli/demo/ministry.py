@@ -24,7 +24,7 @@ from aiokafka import AIOKafkaConsumer
 from rich.console import Console
 from rich.table import Table
 
-from kencana_cli.demo.api import Api, DemoError, problem
+from kencana_cli.demo.api import Api, problem
 from shared.auth import issue_dev_token
 from shared.config import kafka_bootstrap_servers
 from shared.kafka import partition_offsets
@@ -135,8 +135,11 @@ class Ministry:
             return False
         self.topic = r.json()["topic"]
         if not _port_free(self.receiver_port):
-            raise DemoError(f"port {self.receiver_port} (the demo's webhook receiver) is taken")
+            # Another demo (a parallel test run) holds the usual port: a port of our own, a new subscription.
+            self.receiver_port = 0
         await self.receiver.start(self.receiver_port)
+        if self.receiver.server is not None:
+            self.receiver_port = int(self.receiver.server.sockets[0].getsockname()[1])
         url = f"http://127.0.0.1:{self.receiver_port}/kemenkes/hook"
         hooks = await self.api.call(
             "reporting", "GET", f"/v1/stream-consumers/{CONSUMER}/webhooks", token=self.token

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 from rich.console import Console
 from rich.table import Table
@@ -41,7 +42,9 @@ async def _counts(api: Api, province: str) -> dict[str, float]:
     }
 
 
-async def print_summary(api: Api, plan: Plan, console: Console) -> None:
+async def print_summary(
+    api: Api, plan: Plan, console: Console, last_act: Callable[[], Awaitable[None]] | None = None
+) -> None:
     console.print()
     console.print("[bold]3. Summary[/]")
     period = today().strftime("%Y-%m")
@@ -73,6 +76,10 @@ async def print_summary(api: Api, plan: Plan, console: Console) -> None:
     if tally.failed:
         for kind, reasons in tally.failed.items():
             console.print(f"  [yellow]{len(reasons)} {kind} refused[/], e.g. {reasons[0]}")
+    if (
+        last_act is not None
+    ):  # the ministry's stream and webhook (issue 15): the end of the story, before the notes
+        await last_act()
     console.print()
     for svc, url in api.urls.items():
         console.print(f"  {svc:<10} API docs: {url}/docs")
