@@ -24,7 +24,15 @@ DEAD_LETTER_PARTITIONS = 1  # failures stay in arrival order for replay
 
 DEAD_LETTER_RETENTION_MS = 30 * 24 * 3600 * 1000  # 2,592,000,000
 
-TopicKind = Literal["events", "dead-letters"]
+# Curated streams for other ministries (issue 15): one topic per registered consumer, named so that an ACL can be
+# written per consumer (prefixed `kencana.public.<consumer>.`) and so that a new major version of the public
+# contract is a new topic beside the old one. They are not the history: the reporting service keeps every curated
+# event in its own log and re-publishes it on a replay, so a public topic keeps 30 days, as the dead letters do.
+PUBLIC_TOPIC_PREFIX = "kencana.public."
+PUBLIC_STREAM_MAJOR = 1
+PUBLIC_RETENTION_MS = DEAD_LETTER_RETENTION_MS
+
+TopicKind = Literal["events", "dead-letters", "public"]
 
 REPAIR_COMMAND = "kencana topics repair"
 
@@ -32,6 +40,11 @@ REPAIR_COMMAND = "kencana topics repair"
 def dead_letter_topic(group: str) -> str:
     """The dead-letter topic of a consumer group."""
     return f"{group}.dlq"
+
+
+def public_topic(consumer: str, major: int = PUBLIC_STREAM_MAJOR) -> str:
+    """The logical topic of a consumer's curated stream, e.g. `kencana.public.kemenkes-eppgbm.v1`."""
+    return f"{PUBLIC_TOPIC_PREFIX}{consumer}.v{major}"
 
 
 def min_insync_replicas(replication_factor: int) -> int:
@@ -44,7 +57,11 @@ def min_insync_replicas(replication_factor: int) -> int:
 
 def topic_config(kind: TopicKind, *, replication_factor: int) -> dict[str, str]:
     """The topic-level configuration a topic of this kind is created with (Kafka's string values)."""
-    retention = "-1" if kind == "events" else str(DEAD_LETTER_RETENTION_MS)
+    retention = {
+        "events": "-1",
+        "dead-letters": str(DEAD_LETTER_RETENTION_MS),
+        "public": str(PUBLIC_RETENTION_MS),
+    }[kind]
     config = {"cleanup.policy": "delete", "retention.ms": retention}
     if kind == "events":
         # A broker default `log.retention.bytes` would otherwise drop the oldest events once a partition is big.

@@ -57,19 +57,23 @@ def migrate(
 
 @events_app.command("generate")
 def events_generate() -> None:
-    """Regenerate docs/events from the event models."""
+    """Regenerate docs/events from the event models and docs/streams from the public stream contract."""
+    from reporting.streams.asyncapi import write_documents as write_public
+
     from shared.events.asyncapi import write_documents
 
-    for path in write_documents():
+    for path in [*write_documents(), *write_public()]:
         typer.echo(f"wrote {path}")
 
 
 @events_app.command("check")
 def events_check() -> None:
     """Fail when docs/events differs from what the code generates."""
+    from reporting.streams.asyncapi import drift as public_drift
+
     from shared.events.asyncapi import drift
 
-    problems = drift()
+    problems = drift() + [f"streams/{p}" for p in public_drift()]
     if problems:
         typer.echo(
             "event documents drifted (run `kencana events generate`): " + ", ".join(problems), err=True

@@ -17,12 +17,13 @@ from pydantic_settings import BaseSettings
 
 SERVICES = ("registry", "uppka", "dashat", "reporting")
 PORTS = {"registry": 8001, "uppka": 8002, "dashat": 8003, "reporting": 8004}
-# Which long-running roles each service has (registry consumes nothing, reporting publishes nothing).
+# Which long-running roles each service has (registry consumes nothing; reporting's relay publishes only the
+# ministries' curated streams, issue 15).
 ROLES = {
     "registry": ("api", "relay"),
     "uppka": ("api", "relay", "consumer"),
     "dashat": ("api", "relay", "consumer"),
-    "reporting": ("api", "consumer"),
+    "reporting": ("api", "relay", "consumer"),
 }
 CONSUMER_GROUPS = tuple(f"{svc}.projector" for svc in SERVICES if "consumer" in ROLES[svc])
 # Secrets a service needs even while its Settings class does not (yet) declare them as fields.

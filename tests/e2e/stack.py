@@ -28,7 +28,7 @@ ROLES = {
     "registry": ("api", "relay"),
     "uppka": ("api", "relay", "consumer"),
     "dashat": ("api", "relay", "consumer"),
-    "reporting": ("api", "consumer"),
+    "reporting": ("api", "relay", "consumer"),  # the relay: the ministries' streams and webhooks (issue 15)
 }
 
 

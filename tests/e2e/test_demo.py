@@ -65,6 +65,9 @@ async def test_demo_twice_ends_with_the_summary_and_creates_no_duplicates(stack:
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     assert "Summary" in first.stdout and "Demo finished." in first.stdout
     assert "exit reason retracted" in first.stdout
+    # The last act: the ministry's stream (its topic read back) and a webhook POST whose signature verified.
+    ministry = first.stdout.split("What kemenkes-demo received", 1)[1]
+    assert "child.measured.v1" in ministry and "every signature verified" in ministry
     after_first = await counts(stack)
     assert after_first["families"] == 61  # 60 + the story family
     assert after_first["kampung_kb"] == SMALL_VILLAGES

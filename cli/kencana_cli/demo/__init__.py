@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from rich.console import Console
 
 from kencana_cli.demo.api import Api, DemoError, poll
+from kencana_cli.demo.ministry import Ministry
 from kencana_cli.demo.pipeline import PIPELINE_DEADLINE, wait_for_pipeline
 from kencana_cli.demo.plan import KITCHEN_RWS, build_plan
 from kencana_cli.demo.seed import Seeder
@@ -64,6 +65,7 @@ async def run_demo(options: DemoOptions, console: Console | None = None) -> None
         groups=options.groups,
     )
     api = Api(urls, concurrency=options.concurrency, kader_region=plan.story.village.regency)
+    ministry = Ministry(api, console)
     try:
         await _healthy(api, console)
         console.print(
@@ -105,6 +107,10 @@ async def run_demo(options: DemoOptions, console: Console | None = None) -> None
         timings["waiting for the pipeline"] = waited
         if done:
             console.print(f"  reporting and DASHAT caught up with every event ({waited:.1f} s)")
+        # A ministry subscribes before the story, so the story's measurement, case and correction reach it.
+        console.print()
+        console.print("[bold]A ministry subscribes[/] (curated stream + webhook, issue 15)")
+        streaming = await ministry.register()
         story_started = time.monotonic()
         await Story(api, plan, seeded, console).run()
         timings["story"] = time.monotonic() - story_started
@@ -116,8 +122,9 @@ async def run_demo(options: DemoOptions, console: Console | None = None) -> None
             dashat_regions=provinces,
             deadline=options.pipeline_deadline,
         )
-        await print_summary(api, plan, console)
+        await print_summary(api, plan, console, last_act=ministry.show if streaming else None)
         timings["total"] = time.monotonic() - started
         console.print("  time: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
     finally:
+        await ministry.close()
         await api.aclose()

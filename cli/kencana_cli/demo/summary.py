@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
 
 from rich.console import Console
@@ -51,7 +52,9 @@ def last_complete_month(day: date) -> str:
     return (day.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
 
 
-async def print_summary(api: Api, plan: Plan, console: Console) -> None:
+async def print_summary(
+    api: Api, plan: Plan, console: Console, last_act: Callable[[], Awaitable[None]] | None = None
+) -> None:
     console.print()
     console.print("[bold]3. Summary[/]")
     period = today().strftime("%Y-%m")
@@ -93,6 +96,10 @@ async def print_summary(api: Api, plan: Plan, console: Console) -> None:
     if tally.failed:
         for kind, reasons in tally.failed.items():
             console.print(f"  [yellow]{len(reasons)} {kind} refused[/], e.g. {reasons[0]}")
+    if (
+        last_act is not None
+    ):  # the ministry's stream and webhook (issue 15): the end of the story, before the notes
+        await last_act()
     console.print()
     for svc, url in api.urls.items():
         console.print(f"  {svc:<10} API docs: {url}/docs")

@@ -1,6 +1,6 @@
 """The reporting consumer process: Kafka -> projections, each event applied once (`python -m reporting.consumer`).
 
-Reporting publishes nothing, so it has no outbox relay.
+Its relay (`python -m reporting.relay`) publishes only the ministries' curated streams (reporting/streams).
 """
 
 from __future__ import annotations

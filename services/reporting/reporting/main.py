@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from reporting.config import Settings
 from reporting.indicators.endpoints import router as indicators_router
 from reporting.models import idempotency
+from reporting.streams.endpoints import router as streams_router
 from reporting.subjects.endpoints import router as subjects_router
 from shared.topics import EVENT_TOPICS
 from shared.web.app import create_service_app
@@ -19,7 +20,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings,
         title="Kencana Reporting",
         description="Programme indicators for every region level, built from all services' events, with exports and charts.",
-        routers=[indicators_router, subjects_router],
+        routers=[indicators_router, subjects_router, streams_router],
         idempotency_table=idempotency,
         # The three topics its projections are built from.
         history_topics=EVENT_TOPICS,

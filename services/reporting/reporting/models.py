@@ -23,4 +23,5 @@ subject_access_log = subject_access_log_table(Base.metadata)
 
 def load_all_models() -> None:
     """Import every module that defines tables, so the metadata is complete (migrations, drift check)."""
-    import reporting.projection.models  # noqa: F401
+    import reporting.projection.models
+    import reporting.streams.models  # noqa: F401

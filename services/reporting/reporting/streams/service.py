@@ -1,0 +1,249 @@
+"""Use cases of the stream operations: each one transaction, committed here."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import uuid
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from reporting.config import Settings
+from reporting.streams import domain
+from reporting.streams import repository as repo
+from reporting.streams.models import StreamConsumer, WebhookDelivery, WebhookSubscription
+from reporting.streams.schemas import (
+    Attempt,
+    ConsumerCreate,
+    ConsumerRead,
+    DeliveryPage,
+    DeliveryRead,
+    ReplayResult,
+    WebhookCreated,
+    WebhookRead,
+    WebhookSecretRead,
+)
+from shared.db import utcnow
+from shared.errors import Conflict, NotFound, ValidationFailed
+from shared.kafka import ensure_topics
+from shared.logging import get_logger
+from shared.topics import public_topic, topic_config
+
+log = get_logger(__name__)
+
+
+def read(consumer: StreamConsumer, settings: Settings) -> ConsumerRead:
+    return ConsumerRead(
+        name=consumer.name,
+        description=consumer.description,
+        profile=domain.Profile.model_validate(consumer.profile),
+        status=consumer.status,
+        topic=settings.topic(public_topic(consumer.name)),
+        created_at=consumer.created_at,
+        updated_at=consumer.updated_at,
+    )
+
+
+async def _consumer(session: AsyncSession, name: str, *, lock: bool = False) -> StreamConsumer:
+    consumer = await repo.consumer_by_name(session, name, lock=lock)
+    if consumer is None:
+        raise NotFound("stream consumer not found")
+    return consumer
+
+
+async def create_topic(settings: Settings, name: str) -> None:
+    """Create the consumer's topic now (best effort: the streams relay also creates missing ones at each round)."""
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(10):
+            await ensure_topics(
+                settings.kafka_bootstrap_servers,
+                [settings.topic(public_topic(name))],
+                partitions=settings.topic_partitions,
+                replication_factor=settings.topic_replication_factor,
+                config=topic_config("public", replication_factor=settings.topic_replication_factor),
+            )
+
+
+async def register(session: AsyncSession, settings: Settings, body: ConsumerCreate) -> ConsumerRead:
+    domain.check_consumer_name(body.name)
+    domain.check_profile(body.profile)
+    if await repo.consumer_by_name(session, body.name) is not None:
+        raise Conflict(f"a consumer named {body.name} exists", field="name")
+    consumer = await repo.add_consumer(
+        session, body.name, body.description, body.profile.model_dump(mode="json")
+    )
+    try:
+        await session.commit()
+    except IntegrityError as exc:  # registered at the same moment by another request
+        raise Conflict(f"a consumer named {body.name} exists", field="name") from exc
+    log.info("stream_consumer_registered", consumer=consumer.name)
+    await create_topic(settings, consumer.name)
+    return read(consumer, settings)
+
+
+async def get(session: AsyncSession, settings: Settings, name: str) -> ConsumerRead:
+    return read(await _consumer(session, name), settings)
+
+
+async def list_all(session: AsyncSession, settings: Settings) -> list[ConsumerRead]:
+    return [read(c, settings) for c in await repo.all_consumers(session)]
+
+
+async def change_profile(
+    session: AsyncSession, settings: Settings, name: str, profile: domain.Profile
+) -> ConsumerRead:
+    """A new profile applies to events curated from now on (what was published stays as it was)."""
+    domain.check_profile(profile)
+    consumer = await _consumer(session, name, lock=True)
+    await repo.set_consumer(session, consumer, profile=profile.model_dump(mode="json"))
+    await session.commit()
+    return read(consumer, settings)
+
+
+async def pause(session: AsyncSession, settings: Settings, name: str) -> ConsumerRead:
+    consumer = await _consumer(session, name, lock=True)
+    await repo.set_consumer(session, consumer, status="paused")
+    await session.commit()
+    return read(consumer, settings)
+
+
+async def resume(session: AsyncSession, settings: Settings, name: str) -> ConsumerRead:
+    """Active again: what was curated while paused is published now, in order, before anything newer."""
+    consumer = await _consumer(session, name, lock=True)
+    if consumer.status != "active":
+        held = await repo.take_unreleased(session, consumer)
+        subs = (await repo.active_subscriptions(session)).get(consumer.id, [])
+        await repo.release(session, consumer, held, subs)
+        await repo.set_consumer(session, consumer, status="active")
+        await session.commit()
+    return read(consumer, settings)
+
+
+async def replay(session: AsyncSession, name: str, since: datetime) -> ReplayResult:
+    """Publish again every released event from `since` (same CloudEvents ids: consumers skip what they have)."""
+    consumer = await _consumer(session, name, lock=True)
+    events = await repo.released_since(session, consumer, since)
+    subs = (await repo.active_subscriptions(session)).get(consumer.id, [])
+    await repo.release(session, consumer, events, subs)
+    await session.commit()
+    log.info("stream_replayed", consumer=consumer.name, events=len(events))
+    return ReplayResult(events=len(events), deliveries=len(events) * len(subs))
+
+
+async def resolve(host: str) -> list[str]:
+    """Every address the host resolves to (all are checked: one private answer is enough to refuse)."""
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except OSError:
+        return []
+    return sorted({str(info[4][0]) for info in infos})
+
+
+async def check_target(settings: Settings, url: str) -> None:
+    host = urlsplit(url).hostname or ""
+    reason = domain.target_refusal(
+        url, await resolve(host) if host else [], allow_loopback=bool(settings.webhook_allow_loopback)
+    )
+    if reason is not None:
+        raise ValidationFailed(f"webhook URL refused: {reason}", field="url", rule="webhook-target")
+
+
+def _webhook(sub: WebhookSubscription) -> WebhookRead:
+    return WebhookRead(id=sub.id, url=sub.url, status=sub.status, created_at=sub.created_at)
+
+
+async def add_webhook(session: AsyncSession, settings: Settings, name: str, url: str) -> WebhookCreated:
+    await check_target(settings, url)
+    consumer = await _consumer(session, name, lock=True)
+    secret = domain.new_webhook_secret()
+    sub = await repo.add_subscription(session, consumer, url, secret)
+    await session.commit()
+    log.info("webhook_subscribed", consumer=consumer.name, subscription=str(sub.id))
+    return WebhookCreated(**_webhook(sub).model_dump(), secret=secret)
+
+
+async def webhooks(session: AsyncSession, name: str) -> list[WebhookRead]:
+    return [_webhook(s) for s in await repo.subscriptions_of(session, await _consumer(session, name))]
+
+
+async def rotate_secret(
+    session: AsyncSession, name: str, sub_id: uuid.UUID, overlap_seconds: int
+) -> WebhookSecretRead:
+    """A new secret; the current one keeps signing beside it for `overlap_seconds` (receivers switch meanwhile)."""
+    consumer = await _consumer(session, name)
+    sub = await repo.subscription(session, consumer, sub_id)
+    if sub is None:
+        raise NotFound("webhook subscription not found")
+    secret = domain.new_webhook_secret()
+    until = utcnow() + timedelta(seconds=overlap_seconds)
+    await repo.rotate_secret(session, sub, secret, until)
+    await session.commit()
+    log.info(
+        "webhook_secret_rotated",
+        consumer=consumer.name,
+        subscription=str(sub.id),
+        overlap_seconds=overlap_seconds,
+    )
+    return WebhookSecretRead(subscription_id=sub.id, secret=secret, previous_valid_until=until)
+
+
+def _delivery(d: WebhookDelivery, attempts: list[Attempt]) -> DeliveryRead:
+    return DeliveryRead(
+        id=d.id,
+        seq=d.seq,
+        subscription_id=d.subscription_id,
+        event_id=d.event_id,
+        subject=d.subject,
+        status=d.status,
+        attempts=d.attempts,
+        next_attempt_at=d.next_attempt_at if d.status == "pending" else None,
+        last_status_code=d.last_status_code,
+        last_error=d.last_error,
+        created_at=d.created_at,
+        finished_at=d.finished_at,
+        replay_of=d.replay_of,
+        attempt_log=attempts,
+    )
+
+
+async def delivery_log(
+    session: AsyncSession, name: str, *, status: str | None, after: int | None, limit: int
+) -> DeliveryPage:
+    consumer = await _consumer(session, name)
+    rows = await repo.deliveries(session, consumer, status=status, after_seq=after, limit=limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    attempts = await repo.attempts_of(session, [r.id for r in rows])
+    items = [
+        _delivery(
+            r,
+            [
+                Attempt(
+                    attempt=a.attempt,
+                    attempted_at=a.attempted_at,
+                    status_code=a.status_code,
+                    error=a.error,
+                    duration_ms=a.duration_ms,
+                )
+                for a in attempts.get(r.id, [])
+            ],
+        )
+        for r in rows
+    ]
+    return DeliveryPage(items=items, next_cursor=str(rows[-1].seq) if more and rows else None)
+
+
+async def replay_delivery(session: AsyncSession, name: str, delivery_id: uuid.UUID) -> DeliveryRead:
+    """Deliver an event again (a parked one above all): a new delivery, behind the subject's pending ones."""
+    consumer = await _consumer(session, name)
+    original = await repo.delivery_of(session, consumer, delivery_id)
+    if original is None:
+        raise NotFound("delivery not found")
+    row = await repo.redeliver(session, original)
+    await session.commit()
+    await session.refresh(row)
+    return _delivery(row, [])
