@@ -21,6 +21,7 @@ BENCHMARKS = [
     "reporting_queries",
     "reporting_projector",
     "api_rates",
+    "demo_kb",
     "flagship",
 ]
 

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import random
 import time
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import asyncpg
 import orjson
 from sqlalchemy import Column, Integer, MetaData, Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared.config import kafka_bootstrap_servers
+from shared.config import kafka_bootstrap_servers, pg_server_url
 from shared.consumer import inbox_table
 from shared.db import create_engine, create_sessionmaker, make_metadata, utcnow
 from shared.events.envelope import CONTENT_TYPE, build_envelope
@@ -22,6 +25,30 @@ from shared.events.registry import PersonDied
 from shared.kafka import delete_topics, ensure_topics
 from shared.outbox import Relay, make_relay_producer, outbox_table, publish
 from shared.testing.plugin import CHECKOUT_TAG, recreate_database, unique
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+async def _backends_cpu(monitor: asyncpg.Connection, database: str) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend serving `database` except the monitor's own (PostgreSQL
+    runs on this machine: its backends are processes here)."""
+    pids = await monitor.fetch(
+        "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", database
+    )
+    return {pid: cpu for (pid,) in pids if (cpu := _process_cpu(pid)) is not None}
+
+
+def _process_cpu(pid: int) -> float | None:
+    """User + system CPU seconds of a process so far (None once it has gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def _spent(before: dict[int, float], after: dict[int, float]) -> float:
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
 
 
 def _metadata() -> tuple[MetaData, Table]:
@@ -51,6 +78,8 @@ async def _wake_up_ms(
         table=outbox,
         bootstrap_servers=bootstrap,
         topic_for=lambda _: topic,
+        # Published rows kept, with the moment the broker acknowledged them (the relay deletes them by default).
+        retention=timedelta(hours=1),
     )
     task = asyncio.create_task(relay.run())
     rng = random.Random(7)
@@ -93,7 +122,8 @@ async def run(n: int = 20_000, rounds: int = 5, wake_samples: int = 200) -> dict
     both sides alike.
     """
     bootstrap = kafka_bootstrap_servers()
-    url = await recreate_database(f"bench_relay_{CHECKOUT_TAG}")
+    database = f"bench_relay_{CHECKOUT_TAG}"
+    url = await recreate_database(database)
     metadata, outbox = _metadata()
     engine = create_engine(url, pool_size=4)
     async with engine.begin() as conn:
@@ -142,7 +172,12 @@ async def run(n: int = 20_000, rounds: int = 5, wake_samples: int = 200) -> dict
     # The same client settings as the relay's producer: the ratio is what the relay adds, not a tuning difference.
     producer = make_relay_producer(bootstrap, client_id="bench-raw", send_timeout=15.0)
     await producer.start()
+    monitor = await asyncpg.connect(
+        pg_server_url().replace("postgresql+asyncpg://", "postgresql://") + "/postgres"
+    )
     write_seconds = relay_seconds = raw_seconds = 0.0
+    # PostgreSQL's CPU on the relay's side: the database shares the machine's cores with the relay and the broker.
+    relay_pg_cpu = 0.0
     # This process's CPU on each side as well: on a busy shared machine the wall-clock ratio swings with whoever
     # else runs, while the CPU a side spends per event does not (PostgreSQL's share is not in it).
     relay_cpu = raw_cpu = 0.0
@@ -154,11 +189,13 @@ async def run(n: int = 20_000, rounds: int = 5, wake_samples: int = 200) -> dict
                 await session.execute(insert(outbox), rows[part : min(part + 2000, start + size, n)])
         write_seconds += time.perf_counter() - began
 
+        backends = await _backends_cpu(monitor, database)
         began, cpu = time.perf_counter(), time.process_time()
         # One drain: it reads until a read comes back short, as the relay's own loop does after a wake-up.
         await relay.publish_pending()
         relay_seconds += time.perf_counter() - began
         relay_cpu += time.process_time() - cpu
+        relay_pg_cpu += _spent(backends, await _backends_cpu(monitor, database))
 
         began, cpu = time.perf_counter(), time.process_time()
         futures = [
@@ -172,6 +209,7 @@ async def run(n: int = 20_000, rounds: int = 5, wake_samples: int = 200) -> dict
     await producer.stop()
     gc.unfreeze()  # the benchmarks after this one run in the same process
     wake = await _wake_up_ms(sessionmaker, outbox, bootstrap, relay_topic, wake_samples)
+    await monitor.close()
     await delete_topics(bootstrap, [relay_topic, raw_topic])
     await engine.dispose()
     return {
@@ -182,6 +220,7 @@ async def run(n: int = 20_000, rounds: int = 5, wake_samples: int = 200) -> dict
         "relay_vs_raw_ratio": round(raw_seconds / relay_seconds, 3),
         "relay_cpu_us_per_event": round(relay_cpu / n * 1e6, 1),
         "raw_cpu_us_per_event": round(raw_cpu / n * 1e6, 1),
+        "relay_pg_cpu_us_per_event": round(relay_pg_cpu / n * 1e6, 1),
         **wake,
     }
 

@@ -86,7 +86,9 @@ class ServiceSettings(BaseSettings):
     relay_batch_size: int = 200
     relay_poll_interval_seconds: float = 0.2
     relay_send_timeout_seconds: float = 15.0
-    relay_retention_hours: int = 72
+    # Hours a published outbox row is kept (marked published, then purged); 0: deleted once the broker has it
+    # (the topics are the history). The end-to-end and fault runs keep them: they count what each service emitted.
+    relay_retention_hours: int = Field(default=0, ge=0)
     consumer_max_attempts: int = 4
     consumer_backoff_seconds: float = 0.2
     # After SIGTERM a relay or consumer finishes the batch in hand and leaves; past this many seconds (a broker

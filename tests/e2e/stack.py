@@ -63,6 +63,9 @@ class Stack:
                 # The flows, the demo and the fault run drive thousands of requests a minute as one client; the
                 # limits themselves are tested in tests/<service>/test_web_controls.py and tests/shared.
                 f"{prefix}_RATE_LIMIT_ENABLED": "false",
+                # Published outbox rows stay (marked): the fault run counts the events each service emitted
+                # from its outbox, and the flagship bench times the relay's hop by `published_at`.
+                f"{prefix}_RELAY_RETENTION_HOURS": "72",
                 "PYTHONUNBUFFERED": "1",
             }
         )

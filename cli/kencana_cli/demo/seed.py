@@ -352,6 +352,7 @@ class Seeder:
         if self.api.tally.created.get("family") or self.api.tally.created.get("person"):
             known = await self.registered()  # the new records' ids
         task = bar.add_task("KB status, pregnancy, catin", total=len(known))
+        started = time.monotonic()
 
         async def one(fp: FamilyPlan) -> None:
             family = known.get(fp.n)
@@ -361,6 +362,7 @@ class Seeder:
                 bar.advance(task)
 
         await asyncio.gather(*(one(fp) for fp in self._all_families()))
+        self.console.print(f"  KB statuses, pregnancies and catin in {time.monotonic() - started:.1f} s")
 
     # ------------------------------------------------------------------------------------------ UPPKA
 

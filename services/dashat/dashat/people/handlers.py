@@ -16,6 +16,7 @@ from dashat.enrolment import rules
 from dashat.outcomes import repository as outcomes_repo
 from dashat.people import repository as repo
 from dashat.people.models import PersonReplica
+from dashat.ruleversions import repository as versions
 from shared.ages import add_months
 from shared.consumer import BatchHandler, Delivery, Handler, handle_one_by_one
 from shared.events import CloudEvent
@@ -508,12 +509,23 @@ def batch_handler(handlers: Mapping[str, Handler]) -> BatchHandler:
     """
 
     async def apply_poll(session: AsyncSession, deliveries: Sequence[Delivery]) -> None:
+        with versions.configs_remembered(session):
+            await _apply_poll(session, deliveries)
+
+    async def _apply_poll(session: AsyncSession, deliveries: Sequence[Delivery]) -> None:
         persons, families = _referenced(deliveries)
         held_family = await repo.lock_existing(session, persons, families)
         measurements = (reg.ChildMeasured, reg.MeasurementRetracted)
         measured = sorted({d.data.person_id for d in deliveries if isinstance(d.data, measurements)})
         facts_families = sorted({d.data.family_id for d in deliveries if isinstance(d.data, reg.PersonFacts)})
-        born_after = add_months(today(), -BABY_HORIZON_MONTHS)
+        # Only a baby under a rule version's breastfeeding age limit (six months in the seed, WHO's exclusive
+        # breastfeeding) can make its mother a target: the facts of an older baby, or of a mother whose babies
+        # are all older, only update the replica (one by one they would end in a logged refusal,
+        # `baby_not_under_age_limit`). A month more than the longest limit in force today keeps a baby at the
+        # edge of a month-end one by one; never more than the handlers' own horizon.
+        day = today()
+        longest = await versions.longest_breastfeeding_months(session, day)
+        born_after = add_months(day, -min(BABY_HORIZON_MONTHS, longest + 1))
         split = set_based_apart(
             deliveries,
             held_family,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from datetime import date
 
 from sqlalchemy import delete, exists, or_, select
@@ -27,8 +29,44 @@ async def stored_versions(session: AsyncSession) -> list[domain.StoredVersion]:
     return [_stored(row) for row in await all_versions(session)]
 
 
+async def longest_breastfeeding_months(session: AsyncSession, on: date) -> int:
+    """The longest breastfeeding age limit (`ibu_menyusui_baby_months`) of any version that may decide on a day,
+    wherever: no baby older than that makes a mother a target that day."""
+    versions = [domain.SEED, *(v for v in await stored_versions(session) if v.effective_from <= on)]
+    return max(domain.to_config(v).ibu_menyusui_baby_months for v in versions)
+
+
+# `session.info` key of a poll's rule configurations (see `remember_configs`).
+_CONFIGS = "dashat.rule_configs"
+
+
+@contextlib.contextmanager
+def configs_remembered(session: AsyncSession) -> Iterator[None]:
+    """Keep the configurations `config_for` reads while a consumer's poll is applied (forgotten after it).
+
+    A poll decides for many people of the same villages; reading the versions again for each was a tenth of
+    a stunting detection's handling. Nothing in a poll writes a version, and one written meanwhile by the API
+    applies from the next poll, as it would have had the poll run a moment earlier.
+    """
+    session.info[_CONFIGS] = {}
+    try:
+        yield
+    finally:
+        session.info.pop(_CONFIGS, None)
+
+
 async def config_for(session: AsyncSession, village_code: str | None, on: date) -> RuleConfig:
     """The rules deciding for a place on a day: its own prefixes' versions and the national ones, picked."""
+    remembered: dict[tuple[str | None, date], RuleConfig] | None = session.info.get(_CONFIGS)
+    if remembered is not None:
+        config = remembered.get((village_code, on))
+        if config is None:
+            config = remembered[(village_code, on)] = await _config_for(session, village_code, on)
+        return config
+    return await _config_for(session, village_code, on)
+
+
+async def _config_for(session: AsyncSession, village_code: str | None, on: date) -> RuleConfig:
     prefixes = domain.candidate_prefixes(village_code) if village_code else []
     stmt = select(RuleVersion).where(
         or_(RuleVersion.region_prefix.is_(None), RuleVersion.region_prefix.in_(prefixes)),

@@ -17,6 +17,8 @@ class KbStatus(TimestampedMixin, Base):
     """One KB status of a person; a change adds a row and closes the previous one (`current` false)."""
 
     __tablename__ = "kb_status"
+    # Server-side values (timestamps, defaults) come back with the INSERT/UPDATE (RETURNING), not a re-read.
+    __mapper_args__ = {"eager_defaults": True}
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     person_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("person.id"))
@@ -42,6 +44,8 @@ class Catin(TimestampedMixin, Base):
     """A bride/groom-to-be with the pre-marriage screening and the derived risk."""
 
     __tablename__ = "catin"
+    # Server-side values (timestamps, defaults) come back with the INSERT/UPDATE (RETURNING), not a re-read.
+    __mapper_args__ = {"eager_defaults": True}
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     person_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("person.id"), index=True)
@@ -66,6 +70,8 @@ class Pregnancy(TimestampedMixin, Base):
     """A pregnancy with maternal risk facts; ended by a birth (creating the child) or a loss."""
 
     __tablename__ = "pregnancy"
+    # Server-side values (timestamps, defaults) come back with the INSERT/UPDATE (RETURNING), not a re-read.
+    __mapper_args__ = {"eager_defaults": True}
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     person_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("person.id"), index=True)

@@ -89,7 +89,6 @@ async def record_kb_status(
                 ),
                 family.id,
             )
-            await session.refresh(row)
             return row
     except IntegrityError as exc:
         raise Conflict("the KB status changed concurrently; retry", rule="kb.concurrent") from exc
@@ -168,7 +167,6 @@ async def register_catin(session: AsyncSession, principal: Principal, body: Cati
             ),
             family.id,
         )
-        await session.refresh(row)
         return row
 
 
@@ -237,7 +235,6 @@ async def register_pregnancy(session: AsyncSession, principal: Principal, body: 
                 ),
                 family.id,
             )
-            await session.refresh(row)
             return row
     except IntegrityError as exc:
         raise Conflict("the woman has an ongoing pregnancy", rule="pregnancy.ongoing_exists") from exc
