@@ -237,6 +237,20 @@ async def figures_of(
     }
 
 
+async def own_relays_publish(stack: Stack, bootstrap: str) -> None:
+    """Fail at once, not after the stream, when the setup's events are not on this run's topics: some other
+    process (a leftover stack on the same databases) holds the relays' lock and publishes elsewhere."""
+    for service in PUBLISHERS:
+        topic = f"kencana.{service}{stack.suffix}"
+        deadline = time.monotonic() + 30
+        while not await read_topic(bootstrap, topic):
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"{topic}: none of the setup's events after 30 s; another relay publishes this outbox"
+                )
+            await asyncio.sleep(1)
+
+
 def fault_rows(injector: Injector) -> list[dict[str, Any]]:
     rows: dict[tuple[str, str], list[float]] = defaultdict(list)
     for i in injector.injected:
@@ -352,7 +366,12 @@ def machine() -> str:
 
 async def run_scenario(scenario: Scenario, tmp_path: Path, bootstrap: str) -> dict[str, Any]:
     """Set up, stream writes while injecting the faults, drain, count; the common checks are asserted here."""
-    stack = Stack(log_dir=tmp_path)
+    # Databases of their own: the e2e tests' session-wide stack (tests/e2e/conftest.py) keeps running until the
+    # end of `make test` on e2e_<service>_<checkout>. Sharing those names, the recreated databases were re-joined
+    # by its relays and consumers: its relay held the outbox's advisory lock and published every row to its own
+    # topics, its consumers applied the effects, and this run's topics stayed empty while no crash point was
+    # ever reached (the fresh-clone CI run of 2026-12-01: 600 s deadline, "registry topic empty").
+    stack = Stack(log_dir=tmp_path, database_prefix="faults")
     await stack.prepare()
     stopping = False
     background: list[asyncio.Task[None]] = []
@@ -373,6 +392,7 @@ async def run_scenario(scenario: Scenario, tmp_path: Path, bootstrap: str) -> di
             await work.enlist_members(per_group=3, timeout=90)
             await work.await_kitchens_known_to_uppka(timeout=90)
             await work.await_members_synced(timeout=90)
+            await own_relays_publish(stack, bootstrap)
             kb_before = [
                 r["event_id"]
                 for r in await dbs.conns["uppka"].fetch(
