@@ -16,6 +16,7 @@ from aiokafka import (
     ConsumerRecord,
     TopicPartition,
 )
+from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 from pydantic import ValidationError
 from sqlalchemy import Column, DateTime, MetaData, Table, Text, bindparam, cast, column, func, select
@@ -123,6 +124,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         self.runner.forget(revoked)
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        self.runner.assignments += 1
         log.info("partitions_assigned", consumer=self.runner.name, partitions=[str(tp) for tp in assigned])
 
 
@@ -156,6 +158,7 @@ class ConsumerRunner:
         max_attempts: int = 4,
         backoff_seconds: float = 0.2,
         max_records: int = 200,
+        max_poll_interval_seconds: float = 300.0,
         dead_letter_replication_factor: int = 1,
         on_applied: Callable[[CloudEvent], Awaitable[None]] | None = None,
         before_offset_commit: Callable[[], Awaitable[None]] | None = None,
@@ -171,6 +174,11 @@ class ConsumerRunner:
         self.max_attempts = max_attempts
         self.backoff_seconds = backoff_seconds
         self.max_records = max_records
+        self.max_poll_interval_seconds = max_poll_interval_seconds
+        # Polls whose application outlasted a third of the poll interval: the group was kept meanwhile.
+        self.slow_polls = 0
+        # Assignments this runner received: one per rebalance it took part in (the first join included).
+        self.assignments = 0
         self.dead_letter_replication_factor = dead_letter_replication_factor
         self.on_applied = on_applied
         self.before_offset_commit = before_offset_commit
@@ -218,7 +226,10 @@ class ConsumerRunner:
                 config=topic_config("dead-letters", replication_factor=self.dead_letter_replication_factor),
             )
             self._consumer = make_consumer(
-                self.bootstrap_servers, group_id=self.name, client_id=f"{self.name}-consumer"
+                self.bootstrap_servers,
+                group_id=self.name,
+                client_id=f"{self.name}-consumer",
+                max_poll_interval_seconds=self.max_poll_interval_seconds,
             )
             self._consumer.subscribe(self.topics, listener=_Rebalance(self))
             await self._consumer.start()
@@ -274,7 +285,7 @@ class ConsumerRunner:
                 else:
                     await self._dead_letter(record, parsed, attempts=0)
         if prepared:
-            await self._apply_poll(prepared)
+            await self._keeping_membership(self._apply_poll(prepared))
         count = 0
         for tp, records in batches.items():
             if records:
@@ -288,6 +299,56 @@ class ConsumerRunner:
         await self.commit_processed()
         self._record_lag()
         return count
+
+    async def _keeping_membership(self, applying: Awaitable[None]) -> None:
+        """Apply a poll while telling the group this member is alive.
+
+        A poll whose handling outlasts max.poll.interval (a slow dependency, a very large batch) would otherwise
+        get this member thrown out of the group: its offsets could not be committed, the poll would be delivered
+        again after the rebalance, and a handler that is slow every time turns that into a rebalance loop. So
+        every third of the interval the owned partitions are paused and the consumer polled (it returns nothing:
+        a paused partition's prefetched records are dropped and fetched again from the position after resume),
+        which is what resets the client's poll timer; Kafka's own advice for long processing (KIP-62).
+        """
+        task = asyncio.ensure_future(applying)
+        kept = False
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=self.max_poll_interval_seconds / 3)
+                if done:
+                    break
+                kept = True
+                await self._poll_paused()
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            if kept:
+                self.slow_polls += 1
+                self._resume_paused()
+                log.warning("slow_poll_kept_in_group", consumer=self.name)
+        task.result()
+
+    async def _poll_paused(self) -> None:
+        consumer = self._consumer
+        if consumer is None:
+            return
+        owned = consumer.assignment()
+        if owned:
+            consumer.pause(*owned)
+        # A coordinator error surfaces here too; the poll that follows the application reports it for real.
+        with contextlib.suppress(KafkaError):
+            await consumer.getmany(timeout_ms=0)
+
+    def _resume_paused(self) -> None:
+        consumer = self._consumer
+        if consumer is None:
+            return
+        # Only partitions still owned: a rebalance meanwhile may have taken some (and assigned fresh ones unpaused).
+        paused = consumer.paused() & consumer.assignment()
+        if paused:
+            consumer.resume(*paused)
 
     async def commit_processed(self, partitions: list[TopicPartition] | None = None) -> None:
         if self._consumer is None or not self._processed:
@@ -399,6 +460,7 @@ class ConsumerRunner:
     async def _handle(self, session: AsyncSession, new: Sequence[_Prepared]) -> None:
         deliveries = [p.delivery for p in new]
         _fail_if_poisoned(deliveries)
+        await crashpoints.slow_handling()
         if self.batch_handler is not None:
             await self.batch_handler(session, deliveries)
         else:

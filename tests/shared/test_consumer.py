@@ -472,3 +472,43 @@ async def test_offsets_of_partitions_taken_away_during_a_poll_are_not_committed(
     finally:
         await runner.close()
     assert await _effects(sessionmaker, env.id) == 1
+
+
+async def test_a_poll_slower_than_the_poll_interval_keeps_the_group_and_commits(
+    sessionmaker: async_sessionmaker[AsyncSession], kafka_bootstrap: str, topic_factory: Any
+) -> None:
+    """Issue 14, scenario 6: a handler that takes 2.5x max.poll.interval. Without polling meanwhile the client
+    leaves the group after the interval and joins again at its next poll: a rebalance per slow poll (and with
+    other members, its partitions and the poll's events handed to them). With the runner's paused polls the
+    member stays, commits, and gets the next event without a new assignment."""
+    from aiokafka import TopicPartition
+
+    topic = await topic_factory("slow", partitions=1)
+    group = unique("g")
+    interval = 2.0
+    slow = build_envelope(ProbeHappened(key="s", n=1), key="s")
+    later = build_envelope(ProbeHappened(key="s", n=2), key="s")
+    await _produce(kafka_bootstrap, topic, [slow])
+
+    async def slow_handler(session: AsyncSession, envelope: CloudEvent, data: Any) -> None:
+        if envelope.id == slow.id:
+            await asyncio.sleep(interval * 2.5)
+        await record_effect(session, envelope, data)
+
+    first = _runner(sessionmaker, kafka_bootstrap, topic, group, max_poll_interval_seconds=interval)
+    first.handlers[ProbeHappened.event_type] = slow_handler
+    await first.start()
+    try:
+        await _run_until(first, lambda: first.outcome.applied >= 1)
+        await _produce(kafka_bootstrap, topic, [later])
+        # Still the member owning the partition: the next event comes to it, the slow one is not delivered again.
+        await _run_until(first, lambda: first.outcome.applied >= 2)
+        assert first.outcome.duplicates == 0
+        assert first.assignments == 1, "the slow poll cost a rebalance"
+        assert first.slow_polls == 1
+        committed = await first._consumer.committed(TopicPartition(topic, 0))  # type: ignore[union-attr]
+    finally:
+        await first.close()
+    assert committed == 2, "both events' offsets committed by the member that applied them"
+    assert await _effects(sessionmaker, slow.id) == 1
+    assert await _effects(sessionmaker, later.id) == 1
