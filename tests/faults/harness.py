@@ -319,7 +319,9 @@ class Scenario:
     faults: list[Fault]
     seconds: float = 60.0  # length of the write stream
     rate: float = 50.0  # API operations per second, all services mixed
-    workers: int = 48  # enough that slow answers do not hold the rate down
+    # Enough that slow answers do not hold the rate down (Little's law: 50 ops/s with answers of up to 3 s, a
+    # stunted child being two of them in a row); each worker is paced, so more workers is not more load.
+    workers: int = 160
     seed: int = 20261201
     # Extra assertions on the figures (e.g. "no 5xx while the broker is away").
     check: Callable[[dict[str, Any]], None] | None = None
@@ -382,7 +384,12 @@ async def run_scenario(scenario: Scenario, tmp_path: Path, bootstrap: str) -> di
         await stack.start_all()
         dbs = await Databases.open(stack)
         rng = random.Random(scenario.seed)
-        async with httpx.AsyncClient(timeout=20) as client:
+        # One connection per worker and kept: httpx's default pool (100, 20 kept alive) made workers wait for a
+        # connection (counted as a hang at the 20 s timeout) and opened a new one for most requests.
+        limits = httpx.Limits(
+            max_connections=4 * scenario.workers, max_keepalive_connections=4 * scenario.workers
+        )
+        async with httpx.AsyncClient(timeout=20, limits=limits) as client:
             work = Workload(stack, client, rng)
             work.attempts = scenario.attempts
             villages = sorted(
@@ -458,6 +465,7 @@ async def run_scenario(scenario: Scenario, tmp_path: Path, bootstrap: str) -> di
             crash_points_hit=injector.crash_points_hit,
             dlq_replays=injector.replays,
             leaders_killed=injector.leaders_killed,
+            slow_windows=injector.slow_windows,
             crashes=[{"process": p, "log_tail": t} for _, p, t in injector.crashes],
             max_outbox_lag_seconds={s: round(v, 2) for s, v in sampler.max_lag.items()},
             max_outbox_unpublished_rows=sampler.max_rows,
