@@ -103,6 +103,22 @@ def _replay_changes_nothing(figures: dict[str, Any]) -> None:
     assert rebuild["tables_different"] == {}, "rebuild differs from the incremental projection"
 
 
+def _slow_handler_checks(figures: dict[str, Any]) -> None:
+    """Each slow consumer joined its group once (no rebalance loop) and did get polls slower than the interval
+    (the fault bit); progress and the drain are the common checks."""
+    _no_5xx_no_hang(figures)
+    windows = figures["slow_windows"]
+    assert set(windows) == set(SLOW), windows
+    for target, w in windows.items():
+        assert w["slow_polls"] >= 1, (target, w)
+        assert w["assignments"] == 1, (target, w)
+
+
+# Scenario 6: the consumers whose handlers turn slow, one after the other: poll interval 8 s, 16 s more per poll.
+SLOW = ["dashat/consumer", "uppka/consumer"]
+SLOW_INTERVAL = 8
+
+
 # Scenario 7: one event type per topic that a "buggy" consumer build fails on (KENCANA_FAIL_EVENT_TYPES).
 POISON = {
     "dashat": ["uppka.dashat_contribution.made.v1"],  # kencana.uppka: the ledger incomes are counted too
@@ -235,6 +251,23 @@ def scenarios() -> list[Scenario]:
             seconds=60 * s,
             stream_until_faults_done=True,
             check=_no_5xx_no_hang,
+        ),
+        Scenario(
+            key="s06-slow-handler",
+            title="6. a handler slower than the poll interval (2x, every poll): no rebalance loop",
+            faults=[
+                Fault(
+                    round(5 + i * 30 * s, 1),
+                    "slow handler",
+                    t,
+                    max(30 * s, 6 * SLOW_INTERVAL),
+                    str(SLOW_INTERVAL),
+                )
+                for i, t in enumerate(SLOW)
+            ],
+            seconds=60 * s,
+            stream_until_faults_done=True,
+            check=_slow_handler_checks,
         ),
         Scenario(
             key="s07-poison-and-dlq-replay",
