@@ -346,9 +346,13 @@ class GroupLagSampler:
     stack: Stack
     bootstrap: str
     max_lag: dict[str, int] = field(default_factory=lambda: dict.fromkeys(GROUPS, 0))
+    # The machine's 1-minute load average, sampled alongside: the figures mean little without it.
+    loads: list[float] = field(default_factory=list)
 
     async def run(self, until: Callable[[], bool]) -> None:
         while not until():
+            with contextlib.suppress(OSError):
+                self.loads.append(os.getloadavg()[0])
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(8):
                     for group, lag in (await group_lag(self.bootstrap, self.stack)).items():
@@ -417,6 +421,7 @@ async def run_scenario(scenario: Scenario, tmp_path: Path, bootstrap: str) -> di
                 asyncio.create_task(injector.supervise(lambda: stopping)),
             ]
             started = time.monotonic()
+            started_at = datetime.now(UTC).isoformat(timespec="seconds")
             extra: dict[str, Any] = {}
 
             async def during() -> None:
@@ -450,9 +455,15 @@ async def run_scenario(scenario: Scenario, tmp_path: Path, bootstrap: str) -> di
         figures.update(
             scenario=scenario.key,
             title=scenario.title,
+            started=started_at,
             date=datetime.now(UTC).isoformat(timespec="seconds"),
             machine=machine(),
+            load_average={
+                "mean": round(sum(lags.loads) / len(lags.loads), 1) if lags.loads else None,
+                "max": round(max(lags.loads), 1) if lags.loads else None,
+            },
             seed=scenario.seed,
+            scale=float(os.environ.get("KENCANA_FAULT_SCALE", "1")),
             stream_seconds=round(stream_seconds, 1),
             rate_per_second=scenario.rate,
             achieved_ops_per_second=round(ops / stream_seconds, 1) if stream_seconds else 0,
