@@ -360,6 +360,60 @@ class GroupLagSampler:
             await asyncio.sleep(2)
 
 
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_cpu(pid: int, *, children: bool = False) -> float:
+    """CPU seconds a process used (with its reaped children's when asked); 0 when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    used = int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if children else 0)
+    return used / _TICKS
+
+
+def _pid_file(path: Path) -> int | None:
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        return int(path.read_text().split()[0])
+    return None
+
+
+def cpu_by_part(stack: Stack) -> dict[str, float]:
+    """CPU seconds so far of what the load runs on: the client (this process), each service's processes and, on
+    the scenarios' own servers, PostgreSQL (the postmaster with its backends, live and reaped) and Kafka.
+    Per pid, so a process restarted between two samples loses what it used before (scenario 8 has no faults)."""
+    out: dict[str, float] = {"client": sum(os.times()[:2])}
+    for (service, _role), proc in list(stack.procs.items()):
+        out[f"{service}:{proc.pid}"] = _proc_cpu(proc.pid)
+    state = os.environ.get("KENCANA_FAULT_STATE_DIR")
+    if OWN_INFRA and state:
+        postmaster = _pid_file(Path(state) / "pg" / "data" / "postmaster.pid")
+        if postmaster:
+            total = _proc_cpu(postmaster, children=True)
+            with contextlib.suppress(OSError):
+                kids = Path(f"/proc/{postmaster}/task/{postmaster}/children").read_text().split()
+                total += sum(_proc_cpu(int(k)) for k in kids)
+            out[f"postgres:{postmaster}"] = total
+        kafka = _pid_file(Path(state) / "run" / "kafka.pid")
+        if kafka:
+            out[f"kafka:{kafka}"] = _proc_cpu(kafka)
+    return out
+
+
+def cpu_per_op(before: dict[str, float], after: dict[str, float], ops: int, seconds: float) -> dict[str, Any]:
+    """Milliseconds of CPU per API operation over the stream, by part, and the cores the load used."""
+    parts: dict[str, float] = defaultdict(float)
+    for key, used in after.items():
+        parts[key.split(":")[0]] += max(used - before.get(key, 0.0), 0.0)
+    total = sum(parts.values())
+    return {
+        "ms_per_op": {k: round(1000 * v / ops, 2) for k, v in sorted(parts.items())} if ops else {},
+        "total_ms_per_op": round(1000 * total / ops, 2) if ops else None,
+        "cores_used": round(total / seconds, 2) if seconds else None,
+    }
+
+
 def machine() -> str:
     cpus = os.cpu_count() or 0
     try:
@@ -420,6 +474,7 @@ async def run_scenario(scenario: Scenario, tmp_path: Path, bootstrap: str) -> di
                 asyncio.create_task(lags.run(lambda: stopping)),
                 asyncio.create_task(injector.supervise(lambda: stopping)),
             ]
+            cpu_before = cpu_by_part(stack)
             started = time.monotonic()
             started_at = datetime.now(UTC).isoformat(timespec="seconds")
             extra: dict[str, Any] = {}
@@ -447,6 +502,9 @@ async def run_scenario(scenario: Scenario, tmp_path: Path, bootstrap: str) -> di
             drained = await drain(
                 stack, dbs, sampler, work.expected, bootstrap, timeout=scenario.drain_timeout
             )
+            # What the stream cost until all of it was applied (the consumers catch up after the stream).
+            stream_ops = sum(work.expected.accepted.values()) + sum(work.expected.rejected.values())
+            cpu = cpu_per_op(cpu_before, cpu_by_part(stack), stream_ops, time.monotonic() - started)
             figures = await figures_of(stack, dbs, work, kb_before, bootstrap)
             if scenario.after is not None:
                 extra.update(await scenario.after(stack, dbs, bootstrap, tmp_path))
@@ -477,6 +535,7 @@ async def run_scenario(scenario: Scenario, tmp_path: Path, bootstrap: str) -> di
             dlq_replays=injector.replays,
             leaders_killed=injector.leaders_killed,
             slow_windows=injector.slow_windows,
+            cpu_stream_to_drained=cpu,
             crashes=[{"process": p, "log_tail": t} for _, p, t in injector.crashes],
             max_outbox_lag_seconds={s: round(v, 2) for s, v in sampler.max_lag.items()},
             max_outbox_unpublished_rows=sampler.max_rows,

@@ -134,6 +134,14 @@ def render(results: list[dict[str, Any]]) -> str:
                 f" partitions {w['assignments']} time(s), {w['slow_polls']} poll(s) outlasted the interval and kept"
                 " the group."
             )
+        cpu = f.get("cpu_stream_to_drained")
+        if cpu and cpu.get("total_ms_per_op"):
+            parts = ", ".join(f"{k} {v}" for k, v in cpu["ms_per_op"].items())
+            notes.append(
+                f"- {f['title']}: CPU per API operation from the stream's start until drained"
+                f" {cpu['total_ms_per_op']} ms ({parts}); the run's processes used {cpu['cores_used']} cores"
+                f" meanwhile, so 50 ops/s would need {round(cpu['total_ms_per_op'] * 50 / 1000, 2)} cores."
+            )
         if f.get("crash_points_hit"):
             notes.append(f"- {f['title']}: crash points reached {f['crash_points_hit']} times.")
         if f.get("crashes"):
