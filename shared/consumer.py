@@ -308,17 +308,20 @@ class ConsumerRunner:
         again after the rebalance, and a handler that is slow every time turns that into a rebalance loop. So
         every third of the interval the owned partitions are paused and the consumer polled (it returns nothing:
         a paused partition's prefetched records are dropped and fetched again from the position after resume),
-        which is what resets the client's poll timer; Kafka's own advice for long processing (KIP-62).
+        which is what resets the client's poll timer; Kafka's own advice for long processing (KIP-62). Up to
+        ten intervals: a poll still unfinished then is taken for hung, the client stops answering for it and the
+        group hands its partitions to another member (the inbox keeps a late commit of this one harmless).
         """
         task = asyncio.ensure_future(applying)
         kept = False
         try:
-            while True:
+            for _ in range(30):
                 done, _ = await asyncio.wait({task}, timeout=self.max_poll_interval_seconds / 3)
                 if done:
                     break
                 kept = True
                 await self._poll_paused()
+            await task
         finally:
             if not task.done():
                 task.cancel()
@@ -328,7 +331,6 @@ class ConsumerRunner:
                 self.slow_polls += 1
                 self._resume_paused()
                 log.warning("slow_poll_kept_in_group", consumer=self.name)
-        task.result()
 
     async def _poll_paused(self) -> None:
         consumer = self._consumer
