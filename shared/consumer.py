@@ -24,6 +24,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, UUID, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared import crashpoints, metrics
+from shared.db import database_unavailable
 from shared.events.envelope import CloudEvent, EventData, parse_data
 from shared.kafka import ensure_topics, make_consumer, make_producer, when_kafka_answers
 from shared.logging import describe_error, get_logger
@@ -489,7 +490,9 @@ class ConsumerRunner:
     async def _deliver(self, p: _Prepared) -> None:
         """Apply one event in its own transaction, retrying with backoff; dead-letter it when that cannot work."""
         envelope = p.delivery.envelope
-        for attempt in range(1, self.max_attempts + 1):
+        attempt = waits = 0
+        while attempt < self.max_attempts:
+            attempt += 1
             try:
                 async with self.sessionmaker() as session, session.begin():
                     fresh = await self._claim(session, [p])
@@ -501,6 +504,20 @@ class ConsumerRunner:
                 await self._dead_letter(p.record, exc, attempts=attempt)
                 return
             except Exception as exc:
+                if database_unavailable(exc):
+                    # The database is away (a restart, a failover, a full or read-only disk): not the event's
+                    # fault, so it spends none of its attempts and is never dead-lettered for it; the consumer
+                    # waits here, offsets uncommitted, until the database answers again. Stopped meanwhile, it
+                    # leaves the poll unapplied: delivered again to whoever owns the partition next.
+                    if self._stopping.is_set():
+                        raise
+                    attempt -= 1
+                    waits += 1
+                    log.warning(
+                        "database_unavailable", consumer=self.name, waits=waits, error=describe_error(exc)
+                    )
+                    await asyncio.sleep(min(self.backoff_seconds * 2 ** min(waits, 6), 5.0))
+                    continue
                 metrics.CONSUMER_PROCESSED.labels(self.name, envelope.type, "error").inc()
                 log.warning(
                     "handler_failed",
