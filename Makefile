@@ -46,8 +46,7 @@ test-slow: setup infra-up
 # stopped by scripts/faults.sh: they kill and stop those servers, never the usual ones. Figures: bench/faults/,
 # then docs/reliability.md. FAULTS_ARGS passes pytest arguments (e.g. -k s03).
 test-faults: setup
-	scripts/faults.sh run $(FAULTS_ARGS)
-	$(PY) -m tests.faults.report
+	rc=0; scripts/faults.sh run $(FAULTS_ARGS) || rc=$$?; $(PY) -m tests.faults.report; exit $$rc
 
 # Schemathesis' long run against the four APIs (the bounded one is part of `make test`); prints requests and
 # answers per service, exit 1 on any 5xx or conformance failure. FUZZ_ARGS="--service registry" for one service.

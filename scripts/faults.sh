@@ -51,6 +51,11 @@ case "${1:-}" in
     # its own data under kafka-cluster/) with every service's topics on 3 replicas.
     shift
     trap 'infra down || true; KAFKA_BROKERS=3 infra stop-kafka || true' EXIT
+    # A full run (no pytest arguments) starts from no figures, so the report shows this run's only; its start
+    # and end go to run.json (the report's wall-clock time of the whole run, servers' start-up included).
+    mkdir -p "$REPO/bench/faults"
+    if [ "$#" -eq 0 ]; then rm -f "$REPO"/bench/faults/s*.json; fi
+    started="$(date -u +%FT%T+00:00)"
     infra up
     eval "$(exports)"
     rc=0
@@ -61,6 +66,8 @@ case "${1:-}" in
     KAFKA_BROKERS=3 KENCANA_KAFKA_BOOTSTRAP_SERVERS="$brokers" REGISTRY_TOPIC_REPLICATION_FACTOR=3 \
       UPPKA_TOPIC_REPLICATION_FACTOR=3 DASHAT_TOPIC_REPLICATION_FACTOR=3 REPORTING_TOPIC_REPLICATION_FACTOR=3 \
       "$REPO/.venv/bin/pytest" -q -s -p no:cacheprovider -m faults "$@" || rc=$?
+    printf '{"started": "%s", "ended": "%s", "pytest_args": "%s", "exit_code": %d}\n' \
+      "$started" "$(date -u +%FT%T+00:00)" "$*" "$rc" >"$REPO/bench/faults/run.json"
     exit "$rc"
     ;;
   *)

@@ -91,6 +91,10 @@ class ServiceSettings(BaseSettings):
     relay_retention_hours: int = Field(default=0, ge=0)
     consumer_max_attempts: int = 4
     consumer_backoff_seconds: float = 0.2
+    # Kafka's max.poll.interval: a consumer that does not poll for this long is taken for dead and its
+    # partitions go to another member. The runner keeps polling (partitions paused) while a slow poll is being
+    # applied, so this bounds a consumer that stopped altogether, not one working through a slow batch.
+    consumer_max_poll_interval_seconds: float = 300.0
     # After SIGTERM a relay or consumer finishes the batch in hand and leaves; past this many seconds (a broker
     # that went away can keep a commit or a producer's stop waiting without end) its work is cancelled, and a
     # few seconds later the process exits anyway: whatever was not committed is sent or delivered again.

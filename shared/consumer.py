@@ -16,6 +16,7 @@ from aiokafka import (
     ConsumerRecord,
     TopicPartition,
 )
+from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 from pydantic import ValidationError
 from sqlalchemy import Column, DateTime, MetaData, Table, Text, bindparam, cast, column, func, select
@@ -23,6 +24,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, UUID, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared import crashpoints, metrics
+from shared.db import database_unavailable
 from shared.events.envelope import CloudEvent, EventData, parse_data
 from shared.kafka import ensure_topics, make_consumer, make_producer, when_kafka_answers
 from shared.logging import describe_error, get_logger
@@ -130,6 +132,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         self.runner.forget(revoked)
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        self.runner.assignments += 1
         log.info("partitions_assigned", consumer=self.runner.name, partitions=[str(tp) for tp in assigned])
 
 
@@ -163,6 +166,7 @@ class ConsumerRunner:
         max_attempts: int = 4,
         backoff_seconds: float = 0.2,
         max_records: int = 200,
+        max_poll_interval_seconds: float = 300.0,
         dead_letter_replication_factor: int = 1,
         on_applied: Callable[[CloudEvent], Awaitable[None]] | None = None,
         before_offset_commit: Callable[[], Awaitable[None]] | None = None,
@@ -178,6 +182,11 @@ class ConsumerRunner:
         self.max_attempts = max_attempts
         self.backoff_seconds = backoff_seconds
         self.max_records = max_records
+        self.max_poll_interval_seconds = max_poll_interval_seconds
+        # Polls whose application outlasted a third of the poll interval: the group was kept meanwhile.
+        self.slow_polls = 0
+        # Assignments this runner received: one per rebalance it took part in (the first join included).
+        self.assignments = 0
         self.dead_letter_replication_factor = dead_letter_replication_factor
         self.on_applied = on_applied
         self.before_offset_commit = before_offset_commit
@@ -225,7 +234,10 @@ class ConsumerRunner:
                 config=topic_config("dead-letters", replication_factor=self.dead_letter_replication_factor),
             )
             self._consumer = make_consumer(
-                self.bootstrap_servers, group_id=self.name, client_id=f"{self.name}-consumer"
+                self.bootstrap_servers,
+                group_id=self.name,
+                client_id=f"{self.name}-consumer",
+                max_poll_interval_seconds=self.max_poll_interval_seconds,
             )
             self._consumer.subscribe(self.topics, listener=_Rebalance(self))
             await self._consumer.start()
@@ -281,7 +293,7 @@ class ConsumerRunner:
                 else:
                     await self._dead_letter(record, parsed, attempts=0)
         if prepared:
-            await self._apply_poll(prepared)
+            await self._keeping_membership(self._apply_poll(prepared))
         count = 0
         for tp, records in batches.items():
             if records:
@@ -295,6 +307,58 @@ class ConsumerRunner:
         await self.commit_processed()
         self._record_lag()
         return count
+
+    async def _keeping_membership(self, applying: Awaitable[None]) -> None:
+        """Apply a poll while telling the group this member is alive.
+
+        A poll whose handling outlasts max.poll.interval (a slow dependency, a very large batch) would otherwise
+        get this member thrown out of the group: its offsets could not be committed, the poll would be delivered
+        again after the rebalance, and a handler that is slow every time turns that into a rebalance loop. So
+        every third of the interval the owned partitions are paused and the consumer polled (it returns nothing:
+        a paused partition's prefetched records are dropped and fetched again from the position after resume),
+        which is what resets the client's poll timer; Kafka's own advice for long processing (KIP-62). Up to
+        ten intervals: a poll still unfinished then is taken for hung, the client stops answering for it and the
+        group hands its partitions to another member (the inbox keeps a late commit of this one harmless).
+        """
+        task = asyncio.ensure_future(applying)
+        kept = False
+        try:
+            for _ in range(30):
+                done, _ = await asyncio.wait({task}, timeout=self.max_poll_interval_seconds / 3)
+                if done:
+                    break
+                kept = True
+                await self._poll_paused()
+            await task
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            if kept:
+                self.slow_polls += 1
+                self._resume_paused()
+                log.warning("slow_poll_kept_in_group", consumer=self.name)
+
+    async def _poll_paused(self) -> None:
+        consumer = self._consumer
+        if consumer is None:
+            return
+        owned = consumer.assignment()
+        if owned:
+            consumer.pause(*owned)
+        # A coordinator error surfaces here too; the poll that follows the application reports it for real.
+        with contextlib.suppress(KafkaError):
+            await consumer.getmany(timeout_ms=0)
+
+    def _resume_paused(self) -> None:
+        consumer = self._consumer
+        if consumer is None:
+            return
+        # Only partitions still owned: a rebalance meanwhile may have taken some (and assigned fresh ones unpaused).
+        paused = consumer.paused() & consumer.assignment()
+        if paused:
+            consumer.resume(*paused)
 
     async def commit_processed(self, partitions: list[TopicPartition] | None = None) -> None:
         if self._consumer is None or not self._processed:
@@ -406,6 +470,7 @@ class ConsumerRunner:
     async def _handle(self, session: AsyncSession, new: Sequence[_Prepared]) -> None:
         deliveries = [p.delivery for p in new]
         _fail_if_poisoned(deliveries)
+        await crashpoints.slow_handling()
         if self.batch_handler is not None:
             await self.batch_handler(session, deliveries)
         else:
@@ -432,7 +497,9 @@ class ConsumerRunner:
     async def _deliver(self, p: _Prepared) -> None:
         """Apply one event in its own transaction, retrying with backoff; dead-letter it when that cannot work."""
         envelope = p.delivery.envelope
-        for attempt in range(1, self.max_attempts + 1):
+        attempt = waits = 0
+        while attempt < self.max_attempts:
+            attempt += 1
             try:
                 async with self.sessionmaker() as session, session.begin():
                     fresh = await self._claim(session, [p])
@@ -444,6 +511,20 @@ class ConsumerRunner:
                 await self._dead_letter(p.record, exc, attempts=attempt)
                 return
             except Exception as exc:
+                if database_unavailable(exc):
+                    # The database is away (a restart, a failover, a full or read-only disk): not the event's
+                    # fault, so it spends none of its attempts and is never dead-lettered for it; the consumer
+                    # waits here, offsets uncommitted, until the database answers again. Stopped meanwhile, it
+                    # leaves the poll unapplied: delivered again to whoever owns the partition next.
+                    if self._stopping.is_set():
+                        raise
+                    attempt -= 1
+                    waits += 1
+                    log.warning(
+                        "database_unavailable", consumer=self.name, waits=waits, error=describe_error(exc)
+                    )
+                    await asyncio.sleep(min(self.backoff_seconds * 2 ** min(waits, 6), 5.0))
+                    continue
                 metrics.CONSUMER_PROCESSED.labels(self.name, envelope.type, "error").inc()
                 log.warning(
                     "handler_failed",

@@ -10,11 +10,14 @@ Points:
 
 Likewise `KENCANA_FAIL_EVENT_TYPES=<type>,<type>` makes a consumer's handling of those event types fail as a
 handler bug would (`poisoned`): they are dead-lettered; the scenario then "fixes" it (restarts the consumer
-without the variable) and replays the dead-letter topic.
+without the variable) and replays the dead-letter topic. And `KENCANA_SLOW_HANDLING_SECONDS=<s>` makes a
+consumer's handling of every poll that holds new events take `s` seconds longer (`slow_handling`), as a handler
+stuck on a slow dependency would: the fault scenario of a handler slower than the poll interval.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 
@@ -56,3 +59,13 @@ _failing = frozenset(t for t in os.environ.get(FAIL_ENV, "").split(",") if t)
 def poisoned(event_type: str) -> bool:
     """Whether this process was started to fail on events of this type (test-only)."""
     return event_type in _failing
+
+
+SLOW_ENV = "KENCANA_SLOW_HANDLING_SECONDS"
+_slow = float(os.environ.get(SLOW_ENV) or 0)
+
+
+async def slow_handling() -> None:
+    """Test-only: the extra seconds this process was started to spend on each poll's new events."""
+    if _slow > 0:
+        await asyncio.sleep(_slow)

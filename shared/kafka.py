@@ -63,7 +63,13 @@ def make_producer(
     )
 
 
-def make_consumer(bootstrap_servers: str, *topics: str, group_id: str, client_id: str) -> AIOKafkaConsumer:
+def make_consumer(
+    bootstrap_servers: str,
+    *topics: str,
+    group_id: str,
+    client_id: str,
+    max_poll_interval_seconds: float = 300.0,
+) -> AIOKafkaConsumer:
     """A consumer that commits by hand and starts from the beginning of history."""
     return AIOKafkaConsumer(
         *topics,
@@ -72,7 +78,7 @@ def make_consumer(bootstrap_servers: str, *topics: str, group_id: str, client_id
         client_id=client_id,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
-        max_poll_interval_ms=300_000,
+        max_poll_interval_ms=int(max_poll_interval_seconds * 1000),
         session_timeout_ms=30_000,
         heartbeat_interval_ms=3_000,
         isolation_level="read_committed",

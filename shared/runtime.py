@@ -176,6 +176,7 @@ async def run_consumer(
             bootstrap_servers=settings.kafka_bootstrap_servers,
             max_attempts=settings.consumer_max_attempts,
             backoff_seconds=settings.consumer_backoff_seconds,
+            max_poll_interval_seconds=settings.consumer_max_poll_interval_seconds,
             dead_letter_replication_factor=settings.topic_replication_factor,
         )
 

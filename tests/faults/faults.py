@@ -108,6 +108,8 @@ class Injector:
     # Dead-letter replays: group -> outcome; node ids of the leaders killed (three-broker scenario).
     replays: dict[str, dict[str, object]] = field(default_factory=dict)
     leaders_killed: list[int] = field(default_factory=list)
+    # Slow-handler windows: consumer -> rebalances it took part in during the window, slow polls it kept.
+    slow_windows: dict[str, dict[str, object]] = field(default_factory=dict)
     _busy: set[tuple[str, str]] = field(default_factory=set)
 
     async def run(self, started: float, stop: Callable[[], bool] = lambda: False) -> None:
@@ -146,6 +148,8 @@ class Injector:
                 await self._poison_window(fault)
             elif fault.kind == "dlq replay":
                 await self._dlq_replay(fault)
+            elif fault.kind == "slow handler":
+                await self._slow_window(fault)
             elif fault.kind == "scale out":
                 await self._scale_out(fault)
             elif fault.kind == "crash point":
@@ -229,6 +233,40 @@ class Injector:
             timeout=180,
         )
         self.replays[fault.target] = {"exit_code": done.returncode, "output": done.stdout.strip()[-500:]}
+
+    async def _slow_window(self, fault: Fault) -> None:
+        """The consumer runs for `down_for` seconds with a poll interval of P seconds and every poll holding new
+        events taking 2P longer (`point` = "P"), then as usual. What it logged meanwhile says how often it was
+        assigned partitions (a rebalance each) and how many of its polls outlasted the interval."""
+        service, role = fault.target.split("/")
+        interval = float(fault.point)
+        log = self.stack.log_dir / f"{service}-{role}.log"
+        self._busy.add((service, role))
+        try:
+            await asyncio.to_thread(self.stack.stop, service, role)
+            start = log.stat().st_size if log.exists() else 0
+            self.stack.start(
+                service,
+                role,
+                env={
+                    f"{service.upper()}_CONSUMER_MAX_POLL_INTERVAL_SECONDS": str(interval),
+                    "KENCANA_SLOW_HANDLING_SECONDS": str(2 * interval),
+                },
+            )
+            await asyncio.sleep(fault.down_for)
+            # Stopped first: SIGTERM lets it finish the poll in hand, which logs whether it was kept.
+            await asyncio.to_thread(self.stack.stop, service, role)
+            window = log.read_bytes()[start:].decode(errors="replace")
+            self.stack.start(service, role)
+        finally:
+            self._busy.discard((service, role))
+        self.slow_windows[fault.target] = {
+            "poll_interval_seconds": interval,
+            "extra_seconds_per_poll": 2 * interval,
+            "window_seconds": fault.down_for,
+            "assignments": window.count('"partitions_assigned"'),
+            "slow_polls": window.count('"slow_poll_kept_in_group"'),
+        }
 
     async def _scale_out(self, fault: Fault) -> None:
         """1 -> 3 replicas of a consumer for `down_for` seconds, then back to 1 (each change a rebalance)."""

@@ -53,15 +53,31 @@ async def wait_for(check: Any, timeout: float, what: str) -> None:
 
 
 async def drain(
-    stack: Stack, dbs: Databases, sampler: LagSampler, expected: Expected, bootstrap: str, timeout: float
+    stack: Stack,
+    dbs: Databases,
+    sampler: LagSampler,
+    expected: Expected,
+    bootstrap: str,
+    timeout: float,
+    *,
+    dead_letters_expected: bool = False,
 ) -> float:
     """Wait until the outboxes are empty, every consumer group is caught up and the expected effects are
-    there, three checks in a row (so an event written by a consumer in between is not missed)."""
+    there, three checks in a row (so an event written by a consumer in between is not missed).
+
+    A dead-lettered event never has its effect: unless the scenario dead-letters on purpose, the drain fails at
+    once instead of at its deadline (scenario 9's first run waited out the whole 900 s for 17 of them)."""
     deadline = time.monotonic() + timeout
     calm = 0
     drained = time.monotonic()
     last: dict[str, Any] = {}
+    rounds = 0
     while calm < 3:
+        rounds += 1
+        if not dead_letters_expected and rounds % 20 == 1:
+            dead = {g: len(await read_topic(bootstrap, f"{g}{stack.suffix}.dlq")) for g in GROUPS}
+            if any(dead.values()):
+                pytest.fail(f"dead-lettered while draining: {dead}")
         unpublished = await sampler.sample()
         lag = await group_lag(bootstrap, stack)
         missing = await missing_in_db(dbs, expected)
@@ -237,6 +253,20 @@ async def figures_of(
     }
 
 
+async def own_relays_publish(stack: Stack, bootstrap: str) -> None:
+    """Fail at once, not after the stream, when the setup's events are not on this run's topics: some other
+    process (a leftover stack on the same databases) holds the relays' lock and publishes elsewhere."""
+    for service in PUBLISHERS:
+        topic = f"kencana.{service}{stack.suffix}"
+        deadline = time.monotonic() + 30
+        while not await read_topic(bootstrap, topic):
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"{topic}: none of the setup's events after 30 s; another relay publishes this outbox"
+                )
+            await asyncio.sleep(1)
+
+
 def fault_rows(injector: Injector) -> list[dict[str, Any]]:
     rows: dict[tuple[str, str], list[float]] = defaultdict(list)
     for i in injector.injected:
@@ -305,7 +335,9 @@ class Scenario:
     faults: list[Fault]
     seconds: float = 60.0  # length of the write stream
     rate: float = 50.0  # API operations per second, all services mixed
-    workers: int = 48  # enough that slow answers do not hold the rate down
+    # Enough that slow answers do not hold the rate down (Little's law: 50 ops/s with answers of up to 3 s, a
+    # stunted child being two of them in a row); each worker is paced, so more workers is not more load.
+    workers: int = 160
     seed: int = 20261201
     # Extra assertions on the figures (e.g. "no 5xx while the broker is away").
     check: Callable[[dict[str, Any]], None] | None = None
@@ -330,14 +362,72 @@ class GroupLagSampler:
     stack: Stack
     bootstrap: str
     max_lag: dict[str, int] = field(default_factory=lambda: dict.fromkeys(GROUPS, 0))
+    # The machine's 1-minute load average, sampled alongside: the figures mean little without it.
+    loads: list[float] = field(default_factory=list)
 
     async def run(self, until: Callable[[], bool]) -> None:
         while not until():
+            with contextlib.suppress(OSError):
+                self.loads.append(os.getloadavg()[0])
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(8):
                     for group, lag in (await group_lag(self.bootstrap, self.stack)).items():
                         self.max_lag[group] = max(self.max_lag[group], lag)
             await asyncio.sleep(2)
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_cpu(pid: int, *, children: bool = False) -> float:
+    """CPU seconds a process used (with its reaped children's when asked); 0 when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    used = int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if children else 0)
+    return used / _TICKS
+
+
+def _pid_file(path: Path) -> int | None:
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        return int(path.read_text().split()[0])
+    return None
+
+
+def cpu_by_part(stack: Stack) -> dict[str, float]:
+    """CPU seconds so far of what the load runs on: the client (this process), each service's processes and, on
+    the scenarios' own servers, PostgreSQL (the postmaster with its backends, live and reaped) and Kafka.
+    Per pid, so a process restarted between two samples loses what it used before (scenario 8 has no faults)."""
+    out: dict[str, float] = {"client": sum(os.times()[:2])}
+    for (service, _role), proc in list(stack.procs.items()):
+        out[f"{service}:{proc.pid}"] = _proc_cpu(proc.pid)
+    state = os.environ.get("KENCANA_FAULT_STATE_DIR")
+    if OWN_INFRA and state:
+        postmaster = _pid_file(Path(state) / "pg" / "data" / "postmaster.pid")
+        if postmaster:
+            total = _proc_cpu(postmaster, children=True)
+            with contextlib.suppress(OSError):
+                kids = Path(f"/proc/{postmaster}/task/{postmaster}/children").read_text().split()
+                total += sum(_proc_cpu(int(k)) for k in kids)
+            out[f"postgres:{postmaster}"] = total
+        kafka = _pid_file(Path(state) / "run" / "kafka.pid")
+        if kafka:
+            out[f"kafka:{kafka}"] = _proc_cpu(kafka)
+    return out
+
+
+def cpu_per_op(before: dict[str, float], after: dict[str, float], ops: int, seconds: float) -> dict[str, Any]:
+    """Milliseconds of CPU per API operation over the stream, by part, and the cores the load used."""
+    parts: dict[str, float] = defaultdict(float)
+    for key, used in after.items():
+        parts[key.split(":")[0]] += max(used - before.get(key, 0.0), 0.0)
+    total = sum(parts.values())
+    return {
+        "ms_per_op": {k: round(1000 * v / ops, 2) for k, v in sorted(parts.items())} if ops else {},
+        "total_ms_per_op": round(1000 * total / ops, 2) if ops else None,
+        "cores_used": round(total / seconds, 2) if seconds else None,
+    }
 
 
 def machine() -> str:
@@ -352,7 +442,12 @@ def machine() -> str:
 
 async def run_scenario(scenario: Scenario, tmp_path: Path, bootstrap: str) -> dict[str, Any]:
     """Set up, stream writes while injecting the faults, drain, count; the common checks are asserted here."""
-    stack = Stack(log_dir=tmp_path)
+    # Databases of their own: the e2e tests' session-wide stack (tests/e2e/conftest.py) keeps running until the
+    # end of `make test` on e2e_<service>_<checkout>. Sharing those names, the recreated databases were re-joined
+    # by its relays and consumers: its relay held the outbox's advisory lock and published every row to its own
+    # topics, its consumers applied the effects, and this run's topics stayed empty while no crash point was
+    # ever reached (the fresh-clone CI run of 2026-12-01: 600 s deadline, "registry topic empty").
+    stack = Stack(log_dir=tmp_path, database_prefix="faults")
     await stack.prepare()
     stopping = False
     background: list[asyncio.Task[None]] = []
@@ -363,7 +458,12 @@ async def run_scenario(scenario: Scenario, tmp_path: Path, bootstrap: str) -> di
         await stack.start_all()
         dbs = await Databases.open(stack)
         rng = random.Random(scenario.seed)
-        async with httpx.AsyncClient(timeout=20) as client:
+        # One connection per worker and kept: httpx's default pool (100, 20 kept alive) made workers wait for a
+        # connection (counted as a hang at the 20 s timeout) and opened a new one for most requests.
+        limits = httpx.Limits(
+            max_connections=4 * scenario.workers, max_keepalive_connections=4 * scenario.workers
+        )
+        async with httpx.AsyncClient(timeout=20, limits=limits) as client:
             work = Workload(stack, client, rng)
             work.attempts = scenario.attempts
             villages = sorted(
@@ -373,6 +473,7 @@ async def run_scenario(scenario: Scenario, tmp_path: Path, bootstrap: str) -> di
             await work.enlist_members(per_group=3, timeout=90)
             await work.await_kitchens_known_to_uppka(timeout=90)
             await work.await_members_synced(timeout=90)
+            await own_relays_publish(stack, bootstrap)
             kb_before = [
                 r["event_id"]
                 for r in await dbs.conns["uppka"].fetch(
@@ -389,7 +490,9 @@ async def run_scenario(scenario: Scenario, tmp_path: Path, bootstrap: str) -> di
                 asyncio.create_task(lags.run(lambda: stopping)),
                 asyncio.create_task(injector.supervise(lambda: stopping)),
             ]
+            cpu_before = cpu_by_part(stack)
             started = time.monotonic()
+            started_at = datetime.now(UTC).isoformat(timespec="seconds")
             extra: dict[str, Any] = {}
 
             async def during() -> None:
@@ -413,8 +516,17 @@ async def run_scenario(scenario: Scenario, tmp_path: Path, bootstrap: str) -> di
                 [i.recovered for i in injector.injected] + [c[0] for c in injector.crashes], default=started
             )
             drained = await drain(
-                stack, dbs, sampler, work.expected, bootstrap, timeout=scenario.drain_timeout
+                stack,
+                dbs,
+                sampler,
+                work.expected,
+                bootstrap,
+                timeout=scenario.drain_timeout,
+                dead_letters_expected=scenario.dead_letters_expected,
             )
+            # What the stream cost until all of it was applied (the consumers catch up after the stream).
+            stream_ops = sum(work.expected.accepted.values()) + sum(work.expected.rejected.values())
+            cpu = cpu_per_op(cpu_before, cpu_by_part(stack), stream_ops, time.monotonic() - started)
             figures = await figures_of(stack, dbs, work, kb_before, bootstrap)
             if scenario.after is not None:
                 extra.update(await scenario.after(stack, dbs, bootstrap, tmp_path))
@@ -423,9 +535,15 @@ async def run_scenario(scenario: Scenario, tmp_path: Path, bootstrap: str) -> di
         figures.update(
             scenario=scenario.key,
             title=scenario.title,
+            started=started_at,
             date=datetime.now(UTC).isoformat(timespec="seconds"),
             machine=machine(),
+            load_average={
+                "mean": round(sum(lags.loads) / len(lags.loads), 1) if lags.loads else None,
+                "max": round(max(lags.loads), 1) if lags.loads else None,
+            },
             seed=scenario.seed,
+            scale=float(os.environ.get("KENCANA_FAULT_SCALE", "1")),
             stream_seconds=round(stream_seconds, 1),
             rate_per_second=scenario.rate,
             achieved_ops_per_second=round(ops / stream_seconds, 1) if stream_seconds else 0,
@@ -438,6 +556,8 @@ async def run_scenario(scenario: Scenario, tmp_path: Path, bootstrap: str) -> di
             crash_points_hit=injector.crash_points_hit,
             dlq_replays=injector.replays,
             leaders_killed=injector.leaders_killed,
+            slow_windows=injector.slow_windows,
+            cpu_stream_to_drained=cpu,
             crashes=[{"process": p, "log_tail": t} for _, p, t in injector.crashes],
             max_outbox_lag_seconds={s: round(v, 2) for s, v in sampler.max_lag.items()},
             max_outbox_unpublished_rows=sampler.max_rows,

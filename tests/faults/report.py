@@ -6,6 +6,7 @@ python -m tests.faults.report   (run by `make test-faults` after the scenarios)
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from shared.config import REPO_ROOT
@@ -30,7 +31,8 @@ Columns: *load* = API operations per second achieved (planned) over the stream; 
 *events* = records on the three topics (*dup* = of them, copies of an event already there); *effects* = expected
 downstream effects, *missing* and *dup eff* must be 0; *DLQ* = dead-lettered; *max lag* = oldest unpublished outbox
 row (s) / most records a consumer group had not committed; *drain* = seconds from the last fault's recovery until
-everything was applied; *5xx/hung* = server errors and requests without an answer within 20 s.
+everything was applied; *5xx/hung* = server errors and requests without an answer within 20 s; *machine load* =
+the 1-minute load average of the 2-core machine during the scenario (mean / max; other engineers' work included).
 """
 
 
@@ -60,6 +62,7 @@ def _row(f: dict[str, Any]) -> str:
         f"{lag_s} s / {lag_n}",
         str(f["drain_seconds_after_last_fault"]),
         f"{fivexx} / {f.get('timeouts', 0)}",
+        "{mean} / {max}".format(**f["load_average"]) if f.get("load_average") else "?",
     ]
     return "| " + " | ".join(cells) + " |"
 
@@ -68,13 +71,31 @@ def render(results: list[dict[str, Any]]) -> str:
     out = [INTRO]
     if not results:
         return INTRO + "\nNo run recorded yet: `make test-faults`.\n"
-    dates = sorted(f["date"] for f in results)
-    out.append(f"Last run: {dates[0]} – {dates[-1]} (UTC), machine: {results[-1]['machine']}.\n")
+    first = min(f.get("started", f["date"]) for f in results)
+    last = max(f["date"] for f in results)
+    minutes = (datetime.fromisoformat(last) - datetime.fromisoformat(first)).total_seconds() / 60
+    scale = {f.get("scale", 1) for f in results}
+    whole = ""
+    run_file = RESULTS_DIR / "run.json"
+    if run_file.exists():
+        run = json.loads(run_file.read_text())
+        took = datetime.fromisoformat(run["ended"]) - datetime.fromisoformat(run["started"])
+        whole = (
+            f"The whole `make test-faults` ({run['pytest_args'] or 'every scenario'}): {run['started']} –"
+            f" {run['ended']}, {took.total_seconds() / 60:.0f} min with the servers' start-up, exit code"
+            f" {run['exit_code']}.\n"
+        )
+    out.append(
+        f"Last run: {first} – {last} (UTC, {minutes:.0f} min for the scenarios, servers' start and stop aside),"
+        f" stream scale {', '.join(map(str, sorted(scale)))}, machine: {results[-1]['machine'].split(', load')[0]}.\n"
+    )
+    if whole:
+        out.append(whole)
     out.append(
         "| scenario | passed | faults injected | load ops/s (planned) × stream | accepted | events / dup | effects"
-        " | missing | dup eff | DLQ | max lag | drain s | 5xx / hung |"
+        " | missing | dup eff | DLQ | max lag | drain s | 5xx / hung | machine load |"
     )
-    out.append("|" + " --- |" * 13)
+    out.append("|" + " --- |" * 14)
     out.extend(_row(f) for f in results)
     notes = []
     for f in results:
@@ -105,6 +126,21 @@ def render(results: list[dict[str, Any]]) -> str:
             notes.append(
                 f"- {f['title']}: dead-lettered {f['dead_lettered']}; `kencana dlq replay`: {replays};"
                 f" per poisoned type, published and missing from the inbox afterwards: {f['poisoned']}."
+            )
+        for target, w in f.get("slow_windows", {}).items():
+            notes.append(
+                f"- {f['title']}: {target} for {w['window_seconds']} s with max.poll.interval"
+                f" {w['poll_interval_seconds']} s and {w['extra_seconds_per_poll']} s more per poll: assigned"
+                f" partitions {w['assignments']} time(s), {w['slow_polls']} poll(s) outlasted the interval and kept"
+                " the group."
+            )
+        cpu = f.get("cpu_stream_to_drained")
+        if cpu and cpu.get("total_ms_per_op"):
+            parts = ", ".join(f"{k} {v}" for k, v in cpu["ms_per_op"].items())
+            notes.append(
+                f"- {f['title']}: CPU per API operation from the stream's start until drained"
+                f" {cpu['total_ms_per_op']} ms ({parts}); the run's processes used {cpu['cores_used']} cores"
+                f" meanwhile, so 50 ops/s would need {round(cpu['total_ms_per_op'] * 50 / 1000, 2)} cores."
             )
         if f.get("crash_points_hit"):
             notes.append(f"- {f['title']}: crash points reached {f['crash_points_hit']} times.")

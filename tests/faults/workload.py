@@ -28,8 +28,18 @@ KB_CYCLE = ("implant", "suntik", "iud", "pil", "kondom")
 STUNTED_CM, CORRECTED_CM = 66.0, 76.0
 
 
+_token: tuple[float, dict[str, str]] | None = None
+
+
 def admin() -> dict[str, str]:
-    return bearer(ALL, sub="fault-run")
+    """The stream's Authorization header, signed once per 20 minutes (tokens live an hour): signing a new ES256
+    token per request cost the one client process ~1 ms of CPU each, and the APIs a signature check each
+    (a fresh `jti` never hits their verification cache)."""
+    global _token
+    now = time.monotonic()
+    if _token is None or now - _token[0] > 1200:
+        _token = (now, bearer(ALL, sub="fault-run"))
+    return _token[1]
 
 
 class Rejected(Exception):

@@ -472,3 +472,78 @@ async def test_offsets_of_partitions_taken_away_during_a_poll_are_not_committed(
     finally:
         await runner.close()
     assert await _effects(sessionmaker, env.id) == 1
+
+
+async def test_a_poll_slower_than_the_poll_interval_keeps_the_group_and_commits(
+    sessionmaker: async_sessionmaker[AsyncSession], kafka_bootstrap: str, topic_factory: Any
+) -> None:
+    """Issue 14, scenario 6: a handler that takes 2.5x max.poll.interval. Without polling meanwhile the client
+    leaves the group after the interval and joins again at its next poll: a rebalance per slow poll (and with
+    other members, its partitions and the poll's events handed to them). With the runner's paused polls the
+    member stays, commits, and gets the next event without a new assignment."""
+    from aiokafka import TopicPartition
+
+    topic = await topic_factory("slow", partitions=1)
+    group = unique("g")
+    interval = 2.0
+    slow = build_envelope(ProbeHappened(key="s", n=1), key="s")
+    later = build_envelope(ProbeHappened(key="s", n=2), key="s")
+    await _produce(kafka_bootstrap, topic, [slow])
+
+    async def slow_handler(session: AsyncSession, envelope: CloudEvent, data: Any) -> None:
+        if envelope.id == slow.id:
+            await asyncio.sleep(interval * 2.5)
+        await record_effect(session, envelope, data)
+
+    first = _runner(sessionmaker, kafka_bootstrap, topic, group, max_poll_interval_seconds=interval)
+    first.handlers[ProbeHappened.event_type] = slow_handler
+    await first.start()
+    try:
+        await _run_until(first, lambda: first.outcome.applied >= 1)
+        await _produce(kafka_bootstrap, topic, [later])
+        # Still the member owning the partition: the next event comes to it, the slow one is not delivered again.
+        await _run_until(first, lambda: first.outcome.applied >= 2)
+        assert first.outcome.duplicates == 0
+        assert first.assignments == 1, "the slow poll cost a rebalance"
+        assert first.slow_polls == 1
+        committed = await first._consumer.committed(TopicPartition(topic, 0))  # type: ignore[union-attr]
+    finally:
+        await first.close()
+    assert committed == 2, "both events' offsets committed by the member that applied them"
+    assert await _effects(sessionmaker, slow.id) == 1
+    assert await _effects(sessionmaker, later.id) == 1
+
+
+async def test_a_database_away_is_waited_for_never_dead_lettered(
+    sessionmaker: async_sessionmaker[AsyncSession], kafka_bootstrap: str, topic_factory: Any
+) -> None:
+    """Issue 14, scenario 9: PostgreSQL restarting refuses connections for seconds. That is not the event's
+    fault: the consumer must wait for the database (spending none of the event's attempts) and then apply the
+    event, never dead-letter it (the scenario's first run dead-lettered 17 events while PostgreSQL restarted)."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from tests.e2e.stack import free_port
+
+    topic = await topic_factory("dbaway", partitions=1)
+    env = build_envelope(ProbeHappened(key="d", n=1), key="d")
+    await _produce(kafka_bootstrap, topic, [env])
+    # A port nobody listens on: connect() is refused, as while the server restarts.
+    away = create_async_engine(f"postgresql+asyncpg://kencana:kencana@127.0.0.1:{free_port()}/away")
+    runner = _runner(
+        async_sessionmaker(away, expire_on_commit=False), kafka_bootstrap, topic, unique("g"), max_attempts=2
+    )
+    await runner.start()
+
+    async def database_back() -> None:
+        await asyncio.sleep(2)  # several times what two attempts with their backoff take
+        runner.sessionmaker = sessionmaker
+
+    back = asyncio.create_task(database_back())
+    try:
+        await _run_until(runner, lambda: runner.outcome.applied >= 1)
+    finally:
+        await runner.close()
+        await back
+        await away.dispose()
+    assert runner.outcome.dead_lettered == 0
+    assert await _effects(sessionmaker, env.id) == 1

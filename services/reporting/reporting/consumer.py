@@ -48,6 +48,7 @@ def build_runner(settings: Settings, sessionmaker: object, *, name: str | None =
         bootstrap_servers=settings.kafka_bootstrap_servers,
         max_attempts=settings.consumer_max_attempts,
         backoff_seconds=settings.consumer_backoff_seconds,
+        max_poll_interval_seconds=settings.consumer_max_poll_interval_seconds,
         before_offset_commit=record_lag,
         # A poll is folded set-based in its transaction (and one event at a time when a poll fails);
         # `handlers`, the same fold over one event, also say which event types the projector takes.
