@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from fastapi import FastAPI
@@ -47,4 +48,5 @@ def complete(app: FastAPI, schema: dict[str, Any]) -> None:
                 success = responses.setdefault(str(route.status_code or 200), {"description": "Success"})
                 success.setdefault("headers", {})["ETag"] = ETAG_HEADER
             if "requestBody" in operation:
-                responses.setdefault("400", UNPARSEABLE_BODY)
+                # A copy each: later steps add to an operation's 400 description (the key, If-Match).
+                responses.setdefault("400", copy.deepcopy(UNPARSEABLE_BODY))
