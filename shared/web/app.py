@@ -138,7 +138,7 @@ def create_service_app(
             return app.openapi_schema
         schema = default_openapi()
         openapi_kit.complete(app, schema)
-        document_idempotency(schema)
+        document_idempotency(schema, app.routes)
         document_preconditions(schema, app.routes)
         schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
         schema["components"].setdefault("securitySchemes", {})["bearer"] = {
