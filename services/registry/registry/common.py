@@ -12,7 +12,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from shared.auth import Principal
 from shared.errors import ValidationFailed
-from shared.regions import normalize_code
+from shared.regions import CODE_SCHEMA, normalize_code
 from shared.web.schemas import ApiDateTime
 
 READ = "registry:read"
@@ -62,7 +62,12 @@ UpdatedSince = Annotated[
     ),
 ]
 RegionQuery = Annotated[
-    str | None, Query(description="Only rows whose village lies in this region code", examples=["15.71"])
+    str | None,
+    Query(
+        description="Only rows whose village lies in this region code",
+        examples=["15.71"],
+        json_schema_extra=CODE_SCHEMA,
+    ),
 ]
 
 

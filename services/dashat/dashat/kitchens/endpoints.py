@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Response
 from dashat.kitchens import service
 from dashat.kitchens.schemas import KitchenClose, KitchenCreate, KitchenRead, KitchenStatus, KitchenUpdate
 from shared.auth import Principal, require_scopes
+from shared.regions import CODE_SCHEMA
 from shared.web.deps import PageDep, SessionDep
 from shared.web.etag import IfMatch, set_etag
 from shared.web.pagination import Page
@@ -25,11 +26,15 @@ async def list_kitchens(
     session: SessionDep,
     page: PageDep,
     principal: Read,
-    village_code: Annotated[str | None, Query()] = None,
+    village_code: Annotated[str | None, Query(json_schema_extra=CODE_SCHEMA)] = None,
     status: KitchenStatus | None = None,
 ) -> Page[KitchenRead]:
     items, cursor = await service.list_kitchens(
-        session, page, principal, village_code=village_code, status=status
+        session,
+        page,
+        principal,
+        village_code=village_code,
+        status=status,
     )
     return Page(items=[KitchenRead.model_validate(k) for k in items], next_cursor=cursor)
 

@@ -6,7 +6,7 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dashat.common import norm_rw
+from dashat.common import norm_rw, region_param
 from dashat.enrolment import placement
 from dashat.kitchens import repository as repo
 from dashat.kitchens.models import Kitchen
@@ -106,6 +106,7 @@ async def list_kitchens(
     status: str | None = None,
 ) -> tuple[list[Kitchen], str | None]:
     """One page of the kitchens in the caller's region and the cursor of the next."""
+    village_code = region_param(village_code, field="query.village_code")
     async with session.begin():
         rows = await repo.page(
             session, params, region=principal.region, village_code=village_code, status=status
