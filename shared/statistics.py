@@ -27,8 +27,8 @@ RegionQuery = Annotated[
     str | None,
     Query(
         description="Kemendagri code (any level) or `ID` for the nation; default the caller's region",
-        # The region codes, or ID for the nation.
-        json_schema_extra={"pattern": f"^(?:{NATIONAL}|{CODE_PATTERN[1:-1]})$"},
+        # A region code, ID (any case) for the nation, or empty for the caller's region, as `window` reads it.
+        json_schema_extra={"pattern": f"^(?:[Ii][Dd]|{CODE_PATTERN[1:-1]})?$"},
     ),
 ]
 FromQuery = Annotated[

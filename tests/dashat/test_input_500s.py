@@ -145,3 +145,19 @@ async def test_a_rule_version_effective_from_a_number_is_refused(client: Any) ->
     )
     assert response.status_code == 422, response.text
     assert response.json()["errors"][0]["field"] == "body.effective_from"
+
+
+@pytest.mark.parametrize("name", ["region", "village_code"])
+async def test_a_malformed_or_empty_region_filter_is_422_on_every_list(client: Any, name: str) -> None:
+    # An empty value is outside the declared region-code pattern: refused, never read as "no filter"; the
+    # kitchens' village_code filter is read at all (village_code=0 listed every kitchen) (issue 13).
+    checked = await inputs.query_refused(
+        client,
+        RULES,
+        name,
+        ("", "15.7", "0"),
+        fill={"from": "2026-01-01", "to": "2026-03-01"},
+        found_first={404, 422},
+        valid=frozenset({("/v1/statistics", "")}),
+    )
+    assert checked >= 1

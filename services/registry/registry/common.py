@@ -35,8 +35,12 @@ def region_clause(column: InstrumentedAttribute[str], principal: Principal) -> C
 
 
 def region_filter(column: InstrumentedAttribute[str], code: str | None) -> ColumnElement[bool]:
-    """SQL condition for an explicit `region` query filter (any level)."""
-    if not code:
+    """SQL condition for an explicit `region` query filter (any level).
+
+    Absent is no filter; an empty `region=` is a malformed code like any other (the OpenAPI declares the code's
+    pattern, which an empty value does not match), not a silent "everything".
+    """
+    if code is None:
         return true()
     try:
         prefix = normalize_code(code)

@@ -74,8 +74,11 @@ def writable_region(code: str, level: str, principal: Principal, *, field: str) 
 
 
 def normalize_region_filter(value: str | None, field: str = "query.region") -> str | None:
-    """A region filter from the query string, dotted, and known in the reference."""
-    if value is None or value.strip() == "":
+    """A region filter from the query string, dotted, and known in the reference.
+
+    Absent is no filter; an empty value is malformed (422), as the declared pattern says, not "everything".
+    """
+    if value is None:
         return None
     code = _dotted(value, field, "region is not a Kemendagri code")
     if not load_regions().exists(code):
