@@ -17,7 +17,7 @@ from pydantic import Field
 
 from shared.auth import Principal
 from shared.errors import NotFound, ValidationFailed
-from shared.regions import load_regions, normalize_code
+from shared.regions import CODE_PATTERN, load_regions, normalize_code
 from shared.web.schemas import ApiOutput
 
 NATIONAL = "ID"
@@ -25,7 +25,11 @@ MAX_WINDOW_DAYS = 366 * 5
 
 RegionQuery = Annotated[
     str | None,
-    Query(description="Kemendagri code (any level) or `ID` for the nation; default the caller's region"),
+    Query(
+        description="Kemendagri code (any level) or `ID` for the nation; default the caller's region",
+        # A region code, ID (any case) for the nation, or empty for the caller's region, as `window` reads it.
+        json_schema_extra={"pattern": f"^(?:[Ii][Dd]|{CODE_PATTERN[1:-1]})?$"},
+    ),
 ]
 FromQuery = Annotated[
     date, Query(alias="from", description="First day of the window (flows are counted from it)")

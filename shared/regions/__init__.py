@@ -17,7 +17,11 @@ from importlib import resources
 from types import MappingProxyType
 from typing import Final, Literal
 
+from pydantic import JsonValue
+
 __all__ = [
+    "CODE_PATTERN",
+    "CODE_SCHEMA",
     "LEVELS",
     "SNAPSHOT_FILE",
     "SNAPSHOT_SHA256",
@@ -41,6 +45,12 @@ SNAPSHOT_VALID_FROM: Final = date(2025, 4, 25)
 SNAPSHOT_SHA256: Final = "dae51f3040e0f6afa70efdb93d667a4235f32ef2c93a4b8e50d55364c0ff61f6"
 
 _SEGMENT_WIDTHS: Final = (2, 2, 2, 4)
+# What `normalize_code` accepts, as a JSON Schema pattern: the APIs declare it on every region code they take
+# (`CODE_SCHEMA`), so a code the schema admits is never refused for its shape (only for not existing).
+CODE_PATTERN: Final = (
+    r"^(?:[0-9]{2}(?:\.[0-9]{2}(?:\.[0-9]{2}(?:\.[0-9]{4})?)?)?|[0-9]{4}|[0-9]{6}|[0-9]{10})$"
+)
+CODE_SCHEMA: Final[dict[str, JsonValue]] = {"pattern": CODE_PATTERN}
 _DOTTED = re.compile(r"[0-9]{2}(?:\.[0-9]{2}(?:\.[0-9]{2}(?:\.[0-9]{4})?)?)?")
 _UNDOTTED = re.compile(r"[0-9]{2}|[0-9]{4}|[0-9]{6}|[0-9]{10}")
 

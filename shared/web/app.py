@@ -138,7 +138,8 @@ def create_service_app(
             return app.openapi_schema
         schema = default_openapi()
         openapi_kit.complete(app, schema)
-        document_idempotency(schema)
+        openapi_kit.declare_text_patterns(schema)
+        document_idempotency(schema, app.routes)
         document_preconditions(schema, app.routes)
         schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
         schema["components"].setdefault("securitySchemes", {})["bearer"] = {

@@ -33,9 +33,14 @@ the client sees it.
 from __future__ import annotations
 
 import hashlib
+import re
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import orjson
+from fastapi import Depends
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy import Column, DateTime, Integer, LargeBinary, MetaData, Table, Text, func, select
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.exc import SQLAlchemyError
@@ -53,6 +58,10 @@ REPLAYED_HEADER = b"idempotent-replayed"
 # A key is an opaque token the client generates (a UUID is 36 characters); 255 visible ASCII characters is
 # plenty and keeps a stored row small. Longer or non-printable keys are refused (400), never silently ignored.
 KEY_MAX_LENGTH = 255
+# The one rule for a key, both what the middleware accepts and the OpenAPI parameter's schema: a present but
+# empty key is malformed too (400), never read as "no key" (issue 13: schemathesis sent "" and got a 201).
+KEY_PATTERN = rf"^[!-~]{{1,{KEY_MAX_LENGTH}}}$"
+_KEY = re.compile(KEY_PATTERN)
 # The first request of a keyed POST usually finishes in well under a second; a duplicate sent meanwhile is told
 # to come back after one (RFC 9110 §10.2.3, delay-seconds).
 RETRY_AFTER_SECONDS = 1
@@ -64,8 +73,37 @@ CONNECTION_SCOPE_KEY = "kencana.idempotency.connection"
 _NOT_STORED = (b"x-request-id", b"content-length", b"date", b"server")
 
 
+def changes_nothing() -> None:
+    """Marks a POST that changes nothing: it takes no `Idempotency-Key` (see `READ_ONLY_POST`)."""
+
+
+# A POST that only computes or looks up (anthropometry:score, persons:search: POST so that the batch or the NIK
+# stays out of URLs and logs) is safe to send again as it is, so a key would buy nothing; storing its answer
+# would keep a copy of a 4 MiB score batch, or of the persons a NIK search found, outside the registry's
+# retention and erasure. Such a route does not declare the header and the middleware leaves it alone.
+READ_ONLY_POST = Depends(changes_nothing)
+
+
+def _calls(dependant: Dependant) -> Iterator[object]:
+    yield dependant.call
+    for sub in dependant.dependencies:
+        yield from _calls(sub)
+
+
+def read_only_posts(routes: Sequence[Any]) -> list[tuple[str, re.Pattern[str]]]:
+    """(path template, path regex) of every POST route marked `READ_ONLY_POST`."""
+    found = []
+    for context in iter_route_contexts(routes):
+        route, dependant = context.original_route, getattr(context, "dependant", None)
+        if not isinstance(route, APIRoute) or dependant is None or "POST" not in (context.methods or ()):
+            continue
+        if any(call is changes_nothing for call in _calls(dependant)):
+            found.append((context.path_format or "", context.path_regex))
+    return found
+
+
 def _key_is_valid(key: str) -> bool:
-    return 0 < len(key) <= KEY_MAX_LENGTH and all("!" <= ch <= "~" for ch in key)
+    return _KEY.fullmatch(key) is not None
 
 
 def idempotency_table(metadata: MetaData) -> Table:
@@ -155,11 +193,27 @@ class IdempotencyMiddleware:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self._read_only: list[re.Pattern[str]] | None = None
+
+    def _is_read_only(self, scope: Scope) -> bool:
+        # Read on the first keyed request: every router is included by then (the app factory has returned).
+        if self._read_only is None:
+            self._read_only = [regex for _, regex in read_only_posts(scope["app"].routes)]
+        path: str = scope["path"]
+        root = scope.get("root_path", "")
+        if root and path.startswith(root):
+            path = path[len(root) :]
+        return any(regex.match(path) for regex in self._read_only)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = dict(scope.get("headers", [])) if scope["type"] == "http" else {}
         key_raw = headers.get(HEADER)
-        if scope["type"] != "http" or scope.get("method") != "POST" or not key_raw:
+        if (
+            scope["type"] != "http"
+            or scope.get("method") != "POST"
+            or key_raw is None
+            or self._is_read_only(scope)
+        ):
             await self.app(scope, receive, send)
             return
         key = key_raw.decode("latin-1").strip()
@@ -325,7 +379,7 @@ IDEMPOTENCY_KEY_PARAMETER: dict[str, Any] = {
         "return the first response (with `Idempotent-Replayed: true`) without doing the work again; the same key "
         "with another request is 422; while the first request with the key still runs, 409 with `Retry-After`."
     ),
-    "schema": {"type": "string", "minLength": 1, "maxLength": KEY_MAX_LENGTH, "pattern": "^[!-~]+$"},
+    "schema": {"type": "string", "minLength": 1, "maxLength": KEY_MAX_LENGTH, "pattern": KEY_PATTERN},
 }
 _REPLAYED = {
     "description": "`true` when this is the stored first response to a request with the same Idempotency-Key",
@@ -340,12 +394,16 @@ _PROBLEM_CONTENT = {"application/problem+json": {"schema": {"$ref": "#/component
 _NEVER_REPLAYED = {"401", "403", "413", "429"}
 
 
-def document_idempotency(schema: dict[str, Any]) -> int:
-    """Declare `Idempotency-Key`, its 409/400/503 answers and `Idempotent-Replayed` on every POST; how many."""
+def document_idempotency(schema: dict[str, Any], routes: Sequence[Any]) -> int:
+    """Declare `Idempotency-Key`, its 409/400/503 answers and `Idempotent-Replayed` on every POST; how many.
+
+    Not on the read-only POSTs (`READ_ONLY_POST`): the header is declared exactly where it is honoured.
+    """
+    read_only = {path for path, _ in read_only_posts(routes)}
     documented = 0
-    for item in schema.get("paths", {}).values():
+    for path, item in schema.get("paths", {}).items():
         operation = item.get("post")
-        if operation is None or "operations" in operation.get("tags", []):
+        if operation is None or "operations" in operation.get("tags", []) or path in read_only:
             continue  # the public health and metrics operations take no token, so no key either
         parameters = operation.setdefault("parameters", [])
         if not any(p.get("in") == "header" and p.get("name") == "Idempotency-Key" for p in parameters):

@@ -10,7 +10,15 @@ from typing import Annotated, Final, Union, get_args, get_origin
 from fastapi import Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, ConfigDict, PlainValidator, ValidationInfo, WithJsonSchema, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    PlainValidator,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from shared.errors import ValidationFailed
@@ -20,6 +28,15 @@ from shared.errors import ValidationFailed
 DATE_MIN: Final = date(1900, 1, 1)
 DATE_MAX: Final = date(2100, 12, 31)
 _ISO_DATE: Final = re.compile(r"\d{4}-\d{2}-\d{2}")
+# What the OpenAPI declares beside `format`, so that a date the schema admits is one this module accepts: a
+# year of DATE_MIN..DATE_MAX (1900..2100) and a month and day in range (the format rules out 02-30 and the like).
+_YEAR_PATTERN: Final = r"(?:19[0-9]{2}|20[0-9]{2}|2100)"
+DATE_PATTERN: Final = rf"^{_YEAR_PATTERN}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])$"
+# The instants the parser below reads, as RFC 3339 writes them (`T`, seconds, at most 6 decimals, an offset).
+DATETIME_PATTERN: Final = (
+    rf"^{_YEAR_PATTERN}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+    r"(?:\.[0-9]{1,6})?(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])$"
+)
 
 
 def _api_date(value: object) -> date:
@@ -50,10 +67,34 @@ ApiDate = Annotated[
     date,
     PlainValidator(_api_date),
     WithJsonSchema(
-        {"type": "string", "format": "date", "description": f"YYYY-MM-DD, from {DATE_MIN} to {DATE_MAX}"}
+        {
+            "type": "string",
+            "format": "date",
+            "pattern": DATE_PATTERN,
+            "description": f"YYYY-MM-DD, from {DATE_MIN} to {DATE_MAX}",
+        }
     ),
 ]
 """The date of every request body field and query parameter (strict ISO date, bounded)."""
+
+
+def _whole_number(value: object) -> object:
+    """A JSON integer: 1500, or 1500.0 (the same number, and JSON Schema's `integer` admits it, draft 6 on).
+
+    Refused: true/false, strings ("1500": a number is not text) and fractions (1500.5), where lax pydantic would
+    coerce the first two and strict pydantic would also refuse 1500.0, which the declared schema allows.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PydanticCustomError("int_type", "a whole number is expected")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise PydanticCustomError("int_from_float", "a whole number is expected, not a fraction")
+        return int(value)
+    return value
+
+
+ApiInt = Annotated[int, BeforeValidator(_whole_number)]
+"""An integer of a request body: a JSON number with no fraction (1500 or 1500.0), never a string or a boolean."""
 
 
 # Characters no stored text may hold: PostgreSQL refuses U+0000 in text (a 500 if it reached the database), the
@@ -61,6 +102,9 @@ ApiDate = Annotated[
 # the bidirectional overrides/isolates (U+202A..U+202E, U+2066..U+2069) let a name display as something else
 # (the "Trojan Source" trick, CVE-2021-42574).
 _FORBIDDEN_CHARS: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+# The same rule as the OpenAPI declares it on every free-text string a request takes (shared.web.openapi), so a
+# string the schema admits is never refused for its characters.
+TEXT_PATTERN: Final = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]*$"
 
 
 def forbidden_char(value: object) -> str | None:
@@ -135,6 +179,7 @@ ApiDateTime = Annotated[
         {
             "type": "string",
             "format": "date-time",
+            "pattern": DATETIME_PATTERN,
             "description": f"ISO 8601 instant (no offset means UTC), from {DATE_MIN} to {DATE_MAX}",
         }
     ),

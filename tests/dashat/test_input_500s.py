@@ -70,8 +70,14 @@ async def test_forged_cursors_on_a_real_kitchens_lists(client: Any) -> None:
             assert [e["field"] for e in r.json()["errors"]] == ["query.cursor"]
 
 
-@pytest.mark.parametrize("tag", ["9" * 4301, "1" * 20, '"' + "1" * 9000 + '"', 'W/"' + "2" * 5000 + '"'])
-async def test_an_if_match_no_version_can_be_is_412(client: Any, session: AsyncSession, tag: str) -> None:
+@pytest.mark.parametrize(
+    ("tag", "status"),
+    [("9" * 4301, 400), ("1" * 20, 400), ('"' + "1" * 9000 + '"', 400), ('W/"' + "2" * 500 + '"', 412)],
+)
+async def test_an_if_match_no_version_can_be_is_refused(
+    client: Any, session: AsyncSession, tag: str, status: int
+) -> None:
+    # Unquoted or over 4,096 characters: no entity-tag list (400); a weak tag is well formed but never matches.
     r = await client.post("/v1/kitchens", json=_kitchen_body(), headers=RW)
     kitchen = r.json()["id"]
     for method, path, body in (
@@ -79,7 +85,7 @@ async def test_an_if_match_no_version_can_be_is_412(client: Any, session: AsyncS
         ("POST", f"/v1/kitchens/{kitchen}/close", {"closed_on": "2026-02-01"}),
     ):
         r = await client.request(method, path, json=body, headers={**RW, "If-Match": tag})
-        assert r.status_code == 412, (method, path, r.status_code, r.text)
+        assert r.status_code == status, (method, path, r.status_code, r.text)
         assert [e["field"] for e in r.json()["errors"]] == ["header.If-Match"]
     row = await session.execute(text("select version, status from kitchen where id = :k"), {"k": kitchen})
     assert tuple(row.one()) == (1, "active")
@@ -139,3 +145,19 @@ async def test_a_rule_version_effective_from_a_number_is_refused(client: Any) ->
     )
     assert response.status_code == 422, response.text
     assert response.json()["errors"][0]["field"] == "body.effective_from"
+
+
+@pytest.mark.parametrize("name", ["region", "village_code"])
+async def test_a_malformed_or_empty_region_filter_is_422_on_every_list(client: Any, name: str) -> None:
+    # An empty value is outside the declared region-code pattern: refused, never read as "no filter"; the
+    # kitchens' village_code filter is read at all (village_code=0 listed every kitchen) (issue 13).
+    checked = await inputs.query_refused(
+        client,
+        RULES,
+        name,
+        ("", "15.7", "0"),
+        fill={"from": "2026-01-01", "to": "2026-03-01"},
+        found_first={404, 422},
+        valid=frozenset({("/v1/statistics", "")}),
+    )
+    assert checked >= 1

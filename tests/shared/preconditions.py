@@ -2,7 +2,7 @@
 
 Every write operation is sent without `If-Match` by a caller holding every scope: an operation whose OpenAPI
 declares the header must answer 428 (the precondition is checked before the body and before the resource is
-looked up), and one that does not declare it must never answer 428. Each such operation also declares its 412
+looked up), and 400 `if-match-malformed` to an empty or unquoted one, and one that does not declare it must never answer 428. Each such operation also declares its 412
 and 428 answers.
 """
 
@@ -32,7 +32,15 @@ async def if_match_declared_where_taken(client: httpx.AsyncClient, headers: dict
             if takes:
                 assert r.status_code == 428, (method, path, r.status_code, r.text)
                 assert r.json()["errors"][0]["field"] == "header.If-Match"
-                assert {"412", "428"} <= set(op["responses"]), (method, path)
+                assert {"400", "412", "428"} <= set(op["responses"]), (method, path)
+                # Present but empty or unquoted: malformed (400), not missing (428) and not stale (412).
+                for malformed in ("", "3", '"3'):
+                    bad = await client.request(
+                        method.upper(), concrete(path), json={}, headers={**headers, "If-Match": malformed}
+                    )
+                    assert bad.status_code == 400, (method, path, malformed, bad.status_code, bad.text)
+                    assert [e["field"] for e in bad.json()["errors"]] == ["header.If-Match"], bad.text
+                    assert bad.json()["errors"][0]["rule"] == "if-match-malformed", bad.text
                 declared += 1
             else:
                 assert r.status_code != 428, (method, path, "answers 428 but declares no If-Match")

@@ -13,6 +13,10 @@ replayed just the same. What must hold, per operation:
 - the effect happens once: a burst adds as many outbox rows as one request of the same kind, and one stored key;
 - the operation's OpenAPI declares the key, `Idempotent-Replayed` and (when sent) `ETag` on the answer's status,
   and `Retry-After` on its 409.
+
+A read-only POST (a computation or a search, `shared.web.idempotency.READ_ONLY_POST`) declares no key: sent
+again, with or without one, it is simply answered again (never marked replayed), it changes nothing and stores
+no key; its answer is the same each time.
 """
 
 from __future__ import annotations
@@ -95,6 +99,31 @@ async def _count(engine: AsyncEngine, table: str) -> int:
         return int((await conn.execute(text(f"select count(*) from {table}"))).scalar_one())  # noqa: S608
 
 
+def _takes_key(operation: dict[str, Any]) -> bool:
+    return any(
+        p["in"] == "header" and p["name"] == "Idempotency-Key" for p in operation.get("parameters", [])
+    )
+
+
+async def _answered_again(
+    client: httpx.AsyncClient, engine: AsyncEngine, caller: dict[str, str], call: Call, path: str, burst: int
+) -> Outcome:
+    """A read-only POST sent again and at once with one key: each answered afresh, alike, and nothing kept."""
+    key = unique("idem-")
+    before, stored_before = await _count(engine, "outbox"), await _count(engine, "idempotency_key")
+    first = await _send(client, call, caller, key)
+    assert first.status_code < 500, (path, first.status_code, first.text)
+    answers = [await _send(client, call, caller, key)]
+    answers += await asyncio.gather(*(_send(client, call, caller, key) for _ in range(burst)))
+    for r in answers:
+        assert "idempotent-replayed" not in r.headers, (path, "a read-only POST is answered, not replayed")
+        assert (r.status_code, r.content) == (first.status_code, first.content), (path, r.text)
+    assert await _count(engine, "idempotency_key") == stored_before, (path, "a read-only POST stores no key")
+    added = await _count(engine, "outbox") - before
+    assert added == 0, (path, added)
+    return Outcome(path, first.status_code, sorted(r.status_code for r in answers), added, added)
+
+
 def _assert_declared(operation: dict[str, Any], first: httpx.Response, path: str) -> None:
     """The OpenAPI says what was sent: the key parameter, the replay header, ETag, 409's Retry-After."""
     assert any(p["in"] == "header" and p["name"] == "Idempotency-Key" for p in operation["parameters"]), path
@@ -136,6 +165,9 @@ async def retry_every_post(
         build = builders.get(path, _made_up(path))
         # A caller of its own per operation: keys are per caller, and the walk stays inside one's rate budget.
         caller = auth()
+        if not _takes_key(spec["paths"][path]["post"]):
+            outcomes.append(await _answered_again(client, engine, caller, await build(), path, burst))
+            continue
         # Once: the first answer, then eight retries one after the other as soon as each answer is in.
         call = await build()
         key = unique("idem-")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -9,7 +10,7 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 
 from shared.errors import PreconditionFailed, ValidationFailed
-from shared.web.etag import check_version, parse_if_match
+from shared.web.etag import IF_MATCH_PATTERN, MalformedIfMatch, check_version, parse_if_match
 from shared.web.pagination import PageParams, decode_cursor, encode_cursor, keyset
 from shared.web.schemas import ApiDateTime, ApiInput, forbidden_char
 
@@ -77,12 +78,46 @@ def test_a_cursor_round_trips() -> None:
     assert decode_cursor(encode_cursor(["2026-01-01T00:00:00+00:00", 7])) == ["2026-01-01T00:00:00+00:00", 7]
 
 
-@pytest.mark.parametrize(
-    "tag", ["9" * 4301, "1" * 20, "\u00b2", "\u00b9\u00b2", "*x", "3", '"1"x', '"1" "2"', ""]
-)
-def test_an_if_match_that_is_no_entity_tag_list_is_412(tag: str) -> None:
-    with pytest.raises(PreconditionFailed):
+MALFORMED_IF_MATCH = [
+    "9" * 4301,
+    "1" * 20,
+    "\u00b2",
+    "\u00b9\u00b2",
+    "*x",
+    "3",
+    '"1"x',
+    '"1" "2"',
+    "",
+    ",",
+    ", ,",
+    "* , *",
+    'w/"1"',
+    '"' + "1" * 5000 + '"',
+]
+
+
+@pytest.mark.parametrize("tag", MALFORMED_IF_MATCH)
+def test_an_if_match_that_is_no_entity_tag_list_is_400(tag: str) -> None:
+    # Malformed syntax (RFC 9110 §15.5.1), not a condition that evaluated to false: 400, naming the header.
+    with pytest.raises(MalformedIfMatch) as raised:
         parse_if_match(tag)
+    assert raised.value.status == 400
+    assert [e["field"] for e in raised.value.errors] == ["header.If-Match"]
+
+
+@pytest.mark.parametrize(
+    "tag", [*MALFORMED_IF_MATCH, "*", '"1"', 'W/"1"', '"a", W/"b" ,"3"', '""', '"1",', ', "1", ,"2"']
+)
+def test_the_declared_if_match_pattern_is_what_the_parser_reads(tag: str) -> None:
+    # The OpenAPI's pattern (with its maxLength 4096) and the parser agree on every value: a value inside the
+    # declared schema is never refused as malformed, and one outside it always is.
+    declared = len(tag) <= 4096 and re.fullmatch(IF_MATCH_PATTERN, tag) is not None
+    try:
+        parse_if_match(tag)
+        parsed = True
+    except MalformedIfMatch:
+        parsed = False
+    assert declared == parsed, tag
 
 
 @pytest.mark.parametrize("tag", ['"-1"', '"1.0"', '"' + "1" * 20 + '"', '"x"', '""'])

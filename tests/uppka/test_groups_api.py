@@ -51,7 +51,7 @@ async def test_create_read_group(client: httpx.AsyncClient, session: AsyncSessio
         ({"village_code": FAR_VILLAGE}, 422, "body.village_code", "region.unknown_village"),
         ({"founded_on": "2099-01-01"}, 422, "body.founded_on", "group.date_in_future"),
         ({"funding": [{"source": "apbn", "amount": -1}]}, 422, "body.funding.0.amount", "greater_than_equal"),
-        ({"funding": [{"source": "apbn", "amount": 10.5}]}, 422, "body.funding.0.amount", "int_type"),
+        ({"funding": [{"source": "apbn", "amount": 10.5}]}, 422, "body.funding.0.amount", "int_from_float"),
         ({"funding": [{"source": "hibah", "amount": 1}]}, 422, "body.funding.0.source", "literal_error"),
         ({"colour": "red"}, 422, "body.colour", "extra_forbidden"),
     ],

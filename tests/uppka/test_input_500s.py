@@ -86,3 +86,17 @@ async def test_a_malformed_region_claim_is_401_on_groups(client: httpx.AsyncClie
         r = await client.request(method, path, json=group_body(), headers=token)
         assert r.status_code == 401, (region, method, r.status_code, r.text)
         assert r.headers["content-type"] == inputs.PROBLEM and "region" in r.json()["detail"]
+
+
+async def test_a_malformed_or_empty_region_filter_is_422_on_every_list(client: httpx.AsyncClient) -> None:
+    # An empty `region=` is outside the declared pattern: refused, never read as "no filter" (issue 13).
+    checked = await inputs.query_refused(
+        client,
+        {},
+        "region",
+        ("", "15.7", "0"),
+        fill={"from": "2026-01-01", "to": "2026-03-01", "period": "2026-01"},
+        found_first={404, 422},
+        valid=frozenset({("/v1/statistics", "")}),
+    )
+    assert checked >= 2

@@ -24,8 +24,11 @@ def region_clause(column: Any, region: str | None) -> ColumnElement[bool]:
 
 
 def region_param(region: str | None, field: str = "query.region") -> str | None:
-    """A region code a caller filters by, normalised; a malformed one is a 4xx naming the parameter."""
-    if not region:
+    """A region code a caller filters by, normalised; a malformed one is a 4xx naming the parameter.
+
+    Absent is no filter; an empty value is malformed like any other (the OpenAPI declares the code's pattern).
+    """
+    if region is None:
         return None
     try:
         return normalize_code(region)

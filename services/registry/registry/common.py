@@ -12,7 +12,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from shared.auth import Principal
 from shared.errors import ValidationFailed
-from shared.regions import normalize_code
+from shared.regions import CODE_SCHEMA, normalize_code
 from shared.web.schemas import ApiDateTime
 
 READ = "registry:read"
@@ -35,8 +35,12 @@ def region_clause(column: InstrumentedAttribute[str], principal: Principal) -> C
 
 
 def region_filter(column: InstrumentedAttribute[str], code: str | None) -> ColumnElement[bool]:
-    """SQL condition for an explicit `region` query filter (any level)."""
-    if not code:
+    """SQL condition for an explicit `region` query filter (any level).
+
+    Absent is no filter; an empty `region=` is a malformed code like any other (the OpenAPI declares the code's
+    pattern, which an empty value does not match), not a silent "everything".
+    """
+    if code is None:
         return true()
     try:
         prefix = normalize_code(code)
@@ -62,7 +66,12 @@ UpdatedSince = Annotated[
     ),
 ]
 RegionQuery = Annotated[
-    str | None, Query(description="Only rows whose village lies in this region code", examples=["15.71"])
+    str | None,
+    Query(
+        description="Only rows whose village lies in this region code",
+        examples=["15.71"],
+        json_schema_extra=CODE_SCHEMA,
+    ),
 ]
 
 

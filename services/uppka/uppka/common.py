@@ -14,12 +14,14 @@ from sqlalchemy.orm import InstrumentedAttribute
 from shared.auth import Principal
 from shared.errors import ValidationFailed
 from shared.regions import load_regions, normalize_code
+from shared.web.schemas import ApiInt
 
 T = TypeVar("T")
 
-# Money is integer rupiah: strict, so 1500.0 or "1500" in JSON is refused rather than coerced.
-Rupiah = Annotated[int, Field(strict=True, ge=0, le=10**15, description="Integer rupiah, never negative")]
-Count = Annotated[int, Field(strict=True, ge=0, le=1_000_000)]
+# Money is integer rupiah: "1500", true and 1500.5 in JSON are refused rather than coerced; 1500.0 is the JSON
+# integer 1500 (what the declared `type: integer` admits), so it is read as such.
+Rupiah = Annotated[ApiInt, Field(ge=0, le=10**15, description="Integer rupiah, never negative")]
+Count = Annotated[ApiInt, Field(ge=0, le=1_000_000)]
 # A month of the programme's span (the years of ApiDate, 1900..2100): year 0000 is no date Python can build and
 # 9999-12 has no following month for the due date, both were 500s.
 PERIOD_YEAR = r"(19\d{2}|20\d{2}|2100)"
@@ -72,8 +74,11 @@ def writable_region(code: str, level: str, principal: Principal, *, field: str) 
 
 
 def normalize_region_filter(value: str | None, field: str = "query.region") -> str | None:
-    """A region filter from the query string, dotted, and known in the reference."""
-    if value is None or value.strip() == "":
+    """A region filter from the query string, dotted, and known in the reference.
+
+    Absent is no filter; an empty value is malformed (422), as the declared pattern says, not "everything".
+    """
+    if value is None:
         return None
     code = _dotted(value, field, "region is not a Kemendagri code")
     if not load_regions().exists(code):

@@ -19,6 +19,7 @@ from dashat.enrolment.schemas import (
 )
 from shared.auth import Principal, require_scopes
 from shared.events.vocab import DashatCategory
+from shared.regions import CODE_SCHEMA
 from shared.web.deps import PageDep, SessionDep
 from shared.web.etag import IfMatch, set_etag
 from shared.web.pagination import Page
@@ -37,7 +38,10 @@ async def list_enrolments(
     kitchen_id: Annotated[uuid.UUID | None, Query()] = None,
     category: Annotated[DashatCategory | None, Query()] = None,
     status: EnrolmentStatus | None = None,
-    region: Annotated[str | None, Query(description="Region code prefix, inside the caller's region")] = None,
+    region: Annotated[
+        str | None,
+        Query(description="Region code prefix, inside the caller's region", json_schema_extra=CODE_SCHEMA),
+    ] = None,
     person_id: Annotated[uuid.UUID | None, Query()] = None,
 ) -> Page[EnrolmentRead]:
     items, cursor = await service.list_enrolments(
@@ -100,7 +104,7 @@ async def list_waitlist(
     principal: Read,
     status: WaitlistStatus = "waiting",
     category: Annotated[DashatCategory | None, Query()] = None,
-    region: Annotated[str | None, Query()] = None,
+    region: Annotated[str | None, Query(json_schema_extra=CODE_SCHEMA)] = None,
 ) -> Page[WaitlistRead]:
     items, cursor = await service.list_waitlist(
         session, page, principal, status=status, category=category, region=region

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from dashat.foods import service
 from dashat.foods.schemas import FoodCreate, FoodRead, MenuCreate, MenuRead, RotationPlan, RotationRead
@@ -17,6 +17,12 @@ from shared.web.problems import PROBLEM_RESPONSES
 router = APIRouter(tags=["food"], responses=PROBLEM_RESPONSES)
 Read = Annotated[Principal, require_scopes("dashat:read")]
 Write = Annotated[Principal, require_scopes("dashat:write")]
+
+
+# The month of a rotation as `service._check_month` reads it: YYYY-MM of 2000..2100.
+RotationMonth = Annotated[
+    str, Path(json_schema_extra={"pattern": "^(?:20[0-9]{2}|2100)-(?:0[1-9]|1[0-2])$"}, examples=["2026-03"])
+]
 
 
 @router.get("/v1/foods", summary="Local foods with nutrients per 100 g")
@@ -60,7 +66,7 @@ async def get_menu(menu_id: uuid.UUID, session: SessionDep, principal: Read) -> 
 
 @router.put("/v1/kitchens/{kitchen_id}/rotation/{month}", summary="Set a kitchen's monthly menu rotation")
 async def put_rotation(
-    kitchen_id: uuid.UUID, month: str, body: RotationPlan, session: SessionDep, principal: Write
+    kitchen_id: uuid.UUID, month: RotationMonth, body: RotationPlan, session: SessionDep, principal: Write
 ) -> RotationRead:
     slots = await service.put_rotation(session, kitchen_id, month, body, principal)
     return RotationRead(kitchen_id=kitchen_id, month=month, slots=slots)
@@ -68,7 +74,7 @@ async def put_rotation(
 
 @router.get("/v1/kitchens/{kitchen_id}/rotation/{month}", summary="A kitchen's monthly menu rotation")
 async def get_rotation(
-    kitchen_id: uuid.UUID, month: str, session: SessionDep, principal: Read
+    kitchen_id: uuid.UUID, month: RotationMonth, session: SessionDep, principal: Read
 ) -> RotationRead:
     slots = await service.get_rotation(session, kitchen_id, month, principal)
     return RotationRead(kitchen_id=kitchen_id, month=month, slots=slots)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Response
 from dashat.kitchens import service
 from dashat.kitchens.schemas import KitchenClose, KitchenCreate, KitchenRead, KitchenStatus, KitchenUpdate
 from shared.auth import Principal, require_scopes
+from shared.regions import CODE_SCHEMA
 from shared.web.deps import PageDep, SessionDep
 from shared.web.etag import IfMatch, set_etag
 from shared.web.pagination import Page
@@ -28,10 +29,11 @@ async def list_kitchens(
     region: Annotated[
         str | None,
         Query(
-            description="Region code prefix (province, regency, district or village), inside the caller's region"
+            description="Region code prefix (province, regency, district or village), inside the caller's region",
+            json_schema_extra=CODE_SCHEMA,
         ),
     ] = None,
-    village_code: Annotated[str | None, Query(description="Exactly this village (Kemendagri code)")] = None,
+    village_code: Annotated[str | None, Query(description="Exactly this village (Kemendagri code)", json_schema_extra=CODE_SCHEMA)] = None,
     rw: Annotated[
         str | None,
         Query(

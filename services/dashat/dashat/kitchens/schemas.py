@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from shared.regions import CODE_SCHEMA
 from shared.web.schemas import ApiDate, ApiInput, ApiOutput
 
 KitchenStatus = Literal["active", "closed"]
@@ -18,7 +19,9 @@ ManagementModel = Literal["social", "commercial", "combined"]
 class KitchenCreate(ApiInput):
     name: str = Field(min_length=1, max_length=200)
     kampung_kb_id: uuid.UUID | None = None
-    village_code: str = Field(description="Kemendagri village code, e.g. 15.71.01.1001")
+    village_code: str = Field(
+        description="Kemendagri village code, e.g. 15.71.01.1001", json_schema_extra=CODE_SCHEMA
+    )
     rws: list[str] = Field(default_factory=list, description="RWs served; empty = the whole village")
     management_model: ManagementModel
     operator_group_id: uuid.UUID | None = Field(default=None, description="UPPKA group operating the kitchen")

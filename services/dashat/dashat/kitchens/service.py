@@ -109,7 +109,7 @@ async def list_kitchens(
 ) -> tuple[list[Kitchen], str | None]:
     """One page of the kitchens in the caller's region (narrowed by the filters) and the cursor of the next."""
     regions = [principal.region, region_param(region)]
-    village = region_param(village_code, "query.village_code")
+    village = region_param(village_code, field="query.village_code")
     if village is not None and level_of_code(village) != "village":
         # A regency or district code here matched nothing and answered an empty 200; `region` takes prefixes.
         raise ValidationFailed(

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Response
 from dashat.ruleversions import service
 from dashat.ruleversions.schemas import RuleVersionCreate, RuleVersionRead
 from shared.auth import Principal, require_scopes
+from shared.regions import CODE_SCHEMA
 from shared.web.deps import SessionDep
 from shared.web.problems import PROBLEM_RESPONSES
 from shared.web.schemas import ApiDate
@@ -33,7 +34,11 @@ async def list_versions(
     session: SessionDep,
     _: Read,
     region: Annotated[
-        str | None, Query(description="Only versions that can decide somewhere inside this region")
+        str | None,
+        Query(
+            description="Only versions that can decide somewhere inside this region",
+            json_schema_extra=CODE_SCHEMA,
+        ),
     ] = None,
 ) -> list[RuleVersionRead]:
     return await service.list_versions(session, region)
@@ -43,7 +48,9 @@ async def list_versions(
 async def effective_version(
     session: SessionDep,
     _: Read,
-    village_code: Annotated[str, Query(min_length=1, description="Kemendagri village code")],
+    village_code: Annotated[
+        str, Query(min_length=1, description="Kemendagri village code", json_schema_extra=CODE_SCHEMA)
+    ],
     on: Annotated[ApiDate | None, Query(description="Decision date (default today)")] = None,
 ) -> RuleVersionRead:
     return await service.effective(session, village_code, on)

@@ -13,6 +13,7 @@ from registry import rules
 from registry.anthropometry.domain import MAX_AGE_DAYS, RULE_VERSION, age_in_days, score
 from registry.deps import Reader
 from shared.errors import ValidationFailed
+from shared.web.idempotency import READ_ONLY_POST
 from shared.web.problems import PROBLEM_RESPONSES
 from shared.web.schemas import ApiDate, ApiInput, ApiOutput
 
@@ -99,7 +100,11 @@ def _opt(x: float) -> float | None:
 
 
 @router.post(
-    "/anthropometry:score", response_model=ScoreResponse, summary="Score a batch (WHO 2006), store nothing"
+    "/anthropometry:score",
+    response_model=ScoreResponse,
+    summary="Score a batch (WHO 2006), store nothing",
+    # A computation: sent again it gives the same answer, so it takes no Idempotency-Key (nothing is stored).
+    dependencies=[READ_ONLY_POST],
 )
 async def score_batch(body: ScoreRequest, _: Reader) -> dict[str, Any]:
     ages: list[int] = []

@@ -33,6 +33,7 @@ from registry.families.schemas import (
 from shared.auth import Principal, require_scopes
 from shared.web.deps import PageDep, SessionDep
 from shared.web.etag import set_etag
+from shared.web.idempotency import READ_ONLY_POST
 from shared.web.pagination import Page
 from shared.web.problems import PROBLEM_RESPONSES
 from shared.web.ratelimit import PERSONAL_DATA_SEARCH
@@ -292,8 +293,9 @@ async def add_member(
     description="Requires `registry:nik:search` and an `X-Purpose` header; every search, hit or miss, is "
     "written to the access log. A NIK nobody holds and a NIK held outside the caller's region give the same "
     "answer (200, no items). The NIK is shown only to callers with `registry:pii:read`.",
-    # Each search is a guess at a NIK: it also spends from the tighter personal-data search budget.
-    dependencies=[PERSONAL_DATA_SEARCH],
+    # Each search is a guess at a NIK: it also spends from the tighter personal-data search budget. A lookup
+    # takes no Idempotency-Key: its answer (the persons found) is not kept outside the registry.
+    dependencies=[PERSONAL_DATA_SEARCH, READ_ONLY_POST],
 )
 async def search_persons(
     body: PersonSearch,

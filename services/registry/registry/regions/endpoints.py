@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import ConfigDict
 
 from registry.common import READ
@@ -13,7 +13,7 @@ from registry.regions import service
 from registry.regions.models import Region
 from shared.auth import Principal, require_scopes
 from shared.errors import ValidationFailed
-from shared.regions import normalize_code
+from shared.regions import CODE_SCHEMA, normalize_code
 from shared.web.deps import SessionDep
 from shared.web.problems import PROBLEM_RESPONSES
 from shared.web.schemas import ApiDate, ApiOutput
@@ -67,13 +67,19 @@ async def list_provinces(
 
 @router.get("/{code}", summary="One region", response_model=RegionRead)
 async def get_region(
-    code: str, session: SessionDep, on: OnDate = None, _: Principal = require_scopes(READ)
+    code: Annotated[str, Path(json_schema_extra=CODE_SCHEMA)],
+    session: SessionDep,
+    on: OnDate = None,
+    _: Principal = require_scopes(READ),
 ) -> Region:
     return await service.get_region(session, _code(code), on)
 
 
 @router.get("/{code}/children", summary="Direct children of a region", response_model=list[RegionRead])
 async def list_children(
-    code: str, session: SessionDep, on: OnDate = None, _: Principal = require_scopes(READ)
+    code: Annotated[str, Path(json_schema_extra=CODE_SCHEMA)],
+    session: SessionDep,
+    on: OnDate = None,
+    _: Principal = require_scopes(READ),
 ) -> list[Region]:
     return await service.list_children(session, _code(code), on)

@@ -118,7 +118,11 @@ async def indicators(
         str | None, Query(description="Kemendagri code, kkb:<id>, dapur:<id>; empty = national")
     ] = None,
     level: Annotated[
-        str | None, Query(description="Level of the rows (default: the region's children)")
+        str | None,
+        Query(
+            description="Level of the rows (default: the region's children)",
+            json_schema_extra={"enum": list(service.LEVELS[1:])},
+        ),
     ] = None,
     fmt: FormatQ = None,
     lang: LangQ = "en",

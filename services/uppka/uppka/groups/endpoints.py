@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
+from shared.regions import CODE_SCHEMA
 from shared.web.deps import PageDep, SessionDep
 from shared.web.etag import IfMatch, set_etag
 from shared.web.pagination import Page
@@ -47,7 +48,9 @@ async def list_groups(
     session: SessionDep,
     principal: Reader,
     page: PageDep,
-    region: Annotated[str | None, Query(description="Kemendagri code prefix")] = None,
+    region: Annotated[
+        str | None, Query(description="Kemendagri code prefix", json_schema_extra=CODE_SCHEMA)
+    ] = None,
     kampung_kb_id: uuid.UUID | None = None,
     status: GroupStatus | None = None,
 ) -> Page[GroupSummary]:

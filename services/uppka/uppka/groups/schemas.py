@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from shared.regions import CODE_SCHEMA
 from shared.web.schemas import ApiDate, ApiInput, ApiOutput
 from uppka.common import Rupiah
 from uppka.groups.domain import Category, GroupStatus, Role
@@ -39,7 +40,9 @@ class GroupCreate(ApiInput):
     sk_date: ApiDate | None = None
     founded_on: ApiDate | None = None
     kampung_kb_id: uuid.UUID | None = None
-    village_code: str = Field(description="Kemendagri village code, e.g. 15.71.01.1001")
+    village_code: str = Field(
+        description="Kemendagri village code, e.g. 15.71.01.1001", json_schema_extra=CODE_SCHEMA
+    )
     rw: str | None = Field(default=None, max_length=10)
     pembina_name: str | None = Field(default=None, max_length=200)
     pembina_officer_id: str | None = Field(default=None, max_length=60)

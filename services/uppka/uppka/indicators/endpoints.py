@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from shared.regions import CODE_SCHEMA
 from shared.web.deps import SessionDep
 from shared.web.problems import PROBLEM_RESPONSES
 from uppka.common import PERIOD_PATTERN, PERIOD_YEAR, normalize_region_filter
@@ -57,7 +58,10 @@ async def reporting(
     principal: Reader,
     settings: SettingsDep,
     today: TodayDep,
-    region: Annotated[str | None, Query(description="Kemendagri code; default the caller's region")] = None,
+    region: Annotated[
+        str | None,
+        Query(description="Kemendagri code; default the caller's region", json_schema_extra=CODE_SCHEMA),
+    ] = None,
     period: RatePeriodQuery = None,
 ) -> dict[str, Any]:
     """UPPKA reporting rate of an area for a month, quarter or year, with a breakdown by the next level down.

@@ -6,17 +6,18 @@ import uuid
 
 from pydantic import Field
 
-from shared.web.schemas import ApiInput, ApiOutput
+from shared.regions import CODE_SCHEMA
+from shared.web.schemas import ApiInput, ApiInt, ApiOutput
 
 
 class TargetCreate(ApiInput):
-    year: int = Field(strict=True, ge=2000, le=2100)
-    province_code: str = Field(description="Kemendagri province code, e.g. 15")
-    target_groups: int = Field(strict=True, ge=0, le=1_000_000)
+    year: ApiInt = Field(ge=2000, le=2100)
+    province_code: str = Field(description="Kemendagri province code, e.g. 15", json_schema_extra=CODE_SCHEMA)
+    target_groups: ApiInt = Field(ge=0, le=1_000_000)
 
 
 class TargetUpdate(ApiInput):
-    target_groups: int = Field(strict=True, ge=0, le=1_000_000)
+    target_groups: ApiInt = Field(ge=0, le=1_000_000)
 
 
 class TargetRead(ApiOutput):
