@@ -33,7 +33,9 @@ async def list_kitchens(
             json_schema_extra=CODE_SCHEMA,
         ),
     ] = None,
-    village_code: Annotated[str | None, Query(description="Exactly this village (Kemendagri code)", json_schema_extra=CODE_SCHEMA)] = None,
+    village_code: Annotated[
+        str | None, Query(description="Exactly this village (Kemendagri code)", json_schema_extra=CODE_SCHEMA)
+    ] = None,
     rw: Annotated[
         str | None,
         Query(
