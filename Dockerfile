@@ -15,8 +15,10 @@
 #   consumer             python -m <svc>.consumer     (uppka, dashat, reporting)
 #   migrations           kencana migrate [--service <svc>]
 #
-# Pin the base image by digest in CI (`python:3.11-slim@sha256:...`) for byte-for-byte rebuilds.
-ARG PYTHON_IMAGE=python:3.11-slim
+# The base is pinned by digest (the python:3.11-slim manifest list) so that a rebuild pulls the same bytes; bump it
+# on purpose. Where Docker Hub cannot be reached, pass a local Python 3.11 image instead (`make test-compose` builds
+# one from Debian's packages: --build-arg PYTHON_IMAGE=kencana-python-base:bookworm-3.11, README "Docker").
+ARG PYTHON_IMAGE=python:3.11-slim@sha256:9c900dea9e8fb7e16277c179b555cc72d29a352dbc33cff48ad5a0412fd5bfc7
 
 # --- builder: resolves and installs everything into /opt/venv; pip and setuptools stay here ---------------
 FROM ${PYTHON_IMAGE} AS builder

@@ -94,6 +94,9 @@ class ServiceSettings(BaseSettings):
     # few seconds later the process exits anyway: whatever was not committed is sent or delivered again.
     shutdown_grace_seconds: float = 10.0
     metrics_port: int | None = Field(default=None, description="Port of the relay/consumer metrics endpoint")
+    # Address the metrics endpoint binds: every interface inside a container of its own (Prometheus scrapes it
+    # over the container network), loopback when the container shares the host's network (docker-compose.host.yml).
+    metrics_host: str = "0.0.0.0"
 
     @field_validator("rate_limit_default", "rate_limit_search")
     @classmethod
