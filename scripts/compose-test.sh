@@ -108,7 +108,9 @@ ensure_compose() {
     dir="$(timeout 600 "$GO" mod download -json "github.com/docker/compose/v2@$COMPOSE_VERSION" 2>"$STATE/compose-build.log" \
       | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
     [ -n "$dir" ] || die "go mod download failed, see $STATE/compose-build.log"
-    # The module cache is read-only: build in a writable copy.
+    # The module cache is read-only: build in a writable copy (a failed run's copy is removed first). Go's build
+    # cache keeps what a run that hit the deadline compiled, so the next one finishes it.
+    rm -rf "$STATE"/compose-src.*
     src="$(mktemp -d "$STATE/compose-src.XXXXXX")"
     cp -r "$dir/." "$src"
     chmod -R u+w "$src"
@@ -152,11 +154,15 @@ ensure_local_base() {
   # What python:3.11-slim offers: `python` on the PATH. What the image does not need: package lists, caches,
   # documentation, man pages and locales other than C (the services log in English, UTF-8 via C.UTF-8).
   as_root ln -sf python3 "$root/usr/bin/python"
+  # This machine reaches PyPI through a TLS-inspecting proxy whose CA is in the host's trust store only: the base
+  # image trusts what the host trusts (the host's bundle replaces Debian's), and pip is told where the bundle is.
+  as_root cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/ca-certificates.crt"
   as_root rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/* "$root"/var/cache/debconf/*-old \
     "$root"/usr/share/doc/* "$root"/usr/share/man/* "$root"/usr/share/info/* "$root"/usr/share/locale/* \
     "$root"/var/log/*.log "$root"/var/log/apt/*
   as_root tar -C "$root" -c . | docker import \
     -c 'ENV LANG=C.UTF-8 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    -c 'ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt' \
     -c 'CMD ["python3"]' - "$LOCAL_BASE" >/dev/null
   as_root rm -rf "$root"
   log "base image $LOCAL_BASE: $(docker image inspect -f '{{.Size}}' "$LOCAL_BASE" | numfmt --to=si)B"

@@ -1,7 +1,7 @@
 """Host mode of `make test-compose`: the run's own databases and topics on the shared PostgreSQL and Kafka.
 
     python -m tests.compose.host create <suffix>   databases compose_<service>_<checkout>, fresh
-    python -m tests.compose.host drop <suffix>     those databases and every topic named *<suffix>
+    python -m tests.compose.host drop <suffix>     those databases and every topic named *<suffix>*
 
 The migrate container builds the tables; databases it cannot create (`kencana migrate` creates none). The names
 carry the checkout's tag, so two worktrees never meet, and the `compose_` prefix keeps them apart from the unit
@@ -51,11 +51,12 @@ async def drop(topic_suffix: str) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap_servers())
     await admin.start()
     try:
-        topics = [t for t in await admin.list_topics() if t.endswith(topic_suffix)]
+        # Event topics end with the suffix; dead-letter topics carry it before `.dlq` (<group><suffix>.dlq).
+        topics = [t for t in await admin.list_topics() if topic_suffix in t]
     finally:
         await admin.close()
     await delete_topics(kafka_bootstrap_servers(), topics)
-    print(f"dropped {len(database_names())} databases and {len(topics)} topics *{topic_suffix}")
+    print(f"dropped {len(database_names())} databases and {len(topics)} topics *{topic_suffix}*")
 
 
 def main(argv: list[str]) -> int:

@@ -10,29 +10,26 @@ import time
 
 import pytest
 
+import tests.e2e.test_flows as flows
 from tests.compose.stack import ONE_SHOT, ComposeStack, long_running
-
-# The flows themselves, unchanged (tests/e2e/test_flows.py); this directory's conftest gives them the compose
-# stack instead of local processes. Collected in this order, before the checks below that look back at them.
-from tests.e2e.test_flows import (
-    test_a_consumer_and_a_relay_restarted_mid_flow_lose_nothing,
-    test_kb_status_change_reaches_the_uppka_member,
-    test_region_scope_holds_across_services,
-    test_reporting_shows_the_flow_at_village_regency_and_province_level,
-    test_stunting_case_enrols_the_child_and_a_correction_withdraws_it,
-    test_uppka_contribution_reaches_the_dashat_ledger,
-)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.kafka]
 
-__all__ = [
-    "test_a_consumer_and_a_relay_restarted_mid_flow_lose_nothing",
-    "test_kb_status_change_reaches_the_uppka_member",
-    "test_region_scope_holds_across_services",
-    "test_reporting_shows_the_flow_at_village_regency_and_province_level",
-    "test_stunting_case_enrols_the_child_and_a_correction_withdraws_it",
-    "test_uppka_contribution_reaches_the_dashat_ledger",
-]
+# The flows themselves, unchanged (tests/e2e/test_flows.py); this directory's conftest gives them the compose
+# stack instead of local processes. Collected in this order (the restarts last), before the checks below that
+# look back at them.
+test_stunting_case_enrols_the_child_and_a_correction_withdraws_it = (
+    flows.test_stunting_case_enrols_the_child_and_a_correction_withdraws_it
+)
+test_kb_status_change_reaches_the_uppka_member = flows.test_kb_status_change_reaches_the_uppka_member
+test_uppka_contribution_reaches_the_dashat_ledger = flows.test_uppka_contribution_reaches_the_dashat_ledger
+test_reporting_shows_the_flow_at_village_regency_and_province_level = (
+    flows.test_reporting_shows_the_flow_at_village_regency_and_province_level
+)
+test_region_scope_holds_across_services = flows.test_region_scope_holds_across_services
+test_a_consumer_and_a_relay_restarted_mid_flow_lose_nothing = (
+    flows.test_a_consumer_and_a_relay_restarted_mid_flow_lose_nothing
+)
 
 # A container restarted by the flows above is `starting` until its first probe passes (interval 10-15 s).
 HEALTHY_DEADLINE = 120
