@@ -67,6 +67,12 @@ RUN groupadd --system --gid 10001 kencana \
 COPY --from=builder /opt/venv /opt/venv
 COPY --from=builder /app /app
 COPY deploy/docker/healthcheck.py /opt/kencana/healthcheck.py
+# Matplotlib (reporting's charts) builds its font cache on first import: seconds of CPU at every container start,
+# minutes on a loaded machine (the reporting API went unhealthy while building it). Built once here, into the
+# writable cache directory the containers use.
+RUN mkdir -p /tmp/matplotlib \
+ && MPLCONFIGDIR=/tmp/matplotlib /opt/venv/bin/python -c "import matplotlib.font_manager" \
+ && chown -R 10001:10001 /tmp/matplotlib
 # Bytecode is precompiled above, so the root filesystem can be mounted read-only. KENCANA_STATE_DIR holds the
 # development JWT key pair (compose mounts a volume there); matplotlib needs a writable cache directory.
 ENV PATH=/opt/venv/bin:$PATH \

@@ -33,6 +33,9 @@ SUITE=bookworm
 DEBIAN_MIRROR="${KENCANA_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 DOCKERD_READY_TIMEOUT="${KENCANA_DOCKERD_READY_TIMEOUT:-60}"
 PULL_TIMEOUT="${KENCANA_COMPOSE_PULL_TIMEOUT:-60}"
+# `up --wait`: every container healthy within this many seconds. An idle machine needs about 2 minutes; when the
+# 2-core development machine is shared by several test runs (load average 30+), an API needs minutes to import.
+WAIT_TIMEOUT="${KENCANA_COMPOSE_WAIT_TIMEOUT:-600}"
 
 log() { printf '[compose-test %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -301,7 +304,7 @@ run() {
   compose down --volumes --remove-orphans --timeout 20 >"$STATE/down.log" 2>&1 || true  # a previous run's leftovers
   log "docker compose up --wait (log: $STATE/up.log)"
   local t_up=$SECONDS
-  compose up --detach --no-build --wait --wait-timeout 300 >"$STATE/up.log" 2>&1 \
+  compose up --detach --no-build --wait --wait-timeout "$WAIT_TIMEOUT" >"$STATE/up.log" 2>&1 \
     || { tail -40 "$STATE/up.log" >&2; compose ps --all >&2; compose logs --no-color --tail 30 >&2; die "compose up failed"; }
   log "stack up and healthy in $((SECONDS - t_up))s"
   # The tests sign their tokens with the key pair the `keys` step generated for the services.
