@@ -196,7 +196,8 @@ def test_same_image_tag_always_means_the_same_build(compose: dict[str, Any]) -> 
 def test_dockerfile_targets_are_slim_non_root_with_health_checks() -> None:
     stages = dockerfile_stages()
     text = DOCKERFILE.read_text()
-    assert "ARG PYTHON_IMAGE=python:3.11-slim" in text
+    # Pinned by digest where it is pulled; a local image is passed with --build-arg where it cannot be.
+    assert re.search(r"^ARG PYTHON_IMAGE=python:3\.11-slim@sha256:[0-9a-f]{64}$", text, re.MULTILINE)
     runtime = " ".join(stages["runtime"])
     assert re.search(r"USER\s+10001", runtime), "the runtime stage must switch to a non-root user"
     assert "COPY --from=builder /opt/venv" in runtime
