@@ -19,6 +19,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from shared.config import kafka_bootstrap_servers, pg_server_url
 from shared.kafka import delete_topics
 from shared.testing.plugin import CHECKOUT_TAG, recreate_database
+from shared.topics import CONSUMER_GROUPS, EVENT_TOPICS, dead_letter_topic
 from tests.e2e.stack import SERVICES
 
 PREFIX = "compose_"
@@ -48,14 +49,18 @@ async def drop(topic_suffix: str) -> None:
         await conn.close()
     if not topic_suffix:
         return  # never delete the unsuffixed topics of whoever else uses this broker
+    # The declared names (event topics end with the suffix, dead-letter topics are <group><suffix>.dlq), and any
+    # other topic the broker lists with the suffix (a listing on a loaded broker once came back without them).
+    topics = {f"{t}{topic_suffix}" for t in EVENT_TOPICS}
+    topics |= {dead_letter_topic(f"{g}{topic_suffix}") for g in CONSUMER_GROUPS}
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap_servers())
     await admin.start()
     try:
-        # Event topics end with the suffix; dead-letter topics carry it before `.dlq` (<group><suffix>.dlq).
-        topics = [t for t in await admin.list_topics() if topic_suffix in t]
+        existing = set(await admin.list_topics())
     finally:
         await admin.close()
-    await delete_topics(kafka_bootstrap_servers(), topics)
+    topics |= {t for t in existing if topic_suffix in t}
+    await delete_topics(kafka_bootstrap_servers(), sorted(topics))
     print(f"dropped {len(database_names())} databases and {len(topics)} topics *{topic_suffix}*")
 
 
