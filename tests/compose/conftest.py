@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
+import httpx
 import pytest
 
 import tests.e2e.test_flows as flows
@@ -43,4 +46,17 @@ def record_personal_data() -> Iterator[dict[str, set[str]]]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(flows, "_person", person)
         patch.setattr(flows, "make_kk", kk)
+        patch.setattr(flows, "httpx", SimpleNamespace(AsyncClient=PatientClient))
         yield SENT
+
+
+# The flows give each request 15 s (tests/e2e). The containers share the host's CPU with whatever else runs there:
+# on the 2-core development machine at load 40-60 a registry POST took longer, and the run failed on client
+# timeouts while every request the containers did answer was right. A slow answer is not what this test is about.
+CLIENT_TIMEOUT = float(os.environ.get("KENCANA_COMPOSE_CLIENT_TIMEOUT", "90"))
+
+
+class PatientClient(httpx.AsyncClient):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["timeout"] = max(float(kwargs.get("timeout") or 0), CLIENT_TIMEOUT)
+        super().__init__(*args, **kwargs)

@@ -31,8 +31,9 @@ test_a_consumer_and_a_relay_restarted_mid_flow_lose_nothing = (
     flows.test_a_consumer_and_a_relay_restarted_mid_flow_lose_nothing
 )
 
-# A container restarted by the flows above is `starting` until its first probe passes (interval 10-15 s).
-HEALTHY_DEADLINE = 120
+# A container restarted by the flows above is `starting` until its first probe passes (interval 10-15 s); on a
+# loaded host a probe can miss its deadline now and then, and the next passing one makes the container healthy.
+HEALTHY_DEADLINE = 300
 
 
 def test_every_container_is_healthy_and_every_step_finished(stack: ComposeStack) -> None:
