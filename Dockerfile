@@ -15,8 +15,10 @@
 #   consumer             python -m <svc>.consumer     (uppka, dashat, reporting)
 #   migrations           kencana migrate [--service <svc>]
 #
-# Pin the base image by digest in CI (`python:3.11-slim@sha256:...`) for byte-for-byte rebuilds.
-ARG PYTHON_IMAGE=python:3.11-slim
+# The base is pinned by digest (the python:3.11-slim manifest list) so that a rebuild pulls the same bytes; bump it
+# on purpose. Where Docker Hub cannot be reached, pass a local Python 3.11 image instead (`make test-compose` builds
+# one from Debian's packages: --build-arg PYTHON_IMAGE=kencana-python-base:bookworm-3.11, README "Docker").
+ARG PYTHON_IMAGE=python:3.11-slim@sha256:9c900dea9e8fb7e16277c179b555cc72d29a352dbc33cff48ad5a0412fd5bfc7
 
 # --- builder: resolves and installs everything into /opt/venv; pip and setuptools stay here ---------------
 FROM ${PYTHON_IMAGE} AS builder
@@ -30,10 +32,17 @@ WORKDIR /app
 # Dependencies first, from the lock, so that source edits do not reinstall them (layer cache).
 # Every dependency ships a manylinux wheel for CPython 3.11, so no compiler is needed even here;
 # --only-binary makes a missing wheel fail the build instead of silently compiling.
+# What the wheels ship but the services never load goes before anything is copied on: the packages' own test
+# suites (numpy, matplotlib... about 24 MB with their bytecode) and C/Cython sources, headers and type stubs (about
+# 12 MB). Measured on the registry image: 442 MB before, see README "Docker" for after.
 COPY deploy/docker/requirements.lock deploy/docker/build-requirements.lock deploy/docker/
 RUN pip install --only-binary=:all: --no-deps -r deploy/docker/build-requirements.lock \
  && pip install --only-binary=:all: --no-deps -r deploy/docker/requirements.lock \
- && pip check
+ && pip check \
+ && site=$(python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])") \
+ && find "$site" -depth -type d -name tests -exec rm -rf {} + \
+ && find "$site" -type f \( -name '*.pyi' -o -name '*.pxd' -o -name '*.pyx' -o -name '*.h' -o -name '*.c' \
+      -o -name '*.cpp' \) -delete
 
 COPY pyproject.toml ./
 COPY shared ./shared
@@ -58,6 +67,12 @@ RUN groupadd --system --gid 10001 kencana \
 COPY --from=builder /opt/venv /opt/venv
 COPY --from=builder /app /app
 COPY deploy/docker/healthcheck.py /opt/kencana/healthcheck.py
+# Matplotlib (reporting's charts) builds its font cache on first import: seconds of CPU at every container start,
+# minutes on a loaded machine (the reporting API went unhealthy while building it). Built once here, into the
+# writable cache directory the containers use.
+RUN mkdir -p /tmp/matplotlib \
+ && MPLCONFIGDIR=/tmp/matplotlib /opt/venv/bin/python -c "import matplotlib.font_manager" \
+ && chown -R 10001:10001 /tmp/matplotlib
 # Bytecode is precompiled above, so the root filesystem can be mounted read-only. KENCANA_STATE_DIR holds the
 # development JWT key pair (compose mounts a volume there); matplotlib needs a writable cache directory.
 ENV PATH=/opt/venv/bin:$PATH \

@@ -100,6 +100,12 @@ class ServiceSettings(BaseSettings):
     # few seconds later the process exits anyway: whatever was not committed is sent or delivered again.
     shutdown_grace_seconds: float = 10.0
     metrics_port: int | None = Field(default=None, description="Port of the relay/consumer metrics endpoint")
+    # How long /readyz waits for Kafka to answer (metadata, then the topics' retention) before it reports Kafka
+    # unreachable. A broker shared with much else on a loaded host can take longer (docker-compose.host.yml).
+    readiness_timeout_seconds: float = 3.0
+    # Address the metrics endpoint binds: every interface inside a container of its own (Prometheus scrapes it
+    # over the container network), loopback when the container shares the host's network (docker-compose.host.yml).
+    metrics_host: str = "0.0.0.0"
 
     @field_validator("rate_limit_default", "rate_limit_search")
     @classmethod

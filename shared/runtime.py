@@ -113,7 +113,7 @@ async def run_relay(settings: ServiceSettings, outbox: Table) -> None:
     """Relay process: outbox -> `kencana.<service>` until SIGTERM."""
     configure_logging(f"{settings.service_name}-relay")
     if settings.metrics_port:
-        start_http_server(settings.metrics_port)
+        start_http_server(settings.metrics_port, addr=settings.metrics_host)
     await ensure_service_topics(settings, [f"kencana.{settings.service_name}"])
     relay, engine = build_relay(settings, outbox)
     _on_signals(relay.stop, settings.shutdown_grace_seconds)
@@ -137,7 +137,7 @@ async def serve_consumer(
     """Run a consumer process until SIGTERM: logging, metrics, topics, engine, graceful stop."""
     configure_logging(f"{settings.service_name}-consumer")
     if settings.metrics_port:
-        start_http_server(settings.metrics_port)
+        start_http_server(settings.metrics_port, addr=settings.metrics_host)
     await ensure_service_topics(settings, logical_topics)
     engine = create_consumer_engine(settings.database_url)
     runner = build(create_sessionmaker(engine))

@@ -37,7 +37,9 @@ async def readyz(request: Request) -> Any:
         checks["database"] = "unreachable"
     settings = request.app.state.settings
     topics = [settings.topic(t) for t in getattr(request.app.state, "history_topics", ())]
-    reachable, risks = await kafka_readiness(settings.kafka_bootstrap_servers, topics, 3.0)
+    reachable, risks = await kafka_readiness(
+        settings.kafka_bootstrap_servers, topics, settings.readiness_timeout_seconds
+    )
     checks["kafka"] = "ok" if reachable else "unreachable"
     if reachable:
         # A topic that deletes events makes every later rebuild or new consumer silently partial (issue 19):

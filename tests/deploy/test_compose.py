@@ -1,4 +1,8 @@
-"""docker-compose.yml and the Dockerfile, checked offline (no Docker engine is needed)."""
+"""docker-compose.yml, docker-compose.host.yml and the Dockerfile, checked offline (no Docker engine is needed).
+
+The files running for real: tests/compose under `make test-compose`, which also runs this module with the compose
+plugin installed, so that `docker compose config` below runs there instead of skipping.
+"""
 
 from __future__ import annotations
 
@@ -27,6 +31,7 @@ from tests.deploy.settings_env import (
 )
 
 COMPOSE = REPO_ROOT / "docker-compose.yml"
+HOST_OVERRIDE = REPO_ROOT / "docker-compose.host.yml"
 DOCKERFILE = REPO_ROOT / "Dockerfile"
 LOCK = REPO_ROOT / "deploy" / "docker" / "requirements.lock"
 INTERPOLATION = re.compile(r"\$\{(?P<name>\w+)(?::?-(?P<default>[^}]*))?\}")
@@ -39,9 +44,32 @@ def interpolate(value: Any) -> Any:
     return value
 
 
+class ComposeLoader(yaml.SafeLoader):
+    """Compose's merge tags (`!reset`, `!override`) read as their plain values."""
+
+
+for _tag in ("!reset", "!override"):
+    ComposeLoader.add_constructor(
+        _tag,
+        lambda loader, node: (
+            loader.construct_mapping(node)
+            if isinstance(node, yaml.MappingNode)
+            else loader.construct_sequence(node)
+            if isinstance(node, yaml.SequenceNode)
+            else loader.construct_scalar(node)
+        ),
+    )
+
+
 @pytest.fixture(scope="module")
 def compose() -> dict[str, Any]:
     document: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())
+    return document
+
+
+@pytest.fixture(scope="module")
+def host_override() -> dict[str, Any]:
+    document: dict[str, Any] = yaml.load(HOST_OVERRIDE.read_text(), Loader=ComposeLoader)  # noqa: S506
     return document
 
 
@@ -88,10 +116,50 @@ def test_compose_config_when_the_plugin_exists() -> None:
     docker = shutil.which("docker")
     if docker is None or subprocess.run([docker, "compose", "version"], capture_output=True).returncode != 0:
         pytest.skip("docker compose plugin not installed")
-    result = subprocess.run(
-        [docker, "compose", "-f", str(COMPOSE), "config", "--quiet"], capture_output=True, text=True
-    )
-    assert result.returncode == 0, result.stderr
+    for files in ([COMPOSE], [COMPOSE, HOST_OVERRIDE]):
+        args = [arg for path in files for arg in ("-f", str(path))]
+        result = subprocess.run(
+            [docker, "compose", *args, "config", "--quiet"], capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 0, f"{[f.name for f in files]}: {result.stderr}"
+
+
+def test_host_override_puts_every_app_container_on_loopback(
+    compose: dict[str, Any], host_override: dict[str, Any]
+) -> None:
+    services = host_override["services"]
+    # The bundled servers are off; nothing waits for them.
+    assert services["postgres"]["profiles"] == services["kafka"]["profiles"] == ["bundled-infra"]
+    for step in ("migrate", "topics"):
+        assert services[step]["network_mode"] == "host" and services[step]["depends_on"] == {}
+    assert services["keys"]["network_mode"] == "none"
+    metrics_ports = set()
+    for name, svc, role in app_containers(compose):
+        service = services[name]
+        assert service["network_mode"] == "host" and service["ports"] == [], name
+        env = {k: str(interpolate(v)) for k, v in service["environment"].items()}
+        prefix = svc.upper()
+        assert env[f"{prefix}_DATABASE_URL"] == f"postgresql+asyncpg://kencana:kencana@127.0.0.1:5432/{svc}"
+        assert env[f"{prefix}_KAFKA_BOOTSTRAP_SERVERS"] == "127.0.0.1:9092"
+        assert env[f"{prefix}_METRICS_HOST"] == "127.0.0.1"
+        probe = interpolate(service["healthcheck"]["test"][-1])
+        if role == "api":
+            command = [str(interpolate(part)) for part in service["command"]]
+            assert command[command.index("--host") + 1] == "127.0.0.1", name
+            port = command[command.index("--port") + 1]
+            assert port == str(PORTS[svc]) and probe == f"http://127.0.0.1:{port}/readyz", name
+        else:
+            port = env[f"{prefix}_METRICS_PORT"]
+            assert probe == f"http://127.0.0.1:{port}/metrics", name
+            metrics_ports.add(port)
+    # One network for all: each relay and consumer needs a metrics port of its own.
+    assert len(metrics_ports) == sum(1 for _, _, role in app_containers(compose) if role != "api")
+    migrate = {k: str(interpolate(v)) for k, v in services["migrate"]["environment"].items()}
+    for svc in SERVICES:
+        assert (
+            migrate[f"{svc.upper()}_DATABASE_URL"]
+            == f"postgresql+asyncpg://kencana:kencana@127.0.0.1:5432/{svc}"
+        )
 
 
 def test_kafka_runs_kraft_without_zookeeper(compose: dict[str, Any]) -> None:
@@ -128,7 +196,8 @@ def test_same_image_tag_always_means_the_same_build(compose: dict[str, Any]) -> 
 def test_dockerfile_targets_are_slim_non_root_with_health_checks() -> None:
     stages = dockerfile_stages()
     text = DOCKERFILE.read_text()
-    assert "ARG PYTHON_IMAGE=python:3.11-slim" in text
+    # Pinned by digest where it is pulled; a local image is passed with --build-arg where it cannot be.
+    assert re.search(r"^ARG PYTHON_IMAGE=python:3\.11-slim@sha256:[0-9a-f]{64}$", text, re.MULTILINE)
     runtime = " ".join(stages["runtime"])
     assert re.search(r"USER\s+10001", runtime), "the runtime stage must switch to a non-root user"
     assert "COPY --from=builder /opt/venv" in runtime
