@@ -224,7 +224,7 @@ compose() {
 free_ports() {
   python3 -c '
 import socket
-socks = [socket.socket() for _ in range(10)]
+socks = [socket.socket() for _ in range(11)]
 for s in socks:
     s.bind(("127.0.0.1", 0))
 print(" ".join(str(s.getsockname()[1]) for s in socks))'
@@ -244,7 +244,8 @@ host_settings() {
     KENCANA_HOST_REGISTRY_RELAY_METRICS_PORT="${ports[4]}" KENCANA_HOST_UPPKA_RELAY_METRICS_PORT="${ports[5]}" \
     KENCANA_HOST_UPPKA_CONSUMER_METRICS_PORT="${ports[6]}" KENCANA_HOST_DASHAT_RELAY_METRICS_PORT="${ports[7]}" \
     KENCANA_HOST_DASHAT_CONSUMER_METRICS_PORT="${ports[8]}" \
-    KENCANA_HOST_REPORTING_CONSUMER_METRICS_PORT="${ports[9]}"
+    KENCANA_HOST_REPORTING_CONSUMER_METRICS_PORT="${ports[9]}" \
+    KENCANA_HOST_REPORTING_RELAY_METRICS_PORT="${ports[10]}"
   export KENCANA_COMPOSE_REGISTRY_URL="http://127.0.0.1:${ports[0]}" \
     KENCANA_COMPOSE_UPPKA_URL="http://127.0.0.1:${ports[1]}" \
     KENCANA_COMPOSE_DASHAT_URL="http://127.0.0.1:${ports[2]}" \

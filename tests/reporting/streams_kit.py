@@ -238,7 +238,8 @@ async def running_receiver(receiver: Receiver) -> AsyncIterator[Receiver]:
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     app = Starlette(routes=[Route("/hook", receiver.endpoint, methods=["POST"])])
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    # log_config=None: uvicorn's default config would take its loggers off the root (the log tests read them).
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", log_config=None))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     receiver.url = f"http://127.0.0.1:{port}/hook"
     try:

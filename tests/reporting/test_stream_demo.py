@@ -45,7 +45,9 @@ async def reporting_url(kafka_bootstrap: str) -> AsyncIterator[tuple[str, object
     await ensure_service_topics(settings, INTERNAL)
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+        uvicorn.Config(
+            create_app(settings), host="127.0.0.1", port=port, log_level="warning", log_config=None
+        )
     )
     task = asyncio.create_task(server.serve())
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
@@ -51,14 +51,14 @@ RW_LIST_DEPRECATED = (
 class RwsInput(ApiInput):
     """A body with an RW list: reads the deprecated `rw_list` as `rws` (one name for RW lists in every API)."""
 
-    @model_validator(mode="before")
-    @classmethod
-    def _old_rw_name(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "rw_list" in data:
-            if "rws" in data:
+    @model_validator(mode="after")
+    def _old_rw_name(self) -> Self:
+        # After validation, so a bad value is named where it was written (body.rw_list), like any field.
+        if "rw_list" in self.model_fields_set:
+            if "rws" in self.model_fields_set:
                 raise PydanticCustomError("rws_twice", "give rws only (rw_list is its deprecated old name)")
-            data = {key: value for key, value in data.items() if key != "rw_list"} | {"rws": data["rw_list"]}
-        return data
+            self.rws = self.__dict__["rw_list"]  # read without the deprecation warning the attribute gives
+        return self
 
 
 class KampungKbCreate(RwsInput):
