@@ -249,6 +249,7 @@ def declared_query_parameters(route: APIRoute) -> frozenset[str]:
 
 
 _DECLARED: dict[int, frozenset[str]] = {}
+_PARAMETER_NAME: Final = re.compile(r"[a-z_][a-z_]{0,63}")
 
 
 def reject_unknown_query_parameters(request: Request) -> None:
@@ -262,7 +263,14 @@ def reject_unknown_query_parameters(request: Request) -> None:
     declared = _DECLARED.get(id(route))
     if declared is None:
         declared = _DECLARED[id(route)] = declared_query_parameters(route)
-    unknown = sorted({name for name in request.query_params if name not in declared})
+    # Names are echoed only when they look like parameter names: a caller's key could be anything (a NIK).
+    unknown = sorted(
+        {
+            name if _PARAMETER_NAME.fullmatch(name) else "<unrecognised>"
+            for name in request.query_params
+            if name not in declared
+        }
+    )
     if unknown:
         raise ValidationFailed(
             f"unknown query parameter(s): {', '.join(unknown)}; this operation takes "
