@@ -36,11 +36,13 @@ infra-status:
 migrate:
 	$(VENV)/bin/kencana migrate
 
+# The suite talks to the managed broker as the test principal (SASL/SCRAM over TLS unless
+# KENCANA_KAFKA_SECURITY=plaintext; `scripts/infra.sh env` prints nothing for a Kafka of your own).
 test: setup infra-up
-	$(VENV)/bin/pytest -q -m "not slow"
+	eval "$$(scripts/infra.sh env kencana-test)"; $(VENV)/bin/pytest -q -m "not slow"
 
 test-slow: setup infra-up
-	$(VENV)/bin/pytest -q -s -m "slow and not faults"
+	eval "$$(scripts/infra.sh env kencana-test)"; $(VENV)/bin/pytest -q -s -m "slow and not faults"
 
 # The fault scenarios (issue 14) on their own PostgreSQL (5442) and Kafka (9192) in .local-faults, started and
 # stopped by scripts/faults.sh: they kill and stop those servers, never the usual ones. Figures: bench/faults/,
@@ -79,8 +81,9 @@ up: infra-up migrate
 	scripts/services.sh up
 
 # The first command for a new user: everything up, then a synthetic programme and its story (services stay up).
+# The demo is infra tooling: it runs as the Kafka admin (it creates the demo ministry's own Kafka user).
 demo: up
-	$(VENV)/bin/kencana demo
+	eval "$$(scripts/infra.sh env kencana-admin)"; $(VENV)/bin/kencana demo
 
 down:
 	scripts/services.sh down

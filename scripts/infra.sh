@@ -2,7 +2,7 @@
 # Local infrastructure for Kencana: a project PostgreSQL cluster and a single-node Apache Kafka (KRaft) broker,
 # both on loopback, with all state under $KENCANA_STATE_DIR (default <repo>/.local, git-ignored).
 #
-# Usage: scripts/infra.sh up|down|status|topics|stop-kafka|start-kafka|restart-kafka|kill-kafka|kill-kafka-node N|stop-pg [fast|immediate]|start-pg
+# Usage: scripts/infra.sh up|down|status|topics|env [user]|stop-kafka|start-kafka|restart-kafka|kill-kafka|kill-kafka-node N|stop-pg [fast|immediate]|start-pg
 #
 #   KENCANA_STATE_DIR               state folder (pg data, kafka data + jars, logs, pid files)
 #   KENCANA_DATABASE_URL            use this PostgreSQL server as-is: install/start nothing, only create the
@@ -11,6 +11,15 @@
 #   KENCANA_PG_PORT                 port of the project PostgreSQL (default 5432)
 #   KENCANA_KAFKA_PORT              broker port (default 9092)
 #   KENCANA_KAFKA_CONTROLLER_PORT   KRaft controller port (default: broker port + 1)
+#   KENCANA_KAFKA_SECURITY          sasl_ssl (default): the broker requires SASL/SCRAM-SHA-512 over TLS and
+#                                   authorises by ACLs (issue 15); plaintext: no authentication (as before)
+#
+# Secured (the default), `up` also generates into <state>/kafka-secrets (git-ignored, mode 700), idempotently:
+# a CA, the broker's certificate (SAN 127.0.0.1, localhost and the compose/Kubernetes host names), the admin's
+# password (bootstrapped into KRaft at format time, the only super user), then with `kencana kafka-security
+# apply` every principal of shared/kafka_security.py (SCRAM users + ACLs), a `client-<user>.properties` per user
+# for Kafka's console tools and a `<user>.env`. `scripts/infra.sh env [user]` prints the exports a client needs
+# (default user kencana-test, the test suite's principal); `make test`/`make demo` use it.
 #
 # The ports let a second, separate set of servers run next to the usual one (the fault scenarios start their own
 # in their own state folder, on 5442/9192, so that killing them never touches the servers everyone else uses).
@@ -52,6 +61,17 @@ KAFKA_LOGS_DIR="$LOGS"
 KAFKA_NODE=1
 KAFKA_POM="$REPO/infra/kafka/pom.xml"
 KAFKA_READY_TIMEOUT="${KENCANA_KAFKA_READY_TIMEOUT:-120}"
+KAFKA_SECURITY="${KENCANA_KAFKA_SECURITY:-sasl_ssl}"
+case "$KAFKA_SECURITY" in sasl_ssl | plaintext) ;; *)
+  printf '[infra] ERROR: KENCANA_KAFKA_SECURITY must be sasl_ssl or plaintext, not %s\n' "$KAFKA_SECURITY" >&2
+  exit 2
+  ;;
+esac
+SECRETS="$STATE/kafka-secrets"
+KAFKA_ADMIN_USER=kencana-admin
+KAFKA_TEST_USER=kencana-test
+# Host names the broker's certificate is valid for: loopback, docker-compose's service, Strimzi's bootstrap.
+KAFKA_CERT_SAN="IP:127.0.0.1,DNS:localhost,DNS:kafka,DNS:kencana-kafka-bootstrap,DNS:kencana-kafka-bootstrap.kafka.svc,DNS:*.kencana-kafka-brokers.kafka.svc"
 KAFKA_STOP_TIMEOUT=30
 
 export DEBIAN_FRONTEND=noninteractive
@@ -425,6 +445,9 @@ kafka_render_props() {
   local tmp="$KAFKA_PROPS.tmp"
   sed -e "s#@KAFKA_DATA_DIR@#$KAFKA_DATA#g" -e "s#127.0.0.1:9092#127.0.0.1:$KAFKA_PORT#g" \
     -e "s#127.0.0.1:9093#127.0.0.1:$KAFKA_CONTROLLER_PORT#g" "$REPO/infra/kafka/server.properties.in" >"$tmp"
+  if [[ "$KAFKA_SECURITY" == sasl_ssl ]]; then
+    kafka_secure_props "$tmp"
+  fi
   if ((KAFKA_BROKERS > 1)); then
     # Static quorum of every node; internal and new topics on 3 replicas, a write needs 2 in sync (acks=all).
     sed -i -e "s#^node.id=.*#node.id=$KAFKA_NODE#" \
@@ -436,7 +459,126 @@ kafka_render_props() {
   mv "$tmp" "$KAFKA_PROPS"
 }
 
+# Clients (and the brokers among themselves) on SASL_SSL with SCRAM-SHA-512; the KRaft controller port on TLS
+# with a client certificate only the broker holds (SCRAM cannot authenticate controller traffic: the credentials
+# live in the metadata the controllers serve). Every request is authorised by ACLs; no ACL, no access.
+kafka_secure_props() {
+  local f="$1" admin_pw
+  admin_pw="$(cat "$SECRETS/passwords/$KAFKA_ADMIN_USER.password")"
+  sed -i -e "s#PLAINTEXT://127.0.0.1:#SASL_SSL://127.0.0.1:#g" \
+    -e "s#^listener.security.protocol.map=.*#listener.security.protocol.map=SASL_SSL:SASL_SSL,CONTROLLER:SSL#" \
+    -e "s#^inter.broker.listener.name=.*#inter.broker.listener.name=SASL_SSL#" "$f"
+  cat >>"$f" <<PROPS
+
+# ---- secured bus (issue 15; written by scripts/infra.sh, KENCANA_KAFKA_SECURITY=sasl_ssl)
+sasl.enabled.mechanisms=SCRAM-SHA-512
+sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="$KAFKA_ADMIN_USER" password="$admin_pw";
+ssl.keystore.type=PEM
+ssl.keystore.location=$SECRETS/broker.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$SECRETS/ca.crt
+ssl.endpoint.identification.algorithm=https
+listener.name.controller.ssl.client.auth=required
+ssl.principal.mapping.rules=RULE:^CN=([^,]+).*\$/\$1/,DEFAULT
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+super.users=User:$KAFKA_ADMIN_USER;User:kencana-broker
+PROPS
+}
+
+# The CA, the broker certificate and the admin password; kept once generated (delete the folder to renew).
+kafka_secrets() {
+  [[ "$KAFKA_SECURITY" == sasl_ssl ]] || return 0
+  mkdir -p "$SECRETS/passwords"
+  chmod 700 "$SECRETS" "$SECRETS/passwords"
+  local out="$LOGS/kafka-secrets.log"
+  : >"$out"
+  if [[ ! -s "$SECRETS/ca.crt" || ! -s "$SECRETS/ca.key" ]]; then
+    (umask 077 && openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 3650 -keyout "$SECRETS/ca.key" \
+      -out "$SECRETS/ca.crt" -subj "/O=Kencana development/CN=Kencana development CA" \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign") >>"$out" 2>&1 || {
+      err "creating the CA failed"
+      tail_log "$out"
+      exit 1
+    }
+    rm -f "$SECRETS/broker.pem"
+  fi
+  if [[ ! -s "$SECRETS/broker.pem" ]]; then
+    (
+      umask 077
+      openssl req -newkey rsa:2048 -nodes -keyout "$SECRETS/broker.key" -out "$SECRETS/broker.csr" \
+        -subj "/O=Kencana development/CN=kencana-broker" &&
+        openssl x509 -req -sha256 -days 825 -in "$SECRETS/broker.csr" -CA "$SECRETS/ca.crt" -CAkey "$SECRETS/ca.key" \
+          -CAcreateserial -out "$SECRETS/broker.crt" -extfile <(printf '%s\n' "subjectAltName=$KAFKA_CERT_SAN" \
+          "extendedKeyUsage=serverAuth,clientAuth" "keyUsage=critical,digitalSignature,keyEncipherment") &&
+        cat "$SECRETS/broker.key" "$SECRETS/broker.crt" >"$SECRETS/broker.pem"
+    ) >>"$out" 2>&1 || {
+      err "creating the broker certificate failed"
+      tail_log "$out"
+      exit 1
+    }
+    rm -f "$SECRETS/broker.csr"
+  fi
+  local pw="$SECRETS/passwords/$KAFKA_ADMIN_USER.password"
+  if [[ ! -s "$pw" ]]; then
+    (umask 077 && openssl rand -hex 24 >"$pw")
+  fi
+  # For the readiness probe without a venv (Kafka's TopicCommand).
+  (
+    umask 077
+    printf '%s\n' security.protocol=SASL_SSL sasl.mechanism=SCRAM-SHA-512 \
+      "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username=\"$KAFKA_ADMIN_USER\" password=\"$(cat "$pw")\";" \
+      ssl.truststore.type=PEM "ssl.truststore.location=$SECRETS/ca.crt" >"$SECRETS/admin-probe.properties"
+  )
+}
+
+# The environment a client of the managed broker needs, as `<user>.env` holds it (written by kafka_principals).
+admin_env() {
+  if [[ "$KAFKA_SECURITY" == sasl_ssl ]]; then
+    printf '%s\n' KENCANA_KAFKA_SECURITY_PROTOCOL=SASL_SSL KENCANA_KAFKA_SASL_MECHANISM=SCRAM-SHA-512 \
+      "KENCANA_KAFKA_SASL_USERNAME=$KAFKA_ADMIN_USER" \
+      "KENCANA_KAFKA_SASL_PASSWORD=$(cat "$SECRETS/passwords/$KAFKA_ADMIN_USER.password")" \
+      "KENCANA_KAFKA_SSL_CAFILE=$SECRETS/ca.crt"
+  fi
+}
+
+# Every principal of shared/kafka_security.py: SCRAM user, ACLs, client files (as the admin).
+kafka_principals() {
+  [[ "$KAFKA_SECURITY" == sasl_ssl ]] || return 0
+  if [[ ! -x "$REPO/.venv/bin/python" ]]; then
+    err "no .venv (make setup): the Kafka users and ACLs are created with the project's Python"
+    exit 1
+  fi
+  local admin=()
+  mapfile -t admin < <(admin_env)
+  if ! env "${admin[@]}" PYTHONPATH="$REPO:$REPO/cli" "$REPO/.venv/bin/python" -m kencana_cli.kafka_security apply \
+    --bootstrap-servers "$(kafka_bootstrap)" --secrets-dir "$SECRETS" --with-test >"$LOGS/kafka-principals.log" 2>&1; then
+    err "creating the Kafka users and ACLs failed"
+    tail_log "$LOGS/kafka-principals.log"
+    exit 1
+  fi
+}
+
+kafka_bootstrap() {
+  local n out=""
+  for ((n = 1; n <= KAFKA_BROKERS; n++)); do
+    out+="${out:+,}127.0.0.1:$((KAFKA_BASE_PORT + 2 * (n - 1)))"
+  done
+  printf '%s' "$out"
+}
+
+# The mode the data folder was formatted for: a secured broker needs its admin user in the KRaft metadata,
+# which only `format --add-scram` puts there. A data folder formatted without it (an older plaintext broker of
+# this state folder) is deleted and formatted again: it is a development broker whose topics the services and
+# `kencana topics repair` create again.
+kafka_scram_file() { printf '%s/kencana-scram-admin' "$KAFKA_DATA"; }
+
 kafka_format() {
+  if [[ -f "$KAFKA_DATA/meta.properties" && "$KAFKA_SECURITY" == sasl_ssl && ! -f "$(kafka_scram_file)" ]]; then
+    log "node $KAFKA_NODE: data formatted without SCRAM users; formatting again for the secured broker"
+    rm -rf "$KAFKA_DATA"
+  fi
   kafka_render_props
   if [[ -f "$KAFKA_DATA/meta.properties" ]]; then
     return
@@ -453,12 +595,19 @@ kafka_format() {
   else
     cluster_id="$(java -cp "$(kafka_classpath)" kafka.tools.StorageTool random-uuid 2>"$LOGS/kafka-format.log")"
   fi
+  local scram=()
+  if [[ "$KAFKA_SECURITY" == sasl_ssl ]]; then
+    scram=(--add-scram "SCRAM-SHA-512=[name=$KAFKA_ADMIN_USER,password=$(cat "$SECRETS/passwords/$KAFKA_ADMIN_USER.password")]")
+  fi
   if ! java -cp "$(kafka_classpath)" -Dlog4j2.configurationFile="$REPO/infra/kafka/log4j2.properties" \
     -Dkafka.logs.dir="$KAFKA_LOGS_DIR" kafka.tools.StorageTool format -t "$cluster_id" -c "$KAFKA_PROPS" \
-    "${quorum[@]}" >>"$LOGS/kafka-format.log" 2>&1; then
+    "${quorum[@]}" "${scram[@]}" >>"$LOGS/kafka-format.log" 2>&1; then
     err "formatting Kafka storage failed"
     tail_log "$LOGS/kafka-format.log"
     exit 1
+  fi
+  if [[ "$KAFKA_SECURITY" == sasl_ssl ]]; then
+    touch "$(kafka_scram_file)"
   fi
 }
 
@@ -478,15 +627,20 @@ kafka_start() {
     -Dlog4j2.configurationFile="$REPO/infra/kafka/log4j2.properties" -Dkafka.logs.dir="$KAFKA_LOGS_DIR" \
     -cp "$(kafka_classpath)" kafka.Kafka "$KAFKA_PROPS" >"$KAFKA_OUT" 2>&1 </dev/null 9>&- &
   printf '%s\n' "$!" >"$KAFKA_PID"
+  printf '%s\n' "$KAFKA_SECURITY" >"$KAFKA_PID.mode"
   log "Kafka node $KAFKA_NODE started (pid $!, port $KAFKA_PORT)"
 }
 
 # One metadata round-trip with the project venv's aiokafka.
 AIOKAFKA_PROBE='
-import asyncio, sys
+import asyncio, os, ssl, sys
 from aiokafka.admin import AIOKafkaAdminClient
+secured = {}
+if len(sys.argv) > 2:
+    secured = dict(security_protocol="SASL_SSL", sasl_mechanism="SCRAM-SHA-512", sasl_plain_username=sys.argv[3],
+                   sasl_plain_password=os.environ["KAFKA_PROBE_PASSWORD"], ssl_context=ssl.create_default_context(cafile=sys.argv[2]))
 async def main() -> None:
-    client = AIOKafkaAdminClient(bootstrap_servers=sys.argv[1], request_timeout_ms=5000)
+    client = AIOKafkaAdminClient(bootstrap_servers=sys.argv[1], request_timeout_ms=5000, **secured)
     await client.start()
     try:
         await client.list_topics()
@@ -497,7 +651,16 @@ asyncio.run(asyncio.wait_for(main(), 10))
 
 kafka_probe() {
   if [[ -x "$REPO/.venv/bin/python" ]] && "$REPO/.venv/bin/python" -c 'import aiokafka' >/dev/null 2>&1; then
-    "$REPO/.venv/bin/python" -c "$AIOKAFKA_PROBE" "127.0.0.1:$KAFKA_PORT" >"$LOGS/kafka-probe.log" 2>&1
+    if [[ "$KAFKA_SECURITY" == sasl_ssl ]]; then
+      KAFKA_PROBE_PASSWORD="$(cat "$SECRETS/passwords/$KAFKA_ADMIN_USER.password")" "$REPO/.venv/bin/python" \
+        -c "$AIOKAFKA_PROBE" "127.0.0.1:$KAFKA_PORT" "$SECRETS/ca.crt" "$KAFKA_ADMIN_USER" >"$LOGS/kafka-probe.log" 2>&1
+    else
+      "$REPO/.venv/bin/python" -c "$AIOKAFKA_PROBE" "127.0.0.1:$KAFKA_PORT" >"$LOGS/kafka-probe.log" 2>&1
+    fi
+  elif [[ "$KAFKA_SECURITY" == sasl_ssl ]]; then
+    timeout 30 java -cp "$(kafka_classpath)" -Dlog4j2.configurationFile="$REPO/infra/kafka/log4j2.properties" \
+      -Dkafka.logs.dir="$LOGS" org.apache.kafka.tools.TopicCommand --command-config "$SECRETS/admin-probe.properties" \
+      --bootstrap-server "127.0.0.1:$KAFKA_PORT" --list >"$LOGS/kafka-probe.log" 2>&1
   else
     timeout 30 java -cp "$(kafka_classpath)" -Dlog4j2.configurationFile="$REPO/infra/kafka/log4j2.properties" \
       -Dkafka.logs.dir="$LOGS" org.apache.kafka.tools.TopicCommand \
@@ -564,6 +727,9 @@ kafka_kill() {
   log "Kafka killed (pid $pid)"
 }
 
+# The security mode the running node was started in (written by kafka_start).
+kafka_mode_matches() { [[ "$(cat "$KAFKA_PID.mode" 2>/dev/null || echo plaintext)" == "$KAFKA_SECURITY" ]]; }
+
 kafka_node_running() { [[ -n "$(kafka_pid)" ]] && port_open "$KAFKA_PORT"; }
 
 kafka_up() {
@@ -572,10 +738,15 @@ kafka_up() {
     return
   fi
   if each_node kafka_node_running; then
-    phase "kafka ready" each_node kafka_wait_ready
-    return
+    if each_node kafka_mode_matches; then
+      phase "kafka ready" each_node kafka_wait_ready
+      return
+    fi
+    log "Kafka runs in another security mode than KENCANA_KAFKA_SECURITY=$KAFKA_SECURITY: restarting it"
+    phase "kafka stop" each_node kafka_stop
   fi
   phase "kafka install" kafka_install
+  phase "kafka secrets" kafka_secrets
   phase "kafka fetch jars" kafka_fetch
   phase "kafka format" each_node kafka_format
   phase "kafka start" each_node kafka_start
@@ -616,7 +787,9 @@ kafka_topics() {
     return
   fi
   # python -m: the same command as `kencana topics repair` without loading every service's CLI (warm runs stay fast)
-  if ! "$REPO/.venv/bin/python" -m kencana_cli.topics repair \
+  local admin=()
+  external_kafka || mapfile -t admin < <(admin_env)
+  if ! env "${admin[@]}" "$REPO/.venv/bin/python" -m kencana_cli.topics repair \
     --bootstrap-servers "${KENCANA_KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:$KAFKA_PORT}" >"$LOGS/kafka-topics.log" 2>&1; then
     err "creating the Kafka topics failed"
     tail_log "$LOGS/kafka-topics.log"
@@ -640,7 +813,7 @@ require_managed_kafka() {
 
 # ------------------------------------------------------------------------------------------------------- main
 usage() {
-  echo "usage: $0 up|down|status|topics|stop-kafka|start-kafka|restart-kafka|kill-kafka|kill-kafka-node N|stop-pg [fast|immediate]|start-pg" >&2
+  echo "usage: $0 up|down|status|topics|env [user]|stop-kafka|start-kafka|restart-kafka|kill-kafka|kill-kafka-node N|stop-pg [fast|immediate]|start-pg" >&2
   exit 2
 }
 
@@ -651,6 +824,7 @@ case "$cmd" in
     log "state folder: $STATE"
     pg_up
     kafka_up
+    external_kafka || phase "kafka principals" kafka_principals
     external_kafka || phase "kafka topics" kafka_topics
     awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "[infra] %-22s %6.2f s\n", "up (total)", b - a }'
     ;;
@@ -668,6 +842,24 @@ case "$cmd" in
     ;;
   topics)
     phase "kafka topics" kafka_topics
+    ;;
+  env)
+    # `eval "$(scripts/infra.sh env [user])"`: the managed broker's address and a user's credentials (nothing
+    # when KENCANA_KAFKA_BOOTSTRAP_SERVERS names another Kafka: its settings are the caller's).
+    external_kafka && exit 0
+    user="${2:-$KAFKA_TEST_USER}"
+    printf 'export KENCANA_KAFKA_BOOTSTRAP_SERVERS=%q\n' "$(kafka_bootstrap)"
+    if [[ "$KAFKA_SECURITY" == sasl_ssl ]]; then
+      if [[ ! -s "$SECRETS/$user.env" ]]; then
+        err "no credentials for Kafka user $user in $SECRETS (scripts/infra.sh up creates them)"
+        exit 1
+      fi
+      while IFS= read -r line; do
+        [[ -n "$line" ]] && printf 'export %s=%q\n' "${line%%=*}" "${line#*=}"
+      done <"$SECRETS/$user.env"
+    else
+      printf 'unset KENCANA_KAFKA_SECURITY_PROTOCOL KENCANA_KAFKA_SASL_USERNAME KENCANA_KAFKA_SASL_PASSWORD\n'
+    fi
     ;;
   stop-kafka)
     require_managed_kafka

@@ -83,6 +83,11 @@ start_one() {
     # (docs/security.md, "Rate limits").
     local budget="${svc^^}_RATE_LIMIT_DEFAULT" search="${svc^^}_RATE_LIMIT_SEARCH"
     export "$budget=${!budget:-20000/minute}" "$search=${!search:-2000/minute}"
+    # The service's own Kafka principal on the managed broker (<state>/kafka-secrets/<svc>.env, as
+    # <SVC>_KAFKA_*); nothing when KENCANA_KAFKA_BOOTSTRAP_SERVERS names a Kafka of the caller's.
+    local kafka_env
+    kafka_env="$("$REPO/scripts/infra.sh" env "$svc")" || exit 1
+    eval "${kafka_env//KENCANA_KAFKA_/${svc^^}_KAFKA_}"
     exec setsid "${cmd[@]}" >>"$LOGS/$name.log" 2>&1 </dev/null
   ) &
   printf '%s\n' "$!" >"$RUN/$name.pid"

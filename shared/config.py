@@ -11,6 +11,8 @@ from limits import parse as parse_rate
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from shared.kafka_security import KafkaSecurity
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PG_SERVER = "postgresql+asyncpg://kencana:kencana@127.0.0.1:5432"
 DEFAULT_KAFKA = "127.0.0.1:9092"
@@ -44,6 +46,14 @@ class ServiceSettings(BaseSettings):
     database_url: str = ""
     database_pool_size: int = 10
     kafka_bootstrap_servers: str = ""
+    # The service's Kafka principal (issue 15, shared/kafka_security.py): SASL_SSL with SCRAM-SHA-512 and the
+    # project's CA. Each empty one falls back to KENCANA_KAFKA_<same name> (`<SVC>_KAFKA_SASL_USERNAME` overrides
+    # `KENCANA_KAFKA_SASL_USERNAME`); all empty: PLAINTEXT, no authentication.
+    kafka_security_protocol: str = ""
+    kafka_sasl_mechanism: str = ""
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: str = Field(default="", repr=False)
+    kafka_ssl_cafile: str = ""
     topic_partitions: int = 6
     topic_replication_factor: int = 1
     # Logical topic -> physical topic; tests use it to give each test its own topics.
@@ -150,6 +160,18 @@ class ServiceSettings(BaseSettings):
         if self.environment == "production":
             self.refuse_placeholder_secrets()
         return self
+
+    def kafka_security(self) -> KafkaSecurity:
+        """This service's Kafka credentials: its own settings, else the shared KENCANA_KAFKA_* ones."""
+        shared = KafkaSecurity.from_env()
+        own = {
+            "KENCANA_KAFKA_SECURITY_PROTOCOL": self.kafka_security_protocol or shared.protocol,
+            "KENCANA_KAFKA_SASL_MECHANISM": self.kafka_sasl_mechanism or shared.mechanism,
+            "KENCANA_KAFKA_SASL_USERNAME": self.kafka_sasl_username or shared.username,
+            "KENCANA_KAFKA_SASL_PASSWORD": self.kafka_sasl_password or shared.password,
+            "KENCANA_KAFKA_SSL_CAFILE": self.kafka_ssl_cafile or shared.cafile,
+        }
+        return KafkaSecurity.from_env(own)
 
     def secrets(self) -> dict[str, str]:
         """Secret values a subclass holds, checked outside dev mode."""

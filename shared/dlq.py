@@ -23,7 +23,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import OffsetAndMetadata
 
-from shared.kafka import make_producer
+from shared.kafka import make_producer, security_options
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -44,7 +44,9 @@ def dead_letter_topic(group: str) -> str:
 
 async def _partitions(bootstrap_servers: str, topic: str) -> list[TopicPartition]:
     """The topic's partitions, asked of the broker now (a consumer's metadata may not know a new topic)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10_000)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap_servers, request_timeout_ms=10_000, **security_options()
+    )
     await admin.start()
     try:
         described = await admin.describe_topics([topic])
@@ -69,6 +71,7 @@ async def replay_dead_letters(bootstrap_servers: str, group: str, *, timeout: fl
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         isolation_level="read_committed",
+        **security_options(),
     )
     producer = make_producer(bootstrap_servers, client_id=f"{group}-dlq-replay")
     async with asyncio.timeout(timeout):

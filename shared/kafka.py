@@ -13,11 +13,40 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
+from shared.kafka_security import KafkaSecurity
 from shared.logging import get_logger
 from shared.topics import HISTORY_SETTINGS, HistoryRisk, history_risks
 
 log = get_logger(__name__)
 T = TypeVar("T")
+
+# One process, one Kafka principal: a service's processes set theirs from its settings at start
+# (`ServiceSettings.kafka_security`, `<SVC>_KAFKA_SASL_USERNAME`...); everything else (CLI, tests, tools) uses
+# `KENCANA_KAFKA_SECURITY_PROTOCOL`, `_SASL_USERNAME`, `_SASL_PASSWORD`, `_SSL_CAFILE` from the environment.
+_process_security: KafkaSecurity | None = None
+
+
+def use_security(security: KafkaSecurity) -> None:
+    """Make every Kafka client this process builds from now on authenticate as `security` says."""
+    global _process_security
+    _process_security = security
+
+
+def client_security() -> KafkaSecurity:
+    """The security settings every client of this process is built with."""
+    return _process_security if _process_security is not None else KafkaSecurity.from_env()
+
+
+def security_options() -> dict[str, object]:
+    """aiokafka keyword arguments (security_protocol, sasl_*, ssl_context) for any client built by hand."""
+    return client_security().client_options()
+
+
+def admin_client(bootstrap_servers: str, *, request_timeout_ms: int = 15_000) -> AIOKafkaAdminClient:
+    """An admin client with this process's credentials."""
+    return AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap_servers, request_timeout_ms=request_timeout_ms, **security_options()
+    )
 
 
 async def when_kafka_answers(step: Callable[[], Awaitable[T]], *, what: str, max_seconds: float = 300) -> T:
@@ -60,6 +89,7 @@ def make_producer(
         max_batch_size=max_batch_size,
         request_timeout_ms=request_timeout_ms,
         retry_backoff_ms=200,
+        **security_options(),
     )
 
 
@@ -82,6 +112,7 @@ def make_consumer(
         session_timeout_ms=30_000,
         heartbeat_interval_ms=3_000,
         isolation_level="read_committed",
+        **security_options(),
     )
 
 
@@ -99,7 +130,7 @@ async def ensure_topics(
     (`kencana topics repair`), so callers report what they find instead (`history_risks_on_broker`).
     """
     wanted = list(topics)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=15_000)
+    admin = admin_client(bootstrap_servers, request_timeout_ms=15_000)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -152,7 +183,7 @@ async def describe_topic_configs(
     bootstrap_servers: str, topics: Iterable[str]
 ) -> dict[str, dict[str, str] | None]:
     """The effective config of each topic (topic settings and broker defaults); None for a missing topic."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=15_000)
+    admin = admin_client(bootstrap_servers, request_timeout_ms=15_000)
     await admin.start()
     try:
         described = await _describe_topics(admin, topics)
@@ -173,7 +204,7 @@ async def _risks(admin: AIOKafkaAdminClient, topics: Iterable[str]) -> list[Hist
 
 async def history_risks_on_broker(bootstrap_servers: str, topics: Iterable[str]) -> list[HistoryRisk]:
     """The existing event topics whose retention or cleanup would delete events (missing topics are fine)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=15_000)
+    admin = admin_client(bootstrap_servers, request_timeout_ms=15_000)
     await admin.start()
     try:
         return await _risks(admin, topics)
@@ -187,7 +218,7 @@ async def keep_history(bootstrap_servers: str, topics: Iterable[str]) -> list[Hi
     Returns the risks it removed. Kafka's AlterConfigs replaces every setting of the topic, so the topic's own
     settings are read first and kept (only the history ones change). Events already deleted stay deleted.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=15_000)
+    admin = admin_client(bootstrap_servers, request_timeout_ms=15_000)
     await admin.start()
     try:
         described = await _describe_topics(admin, topics)
@@ -221,7 +252,7 @@ async def partition_offsets(
     bootstrap_servers: str, topics: Iterable[str]
 ) -> dict[TopicPartition, tuple[int, int]]:
     """(earliest, end) offset of every partition of existing topics: the first record still kept, and the next."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=15_000)
+    admin = admin_client(bootstrap_servers, request_timeout_ms=15_000)
     await admin.start()
     try:
         described = await admin.describe_topics(list(topics))
@@ -235,7 +266,9 @@ async def partition_offsets(
     ]
     if not partitions:
         return {}
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers, enable_auto_commit=False, **security_options()
+    )
     await consumer.start()
     try:
         earliest = await consumer.beginning_offsets(partitions)
@@ -247,7 +280,7 @@ async def partition_offsets(
 
 async def delete_topics(bootstrap_servers: str, topics: Iterable[str]) -> None:
     """Delete topics (tests clean up after themselves)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    admin = admin_client(bootstrap_servers)
     await admin.start()
     try:
         with contextlib.suppress(Exception):
@@ -258,7 +291,7 @@ async def delete_topics(bootstrap_servers: str, topics: Iterable[str]) -> None:
 
 async def kafka_reachable(bootstrap_servers: str, timeout: float = 3.0) -> bool:
     """True when the broker answers a metadata request within the deadline."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=int(timeout * 1000))
+    admin = admin_client(bootstrap_servers, request_timeout_ms=int(timeout * 1000))
     try:
         async with asyncio.timeout(timeout):
             await admin.start()
@@ -276,7 +309,7 @@ async def kafka_readiness(
     bootstrap_servers: str, history_topics: Iterable[str], timeout: float = 3.0
 ) -> tuple[bool, list[HistoryRisk]]:
     """Whether the broker answers, and which of `history_topics` would drop events: one admin session."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=int(timeout * 1000))
+    admin = admin_client(bootstrap_servers, request_timeout_ms=int(timeout * 1000))
     topics = list(history_topics)
     try:
         async with asyncio.timeout(timeout):

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from shared.config import ServiceSettings
 from shared.consumer import BatchHandler, ConsumerRunner, Handler
 from shared.db import create_engine, create_sessionmaker
-from shared.kafka import ensure_topics, history_risks_on_broker, when_kafka_answers
+from shared.kafka import ensure_topics, history_risks_on_broker, use_security, when_kafka_answers
 from shared.logging import configure_logging, get_logger
 from shared.outbox import Relay
 from shared.topics import REPAIR_COMMAND, topic_config
@@ -112,6 +112,7 @@ def build_relay(settings: ServiceSettings, outbox: Table) -> tuple[Relay, object
 async def run_relay(settings: ServiceSettings, outbox: Table) -> None:
     """Relay process: outbox -> `kencana.<service>` until SIGTERM."""
     configure_logging(f"{settings.service_name}-relay")
+    use_security(settings.kafka_security())
     if settings.metrics_port:
         start_http_server(settings.metrics_port, addr=settings.metrics_host)
     await ensure_service_topics(settings, [f"kencana.{settings.service_name}"])
@@ -136,6 +137,7 @@ async def serve_consumer(
 ) -> None:
     """Run a consumer process until SIGTERM: logging, metrics, topics, engine, graceful stop."""
     configure_logging(f"{settings.service_name}-consumer")
+    use_security(settings.kafka_security())
     if settings.metrics_port:
         start_http_server(settings.metrics_port, addr=settings.metrics_host)
     await ensure_service_topics(settings, logical_topics)

@@ -25,7 +25,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.auth import issue_dev_token
 from shared.config import kafka_bootstrap_servers, pg_server_url
-from shared.kafka import delete_topics
+from shared.kafka import delete_topics, security_options
 from shared.testing.plugin import CHECKOUT_TAG, unique
 from tests.e2e.stack import ROLES, SERVICES, Stack
 
@@ -129,9 +129,11 @@ class Observer:
     _partitions: dict[str, list[TopicPartition]] = field(default_factory=dict)
 
     async def start(self) -> None:
-        self._admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        self._admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, **security_options())
         await self._admin.start()
-        self._consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, enable_auto_commit=False, **security_options()
+        )
         await self._consumer.start()
         for service in PUBLISHERS:
             self._pools[service] = await asyncpg.connect(dsn(self.stack.urls[service]))

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from kencana_cli.kafka_security import app as kafka_security_app
 from kencana_cli.topics import app as topics_app
 from shared.auth import issue_dev_token
 from shared.config import pg_server_url
@@ -22,6 +23,7 @@ events_app = typer.Typer(
 )
 app.add_typer(events_app, name="events")
 app.add_typer(topics_app, name="topics")
+app.add_typer(kafka_security_app, name="kafka-security")
 dlq_app = typer.Typer(help="Dead-letter topics of the consumer groups.", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
 

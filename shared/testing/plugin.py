@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from shared.auth import issue_dev_token
 from shared.config import REPO_ROOT, kafka_bootstrap_servers, pg_server_url
 from shared.db import create_engine
-from shared.kafka import delete_topics, ensure_topics, kafka_reachable
+from shared.kafka import delete_topics, ensure_topics, kafka_reachable, security_options
 from shared.migrations import upgrade
 from shared.web.deps import get_session
 
@@ -111,6 +111,7 @@ async def consume(
         group_id=None,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
+        **security_options(),
     )
     await consumer.start()
     records: list[ConsumerRecord[bytes, bytes]] = []

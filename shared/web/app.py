@@ -12,6 +12,7 @@ from sqlalchemy import Table
 from shared.auth import TokenVerifier
 from shared.config import ServiceSettings
 from shared.db import create_engine, create_sessionmaker
+from shared.kafka import use_security
 from shared.logging import configure_logging
 from shared.web import health
 from shared.web import openapi as openapi_kit
@@ -76,6 +77,7 @@ def create_service_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.service_name)
+        use_security(settings.kafka_security())
         engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)

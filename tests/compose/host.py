@@ -17,7 +17,7 @@ import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.config import kafka_bootstrap_servers, pg_server_url
-from shared.kafka import delete_topics
+from shared.kafka import delete_topics, security_options
 from shared.testing.plugin import CHECKOUT_TAG, recreate_database
 from shared.topics import CONSUMER_GROUPS, EVENT_TOPICS, dead_letter_topic
 from tests.e2e.stack import SERVICES
@@ -53,7 +53,7 @@ async def drop(topic_suffix: str) -> None:
     # other topic the broker lists with the suffix (a listing on a loaded broker once came back without them).
     topics = {f"{t}{topic_suffix}" for t in EVENT_TOPICS}
     topics |= {dead_letter_topic(f"{g}{topic_suffix}") for g in CONSUMER_GROUPS}
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap_servers())
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap_servers(), **security_options())
     await admin.start()
     try:
         existing = set(await admin.list_topics())

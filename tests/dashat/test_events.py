@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from shared.consumer import ConsumerRunner
 from shared.events import CloudEvent
 from shared.events import uppka as up
+from shared.kafka import security_options
 from shared.migrations import model_drift
 from shared.outbox import Relay
 from shared.runtime import ensure_service_topics
@@ -38,7 +39,7 @@ async def test_models_and_migrations_agree(db_url: str) -> None:
 
 
 async def _produce(bootstrap: str, topic: str, envelopes: list[CloudEvent]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, **security_options())
     await producer.start()
     try:
         for env in envelopes:
@@ -208,7 +209,9 @@ async def test_event_to_enrolment_latency(sm: async_sessionmaker[AsyncSession], 
     task = asyncio.create_task(loop())
     n = 50
     children = [uuid.uuid4() for _ in range(n)]
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, enable_idempotence=True)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=kafka_bootstrap, enable_idempotence=True, **security_options()
+    )
     await producer.start()
     try:
         # Let the group settle so the figure is steady-state latency, not the first partition assignment.

@@ -17,7 +17,7 @@ import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.config import REPO_ROOT
-from shared.kafka import kafka_reachable
+from shared.kafka import kafka_reachable, security_options
 from tests.e2e.stack import ROLES, SERVICES, Stack
 
 # The checkout that owns the running broker (at CI time, the one that ran `make infra-up`); a developer whose
@@ -185,7 +185,9 @@ class Injector:
     async def _kill_leader(self, fault: Fault) -> None:
         """Three-broker cluster: SIGKILL the node leading partition 0 of the topic `target`, restart it later."""
         topic = fault.target + self.stack.suffix
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=10000)
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=self.bootstrap, request_timeout_ms=10000, **security_options()
+        )
         await admin.start()
         try:
             described = await admin.describe_topics([topic])

@@ -13,6 +13,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from shared.kafka import security_options
 from tests.e2e.stack import Stack
 
 PUBLISHERS = ("registry", "uppka", "dashat")
@@ -105,8 +106,8 @@ async def partitions_of(admin: AIOKafkaAdminClient, topics: list[str]) -> list[T
 
 async def group_lag(bootstrap: str, stack: Stack) -> dict[str, int]:
     """Records each consumer group has not committed yet, over the topics it reads."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000, **security_options())
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **security_options())
     try:
         await admin.start()
         await consumer.start()  # both inside: a broker that is away must not leave an unclosed client
@@ -127,7 +128,7 @@ async def group_lag(bootstrap: str, stack: Stack) -> dict[str, int]:
 
 async def read_topic(bootstrap: str, topic: str, timeout: float = 60) -> list[str]:
     """Every event id on a topic, in order of arrival per partition (up to the end offsets of now)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000, **security_options())
     await admin.start()
     try:
         partitions = await partitions_of(admin, [topic])
@@ -135,7 +136,7 @@ async def read_topic(bootstrap: str, topic: str, timeout: float = 60) -> list[st
         await admin.close()
     if not partitions:
         return []
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **security_options())
     await consumer.start()
     try:
         consumer.assign(partitions)

@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import OffsetAndMetadata
 
+from shared.kafka import security_options
 from tests.e2e.stack import Stack
 from tests.faults.observe import GROUPS, Databases, group_lag, partitions_of
 
@@ -61,14 +62,17 @@ async def digests(
 
 async def _rewind(bootstrap: str, stack: Stack, group: str) -> int:
     """Commit offset 0 on every partition the (stopped) group reads; returns the records it will see again."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000, **security_options())
     await admin.start()
     try:
         partitions = await partitions_of(admin, [t + stack.suffix for t in GROUPS[group]])
     finally:
         await admin.close()
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=group + stack.suffix, enable_auto_commit=False
+        bootstrap_servers=bootstrap,
+        group_id=group + stack.suffix,
+        enable_auto_commit=False,
+        **security_options(),
     )
     await consumer.start()
     try:

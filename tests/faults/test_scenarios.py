@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from shared.kafka import security_options
 from tests.e2e.stack import Stack
 from tests.faults.faults import Fault, Injector, spread
 from tests.faults.harness import OWN_INFRA, Scenario, run_scenario
@@ -170,7 +171,7 @@ async def _cluster_settings(stack: Stack, dbs: Any, bootstrap: str, log_dir: Pat
     """What the topics really got: replicas per partition and min.insync.replicas."""
     from aiokafka.admin import AIOKafkaAdminClient, ConfigResource, ConfigResourceType
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000, **security_options())
     await admin.start()
     try:
         topics = [f"kencana.{s}{stack.suffix}" for s in ("registry", "uppka", "dashat")]

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.db import create_engine, create_sessionmaker
 from shared.events import CloudEvent
-from shared.kafka import delete_topics
+from shared.kafka import delete_topics, security_options
 from shared.migrations import upgrade
 from shared.runtime import ensure_service_topics
 from shared.testing.plugin import CHECKOUT_TAG, recreate_database, unique
@@ -25,7 +25,9 @@ from tests.reporting.dataset import Dataset, build
 
 
 async def produce(settings: Settings, envelopes: list[CloudEvent]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, enable_idempotence=True)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers, enable_idempotence=True, **security_options()
+    )
     await producer.start()
     try:
         for env in envelopes:

@@ -31,6 +31,7 @@ from shared.events.registry import (
     PregnancyRegistered,
     StuntingRiskChanged,
 )
+from shared.kafka import security_options
 from shared.outbox import Relay
 
 
@@ -144,7 +145,9 @@ def internal_ids(envelopes: list[CloudEvent]) -> set[str]:
 
 
 async def produce(settings: Settings, envelopes: list[CloudEvent]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, enable_idempotence=True)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers, enable_idempotence=True, **security_options()
+    )
     await producer.start()
     try:
         for env in envelopes:

@@ -20,7 +20,7 @@ from sqlalchemy import text
 
 from shared.db import create_engine
 from shared.history import IncompleteHistory
-from shared.kafka import delete_topics, partition_offsets
+from shared.kafka import delete_topics, partition_offsets, security_options
 from shared.migrations import upgrade
 from shared.runtime import ensure_service_topics
 from shared.testing.plugin import CHECKOUT_TAG, recreate_database, unique
@@ -75,7 +75,7 @@ async def test_rebuild_refuses_a_truncated_topic_and_leaves_the_projections_as_t
         # The registry partition holding the most events loses its first two, as retention would delete them.
         tp = max((tp for tp in offsets), key=lambda tp: offsets[tp][1])
         assert offsets[tp] == (0, offsets[tp][1]) and offsets[tp][1] >= 3
-        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap, **security_options())
         await admin.start()
         try:
             assert await admin.delete_records({tp: RecordsToDelete(2)}) == {tp: 2}
@@ -130,7 +130,7 @@ async def test_rebuild_refuses_a_topic_deleted_and_created_again(kafka_bootstrap
     dashat = settings.topic("kencana.dashat")
     try:
         await delete_topics(kafka_bootstrap, [dashat])
-        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap, **security_options())
         await admin.start()
         try:
             async with asyncio.timeout(60):

@@ -16,7 +16,7 @@ from sqlalchemy.orm import registry
 
 from shared.consumer import ConsumerRunner, Delivery
 from shared.events import CloudEvent, build_envelope
-from shared.kafka import ensure_topics
+from shared.kafka import ensure_topics, security_options
 from shared.testing.plugin import consume, unique
 from tests.shared.conftest import PoisonPill, ProbeHappened, effect, inbox
 
@@ -32,7 +32,7 @@ async def always_fails(session: AsyncSession, envelope: CloudEvent, data: Any) -
 
 
 async def _produce(bootstrap: str, topic: str, envelopes: list[CloudEvent]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, **security_options())
     await producer.start()
     try:
         for env in envelopes:
@@ -125,7 +125,7 @@ async def test_malformed_record_goes_to_dead_letter(
 ) -> None:
     topic = await topic_factory("garbage", partitions=1)
     group = unique("g")
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, **security_options())
     await producer.start()
     await producer.send_and_wait(topic, b"{not json", key=b"x")
     await producer.stop()

@@ -9,7 +9,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from shared.dlq import replay_dead_letters
-from shared.kafka import delete_topics, ensure_topics
+from shared.kafka import delete_topics, ensure_topics, security_options
 from shared.testing.plugin import unique
 
 pytestmark = [pytest.mark.kafka]
@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.kafka]
 async def _read_all(
     bootstrap: str, topic: str, expected: int
 ) -> list[tuple[bytes | None, bytes | None, dict]]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **security_options())
     await consumer.start()
     try:
         tp = TopicPartition(topic, 0)
@@ -43,7 +43,7 @@ async def test_replay_sends_each_dead_letter_back_once(
     dlq = f"{group}.dlq"
     await ensure_topics(kafka_bootstrap, [dlq], partitions=1)
     try:
-        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, **security_options())
         await producer.start()
         try:
             for n in range(3):

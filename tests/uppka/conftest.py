@@ -24,6 +24,7 @@ from shared.db import create_sessionmaker, utcnow
 from shared.events import CloudEvent, EventData, build_envelope
 from shared.events.dashat import KitchenOpened
 from shared.events.registry import KbStatusChanged, PersonRegistered
+from shared.kafka import security_options
 from shared.testing.plugin import bearer, migrated_database, rolled_back_session, running_app, unique
 
 # Kota Jambi (15.71), Kecamatan Kota Baru (15.71.01): villages used throughout the tests.
@@ -151,7 +152,7 @@ async def seed_kitchen(session: AsyncSession, village: str = VILLAGE) -> uuid.UU
 
 
 async def produce(bootstrap: str, topic: str, envelopes: list[CloudEvent]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, **security_options())
     await producer.start()
     try:
         for e in envelopes:

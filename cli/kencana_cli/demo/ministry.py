@@ -15,6 +15,7 @@ import base64
 import contextlib
 import hashlib
 import hmac
+import secrets
 import socket
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +28,9 @@ from rich.table import Table
 from kencana_cli.demo.api import Api, problem
 from shared.auth import issue_dev_token
 from shared.config import kafka_bootstrap_servers
-from shared.kafka import partition_offsets
+from shared.kafka import client_security, partition_offsets
+from shared.kafka_acl import put_user
+from shared.kafka_security import Principal, ministry_acls, ministry_principal
 
 CONSUMER = "kemenkes-demo"
 RECEIVER_PORT = 8095
@@ -118,6 +121,8 @@ class Ministry:
         self.token = issue_dev_token(scopes=["streams:admin"], sub="demo-operator", ttl_seconds=4 * 3600)
         self.receiver = Receiver()
         self.topic = ""
+        # The Kafka user the stream was read with on a secured bus (empty: the bus has no authentication).
+        self.kafka_user = ""
 
     async def register(self) -> bool:
         """Register the consumer and its webhook (or find them); False when the streams API is not there."""
@@ -173,6 +178,21 @@ class Ministry:
         )
         return True
 
+    async def ministry_credentials(self) -> dict[str, Any]:
+        """On a secured bus the ministry reads with its own SCRAM user, allowed READ on its topic only.
+
+        The demo runs as the admin, so it creates (or rotates) that user as `kencana kafka-security ministry`
+        would, with a fresh password, and reads with it.
+        """
+        security = client_security()
+        if not security.secured:
+            return {}
+        user = ministry_principal(CONSUMER)
+        password = secrets.token_hex(32)
+        await put_user(self.bootstrap_servers, Principal(user, ministry_acls(CONSUMER)), password)
+        self.kafka_user = user
+        return security.as_user(user, password).client_options()
+
     async def stream_messages(self, timeout: float = 20.0) -> list[dict[str, Any]]:
         """The whole topic, read as the ministry would (from the beginning, no group)."""
         offsets = await partition_offsets(self.bootstrap_servers, [self.topic])
@@ -185,6 +205,7 @@ class Ministry:
             bootstrap_servers=self.bootstrap_servers,
             auto_offset_reset="earliest",
             enable_auto_commit=False,
+            **await self.ministry_credentials(),
         )
         await consumer.start()
         try:
@@ -208,6 +229,10 @@ class Ministry:
         self.console.print(
             f"[bold]What {CONSUMER} received[/] (pseudonymous ids of its own, no birth date, no RT/RW)"
         )
+        if self.kafka_user:
+            self.console.print(
+                f"  read as Kafka user {self.kafka_user} (SASL/SCRAM-SHA-512 over TLS; ACL: READ on {self.topic} only)"
+            )
         table = Table("type", "subject (pseudonym)", "data")
         for m in messages[-6:]:
             data = {k: v for k, v in m["data"].items() if k != "child_id"}

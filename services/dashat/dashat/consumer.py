@@ -15,9 +15,11 @@ from shared.consumer import Handler
 from shared.db import create_engine, create_sessionmaker
 from shared.events import registry as reg
 from shared.events import uppka as up
+from shared.kafka_security import CONSUMES
 from shared.runtime import run_consumer
 
-TOPICS: list[str] = ["kencana.registry", "kencana.uppka"]
+# Written down once beside the ACLs that let this service read them (shared/kafka_security.py).
+TOPICS: list[str] = list(CONSUMES["dashat"])
 HANDLERS: dict[str, Handler] = {
     reg.PersonRegistered.event_type: enrolment.handle_person_facts,
     reg.PersonUpdated.event_type: enrolment.handle_person_facts,

@@ -14,9 +14,11 @@ from reporting.models import inbox
 from reporting.projection import repository, rollup
 from reporting.projection.handlers import apply_batch, handlers
 from shared.consumer import ConsumerRunner
+from shared.kafka_security import CONSUMES
 from shared.runtime import consumer_group, serve_consumer
 
-TOPICS: list[str] = ["kencana.registry", "kencana.uppka", "kencana.dashat"]
+# Written down once beside the ACLs that let this service read them (shared/kafka_security.py).
+TOPICS: list[str] = list(CONSUMES["reporting"])
 PURPOSE = "projector"
 
 

@@ -9,13 +9,15 @@ from shared.consumer import Handler
 from shared.db import create_engine, create_sessionmaker
 from shared.events import dashat as dashat_events
 from shared.events import registry as registry_events
+from shared.kafka_security import CONSUMES
 from shared.runtime import run_consumer
 from uppka.categories.scheduler import sweep_daily
 from uppka.config import Settings
 from uppka.models import inbox
 from uppka.replicas import handlers as replicas
 
-TOPICS: list[str] = ["kencana.registry", "kencana.dashat"]
+# Written down once beside the ACLs that let this service read them (shared/kafka_security.py).
+TOPICS: list[str] = list(CONSUMES["uppka"])
 HANDLERS: dict[str, Handler] = {
     registry_events.PersonRegistered.event_type: replicas.handle_person_registered,
     registry_events.PersonUpdated.event_type: replicas.handle_person_updated,

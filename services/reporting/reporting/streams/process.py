@@ -23,7 +23,7 @@ from reporting.streams import repository as repo
 from reporting.streams.webhooks import Deliverer
 from shared.consumer import ConsumerRunner
 from shared.db import create_engine, create_sessionmaker
-from shared.kafka import ensure_topics
+from shared.kafka import ensure_topics, use_security
 from shared.logging import configure_logging, describe_error, get_logger
 from shared.outbox import Relay
 from shared.runtime import build_relay, consumer_group, ensure_service_topics
@@ -79,6 +79,7 @@ async def _every(
 
 async def run(settings: Settings) -> None:
     configure_logging(f"{settings.service_name}-streams")
+    use_security(settings.kafka_security())
     if settings.metrics_port:
         start_http_server(settings.metrics_port)
     await ensure_service_topics(settings, TOPICS)

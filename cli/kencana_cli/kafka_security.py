@@ -1,0 +1,180 @@
+"""`kencana kafka-security apply|ministry|remove-ministry|acls`: the bus's users and ACLs (shared/kafka_security.py).
+
+Run with the admin's credentials (KENCANA_KAFKA_SECURITY_PROTOCOL=SASL_SSL, KENCANA_KAFKA_SASL_USERNAME=
+kencana-admin ...; `eval "$(scripts/infra.sh env kencana-admin)"` on the development broker). Passwords are
+generated here (32 random bytes, hex) and written only into the secrets folder, mode 600; the ministry command
+prints the new password once, for the ministry's operator (docs/runbook.md, "Kafka credentials").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from shared.kafka import client_security
+from shared.kafka_acl import apply_principals, put_user, remove_user
+from shared.kafka_security import (
+    ADMIN_PRINCIPAL,
+    KafkaSecurity,
+    Principal,
+    ministry_acls,
+    ministry_group_prefix,
+    ministry_principal,
+    principals,
+)
+from shared.topics import public_topic
+
+app = typer.Typer(
+    help="Kafka users and ACLs of the secured bus (docs/runbook.md, Kafka credentials and secret rotation).",
+    no_args_is_help=True,
+)
+
+Bootstrap = Annotated[
+    str,
+    typer.Option("--bootstrap-servers", envvar="KENCANA_KAFKA_BOOTSTRAP_SERVERS", help="Kafka to talk to"),
+]
+Suffix = Annotated[
+    str, typer.Option("--suffix", envvar="KENCANA_TOPIC_SUFFIX", help="The services' TOPIC_SUFFIX, if any")
+]
+SecretsDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--secrets-dir",
+        help="Where passwords and client files are kept (scripts/infra.sh: <state>/kafka-secrets)",
+    ),
+]
+
+
+def new_password() -> str:
+    return secrets.token_hex(32)
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+
+
+def stored_password(secrets_dir: Path, user: str, *, rotate: bool = False) -> str:
+    """The user's password from the secrets folder, generated when missing (or when rotating)."""
+    path = secrets_dir / "passwords" / f"{user}.password"
+    if not rotate and path.is_file() and path.read_text().strip():
+        return path.read_text().strip()
+    password = new_password()
+    _write_private(path, password + "\n")
+    return password
+
+
+def write_client_files(secrets_dir: Path, security: KafkaSecurity, bootstrap_servers: str) -> None:
+    """client-<user>.properties for Kafka's console tools and <user>.env for everything else."""
+    user = security.username
+    _write_private(secrets_dir / f"client-{user}.properties", security.java_properties())
+    env = {
+        "KENCANA_KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
+        "KENCANA_KAFKA_SECURITY_PROTOCOL": security.protocol,
+        "KENCANA_KAFKA_SASL_MECHANISM": security.mechanism,
+        "KENCANA_KAFKA_SASL_USERNAME": user,
+        "KENCANA_KAFKA_SASL_PASSWORD": security.password,
+        "KENCANA_KAFKA_SSL_CAFILE": security.cafile,
+    }
+    _write_private(secrets_dir / f"{user}.env", "".join(f"{k}={v}\n" for k, v in env.items()))
+
+
+def _secured() -> KafkaSecurity:
+    security = client_security()
+    if not security.secured:
+        raise typer.BadParameter(
+            "KENCANA_KAFKA_SECURITY_PROTOCOL is PLAINTEXT: this broker has no users or ACLs"
+        )
+    return security
+
+
+@app.command()
+def apply(
+    bootstrap_servers: Bootstrap = "127.0.0.1:9092",
+    secrets_dir: SecretsDir = None,
+    suffix: Suffix = "",
+    with_test: Annotated[
+        bool, typer.Option(help="Also the test suite's principal (development broker only)")
+    ] = False,
+) -> None:
+    """Create every service's SCRAM user and exactly its ACLs (passwords kept in --secrets-dir, made when missing)."""
+    admin = _secured()
+    folder = secrets_dir or Path(admin.cafile).parent
+    wanted = principals(topic_suffix=suffix, with_test=with_test)
+    passwords = {p.name: stored_password(folder, p.name) for p in wanted}
+    report = asyncio.run(apply_principals(bootstrap_servers, wanted, passwords))
+    for name in [ADMIN_PRINCIPAL, *passwords]:
+        password = passwords.get(name) or stored_password(folder, name)
+        write_client_files(folder, admin.as_user(name, password), bootstrap_servers)
+    typer.echo(
+        f"users {', '.join(report.users)}: {report.acls_created} ACLs created, {report.acls_removed} removed; "
+        f"client files in {folder}"
+    )
+
+
+@app.command()
+def ministry(
+    name: Annotated[
+        str, typer.Argument(help="The stream consumer's name, as registered (/v1/stream-consumers)")
+    ],
+    bootstrap_servers: Bootstrap = "127.0.0.1:9092",
+    suffix: Suffix = "",
+    out: Annotated[
+        Path | None, typer.Option(help="Also write the client .env/.properties files into this folder")
+    ] = None,
+) -> None:
+    """Create a ministry's user, or rotate its password (the old one stops at once): READ on its topic only."""
+    admin = _secured()
+    principal = Principal(
+        ministry_principal(name), ministry_acls(name, topic_suffix=suffix), why=f"ministry {name}"
+    )
+    password = new_password()
+    asyncio.run(put_user(bootstrap_servers, principal, password))
+    security = admin.as_user(principal.name, password)
+    if out is not None:
+        write_client_files(out, security, bootstrap_servers)
+    typer.echo(
+        json.dumps(
+            {
+                "username": principal.name,
+                "password": password,
+                "topic": f"{public_topic(name)}{suffix}",
+                "group_prefix": ministry_group_prefix(name),
+                "security_protocol": security.protocol,
+                "sasl_mechanism": security.mechanism,
+            },
+            indent=2,
+        )
+    )
+
+
+@app.command("remove-ministry")
+def remove_ministry(
+    name: Annotated[str, typer.Argument(help="The stream consumer's name")],
+    bootstrap_servers: Bootstrap = "127.0.0.1:9092",
+) -> None:
+    """Delete a ministry's user and every ACL it had."""
+    _secured()
+    asyncio.run(remove_user(bootstrap_servers, ministry_principal(name)))
+    typer.echo(f"removed {ministry_principal(name)}")
+
+
+@app.command()
+def acls(suffix: Suffix = "") -> None:
+    """Print every service principal's ACLs as written in shared/kafka_security.py (no broker needed)."""
+    for p in principals(topic_suffix=suffix):
+        typer.echo(f"User:{p.name}  ({p.why})")
+        for acl in p.acls:
+            typer.echo(f"  ALLOW {acl.describe()}")
+
+
+if __name__ == "__main__":
+    app()
