@@ -18,6 +18,12 @@ export KENCANA_FAULT_STATE_DIR="${KENCANA_FAULT_STATE_DIR:-$REPO/.local-faults}"
 PG_PORT="${KENCANA_FAULT_PG_PORT:-5442}"
 KAFKA_PORT="${KENCANA_FAULT_KAFKA_PORT:-9192}"
 
+# The fault scenarios measure crash and recovery, not authorisation: their own servers run PLAINTEXT unless
+# the caller asks otherwise (the secured bus is what `make test` and `make demo` run).
+export KENCANA_KAFKA_SECURITY="${KENCANA_KAFKA_SECURITY:-plaintext}"
+if [[ "$KENCANA_KAFKA_SECURITY" == plaintext ]]; then
+  unset KENCANA_KAFKA_SECURITY_PROTOCOL KENCANA_KAFKA_SASL_USERNAME KENCANA_KAFKA_SASL_PASSWORD KENCANA_KAFKA_SSL_CAFILE
+fi
 # A broker restarted on the busy shared machine (three JVMs, other engineers' tests) can take minutes.
 export KENCANA_KAFKA_READY_TIMEOUT="${KENCANA_KAFKA_READY_TIMEOUT:-300}"
 

@@ -20,3 +20,4 @@ async def stack(tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap: str) 
         yield running
     finally:
         running.stop_all()
+        await running.forget_kafka_users()

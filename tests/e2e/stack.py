@@ -19,7 +19,10 @@ from pathlib import Path
 
 import httpx
 
-from shared.config import REPO_ROOT
+from shared.config import REPO_ROOT, kafka_bootstrap_servers
+from shared.kafka import client_security
+from shared.kafka_acl import put_user, remove_user
+from shared.kafka_security import Principal, service_acls
 from shared.migrations import upgrade
 from shared.testing.plugin import CHECKOUT_TAG, recreate_database, unique
 
@@ -49,6 +52,9 @@ class Stack:
     ports: dict[str, int] = field(default_factory=dict)
     urls: dict[str, str] = field(default_factory=dict)
     procs: dict[tuple[str, str], subprocess.Popen[bytes]] = field(default_factory=dict)
+    # On a secured bus each service runs as a Kafka user of its own holding exactly the ACLs its real user has
+    # (shared/kafka_security.py.service_acls) on this run's topics: the flows prove those ACLs are enough.
+    kafka_users: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def env(self, service: str) -> dict[str, str]:
         prefix = service.upper()
@@ -69,6 +75,10 @@ class Stack:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        if service in self.kafka_users:
+            user, password = self.kafka_users[service]
+            env[f"{prefix}_KAFKA_SASL_USERNAME"] = user
+            env[f"{prefix}_KAFKA_SASL_PASSWORD"] = password
         return env
 
     def base_url(self, service: str) -> str:
@@ -98,6 +108,18 @@ class Stack:
             await upgrade(service, url)
             self.urls[service] = url
             self.ports[service] = free_port()
+        if client_security().secured:
+            for service in SERVICES:
+                user, password = f"e2e-{service}{self.suffix}", unique("pw-")
+                acls = service_acls(service, topic_suffix=self.suffix)
+                await put_user(kafka_bootstrap_servers(), Principal(user, acls), password)
+                self.kafka_users[service] = (user, password)
+
+    async def forget_kafka_users(self) -> None:
+        """Delete this run's Kafka users and their ACLs."""
+        for user, _ in self.kafka_users.values():
+            await remove_user(kafka_bootstrap_servers(), user)
+        self.kafka_users.clear()
 
     def start(self, service: str, role: str, env: dict[str, str] | None = None) -> None:
         """Start one process; `env` adds variables for this start only (the fault scenarios' crash points)."""

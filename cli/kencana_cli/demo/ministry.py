@@ -31,6 +31,7 @@ from shared.config import kafka_bootstrap_servers
 from shared.kafka import client_security, partition_offsets
 from shared.kafka_acl import put_user
 from shared.kafka_security import Principal, ministry_acls, ministry_principal
+from shared.topics import public_topic
 
 CONSUMER = "kemenkes-demo"
 RECEIVER_PORT = 8095
@@ -189,7 +190,9 @@ class Ministry:
             return {}
         user = ministry_principal(CONSUMER)
         password = secrets.token_hex(32)
-        await put_user(self.bootstrap_servers, Principal(user, ministry_acls(CONSUMER)), password)
+        suffix = self.topic.removeprefix(public_topic(CONSUMER))  # a test run's topic suffix, else empty
+        acls = ministry_acls(CONSUMER, topic_suffix=suffix)
+        await put_user(self.bootstrap_servers, Principal(user, acls), password)
         self.kafka_user = user
         return security.as_user(user, password).client_options()
 
