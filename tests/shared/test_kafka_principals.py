@@ -30,7 +30,10 @@ def test_each_relay_writes_only_its_own_topic() -> None:
     assert _names(service_acls("uppka"), Operation.WRITE) == {("kencana.uppka", LIT), ("uppka.", PRE)}
     assert _names(service_acls("dashat"), Operation.WRITE) == {("kencana.dashat", LIT), ("dashat.", PRE)}
     # reporting owns no event topic: the ministries' curated topics and its dead letters.
-    assert _names(service_acls("reporting"), Operation.WRITE) == {("kencana.public.", PRE), ("reporting.", PRE)}
+    assert _names(service_acls("reporting"), Operation.WRITE) == {
+        ("kencana.public.", PRE),
+        ("reporting.", PRE),
+    }
 
 
 def test_each_consumer_reads_what_it_consumes_and_nothing_else() -> None:
@@ -106,7 +109,7 @@ def test_client_options_from_the_environment() -> None:
     assert options["sasl_mechanism"] == "SCRAM-SHA-512"
     assert (options["sasl_plain_username"], options["sasl_plain_password"]) == ("uppka", 'p"w')
     assert options["ssl_context"].check_hostname
-    assert "p\"w" not in repr(security)
+    assert 'p"w' not in repr(security)
     props = security.java_properties()
     assert 'username="uppka" password="p\\"w";' in props
     assert "security.protocol=SASL_SSL" in props
