@@ -12,7 +12,7 @@ only what is listed here. One principal per service (its API, relay and consumer
 - its consumer groups (`<service>.`-prefixed) READ only the topics in `CONSUMES`, and its dead-letter topics
   (`<service>.<purpose>.dlq`), which it writes and replays;
 - reporting's streams relay WRITEs the curated topics `kencana.public.*` (prefixed);
-- a ministry READs only `kencana.public.<name>.v1` with groups starting `ministry.<name>.`.
+- a ministry READs only `kencana.public.<name>.v1` with groups starting `public.<name>.` (the naming the integration guide gave ministries).
 
 Nothing else reads the internal topics. The admin (`kencana-admin`) is the only super user, for infra tooling.
 The `kencana-test` principal exists only on a development broker: tests create uniquely named topics and groups,
@@ -54,7 +54,7 @@ PRODUCES: Mapping[str, tuple[str, ...]] = {
     "dashat": ("kencana.dashat",),
     "reporting": (),
 }
-MINISTRY_GROUP_PREFIX = "ministry."
+MINISTRY_GROUP_PREFIX = "public."
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 
@@ -146,7 +146,7 @@ def service_acls(service: str, *, topic_suffix: str = "") -> tuple[Acl, ...]:
 
 
 def ministry_acls(consumer: str, *, topic_suffix: str = "") -> tuple[Acl, ...]:
-    """A ministry reads its own curated topic only, with consumer groups `ministry.<name>.…`."""
+    """A ministry reads its own curated topic only, with consumer groups `public.<name>.…`."""
     topic = f"{public_topic(consumer)}{topic_suffix}"
     return tuple(
         sorted(
@@ -156,7 +156,7 @@ def ministry_acls(consumer: str, *, topic_suffix: str = "") -> tuple[Acl, ...]:
 
 
 def ministry_group_prefix(consumer: str) -> str:
-    """The consumer-group prefix a ministry's principal may use (ends with a dot: `ministry.a.` never covers `ab`)."""
+    """The consumer-group prefix a ministry's principal may use (ends with a dot: `public.a.` never covers `public.ab.`)."""
     return f"{MINISTRY_GROUP_PREFIX}{consumer}."
 
 

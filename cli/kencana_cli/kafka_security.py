@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import secrets
 from pathlib import Path
 from typing import Annotated
@@ -29,6 +30,10 @@ from shared.kafka_security import (
     principals,
 )
 from shared.topics import public_topic
+
+# The streams API's rule for a consumer's name (reporting/streams/schemas.py): no dot, so no name's topic or
+# group prefix covers another's.
+CONSUMER_NAME = re.compile(r"[a-z0-9-]{3,40}")
 
 app = typer.Typer(
     help="Kafka users and ACLs of the secured bus (docs/runbook.md, Kafka credentials and secret rotation).",
@@ -132,6 +137,8 @@ def ministry(
     ] = None,
 ) -> None:
     """Create a ministry's user, or rotate its password (the old one stops at once): READ on its topic only."""
+    if not CONSUMER_NAME.fullmatch(name):
+        raise typer.BadParameter("a stream consumer's name: 3-40 of a-z, 0-9 and '-'", param_hint="NAME")
     admin = _secured()
     principal = Principal(
         ministry_principal(name), ministry_acls(name, topic_suffix=suffix), why=f"ministry {name}"

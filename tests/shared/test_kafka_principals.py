@@ -82,8 +82,8 @@ def test_a_ministry_reads_its_own_topic_with_its_own_groups_only() -> None:
     assert set(ministry_acls("kemenkes-eppgbm")) == {
         Acl(T, "kencana.public.kemenkes-eppgbm.v1", LIT, Operation.READ),
         Acl(T, "kencana.public.kemenkes-eppgbm.v1", LIT, Operation.DESCRIBE),
-        # Ends with a dot: `ministry.kemenkes.` would not cover `ministry.kemenkes-eppgbm...`, nor the reverse.
-        Acl(G, "ministry.kemenkes-eppgbm.", PRE, Operation.READ),
+        # Ends with a dot: `public.kemenkes.` would not cover `public.kemenkes-eppgbm...`, nor the reverse.
+        Acl(G, "public.kemenkes-eppgbm.", PRE, Operation.READ),
     }
 
 
