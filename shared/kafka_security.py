@@ -263,3 +263,61 @@ def ssl_context(cafile: str) -> ssl.SSLContext:
     context = ssl.create_default_context(cafile=cafile or None)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     return context
+
+
+# ---------------------------------------------------------------------------------------------- Kubernetes
+_STRIMZI_OPERATION = {
+    Operation.ALL: "All",
+    Operation.READ: "Read",
+    Operation.WRITE: "Write",
+    Operation.CREATE: "Create",
+    Operation.DELETE: "Delete",
+    Operation.ALTER: "Alter",
+    Operation.DESCRIBE: "Describe",
+    Operation.DESCRIBE_CONFIGS: "DescribeConfigs",
+    Operation.ALTER_CONFIGS: "AlterConfigs",
+    Operation.IDEMPOTENT_WRITE: "IdempotentWrite",
+}
+_STRIMZI_RESOURCE = {
+    ResourceType.TOPIC: "topic",
+    ResourceType.GROUP: "group",
+    ResourceType.CLUSTER: "cluster",
+    ResourceType.TRANSACTIONAL_ID: "transactionalId",
+}
+
+
+def strimzi_user(principal: Principal, *, cluster: str = "kencana") -> dict[str, Any]:
+    """A Strimzi `KafkaUser` (SCRAM-SHA-512, simple authorisation) holding exactly the principal's ACLs.
+
+    ACLs on one resource are folded into one rule with its operations, in the order of `Operation`.
+    """
+    rules: dict[tuple[ResourceType, str, PatternType], list[Operation]] = {}
+    for acl in principal.acls:
+        rules.setdefault((acl.resource_type, acl.name, acl.pattern), []).append(acl.operation)
+    acls: list[dict[str, Any]] = []
+    for (kind, name, pattern), operations in sorted(rules.items()):
+        resource: dict[str, Any] = {"type": _STRIMZI_RESOURCE[kind]}
+        if kind is not ResourceType.CLUSTER:
+            resource |= {
+                "name": name,
+                "patternType": "prefix" if pattern is PatternType.PREFIXED else "literal",
+            }
+        acls.append(
+            {
+                "resource": resource,
+                "operations": [_STRIMZI_OPERATION[o] for o in sorted(operations)],
+                "host": "*",
+            }
+        )
+    return {
+        "apiVersion": "kafka.strimzi.io/v1beta2",
+        "kind": "KafkaUser",
+        "metadata": {
+            "name": principal.name,
+            "labels": {"strimzi.io/cluster": cluster, "app.kubernetes.io/part-of": "kencana"},
+        },
+        "spec": {
+            "authentication": {"type": "scram-sha-512"},
+            "authorization": {"type": "simple", "acls": acls},
+        },
+    }

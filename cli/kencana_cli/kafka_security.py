@@ -28,6 +28,7 @@ from shared.kafka_security import (
     ministry_group_prefix,
     ministry_principal,
     principals,
+    strimzi_user,
 )
 from shared.topics import public_topic
 
@@ -181,6 +182,38 @@ def acls(suffix: Suffix = "") -> None:
         typer.echo(f"User:{p.name}  ({p.why})")
         for acl in p.acls:
             typer.echo(f"  ALLOW {acl.describe()}")
+
+
+K8S_USERS = Path(__file__).resolve().parents[2] / "deploy" / "k8s" / "base" / "kafka-users.yaml"
+K8S_HEADER = """\
+# Kafka users of the four services (issue 15), managed by the Strimzi User Operator of the Kafka cluster `kencana`
+# (Kafka.spec.entityOperator.userOperator.watchedNamespace: kencana), which makes for each a Secret of the same
+# name in this namespace holding `password`; the Deployments read it as <SVC>_KAFKA_SASL_PASSWORD.
+# GENERATED from shared/kafka_security.py by `kencana kafka-security k8s`: do not edit (a test compares).
+"""
+
+
+def k8s_users_document() -> str:
+    """deploy/k8s/base/kafka-users.yaml as generated from the principal list."""
+    import yaml
+
+    docs = [strimzi_user(p) for p in principals()]
+    return K8S_HEADER + "".join("---\n" + yaml.safe_dump(d, sort_keys=False) for d in docs)
+
+
+@app.command()
+def k8s(
+    check: Annotated[bool, typer.Option(help="Exit 1 when the file differs instead of writing it")] = False,
+) -> None:
+    """Write deploy/k8s/base/kafka-users.yaml (Strimzi KafkaUsers with the services' ACLs)."""
+    text = k8s_users_document()
+    if check:
+        if not K8S_USERS.is_file() or K8S_USERS.read_text() != text:
+            typer.echo(f"{K8S_USERS} is out of date: run `kencana kafka-security k8s`", err=True)
+            raise typer.Exit(1)
+        return
+    K8S_USERS.write_text(text)
+    typer.echo(f"wrote {K8S_USERS}")
 
 
 if __name__ == "__main__":

@@ -33,7 +33,10 @@ K8S_VERSION = "1.33"
 NAMESPACE = "kencana"
 PARTITIONS = 6
 # Names of the Secrets the manifests may reference (created outside git, e.g. by an external secrets operator).
-SECRET_NAMES = {f"{svc}-database" for svc in SERVICES} | {"registry-nik-keys", "reporting-streams"}
+# <svc>: the Secret Strimzi's User Operator makes for the service's KafkaUser (issue 15).
+SECRET_NAMES = (
+    {f"{svc}-database" for svc in SERVICES} | set(SERVICES) | {"registry-nik-keys", "reporting-streams"}
+)
 SECRETISH = re.compile(r"(DATABASE_URL|PASSWORD|SECRET|TOKEN|NIK_|_KEY$|_KEYS$)")
 CREDENTIAL_IN_URL = re.compile(r"://[^/\s:@]+:[^/\s@]+@")
 
@@ -322,18 +325,18 @@ def test_network_policies_deny_by_default_and_open_only_what_is_needed(
         labels = labels_of(workload)
         role = labels["app.kubernetes.io/component"]
         name = workload["metadata"]["name"]
-        assert {53, 5432, 9092} <= egress_ports(labels), name
+        assert {53, 5432, 9093} <= egress_ports(labels), name
         if role == "api":
             assert ingress_ports(labels) == {PORTS[labels["app.kubernetes.io/name"]]}, name
-            assert egress_ports(labels) == {53, 5432, 9092, 443}, name
+            assert egress_ports(labels) == {53, 5432, 9093, 443}, name
         elif role in ("relay", "consumer"):
             assert ingress_ports(labels) == {9100}, name
             # Reporting's relay POSTs the ministries' webhooks (issue 15): https out, nothing else added.
             webhooks = {443} if name == "reporting-relay" else set()
-            assert egress_ports(labels) == {53, 5432, 9092} | webhooks, name
+            assert egress_ports(labels) == {53, 5432, 9093} | webhooks, name
         else:
             assert ingress_ports(labels) == set(), name
-            assert egress_ports(labels) == {53, 5432, 9092}, name
+            assert egress_ports(labels) == {53, 5432, 9093}, name
     # Nothing may open every port: a rule without ports would.
     for policy in policies:
         for direction in ("ingress", "egress"):
@@ -404,3 +407,32 @@ def test_production_overlay_pins_images_and_scales_up() -> None:
             before = kustomize.find(base, "HorizontalPodAutoscaler", name)["spec"]["minReplicas"]
             after = kustomize.find(production, "HorizontalPodAutoscaler", name)["spec"]["minReplicas"]
             assert after >= before
+
+
+def test_kafka_users_are_generated_from_the_principal_list() -> None:
+    """The KafkaUsers hold exactly the ACLs of shared/kafka_security.py (issue 15: one list, generated)."""
+    from kencana_cli.kafka_security import K8S_USERS, k8s_users_document
+
+    assert K8S_USERS.read_text() == k8s_users_document(), "run `kencana kafka-security k8s`"
+    users = {d["metadata"]["name"]: d for d in yaml.safe_load_all(K8S_USERS.read_text()) if d}
+    assert set(users) == set(SERVICES)
+    registry = users["registry"]["spec"]["authorization"]["acls"]
+    writes = [a["resource"] for a in registry if "Write" in a["operations"]]
+    assert writes == [{"type": "topic", "name": "kencana.registry", "patternType": "literal"}]
+    assert not [a for a in registry if "Read" in a["operations"]]
+
+
+def test_every_kafka_client_pod_authenticates_as_its_service() -> None:
+    for service in SERVICES:
+        config = yaml.safe_load((K8S / "base" / service / "config.yaml").read_text())["data"]
+        prefix = service.upper()
+        assert config[f"{prefix}_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+        assert config[f"{prefix}_KAFKA_SASL_USERNAME"] == service
+        assert config[f"{prefix}_KAFKA_BOOTSTRAP_SERVERS"].endswith(":9093")
+        for path in (K8S / "base" / service).glob("*.yaml"):
+            for doc in yaml.safe_load_all(path.read_text()):
+                if not doc or doc.get("kind") != "Deployment":
+                    continue
+                (container,) = doc["spec"]["template"]["spec"]["containers"]
+                password = {e["name"]: e for e in container["env"]}[f"{prefix}_KAFKA_SASL_PASSWORD"]
+                assert password["valueFrom"]["secretKeyRef"] == {"name": service, "key": "password"}, path
