@@ -237,6 +237,20 @@ host_settings() {
   read -r -a ports <<<"$(free_ports)"
   read -r _ tag <<<"$("$VENV_PY" -m tests.compose.host names)"
   export KENCANA_HOST_PG_URL="${pg%/}" KENCANA_HOST_KAFKA="${KENCANA_KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:9092}"
+  # A secured host broker (issue 15): the containers authenticate as the test principal (the run's topics carry a
+  # suffix no service's own ACLs name), from a copy of its password and the CA readable by the containers' group.
+  local kafka_env
+  kafka_env="$("$REPO/scripts/infra.sh" env kencana-test 2>/dev/null || true)"
+  if [[ "$kafka_env" == *SASL_SSL* ]]; then
+    eval "$kafka_env"
+    local secrets="$REPO/.local-compose/kafka-secrets"
+    mkdir -p "$secrets/passwords"
+    cp "$KENCANA_KAFKA_SSL_CAFILE" "$secrets/ca.crt"
+    printf '%s\n' "$KENCANA_KAFKA_SASL_PASSWORD" >"$secrets/passwords/kencana-test.password"
+    chgrp -R 10001 "$secrets" && chmod -R u+rwX,g+rX,o-rwx "$secrets"
+    export KENCANA_HOST_KAFKA="$KENCANA_KAFKA_BOOTSTRAP_SERVERS" KENCANA_HOST_KAFKA_SECURITY_PROTOCOL=SASL_SSL \
+      KENCANA_HOST_KAFKA_SASL_USERNAME=kencana-test KENCANA_HOST_KAFKA_SECRETS="$secrets"
+  fi
   export KENCANA_HOST_DB_PREFIX=compose_ KENCANA_HOST_DB_SUFFIX="$tag"
   export KENCANA_HOST_TOPIC_SUFFIX=".compose$(date +%s)"
   export KENCANA_HOST_REGISTRY_PORT="${ports[0]}" KENCANA_HOST_UPPKA_PORT="${ports[1]}" \

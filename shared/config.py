@@ -21,6 +21,10 @@ DEFAULT_KAFKA = "127.0.0.1:9092"
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "dev", "dev-only-not-secret"})
 
 
+def _read_secret(path: str) -> str:
+    return Path(path).read_text(encoding="utf-8").strip()
+
+
 def state_dir() -> Path:
     """The git-ignored folder holding local infrastructure state, keys and logs."""
     return Path(os.environ.get("KENCANA_STATE_DIR", REPO_ROOT / ".local"))
@@ -53,6 +57,8 @@ class ServiceSettings(BaseSettings):
     kafka_sasl_mechanism: str = ""
     kafka_sasl_username: str = ""
     kafka_sasl_password: str = Field(default="", repr=False)
+    # A file holding the password instead (docker-compose's kafka-secrets volume).
+    kafka_sasl_password_file: str = ""
     kafka_ssl_cafile: str = ""
     topic_partitions: int = 6
     topic_replication_factor: int = 1
@@ -168,7 +174,12 @@ class ServiceSettings(BaseSettings):
             "KENCANA_KAFKA_SECURITY_PROTOCOL": self.kafka_security_protocol or shared.protocol,
             "KENCANA_KAFKA_SASL_MECHANISM": self.kafka_sasl_mechanism or shared.mechanism,
             "KENCANA_KAFKA_SASL_USERNAME": self.kafka_sasl_username or shared.username,
-            "KENCANA_KAFKA_SASL_PASSWORD": self.kafka_sasl_password or shared.password,
+            "KENCANA_KAFKA_SASL_PASSWORD": self.kafka_sasl_password
+            or (
+                _read_secret(self.kafka_sasl_password_file)
+                if self.kafka_sasl_password_file
+                else shared.password
+            ),
             "KENCANA_KAFKA_SSL_CAFILE": self.kafka_ssl_cafile or shared.cafile,
         }
         return KafkaSecurity.from_env(own)

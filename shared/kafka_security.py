@@ -243,8 +243,16 @@ class KafkaSecurity:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, prefix: str = "KENCANA_") -> KafkaSecurity:
-        """`<prefix>KAFKA_SECURITY_PROTOCOL`, `_SASL_MECHANISM`, `_SASL_USERNAME`, `_SASL_PASSWORD`, `_SSL_CAFILE`."""
+        """`<prefix>KAFKA_SECURITY_PROTOCOL`, `_SASL_MECHANISM`, `_SASL_USERNAME`, `_SASL_PASSWORD`, `_SSL_CAFILE`.
+
+        `_SASL_PASSWORD_FILE` names a file holding the password instead (a Docker or Kubernetes secret file).
+        """
         env = os.environ if environ is None else environ
+        password = env.get(f"{prefix}KAFKA_SASL_PASSWORD", "")
+        password_file = env.get(f"{prefix}KAFKA_SASL_PASSWORD_FILE", "")
+        if not password and password_file:
+            with open(password_file, encoding="utf-8") as f:
+                password = f.read().strip()
         protocol = env.get(f"{prefix}KAFKA_SECURITY_PROTOCOL", "PLAINTEXT").upper() or "PLAINTEXT"
         if protocol not in ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"):
             raise ValueError(f"{prefix}KAFKA_SECURITY_PROTOCOL: unknown protocol {protocol!r}")
@@ -252,7 +260,7 @@ class KafkaSecurity:
             protocol=protocol,  # type: ignore[arg-type]  # checked just above
             mechanism=env.get(f"{prefix}KAFKA_SASL_MECHANISM", SCRAM_MECHANISM) or SCRAM_MECHANISM,
             username=env.get(f"{prefix}KAFKA_SASL_USERNAME", ""),
-            password=env.get(f"{prefix}KAFKA_SASL_PASSWORD", ""),
+            password=password,
             cafile=env.get(f"{prefix}KAFKA_SSL_CAFILE", ""),
         )
 

@@ -73,6 +73,8 @@ def stored_password(secrets_dir: Path, user: str, *, rotate: bool = False) -> st
     path = secrets_dir / "passwords" / f"{user}.password"
     if not rotate and path.is_file() and path.read_text().strip():
         return path.read_text().strip()
+    if not os.access(path.parent if path.parent.exists() else secrets_dir, os.W_OK):
+        raise typer.BadParameter(f"no password for {user} in {path.parent}, and it is read-only")
     password = new_password()
     _write_private(path, password + "\n")
     return password
@@ -110,6 +112,7 @@ def apply(
     with_test: Annotated[
         bool, typer.Option(help="Also the test suite's principal (development broker only)")
     ] = False,
+    client_files: Annotated[bool, typer.Option(help="Write client-<user>.properties and <user>.env")] = True,
 ) -> None:
     """Create every service's SCRAM user and exactly its ACLs (passwords kept in --secrets-dir, made when missing)."""
     admin = _secured()
@@ -117,7 +120,7 @@ def apply(
     wanted = principals(topic_suffix=suffix, with_test=with_test)
     passwords = {p.name: stored_password(folder, p.name) for p in wanted}
     report = asyncio.run(apply_principals(bootstrap_servers, wanted, passwords))
-    for name in [ADMIN_PRINCIPAL, *passwords]:
+    for name in [ADMIN_PRINCIPAL, *passwords] if client_files else []:
         password = passwords.get(name) or stored_password(folder, name)
         write_client_files(folder, admin.as_user(name, password), bootstrap_servers)
     typer.echo(
@@ -182,6 +185,148 @@ def acls(suffix: Suffix = "") -> None:
         typer.echo(f"User:{p.name}  ({p.why})")
         for acl in p.acls:
             typer.echo(f"  ALLOW {acl.describe()}")
+
+
+COMPOSE_SERVER_PROPERTIES = """\
+# Written by `kencana kafka-security compose-init` (docker-compose.yml, step kafka-secrets): the single KRaft node
+# of the compose stack on the secured bus, as scripts/infra.sh runs it locally (issue 15).
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@kafka:9093
+listeners=SASL_SSL://:9092,CONTROLLER://:9093,HOST://:29092
+advertised.listeners=SASL_SSL://kafka:9092,HOST://localhost:29092
+listener.security.protocol.map=SASL_SSL:SASL_SSL,CONTROLLER:SSL,HOST:SASL_SSL
+inter.broker.listener.name=SASL_SSL
+controller.listener.names=CONTROLLER
+log.dirs=/var/lib/kafka/data
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+default.replication.factor=1
+min.insync.replicas=1
+auto.create.topics.enable=false
+group.initial.rebalance.delay.ms=0
+sasl.enabled.mechanisms=SCRAM-SHA-512
+sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule \
+required username="{admin}" password="{admin_password}";
+listener.name.host.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule \
+required username="{admin}" password="{admin_password}";
+ssl.keystore.type=PEM
+ssl.keystore.location={folder}/broker.pem
+ssl.truststore.type=PEM
+ssl.truststore.location={folder}/ca.crt
+listener.name.controller.ssl.client.auth=required
+ssl.principal.mapping.rules=RULE:^CN=([^,]+).*$/$1/,DEFAULT
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+super.users=User:{admin};User:kencana-broker
+"""
+
+
+def _certificates(folder: Path, hosts: list[str]) -> None:
+    """A CA and the broker's certificate (SAN: `hosts`), as scripts/infra.sh makes them with openssl."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+
+    def name(common: str) -> x509.Name:
+        return x509.Name(
+            [
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Kencana development"),
+                x509.NameAttribute(NameOID.COMMON_NAME, common),
+            ]
+        )
+
+    def pem_key(key: rsa.RSAPrivateKey) -> bytes:
+        return key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+
+    ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(name("Kencana development CA"))
+        .issuer_name(name("Kencana development CA"))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    sans: list[x509.GeneralName] = []
+    for host in hosts:
+        try:
+            sans.append(x509.IPAddress(ipaddress.ip_address(host)))
+        except ValueError:
+            sans.append(x509.DNSName(host))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name("kencana-broker"))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=825))
+        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        .add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    _write_private(folder / "ca.key", pem_key(ca_key).decode())
+    _write_private(folder / "ca.crt", ca.public_bytes(serialization.Encoding.PEM).decode())
+    _write_private(
+        folder / "broker.pem", (pem_key(key) + cert.public_bytes(serialization.Encoding.PEM)).decode()
+    )
+
+
+@app.command("compose-init")
+def compose_init(
+    folder: Annotated[Path, typer.Option("--dir", help="The kafka-secrets volume")],
+    hosts: Annotated[str, typer.Option(help="The broker certificate's names")] = "kafka,localhost,127.0.0.1",
+    readable_by: Annotated[
+        int, typer.Option(help="Group id that may read the secrets (the containers' users)")
+    ] = 0,
+) -> None:
+    """docker-compose's secured bus: CA, broker certificate, every password and the broker's configuration.
+
+    Idempotent: what exists is kept. The files are made readable by group `readable_by` (the broker and the
+    services run as other users than this step), never by others.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    if not (folder / "broker.pem").is_file():
+        _certificates(folder, [h.strip() for h in hosts.split(",") if h.strip()])
+    admin_password = stored_password(folder, ADMIN_PRINCIPAL)
+    for p in principals():
+        stored_password(folder, p.name)
+    _write_private(
+        folder / "server.properties",
+        COMPOSE_SERVER_PROPERTIES.format(admin=ADMIN_PRINCIPAL, admin_password=admin_password, folder=folder),
+    )
+    admin = KafkaSecurity(
+        "SASL_SSL", username=ADMIN_PRINCIPAL, password=admin_password, cafile=str(folder / "ca.crt")
+    )
+    _write_private(folder / f"client-{ADMIN_PRINCIPAL}.properties", admin.java_properties())
+    for path in [folder, folder / "passwords", *folder.rglob("*")]:
+        if os.geteuid() == 0:
+            os.chown(path, -1, readable_by)
+        path.chmod(0o750 if path.is_dir() else 0o600 if path.name == "ca.key" else 0o640)
+    typer.echo(f"kafka secrets in {folder}")
 
 
 K8S_USERS = Path(__file__).resolve().parents[2] / "deploy" / "k8s" / "base" / "kafka-users.yaml"

@@ -163,11 +163,41 @@ def test_host_override_puts_every_app_container_on_loopback(
 
 
 def test_kafka_runs_kraft_without_zookeeper(compose: dict[str, Any]) -> None:
+    from kencana_cli.kafka_security import COMPOSE_SERVER_PROPERTIES
+
     env = container_env(compose["services"]["kafka"])
-    assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
-    assert "KAFKA_ZOOKEEPER_CONNECT" not in env
-    assert "PLAINTEXT://kafka:9092" in env["KAFKA_ADVERTISED_LISTENERS"]
+    props = dict(
+        line.split("=", 1)
+        for line in COMPOSE_SERVER_PROPERTIES.replace("\\\n", "").splitlines()
+        if line and not line.startswith("#")
+    )
+    assert set(props["process.roles"].split(",")) == {"broker", "controller"}
+    assert "zookeeper.connect" not in props
     assert re.fullmatch(r"[A-Za-z0-9_-]{22}", env["CLUSTER_ID"]), "CLUSTER_ID must be a base64url UUID"
+
+
+def test_compose_kafka_is_the_secured_bus(compose: dict[str, Any]) -> None:
+    """Issue 15: clients only on SASL_SSL (SCRAM-SHA-512), ACLs enforced, every service as its own user."""
+    from kencana_cli.kafka_security import COMPOSE_SERVER_PROPERTIES
+
+    props = dict(
+        line.split("=", 1)
+        for line in COMPOSE_SERVER_PROPERTIES.replace("\\\n", "").splitlines()
+        if line and not line.startswith("#")
+    )
+    assert props["advertised.listeners"] == "SASL_SSL://kafka:9092,HOST://localhost:29092"
+    assert props["listener.security.protocol.map"] == "SASL_SSL:SASL_SSL,CONTROLLER:SSL,HOST:SASL_SSL"
+    assert props["sasl.enabled.mechanisms"] == "SCRAM-SHA-512"
+    assert props["authorizer.class.name"] == "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+    assert props["allow.everyone.if.no.acl.found"] == "false"
+    assert props["super.users"] == "User:{admin};User:kencana-broker"
+    assert "--add-scram" in " ".join(compose["services"]["kafka"]["command"])
+    for name, svc, _role in app_containers(compose):
+        env = {k: str(interpolate(v)) for k, v in compose["services"][name]["environment"].items()}
+        prefix = svc.upper()
+        assert env[f"{prefix}_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL", name
+        assert env[f"{prefix}_KAFKA_SASL_USERNAME"] == svc, name
+        assert env[f"{prefix}_KAFKA_SASL_PASSWORD_FILE"].endswith(f"/passwords/{svc}.password"), name
 
 
 def test_every_build_context_dockerfile_and_target_exist(compose: dict[str, Any]) -> None:
