@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from shared.kafka_security import (
@@ -10,6 +12,7 @@ from shared.kafka_security import (
     KafkaSecurity,
     Operation,
     PatternType,
+    Principal,
     ResourceType,
     ministry_acls,
     principals,
@@ -127,3 +130,37 @@ def test_a_service_setting_overrides_the_shared_one(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("REGISTRY_KAFKA_SASL_PASSWORD", "own")
     security = Settings().kafka_security()
     assert (security.protocol, security.username, security.password) == ("SASL_SSL", "registry", "own")
+
+
+def test_the_password_can_come_from_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = tmp_path / "uppka.password"
+    secret.write_text("from-file\n")
+    env = {"KENCANA_KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "KENCANA_KAFKA_SASL_PASSWORD_FILE": str(secret)}
+    assert KafkaSecurity.from_env(env).password == "from-file"
+    # A password given directly wins over the file.
+    assert KafkaSecurity.from_env({**env, "KENCANA_KAFKA_SASL_PASSWORD": "direct"}).password == "direct"
+
+    from uppka.config import Settings
+
+    monkeypatch.setenv("UPPKA_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("UPPKA_KAFKA_SASL_PASSWORD_FILE", str(secret))
+    monkeypatch.delenv("KENCANA_KAFKA_SASL_PASSWORD", raising=False)
+    assert Settings().kafka_security().password == "from-file"
+
+
+def test_strimzi_users_fold_operations_per_resource() -> None:
+    from shared.kafka_security import strimzi_user
+
+    ministry = strimzi_user(Principal("m", ministry_acls("m1")))
+    assert ministry["spec"]["authorization"]["acls"] == [
+        {
+            "resource": {"type": "topic", "name": "kencana.public.m1.v1", "patternType": "literal"},
+            "operations": ["Read", "Describe"],
+            "host": "*",
+        },
+        {
+            "resource": {"type": "group", "name": "public.m1.", "patternType": "prefix"},
+            "operations": ["Read"],
+            "host": "*",
+        },
+    ]

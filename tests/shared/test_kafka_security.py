@@ -8,8 +8,10 @@ authorisation or authentication error, and quick: a timeout would not tell a ref
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +24,7 @@ from aiokafka.errors import (
     TopicAuthorizationFailedError,
 )
 
+from shared.config import kafka_bootstrap_servers
 from shared.kafka import client_security, ensure_topics, security_options
 from shared.kafka_acl import put_user, remove_user
 from shared.kafka_security import (
@@ -233,3 +236,46 @@ async def test_a_consumer_group_reads_only_what_its_service_consumes(
         _read_in_group(kafka_bootstrap, registry_topic, f"dashat.projector{suffix}", uppka),
         GroupAuthorizationFailedError,
     )
+
+
+def test_the_ministry_command_creates_and_rotates_a_ministry_user(tmp_path: Path) -> None:
+    """`kencana kafka-security ministry <name>` (the runbook's command): a user reading its topic; run again,
+    a new password, and the old one is refused."""
+    from kencana_cli.kafka_security import app
+    from typer.testing import CliRunner
+
+    bootstrap = kafka_bootstrap_servers()
+    suffix, name = unique(".t"), unique("mine")
+    topic = f"{public_topic(name)}{suffix}"
+    asyncio.run(_topics(bootstrap, topic))
+    command = ["ministry", name, "--bootstrap-servers", bootstrap, "--suffix", suffix, "--out", str(tmp_path)]
+    first = CliRunner().invoke(app, command)
+    assert first.exit_code == 0, first.output
+    old = json.loads(first.output)
+    try:
+        assert (old["username"], old["topic"], old["group_prefix"]) == (
+            f"ministry-{name}",
+            topic,
+            f"public.{name}.",
+        )
+        properties = (tmp_path / f"client-ministry-{name}.properties").read_text()
+        assert "security.protocol=SASL_SSL" in properties and old["password"] in properties
+        security = client_security()
+        assert asyncio.run(
+            _read_assigned(bootstrap, topic, security.as_user(old["username"], old["password"]))
+        ) == [f"on {topic}".encode()]
+
+        second = CliRunner().invoke(app, command)
+        assert second.exit_code == 0, second.output
+        new = json.loads(second.output)
+        assert new["password"] != old["password"]
+        assert asyncio.run(
+            _read_assigned(bootstrap, topic, security.as_user(new["username"], new["password"]))
+        )
+        with pytest.raises(KafkaError):
+            asyncio.run(_read_assigned(bootstrap, topic, security.as_user(old["username"], old["password"])))
+
+        refused = CliRunner().invoke(app, ["ministry", "Bad.Name", "--bootstrap-servers", bootstrap])
+        assert refused.exit_code != 0 and "NAME" in refused.output
+    finally:
+        asyncio.run(remove_user(bootstrap, f"ministry-{name}"))
