@@ -621,7 +621,7 @@ kafka_start() {
     err "port $KAFKA_PORT is taken by something that is not this project's broker"
     exit 1
   fi
-  rm -f "$KAFKA_PID"
+  rm -f "$KAFKA_PID" "$KAFKA_PID.mode"
   # setsid: the broker outlives this shell and is not hit by signals sent to the caller's process group.
   setsid nohup java -Xms256m -Xmx512m -XX:+UseG1GC -Djava.awt.headless=true \
     -Dlog4j2.configurationFile="$REPO/infra/kafka/log4j2.properties" -Dkafka.logs.dir="$KAFKA_LOGS_DIR" \
@@ -693,7 +693,7 @@ kafka_stop() {
   local pid
   pid="$(kafka_pid)"
   if [[ -z "$pid" ]]; then
-    rm -f "$KAFKA_PID"
+    rm -f "$KAFKA_PID" "$KAFKA_PID.mode"
     return 0
   fi
   kill -TERM "$pid" 2>/dev/null || true
@@ -707,7 +707,7 @@ kafka_stop() {
     fi
     sleep 0.2
   done
-  rm -f "$KAFKA_PID"
+  rm -f "$KAFKA_PID" "$KAFKA_PID.mode"
   log "Kafka stopped (pid $pid)"
 }
 
@@ -723,7 +723,7 @@ kafka_kill() {
   while pid_alive "$pid" && ((SECONDS < deadline)); do
     sleep 0.1
   done
-  rm -f "$KAFKA_PID"
+  rm -f "$KAFKA_PID" "$KAFKA_PID.mode"
   log "Kafka killed (pid $pid)"
 }
 
