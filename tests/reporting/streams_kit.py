@@ -236,15 +236,15 @@ class Receiver:
 
 
 @asynccontextmanager
-async def running_receiver(receiver: Receiver) -> AsyncIterator[Receiver]:
+async def running_receiver(receiver: Receiver, host: str = "127.0.0.1") -> AsyncIterator[Receiver]:
     sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
+    sock.bind((host, 0))
     port = sock.getsockname()[1]
     app = Starlette(routes=[Route("/hook", receiver.endpoint, methods=["POST"])])
     # log_config=None: uvicorn's default config would take its loggers off the root (the log tests read them).
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", log_config=None))
     task = asyncio.create_task(server.serve(sockets=[sock]))
-    receiver.url = f"http://127.0.0.1:{port}/hook"
+    receiver.url = f"http://{host}:{port}/hook"
     try:
         async with asyncio.timeout(10):
             while not server.started:  # noqa: ASYNC110 (uvicorn exposes a flag, not an event)

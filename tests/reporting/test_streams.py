@@ -259,6 +259,7 @@ async def test_webhooks_signed_retried_ordered_replayed_and_rotated(stack: Stack
             database_url=settings.database_url,
             environment="production",
             streams_pseudonym_key="k" * 32,
+            webhook_secret_key="w" * 32,
             jwt_public_key_file=settings.jwt_public_key_file.with_name("prod.pem")
             if settings.jwt_public_key_file
             else None,
@@ -438,3 +439,95 @@ async def test_a_restarted_deliverer_finds_pending_deliveries(stack: Stack) -> N
         assert datetime.now(UTC) > datetime(2026, 1, 1, tzinfo=UTC)
         assert uuid.UUID(receiver.accepted[0]["id"])
     await asyncio.sleep(0)
+
+
+async def test_webhook_secrets_are_sealed_at_rest(stack: Stack) -> None:
+    """The database holds each signing secret only sealed (AES-GCM, bound to its subscription): a copy of the
+    database cannot sign a ministry's webhooks."""
+    from cryptography.exceptions import InvalidTag
+    from reporting.streams import domain
+
+    async with running_app(create_app(stack.settings)) as api:
+        assert (await api.post("/v1/stream-consumers", json=HEALTH, headers=ADMIN)).status_code == 201
+        r = await api.post(
+            "/v1/stream-consumers/kemenkes-test/webhooks",
+            json={"url": "http://127.0.0.1:9/hook"},
+            headers=ADMIN,
+        )
+        assert r.status_code == 201, r.text
+        sub_id, first = uuid.UUID(r.json()["id"]), r.json()["secret"]
+        r = await api.post(
+            f"/v1/stream-consumers/kemenkes-test/webhooks/{sub_id}/secret:rotate",
+            json={"overlap_seconds": 60},
+            headers=ADMIN,
+        )
+        second = r.json()["secret"]
+    async with stack.sessionmaker() as session:
+        stored = (
+            (
+                await session.execute(
+                    text("SELECT * FROM webhook_secret WHERE subscription_id = :s ORDER BY created_at"),
+                    {"s": sub_id},
+                )
+            )
+            .mappings()
+            .all()
+        )
+    assert len(stored) == 2
+    for row, plain in zip(stored, (first, second), strict=True):
+        assert "secret" not in row  # no plain column left
+        raw = plain.removeprefix("whsec_")
+        assert raw not in row["sealed_secret"] and plain not in row["sealed_secret"]
+        key = domain.secret_sealing_key(stack.settings.webhook_secret_key)
+        assert domain.open_secret(key, sub_id, row["sealed_secret"]) == plain
+        with pytest.raises(InvalidTag):  # moved onto another subscription's row, it does not open
+            domain.open_secret(key, uuid.uuid4(), row["sealed_secret"])
+        with pytest.raises(InvalidTag):  # nor under another key
+            domain.open_secret(domain.secret_sealing_key("another key"), sub_id, row["sealed_secret"])
+
+
+async def test_a_delivery_connects_to_the_address_that_was_checked(stack: Stack) -> None:
+    """DNS rebinding: the deliverer checks what the name resolves to and then connects to that very address,
+    with the name in Host. The receiver listens on 127.0.0.2 only and the deliverer's resolver answers 127.0.0.2
+    for `localhost`; resolving the name again when connecting would reach 127.0.0.1, where nobody listens."""
+    settings = stack.settings
+    receiver = Receiver()
+    async with running_receiver(receiver, host="127.0.0.2"), running_app(create_app(settings)) as api:
+        port = int(receiver.url.rsplit(":", 1)[1].split("/")[0])
+        assert (await api.post("/v1/stream-consumers", json=HEALTH, headers=ADMIN)).status_code == 201
+        by_name = f"http://localhost:{port}/hook"
+        r = await api.post(
+            "/v1/stream-consumers/kemenkes-test/webhooks", json={"url": by_name}, headers=ADMIN
+        )
+        assert r.status_code == 201, r.text
+        receiver.secrets = [r.json()["secret"]]
+        child = Child()
+        await produce(settings, [measured(child, date(2026, 10, 1), -1.0)])
+        await curate(settings, stack.sessionmaker, 1)
+
+        async def pinned(host: str) -> list[str]:
+            return ["127.0.0.2"] if host == "localhost" else []
+
+        deliverer = Deliverer(settings, stack.sessionmaker, resolver=pinned)
+        try:
+            await _deliver_until(deliverer, lambda: len(receiver.accepted) == 1, what="the pinned delivery")
+        finally:
+            await deliverer.close()
+        assert receiver.requests[0][1]["host"] == f"localhost:{port}"
+
+        # The same name now answering a private address is refused before any connection.
+        async def rebound(host: str) -> list[str]:
+            return ["10.20.30.40"]
+
+        await produce(settings, [measured(child, date(2026, 11, 1), -1.1)])
+        await curate(settings, stack.sessionmaker, 1)
+        deliverer = Deliverer(settings, stack.sessionmaker, resolver=rebound)
+        try:
+            await deliverer.deliver_due()
+        finally:
+            await deliverer.close()
+        r = await api.get("/v1/stream-consumers/kemenkes-test/deliveries", headers=ADMIN)
+        pending = [d for d in r.json()["items"] if d["status"] != "delivered"]
+        assert len(pending) == 1
+        assert pending[0]["attempt_log"][0]["error"].startswith("target refused: ")
+        assert len(receiver.requests) == 1

@@ -27,6 +27,9 @@ class Settings(ServiceSettings):
     # store in production, never logged, never stored in the database. Changing it changes every pseudonym of
     # every stream (a break of the public contract: see the runbook before touching it).
     streams_pseudonym_key: str = "dev-streams-pseudonym-key"
+    # The key webhook signing secrets are encrypted with at rest (AES-256-GCM; the database holds only the sealed
+    # form, so a copy of the database cannot forge a ministry's webhooks). From the secret store in production.
+    webhook_secret_key: str = "dev-webhook-secret-key"  # noqa: S105 (the dev placeholder production refuses)
     # Webhook targets: production sends only https to public addresses; dev and test also allow http to
     # loopback (a receiver on the developer's machine). None: allowed outside production.
     webhook_allow_loopback: bool | None = None
@@ -38,7 +41,10 @@ class Settings(ServiceSettings):
     webhook_poll_interval_seconds: float = Field(default=1.0, gt=0)
 
     def secrets(self) -> dict[str, str]:
-        return {"streams_pseudonym_key": self.streams_pseudonym_key}
+        return {
+            "streams_pseudonym_key": self.streams_pseudonym_key,
+            "webhook_secret_key": self.webhook_secret_key,
+        }
 
     @model_validator(mode="after")
     def _webhook_targets(self) -> Settings:

@@ -19,6 +19,7 @@ from datetime import date, datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import BaseModel, ConfigDict, Field
 
 from reporting.streams.contract import BY_NAME, BY_SOURCE, AgeOn, PublicType, Ref, YearsOld
@@ -213,6 +214,27 @@ def public_type_of(internal_type: str) -> PublicType | None:
 def new_webhook_secret() -> str:
     """A Standard Webhooks secret: `whsec_` + base64 of 32 random bytes."""
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+_SEALED_PREFIX = "v1."
+
+
+def secret_sealing_key(webhook_secret_key: str) -> bytes:
+    """The AES-256 key webhook secrets are sealed with, derived from the configured key (any length)."""
+    return hmac.new(webhook_secret_key.encode(), b"kencana-webhook-secret-at-rest", hashlib.sha256).digest()
+
+
+def seal_secret(key: bytes, subscription_id: uuid.UUID, secret: str) -> str:
+    """`v1.` + base64url(nonce | AES-GCM ciphertext). The subscription id is the associated data, so a sealed
+    secret copied onto another subscription's row does not open."""
+    nonce = secrets.token_bytes(12)
+    sealed = AESGCM(key).encrypt(nonce, secret.encode(), subscription_id.bytes)
+    return _SEALED_PREFIX + base64.urlsafe_b64encode(nonce + sealed).decode()
+
+
+def open_secret(key: bytes, subscription_id: uuid.UUID, stored: str) -> str:
+    raw = base64.urlsafe_b64decode(stored.removeprefix(_SEALED_PREFIX))
+    return AESGCM(key).decrypt(raw[:12], raw[12:], subscription_id.bytes).decode()
 
 
 def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:

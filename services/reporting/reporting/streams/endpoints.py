@@ -107,9 +107,14 @@ async def webhooks(name: str, session: SessionDep, _: Admin) -> list[WebhookRead
     summary="Rotate the signing secret (both sign during the overlap)",
 )
 async def rotate_secret(
-    name: str, subscription_id: uuid.UUID, body: RotateSecret, session: SessionDep, _: Admin
+    name: str,
+    subscription_id: uuid.UUID,
+    body: RotateSecret,
+    session: SessionDep,
+    settings: SettingsDep,
+    _: Admin,
 ) -> WebhookSecretRead:
-    return await service.rotate_secret(session, name, subscription_id, body.overlap_seconds)
+    return await service.rotate_secret(session, settings, name, subscription_id, body.overlap_seconds)
 
 
 async def _log_reader(name: str, principal: Annotated[Principal, Depends(current_principal)]) -> Principal:

@@ -90,7 +90,8 @@ class WebhookSecret(Base):
     subscription_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("webhook_subscription.id", ondelete="CASCADE"), nullable=False, index=True
     )
-    secret: Mapped[str] = mapped_column(Text, nullable=False)
+    # Sealed with the webhook secret key (domain.seal_secret): the plain secret is shown once and never stored.
+    sealed_secret: Mapped[str] = mapped_column(Text, nullable=False)
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), nullable=False
     )

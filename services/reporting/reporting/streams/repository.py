@@ -201,12 +201,12 @@ async def released_since(
 
 
 async def add_subscription(
-    session: AsyncSession, consumer: StreamConsumer, url: str, secret: str
+    session: AsyncSession, consumer: StreamConsumer, sub_id: uuid.UUID, url: str, sealed_secret: str
 ) -> WebhookSubscription:
-    sub = WebhookSubscription(id=uuid.uuid4(), consumer_id=consumer.id, url=url, status="active")
+    sub = WebhookSubscription(id=sub_id, consumer_id=consumer.id, url=url, status="active")
     session.add(sub)
     await session.flush()
-    session.add(WebhookSecret(id=uuid.uuid4(), subscription_id=sub.id, secret=secret))
+    session.add(WebhookSecret(id=uuid.uuid4(), subscription_id=sub.id, sealed_secret=sealed_secret))
     await session.flush()
     return sub
 
@@ -231,7 +231,7 @@ async def subscription(
 
 
 async def rotate_secret(
-    session: AsyncSession, sub: WebhookSubscription, secret: str, old_until: datetime
+    session: AsyncSession, sub: WebhookSubscription, sealed_secret: str, old_until: datetime
 ) -> None:
     """A new secret; the ones still valid stay valid until `old_until` (both sign meanwhile)."""
     now = utcnow()
@@ -243,14 +243,14 @@ async def rotate_secret(
         )
         .values(expires_at=old_until if old_until > now else now)
     )
-    session.add(WebhookSecret(id=uuid.uuid4(), subscription_id=sub.id, secret=secret))
+    session.add(WebhookSecret(id=uuid.uuid4(), subscription_id=sub.id, sealed_secret=sealed_secret))
     await session.flush()
 
 
 async def valid_secrets(session: AsyncSession, sub_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
-    """Per subscription its secrets valid now, newest first."""
+    """Per subscription its secrets valid now (sealed), newest first."""
     rows = await session.execute(
-        select(WebhookSecret.subscription_id, WebhookSecret.secret)
+        select(WebhookSecret.subscription_id, WebhookSecret.sealed_secret)
         .where(
             WebhookSecret.subscription_id.in_(sub_ids),
             (WebhookSecret.expires_at.is_(None)) | (WebhookSecret.expires_at > func.now()),
@@ -349,7 +349,7 @@ async def claim_due(session: AsyncSession, limit: int, lease: timedelta) -> list
             "url": urls[c.subscription_id],
             "consumer": consumers[c.subscription_id],
             "body": orjson.dumps(orjson.loads(envelopes[c.stream_seq])),
-            "secrets": keys.get(c.subscription_id, []),
+            "sealed_secrets": keys.get(c.subscription_id, []),
         }
         for c in claimed
     ]

@@ -160,7 +160,9 @@ async def add_webhook(session: AsyncSession, settings: Settings, name: str, url:
     await check_target(settings, url)
     consumer = await _consumer(session, name, lock=True)
     secret = domain.new_webhook_secret()
-    sub = await repo.add_subscription(session, consumer, url, secret)
+    sub_id = uuid.uuid4()
+    sealed = domain.seal_secret(domain.secret_sealing_key(settings.webhook_secret_key), sub_id, secret)
+    sub = await repo.add_subscription(session, consumer, sub_id, url, sealed)
     await session.commit()
     log.info("webhook_subscribed", consumer=consumer.name, subscription=str(sub.id))
     return WebhookCreated(**_webhook(sub).model_dump(), secret=secret)
@@ -171,7 +173,7 @@ async def webhooks(session: AsyncSession, name: str) -> list[WebhookRead]:
 
 
 async def rotate_secret(
-    session: AsyncSession, name: str, sub_id: uuid.UUID, overlap_seconds: int
+    session: AsyncSession, settings: Settings, name: str, sub_id: uuid.UUID, overlap_seconds: int
 ) -> WebhookSecretRead:
     """A new secret; the current one keeps signing beside it for `overlap_seconds` (receivers switch meanwhile)."""
     consumer = await _consumer(session, name)
@@ -180,7 +182,8 @@ async def rotate_secret(
         raise NotFound("webhook subscription not found")
     secret = domain.new_webhook_secret()
     until = utcnow() + timedelta(seconds=overlap_seconds)
-    await repo.rotate_secret(session, sub, secret, until)
+    sealed = domain.seal_secret(domain.secret_sealing_key(settings.webhook_secret_key), sub.id, secret)
+    await repo.rotate_secret(session, sub, sealed, until)
     await session.commit()
     log.info(
         "webhook_secret_rotated",

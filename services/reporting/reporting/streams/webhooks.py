@@ -91,13 +91,11 @@ class Deliverer:
         status_code: int | None = None
         error: str | None = None
         try:
-            refusal = await self._refusal(delivery["url"])
+            address, refusal = await self._checked_address(delivery["url"])
             if refusal is not None:
                 error = f"target refused: {refusal}"
             else:
-                response = await self.client.post(
-                    delivery["url"], content=delivery["body"], headers=self._headers(delivery)
-                )
+                response = await self.client.send(self._request(delivery, address))
                 status_code = response.status_code
                 if not 200 <= status_code < 300:
                     error = f"HTTP {status_code}"
@@ -139,25 +137,42 @@ class Deliverer:
                 attempts=attempt,
             )
 
-    async def _refusal(self, url: str) -> str | None:
-        """Checked again before every request: the name may resolve elsewhere than at registration."""
+    async def _checked_address(self, url: str) -> tuple[str, str | None]:
+        """Checked again before every request (the name may resolve elsewhere than at registration), and the
+        request then goes to the address that was checked: resolving the name a second time when connecting
+        would let a DNS answer that changes in between (DNS rebinding) reach a private address."""
         host = urlsplit(url).hostname or ""
         addresses = await self.resolve(host) if host else []
-        return domain.target_refusal(
+        refusal = domain.target_refusal(
             url, addresses, allow_loopback=bool(self.settings.webhook_allow_loopback)
         )
+        return (addresses[0] if addresses else ""), refusal
 
-    @staticmethod
-    def _headers(delivery: dict[str, Any]) -> dict[str, str]:
+    def _request(self, delivery: dict[str, Any], address: str) -> httpx.Request:
+        """A request to the checked address, carrying the name in Host and, for https, in the TLS handshake
+        (SNI and certificate verification use the name, not the address)."""
+        url = httpx.URL(delivery["url"])
+        pinned = url.copy_with(host=address)
+        headers = self._headers(delivery)
+        headers["host"] = url.netloc.decode("ascii")
+        extensions = {"sni_hostname": url.host} if url.scheme == "https" else {}
+        return self.client.build_request(
+            "POST", pinned, content=delivery["body"], headers=headers, extensions=extensions
+        )
+
+    def _headers(self, delivery: dict[str, Any]) -> dict[str, str]:
         msg_id = str(delivery["event_id"])
         timestamp = int(time.time())
+        sealing_key = domain.secret_sealing_key(self.settings.webhook_secret_key)
+        secrets = [
+            domain.open_secret(sealing_key, delivery["subscription_id"], sealed)
+            for sealed in delivery["sealed_secrets"]
+        ]
         return {
             "content-type": domain.CONTENT_TYPE,
             "webhook-id": msg_id,
             "webhook-timestamp": str(timestamp),
-            "webhook-signature": domain.signature_header(
-                delivery["secrets"], msg_id, timestamp, delivery["body"]
-            ),
+            "webhook-signature": domain.signature_header(secrets, msg_id, timestamp, delivery["body"]),
         }
 
     async def update_metrics(self) -> None:
