@@ -112,7 +112,7 @@ async def test_kitchen_lifecycle_etag_and_region(client: Any) -> None:
     [
         ({"village_code": "33.01"}, 422, "region.not_village", "body.village_code"),
         ({"village_code": "99.99.99.9999"}, 422, "region.unknown", "body.village_code"),
-        ({"village_code": "abc"}, 422, "region.malformed", "body.village_code"),
+        ({"village_code": "abc"}, 422, "region.format", "body.village_code"),
         ({"village_code": "15.71.01.1001"}, 422, "region.outside_scope", "body.village_code"),
         ({"capacity_per_day": -1}, 422, None, "body.capacity_per_day"),
         ({"management_model": "private"}, 422, None, "body.management_model"),
