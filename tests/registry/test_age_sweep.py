@@ -13,7 +13,7 @@ import pytest
 from registry.ageing import domain
 from registry.ageing import repository as age_repo
 from registry.ageing import service as age_service
-from registry.ageing.service import start_of, sweep
+from registry.ageing.service import sweep
 from registry.config import Settings
 from registry.families import service as families_service
 from registry.main import create_app
@@ -22,6 +22,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.ages import add_months
+from shared.clock import business_today, start_of_day
 from shared.db import create_engine, create_sessionmaker
 from shared.outbox import Relay
 from shared.testing.plugin import consume, running_app
@@ -30,7 +31,7 @@ from tests.registry.conftest import auth, family_body, person
 pytestmark = [pytest.mark.integration]
 
 # Days in the recent past: the registry takes no birth date after today and the sweep no day before it begins.
-D = date.today() - timedelta(days=5)
+D = business_today() - timedelta(days=5)
 
 
 @contextmanager
@@ -288,7 +289,7 @@ async def test_catching_up_three_missed_days(
 
 async def test_a_day_not_yet_begun_is_refused(session: AsyncSession) -> None:
     with pytest.raises(ValueError, match="has not begun"):
-        await sweep(session, date.today() + timedelta(days=2))
+        await sweep(session, business_today() + timedelta(days=2))
 
 
 async def test_a_day_that_fails_leaves_the_watermark_where_it_was(
@@ -367,7 +368,7 @@ async def test_the_change_reaches_kafka_dated_on_the_birthday(
         records = await consume(topic, until=lambda rs: bool(updated(rs)), timeout=60)
         (env,) = updated(records)
         assert env["data"]["pus"] is False
-        assert env["time"] == start_of(D).isoformat() == f"{D.isoformat()}T00:00:00+07:00"
+        assert env["time"] == start_of_day(D).isoformat() == f"{D.isoformat()}T00:00:00+07:00"
         assert date.fromisoformat(env["time"][:10]) == D
     finally:
         async with sessionmaker() as s, s.begin():
@@ -387,7 +388,9 @@ def test_command_refuses_a_day_not_yet_begun_and_a_malformed_one() -> None:
     runner = CliRunner()
     r = runner.invoke(app, ["registry", "sweep-ages", "--on", "2026-13-01"])
     assert r.exit_code == 2 and "YYYY-MM-DD" in r.output
-    r = runner.invoke(app, ["registry", "sweep-ages", "--on", (date.today() + timedelta(days=3)).isoformat()])
+    r = runner.invoke(
+        app, ["registry", "sweep-ages", "--on", (business_today() + timedelta(days=3)).isoformat()]
+    )
     assert r.exit_code == 2 and "has not begun" in r.output
 
 

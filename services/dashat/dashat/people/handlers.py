@@ -10,7 +10,6 @@ from datetime import date, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dashat.common import today
 from dashat.enrolment import repository as enrolment_repo
 from dashat.enrolment import rules
 from dashat.outcomes import repository as outcomes_repo
@@ -18,6 +17,7 @@ from dashat.people import repository as repo
 from dashat.people.models import PersonReplica
 from dashat.ruleversions import repository as versions
 from shared.ages import add_months
+from shared.clock import business_today
 from shared.consumer import BatchHandler, Delivery, Handler, handle_one_by_one
 from shared.events import CloudEvent
 from shared.events import registry as reg
@@ -523,7 +523,7 @@ def batch_handler(handlers: Mapping[str, Handler]) -> BatchHandler:
         # are all older, only update the replica (one by one they would end in a logged refusal,
         # `baby_not_under_age_limit`). A month more than the longest limit in force today keeps a baby at the
         # edge of a month-end one by one; never more than the handlers' own horizon.
-        day = today()
+        day = business_today()
         longest = await versions.longest_breastfeeding_months(session, day)
         born_after = add_months(day, -min(BABY_HORIZON_MONTHS, longest + 1))
         split = set_based_apart(
