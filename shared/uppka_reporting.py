@@ -123,12 +123,3 @@ def tally(statuses: Iterable[MonthStatus]) -> ReportingRate:
     for s in statuses:
         out.add(s)
     return out
-
-
-def months_of(first: date, last: date) -> list[date]:
-    """Every month from `first` to `last` inclusive (first days)."""
-    out, m = [], first.replace(day=1)
-    while m <= last:
-        out.append(m)
-        m = add_months(m, 1)
-    return out

@@ -42,10 +42,6 @@ async def kb_history(session: AsyncSession, person_id: uuid.UUID) -> list[KbStat
     return list(rows)
 
 
-async def current_kb_status(session: AsyncSession, person_id: uuid.UUID) -> KbStatus | None:
-    return await session.scalar(select(KbStatus).where(KbStatus.person_id == person_id, KbStatus.current))
-
-
 class KbStatusFilters(TypedDict):
     """Optional filters of the kb statuses list."""
 
