@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -37,9 +38,9 @@ def _village_in_another_district(village: str) -> str:
             return other
 
 
-def _frozen_on(monkeypatch: pytest.MonkeyPatch, day: date) -> None:
-    """Every DASHAT decision from here on is taken on `day` (the service's clock is dashat.common.today)."""
-    monkeypatch.setattr("dashat.common.utcnow", lambda: datetime.combine(day, time(9), tzinfo=UTC))
+def _frozen_on(frozen_clock: Callable[[datetime], datetime], day: date) -> None:
+    """Every DASHAT decision from here on is taken on `day` (the shared clock, frozen at 09:00 UTC = 16:00 WIB)."""
+    frozen_clock(datetime.combine(day, time(9), tzinfo=UTC))
 
 
 async def _create(client: Any, body: dict[str, Any], headers: dict[str, str] = JATENG_ADMIN) -> Any:
@@ -54,7 +55,7 @@ def _problem(r: Any, status: int, field: str | None = None) -> None:
 
 
 async def test_regional_override_applies_from_its_date_and_only_in_its_region(
-    client: Any, session: AsyncSession, monkeypatch: pytest.MonkeyPatch
+    client: Any, session: AsyncSession, frozen_clock: Callable[[datetime], datetime]
 ) -> None:
     inside = fresh_village()
     outside = _village_in_another_district(inside)
@@ -95,10 +96,10 @@ async def test_regional_override_applies_from_its_date_and_only_in_its_region(
 
     # Today and on the day before it starts: the seed everywhere.
     assert await enrol(inside) == (SEED, 90)
-    _frozen_on(monkeypatch, starts - timedelta(days=1))
+    _frozen_on(frozen_clock, starts - timedelta(days=1))
     assert await enrol(inside) == (SEED, 90)
     # From its date: the override inside its district, the seed outside it.
-    _frozen_on(monkeypatch, starts)
+    _frozen_on(frozen_clock, starts)
     assert await enrol(inside) == ("jateng-test-60-days", 60)
     assert await enrol(outside) == (SEED, 90)
     r = await client.get(
@@ -144,7 +145,7 @@ async def test_the_most_specific_region_wins_then_the_latest_date(session: Async
 
 
 async def test_decisions_and_their_events_record_the_version_used(
-    client: Any, session: AsyncSession, monkeypatch: pytest.MonkeyPatch
+    client: Any, session: AsyncSession, frozen_clock: Callable[[datetime], datetime]
 ) -> None:
     village = fresh_village()
     await open_kitchen(session, village)
@@ -160,7 +161,7 @@ async def test_decisions_and_their_events_record_the_version_used(
     assert r.status_code == 201, r.text
     version = r.json()["version"]
     assert version.startswith(f"dashat-enrolment-{village}-{starts:%Y%m%d}-")
-    _frozen_on(monkeypatch, starts)
+    _frozen_on(frozen_clock, starts)
     child = uuid.uuid4()
     # 11 completed months: still under this version's 12-month limit.
     birth = starts - timedelta(days=340)
