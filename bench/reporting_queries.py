@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reporting.bench import benchmark
+from bench.reporting_dataset import benchmark
 
 
 async def run(families: int = 1_000_000, villages: int = 5_000) -> dict[str, Any]:

@@ -10,26 +10,25 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
+from shared.clock import PROGRAMME_ZONE, now_utc
 from shared.logging import get_logger
 
 log = get_logger(__name__)
 
-JAKARTA = ZoneInfo("Asia/Jakarta")
 # Looked at again at least this often, so a replica that lost the lock or a changed clock is caught up soon.
 _RECHECK = timedelta(hours=1)
 
 
 def due_through(now: datetime, hour: int) -> datetime:
     """The last day whose run is due at `now` (WIB): today from `hour` on, yesterday before it."""
-    local = now.astimezone(JAKARTA)
+    local = now.astimezone(PROGRAMME_ZONE)
     return local if local.hour >= hour else local - timedelta(days=1)
 
 
 def seconds_to_next_run(now: datetime, hour: int) -> float:
     """Seconds until the next `hour`:00 WIB, at most an hour."""
-    local = now.astimezone(JAKARTA)
+    local = now.astimezone(PROGRAMME_ZONE)
     run = local.replace(hour=hour, minute=0, second=0, microsecond=0)
     if run <= local:
         run += timedelta(days=1)
@@ -40,10 +39,10 @@ async def run_daily(name: str, hour: int, job: Callable[[date], Awaitable[Mappin
     """Run `job(through_day)` now and after each wake-up until cancelled; log what it reports as `<name>_done`."""
     while True:
         try:
-            done = await job(due_through(datetime.now(JAKARTA), hour).date())
+            done = await job(due_through(now_utc(), hour).date())
             if done:
                 log.info(f"{name}_done", **done)
         except Exception:
             # A failed round must not stop the process it runs in; the job's watermark says where to start again.
             log.exception(f"{name}_failed")
-        await asyncio.sleep(seconds_to_next_run(datetime.now(JAKARTA), hour))
+        await asyncio.sleep(seconds_to_next_run(now_utc(), hour))

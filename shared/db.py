@@ -6,7 +6,7 @@ import os
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -29,6 +29,8 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Mapped, mapped_column
 
+from shared.clock import now_utc
+
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -44,8 +46,8 @@ def make_metadata() -> MetaData:
 
 
 def utcnow() -> datetime:
-    """Timezone-aware now; database timestamps are always UTC."""
-    return datetime.now(UTC)
+    """Timezone-aware now; database timestamps are always UTC (the shared clock, frozen in tests)."""
+    return now_utc()
 
 
 def new_id() -> uuid.UUID:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 
 from prometheus_client import start_http_server
@@ -156,6 +156,38 @@ def consumer_group(settings: ServiceSettings, purpose: str) -> str:
     return f"{settings.service_name}.{purpose}{settings.topic_suffix}"
 
 
+def build_consumer_runner(
+    settings: ServiceSettings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    purpose: str,
+    logical_topics: list[str],
+    handlers: Mapping[str, Handler],
+    inbox: Table,
+    batch_handler: BatchHandler | None = None,
+    name: str | None = None,
+    max_records: int = 200,
+    before_offset_commit: Callable[[], Awaitable[None]] | None = None,
+) -> ConsumerRunner:
+    """The one way a service's consumer runner is built from its settings: group `<service>.<purpose>` (or
+    `name`, for a rebuild's shadow group), retries, poll interval and the dead-letter topic's replication."""
+    return ConsumerRunner(
+        name=name or consumer_group(settings, purpose),
+        topics=[settings.topic(t) for t in logical_topics],
+        handlers=handlers,
+        batch_handler=batch_handler,
+        sessionmaker=sessionmaker,
+        inbox=inbox,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        max_attempts=settings.consumer_max_attempts,
+        backoff_seconds=settings.consumer_backoff_seconds,
+        max_poll_interval_seconds=settings.consumer_max_poll_interval_seconds,
+        dead_letter_replication_factor=settings.topic_replication_factor,
+        max_records=max_records,
+        before_offset_commit=before_offset_commit,
+    )
+
+
 async def run_consumer(
     settings: ServiceSettings,
     *,
@@ -168,18 +200,14 @@ async def run_consumer(
     """Consumer process: one consumer group `<service>.<purpose>` applying handlers until SIGTERM."""
 
     def build(sessionmaker: async_sessionmaker[AsyncSession]) -> ConsumerRunner:
-        return ConsumerRunner(
-            name=consumer_group(settings, purpose),
-            topics=[settings.topic(t) for t in logical_topics],
+        return build_consumer_runner(
+            settings,
+            sessionmaker,
+            purpose=purpose,
+            logical_topics=logical_topics,
             handlers=handlers,
-            batch_handler=batch_handler,
-            sessionmaker=sessionmaker,
             inbox=inbox,
-            bootstrap_servers=settings.kafka_bootstrap_servers,
-            max_attempts=settings.consumer_max_attempts,
-            backoff_seconds=settings.consumer_backoff_seconds,
-            max_poll_interval_seconds=settings.consumer_max_poll_interval_seconds,
-            dead_letter_replication_factor=settings.topic_replication_factor,
+            batch_handler=batch_handler,
         )
 
     await serve_consumer(settings, logical_topics, build)

@@ -17,7 +17,8 @@ from pydantic import Field
 
 from shared.auth import Principal
 from shared.errors import NotFound, ValidationFailed
-from shared.regions import CODE_PATTERN, load_regions, normalize_code
+from shared.regions import CODE_PATTERN, load_regions
+from shared.regions.scope import parse_region
 from shared.web.schemas import ApiOutput
 
 NATIONAL = "ID"
@@ -82,12 +83,7 @@ def window(principal: Principal, region: str | None, first: date, last: date) ->
         return Window(None, first, last)
     if raw == "":
         raw = principal.region or ""
-    try:
-        code = normalize_code(raw)
-    except ValueError as exc:
-        raise ValidationFailed(
-            "region is not a Kemendagri code", field="query.region", rule="region.format"
-        ) from exc
+    code = parse_region(raw, "query.region", "region is not a Kemendagri code")
     if not load_regions().exists(code) or not principal.can_access(code):
         raise NotFound("region not found")
     return Window(code, first, last)

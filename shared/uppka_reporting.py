@@ -19,9 +19,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Final, Literal
-from zoneinfo import ZoneInfo
 
 from shared.ages import add_months
 
@@ -29,14 +28,6 @@ REPORT_DUE_DAY: Final = 10  # the 10th of the following month (BKKBN's monthly r
 RULE_VERSION: Final = "uppka-reporting-rate-2026.1"
 
 MonthStatus = Literal["not_required", "not_due", "reported", "late", "missing"]
-
-
-PROGRAMME_TIMEZONE: Final = "Asia/Jakarta"
-
-
-def programme_today(tz: str = PROGRAMME_TIMEZONE) -> date:
-    """Today where the deadline is decided (a report sent at 06:00 WIB on the 11th is late)."""
-    return datetime.now(ZoneInfo(tz)).date()
 
 
 def month_end(month: date) -> date:
@@ -131,13 +122,4 @@ def tally(statuses: Iterable[MonthStatus]) -> ReportingRate:
     out = ReportingRate()
     for s in statuses:
         out.add(s)
-    return out
-
-
-def months_of(first: date, last: date) -> list[date]:
-    """Every month from `first` to `last` inclusive (first days)."""
-    out, m = [], first.replace(day=1)
-    while m <= last:
-        out.append(m)
-        m = add_months(m, 1)
     return out

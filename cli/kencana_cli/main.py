@@ -68,14 +68,24 @@ def events_generate() -> None:
         typer.echo(f"wrote {path}")
 
 
+@events_app.command("publish")
+def events_publish() -> None:
+    """Freeze the schema of every event version not yet published into docs/events/published (run on release)."""
+    from shared.events.compat import publish
+
+    for path in publish():
+        typer.echo(f"published {path}")
+
+
 @events_app.command("check")
 def events_check() -> None:
-    """Fail when docs/events differs from what the code generates."""
+    """Fail when docs/events differs from what the code generates or breaks a published event version."""
     from reporting.streams.asyncapi import drift as public_drift
 
     from shared.events.asyncapi import drift
+    from shared.events.compat import contract_problems
 
-    problems = drift() + [f"streams/{p}" for p in public_drift()]
+    problems = drift() + [f"streams/{p}" for p in public_drift()] + contract_problems()
     if problems:
         typer.echo(
             "event documents drifted (run `kencana events generate`): " + ", ".join(problems), err=True

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import ExitStack, asynccontextmanager
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -16,6 +17,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from shared.auth import issue_dev_token
+from shared.clock import frozen_at
 from shared.config import REPO_ROOT, kafka_bootstrap_servers, pg_server_url
 from shared.db import create_engine
 from shared.kafka import delete_topics, ensure_topics, kafka_reachable, security_options
@@ -148,6 +150,21 @@ async def wait_for(
         if loop.time() > deadline:
             pytest.fail(f"deadline: {what} not reached after {timeout}s")
         await asyncio.sleep(interval)
+
+
+@pytest.fixture
+def frozen_clock() -> Iterator[Callable[[datetime], datetime]]:
+    """Freeze the shared clock (`shared.clock`) at an instant for the rest of the test: `frozen_clock(at)`.
+
+    Every `now_utc()`/`business_today()`/`utcnow()` in the test's process answers from it; the clock is given
+    back at teardown. Freezing again moves it.
+    """
+    with ExitStack() as stack:
+
+        def freeze(instant: datetime) -> datetime:
+            return stack.enter_context(frozen_at(instant))
+
+        yield freeze
 
 
 @pytest.fixture(scope="session")

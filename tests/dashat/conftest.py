@@ -16,6 +16,7 @@ from dashat.models import inbox
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from shared.clock import business_today
 from shared.db import create_sessionmaker
 from shared.events import CloudEvent, EventData, build_envelope, parse_data
 from shared.events import registry as reg
@@ -247,5 +248,5 @@ def moved(
         from_village_code=from_village,
         village_code=to_village,
         rw=kw.pop("rw", "001"),
-        moved_on=date.today(),
+        moved_on=business_today(),
     )

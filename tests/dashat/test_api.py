@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.clock import business_today
 from tests.dashat.conftest import deliver, envelope, fresh_village, months_ago, person, stunting
 from tests.dashat.helpers import OTHER, RO, RW
 
@@ -31,7 +32,7 @@ async def _kitchen(client: Any, village: str, **kw: Any) -> dict[str, Any]:
         "village_code": village,
         "management_model": "combined",
         "capacity_per_day": 5,
-        "opened_on": (date.today() - timedelta(days=40)).isoformat(),
+        "opened_on": (business_today() - timedelta(days=40)).isoformat(),
         **kw,
     }
     r = await client.post("/v1/kitchens", json=body, headers=RW)
@@ -101,7 +102,7 @@ async def test_kitchen_lifecycle_etag_and_region(client: Any) -> None:
     )
     r = await client.post(
         f"/v1/kitchens/{k['id']}/close",
-        json={"closed_on": date.today().isoformat()},
+        json={"closed_on": business_today().isoformat()},
         headers={**RW, "If-Match": '"2"'},
     )
     assert r.status_code == 200 and r.json()["status"] == "closed"
@@ -112,7 +113,7 @@ async def test_kitchen_lifecycle_etag_and_region(client: Any) -> None:
     [
         ({"village_code": "33.01"}, 422, "region.not_village", "body.village_code"),
         ({"village_code": "99.99.99.9999"}, 422, "region.unknown", "body.village_code"),
-        ({"village_code": "abc"}, 422, "region.malformed", "body.village_code"),
+        ({"village_code": "abc"}, 422, "region.format", "body.village_code"),
         ({"village_code": "15.71.01.1001"}, 422, "region.outside_scope", "body.village_code"),
         ({"capacity_per_day": -1}, 422, None, "body.capacity_per_day"),
         ({"management_model": "private"}, 422, None, "body.management_model"),
@@ -134,7 +135,7 @@ async def test_kitchen_bad_input(
         "village_code": fresh_village(),
         "management_model": "social",
         "capacity_per_day": 5,
-        "opened_on": date.today().isoformat(),
+        "opened_on": business_today().isoformat(),
         **patch,
     }
     _problem(await client.post("/v1/kitchens", json=body, headers=RW), status, rule, field)
@@ -147,7 +148,7 @@ async def test_scopes(client: Any) -> None:
         "village_code": fresh_village(),
         "management_model": "social",
         "capacity_per_day": 1,
-        "opened_on": date.today().isoformat(),
+        "opened_on": business_today().isoformat(),
     }
     _problem(await client.post("/v1/kitchens", json=body, headers=RO), 403)
 
@@ -321,7 +322,7 @@ async def test_foods_and_menus(client: Any) -> None:
         422,
     )
     k = await _kitchen(client, fresh_village())
-    month = date.today().strftime("%Y-%m")
+    month = business_today().strftime("%Y-%m")
     plan = {
         "slots": [
             {"day": 1, "slot": "lunch", "menu_id": m["id"]},
@@ -353,13 +354,13 @@ async def test_meals_rules(client: Any, session: AsyncSession) -> None:
                 "person_id": str(pid),
                 "kitchen_id": k["id"],
                 "category": "ibu_hamil",
-                "start_date": (date.today() - timedelta(days=5)).isoformat(),
+                "start_date": (business_today() - timedelta(days=5)).isoformat(),
             },
             headers=RW,
         )
         assert r.status_code == 201, r.text
     url = f"/v1/kitchens/{k['id']}/meals"
-    yesterday = (date.today() - timedelta(days=1)).isoformat()
+    yesterday = (business_today() - timedelta(days=1)).isoformat()
     batch = {
         "served_on": yesterday,
         "slot": "lunch",
@@ -375,14 +376,14 @@ async def test_meals_rules(client: Any, session: AsyncSession) -> None:
     again = await client.post(url, json={**batch, "served_person_ids": [str(a)]}, headers=RW)
     assert again.status_code == 200 and again.json()["id"] == r.json()["id"] and again.json()["replayed"]
     _problem(await client.post(url, json={**batch, "portions_consumed": 1}, headers=RW), 409)
-    tomorrow = (date.today() + timedelta(days=1)).isoformat()
+    tomorrow = (business_today() + timedelta(days=1)).isoformat()
     _problem(
         await client.post(url, json={**batch, "served_on": tomorrow}, headers=RW),
         422,
         "meals.future_date",
         "body.served_on",
     )
-    over = {**batch, "served_on": date.today().isoformat(), "portions_cooked": 4}
+    over = {**batch, "served_on": business_today().isoformat(), "portions_cooked": 4}
     _problem(
         await client.post(url, json=over, headers=RW), 422, "meals.above_capacity", "body.portions_cooked"
     )
@@ -413,7 +414,7 @@ async def test_meals_rules(client: Any, session: AsyncSession) -> None:
 async def test_ledger_and_summary(client: Any) -> None:
     k = await _kitchen(client, fresh_village())
     url = f"/v1/kitchens/{k['id']}/ledger"
-    today = date.today().isoformat()
+    today = business_today().isoformat()
     r = await client.post(
         url,
         json={"kind": "income", "source": "dana_desa", "amount": 3_000_000, "entry_on": today},

@@ -19,6 +19,7 @@ from dashat.ruleversions.models import RuleVersion
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.ages import add_months
+from shared.clock import business_today
 from shared.consumer import handle_one_by_one
 from tests.dashat.conftest import envelope, fresh_village, months_ago, person
 from tests.dashat.helpers import open_kitchen
@@ -35,7 +36,7 @@ def _version(name: str, months: int, effective_from: date) -> RuleVersion:
 
 
 async def test_the_longest_limit_in_force_today_counts(session: AsyncSession) -> None:
-    today = date.today()
+    today = business_today()
     async with session.begin():
         held = await versions.longest_breastfeeding_months(session, today)
         assert held >= 6  # the seed's six months (WHO: exclusive breastfeeding) at least
@@ -66,9 +67,9 @@ async def test_older_babies_and_their_mothers_go_set_based_with_the_same_effects
     ]
     deliveries = _deliveries(poll)
     async with session.begin():
-        longest = await versions.longest_breastfeeding_months(session, date.today())
+        longest = await versions.longest_breastfeeding_months(session, business_today())
     assert longest < 13, "a stored version in the test database allows babies of 14 months"
-    split = set_based_apart(deliveries, {}, baby_born_after=add_months(date.today(), -(longest + 1)))
+    split = set_based_apart(deliveries, {}, baby_born_after=add_months(business_today(), -(longest + 1)))
     assert {d.data.person_id for d in split.persons} == {old_baby, old_mother}
     assert {d.data.person_id for d in split.rest} == {young_baby, young_mother}
     ids = [young_baby, young_mother, old_baby, old_mother]

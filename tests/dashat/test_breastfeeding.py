@@ -10,12 +10,12 @@ import uuid
 from datetime import date, timedelta
 
 import pytest
-from dashat.common import today
 from dashat.enrolment import service as enrolment_service
 from dashat.enrolment.schemas import EnrolmentExit
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.ages import add_months
+from shared.clock import business_today
 from shared.events import registry as reg
 from tests.dashat.conftest import deliver, ended, envelope, fresh_village, person, pregnancy
 from tests.dashat.helpers import ADMIN, enrolments, open_kitchen, waiting
@@ -41,7 +41,7 @@ async def test_a_mother_with_a_baby_in_her_family_card_is_enrolled_until_six_mon
     village = fresh_village()
     kitchen = await open_kitchen(session, village)
     fid, husband, wife, baby = _family(village)
-    born = today() - timedelta(days=61)
+    born = business_today() - timedelta(days=61)
     await deliver(session, envelope(person(husband, fid, village, sex="L", relation="kepala_keluarga")))
     await deliver(session, envelope(person(wife, fid, village)))
     assert await enrolments(session, wife) == []
@@ -72,7 +72,7 @@ async def test_a_baby_registered_before_its_mother(session: AsyncSession) -> Non
     village = fresh_village()
     await open_kitchen(session, village)
     fid, _, wife, baby = _family(village)
-    await deliver(session, envelope(_baby(baby, fid, village, today() - timedelta(days=10))))
+    await deliver(session, envelope(_baby(baby, fid, village, business_today() - timedelta(days=10))))
     await deliver(session, envelope(person(wife, fid, village)))
     assert [e.category for e in await enrolments(session, wife)] == ["ibu_menyusui"]
 
@@ -82,7 +82,7 @@ async def test_a_female_head_of_family_is_the_mother(session: AsyncSession) -> N
     await open_kitchen(session, village)
     fid, _, head, baby = _family(village)
     await deliver(session, envelope(person(head, fid, village, relation="kepala_keluarga")))
-    await deliver(session, envelope(_baby(baby, fid, village, today() - timedelta(days=30))))
+    await deliver(session, envelope(_baby(baby, fid, village, business_today() - timedelta(days=30))))
     assert [e.category for e in await enrolments(session, head)] == ["ibu_menyusui"]
 
 
@@ -91,7 +91,7 @@ async def test_two_wives_is_ambiguous_until_the_registry_records_the_birth(sessi
     await open_kitchen(session, village)
     fid, _, first, baby = _family(village)
     second = uuid.uuid4()
-    born = today() - timedelta(days=20)
+    born = business_today() - timedelta(days=20)
     await deliver(session, envelope(person(first, fid, village)))
     await deliver(session, envelope(person(second, fid, village)))
     await deliver(session, envelope(_baby(baby, fid, village, born)))
@@ -116,7 +116,7 @@ async def test_only_babies_under_six_completed_months(
     village = fresh_village()
     await open_kitchen(session, village)
     fid, _, wife, baby = _family(village)
-    born = add_months(today(), -months) + timedelta(days=days_less)
+    born = add_months(business_today(), -months) + timedelta(days=days_less)
     await deliver(session, envelope(person(wife, fid, village)))
     await deliver(session, envelope(_baby(baby, fid, village, born)))
     assert len(await enrolments(session, wife)) == (1 if enrolled else 0)
@@ -130,7 +130,7 @@ async def test_a_dashat_pregnancy_mother_is_not_enrolled_twice(session: AsyncSes
     p = pregnancy(wife, fid, village)  # KEK: a DASHAT target
     await deliver(session, envelope(p))
     await deliver(session, envelope(ended(p, "birth").model_copy(update={"child_person_id": baby})))
-    await deliver(session, envelope(_baby(baby, fid, village, today())))
+    await deliver(session, envelope(_baby(baby, fid, village, business_today())))
     rows = await enrolments(session, wife)
     assert sorted((e.category, e.status, e.rule_id) for e in rows) == [
         ("ibu_hamil", "completed", "pregnancy_at_risk"),
@@ -141,7 +141,7 @@ async def test_a_dashat_pregnancy_mother_is_not_enrolled_twice(session: AsyncSes
     await enrolment_service.exit_enrolment(
         session, menyusui.id, EnrolmentExit(reason="completed"), menyusui.version, ADMIN
     )
-    await deliver(session, envelope(_baby(baby, fid, village, today(), updated=True)))
+    await deliver(session, envelope(_baby(baby, fid, village, business_today(), updated=True)))
     assert len([e for e in await enrolments(session, wife) if e.category == "ibu_menyusui"]) == 1
 
 
@@ -150,7 +150,7 @@ async def test_a_full_kitchen_waitlists_her(session: AsyncSession) -> None:
     await open_kitchen(session, village, capacity=0)
     fid, _, wife, baby = _family(village)
     await deliver(session, envelope(person(wife, fid, village)))
-    await deliver(session, envelope(_baby(baby, fid, village, today() - timedelta(days=5))))
+    await deliver(session, envelope(_baby(baby, fid, village, business_today() - timedelta(days=5))))
     assert await enrolments(session, wife) == []
     [w] = await waiting(session, wife)
     assert (w.category, w.reason, w.rule_id, w.rule_version) == (
@@ -160,7 +160,9 @@ async def test_a_full_kitchen_waitlists_her(session: AsyncSession) -> None:
         SEED,
     )
     # The same evidence again does not queue her twice.
-    await deliver(session, envelope(_baby(baby, fid, village, today() - timedelta(days=5), updated=True)))
+    await deliver(
+        session, envelope(_baby(baby, fid, village, business_today() - timedelta(days=5), updated=True))
+    )
     assert len(await waiting(session, wife)) == 1
 
 
@@ -175,8 +177,10 @@ async def test_mother_and_baby_in_one_poll_through_the_consumer(
     events = [
         envelope(person(husband, fid, village, sex="L", relation="kepala_keluarga"), key=str(fid)),
         envelope(person(wife, fid, village), key=str(fid)),
-        envelope(_baby(baby, fid, village, today() - timedelta(days=40)), key=str(fid)),
-        envelope(_baby(baby, fid, village, today() - timedelta(days=40), updated=True), key=str(fid)),
+        envelope(_baby(baby, fid, village, business_today() - timedelta(days=40)), key=str(fid)),
+        envelope(
+            _baby(baby, fid, village, business_today() - timedelta(days=40), updated=True), key=str(fid)
+        ),
     ]
     await _through_consumer(sm, kafka_bootstrap, events)
     assert [(e.category, e.status) for e in await _enrolments_of(sm, wife)] == [("ibu_menyusui", "active")]

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from dashat.common import today
 from dashat.enrolment.models import Enrolment
 from dashat.kitchens.schemas import KitchenUpdate
 from dashat.kitchens.service import update as update_kitchen
@@ -17,6 +16,7 @@ from dashat.outcomes.models import ChildMeasurement
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.clock import business_today
 from shared.events import registry as reg
 from tests.dashat.conftest import (
     confirm_recovery,
@@ -63,7 +63,7 @@ async def test_move_continues_in_the_kitchen_of_the_new_place(session: AsyncSess
     await open_kitchen(session, old_village)
     new_kitchen = await open_kitchen(session, new_village)
     pid, fid = uuid.uuid4(), uuid.uuid4()
-    case = stunting(pid, fid, old_village, measured_on=today() - timedelta(days=40))
+    case = stunting(pid, fid, old_village, measured_on=business_today() - timedelta(days=40))
     await deliver(session, envelope(case))
     [before] = await enrolments(session, pid)
     move = envelope(moved(pid, fid, old_village, new_village))
@@ -102,14 +102,17 @@ async def test_move_without_a_kitchen_waitlists_for_the_remaining_time(session: 
         from_village_code=old_village,
         village_code=new_village,
         rw="003",
-        moved_on=date.today(),
+        moved_on=business_today(),
     )
     await deliver(session, envelope(family_move))
     [e] = await enrolments(session, pid)
     assert (e.status, e.exit_reason) == ("exited", "moved")
     [w] = await waiting(session, pid)
     assert (w.status, w.reason, w.village_code, w.rw) == ("waiting", "no_kitchen", new_village, "003")
-    assert w.rule_id == "moved_continuation" and w.planned_days == (before.planned_end_date - today()).days
+    assert (
+        w.rule_id == "moved_continuation"
+        and w.planned_days == (before.planned_end_date - business_today()).days
+    )
     published = await _events(session, "dashat.beneficiary.waitlisted.v1", pid)
     assert [p["reason"] for p in published] == ["no_kitchen"]
     # A kitchen opening there takes the child at once.
@@ -147,7 +150,7 @@ async def _serve(session: AsyncSession, slot: str, *served: Enrolment) -> None:
         batch = MealBatch(
             id=uuid.uuid4(),
             kitchen_id=served[0].kitchen_id,
-            served_on=date.today(),
+            served_on=business_today(),
             slot=slot,
             portions_cooked=len(served),
             portions_delivered=len(served),
@@ -162,7 +165,7 @@ async def _serve(session: AsyncSession, slot: str, *served: Enrolment) -> None:
                     batch_id=batch.id,
                     enrolment_id=enrolment.id,
                     person_id=enrolment.person_id,
-                    served_on=date.today(),
+                    served_on=business_today(),
                     slot=slot,
                     category=enrolment.category,
                 )
@@ -191,7 +194,11 @@ async def test_merged_records_move_to_the_surviving_person(session: AsyncSession
     async with session.begin():
         session.add(
             ChildMeasurement(
-                measurement_id=measurement, person_id=merged, measured_on=date.today(), age_days=300, haz=-2.4
+                measurement_id=measurement,
+                person_id=merged,
+                measured_on=business_today(),
+                age_days=300,
+                haz=-2.4,
             )
         )
     merge = envelope(reg.PersonsMerged(person_id=survivor, merged_person_id=merged, family_id=fid))
@@ -255,7 +262,7 @@ def _catin(pid: uuid.UUID, fid: uuid.UUID, village: str) -> reg.CatinRegistered:
         village_code=village,
         rw="001",
         sex="P",
-        planned_marriage_date=date.today() + timedelta(days=100),
+        planned_marriage_date=business_today() + timedelta(days=100),
         lila_cm=22.0,
         at_risk=True,
         risks=["kek"],

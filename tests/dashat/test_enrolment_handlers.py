@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -17,6 +17,7 @@ from dashat.people.models import PersonReplica
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.clock import business_today
 from shared.events import registry as reg
 from tests.dashat.conftest import (
     confirm_recovery,
@@ -159,7 +160,7 @@ async def test_resolved_completes_as_recovered(session: AsyncSession) -> None:
     village = fresh_village()
     await open_kitchen(session, village)
     pid, fid = uuid.uuid4(), uuid.uuid4()
-    data = stunting(pid, fid, village, measured_on=date.today() - timedelta(days=40))
+    data = stunting(pid, fid, village, measured_on=business_today() - timedelta(days=40))
     await deliver(session, envelope(data))
     await confirm_recovery(session, data)
     [e] = await enrolments(session, pid)
@@ -260,7 +261,9 @@ async def test_death_and_moving_away_exit(session: AsyncSession) -> None:
     await deliver(session, envelope(stunting(moves, fid, village)))
     await deliver(
         session,
-        envelope(reg.PersonDied(person_id=dies, family_id=fid, village_code=village, died_on=date.today())),
+        envelope(
+            reg.PersonDied(person_id=dies, family_id=fid, village_code=village, died_on=business_today())
+        ),
     )
     await deliver(
         session,
@@ -270,7 +273,7 @@ async def test_death_and_moving_away_exit(session: AsyncSession) -> None:
                 from_family_id=fid,
                 family_id=None,
                 from_village_code=village,
-                moved_on=date.today(),
+                moved_on=business_today(),
             )
         ),
     )
@@ -289,12 +292,12 @@ async def test_sweep_ages_out_completes_and_flags(session: AsyncSession) -> None
             ChildMeasurement(
                 measurement_id=uuid.uuid4(),
                 person_id=young,
-                measured_on=date.today(),
+                measured_on=business_today(),
                 age_days=190,
                 haz=-2.7,
             )
         )
-    counts = await enrolment_service.sweep(session, date.today() + timedelta(days=91))
+    counts = await enrolment_service.sweep(session, business_today() + timedelta(days=91))
     assert (
         counts is not None and counts["aged_out"] >= 1 and counts["completed"] >= 1 and counts["flagged"] >= 1
     )
@@ -303,7 +306,7 @@ async def test_sweep_ages_out_completes_and_flags(session: AsyncSession) -> None
     assert (e.status, e.exit_reason, e.outcome_flagged_on) == (
         "completed",
         "completed",
-        date.today() + timedelta(days=91),
+        business_today() + timedelta(days=91),
     )
 
 
@@ -320,7 +323,7 @@ async def test_uppka_contribution_becomes_income_once(session: AsyncSession) -> 
         village_code=village,
         kind="cash",
         amount=250_000,
-        contributed_on=date.today(),
+        contributed_on=business_today(),
     )
     await deliver(session, envelope(contribution, key=str(contribution.group_id)))
     await deliver(session, envelope(contribution, key=str(contribution.group_id)))  # re-announced, new id

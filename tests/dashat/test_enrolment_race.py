@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from datetime import date
 
 from dashat.consumer import HANDLERS
 from dashat.enrolment import service as enrolment
 from dashat.enrolment.schemas import EnrolmentCreate
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from shared.clock import business_today
 from shared.errors import DomainError
 from shared.events import parse_data
 from shared.events.registry import PersonDied
@@ -24,7 +24,7 @@ async def test_enrolment_racing_a_death_ends_up_not_active(sm: async_sessionmake
     pid, fid = uuid.uuid4(), uuid.uuid4()
     await deliver(sm(), envelope(person(pid, fid, village)))
     kitchen = await open_kitchen(sm(), village, rws=["001"])
-    death = envelope(PersonDied(person_id=pid, family_id=fid, village_code=village, died_on=date.today()))
+    death = envelope(PersonDied(person_id=pid, family_id=fid, village_code=village, died_on=business_today()))
 
     async with sm() as handler_session:
         await handler_session.begin()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import statistics
 import uuid
-from datetime import date
 from typing import Any
 
 import orjson
@@ -19,6 +18,7 @@ from dashat.models import Base, inbox, load_all_models, outbox
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from shared.clock import business_today
 from shared.consumer import ConsumerRunner
 from shared.events import CloudEvent
 from shared.events import uppka as up
@@ -128,7 +128,7 @@ async def test_consumer_applies_registry_and_uppka_events(
         kind="in_kind",
         amount=150_000,
         goods="telur 10 kg",
-        contributed_on=date.today(),
+        contributed_on=business_today(),
     )
     await _produce(kafka_bootstrap, settings.topic("kencana.registry"), registry)
     await _produce(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from dashat.enrolment import service as enrolment_service
@@ -19,6 +19,7 @@ from dashat.people.models import PersonReplica
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.clock import business_today
 from shared.events import registry as reg
 from tests.dashat.conftest import (
     confirm_recovery,
@@ -66,7 +67,7 @@ async def _by_retraction(session: AsyncSession, p: Place) -> None:
 
 async def _by_death(session: AsyncSession, p: Place) -> None:
     died = reg.PersonDied(
-        person_id=p.holder, family_id=p.family, village_code=p.village, died_on=date.today()
+        person_id=p.holder, family_id=p.family, village_code=p.village, died_on=business_today()
     )
     await deliver(session, envelope(died))
 
@@ -80,7 +81,7 @@ async def _by_sweep_completion(session: AsyncSession, p: Place) -> None:
         await session.execute(
             update(Enrolment)
             .where(Enrolment.person_id == p.holder)
-            .values(planned_end_date=date.today() - timedelta(days=1))
+            .values(planned_end_date=business_today() - timedelta(days=1))
         )
     assert await enrolment_service.sweep(session) is not None
 
@@ -135,7 +136,7 @@ async def test_freed_place_goes_to_the_best_waiting_target(
     else:
         # Measured 40 days ago: a confirmed recovery needs normal measurements a month apart after it.
         data = stunting(
-            holder, fid, village, decile=10, krs=False, measured_on=date.today() - timedelta(days=40)
+            holder, fid, village, decile=10, krs=False, measured_on=business_today() - timedelta(days=40)
         )
     await deliver(session, envelope(data))
     best, next_best = uuid.uuid4(), uuid.uuid4()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 import uuid
 from collections.abc import AsyncIterator
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -17,6 +17,7 @@ from dashat.config import Settings
 from dashat.main import create_app
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.clock import business_today
 from shared.db import create_sessionmaker
 from shared.testing.plugin import bearer, unique
 from tests.dashat.conftest import deliver, envelope, fresh_village, person
@@ -63,7 +64,7 @@ def kitchen_body(village: str) -> dict[str, Any]:
         "village_code": village,
         "management_model": "combined",
         "capacity_per_day": 5,
-        "opened_on": (date.today() - timedelta(days=40)).isoformat(),
+        "opened_on": (business_today() - timedelta(days=40)).isoformat(),
     }
 
 
@@ -80,7 +81,7 @@ def builders(client: httpx.AsyncClient, engine: AsyncEngine) -> dict[str, Builde
         return str(pid)
 
     def enrolment_body(k: dict[str, Any], pid: str) -> dict[str, Any]:
-        start = (date.today() - timedelta(days=5)).isoformat()
+        start = (business_today() - timedelta(days=5)).isoformat()
         return {"person_id": pid, "kitchen_id": k["id"], "category": "ibu_hamil", "start_date": start}
 
     async def enrolled() -> tuple[dict[str, Any], str, dict[str, Any]]:
@@ -99,7 +100,7 @@ def builders(client: httpx.AsyncClient, engine: AsyncEngine) -> dict[str, Builde
 
     async def close() -> Call:
         k = await kitchen()
-        body = {"closed_on": date.today().isoformat()}
+        body = {"closed_on": business_today().isoformat()}
         return Call(f"/v1/kitchens/{k['id']}/close", json=body, headers={"If-Match": '"1"'})
 
     async def enrolments() -> Call:
@@ -134,7 +135,7 @@ def builders(client: httpx.AsyncClient, engine: AsyncEngine) -> dict[str, Builde
     async def meals() -> Call:
         k, pid, _ = await enrolled()
         batch = {
-            "served_on": (date.today() - timedelta(days=1)).isoformat(),
+            "served_on": (business_today() - timedelta(days=1)).isoformat(),
             "slot": "lunch",
             "portions_cooked": 2,
             "portions_delivered": 1,
@@ -150,12 +151,12 @@ def builders(client: httpx.AsyncClient, engine: AsyncEngine) -> dict[str, Builde
             "kind": "income",
             "source": "dana_desa",
             "amount": 3_000_000,
-            "entry_on": date.today().isoformat(),
+            "entry_on": business_today().isoformat(),
         }
         return Call(f"/v1/kitchens/{k['id']}/ledger", json=body)
 
     async def rule_versions() -> Call:
-        starts = (date.today() + timedelta(days=next(_days_ahead))).isoformat()
+        starts = (business_today() + timedelta(days=next(_days_ahead))).isoformat()
         return Call("/v1/rule-versions", json={"effective_from": starts})
 
     return {

@@ -8,12 +8,13 @@ sex and exact age in months ("requires a child under 24 months (this one is 547)
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.clock import business_today
 from tests.dashat.conftest import deliver, envelope, fresh_village, months_ago, person
 from tests.dashat.helpers import OTHER, RW
 from tests.shared.oracles import comparable, compare_everywhere
@@ -29,7 +30,7 @@ async def kitchen_in(client: Any, village: str) -> dict[str, Any]:
         "village_code": village,
         "management_model": "combined",
         "capacity_per_day": 5,
-        "opened_on": (date.today() - timedelta(days=40)).isoformat(),
+        "opened_on": (business_today() - timedelta(days=40)).isoformat(),
     }
     r = await client.post("/v1/kitchens", json=body, headers=RW)
     assert r.status_code == 201, r.text

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from dashat.config import Settings
@@ -19,6 +19,7 @@ from dashat.models import inbox
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from shared.clock import business_today
 from shared.consumer import ConsumerRunner
 from shared.events import CloudEvent
 from shared.events import registry as reg
@@ -40,7 +41,7 @@ def _retracted_measurement(m: reg.ChildMeasured) -> reg.MeasurementRetracted:
         family_id=m.family_id,
         village_code=m.village_code,
         measured_on=m.measured_on,
-        retracted_on=date.today(),
+        retracted_on=business_today(),
     )
 
 
@@ -86,7 +87,7 @@ async def test_recovery_needs_two_normal_measurements_a_month_apart(
     village = fresh_village()
     async with sm() as session:
         await open_kitchen(session, village, capacity=10)
-    detected_on = date.today() - timedelta(days=100)
+    detected_on = business_today() - timedelta(days=100)
     birth = months_ago(12)
 
     def case_of(pid: uuid.UUID) -> reg.BadutaStuntingDetected:
@@ -152,7 +153,7 @@ async def test_recovery_needs_two_normal_measurements_a_month_apart(
 async def test_retracting_a_confirming_measurement_gives_the_place_back(session: AsyncSession) -> None:
     village = fresh_village()
     kitchen = await open_kitchen(session, village, capacity=10)
-    detected_on = date.today() - timedelta(days=50)
+    detected_on = business_today() - timedelta(days=50)
     pid = uuid.uuid4()
     case = stunting(pid, uuid.uuid4(), village, measured_on=detected_on)
     await deliver(session, envelope(case))
@@ -188,7 +189,7 @@ async def test_a_correction_to_stunted_of_a_confirming_measurement_resumes_feedi
 ) -> None:
     village = fresh_village()
     await open_kitchen(session, village)
-    detected_on = date.today() - timedelta(days=50)
+    detected_on = business_today() - timedelta(days=50)
     pid = uuid.uuid4()
     case = stunting(pid, uuid.uuid4(), village, measured_on=detected_on)
     await deliver(session, envelope(case))
@@ -205,7 +206,7 @@ async def test_a_correction_to_stunted_of_a_confirming_measurement_resumes_feedi
 async def test_a_waiting_child_leaves_the_queue_only_on_a_confirmed_recovery(session: AsyncSession) -> None:
     village = fresh_village()
     await open_kitchen(session, village, capacity=0)
-    detected_on = date.today() - timedelta(days=50)
+    detected_on = business_today() - timedelta(days=50)
     pid = uuid.uuid4()
     case = stunting(pid, uuid.uuid4(), village, measured_on=detected_on)
     await deliver(session, envelope(case))

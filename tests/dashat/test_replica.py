@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -11,6 +11,7 @@ from dashat.enrolment import service as enrolment_service
 from dashat.people.models import FamilyReplica, PersonReplica
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.clock import business_today
 from shared.errors import ValidationFailed
 from shared.events import registry as reg
 from shared.events import uppka as up
@@ -54,7 +55,7 @@ async def test_family_move_out_of_the_kitchen_area_exits(session: AsyncSession) 
     await deliver(session, envelope(person(pid, fid, village, sex="L", birth_date=months_ago(7)), time=t0))
     await deliver(session, envelope(stunting(pid, fid, village), time=t0 + timedelta(seconds=1)))
     moved = reg.FamilyMoved(
-        family_id=fid, from_village_code=village, village_code=elsewhere, rw="002", moved_on=date.today()
+        family_id=fid, from_village_code=village, village_code=elsewhere, rw="002", moved_on=business_today()
     )
     await deliver(session, envelope(moved, time=t0 + timedelta(seconds=2)))
     assert [(e.status, e.exit_reason) for e in await enrolments(session, pid)] == [("exited", "moved")]
@@ -73,7 +74,7 @@ async def test_pregnancy_ended_before_registered_does_not_enrol_as_hamil(session
         family_id=fid,
         village_code=village,
         outcome="loss",
-        ended_on=date.today(),
+        ended_on=business_today(),
     )
     await deliver(session, envelope(ended))
     registered = reg.PregnancyRegistered(
@@ -81,7 +82,7 @@ async def test_pregnancy_ended_before_registered_does_not_enrol_as_hamil(session
         person_id=pid,
         family_id=fid,
         village_code=village,
-        expected_delivery=date.today() + timedelta(days=100),
+        expected_delivery=business_today() + timedelta(days=100),
         kek=True,
         mother_age_years=30,
         krs=True,
@@ -105,7 +106,7 @@ async def test_operator_group_from_uppka_events(session: AsyncSession) -> None:
         village_code=village,
         status="dissolved",
         previous_status="active",
-        changed_on=date.today(),
+        changed_on=business_today(),
     )
     await deliver(session, envelope(dissolved, key=str(gid)))
     with pytest.raises(ValidationFailed) as err:
@@ -127,7 +128,7 @@ async def test_outcome_trajectory_ignores_corrected_and_retracted_measurements(s
             family_id=fid,
             village_code=village,
             sex="L",
-            measured_on=date.today() + timedelta(days=days),
+            measured_on=business_today() + timedelta(days=days),
             age_days=300 + days,
             haz=haz,
             corrects_measurement_id=corrects,
@@ -145,7 +146,7 @@ async def test_outcome_trajectory_ignores_corrected_and_retracted_measurements(s
         family_id=fid,
         village_code=village,
         measured_on=bogus.measured_on,
-        retracted_on=date.today(),
+        retracted_on=business_today(),
     )
     await deliver(session, envelope(retraction))
     out = await enrolment_service.outcome(session, e.id, ADMIN)
@@ -159,7 +160,7 @@ async def test_idempotency_key_replays_a_create(client: Any) -> None:
         "village_code": fresh_village(),
         "management_model": "social",
         "capacity_per_day": 3,
-        "opened_on": date.today().isoformat(),
+        "opened_on": business_today().isoformat(),
     }
     headers = {**RW, "Idempotency-Key": uuid.uuid4().hex}
     first = await client.post("/v1/kitchens", json=body, headers=headers)

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import pytest
-from dashat.common import today
 from dashat.enrolment import service as enrolment_service
 from dashat.models import outbox
 from dashat.ruleversions import repository as versions
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.clock import business_today
 from shared.testing.plugin import bearer
 from tests.dashat.conftest import deliver, envelope, fresh_village, months_ago, stunting
 from tests.dashat.helpers import enrolments, open_kitchen
@@ -37,9 +38,9 @@ def _village_in_another_district(village: str) -> str:
             return other
 
 
-def _frozen_on(monkeypatch: pytest.MonkeyPatch, day: date) -> None:
-    """Every DASHAT decision from here on is taken on `day` (the service's clock is dashat.common.today)."""
-    monkeypatch.setattr("dashat.common.utcnow", lambda: datetime.combine(day, time(9), tzinfo=UTC))
+def _frozen_on(frozen_clock: Callable[[datetime], datetime], day: date) -> None:
+    """Every DASHAT decision from here on is taken on `day` (the shared clock, frozen at 09:00 UTC = 16:00 WIB)."""
+    frozen_clock(datetime.combine(day, time(9), tzinfo=UTC))
 
 
 async def _create(client: Any, body: dict[str, Any], headers: dict[str, str] = JATENG_ADMIN) -> Any:
@@ -54,13 +55,13 @@ def _problem(r: Any, status: int, field: str | None = None) -> None:
 
 
 async def test_regional_override_applies_from_its_date_and_only_in_its_region(
-    client: Any, session: AsyncSession, monkeypatch: pytest.MonkeyPatch
+    client: Any, session: AsyncSession, frozen_clock: Callable[[datetime], datetime]
 ) -> None:
     inside = fresh_village()
     outside = _village_in_another_district(inside)
     for village in (inside, outside):
         await open_kitchen(session, village)
-    starts = today() + timedelta(days=31)
+    starts = business_today() + timedelta(days=31)
     r = await _create(
         client,
         {
@@ -95,10 +96,10 @@ async def test_regional_override_applies_from_its_date_and_only_in_its_region(
 
     # Today and on the day before it starts: the seed everywhere.
     assert await enrol(inside) == (SEED, 90)
-    _frozen_on(monkeypatch, starts - timedelta(days=1))
+    _frozen_on(frozen_clock, starts - timedelta(days=1))
     assert await enrol(inside) == (SEED, 90)
     # From its date: the override inside its district, the seed outside it.
-    _frozen_on(monkeypatch, starts)
+    _frozen_on(frozen_clock, starts)
     assert await enrol(inside) == ("jateng-test-60-days", 60)
     assert await enrol(outside) == (SEED, 90)
     r = await client.get(
@@ -114,7 +115,7 @@ async def test_regional_override_applies_from_its_date_and_only_in_its_region(
 async def test_the_most_specific_region_wins_then_the_latest_date(session: AsyncSession) -> None:
     village = fresh_village()
     district, regency = _district(village), ".".join(village.split(".")[:2])
-    day = today() + timedelta(days=10)
+    day = business_today() + timedelta(days=10)
     async with session.begin():
         for version, prefix, starts in [
             ("t-national-late", None, day),
@@ -144,11 +145,11 @@ async def test_the_most_specific_region_wins_then_the_latest_date(session: Async
 
 
 async def test_decisions_and_their_events_record_the_version_used(
-    client: Any, session: AsyncSession, monkeypatch: pytest.MonkeyPatch
+    client: Any, session: AsyncSession, frozen_clock: Callable[[datetime], datetime]
 ) -> None:
     village = fresh_village()
     await open_kitchen(session, village)
-    starts = today() + timedelta(days=1)
+    starts = business_today() + timedelta(days=1)
     r = await _create(
         client,
         {
@@ -160,7 +161,7 @@ async def test_decisions_and_their_events_record_the_version_used(
     assert r.status_code == 201, r.text
     version = r.json()["version"]
     assert version.startswith(f"dashat-enrolment-{village}-{starts:%Y%m%d}-")
-    _frozen_on(monkeypatch, starts)
+    _frozen_on(frozen_clock, starts)
     child = uuid.uuid4()
     # 11 completed months: still under this version's 12-month limit.
     birth = starts - timedelta(days=340)
@@ -208,7 +209,7 @@ async def test_decisions_and_their_events_record_the_version_used(
 async def test_nonsense_is_refused_naming_the_field(client: Any, config: dict[str, Any], field: str) -> None:
     body = {
         "region_prefix": "33",
-        "effective_from": (today() + timedelta(days=3)).isoformat(),
+        "effective_from": (business_today() + timedelta(days=3)).isoformat(),
         "config": config,
     }
     _problem(await _create(client, body), 422, field)
@@ -217,7 +218,7 @@ async def test_nonsense_is_refused_naming_the_field(client: Any, config: dict[st
 
 
 async def test_who_may_set_rules_where(client: Any) -> None:
-    starts = (today() + timedelta(days=3)).isoformat()
+    starts = (business_today() + timedelta(days=3)).isoformat()
     _problem(await _create(client, {"region_prefix": "33", "effective_from": starts}, headers=READER), 403)
     # A provincial officer sets rules inside the province, not nationally nor in another province.
     _problem(await _create(client, {"effective_from": starts}), 403)
@@ -227,7 +228,8 @@ async def test_who_may_set_rules_where(client: Any) -> None:
     )
     _problem(
         await _create(
-            client, {"region_prefix": "33", "effective_from": (today() - timedelta(days=1)).isoformat()}
+            client,
+            {"region_prefix": "33", "effective_from": (business_today() - timedelta(days=1)).isoformat()},
         ),
         422,
         "body.effective_from",
@@ -248,7 +250,7 @@ async def test_who_may_set_rules_where(client: Any) -> None:
 
 
 async def test_a_version_in_effect_cannot_be_withdrawn(client: Any) -> None:
-    r = await _create(client, {"region_prefix": "33.01", "effective_from": today().isoformat()})
+    r = await _create(client, {"region_prefix": "33.01", "effective_from": business_today().isoformat()})
     assert r.status_code == 201, r.text
     _problem(await client.delete(f"/v1/rule-versions/{r.json()['version']}", headers=JATENG_ADMIN), 409)
 

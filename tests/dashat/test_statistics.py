@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.clock import business_today
 from tests.dashat.conftest import deliver, envelope, fresh_village, person
 from tests.dashat.helpers import OTHER, RO, RW
 
 pytestmark = pytest.mark.integration
 
-T = date.today()
+T = business_today()
 
 
 def _day(days_ago: int) -> str:

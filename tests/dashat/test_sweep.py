@@ -11,7 +11,6 @@ from datetime import timedelta
 
 import pytest
 from dashat import consumer
-from dashat.common import today
 from dashat.config import Settings
 from dashat.enrolment import service as enrolment_service
 from dashat.enrolment.models import Enrolment
@@ -21,6 +20,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.ages import add_months
+from shared.clock import business_today
 from shared.testing.plugin import unique, wait_for
 from tests.dashat.conftest import deliver, envelope, fresh_village, person, stunting
 from tests.dashat.helpers import enrolments, open_kitchen, waiting
@@ -39,7 +39,7 @@ async def _due_enrolment(sm: async_sessionmaker[AsyncSession]) -> uuid.UUID:
             await session.execute(
                 update(Enrolment)
                 .where(Enrolment.person_id == pid)
-                .values(planned_end_date=today() - timedelta(days=1))
+                .values(planned_end_date=business_today() - timedelta(days=1))
             )
     return pid
 
@@ -142,7 +142,7 @@ async def test_the_sweep_ages_a_breastfeeding_mother_out_on_her_babys_six_month_
     village = fresh_village()
     await open_kitchen(session, village)
     fid, wife, baby = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
-    born = today() - timedelta(days=100)
+    born = business_today() - timedelta(days=100)
     await deliver(session, envelope(person(wife, fid, village)))
     await deliver(session, envelope(person(baby, fid, village, sex="L", birth_date=born, relation="anak")))
     six_months = add_months(born, 6)
@@ -165,11 +165,11 @@ async def test_the_sweep_ends_the_wait_of_those_past_the_age_limit(session: Asyn
     village = fresh_village()
     await open_kitchen(session, village, capacity=0)
     fid, wife, baby, child = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
-    born = today() - timedelta(days=100)
+    born = business_today() - timedelta(days=100)
     await deliver(session, envelope(person(wife, fid, village)))
     await deliver(session, envelope(person(baby, fid, village, sex="L", birth_date=born, relation="anak")))
     # A stunted child of 23 months waiting too: the 24-month day comes within a month.
-    child_born = add_months(today(), -23)
+    child_born = add_months(business_today(), -23)
     await deliver(session, envelope(stunting(child, uuid.uuid4(), village, birth_date=child_born)))
     assert [w.status for w in await waiting(session, wife)] == ["waiting"]
     assert [w.status for w in await waiting(session, child)] == ["waiting"]

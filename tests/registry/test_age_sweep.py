@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import httpx
@@ -13,15 +13,15 @@ import pytest
 from registry.ageing import domain
 from registry.ageing import repository as age_repo
 from registry.ageing import service as age_service
-from registry.ageing.service import start_of, sweep
+from registry.ageing.service import sweep
 from registry.config import Settings
-from registry.families import service as families_service
 from registry.main import create_app
 from registry.models import outbox
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.ages import add_months
+from shared.clock import business_today, frozen_at, start_of_day
 from shared.db import create_engine, create_sessionmaker
 from shared.outbox import Relay
 from shared.testing.plugin import consume, running_app
@@ -30,14 +30,13 @@ from tests.registry.conftest import auth, family_body, person
 pytestmark = [pytest.mark.integration]
 
 # Days in the recent past: the registry takes no birth date after today and the sweep no day before it begins.
-D = date.today() - timedelta(days=5)
+D = business_today() - timedelta(days=5)
 
 
 @contextmanager
-def registered_on(monkeypatch: pytest.MonkeyPatch, day: date) -> Iterator[None]:
-    """Writes made inside happen on `day` (the statuses derived at the write are as of that day)."""
-    with monkeypatch.context() as m:
-        m.setattr(families_service, "today", lambda: day)
+def registered_on(day: date) -> Iterator[None]:
+    """Writes made inside happen on `day`, at noon WIB (the shared clock, frozen: statuses are as of that day)."""
+    with frozen_at(datetime.combine(day, time(5), tzinfo=UTC)):
         yield
 
 
@@ -122,7 +121,7 @@ async def test_woman_turning_50_leaves_pus_on_her_birthday(
     client: httpx.AsyncClient, session: AsyncSession, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     born = add_months(D, -600)  # her 50th birthday is D
-    with registered_on(monkeypatch, D - timedelta(days=1)):
+    with registered_on(D - timedelta(days=1)):
         fam = await register(client, [husband(), wife(born)], latrine_type="tidak_ada")
     fid, wid = fam["id"], member_id(fam, "istri")
     registered = [e for e in await events_of(session, fid) if e["type"] == "registry.person.registered.v1"]
@@ -159,7 +158,7 @@ async def test_woman_turning_50_leaves_pus_on_her_birthday(
 async def test_girl_married_at_15_enters_pus_on_her_birthday(
     client: httpx.AsyncClient, session: AsyncSession, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with registered_on(monkeypatch, D - timedelta(days=1)):
+    with registered_on(D - timedelta(days=1)):
         fam = await register(client, [husband(date(1990, 1, 1)), wife(add_months(D, -180))])
     fid = fam["id"]
     await set_watermark(session, D - timedelta(days=1))
@@ -180,7 +179,7 @@ async def test_girl_married_at_15_enters_pus_on_her_birthday(
 async def test_wife_turning_20_is_no_longer_too_young(
     client: httpx.AsyncClient, session: AsyncSession, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with registered_on(monkeypatch, D - timedelta(days=1)):
+    with registered_on(D - timedelta(days=1)):
         fam = await register(client, [husband(date(1995, 1, 1)), wife(add_months(D, -240))])
     fid = fam["id"]
     assert fam["krs"]["at_risk"] is True and fam["krs"]["reasons"] == ["wife_too_young"]
@@ -204,7 +203,7 @@ async def test_child_turning_5_ends_the_target_status(
     widower = person("kepala_keluarga", date(1980, 1, 1), "L", marital_status="cerai_mati")
     child = person("anak", add_months(D, -60), "P", with_nik=False)
     older = person("anak", date(2015, 1, 1), "L", with_nik=False)
-    with registered_on(monkeypatch, D - timedelta(days=1)):
+    with registered_on(D - timedelta(days=1)):
         fam = await register(client, [widower, child, older], drinking_water_source="air_hujan")
     fid = fam["id"]
     assert fam["krs"]["target"] is True and fam["krs"]["reasons"] == ["drinking_water_improper"]
@@ -226,7 +225,7 @@ async def test_a_birthday_that_changes_nothing_publishes_nothing(
 ) -> None:
     # Turning 35 makes a PUS wife "too old"; with an improper latrine the family was at risk already, but the
     # reasons change, so that is published. Turning 30 (no threshold) is not even looked at.
-    with registered_on(monkeypatch, D - timedelta(days=1)):
+    with registered_on(D - timedelta(days=1)):
         at35 = await register(client, [husband(), wife(add_months(D, -420))], latrine_type="tidak_ada")
         at30 = await register(client, [husband(), wife(add_months(D, -360))], latrine_type="tidak_ada")
     await set_watermark(session, D - timedelta(days=1))
@@ -244,7 +243,7 @@ async def test_a_family_that_stops_being_a_target_is_told_even_without_risk(
     # No risk factor at all: only the target status (the KRS share's denominator) changes when the child turns 5.
     widower = person("kepala_keluarga", date(1980, 1, 1), "L", marital_status="cerai_mati")
     child = person("anak", add_months(D, -60), "L", with_nik=False)
-    with registered_on(monkeypatch, D - timedelta(days=1)):
+    with registered_on(D - timedelta(days=1)):
         fam = await register(
             client, [widower, child], drinking_water_source="ledeng", latrine_type="jamban_sendiri_septik"
         )
@@ -268,7 +267,7 @@ async def test_catching_up_three_missed_days(
 ) -> None:
     d0 = D - timedelta(days=3)
     days = [d0 + timedelta(days=i) for i in (1, 2, 3)]
-    with registered_on(monkeypatch, d0):
+    with registered_on(d0):
         fams = [await register(client, [husband(), wife(add_months(day, -600))]) for day in days]
     await set_watermark(session, d0)
     before = {f["id"]: len(await events_of(session, f["id"])) for f in fams}
@@ -288,13 +287,13 @@ async def test_catching_up_three_missed_days(
 
 async def test_a_day_not_yet_begun_is_refused(session: AsyncSession) -> None:
     with pytest.raises(ValueError, match="has not begun"):
-        await sweep(session, date.today() + timedelta(days=2))
+        await sweep(session, business_today() + timedelta(days=2))
 
 
 async def test_a_day_that_fails_leaves_the_watermark_where_it_was(
     client: httpx.AsyncClient, session: AsyncSession, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with registered_on(monkeypatch, D - timedelta(days=2)):
+    with registered_on(D - timedelta(days=2)):
         fam = await register(client, [husband(), wife(add_months(D, -600))])
     await set_watermark(session, D - timedelta(days=2))
     before = len(await events_of(session, fam["id"]))
@@ -335,8 +334,7 @@ async def test_the_change_reaches_kafka_dated_on_the_birthday(
         async with sessionmaker() as s, s.begin():
             saved = await age_repo.last_swept_on(s)
             await s.execute(delete(age_repo.AgeSweep))
-        with pytest.MonkeyPatch.context() as m:
-            m.setattr(families_service, "today", lambda: D - timedelta(days=1))
+        with registered_on(D - timedelta(days=1)):
             async with running_app(create_app(Settings(database_url=registry_url))) as client:
                 fam = await register(client, [husband(), wife(add_months(D, -600))])
         async with sessionmaker() as s:
@@ -367,7 +365,7 @@ async def test_the_change_reaches_kafka_dated_on_the_birthday(
         records = await consume(topic, until=lambda rs: bool(updated(rs)), timeout=60)
         (env,) = updated(records)
         assert env["data"]["pus"] is False
-        assert env["time"] == start_of(D).isoformat() == f"{D.isoformat()}T00:00:00+07:00"
+        assert env["time"] == start_of_day(D).isoformat() == f"{D.isoformat()}T00:00:00+07:00"
         assert date.fromisoformat(env["time"][:10]) == D
     finally:
         async with sessionmaker() as s, s.begin():
@@ -387,7 +385,9 @@ def test_command_refuses_a_day_not_yet_begun_and_a_malformed_one() -> None:
     runner = CliRunner()
     r = runner.invoke(app, ["registry", "sweep-ages", "--on", "2026-13-01"])
     assert r.exit_code == 2 and "YYYY-MM-DD" in r.output
-    r = runner.invoke(app, ["registry", "sweep-ages", "--on", (date.today() + timedelta(days=3)).isoformat()])
+    r = runner.invoke(
+        app, ["registry", "sweep-ages", "--on", (business_today() + timedelta(days=3)).isoformat()]
+    )
     assert r.exit_code == 2 and "has not begun" in r.output
 
 

@@ -11,12 +11,13 @@ from registry.models import outbox
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.clock import business_today
 from tests.registry.conftest import auth, create_family, family_body, person
 from tests.registry.test_imports import COLUMNS, family_rows, issues, post_import, rules_of, to_csv, to_ndjson
 
 pytestmark = pytest.mark.integration
 
-TODAY = date.today()
+TODAY = business_today()
 
 
 async def outbox_size(session: AsyncSession) -> int:

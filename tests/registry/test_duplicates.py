@@ -11,6 +11,7 @@ from registry.models import outbox
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.clock import business_today
 from tests.registry.conftest import auth, create_family, person
 
 pytestmark = pytest.mark.integration
@@ -39,7 +40,7 @@ async def _all_groups(client: httpx.AsyncClient, kind: str, region: str = "15.71
 async def test_duplicates_listed_and_merged_with_history_and_event(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
-    baby_birth = date.today() - timedelta(days=200)
+    baby_birth = business_today() - timedelta(days=200)
     unique_name = f"Rahmat {baby_birth.isoformat()} Dup"
     fam_a = await create_family(
         client,
@@ -63,7 +64,7 @@ async def test_duplicates_listed_and_merged_with_history_and_event(
             "/v1/measurements",
             json={
                 "person_id": dup["id"],
-                "measured_on": date.today().isoformat(),
+                "measured_on": business_today().isoformat(),
                 "weight_kg": 7.0,
                 "lenhei_cm": 65.0,
                 "position": "l",

@@ -12,6 +12,7 @@ from registry.config import Settings
 from registry.main import create_app
 from registry.models import outbox
 
+from shared.clock import business_today
 from shared.db import create_engine, create_sessionmaker
 from shared.outbox import Relay
 from shared.testing.plugin import consume, running_app
@@ -46,7 +47,7 @@ async def test_all_events_reach_the_topic(
     topic = await topic_factory("registry-events")
     app = create_app(Settings(database_url=registry_url))
     h = auth()
-    today = date.today()
+    today = business_today()
     niks: list[str] = []
     async with running_app(app) as client:
 

@@ -7,6 +7,7 @@ from datetime import date, timedelta
 
 import httpx
 
+from shared.clock import business_today
 from tests.registry.conftest import OTHER_VILLAGE, auth, create_family, family_body, nik, person
 
 
@@ -61,7 +62,7 @@ async def test_nik_birth_date_and_sex_mismatch_is_422(client: httpx.AsyncClient)
 
 async def test_birth_date_in_future_is_422(client: httpx.AsyncClient) -> None:
     head = person("kepala_keluarga", date(1990, 1, 1), "L")
-    child = person("anak", date.today() + timedelta(days=3), "P", with_nik=False)
+    child = person("anak", business_today() + timedelta(days=3), "P", with_nik=False)
     r = await client.post("/v1/families", json=family_body(members=[head, child]), headers=auth())
     assert r.status_code == 422
     assert ("body.members.1.birth_date", "person.birth_date_future") in _errors(r)
@@ -266,7 +267,7 @@ async def test_person_move_records_membership_history(client: httpx.AsyncClient)
     wife = next(m for m in a["members"] if m["relation"] == "istri")
     r = await client.post(
         f"/v1/persons/{wife['id']}/move",
-        json={"to_family_id": b["id"], "relation": "famili_lain", "moved_on": date.today().isoformat()},
+        json={"to_family_id": b["id"], "relation": "famili_lain", "moved_on": business_today().isoformat()},
         headers={**auth(), "If-Match": '"1"'},
     )
     assert r.status_code == 200, r.text
@@ -276,7 +277,7 @@ async def test_person_move_records_membership_history(client: httpx.AsyncClient)
     head = a["members"][0]
     r = await client.post(
         f"/v1/persons/{head['id']}/move",
-        json={"to_family_id": None, "moved_on": date.today().isoformat()},
+        json={"to_family_id": None, "moved_on": business_today().isoformat()},
         headers={**auth(), "If-Match": '"1"'},
     )
     assert r.status_code == 422 and r.json()["errors"][0]["rule"] == "family.head_cannot_leave"
@@ -301,11 +302,13 @@ async def test_death_and_kampung_kb(client: httpx.AsyncClient) -> None:
     wife = fam["members"][1]
     r = await client.post(
         f"/v1/persons/{wife['id']}/death",
-        json={"died_on": date.today().isoformat()},
+        json={"died_on": business_today().isoformat()},
         headers={**auth(), "If-Match": '"1"'},
     )
     assert (
-        r.status_code == 200 and r.json()["died_on"] == date.today().isoformat() and r.json()["pus"] is False
+        r.status_code == 200
+        and r.json()["died_on"] == business_today().isoformat()
+        and r.json()["pus"] is False
     )
     assert (await client.get(f"/v1/kampung-kb/{kkb['id']}", headers=auth(region="32"))).status_code == 404
 

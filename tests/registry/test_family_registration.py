@@ -12,6 +12,7 @@ from registry.models import outbox
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.clock import business_today
 from tests.registry.conftest import (
     OTHER_VILLAGE,
     auth,
@@ -33,7 +34,7 @@ async def test_registration_is_one_lookup_and_one_write(
     members = [
         person("kepala_keluarga", date(1990, 1, 1), "L"),
         person("istri", date(1995, 5, 5), "P"),
-        person("anak", date.today() - timedelta(days=200), "L", with_nik=False),
+        person("anak", business_today() - timedelta(days=200), "L", with_nik=False),
     ]
     with sql_statements(session) as sent:
         r = await client.post("/v1/families", json=family_body(members=members), headers=auth())
@@ -123,7 +124,7 @@ async def test_member_rules_are_reported_before_nik_holders(client: httpx.AsyncC
     assert first.status_code == 201
     head = person("kepala_keluarga", date(1991, 1, 1), "L")
     again = {**person("famili_lain", date(1990, 1, 1), "L"), "nik": taken["nik"]}
-    unborn = person("anak", date.today() + timedelta(days=3), "L", with_nik=False)
+    unborn = person("anak", business_today() + timedelta(days=3), "L", with_nik=False)
     r = await client.post("/v1/families", json=family_body(members=[head, again, unborn]), headers=auth())
     assert r.status_code == 422, r.text
     assert _errors(r)[0][0].startswith("body.members.2")

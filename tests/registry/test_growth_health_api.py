@@ -8,13 +8,14 @@ from typing import Any
 import httpx
 
 from shared.ages import add_months
+from shared.clock import business_today
 from tests.registry.conftest import auth, create_family, person
 
 
 async def _family_with_child(
     client: httpx.AsyncClient, age_days: int, sex: str = "L"
 ) -> tuple[dict[str, Any], str]:
-    birth = date.today() - timedelta(days=age_days)
+    birth = business_today() - timedelta(days=age_days)
     fam = await create_family(
         client,
         members=[
@@ -32,7 +33,7 @@ async def _measure(
 ) -> httpx.Response:
     body = {
         "person_id": pid,
-        "measured_on": (date.today() - timedelta(days=days_ago)).isoformat(),
+        "measured_on": (business_today() - timedelta(days=days_ago)).isoformat(),
         "lenhei_cm": length,
         "position": "l",
         "weight_kg": 9.0,
@@ -180,8 +181,8 @@ async def test_catin_risk(client: httpx.AsyncClient) -> None:
     bride = fam["members"][1]
     body = {
         "person_id": bride["id"],
-        "planned_marriage_date": (date.today() + timedelta(days=120)).isoformat(),
-        "screened_on": date.today().isoformat(),
+        "planned_marriage_date": (business_today() + timedelta(days=120)).isoformat(),
+        "screened_on": business_today().isoformat(),
         "weight_kg": 40.0,
         "height_cm": 155.0,
         "lila_cm": 22.0,
@@ -195,7 +196,7 @@ async def test_catin_risk(client: httpx.AsyncClient) -> None:
 
 
 async def test_catin_too_young_is_judged_at_the_wedding(client: httpx.AsyncClient) -> None:
-    wedding = date.today() + timedelta(days=120)
+    wedding = business_today() + timedelta(days=120)
     turns_19_before = add_months(wedding, -19 * 12)  # 19 on the wedding day itself
     turns_19_after = turns_19_before + timedelta(days=1)  # still 18 on the wedding day
     fam = await create_family(
@@ -212,7 +213,7 @@ async def test_catin_too_young_is_judged_at_the_wedding(client: httpx.AsyncClien
         body = {
             "person_id": bride["id"],
             "planned_marriage_date": wedding.isoformat(),
-            "screened_on": date.today().isoformat(),
+            "screened_on": business_today().isoformat(),
         }
         r = await client.post("/v1/catin", json=body, headers=auth())
         assert r.status_code == 201, r.text
@@ -223,7 +224,7 @@ async def test_catin_too_young_is_judged_at_the_wedding(client: httpx.AsyncClien
 async def test_pregnancy_birth_creates_child(client: httpx.AsyncClient) -> None:
     fam = await create_family(client)
     wife = fam["members"][1]
-    lmp = date.today() - timedelta(days=200)
+    lmp = business_today() - timedelta(days=200)
     r = await client.post(
         "/v1/pregnancies",
         json={"person_id": wife["id"], "lmp": lmp.isoformat(), "lila_cm": 22.0, "hb_g_dl": 9.5},
@@ -242,14 +243,18 @@ async def test_pregnancy_birth_creates_child(client: httpx.AsyncClient) -> None:
         "/v1/pregnancies", json={"person_id": husband["id"], "lmp": lmp.isoformat()}, headers=auth()
     )
     assert r.status_code == 422 and r.json()["errors"][0]["rule"] == "pregnancy.not_a_woman"
-    end = {"outcome": "birth", "ended_on": date.today().isoformat(), "child": {"name": "Bayi", "sex": "P"}}
+    end = {
+        "outcome": "birth",
+        "ended_on": business_today().isoformat(),
+        "child": {"name": "Bayi", "sex": "P"},
+    }
     r = await client.post(f"/v1/pregnancies/{p['id']}/end", json=end, headers={**auth(), "If-Match": '"1"'})
     assert r.status_code == 200, r.text
     ended = r.json()
     assert ended["status"] == "ended" and ended["child_person_id"]
     members = (await client.get(f"/v1/families/{fam['id']}/members", headers=auth())).json()
     child = next(m for m in members if m["id"] == ended["child_person_id"])
-    assert child["birth_date"] == date.today().isoformat() and child["has_nik"] is False
+    assert child["birth_date"] == business_today().isoformat() and child["has_nik"] is False
     family = (await client.get(f"/v1/families/{fam['id']}", headers=auth())).json()
     assert family["krs"]["target"] is True
 
@@ -298,7 +303,12 @@ async def test_region_scope_on_child_resources(client: httpx.AsyncClient) -> Non
     assert (await _measure(client, pid, 3, 66.0)).status_code == 201
     r = await client.post(
         "/v1/measurements",
-        json={"person_id": pid, "measured_on": date.today().isoformat(), "lenhei_cm": 66.0, "position": "l"},
+        json={
+            "person_id": pid,
+            "measured_on": business_today().isoformat(),
+            "lenhei_cm": 66.0,
+            "position": "l",
+        },
         headers=out,
     )
     assert r.status_code == 404

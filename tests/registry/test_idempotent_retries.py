@@ -19,6 +19,7 @@ from registry.main import create_app
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.clock import business_today
 from shared.testing.plugin import unique
 from tests.registry.conftest import DISTRICT, VILLAGE, auth, family_body, nik, person, serial
 from tests.shared.retries import Builder, Call, retry_every_post
@@ -58,7 +59,7 @@ async def _ok(r: httpx.Response, status: int = 201) -> dict[str, Any]:
 
 
 def builders(client: httpx.AsyncClient) -> dict[str, Builder]:
-    today = date.today()
+    today = business_today()
 
     async def family(**kw: Any) -> dict[str, Any]:
         return await _ok(await client.post("/v1/families", json=family_body(**kw), headers=SETUP))

@@ -31,6 +31,7 @@ from registry.pii import PiiVault, Sealed
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from shared.clock import business_today
 from shared.db import create_sessionmaker, new_ids, utcnow
 from shared.events import EventData
 from shared.events.envelope import build_envelope
@@ -59,7 +60,7 @@ def family_rows(
     """A head, a wife and a child without NIK (optionally measured), as import rows."""
     kk = kk or make_kk(village[:8], date(2015, 3, 12), serial())
     common = {"kk_number": kk, "village_code": village, "rw": "003", "rt": "001", "latrine_type": "tidak_ada"}
-    child_birth = date.today() - timedelta(days=300)
+    child_birth = business_today() - timedelta(days=300)
     rows = [
         {**common, "nik": nik(date(1990, 1, 1), "L"), "name": "Budi Santoso", "sex": "L",
          "birth_date": "1990-01-01", "relation": "kepala_keluarga", "marital_status": "kawin"},
@@ -68,7 +69,9 @@ def family_rows(
         {**common, "name": "Ani", "sex": "P", "birth_date": child_birth.isoformat(), "relation": "anak"},
     ]  # fmt: skip
     if child_measured:
-        rows[2].update(measured_on=date.today().isoformat(), weight_kg="6.0", lenhei_cm="60.0", position="l")
+        rows[2].update(
+            measured_on=business_today().isoformat(), weight_kg="6.0", lenhei_cm="60.0", position="l"
+        )
     for key, value in override.items():
         rows[0][key] = value
     return rows
@@ -192,7 +195,7 @@ async def test_per_row_errors_and_atomic_families(client: httpx.AsyncClient) -> 
     headless = family_rows()
     headless[0]["relation"] = "famili_lain"
     future = family_rows()
-    future[2]["birth_date"] = (date.today() + timedelta(days=3)).isoformat()
+    future[2]["birth_date"] = (business_today() + timedelta(days=3)).isoformat()
     bad_sex = family_rows()
     bad_sex[2]["sex"] = "X"
     families = [good, bad_nik, short, mismatch, sex_mismatch, unknown_village, headless, future, bad_sex]
@@ -609,7 +612,7 @@ async def test_a_large_file_with_mixed_errors_over_several_chunks(
     for row in families[20]:
         row["village_code"] = "32.76.01.1006"  # the whole family out of region
     families[90][1]["nik"] = families[5][1]["nik"]  # the same NIK in another chunk
-    families[100][2]["birth_date"] = (date.today() + timedelta(days=2)).isoformat()
+    families[100][2]["birth_date"] = (business_today() + timedelta(days=2)).isoformat()
     rows = [r for f in families for r in f]
     body = to_csv(rows)
     row_of = {id(r): n for n, r in enumerate(rows, start=1)}
@@ -666,8 +669,8 @@ HEALTH_COLUMNS = [
 async def test_kb_status_and_pregnancy_columns_follow_the_api_rules_and_reimport_changes_nothing(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
-    since = (date.today() - timedelta(days=200)).isoformat()
-    lmp = (date.today() - timedelta(days=60)).isoformat()
+    since = (business_today() - timedelta(days=200)).isoformat()
+    lmp = (business_today() - timedelta(days=60)).isoformat()
     users = family_rows()
     users[1].update(kb_method="implant", kb_since=since, kb_service_source="pemerintah")
     users[0].update(kb_reason_non_use="ingin_anak_segera", kb_since=since)
@@ -740,7 +743,7 @@ async def test_kb_status_and_pregnancy_columns_follow_the_api_rules_and_reimport
 
     # A new method adds a status (the previous one closes); another HPHT while pregnant is a row error.
     users[1]["kb_method"] = "iud"
-    pregnant[1]["pregnancy_lmp"] = (date.today() - timedelta(days=30)).isoformat()
+    pregnant[1]["pregnancy_lmp"] = (business_today() - timedelta(days=30)).isoformat()
     job = await post_import(client, to_csv(users + pregnant, HEALTH_COLUMNS))
     assert job["summary"]["kb_statuses"]["created"] == 1 and job["summary"]["families"]["rejected"] == 1
     assert (5, "pregnancy_lmp", "pregnancy.ongoing_exists") in rules_of(await issues(client, job["id"]))

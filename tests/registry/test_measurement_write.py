@@ -12,6 +12,7 @@ from registry.models import outbox
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.clock import business_today
 from shared.events.registry import BadutaStuntingDetected, ChildMeasured, StuntingResolved
 from tests.registry.conftest import auth, create_family, person, sql_statements
 
@@ -21,7 +22,7 @@ async def _child(client: httpx.AsyncClient, age_days: int) -> tuple[str, str]:
         client,
         members=[
             person("kepala_keluarga", date(1990, 1, 1), "L"),
-            person("anak", date.today() - timedelta(days=age_days), "P", with_nik=False),
+            person("anak", business_today() - timedelta(days=age_days), "P", with_nik=False),
         ],
     )
     child = next(m for m in family["members"] if m["relation"] == "anak")
@@ -31,7 +32,7 @@ async def _child(client: httpx.AsyncClient, age_days: int) -> tuple[str, str]:
 def _body(child_id: str, days_ago: int, length: float) -> dict[str, Any]:
     return {
         "person_id": child_id,
-        "measured_on": (date.today() - timedelta(days=days_ago)).isoformat(),
+        "measured_on": (business_today() - timedelta(days=days_ago)).isoformat(),
         "lenhei_cm": length,
         "position": "l",
         "weight_kg": 9.0,

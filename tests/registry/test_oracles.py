@@ -15,6 +15,7 @@ from datetime import date, timedelta
 import httpx
 import pytest
 
+from shared.clock import business_today
 from tests.registry.conftest import VILLAGE, auth, create_family, person, serial
 from tests.registry.test_imports import family_rows, imp_auth, post_import, to_csv
 from tests.shared.oracles import compare_everywhere
@@ -47,7 +48,7 @@ async def records_of_15_71(client: httpx.AsyncClient) -> tuple[dict[str, str], l
         headers=auth(region=None),
     )
     assert kkb.status_code == 201, kkb.text
-    child_birth = date.today() - timedelta(days=400)
+    child_birth = business_today() - timedelta(days=400)
     members = [
         person("kepala_keluarga", date(1990, 1, 1), "L"),
         person("istri", date(1995, 5, 5), "P", name="Siti Rahayu"),
@@ -61,7 +62,7 @@ async def records_of_15_71(client: httpx.AsyncClient) -> tuple[dict[str, str], l
         "/v1/measurements",
         json={
             "person_id": child["id"],
-            "measured_on": (date.today() - timedelta(days=30)).isoformat(),
+            "measured_on": (business_today() - timedelta(days=30)).isoformat(),
             "lenhei_cm": 66.0,
             "position": "l",
             "weight_kg": 9.0,
@@ -75,7 +76,7 @@ async def records_of_15_71(client: httpx.AsyncClient) -> tuple[dict[str, str], l
     [case] = [c for c in cases if c["person_id"] == child["id"]]
     pregnancy = await client.post(
         "/v1/pregnancies",
-        json={"person_id": wife["id"], "lmp": (date.today() - timedelta(days=100)).isoformat()},
+        json={"person_id": wife["id"], "lmp": (business_today() - timedelta(days=100)).isoformat()},
         headers=writer,
     )
     assert pregnancy.status_code == 201, pregnancy.text
@@ -83,8 +84,8 @@ async def records_of_15_71(client: httpx.AsyncClient) -> tuple[dict[str, str], l
         "/v1/catin",
         json={
             "person_id": daughter["id"],
-            "planned_marriage_date": (date.today() + timedelta(days=120)).isoformat(),
-            "screened_on": date.today().isoformat(),
+            "planned_marriage_date": (business_today() + timedelta(days=120)).isoformat(),
+            "screened_on": business_today().isoformat(),
             "weight_kg": 45.0,
             "height_cm": 155.0,
         },

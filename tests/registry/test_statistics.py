@@ -9,11 +9,12 @@ import httpx
 import pytest
 
 from shared.ages import add_months
+from shared.clock import business_today
 from tests.registry.conftest import auth, create_family, person
 
 pytestmark = [pytest.mark.integration]
 
-T = date.today()
+T = business_today()
 # Kalimantan Timur: no other registry test writes there, and some of them commit (imports), so the counts of the
 # village are this test's alone.
 VILLAGE, OTHER_VILLAGE = "64.71.01.1001", "64.72.01.1001"

@@ -20,6 +20,7 @@ from reporting.main import create_app
 from reporting.rebuild import rebuild
 
 from shared.ages import add_months
+from shared.clock import business_today
 from shared.db import create_engine
 from shared.events import CloudEvent, build_envelope
 from shared.events import dashat as de
@@ -29,7 +30,6 @@ from shared.kafka import delete_topics
 from shared.migrations import upgrade
 from shared.runtime import ensure_service_topics
 from shared.testing.plugin import CHECKOUT_TAG, bearer, recreate_database, running_app, unique
-from shared.uppka_reporting import programme_today
 from tests.reporting.conftest import Projected, fact_snapshot, produce, project
 
 pytestmark = [pytest.mark.integration, pytest.mark.kafka]
@@ -51,7 +51,7 @@ class Dates:
 
 
 def dates() -> Dates:
-    today = programme_today()
+    today = business_today()
     cur = today.replace(day=1)
     back = add_months(cur, -5)
     qa = date(back.year, 3 * ((back.month - 1) // 3) + 1, 1)

@@ -13,12 +13,12 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from uppka.common import local_today
 from uppka.config import Settings
 from uppka.consumer import BATCH_HANDLER, HANDLERS
 from uppka.main import create_app
 from uppka.models import inbox
 
+from shared.clock import business_today
 from shared.consumer import ConsumerRunner
 from shared.db import create_sessionmaker, utcnow
 from shared.events import CloudEvent, EventData, build_envelope
@@ -106,7 +106,7 @@ def kb_change(
         method=method,  # type: ignore[arg-type]
         is_user=method is not None,
         mkjp=mkjp,
-        since=since or local_today() - timedelta(days=30),
+        since=since or business_today() - timedelta(days=30),
         previous_method=previous,  # type: ignore[arg-type]
         previous_mkjp=previous in {"iud", "implant", "mow", "mop"},
         pus=p.pus,
@@ -121,7 +121,7 @@ def kitchen_opened(kitchen_id: uuid.UUID | None = None, village: str = VILLAGE) 
         rws=[RW],
         management_model="social",
         capacity_per_day=40,
-        opened_on=local_today() - timedelta(days=90),
+        opened_on=business_today() - timedelta(days=90),
     )
 
 

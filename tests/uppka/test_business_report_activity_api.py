@@ -8,9 +8,9 @@ from datetime import date, timedelta
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
-from uppka.common import local_today
 from uppka.reports.domain import period_of
 
+from shared.clock import business_today
 from shared.events.dashat import KitchenClosed
 from shared.testing.plugin import bearer
 from tests.uppka.conftest import (
@@ -27,7 +27,7 @@ from tests.uppka.conftest import (
 
 pytestmark = pytest.mark.integration
 
-TODAY = local_today()
+TODAY = business_today()
 THIS_MONTH = period_of(TODAY)
 FIGURES = {
     "omzet": 12_500_000,

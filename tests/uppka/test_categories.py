@@ -18,18 +18,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from typer.testing import CliRunner
 from uppka.categories import repository as sweep_repo
 from uppka.categories.service import sweep
-from uppka.common import local_today
 from uppka.groups.models import Member
 from uppka.models import outbox
 
 from shared.ages import add_months
+from shared.clock import business_today
 from shared.events.registry import PersonUpdated
 from tests.uppka.conftest import apply, env, make_group, person_facts, seed_person
 
 pytestmark = pytest.mark.integration
 
 WIB = ZoneInfo("Asia/Jakarta")
-TODAY = local_today()
+TODAY = business_today()
 D = TODAY - timedelta(days=3)  # the birthday, in the recent past (the sweep takes no day after today)
 CHANGED = "uppka.member.category_changed.v1"
 

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from uppka.models import outbox
 
 from shared.ages import add_months
+from shared.clock import business_today
 from shared.db import create_engine
 from shared.events import CloudEvent
 from shared.events.registry import PersonUpdated
@@ -30,7 +31,6 @@ from shared.kafka import delete_topics
 from shared.migrations import upgrade
 from shared.runtime import ensure_service_topics
 from shared.testing.plugin import CHECKOUT_TAG, bearer, recreate_database, running_app, unique
-from shared.uppka_reporting import programme_today
 from tests.reporting.conftest import fact_snapshot, produce, project
 from tests.uppka.conftest import apply, env, kb_change, make_group, person_facts
 
@@ -49,7 +49,7 @@ def month(d: date) -> str:
 async def test_categories_move_in_the_birthday_month_in_both(
     client: httpx.AsyncClient, session: AsyncSession, kafka_bootstrap: str
 ) -> None:
-    m = add_months(programme_today().replace(day=1), -2)
+    m = add_months(business_today().replace(day=1), -2)
     bday = m.replace(day=15)
     joined = add_months(m, -3).isoformat()
     long_ago = datetime.combine(bday, time.min, tzinfo=WIB) - timedelta(days=400)

@@ -13,11 +13,11 @@ import httpx
 import orjson
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from uppka.common import local_today
 from uppka.config import Settings
 from uppka.main import create_app
 from uppka.models import Base, load_all_models, outbox
 
+from shared.clock import business_today
 from shared.db import utcnow
 from shared.events.registry import PersonDied
 from shared.migrations import model_drift
@@ -124,7 +124,7 @@ async def test_registry_kb_status_change_reaches_member_through_kafka(
     ).json()
     assert (m["kb_method"], m["mkjp"]) == ("pil", False)
 
-    change = kb_change(p, "implant", previous="pil", since=local_today())
+    change = kb_change(p, "implant", previous="pil", since=business_today())
     await _feed(sm, settings, [env(change, p.family_id, time=t)])
 
     got = (await api.get(f"/v1/groups/{g['id']}/members/{m['id']}")).json()
@@ -132,7 +132,7 @@ async def test_registry_kb_status_change_reaches_member_through_kafka(
         "implant",
         True,
         True,
-        local_today().isoformat(),
+        business_today().isoformat(),
     )
     await _drain(_relay(sm, settings))
     events = await _types_on_topic(
@@ -149,7 +149,7 @@ async def test_registry_kb_status_change_reaches_member_through_kafka(
         "kb_user": True,
         "mkjp": True,
         "previous_mkjp": False,
-        "changed_on": local_today().isoformat(),
+        "changed_on": business_today().isoformat(),
     }
     assert published["partitionkey"] == g["id"]
 
@@ -214,7 +214,7 @@ async def test_every_uppka_event_reaches_the_topic(
             f"/v1/groups/{gid}/activities",
             json={
                 "activity_type": "orientation",
-                "held_on": local_today().isoformat(),
+                "held_on": business_today().isoformat(),
                 "attendee_member_ids": [x["id"] for x in members],
             },
         )
@@ -237,7 +237,7 @@ async def test_every_uppka_event_reaches_the_topic(
                     person_id=other.person_id,
                     family_id=other.family_id,
                     village_code=VILLAGE,
-                    died_on=local_today(),
+                    died_on=business_today(),
                 ),
                 other.family_id,
                 time=utcnow() + timedelta(seconds=1),
@@ -303,14 +303,17 @@ async def test_every_consumed_event_type_through_kafka(
                 family_id=b.family_id,
                 from_village_code=VILLAGE,
                 village_code=other,
-                moved_on=local_today(),
+                moved_on=business_today(),
             ),
             b.family_id,
             time=t + timedelta(seconds=1),
         ),
         env(
             FamilyMoved(
-                family_id=a.family_id, from_village_code=VILLAGE, village_code=other, moved_on=local_today()
+                family_id=a.family_id,
+                from_village_code=VILLAGE,
+                village_code=other,
+                moved_on=business_today(),
             ),
             a.family_id,
             time=t + timedelta(seconds=2),
@@ -322,7 +325,7 @@ async def test_every_consumed_event_type_through_kafka(
         env(kb_change(a, "mow"), a.family_id, time=t + timedelta(seconds=3)),
         env(
             PersonDied(
-                person_id=b.person_id, family_id=b.family_id, village_code=other, died_on=local_today()
+                person_id=b.person_id, family_id=b.family_id, village_code=other, died_on=business_today()
             ),
             b.family_id,
         ),
@@ -333,7 +336,7 @@ async def test_every_consumed_event_type_through_kafka(
             time=t + timedelta(seconds=1),
         ),
         env(
-            KitchenClosed(kitchen_id=k.kitchen_id, village_code=VILLAGE, closed_on=local_today()),
+            KitchenClosed(kitchen_id=k.kitchen_id, village_code=VILLAGE, closed_on=business_today()),
             k.kitchen_id,
             time=t + timedelta(seconds=2),
         ),
@@ -356,6 +359,6 @@ async def test_every_consumed_event_type_through_kafka(
         ).scalar_one()
     assert people[a.person_id].marital_status == "cerai_mati" and people[a.person_id].village_code == other
     assert people[a.person_id].kb_method == "mow" and people[a.person_id].mkjp
-    assert people[b.person_id].village_code == other and people[b.person_id].died_on == local_today()
+    assert people[b.person_id].village_code == other and people[b.person_id].died_on == business_today()
     assert people[dup.person_id].merged_into == a.person_id
-    assert kitchen.capacity_per_day == 60 and kitchen.closed_on == local_today()
+    assert kitchen.capacity_per_day == 60 and kitchen.closed_on == business_today()

@@ -8,8 +8,8 @@ from datetime import timedelta
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
-from uppka.common import local_today
 
+from shared.clock import business_today
 from shared.events.registry import PersonDied
 from shared.testing.plugin import bearer
 from tests.uppka.conftest import (
@@ -96,7 +96,7 @@ async def test_dissolving_ends_memberships_and_is_final(
     g = await make_group(client)
     m = await make_member(client, session, g["id"])
     r = await client.patch(f"/v1/groups/{g['id']}", json={"status": "dissolved"}, headers={"If-Match": '"1"'})
-    assert r.status_code == 200 and r.json()["dissolved_on"] == local_today().isoformat()
+    assert r.status_code == 200 and r.json()["dissolved_on"] == business_today().isoformat()
     member = (await client.get(f"/v1/groups/{g['id']}/members/{m['id']}")).json()
     assert member["left_reason"] == "group_dissolved"
     r = await client.patch(f"/v1/groups/{g['id']}", json={"status": "active"}, headers={"If-Match": '"2"'})
@@ -161,7 +161,7 @@ async def test_member_joins_with_derived_category_and_kb(
         session,
         g["id"],
         kb=None,
-        birth=local_today() - timedelta(days=365 * 17),
+        birth=business_today() - timedelta(days=365 * 17),
         marital="belum_kawin",
         pus=False,
     )
@@ -193,7 +193,7 @@ async def test_member_bad_input(client: httpx.AsyncClient, session: AsyncSession
                 person_id=dead.person_id,
                 family_id=dead.family_id,
                 village_code=VILLAGE,
-                died_on=local_today(),
+                died_on=business_today(),
             ),
             dead.family_id,
         ),

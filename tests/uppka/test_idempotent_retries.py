@@ -12,11 +12,11 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
-from uppka.common import local_today
 from uppka.config import Settings
 from uppka.main import create_app
 from uppka.reports.domain import period_of
 
+from shared.clock import business_today
 from shared.db import create_sessionmaker
 from shared.testing.plugin import bearer, unique
 from tests.shared.retries import Builder, Call, retry_every_post
@@ -26,7 +26,7 @@ from tests.uppka.conftest import REGION, WRITE, group_body, seed_kitchen, seed_p
 pytestmark = pytest.mark.integration
 
 SETUP = bearer(WRITE, region=REGION, sub="setup")
-TODAY = local_today()
+TODAY = business_today()
 FIGURES = {
     "omzet": 12_500_000,
     "costs": 9_000_000,

@@ -7,9 +7,9 @@ from datetime import date
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
-from uppka.common import local_today
 from uppka.reports.domain import period_of
 
+from shared.clock import business_today
 from shared.testing.plugin import bearer
 from tests.uppka.conftest import OTHER_VILLAGE, make_group, make_member
 
@@ -31,7 +31,7 @@ async def test_group_indicators_and_trend(client: httpx.AsyncClient, session: As
     await make_member(client, session, g["id"], kb="implant", role="ketua")
     await make_member(client, session, g["id"], kb="pil")
     await make_member(client, session, g["id"], kb=None, birth=date(1950, 1, 1), pus=False)
-    period = period_of(local_today())
+    period = period_of(business_today())
     await client.post(f"/v1/groups/{g['id']}/reports", json={"period": period, **FIG})
     out = (await client.get(f"/v1/groups/{g['id']}/indicators", params={"period": period})).json()
     assert out["members"] == 3 and out["kb_users"] == 2 and out["mkjp_share"] == 0.5

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from uppka.common import local_today
 from uppka.consumer import HANDLERS
 from uppka.groups import service as groups
 from uppka.groups.schemas import MemberCreate
 from uppka.replicas import repository as replicas
 
 from shared.auth import Principal
+from shared.clock import business_today
 from tests.uppka.conftest import env, group_body, kb_change, person_facts
 
 
@@ -25,7 +25,7 @@ async def test_join_waits_for_a_kb_change_in_flight_and_sees_it(sm: async_sessio
     async with sm() as s, s.begin():
         registered = env(p, p.family_id)
         await HANDLERS[registered.type](s, registered, parse_data(registered))
-    group = await groups.create_group(sm(), GroupCreate(**group_body()), principal, local_today())
+    group = await groups.create_group(sm(), GroupCreate(**group_body()), principal, business_today())
 
     change = env(kb_change(p, "pil"), p.family_id)
     async with sm() as handler_session:
@@ -34,7 +34,11 @@ async def test_join_waits_for_a_kb_change_in_flight_and_sees_it(sm: async_sessio
         await HANDLERS[change.type](handler_session, change, parse_data(change))
         joining = asyncio.create_task(
             groups.add_member(
-                sm(), group.id, MemberCreate(person_id=p.person_id, role="anggota"), principal, local_today()
+                sm(),
+                group.id,
+                MemberCreate(person_id=p.person_id, role="anggota"),
+                principal,
+                business_today(),
             )
         )
         await asyncio.sleep(1.0)

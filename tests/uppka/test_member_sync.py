@@ -7,8 +7,8 @@ from datetime import timedelta
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
-from uppka.common import local_today
 
+from shared.clock import business_today
 from shared.db import utcnow
 from shared.events.registry import FamilyMoved, PersonDied, PersonMoved, PersonsMerged, PersonUpdated
 from tests.uppka.conftest import (
@@ -39,13 +39,13 @@ async def test_kb_change_updates_member_and_publishes(
     p = await seed_person(session, kb="pil")
     m = await _join(client, g["id"], p.person_id)
     assert m["mkjp"] is False
-    await apply(session, env(kb_change(p, "iud", previous="pil", since=local_today()), p.family_id))
+    await apply(session, env(kb_change(p, "iud", previous="pil", since=business_today()), p.family_id))
     got = (await client.get(f"/v1/groups/{g['id']}/members/{m['id']}")).json()
     assert (got["kb_method"], got["kb_user"], got["mkjp"], got["kb_changed_on"]) == (
         "iud",
         True,
         True,
-        local_today().isoformat(),
+        business_today().isoformat(),
     )
     assert (await outbox_types(session, g["id"]))[-1] == "uppka.member.kb_status_changed.v1"
     # An older KB event arriving late changes nothing and publishes nothing.
@@ -60,11 +60,11 @@ async def test_death_ends_membership(client: httpx.AsyncClient, session: AsyncSe
     p = await seed_person(session)
     m = await _join(client, g["id"], p.person_id)
     died = PersonDied(
-        person_id=p.person_id, family_id=p.family_id, village_code=VILLAGE, died_on=local_today()
+        person_id=p.person_id, family_id=p.family_id, village_code=VILLAGE, died_on=business_today()
     )
     await apply(session, env(died, p.family_id))
     got = (await client.get(f"/v1/groups/{g['id']}/members/{m['id']}")).json()
-    assert got["left_on"] == local_today().isoformat() and got["left_reason"] == "died"
+    assert got["left_on"] == business_today().isoformat() and got["left_reason"] == "died"
     assert (await outbox_types(session, g["id"]))[-1] == "uppka.member.left.v1"
 
 
@@ -88,7 +88,7 @@ async def test_moves_end_membership_only_when_leaving_the_area(
                 from_village_code=VILLAGE,
                 village_code=VILLAGE,
                 rw="009",
-                moved_on=local_today(),
+                moved_on=business_today(),
             ),
             stays.family_id,
             time=t,
@@ -100,7 +100,7 @@ async def test_moves_end_membership_only_when_leaving_the_area(
                 family_id=leaves.family_id,
                 from_village_code=VILLAGE,
                 village_code=OTHER_VILLAGE,
-                moved_on=local_today(),
+                moved_on=business_today(),
             ),
             leaves.family_id,
             time=t,
@@ -111,7 +111,7 @@ async def test_moves_end_membership_only_when_leaving_the_area(
                 from_family_id=out.family_id,
                 family_id=None,
                 from_village_code=VILLAGE,
-                moved_on=local_today(),
+                moved_on=business_today(),
             ),
             out.family_id,
             time=t,
@@ -121,7 +121,7 @@ async def test_moves_end_membership_only_when_leaving_the_area(
                 family_id=family.family_id,
                 from_village_code=VILLAGE,
                 village_code=OTHER_VILLAGE,
-                moved_on=local_today(),
+                moved_on=business_today(),
             ),
             family.family_id,
             time=t,

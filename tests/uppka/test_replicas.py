@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from uppka.common import local_today
 from uppka.replicas.models import KitchenReplica, PersonReplica
 
+from shared.clock import business_today
 from shared.db import utcnow
 from shared.events.dashat import KitchenClosed, KitchenUpdated
 from shared.events.registry import FamilyMoved, PersonDied, PersonMoved, PersonsMerged, PersonUpdated
@@ -92,7 +92,7 @@ async def test_died_moved_family_moved_merged(session: AsyncSession) -> None:
                 family_id=p.family_id,
                 from_village_code=VILLAGE,
                 village_code=OTHER_VILLAGE,
-                moved_on=local_today(),
+                moved_on=business_today(),
             ),
             p.family_id,
             time=t + timedelta(seconds=1),
@@ -106,12 +106,12 @@ async def test_died_moved_family_moved_merged(session: AsyncSession) -> None:
                 person_id=p.person_id,
                 family_id=p.family_id,
                 village_code=OTHER_VILLAGE,
-                died_on=local_today(),
+                died_on=business_today(),
             ),
             p.family_id,
         ),
     )
-    assert (await _person(session, p.person_id)).died_on == local_today()
+    assert (await _person(session, p.person_id)).died_on == business_today()
     await apply(
         session,
         env(
@@ -120,13 +120,13 @@ async def test_died_moved_family_moved_merged(session: AsyncSession) -> None:
                 from_family_id=q.family_id,
                 family_id=None,
                 from_village_code=OTHER_VILLAGE,
-                moved_on=local_today(),
+                moved_on=business_today(),
             ),
             q.family_id,
             time=t + timedelta(seconds=2),
         ),
     )
-    assert (await _person(session, q.person_id)).moved_out_on == local_today()
+    assert (await _person(session, q.person_id)).moved_out_on == business_today()
     survivor = person_facts()
     await apply(session, env(survivor, survivor.family_id, time=t))
     await apply(session, env(kb_change(p, "iud"), p.family_id, time=t))
@@ -146,7 +146,7 @@ async def test_died_moved_family_moved_merged(session: AsyncSession) -> None:
 async def test_kitchen_opened_updated_closed_out_of_order(session: AsyncSession) -> None:
     k = kitchen_opened()
     t = utcnow()
-    closed = KitchenClosed(kitchen_id=k.kitchen_id, village_code=VILLAGE, closed_on=local_today())
+    closed = KitchenClosed(kitchen_id=k.kitchen_id, village_code=VILLAGE, closed_on=business_today())
     await apply(session, env(closed, k.kitchen_id, time=t + timedelta(seconds=2)))
     await apply(session, env(k, k.kitchen_id, time=t))
     updated = KitchenUpdated(**{**k.model_dump(exclude={"opened_on"}), "capacity_per_day": 99})
@@ -156,7 +156,7 @@ async def test_kitchen_opened_updated_closed_out_of_order(session: AsyncSession)
         await session.execute(select(KitchenReplica).where(KitchenReplica.kitchen_id == k.kitchen_id))
     ).scalar_one()
     assert row.facts_known and row.name == k.name and row.capacity_per_day == 40
-    assert row.closed_on == local_today() and row.opened_on == k.opened_on
+    assert row.closed_on == business_today() and row.opened_on == k.opened_on
 
 
 @pytest.mark.kafka

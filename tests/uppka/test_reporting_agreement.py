@@ -21,13 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from uppka.models import outbox
 
 from shared.ages import add_months
+from shared.clock import business_today
 from shared.db import create_engine
 from shared.events import CloudEvent
 from shared.kafka import delete_topics
 from shared.migrations import upgrade
 from shared.runtime import ensure_service_topics
 from shared.testing.plugin import CHECKOUT_TAG, bearer, recreate_database, running_app, unique
-from shared.uppka_reporting import programme_today
 from tests.reporting.conftest import produce, project
 from tests.uppka.conftest import make_group
 
@@ -78,7 +78,7 @@ async def _report(client: httpx.AsyncClient, group: dict[str, Any], period: date
 async def test_uppka_and_reporting_agree(
     client: httpx.AsyncClient, session: AsyncSession, kafka_bootstrap: str
 ) -> None:
-    cur = programme_today().replace(day=1)
+    cur = business_today().replace(day=1)
     first = add_months(cur, -8)
     kkb = str(uuid.uuid4())
     a = await make_group(

@@ -7,13 +7,13 @@ from datetime import date, timedelta
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
-from uppka.common import local_today
 
+from shared.clock import business_today
 from tests.uppka.conftest import make_group, make_member
 
 pytestmark = [pytest.mark.integration]
 
-T = local_today()  # uppka dates joins by the programme's clock (Asia/Jakarta)
+T = business_today()  # uppka dates joins by the programme's clock (Asia/Jakarta)
 # A village of Kota Jambi no other uppka test writes in (some of them commit), so the counts are this test's alone.
 VILLAGE = "15.71.11.1001"
 

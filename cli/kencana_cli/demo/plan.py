@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any, Literal
 
 from faker import Faker
 from registry.identity.domain import make_kk, make_nik
 
 from kencana_cli.demo.growth import draw_child
+from shared.clock import business_today
 from shared.regions import load_regions
 
 # Districts outside Kota Jambi's 15.71.01, which the end-to-end tests use for their own kitchens.
@@ -50,8 +51,8 @@ GROUP_NAMES = ("Sejahtera", "Mekar Sari", "Maju Bersama", "Harapan Ibu", "Sumber
 
 
 def today() -> date:
-    """The services judge 'future' in UTC, so the demo does too."""
-    return datetime.now(UTC).date()
+    """The services' business date (shared/clock.py), so no date the demo sends lies in their future."""
+    return business_today()
 
 
 def pick(rng: random.Random, table: tuple[tuple[str, float], ...]) -> str:

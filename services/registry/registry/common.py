@@ -1,18 +1,15 @@
-"""Helpers every registry module uses: region scope in SQL, list filters, change-feed parameters, dates, views."""
+"""Helpers every registry module uses: list filters, change-feed parameters, views (region scope: shared.regions.scope)."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Query
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, Select, false, or_, true
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy import Select
 
-from shared.auth import Principal
-from shared.errors import ValidationFailed
-from shared.regions import CODE_SCHEMA, normalize_code
+from shared.regions import CODE_SCHEMA
 from shared.web.schemas import ApiDateTime
 
 READ = "registry:read"
@@ -21,32 +18,6 @@ PII_READ = "registry:pii:read"
 # Finding a person by NIK is itself a personal-data operation (issue 12): its own scope, a purpose, a log row.
 NIK_SEARCH = "registry:nik:search"
 IMPORT = "registry:import"
-
-
-def region_clause(column: InstrumentedAttribute[str], principal: Principal) -> ColumnElement[bool]:
-    """SQL condition: the row's village code lies inside the principal's region (by dotted segments)."""
-    if not principal.region:
-        return true()
-    try:
-        prefix = normalize_code(principal.region)
-    except ValueError:
-        return false()  # a malformed region claim sees nothing (deny by default)
-    return or_(column == prefix, column.like(prefix + ".%"))
-
-
-def region_filter(column: InstrumentedAttribute[str], code: str | None) -> ColumnElement[bool]:
-    """SQL condition for an explicit `region` query filter (any level).
-
-    Absent is no filter; an empty `region=` is a malformed code like any other (the OpenAPI declares the code's
-    pattern, which an empty value does not match), not a silent "everything".
-    """
-    if code is None:
-        return true()
-    try:
-        prefix = normalize_code(code)
-    except ValueError as exc:
-        raise ValidationFailed("not a region code", field="query.region", rule="region.code_format") from exc
-    return or_(column == prefix, column.like(prefix + ".%"))
 
 
 def where_given(stmt: Select[Any], *filters: tuple[Any, object]) -> Select[Any]:
@@ -80,11 +51,6 @@ def aware(value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value
-
-
-def today() -> date:
-    """The reference date for 'in the future' checks (UTC+7 would move it by hours; UTC is used throughout)."""
-    return datetime.now(UTC).date()
 
 
 def feed_key(row: Any, feed: bool) -> tuple[Any, ...]:

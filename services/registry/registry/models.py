@@ -1,10 +1,12 @@
-"""Tables of the registry database: the service's own, plus the shared outbox, inbox and idempotency tables."""
+"""Tables of the registry database: the service's own, plus the shared outbox and idempotency tables.
+
+No inbox: the registry publishes events and consumes none.
+"""
 
 from __future__ import annotations
 
 from sqlalchemy.orm import DeclarativeBase
 
-from shared.consumer import inbox_table
 from shared.db import make_metadata
 from shared.outbox import outbox_table
 from shared.web.idempotency import idempotency_table
@@ -15,7 +17,6 @@ class Base(DeclarativeBase):
 
 
 outbox = outbox_table(Base.metadata)
-inbox = inbox_table(Base.metadata)
 idempotency = idempotency_table(Base.metadata)
 
 

@@ -43,14 +43,3 @@ def rebuild(
         f"rebuilt: {report.events_applied} events applied, {report.duplicates} duplicates, "
         f"{report.dead_lettered} dead-lettered, {report.facts} fact rows"
     )
-
-
-@app.command()
-def bench(
-    families: Annotated[int, typer.Option(help="Families the generated projections stand for")] = 1_000_000,
-    repeats: Annotated[int, typer.Option(help="Calls per query")] = 30,
-) -> None:
-    """Query latency on generated projections in a scratch database (see reporting/bench.py)."""
-    from reporting.bench import main
-
-    main(families=families, repeats=repeats)

@@ -18,9 +18,8 @@ class Settings(ServiceSettings):
     # right after a burst); a rollup that finds a full batch runs again at once.
     fact_rollup_interval_seconds: float = 0.5
     # When an UPPKA monthly report is due (the same rule and default as uppka's UPPKA_REPORT_DUE_DAY; set both
-    # together): the day of the following month, and the timezone where "today" is decided.
+    # together): the day of the following month; "today" is the programme's business date (shared/clock.py, WIB).
     uppka_report_due_day: int = Field(default=uppka_reporting.REPORT_DUE_DAY, ge=1, le=28)
-    timezone: str = uppka_reporting.PROGRAMME_TIMEZONE
 
     # Curated streams for other ministries (reporting/streams, docs/ministry-streams.md).
     # The master key every consumer's pseudonym key is derived from (HMAC per consumer name): from the secret

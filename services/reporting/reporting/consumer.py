@@ -15,7 +15,7 @@ from reporting.projection import repository, rollup
 from reporting.projection.handlers import apply_batch, handlers
 from shared.consumer import ConsumerRunner
 from shared.kafka_security import CONSUMES
-from shared.runtime import consumer_group, serve_consumer
+from shared.runtime import build_consumer_runner, consumer_group, serve_consumer
 
 # Written down once beside the ACLs that let this service read them (shared/kafka_security.py).
 TOPICS: list[str] = list(CONSUMES["reporting"])
@@ -26,7 +26,9 @@ def consumer_name(settings: Settings) -> str:
     return consumer_group(settings, PURPOSE)
 
 
-def build_runner(settings: Settings, sessionmaker: object, *, name: str | None = None) -> ConsumerRunner:
+def build_runner(
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], *, name: str | None = None
+) -> ConsumerRunner:
     """The projector; after each poll it records the offset lag per logical topic for freshness."""
     logical = {settings.topic(t): t for t in TOPICS}
     runner: ConsumerRunner
@@ -41,16 +43,14 @@ def build_runner(settings: Settings, sessionmaker: object, *, name: str | None =
             async with runner.sessionmaker() as session, session.begin():
                 await repository.set_offset_lag(session, lags)
 
-    runner = ConsumerRunner(
-        name=name or consumer_name(settings),
-        topics=[settings.topic(t) for t in TOPICS],
+    runner = build_consumer_runner(
+        settings,
+        sessionmaker,
+        purpose=PURPOSE,
+        name=name,
+        logical_topics=TOPICS,
         handlers=handlers(settings.topic_partitions),
-        sessionmaker=sessionmaker,  # type: ignore[arg-type]
         inbox=inbox,
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        max_attempts=settings.consumer_max_attempts,
-        backoff_seconds=settings.consumer_backoff_seconds,
-        max_poll_interval_seconds=settings.consumer_max_poll_interval_seconds,
         before_offset_commit=record_lag,
         # A poll is folded set-based in its transaction (and one event at a time when a poll fails);
         # `handlers`, the same fold over one event, also say which event types the projector takes.

@@ -1,19 +1,18 @@
-"""Small helpers every uppka module shares: money and period types, region checks and filters, dates."""
+"""Small helpers every uppka module shares: money and period types, region checks on writes and filters, dates."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Annotated, Any, TypeVar
-from zoneinfo import ZoneInfo
+from datetime import date
+from typing import Annotated, TypeVar
 
 from pydantic import Field
-from sqlalchemy import ColumnElement, Select, or_
+from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute
 
 from shared.auth import Principal
 from shared.errors import ValidationFailed
-from shared.regions import load_regions, normalize_code
+from shared.regions import load_regions
+from shared.regions.scope import parse_region
 from shared.web.schemas import ApiInt
 
 T = TypeVar("T")
@@ -29,37 +28,10 @@ PERIOD_PATTERN = rf"^{PERIOD_YEAR}-(0[1-9]|1[0-2])$"
 Period = Annotated[str, Field(pattern=PERIOD_PATTERN, description="Month as YYYY-MM")]
 
 
-def local_today(tz: str = "Asia/Jakarta") -> date:
-    """Today's date where the programme runs (a report sent at 06:00 WIB is not 'yesterday')."""
-    return datetime.now(ZoneInfo(tz)).date()
-
-
-def region_clause(column: InstrumentedAttribute[Any], prefix: str) -> ColumnElement[bool]:
-    """Rows whose region code is `prefix` or lies under it (segment-wise, so 15.7 never matches 15.71)."""
-    return or_(column == prefix, column.like(prefix + ".%"))
-
-
-def scoped(
-    column: InstrumentedAttribute[Any], caller_region: str | None, region: str | None = None
-) -> list[ColumnElement[bool]]:
-    """The WHERE clauses that keep a query inside the caller's region and, if given, a requested one."""
-    clauses = [region_clause(column, normalize_code(caller_region))] if caller_region else []
-    if region:
-        clauses.append(region_clause(column, region))
-    return clauses
-
-
 def check_not_future(value: date | None, today: date, *, field: str, rule: str) -> None:
     """422 naming the field when a date lies after today (the message names the field's last part)."""
     if value is not None and value > today:
         raise ValidationFailed(f"{field.rsplit('.', 1)[-1]} is in the future", field=field, rule=rule)
-
-
-def _dotted(value: str, field: str, message: str) -> str:
-    try:
-        return normalize_code(value)
-    except ValueError as exc:
-        raise ValidationFailed(message, field=field, rule="region.format") from exc
 
 
 def writable_region(code: str, level: str, principal: Principal, *, field: str) -> str:
@@ -67,7 +39,7 @@ def writable_region(code: str, level: str, principal: Principal, *, field: str) 
 
     Writing outside one's region looks exactly like naming an unknown code: no existence leak.
     """
-    dotted = _dotted(code, field, "not a Kemendagri code")
+    dotted = parse_region(code, field, "not a Kemendagri code")
     if load_regions().level_of(dotted) != level or not principal.can_access(dotted):
         raise ValidationFailed(f"not a known {level} code", field=field, rule=f"region.unknown_{level}")
     return dotted
@@ -80,7 +52,7 @@ def normalize_region_filter(value: str | None, field: str = "query.region") -> s
     """
     if value is None:
         return None
-    code = _dotted(value, field, "region is not a Kemendagri code")
+    code = parse_region(value, field, "region is not a Kemendagri code")
     if not load_regions().exists(code):
         raise ValidationFailed("region is not in the reference", field=field, rule="region.unknown")
     return code

@@ -14,8 +14,6 @@ class Settings(ServiceSettings):
 
     service_name: str = "uppka"
     port: int = 8002
-    # Where "today" is decided: a report sent at 06:00 WIB on the 11th is late even though it is the 10th in UTC.
-    timezone: str = "Asia/Jakarta"
     # Configurable rule: a monthly report is late when submitted after this day of the following month.
     # The default is the one reporting uses (shared/uppka_reporting.py); change both together.
     report_due_day: int = Field(default=uppka_reporting.REPORT_DUE_DAY, ge=1, le=28)

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from shared.auth import Principal, require_scopes
-from uppka.common import local_today
+from shared.clock import business_today
 from uppka.config import Settings
 
 Reader = Annotated[Principal, require_scopes("uppka:read")]
@@ -20,9 +20,9 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
-def get_today(request: Request) -> date:
-    """Today in the programme's timezone."""
-    return local_today(get_settings(request).timezone)
+def get_today() -> date:
+    """Today's business date (shared/clock.py: the programme's day, WIB)."""
+    return business_today()
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -11,7 +11,7 @@ from datetime import date
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dashat.common import norm_rw, today
+from dashat.common import norm_rw
 from dashat.enrolment import placement, recovery, rules
 from dashat.enrolment import repository as repo
 from dashat.enrolment.models import Enrolment, StuntingCase, WaitlistEntry
@@ -23,6 +23,7 @@ from dashat.people import repository as people_repo
 from dashat.people.models import PersonReplica
 from dashat.ruleversions import repository as versions
 from shared.ages import add_months
+from shared.clock import business_today
 from shared.events import CloudEvent
 from shared.events import registry as reg
 from shared.logging import get_logger
@@ -93,8 +94,8 @@ async def handle_stunting_detected(
         haz=data.haz,
         severity=data.severity,
         case_id=str(data.case_id),
-        today=today(),
-        config=await versions.config_for(session, target.village_code, today()),
+        today=business_today(),
+        config=await versions.config_for(session, target.village_code, business_today()),
     )
     await _act_on(session, env, decision, target, data.case_id)
 
@@ -161,8 +162,8 @@ async def handle_pregnancy_registered(
         kek=data.kek,
         anaemia=data.anaemia,
         expected_delivery=data.expected_delivery,
-        today=today(),
-        config=await versions.config_for(session, target.village_code, today()),
+        today=business_today(),
+        config=await versions.config_for(session, target.village_code, business_today()),
     )
     await _act_on(session, env, decision, target, data.pregnancy_id)
 
@@ -185,7 +186,7 @@ async def handle_pregnancy_ended(session: AsyncSession, env: CloudEvent, data: r
     if data.outcome != "birth":
         return
     target = _target(person, data.village_code, None)
-    config = await versions.config_for(session, target.village_code, today())
+    config = await versions.config_for(session, target.village_code, business_today())
     child = str(data.child_person_id) if data.child_person_id else None
     decision = rules.decide_after_birth(
         person=person_facts(person),
@@ -193,7 +194,7 @@ async def handle_pregnancy_ended(session: AsyncSession, env: CloudEvent, data: r
         was_target=was_target,
         ended_on=data.ended_on,
         child_person_id=child,
-        today=today(),
+        today=business_today(),
         config=config,
     )
     if isinstance(decision, rules.Refusal) and decision.reason == "mother_was_not_a_target":
@@ -218,7 +219,7 @@ async def _consider_mother(
     if await repo.served_as_ibu_menyusui_since(session, mother.person_id, baby_birth_date):
         # Already enrolled, waiting or served for this baby (e.g. from a DASHAT pregnancy): never twice.
         return
-    day = today()
+    day = business_today()
     decision = rules.decide_registry_breastfeeding(
         mother=person_facts(mother),
         baby_person_id=str(baby_id) if baby_id else None,
@@ -253,7 +254,7 @@ async def breastfeeding_evidence(session: AsyncSession, env: CloudEvent, person:
     """Person facts arrived: a baby registered makes its mother a target; so does a mother registered after it."""
     if person.family_id is None or not person.alive or person.moved_out or person.merged_into is not None:
         return
-    day = today()
+    day = business_today()
     if person.relation == "anak" and person.birth_date is not None:
         if person.birth_date <= add_months(day, -people.BABY_HORIZON_MONTHS):
             return
@@ -283,7 +284,7 @@ async def handle_catin_registered(session: AsyncSession, env: CloudEvent, data: 
         at_risk=data.at_risk,
         risks=data.risks,
         welfare_decile=data.welfare_decile if data.welfare_decile is not None else person.welfare_decile,
-        config=await versions.config_for(session, target.village_code, today()),
+        config=await versions.config_for(session, target.village_code, business_today()),
     )
     await _act_on(session, env, decision, target, data.catin_id)
 
@@ -359,8 +360,8 @@ async def _follow_move(session: AsyncSession, env: CloudEvent, person: PersonRep
             previous_kitchen_id=str(enrolment.kitchen_id),
             previous_rule_id=enrolment.rule_id,
             previous_facts=dict(enrolment.facts),
-            today=today(),
-            config=await versions.config_for(session, target.village_code, today()),
+            today=business_today(),
+            config=await versions.config_for(session, target.village_code, business_today()),
         )
         # The trigger reference stays, so a later resolution or retraction of the case still finds it.
         await _act_on(session, env, continued, target, enrolment.trigger_ref)

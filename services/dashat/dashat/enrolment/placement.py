@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dashat.common import norm_rw, today
+from dashat.common import norm_rw
 from dashat.enrolment import repository as repo
 from dashat.enrolment.models import Enrolment, WaitlistEntry
 from dashat.enrolment.rules import Decision
@@ -22,6 +22,7 @@ from dashat.kitchens.models import Kitchen
 from dashat.models import outbox
 from dashat.people import repository as people
 from dashat.people.models import PersonReplica
+from shared.clock import business_today
 from shared.db import new_id, utcnow
 from shared.events import dashat as ev
 from shared.logging import get_logger
@@ -156,7 +157,7 @@ async def place(
             priority=decision.priority,
             facts=decision.facts,
             trigger=trigger,
-            start_date=today(),
+            start_date=business_today(),
         )
     reason = "kitchen_full" if options else "no_kitchen"
     entry = WaitlistEntry(
@@ -226,7 +227,7 @@ async def end(
     enrolment.exit_reason = reason
     enrolment.exit_causing_event_id = causing_event_id
     enrolment.exit_rule_version = rule_version
-    enrolment.ended_on = on or today()
+    enrolment.ended_on = on or business_today()
     enrolment.version += 1
     await session.flush()
     await publish(
@@ -334,7 +335,7 @@ async def fill_waitlist(session: AsyncSession, village_code: str) -> list[Enrolm
             priority=entry.priority,
             facts={**entry.facts, "waitlisted_reason": entry.reason},
             trigger=Trigger(entry.trigger_event_id, entry.trigger_ref, entry.triggered_at),
-            start_date=today(),
+            start_date=business_today(),
             waitlist_id=entry.id,
         )
         free[chosen.id] -= 1

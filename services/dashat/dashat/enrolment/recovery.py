@@ -15,12 +15,12 @@ from datetime import date
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dashat.common import today
 from dashat.enrolment import placement, rules
 from dashat.enrolment import repository as repo
 from dashat.outcomes import repository as measurements
 from dashat.people import repository as people
 from dashat.ruleversions import repository as versions
+from shared.clock import business_today
 from shared.events import CloudEvent
 from shared.logging import get_logger
 
@@ -38,7 +38,7 @@ async def _since(session: AsyncSession, trigger_ref: uuid.UUID | None, otherwise
 
 async def review(session: AsyncSession, env: CloudEvent, person_id: uuid.UUID) -> None:
     """Take the recovery decision again for a child: end confirmed recoveries, reinstate withdrawn ones."""
-    day = today()
+    day = business_today()
     for enrolment in await repo.active_children_of_person(session, person_id):
         config = await versions.config_for(session, enrolment.village_code, day)
         readings = await measurements.readings(

@@ -11,11 +11,11 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dashat.common import region_clause
 from dashat.enrolment.models import Enrolment, StuntingCase, WaitlistEntry
 from dashat.meals.models import MealServing
 from dashat.outcomes.models import ChildMeasurement
 from dashat.people.models import PersonReplica
+from shared.regions.scope import within
 from shared.web.pagination import PageParams, keyset
 
 
@@ -123,7 +123,7 @@ async def page_enrolments(
     person_id: uuid.UUID | None = None,
 ) -> list[Enrolment]:
     """One page of enrolments located inside every one of `regions` (the caller's, a filter)."""
-    stmt = select(Enrolment).where(*(region_clause(Enrolment.village_code, r) for r in regions))
+    stmt = select(Enrolment).where(*(within(Enrolment.village_code, r) for r in regions))
     if kitchen_id:
         stmt = stmt.where(Enrolment.kitchen_id == kitchen_id)
     if category:
@@ -145,7 +145,7 @@ async def page_waitlist(
 ) -> list[WaitlistEntry]:
     """One page of waitlist entries in a status located inside every one of `regions`."""
     stmt = select(WaitlistEntry).where(
-        *(region_clause(WaitlistEntry.village_code, r) for r in regions), WaitlistEntry.status == status
+        *(within(WaitlistEntry.village_code, r) for r in regions), WaitlistEntry.status == status
     )
     if category:
         stmt = stmt.where(WaitlistEntry.category == category)

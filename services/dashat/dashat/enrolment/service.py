@@ -9,7 +9,6 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dashat.common import region_param, today
 from dashat.enrolment import placement, rules
 from dashat.enrolment import repository as repo
 from dashat.enrolment.handlers import person_facts
@@ -31,9 +30,11 @@ from dashat.people import repository as people
 from dashat.ruleversions import domain as version_domain
 from dashat.ruleversions import repository as versions
 from shared.auth import Principal
+from shared.clock import business_today
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.events import dashat as ev
 from shared.outbox import publish
+from shared.regions.scope import parse_region
 from shared.web.etag import IfMatchCondition, check_version
 from shared.web.pagination import PageParams, make_page
 
@@ -87,7 +88,7 @@ async def list_enrolments(
     person_id: uuid.UUID | None = None,
 ) -> tuple[list[Enrolment], str | None]:
     """One page of the enrolments in the caller's region (narrowed by the filters) and the next cursor."""
-    regions = [principal.region, region_param(region)]
+    regions = [principal.region, parse_region(region)]
     async with session.begin():
         rows = await repo.page_enrolments(
             session,
@@ -111,7 +112,7 @@ async def list_waitlist(
     region: str | None = None,
 ) -> tuple[list[WaitlistEntry], str | None]:
     """One page of the waitlist in the caller's region (narrowed by the filters) and the next cursor."""
-    regions = [principal.region, region_param(region)]
+    regions = [principal.region, parse_region(region)]
     async with session.begin():
         rows = await repo.page_waitlist(session, params, regions=regions, status=status, category=category)
     return make_page(rows, params, lambda w: [str(w.id)])
@@ -161,7 +162,7 @@ async def _enrol_manually(session: AsyncSession, body: EnrolmentCreate, principa
                 field="body.person_id",
                 rule="person.unknown",
             )
-        start = body.start_date or today()
+        start = body.start_date or business_today()
         problems = rules.contradictions(body.category, person_facts(person), start)
         if problems:
             raise ValidationFailed(
@@ -266,7 +267,7 @@ async def sweep(session: AsyncSession, on: date | None = None) -> dict[str, int]
     Running it again the same day changes nothing: every step only touches what is still due. Age limits come
     from the rule version in effect that day where the person is fed (stamped on the exit).
     """
-    day = on or today()
+    day = on or business_today()
     counts = {"flagged": 0, "aged_out": 0, "completed": 0, "waiting_aged_out": 0}
     async with session.begin():
         if not await repo.try_sweep_lock(session):

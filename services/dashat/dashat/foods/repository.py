@@ -8,9 +8,9 @@ from collections.abc import Collection
 from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dashat.common import region_clause
 from dashat.foods.models import Food, Menu, MenuItem, RotationSlot
 from dashat.kitchens.models import Kitchen
+from shared.regions.scope import within
 from shared.web.pagination import PageParams, keyset
 
 
@@ -47,7 +47,7 @@ async def page_menus(
     session: AsyncSession, params: PageParams, *, region: str | None, kitchen_id: uuid.UUID | None = None
 ) -> list[Menu]:
     """One page of menus: shared ones and those of kitchens inside the region."""
-    visible_kitchens = select(Kitchen.id).where(region_clause(Kitchen.village_code, region))
+    visible_kitchens = select(Kitchen.id).where(within(Kitchen.village_code, region))
     stmt = select(Menu).where(or_(Menu.kitchen_id.is_(None), Menu.kitchen_id.in_(visible_kitchens)))
     if kitchen_id:
         stmt = stmt.where(Menu.kitchen_id == kitchen_id)

@@ -8,7 +8,6 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dashat.common import today
 from dashat.funds import domain
 from dashat.funds import repository as repo
 from dashat.funds.models import LedgerEntry
@@ -17,6 +16,7 @@ from dashat.kitchens import service as kitchens
 from dashat.kitchens.models import Kitchen
 from dashat.models import outbox
 from shared.auth import Principal
+from shared.clock import business_today
 from shared.db import new_id
 from shared.errors import ValidationFailed
 from shared.events import dashat as ev
@@ -166,7 +166,7 @@ async def _add_expense(
 
 async def summary(session: AsyncSession, kitchen_id: uuid.UUID, principal: Principal) -> KitchenSummary:
     """Capacity use, money, cost per portion and runway of a visible kitchen."""
-    since = today() - timedelta(days=domain.BURN_WINDOW_DAYS - 1)
+    since = business_today() - timedelta(days=domain.BURN_WINDOW_DAYS - 1)
     async with session.begin():
         kitchen = await kitchens.visible(session, kitchen_id, principal)
         income, expenses, window = await repo.totals(session, kitchen.id, since)

@@ -7,9 +7,9 @@ import uuid
 from sqlalchemy import func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dashat.common import region_clause
 from dashat.enrolment.models import Enrolment
 from dashat.kitchens.models import Kitchen
+from shared.regions.scope import within
 from shared.web.pagination import PageParams, keyset
 
 
@@ -56,7 +56,7 @@ async def page(
     status: str | None = None,
 ) -> list[Kitchen]:
     """One page of the kitchens inside every region given (plus the extra row `make_page` looks for)."""
-    stmt = select(Kitchen).where(*(region_clause(Kitchen.village_code, r) for r in regions))
+    stmt = select(Kitchen).where(*(within(Kitchen.village_code, r) for r in regions))
     if village_code:
         stmt = stmt.where(Kitchen.village_code == village_code)
     if rw:

@@ -6,7 +6,7 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dashat.common import norm_rw, region_param
+from dashat.common import norm_rw
 from dashat.enrolment import placement
 from dashat.kitchens import repository as repo
 from dashat.kitchens.models import Kitchen
@@ -18,18 +18,14 @@ from shared.db import new_id
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.events import dashat as ev
 from shared.outbox import publish
-from shared.regions import level_of_code, load_regions, normalize_code
+from shared.regions import level_of_code, load_regions
+from shared.regions.scope import parse_region
 from shared.web.etag import IfMatchCondition, check_version
 from shared.web.pagination import PageParams, make_page
 
 
 def _village(code: str, principal: Principal) -> str:
-    try:
-        normal = normalize_code(code)
-    except ValueError as exc:
-        raise ValidationFailed(
-            "not a region code", field="body.village_code", rule="region.malformed"
-        ) from exc
+    normal = parse_region(code, "body.village_code")
     region = load_regions().get(normal)
     if region is None:
         raise ValidationFailed(
@@ -108,8 +104,8 @@ async def list_kitchens(
     status: str | None = None,
 ) -> tuple[list[Kitchen], str | None]:
     """One page of the kitchens in the caller's region (narrowed by the filters) and the cursor of the next."""
-    regions = [principal.region, region_param(region)]
-    village = region_param(village_code, field="query.village_code")
+    regions = [principal.region, parse_region(region)]
+    village = parse_region(village_code, field="query.village_code")
     if village is not None and level_of_code(village) != "village":
         # A regency or district code here matched nothing and answered an empty 200; `region` takes prefixes.
         raise ValidationFailed(

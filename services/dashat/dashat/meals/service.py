@@ -10,7 +10,6 @@ import orjson
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dashat.common import today
 from dashat.enrolment.models import Enrolment
 from dashat.foods import repository as menus
 from dashat.kitchens import service as kitchens
@@ -19,6 +18,7 @@ from dashat.meals.models import MealBatch, MealServing
 from dashat.meals.schemas import MealsCreate, MealsRead
 from dashat.models import outbox
 from shared.auth import Principal
+from shared.clock import business_today
 from shared.db import new_id
 from shared.errors import Conflict, ValidationFailed
 from shared.events import dashat as ev
@@ -108,7 +108,7 @@ async def _record(
     digest = content_hash(body)
     async with session.begin():
         kitchen = await kitchens.visible(session, kitchen_id, principal, lock=True)
-        if body.served_on > today():
+        if body.served_on > business_today(kitchen.village_code):
             raise ValidationFailed(
                 "meals cannot be recorded for a future date", field="body.served_on", rule="meals.future_date"
             )

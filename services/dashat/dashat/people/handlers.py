@@ -6,11 +6,10 @@ import collections
 import uuid
 from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dashat.common import today
 from dashat.enrolment import repository as enrolment_repo
 from dashat.enrolment import rules
 from dashat.outcomes import repository as outcomes_repo
@@ -18,18 +17,15 @@ from dashat.people import repository as repo
 from dashat.people.models import PersonReplica
 from dashat.ruleversions import repository as versions
 from shared.ages import add_months
+from shared.clock import business_today
 from shared.consumer import BatchHandler, Delivery, Handler, handle_one_by_one
 from shared.events import CloudEvent
 from shared.events import registry as reg
 from shared.events import uppka as up
+from shared.replica import is_newer
 
 # A baby this young may make its mother a target under any rule version (the age limit is at most 24 months).
 BABY_HORIZON_MONTHS = 24
-
-
-def _newer(held: datetime | None, incoming: datetime) -> bool:
-    """An event applies unless we already hold facts from a later one (events race across partitions)."""
-    return held is None or incoming >= held
 
 
 async def _fill_from_family(session: AsyncSession, person: PersonReplica) -> None:
@@ -47,14 +43,14 @@ async def _fill_from_family(session: AsyncSession, person: PersonReplica) -> Non
 
 async def apply_person_facts(session: AsyncSession, env: CloudEvent, data: reg.PersonFacts) -> PersonReplica:
     person = await repo.lock_person(session, data.person_id)
-    if not _newer(person.facts_at, env.time):
+    if not is_newer(env.time, person.facts_at):
         return person
     person.facts_at = env.time
     person.family_id = data.family_id
     person.sex = data.sex
     person.birth_date = data.birth_date
     person.relation = data.relation
-    if _newer(person.location_at, env.time):
+    if is_newer(env.time, person.location_at):
         person.village_code, person.rw, person.location_at = data.village_code, data.rw, env.time
         person.moved_out = False
     await _fill_from_family(session, person)
@@ -72,7 +68,7 @@ async def apply_person_died(session: AsyncSession, env: CloudEvent, data: reg.Pe
 
 async def apply_person_moved(session: AsyncSession, env: CloudEvent, data: reg.PersonMoved) -> PersonReplica:
     person = await repo.lock_person(session, data.person_id)
-    if not _newer(person.location_at, env.time):
+    if not is_newer(env.time, person.location_at):
         return person
     person.location_at, person.moved_on = env.time, data.moved_on
     if data.family_id is None or data.village_code is None:
@@ -93,7 +89,7 @@ async def apply_person_merged(session: AsyncSession, env: CloudEvent, data: reg.
 
 async def apply_family_facts(session: AsyncSession, env: CloudEvent, data: reg.FamilyFacts) -> None:
     family = await repo.lock_family(session, data.family_id)
-    if not _newer(family.facts_at, env.time):
+    if not is_newer(env.time, family.facts_at):
         return
     family.facts_at = env.time
     family.village_code, family.rw = data.village_code, data.rw
@@ -105,7 +101,7 @@ async def apply_family_moved(
     session: AsyncSession, env: CloudEvent, data: reg.FamilyMoved
 ) -> list[uuid.UUID]:
     family = await repo.lock_family(session, data.family_id)
-    if not _newer(family.facts_at, env.time):
+    if not is_newer(env.time, family.facts_at):
         return []
     family.facts_at = env.time
     family.village_code, family.rw = data.village_code, data.rw
@@ -114,7 +110,7 @@ async def apply_family_moved(
 
 async def apply_stunting_risk(session: AsyncSession, env: CloudEvent, data: reg.StuntingRiskChanged) -> None:
     family = await repo.lock_family(session, data.family_id)
-    if not _newer(family.krs_at, env.time):
+    if not is_newer(env.time, family.krs_at):
         return
     family.krs_at = env.time
     family.krs, family.krs_reasons = data.at_risk, list(data.reasons)
@@ -207,7 +203,7 @@ async def apply_catin_registered(
 
 async def handle_group_facts(session: AsyncSession, env: CloudEvent, data: up.GroupFacts) -> None:
     group = await repo.lock_group(session, data.group_id, data.village_code, data.status)
-    if not _newer(group.facts_at, env.time):
+    if not is_newer(env.time, group.facts_at):
         return
     group.facts_at = env.time
     group.code, group.village_code, group.status = data.code, data.village_code, data.status
@@ -216,7 +212,7 @@ async def handle_group_facts(session: AsyncSession, env: CloudEvent, data: up.Gr
 
 async def handle_group_status(session: AsyncSession, env: CloudEvent, data: up.GroupStatusChanged) -> None:
     group = await repo.lock_group(session, data.group_id, data.village_code, data.status)
-    if not _newer(group.facts_at, env.time):
+    if not is_newer(env.time, group.facts_at):
         return
     group.facts_at = env.time
     group.status = data.status
@@ -424,12 +420,12 @@ def set_based_apart(
 
 
 def _last_newest(deliveries: Sequence[Delivery], key: str) -> dict[uuid.UUID, Delivery]:
-    """Per aggregate, the event applying all of them in order with `_newer` would leave: the last of the latest."""
+    """Per aggregate, the event applying all of them in order with `is_newer` would leave: the first of the latest."""
     out: dict[uuid.UUID, Delivery] = {}
     for d in deliveries:
         aggregate = getattr(d.data, key)
         held = out.get(aggregate)
-        if held is None or _newer(held.envelope.time, d.envelope.time):
+        if held is None or is_newer(d.envelope.time, held.envelope.time):
             out[aggregate] = d
     return out
 
@@ -523,7 +519,7 @@ def batch_handler(handlers: Mapping[str, Handler]) -> BatchHandler:
         # are all older, only update the replica (one by one they would end in a logged refusal,
         # `baby_not_under_age_limit`). A month more than the longest limit in force today keeps a baby at the
         # edge of a month-end one by one; never more than the handlers' own horizon.
-        day = today()
+        day = business_today()
         longest = await versions.longest_breastfeeding_months(session, day)
         born_after = add_months(day, -min(BABY_HORIZON_MONTHS, longest + 1))
         split = set_based_apart(

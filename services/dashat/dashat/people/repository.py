@@ -9,13 +9,14 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, case, func, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, Table, case, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import ReturningInsert
 
 from dashat.people.models import FamilyReplica, GroupReplica, PersonReplica
 from shared.db import json_rows, json_rows_value
+from shared.replica import newer_clause
 
 
 async def lock_person(session: AsyncSession, person_id: uuid.UUID) -> PersonReplica:
@@ -153,12 +154,12 @@ def _upsert_family_facts() -> ReturningInsert[uuid.UUID]:
     return stmt.on_conflict_do_update(
         index_elements=[FamilyReplica.family_id],
         set_={**facts, "updated_at": _touched(held, facts)},
-        where=or_(held.facts_at.is_(None), new.facts_at >= held.facts_at),
+        where=newer_clause(new.facts_at, held.facts_at),
     ).returning(FamilyReplica.family_id)
 
 
 async def upsert_family_facts(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> list[uuid.UUID]:
-    """Families' facts in one statement, each as `lock_family` + a `_newer` check would apply them.
+    """Families' facts in one statement, each as `lock_family` + a `is_newer` check would apply them.
 
     Rows carry `family_id`, `village_code`, `rw`, `welfare_decile` and `facts_at`, at most one per family;
     returns the families whose facts were applied (older facts than those held change nothing).
@@ -185,12 +186,12 @@ def _upsert_family_risk() -> ReturningInsert[uuid.UUID]:
     return stmt.on_conflict_do_update(
         index_elements=[FamilyReplica.family_id],
         set_={**facts, "updated_at": _touched(held, facts)},
-        where=or_(held.krs_at.is_(None), new.krs_at >= held.krs_at),
+        where=newer_clause(new.krs_at, held.krs_at),
     ).returning(FamilyReplica.family_id)
 
 
 async def upsert_family_risk(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> list[uuid.UUID]:
-    """Families' stunting-risk (KRS) status in one statement, each as `lock_family` + the risk handler's `_newer`
+    """Families' stunting-risk (KRS) status in one statement, each as `lock_family` + the risk handler's `is_newer`
     check would apply it.
 
     Rows carry `family_id`, `krs`, `krs_reasons`, `krs_at`, `village_code` (filled only where unknown) and
@@ -242,7 +243,7 @@ def _upsert_person_facts() -> Insert:
     stmt = insert(_PERSONS).from_select(_PERSON_FACTS_ROW, json_rows(_PERSONS, _PERSON_FACTS_ROW))
     held = _PERSONS.c
     new = stmt.excluded
-    location_newer = or_(held.location_at.is_(None), new.location_at >= held.location_at)
+    location_newer = newer_clause(new.location_at, held.location_at)
     krs_known = new.krs.is_not(None)
     facts: dict[str, ColumnElement[Any]] = {
         **{name: new[name] for name in ("family_id", "sex", "birth_date", "relation", "facts_at")},
@@ -257,12 +258,12 @@ def _upsert_person_facts() -> Insert:
     return stmt.on_conflict_do_update(
         index_elements=[PersonReplica.person_id],
         set_={**facts, "updated_at": _touched(held, facts)},
-        where=or_(held.facts_at.is_(None), new.facts_at >= held.facts_at),
+        where=newer_clause(new.facts_at, held.facts_at),
     )
 
 
 async def upsert_person_facts(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Persons' facts in one statement, each as `apply_person_facts` would apply them (see `_newer`).
+    """Persons' facts in one statement, each as `apply_person_facts` would apply them (see `is_newer`).
 
     Rows carry `person_id`, `family_id`, `sex`, `birth_date`, `relation`, `village_code`, `rw`, the event time as
     `facts_at` and `location_at`, and their family's `welfare_decile`, `krs` and `krs_reasons` (None when the

@@ -8,15 +8,16 @@ from datetime import date
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dashat.common import region_param, today
 from dashat.enrolment.rules import RuleConfig
 from dashat.ruleversions import domain
 from dashat.ruleversions import repository as repo
 from dashat.ruleversions.models import RuleVersion
 from dashat.ruleversions.schemas import RuleVersionCreate, RuleVersionRead
 from shared.auth import Principal
+from shared.clock import business_today
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from shared.regions import is_within
+from shared.regions.scope import parse_region
 
 RULES_SCOPE = "dashat:rules"
 
@@ -46,7 +47,7 @@ def to_read(row: RuleVersion) -> RuleVersionRead:
 
 async def list_versions(session: AsyncSession, region: str | None = None) -> list[RuleVersionRead]:
     """The seed and every stored version; with `region`, only those that can decide somewhere inside it."""
-    prefix = region_param(region)
+    prefix = parse_region(region)
     async with session.begin():
         rows = await repo.all_versions(session)
     out = [seed_read(), *(to_read(r) for r in rows)]
@@ -71,13 +72,13 @@ async def get_version(session: AsyncSession, version: str) -> RuleVersionRead:
 
 async def effective(session: AsyncSession, village_code: str, on: date | None) -> RuleVersionRead:
     """The version that decides for a village on a day (today by default)."""
-    code = region_param(village_code, field="query.village_code")
+    code = parse_region(village_code, field="query.village_code")
     if code is None:  # "" or ID: the nation is no village
         raise ValidationFailed(
             "a village code is required", field="query.village_code", rule="region.village_required"
         )
     async with session.begin():
-        config = await repo.config_for(session, code, on or today())
+        config = await repo.config_for(session, code, on or business_today())
         row = await repo.get(session, config.version)
     return seed_read() if row is None else to_read(row)
 
@@ -93,7 +94,7 @@ def _check_config(body: RuleVersionCreate) -> None:
 
 
 def _region(body: RuleVersionCreate, principal: Principal) -> str | None:
-    prefix = region_param(body.region_prefix, field="body.region_prefix")
+    prefix = parse_region(body.region_prefix, field="body.region_prefix")
     # An officer sets rules for their own region and inside it; national rules need a national officer.
     if principal.region is not None and (prefix is None or not is_within(prefix, principal.region)):
         raise Forbidden(
@@ -107,7 +108,7 @@ async def create(session: AsyncSession, body: RuleVersionCreate, principal: Prin
     """Store a new version; it decides from `effective_from` on, in its region, until a later one does."""
     prefix = _region(body, principal)
     _check_config(body)
-    if body.effective_from < today():
+    if body.effective_from < business_today():
         # Decisions already made must stay explained by the versions that made them.
         raise ValidationFailed(
             "a rule version cannot take effect in the past",
@@ -155,7 +156,7 @@ async def withdraw(session: AsyncSession, version: str, principal: Principal) ->
             row.region_prefix is None or not is_within(row.region_prefix, principal.region)
         ):
             raise Forbidden("rule versions can only be withdrawn inside the caller's region")
-        if row.effective_from <= today() or await repo.is_used(session, version):
+        if row.effective_from <= business_today() or await repo.is_used(session, version):
             raise Conflict(
                 "the version has taken effect: it is kept to explain the decisions made under it",
                 rule="rules.immutable_once_effective",

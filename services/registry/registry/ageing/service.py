@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,7 +21,7 @@ from registry.ageing import repository as repo
 from registry.families import domain as fam_domain
 from registry.families.models import Family, Person
 from registry.families.service import member_facts, person_facts
-from shared.daily import JAKARTA
+from shared.clock import business_today, start_of_day
 from shared.events import EventData
 from shared.events.envelope import build_envelope
 from shared.events.registry import PersonUpdated, StuntingRiskChanged
@@ -32,16 +32,6 @@ log = get_logger(__name__)
 # Families re-evaluated per statement: a national day has some 10-20 thousand (270M persons / 36,500 birth dates
 # x 5 ages), and asyncpg takes at most 32,767 parameters in one statement.
 FAMILY_BATCH = 5000
-
-
-def jakarta_today() -> date:
-    """The programme's calendar day (a birthday is a day in Indonesia, WIB)."""
-    return datetime.now(JAKARTA).date()
-
-
-def start_of(day: date) -> datetime:
-    """00:00 WIB of a day: the envelope time of the changes that happened on it."""
-    return datetime.combine(day, time.min, tzinfo=JAKARTA)
 
 
 @dataclass
@@ -71,7 +61,7 @@ class SweepResult:
 
 
 def _outbox_row(data: EventData, key: uuid.UUID, on: date) -> dict[str, Any]:
-    envelope = build_envelope(data, key=str(key), time=start_of(on))
+    envelope = build_envelope(data, key=str(key), time=start_of_day(on))
     return {
         "event_id": uuid.UUID(envelope.id),
         "topic": data.topic(),
@@ -168,8 +158,8 @@ async def sweep(session: AsyncSession, through: date | None = None) -> SweepResu
     A first run (no watermark yet) applies `through` alone: statuses written before it were derived on their
     write day, and the sweep takes over from there.
     """
-    target = through or jakarta_today()
-    if target > jakarta_today():
+    target = through or business_today()
+    if target > business_today():
         # A swept day is never swept again: sweeping ahead would publish birthdays before they happen.
         raise ValueError(f"{target.isoformat()} has not begun yet in Asia/Jakarta")
     out = SweepResult(target)

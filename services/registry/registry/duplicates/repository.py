@@ -9,12 +9,12 @@ from typing import Any
 from sqlalchemy import Text, cast, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from registry.common import region_clause
 from registry.families.models import Family, FamilyMembership, Person
 from registry.growth.models import Measurement, StuntingCase
 from registry.health.models import Catin, KbStatus, Pregnancy
 from shared.auth import Principal
 from shared.errors import ValidationFailed
+from shared.regions.scope import in_scope
 from shared.web.pagination import PageParams, encode_cursor
 from shared.web.schemas import forbidden_char
 
@@ -38,7 +38,7 @@ async def near_duplicate_groups(
     stmt = (
         select(*key, func.array_agg(Person.id), first_id)
         .join(Family, Family.id == Person.family_id)
-        .where(_live(), region_clause(Family.village_code, principal))
+        .where(_live(), in_scope(Family.village_code, principal))
         .group_by(*key)
         .having(func.count() > 1)
         .order_by(Family.village_code, first_id)
@@ -72,7 +72,7 @@ async def without_nik(
     stmt = (
         select(Person)
         .join(Family, Family.id == Person.family_id)
-        .where(_live(), Person.nik_index.is_(None), region_clause(Family.village_code, principal))
+        .where(_live(), Person.nik_index.is_(None), in_scope(Family.village_code, principal))
         .order_by(Person.id)
         .limit(params.limit + 1)
     )
@@ -106,7 +106,7 @@ async def candidates(
         .join(Family, Family.id == Person.family_id)
         .where(
             _live(),
-            region_clause(Family.village_code, principal),
+            in_scope(Family.village_code, principal),
             tuple_(Person.name_key, Person.birth_date).in_(keys),
         )
         .order_by(Person.id)

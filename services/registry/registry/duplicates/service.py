@@ -13,7 +13,6 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from registry.common import today
 from registry.duplicates import repository as repo
 from registry.families import repository as fam_repo
 from registry.families.models import Family, Person
@@ -23,6 +22,7 @@ from registry.health.models import Pregnancy
 from registry.identity.domain import mask_nik
 from registry.pii import PiiVault, Sealed
 from shared.auth import Principal
+from shared.clock import business_today
 from shared.db import utcnow
 from shared.errors import Conflict, ValidationFailed
 from shared.events.registry import PersonsMerged, PersonUpdated
@@ -111,7 +111,7 @@ async def merge_persons(
         # The survivor's current KB status stands; the duplicate's becomes history.
         if await repo.has_current_kb_status(session, survivor.id):
             await repo.retire_current_kb_status(session, other.id)
-        await repo.end_open_membership(session, other.id, today(), "merged")
+        await repo.end_open_membership(session, other.id, business_today(), "merged")
         await repo.repoint_person(session, other.id, survivor.id)
         gained_nik = False
         if survivor.nik_index is None and other.nik_ciphertext is not None and other.nik_key_id is not None:

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry import rules
-from registry.common import PII_READ, today
+from registry.common import PII_READ
 from registry.families import domain
 from registry.families import repository as repo
 from registry.families.models import AccessLog, Family, FamilyKkHistory, FamilyMembership, KampungKb, Person
@@ -30,6 +30,7 @@ from registry.identity.domain import Sex, mask_nik
 from registry.models import outbox
 from registry.pii import PiiVault, Sealed
 from shared.auth import Principal
+from shared.clock import business_today
 from shared.db import new_id, utcnow
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.events import EventData
@@ -80,7 +81,9 @@ class Revealed:
 
 def person_pus(person: Person, on: date | None = None) -> bool:
     alive = person.died_on is None and person.moved_out_on is None and person.deleted_at is None
-    return domain.is_pus(person.sex, person.marital_status, person.birth_date, on or today(), alive=alive)
+    return domain.is_pus(
+        person.sex, person.marital_status, person.birth_date, on or business_today(), alive=alive
+    )
 
 
 def person_view(person: Person, revealed: Revealed | None = None) -> dict[str, Any]:
@@ -223,7 +226,7 @@ def person_facts(person: Person, family: Family, on: date | None = None) -> dict
 
 def apply_krs(family: Family, facts: domain.FamilyFacts) -> StuntingRiskChanged | None:
     """Set the family's KRS fields from its facts; the event to publish when status or reasons changed."""
-    result = domain.evaluate_krs(facts, today())
+    result = domain.evaluate_krs(facts, business_today())
     changed = (
         result.at_risk != family.krs
         or sorted(result.reasons) != sorted(family.krs_reasons or [])
@@ -448,7 +451,7 @@ async def _new_person(
     prefix: str,
 ) -> Person:
     """Validate and insert one person with an open membership (the caller publishes the event)."""
-    now = today()
+    now = business_today()
     errors = domain.person_errors(
         birth_date=data.birth_date,
         today=now,
@@ -557,7 +560,7 @@ async def _set_kk(
 def _kk_number(raw: str | None) -> str | None:
     if raw is None:
         return None
-    check, errors = domain.kk_errors(raw, today=today())
+    check, errors = domain.kk_errors(raw, today=business_today())
     fail(errors)
     return check.kk
 
@@ -576,7 +579,7 @@ async def register_family(
     try:
         async with session.begin():
             principal.ensure_access(body.village_code, "village")
-            now = today()
+            now = business_today()
             kk: str | None = None
             kk_errors: list[dict[str, Any]] = []
             if body.kk_number is not None:
@@ -795,7 +798,7 @@ async def move_family(
                     }
                 ]
             )
-        if body.moved_on > today():
+        if body.moved_on > business_today():
             fail(
                 [
                     {
@@ -865,7 +868,7 @@ async def add_member(
                     ]
                 )
             person = await _new_person(
-                session, vault, principal, body, family, started_on=today(), prefix="body"
+                session, vault, principal, body, family, started_on=business_today(), prefix="body"
             )
             if body.relation == "kepala_keluarga":
                 family.head_person_id = person.id
@@ -905,7 +908,7 @@ async def update_person(
                 ):
                     continue
                 setattr(person, key, value)
-            now = today()
+            now = business_today()
             errors = domain.person_errors(
                 birth_date=person.birth_date,
                 today=now,
@@ -973,7 +976,7 @@ async def person_died(
         fail(
             domain.person_errors(
                 birth_date=person.birth_date,
-                today=today(),
+                today=business_today(),
                 legal_basis="public_service_mandate",
                 guardian_person_id=None,
                 died_on=body.died_on,
@@ -1010,7 +1013,7 @@ async def move_person(
         check_version(expected, person.version)
         if person.moved_out_on is not None or person.died_on is not None:
             raise Conflict("the person is no longer in a family here", rule="person.not_movable")
-        if body.moved_on > today() or body.moved_on < person.birth_date:
+        if body.moved_on > business_today() or body.moved_on < person.birth_date:
             fail(
                 [
                     {
@@ -1112,7 +1115,7 @@ async def delete_person(
         person.version += 1
         membership = await repo.open_membership(session, person.id)
         if membership is not None:
-            membership.ended_on, membership.end_reason = today(), "deleted"
+            membership.ended_on, membership.end_reason = business_today(), "deleted"
         await session.flush()
         await refresh_krs(session, family)
 

@@ -9,7 +9,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry import rules
 from registry.anthropometry.domain import age_in_days
-from registry.common import today
 from registry.families import repository as fam_repo
 from registry.families.models import Family, Person
 from registry.families.service import emit, fail, outbox_rows
@@ -23,6 +22,7 @@ from registry.growth.schemas import (
     MeasurementValues,
 )
 from shared.auth import Principal
+from shared.clock import business_today
 from shared.db import new_id, utcnow
 from shared.errors import Conflict
 from shared.events.registry import (
@@ -47,7 +47,7 @@ def _build(
         domain.measurement_errors(
             birth_date=person.birth_date,
             measured_on=values.measured_on,
-            today=today(),
+            today=business_today(family.village_code),
             weight_kg=values.weight_kg,
             lenhei_cm=values.lenhei_cm,
             position=values.position,
@@ -192,7 +192,7 @@ async def _apply_case_rules_with(
 
 async def _retract_cases(session: AsyncSession, m: Measurement, family: Family, reason: str) -> None:
     for case in await repo.cases_caused_by(session, m.id):
-        case.status, case.retracted_on, case.retraction_reason = "retracted", today(), reason
+        case.status, case.retracted_on, case.retraction_reason = "retracted", business_today(), reason
         await session.flush()
         await emit(
             session,
@@ -204,7 +204,7 @@ async def _retract_cases(session: AsyncSession, m: Measurement, family: Family, 
                 measurement_id=m.id,
                 measured_on=m.measured_on,
                 reason=reason,
-                retracted_on=today(),
+                retracted_on=business_today(),
             ),
             family.id,
         )
@@ -373,7 +373,7 @@ async def retract_measurement(
                 family_id=family.id,
                 village_code=family.village_code,
                 measured_on=m.measured_on,
-                retracted_on=today(),
+                retracted_on=business_today(),
             ),
             family.id,
         )

@@ -9,12 +9,13 @@ from typing import Any, TypedDict
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from registry.common import region_clause, region_filter, where_given
+from registry.common import where_given
 from registry.families import repository as fam_repo
 from registry.families.models import Family, Person
 from registry.health.models import Catin, KbStatus, Pregnancy
 from shared.auth import Principal
 from shared.errors import NotFound
+from shared.regions.scope import in_scope, parse_region, within
 from shared.web.pagination import PageParams
 
 
@@ -24,7 +25,7 @@ def scoped(model: Any, principal: Principal, region: str | None) -> Select[Any]:
         select(model)
         .join(Person, Person.id == model.person_id)
         .join(Family, Family.id == Person.family_id)
-        .where(region_clause(Family.village_code, principal), region_filter(Family.village_code, region))
+        .where(in_scope(Family.village_code, principal), within(Family.village_code, parse_region(region)))
     )
 
 
@@ -39,10 +40,6 @@ async def kb_history(session: AsyncSession, person_id: uuid.UUID) -> list[KbStat
         .order_by(KbStatus.current, KbStatus.since, KbStatus.created_at)
     )
     return list(rows)
-
-
-async def current_kb_status(session: AsyncSession, person_id: uuid.UUID) -> KbStatus | None:
-    return await session.scalar(select(KbStatus).where(KbStatus.person_id == person_id, KbStatus.current))
 
 
 class KbStatusFilters(TypedDict):

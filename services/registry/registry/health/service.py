@@ -9,7 +9,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry import rules
-from registry.common import today
 from registry.families import repository as fam_repo
 from registry.families.service import _new_person, emit, fail, person_facts, person_pus, refresh_krs
 from registry.health import domain
@@ -19,6 +18,7 @@ from registry.health.schemas import CatinCreate, KbStatusCreate, PregnancyCreate
 from registry.pii import PiiVault
 from shared import ages
 from shared.auth import Principal
+from shared.clock import business_today
 from shared.errors import Conflict
 from shared.events.registry import (
     CatinRegistered,
@@ -42,7 +42,7 @@ async def record_kb_status(
                     method=body.method,
                     reason_non_use=body.reason_non_use,
                     since=body.since,
-                    today=today(),
+                    today=business_today(family.village_code),
                     sex=person.sex,
                     birth_date=person.birth_date,
                 )
@@ -98,7 +98,7 @@ async def register_catin(session: AsyncSession, principal: Principal, body: Cati
     async with session.begin():
         person, family = await fam_repo.get_person(session, body.person_id, principal)
         errors = []
-        if body.screened_on > today():
+        if body.screened_on > business_today(family.village_code):
             errors.append(
                 {
                     "field": "body.screened_on",
@@ -174,7 +174,7 @@ async def register_pregnancy(session: AsyncSession, principal: Principal, body: 
     try:
         async with session.begin():
             person, family = await fam_repo.get_person(session, body.person_id, principal, lock=True)
-            now = today()
+            now = business_today()
             age = ages.completed_years(person.birth_date, now)
             fail(
                 domain.pregnancy_errors(
@@ -256,7 +256,7 @@ async def end_pregnancy(
             raise Conflict("the pregnancy has already ended", rule="pregnancy.already_ended")
         mother, family = await fam_repo.get_person(session, row.person_id, principal)
         errors = []
-        if body.ended_on > today():
+        if body.ended_on > business_today():
             errors.append(
                 {
                     "field": "body.ended_on",

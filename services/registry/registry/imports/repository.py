@@ -12,7 +12,6 @@ from sqlalchemy import delete, func, insert, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from registry.common import region_clause
 from registry.families.models import Family, KampungKb, Person
 from registry.growth.models import Measurement
 from registry.health.models import KbStatus, Pregnancy
@@ -20,6 +19,7 @@ from registry.imports.models import ImportChunk, ImportFile, ImportIssue, Import
 from registry.regions.models import Region
 from shared.auth import Principal
 from shared.db import utcnow
+from shared.regions.scope import in_scope
 from shared.web.pagination import PageParams, keyset, make_page
 
 # ------------------------------------------------------------------------------------------------ staging
@@ -73,7 +73,7 @@ async def kampung_kbs_by_code(
         select(KampungKb.code, KampungKb.id).where(
             KampungKb.code.in_(wanted),
             KampungKb.deleted_at.is_(None),
-            region_clause(KampungKb.village_code, principal),
+            in_scope(KampungKb.village_code, principal),
         )
     )
     return {code: kkb_id for code, kkb_id in rows}

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry import rules
 from registry.anthropometry.domain import age_in_days, score
-from registry.common import IMPORT, today
+from registry.common import IMPORT
 from registry.families import domain as fam_domain
 from registry.families.models import Family, FamilyKkHistory, FamilyMembership, Person
 from registry.families.service import emit, family_facts, person_facts, person_pus, refresh_krs
@@ -45,6 +45,7 @@ from registry.models import outbox
 from registry.pii import PiiVault
 from shared import ages
 from shared.auth import Principal
+from shared.clock import business_today
 from shared.db import new_id, new_wire_ids, utcnow
 from shared.errors import NotFound
 from shared.events import EventData
@@ -132,7 +133,7 @@ class _Planner:
     ) -> None:
         self.session, self.vault, self.principal = session, vault, principal
         self.on_mismatch, self.seen_niks = on_mismatch, seen_niks
-        self.now = today()
+        self.now = business_today()
 
     def _pure(self, group: FamilyGroup) -> tuple[FamilyPlan | None, list[Issue]]:
         issues: list[Issue] = [i for r in group.rows for i in r.issues]
@@ -595,7 +596,7 @@ class _Batch:
         self.nik_rows: list[list[Any]] = []
         self.person_ids: dict[int, uuid.UUID] = {}
         self.pending: list[tuple[PersonPlan, _NewPerson, _NewFamily]] = []
-        self.now = today()
+        self.now = business_today()
         self.at = utcnow()
         self.new_id = _Ids()
 
@@ -905,7 +906,10 @@ async def _apply_existing(
             await session.flush()
             session.add(
                 FamilyMembership(
-                    person_id=person.id, family_id=family.id, relation=person.relation, started_on=today()
+                    person_id=person.id,
+                    family_id=family.id,
+                    relation=person.relation,
+                    started_on=business_today(),
                 )
             )
             if person.relation == "kepala_keluarga":
@@ -995,7 +999,7 @@ def _pregnancy_event(row: Pregnancy, person: Person, family: Family) -> Pregnanc
     return PregnancyRegistered(
         pregnancy_id=row.id, person_id=person.id, family_id=family.id, village_code=family.village_code,
         rw=family.rw, lmp=row.lmp, expected_delivery=row.expected_delivery, kek=row.kek, anaemia=row.anaemia,
-        mother_age_years=ages.completed_years(person.birth_date, today()), welfare_decile=family.welfare_decile,
+        mother_age_years=ages.completed_years(person.birth_date, business_today()), welfare_decile=family.welfare_decile,
         krs=family.krs, rule_version=rules.RULES_VERSION,
     )  # fmt: skip
 

@@ -12,8 +12,8 @@ from registry.common import READ
 from registry.regions import service
 from registry.regions.models import Region
 from shared.auth import Principal, require_scopes
-from shared.errors import ValidationFailed
-from shared.regions import CODE_SCHEMA, normalize_code
+from shared.regions import CODE_SCHEMA
+from shared.regions.scope import parse_region
 from shared.web.deps import SessionDep
 from shared.web.problems import PROBLEM_RESPONSES
 from shared.web.schemas import ApiDate, ApiOutput
@@ -52,10 +52,8 @@ OnDate = Annotated[ApiDate | None, Query(description="Codes in force on this dat
 
 
 def _code(code: str) -> str:
-    try:
-        return normalize_code(code)
-    except ValueError as exc:
-        raise ValidationFailed("not a region code", field="path.code", rule="region.code_format") from exc
+    dotted = parse_region(code, "path.code")
+    return dotted
 
 
 @router.get("", summary="Provinces", response_model=list[RegionRead])

@@ -8,10 +8,11 @@ from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.regions.models import Region
+from shared.clock import business_today
 
 
 def _in_force(on: date | None) -> ColumnElement[bool]:
-    d = on or date.today()
+    d = on or business_today()
     return and_(Region.valid_from <= d, or_(Region.valid_to.is_(None), Region.valid_to > d))
 
 

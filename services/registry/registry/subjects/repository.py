@@ -8,12 +8,12 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from registry.common import region_clause
 from registry.families.models import AccessLog, Family, FamilyKkHistory, FamilyMembership, Person
 from registry.growth.models import Measurement, StuntingCase
 from registry.health.models import Catin, KbStatus, Pregnancy
 from shared.auth import Principal
 from shared.errors import NotFound
+from shared.regions.scope import in_scope
 
 
 async def person_in_scope(session: AsyncSession, person_id: uuid.UUID, principal: Principal) -> Person:
@@ -21,7 +21,7 @@ async def person_in_scope(session: AsyncSession, person_id: uuid.UUID, principal
     stmt = (
         select(Person)
         .join(Family, Family.id == Person.family_id)
-        .where(Person.id == person_id, region_clause(Family.village_code, principal))
+        .where(Person.id == person_id, in_scope(Family.village_code, principal))
     )
     person = await session.scalar(stmt)
     if person is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import calendar
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal, get_args
@@ -101,13 +101,6 @@ def periods_between(first: Period, last: Period, max_points: int = 240) -> list[
             raise ValidationFailed(f"at most {max_points} points", field="query.to", rule="series.length")
         p = p.next()
     return out
-
-
-def iter_months(period: Period) -> Iterator[date]:
-    d = period.start
-    while d <= period.last:
-        yield d
-        d = _add_months(d, 1)
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from reporting.config import Settings
 from reporting.indicators import domain, render, service
 from reporting.indicators.schemas import BreakdownRead, Freshness, SeriesRead, SummaryRead
-from shared import uppka_reporting
 from shared.auth import Principal, current_principal
+from shared.clock import business_today
 from shared.errors import Forbidden, ValidationFailed
 from shared.web.deps import SessionDep
 from shared.web.problems import PROBLEM_RESPONSES
@@ -36,9 +36,9 @@ ReaderDep = Annotated[Principal, Depends(reader)]
 
 
 def clock(request: Request) -> service.Clock:
-    """Today in the programme's timezone and the UPPKA report due day, from the settings."""
+    """Today's business date (shared/clock.py, WIB) and the UPPKA report due day from the settings."""
     settings: Settings = request.app.state.settings
-    return service.Clock(uppka_reporting.programme_today(settings.timezone), settings.uppka_report_due_day)
+    return service.Clock(business_today(), settings.uppka_report_due_day)
 
 
 ClockDep = Annotated[service.Clock, Depends(clock)]

@@ -31,6 +31,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from reporting.indicators import domain
+from shared.clock import now_utc
 from shared.errors import ValidationFailed
 
 MEDIA_TYPES = {
@@ -174,7 +175,7 @@ class Export:
     lang: str
     as_of: datetime | None
     public: bool
-    generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    generated_at: datetime = field(default_factory=now_utc)
 
 
 def indicator_label(name: str, lang: str) -> str:

@@ -24,6 +24,7 @@ from reporting.indicators.schemas import (
 from reporting.projection.models import Place
 from shared import uppka_reporting
 from shared.auth import Principal
+from shared.clock import business_today
 from shared.errors import NotFound, ValidationFailed
 from shared.regions import load_regions, normalize_code
 
@@ -181,7 +182,7 @@ class Clock:
 
 
 def default_clock() -> Clock:
-    return Clock(uppka_reporting.programme_today())
+    return Clock(business_today())
 
 
 async def _with_uppka_due(

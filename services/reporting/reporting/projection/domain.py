@@ -42,10 +42,6 @@ class Place:
     kitchen: str | None = None
 
 
-def month_start(d: date) -> date:
-    return d.replace(day=1)
-
-
 def period_start(d: date, grain: str) -> date:
     """First day of the month, quarter or year containing `d`."""
     if grain == "m":

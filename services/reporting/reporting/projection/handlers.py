@@ -259,11 +259,6 @@ def pregnancy_ended(env: CloudEvent, data: re.PregnancyEnded) -> Steps:
     return steps
 
 
-def no_effect(env: CloudEvent, data: Any) -> Steps:
-    """Events no indicator uses yet; applied (for freshness) without effect."""
-    return []
-
-
 # --- uppka ----------------------------------------------------------------------------------------------
 
 

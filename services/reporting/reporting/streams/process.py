@@ -26,7 +26,7 @@ from shared.db import create_engine, create_sessionmaker
 from shared.kafka import ensure_topics, use_security
 from shared.logging import configure_logging, describe_error, get_logger
 from shared.outbox import Relay
-from shared.runtime import build_relay, consumer_group, ensure_service_topics
+from shared.runtime import build_consumer_runner, build_relay, ensure_service_topics
 from shared.topics import EVENT_TOPICS, public_topic, topic_config
 
 log = get_logger(__name__)
@@ -37,17 +37,14 @@ TOPICS: list[str] = list(EVENT_TOPICS)
 
 
 def build_curator(settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]) -> ConsumerRunner:
-    return ConsumerRunner(
-        name=consumer_group(settings, PURPOSE),
-        topics=[settings.topic(t) for t in TOPICS],
+    return build_consumer_runner(
+        settings,
+        sessionmaker,
+        purpose=PURPOSE,
+        logical_topics=TOPICS,
         handlers=handlers.handlers(settings.streams_pseudonym_key),
         batch_handler=handlers.batch_handler(settings.streams_pseudonym_key),
-        sessionmaker=sessionmaker,
         inbox=inbox,
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        max_attempts=settings.consumer_max_attempts,
-        backoff_seconds=settings.consumer_backoff_seconds,
-        dead_letter_replication_factor=settings.topic_replication_factor,
     )
 
 

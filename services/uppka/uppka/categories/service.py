@@ -15,12 +15,12 @@ nothing to do, and days missed while the consumer was down are caught up in orde
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared import ages
-from shared.daily import JAKARTA
+from shared.clock import PROGRAMME_ZONE, business_today, start_of_day
 from shared.db import utcnow
 from shared.events import uppka as ev
 from shared.logging import get_logger
@@ -33,16 +33,6 @@ from uppka.models import outbox
 from uppka.replicas.models import PersonReplica
 
 log = get_logger(__name__)
-
-
-def jakarta_today() -> date:
-    """The programme's calendar day (a birthday is a day in Indonesia, WIB)."""
-    return datetime.now(JAKARTA).date()
-
-
-def start_of(day: date) -> datetime:
-    """00:00 WIB of a day: the envelope time of the changes that happened on it."""
-    return datetime.combine(day, time.min, tzinfo=JAKARTA)
 
 
 async def change_category(
@@ -73,7 +63,7 @@ async def change_category(
             changed_on=on,
         ),
         key=group.id,
-        event_time=event_time or start_of(on),
+        event_time=event_time or start_of_day(on),
     )
 
 
@@ -90,7 +80,7 @@ async def reevaluate_person(session: AsyncSession, person: PersonReplica) -> int
     """
     if not person.facts_known or person.facts_at is None:
         return 0
-    facts_day = person.facts_at.astimezone(JAKARTA).date()
+    facts_day = person.facts_at.astimezone(PROGRAMME_ZONE).date()
     changed = 0
     for member, group in await groups_repo.active_memberships_of_person(session, person.person_id):
         on = max(facts_day, _since(member))
@@ -101,7 +91,7 @@ async def reevaluate_person(session: AsyncSession, person: PersonReplica) -> int
             continue
         # Dated by the registry event that caused it when it is that day's; on the join's day it must sort
         # after the join (reporting orders one day's entries by envelope time), so it is dated now.
-        at = max(start_of(on), person.facts_at) if on == facts_day else start_of(on)
+        at = max(start_of_day(on), person.facts_at) if on == facts_day else start_of_day(on)
         if on <= member.joined_on:
             at = max(at, utcnow())
         await change_category(session, member, group, category, on, event_time=at)
@@ -162,8 +152,8 @@ async def sweep(session: AsyncSession, through: date | None = None) -> SweepResu
     A first run (no watermark yet) applies `through` alone: categories stored before it were derived at the
     join, and the sweep takes over from there.
     """
-    target = through or jakarta_today()
-    if target > jakarta_today():
+    target = through or business_today()
+    if target > business_today():
         # A swept day is never swept again: sweeping ahead would publish birthdays before they happen.
         raise ValueError(f"{target.isoformat()} has not begun yet in Asia/Jakarta")
     out = SweepResult(target)

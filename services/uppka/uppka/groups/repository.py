@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.regions.scope import within
 from shared.web.pagination import PageParams, keyset, make_page
-from uppka.common import one_or_none, scoped
+from uppka.common import one_or_none
 from uppka.groups.models import Group, GroupFunding, GroupStatusChange, Member
 
 
@@ -37,7 +38,7 @@ async def list_groups(
     kampung_kb_id: uuid.UUID | None,
     status: str | None,
 ) -> tuple[list[Group], str | None]:
-    stmt = select(Group).where(*scoped(Group.village_code, caller_region, region))
+    stmt = select(Group).where(within(Group.village_code, caller_region), within(Group.village_code, region))
     if kampung_kb_id:
         stmt = stmt.where(Group.kampung_kb_id == kampung_kb_id)
     if status:

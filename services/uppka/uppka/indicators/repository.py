@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from uppka.common import scoped
+from shared.regions.scope import within
 from uppka.groups.models import Group, GroupStatusChange, Member
 from uppka.replicas.models import PersonReplica
 from uppka.reports.models import MonthlyReport
@@ -39,7 +39,7 @@ async def groups_in_area(session: AsyncSession, caller_region: str | None, regio
         Group.id,
         Group.village_code,
         func.coalesce(Group.founded_on, func.date(Group.created_at)).label("started_on"),
-    ).where(*scoped(Group.village_code, caller_region, region))
+    ).where(within(Group.village_code, caller_region), within(Group.village_code, region))
     return list((await session.execute(stmt)).all())
 
 
@@ -50,7 +50,7 @@ async def status_changes_in_area(
     stmt = (
         select(GroupStatusChange.group_id, GroupStatusChange.changed_on, GroupStatusChange.status)
         .join(Group, Group.id == GroupStatusChange.group_id)
-        .where(*scoped(Group.village_code, caller_region, region))
+        .where(within(Group.village_code, caller_region), within(Group.village_code, region))
     )
     return list((await session.execute(stmt)).all())
 
@@ -63,7 +63,8 @@ async def reports_in_area(
         select(MonthlyReport.group_id, MonthlyReport.period, MonthlyReport.late)
         .join(Group, Group.id == MonthlyReport.group_id)
         .where(
-            *scoped(Group.village_code, caller_region, region),
+            within(Group.village_code, caller_region),
+            within(Group.village_code, region),
             MonthlyReport.period >= first,
             MonthlyReport.period <= last,
         )

@@ -1,4 +1,4 @@
-"""Pure rules of the replicas: which event is newer than what we hold."""
+"""Pure rules of the replicas: what several events about one person leave (newer: `shared.replica.is_newer`)."""
 
 from __future__ import annotations
 
@@ -8,16 +8,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Generic, TypeVar
 
+from shared.replica import is_newer
+
 F = TypeVar("F")
-
-
-def is_newer(event_time: datetime, held: datetime | None) -> bool:
-    """True when an event should be applied over what we hold: nothing held, or strictly later.
-
-    Equal times are treated as already seen: the inbox removes exact duplicates, and two different events
-    with the same instant for one aggregate cannot be ordered anyway.
-    """
-    return held is None or event_time > held
 
 
 @dataclass(frozen=True)

@@ -25,11 +25,12 @@ from shared.events.registry import (
     PersonsMerged,
     PersonUpdated,
 )
+from shared.replica import is_newer
 from uppka.categories import service as categories
 from uppka.groups import handlers as memberships
 from uppka.groups import repository as groups_repo
 from uppka.replicas import repository as repo
-from uppka.replicas.domain import KbEvent, is_newer, latest_facts, latest_kb
+from uppka.replicas.domain import KbEvent, latest_facts, latest_kb
 from uppka.replicas.models import KitchenReplica, PersonReplica
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db import json_rows, json_rows_value
+from shared.replica import newer_clause
 from uppka.common import one_or_none
 from uppka.replicas.models import KitchenReplica, PersonReplica
 
@@ -113,7 +114,7 @@ def _upsert_person_facts() -> Insert:
     replicas = typing.cast(Table, PersonReplica.__table__)
     stmt = insert(replicas).from_select(_FACTS_ROW, json_rows(replicas, _FACTS_ROW))
     held = PersonReplica.__table__.c
-    newer = or_(held.facts_at.is_(None), stmt.excluded.facts_at > held.facts_at)
+    newer = newer_clause(stmt.excluded.facts_at, held.facts_at)
     return stmt.on_conflict_do_update(
         index_elements=[PersonReplica.person_id],
         set_={
@@ -143,7 +144,7 @@ def _upsert_person_kb() -> Insert:
     stmt = insert(replicas).from_select(_KB_ROW, json_rows(replicas, _KB_ROW))
     held = PersonReplica.__table__.c
     new = stmt.excluded
-    newer = or_(held.kb_at.is_(None), new.kb_at > held.kb_at)
+    newer = newer_clause(new.kb_at, held.kb_at)
     return stmt.on_conflict_do_update(
         index_elements=[PersonReplica.person_id],
         set_={

@@ -1,6 +1,7 @@
 """Query latency of the indicator API on projections equivalent to >= 1 million families.
 
-`python -m reporting.bench [--families N] [--villages N] [--months N] [--repeats N]` (or `kencana reporting bench`).
+`python -m bench.reporting_dataset [--families N] [--villages N] [--months N] [--repeats N]` (`make bench` runs it
+through bench/reporting_queries.py).
 It builds a scratch database with the reporting migrations, bulk-writes pre-aggregated village x month rows
 (what the projector would have written for that many families), rolls them up to every level in one slot, as
 the fact rollup does (or, for comparison, splits them over the slots of the topic partitions first, as the
@@ -20,9 +21,9 @@ from datetime import date
 from typing import get_args
 
 import asyncpg
-
 from reporting.config import Settings
 from reporting.main import create_app
+
 from shared.events.vocab import DashatCategory, FundSource, KbMethod, NonUseReason, UppkaCategory
 from shared.migrations import upgrade
 from shared.regions import Region, load_regions
