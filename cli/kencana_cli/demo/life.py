@@ -107,6 +107,20 @@ class Life:
             raise DemoError(f"{svc} PATCH {path}: {problem(r)}")
         return r.json()
 
+    async def once(
+        self, kind: str, svc: str, path: str, body: dict[str, Any], key: str, lookup: Any = None
+    ) -> dict[str, Any]:
+        """A keyed create; its body moves with the day, so on another day the key is reused and the record
+        found (`lookup`) or simply known to exist (no lookup: the answer is empty)."""
+
+        async def known() -> dict[str, Any]:
+            return {}
+
+        row = await self.api.create(kind, svc, path, body, key=key, lookup=lookup or known)
+        if row is None:
+            raise DemoError(f"{svc} POST {path}: " + "; ".join(self.api.tally.failed.get(kind, [])[-1:]))
+        return row
+
     async def etag(self, svc: str, path: str) -> tuple[dict[str, Any], str]:
         r = await self.api.call(svc, "GET", path)
         if r.status_code != 200:
@@ -221,9 +235,14 @@ class Life:
                 "the Saputra family could not be registered: "
                 + "; ".join(self.api.tally.failed.get("life_family", [])[:2])
             )
-        members = await self.api.all_pages("registry", "/v1/persons", {"family_id": family["id"]})
+        members = [
+            *family.get("members", []),
+            *await self.api.all_pages("registry", "/v1/persons", {"family_id": family["id"]}),
+        ]
         # A merged duplicate stays as a tombstone with the same name: the record in force is the one kept.
-        self.people = {p["name"]: p for p in members if not p["merged_into_person_id"] and not p["deleted"]}
+        self.people: dict[str, dict[str, Any]] = {
+            p["name"]: p for p in members if not p["merged_into_person_id"] and not p["deleted"]
+        }
         self.family = family
         self.say(
             f"the Saputra family registers in {self.village.name}, RW {FAMILY_RW} (no kitchen serves it):"
@@ -395,11 +414,18 @@ class Life:
         """Wulan: pregnant, joins the group, gives birth, takes an implant after the birth (KB pasca salin)."""
         wulan = self.person("Wulan Sari")
         lmp = self.today - timedelta(days=275)
-        pregnancy = await self.post(
+
+        async def hers() -> dict[str, Any] | None:
+            items = await self.api.all_pages("registry", "/v1/pregnancies", {"region": self.village.code})
+            return next((p for p in items if p["person_id"] == wulan["id"]), None)
+
+        pregnancy = await self.once(
+            "life_pregnancy",
             "registry",
             "/v1/pregnancies",
             {"person_id": wulan["id"], "lmp": lmp.isoformat(), "lila_cm": 24.5, "hb_g_dl": 11.6},
-            key=f"demo-life-pregnancy-{self.plan.seed}",
+            f"demo-life-pregnancy-{self.plan.seed}",
+            hers,
         )
         member = await self.member(wulan)
         self.say(
@@ -414,11 +440,12 @@ class Life:
             }
             await self.post("registry", f"/v1/pregnancies/{pregnancy['id']}/end", end, etag=etag)
             self.say("  she gives birth to a boy: the pregnancy ends and the baby is registered")
-        await self.post(
+        await self.once(
+            "life_kb_status",
             "registry",
             f"/v1/persons/{wulan['id']}/kb-status",
             {"method": "implant", "since": self.today.isoformat(), "service_source": "pemerintah"},
-            key=f"demo-life-kb-{self.plan.seed}",
+            f"demo-life-kb-{self.plan.seed}",
         )
 
         async def synced() -> Any:
@@ -434,8 +461,12 @@ class Life:
         """Putri: remaja member, catin, marries (a PUS now), moves to her husband's family in another village."""
         putri = self.person("Putri Lestari")
         member = await self.member(putri)
-        self.say(f"Putri (20) joins the group as a {member['category']}")
-        await self.post(
+        if member["left_on"]:
+            self.say(f"Putri married and left the group in an earlier run ({member['left_reason']})")
+            return
+        self.say(f"Putri (20) is in the group as a {member['category']}")
+        await self.once(
+            "life_catin",
             "registry",
             "/v1/catin",
             {
@@ -447,7 +478,7 @@ class Life:
                 "lila_cm": 24.1,
                 "hb_g_dl": 12.2,
             },
-            key=f"demo-life-catin-{self.plan.seed}",
+            f"demo-life-catin-{self.plan.seed}",
         )
         current = await self.api.get("registry", f"/v1/persons/{putri['id']}")
         if current["marital_status"] == "belum_kawin":
@@ -508,6 +539,9 @@ class Life:
                 "village_code": self.village.code,
                 "rw": MOVED_TO_RW,
                 "rt": "001",
+                "street": "Jl. Kenanga No. 9",
+                # Same village, same Kampung KB: a move names it again (without it the family leaves it).
+                "kampung_kb_id": current["kampung_kb_id"],
                 "moved_on": self.today.isoformat(),
             }
             await self.post("registry", f"/v1/families/{self.family['id']}/move", body, etag=etag)
@@ -520,7 +554,8 @@ class Life:
         if self.group is not None:
             gid = self.group["id"]
             members = await self.api.all_pages("uppka", f"/v1/groups/{gid}/members", {"active": "true"})
-            await self.post(
+            await self.once(
+                "life_activity",
                 "uppka",
                 f"/v1/groups/{gid}/activities",
                 {
@@ -529,7 +564,7 @@ class Life:
                     "facilitator": f"PLKB {self.village.name}",
                     "attendee_member_ids": [m["id"] for m in members[:8]],
                 },
-                key=f"demo-life-activity-{gid}-{self.today}",
+                f"demo-life-activity-{gid}",
             )
             self.say(f"{self.group['name']} holds a PEK stunting session ({min(len(members), 8)} members)")
             period = months_before(self.plan.anchor, 1)[0]
@@ -569,7 +604,7 @@ class Life:
             )
             if r.status_code == 201:
                 self.say(f"the {self.today.year} target for {name}: {groups + 5} UPPKA groups")
-            elif r.status_code != 409:
+            elif rule_of(r) != "target.duplicate":  # set by an earlier run
                 raise DemoError(f"uppka POST /v1/targets: {problem(r)}")
         founded = self.today - timedelta(days=60)
         body = {
@@ -615,10 +650,15 @@ class Life:
         )
         code = village.code if village is not None else self.village.code
         name = f"Dapur Uji Coba CSR {code}"
-        kitchens = await self.api.all_pages("dashat", "/v1/kitchens", {"village_code": code})
-        kitchen = next((k for k in kitchens if k["name"] == name), None)
+
+        async def lookup() -> dict[str, Any] | None:
+            kitchens = await self.api.all_pages("dashat", "/v1/kitchens", {"village_code": code})
+            return next((k for k in kitchens if k["name"] == name), None)
+
+        kitchen = await lookup()
         if kitchen is None:
-            kitchen = await self.post(
+            kitchen = await self.once(
+                "life_kitchen",
                 "dashat",
                 "/v1/kitchens",
                 {
@@ -629,7 +669,8 @@ class Life:
                     "capacity_per_day": 30,
                     "opened_on": (self.today - timedelta(days=30)).isoformat(),
                 },
-                key=f"demo-life-kitchen-{self.plan.seed}",
+                f"demo-life-kitchen-{self.plan.seed}",
+                lookup,
             )
         if kitchen["status"] == "active":
             _, etag = await self.etag("dashat", f"/v1/kitchens/{kitchen['id']}")
