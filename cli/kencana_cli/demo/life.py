@@ -29,7 +29,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
@@ -58,7 +58,6 @@ class Life:
     plan: Plan
     seeded: Seeded
     console: Console
-    lines: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         villages = self.plan.kitchen_villages
@@ -643,12 +642,9 @@ class Life:
     async def trial_kitchen(self) -> None:
         """A CSR partner's trial kitchen for a month, in a village with no family of the demo: opened, closed."""
         taken = {v.code for v in self.plan.villages}
-        village = (
-            next(v for v in choose_villages(len(self.plan.villages) + 6) if v.code not in taken)
-            if len(self.plan.villages) < 20
-            else None
-        )
-        code = village.code if village is not None else self.village.code
+        spare = [v for v in choose_villages(20) if v.code not in taken]
+        # With all 20 villages in use: the last kitchen's village, RW 005, where no family of the demo lives.
+        code = spare[0].code if spare else self.village.code
         name = f"Dapur Uji Coba CSR {code}"
 
         async def lookup() -> dict[str, Any] | None:
