@@ -458,7 +458,10 @@ class Life:
 
     async def daughter(self) -> None:
         """Putri: remaja member, catin, marries (a PUS now), moves to her husband's family in another village."""
-        putri = self.person("Putri Lestari")
+        putri = self.people.get("Putri Lestari")
+        if putri is None:  # read back on another day: she is in her husband's family by now
+            self.say("Putri married and moved to her husband's family in an earlier run")
+            return
         member = await self.member(putri)
         if member["left_on"]:
             self.say(f"Putri married and left the group in an earlier run ({member['left_reason']})")
