@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -109,6 +110,13 @@ def demo(
     uppka_url: Annotated[str, typer.Option(help="UPPKA API")] = "http://127.0.0.1:8002",
     dashat_url: Annotated[str, typer.Option(help="DASHAT API")] = "http://127.0.0.1:8003",
     reporting_url: Annotated[str, typer.Option(help="Reporting API")] = "http://127.0.0.1:8004",
+    kafka_bootstrap_servers: Annotated[
+        str | None,
+        typer.Option(help="Kafka, to read the topics at the end (default: KENCANA_KAFKA_BOOTSTRAP_SERVERS)"),
+    ] = None,
+    topic_suffix: Annotated[
+        str, typer.Option(envvar="KENCANA_TOPIC_SUFFIX", help="The services' topic suffix, if they use one")
+    ] = "",
 ) -> None:
     """Load a synthetic programme and play the stunting story through the public APIs (services must run)."""
     from kencana_cli.demo import DemoError, DemoOptions, run_demo
@@ -131,7 +139,10 @@ def demo(
         kitchens=kitchens,
         seed=seed,
         concurrency=concurrency,
+        topic_suffix=topic_suffix,
     )
+    if kafka_bootstrap_servers:
+        options = dataclasses.replace(options, kafka_bootstrap_servers=kafka_bootstrap_servers)
     try:
         asyncio.run(run_demo(options))
     except DemoError as exc:

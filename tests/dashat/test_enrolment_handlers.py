@@ -24,6 +24,7 @@ from tests.dashat.conftest import (
     deliver,
     envelope,
     fresh_village,
+    measured,
     months_ago,
     person,
     retracted,
@@ -339,3 +340,37 @@ async def test_uppka_contribution_becomes_income_once(session: AsyncSession) -> 
     stray = contribution.model_copy(update={"kitchen_id": uuid.uuid4(), "contribution_id": uuid.uuid4()})
     with pytest.raises(PoisonEvent):
         await deliver(session, envelope(stray))
+
+
+async def test_a_measurement_past_the_planned_end_without_improvement_flags_the_child_at_once(
+    session: AsyncSession,
+) -> None:
+    """The no-improvement flag does not wait for the daily sweep when the measurement shows it (once only)."""
+    village = fresh_village()
+    await open_kitchen(session, village)
+    fid = uuid.uuid4()
+    overdue = stunting(uuid.uuid4(), fid, village, birth_date=months_ago(12), haz=-2.5)
+    on_time = stunting(uuid.uuid4(), fid, village, birth_date=months_ago(12), haz=-2.5)
+    for case in (overdue, on_time):
+        assert await deliver(session, envelope(case))
+    [late] = await enrolments(session, overdue.person_id)
+    async with session.begin():  # enrolled 95 days ago: the planned 90 days ended 5 days ago
+        row = await session.get(type(late), late.id)
+        assert row is not None
+        row.start_date = business_today() - timedelta(days=95)
+        row.planned_end_date = business_today() - timedelta(days=5)
+    assert await deliver(session, envelope(measured(overdue, business_today() - timedelta(days=1), -2.7)))
+    assert await deliver(session, envelope(measured(on_time, business_today() - timedelta(days=1), -2.7)))
+    [late] = await enrolments(session, overdue.person_id)
+    [early] = await enrolments(session, on_time.person_id)
+    assert (late.outcome_flagged_on, late.status) == (business_today(), "active")
+    assert early.outcome_flagged_on is None  # 90 days not over yet: the sweep judges it at its planned end
+    assert await deliver(session, envelope(measured(overdue, business_today(), -2.8)))
+    flags = [
+        e["data"]
+        for e in await _events(session, "dashat.child.no_improvement_flagged.v1")
+        if e["data"]["person_id"] in (str(overdue.person_id), str(on_time.person_id))
+    ]
+    assert [(f["person_id"], f["haz_at_enrolment"], f["haz_latest"]) for f in flags] == [
+        (str(overdue.person_id), -2.5, -2.7)
+    ]

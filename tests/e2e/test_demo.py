@@ -9,13 +9,18 @@ import asyncio
 import os
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaConsumer
 from kencana_cli.demo.plan import choose_villages
 
+from shared.config import kafka_bootstrap_servers
+from shared.events.envelope import event_types
 from shared.testing.plugin import bearer
+from shared.topics import EVENT_TOPICS
 from tests.e2e.stack import Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.kafka]
@@ -26,7 +31,13 @@ SMALL_VILLAGES = 4
 def run_demo(stack: Stack) -> subprocess.CompletedProcess[str]:
     urls = [f"--{svc}-url={stack.base_url(svc)}" for svc in ("registry", "uppka", "dashat", "reporting")]
     return subprocess.run(
-        [str(Path(sys.executable).parent / "kencana"), "demo", "--small", *urls],
+        [
+            str(Path(sys.executable).parent / "kencana"),
+            "demo",
+            "--small",
+            *urls,
+            f"--topic-suffix={stack.suffix}",
+        ],
         capture_output=True,
         text=True,
         timeout=150,
@@ -60,6 +71,30 @@ async def counts(stack: Stack) -> dict[str, int]:
     return out
 
 
+async def types_on_topics(stack: Stack, wanted: set[str], timeout: float = 30.0) -> Counter[str]:
+    """Records per `ce_type` on the stack's three event topics, read from the beginning without a group."""
+    topics = [f"{t}{stack.suffix}" for t in EVENT_TOPICS]
+    consumer = AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=kafka_bootstrap_servers(),
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    seen: Counter[str] = Counter()
+    await consumer.start()
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not wanted <= set(seen) and loop.time() < deadline:
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                for r in records:
+                    seen[dict(r.headers)["ce_type"].decode()] += 1
+    finally:
+        await consumer.stop()
+    return seen
+
+
 async def test_demo_twice_ends_with_the_summary_and_creates_no_duplicates(stack: Stack) -> None:
     first = await asyncio.to_thread(run_demo, stack)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
@@ -68,17 +103,30 @@ async def test_demo_twice_ends_with_the_summary_and_creates_no_duplicates(stack:
     # The last act: the ministry's stream (its topic read back) and a webhook POST whose signature verified.
     ministry = first.stdout.split("What kemenkes-demo received", 1)[1]
     assert "child.measured.v1" in ministry and "every signature verified" in ministry
+    # Every event type of the catalogue is on the topics, read back here with a consumer of our own (a new
+    # event type without a step in the demo fails this), and the demo's own closing check says so too.
+    catalogue = set(event_types())
+    assert len(catalogue) >= 42
+    seen = await types_on_topics(stack, catalogue)
+    assert catalogue - set(seen) == set(), (
+        f"event types the demo never produced: {sorted(catalogue - set(seen))}"
+    )
+    assert f"all {len(catalogue)} event types seen" in first.stdout
+    life = first.stdout.split("A month of programme life", 1)[1].split("Summary", 1)[0]
+    assert "enrolled at" in life and "flags no improvement" in life and "(moved)" in life
     after_first = await counts(stack)
-    assert after_first["families"] == 61  # 60 + the story family
+    assert after_first["families"] == 62  # 60 + the story family + the Saputra family (programme life)
     assert after_first["kampung_kb"] == SMALL_VILLAGES
-    assert after_first["linked"] == 61  # the import's kampung_kb_code linked every family to its Kampung KB
-    assert after_first["groups"] == 3 and after_first["kitchens"] == 2
+    assert after_first["linked"] == 62  # the import's kampung_kb_code linked every family to its Kampung KB
+    # The seeded groups and the new one of programme life; the CSR trial kitchen is outside these villages.
+    assert after_first["groups"] == 4 and after_first["kitchens"] == 2
 
     second = await asyncio.to_thread(run_demo, stack)
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     assert "Demo finished." in second.stdout
     assert await counts(stack) == after_first
-    assert "family 0 new/61 reused" in second.stdout
+    assert "family 0 new/61 reused" in second.stdout and "life_family 0 new/1 reused" in second.stdout
+    assert f"all {len(catalogue)} event types seen" in second.stdout
     # The families came through the bulk import: the second import of the same file changes nothing.
     assert (
         "families 61 unchanged; persons" in second.stdout

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
 
@@ -10,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from kencana_cli.demo.api import Api
+from kencana_cli.demo.events import catalogue
 from kencana_cli.demo.plan import Plan, today
 from kencana_cli.demo.story import MAIN_INDICATORS, _fmt, indicators
 
@@ -52,11 +55,42 @@ def last_complete_month(day: date) -> str:
     return (day.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
 
 
+def print_event_counts(console: Console, seen: Counter[str]) -> None:
+    """Records per event type of the catalogue on the topics, and whether every type was seen."""
+    types = catalogue()
+    table = Table(title="Events on the topics, per type (the whole history)", title_justify="left")
+    for _ in range(2):
+        table.add_column("event type")
+        table.add_column("events", justify="right")
+    half = (len(types) + 1) // 2
+
+    def cells(t: str | None) -> list[str]:
+        if t is None:
+            return ["", ""]
+        n = seen.get(t, 0)
+        return [t, f"{n:,}" if n else "[red]0[/]"]
+
+    for left, right in itertools.zip_longest(types[:half], types[half:]):
+        table.add_row(*cells(left), *cells(right))
+    console.print(table)
+    missing = [t for t in types if not seen.get(t)]
+    if missing:
+        console.print(
+            f"  [red]{len(missing)} of the {len(types)} event types never appeared[/]: {', '.join(missing)}"
+        )
+    else:
+        console.print(f"  all {len(types)} event types seen ({sum(seen.values()):,} events)")
+
+
 async def print_summary(
-    api: Api, plan: Plan, console: Console, last_act: Callable[[], Awaitable[None]] | None = None
+    api: Api,
+    plan: Plan,
+    console: Console,
+    last_act: Callable[[], Awaitable[None]] | None = None,
+    event_counts: Counter[str] | None = None,
 ) -> None:
     console.print()
-    console.print("[bold]3. Summary[/]")
+    console.print("[bold]4. Summary[/]")
     period = today().strftime("%Y-%m")
     flow_period = last_complete_month(today())
     columns: dict[str, dict[str, float | None]] = {}
@@ -96,6 +130,8 @@ async def print_summary(
     if tally.failed:
         for kind, reasons in tally.failed.items():
             console.print(f"  [yellow]{len(reasons)} {kind} refused[/], e.g. {reasons[0]}")
+    if event_counts is not None:
+        print_event_counts(console, event_counts)
     if (
         last_act is not None
     ):  # the ministry's stream and webhook (issue 15): the end of the story, before the notes

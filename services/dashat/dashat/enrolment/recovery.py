@@ -15,7 +15,7 @@ from datetime import date
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dashat.enrolment import placement, rules
+from dashat.enrolment import outcome_flag, placement, rules
 from dashat.enrolment import repository as repo
 from dashat.outcomes import repository as measurements
 from dashat.people import repository as people
@@ -46,6 +46,9 @@ async def review(session: AsyncSession, env: CloudEvent, person_id: uuid.UUID) -
         )
         confirmed_on = rules.recovery_confirmed_on(readings, config)
         if confirmed_on is None:
+            # Not recovered: past the planned duration without improvement, the kitchen is told now rather
+            # than at the next daily sweep (the same rule and the same once-only flag as the sweep's).
+            await outcome_flag.flag_if_no_improvement(session, enrolment, day)
             continue
         await placement.end(
             session,

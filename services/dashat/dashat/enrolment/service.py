@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dashat.enrolment import placement, rules
+from dashat.enrolment import outcome_flag, placement, rules
 from dashat.enrolment import repository as repo
 from dashat.enrolment.handlers import person_facts
 from dashat.enrolment.models import Enrolment, WaitlistEntry
@@ -23,17 +23,12 @@ from dashat.enrolment.schemas import (
 )
 from dashat.kitchens import domain as kitchen_domain
 from dashat.kitchens import repository as kitchens
-from dashat.models import outbox
-from dashat.outcomes import domain as outcome_domain
-from dashat.outcomes import repository as measurements
 from dashat.people import repository as people
 from dashat.ruleversions import domain as version_domain
 from dashat.ruleversions import repository as versions
 from shared.auth import Principal
 from shared.clock import business_today
 from shared.errors import Conflict, NotFound, ValidationFailed
-from shared.events import dashat as ev
-from shared.outbox import publish
 from shared.regions.scope import parse_region
 from shared.web.etag import IfMatchCondition, check_version
 from shared.web.pagination import PageParams, make_page
@@ -234,20 +229,10 @@ async def exit_enrolment(
     return enrolment
 
 
-async def _points(session: AsyncSession, enrolment: Enrolment) -> list[outcome_domain.Point]:
-    return await measurements.haz_points(session, enrolment.person_id, enrolment.start_date)
-
-
-def _baseline(enrolment: Enrolment) -> float | None:
-    haz = enrolment.facts.get("haz")
-    return float(haz) if isinstance(haz, int | float) else None
-
-
 async def outcome(session: AsyncSession, enrolment_id: uuid.UUID, principal: Principal) -> OutcomeRead:
     async with session.begin():
         enrolment = await _visible(session, enrolment_id, principal)
-        points = await _points(session, enrolment)
-    t = outcome_domain.trajectory(_baseline(enrolment), points)
+        t = await outcome_flag.trajectory(session, enrolment)
     return OutcomeRead(
         enrolment_id=enrolment.id,
         baseline_haz=t.baseline,
@@ -284,26 +269,8 @@ async def sweep(session: AsyncSession, on: date | None = None) -> dict[str, int]
 
         villages: set[str] = set()
         for enrolment in await repo.active_children(session):
-            t = outcome_domain.trajectory(_baseline(enrolment), await _points(session, enrolment))
-            if outcome_domain.should_flag(
-                t, enrolment.planned_end_date, day, enrolment.outcome_flagged_on is not None
-            ):
-                enrolment.outcome_flagged_on = day
+            if await outcome_flag.flag_if_no_improvement(session, enrolment, day):
                 counts["flagged"] += 1
-                await publish(
-                    session,
-                    outbox,
-                    ev.ChildOutcomeFlagged(
-                        enrolment_id=enrolment.id,
-                        kitchen_id=enrolment.kitchen_id,
-                        person_id=enrolment.person_id,
-                        village_code=enrolment.village_code,
-                        haz_at_enrolment=t.baseline or 0.0,
-                        haz_latest=t.latest or 0.0,
-                        flagged_on=day,
-                    ),
-                    key=enrolment.kitchen_id,
-                )
             person = await people.get_person(session, enrolment.person_id)
             config = config_of(enrolment.village_code)
             if (
