@@ -15,6 +15,8 @@ from registry.ageing import repository as age_repo
 from registry.ageing import service as age_service
 from registry.ageing.service import start_of, sweep
 from registry.config import Settings
+from registry.families import facts as families_facts
+from registry.families import registration as families_registration
 from registry.families import service as families_service
 from registry.main import create_app
 from registry.models import outbox
@@ -37,7 +39,9 @@ D = date.today() - timedelta(days=5)
 def registered_on(monkeypatch: pytest.MonkeyPatch, day: date) -> Iterator[None]:
     """Writes made inside happen on `day` (the statuses derived at the write are as of that day)."""
     with monkeypatch.context() as m:
-        m.setattr(families_service, "today", lambda: day)
+        # Every module of a family's registration reads the day (the facts' PUS, the KRS rules, the checks).
+        for module in (families_service, families_facts, families_registration):
+            m.setattr(module, "today", lambda: day)
         yield
 
 
@@ -336,7 +340,8 @@ async def test_the_change_reaches_kafka_dated_on_the_birthday(
             saved = await age_repo.last_swept_on(s)
             await s.execute(delete(age_repo.AgeSweep))
         with pytest.MonkeyPatch.context() as m:
-            m.setattr(families_service, "today", lambda: D - timedelta(days=1))
+            for module in (families_service, families_facts, families_registration):
+                m.setattr(module, "today", lambda: D - timedelta(days=1))
             async with running_app(create_app(Settings(database_url=registry_url))) as client:
                 fam = await register(client, [husband(), wife(add_months(D, -600))])
         async with sessionmaker() as s:

@@ -11,15 +11,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from registry import rules
 from registry.common import today
 from registry.families import repository as fam_repo
-from registry.families.service import _new_person, emit, fail, person_facts, person_pus, refresh_krs
+from registry.families.facts import person_facts, person_pus, refresh_krs
+from registry.families.registration import add_person
 from registry.health import domain
 from registry.health import repository as repo
 from registry.health.models import Catin, KbStatus, Pregnancy
 from registry.health.schemas import CatinCreate, KbStatusCreate, PregnancyCreate, PregnancyEnd, child_person
+from registry.outbox import emit
 from registry.pii import PiiVault
 from shared import ages
 from shared.auth import Principal
-from shared.errors import Conflict
+from shared.errors import Conflict, fail
 from shared.events.registry import (
     CatinRegistered,
     KbStatusChanged,
@@ -287,7 +289,7 @@ async def end_pregnancy(
         fail(errors)
         child = None
         if body.child is not None:
-            child = await _new_person(
+            child = await add_person(
                 session,
                 vault,
                 principal,
