@@ -46,6 +46,14 @@ class SealedNumber(NamedTuple):
     blind_index: bytes
     masked: str
 
+    def columns(self, kind: Kind) -> dict[str, Any]:
+        """The values by column name: `nik_key_id`, `nik_ciphertext`, `nik_index`, `nik_masked` (or `kk_...`)."""
+        return dict(
+            zip(
+                (f"{kind}_key_id", f"{kind}_ciphertext", f"{kind}_index", f"{kind}_masked"), self, strict=True
+            )
+        )
+
 
 def seal_numbers(
     vault: PiiVault, kind: Kind, numbers: Sequence[tuple[str, uuid.UUID, bytes | None]]
@@ -85,14 +93,7 @@ def kk_history_entry(
     history_id = new_id()
     (sealed,) = seal_numbers(vault, "kk", [(kk, history_id, index)])
     return FamilyKkHistory(
-        id=history_id,
-        family_id=family_id,
-        kk_key_id=sealed.key_id,
-        kk_ciphertext=sealed.ciphertext,
-        kk_index=sealed.blind_index,
-        kk_masked=sealed.masked,
-        valid_from=valid_from,
-        reason=reason,
+        id=history_id, family_id=family_id, valid_from=valid_from, reason=reason, **sealed.columns("kk")
     )
 
 
@@ -188,15 +189,9 @@ def new_membership(person: Person, family_id: uuid.UUID, started_on: date) -> Fa
     )
 
 
-class PersonRecord(Protocol):
-    """What the person rules read, on a person as entered (`PersonInput`) or as stored (`Person`)."""
+class PersonRecord(PersonDetails, Protocol):
+    """A person as entered through the API (`PersonInput`) or as stored (`Person`): what the person rules read."""
 
-    @property
-    def birth_date(self) -> date: ...
-    @property
-    def sex(self) -> str: ...
-    @property
-    def legal_basis(self) -> str: ...
     @property
     def guardian_person_id(self) -> uuid.UUID | None: ...
 
