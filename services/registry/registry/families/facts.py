@@ -77,17 +77,22 @@ def apply_krs(family: Family, facts: domain.FamilyFacts) -> StuntingRiskChanged 
     family.krs, family.krs_reasons, family.krs_target = result.at_risk, result.reasons, result.target
     family.rule_version = result.rule_version
     if changed or (first and (result.at_risk or result.target)):
-        return StuntingRiskChanged(
-            family_id=family.id,
-            village_code=family.village_code,
-            rw=family.rw,
-            at_risk=result.at_risk,
-            reasons=result.reasons,
-            target=result.target,
-            welfare_decile=family.welfare_decile,
-            rule_version=result.rule_version,
-        )
+        return StuntingRiskChanged(**krs_facts(family, result))
     return None
+
+
+def krs_facts(family: Family, result: domain.KrsResult) -> dict[str, Any]:
+    """The facts of a family's stunting-risk status (`registry.family.stunting_risk_changed`)."""
+    return {
+        "family_id": family.id,
+        "village_code": family.village_code,
+        "rw": family.rw,
+        "at_risk": result.at_risk,
+        "reasons": result.reasons,
+        "target": result.target,
+        "welfare_decile": family.welfare_decile,
+        "rule_version": result.rule_version,
+    }
 
 
 async def refresh_krs(session: AsyncSession, family: Family) -> None:

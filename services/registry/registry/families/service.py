@@ -110,6 +110,27 @@ def family_view(family: Family, revealed: Revealed | None = None) -> dict[str, A
     }
 
 
+def access_entry(
+    principal: Principal,
+    purpose: str,
+    action: str,
+    fields: list[str],
+    *,
+    person_id: uuid.UUID | None,
+    family_id: uuid.UUID | None,
+) -> AccessLog:
+    """The access-log row of a read of personal data: who, why, what, under which request (the subject sees it)."""
+    return AccessLog(
+        actor=principal.sub,
+        person_id=person_id,
+        family_id=family_id,
+        purpose=purpose,
+        action=action,
+        fields=fields,
+        request_id=current_correlation_id(),
+    )
+
+
 async def reveal(
     session: AsyncSession,
     vault: PiiVault,
@@ -128,30 +149,14 @@ async def reveal(
         if p.nik_ciphertext is None or p.nik_key_id is None:
             continue
         out.niks[p.id] = vault.open("nik", Sealed(p.nik_key_id, p.nik_ciphertext), p.id)
-        session.add(
-            AccessLog(
-                actor=principal.sub,
-                person_id=p.id,
-                family_id=p.family_id,
-                purpose=purpose,
-                action=action,
-                fields=["nik"],
-                request_id=current_correlation_id(),
-            )
-        )
+        session.add(access_entry(principal, purpose, action, ["nik"], person_id=p.id, family_id=p.family_id))
     for f in families:
         if f.kk_ciphertext is None or f.kk_key_id is None:
             continue
         out.kks[f.id] = vault.open("kk", Sealed(f.kk_key_id, f.kk_ciphertext), f.id)
         session.add(
-            AccessLog(
-                actor=principal.sub,
-                person_id=f.head_person_id,
-                family_id=f.id,
-                purpose=purpose,
-                action=action,
-                fields=["kk_number"],
-                request_id=current_correlation_id(),
+            access_entry(
+                principal, purpose, action, ["kk_number"], person_id=f.head_person_id, family_id=f.id
             )
         )
     await session.flush()
@@ -739,14 +744,13 @@ async def search_by_nik(
         visible = found is not None and principal.can_access(found[1].village_code)
         # The holder is logged even when outside the caller's region: the data subject's log shows who looked.
         session.add(
-            AccessLog(
-                actor=principal.sub,
+            access_entry(
+                principal,
+                purpose,
+                "nik_search",
+                ["nik"],
                 person_id=found[0].id if found else None,
                 family_id=found[1].id if found else None,
-                purpose=purpose,
-                action="nik_search",
-                fields=["nik"],
-                request_id=current_correlation_id(),
             )
         )
         await session.flush()
@@ -784,14 +788,13 @@ async def kk_history(
         if plain and rows:
             assert purpose is not None
             session.add(
-                AccessLog(
-                    actor=principal.sub,
+                access_entry(
+                    principal,
+                    purpose,
+                    "kk_history",
+                    ["kk_number"],
                     person_id=family.head_person_id,
                     family_id=family.id,
-                    purpose=purpose,
-                    action="kk_history",
-                    fields=["kk_number"],
-                    request_id=current_correlation_id(),
                 )
             )
         return out

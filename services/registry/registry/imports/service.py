@@ -27,7 +27,7 @@ from registry import rules
 from registry.anthropometry.domain import age_in_days, score
 from registry.common import IMPORT, today
 from registry.families import domain as fam_domain
-from registry.families.facts import family_facts, person_facts, person_pus, refresh_krs
+from registry.families.facts import family_facts, krs_facts, person_facts, person_pus, refresh_krs
 from registry.families.models import Family, FamilyKkHistory, FamilyMembership, Person
 from registry.families.registration import new_membership, new_person, seal_nik, seal_numbers
 from registry.growth import domain as growth_domain
@@ -35,8 +35,8 @@ from registry.growth.models import Measurement, StuntingCase
 from registry.growth.schemas import MeasurementValues
 from registry.growth.service import apply_case_rules, case_facts, measured_event, new_measurement
 from registry.health import domain as health_domain
-from registry.health import repository as health_repo
 from registry.health.models import KbStatus, Pregnancy
+from registry.health.service import add_kb_status
 from registry.imports import domain
 from registry.imports import repository as repo
 from registry.imports.domain import FamilyGroup, ImportRow, Issue
@@ -63,18 +63,9 @@ from shared.outbox import OUTBOX_RECORD_COLUMNS, OutboxEvent, outbox_records
 from shared.regions import is_within
 from shared.web.pagination import PageParams
 
-# Person attributes an import may change on an existing record (the NIK is the key, never changed here).
-PERSON_FIELDS = (
-    "name",
-    "sex",
-    "birth_date",
-    "relation",
-    "marital_status",
-    "education",
-    "occupation",
-    "legal_basis",
-    "nik_conflicts",
-)
+# Person attributes an import may change on an existing record: every person column of the file but the NIK (the
+# key, never changed here), and the NIK conflicts it found.
+PERSON_FIELDS = (*(c for c in domain.PERSON_COLUMNS if c != "nik"), "nik_conflicts")
 
 
 def job_principal(job: ImportJob) -> Principal:
@@ -662,20 +653,7 @@ class _Batch:
             # PUS as of the batch's date (the date its KRS is evaluated on): not a clock read per person.
             self.facts(PersonRegistered, person_facts(cast(Person, person), as_family, self.now), family.id)
         if krs.at_risk or krs.target:
-            self.facts(
-                StuntingRiskChanged,
-                {
-                    "family_id": family.id,
-                    "village_code": family.village_code,
-                    "rw": family.rw,
-                    "at_risk": krs.at_risk,
-                    "reasons": krs.reasons,
-                    "target": krs.target,
-                    "welfare_decile": family.welfare_decile,
-                    "rule_version": krs.rule_version,
-                },
-                family.id,
-            )
+            self.facts(StuntingRiskChanged, krs_facts(as_family, krs), family.id)
         for pp, person in persons:
             if pp.kb == "create":
                 self._kb_status(pp.row, cast(Person, person), as_family)
@@ -952,32 +930,16 @@ async def _record_kb_status(
     """A new KB status of an existing family's member: the previous one closes (as the KB-status API does)."""
     method, since, reason, source = pp.row.kb_status()
     assert since is not None
-    history = await health_repo.kb_history(session, person.id)
-    placed = health_domain.place_kb_status(history, since)
-    if placed.current:
-        for old in history:
-            if old.current:
-                old.current = False
-        await session.flush()
-    previous = placed.previous
-    row = KbStatus(
-        person_id=person.id, family_id=family.id, method=method, is_user=method is not None,
-        mkjp=health_domain.is_mkjp(method), since=since, reason_non_use=reason, service_source=source,
-        current=placed.current, recorded_by=principal.sub, rule_version=rules.RULES_VERSION,
-    )  # fmt: skip
-    session.add(row)
-    await session.flush()
-    await emit(
+    await add_kb_status(
         session,
-        KbStatusChanged(
-            person_id=person.id, family_id=family.id, village_code=family.village_code, method=method,
-            is_user=row.is_user, mkjp=row.mkjp, since=since, reason_non_use=reason, service_source=source,
-            previous_method=previous.method if previous else None,
-            previous_mkjp=previous.mkjp if previous else False, first_record=placed.first_record,
-            pus=person_pus(person),
-        ),
-        family.id,
-    )  # fmt: skip
+        principal,
+        person,
+        family,
+        method=method,
+        since=since,
+        reason_non_use=reason,
+        service_source=source,
+    )
 
 
 def _new_pregnancy(r: ImportRow, person: Person, family: Family) -> Pregnancy:
