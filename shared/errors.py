@@ -41,6 +41,18 @@ class ValidationFailed(DomainError):
     title = "Input breaks a rule"
 
 
+def fail(errors: list[dict[str, Any]], detail: str = "the input breaks rules") -> None:
+    """Raise one 422 naming every broken rule (`{field, rule, message}` each); nothing when none is broken."""
+    if errors:
+        first = errors[0]
+        raise ValidationFailed(
+            detail if len(errors) > 1 else first["message"],
+            field=first["field"],
+            rule=first["rule"],
+            errors=errors,
+        )
+
+
 class NotFound(DomainError):
     """Unknown resource, or one outside the caller's region (no existence leak)."""
 

@@ -120,6 +120,32 @@ async def publish(
     `event_time` dates the envelope when the fact belongs to another moment than now (a change by age, dated at the
     start of its day, which is where consumers file it).
     """
+    envelope, row = _built(data, key, subject, causation_id, event_time)
+    await session.execute(insert(table).values(**row))
+    return envelope
+
+
+def outbox_row(
+    data: EventData,
+    *,
+    key: str | uuid.UUID,
+    subject: str | None = None,
+    causation_id: str | None = None,
+    event_time: datetime | None = None,
+) -> dict[str, Any]:
+    """The row `publish` would write, as column values, for a writer that puts several rows (or the rows and
+    the state change they record) in one statement of its own; the caller's transaction still decides."""
+    return _built(data, key, subject, causation_id, event_time)[1]
+
+
+def _built(
+    data: EventData,
+    key: str | uuid.UUID,
+    subject: str | None,
+    causation_id: str | None,
+    event_time: datetime | None,
+) -> tuple[CloudEvent, dict[str, Any]]:
+    # Correlation and causation come from the context the web kit or the consumer runner set (none in a job).
     envelope = build_envelope(
         data,
         key=str(key),
@@ -128,16 +154,14 @@ async def publish(
         causation_id=causation_id or current_causation_id(),
         time=event_time,
     )
-    await session.execute(
-        insert(table).values(
-            event_id=uuid.UUID(envelope.id),
-            topic=data.topic(),
-            partition_key=envelope.partitionkey,
-            event_type=envelope.type,
-            envelope=envelope.model_dump(mode="json", exclude_none=True),
-        )
-    )
-    return envelope
+    row = {
+        "event_id": uuid.UUID(envelope.id),
+        "topic": data.topic(),
+        "partition_key": envelope.partitionkey,
+        "event_type": envelope.type,
+        "envelope": envelope.model_dump(mode="json", exclude_none=True),
+    }
+    return envelope, row
 
 
 OutboxRecord = tuple[uuid.UUID, str, str, str, str]

@@ -12,20 +12,19 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.ageing import domain
 from registry.ageing import repository as repo
 from registry.families import domain as fam_domain
+from registry.families.facts import member_facts, person_facts
 from registry.families.models import Family, Person
-from registry.families.service import member_facts, person_facts
 from shared.clock import business_today, start_of_day
 from shared.events import EventData
-from shared.events.envelope import build_envelope
 from shared.events.registry import PersonUpdated, StuntingRiskChanged
 from shared.logging import get_logger
+from shared.outbox import outbox_row
 
 log = get_logger(__name__)
 
@@ -60,17 +59,6 @@ class SweepResult:
         return sum(d.families_changed for d in self.days)
 
 
-def _outbox_row(data: EventData, key: uuid.UUID, on: date) -> dict[str, Any]:
-    envelope = build_envelope(data, key=str(key), time=start_of_day(on))
-    return {
-        "event_id": uuid.UUID(envelope.id),
-        "topic": data.topic(),
-        "partition_key": envelope.partitionkey,
-        "event_type": envelope.type,
-        "envelope": envelope.model_dump(mode="json", exclude_none=True),
-    }
-
-
 def _alive(person: Person) -> bool:
     return person.died_on is None and person.moved_out_on is None and person.deleted_at is None
 
@@ -102,7 +90,9 @@ async def sweep_day(session: AsyncSession, day: date) -> DayResult:
     for start in range(0, len(ids), FAMILY_BATCH):
         result.families_changed += await _reevaluate(session, ids[start : start + FAMILY_BATCH], day, events)
     await session.flush()
-    await repo.insert_outbox(session, [_outbox_row(data, key, day) for data, key in events])
+    await repo.insert_outbox(
+        session, [outbox_row(data, key=key, event_time=start_of_day(day)) for data, key in events]
+    )
     return result
 
 

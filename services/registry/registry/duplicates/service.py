@@ -15,11 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.duplicates import repository as repo
 from registry.families import repository as fam_repo
+from registry.families.facts import person_facts, refresh_krs
 from registry.families.models import Family, Person
-from registry.families.service import emit, person_facts, person_view, refresh_krs
+from registry.families.registration import seal_nik
+from registry.families.service import person_view
 from registry.growth.models import StuntingCase
 from registry.health.models import Pregnancy
-from registry.identity.domain import mask_nik
+from registry.outbox import emit
 from registry.pii import PiiVault, Sealed
 from shared.auth import Principal
 from shared.clock import business_today
@@ -118,9 +120,7 @@ async def merge_persons(
             nik = vault.open("nik", Sealed(other.nik_key_id, other.nik_ciphertext), other.id)
             other.nik_key_id = other.nik_ciphertext = other.nik_index = None
             await session.flush()  # free the unique blind index before the survivor takes it
-            sealed = vault.seal("nik", nik, survivor.id)
-            survivor.nik_key_id, survivor.nik_ciphertext = sealed.key_id, sealed.blob
-            survivor.nik_index, survivor.nik_masked = vault.index("nik", nik), mask_nik(nik)
+            seal_nik(vault, survivor, nik)
             survivor.nik_conflicts = survivor.nik_conflicts or other.nik_conflicts
             gained_nik = True
         if other_family.head_person_id == other.id:

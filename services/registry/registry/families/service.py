@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date
-from typing import Any, Unpack, cast
+from typing import Any, Unpack
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from registry import rules
 from registry.common import PII_READ
-from registry.families import domain
+from registry.families import domain, registration
 from registry.families import repository as repo
-from registry.families.models import AccessLog, Family, FamilyKkHistory, FamilyMembership, KampungKb, Person
+from registry.families.facts import family_facts, person_facts, person_pus, refresh_krs
+from registry.families.models import AccessLog, Family, FamilyMembership, KampungKb, Person
 from registry.families.schemas import (
     FamilyCreate,
     FamilyMove,
@@ -26,47 +25,23 @@ from registry.families.schemas import (
     PersonMove,
     PersonUpdate,
 )
-from registry.identity.domain import Sex, mask_nik
-from registry.models import outbox
+from registry.outbox import emit, outbox_rows
 from registry.pii import PiiVault, Sealed
 from shared.auth import Principal
 from shared.clock import business_today
 from shared.db import new_id, utcnow
-from shared.errors import Conflict, NotFound, ValidationFailed
-from shared.events import EventData
-from shared.events.envelope import build_envelope
+from shared.errors import Conflict, fail
 from shared.events.registry import (
     FamilyMoved,
-    FamilyRegistered,
     FamilyUpdated,
     PersonDied,
     PersonMoved,
     PersonRegistered,
     PersonUpdated,
-    StuntingRiskChanged,
 )
-from shared.outbox import publish
 from shared.web.context import current_correlation_id
 from shared.web.etag import IfMatchCondition, check_version
 from shared.web.pagination import PageParams
-
-
-def fail(errors: list[dict[str, Any]], detail: str = "the input breaks rules") -> None:
-    """Raise one 422 naming every broken rule (nothing is written)."""
-    if errors:
-        first = errors[0]
-        raise ValidationFailed(
-            detail if len(errors) > 1 else first["message"],
-            field=first["field"],
-            rule=first["rule"],
-            errors=errors,
-        )
-
-
-async def emit(session: AsyncSession, data: EventData, family_id: uuid.UUID) -> None:
-    """Outbox row in the current transaction, keyed by family so a family's events stay in order."""
-    await publish(session, outbox, data, key=family_id)
-
 
 # ------------------------------------------------------------------------------------------ presentation
 
@@ -77,13 +52,6 @@ class Revealed:
 
     niks: dict[uuid.UUID, str]
     kks: dict[uuid.UUID, str]
-
-
-def person_pus(person: Person, on: date | None = None) -> bool:
-    alive = person.died_on is None and person.moved_out_on is None and person.deleted_at is None
-    return domain.is_pus(
-        person.sex, person.marital_status, person.birth_date, on or business_today(), alive=alive
-    )
 
 
 def person_view(person: Person, revealed: Revealed | None = None) -> dict[str, Any]:
@@ -143,6 +111,27 @@ def family_view(family: Family, revealed: Revealed | None = None) -> dict[str, A
     }
 
 
+def access_entry(
+    principal: Principal,
+    purpose: str,
+    action: str,
+    fields: list[str],
+    *,
+    person_id: uuid.UUID | None,
+    family_id: uuid.UUID | None,
+) -> AccessLog:
+    """The access-log row of a read of personal data: who, why, what, under which request (the subject sees it)."""
+    return AccessLog(
+        actor=principal.sub,
+        person_id=person_id,
+        family_id=family_id,
+        purpose=purpose,
+        action=action,
+        fields=fields,
+        request_id=current_correlation_id(),
+    )
+
+
 async def reveal(
     session: AsyncSession,
     vault: PiiVault,
@@ -161,131 +150,18 @@ async def reveal(
         if p.nik_ciphertext is None or p.nik_key_id is None:
             continue
         out.niks[p.id] = vault.open("nik", Sealed(p.nik_key_id, p.nik_ciphertext), p.id)
-        session.add(
-            AccessLog(
-                actor=principal.sub,
-                person_id=p.id,
-                family_id=p.family_id,
-                purpose=purpose,
-                action=action,
-                fields=["nik"],
-                request_id=current_correlation_id(),
-            )
-        )
+        session.add(access_entry(principal, purpose, action, ["nik"], person_id=p.id, family_id=p.family_id))
     for f in families:
         if f.kk_ciphertext is None or f.kk_key_id is None:
             continue
         out.kks[f.id] = vault.open("kk", Sealed(f.kk_key_id, f.kk_ciphertext), f.id)
         session.add(
-            AccessLog(
-                actor=principal.sub,
-                person_id=f.head_person_id,
-                family_id=f.id,
-                purpose=purpose,
-                action=action,
-                fields=["kk_number"],
-                request_id=current_correlation_id(),
+            access_entry(
+                principal, purpose, action, ["kk_number"], person_id=f.head_person_id, family_id=f.id
             )
         )
     await session.flush()
     return out
-
-
-# ------------------------------------------------------------------------------------------ events
-
-
-def family_facts(family: Family) -> dict[str, Any]:
-    return {
-        "family_id": family.id,
-        "village_code": family.village_code,
-        "rw": family.rw,
-        "rt": family.rt,
-        "kampung_kb_id": family.kampung_kb_id,
-        "welfare_decile": family.welfare_decile,
-        "drinking_water_proper": domain.water_proper(family.drinking_water_source),
-        "latrine_proper": domain.latrine_proper(family.latrine_type),
-    }
-
-
-def person_facts(person: Person, family: Family, on: date | None = None) -> dict[str, Any]:
-    """The event facts of a person; `pus` as of `on` (default today: the age sweep dates it at a birthday)."""
-    return {
-        "person_id": person.id,
-        "family_id": family.id,
-        "village_code": family.village_code,
-        "rw": family.rw,
-        "sex": person.sex,
-        "birth_date": person.birth_date,
-        "relation": person.relation,
-        "marital_status": person.marital_status,
-        "has_nik": person.nik_index is not None,
-        "pus": person_pus(person, on),
-        "rule_version": rules.RULES_VERSION,
-    }
-
-
-def apply_krs(family: Family, facts: domain.FamilyFacts) -> StuntingRiskChanged | None:
-    """Set the family's KRS fields from its facts; the event to publish when status or reasons changed."""
-    result = domain.evaluate_krs(facts, business_today())
-    changed = (
-        result.at_risk != family.krs
-        or sorted(result.reasons) != sorted(family.krs_reasons or [])
-        or result.target != family.krs_target
-    )
-    first = family.rule_version is None
-    family.krs, family.krs_reasons, family.krs_target = result.at_risk, result.reasons, result.target
-    family.rule_version = result.rule_version
-    if changed or (first and (result.at_risk or result.target)):
-        return StuntingRiskChanged(
-            family_id=family.id,
-            village_code=family.village_code,
-            rw=family.rw,
-            at_risk=result.at_risk,
-            reasons=result.reasons,
-            target=result.target,
-            welfare_decile=family.welfare_decile,
-            rule_version=result.rule_version,
-        )
-    return None
-
-
-def member_facts(members: list[Person]) -> list[domain.MemberFacts]:
-    return [
-        domain.MemberFacts(m.sex, m.birth_date, m.relation, m.marital_status, alive=m.died_on is None)
-        for m in members
-    ]
-
-
-async def refresh_krs(session: AsyncSession, family: Family) -> None:
-    """Re-derive the family's stunting-risk status; publish a change when status or reasons differ."""
-    members = await repo.current_members(session, family.id)
-    facts = domain.FamilyFacts(
-        drinking_water_source=family.drinking_water_source,
-        latrine_type=family.latrine_type,
-        members=member_facts(members),
-        pregnant=await repo.has_ongoing_pregnancy(session, family.id),
-    )
-    event = apply_krs(family, facts)
-    await session.flush()
-    if event is not None:
-        await emit(session, event, family.id)
-
-
-def outbox_rows(events: list[tuple[EventData, uuid.UUID]]) -> list[dict[str, Any]]:
-    """Outbox rows of several events, to write in one INSERT (the rows `shared.outbox.publish` writes one by one)."""
-    rows = []
-    for data, key in events:
-        envelope = build_envelope(data, key=str(key), correlation_id=current_correlation_id())
-        rows.append(
-            {
-                "event_id": uuid.UUID(envelope.id),
-                "topic": data.topic(),
-                "partition_key": envelope.partitionkey,
-                "event_type": envelope.type,
-                "envelope": envelope.model_dump(mode="json", exclude_none=True),
-            }
-        )
-    return rows
 
 
 # ------------------------------------------------------------------------------------------ Kampung KB
@@ -440,123 +316,6 @@ async def access_log(
 # ------------------------------------------------------------------------------------------ persons
 
 
-async def _new_person(
-    session: AsyncSession,
-    vault: PiiVault,
-    principal: Principal,
-    data: PersonInput,
-    family: Family,
-    *,
-    started_on: date,
-    prefix: str,
-) -> Person:
-    """Validate and insert one person with an open membership (the caller publishes the event)."""
-    now = business_today()
-    errors = domain.person_errors(
-        birth_date=data.birth_date,
-        today=now,
-        legal_basis=data.legal_basis,
-        guardian_person_id=data.guardian_person_id,
-        prefix=prefix,
-    )
-    person_id = new_id()
-    person = Person(
-        id=person_id,
-        family_id=family.id,
-        name=data.name,
-        sex=data.sex,
-        birth_date=data.birth_date,
-        relation=data.relation,
-        marital_status=data.marital_status,
-        education=data.education,
-        occupation=data.occupation,
-        legal_basis=data.legal_basis,
-        guardian_person_id=data.guardian_person_id,
-    )
-    if data.nik:
-        check, nik_errs = domain.nik_errors(
-            data.nik, today=now, birth_date=data.birth_date, sex=data.sex, field_name=f"{prefix}.nik"
-        )
-        errors += nik_errs
-        fail(errors)
-        await _set_nik(session, vault, principal, person, check.nik)
-    fail(errors)
-    if data.guardian_person_id is not None:
-        await repo.get_person(session, data.guardian_person_id, principal)
-    session.add(person)
-    await session.flush()  # no ORM relationships: the person row must exist before its membership
-    session.add(
-        FamilyMembership(
-            person_id=person_id, family_id=family.id, relation=data.relation, started_on=started_on
-        )
-    )
-    return person
-
-
-async def _set_nik(
-    session: AsyncSession, vault: PiiVault, principal: Principal, person: Person, nik: str
-) -> None:
-    index = vault.index("nik", nik)
-    existing = await repo.person_by_nik_index(session, index)
-    if existing is not None and existing[0].id != person.id:
-        other, other_family = existing
-        # The number is never echoed, even masked (issue 12). Point at the holder only when the caller may see
-        # them: a holder elsewhere gets the same status and text, with no id (docs/security.md, oracles).
-        extra: dict[str, Any] = {}
-        if principal.can_access(other_family.village_code):
-            extra["existing_person_id"] = str(other.id)
-        raise Conflict(
-            "a person with this NIK is already registered",
-            field="body.nik",
-            rule="nik.duplicate",
-            extra=extra,
-        )
-    sealed = vault.seal("nik", nik, person.id)
-    person.nik_key_id, person.nik_ciphertext = sealed.key_id, sealed.blob
-    person.nik_index, person.nik_masked = index, mask_nik(nik)
-
-
-async def _set_kk(
-    session: AsyncSession, vault: PiiVault, family: Family, kk: str, reason: str | None
-) -> None:
-    index = vault.index("kk", kk)
-    other = await repo.family_by_kk_index(session, index)
-    if other is not None and other.id != family.id:
-        raise Conflict(
-            "another family holds this KK number",
-            field="body.kk_number",
-            rule="kk.duplicate",
-        )
-    if family.kk_index == index:
-        return
-    now = utcnow()
-    previous = await repo.current_kk_history(session, family.id)
-    if previous is not None:
-        previous.valid_to = now
-    sealed = vault.seal("kk", kk, family.id)
-    family.kk_key_id, family.kk_ciphertext, family.kk_index, family.kk_masked = (
-        sealed.key_id,
-        sealed.blob,
-        index,
-        mask_nik(kk),
-    )
-    history_id = new_id()
-    # History rows are sealed under their own id: a ciphertext never decrypts in another row.
-    hs = vault.seal("kk", kk, history_id)
-    session.add(
-        FamilyKkHistory(
-            id=history_id,
-            family_id=family.id,
-            kk_key_id=hs.key_id,
-            kk_ciphertext=hs.blob,
-            kk_index=index,
-            kk_masked=mask_nik(kk),
-            valid_from=now,
-            reason=reason,
-        )
-    )
-
-
 def _kk_number(raw: str | None) -> str | None:
     if raw is None:
         return None
@@ -580,166 +339,28 @@ async def register_family(
         async with session.begin():
             principal.ensure_access(body.village_code, "village")
             now = business_today()
-            kk: str | None = None
-            kk_errors: list[dict[str, Any]] = []
-            if body.kk_number is not None:
-                kk_check, kk_errors = domain.kk_errors(body.kk_number, today=now)
-                kk = kk_check.kk
-            kk_index = vault.index("kk", kk) if kk and not kk_errors else None
-            checked: list[tuple[list[dict[str, Any]], str | None]] = []
-            for i, member in enumerate(body.members):
-                errors = domain.person_errors(
-                    birth_date=member.birth_date,
-                    today=now,
-                    legal_basis=member.legal_basis,
-                    guardian_person_id=member.guardian_person_id,
-                    prefix=f"body.members.{i}",
-                )
-                nik: str | None = None
-                if member.nik:
-                    nik_check, nik_errs = domain.nik_errors(
-                        member.nik,
-                        today=now,
-                        birth_date=member.birth_date,
-                        sex=member.sex,
-                        field_name=f"body.members.{i}.nik",
-                    )
-                    errors += nik_errs
-                    nik = nik_check.nik
-                checked.append((errors, nik))
-            nik_indexes = {nik: vault.index("nik", nik) for errors, nik in checked if nik and not errors}
+            checked = registration.check_family(vault, body, now)
             found = await repo.registration_lookup(
                 session,
                 principal,
                 village_code=body.village_code,
                 kampung_kb_id=body.kampung_kb_id,
-                kk_index=kk_index,
-                nik_indexes=list(set(nik_indexes.values())),
+                kk_index=checked.kk_index,
+                nik_indexes=list(set(checked.nik_indexes.values())),
             )
-
-            errors = domain.head_errors([m.relation for m in body.members])
-            if not found.village_exists:
-                errors.append(
-                    {
-                        "field": "body.village_code",
-                        "rule": "region.village_unknown",
-                        "message": "unknown village code",
-                    }
-                )
-            fail(errors)
-            fail(kk_errors)
-            if body.kampung_kb_id is not None and not found.kampung_kb_found:
-                raise NotFound("Kampung KB not found")
-            family = Family(
-                id=new_id(),
-                village_code=body.village_code,
-                rw=body.rw,
-                rt=body.rt,
-                street=body.street,
-                kampung_kb_id=body.kampung_kb_id,
-                welfare_decile=body.welfare_decile,
-                drinking_water_source=body.drinking_water_source,
-                latrine_type=body.latrine_type,
-            )
-            history: FamilyKkHistory | None = None
-            if kk:
-                if found.kk_taken:
-                    raise Conflict(
-                        "another family holds this KK number",
-                        field="body.kk_number",
-                        rule="kk.duplicate",
-                    )
-                sealed = vault.seal("kk", kk, family.id)
-                family.kk_key_id, family.kk_ciphertext = sealed.key_id, sealed.blob
-                family.kk_index, family.kk_masked = kk_index, mask_nik(kk)
-                history_id = new_id()
-                hs = vault.seal("kk", kk, history_id)
-                history = FamilyKkHistory(
-                    id=history_id,
-                    family_id=family.id,
-                    kk_key_id=hs.key_id,
-                    kk_ciphertext=hs.blob,
-                    kk_index=kk_index,
-                    kk_masked=family.kk_masked,
-                    valid_from=utcnow(),
-                    reason="registered",
-                )
-            persons: list[Person] = []
-            niks: dict[bytes, tuple[int, str]] = {}
-            for i, (member, (errors, nik)) in enumerate(zip(body.members, checked, strict=True)):
-                fail(errors)
-                person = Person(
-                    id=new_id(),
-                    family_id=family.id,
-                    name=member.name,
-                    sex=member.sex,
-                    birth_date=member.birth_date,
-                    relation=member.relation,
-                    marital_status=member.marital_status,
-                    education=member.education,
-                    occupation=member.occupation,
-                    legal_basis=member.legal_basis,
-                    guardian_person_id=member.guardian_person_id,
-                )
-                if nik:
-                    index = nik_indexes[nik]
-                    if index in niks:
-                        raise Conflict(
-                            "the same NIK appears twice", field=f"body.members.{i}.nik", rule="nik.duplicate"
-                        )
-                    niks[index] = (i, nik)
-                    sealed = vault.seal("nik", nik, person.id)
-                    person.nik_key_id, person.nik_ciphertext = sealed.key_id, sealed.blob
-                    person.nik_index, person.nik_masked = index, mask_nik(nik)
-                if member.guardian_person_id is not None:
-                    await repo.get_person(session, member.guardian_person_id, principal)
-                if member.relation == "kepala_keluarga":
-                    family.head_person_id = person.id
-                persons.append(person)
-            for holder in sorted(found.nik_holders, key=lambda h: niks[h.nik_index][0]):
-                i, _ = niks[holder.nik_index]
-                # Never the number, even masked; the holder's id only when the caller may see them.
-                extra: dict[str, Any] = {}
-                if principal.can_access(holder.village_code):
-                    extra["existing_person_id"] = str(holder.person_id)
-                raise Conflict(
-                    "a person with this NIK is already registered",
-                    field=f"body.members.{i}.nik",
-                    rule="nik.duplicate",
-                    extra=extra,
-                )
-            krs_event = apply_krs(
-                family,
-                domain.FamilyFacts(
-                    drinking_water_source=family.drinking_water_source,
-                    latrine_type=family.latrine_type,
-                    members=member_facts(persons),
-                ),
-            )
-            events: list[tuple[EventData, uuid.UUID]] = [
-                (FamilyRegistered(**family_facts(family)), family.id)
-            ]
-            events += [(PersonRegistered(**person_facts(p, family)), family.id) for p in persons]
-            if krs_event is not None:
-                events.append((krs_event, family.id))
+            registration.refuse_family(body, checked, found)
+            family, history = registration.new_family(vault, body, checked, found)
+            persons = await registration.new_members(session, vault, principal, body, checked, family)
+            registration.refuse_registered_niks(principal, checked, found)
             made = await repo.insert_registration(
                 session,
                 family=family,
                 kk_history=history,
                 persons=persons,
-                memberships=[
-                    FamilyMembership(
-                        id=new_id(), person_id=p.id, family_id=family.id, relation=p.relation, started_on=now
-                    )
-                    for p in persons
-                ],
-                outbox_rows=outbox_rows(events),
+                memberships=[registration.new_membership(p, family.id, now) for p in persons],
+                outbox_rows=outbox_rows(registration.registration_events(family, persons)),
             )
-            for person, row in zip(persons, made, strict=True):
-                person.created_at, person.updated_at = row.created_at, row.updated_at
-                person.version, person.name_key = row.version, row.name_key
-            family.created_at, family.updated_at = made[0].family_created_at, made[0].family_updated_at
-            family.version = made[0].family_version
+            registration.take_database_values(family, persons, made)
             return family, persons
     except IntegrityError as exc:
         raise Conflict("the family collides with existing data (NIK or KK number)", rule="unique") from exc
@@ -761,7 +382,7 @@ async def update_family(
             kk = changes.pop("kk_number", None)
             reason = changes.pop("kk_change_reason", None)
             if kk is not None:
-                await _set_kk(session, vault, family, _kk_number(kk) or "", reason)
+                await registration.change_kk(session, vault, family, _kk_number(kk) or "", reason)
             if changes.get("kampung_kb_id") is not None:
                 await repo.get_kampung_kb(session, changes["kampung_kb_id"], principal)
             for key, value in changes.items():
@@ -867,7 +488,7 @@ async def add_member(
                         }
                     ]
                 )
-            person = await _new_person(
+            person = await registration.add_person(
                 session, vault, principal, body, family, started_on=business_today(), prefix="body"
             )
             if body.relation == "kepala_keluarga":
@@ -908,30 +529,20 @@ async def update_person(
                 ):
                     continue
                 setattr(person, key, value)
-            now = business_today()
-            errors = domain.person_errors(
-                birth_date=person.birth_date,
-                today=now,
-                legal_basis=person.legal_basis,
-                guardian_person_id=person.guardian_person_id,
-            )
-            plain: str | None = None
-            if nik is not None:
-                check, nik_errs = domain.nik_errors(
-                    nik, today=now, birth_date=person.birth_date, sex=cast(Sex, person.sex)
+            checked_nik = nik
+            if (
+                nik is None
+                and person.nik_ciphertext is not None
+                and ("birth_date" in changes or "sex" in changes)
+            ):
+                # A changed birth date or sex must still agree with the NIK on file (checked, not sealed again).
+                checked_nik = vault.open(
+                    "nik", Sealed(person.nik_key_id or "", person.nik_ciphertext), person.id
                 )
-                errors += nik_errs
-                plain = check.nik
-            elif person.nik_ciphertext is not None and ("birth_date" in changes or "sex" in changes):
-                # A changed birth date or sex must still agree with the NIK on file.
-                stored = vault.open("nik", Sealed(person.nik_key_id or "", person.nik_ciphertext), person.id)
-                _, nik_errs = domain.nik_errors(
-                    stored, today=now, birth_date=person.birth_date, sex=cast(Sex, person.sex)
-                )
-                errors += nik_errs
+            errors, plain = registration.person_checks(person, checked_nik, business_today())
             fail(errors)
-            if plain is not None:
-                await _set_nik(session, vault, principal, person, plain)
+            if nik is not None and plain is not None:
+                await registration.claim_nik(session, vault, principal, person, plain)
             if changes.get("relation") == "kepala_keluarga" and family.head_person_id not in (
                 None,
                 person.id,
@@ -1134,14 +745,13 @@ async def search_by_nik(
         visible = found is not None and principal.can_access(found[1].village_code)
         # The holder is logged even when outside the caller's region: the data subject's log shows who looked.
         session.add(
-            AccessLog(
-                actor=principal.sub,
+            access_entry(
+                principal,
+                purpose,
+                "nik_search",
+                ["nik"],
                 person_id=found[0].id if found else None,
                 family_id=found[1].id if found else None,
-                purpose=purpose,
-                action="nik_search",
-                fields=["nik"],
-                request_id=current_correlation_id(),
             )
         )
         await session.flush()
@@ -1165,7 +775,7 @@ async def kk_history(
         for h in rows:
             number: str | None = None  # no masked form (docs/security.md)
             if plain:
-                # History rows are sealed under their own id (see _set_kk).
+                # History rows are sealed under their own id (see registration.kk_history_entry).
                 number = vault.open("kk", Sealed(h.kk_key_id, h.kk_ciphertext), h.id)
             out.append(
                 {
@@ -1179,14 +789,13 @@ async def kk_history(
         if plain and rows:
             assert purpose is not None
             session.add(
-                AccessLog(
-                    actor=principal.sub,
+                access_entry(
+                    principal,
+                    purpose,
+                    "kk_history",
+                    ["kk_number"],
                     person_id=family.head_person_id,
                     family_id=family.id,
-                    purpose=purpose,
-                    action="kk_history",
-                    fields=["kk_number"],
-                    request_id=current_correlation_id(),
                 )
             )
         return out

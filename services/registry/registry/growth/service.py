@@ -11,7 +11,6 @@ from registry import rules
 from registry.anthropometry.domain import age_in_days
 from registry.families import repository as fam_repo
 from registry.families.models import Family, Person
-from registry.families.service import emit, fail, outbox_rows
 from registry.growth import domain
 from registry.growth import repository as repo
 from registry.growth.models import Measurement, StuntingCase
@@ -21,10 +20,11 @@ from registry.growth.schemas import (
     MeasurementRetraction,
     MeasurementValues,
 )
+from registry.outbox import emit, outbox_rows
 from shared.auth import Principal
 from shared.clock import business_today
 from shared.db import new_id, utcnow
-from shared.errors import Conflict
+from shared.errors import Conflict, fail
 from shared.events.registry import (
     BadutaStuntingDetected,
     ChildMeasured,
@@ -40,9 +40,10 @@ from shared.web.pagination import PageParams
 _WAZ_EVENT_CLASS = {"risk_of_overweight": "possible_growth_problem"}
 
 
-def _build(
+def new_measurement(
     person: Person, family: Family, values: MeasurementValues, principal: Principal, prefix: str = "body"
 ) -> Measurement:
+    """A child's measurement, checked (422 naming the field) and scored; the API and imports both record so."""
     fail(
         domain.measurement_errors(
             birth_date=person.birth_date,
@@ -89,7 +90,8 @@ def _build(
     )
 
 
-def _measured_event(m: Measurement, person: Person, family: Family) -> ChildMeasured:
+def measured_event(m: Measurement, person: Person, family: Family) -> ChildMeasured:
+    """The `child.measured` event of a measurement (a first recording or a correction)."""
     return ChildMeasured(
         measurement_id=m.id,
         person_id=person.id,
@@ -117,7 +119,8 @@ def _measured_event(m: Measurement, person: Person, family: Family) -> ChildMeas
     )
 
 
-def _case_facts(case: StuntingCase, family: Family, m: Measurement) -> dict[str, Any]:
+def case_facts(case: StuntingCase, family: Family, m: Measurement) -> dict[str, Any]:
+    """The facts every stunting-case event carries (the case, where the family lives, the measurement behind it)."""
     return {
         "case_id": case.id,
         "person_id": case.person_id,
@@ -132,7 +135,7 @@ def _case_facts(case: StuntingCase, family: Family, m: Measurement) -> dict[str,
     }
 
 
-async def _apply_case_rules(session: AsyncSession, m: Measurement, person: Person, family: Family) -> None:
+async def apply_case_rules(session: AsyncSession, m: Measurement, person: Person, family: Family) -> None:
     """Open a case for a stunted baduta without one; resolve the open case on a later non-stunted measurement."""
     await _apply_case_rules_with(session, m, person, family, await repo.open_case(session, person.id))
 
@@ -169,7 +172,7 @@ async def _apply_case_rules_with(
         await emit(
             session,
             BadutaStuntingDetected(
-                **_case_facts(case, family, m),
+                **case_facts(case, family, m),
                 severity=severity,
                 sex=person.sex,
                 birth_date=person.birth_date,
@@ -187,7 +190,7 @@ async def _apply_case_rules_with(
             m.measured_on,
         )
         await session.flush()
-        await emit(session, StuntingResolved(**_case_facts(resolved, family, m)), family.id)
+        await emit(session, StuntingResolved(**case_facts(resolved, family, m)), family.id)
 
 
 async def _retract_cases(session: AsyncSession, m: Measurement, family: Family, reason: str) -> None:
@@ -238,7 +241,7 @@ async def _reopen_resolved(
     await emit(
         session,
         BadutaStuntingDetected(
-            **_case_facts(case, family, cause),
+            **case_facts(case, family, cause),
             severity=case.severity,
             sex=person.sex,
             birth_date=person.birth_date,
@@ -255,10 +258,10 @@ async def record_measurement(
 ) -> Measurement:
     async with session.begin():
         person, family = await fam_repo.get_person(session, body.person_id, principal, lock=True)
-        m = _build(person, family, body, principal)
+        m = new_measurement(person, family, body, principal)
         # The measurement, its event and the read of the open case in one statement, instead of a flush, an
         # outbox insert, a case lookup and a refresh.
-        event = outbox_rows([(_measured_event(m, person, family), family.id)])[0]
+        event = outbox_rows([(measured_event(m, person, family), family.id)])[0]
         open_case = await repo.insert_measurement(session, m, event)
         await _apply_case_rules_with(session, m, person, family, open_case)
         return m
@@ -322,13 +325,13 @@ async def correct_measurement(
             raise Conflict(
                 f"the measurement is {old.status}; correct the current one", rule="measurement.not_active"
             )
-        new = _build(person, family, body, principal)
+        new = new_measurement(person, family, body, principal)
         new.corrects_measurement_id, new.change_reason = old.id, body.reason
         old.status, old.changed_by, old.change_reason = "corrected", principal.sub, body.reason
         old.version += 1
         session.add(new)
         await session.flush()
-        await emit(session, _measured_event(new, person, family), family.id)
+        await emit(session, measured_event(new, person, family), family.id)
         caused_cases = await repo.cases_caused_by(session, old.id, lock=True)
         caused = caused_cases[0] if caused_cases else None
         severity = domain.stunting_severity(new.haz, new.haz_flag, person.birth_date, new.measured_on)
@@ -340,7 +343,7 @@ async def correct_measurement(
             await _retract_cases(session, old, family, "measurement_corrected")
         else:
             await _reopen_resolved(session, old, new, person, family)
-            await _apply_case_rules(session, new, person, family)
+            await apply_case_rules(session, new, person, family)
         await session.refresh(new)
         return new
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import Unpack
 
 from sqlalchemy.exc import IntegrityError
@@ -10,16 +11,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry import rules
 from registry.families import repository as fam_repo
-from registry.families.service import _new_person, emit, fail, person_facts, person_pus, refresh_krs
+from registry.families.facts import person_facts, person_pus, refresh_krs
+from registry.families.models import Family, Person
+from registry.families.registration import add_person
 from registry.health import domain
 from registry.health import repository as repo
 from registry.health.models import Catin, KbStatus, Pregnancy
 from registry.health.schemas import CatinCreate, KbStatusCreate, PregnancyCreate, PregnancyEnd, child_person
+from registry.outbox import emit
 from registry.pii import PiiVault
 from shared import ages
 from shared.auth import Principal
 from shared.clock import business_today
-from shared.errors import Conflict
+from shared.errors import Conflict, fail
 from shared.events.registry import (
     CatinRegistered,
     KbStatusChanged,
@@ -47,51 +51,76 @@ async def record_kb_status(
                     birth_date=person.birth_date,
                 )
             )
-            history = await repo.kb_history(session, person.id)
-            placed = domain.place_kb_status(history, body.since)
-            if placed.current:
-                for old in history:
-                    if old.current:
-                        old.current = False
-                await session.flush()
-            previous = placed.previous
-            row = KbStatus(
-                person_id=person.id,
-                family_id=family.id,
+            return await add_kb_status(
+                session,
+                principal,
+                person,
+                family,
                 method=body.method,
-                is_user=body.method is not None,
-                mkjp=domain.is_mkjp(body.method),
                 since=body.since,
                 reason_non_use=body.reason_non_use,
                 service_source=body.service_source,
-                current=placed.current,
-                recorded_by=principal.sub,
-                rule_version=rules.RULES_VERSION,
             )
-            session.add(row)
-            await session.flush()
-            await emit(
-                session,
-                KbStatusChanged(
-                    person_id=person.id,
-                    family_id=family.id,
-                    village_code=family.village_code,
-                    method=body.method,
-                    is_user=row.is_user,
-                    mkjp=row.mkjp,
-                    since=body.since,
-                    reason_non_use=body.reason_non_use,
-                    service_source=body.service_source,
-                    previous_method=previous.method if previous else None,
-                    previous_mkjp=previous.mkjp if previous else False,
-                    first_record=placed.first_record,
-                    pus=person_pus(person),
-                ),
-                family.id,
-            )
-            return row
     except IntegrityError as exc:
         raise Conflict("the KB status changed concurrently; retry", rule="kb.concurrent") from exc
+
+
+async def add_kb_status(
+    session: AsyncSession,
+    principal: Principal,
+    person: Person,
+    family: Family,
+    *,
+    method: str | None,
+    since: date,
+    reason_non_use: str | None,
+    service_source: str | None,
+) -> KbStatus:
+    """Record a (checked) KB status in its place in the person's history, with its event; the API and imports."""
+    history = await repo.kb_history(session, person.id)
+    placed = domain.place_kb_status(history, since)
+    if placed.current:
+        # A status newer than the current one replaces it; an older one goes into the history only.
+        for old in history:
+            if old.current:
+                old.current = False
+        await session.flush()
+    previous = placed.previous
+    row = KbStatus(
+        person_id=person.id,
+        family_id=family.id,
+        method=method,
+        is_user=method is not None,
+        mkjp=domain.is_mkjp(method),
+        since=since,
+        reason_non_use=reason_non_use,
+        service_source=service_source,
+        current=placed.current,
+        recorded_by=principal.sub,
+        rule_version=rules.RULES_VERSION,
+    )
+    session.add(row)
+    await session.flush()
+    await emit(
+        session,
+        KbStatusChanged(
+            person_id=person.id,
+            family_id=family.id,
+            village_code=family.village_code,
+            method=method,
+            is_user=row.is_user,
+            mkjp=row.mkjp,
+            since=since,
+            reason_non_use=reason_non_use,
+            service_source=service_source,
+            previous_method=previous.method if previous else None,
+            previous_mkjp=previous.mkjp if previous else False,
+            first_record=placed.first_record,
+            pus=person_pus(person),
+        ),
+        family.id,
+    )
+    return row
 
 
 async def register_catin(session: AsyncSession, principal: Principal, body: CatinCreate) -> Catin:
@@ -287,7 +316,7 @@ async def end_pregnancy(
         fail(errors)
         child = None
         if body.child is not None:
-            child = await _new_person(
+            child = await add_person(
                 session,
                 vault,
                 principal,

@@ -27,21 +27,22 @@ from registry import rules
 from registry.anthropometry.domain import age_in_days, score
 from registry.common import IMPORT
 from registry.families import domain as fam_domain
+from registry.families.facts import family_facts, krs_facts, person_facts, person_pus, refresh_krs
 from registry.families.models import Family, FamilyKkHistory, FamilyMembership, Person
-from registry.families.service import emit, family_facts, person_facts, person_pus, refresh_krs
+from registry.families.registration import new_membership, new_person, seal_nik, seal_numbers
 from registry.growth import domain as growth_domain
 from registry.growth.models import Measurement, StuntingCase
 from registry.growth.schemas import MeasurementValues
-from registry.growth.service import _apply_case_rules, _build, _case_facts, _measured_event
+from registry.growth.service import apply_case_rules, case_facts, measured_event, new_measurement
 from registry.health import domain as health_domain
-from registry.health import repository as health_repo
 from registry.health.models import KbStatus, Pregnancy
-from registry.identity.domain import mask_nik
+from registry.health.service import add_kb_status
 from registry.imports import domain
 from registry.imports import repository as repo
 from registry.imports.domain import FamilyGroup, ImportRow, Issue
 from registry.imports.models import ImportIssue, ImportJob
 from registry.models import outbox
+from registry.outbox import emit
 from registry.pii import PiiVault
 from shared import ages
 from shared.auth import Principal
@@ -63,18 +64,9 @@ from shared.outbox import OUTBOX_RECORD_COLUMNS, OutboxEvent, outbox_records
 from shared.regions import is_within
 from shared.web.pagination import PageParams
 
-# Person attributes an import may change on an existing record (the NIK is the key, never changed here).
-PERSON_FIELDS = (
-    "name",
-    "sex",
-    "birth_date",
-    "relation",
-    "marital_status",
-    "education",
-    "occupation",
-    "legal_basis",
-    "nik_conflicts",
-)
+# Person attributes an import may change on an existing record: every person column of the file but the NIK (the
+# key, never changed here), and the NIK conflicts it found.
+PERSON_FIELDS = (*(c for c in domain.PERSON_COLUMNS if c != "nik"), "nik_conflicts")
 
 
 def job_principal(job: ImportJob) -> Principal:
@@ -591,8 +583,8 @@ class _Batch:
         # Events as (type, facts) where the type's payload can be written without its model (`outbox_records`).
         self.events: list[tuple[OutboxEvent, uuid.UUID]] = []
         # What to seal once the batch is complete: (number, owning row id) and where the blob goes.
-        self.kk_seals: list[tuple[str, uuid.UUID]] = []
-        self.nik_seals: list[tuple[str, uuid.UUID]] = []
+        self.kk_seals: list[tuple[str, uuid.UUID, bytes | None]] = []
+        self.nik_seals: list[tuple[str, uuid.UUID, bytes | None]] = []
         self.nik_rows: list[list[Any]] = []
         self.person_ids: dict[int, uuid.UUID] = {}
         self.pending: list[tuple[PersonPlan, _NewPerson, _NewFamily]] = []
@@ -612,10 +604,10 @@ class _Batch:
             self.new_id(), d.village_code, d.rw, d.rt, p.kampung_kb_id, d.welfare_decile, d.drinking_water_source,
             d.latrine_type,
         )  # fmt: skip
-        kk_masked = mask_nik(p.kk)
         history_id = self.new_id()
-        self.kk_seals += [(p.kk, family.id), (p.kk, history_id)]
-        self.history.append([history_id, family.id, None, None, p.kk_index, kk_masked, self.at, "imported"])
+        # Sealed for the whole batch in `_seal`, which fills the number's four columns of both rows.
+        self.kk_seals += [(p.kk, family.id, p.kk_index), (p.kk, history_id, p.kk_index)]
+        self.history.append([history_id, family.id, None, None, None, None, self.at, "imported"])
         persons: list[tuple[PersonPlan, _NewPerson]] = []
         head_id: uuid.UUID | None = None
         for pp in p.persons:
@@ -628,8 +620,7 @@ class _Batch:
                 r.marital_status, r.education, r.occupation, r.legal_basis, pp.conflicts or None,
             ]  # fmt: skip
             if pp.nik is not None and pp.nik_index is not None:
-                record[4], record[5] = pp.nik_index, mask_nik(pp.nik)
-                self.nik_seals.append((pp.nik, person.id))
+                self.nik_seals.append((pp.nik, person.id, pp.nik_index))
                 self.nik_rows.append(record)
             if r.relation == "kepala_keluarga":
                 head_id = person.id
@@ -651,7 +642,7 @@ class _Batch:
         family.krs = krs.at_risk
         self.families.append(
             [
-                family.id, None, None, p.kk_index, kk_masked, family.village_code, family.rw, family.rt,
+                family.id, None, None, None, None, family.village_code, family.rw, family.rt,
                 d.street, family.kampung_kb_id, family.welfare_decile, family.drinking_water_source,
                 family.latrine_type, head_id, krs.at_risk, krs.reasons, krs.target, krs.rule_version,
             ]
@@ -663,20 +654,7 @@ class _Batch:
             # PUS as of the batch's date (the date its KRS is evaluated on): not a clock read per person.
             self.facts(PersonRegistered, person_facts(cast(Person, person), as_family, self.now), family.id)
         if krs.at_risk or krs.target:
-            self.facts(
-                StuntingRiskChanged,
-                {
-                    "family_id": family.id,
-                    "village_code": family.village_code,
-                    "rw": family.rw,
-                    "at_risk": krs.at_risk,
-                    "reasons": krs.reasons,
-                    "target": krs.target,
-                    "welfare_decile": family.welfare_decile,
-                    "rule_version": krs.rule_version,
-                },
-                family.id,
-            )
+            self.facts(StuntingRiskChanged, krs_facts(as_family, krs), family.id)
         for pp, person in persons:
             if pp.kb == "create":
                 self._kb_status(pp.row, cast(Person, person), as_family)
@@ -722,14 +700,14 @@ class _Batch:
         )  # fmt: skip
 
     def _seal(self) -> None:
-        """Encrypt every number of the batch with one cipher object (each bound to its row, as `seal` does)."""
-        kid = self.vault.current_kid
-        kk_blobs = self.vault.seal_many("kk", self.kk_seals)
+        """Seal every number of the batch at once (each bound to its row), into the rows' four number columns."""
+        kks = seal_numbers(self.vault, "kk", self.kk_seals)
         for i, (fam, hist) in enumerate(zip(self.families, self.history, strict=True)):
-            fam[1], fam[2] = kid, kk_blobs[2 * i]
-            hist[2], hist[3] = kid, kk_blobs[2 * i + 1]
-        for record, blob in zip(self.nik_rows, self.vault.seal_many("nik", self.nik_seals), strict=True):
-            record[2], record[3] = kid, blob
+            fam[1:5], hist[2:6] = kks[2 * i], kks[2 * i + 1]
+        for record, sealed in zip(
+            self.nik_rows, seal_numbers(self.vault, "nik", self.nik_seals), strict=True
+        ):
+            record[2:6] = sealed
         self.kk_seals, self.nik_seals, self.nik_rows = [], [], []
 
     def _score_pending(self) -> None:
@@ -783,7 +761,7 @@ class _Batch:
 
     def _measured(self, m: Measurement, person: Person, family: Family) -> None:
         self.measurements.append(_columns(m, _MEASUREMENT_COLS))
-        self.event(_measured_event(m, person, family), family.id)
+        self.event(measured_event(m, person, family), family.id)
         severity = growth_domain.stunting_severity(m.haz, m.haz_flag, person.birth_date, m.measured_on)
         if severity is not None and m.haz is not None:
             new_case = _NewCase(
@@ -802,7 +780,7 @@ class _Batch:
             self.cases.append(_columns(case, _CASE_COLS))
             self.event(
                 BadutaStuntingDetected(
-                    **_case_facts(case, family, m),
+                    **case_facts(case, family, m),
                     severity=severity,
                     sex=person.sex,
                     birth_date=person.birth_date,
@@ -901,17 +879,12 @@ async def _apply_existing(
     for pp in p.persons:
         person = pp.existing
         if person is None:
-            person = _new_person(vault, pp, family)
+            person = new_person(family.id, pp.row, nik_conflicts=pp.conflicts or None)
+            if pp.nik is not None and pp.nik_index is not None:
+                seal_nik(vault, person, pp.nik, pp.nik_index)
             session.add(person)
             await session.flush()
-            session.add(
-                FamilyMembership(
-                    person_id=person.id,
-                    family_id=family.id,
-                    relation=person.relation,
-                    started_on=business_today(),
-                )
-            )
+            session.add(new_membership(person, family.id, business_today()))
             if person.relation == "kepala_keluarga":
                 family.head_person_id = person.id
             await session.flush()
@@ -944,11 +917,11 @@ async def _apply_existing(
     for pp in p.persons:
         if pp.measurement == "create":
             person = await repo.person_by_id(session, ids[pp.row_no])
-            m = _build(person, family, _values(pp.row), principal)
+            m = new_measurement(person, family, _values(pp.row), principal)
             session.add(m)
             await session.flush()
-            await emit(session, _measured_event(m, person, family), family.id)
-            await _apply_case_rules(session, m, person, family)
+            await emit(session, measured_event(m, person, family), family.id)
+            await apply_case_rules(session, m, person, family)
     return ids
 
 
@@ -958,32 +931,16 @@ async def _record_kb_status(
     """A new KB status of an existing family's member: the previous one closes (as the KB-status API does)."""
     method, since, reason, source = pp.row.kb_status()
     assert since is not None
-    history = await health_repo.kb_history(session, person.id)
-    placed = health_domain.place_kb_status(history, since)
-    if placed.current:
-        for old in history:
-            if old.current:
-                old.current = False
-        await session.flush()
-    previous = placed.previous
-    row = KbStatus(
-        person_id=person.id, family_id=family.id, method=method, is_user=method is not None,
-        mkjp=health_domain.is_mkjp(method), since=since, reason_non_use=reason, service_source=source,
-        current=placed.current, recorded_by=principal.sub, rule_version=rules.RULES_VERSION,
-    )  # fmt: skip
-    session.add(row)
-    await session.flush()
-    await emit(
+    await add_kb_status(
         session,
-        KbStatusChanged(
-            person_id=person.id, family_id=family.id, village_code=family.village_code, method=method,
-            is_user=row.is_user, mkjp=row.mkjp, since=since, reason_non_use=reason, service_source=source,
-            previous_method=previous.method if previous else None,
-            previous_mkjp=previous.mkjp if previous else False, first_record=placed.first_record,
-            pus=person_pus(person),
-        ),
-        family.id,
-    )  # fmt: skip
+        principal,
+        person,
+        family,
+        method=method,
+        since=since,
+        reason_non_use=reason,
+        service_source=source,
+    )
 
 
 def _new_pregnancy(r: ImportRow, person: Person, family: Family) -> Pregnancy:
@@ -1010,28 +967,6 @@ def _has_work(p: FamilyPlan) -> bool:
         pp.existing is None or pp.changes or "create" in (pp.measurement, pp.kb, pp.pregnancy)
         for pp in p.persons
     )
-
-
-def _new_person(vault: PiiVault, pp: PersonPlan, family: Family) -> Person:
-    r = pp.row
-    person = Person(
-        id=new_id(),
-        family_id=family.id,
-        name=r.name,
-        sex=r.sex,
-        birth_date=r.birth_date,
-        relation=r.relation,
-        marital_status=r.marital_status,
-        education=r.education,
-        occupation=r.occupation,
-        legal_basis=r.legal_basis,
-        nik_conflicts=pp.conflicts or None,
-    )
-    if pp.nik is not None and pp.nik_index is not None:
-        s = vault.seal("nik", pp.nik, person.id)
-        person.nik_key_id, person.nik_ciphertext = s.key_id, s.blob
-        person.nik_index, person.nik_masked = pp.nik_index, mask_nik(pp.nik)
-    return person
 
 
 def _count(summary: dict[str, dict[str, int]], p: FamilyPlan) -> None:

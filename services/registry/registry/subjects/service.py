@@ -8,13 +8,11 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.common import PII_READ
-from registry.families.models import AccessLog
-from registry.families.service import reveal
+from registry.families.service import access_entry, reveal
 from registry.pii import PiiVault
 from registry.subjects import repository as repo
 from shared.auth import Principal
 from shared.subject import EXPORT_ACTION, SubjectExport, export_document, records
-from shared.web.context import current_correlation_id
 
 # Kept by the database for duplicate detection: a normalisation of the name, not a fact about the person.
 DERIVED_COLUMNS = ("name_key",)
@@ -42,14 +40,13 @@ async def export(
         }
         sections["person"][0]["nik"] = revealed.niks.get(person.id) if revealed else None
         session.add(
-            AccessLog(
-                actor=principal.sub,
+            access_entry(
+                principal,
+                purpose,
+                EXPORT_ACTION,
+                sorted([*sections, "access_log"]),
                 person_id=person.id,
                 family_id=person.family_id,
-                purpose=purpose,
-                action=EXPORT_ACTION,
-                fields=sorted([*sections, "access_log"]),
-                request_id=current_correlation_id(),
             )
         )
         await session.flush()
