@@ -122,15 +122,16 @@ async def test_infra_script_creates_event_and_dead_letter_topics_that_keep_histo
 async def test_compose_topics_step_creates_event_and_dead_letter_topics_that_keep_history(
     kafka_bootstrap: str, suffix: str
 ) -> None:
-    # The step's own command and environment from docker-compose.yml, run here with the broker's address in
-    # place of `kafka:9092` (the image's `kencana` is this checkout's entry point).
+    # The step's own command and environment from docker-compose.yml, run here with the broker's address and
+    # credentials in place of the containers' (`kafka:9092`, the admin's password file in the kafka-secrets
+    # volume); the image's `kencana` is this checkout's entry point.
     compose = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
     step = compose["services"]["topics"]
     command = list(step["command"])
     assert command[0] == "kencana"
     env = {
         **os.environ,
-        **{k: str(v) for k, v in step["environment"].items()},
+        **{k: str(v) for k, v in step["environment"].items() if not k.startswith("KENCANA_KAFKA_")},
         "KENCANA_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "KENCANA_TOPIC_SUFFIX": suffix,
     }
