@@ -1,4 +1,4 @@
-"""Helpers every registry module uses: region scope in SQL, list filters, change-feed parameters, dates, views."""
+"""Helpers every registry module uses: scopes, region scope in SQL, list filters, the reference date."""
 
 from __future__ import annotations
 
@@ -6,14 +6,12 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from fastapi import Query
-from pydantic import BaseModel
 from sqlalchemy import ColumnElement, Select, false, or_, true
 from sqlalchemy.orm import InstrumentedAttribute
 
 from shared.auth import Principal
 from shared.errors import ValidationFailed
 from shared.regions import CODE_SCHEMA, normalize_code
-from shared.web.schemas import ApiDateTime
 
 READ = "registry:read"
 WRITE = "registry:write"
@@ -57,14 +55,6 @@ def where_given(stmt: Select[Any], *filters: tuple[Any, object]) -> Select[Any]:
     return stmt
 
 
-UpdatedSince = Annotated[
-    ApiDateTime | None,
-    Query(
-        description="Change feed: only rows changed after this instant, ordered by change time, "
-        "including deleted/retracted rows as tombstones (`deleted: true`)",
-        examples=["2026-11-01T00:00:00Z"],
-    ),
-]
 RegionQuery = Annotated[
     str | None,
     Query(
@@ -75,23 +65,6 @@ RegionQuery = Annotated[
 ]
 
 
-def aware(value: datetime | None) -> datetime | None:
-    """Treat a naive `updated_since` as UTC."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
-
-
 def today() -> date:
     """The reference date for 'in the future' checks (UTC+7 would move it by hours; UTC is used throughout)."""
     return datetime.now(UTC).date()
-
-
-def feed_key(row: Any, feed: bool) -> tuple[Any, ...]:
-    """Cursor key of a row: (updated_at, id) for the change feed, (id,) otherwise."""
-    return (row.updated_at.isoformat(), str(row.id)) if feed else (str(row.id),)
-
-
-def view(row: Any, schema: type[BaseModel], deleted: bool) -> dict[str, Any]:
-    """The API fields of a row, by the read schema's field names, with the tombstone flag."""
-    return {**{c: getattr(row, c) for c in schema.model_fields if c != "deleted"}, "deleted": deleted}
