@@ -20,7 +20,7 @@ from shared.events import dashat as ev
 from shared.outbox import publish
 from shared.regions import level_of_code, load_regions, normalize_code
 from shared.web.etag import IfMatchCondition, check_version
-from shared.web.pagination import PageParams, make_page
+from shared.web.pagination import PageParams
 
 
 def _village(code: str, principal: Principal) -> str:
@@ -125,10 +125,9 @@ async def list_kitchens(
             rule="rw.needs_village",
         )
     async with session.begin():
-        rows = await repo.page(
+        return await repo.page(
             session, params, regions=regions, village_code=village, rw=norm_rw(rw), status=status
         )
-    return make_page(rows, params, lambda k: [str(k.id)])
 
 
 async def get_visible(session: AsyncSession, kitchen_id: uuid.UUID, principal: Principal) -> Kitchen:
