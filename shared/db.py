@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import orjson
 from asyncpg.pgproto.pgproto import UUID as WireUUID
@@ -155,6 +155,26 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
 # is full (53100) or out of memory (53200), and a server or transaction that is read-only (25006: a hot standby
 # after a failover, or `default_transaction_read_only` while the disk is being rescued).
 _UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53100", "53200", "53300", "25006"})
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+async def read_only(
+    session: AsyncSession,
+    query: Callable[Concatenate[AsyncSession, P], Awaitable[R]],
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> R:
+    """Run one repository read in its own transaction: the service step of a read with no rule of its own.
+
+    A list with filters needs no use-case function that only forwards them (and a TypedDict to type them): the
+    endpoint calls `read_only(session, repo.x_page, ...)`, typed by the repository's own signature. The transaction
+    is still explicit and ends here, so a session that outlives the request (a test's, a consumer's) holds none.
+    """
+    async with session.begin():
+        return await query(session, *args, **kwargs)
 
 
 def database_unavailable(exc: BaseException) -> bool:

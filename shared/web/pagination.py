@@ -1,20 +1,27 @@
-"""Keyset (cursor) pagination with a capped page size."""
+"""Keyset (cursor) pagination with a capped page size, and the change feed every list offers the same way.
+
+One helper per shape: `keyset_page` (a page ordered by key columns) and `change_feed_page` (live rows by id, or,
+with `updated_since`, every row changed since then, tombstones included, by (updated_at, id)). A repository
+builds the filtered SELECT; these add the order, the cursor and the next cursor, so each list reads the same way.
+"""
 
 from __future__ import annotations
 
 import base64
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 import orjson
 from fastapi import Query, Request
 from pydantic import BaseModel, Field
-from sqlalchemy import Select, or_, tuple_
+from sqlalchemy import ColumnElement, Select, or_, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from shared.errors import ValidationFailed
-from shared.web.schemas import forbidden_char
+from shared.web.schemas import ApiDateTime, forbidden_char
 
 T = TypeVar("T")
 
@@ -115,3 +122,59 @@ def make_page(rows: list[Any], params: PageParams, key: Any) -> tuple[list[Any],
         rows = rows[: params.limit]
         return rows, encode_cursor(list(key(rows[-1])))
     return rows, None
+
+
+def cursor_values(row: Any, columns: Sequence[InstrumentedAttribute[Any]]) -> list[Any]:
+    """The row's key values as a cursor holds them: instants in ISO 8601, ids as text, codes and numbers as is."""
+    values: list[Any] = []
+    for column in columns:
+        value = getattr(row, column.key)
+        if isinstance(value, datetime):
+            value = value.isoformat()
+        elif isinstance(value, uuid.UUID):
+            value = str(value)
+        values.append(value)
+    return values
+
+
+async def keyset_page(
+    session: AsyncSession, stmt: Select[Any], params: PageParams, *columns: InstrumentedAttribute[Any]
+) -> tuple[list[Any], str | None]:
+    """One page of `stmt` ordered by the key columns (the last one unique), and the next page's cursor."""
+    rows = list(await session.scalars(keyset(stmt, params, *columns)))
+    return make_page(rows, params, lambda row: cursor_values(row, columns))
+
+
+UpdatedSince = Annotated[
+    ApiDateTime | None,
+    Query(
+        description="Change feed: only rows changed after this instant, ordered by change time, "
+        "including deleted/retracted rows as tombstones (`deleted: true`)",
+        examples=["2026-11-01T00:00:00Z"],
+    ),
+]
+"""The change-feed query parameter of every list that offers one (same name, meaning and order everywhere)."""
+
+
+async def change_feed_page(
+    session: AsyncSession,
+    stmt: Select[Any],
+    model: Any,
+    params: PageParams,
+    *,
+    updated_since: datetime | None,
+    live: ColumnElement[bool] | InstrumentedAttribute[bool],
+) -> tuple[list[Any], str | None]:
+    """A list page: the `live` rows by id, or the change feed after `updated_since` by (updated_at, id).
+
+    The feed includes what `live` leaves out (deleted, retracted, replaced rows) so a follower learns of them as
+    tombstones; a cursor from one mode is refused by the other (its number of key values differs). A naive instant
+    is UTC. `model` needs `id` and `updated_at` columns.
+    """
+    if updated_since is None:
+        return await keyset_page(session, stmt.where(live), params, model.id)
+    if updated_since.tzinfo is None:
+        updated_since = updated_since.replace(tzinfo=UTC)
+    return await keyset_page(
+        session, stmt.where(model.updated_at > updated_since), params, model.updated_at, model.id
+    )

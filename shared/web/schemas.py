@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime
 from types import UnionType
-from typing import Annotated, Final, Union, get_args, get_origin
+from typing import Annotated, Any, Final, Self, Union, get_args, get_origin
 
 from fastapi import Request
 from fastapi.dependencies.models import Dependant
@@ -232,9 +232,20 @@ class ApiInput(BaseModel):
 
 
 class ApiOutput(BaseModel):
-    """Response bodies, built from ORM rows or dicts."""
+    """Response bodies, built at the edge (the endpoint) from what the service returns: ORM rows, domain objects.
+
+    Each read model says how it is made from its row (`from_row`, or a `from_domain` classmethod when some fields
+    are derived or revealed); services never build response models or dicts.
+    """
 
     model_config = ConfigDict(from_attributes=True)
+
+    @classmethod
+    def from_row(cls, row: object, /, **derived: Any) -> Self:
+        """The model of a stored row: each field is the row's attribute of that name, except the `derived` ones
+        (a tombstone flag, a number revealed to this caller...) that the row does not hold as such."""
+        values = {name: getattr(row, name) for name in cls.model_fields if name not in derived}
+        return cls.model_validate({**values, **derived})
 
 
 def declared_query_parameters(route: APIRoute) -> frozenset[str]:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from dashat.enrolment import service as enrolment_service
+from dashat.enrolment.schemas import OutcomeRead
 from dashat.people.models import FamilyReplica, PersonReplica
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -149,7 +150,7 @@ async def test_outcome_trajectory_ignores_corrected_and_retracted_measurements(s
         retracted_on=business_today(),
     )
     await deliver(session, envelope(retraction))
-    out = await enrolment_service.outcome(session, e.id, ADMIN)
+    out = OutcomeRead.from_domain(await enrolment_service.outcome(session, e.id, ADMIN))
     assert [p.haz for p in out.points] == [-2.6]
     assert (out.baseline_haz, out.latest_haz, out.change, out.improved) == (-2.8, -2.6, 0.2, True)
 

@@ -25,7 +25,7 @@ async def test_join_waits_for_a_kb_change_in_flight_and_sees_it(sm: async_sessio
     async with sm() as s, s.begin():
         registered = env(p, p.family_id)
         await HANDLERS[registered.type](s, registered, parse_data(registered))
-    group = await groups.create_group(sm(), GroupCreate(**group_body()), principal, business_today())
+    group = (await groups.create_group(sm(), GroupCreate(**group_body()), principal, business_today())).group
 
     change = env(kb_change(p, "pil"), p.family_id)
     async with sm() as handler_session:

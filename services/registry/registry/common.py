@@ -1,16 +1,14 @@
-"""Helpers every registry module uses: list filters, change-feed parameters, views (region scope: shared.regions.scope)."""
+"""Helpers every registry module uses: scopes, list filters (region scope: shared.regions.scope; paging and the
+change feed: shared.web.pagination)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Query
-from pydantic import BaseModel
 from sqlalchemy import Select
 
 from shared.regions import CODE_SCHEMA
-from shared.web.schemas import ApiDateTime
 
 READ = "registry:read"
 WRITE = "registry:write"
@@ -28,14 +26,6 @@ def where_given(stmt: Select[Any], *filters: tuple[Any, object]) -> Select[Any]:
     return stmt
 
 
-UpdatedSince = Annotated[
-    ApiDateTime | None,
-    Query(
-        description="Change feed: only rows changed after this instant, ordered by change time, "
-        "including deleted/retracted rows as tombstones (`deleted: true`)",
-        examples=["2026-11-01T00:00:00Z"],
-    ),
-]
 RegionQuery = Annotated[
     str | None,
     Query(
@@ -44,20 +34,3 @@ RegionQuery = Annotated[
         json_schema_extra=CODE_SCHEMA,
     ),
 ]
-
-
-def aware(value: datetime | None) -> datetime | None:
-    """Treat a naive `updated_since` as UTC."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
-
-
-def feed_key(row: Any, feed: bool) -> tuple[Any, ...]:
-    """Cursor key of a row: (updated_at, id) for the change feed, (id,) otherwise."""
-    return (row.updated_at.isoformat(), str(row.id)) if feed else (str(row.id),)
-
-
-def view(row: Any, schema: type[BaseModel], deleted: bool) -> dict[str, Any]:
-    """The API fields of a row, by the read schema's field names, with the tombstone flag."""
-    return {**{c: getattr(row, c) for c in schema.model_fields if c != "deleted"}, "deleted": deleted}

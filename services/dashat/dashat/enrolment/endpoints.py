@@ -54,7 +54,7 @@ async def list_enrolments(
         status=status,
         person_id=person_id,
     )
-    return Page(items=[service.to_read(e) for e in items], next_cursor=cursor)
+    return Page(items=[EnrolmentRead.from_domain(e) for e in items], next_cursor=cursor)
 
 
 @router.post("/v1/enrolments", status_code=201, summary="Enrol a person manually")
@@ -64,7 +64,7 @@ async def create_enrolment(
     enrolment = await service.enrol_manually(session, body, principal)
     set_etag(response, enrolment.version)
     response.headers["Location"] = f"/v1/enrolments/{enrolment.id}"
-    return service.to_read(enrolment)
+    return EnrolmentRead.from_domain(enrolment)
 
 
 @router.get(
@@ -75,7 +75,7 @@ async def get_enrolment(
 ) -> EnrolmentRead:
     enrolment = await service.get_visible(session, enrolment_id, principal)
     set_etag(response, enrolment.version)
-    return service.to_read(enrolment)
+    return EnrolmentRead.from_domain(enrolment)
 
 
 @router.post("/v1/enrolments/{enrolment_id}/exit", summary="End an enrolment (If-Match required)")
@@ -89,12 +89,12 @@ async def exit_enrolment(
 ) -> EnrolmentRead:
     enrolment = await service.exit_enrolment(session, enrolment_id, body, if_match, principal)
     set_etag(response, enrolment.version)
-    return service.to_read(enrolment)
+    return EnrolmentRead.from_domain(enrolment)
 
 
 @router.get("/v1/enrolments/{enrolment_id}/outcome", summary="The enrolled child's HAZ trajectory")
 async def get_outcome(enrolment_id: uuid.UUID, session: SessionDep, principal: Read) -> OutcomeRead:
-    return await service.outcome(session, enrolment_id, principal)
+    return OutcomeRead.from_domain(await service.outcome(session, enrolment_id, principal))
 
 
 @router.get("/v1/waitlist", summary="Targets waiting for a place, with the reason")

@@ -16,7 +16,7 @@ from dashat.meals.models import MealServing
 from dashat.outcomes.models import ChildMeasurement
 from dashat.people.models import PersonReplica
 from shared.regions.scope import within
-from shared.web.pagination import PageParams, keyset
+from shared.web.pagination import PageParams, keyset_page
 
 
 async def active_enrolment(session: AsyncSession, person_id: uuid.UUID, category: str) -> Enrolment | None:
@@ -121,7 +121,7 @@ async def page_enrolments(
     category: str | None = None,
     status: str | None = None,
     person_id: uuid.UUID | None = None,
-) -> list[Enrolment]:
+) -> tuple[list[Enrolment], str | None]:
     """One page of enrolments located inside every one of `regions` (the caller's, a filter)."""
     stmt = select(Enrolment).where(*(within(Enrolment.village_code, r) for r in regions))
     if kitchen_id:
@@ -132,7 +132,7 @@ async def page_enrolments(
         stmt = stmt.where(Enrolment.status == status)
     if person_id:
         stmt = stmt.where(Enrolment.person_id == person_id)
-    return list((await session.execute(keyset(stmt, params, Enrolment.id))).scalars())
+    return await keyset_page(session, stmt, params, Enrolment.id)
 
 
 async def page_waitlist(
@@ -142,14 +142,14 @@ async def page_waitlist(
     regions: Sequence[str | None],
     status: str,
     category: str | None = None,
-) -> list[WaitlistEntry]:
+) -> tuple[list[WaitlistEntry], str | None]:
     """One page of waitlist entries in a status located inside every one of `regions`."""
     stmt = select(WaitlistEntry).where(
         *(within(WaitlistEntry.village_code, r) for r in regions), WaitlistEntry.status == status
     )
     if category:
         stmt = stmt.where(WaitlistEntry.category == category)
-    return list((await session.execute(keyset(stmt, params, WaitlistEntry.id))).scalars())
+    return await keyset_page(session, stmt, params, WaitlistEntry.id)
 
 
 async def move_person_records(

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 from pydantic import Field
 
 from shared.events.vocab import DashatCategory
 from shared.web.schemas import ApiDate, ApiInput, ApiOutput
+
+if TYPE_CHECKING:
+    from dashat.enrolment.models import Enrolment
+    from dashat.enrolment.service import EnrolmentOutcome
 
 EnrolmentStatus = Literal["active", "completed", "exited", "retracted"]
 WaitlistStatus = Literal["waiting", "enrolled", "cancelled"]
@@ -80,6 +84,43 @@ class EnrolmentRead(ApiOutput):
     version: int
     explanation: Explanation
 
+    @classmethod
+    def from_domain(cls, e: Enrolment) -> Self:
+        latency = (e.enrolled_at - e.triggered_at).total_seconds() * 1000 if e.triggered_at else None
+        return cls(
+            id=e.id,
+            person_id=e.person_id,
+            family_id=e.family_id,
+            kitchen_id=e.kitchen_id,
+            village_code=e.village_code,
+            rw=e.rw,
+            category=e.category,
+            status=e.status,
+            reason=e.exit_reason,
+            exited_on=e.ended_on,
+            causing_event_id=e.exit_causing_event_id,
+            exit_rule_version=e.exit_rule_version,
+            exit_reason=e.exit_reason,
+            exit_causing_event_id=e.exit_causing_event_id,
+            ended_on=e.ended_on,
+            priority=e.priority,
+            start_date=e.start_date,
+            planned_end_date=e.planned_end_date,
+            triggered_at=e.triggered_at,
+            enrolled_at=e.enrolled_at,
+            latency_ms=latency,
+            version=e.version,
+            explanation=Explanation(
+                source=e.source,
+                rule_id=e.rule_id,
+                rule_version=e.rule_version,
+                trigger_event_id=e.trigger_event_id,
+                facts=e.facts,
+                enrolled_by=e.enrolled_by,
+                waitlist_id=e.waitlist_id,
+            ),
+        )
+
 
 class HazPoint(ApiOutput):
     measured_on: date
@@ -94,6 +135,19 @@ class OutcomeRead(ApiOutput):
     improved: bool | None
     flagged_no_improvement_on: date | None
     points: list[HazPoint]
+
+    @classmethod
+    def from_domain(cls, found: EnrolmentOutcome) -> Self:
+        t = found.trajectory
+        return cls(
+            enrolment_id=found.enrolment.id,
+            baseline_haz=t.baseline,
+            latest_haz=t.latest,
+            change=t.change,
+            improved=t.improved,
+            flagged_no_improvement_on=found.enrolment.outcome_flagged_on,
+            points=[HazPoint(measured_on=p.measured_on, haz=p.haz) for p in t.points],
+        )
 
 
 class WaitlistRead(ApiOutput):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -13,16 +14,10 @@ from dashat.enrolment import outcome_flag, placement, rules
 from dashat.enrolment import repository as repo
 from dashat.enrolment.handlers import person_facts
 from dashat.enrolment.models import Enrolment, WaitlistEntry
-from dashat.enrolment.schemas import (
-    EnrolmentCreate,
-    EnrolmentExit,
-    EnrolmentRead,
-    Explanation,
-    HazPoint,
-    OutcomeRead,
-)
+from dashat.enrolment.schemas import EnrolmentCreate, EnrolmentExit
 from dashat.kitchens import domain as kitchen_domain
 from dashat.kitchens import repository as kitchens
+from dashat.outcomes import domain as outcome_domain
 from dashat.people import repository as people
 from dashat.ruleversions import domain as version_domain
 from dashat.ruleversions import repository as versions
@@ -31,44 +26,7 @@ from shared.clock import business_today
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.regions.scope import parse_region
 from shared.web.etag import IfMatchCondition, check_version
-from shared.web.pagination import PageParams, make_page
-
-
-def to_read(e: Enrolment) -> EnrolmentRead:
-    latency = (e.enrolled_at - e.triggered_at).total_seconds() * 1000 if e.triggered_at else None
-    return EnrolmentRead(
-        id=e.id,
-        person_id=e.person_id,
-        family_id=e.family_id,
-        kitchen_id=e.kitchen_id,
-        village_code=e.village_code,
-        rw=e.rw,
-        category=e.category,
-        status=e.status,
-        reason=e.exit_reason,
-        exited_on=e.ended_on,
-        causing_event_id=e.exit_causing_event_id,
-        exit_rule_version=e.exit_rule_version,
-        exit_reason=e.exit_reason,
-        exit_causing_event_id=e.exit_causing_event_id,
-        ended_on=e.ended_on,
-        priority=e.priority,
-        start_date=e.start_date,
-        planned_end_date=e.planned_end_date,
-        triggered_at=e.triggered_at,
-        enrolled_at=e.enrolled_at,
-        latency_ms=latency,
-        version=e.version,
-        explanation=Explanation(
-            source=e.source,
-            rule_id=e.rule_id,
-            rule_version=e.rule_version,
-            trigger_event_id=e.trigger_event_id,
-            facts=e.facts,
-            enrolled_by=e.enrolled_by,
-            waitlist_id=e.waitlist_id,
-        ),
-    )
+from shared.web.pagination import PageParams
 
 
 async def list_enrolments(
@@ -85,7 +43,7 @@ async def list_enrolments(
     """One page of the enrolments in the caller's region (narrowed by the filters) and the next cursor."""
     regions = [principal.region, parse_region(region)]
     async with session.begin():
-        rows = await repo.page_enrolments(
+        return await repo.page_enrolments(
             session,
             params,
             regions=regions,
@@ -94,7 +52,6 @@ async def list_enrolments(
             status=status,
             person_id=person_id,
         )
-    return make_page(rows, params, lambda e: [str(e.id)])
 
 
 async def list_waitlist(
@@ -109,8 +66,7 @@ async def list_waitlist(
     """One page of the waitlist in the caller's region (narrowed by the filters) and the next cursor."""
     regions = [principal.region, parse_region(region)]
     async with session.begin():
-        rows = await repo.page_waitlist(session, params, regions=regions, status=status, category=category)
-    return make_page(rows, params, lambda w: [str(w.id)])
+        return await repo.page_waitlist(session, params, regions=regions, status=status, category=category)
 
 
 async def _visible(
@@ -229,19 +185,19 @@ async def exit_enrolment(
     return enrolment
 
 
-async def outcome(session: AsyncSession, enrolment_id: uuid.UUID, principal: Principal) -> OutcomeRead:
+@dataclass(frozen=True)
+class EnrolmentOutcome:
+    """A child's HAZ since enrolment (the API model is made at the edge: `OutcomeRead.from_domain`)."""
+
+    enrolment: Enrolment
+    trajectory: outcome_domain.Trajectory
+
+
+async def outcome(session: AsyncSession, enrolment_id: uuid.UUID, principal: Principal) -> EnrolmentOutcome:
     async with session.begin():
         enrolment = await _visible(session, enrolment_id, principal)
         t = await outcome_flag.trajectory(session, enrolment)
-    return OutcomeRead(
-        enrolment_id=enrolment.id,
-        baseline_haz=t.baseline,
-        latest_haz=t.latest,
-        change=t.change,
-        improved=t.improved,
-        flagged_no_improvement_on=enrolment.outcome_flagged_on,
-        points=[HazPoint(measured_on=p.measured_on, haz=p.haz) for p in t.points],
-    )
+    return EnrolmentOutcome(enrolment, t)
 
 
 async def sweep(session: AsyncSession, on: date | None = None) -> dict[str, int] | None:

@@ -45,7 +45,7 @@ async def get_food(food_id: uuid.UUID, session: SessionDep, _: Read) -> FoodRead
 
 @router.post("/v1/menus", status_code=201, summary="Create a menu (items x grams per portion)")
 async def create_menu(body: MenuCreate, session: SessionDep, principal: Write) -> MenuRead:
-    return await service.create_menu(session, body, principal)
+    return MenuRead.from_domain(await service.create_menu(session, body, principal))
 
 
 @router.get("/v1/menus", summary="Menus: shared ones and those of kitchens in the caller's region")
@@ -56,12 +56,12 @@ async def list_menus(
     kitchen_id: Annotated[uuid.UUID | None, Query()] = None,
 ) -> Page[MenuRead]:
     items, cursor = await service.list_menus(session, page, principal, kitchen_id=kitchen_id)
-    return Page(items=items, next_cursor=cursor)
+    return Page(items=[MenuRead.from_domain(m) for m in items], next_cursor=cursor)
 
 
 @router.get("/v1/menus/{menu_id}", summary="One menu with nutrient totals and warnings")
 async def get_menu(menu_id: uuid.UUID, session: SessionDep, principal: Read) -> MenuRead:
-    return await service.get_menu(session, menu_id, principal)
+    return MenuRead.from_domain(await service.get_menu(session, menu_id, principal))
 
 
 @router.put("/v1/kitchens/{kitchen_id}/rotation/{month}", summary="Set a kitchen's monthly menu rotation")

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dashat.foods.models import Food, Menu, MenuItem, RotationSlot
 from dashat.kitchens.models import Kitchen
 from shared.regions.scope import within
-from shared.web.pagination import PageParams, keyset
+from shared.web.pagination import PageParams, keyset_page
 
 
 async def get_food(session: AsyncSession, food_id: uuid.UUID) -> Food | None:
@@ -27,12 +27,14 @@ async def known_food_ids(session: AsyncSession, food_ids: Collection[uuid.UUID])
     return set((await session.execute(select(Food.id).where(Food.id.in_(food_ids)))).scalars())
 
 
-async def page_foods(session: AsyncSession, params: PageParams, *, q: str | None = None) -> list[Food]:
-    """One page of foods by code, those whose name or code contains `q` when given."""
+async def page_foods(
+    session: AsyncSession, params: PageParams, *, q: str | None = None
+) -> tuple[list[Food], str | None]:
+    """One page of foods by code (and the next cursor), those whose name or code contains `q` when given."""
     stmt = select(Food)
     if q:
         stmt = stmt.where(or_(Food.name.ilike(f"%{q}%"), Food.code.ilike(f"%{q}%")))
-    return list((await session.execute(keyset(stmt, params, Food.code))).scalars())
+    return await keyset_page(session, stmt, params, Food.code)
 
 
 async def get_menu(session: AsyncSession, menu_id: uuid.UUID) -> Menu | None:
@@ -45,13 +47,13 @@ async def menus_by_id(session: AsyncSession, menu_ids: Collection[uuid.UUID]) ->
 
 async def page_menus(
     session: AsyncSession, params: PageParams, *, region: str | None, kitchen_id: uuid.UUID | None = None
-) -> list[Menu]:
+) -> tuple[list[Menu], str | None]:
     """One page of menus: shared ones and those of kitchens inside the region."""
     visible_kitchens = select(Kitchen.id).where(within(Kitchen.village_code, region))
     stmt = select(Menu).where(or_(Menu.kitchen_id.is_(None), Menu.kitchen_id.in_(visible_kitchens)))
     if kitchen_id:
         stmt = stmt.where(Menu.kitchen_id == kitchen_id)
-    return list((await session.execute(keyset(stmt, params, Menu.id))).scalars())
+    return await keyset_page(session, stmt, params, Menu.id)
 
 
 async def menu_items(session: AsyncSession, menu_id: uuid.UUID) -> list[tuple[MenuItem, Food]]:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, Self
 
 from pydantic import Field
 
+from dashat.foods import domain
 from shared.events.vocab import DashatCategory
 from shared.web.schemas import ApiInput, ApiOutput
+
+if TYPE_CHECKING:
+    from dashat.foods.service import MenuNutrition
 
 Slot = Literal["breakfast", "lunch", "dinner", "snack"]
 
@@ -75,6 +79,20 @@ class MenuRead(ApiOutput):
     targets: dict[str, float]
     targets_version: str
     warnings: list[NutrientWarning]
+
+    @classmethod
+    def from_domain(cls, n: MenuNutrition) -> Self:
+        return cls(
+            id=n.menu.id,
+            name=n.menu.name,
+            category=n.menu.category,
+            kitchen_id=n.menu.kitchen_id,
+            items=[MenuItemRead(food_id=f.id, food_name=f.name, grams=i.grams) for i, f in n.items],
+            totals=n.totals,
+            targets=domain.PORTION_TARGETS.get(n.menu.category, {}),
+            targets_version=domain.TARGETS_VERSION,
+            warnings=[NutrientWarning.model_validate(w) for w in n.shortfalls],
+        )
 
 
 class RotationSlotIn(ApiInput):

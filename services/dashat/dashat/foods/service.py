@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import uuid
+from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,12 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dashat.foods import domain
 from dashat.foods import repository as repo
 from dashat.foods.models import Food, Menu, MenuItem, RotationSlot
-from dashat.foods.schemas import FoodCreate, MenuCreate, MenuItemRead, MenuRead, NutrientWarning, RotationPlan
+from dashat.foods.schemas import FoodCreate, MenuCreate, RotationPlan
 from dashat.kitchens import service as kitchens
 from shared.auth import Principal
 from shared.db import new_id
 from shared.errors import Conflict, NotFound, ValidationFailed
-from shared.web.pagination import PageParams, make_page
+from shared.web.pagination import PageParams
 
 
 async def list_foods(
@@ -24,8 +25,7 @@ async def list_foods(
 ) -> tuple[list[Food], str | None]:
     """One page of foods (by code) and the next cursor."""
     async with session.begin():
-        rows = await repo.page_foods(session, params, q=q)
-    return make_page(rows, params, lambda f: [f.code])
+        return await repo.page_foods(session, params, q=q)
 
 
 async def get_food(session: AsyncSession, food_id: uuid.UUID) -> Food:
@@ -54,27 +54,28 @@ async def _visible_kitchen(session: AsyncSession, kitchen_id: uuid.UUID | None, 
         await kitchens.visible(session, kitchen_id, principal)
 
 
-async def _read_menu(session: AsyncSession, menu: Menu) -> MenuRead:
+@dataclass(frozen=True)
+class MenuNutrition:
+    """A menu, its foods with their grams, and what one portion gives against the category's targets (the API
+    model is made at the edge: `MenuRead.from_domain`)."""
+
+    menu: Menu
+    items: list[tuple[MenuItem, Food]]
+    totals: dict[str, float]
+    shortfalls: list[dict[str, object]]
+
+
+async def _nutrition(session: AsyncSession, menu: Menu) -> MenuNutrition:
     rows = await repo.menu_items(session, menu.id)
     pairs = [
         (domain.FoodNutrients(f.energy_kcal, f.protein_g, f.fat_g, f.carbohydrate_g, f.iron_mg), i.grams)
         for i, f in rows
     ]
     totals = domain.totals(pairs)
-    return MenuRead(
-        id=menu.id,
-        name=menu.name,
-        category=menu.category,
-        kitchen_id=menu.kitchen_id,
-        items=[MenuItemRead(food_id=f.id, food_name=f.name, grams=i.grams) for i, f in rows],
-        totals=totals,
-        targets=domain.PORTION_TARGETS.get(menu.category, {}),
-        targets_version=domain.TARGETS_VERSION,
-        warnings=[NutrientWarning.model_validate(w) for w in domain.shortfalls(menu.category, totals)],
-    )
+    return MenuNutrition(menu, rows, totals, domain.shortfalls(menu.category, totals))
 
 
-async def create_menu(session: AsyncSession, body: MenuCreate, principal: Principal) -> MenuRead:
+async def create_menu(session: AsyncSession, body: MenuCreate, principal: Principal) -> MenuNutrition:
     async with session.begin():
         await _visible_kitchen(session, body.kitchen_id, principal)
         ids = [i.food_id for i in body.items]
@@ -108,28 +109,27 @@ async def create_menu(session: AsyncSession, body: MenuCreate, principal: Princi
         await session.flush()
         session.add_all(MenuItem(menu_id=menu.id, food_id=i.food_id, grams=i.grams) for i in body.items)
         await session.flush()
-        read = await _read_menu(session, menu)
-    return read
+        nutrition = await _nutrition(session, menu)
+    return nutrition
 
 
 async def list_menus(
     session: AsyncSession, params: PageParams, principal: Principal, *, kitchen_id: uuid.UUID | None = None
-) -> tuple[list[MenuRead], str | None]:
+) -> tuple[list[MenuNutrition], str | None]:
     """One page of the menus the caller sees (shared ones, their region's kitchens') and the next cursor."""
     async with session.begin():
-        rows = await repo.page_menus(session, params, region=principal.region, kitchen_id=kitchen_id)
-        items, cursor = make_page(rows, params, lambda m: [str(m.id)])
-        reads = [await _read_menu(session, m) for m in items]
-    return reads, cursor
+        items, cursor = await repo.page_menus(session, params, region=principal.region, kitchen_id=kitchen_id)
+        out = [await _nutrition(session, m) for m in items]
+    return out, cursor
 
 
-async def get_menu(session: AsyncSession, menu_id: uuid.UUID, principal: Principal) -> MenuRead:
+async def get_menu(session: AsyncSession, menu_id: uuid.UUID, principal: Principal) -> MenuNutrition:
     async with session.begin():
         menu = await repo.get_menu(session, menu_id)
         if menu is None:
             raise NotFound("menu not found")
         await _visible_kitchen(session, menu.kitchen_id, principal)
-        return await _read_menu(session, menu)
+        return await _nutrition(session, menu)
 
 
 def _check_month(month: str) -> tuple[int, int]:

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dashat.enrolment.models import Enrolment, WaitlistEntry
 from dashat.funds.models import LedgerEntry
 from dashat.meals.models import MealBatch
-from shared.web.pagination import PageParams, keyset
+from shared.web.pagination import PageParams, keyset_page
 
 
 async def totals(session: AsyncSession, kitchen_id: uuid.UUID, since: date) -> tuple[int, int, int]:
@@ -74,6 +74,9 @@ async def by_contribution(session: AsyncSession, contribution_id: uuid.UUID) -> 
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def page(session: AsyncSession, kitchen_id: uuid.UUID, params: PageParams) -> list[LedgerEntry]:
-    stmt = keyset(select(LedgerEntry).where(LedgerEntry.kitchen_id == kitchen_id), params, LedgerEntry.id)
-    return list((await session.execute(stmt)).scalars())
+async def page(
+    session: AsyncSession, kitchen_id: uuid.UUID, params: PageParams
+) -> tuple[list[LedgerEntry], str | None]:
+    return await keyset_page(
+        session, select(LedgerEntry).where(LedgerEntry.kitchen_id == kitchen_id), params, LedgerEntry.id
+    )

@@ -21,7 +21,7 @@ from shared.db import new_id
 from shared.errors import ValidationFailed
 from shared.events import dashat as ev
 from shared.outbox import publish
-from shared.web.pagination import PageParams, make_page
+from shared.web.pagination import PageParams
 
 
 async def list_ledger(
@@ -30,8 +30,7 @@ async def list_ledger(
     """One page of a visible kitchen's ledger and the next cursor."""
     async with session.begin():
         await kitchens.visible(session, kitchen_id, principal)
-        rows = await repo.page(session, kitchen_id, params)
-    return make_page(rows, params, lambda e: [str(e.id)])
+        return await repo.page(session, kitchen_id, params)
 
 
 async def record_entry(

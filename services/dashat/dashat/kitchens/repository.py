@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dashat.enrolment.models import Enrolment
 from dashat.kitchens.models import Kitchen
 from shared.regions.scope import within
-from shared.web.pagination import PageParams, keyset
+from shared.web.pagination import PageParams, keyset_page
 
 
 async def get(session: AsyncSession, kitchen_id: uuid.UUID, *, lock: bool = False) -> Kitchen | None:
@@ -54,8 +54,8 @@ async def page(
     village_code: str | None = None,
     rw: str | None = None,
     status: str | None = None,
-) -> list[Kitchen]:
-    """One page of the kitchens inside every region given (plus the extra row `make_page` looks for)."""
+) -> tuple[list[Kitchen], str | None]:
+    """One page of the kitchens inside every region given, and the next cursor."""
     stmt = select(Kitchen).where(*(within(Kitchen.village_code, r) for r in regions))
     if village_code:
         stmt = stmt.where(Kitchen.village_code == village_code)
@@ -64,4 +64,4 @@ async def page(
         stmt = stmt.where(or_(func.cardinality(Kitchen.rws) == 0, literal(rw) == func.any(Kitchen.rws)))
     if status:
         stmt = stmt.where(Kitchen.status == status)
-    return list((await session.execute(keyset(stmt, params, Kitchen.id))).scalars())
+    return await keyset_page(session, stmt, params, Kitchen.id)

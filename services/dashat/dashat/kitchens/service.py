@@ -21,7 +21,7 @@ from shared.outbox import publish
 from shared.regions import level_of_code, load_regions
 from shared.regions.scope import parse_region
 from shared.web.etag import IfMatchCondition, check_version
-from shared.web.pagination import PageParams, make_page
+from shared.web.pagination import PageParams
 
 
 def _village(code: str, principal: Principal) -> str:
@@ -121,10 +121,9 @@ async def list_kitchens(
             rule="rw.needs_village",
         )
     async with session.begin():
-        rows = await repo.page(
+        return await repo.page(
             session, params, regions=regions, village_code=village, rw=norm_rw(rw), status=status
         )
-    return make_page(rows, params, lambda k: [str(k.id)])
 
 
 async def get_visible(session: AsyncSession, kitchen_id: uuid.UUID, principal: Principal) -> Kitchen:

@@ -23,10 +23,10 @@ Write = Annotated[Principal, require_scopes("dashat:write")]
 async def record_meals(
     kitchen_id: uuid.UUID, body: MealsCreate, session: SessionDep, principal: Write, response: Response
 ) -> MealsRead:
-    read = await service.record(session, kitchen_id, body, principal)
-    if read.replayed:
+    recorded = await service.record(session, kitchen_id, body, principal)
+    if recorded.replayed:
         response.status_code = 200
-    return read
+    return MealsRead.from_domain(recorded)
 
 
 @router.get("", summary="Meal batches of a kitchen")
@@ -34,4 +34,4 @@ async def list_meals(
     kitchen_id: uuid.UUID, session: SessionDep, page: PageDep, principal: Read
 ) -> Page[MealsRead]:
     items, cursor = await service.page(session, kitchen_id, page, principal)
-    return Page(items=items, next_cursor=cursor)
+    return Page(items=[MealsRead.from_domain(b) for b in items], next_cursor=cursor)

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dashat.enrolment.models import Enrolment
 from dashat.meals.models import MealBatch, MealServing
-from shared.web.pagination import PageParams, keyset
+from shared.web.pagination import PageParams, keyset_page
 
 
 async def batch_at(
@@ -56,6 +56,9 @@ async def already_served(
     return list((await session.execute(stmt)).scalars())
 
 
-async def page(session: AsyncSession, kitchen_id: uuid.UUID, params: PageParams) -> list[MealBatch]:
-    stmt = keyset(select(MealBatch).where(MealBatch.kitchen_id == kitchen_id), params, MealBatch.id)
-    return list((await session.execute(stmt)).scalars())
+async def page(
+    session: AsyncSession, kitchen_id: uuid.UUID, params: PageParams
+) -> tuple[list[MealBatch], str | None]:
+    return await keyset_page(
+        session, select(MealBatch).where(MealBatch.kitchen_id == kitchen_id), params, MealBatch.id
+    )

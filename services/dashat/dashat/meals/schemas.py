@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
+from typing import TYPE_CHECKING, Self
 
 from pydantic import Field
 
 from dashat.foods.schemas import Slot
 from shared.web.schemas import ApiDate, ApiInput, ApiOutput
+
+if TYPE_CHECKING:
+    from dashat.meals.service import RecordedBatch
 
 
 class MealsCreate(ApiInput):
@@ -37,3 +41,13 @@ class MealsRead(ApiOutput):
     by_category: dict[str, int]
     capacity_override: bool
     replayed: bool = False
+
+    @classmethod
+    def from_domain(cls, recorded: RecordedBatch) -> Self:
+        return cls.from_row(
+            recorded.batch,
+            beneficiaries_served=sum(recorded.by_category.values()),
+            absent_person_ids=list(recorded.batch.absent_person_ids),
+            by_category=recorded.by_category,
+            replayed=recorded.replayed,
+        )

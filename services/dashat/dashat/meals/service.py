@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections import Counter
+from dataclasses import dataclass
 
 import orjson
 from sqlalchemy.exc import IntegrityError
@@ -15,7 +16,7 @@ from dashat.foods import repository as menus
 from dashat.kitchens import service as kitchens
 from dashat.meals import repository as repo
 from dashat.meals.models import MealBatch, MealServing
-from dashat.meals.schemas import MealsCreate, MealsRead
+from dashat.meals.schemas import MealsCreate
 from dashat.models import outbox
 from shared.auth import Principal
 from shared.clock import business_today
@@ -23,7 +24,7 @@ from shared.db import new_id
 from shared.errors import Conflict, ValidationFailed
 from shared.events import dashat as ev
 from shared.outbox import publish
-from shared.web.pagination import PageParams, make_page
+from shared.web.pagination import PageParams
 
 
 def content_hash(body: MealsCreate) -> str:
@@ -33,23 +34,18 @@ def content_hash(body: MealsCreate) -> str:
     return hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-async def _read(session: AsyncSession, batch: MealBatch, replayed: bool = False) -> MealsRead:
-    by_category = await repo.served_by_category(session, batch.id)
-    return MealsRead(
-        id=batch.id,
-        kitchen_id=batch.kitchen_id,
-        served_on=batch.served_on,
-        slot=batch.slot,
-        menu_id=batch.menu_id,
-        portions_cooked=batch.portions_cooked,
-        portions_delivered=batch.portions_delivered,
-        portions_consumed=batch.portions_consumed,
-        beneficiaries_served=sum(by_category.values()),
-        absent_person_ids=list(batch.absent_person_ids),
-        by_category=by_category,
-        capacity_override=batch.capacity_override,
-        replayed=replayed,
-    )
+@dataclass(frozen=True)
+class RecordedBatch:
+    """A meal batch with who was served by category; `replayed` when the request repeated one already recorded
+    (the API model is made at the edge: `MealsRead.from_domain`)."""
+
+    batch: MealBatch
+    by_category: dict[str, int]
+    replayed: bool = False
+
+
+async def _recorded(session: AsyncSession, batch: MealBatch, replayed: bool = False) -> RecordedBatch:
+    return RecordedBatch(batch, await repo.served_by_category(session, batch.id), replayed)
 
 
 def _check_counts(body: MealsCreate, capacity: int) -> None:
@@ -92,7 +88,7 @@ def _check_counts(body: MealsCreate, capacity: int) -> None:
 
 async def record(
     session: AsyncSession, kitchen_id: uuid.UUID, body: MealsCreate, principal: Principal
-) -> MealsRead:
+) -> RecordedBatch:
     """Record a batch; a concurrent identical or overlapping batch loses on the unique keys and gets a 409."""
     try:
         return await _record(session, kitchen_id, body, principal)
@@ -104,7 +100,7 @@ async def record(
 
 async def _record(
     session: AsyncSession, kitchen_id: uuid.UUID, body: MealsCreate, principal: Principal
-) -> MealsRead:
+) -> RecordedBatch:
     digest = content_hash(body)
     async with session.begin():
         kitchen = await kitchens.visible(session, kitchen_id, principal, lock=True)
@@ -121,7 +117,7 @@ async def _record(
         existing = await repo.batch_at(session, kitchen.id, body.served_on, body.slot)
         if existing is not None:
             if existing.content_hash == digest:
-                return await _read(session, existing, replayed=True)
+                return await _recorded(session, existing, replayed=True)
             raise Conflict(
                 f"meals for {body.served_on} {body.slot} were already recorded differently (batch {existing.id})",
                 rule="meals.batch_conflict",
@@ -200,15 +196,14 @@ async def _record(
             ),
             key=kitchen.id,
         )
-        return await _read(session, batch)
+        return await _recorded(session, batch)
 
 
 async def page(
     session: AsyncSession, kitchen_id: uuid.UUID, params: PageParams, principal: Principal
-) -> tuple[list[MealsRead], str | None]:
+) -> tuple[list[RecordedBatch], str | None]:
     """One page of a visible kitchen's meal batches and the next cursor."""
     async with session.begin():
         await kitchens.visible(session, kitchen_id, principal)
-        rows = await repo.page(session, kitchen_id, params)
-        batches, cursor = make_page(rows, params, lambda b: [str(b.id)])
-        return [await _read(session, b) for b in batches], cursor
+        batches, cursor = await repo.page(session, kitchen_id, params)
+        return [await _recorded(session, b) for b in batches], cursor

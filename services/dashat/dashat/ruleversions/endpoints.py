@@ -41,7 +41,7 @@ async def list_versions(
         ),
     ] = None,
 ) -> list[RuleVersionRead]:
-    return await service.list_versions(session, region)
+    return [RuleVersionRead.from_domain(v) for v in await service.list_versions(session, region)]
 
 
 @router.get("/effective", summary="The version deciding for a village on a day", description=HOW)
@@ -53,12 +53,12 @@ async def effective_version(
     ],
     on: Annotated[ApiDate | None, Query(description="Decision date (default today)")] = None,
 ) -> RuleVersionRead:
-    return await service.effective(session, village_code, on)
+    return RuleVersionRead.from_domain(await service.effective(session, village_code, on))
 
 
 @router.get("/{version}", summary="One rule version")
 async def get_version(version: str, session: SessionDep, _: Read) -> RuleVersionRead:
-    return await service.get_version(session, version)
+    return RuleVersionRead.from_domain(await service.get_version(session, version))
 
 
 @router.post(
@@ -74,7 +74,7 @@ async def create_version(
 ) -> RuleVersionRead:
     created = await service.create(session, body, principal)
     response.headers["Location"] = f"/v1/rule-versions/{created.version}"
-    return created
+    return RuleVersionRead.from_domain(created)
 
 
 @router.delete(

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, Self, cast
 
 from pydantic import Field
 
 from dashat.enrolment.rules import DEFAULT_CONFIG
+from dashat.ruleversions.domain import StoredVersion
 from shared.ages import BADUTA_MONTHS, BALITA_MONTHS
 from shared.web.schemas import ApiDate, ApiInput, ApiOutput
+
+if TYPE_CHECKING:
+    from dashat.ruleversions.models import RuleVersion
 
 _D = DEFAULT_CONFIG
 AnaemiaLevel = Literal["mild", "moderate", "severe"]
@@ -111,3 +115,23 @@ class RuleVersionRead(ApiOutput):
     builtin: bool = Field(
         default=False, description="The code default (seed version); not stored, not deletable"
     )
+
+    @classmethod
+    def from_domain(cls, v: RuleVersion | StoredVersion) -> Self:
+        if isinstance(v, StoredVersion):  # the code default, not a stored row
+            return cls(
+                version=v.version,
+                region_prefix=v.region_prefix,
+                effective_from=v.effective_from,
+                config=v.config,
+                builtin=True,
+            )
+        return cls(
+            version=v.version,
+            region_prefix=v.region_prefix,
+            effective_from=v.effective_from,
+            config=dict(v.config),
+            note=v.note,
+            created_by=v.created_by,
+            created_at=v.created_at,
+        )

@@ -12,7 +12,7 @@ from dashat.enrolment.rules import RuleConfig
 from dashat.ruleversions import domain
 from dashat.ruleversions import repository as repo
 from dashat.ruleversions.models import RuleVersion
-from dashat.ruleversions.schemas import RuleVersionCreate, RuleVersionRead
+from dashat.ruleversions.schemas import RuleVersionCreate
 from shared.auth import Principal
 from shared.clock import business_today
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -22,35 +22,16 @@ from shared.regions.scope import parse_region
 RULES_SCOPE = "dashat:rules"
 
 
-def seed_read() -> RuleVersionRead:
-    s = domain.SEED
-    return RuleVersionRead(
-        version=s.version,
-        region_prefix=None,
-        effective_from=s.effective_from,
-        config=s.config,
-        builtin=True,
-    )
+RuleVersionLike = RuleVersion | domain.StoredVersion
+"""A stored version, or the code default (`domain.SEED`: not stored, not deletable)."""
 
 
-def to_read(row: RuleVersion) -> RuleVersionRead:
-    return RuleVersionRead(
-        version=row.version,
-        region_prefix=row.region_prefix,
-        effective_from=row.effective_from,
-        config=dict(row.config),
-        note=row.note,
-        created_by=row.created_by,
-        created_at=row.created_at,
-    )
-
-
-async def list_versions(session: AsyncSession, region: str | None = None) -> list[RuleVersionRead]:
+async def list_versions(session: AsyncSession, region: str | None = None) -> list[RuleVersionLike]:
     """The seed and every stored version; with `region`, only those that can decide somewhere inside it."""
     prefix = parse_region(region)
     async with session.begin():
         rows = await repo.all_versions(session)
-    out = [seed_read(), *(to_read(r) for r in rows)]
+    out: list[RuleVersionLike] = [domain.SEED, *rows]
     if prefix is None:
         return out
     return [
@@ -60,17 +41,17 @@ async def list_versions(session: AsyncSession, region: str | None = None) -> lis
     ]
 
 
-async def get_version(session: AsyncSession, version: str) -> RuleVersionRead:
+async def get_version(session: AsyncSession, version: str) -> RuleVersionLike:
     if version == domain.SEED.version:
-        return seed_read()
+        return domain.SEED
     async with session.begin():
         row = await repo.get(session, version)
     if row is None:
         raise NotFound("rule version not found")
-    return to_read(row)
+    return row
 
 
-async def effective(session: AsyncSession, village_code: str, on: date | None) -> RuleVersionRead:
+async def effective(session: AsyncSession, village_code: str, on: date | None) -> RuleVersionLike:
     """The version that decides for a village on a day (today by default)."""
     code = parse_region(village_code, field="query.village_code")
     if code is None:  # "" or ID: the nation is no village
@@ -80,7 +61,7 @@ async def effective(session: AsyncSession, village_code: str, on: date | None) -
     async with session.begin():
         config = await repo.config_for(session, code, on or business_today())
         row = await repo.get(session, config.version)
-    return seed_read() if row is None else to_read(row)
+    return domain.SEED if row is None else row
 
 
 def _check_config(body: RuleVersionCreate) -> None:
@@ -104,7 +85,7 @@ def _region(body: RuleVersionCreate, principal: Principal) -> str | None:
     return prefix
 
 
-async def create(session: AsyncSession, body: RuleVersionCreate, principal: Principal) -> RuleVersionRead:
+async def create(session: AsyncSession, body: RuleVersionCreate, principal: Principal) -> RuleVersion:
     """Store a new version; it decides from `effective_from` on, in its region, until a later one does."""
     prefix = _region(body, principal)
     _check_config(body)
@@ -141,7 +122,7 @@ async def create(session: AsyncSession, body: RuleVersionCreate, principal: Prin
             session.add(row)
     except IntegrityError as exc:
         raise Conflict("a concurrent request stored the same version", rule="rules.version_taken") from exc
-    return to_read(row)
+    return row
 
 
 async def withdraw(session: AsyncSession, version: str, principal: Principal) -> None:

@@ -6,7 +6,7 @@ Registered before the families router so that `/v1/persons/duplicates` is not ta
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 from pydantic import ConfigDict, Field
@@ -14,7 +14,6 @@ from pydantic import ConfigDict, Field
 from registry.deps import IfMatch, Reader, VaultDep, Writer
 from registry.duplicates import service
 from registry.families.schemas import PersonRead
-from registry.families.service import person_view
 from shared.web.deps import PageDep, SessionDep
 from shared.web.etag import set_etag
 from shared.web.pagination import Page
@@ -31,6 +30,15 @@ class DuplicateGroup(ApiOutput):
     village_code: str | None
     birth_date: str
     persons: list[PersonRead] = Field(description="For without_nik: the person first, then look-alikes")
+
+    @classmethod
+    def from_domain(cls, found: service.DuplicateCandidates) -> DuplicateGroup:
+        return cls(
+            reason=found.reason,
+            village_code=found.village_code,
+            birth_date=found.birth_date.isoformat(),
+            persons=[PersonRead.from_domain(p) for p in found.persons],
+        )
 
 
 class MergeRequest(ApiInput):
@@ -51,9 +59,9 @@ async def list_duplicates(
     page: PageDep,
     principal: Reader,
     kind: Annotated[Literal["near", "without_nik"], Query(description="Which list")] = "near",
-) -> dict[str, Any]:
+) -> Page[DuplicateGroup]:
     items, cursor = await service.list_duplicates(session, principal, page, kind)
-    return {"items": items, "next_cursor": cursor}
+    return Page(items=[DuplicateGroup.from_domain(c) for c in items], next_cursor=cursor)
 
 
 @router.post(
@@ -69,9 +77,9 @@ async def merge_person(
     vault: VaultDep,
     response: Response,
     principal: Writer,
-) -> dict[str, Any]:
+) -> PersonRead:
     person, _ = await service.merge_persons(
         session, vault, principal, person_id, body.merged_person_id, expected
     )
     set_etag(response, person.version)
-    return person_view(person)
+    return PersonRead.from_domain(person)

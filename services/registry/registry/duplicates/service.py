@@ -9,7 +9,9 @@ stunting cases, pregnancies, catin screenings, guardianships) now points at the 
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from dataclasses import dataclass
+from datetime import date
+from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,7 +20,6 @@ from registry.families import repository as fam_repo
 from registry.families.facts import person_facts, refresh_krs
 from registry.families.models import Family, Person
 from registry.families.registration import seal_nik
-from registry.families.service import person_view
 from registry.growth.models import StuntingCase
 from registry.health.models import Pregnancy
 from registry.outbox import emit
@@ -32,37 +33,34 @@ from shared.web.etag import IfMatchCondition, check_version
 from shared.web.pagination import PageParams
 
 
+@dataclass(frozen=True)
+class DuplicateCandidates:
+    """Persons who may be one person, and why they were grouped."""
+
+    reason: Literal["same_name_birth_village", "without_nik"]
+    village_code: str | None
+    birth_date: date
+    persons: list[Person]
+
+
 async def list_duplicates(
     session: AsyncSession, principal: Principal, params: PageParams, kind: str
-) -> tuple[list[dict[str, Any]], str | None]:
+) -> tuple[list[DuplicateCandidates], str | None]:
     """A page of potential duplicates for review: `near` groups, or persons `without_nik` with look-alikes."""
-    items: list[dict[str, Any]] = []
+    items: list[DuplicateCandidates] = []
     async with session.begin():
         if kind == "near":
             groups, cursor = await repo.near_duplicate_groups(session, principal, params)
             people = await repo.persons_by_id(session, [pid for g in groups for pid in g[3]])
             for village, _, birth, ids in groups:
-                items.append(
-                    {
-                        "reason": "same_name_birth_village",
-                        "village_code": village,
-                        "birth_date": birth.isoformat(),
-                        "persons": [person_view(people[i]) for i in sorted(ids)],
-                    }
-                )
+                persons = [people[i] for i in sorted(ids)]
+                items.append(DuplicateCandidates("same_name_birth_village", village, birth, persons))
         else:
             persons, cursor = await repo.without_nik(session, principal, params)
             alike = await repo.candidates(session, principal, persons)
             for p in persons:
                 others = [o for o in alike.get((p.name_key, p.birth_date), []) if o.id != p.id]
-                items.append(
-                    {
-                        "reason": "without_nik",
-                        "village_code": None,
-                        "birth_date": p.birth_date.isoformat(),
-                        "persons": [person_view(x) for x in [p, *others]],
-                    }
-                )
+                items.append(DuplicateCandidates("without_nik", None, p.birth_date, [p, *others]))
     return items, cursor
 
 

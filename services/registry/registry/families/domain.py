@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import itertools
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date
-from typing import Any, Literal
+from datetime import date, datetime
+from typing import Any, Literal, Protocol
 
 from registry import rules
 from registry.identity.domain import KkCheck, NikCheck, Sex, validate_kk, validate_nik
@@ -24,6 +25,31 @@ def is_pus(sex: str, marital_status: str, birth_date: date, on: date, *, alive: 
         and marital_status == "kawin"
         and rules.PUS_MIN_AGE <= ages.completed_years(birth_date, on) <= rules.PUS_MAX_AGE
     )
+
+
+class StoredPerson(Protocol):
+    """What `person_pus` reads of a stored person."""
+
+    sex: str
+    marital_status: str
+    birth_date: date
+    died_on: date | None
+    moved_out_on: date | None
+    deleted_at: datetime | None
+
+
+def person_pus(person: StoredPerson, on: date) -> bool:
+    """PUS status of a stored person on a day: only someone alive, not moved out and not deleted counts."""
+    alive = person.died_on is None and person.moved_out_on is None and person.deleted_at is None
+    return is_pus(person.sex, person.marital_status, person.birth_date, on, alive=alive)
+
+
+@dataclass
+class Revealed:
+    """Plain numbers the caller may see (after the access was logged), by person id (NIK) and family id (KK)."""
+
+    niks: dict[uuid.UUID, str]
+    kks: dict[uuid.UUID, str]
 
 
 def nik_errors(

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
 
-from registry.common import PII_READ, RegionQuery, UpdatedSince, view
+from registry.common import PII_READ, RegionQuery
 from registry.deps import IfMatch, NikSearcher, PurposeDep, Reader, SearchPurposeDep, VaultDep, Writer
+from registry.families import repository as repo
 from registry.families import service
-from registry.families.models import KampungKb
 from registry.families.schemas import (
     AccessLogRead,
     FamilyCreate,
@@ -31,10 +31,11 @@ from registry.families.schemas import (
     PersonUpdate,
 )
 from shared.auth import Principal, require_scopes
+from shared.db import read_only
 from shared.web.deps import PageDep, SessionDep
 from shared.web.etag import set_etag
 from shared.web.idempotency import READ_ONLY_POST
-from shared.web.pagination import Page
+from shared.web.pagination import Page, UpdatedSince
 from shared.web.problems import PROBLEM_RESPONSES
 from shared.web.ratelimit import PERSONAL_DATA_SEARCH
 
@@ -43,10 +44,6 @@ PiiReader = Annotated[Principal, require_scopes(PII_READ)]
 ETAG_HEADER = {
     "ETag": {"description": "Version of the resource; send it back as If-Match", "schema": {"type": "string"}}
 }
-
-
-def kkb_view(row: KampungKb) -> dict[str, Any]:
-    return view(row, KampungKbRead, row.deleted_at is not None)
 
 
 # ------------------------------------------------------------------------------------------ Kampung KB
@@ -61,10 +58,10 @@ def kkb_view(row: KampungKb) -> dict[str, Any]:
 )
 async def create_kampung_kb(
     body: KampungKbCreate, session: SessionDep, response: Response, principal: Writer
-) -> dict[str, Any]:
+) -> KampungKbRead:
     row = await service.create_kampung_kb(session, principal, body)
     set_etag(response, row.version)
-    return kkb_view(row)
+    return KampungKbRead.from_domain(row)
 
 
 @router.get(
@@ -80,11 +77,17 @@ async def list_kampung_kb(
     region: RegionQuery = None,
     active: bool | None = None,
     updated_since: UpdatedSince = None,
-) -> dict[str, Any]:
-    rows, cursor = await service.list_kampung_kb(
-        session, principal, page, region=region, active=active, updated_since=updated_since
+) -> Page[KampungKbRead]:
+    rows, cursor = await read_only(
+        session,
+        repo.kampung_kb_page,
+        principal,
+        page,
+        region=region,
+        active=active,
+        updated_since=updated_since,
     )
-    return {"items": [kkb_view(r) for r in rows], "next_cursor": cursor}
+    return Page(items=[KampungKbRead.from_domain(r) for r in rows], next_cursor=cursor)
 
 
 @router.get(
@@ -95,10 +98,10 @@ async def list_kampung_kb(
 )
 async def get_kampung_kb(
     kkb_id: uuid.UUID, session: SessionDep, response: Response, principal: Reader
-) -> dict[str, Any]:
+) -> KampungKbRead:
     row = await service.get_kampung_kb(session, principal, kkb_id)
     set_etag(response, row.version)
-    return kkb_view(row)
+    return KampungKbRead.from_domain(row)
 
 
 @router.patch(
@@ -114,10 +117,10 @@ async def update_kampung_kb(
     session: SessionDep,
     response: Response,
     principal: Writer,
-) -> dict[str, Any]:
+) -> KampungKbRead:
     row = await service.update_kampung_kb(session, principal, kkb_id, body, expected)
     set_etag(response, row.version)
-    return kkb_view(row)
+    return KampungKbRead.from_domain(row)
 
 
 # ------------------------------------------------------------------------------------------ families
@@ -132,11 +135,11 @@ async def update_kampung_kb(
 )
 async def create_family(
     body: FamilyCreate, session: SessionDep, vault: VaultDep, response: Response, principal: Writer
-) -> dict[str, Any]:
+) -> FamilyWithMembers:
     family, persons = await service.register_family(session, vault, principal, body)
     set_etag(response, family.version)
     response.headers["Location"] = f"/v1/families/{family.id}"
-    return {**service.family_view(family), "members": [service.person_view(p) for p in persons]}
+    return FamilyWithMembers.with_members(family, persons)
 
 
 @router.get(
@@ -152,7 +155,7 @@ async def list_families(
     kampung_kb_id: uuid.UUID | None = None,
     krs: Annotated[bool | None, Query(description="Only families at risk of stunting (or not)")] = None,
     updated_since: UpdatedSince = None,
-) -> dict[str, Any]:
+) -> Page[FamilyRead]:
     families, revealed, cursor = await service.list_families(
         session,
         vault,
@@ -164,7 +167,7 @@ async def list_families(
         krs=krs,
         updated_since=updated_since,
     )
-    return {"items": [service.family_view(f, revealed) for f in families], "next_cursor": cursor}
+    return Page(items=[FamilyRead.from_domain(f, revealed) for f in families], next_cursor=cursor)
 
 
 @router.get(
@@ -180,13 +183,10 @@ async def get_family(
     response: Response,
     principal: Reader,
     purpose: PurposeDep,
-) -> dict[str, Any]:
+) -> FamilyWithMembers:
     family, members, revealed = await service.get_family(session, vault, principal, family_id, purpose)
     set_etag(response, family.version)
-    return {
-        **service.family_view(family, revealed),
-        "members": [service.person_view(p, revealed) for p in members],
-    }
+    return FamilyWithMembers.with_members(family, members, revealed)
 
 
 @router.patch(
@@ -203,10 +203,10 @@ async def update_family(
     vault: VaultDep,
     response: Response,
     principal: Writer,
-) -> dict[str, Any]:
+) -> FamilyRead:
     family = await service.update_family(session, vault, principal, family_id, body, expected)
     set_etag(response, family.version)
-    return service.family_view(family)
+    return FamilyRead.from_domain(family)
 
 
 @router.post(
@@ -222,10 +222,10 @@ async def move_family(
     session: SessionDep,
     response: Response,
     principal: Writer,
-) -> dict[str, Any]:
+) -> FamilyRead:
     family = await service.move_family(session, principal, family_id, body, expected)
     set_etag(response, family.version)
-    return service.family_view(family)
+    return FamilyRead.from_domain(family)
 
 
 @router.delete(
@@ -249,16 +249,17 @@ async def delete_family(
 )
 async def get_kk_history(
     family_id: uuid.UUID, session: SessionDep, vault: VaultDep, principal: Reader, purpose: PurposeDep
-) -> list[dict[str, Any]]:
-    return await service.kk_history(session, vault, principal, family_id, purpose)
+) -> list[KkHistoryRead]:
+    history = await service.kk_history(session, vault, principal, family_id, purpose)
+    return [KkHistoryRead.from_row(h, kk_number=number) for h, number in history]
 
 
 @router.get("/families/{family_id}/members", response_model=list[PersonRead], tags=["families"])
 async def list_members(
     family_id: uuid.UUID, session: SessionDep, vault: VaultDep, principal: Reader, purpose: PurposeDep
-) -> list[dict[str, Any]]:
+) -> list[PersonRead]:
     members, revealed = await service.list_members(session, vault, principal, family_id, purpose)
-    return [service.person_view(p, revealed) for p in members]
+    return [PersonRead.from_domain(p, revealed) for p in members]
 
 
 @router.post(
@@ -275,11 +276,11 @@ async def add_member(
     vault: VaultDep,
     response: Response,
     principal: Writer,
-) -> dict[str, Any]:
+) -> PersonRead:
     person, _ = await service.add_member(session, vault, principal, family_id, body)
     set_etag(response, person.version)
     response.headers["Location"] = f"/v1/persons/{person.id}"
-    return service.person_view(person)
+    return PersonRead.from_domain(person)
 
 
 # ------------------------------------------------------------------------------------------ persons
@@ -303,9 +304,9 @@ async def search_persons(
     vault: VaultDep,
     principal: NikSearcher,
     purpose: SearchPurposeDep,
-) -> dict[str, Any]:
+) -> Page[PersonRead]:
     persons, revealed = await service.search_by_nik(session, vault, principal, body.nik, purpose)
-    return {"items": [service.person_view(p, revealed) for p in persons], "next_cursor": None}
+    return Page(items=[PersonRead.from_domain(p, revealed) for p in persons], next_cursor=None)
 
 
 @router.get(
@@ -321,7 +322,7 @@ async def list_persons(
     family_id: uuid.UUID | None = None,
     sex: Annotated[str | None, Query(pattern="^[LP]$")] = None,
     updated_since: UpdatedSince = None,
-) -> dict[str, Any]:
+) -> Page[PersonRead]:
     persons, revealed, cursor = await service.list_persons(
         session,
         vault,
@@ -333,7 +334,7 @@ async def list_persons(
         sex=sex,
         updated_since=updated_since,
     )
-    return {"items": [service.person_view(p, revealed) for p in persons], "next_cursor": cursor}
+    return Page(items=[PersonRead.from_domain(p, revealed) for p in persons], next_cursor=cursor)
 
 
 @router.get(
@@ -349,10 +350,10 @@ async def get_person(
     response: Response,
     principal: Reader,
     purpose: PurposeDep,
-) -> dict[str, Any]:
+) -> PersonRead:
     person, revealed = await service.get_person(session, vault, principal, person_id, purpose)
     set_etag(response, person.version)
-    return service.person_view(person, revealed)
+    return PersonRead.from_domain(person, revealed)
 
 
 @router.patch(
@@ -366,10 +367,10 @@ async def update_person(
     vault: VaultDep,
     response: Response,
     principal: Writer,
-) -> dict[str, Any]:
+) -> PersonRead:
     person, _ = await service.update_person(session, vault, principal, person_id, body, expected)
     set_etag(response, person.version)
-    return service.person_view(person)
+    return PersonRead.from_domain(person)
 
 
 @router.delete(
@@ -398,10 +399,10 @@ async def record_death(
     session: SessionDep,
     response: Response,
     principal: Writer,
-) -> dict[str, Any]:
+) -> PersonRead:
     person, _ = await service.person_died(session, principal, person_id, body, expected)
     set_etag(response, person.version)
-    return service.person_view(person)
+    return PersonRead.from_domain(person)
 
 
 @router.post(
@@ -417,10 +418,10 @@ async def move_person(
     session: SessionDep,
     response: Response,
     principal: Writer,
-) -> dict[str, Any]:
+) -> PersonRead:
     person, _ = await service.move_person(session, principal, person_id, body, expected)
     set_etag(response, person.version)
-    return service.person_view(person)
+    return PersonRead.from_domain(person)
 
 
 @router.get(
@@ -429,8 +430,12 @@ async def move_person(
     tags=["persons"],
     summary="Family membership history",
 )
-async def list_memberships(person_id: uuid.UUID, session: SessionDep, principal: Reader) -> list[Any]:
-    return await service.memberships(session, principal, person_id)
+async def list_memberships(
+    person_id: uuid.UUID, session: SessionDep, principal: Reader
+) -> list[MembershipRead]:
+    return [
+        MembershipRead.model_validate(m) for m in await service.memberships(session, principal, person_id)
+    ]
 
 
 @router.get(
@@ -445,6 +450,6 @@ async def get_access_log(
     page: PageDep,
     principal: PiiReader,
     x_purpose: Annotated[str | None, Header(include_in_schema=False)] = None,
-) -> dict[str, Any]:
+) -> Page[AccessLogRead]:
     rows, cursor = await service.access_log(session, principal, person_id, page)
-    return {"items": rows, "next_cursor": cursor}
+    return Page(items=[AccessLogRead.model_validate(r) for r in rows], next_cursor=cursor)

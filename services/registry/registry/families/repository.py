@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, TypedDict
+from typing import Any
 
 from sqlalchemy import (
     ARRAY,
@@ -30,7 +30,7 @@ from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.engine.interfaces import BindTyping
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from registry.common import aware, feed_key, where_given
+from registry.common import where_given
 from registry.families.models import AccessLog, Family, FamilyKkHistory, FamilyMembership, KampungKb, Person
 from registry.health.models import Pregnancy
 from registry.models import Base, outbox
@@ -38,7 +38,7 @@ from registry.regions.models import Region
 from shared.auth import Principal
 from shared.errors import NotFound
 from shared.regions.scope import in_scope, parse_region, within
-from shared.web.pagination import PageParams, keyset, make_page
+from shared.web.pagination import PageParams, change_feed_page, keyset_page
 
 
 async def village_exists(session: AsyncSession, code: str) -> bool:
@@ -66,32 +66,6 @@ async def kampung_kb_code_taken(session: AsyncSession, code: str) -> bool:
     return await session.scalar(select(KampungKb.id).where(KampungKb.code == code)) is not None
 
 
-class KampungKbFilters(TypedDict):
-    """Optional filters of the Kampung KB list."""
-
-    region: str | None
-    active: bool | None
-    updated_since: datetime | None
-
-
-class FamilyFilters(TypedDict):
-    """Optional filters of the families list."""
-
-    region: str | None
-    kampung_kb_id: uuid.UUID | None
-    krs: bool | None
-    updated_since: datetime | None
-
-
-class PersonFilters(TypedDict):
-    """Optional filters of the persons list."""
-
-    region: str | None
-    family_id: uuid.UUID | None
-    sex: str | None
-    updated_since: datetime | None
-
-
 async def kampung_kb_page(
     session: AsyncSession,
     principal: Principal,
@@ -108,7 +82,9 @@ async def kampung_kb_page(
         ),
         (KampungKb.active, active),
     )
-    return await paged(session, stmt, KampungKb, params, updated_since, KampungKb.deleted_at.is_(None))
+    return await change_feed_page(
+        session, stmt, KampungKb, params, updated_since=updated_since, live=KampungKb.deleted_at.is_(None)
+    )
 
 
 async def families_page(
@@ -129,7 +105,9 @@ async def families_page(
         (Family.kampung_kb_id, kampung_kb_id),
         (Family.krs, krs),
     )
-    return await paged(session, stmt, Family, params, updated_since, Family.deleted_at.is_(None))
+    return await change_feed_page(
+        session, stmt, Family, params, updated_since=updated_since, live=Family.deleted_at.is_(None)
+    )
 
 
 async def persons_page(
@@ -150,7 +128,9 @@ async def persons_page(
         (Person.family_id, family_id),
         (Person.sex, sex),
     )
-    return await paged(session, stmt, Person, params, updated_since, Person.deleted_at.is_(None))
+    return await change_feed_page(
+        session, stmt, Person, params, updated_since=updated_since, live=Person.deleted_at.is_(None)
+    )
 
 
 async def get_family(
@@ -475,27 +455,5 @@ async def insert_registration(
 async def access_log(
     session: AsyncSession, person_id: uuid.UUID, params: PageParams
 ) -> tuple[list[AccessLog], str | None]:
-    stmt = keyset(
-        select(AccessLog).where(AccessLog.person_id == person_id), params, AccessLog.accessed_at, AccessLog.id
-    )
-    rows = list(await session.scalars(stmt))
-    return make_page(rows, params, lambda r: (r.accessed_at.isoformat(), str(r.id)))
-
-
-async def paged(
-    session: AsyncSession,
-    stmt: Select[Any],
-    model: Any,
-    params: PageParams,
-    updated_since: datetime | None,
-    live: Any,
-) -> tuple[list[Any], str | None]:
-    """A page of a list: live rows by id, or the change feed (tombstones included) by (updated_at, id)."""
-    updated_since = aware(updated_since)
-    feed = updated_since is not None
-    if feed:
-        stmt = keyset(stmt.where(model.updated_at > updated_since), params, model.updated_at, model.id)
-    else:
-        stmt = keyset(stmt.where(live), params, model.id)
-    rows = list(await session.scalars(stmt))
-    return make_page(rows, params, lambda r: feed_key(r, feed))
+    stmt = select(AccessLog).where(AccessLog.person_id == person_id)
+    return await keyset_page(session, stmt, params, AccessLog.accessed_at, AccessLog.id)

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 from pydantic import ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from registry.families import domain
+from registry.families.domain import Revealed
+from shared.clock import business_today
 from shared.events.vocab import MaritalStatus, Relation, Sex
 from shared.web.schemas import ApiDate, ApiInput, ApiOutput
+
+if TYPE_CHECKING:
+    from registry.families.models import Family, KampungKb, Person
 
 WaterSource = Literal[
     "kemasan",
@@ -107,6 +113,10 @@ class KampungKbRead(ApiOutput):
     version: int
     updated_at: datetime
     deleted: bool = False
+
+    @classmethod
+    def from_domain(cls, row: KampungKb) -> Self:
+        return cls.from_row(row, deleted=row.deleted_at is not None)
 
 
 class PersonInput(ApiInput):
@@ -267,6 +277,24 @@ class FamilyRead(ApiOutput):
     updated_at: datetime
     deleted: bool = False
 
+    @classmethod
+    def from_domain(cls, family: Family, revealed: Revealed | None = None, **derived: Any) -> Self:
+        """The family as the API shows it; its KK number only when `revealed` holds it (the read was logged)."""
+        krs = KrsRead(
+            target=family.krs_target,
+            at_risk=family.krs,
+            reasons=list(family.krs_reasons or []),
+            rule_version=family.rule_version,
+        )
+        return cls.from_row(
+            family,
+            kk_number=revealed.kks.get(family.id) if revealed else None,  # no masked form (docs/security.md)
+            has_kk_number=family.kk_index is not None,
+            krs=krs,
+            deleted=family.deleted_at is not None,
+            **derived,
+        )
+
 
 class PersonRead(ApiOutput):
     model_config = ConfigDict(
@@ -321,9 +349,30 @@ class PersonRead(ApiOutput):
     updated_at: datetime
     deleted: bool = False
 
+    @classmethod
+    def from_domain(cls, person: Person, revealed: Revealed | None = None) -> Self:
+        """The person as the API shows it; the NIK only when `revealed` holds it (the read was logged)."""
+        return cls.from_row(
+            person,
+            # No masked form: the response shows village, birth date and sex, which give digits 1-12 of a NIK, so
+            # any digits shown of the 4-digit serial leave at most 10^4 candidates (issue 12; docs/security.md).
+            nik=revealed.niks.get(person.id) if revealed else None,
+            has_nik=person.nik_index is not None,
+            pus=domain.person_pus(person, business_today()),
+            nik_conflicts=list(person.nik_conflicts or []),
+            deleted=person.deleted_at is not None,
+        )
+
 
 class FamilyWithMembers(FamilyRead):
     members: list[PersonRead]
+
+    @classmethod
+    def with_members(cls, family: Family, members: list[Person], revealed: Revealed | None = None) -> Self:
+        """The family and its current members, numbers shown only as far as `revealed` holds them."""
+        return cls.from_domain(
+            family, revealed, members=[PersonRead.from_domain(p, revealed) for p in members]
+        )
 
 
 class PersonUpdate(ApiInput):

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from typing import Any, Unpack
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,8 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from registry.common import PII_READ
 from registry.families import domain, registration
 from registry.families import repository as repo
-from registry.families.facts import family_facts, person_facts, person_pus, refresh_krs
-from registry.families.models import AccessLog, Family, FamilyMembership, KampungKb, Person
+from registry.families.domain import Revealed
+from registry.families.facts import family_facts, person_facts, refresh_krs
+from registry.families.models import AccessLog, Family, FamilyKkHistory, FamilyMembership, KampungKb, Person
 from registry.families.schemas import (
     FamilyCreate,
     FamilyMove,
@@ -42,73 +43,6 @@ from shared.events.registry import (
 from shared.web.context import current_correlation_id
 from shared.web.etag import IfMatchCondition, check_version
 from shared.web.pagination import PageParams
-
-# ------------------------------------------------------------------------------------------ presentation
-
-
-@dataclass
-class Revealed:
-    """Plain numbers the caller may see (after the access was logged)."""
-
-    niks: dict[uuid.UUID, str]
-    kks: dict[uuid.UUID, str]
-
-
-def person_view(person: Person, revealed: Revealed | None = None) -> dict[str, Any]:
-    nik = revealed.niks.get(person.id) if revealed else None
-    return {
-        "id": person.id,
-        "family_id": person.family_id,
-        # No masked form: the response shows village, birth date and sex, which give digits 1-12 of a NIK, so any
-        # digits shown of the 4-digit serial leave at most 10^4 candidates (issue 12; docs/security.md).
-        "nik": nik,
-        "has_nik": person.nik_index is not None,
-        "name": person.name,
-        "sex": person.sex,
-        "birth_date": person.birth_date,
-        "relation": person.relation,
-        "marital_status": person.marital_status,
-        "education": person.education,
-        "occupation": person.occupation,
-        "died_on": person.died_on,
-        "moved_out_on": person.moved_out_on,
-        "legal_basis": person.legal_basis,
-        "guardian_person_id": person.guardian_person_id,
-        "pus": person_pus(person),
-        "nik_conflicts": list(person.nik_conflicts or []),
-        "merged_into_person_id": person.merged_into_person_id,
-        "version": person.version,
-        "updated_at": person.updated_at,
-        "deleted": person.deleted_at is not None,
-    }
-
-
-def family_view(family: Family, revealed: Revealed | None = None) -> dict[str, Any]:
-    kk = revealed.kks.get(family.id) if revealed else None
-    return {
-        "id": family.id,
-        "kk_number": kk,  # no masked form, like the NIK (docs/security.md)
-        "has_kk_number": family.kk_index is not None,
-        "village_code": family.village_code,
-        "rw": family.rw,
-        "rt": family.rt,
-        "street": family.street,
-        "kampung_kb_id": family.kampung_kb_id,
-        "welfare_decile": family.welfare_decile,
-        "drinking_water_source": family.drinking_water_source,
-        "latrine_type": family.latrine_type,
-        "head_person_id": family.head_person_id,
-        "krs": {
-            "target": family.krs_target,
-            "at_risk": family.krs,
-            "reasons": list(family.krs_reasons or []),
-            "rule_version": family.rule_version,
-        },
-        "version": family.version,
-        "created_at": family.created_at,
-        "updated_at": family.updated_at,
-        "deleted": family.deleted_at is not None,
-    }
 
 
 def access_entry(
@@ -211,14 +145,6 @@ async def update_kampung_kb(
         return row
 
 
-async def list_kampung_kb(
-    session: AsyncSession, principal: Principal, params: PageParams, **filters: Unpack[repo.KampungKbFilters]
-) -> tuple[list[KampungKb], str | None]:
-    """A page of Kampung KB in the caller's region, or their change feed."""
-    async with session.begin():
-        return await repo.kampung_kb_page(session, principal, params, **filters)
-
-
 async def get_kampung_kb(session: AsyncSession, principal: Principal, kkb_id: uuid.UUID) -> KampungKb:
     """One Kampung KB inside the caller's region."""
     async with session.begin():
@@ -239,11 +165,26 @@ async def list_families(
     principal: Principal,
     purpose: str | None,
     params: PageParams,
-    **filters: Unpack[repo.FamilyFilters],
+    *,
+    region: str | None,
+    kampung_kb_id: uuid.UUID | None,
+    krs: bool | None,
+    updated_since: datetime | None,
 ) -> tuple[list[Family], Revealed | None, str | None]:
-    """A page of families in the caller's region (or their change feed), KK numbers revealed if allowed."""
+    """A page of families in the caller's region (or their change feed), KK numbers revealed if allowed.
+
+    A use case, not a pass-through: revealing writes access-log rows, committed with the read.
+    """
     async with session.begin():
-        families, cursor = await repo.families_page(session, principal, params, **filters)
+        families, cursor = await repo.families_page(
+            session,
+            principal,
+            params,
+            region=region,
+            kampung_kb_id=kampung_kb_id,
+            krs=krs,
+            updated_since=updated_since,
+        )
         revealed = await reveal(session, vault, principal, purpose, families=_live(families))
     return families, revealed, cursor
 
@@ -276,11 +217,23 @@ async def list_persons(
     principal: Principal,
     purpose: str | None,
     params: PageParams,
-    **filters: Unpack[repo.PersonFilters],
+    *,
+    region: str | None,
+    family_id: uuid.UUID | None,
+    sex: str | None,
+    updated_since: datetime | None,
 ) -> tuple[list[Person], Revealed | None, str | None]:
-    """A page of persons in the caller's region (or their change feed), NIKs revealed if allowed."""
+    """A page of persons in the caller's region (or their change feed), NIKs revealed if allowed (logged)."""
     async with session.begin():
-        persons, cursor = await repo.persons_page(session, principal, params, **filters)
+        persons, cursor = await repo.persons_page(
+            session,
+            principal,
+            params,
+            region=region,
+            family_id=family_id,
+            sex=sex,
+            updated_since=updated_since,
+        )
         revealed = await reveal(session, vault, principal, purpose, persons=_live(persons))
     return persons, revealed, cursor
 
@@ -765,37 +718,30 @@ async def search_by_nik(
 
 async def kk_history(
     session: AsyncSession, vault: PiiVault, principal: Principal, family_id: uuid.UUID, purpose: str | None
-) -> list[dict[str, Any]]:
-    """The KK numbers a family has carried; unmasked (and logged, like NIK reads) only with registry:pii:read."""
+) -> list[tuple[FamilyKkHistory, str | None]]:
+    """The KK numbers a family has carried, each with its plain number: only with registry:pii:read (logged)."""
     async with session.begin():
         family = await repo.get_family(session, family_id, principal)
         rows = await repo.kk_history(session, family.id)
         plain = principal.has(PII_READ) and purpose is not None
-        out = []
+        out: list[tuple[FamilyKkHistory, str | None]] = []
         for h in rows:
             number: str | None = None  # no masked form (docs/security.md)
             if plain:
-                # History rows are sealed under their own id (see registration.kk_history_entry).
+                # History rows are sealed under their own id (see _set_kk).
                 number = vault.open("kk", Sealed(h.kk_key_id, h.kk_ciphertext), h.id)
-            out.append(
-                {
-                    "id": h.id,
-                    "kk_number": number,
-                    "valid_from": h.valid_from,
-                    "valid_to": h.valid_to,
-                    "reason": h.reason,
-                }
-            )
+            out.append((h, number))
         if plain and rows:
             assert purpose is not None
             session.add(
-                access_entry(
-                    principal,
-                    purpose,
-                    "kk_history",
-                    ["kk_number"],
+                AccessLog(
+                    actor=principal.sub,
                     person_id=family.head_person_id,
                     family_id=family.id,
+                    purpose=purpose,
+                    action="kk_history",
+                    fields=["kk_number"],
+                    request_id=current_correlation_id(),
                 )
             )
         return out

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from registry.common import RegionQuery, UpdatedSince, view
+from registry.common import RegionQuery
 from registry.deps import IfMatch, Reader, Writer
+from registry.growth import repository as repo
 from registry.growth import service
-from registry.growth.models import Measurement, StuntingCase
 from registry.growth.schemas import (
     CaseStatus,
     MeasurementCorrection,
@@ -20,20 +20,13 @@ from registry.growth.schemas import (
     MeasurementRetraction,
     StuntingCaseRead,
 )
+from shared.db import read_only
 from shared.web.deps import PageDep, SessionDep
 from shared.web.etag import set_etag
-from shared.web.pagination import Page
+from shared.web.pagination import Page, UpdatedSince
 from shared.web.problems import PROBLEM_RESPONSES
 
 router = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES)
-
-
-def m_view(m: Measurement) -> dict[str, Any]:
-    return view(m, MeasurementRead, m.status != "active")
-
-
-def case_view(case: StuntingCase) -> dict[str, Any]:
-    return view(case, StuntingCaseRead, case.status == "retracted")
 
 
 @router.post(
@@ -45,11 +38,11 @@ def case_view(case: StuntingCase) -> dict[str, Any]:
 )
 async def create_measurement(
     body: MeasurementCreate, session: SessionDep, response: Response, principal: Writer
-) -> dict[str, Any]:
+) -> MeasurementRead:
     m = await service.record_measurement(session, principal, body)
     set_etag(response, m.version)
     response.headers["Location"] = f"/v1/measurements/{m.id}"
-    return m_view(m)
+    return MeasurementRead.from_domain(m)
 
 
 @router.get(
@@ -67,9 +60,10 @@ async def list_measurements(
     kampung_kb_id: uuid.UUID | None = None,
     haz_class: Annotated[str | None, Query(examples=["stunted"])] = None,
     updated_since: UpdatedSince = None,
-) -> dict[str, Any]:
-    rows, cursor = await service.list_measurements(
+) -> Page[MeasurementRead]:
+    rows, cursor = await read_only(
         session,
+        repo.measurements_page,
         principal,
         page,
         region=region,
@@ -78,16 +72,16 @@ async def list_measurements(
         haz_class=haz_class,
         updated_since=updated_since,
     )
-    return {"items": [m_view(m) for m in rows], "next_cursor": cursor}
+    return Page(items=[MeasurementRead.from_domain(m) for m in rows], next_cursor=cursor)
 
 
 @router.get("/measurements/{measurement_id}", response_model=MeasurementRead, tags=["measurements"])
 async def get_measurement(
     measurement_id: uuid.UUID, session: SessionDep, response: Response, principal: Reader
-) -> dict[str, Any]:
+) -> MeasurementRead:
     m = await service.get_measurement(session, principal, measurement_id)
     set_etag(response, m.version)
-    return m_view(m)
+    return MeasurementRead.from_domain(m)
 
 
 @router.get(
@@ -98,14 +92,14 @@ async def get_measurement(
 )
 async def measurement_history(
     measurement_id: uuid.UUID, session: SessionDep, principal: Reader
-) -> dict[str, Any]:
+) -> MeasurementHistory:
     versions = await service.measurement_history(session, principal, measurement_id)
     current = next((m.id for m in versions if m.status == "active"), None)
-    return {
-        "measurement_id": measurement_id,
-        "current_measurement_id": current,
-        "versions": [m_view(m) for m in versions],
-    }
+    return MeasurementHistory(
+        measurement_id=measurement_id,
+        current_measurement_id=current,
+        versions=[MeasurementRead.from_domain(m) for m in versions],
+    )
 
 
 @router.post(
@@ -122,11 +116,11 @@ async def correct_measurement(
     session: SessionDep,
     response: Response,
     principal: Writer,
-) -> dict[str, Any]:
+) -> MeasurementRead:
     m = await service.correct_measurement(session, principal, measurement_id, body, expected)
     set_etag(response, m.version)
     response.headers["Location"] = f"/v1/measurements/{m.id}"
-    return m_view(m)
+    return MeasurementRead.from_domain(m)
 
 
 @router.post(
@@ -142,10 +136,10 @@ async def retract_measurement(
     session: SessionDep,
     response: Response,
     principal: Writer,
-) -> dict[str, Any]:
+) -> MeasurementRead:
     m = await service.retract_measurement(session, principal, measurement_id, body, expected)
     set_etag(response, m.version)
-    return m_view(m)
+    return MeasurementRead.from_domain(m)
 
 
 @router.get(
@@ -162,9 +156,10 @@ async def list_cases(
     kampung_kb_id: uuid.UUID | None = None,
     status: CaseStatus | None = None,
     updated_since: UpdatedSince = None,
-) -> dict[str, Any]:
-    rows, cursor = await service.list_cases(
+) -> Page[StuntingCaseRead]:
+    rows, cursor = await read_only(
         session,
+        repo.cases_page,
         principal,
         page,
         region=region,
@@ -172,9 +167,9 @@ async def list_cases(
         status=status,
         updated_since=updated_since,
     )
-    return {"items": [case_view(c) for c in rows], "next_cursor": cursor}
+    return Page(items=[StuntingCaseRead.from_domain(c) for c in rows], next_cursor=cursor)
 
 
 @router.get("/stunting-cases/{case_id}", response_model=StuntingCaseRead, tags=["stunting"])
-async def get_case(case_id: uuid.UUID, session: SessionDep, principal: Reader) -> dict[str, Any]:
-    return case_view(await service.get_case(session, principal, case_id))
+async def get_case(case_id: uuid.UUID, session: SessionDep, principal: Reader) -> StuntingCaseRead:
+    return StuntingCaseRead.from_domain(await service.get_case(session, principal, case_id))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from functools import lru_cache
-from typing import Any, NamedTuple, TypedDict
+from typing import Any, NamedTuple
 
 from sqlalchemy import Select, Uuid, bindparam, insert, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,28 +18,9 @@ from registry.health.repository import scoped
 from registry.models import outbox
 from shared.auth import Principal
 from shared.errors import NotFound
-from shared.web.pagination import PageParams
+from shared.web.pagination import PageParams, change_feed_page
 
 # ------------------------------------------------------------------------------------------ measurements
-
-
-class MeasurementFilters(TypedDict):
-    """Optional filters of the measurements list."""
-
-    region: str | None
-    person_id: uuid.UUID | None
-    kampung_kb_id: uuid.UUID | None
-    haz_class: str | None
-    updated_since: datetime | None
-
-
-class CaseFilters(TypedDict):
-    """Optional filters of the cases list."""
-
-    region: str | None
-    kampung_kb_id: uuid.UUID | None
-    status: str | None
-    updated_since: datetime | None
 
 
 async def measurements_page(
@@ -60,8 +41,8 @@ async def measurements_page(
         (Family.kampung_kb_id, kampung_kb_id),
         (Measurement.haz_class, haz_class),
     )
-    return await fam_repo.paged(
-        session, stmt, Measurement, params, updated_since, Measurement.status == "active"
+    return await change_feed_page(
+        session, stmt, Measurement, params, updated_since=updated_since, live=Measurement.status == "active"
     )
 
 
@@ -207,8 +188,13 @@ async def cases_page(
         (Family.kampung_kb_id, kampung_kb_id),
         (StuntingCase.status, status),
     )
-    return await fam_repo.paged(
-        session, stmt, StuntingCase, params, updated_since, StuntingCase.status != "retracted"
+    return await change_feed_page(
+        session,
+        stmt,
+        StuntingCase,
+        params,
+        updated_since=updated_since,
+        live=StuntingCase.status != "retracted",
     )
 
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 from pydantic import ConfigDict, Field
 
 from shared.events.vocab import Position
 from shared.web.schemas import ApiDate, ApiInput, ApiOutput
+
+if TYPE_CHECKING:
+    from registry.growth.models import Measurement, StuntingCase
 
 MeasurementStatus = Literal["active", "corrected", "retracted"]
 CaseStatus = Literal["open", "resolved", "retracted"]
@@ -116,6 +119,11 @@ class MeasurementRead(ApiOutput):
     updated_at: datetime
     deleted: bool = False
 
+    @classmethod
+    def from_domain(cls, m: Measurement) -> Self:
+        # A corrected or retracted measurement is a tombstone in the feed and the history.
+        return cls.from_row(m, deleted=m.status != "active")
+
 
 class StuntingCaseRead(ApiOutput):
     model_config = ConfigDict(from_attributes=True)
@@ -136,6 +144,10 @@ class StuntingCaseRead(ApiOutput):
     rule_version: str
     updated_at: datetime
     deleted: bool = False
+
+    @classmethod
+    def from_domain(cls, case: StuntingCase) -> Self:
+        return cls.from_row(case, deleted=case.status == "retracted")
 
 
 class MeasurementHistory(ApiOutput):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, Unpack
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -33,7 +33,6 @@ from shared.events.registry import (
     StuntingResolved,
 )
 from shared.web.etag import IfMatchCondition, check_version
-from shared.web.pagination import PageParams
 
 # The anthropometry module names WAZ > +1 as Permenkes does ("risk of overweight"); the event vocabulary uses
 # WHO's wording for the same band ("possible growth problem").
@@ -285,29 +284,10 @@ async def measurement_history(
         return domain.correction_chain(await repo.measurements_of_person(session, m.person_id), m.id)
 
 
-async def list_measurements(
-    session: AsyncSession,
-    principal: Principal,
-    params: PageParams,
-    **filters: Unpack[repo.MeasurementFilters],
-) -> tuple[list[Measurement], str | None]:
-    """A page of measurements in the caller's region, or their change feed."""
-    async with session.begin():
-        return await repo.measurements_page(session, principal, params, **filters)
-
-
 async def get_case(session: AsyncSession, principal: Principal, case_id: uuid.UUID) -> StuntingCase:
     """One stunting case inside the caller's region."""
     async with session.begin():
         return await repo.get_case(session, principal, case_id)
-
-
-async def list_cases(
-    session: AsyncSession, principal: Principal, params: PageParams, **filters: Unpack[repo.CaseFilters]
-) -> tuple[list[StuntingCase], str | None]:
-    """A page of stunting cases in the caller's region, or their change feed."""
-    async with session.begin():
-        return await repo.cases_page(session, principal, params, **filters)
 
 
 async def correct_measurement(

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from fastapi import APIRouter, Response
 
-from registry.common import RegionQuery, UpdatedSince, view
+from registry.common import RegionQuery
 from registry.deps import IfMatch, Reader, VaultDep, Writer
+from registry.health import repository as repo
 from registry.health import service
 from registry.health.schemas import (
     CatinCreate,
@@ -20,9 +20,10 @@ from registry.health.schemas import (
     PregnancyRead,
     PregnancyStatus,
 )
+from shared.db import read_only
 from shared.web.deps import PageDep, SessionDep
 from shared.web.etag import set_etag
-from shared.web.pagination import Page
+from shared.web.pagination import Page, UpdatedSince
 from shared.web.problems import PROBLEM_RESPONSES
 
 router = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES)
@@ -40,9 +41,9 @@ router = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES)
 )
 async def record_kb_status(
     person_id: uuid.UUID, body: KbStatusCreate, session: SessionDep, principal: Writer
-) -> dict[str, Any]:
+) -> KbStatusRead:
     row = await service.record_kb_status(session, principal, person_id, body)
-    return view(row, KbStatusRead, False)
+    return KbStatusRead.from_domain(row)
 
 
 @router.get(
@@ -51,9 +52,9 @@ async def record_kb_status(
     tags=["kb"],
     summary="KB status history",
 )
-async def kb_history(person_id: uuid.UUID, session: SessionDep, principal: Reader) -> list[dict[str, Any]]:
+async def kb_history(person_id: uuid.UUID, session: SessionDep, principal: Reader) -> list[KbStatusRead]:
     rows = await service.kb_history(session, principal, person_id)
-    return [view(r, KbStatusRead, False) for r in rows]
+    return [KbStatusRead.from_domain(r) for r in rows]
 
 
 @router.get(
@@ -71,9 +72,10 @@ async def list_kb(
     mkjp: bool | None = None,
     is_user: bool | None = None,
     updated_since: UpdatedSince = None,
-) -> dict[str, Any]:
-    rows, cursor = await service.list_kb_statuses(
+) -> Page[KbStatusRead]:
+    rows, cursor = await read_only(
         session,
+        repo.kb_statuses_page,
         principal,
         page,
         region=region,
@@ -82,7 +84,7 @@ async def list_kb(
         is_user=is_user,
         updated_since=updated_since,
     )
-    return {"items": [view(r, KbStatusRead, False) for r in rows], "next_cursor": cursor}
+    return Page(items=[KbStatusRead.from_domain(r) for r in rows], next_cursor=cursor)
 
 
 # ------------------------------------------------------------------------------------------ catin
@@ -93,10 +95,10 @@ async def list_kb(
 )
 async def create_catin(
     body: CatinCreate, session: SessionDep, response: Response, principal: Writer
-) -> dict[str, Any]:
+) -> CatinRead:
     row = await service.register_catin(session, principal, body)
     set_etag(response, row.version)
-    return view(row, CatinRead, False)
+    return CatinRead.from_domain(row)
 
 
 @router.get("/catin", response_model=Page[CatinRead], tags=["catin"], summary="Catin list / change feed")
@@ -108,9 +110,10 @@ async def list_catin(
     kampung_kb_id: uuid.UUID | None = None,
     at_risk: bool | None = None,
     updated_since: UpdatedSince = None,
-) -> dict[str, Any]:
-    rows, cursor = await service.list_catin(
+) -> Page[CatinRead]:
+    rows, cursor = await read_only(
         session,
+        repo.catin_page,
         principal,
         page,
         region=region,
@@ -118,16 +121,16 @@ async def list_catin(
         at_risk=at_risk,
         updated_since=updated_since,
     )
-    return {"items": [view(r, CatinRead, r.deleted_at is not None) for r in rows], "next_cursor": cursor}
+    return Page(items=[CatinRead.from_domain(r) for r in rows], next_cursor=cursor)
 
 
 @router.get("/catin/{catin_id}", response_model=CatinRead, tags=["catin"])
 async def get_catin(
     catin_id: uuid.UUID, session: SessionDep, response: Response, principal: Reader
-) -> dict[str, Any]:
+) -> CatinRead:
     row = await service.get_catin(session, principal, catin_id)
     set_etag(response, row.version)
-    return view(row, CatinRead, False)
+    return CatinRead.from_domain(row)
 
 
 # ------------------------------------------------------------------------------------------ pregnancies
@@ -142,10 +145,10 @@ async def get_catin(
 )
 async def create_pregnancy(
     body: PregnancyCreate, session: SessionDep, response: Response, principal: Writer
-) -> dict[str, Any]:
+) -> PregnancyRead:
     row = await service.register_pregnancy(session, principal, body)
     set_etag(response, row.version)
-    return view(row, PregnancyRead, False)
+    return PregnancyRead.from_domain(row)
 
 
 @router.get(
@@ -162,9 +165,10 @@ async def list_pregnancies(
     kampung_kb_id: uuid.UUID | None = None,
     status: PregnancyStatus | None = None,
     updated_since: UpdatedSince = None,
-) -> dict[str, Any]:
-    rows, cursor = await service.list_pregnancies(
+) -> Page[PregnancyRead]:
+    rows, cursor = await read_only(
         session,
+        repo.pregnancies_page,
         principal,
         page,
         region=region,
@@ -172,16 +176,16 @@ async def list_pregnancies(
         status=status,
         updated_since=updated_since,
     )
-    return {"items": [view(r, PregnancyRead, r.deleted_at is not None) for r in rows], "next_cursor": cursor}
+    return Page(items=[PregnancyRead.from_domain(r) for r in rows], next_cursor=cursor)
 
 
 @router.get("/pregnancies/{pregnancy_id}", response_model=PregnancyRead, tags=["pregnancies"])
 async def get_pregnancy(
     pregnancy_id: uuid.UUID, session: SessionDep, response: Response, principal: Reader
-) -> dict[str, Any]:
+) -> PregnancyRead:
     row = await service.get_pregnancy(session, principal, pregnancy_id)
     set_etag(response, row.version)
-    return view(row, PregnancyRead, False)
+    return PregnancyRead.from_domain(row)
 
 
 @router.post(
@@ -198,7 +202,7 @@ async def end_pregnancy(
     vault: VaultDep,
     response: Response,
     principal: Writer,
-) -> dict[str, Any]:
+) -> PregnancyRead:
     row = await service.end_pregnancy(session, vault, principal, pregnancy_id, body, expected)
     set_etag(response, row.version)
-    return view(row, PregnancyRead, False)
+    return PregnancyRead.from_domain(row)

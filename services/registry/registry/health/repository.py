@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, TypedDict
+from typing import Any
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.common import where_given
-from registry.families import repository as fam_repo
 from registry.families.models import Family, Person
 from registry.health.models import Catin, KbStatus, Pregnancy
 from shared.auth import Principal
 from shared.errors import NotFound
 from shared.regions.scope import in_scope, parse_region, within
-from shared.web.pagination import PageParams
+from shared.web.pagination import PageParams, change_feed_page
 
 
 def scoped(model: Any, principal: Principal, region: str | None) -> Select[Any]:
@@ -42,34 +41,6 @@ async def kb_history(session: AsyncSession, person_id: uuid.UUID) -> list[KbStat
     return list(rows)
 
 
-class KbStatusFilters(TypedDict):
-    """Optional filters of the kb statuses list."""
-
-    region: str | None
-    kampung_kb_id: uuid.UUID | None
-    mkjp: bool | None
-    is_user: bool | None
-    updated_since: datetime | None
-
-
-class CatinFilters(TypedDict):
-    """Optional filters of the catin list."""
-
-    region: str | None
-    kampung_kb_id: uuid.UUID | None
-    at_risk: bool | None
-    updated_since: datetime | None
-
-
-class PregnancyFilters(TypedDict):
-    """Optional filters of the pregnancies list."""
-
-    region: str | None
-    kampung_kb_id: uuid.UUID | None
-    status: str | None
-    updated_since: datetime | None
-
-
 async def kb_statuses_page(
     session: AsyncSession,
     principal: Principal,
@@ -88,7 +59,9 @@ async def kb_statuses_page(
         (KbStatus.mkjp, mkjp),
         (KbStatus.is_user, is_user),
     )
-    return await fam_repo.paged(session, stmt, KbStatus, params, updated_since, KbStatus.current)
+    return await change_feed_page(
+        session, stmt, KbStatus, params, updated_since=updated_since, live=KbStatus.current
+    )
 
 
 # ------------------------------------------------------------------------------------------ catin
@@ -108,7 +81,9 @@ async def catin_page(
     stmt = where_given(
         scoped(Catin, principal, region), (Family.kampung_kb_id, kampung_kb_id), (Catin.at_risk, at_risk)
     )
-    return await fam_repo.paged(session, stmt, Catin, params, updated_since, Catin.deleted_at.is_(None))
+    return await change_feed_page(
+        session, stmt, Catin, params, updated_since=updated_since, live=Catin.deleted_at.is_(None)
+    )
 
 
 async def get_catin(session: AsyncSession, principal: Principal, catin_id: uuid.UUID) -> Catin:
@@ -140,8 +115,8 @@ async def pregnancies_page(
         (Family.kampung_kb_id, kampung_kb_id),
         (Pregnancy.status, status),
     )
-    return await fam_repo.paged(
-        session, stmt, Pregnancy, params, updated_since, Pregnancy.deleted_at.is_(None)
+    return await change_feed_page(
+        session, stmt, Pregnancy, params, updated_since=updated_since, live=Pregnancy.deleted_at.is_(None)
     )
 
 

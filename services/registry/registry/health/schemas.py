@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, Self
 
 from pydantic import ConfigDict, Field
 
 from registry.families.schemas import PersonInput
 from shared.events.vocab import NonUseReason, Relation, ServiceSource, Sex
 from shared.web.schemas import ApiDate, ApiInput, ApiOutput
+
+if TYPE_CHECKING:
+    from registry.health.models import Catin, KbStatus, Pregnancy
 
 PregnancyStatus = Literal["ongoing", "ended"]
 
@@ -56,6 +59,11 @@ class KbStatusRead(ApiOutput):
     updated_at: datetime
     deleted: bool = False
 
+    @classmethod
+    def from_domain(cls, row: KbStatus) -> Self:
+        # A KB status is never deleted: a new one replaces it (the feed shows the replaced one, current false).
+        return cls.from_row(row, deleted=False)
+
 
 class CatinCreate(ApiInput):
     model_config = ConfigDict(
@@ -100,6 +108,10 @@ class CatinRead(ApiOutput):
     version: int
     updated_at: datetime
     deleted: bool = False
+
+    @classmethod
+    def from_domain(cls, row: Catin) -> Self:
+        return cls.from_row(row, deleted=row.deleted_at is not None)
 
 
 class PregnancyCreate(ApiInput):
@@ -171,6 +183,10 @@ class PregnancyRead(ApiOutput):
     version: int
     updated_at: datetime
     deleted: bool = False
+
+    @classmethod
+    def from_domain(cls, row: Pregnancy) -> Self:
+        return cls.from_row(row, deleted=row.deleted_at is not None)
 
 
 def child_person(child: ChildInput, birth: date) -> PersonInput:

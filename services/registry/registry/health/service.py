@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from typing import Unpack
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,7 +31,6 @@ from shared.events.registry import (
     PregnancyRegistered,
 )
 from shared.web.etag import IfMatchCondition, check_version
-from shared.web.pagination import PageParams
 
 
 async def record_kb_status(
@@ -356,14 +354,6 @@ async def get_pregnancy(session: AsyncSession, principal: Principal, pregnancy_i
         return await repo.get_pregnancy(session, principal, pregnancy_id)
 
 
-async def list_pregnancies(
-    session: AsyncSession, principal: Principal, params: PageParams, **filters: Unpack[repo.PregnancyFilters]
-) -> tuple[list[Pregnancy], str | None]:
-    """A page of pregnancies in the caller's region, or their change feed."""
-    async with session.begin():
-        return await repo.pregnancies_page(session, principal, params, **filters)
-
-
 async def kb_history(session: AsyncSession, principal: Principal, person_id: uuid.UUID) -> list[KbStatus]:
     """A person's KB status history (404 outside the caller's region)."""
     async with session.begin():
@@ -371,23 +361,7 @@ async def kb_history(session: AsyncSession, principal: Principal, person_id: uui
         return await repo.kb_history(session, person_id)
 
 
-async def list_kb_statuses(
-    session: AsyncSession, principal: Principal, params: PageParams, **filters: Unpack[repo.KbStatusFilters]
-) -> tuple[list[KbStatus], str | None]:
-    """A page of current KB statuses in the caller's region, or their change feed."""
-    async with session.begin():
-        return await repo.kb_statuses_page(session, principal, params, **filters)
-
-
 async def get_catin(session: AsyncSession, principal: Principal, catin_id: uuid.UUID) -> Catin:
     """One catin screening inside the caller's region."""
     async with session.begin():
         return await repo.get_catin(session, principal, catin_id)
-
-
-async def list_catin(
-    session: AsyncSession, principal: Principal, params: PageParams, **filters: Unpack[repo.CatinFilters]
-) -> tuple[list[Catin], str | None]:
-    """A page of catin screenings in the caller's region, or their change feed."""
-    async with session.begin():
-        return await repo.catin_page(session, principal, params, **filters)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
 
@@ -86,7 +86,7 @@ async def create_import(
         domain.Format | None, Query(description="csv or ndjson; default from Content-Type")
     ] = None,
     content_type: Annotated[str | None, Header()] = None,
-) -> dict[str, Any]:
+) -> ImportRead:
     fmt = format or FORMATS.get((content_type or "").split(";")[0].strip().lower())
     if fmt is None:
         raise ValidationFailed(
@@ -114,12 +114,12 @@ async def create_import(
         worker = getattr(request.app.state, "import_worker", None)
         if worker is not None:
             worker.wake.set()
-    return await service.import_view(session, job)
+    return ImportRead.from_domain(await service.import_progress(session, job))
 
 
 @router.get("/imports/{import_id}", response_model=ImportRead, summary="Status, progress and summary")
-async def get_import(import_id: uuid.UUID, session: SessionDep, principal: Importer) -> dict[str, Any]:
-    return await service.get_import(session, principal, import_id)
+async def get_import(import_id: uuid.UUID, session: SessionDep, principal: Importer) -> ImportRead:
+    return ImportRead.from_domain(await service.get_import(session, principal, import_id))
 
 
 @router.get(
@@ -133,19 +133,6 @@ async def list_import_errors(
     page: PageDep,
     principal: Importer,
     level: Annotated[str | None, Query(pattern="^(error|flagged)$")] = None,
-) -> dict[str, Any]:
+) -> Page[ImportIssueRead]:
     rows, cursor = await service.import_issues(session, principal, import_id, page, level)
-    return {
-        "items": [
-            {
-                "row": r.row_no,
-                "field": r.field,
-                "rule": r.rule,
-                "message": r.message,
-                "level": r.level,
-                "person_id": r.person_id,
-            }
-            for r in rows
-        ],
-        "next_cursor": cursor,
-    }
+    return Page(items=[ImportIssueRead.from_domain(r) for r in rows], next_cursor=cursor)

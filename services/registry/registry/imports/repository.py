@@ -20,7 +20,7 @@ from registry.regions.models import Region
 from shared.auth import Principal
 from shared.db import utcnow
 from shared.regions.scope import in_scope
-from shared.web.pagination import PageParams, keyset, make_page
+from shared.web.pagination import PageParams, keyset_page
 
 # ------------------------------------------------------------------------------------------------ staging
 # A chunk's natural keys go in with one COPY; the registry is then searched with joins against them, whatever
@@ -259,8 +259,7 @@ async def issues_page(
     stmt = select(ImportIssue).where(ImportIssue.job_id == job_id)
     if level is not None:
         stmt = stmt.where(ImportIssue.level == level)
-    rows = list(await session.scalars(keyset(stmt, params, ImportIssue.row_no, ImportIssue.id)))
-    return make_page(rows, params, lambda r: (r.row_no, str(r.id)))
+    return await keyset_page(session, stmt, params, ImportIssue.row_no, ImportIssue.id)
 
 
 async def add_job(session: AsyncSession, job: ImportJob, payload: bytes) -> None:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, Self
 
 from pydantic import ConfigDict, Field
 
 from shared.web.schemas import ApiOutput
+
+if TYPE_CHECKING:
+    from registry.imports.models import ImportIssue
+    from registry.imports.service import ImportProgress
 
 JobStatus = Literal["queued", "running", "done", "failed"]
 
@@ -81,6 +85,22 @@ class ImportRead(ApiOutput):
     finished_at: datetime | None
     errors_url: str
 
+    @classmethod
+    def from_domain(cls, p: ImportProgress) -> Self:
+        job = p.job
+        if job.status == "done":
+            progress = 1.0
+        else:
+            progress = round(p.processed_rows / job.total_rows, 4) if job.total_rows else 0.0
+        return cls.from_row(
+            job,
+            processed_rows=p.processed_rows,
+            chunks_done=p.chunks_done,
+            progress=progress,
+            summary=p.summary,
+            errors_url=f"/v1/imports/{job.id}/errors",
+        )
+
 
 class ImportIssueRead(ApiOutput):
     model_config = ConfigDict(
@@ -105,3 +125,7 @@ class ImportIssueRead(ApiOutput):
     message: str
     level: str = Field(description="error (row rejected) or flagged (imported, marked for review)")
     person_id: uuid.UUID | None = None
+
+    @classmethod
+    def from_domain(cls, issue: ImportIssue) -> Self:
+        return cls.from_row(issue, row=issue.row_no)

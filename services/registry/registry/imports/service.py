@@ -1147,54 +1147,37 @@ async def _job(session: AsyncSession, job_id: uuid.UUID, principal: Principal) -
     return job
 
 
-def job_view(job: ImportJob, processed_rows: int, chunks_done: int) -> dict[str, Any]:
-    summary = job.summary
-    return {
-        "id": job.id,
-        "status": job.status,
-        "mode": job.mode,
-        "format": job.format,
-        "on_mismatch": job.on_mismatch,
-        "size_bytes": job.size_bytes,
-        "total_rows": job.total_rows,
-        "processed_rows": processed_rows,
-        "chunks_total": job.chunks_total,
-        "chunks_done": chunks_done,
-        "progress": 1.0
-        if job.status == "done"
-        else round(processed_rows / job.total_rows, 4)
-        if job.total_rows
-        else 0.0,
-        "summary": summary,
-        "error": job.error,
-        "created_at": job.created_at,
-        "started_at": job.started_at,
-        "finished_at": job.finished_at,
-        "errors_url": f"/v1/imports/{job.id}/errors",
-    }
+@dataclass(frozen=True)
+class ImportProgress:
+    """A job with how far it got: rows and chunks done, and the summary so far (the job's own once it is done,
+    else the sum of its finished chunks'; None before any). The API model is made at the edge (`ImportRead`)."""
+
+    job: ImportJob
+    processed_rows: int
+    chunks_done: int
+    summary: dict[str, Any] | None
 
 
-async def _read(session: AsyncSession, job: ImportJob) -> dict[str, Any]:
+async def _progress(session: AsyncSession, job: ImportJob) -> ImportProgress:
     processed, chunks_done = await repo.progress(session, job.id)
-    view = job_view(job, processed, chunks_done)
-    if view["summary"] is None and chunks_done:
+    summary = job.summary
+    if summary is None and chunks_done:
         summary = domain.empty_summary()
         for c in await repo.done_chunks(session, job.id):
             summary = domain.add_summaries(summary, c.summary)
-        view["summary"] = summary
-    return view
+    return ImportProgress(job, processed, chunks_done, summary)
 
 
-async def import_view(session: AsyncSession, job: ImportJob) -> dict[str, Any]:
+async def import_progress(session: AsyncSession, job: ImportJob) -> ImportProgress:
     """Status, progress and summary of a job the caller has just submitted."""
     async with session.begin():
-        return await _read(session, job)
+        return await _progress(session, job)
 
 
-async def get_import(session: AsyncSession, principal: Principal, job_id: uuid.UUID) -> dict[str, Any]:
+async def get_import(session: AsyncSession, principal: Principal, job_id: uuid.UUID) -> ImportProgress:
     """Status, progress and summary of a job visible to the caller."""
     async with session.begin():
-        return await _read(session, await _job(session, job_id, principal))
+        return await _progress(session, await _job(session, job_id, principal))
 
 
 async def import_issues(

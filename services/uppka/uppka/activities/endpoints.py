@@ -25,7 +25,7 @@ async def record_activity(
     group_id: uuid.UUID, body: ActivityCreate, session: SessionDep, principal: Writer, today: TodayDep
 ) -> ActivityRead:
     """Record a PEK activity with its attendance; publishes `uppka.activity.held.v1`."""
-    return await service.record(session, group_id, body, principal, today)
+    return ActivityRead.from_domain(await service.record(session, group_id, body, principal, today))
 
 
 @router.get("")
@@ -42,11 +42,11 @@ async def list_activities(
     items, cursor = await service.list_for_group(
         session, group_id, page, principal, period=period, activity_type=activity_type
     )
-    return Page(items=items, next_cursor=cursor)
+    return Page(items=[ActivityRead.from_domain(a) for a in items], next_cursor=cursor)
 
 
 @router.get("/{activity_id}")
 async def get_activity(
     group_id: uuid.UUID, activity_id: uuid.UUID, session: SessionDep, principal: Reader
 ) -> ActivityRead:
-    return await service.read(session, group_id, activity_id, principal)
+    return ActivityRead.from_domain(await service.read(session, group_id, activity_id, principal))

@@ -9,7 +9,7 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.web.pagination import PageParams, keyset, make_page
+from shared.web.pagination import PageParams, keyset_page
 from uppka.activities.models import Activity, ActivityAttendance
 from uppka.common import one_or_none
 from uppka.groups.models import Member
@@ -56,5 +56,4 @@ async def list_for_group(
         stmt = stmt.where(Activity.held_on <= last)
     if activity_type:
         stmt = stmt.where(Activity.activity_type == activity_type)
-    rows = list((await session.execute(keyset(stmt, params, Activity.created_at, Activity.id))).scalars())
-    return make_page(rows, params, lambda a: (a.created_at.isoformat(), str(a.id)))
+    return await keyset_page(session, stmt, params, Activity.created_at, Activity.id)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, Self
 
 from pydantic import Field
 
 from shared.web.schemas import ApiDate, ApiInput, ApiOutput
+
+if TYPE_CHECKING:
+    from uppka.activities.service import HeldActivity
 
 ActivityType = Literal["kie_distribution", "socialisation", "orientation", "facilitation", "pek_stunting"]
 
@@ -33,3 +36,7 @@ class ActivityRead(ApiOutput):
     notes: str | None
     attendance: int
     attendee_member_ids: list[uuid.UUID] = Field(default_factory=list)
+
+    @classmethod
+    def from_domain(cls, held: HeldActivity) -> Self:
+        return cls.from_row(held.activity, attendee_member_ids=held.attendee_member_ids)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,7 +15,7 @@ from shared.outbox import publish
 from shared.web.pagination import PageParams
 from uppka.activities import repository as repo
 from uppka.activities.models import Activity, ActivityAttendance
-from uppka.activities.schemas import ActivityCreate, ActivityRead
+from uppka.activities.schemas import ActivityCreate
 from uppka.common import check_not_future
 from uppka.groups.domain import was_member_on
 from uppka.groups.service import load_group, lock_open_group
@@ -22,19 +23,22 @@ from uppka.models import outbox
 from uppka.reports.domain import period_end, period_start
 
 
-async def _reads(session: AsyncSession, rows: list[Activity]) -> list[ActivityRead]:
+@dataclass(frozen=True)
+class HeldActivity:
+    """An activity with the members who attended it (the API model is made at the edge: `ActivityRead`)."""
+
+    activity: Activity
+    attendee_member_ids: list[uuid.UUID]
+
+
+async def _with_attendees(session: AsyncSession, rows: list[Activity]) -> list[HeldActivity]:
     who = await repo.attendees(session, [a.id for a in rows])
-    out = []
-    for a in rows:
-        read = ActivityRead.model_validate(a)
-        read.attendee_member_ids = who.get(a.id, [])
-        out.append(read)
-    return out
+    return [HeldActivity(a, who.get(a.id, [])) for a in rows]
 
 
 async def record(
     session: AsyncSession, group_id: uuid.UUID, body: ActivityCreate, principal: Principal, today: date
-) -> ActivityRead:
+) -> HeldActivity:
     check_not_future(body.held_on, today, field="body.held_on", rule="activity.in_future")
     if len(set(body.attendee_member_ids)) != len(body.attendee_member_ids):
         raise ValidationFailed(
@@ -79,19 +83,19 @@ async def record(
             key=group.id,
         )
         await session.flush()
-        (out,) = await _reads(session, [activity])
+        (out,) = await _with_attendees(session, [activity])
     return out
 
 
 async def read(
     session: AsyncSession, group_id: uuid.UUID, activity_id: uuid.UUID, principal: Principal
-) -> ActivityRead:
+) -> HeldActivity:
     async with session.begin():
         group = await load_group(session, group_id, principal)
         activity = await repo.get(session, group.id, activity_id)
         if activity is None:
             raise NotFound("activity not found")
-        (out,) = await _reads(session, [activity])
+        (out,) = await _with_attendees(session, [activity])
     return out
 
 
@@ -103,7 +107,7 @@ async def list_for_group(
     *,
     period: str | None,
     activity_type: str | None,
-) -> tuple[list[ActivityRead], str | None]:
+) -> tuple[list[HeldActivity], str | None]:
     """Activities of a group, optionally of one month (YYYY-MM) and one type."""
     first = period_start(period) if period else None
     last = period_end(period) if period else None
@@ -112,5 +116,5 @@ async def list_for_group(
         rows, cursor = await repo.list_for_group(
             session, group.id, params, first=first, last=last, activity_type=activity_type
         )
-        out = await _reads(session, rows)
+        out = await _with_attendees(session, rows)
     return out, cursor

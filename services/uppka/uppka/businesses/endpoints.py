@@ -38,8 +38,8 @@ async def create_business(
 ) -> BusinessRead:
     """Register a business with its products and capital; publishes `uppka.business.registered.v1`."""
     out = await service.create(session, group_id, body, principal, today)
-    set_etag(response, out.version)
-    return out
+    set_etag(response, out.business.version)
+    return BusinessRead.from_domain(out)
 
 
 @router.get("")
@@ -51,7 +51,7 @@ async def list_businesses(
     supplies_dashat: bool | None = None,
 ) -> Page[BusinessRead]:
     items, cursor = await service.list_for_group(session, group_id, page, principal, supplies_dashat)
-    return Page(items=items, next_cursor=cursor)
+    return Page(items=[BusinessRead.from_domain(b) for b in items], next_cursor=cursor)
 
 
 @router.get("/{business_id}")
@@ -59,8 +59,8 @@ async def get_business(
     group_id: uuid.UUID, business_id: uuid.UUID, session: SessionDep, principal: Reader, response: Response
 ) -> BusinessRead:
     out = await service.read(session, group_id, business_id, principal)
-    set_etag(response, out.version)
-    return out
+    set_etag(response, out.business.version)
+    return BusinessRead.from_domain(out)
 
 
 @router.patch("/{business_id}")
@@ -75,15 +75,15 @@ async def update_business(
 ) -> BusinessRead:
     """Change a business (If-Match required)."""
     out = await service.update(session, group_id, business_id, body, principal, if_match)
-    set_etag(response, out.version)
-    return out
+    set_etag(response, out.business.version)
+    return BusinessRead.from_domain(out)
 
 
 @router.post("/{business_id}/products", status_code=201)
 async def add_product(
     group_id: uuid.UUID, business_id: uuid.UUID, body: ProductIn, session: SessionDep, principal: Writer
 ) -> ProductRead:
-    return await service.add_product(session, group_id, business_id, body, principal)
+    return ProductRead.from_domain(await service.add_product(session, group_id, business_id, body, principal))
 
 
 @router.post("/{business_id}/capital", status_code=201)
@@ -95,4 +95,6 @@ async def add_capital(
     principal: Writer,
     today: TodayDep,
 ) -> CapitalRead:
-    return await service.add_capital(session, group_id, business_id, body, principal, today)
+    return CapitalRead.model_validate(
+        await service.add_capital(session, group_id, business_id, body, principal, today)
+    )

@@ -7,7 +7,7 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.web.pagination import PageParams, keyset, make_page
+from shared.web.pagination import PageParams, keyset_page
 from uppka.businesses.models import Business, CapitalSource, Product
 from uppka.common import one_or_none
 
@@ -42,5 +42,4 @@ async def list_for_group(
     stmt = select(Business).where(Business.group_id == group_id)
     if supplies_dashat is not None:
         stmt = stmt.where(Business.supplies_dashat.is_(supplies_dashat))
-    rows = list((await session.execute(keyset(stmt, params, Business.created_at, Business.id))).scalars())
-    return make_page(rows, params, lambda b: (b.created_at.isoformat(), str(b.id)))
+    return await keyset_page(session, stmt, params, Business.created_at, Business.id)

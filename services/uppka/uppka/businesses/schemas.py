@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, Self
 
 from pydantic import Field
 
 from shared.web.schemas import ApiDate, ApiInput, ApiOutput
 from uppka.common import Rupiah
+
+if TYPE_CHECKING:
+    from uppka.businesses.models import Product
+    from uppka.businesses.service import BusinessRecord
 
 Sector = Literal["food_processing", "crafts", "agriculture", "livestock", "trade", "services", "other"]
 CapitalKind = Literal["swadaya", "group_fund", "kur", "apbn", "apbd", "dana_desa", "csr", "other"]
@@ -39,6 +43,11 @@ class ProductRead(ApiOutput):
     price: int
     keunggulan: str | None
     licences: Licences
+
+    @classmethod
+    def from_domain(cls, p: Product) -> Self:
+        licences = Licences(nib=p.nib_number, pirt=p.pirt_number, halal=p.halal_number, bpom=p.bpom_number)
+        return cls.from_row(p, licences=licences)
 
 
 class CapitalIn(ApiInput):
@@ -83,3 +92,12 @@ class BusinessRead(ApiOutput):
     products: list[ProductRead] = Field(default_factory=list)
     capital: list[CapitalRead] = Field(default_factory=list)
     capital_total: int = 0
+
+    @classmethod
+    def from_domain(cls, record: BusinessRecord) -> Self:
+        return cls.from_row(
+            record.business,
+            products=[ProductRead.from_domain(p) for p in record.products],
+            capital=[CapitalRead.model_validate(c) for c in record.capital],
+            capital_total=sum(c.amount for c in record.capital),
+        )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,16 +17,7 @@ from shared.web.etag import IfMatchCondition, check_version
 from shared.web.pagination import PageParams
 from uppka.businesses import repository as repo
 from uppka.businesses.models import Business, CapitalSource, Product
-from uppka.businesses.schemas import (
-    BusinessCreate,
-    BusinessRead,
-    BusinessUpdate,
-    CapitalIn,
-    CapitalRead,
-    Licences,
-    ProductIn,
-    ProductRead,
-)
+from uppka.businesses.schemas import BusinessCreate, BusinessUpdate, CapitalIn, ProductIn
 from uppka.common import check_not_future
 from uppka.groups.service import load_group, lock_open_group
 from uppka.models import outbox
@@ -46,19 +38,17 @@ def _product_row(business_id: uuid.UUID, p: ProductIn) -> Product:
     )
 
 
-def product_read(p: Product) -> ProductRead:
-    return ProductRead(
-        id=p.id,
-        business_id=p.business_id,
-        name=p.name,
-        unit=p.unit,
-        price=p.price,
-        keunggulan=p.keunggulan,
-        licences=Licences(nib=p.nib_number, pirt=p.pirt_number, halal=p.halal_number, bpom=p.bpom_number),
-    )
+@dataclass(frozen=True)
+class BusinessRecord:
+    """A business with its products and capital sources, as one read loads them (the API model is made at the
+    edge: `BusinessRead.from_domain`)."""
+
+    business: Business
+    products: list[Product]
+    capital: list[CapitalSource]
 
 
-async def _reads(session: AsyncSession, businesses: list[Business]) -> list[BusinessRead]:
+async def _records(session: AsyncSession, businesses: list[Business]) -> list[BusinessRecord]:
     ids = [b.id for b in businesses]
     products: dict[uuid.UUID, list[Product]] = defaultdict(list)
     capital: dict[uuid.UUID, list[CapitalSource]] = defaultdict(list)
@@ -66,14 +56,7 @@ async def _reads(session: AsyncSession, businesses: list[Business]) -> list[Busi
         products[p.business_id].append(p)
     for c in await repo.capital_of(session, ids):
         capital[c.business_id].append(c)
-    out = []
-    for b in businesses:
-        read = BusinessRead.model_validate(b)
-        read.products = [product_read(p) for p in products[b.id]]
-        read.capital = [CapitalRead.model_validate(c) for c in capital[b.id]]
-        read.capital_total = sum(c.amount for c in capital[b.id])
-        out.append(read)
-    return out
+    return [BusinessRecord(b, products[b.id], capital[b.id]) for b in businesses]
 
 
 def _check_dates(started_on: date | None, capital: list[CapitalIn], today: date) -> None:
@@ -86,7 +69,7 @@ def _check_dates(started_on: date | None, capital: list[CapitalIn], today: date)
 
 async def create(
     session: AsyncSession, group_id: uuid.UUID, body: BusinessCreate, principal: Principal, today: date
-) -> BusinessRead:
+) -> BusinessRecord:
     _check_dates(body.started_on, body.capital, today)
     async with session.begin():
         group = await lock_open_group(session, group_id, principal)
@@ -120,7 +103,7 @@ async def create(
             ),
             key=group.id,
         )
-        (out,) = await _reads(session, [business])
+        (out,) = await _records(session, [business])
     return out
 
 
@@ -141,9 +124,9 @@ async def load(
 
 async def read(
     session: AsyncSession, group_id: uuid.UUID, business_id: uuid.UUID, principal: Principal
-) -> BusinessRead:
+) -> BusinessRecord:
     async with session.begin():
-        (out,) = await _reads(session, [await load(session, group_id, business_id, principal)])
+        (out,) = await _records(session, [await load(session, group_id, business_id, principal)])
     return out
 
 
@@ -153,11 +136,11 @@ async def list_for_group(
     params: PageParams,
     principal: Principal,
     supplies_dashat: bool | None,
-) -> tuple[list[BusinessRead], str | None]:
+) -> tuple[list[BusinessRecord], str | None]:
     async with session.begin():
         group = await load_group(session, group_id, principal)
         rows, cursor = await repo.list_for_group(session, group.id, params, supplies_dashat=supplies_dashat)
-        out = await _reads(session, rows)
+        out = await _records(session, rows)
     return out, cursor
 
 
@@ -168,7 +151,7 @@ async def update(
     body: BusinessUpdate,
     principal: Principal,
     expected_version: IfMatchCondition,
-) -> BusinessRead:
+) -> BusinessRecord:
     changes = body.model_dump(exclude_unset=True)
     for k in ("name", "sector", "supplies_dashat"):
         if k in changes and changes[k] is None:
@@ -181,20 +164,20 @@ async def update(
                 setattr(business, k, v)
             business.version += 1
             await session.flush()
-        (out,) = await _reads(session, [business])
+        (out,) = await _records(session, [business])
     return out
 
 
 async def add_product(
     session: AsyncSession, group_id: uuid.UUID, business_id: uuid.UUID, body: ProductIn, principal: Principal
-) -> ProductRead:
+) -> Product:
     async with session.begin():
         business = await load(session, group_id, business_id, principal, lock=True)
         row = _product_row(business.id, body)
         session.add(row)
         business.version += 1
         await session.flush()
-    return product_read(row)
+    return row
 
 
 async def add_capital(
@@ -204,7 +187,7 @@ async def add_capital(
     body: CapitalIn,
     principal: Principal,
     today: date,
-) -> CapitalRead:
+) -> CapitalSource:
     check_not_future(body.received_on, today, field="body.received_on", rule="capital.in_future")
     async with session.begin():
         business = await load(session, group_id, business_id, principal, lock=True)
@@ -212,4 +195,4 @@ async def add_capital(
         session.add(row)
         business.version += 1
         await session.flush()
-    return CapitalRead.model_validate(row)
+    return row

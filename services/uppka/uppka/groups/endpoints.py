@@ -38,9 +38,9 @@ async def create_group(
 ) -> GroupRead:
     """Register an UPPKA group (status active); publishes `uppka.group.registered.v1`."""
     out = await service.create_group(session, body, principal, today)
-    set_etag(response, out.version)
-    response.headers["Location"] = f"/v1/groups/{out.id}"
-    return out
+    set_etag(response, out.group.version)
+    response.headers["Location"] = f"/v1/groups/{out.group.id}"
+    return GroupRead.from_domain(out)
 
 
 @router.get("")
@@ -68,8 +68,8 @@ async def get_group(
 ) -> GroupRead:
     """A group with its officers, funding and status history; the ETag is its version."""
     out = await service.get_group(session, group_id, principal)
-    set_etag(response, out.version)
-    return out
+    set_etag(response, out.group.version)
+    return GroupRead.from_domain(out)
 
 
 @router.patch("/{group_id}")
@@ -84,8 +84,8 @@ async def update_group(
 ) -> GroupRead:
     """Change a group's facts or status (If-Match required); dissolving ends every membership."""
     out = await service.update_group(session, group_id, body, principal, if_match, today)
-    set_etag(response, out.version)
-    return out
+    set_etag(response, out.group.version)
+    return GroupRead.from_domain(out)
 
 
 @router.post("/{group_id}/funding", status_code=201)
@@ -93,7 +93,7 @@ async def add_funding(
     group_id: uuid.UUID, body: FundingIn, session: SessionDep, principal: Writer, today: TodayDep
 ) -> FundingRead:
     """Record money the group received from a source."""
-    return await service.add_funding(session, group_id, body, principal, today)
+    return FundingRead.model_validate(await service.add_funding(session, group_id, body, principal, today))
 
 
 @router.post("/{group_id}/members", status_code=201)

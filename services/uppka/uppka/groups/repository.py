@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.regions.scope import within
-from shared.web.pagination import PageParams, keyset, make_page
+from shared.web.pagination import PageParams, keyset_page
 from uppka.common import one_or_none
 from uppka.groups.models import Group, GroupFunding, GroupStatusChange, Member
 
@@ -43,8 +43,7 @@ async def list_groups(
         stmt = stmt.where(Group.kampung_kb_id == kampung_kb_id)
     if status:
         stmt = stmt.where(Group.status == status)
-    rows = list((await session.execute(keyset(stmt, params, Group.code, Group.id))).scalars())
-    return make_page(rows, params, lambda g: (g.code, str(g.id)))
+    return await keyset_page(session, stmt, params, Group.code, Group.id)
 
 
 async def funding_of(session: AsyncSession, group_id: uuid.UUID) -> list[GroupFunding]:
@@ -117,8 +116,7 @@ async def list_members(
         stmt = stmt.where(Member.left_on.is_(None))
     elif active is False:
         stmt = stmt.where(Member.left_on.is_not(None))
-    rows = list((await session.execute(keyset(stmt, params, Member.created_at, Member.id))).scalars())
-    return make_page(rows, params, lambda m: (m.created_at.isoformat(), str(m.id)))
+    return await keyset_page(session, stmt, params, Member.created_at, Member.id)
 
 
 async def persons_with_active_memberships(

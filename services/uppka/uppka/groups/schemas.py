@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, Self
 
 from pydantic import Field
 
@@ -12,6 +12,9 @@ from shared.regions import CODE_SCHEMA
 from shared.web.schemas import ApiDate, ApiInput, ApiOutput
 from uppka.common import Rupiah
 from uppka.groups.domain import Category, GroupStatus, Role
+
+if TYPE_CHECKING:
+    from uppka.groups.service import GroupRecord
 
 FundingSource = Literal["apbn", "apbd", "dana_desa", "swadaya", "csr", "kur"]
 LeftReason = Literal["resigned", "died", "moved", "group_dissolved", "other"]
@@ -100,6 +103,18 @@ class GroupRead(ApiOutput):
     funding: list[FundingRead] = Field(default_factory=list)
     funding_total: int = 0
     status_history: list[StatusChangeRead] = Field(default_factory=list)
+
+    @classmethod
+    def from_domain(cls, record: GroupRecord) -> Self:
+        return cls.from_row(
+            record.group,
+            officers=[
+                OfficerRead(role=m.role, member_id=m.id, person_id=m.person_id) for m in record.officers
+            ],
+            funding=[FundingRead.model_validate(f) for f in record.funding],
+            funding_total=sum(f.amount for f in record.funding),
+            status_history=[StatusChangeRead.model_validate(h) for h in record.status_history],
+        )
 
 
 class GroupSummary(ApiOutput):

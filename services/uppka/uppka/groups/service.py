@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -20,18 +21,7 @@ from uppka.common import check_not_future, writable_region
 from uppka.groups import domain
 from uppka.groups import repository as repo
 from uppka.groups.models import Group, GroupFunding, GroupStatusChange, Member
-from uppka.groups.schemas import (
-    FundingIn,
-    FundingRead,
-    GroupCreate,
-    GroupRead,
-    GroupUpdate,
-    MemberCreate,
-    MemberLeave,
-    MemberUpdate,
-    OfficerRead,
-    StatusChangeRead,
-)
+from uppka.groups.schemas import FundingIn, GroupCreate, GroupUpdate, MemberCreate, MemberLeave, MemberUpdate
 from uppka.models import outbox
 from uppka.replicas import repository as replicas
 
@@ -54,19 +44,25 @@ async def lock_open_group(session: AsyncSession, group_id: uuid.UUID, principal:
     return group
 
 
-async def read_group(session: AsyncSession, group: Group) -> GroupRead:
+@dataclass(frozen=True)
+class GroupRecord:
+    """A group with its funding, officers and status history, as one read loads them (the API model is made at
+    the edge: `GroupRead.from_domain`)."""
+
+    group: Group
+    funding: list[GroupFunding]
+    officers: list[Member]
+    status_history: list[GroupStatusChange]
+
+
+async def read_group(session: AsyncSession, group: Group) -> GroupRecord:
     funding = await repo.funding_of(session, group.id)
     officers = await repo.officers_of(session, group.id)
     history = await repo.status_history(session, group.id)
-    out = GroupRead.model_validate(group)
-    out.funding = [FundingRead.model_validate(f) for f in funding]
-    out.funding_total = sum(f.amount for f in funding)
-    out.officers = [OfficerRead(role=m.role, member_id=m.id, person_id=m.person_id) for m in officers]
-    out.status_history = [StatusChangeRead.model_validate(h) for h in history]
-    return out
+    return GroupRecord(group, funding, officers, history)
 
 
-async def get_group(session: AsyncSession, group_id: uuid.UUID, principal: Principal) -> GroupRead:
+async def get_group(session: AsyncSession, group_id: uuid.UUID, principal: Principal) -> GroupRecord:
     """A group with its officers, funding and status history."""
     async with session.begin():
         out = await read_group(session, await load_group(session, group_id, principal))
@@ -88,7 +84,7 @@ def _facts(group: Group) -> dict[str, Any]:
 
 async def create_group(
     session: AsyncSession, body: GroupCreate, principal: Principal, today: date
-) -> GroupRead:
+) -> GroupRecord:
     village = writable_region(body.village_code, "village", principal, field="body.village_code")
     for name in ("sk_date", "founded_on"):
         check_not_future(getattr(body, name), today, field=f"body.{name}", rule="group.date_in_future")
@@ -130,7 +126,7 @@ async def update_group(
     principal: Principal,
     expected_version: IfMatchCondition,
     today: date,
-) -> GroupRead:
+) -> GroupRecord:
     changes = body.model_dump(exclude_unset=True, exclude={"status", "status_changed_on"})
     for name in ("sk_date", "founded_on"):
         check_not_future(changes.get(name), today, field=f"body.{name}", rule="group.date_in_future")
@@ -192,7 +188,7 @@ async def update_group(
 
 async def add_funding(
     session: AsyncSession, group_id: uuid.UUID, body: FundingIn, principal: Principal, today: date
-) -> FundingRead:
+) -> GroupFunding:
     check_not_future(body.received_on, today, field="body.received_on", rule="funding.in_future")
     async with session.begin():
         group = await load_group(session, group_id, principal, lock=True)
@@ -200,8 +196,7 @@ async def add_funding(
         session.add(row)
         group.version += 1
         await session.flush()
-        out = FundingRead.model_validate(row)
-    return out
+    return row
 
 
 async def list_groups(

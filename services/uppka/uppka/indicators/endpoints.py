@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
@@ -13,6 +13,7 @@ from shared.web.problems import PROBLEM_RESPONSES
 from uppka.common import PERIOD_PATTERN, PERIOD_YEAR, normalize_region_filter
 from uppka.deps import Reader, SettingsDep, TodayDep
 from uppka.indicators import service
+from uppka.indicators.schemas import GroupIndicatorsRead, GroupTrendRead, ReportingRateRead
 
 router = APIRouter(tags=["indicators"], responses=PROBLEM_RESPONSES)
 PeriodQuery = Annotated[str | None, Query(pattern=PERIOD_PATTERN, description="YYYY-MM; default this month")]
@@ -33,11 +34,12 @@ async def group_indicators(
     settings: SettingsDep,
     today: TodayDep,
     period: PeriodQuery = None,
-) -> dict[str, Any]:
+) -> GroupIndicatorsRead:
     """Members, members by category, KB participation by method, MKJP share, attendance, reporting status."""
-    return await service.group_month(
+    found = await service.group_month(
         session, group_id, period, principal, today=today, due_day=settings.report_due_day
     )
+    return GroupIndicatorsRead.from_domain(found)
 
 
 @router.get("/v1/groups/{group_id}/indicators/trend")
@@ -47,9 +49,11 @@ async def group_trend(
     principal: Reader,
     period_from: Annotated[str, Query(alias="from", pattern=PERIOD_PATTERN)],
     period_to: Annotated[str, Query(alias="to", pattern=PERIOD_PATTERN)],
-) -> dict[str, Any]:
+) -> GroupTrendRead:
     """Omzet and profit month by month, with changes and the overall direction."""
-    return await service.group_trend(session, group_id, period_from, period_to, principal)
+    return GroupTrendRead.from_domain(
+        await service.group_trend(session, group_id, period_from, period_to, principal)
+    )
 
 
 @router.get("/v1/indicators/reporting")
@@ -63,7 +67,7 @@ async def reporting(
         Query(description="Kemendagri code; default the caller's region", json_schema_extra=CODE_SCHEMA),
     ] = None,
     period: RatePeriodQuery = None,
-) -> dict[str, Any]:
+) -> ReportingRateRead:
     """UPPKA reporting rate of an area for a month, quarter or year, with a breakdown by the next level down.
 
     The same rule as reporting's `uppka_reporting_rate` (shared/uppka_reporting.py): a group is **due** a
@@ -74,7 +78,7 @@ async def reporting(
     `completeness` = (on_time + late) / due; null when nothing is due yet. A quarter or year sums its months.
     `existing` = groups existing at the period's end, `reporting` = groups that reported for any of its months.
     """
-    return await service.reporting(
+    found = await service.reporting(
         session,
         principal,
         normalize_region_filter(region),
@@ -82,3 +86,4 @@ async def reporting(
         today=today,
         due_day=settings.report_due_day,
     )
+    return ReportingRateRead.from_domain(found)

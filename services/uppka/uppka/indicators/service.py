@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from dataclasses import asdict
+from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,6 +18,30 @@ from uppka.indicators import repository as repo
 from uppka.reports import repository as reports
 from uppka.reports.domain import period_of
 from uppka.reports.models import MonthlyReport
+
+
+@dataclass(frozen=True)
+class GroupIndicators:
+    """A group's figures for a month (the API model is made at the edge: `GroupIndicatorsRead`)."""
+
+    group_id: uuid.UUID
+    month: domain.GroupMonth
+
+
+@dataclass(frozen=True)
+class GroupTrend:
+    group_id: uuid.UUID
+    trend: domain.Trend
+
+
+@dataclass(frozen=True)
+class AreaReporting:
+    """An area's reporting coverage for a period, by the rule version that counted it."""
+
+    region: str | None
+    period: str
+    rule_version: str
+    coverage: domain.Coverage
 
 
 def _report_fact(r: MonthlyReport) -> domain.ReportFact:
@@ -41,7 +64,7 @@ async def group_month(
     *,
     today: date,
     due_day: int,
-) -> dict[str, Any]:
+) -> GroupIndicators:
     """A group's indicators for a month (default this month)."""
     period = period or period_of(today)
     async with session.begin():
@@ -65,19 +88,19 @@ async def group_month(
     result = domain.group_month(
         period, members, _report_fact(report) if report else None, today=today, due_day=due_day
     )
-    return {"group_id": str(group.id), **asdict(result)}
+    return GroupIndicators(group.id, result)
 
 
 async def group_trend(
     session: AsyncSession, group_id: uuid.UUID, first: str, last: str, principal: Principal
-) -> dict[str, Any]:
+) -> GroupTrend:
     periods = domain.periods_between(first, last)
     if not periods or len(periods) > 120:
         raise ValidationFailed("from..to must span 1 to 120 months", field="query.from", rule="trend.range")
     async with session.begin():
         group = await load_group(session, group_id, principal)
         rows = await reports.reports_in_range(session, group.id, first, last)
-    return {"group_id": str(group.id), **asdict(domain.trend(periods, [_report_fact(r) for r in rows]))}
+    return GroupTrend(group.id, domain.trend(periods, [_report_fact(r) for r in rows]))
 
 
 async def reporting(
@@ -88,7 +111,7 @@ async def reporting(
     *,
     today: date,
     due_day: int,
-) -> dict[str, Any]:
+) -> AreaReporting:
     """Reporting rate of an area for a month, quarter or year (default this month), per next level down."""
     period = period or period_of(today)
     if region is not None and not principal.can_access(region):
@@ -114,9 +137,4 @@ async def reporting(
         for g in groups
     ]
     result = domain.coverage(facts, months, today=today, due_day=due_day)
-    return {
-        "region": region or principal.region,
-        "period": period,
-        "rule_version": uppka_reporting.RULE_VERSION,
-        **asdict(result),
-    }
+    return AreaReporting(region or principal.region, period, uppka_reporting.RULE_VERSION, result)

@@ -31,9 +31,9 @@ async def submit_report(
 ) -> ReportRead:
     """Submit the month's report (one per group and month: 409 for a second); profit and lateness derived."""
     out = await service.submit(session, group_id, body, principal, settings, today)
-    set_etag(response, out.version)
-    response.headers["Location"] = f"/v1/groups/{group_id}/reports/{out.id}"
-    return out
+    set_etag(response, out.report.version)
+    response.headers["Location"] = f"/v1/groups/{group_id}/reports/{out.report.id}"
+    return ReportRead.from_domain(out)
 
 
 @router.get("/reports")
@@ -57,8 +57,8 @@ async def get_report(
     group_id: uuid.UUID, report_id: uuid.UUID, session: SessionDep, principal: Reader, response: Response
 ) -> ReportRead:
     out = await service.read(session, group_id, report_id, principal)
-    set_etag(response, out.version)
-    return out
+    set_etag(response, out.report.version)
+    return ReportRead.from_domain(out)
 
 
 @router.post("/reports/{report_id}/amendments")
@@ -73,8 +73,8 @@ async def amend_report(
 ) -> ReportRead:
     """Correct a report (If-Match required); the earlier figures stay in `revisions`."""
     out = await service.amend(session, group_id, report_id, body, principal, if_match)
-    set_etag(response, out.version)
-    return out
+    set_etag(response, out.report.version)
+    return ReportRead.from_domain(out)
 
 
 @router.post("/dashat-contributions", status_code=201)
@@ -82,7 +82,9 @@ async def contribute(
     group_id: uuid.UUID, body: ContributionIn, session: SessionDep, principal: Writer, today: TodayDep
 ) -> ContributionRead:
     """Cash or goods given to a DASHAT kitchen known from DASHAT's events (else 422)."""
-    return await service.contribute(session, group_id, body, principal, today)
+    return ContributionRead.model_validate(
+        await service.contribute(session, group_id, body, principal, today)
+    )
 
 
 @router.get("/dashat-contributions")

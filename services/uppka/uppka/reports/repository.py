@@ -7,7 +7,7 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.web.pagination import PageParams, keyset, make_page
+from shared.web.pagination import PageParams, keyset_page
 from uppka.common import one_or_none
 from uppka.reports.models import DashatContribution, MonthlyReport, ReportRevision
 
@@ -40,10 +40,7 @@ async def list_for_group(
         stmt = stmt.where(MonthlyReport.period >= period_from)
     if period_to:
         stmt = stmt.where(MonthlyReport.period <= period_to)
-    rows = list(
-        (await session.execute(keyset(stmt, params, MonthlyReport.period, MonthlyReport.id))).scalars()
-    )
-    return make_page(rows, params, lambda r: (r.period, str(r.id)))
+    return await keyset_page(session, stmt, params, MonthlyReport.period, MonthlyReport.id)
 
 
 async def revisions(session: AsyncSession, report_id: uuid.UUID) -> list[ReportRevision]:
@@ -68,12 +65,7 @@ async def list_contributions(
     session: AsyncSession, group_id: uuid.UUID, params: PageParams
 ) -> tuple[list[DashatContribution], str | None]:
     stmt = select(DashatContribution).where(DashatContribution.group_id == group_id)
-    rows = list(
-        (
-            await session.execute(keyset(stmt, params, DashatContribution.created_at, DashatContribution.id))
-        ).scalars()
-    )
-    return make_page(rows, params, lambda c: (c.created_at.isoformat(), str(c.id)))
+    return await keyset_page(session, stmt, params, DashatContribution.created_at, DashatContribution.id)
 
 
 async def reports_in_range(

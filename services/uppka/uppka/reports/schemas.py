@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, Self
 
 from pydantic import Field
 
 from shared.web.schemas import ApiDate, ApiInput, ApiOutput
 from uppka.common import Count, Period, Rupiah
+
+if TYPE_CHECKING:
+    from uppka.reports.service import ReportRecord
 
 
 class ContributionIn(ApiInput):
@@ -85,3 +88,11 @@ class ReportRead(ApiOutput):
     version: int
     dashat_contributions: list[ContributionRead] = Field(default_factory=list)
     revisions: list[RevisionRead] = Field(default_factory=list)
+
+    @classmethod
+    def from_domain(cls, record: ReportRecord) -> Self:
+        return cls.from_row(
+            record.report,
+            dashat_contributions=[ContributionRead.model_validate(c) for c in record.dashat_contributions],
+            revisions=[RevisionRead.model_validate(r) for r in record.revisions],
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy.exc import IntegrityError
@@ -23,15 +24,7 @@ from uppka.replicas import repository as replicas
 from uppka.reports import domain
 from uppka.reports import repository as repo
 from uppka.reports.models import DashatContribution, MonthlyReport, ReportRevision
-from uppka.reports.schemas import (
-    ContributionIn,
-    ContributionRead,
-    ReportAmend,
-    ReportCreate,
-    ReportFigures,
-    ReportRead,
-    RevisionRead,
-)
+from uppka.reports.schemas import ContributionIn, ReportAmend, ReportCreate, ReportFigures
 
 _FIGURES = (
     "omzet",
@@ -45,13 +38,19 @@ _FIGURES = (
 )
 
 
-async def read_report(session: AsyncSession, report: MonthlyReport) -> ReportRead:
-    out = ReportRead.model_validate(report)
-    out.dashat_contributions = [
-        ContributionRead.model_validate(c) for c in await repo.contributions_of_report(session, report.id)
-    ]
-    out.revisions = [RevisionRead.model_validate(r) for r in await repo.revisions(session, report.id)]
-    return out
+@dataclass(frozen=True)
+class ReportRecord:
+    """A monthly report with the contributions recorded with it and its revisions, as one read loads them (the
+    API model is made at the edge: `ReportRead.from_domain`)."""
+
+    report: MonthlyReport
+    dashat_contributions: list[DashatContribution]
+    revisions: list[ReportRevision]
+
+
+async def read_report(session: AsyncSession, report: MonthlyReport) -> ReportRecord:
+    contributions = await repo.contributions_of_report(session, report.id)
+    return ReportRecord(report, contributions, await repo.revisions(session, report.id))
 
 
 def _facts(report: MonthlyReport) -> dict[str, object]:
@@ -143,7 +142,7 @@ async def submit(
     principal: Principal,
     settings: Settings,
     today: date,
-) -> ReportRead:
+) -> ReportRecord:
     domain.check_period(body.period, today)
     domain.check_figures(members_present=body.members_present, active_members=body.active_members)
     async with session.begin():
@@ -213,7 +212,7 @@ async def amend(
     body: ReportAmend,
     principal: Principal,
     expected_version: IfMatchCondition,
-) -> ReportRead:
+) -> ReportRecord:
     """Replace a report's figures; the earlier ones stay in its revisions, lateness stays the original's."""
     domain.check_figures(members_present=body.members_present, active_members=body.active_members)
     async with session.begin():
@@ -238,7 +237,7 @@ async def amend(
 
 async def read(
     session: AsyncSession, group_id: uuid.UUID, report_id: uuid.UUID, principal: Principal
-) -> ReportRead:
+) -> ReportRecord:
     async with session.begin():
         out = await read_report(session, await load(session, group_id, report_id, principal))
     return out
@@ -262,12 +261,12 @@ async def list_reports(
 
 async def contribute(
     session: AsyncSession, group_id: uuid.UUID, body: ContributionIn, principal: Principal, today: date
-) -> ContributionRead:
+) -> DashatContribution:
     async with session.begin():
         group = await load_group(session, group_id, principal, lock=True)
         row = await _contribute(session, group, body, principal, today, report_id=None, field="body")
         await session.flush()
-    return ContributionRead.model_validate(row)
+    return row
 
 
 async def list_contributions(

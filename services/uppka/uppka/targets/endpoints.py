@@ -23,8 +23,8 @@ async def set_target(
 ) -> TargetRead:
     """Set a province's yearly target (409 if one exists: update it); publishes `uppka.target.set.v1`."""
     out = await service.create(session, body, principal)
-    set_etag(response, out.version)
-    return out
+    set_etag(response, out.target.version)
+    return TargetRead.from_domain(out)
 
 
 @router.get("")
@@ -32,7 +32,7 @@ async def list_targets(
     session: SessionDep, principal: Reader, year: Annotated[int | None, Query(ge=2000, le=2100)] = None
 ) -> list[TargetRead]:
     """Targets with progress (groups existing at the end of the year in the province)."""
-    return await service.list_targets(session, principal, year)
+    return [TargetRead.from_domain(t) for t in await service.list_targets(session, principal, year)]
 
 
 @router.get("/summary")
@@ -40,7 +40,7 @@ async def summary(
     session: SessionDep, principal: Reader, year: Annotated[int, Query(ge=2000, le=2100)]
 ) -> TargetSummary:
     """National (or the caller's province) totals of one year."""
-    return await service.summary(session, principal, year)
+    return TargetSummary.from_domain(await service.summary(session, principal, year))
 
 
 @router.get("/{target_id}")
@@ -48,8 +48,8 @@ async def get_target(
     target_id: uuid.UUID, session: SessionDep, principal: Reader, response: Response
 ) -> TargetRead:
     out = await service.read(session, target_id, principal)
-    set_etag(response, out.version)
-    return out
+    set_etag(response, out.target.version)
+    return TargetRead.from_domain(out)
 
 
 @router.patch("/{target_id}")
@@ -63,5 +63,5 @@ async def update_target(
 ) -> TargetRead:
     """Change a target (If-Match required); publishes `uppka.target.set.v1` again."""
     out = await service.update(session, target_id, body, principal, if_match)
-    set_etag(response, out.version)
-    return out
+    set_etag(response, out.target.version)
+    return TargetRead.from_domain(out)

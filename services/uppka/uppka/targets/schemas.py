@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING, Self
 
 from pydantic import Field
 
 from shared.regions import CODE_SCHEMA
 from shared.web.schemas import ApiInput, ApiInt, ApiOutput
+
+if TYPE_CHECKING:
+    from uppka.targets.service import TargetProgress, TargetTotals
 
 
 class TargetCreate(ApiInput):
@@ -30,6 +34,13 @@ class TargetRead(ApiOutput):
     progress_pct: float | None = None
     reached: bool = False
 
+    @classmethod
+    def from_domain(cls, t: TargetProgress) -> Self:
+        p = t.progress
+        return cls.from_row(
+            t.target, achieved_groups=p.achieved_groups, progress_pct=p.progress_pct, reached=p.reached
+        )
+
 
 class TargetSummary(ApiOutput):
     year: int
@@ -37,3 +48,14 @@ class TargetSummary(ApiOutput):
     target_groups: int
     achieved_groups: int
     progress_pct: float | None
+
+    @classmethod
+    def from_domain(cls, totals: TargetTotals) -> Self:
+        p = totals.progress
+        return cls(
+            year=totals.year,
+            provinces=totals.provinces,
+            target_groups=p.target_groups,
+            achieved_groups=p.achieved_groups,
+            progress_pct=p.progress_pct,
+        )

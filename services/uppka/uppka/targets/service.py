@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,23 +18,39 @@ from uppka.models import outbox
 from uppka.targets import domain
 from uppka.targets import repository as repo
 from uppka.targets.models import Target
-from uppka.targets.schemas import TargetCreate, TargetRead, TargetSummary, TargetUpdate
+from uppka.targets.schemas import TargetCreate, TargetUpdate
 
 
-async def _with_progress(session: AsyncSession, targets: list[Target]) -> list[TargetRead]:
+@dataclass(frozen=True)
+class TargetProgress:
+    """A target and how far the groups have reached it (the API model is made at the edge: `TargetRead`)."""
+
+    target: Target
+    progress: domain.Progress
+
+
+@dataclass(frozen=True)
+class TargetTotals:
+    """One year's targets added up over the provinces the caller may see."""
+
+    year: int
+    provinces: int
+    progress: domain.Progress
+
+
+async def _with_progress(session: AsyncSession, targets: list[Target]) -> list[TargetProgress]:
     counts: dict[int, dict[str, int]] = {}
     out = []
     for t in targets:
         if t.year not in counts:
             counts[t.year] = await repo.kampung_kb_groups_active_by_province(session, date(t.year, 12, 31))
-        p = domain.progress(t.target_groups, counts[t.year].get(t.province_code, 0))
-        read = TargetRead.model_validate(t)
-        read.achieved_groups, read.progress_pct, read.reached = p.achieved_groups, p.progress_pct, p.reached
-        out.append(read)
+        out.append(
+            TargetProgress(t, domain.progress(t.target_groups, counts[t.year].get(t.province_code, 0)))
+        )
     return out
 
 
-async def create(session: AsyncSession, body: TargetCreate, principal: Principal) -> TargetRead:
+async def create(session: AsyncSession, body: TargetCreate, principal: Principal) -> TargetProgress:
     province = writable_region(body.province_code, "province", principal, field="body.province_code")
     async with session.begin():
         if await repo.find(session, body.year, province) is not None:
@@ -72,7 +89,7 @@ async def update(
     body: TargetUpdate,
     principal: Principal,
     expected_version: IfMatchCondition,
-) -> TargetRead:
+) -> TargetProgress:
     async with session.begin():
         target = await repo.get(session, target_id, lock=True)
         if target is None or not principal.can_access(target.province_code):
@@ -97,7 +114,7 @@ async def update(
     return out
 
 
-async def read(session: AsyncSession, target_id: uuid.UUID, principal: Principal) -> TargetRead:
+async def read(session: AsyncSession, target_id: uuid.UUID, principal: Principal) -> TargetProgress:
     async with session.begin():
         target = await repo.get(session, target_id)
         if target is None or not principal.can_access(target.province_code):
@@ -106,7 +123,7 @@ async def read(session: AsyncSession, target_id: uuid.UUID, principal: Principal
     return out
 
 
-async def list_targets(session: AsyncSession, principal: Principal, year: int | None) -> list[TargetRead]:
+async def list_targets(session: AsyncSession, principal: Principal, year: int | None) -> list[TargetProgress]:
     """Targets the caller may see: province-level or national callers only (a regency sees none)."""
     async with session.begin():
         province = principal.region if principal.region and "." not in principal.region else None
@@ -116,19 +133,9 @@ async def list_targets(session: AsyncSession, principal: Principal, year: int | 
         return await _with_progress(session, rows)
 
 
-async def summary(session: AsyncSession, principal: Principal, year: int) -> TargetSummary:
+async def summary(session: AsyncSession, principal: Principal, year: int) -> TargetTotals:
     """Totals of one year over the targets the caller may see."""
-    return _summarise(year, await list_targets(session, principal, year))
-
-
-def _summarise(year: int, rows: list[TargetRead]) -> TargetSummary:
-    target = sum(r.target_groups for r in rows)
-    achieved = sum(r.achieved_groups for r in rows)
-    p = domain.progress(target, achieved)
-    return TargetSummary(
-        year=year,
-        provinces=len(rows),
-        target_groups=target,
-        achieved_groups=achieved,
-        progress_pct=p.progress_pct,
-    )
+    rows = await list_targets(session, principal, year)
+    target = sum(r.target.target_groups for r in rows)
+    achieved = sum(r.progress.achieved_groups for r in rows)
+    return TargetTotals(year, len(rows), domain.progress(target, achieved))
