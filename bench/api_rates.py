@@ -77,14 +77,14 @@ def _free_port() -> int:
         return port
 
 
-def _cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int) -> float:
     """User + system CPU of a process so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
 @contextlib.contextmanager
-def _uvicorn(target: str, env: dict[str, str]) -> Iterator[tuple[str, int]]:
+def uvicorn_server(target: str, env: dict[str, str]) -> Iterator[tuple[str, int]]:
     """An API process served the way `scripts/services.sh` serves one; yields its base URL and pid."""
     port = _free_port()
     proc = subprocess.Popen(
@@ -218,8 +218,8 @@ async def run(rounds: int = 3, seconds: float = 6.0) -> dict[str, Any]:
         "REGISTRY_RATE_LIMIT_DEFAULT": "20000/minute",
     }
     with (
-        _uvicorn("registry.main:create_app", registry_env) as (registry_base, registry_pid),
-        _uvicorn("bench.bare_api:create_app", {"BARE_API_DSN": bare_dsn}) as (bare_base, bare_pid),
+        uvicorn_server("registry.main:create_app", registry_env) as (registry_base, registry_pid),
+        uvicorn_server("bench.bare_api:create_app", {"BARE_API_DSN": bare_dsn}) as (bare_base, bare_pid),
     ):
         async with _client(registry_base, token) as registry, _client(bare_base, None) as bare:
             sides = {"registry": (registry, registry_pid), "bare": (bare, bare_pid)}
@@ -227,10 +227,10 @@ async def run(rounds: int = 3, seconds: float = 6.0) -> dict[str, Any]:
                 await _load(client, families.next, seconds=None, requests=200)  # warm up
             for _ in range(rounds):
                 for side, (client, pid) in sides.items():
-                    cpu = _cpu_seconds(pid)
+                    cpu = cpu_seconds(pid)
                     count, elapsed, latencies = await _load(client, families.next, seconds=seconds)
                     total = totals[side]
-                    total["cpu"] += _cpu_seconds(pid) - cpu
+                    total["cpu"] += cpu_seconds(pid) - cpu
                     total["count"] += count
                     total["elapsed"] += elapsed
                     total["latencies"] += latencies

@@ -65,7 +65,7 @@ async def _timed(poll: Callable[[], Awaitable[int]], n: int, timeout: float) -> 
     return (time.perf_counter() - started) / (n - first), (time.process_time() - cpu) / (n - first)
 
 
-async def _drain(runner: ConsumerRunner, n: int, timeout: float) -> tuple[float, float]:
+async def drain_runner(runner: ConsumerRunner, n: int, timeout: float) -> tuple[float, float]:
     await runner.start()
     try:
         return await _timed(lambda: runner.poll_once(timeout_ms=300), n, timeout)
@@ -73,7 +73,7 @@ async def _drain(runner: ConsumerRunner, n: int, timeout: float) -> tuple[float,
         await runner.close()
 
 
-async def _bare(
+async def bare_consumer(
     settings: Settings, dsn: str, n: int, max_records: int, timeout: float
 ) -> tuple[float, float]:
     consumer = make_consumer(
@@ -139,9 +139,9 @@ async def run(n: int = 30_000, timeout: float = 600.0) -> dict[str, Any]:
     try:
         for _ in range(ROUNDS):
             dsn = url.replace("postgresql+asyncpg://", "postgresql://")
-            figures["bare"].append(await _bare(settings, dsn, n, max_records, timeout))
-            figures["runner"].append(await _drain(runner(), n, timeout))
-            figures["batch_hook"].append(await _drain(runner(batch_handler=_noop_batch), n, timeout))
+            figures["bare"].append(await bare_consumer(settings, dsn, n, max_records, timeout))
+            figures["runner"].append(await drain_runner(runner(), n, timeout))
+            figures["batch_hook"].append(await drain_runner(runner(batch_handler=_noop_batch), n, timeout))
     finally:
         await engine.dispose()
         await delete_topics(settings.kafka_bootstrap_servers, [settings.topic(t) for t in TOPICS])

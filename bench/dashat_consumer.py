@@ -17,7 +17,7 @@ from dashat.consumer import BATCH_HANDLER, HANDLERS
 from dashat.consumer import TOPICS as DASHAT_TOPICS
 from dashat.models import inbox
 
-from bench.consumer import TOPICS, _bare, _drain
+from bench.consumer import TOPICS, bare_consumer, drain_runner
 from bench.rehearsal_mix import build_rehearsal_mix
 from bench.reporting_projector import build_mix, produce
 from shared.consumer import ConsumerRunner
@@ -53,8 +53,8 @@ async def run(n: int = 20_000, timeout: float = 900.0, mix: str = "demo") -> dic
     )
     try:
         dsn = url.replace("postgresql+asyncpg://", "postgresql://")
-        bare_wall, bare_cpu = await _bare(settings, dsn, n, runner.max_records, timeout)  # type: ignore[arg-type]
-        wall, cpu = await _drain(runner, len(consumed), timeout)
+        bare_wall, bare_cpu = await bare_consumer(settings, dsn, n, runner.max_records, timeout)  # type: ignore[arg-type]
+        wall, cpu = await drain_runner(runner, len(consumed), timeout)
         dead = runner.outcome.dead_lettered
     finally:
         await engine.dispose()

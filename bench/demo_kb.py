@@ -20,7 +20,7 @@ from typing import Any
 from kencana_cli.demo.api import Api
 from registry.identity.domain import make_kk, make_nik
 
-from bench.api_rates import _cpu_seconds, _uvicorn
+from bench.api_rates import cpu_seconds, uvicorn_server
 from shared.migrations import upgrade
 from shared.testing.plugin import CHECKOUT_TAG, recreate_database
 
@@ -94,7 +94,7 @@ async def run(families: int = 600) -> dict[str, Any]:
         "REGISTRY_RATE_LIMIT_DEFAULT": "20000/minute",  # scripts/services.sh's budget for the local stack
     }
     rng = random.Random(10)
-    with _uvicorn("registry.main:create_app", env) as (base, pid):
+    with uvicorn_server("registry.main:create_app", env) as (base, pid):
         api = Api({"registry": base})
         try:
             wives = await _register(api, families)
@@ -110,12 +110,12 @@ async def run(families: int = 600) -> dict[str, Any]:
                     if await api.create(kind, "registry", path, sent, key=f"bench-{wife}-{kind}") is None:
                         failed.append(kind)
 
-            server_cpu = _cpu_seconds(pid)
+            server_cpu = cpu_seconds(pid)
             client_cpu = resource.getrusage(resource.RUSAGE_SELF)
             began = time.perf_counter()
             await asyncio.gather(*(stage(wife, extras) for wife, extras in plans))
             seconds = time.perf_counter() - began
-            server_cpu = _cpu_seconds(pid) - server_cpu
+            server_cpu = cpu_seconds(pid) - server_cpu
             after = resource.getrusage(resource.RUSAGE_SELF)
             client = after.ru_utime + after.ru_stime - client_cpu.ru_utime - client_cpu.ru_stime
         finally:

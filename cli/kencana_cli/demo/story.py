@@ -389,7 +389,12 @@ class Story:
             ]
             for k in shown[:10]:
                 table.add_row(
-                    level, name, k, _fmt(b.get(k)), _delta(b.get(k), a.get(k)), _delta(b.get(k), c.get(k))
+                    level,
+                    name,
+                    k,
+                    format_figure(b.get(k)),
+                    _delta(b.get(k), a.get(k)),
+                    _delta(b.get(k), c.get(k)),
                 )
             if not shown:
                 table.add_row(level, name, "(no change: reporting did not catch up in time)", "", "", "")
@@ -401,13 +406,13 @@ def _delta(before: float | None, now: float | None) -> str:
     if now is None:
         return "-"
     if before is None or now == before:
-        return _fmt(now)
+        return format_figure(now)
     diff = now - before
     sign = "+" if diff > 0 else "-"
-    return f"{_fmt(now)} ({sign}{_fmt(abs(diff))})"
+    return f"{format_figure(now)} ({sign}{format_figure(abs(diff))})"
 
 
-def _fmt(v: float | None) -> str:
+def format_figure(v: float | None) -> str:
     if v is None:
         return "-"
     if float(v).is_integer():

@@ -14,7 +14,7 @@ from rich.table import Table
 from kencana_cli.demo.api import Api
 from kencana_cli.demo.events import catalogue
 from kencana_cli.demo.plan import Plan, today
-from kencana_cli.demo.story import MAIN_INDICATORS, _fmt, indicators
+from kencana_cli.demo.story import MAIN_INDICATORS, format_figure, indicators
 
 
 async def _counts(api: Api, province: str) -> dict[str, float | None]:
@@ -119,7 +119,7 @@ async def print_summary(
     for figures in columns.values():
         names += [k for k in figures if k not in names]
     for k in names[:30]:
-        table.add_row(k, *(_fmt(columns[c].get(k)) for c, _ in plan.provinces))
+        table.add_row(k, *(format_figure(columns[c].get(k)) for c, _ in plan.provinces))
     console.print(table)
     tally = api.tally
     kinds = sorted(set(tally.created) | set(tally.reused))
