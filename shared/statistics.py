@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 from fastapi import Query
 from pydantic import Field
@@ -89,6 +89,16 @@ def window(principal: Principal, region: str | None, first: date, last: date) ->
     return Window(code, first, last)
 
 
+@dataclass(frozen=True)
+class Recount:
+    """What a service's recount found: its counts and areas over a window, under a version of its counting rules."""
+
+    window: Window
+    rule_version: str
+    counts: dict[str, int]
+    areas: list[str]
+
+
 class StatisticsRead(ApiOutput):
     """Counts of one source service for a region and window; ratios are left to the reader."""
 
@@ -101,3 +111,15 @@ class StatisticsRead(ApiOutput):
         default_factory=list,
         description="Province and regency codes inside the region where this service has records",
     )
+
+    @classmethod
+    def from_domain(cls, recount: Recount) -> Self:
+        w = recount.window
+        return cls(
+            region=w.label,
+            first=w.first,
+            last=w.last,
+            rule_version=recount.rule_version,
+            counts=recount.counts,
+            areas=recount.areas,
+        )

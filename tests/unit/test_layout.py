@@ -6,8 +6,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-# Reporting's indicators and streams still build their response models in the service (not yet moved).
-SERVICES = ("registry", "uppka", "dashat")
+SERVICES = ("registry", "uppka", "dashat", "reporting")
 
 
 def _modules(name: str) -> list[Path]:
@@ -19,7 +18,8 @@ def test_services_build_no_response_models() -> None:
     offenders = []
     for path in _modules("service.py"):
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and (node.module or "").endswith(".schemas"):
+            # From the module's schemas or from shared (StatisticsRead): a read model is the endpoint's to make.
+            if isinstance(node, ast.ImportFrom):
                 offenders += [
                     f"{path.relative_to(ROOT)}: {a.name}" for a in node.names if a.name.endswith("Read")
                 ]

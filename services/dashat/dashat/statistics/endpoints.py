@@ -29,4 +29,6 @@ definitions in docs/indicators.md). Aggregates only, no personal data.
 async def statistics(
     session: SessionDep, principal: Read, first: FromQuery, last: ToQuery, region: RegionQuery = None
 ) -> StatisticsRead:
-    return await service.statistics(session, window(principal, region, first, last))
+    return StatisticsRead.from_domain(
+        await service.statistics(session, window(principal, region, first, last))
+    )

@@ -42,4 +42,6 @@ async def statistics(
     region: RegionQuery = None,
     principal: Principal = require_scopes(READ),
 ) -> StatisticsRead:
-    return await service.statistics(session, window(principal, region, first, last))
+    return StatisticsRead.from_domain(
+        await service.statistics(session, window(principal, region, first, last))
+    )

@@ -10,7 +10,8 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from reporting.config import Settings
 from reporting.indicators import domain, render, service
-from reporting.indicators.schemas import BreakdownRead, Freshness, SeriesRead, SummaryRead
+from reporting.indicators.schemas import BreakdownRead, SeriesRead, SummaryRead
+from reporting.indicators.service import Freshness
 from shared.auth import Principal, current_principal
 from shared.clock import business_today
 from shared.errors import Forbidden, ValidationFailed
@@ -134,7 +135,7 @@ async def indicators(
     out_fmt = _format(request, fmt, ("json", "csv", "xlsx", "png", "svg"))
     result = await service.breakdown(session, principal, region, level, period, now)
     if out_fmt == "json":
-        return result
+        return BreakdownRead.model_validate(result)
     # Rows may differ in their dynamic columns (KRS reasons): the table has the union, in first-seen order.
     available = list(dict.fromkeys(k for r in result.rows for k in r.indicators)) or list(domain.compute({}))
     names = _selected(indicators, available)
@@ -199,7 +200,7 @@ async def region_summary(
     out_fmt = _format(request, fmt, ("json", "csv", "xlsx"))
     result = await service.summary(session, principal, code, period, now)
     if out_fmt == "json":
-        return result
+        return SummaryRead.model_validate(result)
     # One row per indicator, so each row says its unit (counts, ratios, rupiah and days side by side).
     table: render.Table = (
         ["region", "region_name", "period", "indicator", "indicator_label", "unit", "value"],
@@ -258,7 +259,7 @@ async def indicator_series(
     out_fmt = _format(request, fmt, ("json", "csv", "xlsx", "png", "svg"))
     result = await service.series(session, principal, name, region, first, last, now)
     if out_fmt == "json":
-        return result
+        return SeriesRead.model_validate(result)
     span = f"{first} – {last}"
     title = f"{render.indicator_label(name, lang)} — {_where(result.name, result.region)}, {span}"
     if out_fmt in ("png", "svg"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,14 +13,6 @@ from reporting.indicators import disclosure, domain
 from reporting.indicators import repository as repo
 from reporting.indicators.domain import Extras, Period, Value
 from reporting.indicators.repository import Scope
-from reporting.indicators.schemas import (
-    BreakdownRead,
-    Freshness,
-    IndicatorRow,
-    SeriesPoint,
-    SeriesRead,
-    SummaryRead,
-)
 from reporting.projection.models import Place
 from shared import uppka_reporting
 from shared.auth import Principal
@@ -31,6 +23,76 @@ from shared.regions import load_regions, normalize_code
 LEVELS = ("national", "province", "regency", "district", "village", "kampung_kb", "kitchen")
 LEVEL_NUMBER = {name: i for i, name in enumerate(LEVELS)}
 PUBLIC_SCOPE, READ_SCOPE = "reporting:public", "reporting:read"
+
+
+# What the use cases return: the figures, by the field names of the API models the endpoints make of them
+# (reporting/indicators/schemas.py: SummaryRead, BreakdownRead, SeriesRead), and the exports read them as they are.
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """How far the projection stands behind one topic."""
+
+    topic: str
+    last_event_time: datetime | None
+    last_applied_at: datetime | None
+    lag_seconds: float | None
+    offset_lag: int | None
+    events_applied: int
+    facts_pending_since: datetime | None
+
+
+@dataclass(frozen=True)
+class RegionFigures:
+    region: str
+    name: str | None
+    level: str
+    indicators: dict[str, Value]
+    small_numbers: list[str]
+
+
+@dataclass(frozen=True)
+class Summary:
+    region: str
+    name: str | None
+    level: str
+    period: str
+    suppressed: bool
+    indicators: dict[str, Value]
+    small_numbers: list[str]
+    freshness: list[Freshness]
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    region: str
+    name: str | None
+    level: str
+    breakdown_level: str
+    period: str
+    suppressed: bool
+    rows: list[RegionFigures]
+    freshness: list[Freshness]
+
+
+@dataclass(frozen=True)
+class SeriesFigure:
+    period: str
+    value: Value
+    numerator: Value
+    denominator: Value
+    small_number: bool
+
+
+@dataclass(frozen=True)
+class Series:
+    indicator: str
+    region: str
+    name: str | None
+    level: str
+    suppressed: bool
+    points: list[SeriesFigure]
+    freshness: list[Freshness]
 
 
 @dataclass(frozen=True)
@@ -260,12 +322,12 @@ async def summary(
     region: str | None,
     period_text: str,
     clock: Clock | None = None,
-) -> SummaryRead:
+) -> Summary:
     period = domain.parse_period(period_text)
     target = await resolve_region(session, principal, region)
     public = is_public(principal)
     values = await _values_for(session, target, period, public, clock)
-    return SummaryRead(
+    return Summary(
         region=target.region,
         name=target.name,
         level=LEVELS[target.level],
@@ -284,7 +346,7 @@ async def breakdown(
     level_name: str | None,
     period_text: str,
     clock: Clock | None = None,
-) -> BreakdownRead:
+) -> Breakdown:
     """Indicators of every region of `level` inside `region` (default: its direct children)."""
     period = domain.parse_period(period_text)
     target = await resolve_region(session, principal, region)
@@ -310,7 +372,7 @@ async def breakdown(
             )
     public = is_public(principal)
     regions = load_regions()
-    rows: list[IndicatorRow] = []
+    rows: list[RegionFigures] = []
     if level <= LEVEL_NUMBER["village"]:
         prefix = target.scope.value if target.scope.kind == "admin" else None
         computed = await _level_rows(session, period, clock, level, prefix)
@@ -319,7 +381,7 @@ async def breakdown(
         for code in sorted(computed):
             known = regions.get(code)
             rows.append(
-                IndicatorRow(
+                RegionFigures(
                     region=code,
                     name=known.name if known else None,
                     level=LEVELS[level],
@@ -335,7 +397,7 @@ async def breakdown(
             sub = Target(Scope(kind, p.region.split(":", 1)[1]), level, None)
             values = await region_values(session, sub, period, clock)
             rows.append(
-                IndicatorRow(
+                RegionFigures(
                     region=p.region,
                     name=None,
                     level=LEVELS[level],
@@ -343,7 +405,7 @@ async def breakdown(
                     small_numbers=domain.small_numbers(protected),
                 )
             )
-    return BreakdownRead(
+    return Breakdown(
         region=target.region,
         name=target.name,
         level=LEVELS[target.level],
@@ -363,7 +425,7 @@ async def series(
     first: str,
     last: str,
     clock: Clock | None = None,
-) -> SeriesRead:
+) -> Series:
     """One indicator of one region over consecutive periods."""
     if name not in domain.BY_NAME and not name.startswith("krs_reason_"):
         raise NotFound(f"indicator {name} not found")
@@ -377,7 +439,7 @@ async def series(
         values = await _values_for(session, target, period, public, clock)
         numerator, denominator = values.get(name + domain.NUMERATOR), values.get(name + domain.DENOMINATOR)
         points.append(
-            SeriesPoint(
+            SeriesFigure(
                 period=period.label,
                 value=values.get(name),
                 numerator=numerator,
@@ -385,7 +447,7 @@ async def series(
                 small_number=name in domain.small_numbers(values),
             )
         )
-    return SeriesRead(
+    return Series(
         indicator=name,
         region=target.region,
         name=target.name,

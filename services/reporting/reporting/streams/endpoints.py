@@ -52,39 +52,47 @@ SettingsDep = Annotated[Settings, Depends(_settings)]
 async def register(
     body: ConsumerCreate, session: SessionDep, settings: SettingsDep, _: Admin
 ) -> ConsumerRead:
-    return await service.register(session, settings, body)
+    consumer = await service.register(session, settings, body)
+    return ConsumerRead.from_domain(consumer, service.consumer_topic(settings, consumer))
 
 
 @router.get("", response_model=list[ConsumerRead], summary="Registered consumers")
 async def list_consumers(session: SessionDep, settings: SettingsDep, _: Admin) -> list[ConsumerRead]:
-    return await service.list_all(session, settings)
+    return [
+        ConsumerRead.from_domain(c, service.consumer_topic(settings, c))
+        for c in await service.list_all(session)
+    ]
 
 
 @router.get("/{name}", response_model=ConsumerRead, summary="One consumer")
 async def get_consumer(name: str, session: SessionDep, settings: SettingsDep, _: Admin) -> ConsumerRead:
-    return await service.get(session, settings, name)
+    consumer = await service.get(session, name)
+    return ConsumerRead.from_domain(consumer, service.consumer_topic(settings, consumer))
 
 
 @router.post("/{name}/profile", response_model=ConsumerRead, summary="Replace the profile (applies from now)")
 async def change_profile(
     name: str, body: ProfileUpdate, session: SessionDep, settings: SettingsDep, _: Admin
 ) -> ConsumerRead:
-    return await service.change_profile(session, settings, name, body.profile)
+    consumer = await service.change_profile(session, name, body.profile)
+    return ConsumerRead.from_domain(consumer, service.consumer_topic(settings, consumer))
 
 
 @router.post("/{name}/pause", response_model=ConsumerRead, summary="Hold the stream and its webhooks")
 async def pause(name: str, session: SessionDep, settings: SettingsDep, _: Admin) -> ConsumerRead:
-    return await service.pause(session, settings, name)
+    consumer = await service.pause(session, name)
+    return ConsumerRead.from_domain(consumer, service.consumer_topic(settings, consumer))
 
 
 @router.post("/{name}/resume", response_model=ConsumerRead, summary="Publish what was held, then go on")
 async def resume(name: str, session: SessionDep, settings: SettingsDep, _: Admin) -> ConsumerRead:
-    return await service.resume(session, settings, name)
+    consumer = await service.resume(session, name)
+    return ConsumerRead.from_domain(consumer, service.consumer_topic(settings, consumer))
 
 
 @router.post("/{name}/replay", response_model=ReplayResult, summary="Publish the stream again from a time")
 async def replay(name: str, body: Replay, session: SessionDep, _: Admin) -> ReplayResult:
-    return await service.replay(session, name, body.since)
+    return ReplayResult.from_domain(await service.replay(session, name, body.since))
 
 
 @router.post(
@@ -93,12 +101,12 @@ async def replay(name: str, body: Replay, session: SessionDep, _: Admin) -> Repl
 async def add_webhook(
     name: str, body: WebhookCreate, session: SessionDep, settings: SettingsDep, _: Admin
 ) -> WebhookCreated:
-    return await service.add_webhook(session, settings, name, body.url)
+    return WebhookCreated.from_issued(await service.add_webhook(session, settings, name, body.url))
 
 
 @router.get("/{name}/webhooks", response_model=list[WebhookRead], summary="The consumer's webhooks")
 async def webhooks(name: str, session: SessionDep, _: Admin) -> list[WebhookRead]:
-    return await service.webhooks(session, name)
+    return [WebhookRead.from_domain(s) for s in await service.webhooks(session, name)]
 
 
 @router.post(
@@ -114,7 +122,8 @@ async def rotate_secret(
     settings: SettingsDep,
     _: Admin,
 ) -> WebhookSecretRead:
-    return await service.rotate_secret(session, settings, name, subscription_id, body.overlap_seconds)
+    issued = await service.rotate_secret(session, settings, name, subscription_id, body.overlap_seconds)
+    return WebhookSecretRead.from_domain(issued)
 
 
 async def _log_reader(name: str, principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
@@ -140,7 +149,9 @@ async def deliveries(
     after: Annotated[int | None, Query(ge=0, description="`next_cursor` of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> DeliveryPage:
-    return await service.delivery_log(session, name, status=status, after=after, limit=limit)
+    return DeliveryPage.from_domain(
+        await service.delivery_log(session, name, status=status, after=after, limit=limit)
+    )
 
 
 @router.post(
@@ -150,4 +161,4 @@ async def deliveries(
     summary="Deliver an event again (a parked one above all)",
 )
 async def replay_delivery(name: str, delivery_id: uuid.UUID, session: SessionDep, _: Admin) -> DeliveryRead:
-    return await service.replay_delivery(session, name, delivery_id)
+    return DeliveryRead.from_domain(await service.replay_delivery(session, name, delivery_id))

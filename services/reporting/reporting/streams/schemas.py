@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from reporting.streams.domain import Profile
+
+if TYPE_CHECKING:
+    from reporting.streams.models import StreamConsumer, WebhookAttempt, WebhookDelivery, WebhookSubscription
+    from reporting.streams.service import DeliveryLog, IssuedSecret, Replayed
 
 
 class ConsumerCreate(BaseModel):
@@ -39,6 +44,18 @@ class ConsumerRead(BaseModel):
     created_at: datetime
     updated_at: datetime
 
+    @classmethod
+    def from_domain(cls, consumer: StreamConsumer, topic: str) -> Self:
+        return cls(
+            name=consumer.name,
+            description=consumer.description,
+            profile=Profile.model_validate(consumer.profile),
+            status=consumer.status,
+            topic=topic,
+            created_at=consumer.created_at,
+            updated_at=consumer.updated_at,
+        )
+
 
 class WebhookCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -54,6 +71,10 @@ class WebhookRead(BaseModel):
     status: Literal["active", "disabled"]
     created_at: datetime
 
+    @classmethod
+    def from_domain(cls, sub: WebhookSubscription) -> Self:
+        return cls(id=sub.id, url=sub.url, status=sub.status, created_at=sub.created_at)
+
 
 class WebhookSecretRead(BaseModel):
     """A signing secret, shown once: keep it in the receiver's secret store."""
@@ -65,9 +86,21 @@ class WebhookSecretRead(BaseModel):
         description="After a rotation: until when the previous secret still signs (both meanwhile)",
     )
 
+    @classmethod
+    def from_domain(cls, issued: IssuedSecret) -> Self:
+        return cls(
+            subscription_id=issued.subscription.id,
+            secret=issued.secret,
+            previous_valid_until=issued.previous_valid_until,
+        )
+
 
 class WebhookCreated(WebhookRead):
     secret: str = Field(description="Standard Webhooks secret (`whsec_` + base64), shown once")
+
+    @classmethod
+    def from_issued(cls, issued: IssuedSecret) -> Self:
+        return cls(**WebhookRead.from_domain(issued.subscription).model_dump(), secret=issued.secret)
 
 
 class RotateSecret(BaseModel):
@@ -93,6 +126,10 @@ class ReplayResult(BaseModel):
     events: int
     deliveries: int
 
+    @classmethod
+    def from_domain(cls, replayed: Replayed) -> Self:
+        return cls(events=replayed.events, deliveries=replayed.deliveries)
+
 
 class Attempt(BaseModel):
     attempt: int
@@ -100,6 +137,16 @@ class Attempt(BaseModel):
     status_code: int | None
     error: str | None
     duration_ms: int
+
+    @classmethod
+    def from_domain(cls, a: WebhookAttempt) -> Self:
+        return cls(
+            attempt=a.attempt,
+            attempted_at=a.attempted_at,
+            status_code=a.status_code,
+            error=a.error,
+            duration_ms=a.duration_ms,
+        )
 
 
 class DeliveryRead(BaseModel):
@@ -118,7 +165,33 @@ class DeliveryRead(BaseModel):
     replay_of: uuid.UUID | None
     attempt_log: list[Attempt]
 
+    @classmethod
+    def from_domain(cls, d: WebhookDelivery, attempts: Sequence[WebhookAttempt] = ()) -> Self:
+        return cls(
+            id=d.id,
+            seq=d.seq,
+            subscription_id=d.subscription_id,
+            event_id=d.event_id,
+            subject=d.subject,
+            status=d.status,
+            attempts=d.attempts,
+            next_attempt_at=d.next_attempt_at if d.status == "pending" else None,
+            last_status_code=d.last_status_code,
+            last_error=d.last_error,
+            created_at=d.created_at,
+            finished_at=d.finished_at,
+            replay_of=d.replay_of,
+            attempt_log=[Attempt.from_domain(a) for a in attempts],
+        )
+
 
 class DeliveryPage(BaseModel):
     items: list[DeliveryRead]
     next_cursor: str | None = Field(description="`after` of the next page (null: no more)")
+
+    @classmethod
+    def from_domain(cls, log: DeliveryLog) -> Self:
+        return cls(
+            items=[DeliveryRead.from_domain(d, log.attempts.get(d.id, [])) for d in log.deliveries],
+            next_cursor=log.next_cursor,
+        )

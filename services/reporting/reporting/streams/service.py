@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import socket
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -15,18 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from reporting.config import Settings
 from reporting.streams import domain
 from reporting.streams import repository as repo
-from reporting.streams.models import StreamConsumer, WebhookDelivery, WebhookSubscription
-from reporting.streams.schemas import (
-    Attempt,
-    ConsumerCreate,
-    ConsumerRead,
-    DeliveryPage,
-    DeliveryRead,
-    ReplayResult,
-    WebhookCreated,
-    WebhookRead,
-    WebhookSecretRead,
-)
+from reporting.streams.models import StreamConsumer, WebhookAttempt, WebhookDelivery, WebhookSubscription
+from reporting.streams.schemas import ConsumerCreate
 from shared.db import utcnow
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.kafka import ensure_topics
@@ -36,16 +27,34 @@ from shared.topics import public_topic, topic_config
 log = get_logger(__name__)
 
 
-def read(consumer: StreamConsumer, settings: Settings) -> ConsumerRead:
-    return ConsumerRead(
-        name=consumer.name,
-        description=consumer.description,
-        profile=domain.Profile.model_validate(consumer.profile),
-        status=consumer.status,
-        topic=settings.topic(public_topic(consumer.name)),
-        created_at=consumer.created_at,
-        updated_at=consumer.updated_at,
-    )
+# What the use cases return; the endpoints make the API models of them (reporting/streams/schemas.py).
+
+
+@dataclass(frozen=True)
+class IssuedSecret:
+    """A new signing secret, in plain text this once, and the subscription it signs for."""
+
+    subscription: WebhookSubscription
+    secret: str
+    previous_valid_until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Replayed:
+    events: int
+    deliveries: int
+
+
+@dataclass(frozen=True)
+class DeliveryLog:
+    deliveries: list[WebhookDelivery]
+    attempts: dict[uuid.UUID, list[WebhookAttempt]]
+    next_cursor: str | None
+
+
+def consumer_topic(settings: Settings, consumer: StreamConsumer) -> str:
+    """The consumer's Kafka topic, its physical name."""
+    return settings.topic(public_topic(consumer.name))
 
 
 async def _consumer(session: AsyncSession, name: str, *, lock: bool = False) -> StreamConsumer:
@@ -68,7 +77,7 @@ async def create_topic(settings: Settings, name: str) -> None:
             )
 
 
-async def register(session: AsyncSession, settings: Settings, body: ConsumerCreate) -> ConsumerRead:
+async def register(session: AsyncSession, settings: Settings, body: ConsumerCreate) -> StreamConsumer:
     domain.check_consumer_name(body.name)
     domain.check_profile(body.profile)
     if await repo.consumer_by_name(session, body.name) is not None:
@@ -82,36 +91,34 @@ async def register(session: AsyncSession, settings: Settings, body: ConsumerCrea
         raise Conflict(f"a consumer named {body.name} exists", field="name") from exc
     log.info("stream_consumer_registered", consumer=consumer.name)
     await create_topic(settings, consumer.name)
-    return read(consumer, settings)
+    return consumer
 
 
-async def get(session: AsyncSession, settings: Settings, name: str) -> ConsumerRead:
-    return read(await _consumer(session, name), settings)
+async def get(session: AsyncSession, name: str) -> StreamConsumer:
+    return await _consumer(session, name)
 
 
-async def list_all(session: AsyncSession, settings: Settings) -> list[ConsumerRead]:
-    return [read(c, settings) for c in await repo.all_consumers(session)]
+async def list_all(session: AsyncSession) -> list[StreamConsumer]:
+    return list(await repo.all_consumers(session))
 
 
-async def change_profile(
-    session: AsyncSession, settings: Settings, name: str, profile: domain.Profile
-) -> ConsumerRead:
+async def change_profile(session: AsyncSession, name: str, profile: domain.Profile) -> StreamConsumer:
     """A new profile applies to events curated from now on (what was published stays as it was)."""
     domain.check_profile(profile)
     consumer = await _consumer(session, name, lock=True)
     await repo.set_consumer(session, consumer, profile=profile.model_dump(mode="json"))
     await session.commit()
-    return read(consumer, settings)
+    return consumer
 
 
-async def pause(session: AsyncSession, settings: Settings, name: str) -> ConsumerRead:
+async def pause(session: AsyncSession, name: str) -> StreamConsumer:
     consumer = await _consumer(session, name, lock=True)
     await repo.set_consumer(session, consumer, status="paused")
     await session.commit()
-    return read(consumer, settings)
+    return consumer
 
 
-async def resume(session: AsyncSession, settings: Settings, name: str) -> ConsumerRead:
+async def resume(session: AsyncSession, name: str) -> StreamConsumer:
     """Active again: what was curated while paused is published now, in order, before anything newer."""
     consumer = await _consumer(session, name, lock=True)
     if consumer.status != "active":
@@ -120,10 +127,10 @@ async def resume(session: AsyncSession, settings: Settings, name: str) -> Consum
         await repo.release(session, consumer, held, subs)
         await repo.set_consumer(session, consumer, status="active")
         await session.commit()
-    return read(consumer, settings)
+    return consumer
 
 
-async def replay(session: AsyncSession, name: str, since: datetime) -> ReplayResult:
+async def replay(session: AsyncSession, name: str, since: datetime) -> Replayed:
     """Publish again every released event from `since` (same CloudEvents ids: consumers skip what they have)."""
     consumer = await _consumer(session, name, lock=True)
     events = await repo.released_since(session, consumer, since)
@@ -131,7 +138,7 @@ async def replay(session: AsyncSession, name: str, since: datetime) -> ReplayRes
     await repo.release(session, consumer, events, subs)
     await session.commit()
     log.info("stream_replayed", consumer=consumer.name, events=len(events))
-    return ReplayResult(events=len(events), deliveries=len(events) * len(subs))
+    return Replayed(events=len(events), deliveries=len(events) * len(subs))
 
 
 async def resolve(host: str) -> list[str]:
@@ -152,11 +159,7 @@ async def check_target(settings: Settings, url: str) -> None:
         raise ValidationFailed(f"webhook URL refused: {reason}", field="url", rule="webhook-target")
 
 
-def _webhook(sub: WebhookSubscription) -> WebhookRead:
-    return WebhookRead(id=sub.id, url=sub.url, status=sub.status, created_at=sub.created_at)
-
-
-async def add_webhook(session: AsyncSession, settings: Settings, name: str, url: str) -> WebhookCreated:
+async def add_webhook(session: AsyncSession, settings: Settings, name: str, url: str) -> IssuedSecret:
     await check_target(settings, url)
     consumer = await _consumer(session, name, lock=True)
     secret = domain.new_webhook_secret()
@@ -165,16 +168,16 @@ async def add_webhook(session: AsyncSession, settings: Settings, name: str, url:
     sub = await repo.add_subscription(session, consumer, sub_id, url, sealed)
     await session.commit()
     log.info("webhook_subscribed", consumer=consumer.name, subscription=str(sub.id))
-    return WebhookCreated(**_webhook(sub).model_dump(), secret=secret)
+    return IssuedSecret(sub, secret)
 
 
-async def webhooks(session: AsyncSession, name: str) -> list[WebhookRead]:
-    return [_webhook(s) for s in await repo.subscriptions_of(session, await _consumer(session, name))]
+async def webhooks(session: AsyncSession, name: str) -> list[WebhookSubscription]:
+    return await repo.subscriptions_of(session, await _consumer(session, name))
 
 
 async def rotate_secret(
     session: AsyncSession, settings: Settings, name: str, sub_id: uuid.UUID, overlap_seconds: int
-) -> WebhookSecretRead:
+) -> IssuedSecret:
     """A new secret; the current one keeps signing beside it for `overlap_seconds` (receivers switch meanwhile)."""
     consumer = await _consumer(session, name)
     sub = await repo.subscription(session, consumer, sub_id)
@@ -191,56 +194,21 @@ async def rotate_secret(
         subscription=str(sub.id),
         overlap_seconds=overlap_seconds,
     )
-    return WebhookSecretRead(subscription_id=sub.id, secret=secret, previous_valid_until=until)
-
-
-def _delivery(d: WebhookDelivery, attempts: list[Attempt]) -> DeliveryRead:
-    return DeliveryRead(
-        id=d.id,
-        seq=d.seq,
-        subscription_id=d.subscription_id,
-        event_id=d.event_id,
-        subject=d.subject,
-        status=d.status,
-        attempts=d.attempts,
-        next_attempt_at=d.next_attempt_at if d.status == "pending" else None,
-        last_status_code=d.last_status_code,
-        last_error=d.last_error,
-        created_at=d.created_at,
-        finished_at=d.finished_at,
-        replay_of=d.replay_of,
-        attempt_log=attempts,
-    )
+    return IssuedSecret(sub, secret, previous_valid_until=until)
 
 
 async def delivery_log(
     session: AsyncSession, name: str, *, status: str | None, after: int | None, limit: int
-) -> DeliveryPage:
+) -> DeliveryLog:
     consumer = await _consumer(session, name)
     rows = await repo.deliveries(session, consumer, status=status, after_seq=after, limit=limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
     attempts = await repo.attempts_of(session, [r.id for r in rows])
-    items = [
-        _delivery(
-            r,
-            [
-                Attempt(
-                    attempt=a.attempt,
-                    attempted_at=a.attempted_at,
-                    status_code=a.status_code,
-                    error=a.error,
-                    duration_ms=a.duration_ms,
-                )
-                for a in attempts.get(r.id, [])
-            ],
-        )
-        for r in rows
-    ]
-    return DeliveryPage(items=items, next_cursor=str(rows[-1].seq) if more and rows else None)
+    return DeliveryLog(rows, attempts, str(rows[-1].seq) if more and rows else None)
 
 
-async def replay_delivery(session: AsyncSession, name: str, delivery_id: uuid.UUID) -> DeliveryRead:
+async def replay_delivery(session: AsyncSession, name: str, delivery_id: uuid.UUID) -> WebhookDelivery:
     """Deliver an event again (a parked one above all): a new delivery, behind the subject's pending ones."""
     consumer = await _consumer(session, name)
     original = await repo.delivery_of(session, consumer, delivery_id)
@@ -249,4 +217,4 @@ async def replay_delivery(session: AsyncSession, name: str, delivery_id: uuid.UU
     row = await repo.redeliver(session, original)
     await session.commit()
     await session.refresh(row)
-    return _delivery(row, [])
+    return row

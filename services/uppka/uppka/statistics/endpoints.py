@@ -29,4 +29,6 @@ The monthly reporting rate is `/v1/indicators/reporting`.
 async def statistics(
     session: SessionDep, principal: Reader, first: FromQuery, last: ToQuery, region: RegionQuery = None
 ) -> StatisticsRead:
-    return await service.statistics(session, window(principal, region, first, last))
+    return StatisticsRead.from_domain(
+        await service.statistics(session, window(principal, region, first, last))
+    )
