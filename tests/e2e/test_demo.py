@@ -19,6 +19,7 @@ from kencana_cli.demo.plan import choose_villages
 
 from shared.config import kafka_bootstrap_servers
 from shared.events.envelope import event_types
+from shared.kafka import security_options
 from shared.testing.plugin import bearer
 from shared.topics import EVENT_TOPICS
 from tests.e2e.stack import Stack
@@ -80,6 +81,7 @@ async def types_on_topics(stack: Stack, wanted: set[str], timeout: float = 30.0)
         group_id=None,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
+        **security_options(),  # the secured bus: the same user and TLS as every other client of the process
     )
     seen: Counter[str] = Counter()
     await consumer.start()

@@ -14,7 +14,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 
 from shared.events.envelope import event_types
-from shared.kafka import partition_offsets
+from shared.kafka import partition_offsets, security_options
 from shared.topics import EVENT_TOPICS
 
 
@@ -47,6 +47,7 @@ async def count_event_types(
         group_id=None,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
+        **security_options(),  # the secured bus: the same user and TLS as every other client of the process
     )
     await consumer.start()
     try:
