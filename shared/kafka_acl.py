@@ -143,19 +143,24 @@ def _principal(name: str) -> str:
     return f"User:{name}"
 
 
+def _entry(acl: Acl, principal: str) -> tuple[int, str, int, str, str, int, int]:
+    """The fields of an ALLOW ACL for the principal from any host, as CreateAcls and DeleteAcls both take them."""
+    return (
+        int(acl.resource_type),
+        acl.name,
+        int(acl.pattern),
+        _principal(principal),
+        "*",
+        int(acl.operation),
+        ALLOW,
+    )
+
+
 async def create_acls(admin: AIOKafkaAdminClient, principal: str, acls: Iterable[Acl]) -> int:
     """Allow each ACL for the principal from any host; creating an existing ACL is not an error."""
     count = 0
     for acl in acls:
-        request = CreateAclsRequest(
-            int(acl.resource_type),
-            acl.name,
-            int(acl.pattern),
-            _principal(principal),
-            "*",
-            int(acl.operation),
-            ALLOW,
-        )
+        request = CreateAclsRequest(*_entry(acl, principal))
         response = await _send(admin, request)
         for error_code, error_message in response.creation_responses:
             if error_code:
@@ -181,15 +186,7 @@ async def delete_acls(admin: AIOKafkaAdminClient, principal: str, acls: Iterable
     """Remove exactly these ACLs of the principal."""
     count = 0
     for acl in acls:
-        request = DeleteAclsRequest(
-            int(acl.resource_type),
-            acl.name,
-            int(acl.pattern),
-            _principal(principal),
-            "*",
-            int(acl.operation),
-            ALLOW,
-        )
+        request = DeleteAclsRequest(*_entry(acl, principal))
         response = await _send(admin, request)
         for error_code, error_message, *_ in response.filter_responses:
             if error_code:
