@@ -23,8 +23,9 @@ from registry.health.models import KbStatus, Pregnancy
 from registry.identity.domain import make_kk
 from registry.imports import domain
 from registry.imports import repository as import_repo
-from registry.imports.jobs import ImportWorker, _run_chunk
+from registry.imports.jobs import ImportWorker
 from registry.imports.models import ImportChunk, ImportJob
+from registry.imports.pipeline import run_chunk
 from registry.main import create_app
 from registry.models import outbox
 from registry.pii import PiiVault, Sealed
@@ -454,7 +455,7 @@ async def test_a_crashed_job_is_resumed_after_its_last_chunk(
             job = await s.get_one(ImportJob, job_id)
         chunks = domain.chunk(domain.group_families(list(domain.parse(body, "csv"))), 3)
         assert len(chunks) == 3
-        assert await _run_chunk(sm, vault, job, token, 0, chunks[0], {}, 3, isolate=False)
+        assert await run_chunk(sm, vault, job, token, 0, chunks[0], {}, 3, isolate=False)
         async with sm() as s, s.begin():
             await s.execute(
                 update(ImportJob)
@@ -481,7 +482,7 @@ async def test_a_crashed_job_is_resumed_after_its_last_chunk(
             persons = await s.scalar(select(Person.id).where(Person.name == "Budi Santoso").limit(1))
         assert attempts == 2 and sorted(chunk_rows) == [0, 1, 2] and persons is not None
         # The old worker's token is fenced off: it cannot commit anything any more.
-        assert not await _run_chunk(sm, vault, job, token, 1, chunks[1], {}, 3, isolate=False)
+        assert not await run_chunk(sm, vault, job, token, 1, chunks[1], {}, 3, isolate=False)
 
 
 # ------------------------------------------------------------------------------------------ bulk mechanics

@@ -15,13 +15,13 @@ import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from registry.imports import domain
 from registry.imports import repository as repo
 from registry.imports.models import ImportJob
-from registry.imports.service import chunk_done, job_principal, nik_indexes, process_chunk, record_chunk
+from registry.imports.pipeline import run_chunks
+from registry.imports.service import process_chunk, record_chunk
 from registry.pii import PiiVault
 from shared.auth import Principal
 from shared.db import new_id, utcnow
@@ -121,41 +121,6 @@ async def submit(
         return job
 
 
-async def _run_chunk(
-    sessionmaker: async_sessionmaker[AsyncSession],
-    vault: PiiVault,
-    job: ImportJob,
-    token: uuid.UUID,
-    no: int,
-    groups: list[domain.FamilyGroup],
-    seen: dict[bytes, int],
-    chunks_total: int,
-    *,
-    isolate: bool,
-) -> bool:
-    """One chunk in one transaction; False when this worker no longer holds the job (fenced off)."""
-    async with sessionmaker() as session, session.begin():
-        locked = await repo.lock_job(session, job.id)
-        if locked is None or locked.claim_token != token or locked.status != "running":
-            return False
-        if await chunk_done(session, job.id, no):
-            return True
-        result = await process_chunk(
-            session,
-            vault,
-            job_principal(job),
-            groups,
-            mode=job.mode,
-            on_mismatch=job.on_mismatch,
-            seen_niks=seen,
-            correlation_id=str(job.id),
-            isolate=isolate,
-        )
-        await record_chunk(session, job.id, no, sum(len(g.rows) for g in groups), result)
-        locked.heartbeat_at, locked.chunks_total = utcnow(), chunks_total
-    return True
-
-
 async def run_job(
     sessionmaker: async_sessionmaker[AsyncSession],
     vault: PiiVault,
@@ -172,7 +137,7 @@ async def run_job(
     with _no_cycle_collection():
         chunks = domain.chunk(domain.group_families(list(domain.parse(payload, job.format))), chunk_rows)  # type: ignore[arg-type]
     with _parsed_file_frozen():
-        if not await _run_chunks(sessionmaker, vault, job, token, chunks, done):
+        if not await run_chunks(sessionmaker, vault, job, token, chunks, done):
             return
     async with sessionmaker() as session, session.begin():
         locked = await repo.lock_job(session, job_id)
@@ -183,39 +148,6 @@ async def run_job(
             summary = domain.add_summaries(summary, c.summary)
         locked.status, locked.summary, locked.finished_at = "done", summary, utcnow()
         locked.chunks_total = len(chunks)
-
-
-async def _run_chunks(
-    sessionmaker: async_sessionmaker[AsyncSession],
-    vault: PiiVault,
-    job: ImportJob,
-    token: uuid.UUID,
-    chunks: list[list[domain.FamilyGroup]],
-    done: set[int],
-) -> bool:
-    """Every chunk not yet done, in order; False when the claim was lost on the way."""
-    job_id = job.id
-    seen: dict[bytes, int] = {}
-    for no, groups in enumerate(chunks):
-        if no in done:
-            seen.update(nik_indexes(vault, groups))
-            continue
-        before = dict(seen)
-        try:
-            ok = await _run_chunk(
-                sessionmaker, vault, job, token, no, groups, seen, len(chunks), isolate=False
-            )
-        except IntegrityError:
-            # Someone registered one of these NIK/KK numbers meanwhile: redo the chunk family by family.
-            seen.clear()
-            seen.update(before)
-            ok = await _run_chunk(
-                sessionmaker, vault, job, token, no, groups, seen, len(chunks), isolate=True
-            )
-        if not ok:
-            log.warning("import job claim lost", job_id=str(job_id))
-            return False
-    return True
 
 
 class ImportWorker:

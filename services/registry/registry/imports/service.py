@@ -13,6 +13,7 @@ Both paths emit the same events the API emits, through the outbox, in the same t
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -60,7 +61,7 @@ from shared.events.registry import (
     PregnancyRegistered,
     StuntingRiskChanged,
 )
-from shared.outbox import OUTBOX_RECORD_COLUMNS, OutboxEvent, outbox_records
+from shared.outbox import OUTBOX_RECORD_COLUMNS, OutboxEvent, OutboxRecord, outbox_records
 from shared.regions import is_within
 from shared.web.pagination import PageParams
 
@@ -245,12 +246,14 @@ class _Planner:
         """Accepted family plans, and the issues of each rejected family (by group key)."""
         rejected: dict[str, list[Issue]] = {}
         plans: list[FamilyPlan] = []
-        for g in groups:
+        for i, g in enumerate(groups):
             p, issues = self._pure(g)
             if p is None:
                 rejected[g.key] = issues
             else:
                 plans.append(p)
+            if i % YIELD_EVERY == YIELD_EVERY - 1:
+                await asyncio.sleep(0)  # let another chunk's writes go on (`prepare_chunk`)
         stage_id = new_id()
         await repo.stage(
             self.session,
@@ -272,12 +275,14 @@ class _Planner:
         await repo.unstage(self.session, stage_id)
         members = await repo.members_of(self.session, (f.id for f in families.values()))
         accepted: list[FamilyPlan] = []
-        for p in plans:
+        for i, p in enumerate(plans):
             issues = self._decide(p, villages, kampung_kbs, families, holders, members)
             if issues:
                 rejected[p.group.key] = issues
             else:
                 accepted.append(p)
+            if i % YIELD_EVERY == YIELD_EVERY - 1:
+                await asyncio.sleep(0)
         await self._measurements(accepted)
         await self._health(accepted)
         final: list[FamilyPlan] = []
@@ -582,6 +587,7 @@ class _Batch:
         self.pregnancies: list[tuple[Any, ...]] = []
         # Events as (type, facts) where the type's payload can be written without its model (`outbox_records`).
         self.events: list[tuple[OutboxEvent, uuid.UUID]] = []
+        self.outbox: list[OutboxRecord] = []
         # What to seal once the batch is complete: (number, owning row id) and where the blob goes.
         self.kk_seals: list[tuple[str, uuid.UUID, bytes | None]] = []
         self.nik_seals: list[tuple[str, uuid.UUID, bytes | None]] = []
@@ -790,9 +796,16 @@ class _Batch:
                 family.id,
             )
 
-    async def write(self, session: AsyncSession) -> None:
+    async def finish(self) -> None:
+        """Score, seal and turn the events into outbox rows: the batch's CPU work, before any write."""
         self._score_pending()
+        await asyncio.sleep(0)
         self._seal()
+        await asyncio.sleep(0)
+        self.outbox = outbox_records(self.events, correlation_id=self.correlation_id)
+
+    async def write(self, session: AsyncSession) -> None:
+        """One COPY per table (`finish` first)."""
         await repo.copy_records(session, Family.__tablename__, _FAMILY_COLS, self.families)
         await repo.copy_records(session, FamilyKkHistory.__tablename__, _HISTORY_COLS, self.history)
         await repo.copy_records(session, Person.__tablename__, _PERSON_COLS, self.persons)
@@ -805,7 +818,7 @@ class _Batch:
             session,
             outbox.name,
             OUTBOX_RECORD_COLUMNS,
-            outbox_records(self.events, correlation_id=self.correlation_id),
+            self.outbox,
         )
 
 
@@ -1015,7 +1028,26 @@ def _reject(summary: dict[str, dict[str, int]], group: FamilyGroup, issues: list
     return sorted(out, key=lambda i: i.row_no)
 
 
-async def process_chunk(
+@dataclass
+class PreparedChunk:
+    """A chunk planned against the database and, in commit mode, its new families' rows and events built.
+
+    Everything but the writes: what runs in Python while the previous chunk's writes run in PostgreSQL.
+    """
+
+    groups: Sequence[FamilyGroup]
+    plans: list[FamilyPlan]
+    summary: dict[str, dict[str, int]]
+    issues: list[Issue]
+    batch: _Batch | None
+
+
+# Families planned or built between two yields to the event loop: the other chunk's writes wait at most that long
+# for their next statement (about a millisecond of work at 5 families).
+YIELD_EVERY = 5
+
+
+async def prepare_chunk(
     session: AsyncSession,
     vault: PiiVault,
     principal: Principal,
@@ -1026,11 +1058,11 @@ async def process_chunk(
     seen_niks: dict[bytes, int],
     correlation_id: str | None = None,
     isolate: bool = False,
-) -> ChunkResult:
-    """Plan and (in commit mode) write one chunk inside the caller's transaction.
+) -> PreparedChunk:
+    """Plan one chunk in the caller's transaction and, in commit mode, build its new families' batch (no writes).
 
-    `isolate` writes each new family in its own savepoint: the fallback when the bulk write of a chunk hit
-    a uniqueness violation (a NIK or KK registered concurrently through the API), so only that family fails.
+    Its look-ups read only what other chunks of the same file never write (every KK number is one family of the
+    file, every NIK of an earlier row is in `seen_niks`), so it may run before the previous chunk committed.
     """
     summary = domain.empty_summary()
     plans, rejected = await _Planner(session, vault, principal, on_mismatch, seen_niks).plan(groups)
@@ -1038,15 +1070,42 @@ async def process_chunk(
     for g in groups:
         if g.key in rejected:
             issues += _reject(summary, g, rejected[g.key])
+    batch: _Batch | None = None
+    if mode == "commit" and not isolate:
+        batch = _Batch(vault, principal, correlation_id)
+        for i, p in enumerate(p for p in plans if p.existing is None):
+            batch.add(p)
+            if i % YIELD_EVERY == YIELD_EVERY - 1:
+                await asyncio.sleep(0)
+        await batch.finish()
+    return PreparedChunk(groups, plans, summary, issues, batch)
+
+
+async def write_chunk(
+    session: AsyncSession,
+    vault: PiiVault,
+    principal: Principal,
+    prepared: PreparedChunk,
+    *,
+    mode: str,
+    correlation_id: str | None = None,
+    isolate: bool = False,
+) -> ChunkResult:
+    """Write a prepared chunk inside the caller's transaction (nothing in validate mode) and count it.
+
+    `isolate` writes each new family in its own savepoint: the fallback when the bulk write of a chunk hit
+    a uniqueness violation (a NIK or KK registered concurrently through the API), so only that family fails.
+    """
+    summary, issues, plans = prepared.summary, list(prepared.issues), prepared.plans
     flagged: list[tuple[Issue, uuid.UUID | None]] = []
     person_ids: dict[int, uuid.UUID] = {}
     if mode == "commit":
-        new = [p for p in plans if p.existing is None]
         if isolate:
             kept: list[FamilyPlan] = []
-            for p in new:
+            for p in (p for p in plans if p.existing is None):
                 batch = _Batch(vault, principal, correlation_id)
                 batch.add(p)
+                await batch.finish()
                 try:
                     async with session.begin_nested():
                         await batch.write(session)
@@ -1067,12 +1126,9 @@ async def process_chunk(
                 person_ids.update(batch.person_ids)
                 kept.append(p)
             plans = [p for p in plans if p.existing is not None] + kept
-        else:
-            batch = _Batch(vault, principal, correlation_id)
-            for p in new:
-                batch.add(p)
-            await batch.write(session)
-            person_ids.update(batch.person_ids)
+        elif prepared.batch is not None:
+            await prepared.batch.write(session)
+            person_ids.update(prepared.batch.person_ids)
         for p in plans:
             if p.existing is not None and _has_work(p):
                 async with session.begin_nested():
@@ -1097,6 +1153,28 @@ async def process_chunk(
     summary["issues"]["errors"] = len(issues)
     summary["issues"]["flagged"] = len(flagged)
     return ChunkResult(summary, issues, flagged)
+
+
+async def process_chunk(
+    session: AsyncSession,
+    vault: PiiVault,
+    principal: Principal,
+    groups: Sequence[FamilyGroup],
+    *,
+    mode: str,
+    on_mismatch: str,
+    seen_niks: dict[bytes, int],
+    correlation_id: str | None = None,
+    isolate: bool = False,
+) -> ChunkResult:
+    """Plan and (in commit mode) write one chunk inside the caller's transaction."""
+    prepared = await prepare_chunk(
+        session, vault, principal, groups, mode=mode, on_mismatch=on_mismatch, seen_niks=seen_niks,
+        correlation_id=correlation_id, isolate=isolate,
+    )  # fmt: skip
+    return await write_chunk(
+        session, vault, principal, prepared, mode=mode, correlation_id=correlation_id, isolate=isolate
+    )
 
 
 async def record_chunk(
