@@ -13,6 +13,7 @@ import asyncio
 import csv
 import io
 import logging
+import os
 import random
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -156,7 +157,34 @@ async def _import(url: str, body: bytes) -> dict[str, Any]:
         job["seconds"] = (finished - started).total_seconds()
         # The app runs in this process: its CPU time is a figure the load of a shared machine barely moves.
         job["cpu_seconds"] = time.process_time() - cpu_started
+        # PostgreSQL's side: the CPU of the server processes of the app's pool, opened for this run on a database
+        # made for it (read before the pool closes them).
+        job["pg_cpu_seconds"] = await backends_cpu_seconds(
+            url.replace("postgresql+asyncpg://", "postgresql://")
+        )
     return job
+
+
+async def backends_cpu_seconds(dsn: str) -> float:
+    """User + system CPU so far of every other server process connected to this database (needs /proc)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        pids = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await conn.close()
+    return sum(_process_cpu_seconds(pid) for (pid,) in pids)
+
+
+def _process_cpu_seconds(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    # utime and stime, fields 14 and 15 of proc(5) (the 12th and 13th after the command name).
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _copy(dsn: str, rows: list[tuple[str, ...]]) -> float:
@@ -203,6 +231,9 @@ async def run(persons: int = 100_000) -> dict[str, Any]:
         "import_persons_per_s": round(import_rate),
         "import_cpu_seconds": round(job["cpu_seconds"], 1),
         "import_persons_per_cpu_s": round(persons / job["cpu_seconds"]),
+        "import_process_us_per_person": round(job["cpu_seconds"] / persons * 1e6, 1),
+        "import_pg_us_per_person": round(job["pg_cpu_seconds"] / persons * 1e6, 1),
+        "import_pg_cpu_share": round(job["pg_cpu_seconds"] / (job["pg_cpu_seconds"] + job["cpu_seconds"]), 2),
         "copy_seconds": round(copy_seconds, 2),
         "copy_persons_per_s": round(copy_rate),
         "copy_vs_import_ratio": round(copy_rate / import_rate, 1),
@@ -210,4 +241,6 @@ async def run(persons: int = 100_000) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    print(asyncio.run(run()))
+    import sys
+
+    print(asyncio.run(run(int(sys.argv[1]) if len(sys.argv) > 1 else 100_000)))
