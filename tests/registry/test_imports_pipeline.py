@@ -126,7 +126,7 @@ async def test_a_crash_in_a_later_chunk_leaves_the_chunks_before_and_the_job_res
         ).all()
         assert sorted(chunks) == [0, 1, 2]
         assert await _holders(s, vault, [r["nik"] for f in families for r in f[:2]]) == 6
-        events = dict(
+        events: dict[str, int] = dict(
             (
                 await s.execute(
                     select(outbox.c.event_type, func.count())
