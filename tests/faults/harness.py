@@ -556,6 +556,7 @@ async def run_scenario(scenario: Scenario, tmp_path: Path, bootstrap: str) -> di
             crash_points_hit=injector.crash_points_hit,
             dlq_replays=injector.replays,
             leaders_killed=injector.leaders_killed,
+            leader_kills=injector.leader_kills,
             slow_windows=injector.slow_windows,
             cpu_stream_to_drained=cpu,
             crashes=[{"process": p, "log_tail": t} for _, p, t in injector.crashes],
