@@ -411,9 +411,11 @@ def cpu_by_part(stack: Stack) -> dict[str, float]:
                 kids = Path(f"/proc/{postmaster}/task/{postmaster}/children").read_text().split()
                 total += sum(_proc_cpu(int(k)) for k in kids)
             out[f"postgres:{postmaster}"] = total
-        kafka = _pid_file(Path(state) / "run" / "kafka.pid")
-        if kafka:
-            out[f"kafka:{kafka}"] = _proc_cpu(kafka)
+        # The single node's pid file, or the three-broker cluster's (scripts/infra.sh, KAFKA_BROKERS=3).
+        for pid_file in sorted((Path(state) / "run").glob("kafka*.pid")):
+            kafka = _pid_file(pid_file)
+            if kafka:
+                out[f"kafka:{kafka}"] = _proc_cpu(kafka)
     return out
 
 
