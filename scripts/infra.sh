@@ -727,6 +727,21 @@ kafka_stop() {
   log "Kafka stopped (pid $pid)"
 }
 
+# A cluster's nodes are asked to stop together: stopped one after the other, the last one waited out
+# KAFKA_STOP_TIMEOUT (then SIGKILL) for a controller quorum that had left with the others.
+kafka_term() {
+  local pid
+  pid="$(kafka_pid)"
+  [[ -z "$pid" ]] || kill -TERM "$pid" 2>/dev/null || true
+}
+
+kafka_stop_all() {
+  if ((KAFKA_BROKERS > 1)); then
+    each_node kafka_term
+  fi
+  each_node kafka_stop
+}
+
 # A crash, not a shutdown: SIGKILL, no controlled shutdown, no flush (the fault scenarios' broker crash).
 kafka_kill() {
   local pid
@@ -759,7 +774,7 @@ kafka_up() {
       return
     fi
     log "Kafka runs in another security mode than KENCANA_KAFKA_SECURITY=$KAFKA_SECURITY: restarting it"
-    phase "kafka stop" each_node kafka_stop
+    phase "kafka stop" kafka_stop_all
   fi
   phase "kafka install" kafka_install
   phase "kafka secrets" kafka_secrets
@@ -850,7 +865,7 @@ case "$cmd" in
     ;;
   down)
     rc=0
-    phase "kafka stop" each_node kafka_stop || rc=1
+    phase "kafka stop" kafka_stop_all || rc=1
     phase "pg stop" pg_down || rc=1
     exit "$rc"
     ;;
@@ -883,7 +898,7 @@ case "$cmd" in
     ;;
   stop-kafka)
     require_managed_kafka
-    phase "kafka stop" each_node kafka_stop
+    phase "kafka stop" kafka_stop_all
     ;;
   start-kafka)
     require_managed_kafka
@@ -908,7 +923,7 @@ case "$cmd" in
     ;;
   restart-kafka)
     require_managed_kafka
-    phase "kafka stop" each_node kafka_stop
+    phase "kafka stop" kafka_stop_all
     kafka_up
     ;;
   *) usage ;;
