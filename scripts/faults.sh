@@ -65,13 +65,15 @@ case "${1:-}" in
     infra up
     eval "$(exports)"
     rc=0
-    KAFKA_BROKERS=1 "$REPO/.venv/bin/pytest" -q -s -p no:cacheprovider -m faults "$@" || rc=$?
+    # tests/faults: the scenarios live there; collecting the whole suite for them cost a minute or two of a
+    # loaded machine per pass.
+    KAFKA_BROKERS=1 "$REPO/.venv/bin/pytest" -q -s -p no:cacheprovider -m faults "$@" tests/faults || rc=$?
     infra stop-kafka
     KAFKA_BROKERS=3 infra up
     brokers="127.0.0.1:$KAFKA_PORT,127.0.0.1:$((KAFKA_PORT + 2)),127.0.0.1:$((KAFKA_PORT + 4))"
     KAFKA_BROKERS=3 KENCANA_KAFKA_BOOTSTRAP_SERVERS="$brokers" REGISTRY_TOPIC_REPLICATION_FACTOR=3 \
       UPPKA_TOPIC_REPLICATION_FACTOR=3 DASHAT_TOPIC_REPLICATION_FACTOR=3 REPORTING_TOPIC_REPLICATION_FACTOR=3 \
-      "$REPO/.venv/bin/pytest" -q -s -p no:cacheprovider -m faults "$@" || rc=$?
+      "$REPO/.venv/bin/pytest" -q -s -p no:cacheprovider -m faults "$@" tests/faults || rc=$?
     printf '{"started": "%s", "ended": "%s", "pytest_args": "%s", "exit_code": %d}\n' \
       "$started" "$(date -u +%FT%T+00:00)" "$*" "$rc" >"$REPO/bench/faults/run.json"
     exit "$rc"

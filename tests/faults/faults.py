@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import signal
@@ -12,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient
@@ -24,6 +26,8 @@ from tests.e2e.stack import ROLES, SERVICES, Stack
 # broker was started from another checkout points KENCANA_INFRA_SCRIPT at that checkout's scripts/infra.sh.
 INFRA = Path(os.environ.get("KENCANA_INFRA_SCRIPT") or REPO_ROOT / "scripts" / "infra.sh")
 WORKERS = [(s, r) for s in SERVICES for r in ROLES[s] if r != "api"]
+# Seconds a restarted cluster node may take to have every partition's replicas in sync again.
+IN_SYNC_DEADLINE = 180
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,8 @@ class Injector:
     # Dead-letter replays: group -> outcome; node ids of the leaders killed (three-broker scenario).
     replays: dict[str, dict[str, object]] = field(default_factory=dict)
     leaders_killed: list[int] = field(default_factory=list)
+    # Per leader kill: its topic and node, seconds until the node answered again and until all were in sync.
+    leader_kills: list[dict[str, object]] = field(default_factory=list)
     # Slow-handler windows: consumer -> rebalances it took part in during the window, slow polls it kept.
     slow_windows: dict[str, dict[str, object]] = field(default_factory=dict)
     _busy: set[tuple[str, str]] = field(default_factory=set)
@@ -183,23 +189,64 @@ class Injector:
             await conn.close()
 
     async def _kill_leader(self, fault: Fault) -> None:
-        """Three-broker cluster: SIGKILL the node leading partition 0 of the topic `target`, restart it later."""
+        """Three-broker cluster: SIGKILL the node leading partition 0 of the topic `target`, restart it after
+        `down_for` seconds, and return only once every partition of the run's topics and of the group offsets
+        has its 3 replicas in sync again. Without that wait the next kill could hit a partition whose other
+        follower had not caught up yet: one replica in sync, under min.insync.replicas=2, a write outage the
+        scenario does not claim to survive (RF 3 / min ISR 2 survives one node lost at a time)."""
         topic = fault.target + self.stack.suffix
-        admin = AIOKafkaAdminClient(
-            bootstrap_servers=self.bootstrap, request_timeout_ms=10000, **security_options()
-        )
-        await admin.start()
-        try:
-            described = await admin.describe_topics([topic])
-        finally:
-            await admin.close()
-        leader = next(p["leader"] for p in described[0]["partitions"] if p["partition"] == 0)
+        partitions = await self._partitions([topic])
+        leader = next(p["leader"] for p in partitions[topic] if p["partition"] == 0)
+        t0 = time.monotonic()
+        kill: dict[str, object] = {"topic": fault.target, "node": int(leader)}
         self.leaders_killed.append(int(leader))
+        self.leader_kills.append(kill)
         try:
             await asyncio.to_thread(broker, "kill-kafka-node", str(leader))
             await asyncio.sleep(fault.down_for)
         finally:
             await asyncio.to_thread(broker, "start-kafka")
+            kill["node_answering_seconds"] = round(time.monotonic() - t0, 1)
+        await self._await_in_sync(t0, kill)
+
+    async def _partitions(self, topics: list[str]) -> dict[str, list[dict[str, Any]]]:
+        """Partitions (leader, replicas, isr) per topic; retried, as an admin request sent to the node just
+        killed fails (aiokafka's admin client asks one node, not the others)."""
+        deadline = time.monotonic() + 60
+        while True:
+            admin = AIOKafkaAdminClient(
+                bootstrap_servers=self.bootstrap, request_timeout_ms=10000, **security_options()
+            )
+            try:
+                await admin.start()
+                described = await admin.describe_topics(topics)
+                if all(d["error_code"] == 0 for d in described):
+                    return {d["topic"]: d["partitions"] for d in described}
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+            finally:
+                with contextlib.suppress(Exception):
+                    await admin.close()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"describe {topics}: no answer without errors in 60 s")
+            await asyncio.sleep(1)
+
+    async def _await_in_sync(self, t0: float, kill: dict[str, object]) -> None:
+        topics = [f"kencana.{s}{self.stack.suffix}" for s in ("registry", "uppka", "dashat")]
+        topics.append("__consumer_offsets")
+        deadline = time.monotonic() + IN_SYNC_DEADLINE
+        while True:
+            described = await self._partitions(topics)
+            behind = sum(len(p["isr"]) < len(p["replicas"]) for ps in described.values() for p in ps)
+            if behind == 0:
+                kill["all_in_sync_seconds"] = round(time.monotonic() - t0, 1)
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"{behind} partitions not back to 3 in-sync replicas {IN_SYNC_DEADLINE} s after"
+                )
+            await asyncio.sleep(1)
 
     async def _poison_window(self, fault: Fault) -> None:
         """The consumer runs a "buggy" build failing on the event types in `point` for `down_for` seconds (they

@@ -411,9 +411,11 @@ def cpu_by_part(stack: Stack) -> dict[str, float]:
                 kids = Path(f"/proc/{postmaster}/task/{postmaster}/children").read_text().split()
                 total += sum(_proc_cpu(int(k)) for k in kids)
             out[f"postgres:{postmaster}"] = total
-        kafka = _pid_file(Path(state) / "run" / "kafka.pid")
-        if kafka:
-            out[f"kafka:{kafka}"] = _proc_cpu(kafka)
+        # The single node's pid file, or the three-broker cluster's (scripts/infra.sh, KAFKA_BROKERS=3).
+        for pid_file in sorted((Path(state) / "run").glob("kafka*.pid")):
+            kafka = _pid_file(pid_file)
+            if kafka:
+                out[f"kafka:{kafka}"] = _proc_cpu(kafka)
     return out
 
 
@@ -556,6 +558,7 @@ async def run_scenario(scenario: Scenario, tmp_path: Path, bootstrap: str) -> di
             crash_points_hit=injector.crash_points_hit,
             dlq_replays=injector.replays,
             leaders_killed=injector.leaders_killed,
+            leader_kills=injector.leader_kills,
             slow_windows=injector.slow_windows,
             cpu_stream_to_drained=cpu,
             crashes=[{"process": p, "log_tail": t} for _, p, t in injector.crashes],

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from shared.kafka import security_options
+from shared.kafka import describe_topic_configs, security_options
 from tests.e2e.stack import Stack
 from tests.faults.faults import Fault, Injector, spread
 from tests.faults.harness import OWN_INFRA, Scenario, run_scenario
@@ -168,24 +168,21 @@ def _poison_checks(figures: dict[str, Any]) -> None:
 
 
 async def _cluster_settings(stack: Stack, dbs: Any, bootstrap: str, log_dir: Path) -> dict[str, Any]:
-    """What the topics really got: replicas per partition and min.insync.replicas."""
-    from aiokafka.admin import AIOKafkaAdminClient, ConfigResource, ConfigResourceType
+    """What the topics really got: replicas per partition and min.insync.replicas (as the brokers report it)."""
+    from aiokafka.admin import AIOKafkaAdminClient
 
+    topics = [f"kencana.{s}{stack.suffix}" for s in ("registry", "uppka", "dashat")]
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000, **security_options())
     await admin.start()
     try:
-        topics = [f"kencana.{s}{stack.suffix}" for s in ("registry", "uppka", "dashat")]
         described = await admin.describe_topics(topics)
-        replicas = {d["topic"]: sorted({len(p["replicas"]) for p in d["partitions"]}) for d in described}
-        configs = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, t) for t in topics])
-        min_isr = {}
-        for response in configs:
-            for resource in response.resources:
-                for entry in resource[4]:
-                    if entry[0] == "min.insync.replicas":
-                        min_isr[resource[3]] = int(entry[1])
     finally:
         await admin.close()
+    replicas = {d["topic"]: sorted({len(p["replicas"]) for p in d["partitions"]}) for d in described}
+    configs = await describe_topic_configs(bootstrap, topics)
+    min_isr = {
+        t: int(c["min.insync.replicas"]) for t, c in configs.items() if c and "min.insync.replicas" in c
+    }
     return {"cluster": {"brokers": 3, "replicas_per_partition": replicas, "min_insync_replicas": min_isr}}
 
 
