@@ -338,3 +338,38 @@ async def families_with_babies(
         PersonReplica.birth_date > born_after,
     )
     return {f for f in (await session.execute(stmt)).scalars() if f is not None}
+
+
+async def lock_for_poll(
+    session: AsyncSession,
+    person_ids: Sequence[uuid.UUID],
+    family_ids: Sequence[uuid.UUID],
+    *,
+    create_persons: Sequence[uuid.UUID] = (),
+    create_families: Sequence[uuid.UUID] = (),
+) -> tuple[list[PersonReplica], list[FamilyReplica]]:
+    """`lock_person` / `lock_family` for a run of events at once: the rows created empty where missing, then
+    the persons and every member of the families, and the families, locked in id order."""
+    if create_persons:
+        await session.execute(
+            insert(PersonReplica).on_conflict_do_nothing(),
+            [{"person_id": p, "krs_reasons": [], "catin_risks": []} for p in sorted(create_persons)],
+        )
+    if create_families:
+        await session.execute(
+            insert(FamilyReplica).on_conflict_do_nothing(),
+            [{"family_id": f, "krs_reasons": []} for f in sorted(create_families)],
+        )
+    persons = await session.execute(
+        select(PersonReplica)
+        .where(PersonReplica.person_id.in_(person_ids) | PersonReplica.family_id.in_(family_ids))
+        .order_by(PersonReplica.person_id)
+        .with_for_update()
+    )
+    families = await session.execute(
+        select(FamilyReplica)
+        .where(FamilyReplica.family_id.in_(family_ids))
+        .order_by(FamilyReplica.family_id)
+        .with_for_update()
+    )
+    return list(persons.scalars()), list(families.scalars())
