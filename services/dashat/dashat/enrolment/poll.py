@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date
 from typing import Any
 
-from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dashat.enrolment import handlers as enrolment
@@ -66,6 +65,7 @@ class _Rows:
     kitchens: dict[str, list[Kitchen]] = field(default_factory=dict)  # active, by village, in id order
     places_taken: dict[uuid.UUID, int] = field(default_factory=dict)  # active enrolments per kitchen
     outbox: list[dict[str, Any]] = field(default_factory=list)
+    touched: set[uuid.UUID] = field(default_factory=set)  # persons written even if no value changed
 
     @classmethod
     async def load(cls, session: AsyncSession, run: Sequence[Delivery]) -> _Rows:
@@ -180,7 +180,7 @@ class _Run:
             for member in self.rows.members(family.family_id):
                 member.welfare_decile, member.krs = family.welfare_decile, family.krs
                 member.krs_reasons = list(family.krs_reasons)
-                member.updated_at = func.now()
+                self.rows.touched.add(member.person_id)
         # `_refresh_priority`: the members' waiting entries and active enrolments take the family's priority.
         priority = rules.priority(family.welfare_decile, family.krs)
         members = {p.person_id for p in self.rows.members(family.family_id)}
@@ -346,7 +346,15 @@ class _Run:
 
 
 async def _write(session: AsyncSession, rows: _Rows) -> None:
-    """What a run changed, as `handle_one_by_one` leaves each event: flushed, then the session emptied."""
+    """What a run changed, as `handle_one_by_one` leaves each event: flushed, then the session emptied.
+
+    The replica rows go in one statement per table (the ORM would write one per row); new rows and changed
+    enrolments and waiting entries (rare in a run) through the ORM's flush."""
+    persons = [p for p in rows.persons.values() if p.person_id in rows.touched or session.is_modified(p)]
+    families = [f for f in rows.families.values() if session.is_modified(f)]
+    for replica in (*persons, *families):
+        session.expunge(replica)
+    await people_repo.write_replica_rows(session, persons, families)
     await session.flush()
     await repo.insert_outbox(session, rows.outbox)
     session.expunge_all()
