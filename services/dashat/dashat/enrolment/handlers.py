@@ -7,6 +7,7 @@ dead-letter re-drives), and person facts may come after the event that needs the
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import date
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -42,7 +43,7 @@ def person_facts(person: PersonReplica) -> rules.PersonFacts:
     )
 
 
-def _target(person: PersonReplica, data_village: str, data_rw: str | None) -> placement.Target:
+def target_of(person: PersonReplica, data_village: str, data_rw: str | None) -> placement.Target:
     # The replica's address wins when it knows one (a move may be newer than the triggering event).
     village = person.village_code or data_village
     rw = person.rw if person.village_code else data_rw
@@ -87,7 +88,7 @@ async def handle_stunting_detected(
                 measured_on=data.measured_on,
             )
         )
-    target = _target(person, data.village_code, data.rw)
+    target = target_of(person, data.village_code, data.rw)
     decision = rules.decide_baduta_stunting(
         person=person_facts(person),
         birth_date=person.birth_date or data.birth_date,
@@ -153,7 +154,7 @@ async def handle_pregnancy_registered(
     if not person.pregnant:
         log.info("pregnancy_already_ended", pregnancy_id=str(data.pregnancy_id))
         return
-    target = _target(person, data.village_code, data.rw)
+    target = target_of(person, data.village_code, data.rw)
     decision = rules.decide_pregnancy(
         person=person_facts(person),
         pregnancy_id=str(data.pregnancy_id),
@@ -185,7 +186,7 @@ async def handle_pregnancy_ended(session: AsyncSession, env: CloudEvent, data: r
         await placement.cancel_waiting(session, waiting, f"pregnancy_ended_{data.outcome}")
     if data.outcome != "birth":
         return
-    target = _target(person, data.village_code, None)
+    target = target_of(person, data.village_code, None)
     config = await versions.config_for(session, target.village_code, business_today())
     child = str(data.child_person_id) if data.child_person_id else None
     decision = rules.decide_after_birth(
@@ -228,7 +229,7 @@ async def _consider_mother(
         today=day,
         config=await versions.config_for(session, mother.village_code, day),
     )
-    await _act_on(session, env, decision, _target(mother, mother.village_code, mother.rw), baby_id)
+    await _act_on(session, env, decision, target_of(mother, mother.village_code, mother.rw), baby_id)
 
 
 async def _mother_of(session: AsyncSession, baby: PersonReplica) -> PersonReplica | None:
@@ -239,7 +240,11 @@ async def _mother_of(session: AsyncSession, baby: PersonReplica) -> PersonReplic
     """
     if baby.family_id is None:
         return None
-    women = await people_repo.possible_mothers(session, baby.family_id)
+    return mother_among(await people_repo.possible_mothers(session, baby.family_id), baby)
+
+
+def mother_among(women: Sequence[PersonReplica], baby: PersonReplica) -> PersonReplica | None:
+    """Of a family's possible mothers (see `possible_mothers`), the baby's: the one wife, else the one head."""
     wives = [w for w in women if w.relation == "istri"]
     heads = [w for w in women if w.relation == "kepala_keluarga"]
     candidates = wives or heads
@@ -277,7 +282,7 @@ async def breastfeeding_evidence(session: AsyncSession, env: CloudEvent, person:
 
 async def handle_catin_registered(session: AsyncSession, env: CloudEvent, data: reg.CatinRegistered) -> None:
     person = await people.apply_catin_registered(session, env, data)
-    target = _target(person, data.village_code, data.rw)
+    target = target_of(person, data.village_code, data.rw)
     decision = rules.decide_catin(
         person=person_facts(person),
         catin_id=str(data.catin_id),

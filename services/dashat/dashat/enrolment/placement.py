@@ -61,8 +61,7 @@ async def _capacity(session: AsyncSession, village_code: str, rw: str | None) ->
     return [(k, kitchen_domain.free_places(k.capacity_per_day, counts[k.id])) for k in serving]
 
 
-async def enrol(
-    session: AsyncSession,
+def new_enrolment(
     *,
     target: Target,
     kitchen: Kitchen,
@@ -77,8 +76,8 @@ async def enrol(
     start_date: date,
     enrolled_by: str | None = None,
     waitlist_id: uuid.UUID | None = None,
-) -> Enrolment:
-    """Create the enrolment row and its event."""
+) -> tuple[Enrolment, ev.BeneficiaryEnrolled]:
+    """The enrolment row and its event (the caller adds the one and publishes the other, keyed by kitchen)."""
     enrolment = Enrolment(
         id=new_id(),
         person_id=target.person_id,
@@ -103,32 +102,62 @@ async def enrol(
         waitlist_id=waitlist_id,
         version=1,
     )
+    return enrolment, ev.BeneficiaryEnrolled(
+        enrolment_id=enrolment.id,
+        kitchen_id=kitchen.id,
+        person_id=target.person_id,
+        family_id=target.family_id or target.person_id,
+        village_code=target.village_code,
+        category=category,
+        source=source,
+        rule_id=rule_id,
+        rule_version=rule_version,
+        trigger_event_id=trigger.event_id,
+        triggered_at=trigger.at,
+        enrolled_at=enrolment.enrolled_at,
+        start_date=start_date,
+        planned_end_date=enrolment.planned_end_date,
+        priority=priority,
+        waitlist_id=waitlist_id,
+    )
+
+
+async def enrol(
+    session: AsyncSession,
+    *,
+    target: Target,
+    kitchen: Kitchen,
+    category: str,
+    source: str,
+    rule_id: str | None,
+    rule_version: str | None,
+    planned_days: int,
+    priority: int,
+    facts: dict[str, Any],
+    trigger: Trigger,
+    start_date: date,
+    enrolled_by: str | None = None,
+    waitlist_id: uuid.UUID | None = None,
+) -> Enrolment:
+    """Create the enrolment row and its event."""
+    enrolment, event = new_enrolment(
+        target=target,
+        kitchen=kitchen,
+        category=category,
+        source=source,
+        rule_id=rule_id,
+        rule_version=rule_version,
+        planned_days=planned_days,
+        priority=priority,
+        facts=facts,
+        trigger=trigger,
+        start_date=start_date,
+        enrolled_by=enrolled_by,
+        waitlist_id=waitlist_id,
+    )
     session.add(enrolment)
     await session.flush()
-    await publish(
-        session,
-        outbox,
-        ev.BeneficiaryEnrolled(
-            enrolment_id=enrolment.id,
-            kitchen_id=kitchen.id,
-            person_id=target.person_id,
-            family_id=target.family_id or target.person_id,
-            village_code=target.village_code,
-            category=category,
-            source=source,
-            rule_id=rule_id,
-            rule_version=rule_version,
-            trigger_event_id=trigger.event_id,
-            triggered_at=trigger.at,
-            enrolled_at=enrolment.enrolled_at,
-            start_date=start_date,
-            planned_end_date=enrolment.planned_end_date,
-            priority=priority,
-            waitlist_id=waitlist_id,
-        ),
-        key=kitchen.id,
-        causation_id=trigger.event_id,
-    )
+    await publish(session, outbox, event, key=kitchen.id, causation_id=trigger.event_id)
     return enrolment
 
 
@@ -159,7 +188,26 @@ async def place(
             trigger=trigger,
             start_date=business_today(),
         )
-    reason = "kitchen_full" if options else "no_kitchen"
+    entry, event = new_waitlist_entry(
+        target=target, decision=decision, trigger=trigger, kitchen=options[0][0] if options else None
+    )
+    session.add(entry)
+    await session.flush()
+    # No kitchen yet: the village keeps the waitlist events of one place in order.
+    await publish(
+        session, outbox, event, key=entry.kitchen_id or target.village_code, causation_id=trigger.event_id
+    )
+    return entry
+
+
+def new_waitlist_entry(
+    *, target: Target, decision: Decision, trigger: Trigger, kitchen: Kitchen | None
+) -> tuple[WaitlistEntry, ev.BeneficiaryWaitlisted]:
+    """A waiting entry and its event: at the first serving kitchen when all are full, else with no kitchen.
+
+    The caller adds the one and publishes the other keyed by the kitchen, or by the village without one.
+    """
+    reason = "kitchen_full" if kitchen is not None else "no_kitchen"
     entry = WaitlistEntry(
         id=new_id(),
         person_id=target.person_id,
@@ -167,7 +215,7 @@ async def place(
         village_code=target.village_code,
         rw=norm_rw(target.rw),
         category=decision.category,
-        kitchen_id=options[0][0].id if options else None,
+        kitchen_id=kitchen.id if kitchen is not None else None,
         reason=reason,
         status="waiting",
         rule_id=decision.rule_id,
@@ -180,30 +228,20 @@ async def place(
         triggered_at=trigger.at,
         waitlisted_at=utcnow(),
     )
-    session.add(entry)
-    await session.flush()
-    await publish(
-        session,
-        outbox,
-        ev.BeneficiaryWaitlisted(
-            waitlist_id=entry.id,
-            kitchen_id=entry.kitchen_id,
-            person_id=target.person_id,
-            family_id=target.family_id or target.person_id,
-            village_code=target.village_code,
-            category=decision.category,
-            reason=reason,
-            trigger_event_id=trigger.event_id,
-            waitlisted_at=entry.waitlisted_at,
-            rw=entry.rw,
-            rule_id=decision.rule_id,
-            rule_version=decision.rule_version,
-        ),
-        # No kitchen yet: the village keeps the waitlist events of one place in order.
-        key=entry.kitchen_id or target.village_code,
-        causation_id=trigger.event_id,
+    return entry, ev.BeneficiaryWaitlisted(
+        waitlist_id=entry.id,
+        kitchen_id=entry.kitchen_id,
+        person_id=target.person_id,
+        family_id=target.family_id or target.person_id,
+        village_code=target.village_code,
+        category=decision.category,
+        reason=reason,
+        trigger_event_id=trigger.event_id,
+        waitlisted_at=entry.waitlisted_at,
+        rw=entry.rw,
+        rule_id=decision.rule_id,
+        rule_version=decision.rule_version,
     )
-    return entry
 
 
 async def end(

@@ -5,14 +5,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import date
+from typing import Any
 
-from sqlalchemy import Integer, and_, bindparam, column, delete, exists, func, select, update
+from sqlalchemy import Integer, and_, bindparam, column, delete, exists, func, insert, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dashat.enrolment.models import Enrolment, StuntingCase, WaitlistEntry
 from dashat.meals.models import MealServing
+from dashat.models import outbox
 from dashat.outcomes.models import ChildMeasurement
 from dashat.people.models import PersonReplica
 from shared.regions.scope import within
@@ -341,3 +343,44 @@ async def waiting_of_categories(session: AsyncSession, categories: Sequence[str]
         WaitlistEntry.status == "waiting", WaitlistEntry.category.in_(categories)
     )
     return list((await session.execute(stmt.with_for_update(skip_locked=True))).scalars())
+
+
+async def lock_cases(session: AsyncSession, case_ids: Sequence[uuid.UUID]) -> list[StuntingCase]:
+    if not case_ids:
+        return []
+    stmt = select(StuntingCase).where(StuntingCase.case_id.in_(case_ids)).order_by(StuntingCase.case_id)
+    return list((await session.execute(stmt.with_for_update())).scalars())
+
+
+async def entries_for_decisions(
+    session: AsyncSession, person_ids: Sequence[uuid.UUID]
+) -> tuple[list[Enrolment], list[WaitlistEntry]]:
+    """What placement decisions about these persons read, locked: their active enrolments and waiting entries,
+    and every ibu menyusui enrolment or entry (a mother is enrolled once per baby, `served_as_ibu_menyusui_since`)."""
+    if not person_ids:
+        return [], []
+    enrolments = await session.execute(
+        select(Enrolment)
+        .where(
+            Enrolment.person_id.in_(person_ids),
+            (Enrolment.status == "active") | (Enrolment.category == "ibu_menyusui"),
+        )
+        .order_by(Enrolment.id)
+        .with_for_update()
+    )
+    waiting = await session.execute(
+        select(WaitlistEntry)
+        .where(
+            WaitlistEntry.person_id.in_(person_ids),
+            (WaitlistEntry.status == "waiting") | (WaitlistEntry.category == "ibu_menyusui"),
+        )
+        .order_by(WaitlistEntry.id)
+        .with_for_update()
+    )
+    return list(enrolments.scalars()), list(waiting.scalars())
+
+
+async def insert_outbox(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Outbox rows built with `shared.outbox.outbox_row`, in one statement, in their order."""
+    if rows:
+        await session.execute(insert(outbox), list(rows))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
 from sqlalchemy import func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -65,3 +66,16 @@ async def page(
     if status:
         stmt = stmt.where(Kitchen.status == status)
     return await keyset_page(session, stmt, params, Kitchen.id)
+
+
+async def active_in_villages(session: AsyncSession, village_codes: Sequence[str]) -> list[Kitchen]:
+    """`active_in_village` for several villages at once (locked, in id order)."""
+    if not village_codes:
+        return []
+    stmt = (
+        select(Kitchen)
+        .where(Kitchen.village_code.in_(village_codes), Kitchen.status == "active")
+        .order_by(Kitchen.id)
+        .with_for_update()
+    )
+    return list((await session.execute(stmt)).scalars())

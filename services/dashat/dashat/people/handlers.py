@@ -10,15 +10,15 @@ from datetime import date
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dashat.enrolment import poll, rules
 from dashat.enrolment import repository as enrolment_repo
-from dashat.enrolment import rules
 from dashat.outcomes import repository as outcomes_repo
 from dashat.people import repository as repo
-from dashat.people.models import PersonReplica
+from dashat.people.models import FamilyReplica, PersonReplica
 from dashat.ruleversions import repository as versions
 from shared.ages import add_months
 from shared.clock import business_today
-from shared.consumer import BatchHandler, Delivery, Handler, handle_one_by_one
+from shared.consumer import BatchHandler, Delivery, Handler
 from shared.events import CloudEvent
 from shared.events import registry as reg
 from shared.events import uppka as up
@@ -31,7 +31,11 @@ BABY_HORIZON_MONTHS = 24
 async def _fill_from_family(session: AsyncSession, person: PersonReplica) -> None:
     if person.family_id is None:
         return
-    family = await repo.get_family(session, person.family_id)
+    fill_from_family(person, await repo.get_family(session, person.family_id))
+
+
+def fill_from_family(person: PersonReplica, family: FamilyReplica | None) -> None:
+    """The family's decile and KRS status, when it has them, on its member."""
     if family is None:
         return
     if family.welfare_decile is not None:
@@ -43,8 +47,15 @@ async def _fill_from_family(session: AsyncSession, person: PersonReplica) -> Non
 
 async def apply_person_facts(session: AsyncSession, env: CloudEvent, data: reg.PersonFacts) -> PersonReplica:
     person = await repo.lock_person(session, data.person_id)
+    if set_person_facts(person, env, data):
+        await _fill_from_family(session, person)
+    return person
+
+
+def set_person_facts(person: PersonReplica, env: CloudEvent, data: reg.PersonFacts) -> bool:
+    """The event's facts on the replica if newer than what it holds (then the family's are filled in next)."""
     if not is_newer(env.time, person.facts_at):
-        return person
+        return False
     person.facts_at = env.time
     person.family_id = data.family_id
     person.sex = data.sex
@@ -53,8 +64,7 @@ async def apply_person_facts(session: AsyncSession, env: CloudEvent, data: reg.P
     if is_newer(env.time, person.location_at):
         person.village_code, person.rw, person.location_at = data.village_code, data.rw, env.time
         person.moved_out = False
-    await _fill_from_family(session, person)
-    return person
+    return True
 
 
 async def apply_person_died(session: AsyncSession, env: CloudEvent, data: reg.PersonDied) -> PersonReplica:
@@ -110,14 +120,20 @@ async def apply_family_moved(
 
 async def apply_stunting_risk(session: AsyncSession, env: CloudEvent, data: reg.StuntingRiskChanged) -> None:
     family = await repo.lock_family(session, data.family_id)
+    if set_stunting_risk(family, env, data):
+        await repo.copy_family_facts_to_members(session, family)
+
+
+def set_stunting_risk(family: FamilyReplica, env: CloudEvent, data: reg.StuntingRiskChanged) -> bool:
+    """The KRS status on the family if newer than the one it holds (its members then follow)."""
     if not is_newer(env.time, family.krs_at):
-        return
+        return False
     family.krs_at = env.time
     family.krs, family.krs_reasons = data.at_risk, list(data.reasons)
     family.village_code = family.village_code or data.village_code
     if data.welfare_decile is not None:
         family.welfare_decile = data.welfare_decile
-    await repo.copy_family_facts_to_members(session, family)
+    return True
 
 
 def _fill_missing(person: PersonReplica, **facts: object) -> None:
@@ -131,6 +147,11 @@ async def apply_stunting_facts(
     session: AsyncSession, env: CloudEvent, data: reg.BadutaStuntingDetected
 ) -> PersonReplica:
     person = await repo.lock_person(session, data.person_id)
+    fill_stunting_facts(person, data)
+    return person
+
+
+def fill_stunting_facts(person: PersonReplica, data: reg.BadutaStuntingDetected) -> None:
     _fill_missing(
         person,
         family_id=data.family_id,
@@ -142,13 +163,17 @@ async def apply_stunting_facts(
     )
     if person.krs is None:
         person.krs = data.krs
-    return person
 
 
 async def apply_pregnancy_registered(
     session: AsyncSession, env: CloudEvent, data: reg.PregnancyRegistered
 ) -> PersonReplica:
     person = await repo.lock_person(session, data.person_id)
+    fill_pregnancy(person, data)
+    return person
+
+
+def fill_pregnancy(person: PersonReplica, data: reg.PregnancyRegistered) -> None:
     _fill_missing(
         person,
         family_id=data.family_id,
@@ -168,7 +193,6 @@ async def apply_pregnancy_registered(
     person.kek, person.anaemia = data.kek, data.anaemia
     # No rule reads the raw LiLA/Hb (the flags carry what they mean); they no longer travel (issue 12, item 7).
     person.lila_cm, person.hb_g_dl = None, None
-    return person
 
 
 async def apply_pregnancy_ended(
@@ -544,6 +568,8 @@ def batch_handler(handlers: Mapping[str, Handler]) -> BatchHandler:
                 for d in split.measurements
             ],
         )
-        await handle_one_by_one(session, handlers, split.rest)
+        # What is left, in poll order: stunting detections, pregnancies, KRS statuses and a baby's (or its
+        # mother's) facts decided on rows read once per run of them; anything else through its handler.
+        await poll.apply_in_order(session, handlers, split.rest)
 
     return apply_poll

@@ -338,3 +338,84 @@ async def families_with_babies(
         PersonReplica.birth_date > born_after,
     )
     return {f for f in (await session.execute(stmt)).scalars() if f is not None}
+
+
+# A replica row created empty (`lock_person` / `lock_family`), with the models' Python defaults.
+_EMPTY_PERSON = {"alive": True, "moved_out": False, "pregnant": False, "krs_reasons": [], "catin_risks": []}
+_EMPTY_PERSON_ROW = ("person_id", *_EMPTY_PERSON)
+
+
+@functools.cache
+def _create_persons() -> Insert:
+    return (
+        insert(_PERSONS)
+        .from_select(_EMPTY_PERSON_ROW, json_rows(_PERSONS, _EMPTY_PERSON_ROW))
+        .on_conflict_do_nothing()
+    )
+
+
+@functools.cache
+def _create_families() -> Insert:
+    names = ("family_id", "krs_reasons")
+    return insert(_FAMILIES).from_select(names, json_rows(_FAMILIES, names)).on_conflict_do_nothing()
+
+
+async def lock_for_poll(
+    session: AsyncSession,
+    person_ids: Sequence[uuid.UUID],
+    family_ids: Sequence[uuid.UUID],
+    *,
+    create_persons: Sequence[uuid.UUID] = (),
+    create_families: Sequence[uuid.UUID] = (),
+) -> tuple[list[PersonReplica], list[FamilyReplica]]:
+    """`lock_person` / `lock_family` for a run of events at once: the rows created empty where missing, then
+    the persons and every member of the families, and the families, locked in id order."""
+    if create_persons:
+        rows = [{"person_id": p, **_EMPTY_PERSON} for p in sorted(create_persons)]
+        await session.execute(_create_persons(), {"rows": json_rows_value(rows)})
+    if create_families:
+        rows = [{"family_id": f, "krs_reasons": []} for f in sorted(create_families)]
+        await session.execute(_create_families(), {"rows": json_rows_value(rows)})
+    persons = await session.execute(
+        select(PersonReplica)
+        .where(PersonReplica.person_id.in_(person_ids) | PersonReplica.family_id.in_(family_ids))
+        .order_by(PersonReplica.person_id)
+        .with_for_update()
+    )
+    families = await session.execute(
+        select(FamilyReplica)
+        .where(FamilyReplica.family_id.in_(family_ids))
+        .order_by(FamilyReplica.family_id)
+        .with_for_update()
+    )
+    return list(persons.scalars()), list(families.scalars())
+
+
+def _state_columns(table: Table) -> tuple[str, ...]:
+    return tuple(c.name for c in table.columns if c.name not in ("created_at", "updated_at"))
+
+
+@functools.cache
+def _write_rows(table: Table, key: str) -> Any:
+    names = _state_columns(table)
+    given = json_rows(table, names).subquery("given")
+    values: dict[str, Any] = {name: given.c[name] for name in names if name != key}
+    return update(table).where(table.c[key] == given.c[key]).values(**values, updated_at=func.now())
+
+
+def _plain(value: Any) -> Any:
+    """A value orjson writes: asyncpg reads UUIDs as its own subclass, which orjson refuses."""
+    return str(value) if isinstance(value, uuid.UUID) and type(value) is not uuid.UUID else value
+
+
+async def write_replica_rows(
+    session: AsyncSession, persons: Sequence[PersonReplica], families: Sequence[FamilyReplica]
+) -> None:
+    """Changed replica rows, each table in one statement, as the ORM would flush them (`updated_at` moved):
+    the ORM writes an UPDATE per row on asyncpg (no executemany it can count rows of)."""
+    for table, key, objects in ((_PERSONS, "person_id", persons), (_FAMILIES, "family_id", families)):
+        if objects:
+            names = _state_columns(table)
+            ordered = sorted(objects, key=lambda o: getattr(o, key))
+            rows = [{name: _plain(getattr(o, name)) for name in names} for o in ordered]
+            await session.execute(_write_rows(table, key), {"rows": json_rows_value(rows)})

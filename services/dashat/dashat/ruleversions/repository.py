@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from datetime import date
+from typing import Any
 
 from sqlalchemy import delete, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,8 +26,17 @@ async def all_versions(session: AsyncSession) -> list[RuleVersion]:
 
 
 async def stored_versions(session: AsyncSession) -> list[domain.StoredVersion]:
-    """Every stored version (a few dozen at most: one per region and change), for deciding many places."""
-    return [_stored(row) for row in await all_versions(session)]
+    """Every stored version (a few dozen at most: one per region and change), for deciding many places.
+
+    Read once per poll while `configs_remembered`."""
+    remembered: dict[str, Any] | None = session.info.get(_CONFIGS)
+    if remembered is not None and _ALL in remembered:
+        stored: list[domain.StoredVersion] = remembered[_ALL]
+        return stored
+    stored = [_stored(row) for row in await all_versions(session)]
+    if remembered is not None:
+        remembered[_ALL] = stored
+    return stored
 
 
 async def longest_breastfeeding_months(session: AsyncSession, on: date) -> int:
@@ -36,8 +46,9 @@ async def longest_breastfeeding_months(session: AsyncSession, on: date) -> int:
     return max(domain.to_config(v).ibu_menyusui_baby_months for v in versions)
 
 
-# `session.info` key of a poll's rule configurations (see `remember_configs`).
+# `session.info` key of a poll's rule configurations (see `remember_configs`), and in it, of every version.
 _CONFIGS = "dashat.rule_configs"
+_ALL = "all"
 
 
 @contextlib.contextmanager
@@ -46,7 +57,9 @@ def configs_remembered(session: AsyncSession) -> Iterator[None]:
 
     A poll decides for many people of the same villages; reading the versions again for each was a tenth of
     a stunting detection's handling. Nothing in a poll writes a version, and one written meanwhile by the API
-    applies from the next poll, as it would have had the poll run a moment earlier.
+    applies from the next poll, as it would have had the poll run a moment earlier. The versions themselves are
+    read once per poll and picked from for each village (a rehearsal poll names a hundred villages: a query
+    for each was a fifth of what its placements cost).
     """
     session.info[_CONFIGS] = {}
     try:
@@ -57,11 +70,12 @@ def configs_remembered(session: AsyncSession) -> Iterator[None]:
 
 async def config_for(session: AsyncSession, village_code: str | None, on: date) -> RuleConfig:
     """The rules deciding for a place on a day: its own prefixes' versions and the national ones, picked."""
-    remembered: dict[tuple[str | None, date], RuleConfig] | None = session.info.get(_CONFIGS)
+    remembered: dict[Any, Any] | None = session.info.get(_CONFIGS)
     if remembered is not None:
-        config = remembered.get((village_code, on))
+        config: RuleConfig | None = remembered.get((village_code, on))
         if config is None:
-            config = remembered[(village_code, on)] = await _config_for(session, village_code, on)
+            picked = domain.pick(await stored_versions(session), village_code, on)
+            config = remembered[(village_code, on)] = domain.to_config(picked)
         return config
     return await _config_for(session, village_code, on)
 
