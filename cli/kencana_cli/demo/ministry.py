@@ -97,6 +97,10 @@ class Receiver:
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError, ValueError):
             pass
+        except asyncio.CancelledError:
+            # The deliverer's keep-alive connection is still open when the demo ends and asyncio.run cancels its
+            # handler: ending quietly here is the end of the demo, not an error (it printed a traceback per connection).
+            pass
         finally:
             writer.close()
 

@@ -287,7 +287,9 @@ class Story:
         for day, slot in batches:
             if day < opened:
                 continue
-            served = sorted(e["person_id"] for e in active if e["start_date"] <= day.isoformat())
+            # A person is served once however many categories she is enrolled in (a mother breastfeeding one
+            # baby while pregnant with the next is both ibu_menyusui and ibu_hamil); DASHAT refuses repeats.
+            served = sorted({e["person_id"] for e in active if e["start_date"] <= day.isoformat()})
             if not served:
                 continue
             portions = min(len(served) + 3, self.kitchen["capacity_per_day"])
