@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 from types import UnionType
 from typing import Annotated, Any, Final, Self, Union, get_args, get_origin
 
+import annotated_types
 from fastapi import Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
@@ -187,6 +188,11 @@ ApiDateTime = Annotated[
 """The instant of every request field and query parameter (strict ISO 8601 string, bounded, timezone-aware)."""
 
 
+def _min_length(metadata: list[Any]) -> int:
+    """The min_length a field declares (0 when none)."""
+    return max((m.min_length for m in metadata if isinstance(m, annotated_types.MinLen)), default=0)
+
+
 def _is_number(annotation: object) -> bool:
     """Whether a field takes an int or float (alone or in an optional/union), and not a bool."""
     if annotation in (int, float):
@@ -206,7 +212,10 @@ class ApiInput(BaseModel):
     character (see `_FORBIDDEN_CHARS`): one check for every body of every service.
     """
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # Surrounding spaces are dropped after the declared maxLength and pattern were checked on the text as sent
+    # (pydantic's str_strip_whitespace checks them on the stripped text, so a body the OpenAPI refuses, "31 "
+    # for a region code, was accepted); a text that held only spaces then counts as empty.
+    model_config = ConfigDict(extra="forbid")
 
     @field_validator("*", mode="before")
     @classmethod
@@ -218,17 +227,43 @@ class ApiInput(BaseModel):
             raise PydanticCustomError("number_type", "a number is expected, not true/false")
         return value
 
-    @field_validator("*", mode="after")
+    # On the text as sent: Python's strip() counts U+000B, U+000C and U+001C..U+001F as whitespace. A string
+    # field is checked before pydantic reads it; containers after (a nested body checks its own fields, so the
+    # error names the nested field).
+    @field_validator("*", mode="before")
     @classmethod
     def _no_forbidden_characters(cls, value: object, info: ValidationInfo) -> object:
-        hit = forbidden_char(value)
-        if hit is not None:
+        return _refuse_forbidden(value) if isinstance(value, str) else value
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _trimmed(cls, value: object, info: ValidationInfo) -> object:
+        if not isinstance(value, str):
+            value = _refuse_forbidden(value)
+            if isinstance(value, list) and value and all(isinstance(item, str) for item in value):
+                return [item.strip() for item in value]
+            return value
+        trimmed = value.strip()
+        name = info.field_name
+        shortest = _min_length(cls.model_fields[name].metadata) if name is not None else 0
+        if len(trimmed) < shortest:
             raise PydanticCustomError(
-                "text_forbidden_character",
-                "a control or direction-override character (U+{code}) is not allowed",
-                {"code": f"{ord(hit):04X}"},
+                "string_too_short",
+                "String should have at least {min_length} characters besides surrounding spaces",
+                {"min_length": shortest},
             )
-        return value
+        return trimmed
+
+
+def _refuse_forbidden(value: object) -> object:
+    hit = forbidden_char(value)
+    if hit is not None:
+        raise PydanticCustomError(
+            "text_forbidden_character",
+            "a control or direction-override character (U+{code}) is not allowed",
+            {"code": f"{ord(hit):04X}"},
+        )
+    return value
 
 
 class ApiOutput(BaseModel):

@@ -316,17 +316,26 @@ async def test_reporting_shows_the_flow_at_village_regency_and_province_level(st
             assert r.status_code == 200, r.text
             return dict(r.json())
 
+        seen: list[Any] = [None]
+
         async def village_counts() -> Any:
             body = await summary(village)
             values = body["indicators"]
-            wanted = (
+            seen[0] = wanted = (
                 values.get("families_registered"),
                 values.get("baduta_stunted"),
                 values.get("dashat_beneficiaries"),
             )
             return body if wanted == (1, 1, 1) else None
 
-        body = await wait_for(village_counts, timeout=90, what="village indicators in reporting")
+        try:
+            body = await wait_for(village_counts, timeout=90, what="village indicators in reporting")
+        except pytest.fail.Exception:
+            # Which of the three stayed behind says which service (registry, reporting, dashat) to look at.
+            enrolled = await enrolments_of(client, stack, child["id"])
+            pytest.fail(
+                f"village {village}: (families, stunted, beneficiaries) = {seen[0]}; enrolments {enrolled}"
+            )
         assert body["freshness"], "every response says how fresh it is"
         for code in (village[:5], village[:2]):
             values = (await summary(code))["indicators"]

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from pydantic import TypeAdapter, ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 
 from shared.errors import PreconditionFailed, ValidationFailed
 from shared.web.etag import IF_MATCH_PATTERN, MalformedIfMatch, check_version, parse_if_match
@@ -36,6 +36,33 @@ def test_control_and_override_characters_are_refused_in_every_string(bad: str) -
         with pytest.raises(ValidationError) as caught:
             Note.model_validate(body)
         assert [(e["loc"], e["type"]) for e in caught.value.errors()] == [(loc, "text_forbidden_character")]
+
+
+@pytest.mark.parametrize("bad", ["\u000b", "\u000c", "\u001c", "\u001f"])
+def test_a_forbidden_character_at_either_end_is_refused_not_stripped(bad: str) -> None:
+    # Python's strip() counts these as whitespace; the schema's pattern refuses them wherever they stand.
+    for title in (f"{bad}nik", f"nik{bad}"):
+        with pytest.raises(ValidationError) as caught:
+            Note.model_validate({"title": title})
+        assert [e["type"] for e in caught.value.errors()] == ["text_forbidden_character"]
+
+
+class Code(ApiInput):
+    code: str = Field(min_length=2, max_length=4, pattern=r"^[0-9 ]+$")
+    tags: list[str] = []
+
+
+def test_length_and_pattern_hold_on_the_text_as_sent_then_spaces_are_dropped() -> None:
+    # The OpenAPI states maxLength and pattern of the text sent: "3171 " is 5 long, whatever is stored.
+    with pytest.raises(ValidationError) as caught:
+        Code.model_validate({"code": "3171 "})
+    assert [e["type"] for e in caught.value.errors()] == ["string_too_long"]
+    for only_spaces in ("  ", " 3 "):
+        with pytest.raises(ValidationError) as caught:
+            Code.model_validate({"code": only_spaces})
+        assert [e["type"] for e in caught.value.errors()] == ["string_too_short"]
+    kept = Code.model_validate({"code": " 31 ", "tags": [" a ", "b"]})
+    assert (kept.code, kept.tags) == ("31", ["a", "b"])
 
 
 def test_tabs_newlines_and_indonesian_text_pass() -> None:
