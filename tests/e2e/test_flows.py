@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from kencana_cli.demo.plan import DISTRICTS
 from registry.identity.domain import make_kk, make_nik
 
 from shared.regions import load_regions
@@ -29,14 +30,18 @@ def admin(region: str | None = None) -> dict[str, str]:
 
 def _villages_of(prefix: str) -> list[str]:
     regions = load_regions()
+    demo_districts = {district for district, _ in DISTRICTS}
     out = []
     for district in regions.children(prefix):
-        out.extend(v.code for v in regions.children(district.code))
+        if district.code not in demo_districts:
+            out.extend(v.code for v in regions.children(district.code))
     random.Random(time.time_ns()).shuffle(out)
     return out
 
 
-# Every test takes a village of Kota Jambi no other test of this run uses, so exact counts hold.
+# Every test takes a village of Kota Jambi no other test of this run uses, so exact counts hold; the districts
+# the demo fills (test_demo runs it on the same stack, earlier) are left out: a village drawn from them held
+# the demo's families too, and the exact village figures were never reached (1 CI run in 3).
 _fresh_villages = iter(_villages_of("15.71"))
 
 
