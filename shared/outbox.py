@@ -777,6 +777,12 @@ class Relay:
         while not self._stopping.is_set():
             try:
                 async with self.sessionmaker() as lock_session:
+                    # The lock is the session's, not a transaction's: without AUTOCOMMIT the SELECT began a
+                    # transaction that stayed open while the relay led, and its snapshot held back the
+                    # database's xmin horizon. Nothing deleted since (published outbox rows included) could be
+                    # vacuumed or marked dead in an index: at rehearsal volume each read of the outbox walked
+                    # hundreds of thousands of dead index entries (0.6 s a read).
+                    await lock_session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
                     got = (
                         await lock_session.execute(select(func.pg_try_advisory_lock(self._lock_key)))
                     ).scalar_one()

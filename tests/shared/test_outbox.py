@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 
 import orjson
 import pytest
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.outbox import Relay, RelayError, publish
@@ -159,6 +159,27 @@ async def test_a_commit_wakes_the_relay_without_waiting_for_the_poll(
         await consume(topic, until=lambda r: first in _ids(r), timeout=SOON)
         second = await _write(sessionmaker, unique("k"), 2)
         await consume(topic, until=lambda r: second in _ids(r), timeout=SOON)
+
+
+async def test_a_leading_relay_holds_its_lock_outside_any_transaction(
+    sessionmaker: async_sessionmaker[AsyncSession], kafka_bootstrap: str, topic_factory: object
+) -> None:
+    # A transaction left open for as long as the relay leads pins the database's xmin horizon: nothing deleted
+    # meanwhile (the published outbox rows first) can be vacuumed, and every outbox read walks the dead rows.
+    topic = await topic_factory("horizon", partitions=1)  # type: ignore[operator]
+    relay = _slow_polling_relay(sessionmaker, kafka_bootstrap, topic)
+    lock_holders = text(
+        """
+        SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+        WHERE l.locktype = 'advisory' AND l.granted AND a.datname = current_database()
+          AND a.state = 'idle in transaction'
+        """
+    )
+    async with _running(relay):
+        first = await _write(sessionmaker, unique("k"), 1)
+        await consume(topic, until=lambda r: first in _ids(r), timeout=SOON)
+        async with sessionmaker() as s:
+            assert (await s.execute(lock_holders)).scalar_one() == 0
 
 
 async def test_a_commit_during_a_drain_is_sent_while_the_drain_still_marks_the_rows_before_it(
