@@ -238,9 +238,9 @@ class ApiInput(BaseModel):
     @field_validator("*", mode="after")
     @classmethod
     def _trimmed(cls, value: object, info: ValidationInfo) -> object:
-        if not isinstance(value, str):
+        if type(value) is not str:  # an enum or other str subclass keeps its type (strip() would drop it)
             value = _refuse_forbidden(value)
-            if isinstance(value, list) and value and all(isinstance(item, str) for item in value):
+            if isinstance(value, list) and value and all(type(item) is str for item in value):
                 return [item.strip() for item in value]
             return value
         trimmed = value.strip()
