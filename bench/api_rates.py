@@ -31,6 +31,7 @@ from registry.main import create_app
 from sqlalchemy import event
 
 from bench.bare_api import SCHEMA
+from bench.proc import cpu_seconds
 from shared.auth import issue_dev_token
 from shared.migrations import upgrade
 from shared.testing.plugin import recreate_database, running_app
@@ -39,7 +40,6 @@ ROOT = Path(__file__).resolve().parents[1]
 REGION = "15.71"
 VILLAGE = "15.71.01.1001"
 CONCURRENCY = 8
-TICK = os.sysconf("SC_CLK_TCK")
 
 
 class Families:
@@ -75,12 +75,6 @@ def _free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
 
 
 @contextlib.contextmanager
@@ -227,10 +221,10 @@ async def run(rounds: int = 3, seconds: float = 6.0) -> dict[str, Any]:
                 await _load(client, families.next, seconds=None, requests=200)  # warm up
             for _ in range(rounds):
                 for side, (client, pid) in sides.items():
-                    cpu = cpu_seconds(pid)
+                    cpu = cpu_seconds(pid) or 0.0
                     count, elapsed, latencies = await _load(client, families.next, seconds=seconds)
                     total = totals[side]
-                    total["cpu"] += cpu_seconds(pid) - cpu
+                    total["cpu"] += (cpu_seconds(pid) or cpu) - cpu
                     total["count"] += count
                     total["elapsed"] += elapsed
                     total["latencies"] += latencies

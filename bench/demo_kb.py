@@ -20,7 +20,8 @@ from typing import Any
 from kencana_cli.demo.api import Api
 from registry.identity.domain import make_kk, make_nik
 
-from bench.api_rates import cpu_seconds, uvicorn_server
+from bench.api_rates import uvicorn_server
+from bench.proc import cpu_seconds
 from shared.migrations import upgrade
 from shared.testing.plugin import CHECKOUT_TAG, recreate_database
 
@@ -110,12 +111,12 @@ async def run(families: int = 600) -> dict[str, Any]:
                     if await api.create(kind, "registry", path, sent, key=f"bench-{wife}-{kind}") is None:
                         failed.append(kind)
 
-            server_cpu = cpu_seconds(pid)
+            server_cpu = cpu_seconds(pid) or 0.0
             client_cpu = resource.getrusage(resource.RUSAGE_SELF)
             began = time.perf_counter()
             await asyncio.gather(*(stage(wife, extras) for wife, extras in plans))
             seconds = time.perf_counter() - began
-            server_cpu = cpu_seconds(pid) - server_cpu
+            server_cpu = (cpu_seconds(pid) or server_cpu) - server_cpu
             after = resource.getrusage(resource.RUSAGE_SELF)
             client = after.ru_utime + after.ru_stime - client_cpu.ru_utime - client_cpu.ru_stime
         finally:

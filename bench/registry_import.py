@@ -13,13 +13,14 @@ import asyncio
 import csv
 import io
 import logging
-import os
 import random
 import time
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import asyncpg
+
+from bench.proc import cpu_seconds
 
 COLUMNS = [
     "kk_number", "village_code", "rw", "rt", "welfare_decile", "drinking_water_source", "latrine_type", "nik",
@@ -174,17 +175,7 @@ async def backends_cpu_seconds(dsn: str) -> float:
         )
     finally:
         await conn.close()
-    return sum(_process_cpu_seconds(pid) for (pid,) in pids)
-
-
-def _process_cpu_seconds(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    # utime and stime, fields 14 and 15 of proc(5) (the 12th and 13th after the command name).
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return sum(cpu_seconds(pid) or 0.0 for (pid,) in pids)
 
 
 async def _copy(dsn: str, rows: list[tuple[str, ...]]) -> float:

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import os
 import random
 import time
 import uuid
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -17,6 +15,7 @@ import orjson
 from sqlalchemy import Column, Integer, MetaData, Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bench.proc import cpu_seconds
 from shared.config import kafka_bootstrap_servers, pg_server_url
 from shared.consumer import inbox_table
 from shared.db import create_engine, create_sessionmaker, make_metadata, utcnow
@@ -26,8 +25,6 @@ from shared.kafka import delete_topics, ensure_topics
 from shared.outbox import Relay, make_relay_producer, outbox_table, publish
 from shared.testing.plugin import CHECKOUT_TAG, recreate_database, unique
 
-TICK = os.sysconf("SC_CLK_TCK")
-
 
 async def _backends_cpu(monitor: asyncpg.Connection, database: str) -> dict[int, float]:
     """CPU seconds so far of each PostgreSQL backend serving `database` except the monitor's own (PostgreSQL
@@ -35,16 +32,7 @@ async def _backends_cpu(monitor: asyncpg.Connection, database: str) -> dict[int,
     pids = await monitor.fetch(
         "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", database
     )
-    return {pid: cpu for (pid,) in pids if (cpu := _process_cpu(pid)) is not None}
-
-
-def _process_cpu(pid: int) -> float | None:
-    """User + system CPU seconds of a process so far (None once it has gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / TICK
+    return {pid: cpu for (pid,) in pids if (cpu := cpu_seconds(pid)) is not None}
 
 
 def _spent(before: dict[int, float], after: dict[int, float]) -> float:

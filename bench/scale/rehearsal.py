@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from bench.proc import cpu_seconds
 from shared.auth import issue_dev_token
 from shared.config import kafka_bootstrap_servers, pg_server_url
 from shared.kafka import delete_topics, security_options
@@ -97,12 +97,7 @@ def proc_figures(pid: int) -> tuple[int, int, float]:
                 rss = int(line.split()[1]) * 1024
             elif line.startswith("VmHWM:"):
                 hwm = int(line.split()[1]) * 1024
-    cpu = 0.0
-    with contextlib.suppress(OSError, IndexError, ValueError):
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        fields = stat[stat.rindex(")") + 2 :].split()
-        cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return rss, max(rss, hwm), cpu
+    return rss, max(rss, hwm), cpu_seconds(pid) or 0.0
 
 
 @dataclass
