@@ -21,8 +21,8 @@ from shared.runtime import build_consumer_runner, consumer_group, serve_consumer
 # Written down once beside the ACLs that let this service read them (shared/kafka_security.py).
 TOPICS: list[str] = list(CONSUMES["reporting"])
 PURPOSE = "projector"
-# A lag still shrinking is written at most this often; a lag of 0 (caught up) at once. Written after every poll,
-# it was a transaction of its own per poll: at a trickle of events (one per poll) a tenth of the projector's CPU.
+# A lag still shrinking is written at most this often; a lag of 0 (caught up) at once: not a transaction of its
+# own after every poll, which at a trickle of events (one per poll) doubled the transactions.
 LAG_RECORD_SECONDS = 1.0
 
 
