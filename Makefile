@@ -62,17 +62,18 @@ test-compose: setup infra-up
 # Schemathesis' long run against the four APIs (the bounded one is part of `make test`); prints requests and
 # answers per service, exit 1 on any 5xx or conformance failure. FUZZ_ARGS="--service registry" for one service.
 test-fuzz: setup infra-up
-	$(PY) -m tests.openapi.fuzz --long $(FUZZ_ARGS)
+	eval "$$(scripts/infra.sh env kencana-test)"; $(PY) -m tests.openapi.fuzz --long $(FUZZ_ARGS)
 
-# Figures measured side by side in one run (speed targets are checked here, never in tests).
+# Figures measured side by side in one run (speed targets are checked here, never in tests). The benches and the
+# rehearsal run as the Kafka admin: they create their own topics, and Kafka users for the services they start.
 bench: setup infra-up
-	$(VENV)/bin/python -m bench
+	eval "$$(scripts/infra.sh env kencana-admin)"; $(VENV)/bin/python -m bench
 
 # The national-scale rehearsal (not in `make test`): a province file through the import, every consumer caught up;
 # figures to docs/scale.md and bench/scale_results.json. `make bench-scale FAMILIES=2000` for a small run.
 FAMILIES ?= 1000000
 bench-scale: setup infra-up
-	$(VENV)/bin/python -m bench.scale --families $(FAMILIES) $(SCALE_ARGS)
+	eval "$$(scripts/infra.sh env kencana-admin)"; $(VENV)/bin/python -m bench.scale --families $(FAMILIES) $(SCALE_ARGS)
 
 lint:
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy shared cli services
