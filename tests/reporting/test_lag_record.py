@@ -54,7 +54,9 @@ async def test_a_lag_still_shrinking_waits_and_caught_up_is_written_at_once(engi
 
     lag = {tp: 120}
     await hook()
-    assert await _stored(engine) == {0: 500}, "a lag still shrinking within the second waits (no write per poll)"
+    assert await _stored(engine) == {0: 500}, (
+        "a lag still shrinking within the second waits (no write per poll)"
+    )
 
     lag = {tp: 0}
     await hook()
@@ -62,7 +64,9 @@ async def test_a_lag_still_shrinking_waits_and_caught_up_is_written_at_once(engi
 
     # The partition went to another instance, which wrote its own lag, and came back: ours is written again.
     async with engine.begin() as conn:
-        await conn.execute(text("UPDATE projection_status SET offset_lag = 42 WHERE topic = :t"), {"t": TOPIC})
+        await conn.execute(
+            text("UPDATE projection_status SET offset_lag = 42 WHERE topic = :t"), {"t": TOPIC}
+        )
     runner.assignments += 1
     await hook()
     assert await _stored(engine) == {0: 0}
