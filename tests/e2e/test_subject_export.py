@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 from shared.auth import issue_dev_token
+from shared.clock import business_today
 from shared.subject import EXPORT_ACTION, SUBJECT_EXPORT
 from shared.testing.plugin import bearer, unique, wait_for
 from tests.e2e.stack import Stack
@@ -100,7 +101,8 @@ async def _a_person_in_all_four(
     meals = await client.post(
         stack.base_url("dashat") + f"/v1/kitchens/{kitchen['id']}/meals",
         json={
-            "served_on": date.today().isoformat(),
+            # The kitchen's business date (the enrolment starts on it), not the machine's UTC date.
+            "served_on": business_today(village).isoformat(),
             "slot": "lunch",
             "portions_cooked": 1,
             "portions_delivered": 1,

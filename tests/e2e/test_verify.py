@@ -27,6 +27,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from shared.ages import add_months
+from shared.clock import business_today
 from shared.testing.plugin import unique, wait_for
 from tests.e2e.stack import Stack
 from tests.e2e.test_flows import (
@@ -43,10 +44,14 @@ from tests.e2e.test_flows import (
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.kafka]
 
 RW = "001"
+# The day reporting files this run's events under (it dates events in UTC), which is also the machine's date.
 T = date.today()
+# The programme's date (WIB, Kota Jambi's zone), by which the registry ages people and its sweep runs; from 17:00
+# UTC it is already the day after T.
+TODAY = business_today()
 # The day a wife of the programme completes 50 years: tomorrow when it falls in this month, else today. Either way
 # she leaves PUS within the running month, which reporting counts as at its last day.
-FIFTY_ON = T + timedelta(days=1) if (T + timedelta(days=1)).month == T.month else T
+FIFTY_ON = TODAY + timedelta(days=1) if (TODAY + timedelta(days=1)).month == TODAY.month else TODAY
 
 
 def run_verify(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
@@ -157,7 +162,8 @@ async def _programme(client: httpx.AsyncClient, stack: Stack, village: str) -> N
 
     await wait_for(enrolled, timeout=60, what="DASHAT enrols the stunted baduta")
     batch = {
-        "served_on": T.isoformat(),
+        # The kitchen's business date: the enrolment starts on it (T would predate it from 17:00 UTC).
+        "served_on": TODAY.isoformat(),
         "slot": "lunch",
         "portions_cooked": 1,
         "portions_delivered": 1,
@@ -188,7 +194,7 @@ EXPECTED = {
     "baduta_stunted": 1,
     # Improper water; and the wife of 49 is "too old" (over 35) while she is PUS, until the registry's sweep on
     # her 50th birthday: today when that is today.
-    "krs_families": 2 if FIFTY_ON > T else 1,
+    "krs_families": 2 if FIFTY_ON > TODAY else 1,
     "uppka_groups_existing": 1,
     "uppka_members": 2,
     "uppka_members_kb_users": 2,  # the implant user and the late pill user (known after her join)
@@ -214,9 +220,14 @@ async def test_verify_finds_reporting_equal_to_the_sources_and_catches_a_changed
                 headers=admin(),
             )
             values = r.json()["indicators"] if r.status_code == 200 else {}
-            return values if {k: values.get(k) for k in EXPECTED} == EXPECTED else None
+            seen[0] = {k: (values.get(k), v) for k, v in EXPECTED.items() if values.get(k) != v}
+            return values if not seen[0] else None
 
-        await wait_for(caught_up, timeout=90, what="reporting shows the hand-computed village figures")
+        seen: list[Any] = [None]
+        try:
+            await wait_for(caught_up, timeout=90, what="reporting shows the hand-computed village figures")
+        except pytest.fail.Exception:
+            pytest.fail(f"village {village}: (seen, expected) where they differ: {seen[0]}")
 
     ok = await asyncio.to_thread(run_verify, stack, "--region", village)
     assert ok.returncode == 0, ok.stdout[-4000:] + ok.stderr[-2000:]
