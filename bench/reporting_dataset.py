@@ -23,6 +23,7 @@ from typing import get_args
 import asyncpg
 from reporting.config import Settings
 from reporting.main import create_app
+from reporting.projection.repository import place_stocks_from_facts
 
 from shared.events.vocab import DashatCategory, FundSource, KbMethod, NonUseReason, UppkaCategory
 from shared.migrations import upgrade
@@ -132,9 +133,17 @@ async def build(
     conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
     try:
         await conn.execute("SELECT setseed(0.42)")
-        await conn.execute(
-            "ALTER TABLE rep_fact DROP CONSTRAINT pk_rep_fact; DROP INDEX ix_rep_fact_level_region"
-        )
+        # The migrations' indexes, dropped for the bulk load and built again after it as they were defined.
+        indexes = [
+            (r["indexname"], r["indexdef"])
+            for r in await conn.fetch(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'rep_fact'"
+                " AND indexname <> 'pk_rep_fact'"
+            )
+        ]
+        await conn.execute("ALTER TABLE rep_fact DROP CONSTRAINT pk_rep_fact")
+        for name, _ in indexes:
+            await conn.execute(f"DROP INDEX {name}")
         await conn.execute('CREATE TEMP TABLE v (code text COLLATE "C")')
         await conn.copy_records_to_table("v", records=[(c,) for c in chosen])
         await conn.execute("CREATE TEMP TABLE ms (measure text, kind text, per_family float8)")
@@ -194,18 +203,31 @@ async def build(
             """,
             _date(START),
         )
-        # DASHAT entities: kitchens (with their own fact rows) and enrolments with detection-to-enrolment waits.
+        # DASHAT entities: kitchens, each serving its village's Kampung KB area, with the rows the projector
+        # writes for them: the opening (`kitchens_active` +1 in its first month), monthly beneficiary deltas,
+        # funds, expenses and portions; the areas' eligible targets (stocks, monthly deltas); enrolments with
+        # detection-to-enrolment waits.
         await conn.execute(
             """
             INSERT INTO rep_place (region, slot, village_code, kampung_kb, seen_at)
-            SELECT 'dapur:' || gen_random_uuid(), 2000, code, NULL, now() FROM v WHERE random() < 0.25;
+            SELECT 'dapur:' || gen_random_uuid(), 2000, code, 'KKB-' || code, now() FROM v WHERE random() < 0.25;
             INSERT INTO rep_fact (region, grain, period_start, measure, slot, level, value)
             SELECT p.region, 'm', ($1::date + make_interval(months => i))::date, m.measure,
                    2000 + (random() * 5)::int, 6,
-                   CASE WHEN m.measure = 's.dashat.kitchens_active' THEN (i = 0)::int
-                        ELSE round(random() * 2000000) END
+                   CASE m.measure WHEN 's.dashat.kitchens_active' THEN 1
+                                  WHEN 's.dashat.beneficiaries' THEN CASE WHEN i = 0 THEN 20 ELSE 2 - (random() * 4)::int END
+                                  WHEN 'f.dashat.portions_delivered' THEN 300 + (random() * 600)::int
+                                  ELSE round(random() * 2000000) END
             FROM rep_place p CROSS JOIN generate_series(0, $2 - 1) i
-            CROSS JOIN (VALUES ('f.dashat.funds'), ('f.dashat.expenses'), ('s.dashat.kitchens_active')) m(measure)
+            CROSS JOIN (VALUES ('f.dashat.funds'), ('f.dashat.expenses'), ('f.dashat.portions_delivered'),
+                               ('s.dashat.beneficiaries'), ('s.dashat.kitchens_active')) m(measure)
+            WHERE p.region LIKE 'dapur:%' AND (m.measure <> 's.dashat.kitchens_active' OR i = 0);
+            INSERT INTO rep_fact (region, grain, period_start, measure, slot, level, value)
+            SELECT 'kkb:' || p.kampung_kb, 'm', ($1::date + make_interval(months => i))::date, m.measure, 0, 5,
+                   CASE WHEN i = 0 THEN 10 ELSE 2 - (random() * 4)::int END
+            FROM rep_place p CROSS JOIN generate_series(0, $2 - 1) i
+            CROSS JOIN (VALUES ('s.reg.catin_target'), ('s.reg.pregnant'), ('s.reg.breastfeeding'),
+                               ('s.stunting.open_cases')) m(measure)
             WHERE p.region LIKE 'dapur:%';
             INSERT INTO rep_enrolment (enrolment_id, kitchen_id, person_id, village_code, category, start_date,
                                        enrolled_at, wait_seconds)
@@ -215,11 +237,13 @@ async def build(
             """.replace("$1", f"'{START}'").replace("$2", str(int(months)))
         )
         await conn.execute(
-            "ALTER TABLE rep_fact ADD CONSTRAINT pk_rep_fact"
-            " PRIMARY KEY (region, grain, period_start, measure, slot);"
-            "CREATE INDEX ix_rep_fact_level_region ON rep_fact (level, region, grain, period_start);"
-            "ANALYZE"
+            "ALTER TABLE rep_fact ADD CONSTRAINT pk_rep_fact PRIMARY KEY (region, grain, period_start, measure, slot)"
         )
+        for _, definition in indexes:
+            await conn.execute(definition)
+        await conn.execute(place_stocks_from_facts())
+        # As autovacuum leaves a settled table: statistics, and the visibility map index-only scans rely on.
+        await conn.execute("VACUUM ANALYZE")
         load_seconds = time.perf_counter() - t0
         counts = {
             "villages": len(chosen),

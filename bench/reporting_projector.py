@@ -525,7 +525,7 @@ async def _projectors(
     async with create_engine(url, pool_size=1).begin() as conn:
         await conn.execute(
             text(
-                "TRUNCATE inbox, rep_fact, rep_fact_pending, rep_entity, rep_place, rep_enrolment,"
+                "TRUNCATE inbox, rep_fact, rep_fact_pending, rep_place_stock, rep_entity, rep_place, rep_enrolment,"
                 " projection_status"
             )
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -22,6 +23,18 @@ from shared.migrations import upgrade
 from shared.runtime import ensure_service_topics
 from shared.testing.plugin import CHECKOUT_TAG, recreate_database, unique
 from tests.reporting.dataset import Dataset, build
+
+
+@contextlib.asynccontextmanager
+async def scratch_engine(name: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on a reporting database of this checkout's own, migrated afresh."""
+    url = await recreate_database(f"test_reporting_{name}_{CHECKOUT_TAG}")
+    await upgrade("reporting", url)
+    engine = create_engine(url, pool_size=2)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
 
 
 async def produce(settings: Settings, envelopes: list[CloudEvent]) -> None:

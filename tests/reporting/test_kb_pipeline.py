@@ -20,7 +20,7 @@ from shared.kafka import delete_topics
 from shared.migrations import upgrade
 from shared.runtime import ensure_service_topics
 from shared.testing.plugin import CHECKOUT_TAG, bearer, recreate_database, running_app, unique
-from tests.reporting.conftest import fact_snapshot, produce, project
+from tests.reporting.conftest import fact_snapshot, produce, project, scratch_engine
 from tests.reporting.dataset import V1, V2, V3
 from tests.reporting.kb_dataset import KbDataset, build_kb
 from tests.reporting.test_scale_out import PARTITIONS, clear, deliveries, state
@@ -179,13 +179,8 @@ async def test_rebuild_gives_the_incremental_figures(couples: Couples) -> None:
 
 @pytest.fixture
 async def fold_engine() -> AsyncIterator[Any]:
-    url = await recreate_database(f"test_reporting_kbfold_{CHECKOUT_TAG}")
-    await upgrade("reporting", url)
-    engine = create_engine(url, pool_size=2)
-    try:
+    async with scratch_engine("kbfold") as engine:
         yield engine
-    finally:
-        await engine.dispose()
 
 
 async def test_couples_folded_in_batches_equal_one_event_at_a_time(fold_engine: Any) -> None:

@@ -28,7 +28,7 @@ from shared.kafka import delete_topics
 from shared.migrations import upgrade
 from shared.runtime import ensure_service_topics
 from shared.testing.plugin import CHECKOUT_TAG, recreate_database, unique
-from tests.reporting.conftest import fact_snapshot, produce
+from tests.reporting.conftest import fact_snapshot, produce, scratch_engine
 from tests.reporting.dataset import build
 
 pytestmark = pytest.mark.integration
@@ -38,13 +38,8 @@ PARTITIONS = 3
 
 @pytest.fixture
 async def engine() -> AsyncIterator[AsyncEngine]:
-    url = await recreate_database(f"test_reporting_fold_{CHECKOUT_TAG}")
-    await upgrade("reporting", url)
-    engine = create_engine(url, pool_size=2)
-    try:
+    async with scratch_engine("fold") as engine:
         yield engine
-    finally:
-        await engine.dispose()
 
 
 def deliveries(envelopes: Sequence[CloudEvent]) -> list[Delivery]:
@@ -65,6 +60,7 @@ async def state(engine: AsyncEngine) -> dict[str, Any]:
         " GROUP BY 1, 2, 3, 4, 5 HAVING sum(value) <> 0",
         "entities": "SELECT kind, entity_id, owner_id, entries, contribution FROM rep_entity",
         "places": "SELECT region, village_code, kampung_kb FROM rep_place",
+        "place_stocks": "SELECT measure, month, region, level, value FROM rep_place_stock WHERE value <> 0",
         "enrolments": "SELECT * FROM rep_enrolment",
         "status": "SELECT topic, partition, last_event_time, events_applied FROM projection_status",
     }
@@ -79,7 +75,8 @@ async def clear(engine: AsyncEngine) -> None:
     async with engine.begin() as conn:
         await conn.execute(
             text(
-                "TRUNCATE rep_fact, rep_fact_pending, rep_entity, rep_place, rep_enrolment, projection_status"
+                "TRUNCATE rep_fact, rep_fact_pending, rep_place_stock, rep_entity, rep_place, rep_enrolment,"
+                " projection_status"
             )
         )
 

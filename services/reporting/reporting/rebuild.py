@@ -34,7 +34,15 @@ SHADOW, OLD = "reporting_rebuild", "reporting_old"
 def projection_tables() -> list[Table]:
     """The tables a rebuild replaces: every read model plus the inbox that says what they contain."""
     load_all_models()
-    names = {"rep_fact", "rep_fact_pending", "rep_entity", "rep_place", "rep_enrolment", "projection_status"}
+    names = {
+        "rep_fact",
+        "rep_fact_pending",
+        "rep_place_stock",
+        "rep_entity",
+        "rep_place",
+        "rep_enrolment",
+        "projection_status",
+    }
     return [t for t in Base.metadata.sorted_tables if t.name in names] + [inbox]
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal, get_args
 
-from reporting.projection.domain import RUNWAY_THRESHOLD_DAYS, runway_days
+from reporting.projection.domain import AREA_STOCKS, RUNWAY_THRESHOLD_DAYS, runway_days
 from shared.errors import ValidationFailed
 from shared.events import uppka as ue
 from shared.events.vocab import (
@@ -573,7 +573,7 @@ def programme_uppka_figures(m: Mapping[str, int]) -> dict[str, Value]:
 # DASHAT targets (domain README: catin, ibu hamil, ibu menyusui, stunted baduta/balita) known to reporting:
 # catin from screening until the planned marriage, pregnant women until the pregnancy ends, mothers until
 # their baby (a birth the registry told) is six months old, children with an open stunting case.
-ELIGIBLE_MEASURES = ("s.reg.catin_target", "s.reg.pregnant", "s.reg.breastfeeding", "s.stunting.open_cases")
+ELIGIBLE_MEASURES = AREA_STOCKS
 
 
 def dashat_kitchen_figures(

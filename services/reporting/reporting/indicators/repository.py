@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from reporting.indicators.domain import Period
+from reporting.projection.domain import KITCHEN_STOCKS, LEVEL_KITCHEN
 from reporting.projection.models import Place, ProjectionStatus
 
 # Length of a Kemendagri code at each level (village_code prefixes group rows by level).
@@ -214,15 +216,110 @@ async def place(session: AsyncSession, region: str) -> Place | None:
     return (await session.execute(select(p).where(p.region == region))).scalar_one_or_none()
 
 
-async def places_within(session: AsyncSession, kind: str, scope: Scope) -> list[Place]:
+@dataclass(frozen=True)
+class PlaceRow:
+    """Where a Kampung KB area or kitchen lies (`region` is `kkb:<code>` / `dapur:<id>`)."""
+
+    region: str
+    village_code: str
+    kampung_kb: str | None
+
+
+async def places_within(session: AsyncSession, kind: str, scope: Scope) -> list[PlaceRow]:
     """Kampung KB or kitchen places inside a scope."""
     p = _latest_places()
-    q = select(p).where(p.region.like(f"{kind}:%")).order_by(p.region)
+    q = select(p.region, p.village_code, p.kampung_kb).where(p.region.like(f"{kind}:%")).order_by(p.region)
     if scope.kind == "admin":
         q = q.where((p.village_code == scope.value) | p.village_code.like(scope.value + ".%"))
     elif scope.kind == "kkb":
         q = q.where(p.kampung_kb == scope.value)
-    return list((await session.execute(q)).scalars())
+    elif scope.kind == "dapur":
+        q = q.where(p.region == f"dapur:{scope.value}")
+    return [PlaceRow(*row) for row in await session.execute(q)]
+
+
+KITCHEN_FLOWS = ("f.dashat.expenses", "f.dashat.portions_delivered")
+
+# The stock as at the period's end is the row of its last month, or of the latest month any delta has
+# reached (rep_place_stock has every month up to it; nothing changes after it).
+_PLACE_STOCKS = """
+SELECT s.region, s.measure, s.value
+FROM rep_place_stock s{join}
+WHERE s.level = {level} AND s.measure = ANY(:measures)
+  AND s.month = LEAST(CAST(:month AS date), (SELECT max(month) FROM rep_place_stock))
+"""
+# The period's months only, one range of ix_rep_fact_place_measure (the level is a code constant so the
+# planner can prove the partial index applies).
+_KITCHEN_FLOWS = """
+SELECT region, measure, sum(value) FROM rep_fact
+WHERE level = {level} AND measure = ANY(:flows) AND grain = 'm' AND period_start BETWEEN :start AND :last{only}
+GROUP BY region, measure
+"""
+
+
+async def place_stocks(
+    session: AsyncSession,
+    period: Period,
+    level: int,
+    measures: Sequence[str],
+    regions: list[str] | None = None,
+) -> dict[str, dict[str, int]]:
+    """Stocks of Kampung KB areas or kitchens (`level`) as at the period's end: of `regions`, or of all.
+
+    The regions are joined (hashed), not matched one by one against a list: a national figure names every
+    area served by a kitchen.
+    """
+    params: dict[str, Any] = {"measures": list(measures), "month": period.last.replace(day=1)}
+    join = ""
+    if regions is not None:
+        join = " JOIN unnest(CAST(:regions AS text[])) AS r(region) ON s.region = r.region"
+        params["regions"] = regions
+    out: dict[str, dict[str, int]] = defaultdict(dict)
+    sql = _PLACE_STOCKS.format(join=join, level=int(level))
+    for region, measure, value in await session.execute(text(sql), params):
+        out[region][measure] = int(value)
+    return out
+
+
+@dataclass(frozen=True)
+class KitchenState:
+    """A kitchen's place and the figures its DASHAT coverage and cost use, as at / over a period."""
+
+    place: PlaceRow
+    open: bool
+    beneficiaries: int
+    expenses: int
+    portions_delivered: int
+
+
+async def kitchen_states(session: AsyncSession, period: Period, scope: Scope) -> list[KitchenState]:
+    """Every kitchen inside a scope: open at the period's end, beneficiaries then, spending and portions in it."""
+    places = await places_within(session, "dapur", scope)
+    if not places:
+        return []
+    mine = None if scope.kind == "national" else [p.region for p in places]
+    values = await place_stocks(session, period, LEVEL_KITCHEN, KITCHEN_STOCKS, mine)
+    params: dict[str, Any] = {"flows": list(KITCHEN_FLOWS), "start": period.start, "last": period.last}
+    only = ""
+    if mine is not None:
+        only = " AND region = ANY(:kitchens)"
+        params["kitchens"] = mine
+    sql = _KITCHEN_FLOWS.format(level=LEVEL_KITCHEN, only=only)
+    for region, measure, value in await session.execute(text(sql), params):
+        values[region][measure] = int(value)
+    out = []
+    for p in places:
+        v = values.get(p.region, {})
+        out.append(
+            KitchenState(
+                place=p,
+                open=v.get("s.dashat.kitchens_active", 0) > 0,
+                beneficiaries=v.get("s.dashat.beneficiaries", 0),
+                expenses=v.get("f.dashat.expenses", 0),
+                portions_delivered=v.get("f.dashat.portions_delivered", 0),
+            )
+        )
+    return out
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from reporting.indicators import disclosure, domain
 from reporting.indicators import repository as repo
 from reporting.indicators.domain import Extras, Period, Value
 from reporting.indicators.repository import Scope
-from reporting.projection.models import Place
+from reporting.projection.domain import LEVEL_KAMPUNG_KB
 from shared import uppka_reporting
 from shared.auth import Principal
 from shared.clock import business_today
@@ -171,7 +171,7 @@ async def _extras(
     return {k: Extras(wait_days_median=p50, wait_days_p90=p90) for k, (p50, p90) in waits.items()}
 
 
-def _in_scope(place: Place, scope: Scope) -> bool:
+def _in_scope(place: repo.PlaceRow, scope: Scope) -> bool:
     """Whether a kitchen's place lies in a scope (its village inside a code, its Kampung KB, itself)."""
     if scope.kind == "national":
         return True
@@ -182,29 +182,35 @@ def _in_scope(place: Place, scope: Scope) -> bool:
     return place.region == f"dapur:{scope.value}"
 
 
+def _scopes_of(place: repo.PlaceRow, scopes: dict[str, Scope], by_code: dict[str, str]) -> list[str]:
+    """The keys of the scopes a kitchen lies in (administrative ones by the codes of its village's ancestors)."""
+    parts = place.village_code.split(".")
+    keys = [by_code[c] for c in (".".join(parts[: i + 1]) for i in range(len(parts))) if c in by_code]
+    return keys + [key for key, scope in scopes.items() if scope.kind != "admin" and _in_scope(place, scope)]
+
+
 async def _kitchen_figures(
-    session: AsyncSession, period: Period, scopes: dict[str, Scope]
+    session: AsyncSession, period: Period, within: Scope, scopes: dict[str, Scope]
 ) -> dict[str, dict[str, Value]]:
-    """DASHAT coverage and cost per portion per scope, from its kitchens' own facts (same kitchens, same months).
+    """DASHAT coverage and cost per portion per scope (each inside `within`), from its kitchens' own facts.
 
     Eligible targets are read from the Kampung KB areas served by the scope's kitchens open at the period's end.
     """
-    places = {p.region: p for p in await repo.places_within(session, "dapur", Scope("national", ""))}
-    chosen: dict[str, list[str]] = {
-        key: [k for k, p in places.items() if _in_scope(p, scope)] for key, scope in scopes.items()
-    }
-    wanted = sorted({k for ks in chosen.values() for k in ks})
-    kitchens = await repo.resolved_measures(session, period, regions=wanted) if wanted else {}
-
-    def is_open(k: str) -> bool:
-        return kitchens.get(k, {}).get("s.dashat.kitchens_active", 0) > 0
-
+    by_code = {scope.value: key for key, scope in scopes.items() if scope.kind == "admin"}
+    chosen: dict[str, list[repo.KitchenState]] = {key: [] for key in scopes}
+    for kitchen in await repo.kitchen_states(session, period, within):
+        for key in _scopes_of(kitchen.place, scopes, by_code):
+            chosen[key].append(kitchen)
     served = {
-        key: sorted({str(places[k].kampung_kb) for k in ks if is_open(k) and places[k].kampung_kb})
+        key: sorted({str(k.place.kampung_kb) for k in ks if k.open and k.place.kampung_kb})
         for key, ks in chosen.items()
     }
     areas = sorted({f"kkb:{x}" for xs in served.values() for x in xs})
-    eligible = await repo.resolved_measures(session, period, regions=areas) if areas else {}
+    eligible = (
+        await repo.place_stocks(session, period, LEVEL_KAMPUNG_KB, domain.ELIGIBLE_MEASURES, areas)
+        if areas
+        else {}
+    )
     out: dict[str, dict[str, Value]] = {}
     for key, ks in chosen.items():
         totals = {
@@ -212,16 +218,8 @@ async def _kitchen_figures(
             for m in domain.ELIGIBLE_MEASURES
         }
         # Only kitchens whose area is known (a Kampung KB) are compared with their area's targets.
-        enrolled = sum(
-            kitchens.get(k, {}).get("s.dashat.beneficiaries", 0) for k in ks if places[k].kampung_kb
-        )
-        pairs = [
-            (
-                kitchens.get(k, {}).get("f.dashat.expenses", 0),
-                kitchens.get(k, {}).get("f.dashat.portions_delivered", 0),
-            )
-            for k in ks
-        ]
+        enrolled = sum(k.beneficiaries for k in ks if k.place.kampung_kb)
+        pairs = [(k.expenses, k.portions_delivered) for k in ks]
         out[key] = domain.dashat_kitchen_figures(enrolled, totals, pairs)
     return out
 
@@ -266,7 +264,7 @@ async def region_values(
 ) -> dict[str, Value]:
     measures = await repo.resolved_measures(session, period, regions=[target.region])
     await _with_uppka_due(session, measures, period, clock, regions=[target.region])
-    kitchen = (await _kitchen_figures(session, period, {"_": target.scope}))["_"]
+    kitchen = (await _kitchen_figures(session, period, target.scope, {"_": target.scope}))["_"]
     extras = _merge((await _extras(session, target.scope, period, None)).get("_"), kitchen)
     return domain.compute(measures.get(target.region, {}), extras)
 
@@ -284,7 +282,9 @@ async def _level_rows(
     await _with_uppka_due(session, measures, period, clock, level=level, prefix=prefix)
     scope = Scope("admin", prefix) if prefix else Scope("national", "")
     extras = await _extras(session, scope, period, level)
-    kitchens = await _kitchen_figures(session, period, {code: Scope("admin", code) for code in measures})
+    kitchens = await _kitchen_figures(
+        session, period, scope, {code: Scope("admin", code) for code in measures}
+    )
     return {
         code: domain.compute(measures[code], _merge(extras.get(code), kitchens[code])) for code in measures
     }

@@ -26,6 +26,10 @@ from shared.events.vocab import MODERN_METHODS
 
 NATIONAL = "ID"
 LEVEL_NATIONAL, LEVEL_KAMPUNG_KB, LEVEL_KITCHEN = 0, 5, 6
+# The stocks kept as at each month's end (rep_place_stock) per place level: a kitchen's opening and
+# beneficiaries, and the eligible DASHAT targets of a Kampung KB area (indicators.domain.ELIGIBLE_MEASURES).
+KITCHEN_STOCKS = ("s.dashat.kitchens_active", "s.dashat.beneficiaries")
+AREA_STOCKS = ("s.reg.catin_target", "s.reg.pregnant", "s.reg.breastfeeding", "s.stunting.open_cases")
 GRAINS = ("m", "q", "y")
 STUNTED_CLASSES = frozenset({"stunted", "severely_stunted"})
 

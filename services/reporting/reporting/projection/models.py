@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Date, DateTime, Float, Index, SmallInteger, Table, Text, func
+from sqlalchemy import BigInteger, Column, Date, DateTime, Float, Index, SmallInteger, Table, Text, func, text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -35,7 +35,46 @@ class Fact(Base):
     level: Mapped[int] = mapped_column(SmallInteger, nullable=False)
     value: Mapped[int] = mapped_column(BigInteger, nullable=False)
 
-    __table_args__ = (Index("ix_rep_fact_level_region", "level", "region", "grain", "period_start"),)
+    __table_args__ = (
+        Index("ix_rep_fact_level_region", "level", "region", "grain", "period_start"),
+        # Kampung KB areas and kitchens (levels 5, 6): a few measures of every kitchen, from the index alone.
+        Index(
+            "ix_rep_fact_place_measure",
+            "level",
+            "measure",
+            "grain",
+            "period_start",
+            "region",
+            postgresql_include=["value"],
+            postgresql_where=text("level >= 5"),
+        ),
+    )
+
+
+class PlaceStock(Base):
+    """A stock of a Kampung KB area or kitchen as at the end of a month (not a delta): what rep_fact's monthly
+    deltas add up to, for the few measures the DASHAT coverage figures read for every area and kitchen.
+
+    A national figure reads one row per area or kitchen here instead of every month of its history. The
+    rollup keeps it (`projection/repository.py`): each month from a place's first delta up to the latest
+    month of any delta has its row (a missing row is a stock of 0), so the stock as at a month is the row of
+    that month, or of the latest month if the period lies after it.
+    """
+
+    __tablename__ = "rep_place_stock"
+
+    measure: Mapped[str] = mapped_column(Text, primary_key=True)
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    region: Mapped[str] = mapped_column(Text(collation="C"), primary_key=True)
+    level: Mapped[int] = mapped_column(SmallInteger, nullable=False)
+    value: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+    # A month's rows of a few measures, from the index alone (its first column also gives the horizon).
+    __table_args__ = (
+        Index(
+            "ix_rep_place_stock_month", "month", "measure", "region", postgresql_include=["level", "value"]
+        ),
+    )
 
 
 # A fact delta a projection transaction committed and the rollup has not yet added to rep_fact. The

@@ -265,10 +265,86 @@ _ROLL_UP = text(
         HAVING sum(value) <> 0
         ON CONFLICT (region, grain, period_start, measure, slot)
             DO UPDATE SET value = rep_fact.value + excluded.value
+    ), place_delta AS (
+        SELECT region, min(level) AS level, period_start AS month, measure, sum(value) AS value
+        FROM expanded
+        WHERE grain = 'm' AND ((level = :level_kkb AND measure = ANY(:area_stocks))
+                               OR (level = :level_kitchen AND measure = ANY(:kitchen_stocks)))
+        GROUP BY region, period_start, measure
+    ), horizon AS (
+        SELECT old, GREATEST(old, (SELECT max(month) FROM place_delta)) AS new
+        FROM (SELECT max(month) AS old FROM rep_place_stock) o
+    ), stocked AS (
+        -- rep_place_stock holds every month up to the horizon (the latest month of any delta): when it moves
+        -- on, each place's stock is carried into the new months; a delta adds to its month and every later
+        -- one up to the horizon. Summed per row first, as ON CONFLICT may touch a row only once.
+        INSERT INTO rep_place_stock (measure, month, region, level, value)
+        SELECT measure, month, region, min(level), sum(value)
+        FROM (
+            SELECT s.measure, CAST(g AS date) AS month, s.region, s.level, s.value
+            FROM rep_place_stock s
+            JOIN horizon h ON s.month = h.old AND h.new > h.old
+            CROSS JOIN generate_series(h.old + interval '1 month', h.new, interval '1 month') AS g
+            UNION ALL
+            SELECT d.measure, CAST(g AS date), d.region, d.level, d.value
+            FROM place_delta d
+            CROSS JOIN horizon h
+            CROSS JOIN generate_series(d.month, h.new, interval '1 month') AS g
+        ) carried
+        GROUP BY measure, month, region
+        HAVING sum(value) <> 0
+        ON CONFLICT (measure, month, region) DO UPDATE SET value = rep_place_stock.value + excluded.value
     )
     SELECT n FROM taken_count
     """
 )
+
+
+# What the rollup would have kept in rep_place_stock, from rep_fact's monthly deltas (the migration that
+# added the table, the query bench's generated facts). Only code constants are filled in.
+_PLACE_STOCKS_FROM_FACTS = """
+INSERT INTO rep_place_stock (measure, month, region, level, value)
+WITH d AS (
+    SELECT region, measure, min(level) AS level, period_start AS month, sum(value) AS value
+    FROM rep_fact
+    WHERE grain = 'm' AND ((level = {level_kkb} AND measure IN ({area_stocks}))
+                           OR (level = {level_kitchen} AND measure IN ({kitchen_stocks})))
+    GROUP BY region, measure, period_start
+), grid AS (
+    -- every month from each place's first delta to the latest month of any, with that month's delta or 0
+    SELECT measure, month, region, min(level) AS level, sum(value) AS value
+    FROM (
+        SELECT k.measure, CAST(g AS date) AS month, k.region, k.level, 0 AS value
+        FROM (SELECT region, measure, min(level) AS level, min(month) AS first FROM d GROUP BY 1, 2) k
+        CROSS JOIN (SELECT max(month) AS horizon FROM d) h
+        CROSS JOIN generate_series(k.first, h.horizon, interval '1 month') AS g
+        UNION ALL
+        SELECT measure, month, region, level, value FROM d
+    ) u
+    GROUP BY measure, month, region
+), running AS (
+    SELECT measure, month, region, level,
+           sum(value) OVER (PARTITION BY region, measure ORDER BY month) AS value
+    FROM grid
+)
+SELECT measure, month, region, level, value FROM running WHERE value <> 0
+"""
+
+
+def place_stocks_from_facts() -> str:
+    """SQL filling an empty rep_place_stock from rep_fact."""
+
+    def listed(measures: tuple[str, ...]) -> str:
+        return ", ".join(f"'{m}'" for m in measures)
+
+    return _PLACE_STOCKS_FROM_FACTS.format(
+        level_kkb=domain.LEVEL_KAMPUNG_KB,
+        level_kitchen=domain.LEVEL_KITCHEN,
+        area_stocks=listed(domain.AREA_STOCKS),
+        kitchen_stocks=listed(domain.KITCHEN_STOCKS),
+    )
+
+
 # Any constant shared by every reporting process; transaction-scoped, so a crashed rollup frees it.
 _ROLLUP_LOCK = 0x7265705F726F6C6C  # "rep_roll"
 
@@ -291,6 +367,8 @@ async def roll_up_pending(session: AsyncSession, limit: int) -> int:
             "level_national": domain.LEVEL_NATIONAL,
             "level_kkb": domain.LEVEL_KAMPUNG_KB,
             "level_kitchen": domain.LEVEL_KITCHEN,
+            "area_stocks": list(domain.AREA_STOCKS),
+            "kitchen_stocks": list(domain.KITCHEN_STOCKS),
         },
     )
     return int(taken.scalar_one())
