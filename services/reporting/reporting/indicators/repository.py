@@ -227,7 +227,15 @@ class PlaceRow:
 
 async def places_within(session: AsyncSession, kind: str, scope: Scope) -> list[PlaceRow]:
     """Kampung KB or kitchen places inside a scope."""
-    p = _latest_places()
+    # Core columns, not the ORM entity: a national figure lists every kitchen, and ORM loading was most of it.
+    t = Place.__table__.c
+    p = (
+        select(t.region, t.village_code, t.kampung_kb)
+        .ext(distinct_on(t.region))
+        .order_by(t.region, t.seen_at.desc(), t.slot)
+        .subquery()
+        .c
+    )
     q = select(p.region, p.village_code, p.kampung_kb).where(p.region.like(f"{kind}:%")).order_by(p.region)
     if scope.kind == "admin":
         q = q.where((p.village_code == scope.value) | p.village_code.like(scope.value + ".%"))
@@ -242,19 +250,38 @@ KITCHEN_FLOWS = ("f.dashat.expenses", "f.dashat.portions_delivered")
 
 # The stock as at the period's end is the row of its last month, or of the latest month any delta has
 # reached (rep_place_stock has every month up to it; nothing changes after it).
+# A row per place with a column per measure: a national figure reads every area and kitchen, and each row
+# costs the API more than its values.
 _PLACE_STOCKS = """
-SELECT s.region, s.measure, s.value
+SELECT s.region, {columns}
 FROM rep_place_stock s{join}
 WHERE s.level = {level} AND s.measure = ANY(:measures)
   AND s.month = LEAST(CAST(:month AS date), (SELECT max(month) FROM rep_place_stock))
+GROUP BY s.region
 """
-# The period's months only, one range of ix_rep_fact_place_measure (the level is a code constant so the
-# planner can prove the partial index applies).
 _KITCHEN_FLOWS = """
-SELECT region, measure, sum(value) FROM rep_fact
-WHERE level = {level} AND measure = ANY(:flows) AND grain = 'm' AND period_start BETWEEN :start AND :last{only}
-GROUP BY region, measure
+SELECT region, {columns} FROM rep_fact
+WHERE level = {level} AND measure = ANY(:measures) AND grain = 'm' AND period_start BETWEEN :start AND :last{only}
+GROUP BY region
 """
+
+
+def _measure_columns(count: int, alias: str = "") -> str:
+    """One column per measure bound as :m<i>, its sum over the rows of that measure (an int, not a Decimal)."""
+    return ", ".join(
+        f"CAST(COALESCE(sum({alias}value) FILTER (WHERE {alias}measure = :m{i}), 0) AS bigint)"
+        for i in range(count)
+    )
+
+
+async def _per_place(
+    session: AsyncSession, template: str, measures: Sequence[str], params: dict[str, Any], **parts: Any
+) -> dict[str, dict[str, int]]:
+    params = {**params, "measures": list(measures), **{f"m{i}": m for i, m in enumerate(measures)}}
+    alias = parts.pop("alias", "")
+    sql = template.format(columns=_measure_columns(len(measures), alias), **parts)
+    rows = (await session.execute(text(sql), params)).all()
+    return defaultdict(dict, {row[0]: dict(zip(measures, row[1:], strict=True)) for row in rows})
 
 
 async def place_stocks(
@@ -269,16 +296,12 @@ async def place_stocks(
     The regions are joined (hashed), not matched one by one against a list: a national figure names every
     area served by a kitchen.
     """
-    params: dict[str, Any] = {"measures": list(measures), "month": period.last.replace(day=1)}
+    params: dict[str, Any] = {"month": period.last.replace(day=1)}
     join = ""
     if regions is not None:
         join = " JOIN unnest(CAST(:regions AS text[])) AS r(region) ON s.region = r.region"
         params["regions"] = regions
-    out: dict[str, dict[str, int]] = defaultdict(dict)
-    sql = _PLACE_STOCKS.format(join=join, level=int(level))
-    for region, measure, value in await session.execute(text(sql), params):
-        out[region][measure] = int(value)
-    return out
+    return await _per_place(session, _PLACE_STOCKS, measures, params, join=join, level=int(level), alias="s.")
 
 
 @dataclass(frozen=True)
@@ -299,14 +322,14 @@ async def kitchen_states(session: AsyncSession, period: Period, scope: Scope) ->
         return []
     mine = None if scope.kind == "national" else [p.region for p in places]
     values = await place_stocks(session, period, LEVEL_KITCHEN, KITCHEN_STOCKS, mine)
-    params: dict[str, Any] = {"flows": list(KITCHEN_FLOWS), "start": period.start, "last": period.last}
+    params: dict[str, Any] = {"start": period.start, "last": period.last}
     only = ""
     if mine is not None:
         only = " AND region = ANY(:kitchens)"
         params["kitchens"] = mine
-    sql = _KITCHEN_FLOWS.format(level=LEVEL_KITCHEN, only=only)
-    for region, measure, value in await session.execute(text(sql), params):
-        values[region][measure] = int(value)
+    flows = await _per_place(session, _KITCHEN_FLOWS, KITCHEN_FLOWS, params, level=LEVEL_KITCHEN, only=only)
+    for region, figures in flows.items():
+        values[region].update(figures)
     out = []
     for p in places:
         v = values.get(p.region, {})
