@@ -248,10 +248,11 @@ async def places_within(session: AsyncSession, kind: str, scope: Scope) -> list[
 
 KITCHEN_FLOWS = ("f.dashat.expenses", "f.dashat.portions_delivered")
 
-# The stock as at the period's end is the row of its last month, or of the latest month any delta has
-# reached (rep_place_stock has every month up to it; nothing changes after it).
-# A row per place with a column per measure: a national figure reads every area and kitchen, and each row
-# costs the API more than its values.
+# Both read a row per place with a column per measure: a national figure reads every area and kitchen, and a
+# row costs the API more than its values. Places named are joined (hashed), not compared one by one against a
+# list: a national figure names every area served by a kitchen.
+# The stock as at the period's end is the row of its last month, or of the latest month any delta has reached
+# (rep_place_stock has every month up to it; nothing changes after it).
 _PLACE_STOCKS = """
 SELECT s.region, {columns}
 FROM rep_place_stock s{join}
@@ -259,27 +260,37 @@ WHERE s.level = {level} AND s.measure = ANY(:measures)
   AND s.month = LEAST(CAST(:month AS date), (SELECT max(month) FROM rep_place_stock))
 GROUP BY s.region
 """
-_KITCHEN_FLOWS = """
-SELECT region, {columns} FROM rep_fact
-WHERE level = {level} AND measure = ANY(:measures) AND grain = 'm' AND period_start BETWEEN :start AND :last{only}
-GROUP BY region
+# The period's months only, one range of ix_rep_fact_place_measure (the level is a code constant, so the
+# planner can prove that the partial index applies).
+_PLACE_FLOWS = """
+SELECT s.region, {columns}
+FROM rep_fact s{join}
+WHERE s.level = {level} AND s.measure = ANY(:measures) AND s.grain = 'm'
+  AND s.period_start BETWEEN :start AND :last
+GROUP BY s.region
 """
 
 
-def _measure_columns(count: int, alias: str = "") -> str:
-    """One column per measure bound as :m<i>, its sum over the rows of that measure (an int, not a Decimal)."""
-    return ", ".join(
-        f"CAST(COALESCE(sum({alias}value) FILTER (WHERE {alias}measure = :m{i}), 0) AS bigint)"
-        for i in range(count)
-    )
-
-
 async def _per_place(
-    session: AsyncSession, template: str, measures: Sequence[str], params: dict[str, Any], **parts: Any
+    session: AsyncSession,
+    template: str,
+    level: int,
+    measures: Sequence[str],
+    regions: list[str] | None,
+    params: dict[str, Any],
 ) -> dict[str, dict[str, int]]:
+    """{place: {measure: value}} of a level's places (or of `regions`), from `template`'s summed columns."""
+    # One column per measure bound as :m<i>, summed as bigint (an int, not a Decimal, for each value).
+    columns = ", ".join(
+        f"CAST(COALESCE(sum(s.value) FILTER (WHERE s.measure = :m{i}), 0) AS bigint)"
+        for i in range(len(measures))
+    )
     params = {**params, "measures": list(measures), **{f"m{i}": m for i, m in enumerate(measures)}}
-    alias = parts.pop("alias", "")
-    sql = template.format(columns=_measure_columns(len(measures), alias), **parts)
+    join = ""
+    if regions is not None:
+        join = " JOIN unnest(CAST(:regions AS text[])) AS r(region) ON s.region = r.region"
+        params["regions"] = regions
+    sql = template.format(columns=columns, join=join, level=int(level))
     rows = (await session.execute(text(sql), params)).all()
     return defaultdict(dict, {row[0]: dict(zip(measures, row[1:], strict=True)) for row in rows})
 
@@ -291,17 +302,9 @@ async def place_stocks(
     measures: Sequence[str],
     regions: list[str] | None = None,
 ) -> dict[str, dict[str, int]]:
-    """Stocks of Kampung KB areas or kitchens (`level`) as at the period's end: of `regions`, or of all.
-
-    The regions are joined (hashed), not matched one by one against a list: a national figure names every
-    area served by a kitchen.
-    """
-    params: dict[str, Any] = {"month": period.last.replace(day=1)}
-    join = ""
-    if regions is not None:
-        join = " JOIN unnest(CAST(:regions AS text[])) AS r(region) ON s.region = r.region"
-        params["regions"] = regions
-    return await _per_place(session, _PLACE_STOCKS, measures, params, join=join, level=int(level), alias="s.")
+    """Stocks of Kampung KB areas or kitchens (`level`) as at the period's end: of `regions`, or of all."""
+    month = {"month": period.last.replace(day=1)}
+    return await _per_place(session, _PLACE_STOCKS, level, measures, regions, month)
 
 
 @dataclass(frozen=True)
@@ -322,12 +325,8 @@ async def kitchen_states(session: AsyncSession, period: Period, scope: Scope) ->
         return []
     mine = None if scope.kind == "national" else [p.region for p in places]
     values = await place_stocks(session, period, LEVEL_KITCHEN, KITCHEN_STOCKS, mine)
-    params: dict[str, Any] = {"start": period.start, "last": period.last}
-    only = ""
-    if mine is not None:
-        only = " AND region = ANY(:kitchens)"
-        params["kitchens"] = mine
-    flows = await _per_place(session, _KITCHEN_FLOWS, KITCHEN_FLOWS, params, level=LEVEL_KITCHEN, only=only)
+    during = {"start": period.start, "last": period.last}
+    flows = await _per_place(session, _PLACE_FLOWS, LEVEL_KITCHEN, KITCHEN_FLOWS, mine, during)
     for region, figures in flows.items():
         values[region].update(figures)
     out = []
