@@ -23,10 +23,11 @@ CONSUMING = {"uppka": "uppka.projector", "dashat": "dashat.projector", "reportin
 NOT_STATE = {"inbox", "alembic_version", "idempotency_key", "idempotency_keys"}
 # Wall-clock columns a rebuild writes anew (the incremental projector wrote them when it applied the event).
 WALL_CLOCK = ("updated_at", "seen_at", "last_applied_at", "queued_at", "enrolled_at")
-PROJECTION = ["rep_fact", "rep_entity", "rep_place", "rep_enrolment"]
+PROJECTION = ["rep_fact", "rep_place_stock", "rep_entity", "rep_place", "rep_enrolment"]
 # A figure is the sum of its rows: the incremental rollup leaves a row at 0 where a fact was added and later
-# taken back in another round (a retracted case), the rebuild nets them in one round and writes no row.
-SAME_FIGURES = {"rep_fact": "value <> 0"}
+# taken back in another round (a retracted case), the rebuild nets them in one round and writes no row; the
+# same holds for a place's stock as at a month.
+SAME_FIGURES = {"rep_fact": "value <> 0", "rep_place_stock": "value <> 0"}
 
 
 async def digests(
