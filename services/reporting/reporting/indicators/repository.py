@@ -11,7 +11,6 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from reporting.indicators.domain import Period
 from reporting.projection.domain import KITCHEN_STOCKS, LEVEL_KITCHEN
@@ -200,22 +199,6 @@ def _r(v: float | None) -> float | None:
     return None if v is None else round(float(v), 3)
 
 
-def _latest_places() -> type[Place]:
-    """Each place's row with the latest event time (a place has one row per slot that saw it)."""
-    latest = (
-        select(Place)
-        .ext(distinct_on(Place.region))
-        .order_by(Place.region, Place.seen_at.desc(), Place.slot)
-        .subquery()
-    )
-    return aliased(Place, latest)
-
-
-async def place(session: AsyncSession, region: str) -> Place | None:
-    p = _latest_places()
-    return (await session.execute(select(p).where(p.region == region))).scalar_one_or_none()
-
-
 @dataclass(frozen=True)
 class PlaceRow:
     """Where a Kampung KB area or kitchen lies (`region` is `kkb:<code>` / `dapur:<id>`)."""
@@ -225,17 +208,30 @@ class PlaceRow:
     kampung_kb: str | None
 
 
-async def places_within(session: AsyncSession, kind: str, scope: Scope) -> list[PlaceRow]:
-    """Kampung KB or kitchen places inside a scope."""
-    # Core columns, not the ORM entity: a national figure lists every kitchen, and ORM loading was most of it.
+def _latest_places() -> Any:
+    """Each place's row with the latest event time (a place has one row per slot that saw it), as Core columns:
+    a national figure lists every kitchen, and loading them as ORM objects was most of its time."""
     t = Place.__table__.c
-    p = (
+    return (
         select(t.region, t.village_code, t.kampung_kb)
         .ext(distinct_on(t.region))
         .order_by(t.region, t.seen_at.desc(), t.slot)
         .subquery()
         .c
     )
+
+
+async def place(session: AsyncSession, region: str) -> PlaceRow | None:
+    p = _latest_places()
+    row = (
+        await session.execute(select(p.region, p.village_code, p.kampung_kb).where(p.region == region))
+    ).first()
+    return PlaceRow(*row) if row else None
+
+
+async def places_within(session: AsyncSession, kind: str, scope: Scope) -> list[PlaceRow]:
+    """Kampung KB or kitchen places inside a scope."""
+    p = _latest_places()
     q = select(p.region, p.village_code, p.kampung_kb).where(p.region.like(f"{kind}:%")).order_by(p.region)
     if scope.kind == "admin":
         q = q.where((p.village_code == scope.value) | p.village_code.like(scope.value + ".%"))

@@ -171,22 +171,19 @@ async def _extras(
     return {k: Extras(wait_days_median=p50, wait_days_p90=p90) for k, (p50, p90) in waits.items()}
 
 
-def _in_scope(place: repo.PlaceRow, scope: Scope) -> bool:
-    """Whether a kitchen's place lies in a scope (its village inside a code, its Kampung KB, itself)."""
-    if scope.kind == "national":
-        return True
-    if scope.kind == "admin":
-        return place.village_code == scope.value or place.village_code.startswith(scope.value + ".")
-    if scope.kind == "kkb":
-        return place.kampung_kb == scope.value
-    return place.region == f"dapur:{scope.value}"
-
-
 def _scopes_of(place: repo.PlaceRow, scopes: dict[str, Scope], by_code: dict[str, str]) -> list[str]:
-    """The keys of the scopes a kitchen lies in (administrative ones by the codes of its village's ancestors)."""
+    """The keys of the scopes a kitchen lies in: administrative ones by the codes of its village and its
+    ancestors (`by_code`: code -> key), the nation, its Kampung KB, itself."""
     parts = place.village_code.split(".")
     keys = [by_code[c] for c in (".".join(parts[: i + 1]) for i in range(len(parts))) if c in by_code]
-    return keys + [key for key, scope in scopes.items() if scope.kind != "admin" and _in_scope(place, scope)]
+    for key, scope in scopes.items():
+        if (
+            scope.kind == "national"
+            or (scope.kind == "kkb" and place.kampung_kb == scope.value)
+            or (scope.kind == "dapur" and place.region == f"dapur:{scope.value}")
+        ):
+            keys.append(key)
+    return keys
 
 
 async def _kitchen_figures(
