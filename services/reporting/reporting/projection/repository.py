@@ -250,7 +250,7 @@ _ROLL_UP = text(
             SELECT CAST(:national AS text), CAST(:level_national AS int)
             UNION ALL
             SELECT array_to_string(p.parts[1:i], '.'), i
-            FROM (SELECT regexp_split_to_array(l.code, '\\.') AS parts) p,
+            FROM (SELECT string_to_array(l.code, '.') AS parts) p,
                  generate_series(1, cardinality(p.parts)) AS i
             UNION ALL
             SELECT 'kkb:' || l.kkb, CAST(:level_kkb AS int) WHERE l.kkb <> ''
