@@ -133,7 +133,7 @@ async def build(
     conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
     try:
         await conn.execute("SELECT setseed(0.42)")
-        # The migrations' indexes, dropped for the bulk load and built again after it as they were defined.
+        # The migrations' key and indexes, dropped for the bulk load and built again after it as they were defined.
         indexes = [
             (r["indexname"], r["indexdef"])
             for r in await conn.fetch(
@@ -141,6 +141,9 @@ async def build(
                 " AND indexname <> 'pk_rep_fact'"
             )
         ]
+        primary_key = await conn.fetchval(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'pk_rep_fact'"
+        )
         await conn.execute("ALTER TABLE rep_fact DROP CONSTRAINT pk_rep_fact")
         for name, _ in indexes:
             await conn.execute(f"DROP INDEX {name}")
@@ -236,9 +239,7 @@ async def build(
             FROM rep_place p CROSS JOIN generate_series(1, 12) n WHERE p.region LIKE 'dapur:%';
             """.replace("$1", f"'{START}'").replace("$2", str(int(months)))
         )
-        await conn.execute(
-            "ALTER TABLE rep_fact ADD CONSTRAINT pk_rep_fact PRIMARY KEY (region, grain, period_start, measure, slot)"
-        )
+        await conn.execute(f"ALTER TABLE rep_fact ADD CONSTRAINT pk_rep_fact {primary_key}")
         for _, definition in indexes:
             await conn.execute(definition)
         await conn.execute(place_stocks_from_facts())

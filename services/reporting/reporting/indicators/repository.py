@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reporting.indicators.domain import Period
-from reporting.projection.domain import KITCHEN_STOCKS, LEVEL_KITCHEN
+from reporting.projection.domain import KITCHEN_STOCKS, LEVEL_KITCHEN, level_of
 from reporting.projection.models import Place, ProjectionStatus
 
 # Length of a Kemendagri code at each level (village_code prefixes group rows by level).
@@ -75,6 +75,22 @@ def _group_expr(level: int | None, village_col: str) -> str:
     return f"left({village_col}, {CODE_LENGTH[level]})"
 
 
+def _fact_rows(
+    params: dict[str, Any], regions: list[str] | None, level: int | None, prefix: str | None
+) -> str:
+    """The condition choosing the fact rows of `regions`, or of every region of `level` inside `prefix`; binds
+    its parameters. Either way a range of the fact key, which begins with the level."""
+    if regions is not None:
+        params["regions"] = regions
+        params["levels"] = sorted({level_of(r) for r in regions})
+        return "level = ANY(:levels) AND region = ANY(:regions)"
+    params["level"] = level
+    if prefix:
+        params["prefix"] = prefix + ".%"
+        return "level = :level AND region LIKE :prefix"
+    return "level = :level"
+
+
 _RESOLVE = """
 SELECT region, measure,
   COALESCE(SUM(value) FILTER (WHERE grain = 'm' AND measure LIKE 's.%%'), 0)
@@ -104,15 +120,7 @@ async def resolved_measures(
         "grain": period.grain,
         "year": period.start.replace(month=1),
     }
-    if regions is not None:
-        where = "region = ANY(:regions)"
-        params["regions"] = regions
-    else:
-        where = "level = :level"
-        params["level"] = level
-        if prefix:
-            where += " AND region LIKE :prefix"
-            params["prefix"] = prefix + ".%"
+    where = _fact_rows(params, regions, level, prefix)
     out: dict[str, dict[str, int]] = defaultdict(dict)
     for region, measure, value in await session.execute(text(_RESOLVE.format(where=where)), params):
         if value:
@@ -170,15 +178,7 @@ async def uppka_due_measures(
         "last_i": _month_index(period.last),
         "due_last_i": min(_month_index(due_last), _month_index(period.last)),
     }
-    if regions is not None:
-        where = "region = ANY(:regions)"
-        params["regions"] = regions
-    else:
-        where = "level = :level"
-        params["level"] = level
-        if prefix:
-            where += " AND region LIKE :prefix"
-            params["prefix"] = prefix + ".%"
+    where = _fact_rows(params, regions, level, prefix)
     out: dict[str, dict[str, int]] = {}
     for region, *values in await session.execute(text(_UPPKA_DUE.format(where=where)), params):
         out[region] = {k: int(v) for k, v in zip(UPPKA_DUE_MEASURES, values, strict=True)}

@@ -67,6 +67,18 @@ def parse_key(k: str) -> tuple[Place, str, date, str]:
     return Place(code, kkb or None, kitchen or None), grain, date.fromisoformat(start), measure
 
 
+def level_of(region: str) -> int:
+    """The level of a fact row's region (as `regions_of` gives it): the nation, an administrative code (its
+    number of parts), a Kampung KB area, a kitchen."""
+    if region == NATIONAL:
+        return LEVEL_NATIONAL
+    if region.startswith("kkb:"):
+        return LEVEL_KAMPUNG_KB
+    if region.startswith("dapur:"):
+        return LEVEL_KITCHEN
+    return region.count(".") + 1
+
+
 @functools.lru_cache(maxsize=1 << 14)
 def regions_of(place: Place) -> tuple[tuple[str, int], ...]:
     """The fact rows one place rolls up into: itself, every ancestor, the nation, its Kampung KB and kitchen."""

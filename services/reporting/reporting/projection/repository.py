@@ -258,12 +258,12 @@ _ROLL_UP = text(
             SELECT 'dapur:' || l.kitchen, CAST(:level_kitchen AS int) WHERE l.kitchen <> ''
         ) AS r(region, level)
     ), taken_count AS (SELECT count(*) AS n FROM taken), upserted AS (
-        INSERT INTO rep_fact (region, grain, period_start, measure, slot, level, value)
-        SELECT region COLLATE "C", grain, period_start, measure, 0, min(level), sum(value)
+        INSERT INTO rep_fact (level, region, grain, period_start, measure, slot, value)
+        SELECT level, region COLLATE "C", grain, period_start, measure, 0, sum(value)
         FROM expanded
-        GROUP BY region COLLATE "C", grain, period_start, measure
+        GROUP BY level, region COLLATE "C", grain, period_start, measure
         HAVING sum(value) <> 0
-        ON CONFLICT (region, grain, period_start, measure, slot)
+        ON CONFLICT (level, region, grain, period_start, measure, slot)
             DO UPDATE SET value = rep_fact.value + excluded.value
     ), place_delta AS (
         SELECT region, min(level) AS level, period_start AS month, measure, sum(value) AS value
