@@ -273,6 +273,9 @@ def test_rollup_rows_and_diff() -> None:
         "kkb:k1",
         "dapur:d1",
     ]
+    # The reads find a region's rows by the level the rollup wrote them at (the level leads the fact key).
+    assert [proj.level_of(r) for r, _ in proj.regions_of(place)] == [lv for _, lv in proj.regions_of(place)]
+    assert [lv for _, lv in proj.regions_of(place)] == [0, 1, 2, 3, 4, 5, 6]
     k = proj.key(place, "m", date(2026, 3, 1), "f.x")
     assert (
         proj.diff({k: 2}, {k: 5}) == {k: 3}
