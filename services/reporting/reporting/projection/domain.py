@@ -68,8 +68,8 @@ def parse_key(k: str) -> tuple[Place, str, date, str]:
 
 
 def level_of(region: str) -> int:
-    """The level of a fact row's region (as `regions_of` gives it): the nation, an administrative code (its
-    number of parts), a Kampung KB area, a kitchen."""
+    """The level of a fact row's region: the nation, an administrative code (its number of parts), a Kampung KB
+    area, a kitchen. What the rollup writes a row at (`regions_of`) and what the reads find it by."""
     if region == NATIONAL:
         return LEVEL_NATIONAL
     if region.startswith("kkb:"):
@@ -83,13 +83,12 @@ def level_of(region: str) -> int:
 def regions_of(place: Place) -> tuple[tuple[str, int], ...]:
     """The fact rows one place rolls up into: itself, every ancestor, the nation, its Kampung KB and kitchen."""
     parts = place.code.split(".")
-    rows = [(NATIONAL, LEVEL_NATIONAL)]
-    rows += [(".".join(parts[:i]), i) for i in range(1, len(parts) + 1)]
+    regions = [NATIONAL, *(".".join(parts[:i]) for i in range(1, len(parts) + 1))]
     if place.kampung_kb:
-        rows.append((f"kkb:{place.kampung_kb}", LEVEL_KAMPUNG_KB))
+        regions.append(f"kkb:{place.kampung_kb}")
     if place.kitchen:
-        rows.append((f"dapur:{place.kitchen}", LEVEL_KITCHEN))
-    return tuple(rows)
+        regions.append(f"dapur:{place.kitchen}")
+    return tuple((region, level_of(region)) for region in regions)
 
 
 def diff(old: Mapping[str, int], new: Mapping[str, int]) -> dict[str, int]:
